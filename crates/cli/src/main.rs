@@ -1,0 +1,86 @@
+//! `ml-connector`: the one binary. Parses the command line, sets up logging, hands each command
+//! to its module under `commands/`, and turns the outcome into the exit codes of the brief:
+//! 0 success, 1 a check or run failed, 2 bad usage or bad config.
+
+mod commands;
+mod exit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::exit::CliError;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ml-connector",
+    version,
+    about = "Keeps Pipedrive built from the SAP ECC customer master: customers become organizations, contact persons become persons.",
+    after_help = "Start with `ml-connector demo` to see a whole sync on the built-in simulators,\nor `ml-connector init` to write a config for your own systems."
+)]
+pub struct Cli {
+    /// Config file (TOML).
+    #[arg(short, long, global = true, env = "MLC_CONFIG", default_value = "ml-connector.toml")]
+    pub config: PathBuf,
+
+    /// Log format: human-readable lines, or one JSON object per line for machines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Init(commands::init::InitArgs),
+    Check(commands::check::CheckArgs),
+    Sim(commands::sim::SimArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let outcome = commands::dispatch(&cli);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => error.report(),
+    }
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default_level = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Every command that talks to the network runs on one multi-threaded runtime.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| CliError::failed(anyhow::anyhow!("cannot start the async runtime: {error}")))
+}

@@ -1,0 +1,204 @@
+//! `[sync]`: when to run, how to match, and what to do with deleted or blocked customers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::ConfigError;
+use crate::load::Validator;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub connection: Option<Spanned<String>>,
+    pub schedule: Option<Spanned<String>>,
+    pub full_reconcile: Option<Spanned<String>>,
+    pub link_threshold: Option<Spanned<f64>>,
+    pub review_threshold: Option<Spanned<f64>>,
+    pub ecc_duplicates: Option<Spanned<String>>,
+    pub on_deleted: Option<Spanned<String>>,
+    pub on_blocked: Option<Spanned<String>>,
+    pub status_label: Option<Spanned<String>>,
+    pub max_failures: Option<Spanned<i64>>,
+}
+
+/// When a connection runs.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Every(Duration),
+    Cron(Box<cron::Schedule>),
+}
+
+impl Schedule {
+    /// "every 5m" (s, m, h), or a cron expression with seconds ("0 0 2 * * *"); a five-field
+    /// expression is read as starting at second 0.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let text = text.trim();
+        if let Some(interval) = text.strip_prefix("every ") {
+            let interval = interval.trim();
+            let (number, unit) = interval.split_at(interval.len().saturating_sub(1));
+            let count: u64 = number
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{text}` is not like \"every 5m\""))?;
+            let seconds = match unit {
+                "s" => count,
+                "m" => count * 60,
+                "h" => count * 3_600,
+                _ => return Err(format!("`{text}`: the unit must be s, m or h")),
+            };
+            if seconds == 0 {
+                return Err("an interval must be longer than 0".to_string());
+            }
+            return Ok(Schedule::Every(Duration::from_secs(seconds)));
+        }
+        let fields = text.split_whitespace().count();
+        let expression = if fields == 5 {
+            format!("0 {text}")
+        } else {
+            text.to_string()
+        };
+        cron::Schedule::from_str(&expression)
+            .map(|schedule| Schedule::Cron(Box::new(schedule)))
+            .map_err(|error| format!("`{text}` is neither \"every 5m\" nor a cron expression: {error}"))
+    }
+}
+
+/// What happens in Pipedrive when ECC marks a customer deleted or blocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecyclePolicy {
+    /// Do nothing in Pipedrive.
+    Leave,
+    /// Put a label on the organization.
+    Label,
+    /// Write the status into the "ECC Status" custom field.
+    Field,
+    /// Delete the organization in Pipedrive.
+    Delete,
+}
+
+/// Two ECC customers that are the same company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EccDuplicatePolicy {
+    /// Report them; each gets its own organization.
+    KeepApart,
+    /// Report them; the later one is linked to the earlier one's organization.
+    MapToOne,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Name of this connection (ECC system to Pipedrive company) in the store and the audit.
+    pub connection: String,
+    pub schedule: Schedule,
+    pub full_reconcile: Option<Schedule>,
+    /// Match score at or above which an existing organization is linked.
+    pub link_threshold: f64,
+    /// Match score at or above which (and below `link_threshold`) the pair goes to review.
+    pub review_threshold: f64,
+    pub ecc_duplicates: EccDuplicatePolicy,
+    pub on_deleted: LifecyclePolicy,
+    pub on_blocked: LifecyclePolicy,
+    /// Label name used by the `label` policy.
+    pub status_label: String,
+    /// Failed writes of one record before it is parked.
+    pub max_failures: u32,
+}
+
+fn lifecycle(
+    validator: &Validator<'_>,
+    key: &str,
+    value: &Option<Spanned<String>>,
+    default: LifecyclePolicy,
+) -> Result<LifecyclePolicy, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    Ok(
+        match validator.choice(key, value, &["leave", "label", "field", "delete"])? {
+            "label" => LifecyclePolicy::Label,
+            "field" => LifecyclePolicy::Field,
+            "delete" => LifecyclePolicy::Delete,
+            _ => LifecyclePolicy::Leave,
+        },
+    )
+}
+
+fn schedule(
+    validator: &Validator<'_>,
+    key: &str,
+    value: &Spanned<String>,
+) -> Result<Schedule, ConfigError> {
+    let text = validator.text(key, value)?;
+    Schedule::parse(&text).map_err(|message| validator.error(key, Some(value.span()), message))
+}
+
+pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, ConfigError> {
+    let connection = validator
+        .optional_text("sync.connection", &raw.connection)?
+        .unwrap_or_else(|| "default".to_string());
+    let schedule = match &raw.schedule {
+        Some(value) => schedule(validator, "sync.schedule", value)?,
+        None => Schedule::Every(Duration::from_secs(300)),
+    };
+    let full_reconcile = match &raw.full_reconcile {
+        Some(value) if value.get_ref().trim().is_empty() => None,
+        Some(value) => Some(schedule(validator, "sync.full_reconcile", value)?),
+        None => Some(Schedule::parse("0 0 2 * * *").expect("the default cron expression parses")),
+    };
+    let link_threshold = match &raw.link_threshold {
+        Some(value) => validator.number_in("sync.link_threshold", value, 0.0..=1.0)?,
+        None => 0.90,
+    };
+    let review_threshold = match &raw.review_threshold {
+        Some(value) => validator.number_in("sync.review_threshold", value, 0.0..=1.0)?,
+        None => 0.70,
+    };
+    if review_threshold > link_threshold {
+        return Err(validator.error(
+            "sync.review_threshold",
+            raw.review_threshold.as_ref().map(|value| value.span()),
+            format!("{review_threshold} is above sync.link_threshold ({link_threshold})"),
+        ));
+    }
+    let ecc_duplicates = match &raw.ecc_duplicates {
+        Some(value) => match validator.choice("sync.ecc_duplicates", value, &["keep-apart", "map-to-one"])? {
+            "map-to-one" => EccDuplicatePolicy::MapToOne,
+            _ => EccDuplicatePolicy::KeepApart,
+        },
+        None => EccDuplicatePolicy::KeepApart,
+    };
+    Ok(SyncConfig {
+        connection,
+        schedule,
+        full_reconcile,
+        link_threshold,
+        review_threshold,
+        ecc_duplicates,
+        on_deleted: lifecycle(validator, "sync.on_deleted", &raw.on_deleted, LifecyclePolicy::Label)?,
+        on_blocked: lifecycle(validator, "sync.on_blocked", &raw.on_blocked, LifecyclePolicy::Field)?,
+        status_label: validator
+            .optional_text("sync.status_label", &raw.status_label)?
+            .unwrap_or_else(|| "ECC: deleted or blocked".to_string()),
+        max_failures: match &raw.max_failures {
+            Some(value) => validator.number_in("sync.max_failures", value, 1..=1_000)? as u32,
+            None => 5,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Schedule;
+
+    #[test]
+    fn parses_intervals_and_cron() {
+        assert!(matches!(Schedule::parse("every 5m"), Ok(Schedule::Every(d)) if d.as_secs() == 300));
+        assert!(matches!(Schedule::parse("0 0 2 * * *"), Ok(Schedule::Cron(_))));
+        assert!(matches!(Schedule::parse("*/10 * * * *"), Ok(Schedule::Cron(_))));
+        assert!(Schedule::parse("every 5x").is_err());
+        assert!(Schedule::parse("soon").is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! The commented template `ml-connector init` writes. A test checks that it validates once its
+//! environment variables are set and that it mentions every key the raw config knows.
+
+pub const TEMPLATE: &str = r#"# ml-connector configuration.
+# Values may use ${VAR} to take them from the environment (write $${ for a literal ${).
+# Secrets (passwords, tokens) belong in the environment, not in this file.
+
+[store]
+# Where links, hashes, cursors, runs and the audit trail live.
+# sqlite://FILE (created on first use) or postgres://user@host:5432/db (several instances).
+url = "sqlite://ml-connector.db"
+# Key that encrypts stored OAuth refresh tokens; MLC_SECRET_KEY wins over this file.
+# secret_key_file = "/etc/ml-connector/secret.key"
+
+[ecc]
+# soap-rfc: /sap/bc/soap/rfc on the ECC host; odata: an SAP Gateway service;
+# agent: ECC is reached through `ml-connector agent` running inside the SAP network.
+transport = "soap-rfc"
+base_url = "http://127.0.0.1:18001"
+client = "100"
+user = "MLC_READER"
+password = "${ECC_PASSWORD}"
+# Logon language, also the language of payment-term texts.
+language = "EN"
+# Time zone of the SAP server: change documents (CDHDR) carry its local time.
+timezone = "Europe/Berlin"
+# Which company code and sales area the payment terms and ship-to party come from.
+company_code = "1000"
+sales_organization = "1000"
+distribution_channel = "10"
+division = "00"
+# auto tries RFC_READ_TABLE, then BBP_RFC_READ_TABLE, then /SAPDS/RFC_READ_TABLE.
+read_table_function = "auto"
+rows_per_call = 5000
+timeout_secs = 60
+retries = 3
+# Change documents are read again this far back, so nothing falls between two polls.
+delta_overlap_secs = 600
+# Company CA bundle (PEM) for HTTPS to ECC.
+# ca_file = "/etc/ssl/company-ca.pem"
+# Only for tests: accepts any certificate, and says so loudly in the log.
+accept_invalid_certs = false
+# Records with values ECC should not hold (control characters, bad e-mails...):
+# skip = report and leave out; clean = report, clean and sync.
+dirty_records = "skip"
+# With transport = "agent": the file holding the token agents present.
+# agent_token_file = "/etc/ml-connector/agent.token"
+
+[ecc.odata]
+# Used with transport = "odata". The defaults fit the simulator's ZMLC_CUSTOMER_SRV.
+service_path = "/sap/opu/odata/sap/ZMLC_CUSTOMER_SRV/"
+customer_set = "CustomerSet"
+contact_set = "ContactPersonSet"
+changed_at_property = "ChangedAt"
+# expand_contacts = "Contacts"
+page_size = 1000
+
+[ecc.odata.customer_properties]
+# canonical field = "OData property", over the defaults.
+# vat_number = "VatRegNo"
+
+[ecc.odata.contact_properties]
+# department = "Department"
+
+[pipedrive]
+# Your company domain (https://yourcompany.pipedrive.com), or the api_domain from OAuth.
+base_url = "http://127.0.0.1:18002"
+# api-token or oauth
+auth = "api-token"
+api_token = "${PIPEDRIVE_API_TOKEN}"
+# lite | growth | premium | ultimate: sets the burst limit and the daily token budget.
+plan = "growth"
+seats = 5
+# Share of the company's daily token budget (30,000 x plan multiplier x seats) ml-connector
+# may spend; the rest stays for the sales team's other tools.
+budget_share = 0.5
+# Set when Pipedrive's own figure for your company differs from the formula.
+# daily_budget_tokens = 300000
+# The daily budget resets at midnight in this zone.
+budget_timezone = "UTC"
+timeout_secs = 30
+retries = 5
+
+[pipedrive.oauth]
+# Used with auth = "oauth"; run `ml-connector auth pipedrive` once to authorize.
+client_id = ""
+client_secret = ""
+redirect_uri = "http://127.0.0.1:8765/callback"
+# authorize_url = "https://oauth.pipedrive.com/oauth/authorize"
+# token_url = "https://oauth.pipedrive.com/oauth/token"
+
+[sync]
+# Name of this ECC-to-Pipedrive connection in the store, the audit trail and the UI.
+connection = "default"
+# "every 5m" (s, m, h) or a cron expression with seconds.
+schedule = "every 5m"
+# Full reconciliation by content hash; catches address-only changes that write no change
+# document. Empty to switch it off.
+full_reconcile = "0 0 2 * * *"
+# Match score to link an existing Pipedrive organization, and to queue it for review.
+link_threshold = 0.90
+review_threshold = 0.70
+# Two ECC customers for one company: keep-apart (report, one organization each) or
+# map-to-one (report, both linked to one organization).
+ecc_duplicates = "keep-apart"
+# What a deletion flag or a block in ECC does in Pipedrive: leave, label, field or delete.
+on_deleted = "label"
+on_blocked = "field"
+status_label = "ECC: deleted or blocked"
+# Failed writes of one record before it is parked until it changes or is replayed.
+max_failures = 5
+
+[server]
+# Used by `ml-connector run`: HTTP API, web UI, /metrics and the webhook receiver.
+listen = "127.0.0.1:8080"
+admin_token = "${MLC_ADMIN_TOKEN}"
+# HTTP Basic credentials Pipedrive sends with webhooks.
+# webhook_user = "pipedrive"
+# webhook_password = "${MLC_WEBHOOK_PASSWORD}"
+# webhook_hmac_secret = "${MLC_WEBHOOK_HMAC}"
+# Where Pipedrive reaches this server.
+# public_url = "https://connector.example.com"
+"#;

@@ -1,0 +1,150 @@
+//! The state store: everything ml-connector remembers between runs, behind one trait with two
+//! backends (SQLite, the default; PostgreSQL, for several instances sharing the work).
+//!
+//! Links, record state, cursors, runs, the audit trail, the review queue, the daily token ledger,
+//! leases and encrypted secrets. A record's outcome, its link, its audit event and the cursor it
+//! advances are written in one transaction (`commit_outcomes`): a crash leaves all or none.
+
+mod model;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store {url}: {message}")]
+    Open { url: String, message: String },
+    #[error("state store: {0}")]
+    Database(String),
+    /// A cursor write whose expected version is no longer current: another writer moved it.
+    #[error("cursor {connection}/{stream}: stale write refused (expected version {expected:?}, found {found:?})")]
+    StaleCursor {
+        connection: String,
+        stream: String,
+        expected: Option<i64>,
+        found: Option<i64>,
+    },
+    /// A write under a lease that has since passed to another holder.
+    #[error("connection {connection}: lease lost (fencing token {presented} is older than {current})")]
+    Fenced {
+        connection: String,
+        presented: i64,
+        current: i64,
+    },
+    /// The Pipedrive id is already linked to another ECC key of the same kind.
+    #[error("{kind} {pipedrive_id} is already linked to ECC key {linked_to} (connection {connection})")]
+    LinkConflict {
+        connection: String,
+        kind: EntityKind,
+        pipedrive_id: i64,
+        linked_to: String,
+    },
+    #[error("review item {0} does not exist")]
+    NoSuchReview(i64),
+    #[error("secret {name}: {message}")]
+    Secret { name: String, message: String },
+}
+
+/// The one interface every stage uses. Both backends pass the same test suite.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// "sqlite" or "postgres", for `check` and the UI.
+    fn backend(&self) -> &'static str;
+
+    // ── links: (connection, kind, ECC key) ↔ Pipedrive id, unique both ways ──
+    async fn link(&self, connection: &str, kind: EntityKind, ecc_key: &str)
+        -> StoreResult<Option<Link>>;
+    async fn link_by_pipedrive_id(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        pipedrive_id: i64,
+    ) -> StoreResult<Option<Link>>;
+    /// Every link of a kind, for building the match index in one read.
+    async fn links(&self, connection: &str, kind: EntityKind) -> StoreResult<Vec<Link>>;
+
+    // ── record state ──
+    async fn record_state(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        ecc_key: &str,
+    ) -> StoreResult<Option<RecordState>>;
+    /// Every record state of a kind, for planning a run in one read.
+    async fn record_states(&self, connection: &str, kind: EntityKind)
+        -> StoreResult<Vec<RecordState>>;
+
+    // ── crash safety: an intent is written before every create ──
+    /// Records that a create of (kind, ECC key) is about to be sent; returns the intent's id.
+    async fn record_intent(&self, intent: &NewIntent) -> StoreResult<i64>;
+    /// Intents whose outcome was never committed (the process died between send and commit).
+    async fn open_intents(&self, connection: &str) -> StoreResult<Vec<Intent>>;
+
+    /// Writes outcomes in one transaction each batch: record state, link change, audit event,
+    /// closed intent, and the cursor advance, all or none. Refused with `Fenced` when a
+    /// `fencing_token` is given and the connection's lease has moved on, and with `StaleCursor`
+    /// when the cursor's expected version is not current.
+    async fn commit_outcomes(&self, batch: &OutcomeBatch) -> StoreResult<()>;
+
+    /// Appends audit events that change no state (a dirty record, a dry run).
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()>;
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+
+    // ── cursors per (connection, stream), compare-and-swap ──
+    async fn cursor(&self, connection: &str, stream: &str) -> StoreResult<Option<Cursor>>;
+    /// Moves the cursor to `value` if its version is still `expected_version` (`None`: the
+    /// cursor must not exist yet). Returns the new version.
+    async fn advance_cursor(
+        &self,
+        connection: &str,
+        stream: &str,
+        expected_version: Option<i64>,
+        value: &str,
+    ) -> StoreResult<i64>;
+
+    // ── runs ──
+    async fn start_run(&self, run: &NewRun) -> StoreResult<i64>;
+    async fn finish_run(&self, run_id: i64, finish: &RunFinish) -> StoreResult<()>;
+    async fn runs(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>>;
+
+    // ── the duplicate review queue ──
+    /// Queues a pair; queuing the same (connection, ECC key, Pipedrive id) again returns the
+    /// existing item's id.
+    async fn enqueue_review(&self, item: &NewReview) -> StoreResult<i64>;
+    async fn reviews(&self, connection: &str, status: Option<ReviewStatus>)
+        -> StoreResult<Vec<ReviewItem>>;
+    async fn decide_review(&self, id: i64, decision: ReviewStatus) -> StoreResult<ReviewItem>;
+
+    // ── the daily token ledger per Pipedrive company, shared by every instance ──
+    /// Atomically adds `tokens` to the day's total if it stays within `limit`.
+    async fn charge_tokens(
+        &self,
+        company: &str,
+        day: NaiveDate,
+        tokens: u64,
+        limit: u64,
+    ) -> StoreResult<TokenCharge>;
+    async fn tokens_used(&self, company: &str, day: NaiveDate) -> StoreResult<u64>;
+
+    // ── leases per connection with a fencing token ──
+    /// Takes the lease if it is free or expired; the fencing token grows with every new holder.
+    async fn acquire_lease(
+        &self,
+        connection: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Lease>>;
+    /// Extends a lease still held; false when it was lost.
+    async fn renew_lease(&self, lease: &Lease, ttl: std::time::Duration, now: DateTime<Utc>)
+        -> StoreResult<bool>;
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()>;
+
+    // ── secrets, encrypted at rest (AES-256-GCM) ──
+    async fn put_secret(&self, name: &str, plaintext: &[u8]) -> StoreResult<()>;
+    async fn get_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+}

@@ -1,0 +1,1 @@
+//! placeholder module list; filled by its issue.
