@@ -25,11 +25,7 @@ pub(crate) fn substitute(
             return Err(SubstitutionError::Unclosed);
         };
         let name = &reference[..end];
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(SubstitutionError::BadName(name.to_string()));
         }
         match lookup(name) {
@@ -70,6 +66,9 @@ mod tests {
             substitute("${NOPE}", &lookup),
             Err(SubstitutionError::Missing("NOPE".into()))
         );
-        assert_eq!(substitute("${OPEN", &lookup), Err(SubstitutionError::Unclosed));
+        assert_eq!(
+            substitute("${OPEN", &lookup),
+            Err(SubstitutionError::Unclosed)
+        );
     }
 }

@@ -14,10 +14,13 @@ pub use load::{load, parse};
 pub use secret::Secret;
 pub use sections::{
     ecc::{EccConfig, EccTransport, OdataConfig},
+    mapping::{
+        FieldRule, FieldTarget, LabelRule, MappingConfig, OwnerRule, Transform, ValueSource,
+    },
     pipedrive::{PipedriveAuth, PipedriveConfig, PipedrivePlan},
     server::ServerConfig,
     store::StoreConfig,
-    sync::{Schedule, SyncConfig},
+    sync::{EccDuplicatePolicy, LifecyclePolicy, Schedule, SyncConfig},
 };
 pub use template::TEMPLATE;
 
@@ -32,6 +35,7 @@ pub struct Config {
     pub ecc: EccConfig,
     pub pipedrive: PipedriveConfig,
     pub sync: SyncConfig,
+    pub mapping: MappingConfig,
     pub server: ServerConfig,
 }
 
@@ -47,6 +51,8 @@ pub struct RawConfig {
     pub pipedrive: sections::pipedrive::RawPipedrive,
     #[serde(default)]
     pub sync: sections::sync::RawSync,
+    #[serde(default)]
+    pub mapping: sections::mapping::RawMapping,
     #[serde(default)]
     pub server: sections::server::RawServer,
 }

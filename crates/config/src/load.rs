@@ -18,7 +18,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         file: file.clone(),
         line: None,
         key: String::new(),
-        message: format!("cannot read the config file: {error} (write one with `ml-connector init`)"),
+        message: format!(
+            "cannot read the config file: {error} (write one with `ml-connector init`)"
+        ),
         suggestion: None,
     })?;
     parse(&file, &text, &|name| std::env::var(name).ok())
@@ -38,6 +40,7 @@ pub fn parse(
         ecc: sections::ecc::validate(raw.ecc, &validator)?,
         pipedrive: sections::pipedrive::validate(raw.pipedrive, &validator)?,
         sync: sections::sync::validate(raw.sync, &validator)?,
+        mapping: sections::mapping::validate(raw.mapping, &validator)?,
         server: sections::server::validate(raw.server, &validator)?,
     })
 }
@@ -142,7 +145,10 @@ impl Validator<'_> {
         key: &str,
         value: &Option<Spanned<String>>,
     ) -> Result<Option<String>, ConfigError> {
-        value.as_ref().map(|value| self.text(key, value)).transpose()
+        value
+            .as_ref()
+            .map(|value| self.text(key, value))
+            .transpose()
     }
 
     /// A required string value; `hint` tells the user what to put there.

@@ -110,6 +110,60 @@ status_label = "ECC: deleted or blocked"
 # Failed writes of one record before it is parked until it changes or is replayed.
 max_failures = 5
 
+[mapping]
+# The built-in field map works as it is: organization name, billing address into Pipedrive's
+# address, and the custom fields "ECC Customer Number", "ECC VAT Number", "ECC Account Group",
+# "ECC Payment Terms", "ECC Payment Terms Text", "ECC Shipping Address" (and "ECC Status" with
+# on_deleted/on_blocked = "field"); persons: name, e-mails, phones, organization, and
+# "ECC Contact Number", "ECC Department", "ECC Function". `ml-connector setup` creates them.
+# false: write only the rules below.
+defaults = true
+# Label of the e-mails and phones written to persons: work, home, mobile or other.
+email_label = "work"
+phone_label = "work"
+# Pipedrive user id that owns new organizations and persons when no owner rule matches.
+# default_owner_id = 1
+
+# Extra fields, or a replacement for a default with the same target. A rule writes to exactly
+# one of: field = a standard field (organization: name, address, website, visible_to; person:
+# name, emails, phones, visible_to), custom_field = "its name in Pipedrive",
+# custom_field_key = "its 40-character key". It reads exactly one of: source = a canonical
+# field (customer_number, customer_number_display, name, name_1..name_4, account_group,
+# vat_number, email, phone, billing_address[.street|.house_number|.postal_code|.city|.region|
+# .country], shipping_address[...], payment_terms.code, payment_terms.text, status; persons:
+# contact_number[_display], first_name, last_name, full_name, department, function, emails,
+# phones, email, phone, customer_number[_display]), or template = "{name} ({customer_number_display})".
+# transforms: trim, alpha_output, upper, lower, country_name, table:NAME, join:SEP.
+# enabled = false removes the default rule for that target.
+# [[mapping.organization]]
+# custom_field = "ECC Region"
+# source = "billing_address.region"
+# transforms = ["trim", "table:regions"]
+# enabled = true
+#
+# [[mapping.organization]]
+# field = "name"
+# template = "{name} ({customer_number_display})"
+#
+# [[mapping.person]]
+# custom_field_key = "0123456789abcdef0123456789abcdef01234567"
+# source = "function"
+
+# Code-to-text tables for the table:NAME transform.
+# [mapping.tables.regions]
+# BW = "Baden-Württemberg"
+
+# Owner by country and/or account group; the first matching rule wins.
+# [[mapping.owner_rules]]
+# country = "DE"
+# account_group = "0001"
+# owner_id = 7
+
+# Labels (Pipedrive label ids) by country and/or account group; every matching rule adds one.
+# [[mapping.label_rules]]
+# account_group = "CPD"
+# label_id = 3
+
 [server]
 # Used by `ml-connector run`: HTTP API, web UI, /metrics and the webhook receiver.
 listen = "127.0.0.1:8080"

@@ -5,7 +5,9 @@ use mlc_config::{parse, TEMPLATE};
 
 fn environment(name: &str) -> Option<String> {
     match name {
-        "ECC_PASSWORD" | "PIPEDRIVE_API_TOKEN" | "MLC_ADMIN_TOKEN" => Some(format!("value-of-{name}")),
+        "ECC_PASSWORD" | "PIPEDRIVE_API_TOKEN" | "MLC_ADMIN_TOKEN" => {
+            Some(format!("value-of-{name}"))
+        }
         _ => None,
     }
 }
@@ -29,7 +31,11 @@ fn secrets_do_not_print() {
 fn an_unknown_key_is_named_with_its_line_and_nearest_key() {
     let text = TEMPLATE.replace("budget_share = 0.5", "budget_shar = 0.5");
     let error = parse("x.toml", &text, &environment).unwrap_err();
-    let line = text.lines().position(|line| line.starts_with("budget_shar")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|line| line.starts_with("budget_shar"))
+        .unwrap()
+        + 1;
     assert_eq!(error.line, Some(line));
     assert_eq!(error.key, "budget_shar");
     assert_eq!(error.suggestion.as_deref(), Some("budget_share"));
@@ -67,19 +73,82 @@ fn out_of_range_numbers_are_refused() {
 fn the_template_mentions_every_key() {
     // Keys of the raw config, by table, as the user writes them.
     let keys = [
-        "url", "secret_key_file", "transport", "base_url", "client", "user", "password",
-        "language", "timezone", "company_code", "sales_organization", "distribution_channel",
-        "division", "read_table_function", "rows_per_call", "timeout_secs", "retries",
-        "delta_overlap_secs", "ca_file", "accept_invalid_certs", "dirty_records",
-        "agent_token_file", "service_path", "customer_set", "contact_set", "changed_at_property",
-        "expand_contacts", "page_size", "auth", "api_token", "plan", "seats", "budget_share",
-        "daily_budget_tokens", "budget_timezone", "client_id", "client_secret", "redirect_uri",
-        "authorize_url", "token_url", "connection", "schedule", "full_reconcile",
-        "link_threshold", "review_threshold", "ecc_duplicates", "on_deleted", "on_blocked",
-        "status_label", "max_failures", "listen", "admin_token", "webhook_user",
-        "webhook_password", "webhook_hmac_secret", "public_url",
+        "url",
+        "secret_key_file",
+        "transport",
+        "base_url",
+        "client",
+        "user",
+        "password",
+        "language",
+        "timezone",
+        "company_code",
+        "sales_organization",
+        "distribution_channel",
+        "division",
+        "read_table_function",
+        "rows_per_call",
+        "timeout_secs",
+        "retries",
+        "delta_overlap_secs",
+        "ca_file",
+        "accept_invalid_certs",
+        "dirty_records",
+        "agent_token_file",
+        "service_path",
+        "customer_set",
+        "contact_set",
+        "changed_at_property",
+        "expand_contacts",
+        "page_size",
+        "auth",
+        "api_token",
+        "plan",
+        "seats",
+        "budget_share",
+        "daily_budget_tokens",
+        "budget_timezone",
+        "client_id",
+        "client_secret",
+        "redirect_uri",
+        "authorize_url",
+        "token_url",
+        "connection",
+        "schedule",
+        "full_reconcile",
+        "link_threshold",
+        "review_threshold",
+        "ecc_duplicates",
+        "on_deleted",
+        "on_blocked",
+        "status_label",
+        "max_failures",
+        "defaults",
+        "email_label",
+        "phone_label",
+        "default_owner_id",
+        "field",
+        "custom_field",
+        "custom_field_key",
+        "source",
+        "template",
+        "transforms",
+        "enabled",
+        "country",
+        "account_group",
+        "owner_id",
+        "label_id",
+        "listen",
+        "admin_token",
+        "webhook_user",
+        "webhook_password",
+        "webhook_hmac_secret",
+        "public_url",
     ];
     for key in keys {
-        assert!(TEMPLATE.contains(&format!("{key} =")), "template lacks `{key}`");
+        assert!(
+            TEMPLATE.contains(&format!("{key} =")),
+            "template lacks `{key}`"
+        );
     }
 }

@@ -136,11 +136,13 @@ fn count_or(
 
 pub fn validate(raw: RawEcc, validator: &Validator<'_>) -> Result<EccConfig, ConfigError> {
     let transport = match &raw.transport {
-        Some(value) => match validator.choice("ecc.transport", value, &["soap-rfc", "odata", "agent"])? {
-            "odata" => EccTransport::Odata,
-            "agent" => EccTransport::Agent,
-            _ => EccTransport::SoapRfc,
-        },
+        Some(value) => {
+            match validator.choice("ecc.transport", value, &["soap-rfc", "odata", "agent"])? {
+                "odata" => EccTransport::Odata,
+                "agent" => EccTransport::Agent,
+                _ => EccTransport::SoapRfc,
+            }
+        }
         None => EccTransport::SoapRfc,
     };
     let base_url = validator.required_text(
@@ -166,7 +168,9 @@ pub fn validate(raw: RawEcc, validator: &Validator<'_>) -> Result<EccConfig, Con
     let user = validator.required_text("ecc.user", &raw.user, "the SAP user that reads")?;
     let password = validator
         .secret("ecc.password", &raw.password)?
-        .ok_or_else(|| validator.error("ecc.password", None, "is required (use ${ECC_PASSWORD})"))?;
+        .ok_or_else(|| {
+            validator.error("ecc.password", None, "is required (use ${ECC_PASSWORD})")
+        })?;
     let timezone_name = text_or(validator, "ecc.timezone", &raw.timezone, "UTC")?;
     let timezone = timezone_name.parse::<chrono_tz::Tz>().map_err(|_| {
         validator.error(
@@ -180,7 +184,12 @@ pub fn validate(raw: RawEcc, validator: &Validator<'_>) -> Result<EccConfig, Con
             .choice(
                 "ecc.read_table_function",
                 value,
-                &["auto", "RFC_READ_TABLE", "BBP_RFC_READ_TABLE", "/SAPDS/RFC_READ_TABLE"],
+                &[
+                    "auto",
+                    "RFC_READ_TABLE",
+                    "BBP_RFC_READ_TABLE",
+                    "/SAPDS/RFC_READ_TABLE",
+                ],
             )?
             .to_string(),
         None => "auto".to_string(),
@@ -216,11 +225,20 @@ pub fn validate(raw: RawEcc, validator: &Validator<'_>) -> Result<EccConfig, Con
         )?,
         division: text_or(validator, "ecc.division", &raw.division, "00")?,
         read_table_function,
-        rows_per_call: count_or(validator, "ecc.rows_per_call", &raw.rows_per_call, 1..=100_000, 5_000)?
-            as usize,
-        timeout: Duration::from_secs(
-            count_or(validator, "ecc.timeout_secs", &raw.timeout_secs, 1..=3_600, 60)? as u64,
-        ),
+        rows_per_call: count_or(
+            validator,
+            "ecc.rows_per_call",
+            &raw.rows_per_call,
+            1..=100_000,
+            5_000,
+        )? as usize,
+        timeout: Duration::from_secs(count_or(
+            validator,
+            "ecc.timeout_secs",
+            &raw.timeout_secs,
+            1..=3_600,
+            60,
+        )? as u64),
         retries: count_or(validator, "ecc.retries", &raw.retries, 0..=20, 3)? as u32,
         delta_overlap: Duration::from_secs(count_or(
             validator,
@@ -258,7 +276,12 @@ fn validate_odata(raw: RawOdata, validator: &Validator<'_>) -> Result<OdataConfi
             &raw.service_path,
             "/sap/opu/odata/sap/ZMLC_CUSTOMER_SRV/",
         )?,
-        customer_set: text_or(validator, "ecc.odata.customer_set", &raw.customer_set, "CustomerSet")?,
+        customer_set: text_or(
+            validator,
+            "ecc.odata.customer_set",
+            &raw.customer_set,
+            "CustomerSet",
+        )?,
         contact_set: text_or(
             validator,
             "ecc.odata.contact_set",
@@ -275,8 +298,13 @@ fn validate_odata(raw: RawOdata, validator: &Validator<'_>) -> Result<OdataConfi
         expand_contacts: validator
             .optional_text("ecc.odata.expand_contacts", &raw.expand_contacts)?
             .filter(|property| !property.is_empty()),
-        page_size: count_or(validator, "ecc.odata.page_size", &raw.page_size, 1..=100_000, 1_000)?
-            as usize,
+        page_size: count_or(
+            validator,
+            "ecc.odata.page_size",
+            &raw.page_size,
+            1..=100_000,
+            1_000,
+        )? as usize,
         customer_properties,
         contact_properties,
     })

@@ -144,12 +144,19 @@ pub fn validate(
     };
     let auth = if auth_kind == "oauth" {
         let oauth = raw.oauth.unwrap_or_default();
-        let client_id =
-            validator.required_text("pipedrive.oauth.client_id", &oauth.client_id, "from the Developer Hub app")?;
+        let client_id = validator.required_text(
+            "pipedrive.oauth.client_id",
+            &oauth.client_id,
+            "from the Developer Hub app",
+        )?;
         let client_secret = validator
             .secret("pipedrive.oauth.client_secret", &oauth.client_secret)?
             .ok_or_else(|| {
-                validator.error("pipedrive.oauth.client_secret", None, "is required with auth = \"oauth\"")
+                validator.error(
+                    "pipedrive.oauth.client_secret",
+                    None,
+                    "is required with auth = \"oauth\"",
+                )
             })?;
         PipedriveAuth::Oauth(OauthConfig {
             client_id,
@@ -208,9 +215,9 @@ pub fn validate(
         None => 0.5,
     };
     let daily_budget_tokens = match &raw.daily_budget_tokens {
-        Some(value) => Some(
-            validator.number_in("pipedrive.daily_budget_tokens", value, 1..=i64::MAX)? as u64,
-        ),
+        Some(value) => {
+            Some(validator.number_in("pipedrive.daily_budget_tokens", value, 1..=i64::MAX)? as u64)
+        }
         None => None,
     };
     let timezone_name = validator

@@ -62,7 +62,9 @@ impl Schedule {
         };
         cron::Schedule::from_str(&expression)
             .map(|schedule| Schedule::Cron(Box::new(schedule)))
-            .map_err(|error| format!("`{text}` is neither \"every 5m\" nor a cron expression: {error}"))
+            .map_err(|error| {
+                format!("`{text}` is neither \"every 5m\" nor a cron expression: {error}")
+            })
     }
 }
 
@@ -126,7 +128,7 @@ fn lifecycle(
     )
 }
 
-fn schedule(
+fn parse_schedule(
     validator: &Validator<'_>,
     key: &str,
     value: &Spanned<String>,
@@ -140,12 +142,12 @@ pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, C
         .optional_text("sync.connection", &raw.connection)?
         .unwrap_or_else(|| "default".to_string());
     let schedule = match &raw.schedule {
-        Some(value) => schedule(validator, "sync.schedule", value)?,
+        Some(value) => parse_schedule(validator, "sync.schedule", value)?,
         None => Schedule::Every(Duration::from_secs(300)),
     };
     let full_reconcile = match &raw.full_reconcile {
         Some(value) if value.get_ref().trim().is_empty() => None,
-        Some(value) => Some(schedule(validator, "sync.full_reconcile", value)?),
+        Some(value) => Some(parse_schedule(validator, "sync.full_reconcile", value)?),
         None => Some(Schedule::parse("0 0 2 * * *").expect("the default cron expression parses")),
     };
     let link_threshold = match &raw.link_threshold {
@@ -164,10 +166,12 @@ pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, C
         ));
     }
     let ecc_duplicates = match &raw.ecc_duplicates {
-        Some(value) => match validator.choice("sync.ecc_duplicates", value, &["keep-apart", "map-to-one"])? {
-            "map-to-one" => EccDuplicatePolicy::MapToOne,
-            _ => EccDuplicatePolicy::KeepApart,
-        },
+        Some(value) => {
+            match validator.choice("sync.ecc_duplicates", value, &["keep-apart", "map-to-one"])? {
+                "map-to-one" => EccDuplicatePolicy::MapToOne,
+                _ => EccDuplicatePolicy::KeepApart,
+            }
+        }
         None => EccDuplicatePolicy::KeepApart,
     };
     Ok(SyncConfig {
@@ -177,8 +181,18 @@ pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, C
         link_threshold,
         review_threshold,
         ecc_duplicates,
-        on_deleted: lifecycle(validator, "sync.on_deleted", &raw.on_deleted, LifecyclePolicy::Label)?,
-        on_blocked: lifecycle(validator, "sync.on_blocked", &raw.on_blocked, LifecyclePolicy::Field)?,
+        on_deleted: lifecycle(
+            validator,
+            "sync.on_deleted",
+            &raw.on_deleted,
+            LifecyclePolicy::Label,
+        )?,
+        on_blocked: lifecycle(
+            validator,
+            "sync.on_blocked",
+            &raw.on_blocked,
+            LifecyclePolicy::Field,
+        )?,
         status_label: validator
             .optional_text("sync.status_label", &raw.status_label)?
             .unwrap_or_else(|| "ECC: deleted or blocked".to_string()),
@@ -195,9 +209,17 @@ mod tests {
 
     #[test]
     fn parses_intervals_and_cron() {
-        assert!(matches!(Schedule::parse("every 5m"), Ok(Schedule::Every(d)) if d.as_secs() == 300));
-        assert!(matches!(Schedule::parse("0 0 2 * * *"), Ok(Schedule::Cron(_))));
-        assert!(matches!(Schedule::parse("*/10 * * * *"), Ok(Schedule::Cron(_))));
+        assert!(
+            matches!(Schedule::parse("every 5m"), Ok(Schedule::Every(d)) if d.as_secs() == 300)
+        );
+        assert!(matches!(
+            Schedule::parse("0 0 2 * * *"),
+            Ok(Schedule::Cron(_))
+        ));
+        assert!(matches!(
+            Schedule::parse("*/10 * * * *"),
+            Ok(Schedule::Cron(_))
+        ));
         assert!(Schedule::parse("every 5x").is_err());
         assert!(Schedule::parse("soon").is_err());
     }
