@@ -1,1 +1,59 @@
-//! placeholder module list; filled by its issue.
+//! Writing Pipedrive: a typed client for API v2 (and the v1 endpoints v2 lacks), with the
+//! manners a shared company account needs.
+//!
+//! - [`PipedriveClient`]: `connect` (API token in `x-api-token`, or OAuth tokens from the store;
+//!   requests go to `api_domain`; `/v1/users/me` names the user and company), organizations and
+//!   persons (list with cursor and `updated_since`, get, create, patch, delete, search, merge),
+//!   fields, webhooks. `create_organization_idempotent` / `create_person_idempotent` never create
+//!   twice: a lost answer is checked by the external-id custom field before another try.
+//! - [`Governor`]: one per company in the process. Paces to the rolling 2-second burst limit
+//!   (search in its own lane of 10), follows the server's `x-ratelimit-*` headers, charges each
+//!   call its `x-token-cost` ([`token_cost`]) against the day's budget share through the store's
+//!   token ledger, answers [`PipedriveError::BudgetShareUsed`] (the run ends "deferred") instead
+//!   of crossing it, waits out a 429 for the whole lane (capped at 300 s), and stops on
+//!   Cloudflare's 403 with an alert.
+//! - [`CustomFieldResolver`]: custom field keys by name, cached, refreshed on demand;
+//!   `ensure_fields` creates what the mapping needs (`ml-connector setup`).
+//! - [`auth`]: the OAuth2 authorization-code flow of `ml-connector auth pipedrive` and the token
+//!   store; [`check_lines`]: Pipedrive's lines of `ml-connector check`.
+//!
+//! ```no_run
+//! # async fn example(config: &mlc_config::PipedriveConfig, store: std::sync::Arc<dyn mlc_store::StateStore>) -> Result<(), mlc_pipedrive::PipedriveError> {
+//! use mlc_pipedrive::{CustomFieldResolver, FieldSpec, OrganizationWrite, PipedriveClient};
+//! let client = PipedriveClient::connect(config, store).await?;
+//! let fields = CustomFieldResolver::new(client.clone());
+//! let resolved = fields.ensure_fields(&FieldSpec::default_needs()).await?;
+//! let write = OrganizationWrite { name: Some("Müller GmbH".into()), ..Default::default() };
+//! let created = client.create_organization_idempotent(&write, &resolved[0].key, "4711").await?;
+//! println!("organization {} ({} tokens today)", created.id, client.governor().snapshot().tokens_used_today);
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+mod check;
+mod client;
+mod cost;
+mod error;
+mod fields;
+mod governor;
+mod model;
+mod transport;
+
+pub use check::{check_lines, CheckLine};
+pub use client::{ConnectOptions, ListQuery, Page, PipedriveClient, SearchField, LIST_PAGE_LIMIT};
+pub use cost::{token_cost, OperationCost, OPERATION_COSTS, UNKNOWN_OPERATION_COST};
+pub use error::{PipedriveError, Result};
+pub use fields::{
+    is_unknown_field_error, CustomFieldResolver, FieldSpec, ResolvedField,
+    DEFAULT_CONTACT_NUMBER_FIELD, DEFAULT_CUSTOMER_NUMBER_FIELD,
+};
+pub use governor::{
+    budget_day, next_midnight, Alert, Governor, GovernorSettings, GovernorSnapshot, Lane,
+    RateLimitHeaders, TooManyRequests, BURST_WINDOW, MAX_429_WAIT, SEARCH_LIMIT,
+};
+pub use mlc_store::EntityKind;
+pub use model::{
+    Address, AddressWrite, ContactValue, CurrentUser, FieldCreate, FieldDefinition, FieldOption,
+    FieldOptionCreate, Organization, OrganizationWrite, Person, PersonWrite, SearchHit, SearchItem,
+    Webhook, WebhookCreate,
+};

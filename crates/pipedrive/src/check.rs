@@ -1,0 +1,98 @@
+//! `ml-connector check`'s Pipedrive lines: reachable, who we are (user and company), the plan
+//! the governor assumes, and the budget share in tokens with what today has used.
+
+use std::sync::Arc;
+
+use mlc_config::{PipedriveAuth, PipedriveConfig};
+use mlc_store::StateStore;
+
+use crate::client::PipedriveClient;
+
+/// One line of the check table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckLine {
+    /// What was checked, e.g. "pipedrive reachable".
+    pub subject: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl CheckLine {
+    fn ok(subject: &str, detail: String) -> Self {
+        CheckLine {
+            subject: subject.to_string(),
+            ok: true,
+            detail,
+        }
+    }
+
+    fn failed(subject: &str, detail: String) -> Self {
+        CheckLine {
+            subject: subject.to_string(),
+            ok: false,
+            detail,
+        }
+    }
+}
+
+/// Connects and reports. Costs 2 tokens (`/v1/users/me`).
+pub async fn check_lines(config: &PipedriveConfig, store: Arc<dyn StateStore>) -> Vec<CheckLine> {
+    let auth = match &config.auth {
+        PipedriveAuth::ApiToken(_) => "api-token",
+        PipedriveAuth::Oauth(_) => "oauth",
+    };
+    let mut lines = Vec::new();
+    let client = match PipedriveClient::connect(config, store).await {
+        Ok(client) => client,
+        Err(error) => {
+            lines.push(CheckLine::failed(
+                "pipedrive reachable",
+                format!("{} ({auth}): {error}", config.base_url),
+            ));
+            return lines;
+        }
+    };
+    lines.push(CheckLine::ok(
+        "pipedrive reachable",
+        format!("{} ({auth})", client.api_domain()),
+    ));
+    let user = client.current_user();
+    lines.push(CheckLine::ok(
+        "pipedrive user",
+        format!(
+            "{} <{}> (id {}), company {} (id {}, domain {})",
+            user.name, user.email, user.id, user.company_name, user.company_id, user.company_domain
+        ),
+    ));
+    let governor = client.governor();
+    let snapshot = governor.snapshot();
+    let mut plan = format!(
+        "{} with {} seat(s): {} requests per 2 s ({auth}), company budget {} tokens/day",
+        config.plan.name(),
+        config.seats,
+        snapshot.burst_limit,
+        config.company_daily_budget(),
+    );
+    if let Some(server) = snapshot.server_burst_limit {
+        plan.push_str(&format!("; the server reports {server} requests per 2 s"));
+    }
+    lines.push(CheckLine::ok("pipedrive plan assumed", plan));
+    match governor.tokens_used_today().await {
+        Ok(used) => lines.push(CheckLine::ok(
+            "pipedrive budget share",
+            format!(
+                "{} tokens/day ({:.0}% of {}); {} used today, resets at {}",
+                config.connector_daily_budget(),
+                config.budget_share * 100.0,
+                config.company_daily_budget(),
+                used,
+                governor.next_reset(chrono::Utc::now()),
+            ),
+        )),
+        Err(error) => lines.push(CheckLine::failed(
+            "pipedrive budget share",
+            format!("cannot read today's token ledger: {error}"),
+        )),
+    }
+    lines
+}

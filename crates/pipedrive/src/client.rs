@@ -1,0 +1,763 @@
+//! The typed client: organizations and persons (API v2), their search, fields, merge, the
+//! current user and webhooks (v1), every call through the transport (governor, auth, retries).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use mlc_config::{PipedriveAuth, PipedriveConfig};
+use mlc_store::{EntityKind, StateStore};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::auth::{self, Credentials, OauthSession};
+use crate::error::{PipedriveError, Result};
+use crate::governor::{Governor, GovernorSettings};
+use crate::model::{
+    CurrentUser, FieldCreate, FieldDefinition, Organization, OrganizationWrite, Person,
+    PersonWrite, SearchHit, Webhook, WebhookCreate,
+};
+use crate::transport::{Call, RetryPolicy, Transport};
+
+/// The list endpoints' largest page: 10 tokens for up to 500 records.
+pub const LIST_PAGE_LIMIT: u32 = 500;
+/// How far before a lost create the check by external id looks (server clocks differ).
+const CREATE_CHECK_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
+/// Lost answers of one create before `create_*_idempotent` gives up.
+const MAX_UNKNOWN_OUTCOMES: u32 = 4;
+
+/// A Pipedrive connection: cheap to clone (one `Arc` inside); every clone, and every client of
+/// the same company in the process, shares one [`Governor`].
+#[derive(Clone)]
+pub struct PipedriveClient {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    transport: Transport,
+    user: CurrentUser,
+    plan_name: &'static str,
+}
+
+/// Tuning a test or benchmark may change; `connect` uses the defaults.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// First backoff after a 5xx, timeout or reset (then doubled, jittered, capped).
+    pub retry_base_delay: Duration,
+    pub retry_max_delay: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            retry_base_delay: Duration::from_millis(250),
+            retry_max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Which organization fields a search looks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchField {
+    Name,
+    Address,
+    CustomFields,
+    Notes,
+    Email,
+    Phone,
+}
+
+impl SearchField {
+    fn as_str(self) -> &'static str {
+        match self {
+            SearchField::Name => "name",
+            SearchField::Address => "address",
+            SearchField::CustomFields => "custom_fields",
+            SearchField::Notes => "notes",
+            SearchField::Email => "email",
+            SearchField::Phone => "phone",
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// None at the end of the data.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of the organization and person lists.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only records changed at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Persons only: of this organization.
+    pub org_id: Option<i64>,
+    /// Custom field keys to include (at most 15); all when empty.
+    pub custom_fields: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct SearchData {
+    #[serde(default)]
+    items: Vec<SearchHit>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: i64,
+}
+
+impl PipedriveClient {
+    /// Connects: resolves where requests go (the configured domain, or OAuth's `api_domain`),
+    /// asks `/v1/users/me` who we are and which company, and joins that company's governor.
+    pub async fn connect(
+        config: &PipedriveConfig,
+        store: Arc<dyn StateStore>,
+    ) -> Result<PipedriveClient> {
+        PipedriveClient::connect_with(config, store, ConnectOptions::default()).await
+    }
+
+    pub async fn connect_with(
+        config: &PipedriveConfig,
+        store: Arc<dyn StateStore>,
+        options: ConnectOptions,
+    ) -> Result<PipedriveClient> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| PipedriveError::Http {
+                endpoint: "client setup".to_string(),
+                message: error.to_string(),
+                attempts: 0,
+            })?;
+        let (credentials, api_domain) = match &config.auth {
+            PipedriveAuth::ApiToken(token) => (
+                Credentials::ApiToken(token.clone()),
+                config.base_url.clone(),
+            ),
+            PipedriveAuth::Oauth(oauth) => {
+                let tokens = auth::load_tokens(store.as_ref(), oauth)
+                    .await?
+                    .ok_or(PipedriveError::NotAuthorized)?;
+                let session = OauthSession::new(oauth.clone(), store.clone(), http.clone(), tokens);
+                let api_domain = session.api_domain().await;
+                (Credentials::Oauth(Arc::new(session)), api_domain)
+            }
+        };
+        url::Url::parse(&api_domain).map_err(|error| PipedriveError::BadUrl {
+            url: api_domain.clone(),
+            message: error.to_string(),
+        })?;
+        let settings = GovernorSettings {
+            burst_limit: config.plan.burst_limit(&config.auth),
+            daily_token_limit: config.connector_daily_budget(),
+            timezone: config.budget_timezone,
+        };
+        let retry = RetryPolicy {
+            retries: config.retries,
+            base_delay: options.retry_base_delay,
+            max_delay: options.retry_max_delay,
+        };
+        // Who we are decides which company's governor we join; that first call goes through a
+        // governor of its own and is charged to the company's ledger right after.
+        let bootstrap = Transport {
+            http: http.clone(),
+            credentials: credentials.clone(),
+            governor: Governor::new(settings.clone(), store.clone()),
+            api_domain: Arc::from(api_domain.as_str()),
+            retry,
+        };
+        let call = Call::new(Method::GET, "/v1/users/me", "/v1/users/me".to_string());
+        let user: CurrentUser = bootstrap.call(&call).await?.data;
+        // OAuth's api_domain may have been renewed by a refresh during that call.
+        let api_domain = match &credentials {
+            Credentials::Oauth(session) => session.api_domain().await,
+            Credentials::ApiToken(_) => api_domain,
+        };
+        let governor =
+            Governor::for_company(&user.company_id.to_string(), &api_domain, settings, store);
+        governor.carry_uncharged(bootstrap.governor.tokens_charged());
+        Ok(PipedriveClient {
+            inner: Arc::new(ClientInner {
+                transport: Transport {
+                    http,
+                    credentials,
+                    governor,
+                    api_domain: Arc::from(api_domain.as_str()),
+                    retry,
+                },
+                user,
+                plan_name: config.plan.name(),
+            }),
+        })
+    }
+
+    /// The governor: tokens used, deferred state, 429s, alerts.
+    pub fn governor(&self) -> &Governor {
+        &self.inner.transport.governor
+    }
+
+    /// The authenticated user and company, as `/v1/users/me` answered at connect.
+    pub fn current_user(&self) -> &CurrentUser {
+        &self.inner.user
+    }
+
+    /// Where requests go.
+    pub fn api_domain(&self) -> &str {
+        &self.inner.transport.api_domain
+    }
+
+    pub fn plan_name(&self) -> &'static str {
+        self.inner.plan_name
+    }
+
+    /// `GET /v1/users/me` again (2 tokens).
+    pub async fn users_me(&self) -> Result<CurrentUser> {
+        let call = Call::new(Method::GET, "/v1/users/me", "/v1/users/me".to_string());
+        Ok(self.transport().call(&call).await?.data)
+    }
+
+    fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    async fn data<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
+        Ok(self.transport().call(&call).await?.data)
+    }
+
+    // ── organizations ──
+
+    /// Every organization (or those changed since a time), 500 a page at 10 tokens a page.
+    pub async fn list_organizations(
+        &self,
+        updated_since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Organization>> {
+        let query = ListQuery {
+            updated_since,
+            ..ListQuery::default()
+        };
+        self.list_all(EntityKind::Organization, &query).await
+    }
+
+    pub async fn list_organizations_page(
+        &self,
+        query: &ListQuery,
+        cursor: Option<&str>,
+    ) -> Result<Page<Organization>> {
+        self.list_page(EntityKind::Organization, query, cursor)
+            .await
+    }
+
+    pub async fn get_organization(&self, id: i64) -> Result<Organization> {
+        self.data(Call::new(
+            Method::GET,
+            "/api/v2/organizations/{id}",
+            format!("/api/v2/organizations/{id}"),
+        ))
+        .await
+    }
+
+    /// Creates an organization. An `OutcomeUnknown` error means it may exist: use
+    /// [`PipedriveClient::create_organization_idempotent`] to have that checked.
+    pub async fn create_organization(&self, write: &OrganizationWrite) -> Result<Organization> {
+        debug_assert!(
+            write.name.is_some(),
+            "an organization is created with a name"
+        );
+        self.data(
+            Call::new(
+                Method::POST,
+                "/api/v2/organizations",
+                "/api/v2/organizations".to_string(),
+            )
+            .body(to_body(write)?),
+        )
+        .await
+    }
+
+    /// Sends only what `write` sets; an address always goes as the whole object.
+    pub async fn update_organization(
+        &self,
+        id: i64,
+        write: &OrganizationWrite,
+    ) -> Result<Organization> {
+        self.data(
+            Call::new(
+                Method::PATCH,
+                "/api/v2/organizations/{id}",
+                format!("/api/v2/organizations/{id}"),
+            )
+            .body(to_body(write)?),
+        )
+        .await
+    }
+
+    /// Marks an organization deleted (Pipedrive purges it after 30 days).
+    pub async fn delete_organization(&self, id: i64) -> Result<i64> {
+        let deleted: IdOnly = self
+            .data(Call::new(
+                Method::DELETE,
+                "/api/v2/organizations/{id}",
+                format!("/api/v2/organizations/{id}"),
+            ))
+            .await?;
+        Ok(deleted.id)
+    }
+
+    /// Creates an organization carrying `external_id` in the custom field `external_id_key`,
+    /// never twice: when a create's answer is lost (timeout, reset, 5xx, broken body), the
+    /// organizations changed since just before it are searched for the external id before it
+    /// is sent again.
+    pub async fn create_organization_idempotent(
+        &self,
+        write: &OrganizationWrite,
+        external_id_key: &str,
+        external_id: &str,
+    ) -> Result<Organization> {
+        let mut write = write.clone();
+        write.custom_fields.insert(
+            external_id_key.to_string(),
+            serde_json::Value::String(external_id.to_string()),
+        );
+        let mut unknown = 0;
+        loop {
+            let sent_at = Utc::now();
+            match self.create_organization(&write).await {
+                Ok(created) => return Ok(created),
+                Err(PipedriveError::OutcomeUnknown { endpoint, cause }) => {
+                    unknown += 1;
+                    tracing::warn!(%endpoint, %cause, external_id, "create outcome unknown; checking by external id");
+                    let since = sent_at - CREATE_CHECK_MARGIN;
+                    if let Some(found) = self
+                        .find_organization_by_external_id(external_id_key, external_id, since)
+                        .await?
+                    {
+                        return Ok(found);
+                    }
+                    if unknown >= MAX_UNKNOWN_OUTCOMES {
+                        return Err(PipedriveError::OutcomeUnknown { endpoint, cause });
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The organization whose custom field `key` holds `value` among those changed since
+    /// `since` (the list, not the search: search is an index that may lag behind a create).
+    pub async fn find_organization_by_external_id(
+        &self,
+        key: &str,
+        value: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Organization>> {
+        let query = ListQuery {
+            updated_since: Some(since),
+            custom_fields: vec![key.to_string()],
+            ..ListQuery::default()
+        };
+        let found: Vec<Organization> = self.list_all(EntityKind::Organization, &query).await?;
+        Ok(found
+            .into_iter()
+            .filter(|organization| !organization.is_deleted)
+            .find(|organization| custom_value_is(&organization.custom_fields, key, value)))
+    }
+
+    /// `GET /api/v2/organizations/search` (20 tokens, search lane), first page of up to 100.
+    pub async fn search_organizations(
+        &self,
+        term: &str,
+        fields: &[SearchField],
+        exact_match: bool,
+    ) -> Result<Vec<SearchHit>> {
+        self.search(EntityKind::Organization, term, fields, exact_match)
+            .await
+    }
+
+    /// Merges organization `id` into `merge_with_id` (`PUT /v1/organizations/{id}/merge`, 40
+    /// tokens); returns the surviving id.
+    pub async fn merge_organizations(&self, id: i64, merge_with_id: i64) -> Result<i64> {
+        let merged: IdOnly = self
+            .data(
+                Call::new(
+                    Method::PUT,
+                    "/v1/organizations/{id}/merge",
+                    format!("/v1/organizations/{id}/merge"),
+                )
+                .body(serde_json::json!({ "merge_with_id": merge_with_id })),
+            )
+            .await?;
+        Ok(merged.id)
+    }
+
+    // ── persons ──
+
+    pub async fn list_persons(&self, query: &ListQuery) -> Result<Vec<Person>> {
+        self.list_all(EntityKind::Person, query).await
+    }
+
+    pub async fn list_persons_page(
+        &self,
+        query: &ListQuery,
+        cursor: Option<&str>,
+    ) -> Result<Page<Person>> {
+        self.list_page(EntityKind::Person, query, cursor).await
+    }
+
+    pub async fn get_person(&self, id: i64) -> Result<Person> {
+        self.data(Call::new(
+            Method::GET,
+            "/api/v2/persons/{id}",
+            format!("/api/v2/persons/{id}"),
+        ))
+        .await
+    }
+
+    pub async fn create_person(&self, write: &PersonWrite) -> Result<Person> {
+        debug_assert!(write.name.is_some(), "a person is created with a name");
+        self.data(
+            Call::new(
+                Method::POST,
+                "/api/v2/persons",
+                "/api/v2/persons".to_string(),
+            )
+            .body(to_body(write)?),
+        )
+        .await
+    }
+
+    pub async fn update_person(&self, id: i64, write: &PersonWrite) -> Result<Person> {
+        self.data(
+            Call::new(
+                Method::PATCH,
+                "/api/v2/persons/{id}",
+                format!("/api/v2/persons/{id}"),
+            )
+            .body(to_body(write)?),
+        )
+        .await
+    }
+
+    pub async fn delete_person(&self, id: i64) -> Result<i64> {
+        let deleted: IdOnly = self
+            .data(Call::new(
+                Method::DELETE,
+                "/api/v2/persons/{id}",
+                format!("/api/v2/persons/{id}"),
+            ))
+            .await?;
+        Ok(deleted.id)
+    }
+
+    /// Like [`PipedriveClient::create_organization_idempotent`], for persons.
+    pub async fn create_person_idempotent(
+        &self,
+        write: &PersonWrite,
+        external_id_key: &str,
+        external_id: &str,
+    ) -> Result<Person> {
+        let mut write = write.clone();
+        write.custom_fields.insert(
+            external_id_key.to_string(),
+            serde_json::Value::String(external_id.to_string()),
+        );
+        let mut unknown = 0;
+        loop {
+            let sent_at = Utc::now();
+            match self.create_person(&write).await {
+                Ok(created) => return Ok(created),
+                Err(PipedriveError::OutcomeUnknown { endpoint, cause }) => {
+                    unknown += 1;
+                    tracing::warn!(%endpoint, %cause, external_id, "create outcome unknown; checking by external id");
+                    let since = sent_at - CREATE_CHECK_MARGIN;
+                    if let Some(found) = self
+                        .find_person_by_external_id(external_id_key, external_id, since)
+                        .await?
+                    {
+                        return Ok(found);
+                    }
+                    if unknown >= MAX_UNKNOWN_OUTCOMES {
+                        return Err(PipedriveError::OutcomeUnknown { endpoint, cause });
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    pub async fn find_person_by_external_id(
+        &self,
+        key: &str,
+        value: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Person>> {
+        let query = ListQuery {
+            updated_since: Some(since),
+            custom_fields: vec![key.to_string()],
+            ..ListQuery::default()
+        };
+        let found: Vec<Person> = self.list_all(EntityKind::Person, &query).await?;
+        Ok(found
+            .into_iter()
+            .filter(|person| !person.is_deleted)
+            .find(|person| custom_value_is(&person.custom_fields, key, value)))
+    }
+
+    pub async fn search_persons(
+        &self,
+        term: &str,
+        fields: &[SearchField],
+        exact_match: bool,
+    ) -> Result<Vec<SearchHit>> {
+        self.search(EntityKind::Person, term, fields, exact_match)
+            .await
+    }
+
+    pub async fn merge_persons(&self, id: i64, merge_with_id: i64) -> Result<i64> {
+        let merged: IdOnly = self
+            .data(
+                Call::new(
+                    Method::PUT,
+                    "/v1/persons/{id}/merge",
+                    format!("/v1/persons/{id}/merge"),
+                )
+                .body(serde_json::json!({ "merge_with_id": merge_with_id })),
+            )
+            .await?;
+        Ok(merged.id)
+    }
+
+    // ── fields ──
+
+    /// Every organization or person field (v2), standard and custom.
+    pub async fn list_fields(&self, entity: EntityKind) -> Result<Vec<FieldDefinition>> {
+        let (template, path) = fields_path(entity);
+        let mut fields = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut call = Call::new(Method::GET, template, path.to_string())
+                .query("limit", LIST_PAGE_LIMIT.to_string());
+            if let Some(cursor) = &cursor {
+                call = call.query("cursor", cursor.clone());
+            }
+            let envelope = self.transport().call::<Vec<FieldDefinition>>(&call).await?;
+            fields.extend(envelope.data);
+            cursor = envelope.additional_data.and_then(|more| more.next_cursor);
+            if cursor.is_none() {
+                return Ok(fields);
+            }
+        }
+    }
+
+    /// Creates a custom field (`POST /api/v2/organizationFields` or `personFields`). Not
+    /// retried when its answer is lost: `ensure_fields` lists again and looks by name first.
+    pub async fn create_field(
+        &self,
+        entity: EntityKind,
+        field: &FieldCreate,
+    ) -> Result<FieldDefinition> {
+        let (template, path) = fields_path(entity);
+        self.data(Call::new(Method::POST, template, path.to_string()).body(to_body(field)?))
+            .await
+    }
+
+    // ── webhooks (v1) ──
+
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>> {
+        let envelope = self
+            .transport()
+            .call::<Option<Vec<Webhook>>>(&Call::new(
+                Method::GET,
+                "/v1/webhooks",
+                "/v1/webhooks".to_string(),
+            ))
+            .await?;
+        Ok(envelope.data.unwrap_or_default())
+    }
+
+    /// Creates a webhook; when its answer is lost, the list is checked for the same
+    /// subscription before it is sent again.
+    pub async fn create_webhook(&self, webhook: &WebhookCreate) -> Result<Webhook> {
+        let call = Call::new(Method::POST, "/v1/webhooks", "/v1/webhooks".to_string())
+            .body(to_body(webhook)?);
+        let mut unknown = 0;
+        loop {
+            match self.data::<Webhook>(clone_call(&call)).await {
+                Ok(created) => return Ok(created),
+                Err(PipedriveError::OutcomeUnknown { endpoint, cause }) => {
+                    unknown += 1;
+                    let existing = self.list_webhooks().await?.into_iter().find(|existing| {
+                        existing.subscription_url == webhook.subscription_url
+                            && existing.event_action == webhook.event_action
+                            && existing.event_object == webhook.event_object
+                    });
+                    if let Some(existing) = existing {
+                        return Ok(existing);
+                    }
+                    if unknown >= MAX_UNKNOWN_OUTCOMES {
+                        return Err(PipedriveError::OutcomeUnknown { endpoint, cause });
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    pub async fn delete_webhook(&self, id: i64) -> Result<()> {
+        self.transport()
+            .send(&Call::new(
+                Method::DELETE,
+                "/v1/webhooks/{id}",
+                format!("/v1/webhooks/{id}"),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    // ── shared by organizations and persons ──
+
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        entity: EntityKind,
+        query: &ListQuery,
+    ) -> Result<Vec<T>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page: Page<T> = self.list_page(entity, query, cursor.as_deref()).await?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    async fn list_page<T: DeserializeOwned>(
+        &self,
+        entity: EntityKind,
+        query: &ListQuery,
+        cursor: Option<&str>,
+    ) -> Result<Page<T>> {
+        let (template, path) = match entity {
+            EntityKind::Organization => ("/api/v2/organizations", "/api/v2/organizations"),
+            EntityKind::Person => ("/api/v2/persons", "/api/v2/persons"),
+        };
+        let mut call = Call::new(Method::GET, template, path.to_string())
+            .query("limit", LIST_PAGE_LIMIT.to_string());
+        if let Some(since) = query.updated_since {
+            call = call.query(
+                "updated_since",
+                since.to_rfc3339_opts(SecondsFormat::Secs, true),
+            );
+        }
+        if let (EntityKind::Person, Some(org_id)) = (entity, query.org_id) {
+            call = call.query("org_id", org_id.to_string());
+        }
+        if !query.custom_fields.is_empty() {
+            debug_assert!(
+                query.custom_fields.len() <= 15,
+                "Pipedrive takes at most 15 keys"
+            );
+            call = call.query("custom_fields", query.custom_fields.join(","));
+        }
+        if let Some(cursor) = cursor {
+            call = call.query("cursor", cursor.to_string());
+        }
+        let envelope = self.transport().call::<Option<Vec<T>>>(&call).await?;
+        Ok(Page {
+            items: envelope.data.unwrap_or_default(),
+            next_cursor: envelope
+                .additional_data
+                .and_then(|more| more.next_cursor)
+                .filter(|cursor| !cursor.is_empty()),
+        })
+    }
+
+    async fn search(
+        &self,
+        entity: EntityKind,
+        term: &str,
+        fields: &[SearchField],
+        exact_match: bool,
+    ) -> Result<Vec<SearchHit>> {
+        let (template, path) = match entity {
+            EntityKind::Organization => (
+                "/api/v2/organizations/search",
+                "/api/v2/organizations/search",
+            ),
+            EntityKind::Person => ("/api/v2/persons/search", "/api/v2/persons/search"),
+        };
+        let mut call = Call::new(Method::GET, template, path.to_string())
+            .search()
+            .query("term", term.to_string())
+            .query("exact_match", exact_match.to_string())
+            .query("limit", "100");
+        if !fields.is_empty() {
+            let names: Vec<&str> = fields.iter().map(|field| field.as_str()).collect();
+            call = call.query("fields", names.join(","));
+        }
+        let data: Option<SearchData> = self.data(call).await?;
+        Ok(data.map(|data| data.items).unwrap_or_default())
+    }
+}
+
+impl std::fmt::Debug for PipedriveClient {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PipedriveClient")
+            .field("api_domain", &self.api_domain())
+            .field("company_id", &self.inner.user.company_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn fields_path(entity: EntityKind) -> (&'static str, &'static str) {
+    match entity {
+        EntityKind::Organization => ("/api/v2/organizationFields", "/api/v2/organizationFields"),
+        EntityKind::Person => ("/api/v2/personFields", "/api/v2/personFields"),
+    }
+}
+
+fn to_body<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|error| PipedriveError::Malformed {
+        endpoint: "request body".to_string(),
+        message: error.to_string(),
+    })
+}
+
+fn clone_call(call: &Call) -> Call {
+    Call {
+        method: call.method.clone(),
+        path_template: call.path_template,
+        path: call.path.clone(),
+        query: call.query.clone(),
+        body: call.body.clone(),
+        lane: call.lane,
+        replay: call.replay,
+    }
+}
+
+/// Whether a custom field holds `value` (a text field, or a number written as text).
+fn custom_value_is(
+    custom_fields: &BTreeMap<String, serde_json::Value>,
+    key: &str,
+    value: &str,
+) -> bool {
+    match custom_fields.get(key) {
+        Some(serde_json::Value::String(text)) => text == value,
+        Some(serde_json::Value::Number(number)) => number.to_string() == value,
+        Some(serde_json::Value::Object(object)) => object
+            .get("value")
+            .and_then(|inner| inner.as_str())
+            .is_some_and(|text| text == value),
+        _ => false,
+    }
+}

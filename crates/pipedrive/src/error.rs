@@ -1,0 +1,101 @@
+//! Every way a Pipedrive call can end badly, named for the user and the caller: what to do next
+//! follows from the variant (retry later, re-authorize, check by external id, fix the data).
+
+use chrono::{DateTime, Utc};
+
+pub type Result<T, E = PipedriveError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipedriveError {
+    /// The connector's share of today's token budget is spent; the call was not sent. The run
+    /// ends "deferred" and resumes after `resets_at`.
+    #[error("pipedrive budget share used: {used} of {limit} tokens today; the run is deferred until {resets_at}")]
+    BudgetShareUsed {
+        used: u64,
+        limit: u64,
+        resets_at: DateTime<Utc>,
+    },
+    /// Pipedrive refused the company's whole daily budget (a 429 that waiting seconds cannot
+    /// cure). Deferred like `BudgetShareUsed`.
+    #[error("pipedrive daily token budget exhausted for the company ({endpoint}); retry after {retry_after_secs} s")]
+    CompanyBudgetExhausted {
+        endpoint: String,
+        retry_after_secs: u64,
+    },
+    /// Repeated 429s on one call; the lane is slowed and the caller should try later.
+    #[error(
+        "pipedrive kept answering 429 on {endpoint} after {attempts} waits; giving up on this call"
+    )]
+    RateLimited { endpoint: String, attempts: u32 },
+    /// Cloudflare's HTML 403 after repeated 429s, or a 403 that is not Pipedrive's JSON: the
+    /// connection stops and raises an alert.
+    #[error("pipedrive blocked the connector with HTTP 403 on {endpoint} ({detail}); stopped to protect the company's API access — wait, then check other integrations' traffic")]
+    Forbidden403 { endpoint: String, detail: String },
+    /// A JSON 403 from Pipedrive: the user or OAuth scope lacks permission for this call.
+    #[error("pipedrive denied {endpoint}: {message} (check the user's permissions or the OAuth app's scopes)")]
+    PermissionDenied { endpoint: String, message: String },
+    #[error("pipedrive rejected the credentials on {endpoint} (401 {message}): check pipedrive.api_token, or re-authorize with `ml-connector auth pipedrive`")]
+    Unauthorized { endpoint: String, message: String },
+    #[error("pipedrive OAuth refresh token is no longer valid ({message}): re-authorize with `ml-connector auth pipedrive`")]
+    InvalidGrant { message: String },
+    #[error(
+        "pipedrive OAuth is configured but not authorized yet: run `ml-connector auth pipedrive`"
+    )]
+    NotAuthorized,
+    /// A create whose answer never came (timeout, reset, 5xx): it may or may not exist now. The
+    /// caller checks by external id before sending it again.
+    #[error(
+        "pipedrive {endpoint}: outcome unknown ({cause}); check by external id before retrying"
+    )]
+    OutcomeUnknown { endpoint: String, cause: String },
+    #[error("pipedrive rejected {endpoint} with {status}: {message}")]
+    Validation {
+        status: u16,
+        message: String,
+        endpoint: String,
+    },
+    #[error("pipedrive {endpoint}: not found")]
+    NotFound { endpoint: String },
+    /// A transport failure or 5xx that stayed after the bounded retries.
+    #[error("pipedrive {endpoint}: {message} (after {attempts} attempts)")]
+    Http {
+        endpoint: String,
+        message: String,
+        attempts: u32,
+    },
+    /// An answer that is not the JSON the spec describes.
+    #[error("pipedrive {endpoint}: unexpected answer: {message}")]
+    Malformed { endpoint: String, message: String },
+    #[error(
+        "pipedrive custom field \"{name}\" ({entity}) does not exist: run `ml-connector setup`"
+    )]
+    UnknownField { entity: String, name: String },
+    #[error("pipedrive OAuth {step}: {message}")]
+    OauthFlow { step: &'static str, message: String },
+    #[error("pipedrive base url {url}: {message}")]
+    BadUrl { url: String, message: String },
+    #[error(transparent)]
+    Store(#[from] mlc_store::StoreError),
+}
+
+impl PipedriveError {
+    /// True when the run should end "deferred" (resume after the budget resets), not "failed".
+    pub fn is_deferred(&self) -> bool {
+        matches!(
+            self,
+            PipedriveError::BudgetShareUsed { .. } | PipedriveError::CompanyBudgetExhausted { .. }
+        )
+    }
+
+    /// True when the whole connection must stop (no further call can succeed): blocked,
+    /// unauthorized, or OAuth no longer granted.
+    pub fn stops_connection(&self) -> bool {
+        matches!(
+            self,
+            PipedriveError::Forbidden403 { .. }
+                | PipedriveError::Unauthorized { .. }
+                | PipedriveError::InvalidGrant { .. }
+                | PipedriveError::NotAuthorized
+        )
+    }
+}

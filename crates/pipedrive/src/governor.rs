@@ -1,0 +1,615 @@
+//! The governor: one per Pipedrive company in the process. It decides when a request may leave
+//! (the rolling 2-second burst window of the plan and auth type, search in its own lane of 10),
+//! charges each call its token cost against the day's budget share through the store's ledger
+//! (shared by every instance on PostgreSQL), slows a whole lane after a 429, and stops the
+//! connection after Cloudflare's 403.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use mlc_store::{StateStore, TokenCharge};
+use reqwest::header::HeaderMap;
+use tokio::time::Instant;
+
+use crate::error::{PipedriveError, Result};
+
+/// Pipedrive's burst window.
+pub const BURST_WINDOW: Duration = Duration::from_secs(2);
+/// Requests per window of the search API, on every plan.
+pub const SEARCH_LIMIT: u32 = 10;
+/// Kept between our send time and the server's view of it, so network jitter never puts one
+/// request too many into the server's window.
+const WINDOW_MARGIN: Duration = Duration::from_millis(60);
+/// The longest a 429 may make a lane wait; a longer Retry-After is the daily budget.
+pub const MAX_429_WAIT: Duration = Duration::from_secs(300);
+/// Waiting when a 429 names no time.
+const DEFAULT_429_WAIT: Duration = Duration::from_secs(2);
+/// A lane slowed by a 429 recovers its full rate after this long without another.
+const SLOWDOWN_RECOVERY: Duration = Duration::from_secs(30);
+
+/// Which window a request counts against. Search requests count against both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    General,
+    Search,
+}
+
+/// How the governor is set up: from the config, in `PipedriveClient::connect`.
+#[derive(Debug, Clone)]
+pub struct GovernorSettings {
+    /// Requests per 2 s the plan and auth type allow.
+    pub burst_limit: u32,
+    /// Tokens a day the connector may spend (its share of the company budget).
+    pub daily_token_limit: u64,
+    /// Midnight in this zone resets the budget.
+    pub timezone: chrono_tz::Tz,
+}
+
+/// Something the operator must hear about; goes into the run record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// The governor's state for reports and the budget gauge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GovernorSnapshot {
+    /// The company's id in the ledger (None until `/v1/users/me` answered).
+    pub company: Option<String>,
+    pub burst_limit: u32,
+    /// The burst limit the server reported, when it differs from the configured one.
+    pub server_burst_limit: Option<u32>,
+    pub daily_token_limit: u64,
+    /// Tokens the ledger holds for today (every instance), as of the last charge.
+    pub tokens_used_today: u64,
+    /// Tokens this process charged since the governor was created.
+    pub tokens_charged_by_process: u64,
+    pub requests_sent: u64,
+    pub responses_429: u64,
+    /// Set when today's share is used: no call is sent before this time.
+    pub deferred_until: Option<DateTime<Utc>>,
+    /// Set after Cloudflare's 403: the connection is stopped.
+    pub stopped: Option<String>,
+    pub alerts: Vec<Alert>,
+}
+
+/// Cheap to clone; every clone is the same governor.
+#[derive(Clone)]
+pub struct Governor {
+    inner: Arc<GovernorInner>,
+}
+
+struct GovernorInner {
+    settings: GovernorSettings,
+    store: Arc<dyn StateStore>,
+    general: Mutex<LaneState>,
+    search: Mutex<LaneState>,
+    ledger: Mutex<LedgerState>,
+    requests_sent: AtomicU64,
+    responses_429: AtomicU64,
+    tokens_charged: AtomicU64,
+    stopped: Mutex<Option<String>>,
+    alerts: Mutex<Vec<Alert>>,
+}
+
+#[derive(Debug, Default)]
+struct LedgerState {
+    company: Option<String>,
+    /// Tokens spent before the company was known (the `/v1/users/me` call of `connect`).
+    uncharged: u64,
+    used_today: u64,
+    deferred_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+struct LaneState {
+    configured_limit: u32,
+    server_limit: Option<u32>,
+    /// Send times (reserved slots) of the last requests, oldest first, never decreasing.
+    slots: VecDeque<Instant>,
+    /// No request leaves this lane before this instant (after a 429, or when the server says
+    /// its window is full because of traffic we did not send).
+    blocked_until: Option<Instant>,
+    /// 1.0 normally; lowered after each 429, back to 1.0 after a quiet while.
+    rate_factor: f64,
+    last_429: Option<Instant>,
+}
+
+impl LaneState {
+    fn new(limit: u32) -> Self {
+        LaneState {
+            configured_limit: limit.max(1),
+            server_limit: None,
+            slots: VecDeque::new(),
+            blocked_until: None,
+            rate_factor: 1.0,
+            last_429: None,
+        }
+    }
+
+    fn effective_limit(&mut self, now: Instant) -> usize {
+        if let Some(last) = self.last_429 {
+            if now.duration_since(last) >= SLOWDOWN_RECOVERY {
+                self.rate_factor = 1.0;
+                self.last_429 = None;
+            }
+        }
+        let limit = self.server_limit.unwrap_or(self.configured_limit);
+        ((f64::from(limit) * self.rate_factor).floor() as usize).max(1)
+    }
+
+    /// The instant the next request of this lane may leave; reserves it.
+    fn reserve(&mut self, now: Instant) -> Instant {
+        let limit = self.effective_limit(now);
+        let mut slot = now;
+        if let Some(blocked) = self.blocked_until {
+            slot = slot.max(blocked);
+        }
+        if self.slots.len() >= limit {
+            let oldest_in_window = self.slots[self.slots.len() - limit];
+            slot = slot.max(oldest_in_window + BURST_WINDOW + WINDOW_MARGIN);
+        }
+        if let Some(last) = self.slots.back() {
+            debug_assert!(slot >= *last, "slots never go back in time");
+            slot = slot.max(*last);
+        }
+        self.slots.push_back(slot);
+        let keep = limit.max(self.configured_limit as usize).max(1) * 2;
+        while self.slots.len() > keep {
+            self.slots.pop_front();
+        }
+        slot
+    }
+
+    /// Requests this lane sent within the window that ends at `now`.
+    fn sent_within_window(&self, now: Instant) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| **slot <= now && now.duration_since(**slot) < BURST_WINDOW)
+            .count()
+    }
+
+    fn block_until(&mut self, until: Instant) {
+        self.blocked_until = Some(
+            self.blocked_until
+                .map_or(until, |current| current.max(until)),
+        );
+    }
+}
+
+/// What the rate-limit headers of one answer say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimitHeaders {
+    pub limit: Option<u32>,
+    pub remaining: Option<u32>,
+    pub reset_secs: Option<u64>,
+    pub retry_after_secs: Option<u64>,
+    pub daily_token_remaining: Option<u64>,
+}
+
+impl RateLimitHeaders {
+    pub fn parse(headers: &HeaderMap) -> Self {
+        fn number<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
+            headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse().ok())
+        }
+        RateLimitHeaders {
+            limit: number(headers, "x-ratelimit-limit"),
+            remaining: number(headers, "x-ratelimit-remaining"),
+            reset_secs: number(headers, "x-ratelimit-reset"),
+            retry_after_secs: number(headers, "retry-after"),
+            daily_token_remaining: number(headers, "x-daily-ratelimit-token-remaining"),
+        }
+    }
+}
+
+/// What a 429 means for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TooManyRequests {
+    /// The burst window: the lane waits this long (already applied to the lane), then the call
+    /// may be sent again.
+    WaitBurst(Duration),
+    /// The company's daily budget: no wait of seconds helps.
+    DailyBudget { retry_after_secs: u64 },
+}
+
+impl Governor {
+    pub fn new(settings: GovernorSettings, store: Arc<dyn StateStore>) -> Governor {
+        Governor {
+            inner: Arc::new(GovernorInner {
+                general: Mutex::new(LaneState::new(settings.burst_limit)),
+                search: Mutex::new(LaneState::new(SEARCH_LIMIT.min(settings.burst_limit))),
+                settings,
+                store,
+                ledger: Mutex::new(LedgerState::default()),
+                requests_sent: AtomicU64::new(0),
+                responses_429: AtomicU64::new(0),
+                tokens_charged: AtomicU64::new(0),
+                stopped: Mutex::new(None),
+                alerts: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The process-wide governor of a company: created on first use, shared by every client
+    /// (every connection) of that company afterwards. The first caller's settings hold.
+    pub fn for_company(
+        company_id: &str,
+        api_domain: &str,
+        settings: GovernorSettings,
+        store: Arc<dyn StateStore>,
+    ) -> Governor {
+        static GOVERNORS: OnceLock<Mutex<HashMap<String, Governor>>> = OnceLock::new();
+        let registry = GOVERNORS.get_or_init(|| Mutex::new(HashMap::new()));
+        let key = format!("{company_id}@{}", api_domain.trim_end_matches('/'));
+        let mut governors = lock(registry);
+        let governor = governors
+            .entry(key)
+            .or_insert_with(|| Governor::new(settings, store))
+            .clone();
+        governor.set_company(company_id);
+        governor
+    }
+
+    pub fn settings(&self) -> &GovernorSettings {
+        &self.inner.settings
+    }
+
+    /// Names the company whose ledger row this governor charges.
+    fn set_company(&self, company_id: &str) {
+        let mut ledger = lock(&self.inner.ledger);
+        if ledger.company.is_none() {
+            ledger.company = Some(company_id.to_string());
+        }
+    }
+
+    /// Refuses at once when the connection was stopped by a 403.
+    pub fn check_not_stopped(&self, endpoint: &str) -> Result<()> {
+        match lock(&self.inner.stopped).as_ref() {
+            Some(detail) => Err(PipedriveError::Forbidden403 {
+                endpoint: endpoint.to_string(),
+                detail: detail.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Charges `tokens` against today's share before a call is sent; refuses (and defers the
+    /// governor until the next reset) when the call would cross the share.
+    pub async fn charge(&self, tokens: u32) -> Result<()> {
+        let now = Utc::now();
+        let (company, carried) = {
+            let mut ledger = lock(&self.inner.ledger);
+            if let Some(until) = ledger.deferred_until {
+                if now < until {
+                    return Err(PipedriveError::BudgetShareUsed {
+                        used: ledger.used_today,
+                        limit: self.inner.settings.daily_token_limit,
+                        resets_at: until,
+                    });
+                }
+                ledger.deferred_until = None;
+            }
+            match ledger.company.clone() {
+                Some(company) => (company, std::mem::take(&mut ledger.uncharged)),
+                None => {
+                    // Only `connect` calls before the company is known; it is charged later.
+                    ledger.uncharged += u64::from(tokens);
+                    self.inner
+                        .tokens_charged
+                        .fetch_add(u64::from(tokens), Ordering::Relaxed);
+                    return Ok(());
+                }
+            }
+        };
+        let limit = self.inner.settings.daily_token_limit;
+        let day = self.today(now);
+        if carried > 0 {
+            // Spent already: recorded even if it crosses the share.
+            self.inner
+                .store
+                .charge_tokens(&company, day, carried, u64::MAX)
+                .await?;
+        }
+        let charge = self
+            .inner
+            .store
+            .charge_tokens(&company, day, u64::from(tokens), limit)
+            .await?;
+        let mut ledger = lock(&self.inner.ledger);
+        match charge {
+            TokenCharge::Charged { used } => {
+                ledger.used_today = used;
+                self.inner
+                    .tokens_charged
+                    .fetch_add(u64::from(tokens), Ordering::Relaxed);
+                Ok(())
+            }
+            TokenCharge::Refused { used } => {
+                let resets_at = self.next_reset(now);
+                ledger.used_today = used;
+                ledger.deferred_until = Some(resets_at);
+                Err(PipedriveError::BudgetShareUsed {
+                    used,
+                    limit,
+                    resets_at,
+                })
+            }
+        }
+    }
+
+    /// Charges tokens spent through another governor (the bootstrap of `connect`).
+    pub(crate) fn carry_uncharged(&self, tokens: u64) {
+        lock(&self.inner.ledger).uncharged += tokens;
+    }
+
+    /// Waits until a request of this lane may leave, then counts it as sent.
+    pub async fn pace(&self, lane: Lane) {
+        let now = Instant::now();
+        let slot = match lane {
+            Lane::General => lock(&self.inner.general).reserve(now),
+            Lane::Search => {
+                // A search counts against both windows: take the later of the two slots.
+                let search_slot = lock(&self.inner.search).reserve(now);
+                let general_slot = lock(&self.inner.general).reserve(search_slot);
+                general_slot.max(search_slot)
+            }
+        };
+        if slot > now {
+            tokio::time::sleep_until(slot).await;
+        }
+        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Follows the server's own headers of a successful answer when they differ from ours: a
+    /// different limit is adopted; a full window we did not fill (another integration on the
+    /// same token) blocks the lane until the server's reset.
+    pub fn observe(&self, lane: Lane, headers: &RateLimitHeaders) {
+        let Some(limit) = headers.limit.filter(|limit| *limit > 0) else {
+            return;
+        };
+        let now = Instant::now();
+        let mut state = match lane {
+            Lane::General => lock(&self.inner.general),
+            Lane::Search => lock(&self.inner.search),
+        };
+        if limit != state.configured_limit && state.server_limit != Some(limit) {
+            tracing::info!(
+                configured = state.configured_limit,
+                server = limit,
+                "pipedrive reports a different burst limit; following the server"
+            );
+            state.server_limit = Some(limit);
+        }
+        if headers.remaining == Some(0) {
+            let ours = state.sent_within_window(now);
+            if ours < limit as usize {
+                let wait = Duration::from_secs(headers.reset_secs.unwrap_or(2).clamp(1, 2));
+                state.block_until(now + wait);
+            }
+        }
+    }
+
+    /// Records a 429: the whole lane waits for Retry-After or x-ratelimit-reset (capped) and
+    /// runs slower for a while. A daily-budget 429 is told apart and not waited for.
+    pub fn on_too_many_requests(&self, lane: Lane, headers: &RateLimitHeaders) -> TooManyRequests {
+        self.inner.responses_429.fetch_add(1, Ordering::Relaxed);
+        let wait_secs = headers.retry_after_secs.or(headers.reset_secs);
+        let daily = headers.daily_token_remaining == Some(0)
+            || wait_secs.is_some_and(|secs| secs > MAX_429_WAIT.as_secs());
+        if daily {
+            let retry_after_secs = wait_secs.unwrap_or(0);
+            self.alert(format!(
+                "pipedrive refused a call: the company's daily token budget is exhausted (retry after {retry_after_secs} s)"
+            ));
+            return TooManyRequests::DailyBudget { retry_after_secs };
+        }
+        let wait = wait_secs
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_429_WAIT)
+            .clamp(Duration::from_millis(500), MAX_429_WAIT);
+        let now = Instant::now();
+        let mut state = match lane {
+            Lane::General => lock(&self.inner.general),
+            Lane::Search => lock(&self.inner.search),
+        };
+        state.block_until(now + wait);
+        state.rate_factor = (state.rate_factor * 0.75).max(0.25);
+        state.last_429 = Some(now);
+        tracing::warn!(
+            ?lane,
+            wait_ms = wait.as_millis() as u64,
+            "pipedrive answered 429; the lane waits and slows down"
+        );
+        TooManyRequests::WaitBurst(wait)
+    }
+
+    /// Cloudflare's 403: nothing is sent any more through this governor; an alert is raised.
+    pub fn stop(&self, endpoint: &str, detail: &str) {
+        let mut stopped = lock(&self.inner.stopped);
+        if stopped.is_none() {
+            *stopped = Some(detail.to_string());
+            drop(stopped);
+            self.alert(format!(
+                "pipedrive blocked the connector (HTTP 403 on {endpoint}: {detail}); the connection is stopped"
+            ));
+        }
+    }
+
+    pub fn alert(&self, message: String) {
+        tracing::error!("{message}");
+        lock(&self.inner.alerts).push(Alert {
+            at: Utc::now(),
+            message,
+        });
+    }
+
+    pub fn snapshot(&self) -> GovernorSnapshot {
+        let ledger = lock(&self.inner.ledger);
+        let general = lock(&self.inner.general);
+        GovernorSnapshot {
+            company: ledger.company.clone(),
+            burst_limit: general.configured_limit,
+            server_burst_limit: general.server_limit,
+            daily_token_limit: self.inner.settings.daily_token_limit,
+            tokens_used_today: ledger.used_today,
+            tokens_charged_by_process: self.inner.tokens_charged.load(Ordering::Relaxed),
+            requests_sent: self.inner.requests_sent.load(Ordering::Relaxed),
+            responses_429: self.inner.responses_429.load(Ordering::Relaxed),
+            deferred_until: ledger.deferred_until,
+            stopped: lock(&self.inner.stopped).clone(),
+            alerts: lock(&self.inner.alerts).clone(),
+        }
+    }
+
+    /// Tokens this process charged so far; the difference of two readings is a run's spend.
+    pub fn tokens_charged(&self) -> u64 {
+        self.inner.tokens_charged.load(Ordering::Relaxed)
+    }
+
+    /// Reads today's total from the ledger (every instance), for `check` and the gauge.
+    pub async fn tokens_used_today(&self) -> Result<u64> {
+        let company = lock(&self.inner.ledger).company.clone();
+        match company {
+            Some(company) => {
+                let used = self
+                    .inner
+                    .store
+                    .tokens_used(&company, self.today(Utc::now()))
+                    .await?;
+                lock(&self.inner.ledger).used_today = used;
+                Ok(used)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// The budget day `now` falls in, in the configured zone.
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        budget_day(now, self.inner.settings.timezone)
+    }
+
+    /// The next midnight of the configured zone after `now`.
+    pub fn next_reset(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        next_midnight(now, self.inner.settings.timezone)
+    }
+}
+
+impl std::fmt::Debug for Governor {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Governor")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The budget day of `now` in `zone`.
+pub fn budget_day(now: DateTime<Utc>, zone: chrono_tz::Tz) -> NaiveDate {
+    now.with_timezone(&zone).date_naive()
+}
+
+/// The first midnight of `zone` after `now` (the earliest one on a DST change).
+pub fn next_midnight(now: DateTime<Utc>, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let today = budget_day(now, zone);
+    let mut day = today;
+    loop {
+        day = day.succ_opt().unwrap_or(day);
+        let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+        if let Some(local) = zone.from_local_datetime(&midnight).earliest() {
+            return local.with_timezone(&Utc);
+        }
+        // Midnight does not exist that day (a DST jump at 00:00): take 01:00.
+        if let Some(local) = zone
+            .from_local_datetime(&day.and_hms_opt(1, 0, 0).unwrap_or_default())
+            .earliest()
+        {
+            return local.with_timezone(&Utc);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these short locks leaves consistent data: take it anyway.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_window_pushes_the_next_slot_past_two_seconds() {
+        let mut lane = LaneState::new(3);
+        let start = Instant::now();
+        let slots: Vec<_> = (0..7).map(|_| lane.reserve(start)).collect();
+        assert_eq!(&slots[..3], &[start, start, start]);
+        assert_eq!(slots[3], start + BURST_WINDOW + WINDOW_MARGIN);
+        assert_eq!(slots[5], start + BURST_WINDOW + WINDOW_MARGIN);
+        assert_eq!(slots[6], start + (BURST_WINDOW + WINDOW_MARGIN) * 2);
+        // No 2-second window holds more than the limit.
+        for (index, slot) in slots.iter().enumerate() {
+            let in_window = slots[index..]
+                .iter()
+                .filter(|later| later.duration_since(*slot) < BURST_WINDOW)
+                .count();
+            assert!(in_window <= 3, "window from slot {index} holds {in_window}");
+        }
+    }
+
+    #[test]
+    fn a_429_blocks_the_lane_and_lowers_its_rate() {
+        let mut lane = LaneState::new(20);
+        let now = Instant::now();
+        lane.block_until(now + Duration::from_secs(2));
+        lane.rate_factor = 0.75;
+        lane.last_429 = Some(now);
+        assert_eq!(lane.effective_limit(now), 15);
+        assert_eq!(lane.reserve(now), now + Duration::from_secs(2));
+        // After a quiet while the full rate is back.
+        assert_eq!(lane.effective_limit(now + SLOWDOWN_RECOVERY), 20);
+    }
+
+    #[test]
+    fn the_budget_resets_at_midnight_of_the_configured_zone() {
+        let zone: chrono_tz::Tz = "Europe/Tallinn".parse().unwrap();
+        // 21:30 UTC on 2026-11-26 is 23:30 in Tallinn (UTC+2): still the 26th there.
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 21, 30, 0).unwrap();
+        assert_eq!(
+            budget_day(now, zone),
+            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
+        );
+        assert_eq!(
+            next_midnight(now, zone),
+            Utc.with_ymd_and_hms(2026, 11, 26, 22, 0, 0).unwrap()
+        );
+        // 22:30 UTC is already the 27th in Tallinn.
+        let later = Utc.with_ymd_and_hms(2026, 11, 26, 22, 30, 0).unwrap();
+        assert_eq!(
+            budget_day(later, zone),
+            NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()
+        );
+    }
+
+    #[test]
+    fn rate_limit_headers_are_read_when_present_and_ignored_when_garbled() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-limit", "40".parse().unwrap());
+        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        headers.insert("x-ratelimit-reset", "2".parse().unwrap());
+        headers.insert("retry-after", "soon".parse().unwrap());
+        let parsed = RateLimitHeaders::parse(&headers);
+        assert_eq!(parsed.limit, Some(40));
+        assert_eq!(parsed.remaining, Some(0));
+        assert_eq!(parsed.reset_secs, Some(2));
+        assert_eq!(parsed.retry_after_secs, None);
+    }
+}
