@@ -5,12 +5,101 @@
 //! leases and encrypted secrets. A record's outcome, its link, its audit event and the cursor it
 //! advances are written in one transaction (`commit_outcomes`): a crash leaves all or none.
 
+//!
+//! Open a store with [`open`]; the key for secrets comes from [`SecretKey::from_env_or_file`]:
+//!
+//! ```no_run
+//! # async fn example() -> mlc_store::StoreResult<()> {
+//! let url = "sqlite://ml-connector.db";
+//! let key = mlc_store::SecretKey::from_env_or_file(None, url)?;
+//! let store = mlc_store::open(url, Some(key)).await?;
+//! let lease = store
+//!     .acquire_lease("default", &mlc_store::instance_name(), std::time::Duration::from_secs(60), chrono::Utc::now())
+//!     .await?;
+//! # let _ = lease;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Times are kept to the microsecond (PostgreSQL's precision); both backends round down the same.
+
 mod model;
+mod postgres;
+mod rows;
+mod rules;
+mod secret;
+mod sql;
+mod sqlite;
 
 pub use model::*;
+pub use secret::SecretKey;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+
+/// Opens the store at `url` and brings its schema up to date: `sqlite://FILE` (created on first
+/// use, with its folder), `sqlite::memory:` (for tests), or `postgres://user@host:port/db`
+/// (`postgresql://` too; `?options=-csearch_path%3DSCHEMA` selects a schema).
+///
+/// `secret_key` encrypts stored secrets; without one, `put_secret` and `get_secret` fail with an
+/// error saying how to configure it, and everything else works.
+pub async fn open(url: &str, secret_key: Option<SecretKey>) -> StoreResult<Arc<dyn StateStore>> {
+    match Backend::of_url(url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(sqlite::SqliteStore::open(url, secret_key).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(
+            postgres::PostgresStore::open(url, secret_key).await?,
+        )),
+        None => Err(StoreError::Open {
+            url: redact_url(url),
+            message: "unknown kind of store: use sqlite://FILE or postgres://user@host:5432/db"
+                .to_string(),
+        }),
+    }
+}
+
+/// Which backend a store URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// This process's name in runs and leases: `hostname:pid`.
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The URL with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only fails for URLs that cannot carry a password, and this one has one.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -29,14 +118,18 @@ pub enum StoreError {
         found: Option<i64>,
     },
     /// A write under a lease that has since passed to another holder.
-    #[error("connection {connection}: lease lost (fencing token {presented} is older than {current})")]
+    #[error(
+        "connection {connection}: lease lost (fencing token {presented} is older than {current})"
+    )]
     Fenced {
         connection: String,
         presented: i64,
         current: i64,
     },
     /// The Pipedrive id is already linked to another ECC key of the same kind.
-    #[error("{kind} {pipedrive_id} is already linked to ECC key {linked_to} (connection {connection})")]
+    #[error(
+        "{kind} {pipedrive_id} is already linked to ECC key {linked_to} (connection {connection})"
+    )]
     LinkConflict {
         connection: String,
         kind: EntityKind,
@@ -47,6 +140,23 @@ pub enum StoreError {
     NoSuchReview(i64),
     #[error("secret {name}: {message}")]
     Secret { name: String, message: String },
+    /// The key for secrets could not be loaded; `origin` is `MLC_SECRET_KEY` or the key file.
+    #[error("secret key from {origin}: {message}")]
+    SecretKey { origin: String, message: String },
+    #[error("run {0} does not exist (start_run gives the id to use)")]
+    NoSuchRun(i64),
+    /// A query failed; `operation` says what the store was doing.
+    #[error("state store: {operation}: {source}")]
+    Query {
+        operation: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// Maps a sqlx error to `StoreError::Query` naming the operation.
+pub(crate) fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { operation, source }
 }
 
 /// The one interface every stage uses. Both backends pass the same test suite.
@@ -56,8 +166,12 @@ pub trait StateStore: Send + Sync {
     fn backend(&self) -> &'static str;
 
     // ── links: (connection, kind, ECC key) ↔ Pipedrive id, unique both ways ──
-    async fn link(&self, connection: &str, kind: EntityKind, ecc_key: &str)
-        -> StoreResult<Option<Link>>;
+    async fn link(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        ecc_key: &str,
+    ) -> StoreResult<Option<Link>>;
     async fn link_by_pipedrive_id(
         &self,
         connection: &str,
@@ -75,8 +189,11 @@ pub trait StateStore: Send + Sync {
         ecc_key: &str,
     ) -> StoreResult<Option<RecordState>>;
     /// Every record state of a kind, for planning a run in one read.
-    async fn record_states(&self, connection: &str, kind: EntityKind)
-        -> StoreResult<Vec<RecordState>>;
+    async fn record_states(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+    ) -> StoreResult<Vec<RecordState>>;
 
     // ── crash safety: an intent is written before every create ──
     /// Records that a create of (kind, ECC key) is about to be sent; returns the intent's id.
@@ -115,8 +232,11 @@ pub trait StateStore: Send + Sync {
     /// Queues a pair; queuing the same (connection, ECC key, Pipedrive id) again returns the
     /// existing item's id.
     async fn enqueue_review(&self, item: &NewReview) -> StoreResult<i64>;
-    async fn reviews(&self, connection: &str, status: Option<ReviewStatus>)
-        -> StoreResult<Vec<ReviewItem>>;
+    async fn reviews(
+        &self,
+        connection: &str,
+        status: Option<ReviewStatus>,
+    ) -> StoreResult<Vec<ReviewItem>>;
     async fn decide_review(&self, id: i64, decision: ReviewStatus) -> StoreResult<ReviewItem>;
 
     // ── the daily token ledger per Pipedrive company, shared by every instance ──
@@ -140,8 +260,12 @@ pub trait StateStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Lease>>;
     /// Extends a lease still held; false when it was lost.
-    async fn renew_lease(&self, lease: &Lease, ttl: std::time::Duration, now: DateTime<Utc>)
-        -> StoreResult<bool>;
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     async fn release_lease(&self, lease: &Lease) -> StoreResult<()>;
 
     // ── secrets, encrypted at rest (AES-256-GCM) ──

@@ -80,7 +80,9 @@ impl Action {
     }
 
     pub fn parse(text: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|action| action.as_str() == text)
+        Action::ALL
+            .into_iter()
+            .find(|action| action.as_str() == text)
     }
 }
 

@@ -1,0 +1,107 @@
+//! Decisions both backends make the same way once they have read the database: whether a
+//! fencing token is current, what a link conflict or a missing run looks like, when a lease
+//! expires.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::{EntityKind, OutcomeBatch, SecretKey, StoreError, StoreResult};
+
+/// A write under fencing token `presented` may go ahead only if the lease still carries it.
+pub(crate) fn check_fencing(
+    connection: &str,
+    presented: i64,
+    current: Option<i64>,
+) -> StoreResult<()> {
+    match current {
+        Some(current) if current == presented => Ok(()),
+        current => Err(StoreError::Fenced {
+            connection: connection.to_string(),
+            presented,
+            // No lease row at all: no token was ever handed out, so any presented one is stale.
+            current: current.unwrap_or(0),
+        }),
+    }
+}
+
+pub(crate) fn link_conflict(
+    batch: &OutcomeBatch,
+    kind: EntityKind,
+    pipedrive_id: i64,
+    linked_to: String,
+) -> StoreError {
+    StoreError::LinkConflict {
+        connection: batch.connection.clone(),
+        kind,
+        pipedrive_id,
+        linked_to,
+    }
+}
+
+fn is_violation(error: &sqlx::Error, kind: sqlx::error::ErrorKind) -> bool {
+    matches!(error, sqlx::Error::Database(database) if database.kind() == kind)
+}
+
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    is_violation(error, sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// A write naming a run that `start_run` never created breaks the foreign key to `runs`.
+pub(crate) fn run_reference_error(
+    error: sqlx::Error,
+    run_id: i64,
+    operation: &'static str,
+) -> StoreError {
+    if is_violation(&error, sqlx::error::ErrorKind::ForeignKeyViolation) {
+        return StoreError::NoSuchRun(run_id);
+    }
+    StoreError::Query {
+        operation,
+        source: error,
+    }
+}
+
+pub(crate) fn no_secret_key(name: &str) -> StoreError {
+    StoreError::Secret {
+        name: name.to_string(),
+        message: format!(
+            "the store was opened without a secret key: set {} or store.secret_key_file",
+            SecretKey::ENV_VAR
+        ),
+    }
+}
+
+/// Stored times keep microseconds (PostgreSQL's precision); both backends round down the same.
+pub(crate) fn to_microseconds(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+pub(crate) fn lease_expiry(
+    connection: &str,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> StoreResult<DateTime<Utc>> {
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .map(to_microseconds)
+        .ok_or_else(|| {
+            StoreError::Database(format!(
+                "lease of connection {connection}: time to live {ttl:?} is out of range"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_current_token_passes_the_fence() {
+        assert!(check_fencing("c", 3, Some(3)).is_ok());
+        let stale = check_fencing("c", 2, Some(3)).unwrap_err().to_string();
+        assert!(stale.contains("fencing token 2 is older than 3"), "{stale}");
+        assert!(check_fencing("c", 1, None).is_err());
+    }
+}

@@ -1,0 +1,336 @@
+//! SQL both backends run as written: SQLite and PostgreSQL agree on `$N` parameters, upserts
+//! (`ON CONFLICT ... DO UPDATE ... WHERE`) and `RETURNING`. What differs (binding timestamps,
+//! locking the lease row, how a write transaction starts) lives in the backend modules.
+
+use chrono::{DateTime, Utc};
+
+use crate::{AuditQuery, RunQuery};
+
+// ── links ──
+
+const LINK_COLUMNS: &str = "connection, kind, ecc_key, pipedrive_id, linked_at";
+
+pub fn link_by_ecc_key() -> String {
+    format!("SELECT {LINK_COLUMNS} FROM links WHERE connection = $1 AND kind = $2 AND ecc_key = $3")
+}
+
+pub fn link_by_pipedrive_id() -> String {
+    format!(
+        "SELECT {LINK_COLUMNS} FROM links \
+         WHERE connection = $1 AND kind = $2 AND pipedrive_id = $3"
+    )
+}
+
+pub fn links_of_kind() -> String {
+    format!("SELECT {LINK_COLUMNS} FROM links WHERE connection = $1 AND kind = $2 ORDER BY ecc_key")
+}
+
+/// The ECC key other than `$3` that holds Pipedrive id `$4`, if any.
+pub const LINK_HOLDER_OF_PIPEDRIVE_ID: &str = "SELECT ecc_key FROM links \
+     WHERE connection = $1 AND kind = $2 AND ecc_key <> $3 AND pipedrive_id = $4";
+
+/// Links `$3` to `$4`; an unchanged link keeps its `linked_at`.
+pub const UPSERT_LINK: &str =
+    "INSERT INTO links (connection, kind, ecc_key, pipedrive_id, linked_at) \
+     VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (connection, kind, ecc_key) DO UPDATE \
+     SET pipedrive_id = excluded.pipedrive_id, linked_at = excluded.linked_at \
+     WHERE links.pipedrive_id <> excluded.pipedrive_id";
+
+pub const DELETE_LINK: &str =
+    "DELETE FROM links WHERE connection = $1 AND kind = $2 AND ecc_key = $3";
+
+// ── record state ──
+
+const RECORD_STATE_COLUMNS: &str = "connection, kind, ecc_key, pushed_hash, last_seen_at, \
+     last_run_id, failures, retry_after, parked, last_error";
+
+pub fn record_state_by_ecc_key() -> String {
+    format!(
+        "SELECT {RECORD_STATE_COLUMNS} FROM record_state \
+         WHERE connection = $1 AND kind = $2 AND ecc_key = $3"
+    )
+}
+
+pub fn record_states_of_kind() -> String {
+    format!(
+        "SELECT {RECORD_STATE_COLUMNS} FROM record_state \
+         WHERE connection = $1 AND kind = $2 ORDER BY ecc_key"
+    )
+}
+
+/// One outcome's effect on a record's state. `$4` is the new pushed hash (NULL keeps the old
+/// one); `$7..$10` are the failure columns of a first sighting; `$11` is the `FailureChange`
+/// ("reset", "increment" or "keep") that says how they change on a known record.
+pub const UPSERT_RECORD_STATE: &str = "INSERT INTO record_state \
+     (connection, kind, ecc_key, pushed_hash, last_seen_at, last_run_id, \
+      failures, retry_after, parked, last_error) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     ON CONFLICT (connection, kind, ecc_key) DO UPDATE SET \
+     pushed_hash = COALESCE(excluded.pushed_hash, record_state.pushed_hash), \
+     last_seen_at = excluded.last_seen_at, \
+     last_run_id = excluded.last_run_id, \
+     failures = CASE $11 WHEN 'keep' THEN record_state.failures \
+                         WHEN 'increment' THEN record_state.failures + 1 \
+                         ELSE 0 END, \
+     retry_after = CASE $11 WHEN 'keep' THEN record_state.retry_after ELSE excluded.retry_after END, \
+     parked = CASE $11 WHEN 'keep' THEN record_state.parked ELSE excluded.parked END, \
+     last_error = CASE $11 WHEN 'keep' THEN record_state.last_error ELSE excluded.last_error END";
+
+// ── intents ──
+
+pub const INSERT_INTENT: &str = "INSERT INTO intents \
+     (connection, run_id, kind, ecc_key, operation, payload, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+
+pub const OPEN_INTENTS: &str = "SELECT id, connection, run_id, kind, ecc_key, operation, payload, \
+     created_at FROM intents WHERE connection = $1 ORDER BY id";
+
+pub const DELETE_INTENT: &str = "DELETE FROM intents WHERE id = $1 AND connection = $2";
+
+// ── audit ──
+
+pub const INSERT_AUDIT_EVENT: &str = "INSERT INTO audit_events \
+     (connection, run_id, kind, ecc_key, customer_number, read_at, source, extracted, \
+      content_hash, action, pipedrive_id, outcome, error, recorded_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
+
+const AUDIT_COLUMNS: &str = "id, connection, run_id, kind, ecc_key, customer_number, read_at, \
+     source, extracted, content_hash, action, pipedrive_id, outcome, error, recorded_at";
+
+/// Newest first; `since` is inclusive, `until` exclusive, both on `recorded_at`.
+pub fn audit_query(query: &AuditQuery) -> Select {
+    let mut select = Select::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events"));
+    if let Some(connection) = &query.connection {
+        select.filter("connection =", Param::Text(connection.clone()));
+    }
+    if let Some(customer_number) = &query.customer_number {
+        select.filter("customer_number =", Param::Text(customer_number.clone()));
+    }
+    if let Some(run_id) = query.run_id {
+        select.filter("run_id =", Param::Integer(run_id));
+    }
+    if let Some(action) = query.action {
+        select.filter("action =", Param::Text(action.as_str().to_string()));
+    }
+    if let Some(kind) = query.kind {
+        select.filter("kind =", Param::Text(kind.as_str().to_string()));
+    }
+    if let Some(since) = query.since {
+        select.filter("recorded_at >=", Param::Time(since));
+    }
+    if let Some(until) = query.until {
+        select.filter("recorded_at <", Param::Time(until));
+    }
+    select.finish("ORDER BY id DESC", query.limit)
+}
+
+// ── cursors ──
+
+pub const CURSOR_BY_STREAM: &str = "SELECT connection, stream, value, version, updated_at \
+     FROM cursors WHERE connection = $1 AND stream = $2";
+
+pub const CURSOR_VERSION: &str =
+    "SELECT version FROM cursors WHERE connection = $1 AND stream = $2";
+
+/// Creates the cursor at version 1 unless it exists; no row affected means it does.
+pub const INSERT_FIRST_CURSOR: &str = "INSERT INTO cursors \
+     (connection, stream, value, version, updated_at) VALUES ($1, $2, $3, 1, $4) \
+     ON CONFLICT (connection, stream) DO NOTHING";
+
+/// Moves the cursor if it is still at version `$5`; no row affected means another writer won.
+pub const ADVANCE_CURSOR_FROM_VERSION: &str = "UPDATE cursors \
+     SET value = $3, version = version + 1, updated_at = $4 \
+     WHERE connection = $1 AND stream = $2 AND version = $5";
+
+// ── runs ──
+
+pub const INSERT_RUN: &str = "INSERT INTO runs \
+     (connection, instance, mode, started_at, status, counts, tokens_used) \
+     VALUES ($1, $2, $3, $4, $5, $6, 0) RETURNING id";
+
+pub const FINISH_RUN: &str = "UPDATE runs SET finished_at = $2, status = $3, counts = $4, \
+     tokens_used = $5, alert = $6, error = $7 WHERE id = $1";
+
+/// Newest first.
+pub fn runs_query(query: &RunQuery) -> Select {
+    let mut select = Select::new(
+        "SELECT id, connection, instance, mode, started_at, finished_at, status, counts, \
+         tokens_used, alert, error FROM runs"
+            .to_string(),
+    );
+    if let Some(connection) = &query.connection {
+        select.filter("connection =", Param::Text(connection.clone()));
+    }
+    select.finish("ORDER BY id DESC", query.limit)
+}
+
+// ── review queue ──
+
+const REVIEW_COLUMNS: &str = "id, connection, kind, ecc_key, pipedrive_id, score, evidence, \
+     status, created_at, decided_at";
+
+/// Queues the pair unless it is queued already (no row returned then).
+pub const INSERT_REVIEW: &str = "INSERT INTO reviews \
+     (connection, kind, ecc_key, pipedrive_id, score, evidence, status, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) \
+     ON CONFLICT (connection, kind, ecc_key, pipedrive_id) DO NOTHING RETURNING id";
+
+pub const REVIEW_ID_OF_PAIR: &str = "SELECT id FROM reviews \
+     WHERE connection = $1 AND kind = $2 AND ecc_key = $3 AND pipedrive_id = $4";
+
+pub fn decide_review() -> String {
+    format!(
+        "UPDATE reviews SET status = $2, decided_at = $3 WHERE id = $1 RETURNING {REVIEW_COLUMNS}"
+    )
+}
+
+/// Oldest first: the queue is worked in the order it filled.
+pub fn reviews_query(connection: &str, status: Option<crate::ReviewStatus>) -> Select {
+    let mut select = Select::new(format!("SELECT {REVIEW_COLUMNS} FROM reviews"));
+    select.filter("connection =", Param::Text(connection.to_string()));
+    if let Some(status) = status {
+        select.filter("status =", Param::Text(status.as_str().to_string()));
+    }
+    select.finish("ORDER BY id", None)
+}
+
+// ── token ledger ──
+
+/// Adds `$3` tokens to the day's total unless that crosses `$4`; returns the new total, or no
+/// row when refused. The first charge of a day inserts; callers refuse `$3 > $4` beforehand.
+/// One statement, so concurrent chargers (in any process) serialize on the row.
+pub const CHARGE_TOKENS: &str =
+    "INSERT INTO token_ledger (company, day, used) VALUES ($1, $2, $3) \
+     ON CONFLICT (company, day) DO UPDATE SET used = token_ledger.used + excluded.used \
+     WHERE token_ledger.used + excluded.used <= $4 \
+     RETURNING used";
+
+pub const TOKENS_USED: &str = "SELECT used FROM token_ledger WHERE company = $1 AND day = $2";
+
+// ── leases ──
+
+/// Takes the lease when there is none, it was released, or it expired before `$4`; every new
+/// holder gets the previous token plus one. Returns the token, or no row when the lease is held.
+pub const ACQUIRE_LEASE: &str =
+    "INSERT INTO leases (connection, holder, fencing_token, expires_at) \
+     VALUES ($1, $2, 1, $3) \
+     ON CONFLICT (connection) DO UPDATE \
+     SET holder = excluded.holder, fencing_token = leases.fencing_token + 1, \
+         expires_at = excluded.expires_at \
+     WHERE leases.holder IS NULL OR leases.expires_at <= $4 \
+     RETURNING fencing_token";
+
+/// Extends the lease if holder and token still match. An expired lease nobody took over yet
+/// is still ours: nobody else wrote, since a takeover would have raised the token.
+pub const RENEW_LEASE: &str = "UPDATE leases SET expires_at = $4 \
+     WHERE connection = $1 AND holder = $2 AND fencing_token = $3";
+
+/// Frees the lease and keeps its token, so the next holder's is larger.
+pub const RELEASE_LEASE: &str = "UPDATE leases SET holder = NULL \
+     WHERE connection = $1 AND holder = $2 AND fencing_token = $3";
+
+/// The current token (PostgreSQL appends `FOR SHARE`, see `postgres.rs`).
+pub const LEASE_TOKEN: &str = "SELECT fencing_token FROM leases WHERE connection = $1";
+
+// ── secrets ──
+
+pub const UPSERT_SECRET: &str = "INSERT INTO secrets (name, nonce, ciphertext, updated_at) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE \
+     SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at";
+
+pub const SECRET_BY_NAME: &str = "SELECT nonce, ciphertext FROM secrets WHERE name = $1";
+
+// ── queries with optional filters ──
+
+/// A value bound to a query built at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Integer(i64),
+    Time(DateTime<Utc>),
+}
+
+/// A SELECT whose WHERE clause depends on which filters are set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Select {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Select {
+    fn new(head: String) -> Select {
+        Select {
+            sql: head,
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds `AND <column_and_operator> $N`.
+    fn filter(&mut self, column_and_operator: &str, value: Param) {
+        self.params.push(value);
+        let keyword = if self.params.len() == 1 {
+            "WHERE"
+        } else {
+            "AND"
+        };
+        self.sql.push_str(&format!(
+            " {keyword} {column_and_operator} ${}",
+            self.params.len()
+        ));
+    }
+
+    fn finish(mut self, order: &str, limit: Option<u32>) -> Select {
+        self.sql.push(' ');
+        self.sql.push_str(order);
+        if let Some(limit) = limit {
+            self.params.push(Param::Integer(i64::from(limit)));
+            self.sql.push_str(&format!(" LIMIT ${}", self.params.len()));
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_query_numbers_only_the_filters_that_are_set() {
+        let query = AuditQuery {
+            customer_number: Some("0000001000".to_string()),
+            action: Some(crate::Action::Create),
+            limit: Some(10),
+            ..AuditQuery::default()
+        };
+        let select = audit_query(&query);
+        assert!(
+            select.sql.ends_with(
+                "FROM audit_events WHERE customer_number = $1 AND action = $2 \
+                 ORDER BY id DESC LIMIT $3"
+            ),
+            "{}",
+            select.sql
+        );
+        assert_eq!(
+            select.params,
+            vec![
+                Param::Text("0000001000".to_string()),
+                Param::Text("create".to_string()),
+                Param::Integer(10),
+            ]
+        );
+    }
+
+    #[test]
+    fn unfiltered_runs_query_has_no_where() {
+        let select = runs_query(&RunQuery::default());
+        assert!(
+            select.sql.ends_with("FROM runs ORDER BY id DESC"),
+            "{}",
+            select.sql
+        );
+        assert!(select.params.is_empty());
+    }
+}

@@ -1,0 +1,1219 @@
+//! The store's test suite, written once and run against SQLite and PostgreSQL
+//! (`store_test_suite!` at the bottom makes one test per backend of every function listed).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use mlc_store::{
+    Action, ActionCounts, AuditEvent, AuditQuery, CursorAdvance, EntityKind, FailureChange,
+    LinkChange, NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, ReviewStatus, RunFinish,
+    RunQuery, RunStatus, SecretKey, StateStore, StoreError, TokenCharge,
+};
+use support::{at, Backend, TestStore};
+
+const CONNECTION: &str = "prod";
+
+async fn start_run(store: &dyn StateStore, connection: &str) -> i64 {
+    store
+        .start_run(&NewRun {
+            connection: connection.to_string(),
+            instance: mlc_store::instance_name(),
+            mode: "delta".to_string(),
+        })
+        .await
+        .expect("start run")
+}
+
+fn audit_event(run_id: i64, kind: EntityKind, ecc_key: &str, action: Action) -> AuditEvent {
+    AuditEvent {
+        id: 0,
+        connection: CONNECTION.to_string(),
+        run_id,
+        kind,
+        ecc_key: ecc_key.to_string(),
+        customer_number: ecc_key.to_string(),
+        read_at: at(0),
+        source: "soap-rfc:KNA1".to_string(),
+        extracted: serde_json::json!({ "NAME1": format!("Customer {ecc_key}") }),
+        content_hash: format!("hash-{ecc_key}"),
+        action,
+        pipedrive_id: None,
+        outcome: "201 created".to_string(),
+        error: None,
+        recorded_at: at(1),
+    }
+}
+
+fn outcome(run_id: i64, ecc_key: &str, link: LinkChange) -> RecordOutcome {
+    RecordOutcome {
+        kind: EntityKind::Organization,
+        ecc_key: ecc_key.to_string(),
+        pushed_hash: Some(format!("hash-{ecc_key}")),
+        link,
+        failure: FailureChange::Reset,
+        closes_intent: None,
+        audit: audit_event(run_id, EntityKind::Organization, ecc_key, Action::Create),
+    }
+}
+
+fn batch(run_id: i64, outcomes: Vec<RecordOutcome>) -> OutcomeBatch {
+    OutcomeBatch {
+        connection: CONNECTION.to_string(),
+        run_id,
+        fencing_token: None,
+        outcomes,
+        cursor: None,
+    }
+}
+
+async fn audit_count(store: &dyn StateStore) -> usize {
+    store
+        .audit(&AuditQuery::default())
+        .await
+        .expect("audit query")
+        .len()
+}
+
+// ── links ──
+
+async fn links_are_unique_both_ways(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let run = start_run(store, CONNECTION).await;
+    store
+        .commit_outcomes(&batch(
+            run,
+            vec![outcome(run, "0000001000", LinkChange::Set(100))],
+        ))
+        .await
+        .expect("first link");
+    let link = store
+        .link(CONNECTION, EntityKind::Organization, "0000001000")
+        .await
+        .unwrap()
+        .expect("link by ECC key");
+    assert_eq!(link.pipedrive_id, 100);
+    let by_id = store
+        .link_by_pipedrive_id(CONNECTION, EntityKind::Organization, 100)
+        .await
+        .unwrap()
+        .expect("link by Pipedrive id");
+    assert_eq!(by_id.ecc_key, "0000001000");
+
+    // Another ECC key may not take Pipedrive id 100, and the refused batch writes nothing.
+    let events_before = audit_count(store).await;
+    let refused = store
+        .commit_outcomes(&batch(
+            run,
+            vec![
+                outcome(run, "0000002000", LinkChange::Set(200)),
+                outcome(run, "0000003000", LinkChange::Set(100)),
+            ],
+        ))
+        .await
+        .unwrap_err();
+    match refused {
+        StoreError::LinkConflict {
+            pipedrive_id,
+            linked_to,
+            kind,
+            ..
+        } => {
+            assert_eq!((pipedrive_id, linked_to.as_str()), (100, "0000001000"));
+            assert_eq!(kind, EntityKind::Organization);
+        }
+        other => panic!("expected a link conflict, got {other:?}"),
+    }
+    assert_eq!(audit_count(store).await, events_before);
+    for key in ["0000002000", "0000003000"] {
+        assert!(store
+            .link(CONNECTION, EntityKind::Organization, key)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .record_state(CONNECTION, EntityKind::Organization, key)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    // One ECC key has one link: setting it again moves it, and frees the old Pipedrive id.
+    store
+        .commit_outcomes(&batch(
+            run,
+            vec![outcome(run, "0000001000", LinkChange::Set(101))],
+        ))
+        .await
+        .expect("relink");
+    assert!(store
+        .link_by_pipedrive_id(CONNECTION, EntityKind::Organization, 100)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .commit_outcomes(&batch(
+            run,
+            vec![outcome(run, "0000003000", LinkChange::Set(100))],
+        ))
+        .await
+        .expect("the freed id can be linked");
+
+    // The same Pipedrive id is free for another kind and another connection.
+    let mut person = outcome(run, "0000001000-01", LinkChange::Set(100));
+    person.kind = EntityKind::Person;
+    let mut other_connection = batch(run, vec![outcome(run, "0000009000", LinkChange::Set(100))]);
+    other_connection.connection = "test-system".to_string();
+    other_connection.outcomes[0].audit.connection = "test-system".to_string();
+    store
+        .commit_outcomes(&batch(run, vec![person]))
+        .await
+        .expect("person link");
+    store
+        .commit_outcomes(&other_connection)
+        .await
+        .expect("other connection link");
+
+    let organizations = store
+        .links(CONNECTION, EntityKind::Organization)
+        .await
+        .unwrap();
+    let pairs: Vec<_> = organizations
+        .iter()
+        .map(|link| (link.ecc_key.as_str(), link.pipedrive_id))
+        .collect();
+    assert_eq!(pairs, vec![("0000001000", 101), ("0000003000", 100)]);
+
+    store
+        .commit_outcomes(&batch(
+            run,
+            vec![outcome(run, "0000001000", LinkChange::Remove)],
+        ))
+        .await
+        .expect("unlink");
+    assert!(store
+        .link(CONNECTION, EntityKind::Organization, "0000001000")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .links(CONNECTION, EntityKind::Person)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+// ── record state ──
+
+async fn record_state_round_trips_and_follows_failures(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let run = start_run(store, CONNECTION).await;
+    let key = "0000001000";
+    let before = Utc::now() - chrono::Duration::seconds(1);
+    store
+        .commit_outcomes(&batch(run, vec![outcome(run, key, LinkChange::Keep)]))
+        .await
+        .unwrap();
+    let state = store
+        .record_state(CONNECTION, EntityKind::Organization, key)
+        .await
+        .unwrap()
+        .expect("state written");
+    assert_eq!(state.pushed_hash.as_deref(), Some("hash-0000001000"));
+    assert_eq!(state.last_run_id, Some(run));
+    assert_eq!(
+        (state.failures, state.parked, state.retry_after),
+        (0, false, None)
+    );
+    assert!(state.last_seen_at.is_some_and(|seen| seen >= before));
+
+    let second_run = start_run(store, CONNECTION).await;
+    let fail = |park: bool, error: &str| {
+        let mut failed = outcome(second_run, key, LinkChange::Keep);
+        failed.pushed_hash = None;
+        failed.failure = FailureChange::Increment {
+            retry_after: at(600),
+            park,
+            error: error.to_string(),
+        };
+        failed
+    };
+    store
+        .commit_outcomes(&batch(second_run, vec![fail(false, "503 from Pipedrive")]))
+        .await
+        .unwrap();
+    let state = store
+        .record_state(CONNECTION, EntityKind::Organization, key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        state.pushed_hash.as_deref(),
+        Some("hash-0000001000"),
+        "None keeps the hash"
+    );
+    assert_eq!(state.last_run_id, Some(second_run));
+    assert_eq!(state.failures, 1);
+    assert_eq!(state.retry_after, Some(at(600)));
+    assert_eq!(state.last_error.as_deref(), Some("503 from Pipedrive"));
+    assert!(!state.parked);
+
+    store
+        .commit_outcomes(&batch(second_run, vec![fail(true, "400 bad field")]))
+        .await
+        .unwrap();
+    let mut kept = outcome(second_run, key, LinkChange::Keep);
+    kept.pushed_hash = None;
+    kept.failure = FailureChange::Keep;
+    store
+        .commit_outcomes(&batch(second_run, vec![kept]))
+        .await
+        .unwrap();
+    let state = store
+        .record_state(CONNECTION, EntityKind::Organization, key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (state.failures, state.parked),
+        (2, true),
+        "Keep leaves failures and parking"
+    );
+    assert_eq!(state.last_error.as_deref(), Some("400 bad field"));
+
+    let mut fixed = outcome(second_run, key, LinkChange::Keep);
+    fixed.pushed_hash = Some("hash-2".to_string());
+    store
+        .commit_outcomes(&batch(second_run, vec![fixed]))
+        .await
+        .unwrap();
+    let state = store
+        .record_state(CONNECTION, EntityKind::Organization, key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.pushed_hash.as_deref(), Some("hash-2"));
+    assert_eq!((state.failures, state.parked), (0, false));
+    assert_eq!((state.retry_after, state.last_error), (None, None));
+
+    // A record that fails on its first sighting starts at one failure and no hash.
+    let mut new_failure = fail(false, "timeout");
+    new_failure.ecc_key = "0000002000".to_string();
+    store
+        .commit_outcomes(&batch(second_run, vec![new_failure]))
+        .await
+        .unwrap();
+    let states = store
+        .record_states(CONNECTION, EntityKind::Organization)
+        .await
+        .unwrap();
+    assert_eq!(states.len(), 2);
+    assert_eq!(states[1].ecc_key, "0000002000");
+    assert_eq!(
+        (states[1].failures, states[1].pushed_hash.clone()),
+        (1, None)
+    );
+    assert!(store
+        .record_states(CONNECTION, EntityKind::Person)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn intents_stay_open_until_an_outcome_closes_them(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let run = start_run(store, CONNECTION).await;
+    let intent = |ecc_key: &str| NewIntent {
+        connection: CONNECTION.to_string(),
+        run_id: run,
+        kind: EntityKind::Organization,
+        ecc_key: ecc_key.to_string(),
+        operation: "create".to_string(),
+        payload: serde_json::json!({ "name": format!("Customer {ecc_key}") }),
+    };
+    let first = store.record_intent(&intent("0000001000")).await.unwrap();
+    let second = store.record_intent(&intent("0000002000")).await.unwrap();
+    assert_ne!(first, second);
+    let open = store.open_intents(CONNECTION).await.unwrap();
+    assert_eq!(
+        open.iter().map(|intent| intent.id).collect::<Vec<_>>(),
+        vec![first, second]
+    );
+    assert_eq!(
+        open[0].payload,
+        serde_json::json!({ "name": "Customer 0000001000" })
+    );
+    assert_eq!(open[0].run_id, run);
+
+    let mut created = outcome(run, "0000001000", LinkChange::Set(7));
+    created.closes_intent = Some(first);
+    store
+        .commit_outcomes(&batch(run, vec![created]))
+        .await
+        .unwrap();
+    let open = store.open_intents(CONNECTION).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].ecc_key, "0000002000");
+    assert!(store.open_intents("another").await.unwrap().is_empty());
+}
+
+// ── cursors and fencing ──
+
+async fn stale_cursor_write_is_refused(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    assert!(store.cursor(CONNECTION, "KNA1").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .advance_cursor(CONNECTION, "KNA1", None, "20260105080000")
+            .await
+            .unwrap(),
+        1
+    );
+    match store
+        .advance_cursor(CONNECTION, "KNA1", None, "x")
+        .await
+        .unwrap_err()
+    {
+        StoreError::StaleCursor {
+            expected, found, ..
+        } => {
+            assert_eq!((expected, found), (None, Some(1)));
+        }
+        other => panic!("expected a stale cursor, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .advance_cursor(CONNECTION, "KNA1", Some(1), "20260105090000")
+            .await
+            .unwrap(),
+        2
+    );
+    match store
+        .advance_cursor(CONNECTION, "KNA1", Some(1), "late writer")
+        .await
+        .unwrap_err()
+    {
+        StoreError::StaleCursor {
+            expected, found, ..
+        } => {
+            assert_eq!((expected, found), (Some(1), Some(2)));
+        }
+        other => panic!("expected a stale cursor, got {other:?}"),
+    }
+    let cursor = store.cursor(CONNECTION, "KNA1").await.unwrap().unwrap();
+    assert_eq!(
+        (cursor.value.as_str(), cursor.version),
+        ("20260105090000", 2)
+    );
+    assert!(
+        store
+            .advance_cursor(CONNECTION, "KNVK", Some(1), "x")
+            .await
+            .is_err(),
+        "no such cursor"
+    );
+
+    // Within a batch: the stale cursor refuses the whole batch.
+    let run = start_run(store, CONNECTION).await;
+    let intent = store
+        .record_intent(&NewIntent {
+            connection: CONNECTION.to_string(),
+            run_id: run,
+            kind: EntityKind::Organization,
+            ecc_key: "0000001000".to_string(),
+            operation: "create".to_string(),
+            payload: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let mut stale = batch(run, vec![outcome(run, "0000001000", LinkChange::Set(5))]);
+    stale.outcomes[0].closes_intent = Some(intent);
+    stale.cursor = Some(CursorAdvance {
+        stream: "KNA1".to_string(),
+        expected_version: Some(1),
+        value: "stale".to_string(),
+    });
+    assert!(matches!(
+        store.commit_outcomes(&stale).await,
+        Err(StoreError::StaleCursor { found: Some(2), .. })
+    ));
+    assert!(store
+        .link(CONNECTION, EntityKind::Organization, "0000001000")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .record_states(CONNECTION, EntityKind::Organization)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(audit_count(store).await, 0);
+    assert_eq!(store.open_intents(CONNECTION).await.unwrap().len(), 1);
+
+    stale.cursor.as_mut().unwrap().expected_version = Some(2);
+    store.commit_outcomes(&stale).await.expect("current cursor");
+    let cursor = store.cursor(CONNECTION, "KNA1").await.unwrap().unwrap();
+    assert_eq!((cursor.value.as_str(), cursor.version), ("stale", 3));
+    assert!(store.open_intents(CONNECTION).await.unwrap().is_empty());
+}
+
+async fn commit_with_stale_fencing_token_is_refused_and_leaves_nothing(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let ttl = Duration::from_secs(30);
+    let first = store
+        .acquire_lease(CONNECTION, "host-a:1", ttl, at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = store
+        .acquire_lease(CONNECTION, "host-b:2", ttl, at(31))
+        .await
+        .unwrap()
+        .expect("expired lease taken over");
+    assert!(second.fencing_token > first.fencing_token);
+
+    let run = start_run(store, CONNECTION).await;
+    let mut fenced = batch(run, vec![outcome(run, "0000001000", LinkChange::Set(9))]);
+    fenced.fencing_token = Some(first.fencing_token);
+    fenced.cursor = Some(CursorAdvance {
+        stream: "KNA1".to_string(),
+        expected_version: None,
+        value: "1".to_string(),
+    });
+    match store.commit_outcomes(&fenced).await.unwrap_err() {
+        StoreError::Fenced {
+            presented,
+            current,
+            connection,
+        } => {
+            assert_eq!(
+                (presented, current),
+                (first.fencing_token, second.fencing_token)
+            );
+            assert_eq!(connection, CONNECTION);
+        }
+        other => panic!("expected fenced, got {other:?}"),
+    }
+    assert!(store.cursor(CONNECTION, "KNA1").await.unwrap().is_none());
+    assert!(store
+        .link(CONNECTION, EntityKind::Organization, "0000001000")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .record_states(CONNECTION, EntityKind::Organization)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(audit_count(store).await, 0);
+
+    fenced.fencing_token = Some(second.fencing_token);
+    store
+        .commit_outcomes(&fenced)
+        .await
+        .expect("the current holder writes");
+    assert_eq!(
+        store
+            .cursor(CONNECTION, "KNA1")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
+    assert_eq!(audit_count(store).await, 1);
+
+    // A token for a connection that was never leased is refused too.
+    let mut unleased = batch(run, vec![]);
+    unleased.connection = "never-leased".to_string();
+    unleased.fencing_token = Some(1);
+    assert!(matches!(
+        store.commit_outcomes(&unleased).await,
+        Err(StoreError::Fenced { current: 0, .. })
+    ));
+}
+
+// ── leases ──
+
+async fn concurrent_lease_takers_one_wins_and_takeover_raises_the_token(fixture: Arc<TestStore>) {
+    let other_process = fixture.open_again(Some(fixture.key.clone())).await;
+    let ttl = Duration::from_secs(60);
+    let mut takers = Vec::new();
+    for index in 0..8 {
+        let store = if index % 2 == 0 {
+            fixture.store.clone()
+        } else {
+            other_process.clone()
+        };
+        takers.push(tokio::spawn(async move {
+            store
+                .acquire_lease(CONNECTION, &format!("host:{index}"), ttl, at(0))
+                .await
+        }));
+    }
+    let mut winners = Vec::new();
+    for taker in takers {
+        if let Some(lease) = taker.await.unwrap().expect("acquire") {
+            winners.push(lease);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one taker wins: {winners:?}");
+    let winner = winners.remove(0);
+    assert_eq!(winner.expires_at, at(60));
+
+    let store = fixture.store.as_ref();
+    assert!(store
+        .acquire_lease(CONNECTION, "late:1", ttl, at(59))
+        .await
+        .unwrap()
+        .is_none());
+    let mut impostor = winner.clone();
+    impostor.holder = "late:1".to_string();
+    assert!(!store.renew_lease(&impostor, ttl, at(10)).await.unwrap());
+    assert!(
+        store.renew_lease(&winner, ttl, at(30)).await.unwrap(),
+        "holder renews"
+    );
+    assert!(store
+        .acquire_lease(CONNECTION, "late:1", ttl, at(89))
+        .await
+        .unwrap()
+        .is_none());
+
+    let takeover = store
+        .acquire_lease(CONNECTION, "late:1", ttl, at(90))
+        .await
+        .unwrap()
+        .expect("expired lease is free");
+    assert_eq!(takeover.fencing_token, winner.fencing_token + 1);
+    assert!(
+        !store.renew_lease(&winner, ttl, at(91)).await.unwrap(),
+        "the old holder lost it"
+    );
+    store.release_lease(&winner).await.unwrap();
+    assert!(
+        store
+            .acquire_lease(CONNECTION, "third:3", ttl, at(92))
+            .await
+            .unwrap()
+            .is_none(),
+        "a stale release does not free the lease"
+    );
+
+    store.release_lease(&takeover).await.unwrap();
+    let after_release = store
+        .acquire_lease(CONNECTION, "third:3", ttl, at(93))
+        .await
+        .unwrap()
+        .expect("released lease is free");
+    assert_eq!(
+        after_release.fencing_token,
+        takeover.fencing_token + 1,
+        "tokens survive release"
+    );
+    let elsewhere = store
+        .acquire_lease("other", "third:3", ttl, at(93))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(elsewhere.fencing_token, 1, "leases are per connection");
+}
+
+// ── token ledger ──
+
+async fn token_ledger_refuses_the_charge_crossing_the_limit(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    let next_day = day.succ_opt().unwrap();
+    assert_eq!(store.tokens_used("acme", day).await.unwrap(), 0);
+    assert_eq!(
+        store.charge_tokens("acme", day, 60, 100).await.unwrap(),
+        TokenCharge::Charged { used: 60 }
+    );
+    assert_eq!(
+        store.charge_tokens("acme", day, 50, 100).await.unwrap(),
+        TokenCharge::Refused { used: 60 }
+    );
+    assert_eq!(
+        store.charge_tokens("acme", day, 40, 100).await.unwrap(),
+        TokenCharge::Charged { used: 100 }
+    );
+    assert_eq!(
+        store.charge_tokens("acme", day, 1, 100).await.unwrap(),
+        TokenCharge::Refused { used: 100 }
+    );
+    assert_eq!(store.tokens_used("acme", day).await.unwrap(), 100);
+    assert_eq!(
+        store
+            .charge_tokens("acme", next_day, 101, 100)
+            .await
+            .unwrap(),
+        TokenCharge::Refused { used: 0 }
+    );
+    assert_eq!(
+        store.charge_tokens("acme", next_day, 5, 100).await.unwrap(),
+        TokenCharge::Charged { used: 5 }
+    );
+    assert_eq!(
+        store.charge_tokens("other", day, 5, 100).await.unwrap(),
+        TokenCharge::Charged { used: 5 }
+    );
+}
+
+async fn concurrent_chargers_never_exceed_the_limit(fixture: Arc<TestStore>) {
+    let day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    let mut handles = vec![fixture.store.clone()];
+    for _ in 0..3 {
+        handles.push(fixture.open_again(None).await);
+    }
+    let mut chargers = Vec::new();
+    for index in 0..40 {
+        let store = handles[index % handles.len()].clone();
+        chargers.push(tokio::spawn(async move {
+            store.charge_tokens("acme", day, 7, 100).await
+        }));
+    }
+    let mut charged = 0;
+    for charger in chargers {
+        match charger.await.unwrap().expect("charge") {
+            TokenCharge::Charged { used } => {
+                assert!(used <= 100, "a charge went past the limit: {used}");
+                charged += 1;
+            }
+            TokenCharge::Refused { used } => assert!(used <= 100),
+        }
+    }
+    assert_eq!(charged, 14, "100 / 7 charges fit");
+    assert_eq!(fixture.store.tokens_used("acme", day).await.unwrap(), 98);
+}
+
+// ── runs and audit ──
+
+async fn runs_are_listed_newest_first_with_their_counts(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let first = start_run(store, CONNECTION).await;
+    let other = start_run(store, "test-system").await;
+    let last = start_run(store, CONNECTION).await;
+    let counts = ActionCounts::from([(Action::Create, 3), (Action::Update, 1)]);
+    store
+        .finish_run(
+            first,
+            &RunFinish {
+                status: RunStatus::Partial,
+                counts: counts.clone(),
+                tokens_used: 42,
+                alert: Some("budget share used up".to_string()),
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    let runs = store.runs(&RunQuery::default()).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|run| run.id).collect::<Vec<_>>(),
+        vec![last, other, first]
+    );
+    let finished = &runs[2];
+    assert_eq!(finished.status, RunStatus::Partial);
+    assert_eq!(finished.counts, counts);
+    assert_eq!(finished.tokens_used, 42);
+    assert_eq!(finished.alert.as_deref(), Some("budget share used up"));
+    assert!(finished
+        .finished_at
+        .is_some_and(|end| end >= finished.started_at));
+    assert_eq!(runs[0].status, RunStatus::Running);
+    assert!(runs[0].counts.is_empty() && runs[0].finished_at.is_none());
+
+    let query = RunQuery {
+        connection: Some(CONNECTION.to_string()),
+        limit: Some(1),
+    };
+    let newest = store.runs(&query).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|run| run.id).collect::<Vec<_>>(),
+        vec![last]
+    );
+
+    let missing = last + 1000;
+    let finish = RunFinish {
+        status: RunStatus::Ok,
+        counts: ActionCounts::new(),
+        tokens_used: 0,
+        alert: None,
+        error: None,
+    };
+    assert!(
+        matches!(store.finish_run(missing, &finish).await, Err(StoreError::NoSuchRun(id)) if id == missing)
+    );
+    assert!(matches!(
+        store.commit_outcomes(&batch(missing, vec![outcome(missing, "1", LinkChange::Keep)])).await,
+        Err(StoreError::NoSuchRun(id)) if id == missing
+    ));
+}
+
+async fn audit_is_queryable_by_each_filter(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let first_run = start_run(store, CONNECTION).await;
+    let second_run = start_run(store, CONNECTION).await;
+
+    let mut created = audit_event(
+        first_run,
+        EntityKind::Organization,
+        "0000001000",
+        Action::Create,
+    );
+    created.pipedrive_id = Some(11);
+    created.recorded_at = at(10);
+    let mut person = audit_event(
+        first_run,
+        EntityKind::Person,
+        "0000001000-01",
+        Action::Create,
+    );
+    person.customer_number = "0000001000".to_string();
+    person.recorded_at = at(20);
+    let mut skipped = audit_event(
+        second_run,
+        EntityKind::Organization,
+        "0000002000",
+        Action::Skip,
+    );
+    skipped.recorded_at = at(30);
+    let mut failed = audit_event(
+        second_run,
+        EntityKind::Organization,
+        "0000001000",
+        Action::Error,
+    );
+    failed.error = Some("503 from Pipedrive".to_string());
+    failed.recorded_at = at(40);
+    let mut elsewhere = audit_event(
+        second_run,
+        EntityKind::Organization,
+        "0000001000",
+        Action::Update,
+    );
+    elsewhere.connection = "test-system".to_string();
+    elsewhere.recorded_at = at(50);
+
+    store
+        .append_audit(&[created.clone(), person.clone()])
+        .await
+        .unwrap();
+    let mut via_commit = outcome(second_run, "0000002000", LinkChange::Keep);
+    via_commit.audit = skipped.clone();
+    store
+        .commit_outcomes(&batch(second_run, vec![via_commit]))
+        .await
+        .unwrap();
+    store
+        .append_audit(&[failed.clone(), elsewhere.clone()])
+        .await
+        .unwrap();
+
+    let keys = |events: Vec<AuditEvent>| -> Vec<(String, Action)> {
+        events
+            .into_iter()
+            .map(|event| (event.ecc_key, event.action))
+            .collect()
+    };
+    let query = |build: fn(&mut AuditQuery)| {
+        let mut query = AuditQuery::default();
+        build(&mut query);
+        query
+    };
+
+    let all = store.audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 5);
+    let ids: BTreeSet<i64> = all.iter().map(|event| event.id).collect();
+    assert_eq!(ids.len(), 5, "every event gets its own id");
+    assert!(
+        all.windows(2).all(|pair| pair[0].id > pair[1].id),
+        "newest first"
+    );
+    let mut stored_created = all
+        .iter()
+        .find(|event| event.pipedrive_id == Some(11))
+        .unwrap()
+        .clone();
+    assert!(stored_created.id > 0);
+    stored_created.id = 0;
+    assert_eq!(stored_created, created, "an event round-trips");
+
+    let by_connection = store
+        .audit(&query(|q| q.connection = Some(CONNECTION.to_string())))
+        .await
+        .unwrap();
+    assert_eq!(by_connection.len(), 4);
+    let by_customer = store
+        .audit(&query(|q| {
+            q.customer_number = Some("0000001000".to_string())
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(by_customer),
+        vec![
+            ("0000001000".to_string(), Action::Update),
+            ("0000001000".to_string(), Action::Error),
+            ("0000001000-01".to_string(), Action::Create),
+            ("0000001000".to_string(), Action::Create),
+        ]
+    );
+    let by_run = store
+        .audit(&AuditQuery {
+            run_id: Some(first_run),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_run.len(), 2);
+    let by_action = store
+        .audit(&query(|q| q.action = Some(Action::Skip)))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(by_action),
+        vec![("0000002000".to_string(), Action::Skip)]
+    );
+    let by_kind = store
+        .audit(&query(|q| q.kind = Some(EntityKind::Person)))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(by_kind),
+        vec![("0000001000-01".to_string(), Action::Create)]
+    );
+    let window = store
+        .audit(&query(|q| {
+            q.since = Some(at(20));
+            q.until = Some(at(40));
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        window
+            .iter()
+            .map(|event| event.recorded_at)
+            .collect::<Vec<_>>(),
+        vec![at(30), at(20)]
+    );
+    let limited = store.audit(&query(|q| q.limit = Some(2))).await.unwrap();
+    assert_eq!(
+        limited
+            .iter()
+            .map(|event| event.recorded_at)
+            .collect::<Vec<_>>(),
+        vec![at(50), at(40)]
+    );
+    let combined = store
+        .audit(&AuditQuery {
+            connection: Some(CONNECTION.to_string()),
+            customer_number: Some("0000001000".to_string()),
+            run_id: Some(second_run),
+            action: Some(Action::Error),
+            kind: Some(EntityKind::Organization),
+            since: Some(at(0)),
+            until: Some(at(100)),
+            limit: Some(10),
+        })
+        .await
+        .unwrap();
+    assert_eq!(combined.len(), 1);
+    assert_eq!(combined[0].error.as_deref(), Some("503 from Pipedrive"));
+}
+
+// ── review queue ──
+
+async fn review_queue_is_idempotent_and_records_decisions(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let pair = |pipedrive_id: i64| NewReview {
+        connection: CONNECTION.to_string(),
+        kind: EntityKind::Organization,
+        ecc_key: "0000001000".to_string(),
+        pipedrive_id,
+        score: 0.87,
+        evidence: serde_json::json!({ "name": 0.91, "city": "equal" }),
+    };
+    let first = store.enqueue_review(&pair(500)).await.unwrap();
+    assert_eq!(
+        store.enqueue_review(&pair(500)).await.unwrap(),
+        first,
+        "queued once"
+    );
+    let second = store.enqueue_review(&pair(501)).await.unwrap();
+    assert_ne!(first, second);
+
+    let pending = store
+        .reviews(CONNECTION, Some(ReviewStatus::Pending))
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.iter().map(|item| item.id).collect::<Vec<_>>(),
+        vec![first, second]
+    );
+    assert_eq!(pending[0].score, 0.87);
+    assert_eq!(
+        pending[0].evidence,
+        serde_json::json!({ "name": 0.91, "city": "equal" })
+    );
+    assert!(pending[0].decided_at.is_none());
+
+    let before = Utc::now() - chrono::Duration::seconds(1);
+    let decided = store
+        .decide_review(first, ReviewStatus::Accepted)
+        .await
+        .unwrap();
+    assert_eq!(decided.status, ReviewStatus::Accepted);
+    assert!(decided.decided_at.is_some_and(|at| at >= before));
+    assert_eq!(
+        store.enqueue_review(&pair(500)).await.unwrap(),
+        first,
+        "a decided pair is not asked again"
+    );
+    let pending = store
+        .reviews(CONNECTION, Some(ReviewStatus::Pending))
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.iter().map(|item| item.id).collect::<Vec<_>>(),
+        vec![second]
+    );
+    let accepted = store
+        .reviews(CONNECTION, Some(ReviewStatus::Accepted))
+        .await
+        .unwrap();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].status, ReviewStatus::Accepted);
+    assert_eq!(store.reviews(CONNECTION, None).await.unwrap().len(), 2);
+    assert!(store.reviews("other", None).await.unwrap().is_empty());
+
+    let missing = second + 1000;
+    assert!(matches!(
+        store.decide_review(missing, ReviewStatus::Rejected).await,
+        Err(StoreError::NoSuchReview(id)) if id == missing
+    ));
+}
+
+// ── secrets ──
+
+async fn secrets_are_encrypted_at_rest_and_round_trip(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let plaintext = b"refresh-token-PLAINTEXT-4711";
+    store
+        .put_secret("pipedrive/oauth/refresh_token", plaintext)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_secret("pipedrive/oauth/refresh_token")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(plaintext.as_slice())
+    );
+    let stored = fixture
+        .raw_ciphertext("pipedrive/oauth/refresh_token")
+        .await;
+    assert!(!stored
+        .windows(plaintext.len())
+        .any(|window| window == plaintext));
+    assert!(!stored.windows(9).any(|window| window == b"PLAINTEXT"));
+
+    store
+        .put_secret("pipedrive/oauth/refresh_token", b"rotated")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_secret("pipedrive/oauth/refresh_token")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(b"rotated".as_slice())
+    );
+    assert_ne!(
+        fixture
+            .raw_ciphertext("pipedrive/oauth/refresh_token")
+            .await,
+        stored
+    );
+    assert!(store.get_secret("never-written").await.unwrap().is_none());
+
+    let same_key = fixture.open_again(Some(fixture.key.clone())).await;
+    assert_eq!(
+        same_key
+            .get_secret("pipedrive/oauth/refresh_token")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(b"rotated".as_slice())
+    );
+}
+
+async fn a_wrong_secret_key_fails_with_a_clear_error(fixture: Arc<TestStore>) {
+    fixture
+        .store
+        .put_secret("pipedrive/oauth/refresh_token", b"secret")
+        .await
+        .unwrap();
+    let wrong_key = fixture.open_again(Some(SecretKey::generate())).await;
+    let error = wrong_key
+        .get_secret("pipedrive/oauth/refresh_token")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::Secret { ref name, .. } if name == "pipedrive/oauth/refresh_token")
+    );
+    let message = error.to_string();
+    assert!(message.contains("another key"), "{message}");
+    assert!(message.contains("MLC_SECRET_KEY"), "{message}");
+
+    let no_key = fixture.open_again(None).await;
+    let message = no_key
+        .get_secret("pipedrive/oauth/refresh_token")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("without a secret key"), "{message}");
+    assert!(no_key.put_secret("x", b"y").await.is_err());
+}
+
+async fn reopening_keeps_the_state(fixture: Arc<TestStore>) {
+    let run = start_run(fixture.store.as_ref(), CONNECTION).await;
+    fixture
+        .store
+        .advance_cursor(CONNECTION, "KNA1", None, "v1")
+        .await
+        .unwrap();
+    let reopened = fixture.open_again(None).await;
+    assert_eq!(reopened.backend(), fixture.store.backend());
+    assert_eq!(
+        reopened
+            .cursor(CONNECTION, "KNA1")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        "v1"
+    );
+    assert_eq!(
+        reopened.runs(&RunQuery::default()).await.unwrap()[0].id,
+        run
+    );
+    let expected_backend = match fixture.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(reopened.backend(), expected_backend);
+}
+
+macro_rules! store_test_suite {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::TestStore::run(super::Backend::Sqlite, super::$test).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::TestStore::run(super::Backend::Postgres, super::$test).await;
+                }
+            )*
+        }
+    };
+}
+
+store_test_suite!(
+    links_are_unique_both_ways,
+    record_state_round_trips_and_follows_failures,
+    intents_stay_open_until_an_outcome_closes_them,
+    stale_cursor_write_is_refused,
+    commit_with_stale_fencing_token_is_refused_and_leaves_nothing,
+    concurrent_lease_takers_one_wins_and_takeover_raises_the_token,
+    token_ledger_refuses_the_charge_crossing_the_limit,
+    concurrent_chargers_never_exceed_the_limit,
+    runs_are_listed_newest_first_with_their_counts,
+    audit_is_queryable_by_each_filter,
+    review_queue_is_idempotent_and_records_decisions,
+    secrets_are_encrypted_at_rest_and_round_trip,
+    a_wrong_secret_key_fails_with_a_clear_error,
+    reopening_keeps_the_state,
+);
+
+// ── SQLite only: the file ──
+
+#[tokio::test]
+async fn sqlite_store_is_a_file_in_wal_mode_created_on_first_use() {
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join("new-folder").join("state.db");
+    let url = format!("sqlite://{}", file.display());
+    let store = mlc_store::open(&url, None)
+        .await
+        .expect("created on first use");
+    assert_eq!(store.backend(), "sqlite");
+    assert!(file.exists());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_store_works_for_tests() {
+    let store = mlc_store::open("sqlite::memory:", Some(SecretKey::generate()))
+        .await
+        .unwrap();
+    let run = start_run(store.as_ref(), CONNECTION).await;
+    store
+        .commit_outcomes(&batch(
+            run,
+            vec![outcome(run, "0000001000", LinkChange::Set(1))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .links(CONNECTION, EntityKind::Organization)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.put_secret("s", b"v").await.unwrap();
+    assert_eq!(
+        store.get_secret("s").await.unwrap().as_deref(),
+        Some(b"v".as_slice())
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_store_url_is_refused_with_the_accepted_forms() {
+    let error = mlc_store::open("mysql://user:hunter2@db/x", None)
+        .await
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("sqlite://") && message.contains("postgres://"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("hunter2"),
+        "the password is not shown: {message}"
+    );
+}
