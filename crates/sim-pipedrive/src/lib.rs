@@ -1,7 +1,36 @@
-//! A strict Pipedrive API simulator.
-//! (Being built under issue 3; `serve` is the entry point `ml-connector sim pipedrive` calls.)
+#![recursion_limit = "256"]
+//! A strict Pipedrive API simulator: API v2 organizations and persons, search, fields (v2 and
+//! v1), merge, users/me, API-token and OAuth2 auth, the documented rate limits and daily token
+//! budget, v2 webhooks, and `/_sim/...` admin endpoints for tests, benchmarks and the demo.
+//!
+//! Entry points: [`spawn`] (in-process, for tests and the demo) and [`serve_until_ctrl_c`]
+//! (what `ml-connector sim pipedrive` runs).
+
+mod admin;
+mod api;
+mod auth;
+mod costs;
+mod errors;
+mod faults;
+mod fields;
+mod gate;
+mod limits;
+mod model;
+mod oauth;
+mod search;
+mod state;
+mod validate;
+mod webhooks;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use costs::{token_cost, TOKEN_COSTS};
+pub use faults::FaultSettings;
+pub use limits::{Plan, DAILY_BASE_TOKENS};
+pub use state::{
+    NewOrganization, NewPerson, RequestCount, SimHandle, SimStats, StoredOrganization, StoredPerson,
+};
 
 /// `ml-connector sim pipedrive` options.
 #[derive(clap::Args, Debug, Clone)]
@@ -24,4 +53,148 @@ pub struct SimPipedriveOptions {
     pub budget_tokens: Option<u64>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Multiplies every simulated delay (webhook retries after 3/30/150 s, the 10 s webhook
+    /// timeout, the 403 block, OAuth code lifetime): 0.01 makes 150 s into 1.5 s.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Milliseconds before a created or changed record shows up in search (real search is an
+    /// index, not read-your-writes).
+    #[arg(long, default_value_t = 0)]
+    pub search_lag_ms: u64,
+    /// Lifetime of OAuth access tokens (`expires_in`).
+    #[arg(long, default_value_t = 3599)]
+    pub token_lifetime_secs: u64,
+    /// Time zone whose midnight resets the daily token budget (Pipedrive: "server's timezone",
+    /// not named; Pipedrive is run from Tallinn).
+    #[arg(long, default_value = "Europe/Tallinn")]
+    pub timezone: String,
+    /// OAuth client id accepted by /oauth/token (Basic auth).
+    #[arg(long, default_value = "sim-client-id")]
+    pub oauth_client_id: String,
+    /// OAuth client secret accepted by /oauth/token (Basic auth).
+    #[arg(long, default_value = "sim-client-secret")]
+    pub oauth_client_secret: String,
+    /// 429 answers to one API token within 10 s after which it gets Cloudflare's HTML 403.
+    #[arg(long, default_value_t = 40)]
+    pub block_after_429s: u32,
+    /// How long such a client stays blocked (scaled by --time-scale).
+    #[arg(long, default_value_t = 60)]
+    pub block_secs: u64,
+}
+
+impl SimPipedriveOptions {
+    /// Options for in-process use: a free loopback port, plan growth with 5 seats, API-token
+    /// auth with token "sim-token", no search lag, real time. Callers change fields as needed.
+    pub fn for_tests() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            plan: "growth".to_string(),
+            seats: 5,
+            auth: "api-token".to_string(),
+            api_token: "sim-token".to_string(),
+            budget_tokens: None,
+            seed: 1,
+            time_scale: 1.0,
+            search_lag_ms: 0,
+            token_lifetime_secs: 3599,
+            timezone: "Europe/Tallinn".to_string(),
+            oauth_client_id: "sim-client-id".to_string(),
+            oauth_client_secret: "sim-client-secret".to_string(),
+            block_after_429s: 40,
+            block_secs: 60,
+        }
+    }
+}
+
+/// A running simulator, owned by the caller; dropped or [`SpawnedPipedrive::shutdown`] stops it.
+pub struct SpawnedPipedrive {
+    pub addr: SocketAddr,
+    handle: SimHandle,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SpawnedPipedrive {
+    /// `http://127.0.0.1:PORT`: the company domain (and OAuth `api_domain`) of this simulator.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The API token the simulator accepts in `x-api-token`.
+    pub fn api_token(&self) -> &str {
+        self.handle.api_token()
+    }
+
+    /// Direct access to the state: seed records, read stats, change faults.
+    pub fn state(&self) -> SimHandle {
+        self.handle.clone()
+    }
+
+    /// Stops accepting connections and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(sender) = self.shutdown.take() {
+            let _ = sender.send(());
+        }
+        self.handle.inner.webhooks.shutdown();
+    }
+}
+
+impl Drop for SpawnedPipedrive {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Binds `options.listen` and serves in a background task.
+pub async fn spawn(options: SimPipedriveOptions) -> anyhow::Result<SpawnedPipedrive> {
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", options.listen))?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(state::Shared::new(&options, addr)?);
+    let handle = SimHandle {
+        inner: shared.clone(),
+    };
+    let app = api::router(shared);
+    let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(async {
+                let _ = shutdown_receiver.await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "pipedrive simulator stopped");
+        }
+    });
+    Ok(SpawnedPipedrive {
+        addr,
+        handle,
+        shutdown: Some(shutdown_sender),
+        task: Some(task),
+    })
+}
+
+/// Runs the simulator until Ctrl-C; what `ml-connector sim pipedrive` calls.
+pub async fn serve_until_ctrl_c(options: SimPipedriveOptions) -> anyhow::Result<()> {
+    let spawned = spawn(options.clone()).await?;
+    eprintln!(
+        "pipedrive simulator on {} (plan {}, auth {}, api token {:?}); admin at {}/_sim/stats; Ctrl-C stops",
+        spawned.base_url(),
+        options.plan,
+        options.auth,
+        spawned.api_token(),
+        spawned.base_url()
+    );
+    tokio::signal::ctrl_c().await?;
+    spawned.shutdown().await;
+    Ok(())
 }

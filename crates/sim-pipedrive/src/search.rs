@@ -1,0 +1,253 @@
+//! `/api/v2/organizations/search` and `/api/v2/persons/search`: case-insensitive matching on
+//! name, address, e-mails, phones and searchable custom fields, through an index that lags
+//! behind writes by `--search-lag-ms` (search is not read-your-writes).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use crate::api::{
+    decode_cursor, encode_cursor, invalid_response, ok_with_cursor, parse_limit, query_map,
+};
+use crate::errors::validation_failed;
+use crate::fields::FieldSet;
+use crate::model::{organization_search_text, person_search_text, SearchText, SearchVisibility};
+use crate::state::Shared;
+use crate::validate::{query_bool, query_integer};
+
+struct SearchQuery {
+    term: String,
+    fields: Vec<String>,
+    exact: bool,
+    limit: usize,
+    offset: usize,
+}
+
+fn parse_search(
+    query: &HashMap<String, String>,
+    allowed_fields: &[&str],
+) -> Result<SearchQuery, Response> {
+    let exact = query_bool("exact_match", query.get("exact_match").map(String::as_str))
+        .map_err(invalid_response)?
+        .unwrap_or(false);
+    let Some(term) = query.get("term") else {
+        return Err(validation_failed(
+            "Validation failed: term: Parameter 'term' is required",
+        ));
+    };
+    let term = term.trim().to_string();
+    let minimum = if exact { 1 } else { 2 };
+    if term.chars().count() < minimum {
+        return Err(validation_failed(&format!(
+            "Validation failed: term: Must be at least {minimum} characters long"
+        )));
+    }
+    let mut fields = Vec::new();
+    if let Some(list) = query.get("fields") {
+        for name in list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+        {
+            if !allowed_fields.contains(&name) {
+                return Err(validation_failed(&format!(
+                    "Validation failed: fields: Must be one of {}",
+                    allowed_fields.join(", ")
+                )));
+            }
+            fields.push(name.to_string());
+        }
+    }
+    let limit = parse_limit(query)?;
+    let offset = match query.get("cursor") {
+        Some(cursor) => decode_cursor(cursor, "search", "desc")?.1 as usize,
+        None => 0,
+    };
+    Ok(SearchQuery {
+        term,
+        fields,
+        exact,
+        limit,
+        offset,
+    })
+}
+
+/// The text the index holds for a record right now, or `None` if the index has not seen it.
+fn indexed_text(
+    visibility: &SearchVisibility,
+    now_ms: u64,
+    current: impl FnOnce() -> SearchText,
+) -> Option<SearchText> {
+    if now_ms >= visibility.indexed_at_ms {
+        return Some(current());
+    }
+    visibility.stale_text.as_deref().cloned()
+}
+
+/// 1.0 for an exact (case-insensitive) match, 0.5 for a partial one.
+fn score(candidate: &str, term_lower: &str, exact: bool) -> Option<f64> {
+    let candidate = candidate.to_lowercase();
+    if candidate == term_lower {
+        return Some(1.0);
+    }
+    if exact {
+        return None;
+    }
+    if candidate.starts_with(term_lower) {
+        return Some(0.8);
+    }
+    candidate.contains(term_lower).then_some(0.5)
+}
+
+fn best_score(
+    text: &SearchText,
+    query: &SearchQuery,
+    searched: &dyn Fn(&str) -> bool,
+) -> (Option<f64>, Vec<String>) {
+    let term = query.term.to_lowercase();
+    let mut best: Option<f64> = None;
+    let mut keep = |found: Option<f64>| {
+        if let Some(found) = found {
+            best = Some(best.map_or(found, |best: f64| best.max(found)));
+        }
+    };
+    if searched("name") {
+        keep(score(&text.name, &term, query.exact));
+    }
+    if searched("address") {
+        if let Some(address) = &text.address {
+            keep(score(address, &term, query.exact));
+        }
+    }
+    if searched("email") {
+        for email in &text.emails {
+            keep(score(email, &term, query.exact));
+        }
+    }
+    if searched("phone") {
+        for phone in &text.phones {
+            keep(score(phone, &term, query.exact));
+        }
+    }
+    let mut matched_custom = Vec::new();
+    if searched("custom_fields") {
+        for custom in &text.custom {
+            let found = score(custom, &term, query.exact);
+            if found.is_some() {
+                matched_custom.push(custom.clone());
+            }
+            keep(found);
+        }
+    }
+    (best, matched_custom)
+}
+
+fn page(mut hits: Vec<(f64, u64, Value)>, query: &SearchQuery) -> Response {
+    hits.sort_by(|a, b| {
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    });
+    let total = hits.len();
+    let items: Vec<Value> = hits
+        .into_iter()
+        .skip(query.offset)
+        .take(query.limit)
+        .map(|(score, _, item)| json!({"result_score": score, "item": item}))
+        .collect();
+    let next = (query.offset + query.limit < total)
+        .then(|| encode_cursor("search", 0, "desc", (query.offset + query.limit) as u64));
+    ok_with_cursor(json!({"items": items}), next)
+}
+
+pub async fn search_organizations(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query_map(&query);
+    let search = match parse_search(&query, &["address", "custom_fields", "notes", "name"]) {
+        Ok(search) => search,
+        Err(response) => return response,
+    };
+    let searched =
+        |field: &str| search.fields.is_empty() || search.fields.iter().any(|name| name == field);
+    let now_ms = shared.now_ms();
+    let store = shared.read();
+    let fields: &FieldSet = &store.organization_fields;
+    let mut hits = Vec::new();
+    for org in store.organizations.values().filter(|org| !org.is_deleted) {
+        let Some(text) = indexed_text(&org.search, now_ms, || {
+            organization_search_text(org, fields)
+        }) else {
+            continue;
+        };
+        let (best, custom) = best_score(&text, &search, &searched);
+        if let Some(best) = best {
+            hits.push((best, org.id, json!({
+                "id": org.id, "type": "organization", "name": text.name, "address": text.address,
+                "visible_to": org.visible_to, "owner": {"id": org.owner_id}, "custom_fields": custom, "notes": [],
+            })));
+        }
+    }
+    drop(store);
+    page(hits, &search)
+}
+
+pub async fn search_persons(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query_map(&query);
+    let search = match parse_search(
+        &query,
+        &["custom_fields", "email", "notes", "phone", "name"],
+    ) {
+        Ok(search) => search,
+        Err(response) => return response,
+    };
+    let organization_id = match query_integer(
+        "organization_id",
+        query.get("organization_id").map(String::as_str),
+    ) {
+        Ok(id) => id,
+        Err(invalid) => return invalid_response(invalid),
+    };
+    if let Some(include) = query.get("include_fields") {
+        if include != "person.picture" {
+            return validation_failed("Validation failed: include_fields: Must be person.picture");
+        }
+    }
+    let searched =
+        |field: &str| search.fields.is_empty() || search.fields.iter().any(|name| name == field);
+    let now_ms = shared.now_ms();
+    let store = shared.read();
+    let fields: &FieldSet = &store.person_fields;
+    let mut hits = Vec::new();
+    for person in store.persons.values().filter(|person| !person.is_deleted) {
+        if organization_id.is_some() && person.org_id != organization_id {
+            continue;
+        }
+        let Some(text) = indexed_text(&person.search, now_ms, || {
+            person_search_text(person, fields)
+        }) else {
+            continue;
+        };
+        let (best, custom) = best_score(&text, &search, &searched);
+        if let Some(best) = best {
+            let organization = person
+                .org_id
+                .and_then(|org_id| store.organizations.get(&org_id))
+                .map(|org| json!({"id": org.id, "name": org.name, "address": org.address.as_ref().and_then(|address| address.one_line())}));
+            hits.push((best, person.id, json!({
+                "id": person.id, "type": "person", "name": text.name, "phones": text.phones, "emails": text.emails,
+                "visible_to": person.visible_to, "owner": {"id": person.owner_id}, "organization": organization,
+                "custom_fields": custom, "notes": [],
+            })));
+        }
+    }
+    drop(store);
+    page(hits, &search)
+}
