@@ -1,0 +1,577 @@
+//! The WHERE subset RFC_READ_TABLE accepts in its OPTIONS table: comparisons (=, EQ, <>, NE,
+//! <, LT, >, GT, <=, LE, >=, GE), LIKE with % and _, IN ( ... ), BETWEEN, IS NULL, AND, OR,
+//! NOT and parentheses, with literals in single quotes where '' stands for a quote.
+//!
+//! OPTIONS lines are tokenized one by one and their tokens joined: a literal or a word may not
+//! continue on the next line, as in ABAP's dynamic WHERE. A line over 72 characters, an unknown
+//! field or a syntax error is refused; the caller turns that into OPTION_NOT_VALID.
+
+use crate::schema::{FieldType, TableDef};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    Literal(String),
+    Operator(&'static str),
+    Open,
+    Close,
+    Comma,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Comparison {
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Compare {
+        field: usize,
+        op: Comparison,
+        value: String,
+    },
+    Like {
+        field: usize,
+        pattern: Vec<char>,
+        negated: bool,
+    },
+    In {
+        field: usize,
+        values: Vec<String>,
+        negated: bool,
+    },
+    Between {
+        field: usize,
+        low: String,
+        high: String,
+        negated: bool,
+    },
+    IsNull {
+        negated: bool,
+    },
+    And(Box<Condition>, Box<Condition>),
+    Or(Box<Condition>, Box<Condition>),
+    Not(Box<Condition>),
+}
+
+/// A parsed WHERE clause over one table; field references are indices into the table's fields.
+#[derive(Debug, Clone)]
+pub struct WhereClause {
+    pub condition: Option<Condition>,
+}
+
+pub const MAX_LINE_LENGTH: usize = 72;
+
+pub fn parse(table: &'static TableDef, lines: &[String]) -> Result<WhereClause, String> {
+    let mut tokens = Vec::new();
+    for (number, line) in lines.iter().enumerate() {
+        let length = line.chars().count();
+        if length > MAX_LINE_LENGTH {
+            return Err(format!(
+                "OPTIONS line {} has {length} characters, more than {MAX_LINE_LENGTH}",
+                number + 1
+            ));
+        }
+        tokenize(line, &mut tokens)
+            .map_err(|error| format!("OPTIONS line {}: {error}", number + 1))?;
+    }
+    let mut parser = Parser {
+        tokens,
+        position: 0,
+        table,
+    };
+    if parser.tokens.is_empty() {
+        return Ok(WhereClause { condition: None });
+    }
+    let condition = parser.or_expression()?;
+    if parser.position != parser.tokens.len() {
+        return Err(format!(
+            "unexpected {:?} after the condition",
+            parser.tokens[parser.position]
+        ));
+    }
+    Ok(WhereClause {
+        condition: Some(condition),
+    })
+}
+
+fn tokenize(line: &str, tokens: &mut Vec<Token>) -> Result<(), String> {
+    let characters: Vec<char> = line.chars().collect();
+    let mut index = 0;
+    while index < characters.len() {
+        let character = characters[index];
+        match character {
+            ' ' | '\t' => index += 1,
+            '\'' => {
+                let mut literal = String::new();
+                index += 1;
+                loop {
+                    match characters.get(index) {
+                        None => return Err("literal not closed on its line".into()),
+                        Some('\'') if characters.get(index + 1) == Some(&'\'') => {
+                            literal.push('\'');
+                            index += 2;
+                        }
+                        Some('\'') => {
+                            index += 1;
+                            break;
+                        }
+                        Some(other) => {
+                            literal.push(*other);
+                            index += 1;
+                        }
+                    }
+                }
+                tokens.push(Token::Literal(literal));
+            }
+            '(' => {
+                tokens.push(Token::Open);
+                index += 1;
+            }
+            ')' => {
+                tokens.push(Token::Close);
+                index += 1;
+            }
+            ',' => {
+                tokens.push(Token::Comma);
+                index += 1;
+            }
+            '=' => {
+                tokens.push(Token::Operator("EQ"));
+                index += 1;
+            }
+            '<' | '>' => {
+                let next = characters.get(index + 1).copied();
+                let (operator, width) = match (character, next) {
+                    ('<', Some('>')) => ("NE", 2),
+                    ('<', Some('=')) => ("LE", 2),
+                    ('>', Some('=')) => ("GE", 2),
+                    ('<', _) => ("LT", 1),
+                    _ => ("GT", 1),
+                };
+                tokens.push(Token::Operator(operator));
+                index += width;
+            }
+            c if c.is_alphanumeric() || c == '_' || c == '/' || c == '-' || c == '~' => {
+                let start = index;
+                while index < characters.len() {
+                    let c = characters[index];
+                    if c.is_alphanumeric() || c == '_' || c == '/' || c == '-' || c == '~' {
+                        index += 1;
+                    } else {
+                        break;
+                    }
+                }
+                let word: String = characters[start..index]
+                    .iter()
+                    .collect::<String>()
+                    .to_uppercase();
+                tokens.push(match word.as_str() {
+                    "EQ" | "NE" | "LT" | "GT" | "LE" | "GE" => {
+                        Token::Operator(match word.as_str() {
+                            "EQ" => "EQ",
+                            "NE" => "NE",
+                            "LT" => "LT",
+                            "GT" => "GT",
+                            "LE" => "LE",
+                            _ => "GE",
+                        })
+                    }
+                    _ => Token::Word(word),
+                });
+            }
+            other => return Err(format!("unexpected character {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    position: usize,
+    table: &'static TableDef,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.position)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let token = self.tokens.get(self.position).cloned();
+        self.position += 1;
+        token
+    }
+
+    fn is_keyword(&self, keyword: &str) -> bool {
+        matches!(self.peek(), Some(Token::Word(word)) if word == keyword)
+    }
+
+    fn expect_keyword(&mut self, keyword: &str) -> Result<(), String> {
+        if self.is_keyword(keyword) {
+            self.position += 1;
+            Ok(())
+        } else {
+            Err(format!("expected {keyword}, found {:?}", self.peek()))
+        }
+    }
+
+    fn or_expression(&mut self) -> Result<Condition, String> {
+        let mut left = self.and_expression()?;
+        while self.is_keyword("OR") {
+            self.position += 1;
+            let right = self.and_expression()?;
+            left = Condition::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and_expression(&mut self) -> Result<Condition, String> {
+        let mut left = self.not_expression()?;
+        while self.is_keyword("AND") {
+            self.position += 1;
+            let right = self.not_expression()?;
+            left = Condition::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn not_expression(&mut self) -> Result<Condition, String> {
+        if self.is_keyword("NOT") {
+            self.position += 1;
+            return Ok(Condition::Not(Box::new(self.not_expression()?)));
+        }
+        if self.peek() == Some(&Token::Open) {
+            self.position += 1;
+            let inner = self.or_expression()?;
+            if self.next() != Some(Token::Close) {
+                return Err("missing )".into());
+            }
+            return Ok(inner);
+        }
+        self.condition()
+    }
+
+    fn literal(&mut self) -> Result<String, String> {
+        match self.next() {
+            Some(Token::Literal(value)) => Ok(value),
+            Some(Token::Word(word)) if word.chars().all(|c| c.is_ascii_digit()) => Ok(word),
+            other => Err(format!("expected a literal, found {other:?}")),
+        }
+    }
+
+    fn field(&mut self) -> Result<usize, String> {
+        match self.next() {
+            Some(Token::Word(word)) => {
+                let name = word.rsplit('~').next().unwrap_or(&word).to_string();
+                let position = self
+                    .table
+                    .fields
+                    .iter()
+                    .position(|field| field.name == name)
+                    .ok_or_else(|| format!("unknown field {name} in table {}", self.table.name))?;
+                Ok(position)
+            }
+            other => Err(format!("expected a field name, found {other:?}")),
+        }
+    }
+
+    fn condition(&mut self) -> Result<Condition, String> {
+        let field = self.field()?;
+        let negated = if self.is_keyword("NOT") {
+            self.position += 1;
+            true
+        } else {
+            false
+        };
+        match self.next() {
+            Some(Token::Operator(operator)) if !negated => {
+                let op = match operator {
+                    "EQ" => Comparison::Eq,
+                    "NE" => Comparison::Ne,
+                    "LT" => Comparison::Lt,
+                    "GT" => Comparison::Gt,
+                    "LE" => Comparison::Le,
+                    _ => Comparison::Ge,
+                };
+                let value = self.literal()?;
+                Ok(Condition::Compare { field, op, value })
+            }
+            Some(Token::Word(word)) if word == "LIKE" => {
+                let pattern = self.literal()?.chars().collect();
+                Ok(Condition::Like {
+                    field,
+                    pattern,
+                    negated,
+                })
+            }
+            Some(Token::Word(word)) if word == "IN" => {
+                if self.next() != Some(Token::Open) {
+                    return Err("expected ( after IN".into());
+                }
+                let mut values = vec![self.literal()?];
+                loop {
+                    match self.next() {
+                        Some(Token::Comma) => values.push(self.literal()?),
+                        Some(Token::Close) => break,
+                        other => {
+                            return Err(format!("expected , or ) in IN list, found {other:?}"))
+                        }
+                    }
+                }
+                Ok(Condition::In {
+                    field,
+                    values,
+                    negated,
+                })
+            }
+            Some(Token::Word(word)) if word == "BETWEEN" => {
+                let low = self.literal()?;
+                self.expect_keyword("AND")?;
+                let high = self.literal()?;
+                Ok(Condition::Between {
+                    field,
+                    low,
+                    high,
+                    negated,
+                })
+            }
+            Some(Token::Word(word)) if word == "IS" && !negated => {
+                let negated = if self.is_keyword("NOT") {
+                    self.position += 1;
+                    true
+                } else {
+                    false
+                };
+                self.expect_keyword("NULL")?;
+                Ok(Condition::IsNull { negated })
+            }
+            other => Err(format!(
+                "expected an operator after {}, found {other:?}",
+                self.table.fields[field].name
+            )),
+        }
+    }
+}
+
+/// The value as the database compares it: CHAR without trailing blanks, NUMC/DATS/TIMS padded.
+pub fn normalize(field_type: FieldType, length: usize, value: &str) -> String {
+    match field_type {
+        FieldType::Char => value.trim_end_matches(' ').to_string(),
+        _ => {
+            let mut padded = String::with_capacity(length);
+            crate::schema::FieldDef {
+                name: "",
+                field_type,
+                length,
+                key: false,
+                text: "",
+            }
+            .pad(value, &mut padded);
+            padded
+        }
+    }
+}
+
+impl WhereClause {
+    /// Evaluates the clause against a row; `value(i)` gives the value of the table's field i.
+    pub fn matches(&self, table: &TableDef, value: &mut dyn FnMut(usize) -> String) -> bool {
+        match &self.condition {
+            None => true,
+            Some(condition) => evaluate(condition, table, value),
+        }
+    }
+}
+
+fn field_value(table: &TableDef, field: usize, value: &mut dyn FnMut(usize) -> String) -> String {
+    let definition = &table.fields[field];
+    normalize(definition.field_type, definition.length, &value(field))
+}
+
+fn literal_value(table: &TableDef, field: usize, literal: &str) -> String {
+    let definition = &table.fields[field];
+    match definition.field_type {
+        FieldType::Char => literal.trim_end_matches(' ').to_string(),
+        _ if literal.trim().is_empty() => normalize(definition.field_type, definition.length, ""),
+        _ => literal.to_string(),
+    }
+}
+
+fn evaluate(
+    condition: &Condition,
+    table: &TableDef,
+    value: &mut dyn FnMut(usize) -> String,
+) -> bool {
+    match condition {
+        Condition::And(left, right) => {
+            evaluate(left, table, value) && evaluate(right, table, value)
+        }
+        Condition::Or(left, right) => evaluate(left, table, value) || evaluate(right, table, value),
+        Condition::Not(inner) => !evaluate(inner, table, value),
+        Condition::IsNull { negated } => *negated,
+        Condition::Compare {
+            field,
+            op,
+            value: literal,
+        } => {
+            let actual = field_value(table, *field, value);
+            let expected = literal_value(table, *field, literal);
+            let ordering = actual.as_str().cmp(expected.as_str());
+            match op {
+                Comparison::Eq => ordering.is_eq(),
+                Comparison::Ne => ordering.is_ne(),
+                Comparison::Lt => ordering.is_lt(),
+                Comparison::Gt => ordering.is_gt(),
+                Comparison::Le => ordering.is_le(),
+                Comparison::Ge => ordering.is_ge(),
+            }
+        }
+        Condition::Like {
+            field,
+            pattern,
+            negated,
+        } => {
+            let actual: Vec<char> = field_value(table, *field, value).chars().collect();
+            like(&actual, pattern) != *negated
+        }
+        Condition::In {
+            field,
+            values,
+            negated,
+        } => {
+            let actual = field_value(table, *field, value);
+            values
+                .iter()
+                .any(|literal| literal_value(table, *field, literal) == actual)
+                != *negated
+        }
+        Condition::Between {
+            field,
+            low,
+            high,
+            negated,
+        } => {
+            let actual = field_value(table, *field, value);
+            let low = literal_value(table, *field, low);
+            let high = literal_value(table, *field, high);
+            (actual >= low && actual <= high) != *negated
+        }
+    }
+}
+
+/// SQL LIKE: % any sequence, _ one character. Trailing blanks of the pattern are ignored, as
+/// for CHAR comparisons.
+fn like(value: &[char], pattern: &[char]) -> bool {
+    let mut pattern_end = pattern.len();
+    while pattern_end > 0 && pattern[pattern_end - 1] == ' ' {
+        pattern_end -= 1;
+    }
+    let pattern = &pattern[..pattern_end];
+    let (mut v, mut p) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while v < value.len() {
+        if p < pattern.len() && (pattern[p] == '_' || pattern[p] == value[v]) {
+            v += 1;
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == '%' {
+            star = Some((p, v));
+            p += 1;
+        } else if let Some((star_p, star_v)) = star {
+            p = star_p + 1;
+            v = star_v + 1;
+            star = Some((star_p, star_v + 1));
+        } else {
+            return false;
+        }
+    }
+    while p < pattern.len() && pattern[p] == '%' {
+        p += 1;
+    }
+    p == pattern.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::KNA1;
+    use proptest::prelude::*;
+
+    fn lines(text: &[&str]) -> Vec<String> {
+        text.iter().map(|line| line.to_string()).collect()
+    }
+
+    fn row(name: &str, country: &str, kunnr: &str) -> impl FnMut(usize) -> String {
+        let (name, country, kunnr) = (name.to_string(), country.to_string(), kunnr.to_string());
+        move |field| match KNA1.fields[field].name {
+            "NAME1" => name.clone(),
+            "LAND1" => country.clone(),
+            "KUNNR" => kunnr.clone(),
+            _ => String::new(),
+        }
+    }
+
+    fn check(clause: &[&str], name: &str, country: &str) -> bool {
+        parse(&KNA1, &lines(clause))
+            .unwrap()
+            .matches(&KNA1, &mut row(name, country, "0000100001"))
+    }
+
+    #[test]
+    fn quotes_in_literals_are_doubled() {
+        assert!(check(&["NAME1 = 'O''Brien Ltd.'"], "O'Brien Ltd.", "GB"));
+        assert!(!check(&["NAME1 = 'O''Brien'"], "O'Brien Ltd.", "GB"));
+    }
+
+    #[test]
+    fn in_between_like_and_not_work() {
+        assert!(check(&["LAND1 IN ('DE', 'AT')"], "X", "AT"));
+        assert!(check(&["LAND1 NOT IN ( 'DE' , 'AT' )"], "X", "FR"));
+        assert!(check(
+            &["KUNNR BETWEEN '0000100000' AND '0000100005'"],
+            "X",
+            "DE"
+        ));
+        assert!(check(&["NAME1 LIKE 'M_ller%'"], "Müller GmbH", "DE"));
+        assert!(!check(&["NOT NAME1 LIKE '%GmbH'"], "Müller GmbH", "DE"));
+        assert!(check(
+            &["( LAND1 EQ 'DE' OR LAND1 EQ 'AT' )", "AND NAME1 <> ' '"],
+            "A",
+            "DE"
+        ));
+        assert!(check(&["LOEVM EQ ' '"], "A", "DE"));
+    }
+
+    #[test]
+    fn errors_are_refused() {
+        assert!(parse(&KNA1, &lines(&[&format!("NAME1 = '{}'", "x".repeat(70))])).is_err());
+        assert!(parse(&KNA1, &lines(&["NOSUCHFIELD = 'A'"])).is_err());
+        assert!(parse(&KNA1, &lines(&["NAME1 = 'A"])).is_err());
+        assert!(parse(&KNA1, &lines(&["NAME1 = 'split", "literal'"])).is_err());
+        assert!(parse(&KNA1, &lines(&["NAME1 = 'A' AND"])).is_err());
+        assert!(parse(&KNA1, &lines(&["NAME1 'A'"])).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_quoted_literal_round_trips(text in "[ -~äöüß]{0,30}") {
+            let quoted = text.trim_end().replace('\'', "''");
+            let clause = format!("NAME1 = '{quoted}'");
+            prop_assume!(clause.chars().count() <= 72);
+            let parsed = parse(&KNA1, &[clause]).unwrap();
+            prop_assert!(parsed.matches(&KNA1, &mut row(text.trim_end(), "DE", "1")));
+        }
+
+        #[test]
+        fn like_percent_matches_every_prefix(text in "[a-z]{0,12}", cut in 0usize..12) {
+            let cut = cut.min(text.len());
+            let pattern: Vec<char> = format!("{}%", &text[..cut]).chars().collect();
+            let value: Vec<char> = text.chars().collect();
+            prop_assert!(like(&value, &pattern));
+        }
+    }
+}

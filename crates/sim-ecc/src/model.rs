@@ -1,0 +1,358 @@
+//! The simulator's data model: one structured record per customer master (KNA1 with its KNB1,
+//! KNVV, KNVP, KNVK and BAS entries), vendor contacts, customizing, and change documents.
+//!
+//! Tables are rendered from these records on demand (`rows.rs`), so every table stays consistent
+//! with the others after a mutation, and the truth (`truth.rs`) is computed from the same records.
+//! Values that come from the fixed vocabulary are `&'static str`, so a million customers stay
+//! compact.
+
+use std::collections::HashMap;
+
+/// One e-mail address (ADR6 row).
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub consnumber: u16,
+    pub address: Box<str>,
+    pub default: bool,
+}
+
+/// One telephone number (ADR2 row).
+#[derive(Debug, Clone)]
+pub struct Phone {
+    pub consnumber: u16,
+    pub number: Box<str>,
+    pub extension: Box<str>,
+    pub country: &'static str,
+    pub default: bool,
+    pub mobile: bool,
+}
+
+/// KNB1: the customer in one company code.
+#[derive(Debug, Clone)]
+pub struct CompanyData {
+    pub company_code: &'static str,
+    pub payment_terms: &'static str,
+    pub posting_block: bool,
+    pub deletion_flag: bool,
+    pub reconciliation_account: &'static str,
+}
+
+/// KNVV: the customer in one sales area, with its ship-to partner (KNVP WE).
+#[derive(Debug, Clone)]
+pub struct SalesData {
+    pub sales_org: &'static str,
+    pub channel: &'static str,
+    pub division: &'static str,
+    pub payment_terms: &'static str,
+    pub deletion_flag: bool,
+    pub order_block: &'static str,
+    pub delivery_block: &'static str,
+    pub billing_block: &'static str,
+    pub currency: &'static str,
+    /// Index of the ship-to customer; `None` means the customer ships to itself.
+    pub ship_to: Option<u32>,
+}
+
+impl SalesData {
+    pub fn is_area(&self, area: &SalesArea) -> bool {
+        self.sales_org == area.sales_org
+            && self.channel == area.channel
+            && self.division == area.division
+    }
+}
+
+/// A sales area as configured (e.g. 1000-10-00).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesArea {
+    pub sales_org: String,
+    pub channel: String,
+    pub division: String,
+}
+
+/// A KNVK contact person with its BAS person (ADRP) and communication data (ADR6/ADR2).
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub parnr: u32,
+    pub prsnr: u32,
+    pub first_name: &'static str,
+    pub last_name: &'static str,
+    /// KNVK-ABTPA (free text, CHAR 12).
+    pub department: &'static str,
+    /// KNVK-PAFKT, "" when not maintained.
+    pub function: &'static str,
+    /// ADRP-SEX: '1' male, '2' female, ' ' unknown.
+    pub sex: &'static str,
+    pub language: &'static str,
+    pub created_on: u32,
+    pub emails: Vec<Email>,
+    pub phones: Vec<Phone>,
+}
+
+/// A contact person of a vendor: KNVK with LIFNR set and KUNNR blank.
+#[derive(Debug, Clone)]
+pub struct VendorContact {
+    pub vendor: Box<str>,
+    pub address_number: u32,
+    pub contact: Contact,
+}
+
+/// KNA1 address copies that went stale because the address was changed in BAS only.
+#[derive(Debug, Clone)]
+pub struct StaleKna1Copy {
+    pub street: Box<str>,
+    pub city: &'static str,
+    pub postal_code: Box<str>,
+    pub phone: Box<str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomerMaster {
+    /// KUNNR in internal form, trimmed ("0000100042" or "CPD0000001").
+    pub kunnr: Box<str>,
+    pub address_number: u32,
+    /// NAME1..NAME4, identical in KNA1 and ADRC (generated to fit KNA1's 35 characters).
+    pub name: [Box<str>; 4],
+    pub street: Box<str>,
+    pub house_number: Box<str>,
+    pub postal_code: Box<str>,
+    pub city: &'static str,
+    pub region: &'static str,
+    pub country: &'static str,
+    pub language: &'static str,
+    pub account_group: &'static str,
+    pub one_time: bool,
+    pub created_on: u32,
+    pub created_by: &'static str,
+    pub deletion_flag: bool,
+    pub posting_block: bool,
+    pub order_block: &'static str,
+    pub delivery_block: &'static str,
+    pub billing_block: &'static str,
+    pub vat: Box<str>,
+    pub industry: &'static str,
+    pub emails: Vec<Email>,
+    pub phones: Vec<Phone>,
+    pub company_codes: Vec<CompanyData>,
+    pub sales_areas: Vec<SalesData>,
+    pub contacts: Vec<Contact>,
+    pub stale_copy: Option<Box<StaleKna1Copy>>,
+    pub duplicate_of: Option<u32>,
+    pub dirty: Option<&'static str>,
+}
+
+impl CustomerMaster {
+    /// The default e-mail: FLGDEFAULT = 'X', else the lowest CONSNUMBER.
+    pub fn default_email(&self) -> Option<&Email> {
+        default_entry(
+            &self.emails,
+            |email| email.default,
+            |email| email.consnumber,
+        )
+    }
+
+    pub fn default_phone(&self) -> Option<&Phone> {
+        default_entry(
+            &self.phones,
+            |phone| phone.default,
+            |phone| phone.consnumber,
+        )
+    }
+
+    /// KNA1-STRAS: street and house number as the redundant KNA1 copy holds it (35 chars).
+    pub fn kna1_street(&self) -> String {
+        if let Some(stale) = &self.stale_copy {
+            return stale.street.to_string();
+        }
+        street_line(&self.street, &self.house_number)
+    }
+
+    pub fn kna1_city(&self) -> &str {
+        self.stale_copy
+            .as_ref()
+            .map_or(self.city, |stale| stale.city)
+    }
+
+    pub fn kna1_postal_code(&self) -> &str {
+        self.stale_copy
+            .as_ref()
+            .map_or(&*self.postal_code, |stale| &*stale.postal_code)
+    }
+
+    pub fn kna1_phone(&self) -> String {
+        if let Some(stale) = &self.stale_copy {
+            return stale.phone.to_string();
+        }
+        self.default_phone()
+            .map(|phone| truncate(&phone.number, 16))
+            .unwrap_or_default()
+    }
+
+    /// Freezes the KNA1 copies before a change made in BAS only, which does not update them.
+    pub fn freeze_kna1_copy(&mut self) {
+        if self.stale_copy.is_none() {
+            self.stale_copy = Some(Box::new(StaleKna1Copy {
+                street: self.kna1_street().into(),
+                city: self.city,
+                postal_code: self.postal_code.clone(),
+                phone: self.kna1_phone().into(),
+            }));
+        }
+    }
+
+    pub fn sort_field(&self) -> String {
+        let upper: String = self.name[0]
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>()
+            .to_uppercase();
+        truncate(upper.trim(), 10)
+    }
+}
+
+pub fn default_entry<T>(
+    entries: &[T],
+    is_default: impl Fn(&T) -> bool,
+    consnumber: impl Fn(&T) -> u16,
+) -> Option<&T> {
+    entries
+        .iter()
+        .find(|entry| is_default(entry))
+        .or_else(|| entries.iter().min_by_key(|entry| consnumber(entry)))
+}
+
+/// Entries with the default first, then by CONSNUMBER.
+pub fn default_first<T>(
+    entries: &[T],
+    is_default: impl Fn(&T) -> bool,
+    consnumber: impl Fn(&T) -> u16,
+) -> Vec<&T> {
+    let mut ordered: Vec<&T> = entries.iter().collect();
+    ordered.sort_by_key(|entry| consnumber(entry));
+    if let Some(position) = ordered.iter().position(|entry| is_default(entry)) {
+        let default = ordered.remove(position);
+        ordered.insert(0, default);
+    }
+    ordered
+}
+
+pub fn street_line(street: &str, house_number: &str) -> String {
+    let line = if house_number.is_empty() {
+        street.to_string()
+    } else {
+        format!("{street} {house_number}")
+    };
+    truncate(&line, 35)
+}
+
+pub fn truncate(text: &str, length: usize) -> String {
+    text.chars().take(length).collect()
+}
+
+/// A change document: CDHDR with its CDPOS items.
+#[derive(Debug, Clone)]
+pub struct ChangeDocument {
+    pub object_id: Box<str>,
+    pub change_number: u32,
+    pub user: &'static str,
+    pub date: u32,
+    pub time: u32,
+    pub transaction: &'static str,
+    pub change_indicator: &'static str,
+    pub items: Vec<ChangeItem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChangeItem {
+    pub table: &'static str,
+    pub table_key: Box<str>,
+    pub field: &'static str,
+    pub change_indicator: &'static str,
+    pub value_new: Box<str>,
+    pub value_old: Box<str>,
+}
+
+/// Everything the simulated ECC client holds.
+#[derive(Debug, Default)]
+pub struct EccData {
+    pub client: String,
+    pub customers: Vec<CustomerMaster>,
+    pub vendor_contacts: Vec<VendorContact>,
+    pub change_documents: Vec<ChangeDocument>,
+    pub index_by_kunnr: HashMap<Box<str>, u32>,
+    /// Physical row order of customer-level tables: a seeded permutation of the customers,
+    /// with customers created later appended, as a heap table would.
+    pub storage_order: Vec<u32>,
+    /// Customer indices sorted by KUNNR, for BAPIs and OData, which read in key order.
+    pub key_order: Vec<u32>,
+    pub next_customer_number: u32,
+    pub next_one_time_number: u32,
+    pub next_contact_number: u32,
+    pub next_address_number: u32,
+    pub next_person_number: u32,
+    pub next_change_number: u32,
+}
+
+impl EccData {
+    pub fn customer_index(&self, kunnr: &str) -> Option<usize> {
+        self.index_by_kunnr
+            .get(kunnr.trim())
+            .map(|index| *index as usize)
+    }
+
+    pub fn rebuild_key_order(&mut self) {
+        let mut order: Vec<u32> = (0..self.customers.len() as u32).collect();
+        order.sort_by(|a, b| {
+            self.customers[*a as usize]
+                .kunnr
+                .cmp(&self.customers[*b as usize].kunnr)
+        });
+        self.key_order = order;
+    }
+
+    pub fn customers_in_key_order(&self) -> impl Iterator<Item = &CustomerMaster> + '_ {
+        self.key_order
+            .iter()
+            .map(|index| &self.customers[*index as usize])
+    }
+
+    pub fn contact_count(&self) -> usize {
+        self.customers
+            .iter()
+            .map(|customer| customer.contacts.len())
+            .sum()
+    }
+
+    pub fn find_contact(&self, parnr: u32) -> Option<(usize, usize)> {
+        self.customers
+            .iter()
+            .enumerate()
+            .find_map(|(customer_index, customer)| {
+                customer
+                    .contacts
+                    .iter()
+                    .position(|contact| contact.parnr == parnr)
+                    .map(|contact_index| (customer_index, contact_index))
+            })
+    }
+}
+
+/// DATS as stored: "YYYYMMDD", or "00000000" for none.
+pub fn dats(date: u32) -> String {
+    format!("{date:08}")
+}
+
+pub fn tims(time: u32) -> String {
+    format!("{time:06}")
+}
+
+pub fn numc(value: u32, width: usize) -> String {
+    format!("{value:0width$}")
+}
+
+pub fn flag(set: bool) -> &'static str {
+    if set {
+        "X"
+    } else {
+        ""
+    }
+}

@@ -1,0 +1,626 @@
+//! Renders the ECC tables from the data model: one `RowRef` per table row, whose field values
+//! are what the database holds (trimmed; padding happens when a WA row is built).
+//!
+//! Rows come in the physical order of the simulated database: customer-level tables follow the
+//! seeded `storage_order`, not the key.
+
+use std::borrow::Cow;
+
+use crate::model::*;
+use crate::vocabulary::{CONTACT_FUNCTIONS, PAYMENT_TERMS};
+
+#[derive(Clone, Copy)]
+pub enum RowRef<'a> {
+    Kna1(&'a CustomerMaster),
+    Knb1(&'a CustomerMaster, &'a CompanyData),
+    Knvv(&'a CustomerMaster, &'a SalesData),
+    Knvp {
+        customer: &'a CustomerMaster,
+        area: &'a SalesData,
+        function: &'static str,
+        counter: u32,
+        partner: &'a str,
+        contact: u32,
+    },
+    Knvk {
+        customer: &'a str,
+        vendor: &'a str,
+        contact: &'a Contact,
+    },
+    Adrc {
+        customer: &'a CustomerMaster,
+        international: bool,
+    },
+    Adr2 {
+        address_number: u32,
+        person: u32,
+        phone: &'a Phone,
+    },
+    Adr6 {
+        address_number: u32,
+        person: u32,
+        email: &'a Email,
+    },
+    Adrp(&'a Contact),
+    Tvzbt {
+        language: &'static str,
+        code: &'static str,
+        text: &'static str,
+    },
+    Tpfkt {
+        language: &'static str,
+        code: &'static str,
+        text: &'static str,
+    },
+    Cdhdr(&'a ChangeDocument),
+    Cdpos(&'a ChangeDocument, &'a ChangeItem),
+}
+
+fn b(text: &str) -> Cow<'_, str> {
+    Cow::Borrowed(text)
+}
+
+fn o<'a>(text: String) -> Cow<'a, str> {
+    Cow::Owned(text)
+}
+
+fn address_number(number: u32) -> String {
+    numc(number, 10)
+}
+
+fn person_number(number: u32) -> String {
+    if number == 0 {
+        String::new()
+    } else {
+        numc(number, 10)
+    }
+}
+
+impl<'a> RowRef<'a> {
+    /// The value of `field` in this row; "" for a field of the table that is not populated.
+    pub fn value(&self, client: &'a str, field: &str) -> Cow<'a, str> {
+        if matches!(field, "MANDT" | "CLIENT" | "MANDANT") {
+            return b(client);
+        }
+        match *self {
+            RowRef::Kna1(c) => kna1(c, field),
+            RowRef::Knb1(c, d) => match field {
+                "KUNNR" => b(&c.kunnr),
+                "BUKRS" => b(d.company_code),
+                "ERDAT" => o(dats(c.created_on)),
+                "ERNAM" => b(c.created_by),
+                "SPERR" => b(flag(d.posting_block)),
+                "LOEVM" => b(flag(d.deletion_flag)),
+                "AKONT" => b(d.reconciliation_account),
+                "ZTERM" => b(d.payment_terms),
+                "ZUAWA" => b("001"),
+                "ZWELS" => b("CU"),
+                _ => b(""),
+            },
+            RowRef::Knvv(c, s) => match field {
+                "KUNNR" => b(&c.kunnr),
+                "VKORG" => b(s.sales_org),
+                "VTWEG" => b(s.channel),
+                "SPART" => b(s.division),
+                "ERNAM" => b(c.created_by),
+                "ERDAT" => o(dats(c.created_on)),
+                "LOEVM" => b(flag(s.deletion_flag)),
+                "AUFSD" => b(s.order_block),
+                "LIFSD" => b(s.delivery_block),
+                "FAKSD" => b(s.billing_block),
+                "WAERS" => b(s.currency),
+                "ZTERM" => b(s.payment_terms),
+                "KALKS" => b("1"),
+                "VSBED" => b("01"),
+                "INCO1" => b(if c.country == "DE" { "DAP" } else { "EXW" }),
+                "INCO2" => b(c.city),
+                "KTGRD" => b("01"),
+                _ => b(""),
+            },
+            RowRef::Knvp {
+                customer,
+                area,
+                function,
+                counter,
+                partner,
+                contact,
+            } => match field {
+                "KUNNR" => b(&customer.kunnr),
+                "VKORG" => b(area.sales_org),
+                "VTWEG" => b(area.channel),
+                "SPART" => b(area.division),
+                "PARVW" => b(function),
+                "PARZA" => o(numc(counter, 3)),
+                "KUNN2" => b(partner),
+                "PARNR" => o(if contact == 0 {
+                    String::new()
+                } else {
+                    numc(contact, 10)
+                }),
+                "DEFPA" => b(""),
+                _ => b(""),
+            },
+            RowRef::Knvk {
+                customer,
+                vendor,
+                contact,
+            } => match field {
+                "PARNR" => o(numc(contact.parnr, 10)),
+                "KUNNR" => b(customer),
+                "LIFNR" => b(vendor),
+                "NAMEV" => b(contact.first_name),
+                "NAME1" => b(contact.last_name),
+                "ABTPA" => b(contact.department),
+                "PAFKT" => b(contact.function),
+                "PARGE" => b(contact.sex),
+                "PARLA" => b(contact.language),
+                "ANRED" => b(match contact.sex {
+                    "1" => "Mr.",
+                    "2" => "Ms.",
+                    _ => "",
+                }),
+                "TELF1" => o(
+                    default_entry(&contact.phones, |p| p.default, |p| p.consnumber)
+                        .map(|phone| truncate(&phone.number, 16))
+                        .unwrap_or_default(),
+                ),
+                "PRSNR" => o(person_number(contact.prsnr)),
+                "ERDAT" => o(dats(contact.created_on)),
+                "ERNAM" => b("MEIER"),
+                "SORTL" => o(truncate(&contact.last_name.to_uppercase(), 10)),
+                _ => b(""),
+            },
+            RowRef::Adrc {
+                customer,
+                international,
+            } => adrc(customer, international, field),
+            RowRef::Adr2 {
+                address_number: number,
+                person,
+                phone,
+            } => match field {
+                "ADDRNUMBER" => o(address_number(number)),
+                "PERSNUMBER" => o(person_number(person)),
+                "DATE_FROM" => b("00010101"),
+                "CONSNUMBER" => o(numc(u32::from(phone.consnumber), 3)),
+                "COUNTRY" => b(phone.country),
+                "FLGDEFAULT" => b(flag(phone.default)),
+                "HOME_FLAG" => b("X"),
+                "TEL_NUMBER" => b(&phone.number),
+                "TEL_EXTENS" => b(&phone.extension),
+                "TELNR_LONG" => o(truncate(
+                    &format!("{}{}", phone.number, phone.extension),
+                    30,
+                )),
+                "TELNR_CALL" => o(phone
+                    .number
+                    .chars()
+                    .filter(|c| c.is_ascii_digit())
+                    .collect()),
+                "R3_USER" => b(match (phone.mobile, phone.default) {
+                    (false, false) => "",
+                    (false, true) => "1",
+                    (true, false) => "2",
+                    (true, true) => "3",
+                }),
+                _ => b(""),
+            },
+            RowRef::Adr6 {
+                address_number: number,
+                person,
+                email,
+            } => match field {
+                "ADDRNUMBER" => o(address_number(number)),
+                "PERSNUMBER" => o(person_number(person)),
+                "DATE_FROM" => b("00010101"),
+                "CONSNUMBER" => o(numc(u32::from(email.consnumber), 3)),
+                "FLGDEFAULT" => b(flag(email.default)),
+                "HOME_FLAG" => b("X"),
+                "SMTP_ADDR" => b(&email.address),
+                "SMTP_SRCH" => o(truncate(&email.address.to_uppercase(), 20)),
+                _ => b(""),
+            },
+            RowRef::Adrp(contact) => match field {
+                "PERSNUMBER" => o(person_number(contact.prsnr)),
+                "DATE_FROM" => b("00010101"),
+                "NATION" => b(""),
+                "DATE_TO" => b("99991231"),
+                "NAME_FIRST" => b(contact.first_name),
+                "NAME_LAST" => b(contact.last_name),
+                "NAME_TEXT" => o(format!("{} {}", contact.first_name, contact.last_name)),
+                "SEX" => b(contact.sex),
+                "LANGU" => b(contact.language),
+                "SORT1" => o(truncate(&contact.last_name.to_uppercase(), 20)),
+                "SORT2" => o(truncate(&contact.first_name.to_uppercase(), 20)),
+                "TITLE" => b(match contact.sex {
+                    "1" => "0002",
+                    "2" => "0001",
+                    _ => "",
+                }),
+                _ => b(""),
+            },
+            RowRef::Tvzbt {
+                language,
+                code,
+                text,
+            } => match field {
+                "SPRAS" => b(language),
+                "ZTERM" => b(code),
+                "VTEXT" => b(text),
+                _ => b(""),
+            },
+            RowRef::Tpfkt {
+                language,
+                code,
+                text,
+            } => match field {
+                "SPRAS" => b(language),
+                "PAFKT" => b(code),
+                "VTEXT" => b(text),
+                _ => b(""),
+            },
+            RowRef::Cdhdr(document) => cdhdr(document, field),
+            RowRef::Cdpos(document, item) => match field {
+                "CHANGENR" => o(numc(document.change_number, 10)),
+                "TABNAME" => b(item.table),
+                "TABKEY" => b(&item.table_key),
+                "FNAME" => b(item.field),
+                "CHNGIND" => b(item.change_indicator),
+                "VALUE_NEW" => b(&item.value_new),
+                "VALUE_OLD" => b(&item.value_old),
+                _ => cdhdr(document, field),
+            },
+        }
+    }
+}
+
+fn kna1<'a>(c: &'a CustomerMaster, field: &str) -> Cow<'a, str> {
+    match field {
+        "KUNNR" => b(&c.kunnr),
+        "LAND1" => b(c.country),
+        "NAME1" => b(&c.name[0]),
+        "NAME2" => b(&c.name[1]),
+        "NAME3" => b(&c.name[2]),
+        "NAME4" => b(&c.name[3]),
+        "ORT01" => b(c.kna1_city()),
+        "PSTLZ" => b(c.kna1_postal_code()),
+        "REGIO" => b(c.region),
+        "SORTL" => o(c.sort_field()),
+        "STRAS" => o(c.kna1_street()),
+        "TELF1" => o(c.kna1_phone()),
+        "XCPDK" => b(flag(c.one_time)),
+        "ADRNR" => o(address_number(c.address_number)),
+        "MCOD1" => o(truncate(&c.name[0].to_uppercase(), 25)),
+        "MCOD2" => o(truncate(&c.name[1].to_uppercase(), 25)),
+        "MCOD3" => o(truncate(&c.kna1_city().to_uppercase(), 25)),
+        "ANRED" => b(if c.one_time { "" } else { "Company" }),
+        "AUFSD" => b(c.order_block),
+        "LIFSD" => b(c.delivery_block),
+        "FAKSD" => b(c.billing_block),
+        "BRSCH" => b(c.industry),
+        "ERDAT" => o(dats(c.created_on)),
+        "ERNAM" => b(c.created_by),
+        "KTOKD" => b(c.account_group),
+        "LOEVM" => b(flag(c.deletion_flag)),
+        "SPERR" => b(flag(c.posting_block)),
+        "SPRAS" => b(c.language),
+        "STCEG" => b(&c.vat),
+        "STKZU" => b(flag(!c.vat.is_empty())),
+        _ => b(""),
+    }
+}
+
+fn adrc<'a>(c: &'a CustomerMaster, international: bool, field: &str) -> Cow<'a, str> {
+    match field {
+        "ADDRNUMBER" => o(address_number(c.address_number)),
+        "DATE_FROM" => b("00010101"),
+        "NATION" => b(if international { "I" } else { "" }),
+        "DATE_TO" => b("99991231"),
+        "TITLE" => b(if c.one_time { "" } else { "0003" }),
+        "NAME1" | "NAME2" | "NAME3" | "NAME4" => {
+            let index = usize::from(field.as_bytes()[4] - b'1');
+            if international {
+                o(crate::vocabulary::transliterate(&c.name[index]).to_uppercase())
+            } else {
+                b(&c.name[index])
+            }
+        }
+        "CITY1" => b(c.city),
+        "POST_CODE1" => b(&c.postal_code),
+        "STREET" => b(&c.street),
+        "HOUSE_NUM1" => b(&c.house_number),
+        "COUNTRY" => b(c.country),
+        "LANGU" => b(c.language),
+        "REGION" => b(c.region),
+        "SORT1" => o(c.sort_field()),
+        "DEFLT_COMM" => b(if c.emails.is_empty() { "" } else { "INT" }),
+        "TEL_NUMBER" => o(c
+            .default_phone()
+            .map(|p| p.number.to_string())
+            .unwrap_or_default()),
+        "TEL_EXTENS" => o(c
+            .default_phone()
+            .map(|p| p.extension.to_string())
+            .unwrap_or_default()),
+        "TIME_ZONE" => b(match c.country {
+            "US" => "CST",
+            "GB" => "UTC",
+            _ => "CET",
+        }),
+        _ => b(""),
+    }
+}
+
+fn cdhdr<'a>(document: &'a ChangeDocument, field: &str) -> Cow<'a, str> {
+    match field {
+        "OBJECTCLAS" => b("DEBI"),
+        "OBJECTID" => b(&document.object_id),
+        "CHANGENR" => o(numc(document.change_number, 10)),
+        "USERNAME" => b(document.user),
+        "UDATE" => o(dats(document.date)),
+        "UTIME" => o(tims(document.time)),
+        "TCODE" => b(document.transaction),
+        "CHANGE_IND" => b(document.change_indicator),
+        "LANGU" => b("E"),
+        _ => b(""),
+    }
+}
+
+/// Whether a customer has an international address version (NATION 'I') in ADRC, as some do.
+fn has_international_version(customer: &CustomerMaster) -> bool {
+    customer.address_number % 20 == 7 && !customer.one_time
+}
+
+/// Calls `visit` for every row of `table` in physical order until it returns false.
+/// `customers` restricts the customer-level rows to a subset (already in physical order).
+pub fn scan<'a>(data: &'a EccData, table: &str, visit: &mut dyn FnMut(RowRef<'a>) -> bool) {
+    let customers = || {
+        data.storage_order
+            .iter()
+            .map(|index| &data.customers[*index as usize])
+    };
+    match table {
+        "KNA1" => {
+            for customer in customers() {
+                if !visit(RowRef::Kna1(customer)) {
+                    return;
+                }
+            }
+        }
+        "KNB1" => {
+            for customer in customers() {
+                for company in &customer.company_codes {
+                    if !visit(RowRef::Knb1(customer, company)) {
+                        return;
+                    }
+                }
+            }
+        }
+        "KNVV" => {
+            for customer in customers() {
+                for area in &customer.sales_areas {
+                    if !visit(RowRef::Knvv(customer, area)) {
+                        return;
+                    }
+                }
+            }
+        }
+        "KNVP" => {
+            for customer in customers() {
+                for area in &customer.sales_areas {
+                    let ship_to = area.ship_to.map_or(&*customer.kunnr, |index| {
+                        &*data.customers[index as usize].kunnr
+                    });
+                    for (function, partner) in [
+                        ("AG", &*customer.kunnr),
+                        ("RE", &customer.kunnr),
+                        ("RG", &customer.kunnr),
+                        ("WE", ship_to),
+                    ] {
+                        let row = RowRef::Knvp {
+                            customer,
+                            area,
+                            function,
+                            counter: 0,
+                            partner,
+                            contact: 0,
+                        };
+                        if !visit(row) {
+                            return;
+                        }
+                    }
+                    for (counter, contact) in customer.contacts.iter().enumerate() {
+                        let row = RowRef::Knvp {
+                            customer,
+                            area,
+                            function: "AP",
+                            counter: counter as u32,
+                            partner: "",
+                            contact: contact.parnr,
+                        };
+                        if !visit(row) {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        "KNVK" => {
+            for customer in customers() {
+                for contact in &customer.contacts {
+                    if !visit(RowRef::Knvk {
+                        customer: &customer.kunnr,
+                        vendor: "",
+                        contact,
+                    }) {
+                        return;
+                    }
+                }
+            }
+            for vendor in &data.vendor_contacts {
+                if !visit(RowRef::Knvk {
+                    customer: "",
+                    vendor: &vendor.vendor,
+                    contact: &vendor.contact,
+                }) {
+                    return;
+                }
+            }
+        }
+        "ADRC" => {
+            for customer in customers() {
+                if !visit(RowRef::Adrc {
+                    customer,
+                    international: false,
+                }) {
+                    return;
+                }
+                if has_international_version(customer)
+                    && !visit(RowRef::Adrc {
+                        customer,
+                        international: true,
+                    })
+                {
+                    return;
+                }
+            }
+        }
+        "ADR2" | "ADR6" => {
+            let phones = table == "ADR2";
+            let mut emit = |address_number: u32,
+                            person: u32,
+                            emails: &'a [Email],
+                            phone_list: &'a [Phone]|
+             -> bool {
+                if phones {
+                    phone_list.iter().all(|phone| {
+                        visit(RowRef::Adr2 {
+                            address_number,
+                            person,
+                            phone,
+                        })
+                    })
+                } else {
+                    emails.iter().all(|email| {
+                        visit(RowRef::Adr6 {
+                            address_number,
+                            person,
+                            email,
+                        })
+                    })
+                }
+            };
+            for customer in customers() {
+                if !emit(
+                    customer.address_number,
+                    0,
+                    &customer.emails,
+                    &customer.phones,
+                ) {
+                    return;
+                }
+                for contact in &customer.contacts {
+                    if !emit(
+                        customer.address_number,
+                        contact.prsnr,
+                        &contact.emails,
+                        &contact.phones,
+                    ) {
+                        return;
+                    }
+                }
+            }
+            for vendor in &data.vendor_contacts {
+                if !emit(
+                    vendor.address_number,
+                    vendor.contact.prsnr,
+                    &vendor.contact.emails,
+                    &vendor.contact.phones,
+                ) {
+                    return;
+                }
+            }
+        }
+        "ADRP" => {
+            for customer in customers() {
+                for contact in &customer.contacts {
+                    if !visit(RowRef::Adrp(contact)) {
+                        return;
+                    }
+                }
+            }
+            for vendor in &data.vendor_contacts {
+                if !visit(RowRef::Adrp(&vendor.contact)) {
+                    return;
+                }
+            }
+        }
+        "TVZBT" => {
+            for (code, english, german) in PAYMENT_TERMS {
+                for (language, text) in [("E", english), ("D", german)] {
+                    if let Some(text) = text {
+                        if !visit(RowRef::Tvzbt {
+                            language,
+                            code,
+                            text,
+                        }) {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        "TPFKT" => {
+            for (code, english, german) in CONTACT_FUNCTIONS {
+                for (language, text) in [("E", english), ("D", german)] {
+                    if !visit(RowRef::Tpfkt {
+                        language,
+                        code,
+                        text,
+                    }) {
+                        return;
+                    }
+                }
+            }
+        }
+        "CDHDR" => {
+            for document in &data.change_documents {
+                if !visit(RowRef::Cdhdr(document)) {
+                    return;
+                }
+            }
+        }
+        "CDPOS" => {
+            for document in &data.change_documents {
+                for item in &document.items {
+                    if !visit(RowRef::Cdpos(document, item)) {
+                        return;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// TVZBT text of a payment-terms key in a language (SPRAS), if ECC has one.
+pub fn payment_terms_text(code: &str, language: &str) -> Option<&'static str> {
+    PAYMENT_TERMS
+        .iter()
+        .find(|(key, _, _)| *key == code)
+        .and_then(|(_, english, german)| match language {
+            "D" => *german,
+            _ => *english,
+        })
+}
+
+/// TPFKT text of a contact function in a language (SPRAS).
+pub fn function_text(code: &str, language: &str) -> Option<&'static str> {
+    CONTACT_FUNCTIONS
+        .iter()
+        .find(|(key, _, _)| *key == code)
+        .map(|(_, english, german)| match language {
+            "D" => *german,
+            _ => *english,
+        })
+}

@@ -1,0 +1,170 @@
+//! The expected canonical record of every customer, computed from the simulator's own data
+//! model by the conventions at the top of `mlc_canonical::record` (never by extraction code).
+
+use mlc_canonical::record::join_name_parts;
+use mlc_canonical::{alpha_output, Address, ContactPerson, Customer, PaymentTerms};
+use serde::{Deserialize, Serialize};
+
+use crate::model::*;
+use crate::rows::{function_text, payment_terms_text};
+
+/// One line of `GET /_sim/truth`: the canonical customer plus what the simulator knows about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthRecord {
+    #[serde(flatten)]
+    pub customer: Customer,
+    /// KUNNR of the customer this one deliberately duplicates.
+    pub duplicate_of: Option<String>,
+    /// Why this record is deliberately bad; the canonical part is what ECC holds.
+    pub dirty: Option<String>,
+}
+
+/// The organization-level view the truth assumes: company code, sales area and language key.
+#[derive(Debug, Clone)]
+pub struct TruthScope {
+    pub company_code: String,
+    pub sales_area: SalesArea,
+    /// SPRAS, e.g. "E".
+    pub language: String,
+}
+
+fn optional(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        None
+    } else {
+        Some(trimmed.to_string())
+    }
+}
+
+pub fn phone_text(phone: &Phone) -> String {
+    let number = phone.number.trim();
+    let extension = phone.extension.trim();
+    if extension.is_empty() {
+        number.to_string()
+    } else {
+        format!("{number}-{extension}")
+    }
+}
+
+pub fn billing_address(customer: &CustomerMaster) -> Address {
+    Address {
+        street: customer.street.trim().to_string(),
+        house_number: customer.house_number.trim().to_string(),
+        postal_code: customer.postal_code.trim().to_string(),
+        city: customer.city.trim().to_string(),
+        region: customer.region.trim().to_string(),
+        country: customer.country.trim().to_string(),
+    }
+}
+
+/// KNVV-ZTERM of the scope's sales area, else KNB1-ZTERM of its company code.
+pub fn payment_terms(customer: &CustomerMaster, scope: &TruthScope) -> Option<PaymentTerms> {
+    let from_sales_area = customer
+        .sales_areas
+        .iter()
+        .find(|area| area.is_area(&scope.sales_area))
+        .map(|area| area.payment_terms.trim())
+        .filter(|code| !code.is_empty());
+    let from_company = || {
+        customer
+            .company_codes
+            .iter()
+            .find(|company| company.company_code == scope.company_code)
+            .map(|company| company.payment_terms.trim())
+            .filter(|code| !code.is_empty())
+    };
+    let code = from_sales_area.or_else(from_company)?;
+    Some(PaymentTerms {
+        code: code.to_string(),
+        text: payment_terms_text(code, &scope.language).map(str::to_string),
+    })
+}
+
+/// The ADRC address of the KNVP WE partner in the scope's sales area, when another customer.
+pub fn shipping_address(
+    data: &EccData,
+    customer: &CustomerMaster,
+    scope: &TruthScope,
+) -> Option<Address> {
+    let area = customer
+        .sales_areas
+        .iter()
+        .find(|area| area.is_area(&scope.sales_area))?;
+    let ship_to = &data.customers[area.ship_to? as usize];
+    if ship_to.kunnr == customer.kunnr {
+        return None;
+    }
+    Some(billing_address(ship_to))
+}
+
+pub fn contact_record(contact: &Contact, scope: &TruthScope) -> ContactPerson {
+    let emails = default_first(&contact.emails, |e| e.default, |e| e.consnumber)
+        .into_iter()
+        .map(|email| email.address.trim().to_string())
+        .collect();
+    let phones = default_first(&contact.phones, |p| p.default, |p| p.consnumber)
+        .into_iter()
+        .map(phone_text)
+        .collect();
+    ContactPerson {
+        contact_number: numc(contact.parnr, 10),
+        first_name: contact.first_name.trim().to_string(),
+        last_name: contact.last_name.trim().to_string(),
+        department: optional(contact.department),
+        function: optional(contact.function)
+            .and_then(|code| function_text(&code, &scope.language).map(str::to_string)),
+        emails,
+        phones,
+    }
+}
+
+pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthScope) -> Customer {
+    let name_parts: [String; 4] =
+        std::array::from_fn(|index| customer.name[index].trim().to_string());
+    Customer {
+        customer_number: customer.kunnr.to_string(),
+        customer_number_display: alpha_output(&customer.kunnr),
+        name: join_name_parts(&name_parts),
+        name_parts,
+        account_group: customer.account_group.to_string(),
+        vat_number: optional(&customer.vat),
+        deleted: customer.deletion_flag,
+        blocked: customer.posting_block
+            || !customer.order_block.trim().is_empty()
+            || !customer.delivery_block.trim().is_empty()
+            || !customer.billing_block.trim().is_empty(),
+        billing_address: billing_address(customer),
+        shipping_address: shipping_address(data, customer, scope),
+        email: customer
+            .default_email()
+            .and_then(|email| optional(&email.address)),
+        phone: customer
+            .default_phone()
+            .map(phone_text)
+            .filter(|phone| !phone.is_empty()),
+        payment_terms: payment_terms(customer, scope),
+        contacts: customer
+            .contacts
+            .iter()
+            .map(|contact| contact_record(contact, scope))
+            .collect(),
+    }
+}
+
+/// Every customer's truth, in key order.
+pub fn truth(data: &EccData, scope: &TruthScope) -> Vec<TruthRecord> {
+    let mut records: Vec<TruthRecord> = data
+        .customers
+        .iter()
+        .map(|customer| TruthRecord {
+            customer: customer_record(data, customer, scope),
+            duplicate_of: customer
+                .duplicate_of
+                .map(|index| data.customers[index as usize].kunnr.to_string()),
+            dirty: customer.dirty.map(str::to_string),
+        })
+        .collect();
+    records.sort_by(|a, b| a.customer.customer_number.cmp(&b.customer.customer_number));
+    records
+}
