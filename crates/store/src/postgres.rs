@@ -1,14 +1,639 @@
-//! The PostgreSQL backend (being written).
-use crate::{SecretKey, StoreResult};
-pub(crate) struct PostgresStore;
+//! The PostgreSQL backend: one database shared by several instances. Every statement that must
+//! hold against writers in other processes is a single conditional statement (charging tokens,
+//! taking a lease, moving a cursor) or runs in a transaction that locks the rows it depends on
+//! (the lease row, `FOR SHARE`, while an outcome batch is written under its fencing token).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::query::QueryAs;
+use sqlx::{Postgres, Transaction};
+
+use crate::rows::{
+    self, AuditRow, CursorRow, FailureColumns, IntentRow, LinkRow, RecordStateRow, ReviewRow,
+    RunRow,
+};
+use crate::rules;
+use crate::secret::SealedSecret;
+use crate::sql::{self, Param};
+use crate::{
+    query_error, redact_url, AuditEvent, AuditQuery, Cursor, CursorAdvance, EntityKind, Intent,
+    Lease, Link, LinkChange, NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome,
+    RecordState, ReviewItem, ReviewStatus, RunFinish, RunQuery, RunRecord, SecretKey, StateStore,
+    StoreError, StoreResult, TokenCharge,
+};
+
+const MAX_CONNECTIONS: u32 = 8;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) struct PostgresStore {
+    pool: PgPool,
+    secret_key: Option<SecretKey>,
+}
+
+fn bind_params<'q, O>(
+    mut query: QueryAs<'q, Postgres, O, PgArguments>,
+    params: &'q [Param],
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    for param in params {
+        query = match param {
+            Param::Text(text) => query.bind(text.as_str()),
+            Param::Integer(number) => query.bind(*number),
+            Param::Time(at) => query.bind(*at),
+        };
+    }
+    query
+}
+
 impl PostgresStore {
     pub(crate) async fn open(
         url: &str,
-        _secret_key: Option<SecretKey>,
-    ) -> StoreResult<crate::sqlite::SqliteStore> {
-        Err(crate::StoreError::Open {
-            url: url.to_string(),
-            message: "not yet".into(),
+        secret_key: Option<SecretKey>,
+    ) -> StoreResult<PostgresStore> {
+        let open_error = |message: String| StoreError::Open {
+            url: redact_url(url),
+            message,
+        };
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|error| open_error(error.to_string()))?
+            .application_name("ml-connector");
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|error| open_error(error.to_string()))?;
+        // Several instances starting at once are fine: the migrator holds an advisory lock.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|error| open_error(format!("applying migrations: {error}")))?;
+        tracing::debug!(url = %redact_url(url), "postgres state store open");
+        Ok(PostgresStore { pool, secret_key })
+    }
+
+    async fn begin_write(
+        &self,
+        operation: &'static str,
+    ) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(query_error(operation))
+    }
+
+    fn secret_key(&self, name: &str) -> StoreResult<&SecretKey> {
+        self.secret_key
+            .as_ref()
+            .ok_or_else(|| rules::no_secret_key(name))
+    }
+}
+
+async fn current_cursor_version(
+    connection: &mut PgConnection,
+    connection_name: &str,
+    stream: &str,
+) -> StoreResult<Option<i64>> {
+    sqlx::query_scalar(sql::CURSOR_VERSION)
+        .bind(connection_name)
+        .bind(stream)
+        .fetch_optional(connection)
+        .await
+        .map_err(query_error("reading cursor version"))
+}
+
+/// The compare-and-swap of a cursor, on a connection the caller may hold in a transaction.
+async fn advance_cursor_on(
+    connection: &mut PgConnection,
+    connection_name: &str,
+    advance: &CursorAdvance,
+    now: DateTime<Utc>,
+) -> StoreResult<i64> {
+    let affected = match advance.expected_version {
+        None => sqlx::query(sql::INSERT_FIRST_CURSOR)
+            .bind(connection_name)
+            .bind(&advance.stream)
+            .bind(&advance.value)
+            .bind(now)
+            .execute(&mut *connection)
+            .await
+            .map_err(query_error("creating cursor"))?,
+        Some(expected) => sqlx::query(sql::ADVANCE_CURSOR_FROM_VERSION)
+            .bind(connection_name)
+            .bind(&advance.stream)
+            .bind(&advance.value)
+            .bind(now)
+            .bind(expected)
+            .execute(&mut *connection)
+            .await
+            .map_err(query_error("advancing cursor"))?,
+    };
+    if affected.rows_affected() == 1 {
+        return Ok(advance.expected_version.unwrap_or(0) + 1);
+    }
+    let found = current_cursor_version(connection, connection_name, &advance.stream).await?;
+    Err(StoreError::StaleCursor {
+        connection: connection_name.to_string(),
+        stream: advance.stream.clone(),
+        expected: advance.expected_version,
+        found,
+    })
+}
+
+async fn check_fencing_token(
+    connection: &mut PgConnection,
+    connection_name: &str,
+    presented: i64,
+) -> StoreResult<()> {
+    // FOR SHARE holds off a takeover (which updates the row) until this batch commits, so the
+    // batch is written entirely under the lease it checked.
+    let current: Option<i64> = sqlx::query_scalar(&format!("{} FOR SHARE", sql::LEASE_TOKEN))
+        .bind(connection_name)
+        .fetch_optional(connection)
+        .await
+        .map_err(query_error("reading lease token"))?;
+    rules::check_fencing(connection_name, presented, current)
+}
+
+async fn write_outcome(
+    connection: &mut PgConnection,
+    batch: &OutcomeBatch,
+    outcome: &RecordOutcome,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let kind = outcome.kind.as_str();
+    let failure = FailureColumns::of(&outcome.failure);
+    sqlx::query(sql::UPSERT_RECORD_STATE)
+        .bind(&batch.connection)
+        .bind(kind)
+        .bind(&outcome.ecc_key)
+        .bind(outcome.pushed_hash.as_deref())
+        .bind(now)
+        .bind(batch.run_id)
+        .bind(failure.failures)
+        .bind(failure.retry_after)
+        .bind(failure.parked)
+        .bind(failure.last_error)
+        .bind(failure.change)
+        .execute(&mut *connection)
+        .await
+        .map_err(|error| rules::run_reference_error(error, batch.run_id, "writing record state"))?;
+
+    match &outcome.link {
+        LinkChange::Keep => {}
+        LinkChange::Set(pipedrive_id) => {
+            let holder: Option<String> = sqlx::query_scalar(sql::LINK_HOLDER_OF_PIPEDRIVE_ID)
+                .bind(&batch.connection)
+                .bind(kind)
+                .bind(&outcome.ecc_key)
+                .bind(pipedrive_id)
+                .fetch_optional(&mut *connection)
+                .await
+                .map_err(query_error("checking link"))?;
+            if let Some(linked_to) = holder {
+                return Err(rules::link_conflict(
+                    batch,
+                    outcome.kind,
+                    *pipedrive_id,
+                    linked_to,
+                ));
+            }
+            sqlx::query(sql::UPSERT_LINK)
+                .bind(&batch.connection)
+                .bind(kind)
+                .bind(&outcome.ecc_key)
+                .bind(pipedrive_id)
+                .bind(now)
+                .execute(&mut *connection)
+                .await
+                .map_err(|error| {
+                    // Checked above; only a writer without a lease can slip in between.
+                    if rules::is_unique_violation(&error) {
+                        let linked_to = "another ECC key (linked concurrently)".to_string();
+                        rules::link_conflict(batch, outcome.kind, *pipedrive_id, linked_to)
+                    } else {
+                        StoreError::Query {
+                            operation: "writing link",
+                            source: error,
+                        }
+                    }
+                })?;
+        }
+        LinkChange::Remove => {
+            sqlx::query(sql::DELETE_LINK)
+                .bind(&batch.connection)
+                .bind(kind)
+                .bind(&outcome.ecc_key)
+                .execute(&mut *connection)
+                .await
+                .map_err(query_error("removing link"))?;
+        }
+    }
+
+    insert_audit_event(&mut *connection, &outcome.audit).await?;
+
+    if let Some(intent_id) = outcome.closes_intent {
+        sqlx::query(sql::DELETE_INTENT)
+            .bind(intent_id)
+            .bind(&batch.connection)
+            .execute(&mut *connection)
+            .await
+            .map_err(query_error("closing intent"))?;
+    }
+    Ok(())
+}
+
+async fn insert_audit_event(connection: &mut PgConnection, event: &AuditEvent) -> StoreResult<i64> {
+    sqlx::query_scalar(sql::INSERT_AUDIT_EVENT)
+        .bind(&event.connection)
+        .bind(event.run_id)
+        .bind(event.kind.as_str())
+        .bind(&event.ecc_key)
+        .bind(&event.customer_number)
+        .bind(event.read_at)
+        .bind(&event.source)
+        .bind(&event.extracted)
+        .bind(&event.content_hash)
+        .bind(event.action.as_str())
+        .bind(event.pipedrive_id)
+        .bind(&event.outcome)
+        .bind(event.error.as_deref())
+        .bind(event.recorded_at)
+        .fetch_one(connection)
+        .await
+        .map_err(|error| rules::run_reference_error(error, event.run_id, "writing audit event"))
+}
+
+#[async_trait]
+impl StateStore for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn link(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        ecc_key: &str,
+    ) -> StoreResult<Option<Link>> {
+        let row: Option<LinkRow> = sqlx::query_as(&sql::link_by_ecc_key())
+            .bind(connection)
+            .bind(kind.as_str())
+            .bind(ecc_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("reading link"))?;
+        row.map(LinkRow::into_model).transpose()
+    }
+
+    async fn link_by_pipedrive_id(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        pipedrive_id: i64,
+    ) -> StoreResult<Option<Link>> {
+        let row: Option<LinkRow> = sqlx::query_as(&sql::link_by_pipedrive_id())
+            .bind(connection)
+            .bind(kind.as_str())
+            .bind(pipedrive_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("reading link"))?;
+        row.map(LinkRow::into_model).transpose()
+    }
+
+    async fn links(&self, connection: &str, kind: EntityKind) -> StoreResult<Vec<Link>> {
+        let rows: Vec<LinkRow> = sqlx::query_as(&sql::links_of_kind())
+            .bind(connection)
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading links"))?;
+        rows.into_iter().map(LinkRow::into_model).collect()
+    }
+
+    async fn record_state(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        ecc_key: &str,
+    ) -> StoreResult<Option<RecordState>> {
+        let row: Option<RecordStateRow> = sqlx::query_as(&sql::record_state_by_ecc_key())
+            .bind(connection)
+            .bind(kind.as_str())
+            .bind(ecc_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("reading record state"))?;
+        row.map(RecordStateRow::into_model).transpose()
+    }
+
+    async fn record_states(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+    ) -> StoreResult<Vec<RecordState>> {
+        let rows: Vec<RecordStateRow> = sqlx::query_as(&sql::record_states_of_kind())
+            .bind(connection)
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading record states"))?;
+        rows.into_iter().map(RecordStateRow::into_model).collect()
+    }
+
+    async fn record_intent(&self, intent: &NewIntent) -> StoreResult<i64> {
+        sqlx::query_scalar(sql::INSERT_INTENT)
+            .bind(&intent.connection)
+            .bind(intent.run_id)
+            .bind(intent.kind.as_str())
+            .bind(&intent.ecc_key)
+            .bind(&intent.operation)
+            .bind(&intent.payload)
+            .bind(Utc::now())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| rules::run_reference_error(error, intent.run_id, "writing intent"))
+    }
+
+    async fn open_intents(&self, connection: &str) -> StoreResult<Vec<Intent>> {
+        let rows: Vec<IntentRow> = sqlx::query_as(sql::OPEN_INTENTS)
+            .bind(connection)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading intents"))?;
+        rows.into_iter().map(IntentRow::into_model).collect()
+    }
+
+    async fn commit_outcomes(&self, batch: &OutcomeBatch) -> StoreResult<()> {
+        let now = Utc::now();
+        let mut transaction = self.begin_write("starting outcome batch").await?;
+        if let Some(presented) = batch.fencing_token {
+            check_fencing_token(&mut transaction, &batch.connection, presented).await?;
+        }
+        if let Some(advance) = &batch.cursor {
+            advance_cursor_on(&mut transaction, &batch.connection, advance, now).await?;
+        }
+        for outcome in &batch.outcomes {
+            write_outcome(&mut transaction, batch, outcome, now).await?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("committing outcome batch"))
+    }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        let mut transaction = self.begin_write("starting audit append").await?;
+        for event in events {
+            insert_audit_event(&mut transaction, event).await?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("committing audit events"))
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        let select = sql::audit_query(query);
+        let rows: Vec<AuditRow> = bind_params(sqlx::query_as(&select.sql), &select.params)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("querying audit events"))?;
+        rows.into_iter().map(AuditRow::into_model).collect()
+    }
+
+    async fn cursor(&self, connection: &str, stream: &str) -> StoreResult<Option<Cursor>> {
+        let row: Option<CursorRow> = sqlx::query_as(sql::CURSOR_BY_STREAM)
+            .bind(connection)
+            .bind(stream)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("reading cursor"))?;
+        Ok(row.map(CursorRow::into_model))
+    }
+
+    async fn advance_cursor(
+        &self,
+        connection: &str,
+        stream: &str,
+        expected_version: Option<i64>,
+        value: &str,
+    ) -> StoreResult<i64> {
+        let advance = CursorAdvance {
+            stream: stream.to_string(),
+            expected_version,
+            value: value.to_string(),
+        };
+        let mut pooled = self
+            .pool
+            .acquire()
+            .await
+            .map_err(query_error("advancing cursor"))?;
+        advance_cursor_on(&mut pooled, connection, &advance, Utc::now()).await
+    }
+
+    async fn start_run(&self, run: &NewRun) -> StoreResult<i64> {
+        sqlx::query_scalar(sql::INSERT_RUN)
+            .bind(&run.connection)
+            .bind(&run.instance)
+            .bind(&run.mode)
+            .bind(Utc::now())
+            .bind(crate::RunStatus::Running.as_str())
+            .bind(serde_json::json!({}))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error("starting run"))
+    }
+
+    async fn finish_run(&self, run_id: i64, finish: &RunFinish) -> StoreResult<()> {
+        let result = sqlx::query(sql::FINISH_RUN)
+            .bind(run_id)
+            .bind(Utc::now())
+            .bind(finish.status.as_str())
+            .bind(rows::counts_json(&finish.counts))
+            .bind(rows::tokens_to_db(finish.tokens_used))
+            .bind(finish.alert.as_deref())
+            .bind(finish.error.as_deref())
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("finishing run"))?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NoSuchRun(run_id));
+        }
+        Ok(())
+    }
+
+    async fn runs(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>> {
+        let select = sql::runs_query(query);
+        let rows: Vec<RunRow> = bind_params(sqlx::query_as(&select.sql), &select.params)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading runs"))?;
+        rows.into_iter().map(RunRow::into_model).collect()
+    }
+
+    async fn enqueue_review(&self, item: &NewReview) -> StoreResult<i64> {
+        let inserted: Option<i64> = sqlx::query_scalar(sql::INSERT_REVIEW)
+            .bind(&item.connection)
+            .bind(item.kind.as_str())
+            .bind(&item.ecc_key)
+            .bind(item.pipedrive_id)
+            .bind(item.score)
+            .bind(&item.evidence)
+            .bind(Utc::now())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("queuing review"))?;
+        if let Some(id) = inserted {
+            return Ok(id);
+        }
+        sqlx::query_scalar(sql::REVIEW_ID_OF_PAIR)
+            .bind(&item.connection)
+            .bind(item.kind.as_str())
+            .bind(&item.ecc_key)
+            .bind(item.pipedrive_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error("reading queued review"))
+    }
+
+    async fn reviews(
+        &self,
+        connection: &str,
+        status: Option<ReviewStatus>,
+    ) -> StoreResult<Vec<ReviewItem>> {
+        let select = sql::reviews_query(connection, status);
+        let rows: Vec<ReviewRow> = bind_params(sqlx::query_as(&select.sql), &select.params)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading reviews"))?;
+        rows.into_iter().map(ReviewRow::into_model).collect()
+    }
+
+    async fn decide_review(&self, id: i64, decision: ReviewStatus) -> StoreResult<ReviewItem> {
+        let decided_at = (decision != ReviewStatus::Pending).then(Utc::now);
+        let row: Option<ReviewRow> = sqlx::query_as(&sql::decide_review())
+            .bind(id)
+            .bind(decision.as_str())
+            .bind(decided_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("deciding review"))?;
+        row.ok_or(StoreError::NoSuchReview(id))?.into_model()
+    }
+
+    async fn charge_tokens(
+        &self,
+        company: &str,
+        day: NaiveDate,
+        tokens: u64,
+        limit: u64,
+    ) -> StoreResult<TokenCharge> {
+        if tokens <= limit {
+            let charged: Option<i64> = sqlx::query_scalar(sql::CHARGE_TOKENS)
+                .bind(company)
+                .bind(day)
+                .bind(rows::tokens_to_db(tokens))
+                .bind(rows::tokens_to_db(limit))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(query_error("charging tokens"))?;
+            if let Some(used) = charged {
+                return Ok(TokenCharge::Charged {
+                    used: rows::tokens_from_db(company, used)?,
+                });
+            }
+        }
+        Ok(TokenCharge::Refused {
+            used: self.tokens_used(company, day).await?,
         })
+    }
+
+    async fn tokens_used(&self, company: &str, day: NaiveDate) -> StoreResult<u64> {
+        let used: Option<i64> = sqlx::query_scalar(sql::TOKENS_USED)
+            .bind(company)
+            .bind(day)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("reading token ledger"))?;
+        rows::tokens_from_db(company, used.unwrap_or(0))
+    }
+
+    async fn acquire_lease(
+        &self,
+        connection: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Lease>> {
+        let expires_at = rules::lease_expiry(connection, now, ttl)?;
+        let token: Option<i64> = sqlx::query_scalar(sql::ACQUIRE_LEASE)
+            .bind(connection)
+            .bind(holder)
+            .bind(expires_at)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("acquiring lease"))?;
+        Ok(token.map(|fencing_token| Lease {
+            connection: connection.to_string(),
+            holder: holder.to_string(),
+            fencing_token,
+            expires_at,
+        }))
+    }
+
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let expires_at = rules::lease_expiry(&lease.connection, now, ttl)?;
+        let result = sqlx::query(sql::RENEW_LEASE)
+            .bind(&lease.connection)
+            .bind(&lease.holder)
+            .bind(lease.fencing_token)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("renewing lease"))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
+        sqlx::query(sql::RELEASE_LEASE)
+            .bind(&lease.connection)
+            .bind(&lease.holder)
+            .bind(lease.fencing_token)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("releasing lease"))?;
+        Ok(())
+    }
+
+    async fn put_secret(&self, name: &str, plaintext: &[u8]) -> StoreResult<()> {
+        let sealed = self.secret_key(name)?.seal(name, plaintext)?;
+        sqlx::query(sql::UPSERT_SECRET)
+            .bind(name)
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .bind(Utc::now())
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("writing secret"))?;
+        Ok(())
+    }
+
+    async fn get_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        let key = self.secret_key(name)?;
+        let row: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(sql::SECRET_BY_NAME)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("reading secret"))?;
+        row.map(|(nonce, ciphertext)| key.open(name, &SealedSecret { nonce, ciphertext }))
+            .transpose()
     }
 }
