@@ -460,9 +460,11 @@ pub fn check_response(
                 return Vec::new();
             }
             Some((_, schema)) => (schema, true),
-            None => return vec![format!(
+            None => {
+                return vec![format!(
                 "{method} {route}: status {status} is neither documented nor a listed deviation"
-            )],
+            )]
+            }
         }
     };
     if !expect_json {
