@@ -43,8 +43,18 @@ accept_invalid_certs = false
 # Records with values ECC should not hold (control characters, bad e-mails...):
 # skip = report and leave out; clean = report, clean and sync.
 dirty_records = "skip"
-# With transport = "agent": the file holding the token agents present.
+# Values per IN-list when reading dependent rows by number.
+in_list_size = 250
+# With transport = "agent": the file holding the token agents present, stored hashed as
+# sha256:<hex> (`ml-connector agent --hash-token --token-file F` prints that line).
 # agent_token_file = "/etc/ml-connector/agent.token"
+# Where agents connect for `sync` and `extract` (ws://ADDR/agent/connect; put TLS in front
+# for wss://). The `run` service takes agents on its own listener at /agent/connect.
+agent_listen = "127.0.0.1:8081"
+# What the agent speaks to ECC: soap-rfc or odata.
+agent_via = "soap-rfc"
+# How long a read waits for an agent to (re)connect.
+agent_wait_secs = 120
 
 [ecc.odata]
 # Used with transport = "odata". The defaults fit the simulator's ZMLC_CUSTOMER_SRV.

@@ -33,6 +33,10 @@ pub struct RawEcc {
     pub accept_invalid_certs: Option<Spanned<bool>>,
     pub dirty_records: Option<Spanned<String>>,
     pub agent_token_file: Option<Spanned<String>>,
+    pub agent_listen: Option<Spanned<String>>,
+    pub agent_via: Option<Spanned<String>>,
+    pub agent_wait_secs: Option<Spanned<i64>>,
+    pub in_list_size: Option<Spanned<i64>>,
     pub odata: Option<RawOdata>,
 }
 
@@ -91,8 +95,18 @@ pub struct EccConfig {
     pub ca_file: Option<String>,
     pub accept_invalid_certs: bool,
     pub dirty_records: DirtyRecordPolicy,
-    /// With transport "agent": the file holding the token agents must present.
+    /// With transport "agent": the file holding the token agents must present, stored as
+    /// `sha256:<hex>` of the token.
     pub agent_token_file: Option<String>,
+    /// With transport "agent", for `sync` and `extract`: where agents connect
+    /// (`ws://ADDR/agent/connect`). The `run` service takes agents on its own listener instead.
+    pub agent_listen: String,
+    /// What the agent speaks to ECC: "soap-rfc" or "odata".
+    pub agent_via: String,
+    /// How long a call waits for an agent to (re)connect before it fails.
+    pub agent_wait: Duration,
+    /// Values per IN-list in one RFC_READ_TABLE call.
+    pub in_list_size: usize,
     pub odata: OdataConfig,
 }
 
@@ -254,6 +268,42 @@ pub fn validate(raw: RawEcc, validator: &Validator<'_>) -> Result<EccConfig, Con
             .unwrap_or(false),
         dirty_records,
         agent_token_file: validator.optional_text("ecc.agent_token_file", &raw.agent_token_file)?,
+        agent_listen: {
+            let listen = text_or(
+                validator,
+                "ecc.agent_listen",
+                &raw.agent_listen,
+                "127.0.0.1:8081",
+            )?;
+            if listen.parse::<std::net::SocketAddr>().is_err() {
+                return Err(validator.error(
+                    "ecc.agent_listen",
+                    raw.agent_listen.as_ref().map(|value| value.span()),
+                    format!("`{listen}` is not an address like 0.0.0.0:8081"),
+                ));
+            }
+            listen
+        },
+        agent_via: match &raw.agent_via {
+            Some(value) => validator
+                .choice("ecc.agent_via", value, &["soap-rfc", "odata"])?
+                .to_string(),
+            None => "soap-rfc".to_string(),
+        },
+        agent_wait: Duration::from_secs(count_or(
+            validator,
+            "ecc.agent_wait_secs",
+            &raw.agent_wait_secs,
+            1..=86_400,
+            120,
+        )? as u64),
+        in_list_size: count_or(
+            validator,
+            "ecc.in_list_size",
+            &raw.in_list_size,
+            1..=5_000,
+            250,
+        )? as usize,
         odata,
     })
 }

@@ -1,0 +1,45 @@
+//! Frames between the connector (hub) and the agent: JSON text frames. The hub sends requests
+//! with an id; the agent answers each id once, in any order, several in flight.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::EccError;
+use crate::rfc::{RfcCall, RfcReply};
+
+/// The path agents connect to.
+pub const CONNECT_PATH: &str = "/agent/connect";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentRequest {
+    /// One RFC call, executed by the agent over SOAP-RFC.
+    Rfc { call: RfcCall },
+    /// One OData GET, `path` relative to the ECC host ("/sap/opu/odata/...?...").
+    Odata { path: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentAnswer {
+    Rfc { reply: RfcReply },
+    Odata { status: u16, body: String },
+    Error { error: EccError },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestFrame {
+    pub id: u64,
+    pub request: AgentRequest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerFrame {
+    pub id: u64,
+    pub answer: AgentAnswer,
+}
+
+/// SHA-256 of a token, as the connector stores it.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.trim().as_bytes()).into()
+}

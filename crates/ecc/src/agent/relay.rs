@@ -1,0 +1,290 @@
+//! The agent's side: connect out to the connector, present the token, relay requests to ECC
+//! (several at once), answer pings, send heartbeats, and reconnect with jittered backoff when the
+//! connection drops. Requests outside the allow-list are refused here and logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rand::Rng;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::allow::AllowList;
+use super::protocol::{AgentAnswer, AgentRequest, AnswerFrame, RequestFrame};
+use crate::error::EccError;
+use crate::http::{build_client, network_error, HttpSettings};
+use crate::rfc::soap::SoapRfcTransport;
+use crate::rfc::RfcTransport;
+
+/// How the agent reaches ECC: the same settings `[ecc]` would hold, given on the agent's
+/// command line because the agent runs elsewhere.
+#[derive(Debug, Clone)]
+pub struct EccAccess {
+    pub base_url: String,
+    pub client: String,
+    pub language: String,
+    pub user: String,
+    pub password: String,
+    pub http: HttpSettings,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// `wss://connector.example.com/agent/connect` (`ws://` only to a loopback address).
+    pub connect_url: String,
+    pub token: String,
+    pub ecc: EccAccess,
+    pub allow: AllowList,
+    /// Requests relayed at once.
+    pub max_in_flight: usize,
+    /// Ping interval; a connection silent for three intervals is given up.
+    pub heartbeat: Duration,
+    /// Longest wait between reconnection attempts.
+    pub max_backoff: Duration,
+}
+
+/// Checks the connector URL: wss anywhere, ws only to loopback (tests, or a tunnel).
+pub fn validate_connect_url(text: &str) -> Result<url::Url, EccError> {
+    let url = url::Url::parse(text)
+        .map_err(|error| EccError::Config(format!("--connect {text}: {error}")))?;
+    match url.scheme() {
+        "wss" => Ok(url),
+        "ws" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(name)) => name == "localhost",
+                Some(url::Host::Ipv4(address)) => address.is_loopback(),
+                Some(url::Host::Ipv6(address)) => address.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(url)
+            } else {
+                Err(EccError::Config(format!(
+                    "--connect {text}: plain ws:// is only allowed to a loopback address; use wss://"
+                )))
+            }
+        }
+        other => Err(EccError::Config(format!(
+            "--connect {text}: scheme {other} is not ws or wss"
+        ))),
+    }
+}
+
+/// Runs the agent until the connector refuses its token (an error) or the task is stopped.
+/// Connection losses are retried with jittered exponential backoff.
+pub async fn run_agent(options: AgentOptions) -> Result<(), EccError> {
+    let url = validate_connect_url(&options.connect_url)?;
+    let relay = Arc::new(Relay::new(&options)?);
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let started = tokio::time::Instant::now();
+        match session(&url, &options, relay.clone()).await {
+            Err(error @ EccError::AgentRefused(_)) => return Err(error),
+            Err(error) => tracing::warn!(%error, "connection to the connector lost"),
+            Ok(()) => tracing::info!("the connector closed the connection"),
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_millis(250);
+        }
+        let jitter = rand::thread_rng().gen_range(0.5..1.5);
+        let wait = backoff.mul_f64(jitter);
+        tracing::info!(wait_ms = wait.as_millis() as u64, "reconnecting");
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(options.max_backoff);
+    }
+}
+
+/// What executes requests against ECC.
+struct Relay {
+    rfc: SoapRfcTransport,
+    http: reqwest::Client,
+    ecc: EccAccess,
+    allow: AllowList,
+}
+
+impl Relay {
+    fn new(options: &AgentOptions) -> Result<Relay, EccError> {
+        let http = build_client(&options.ecc.http)?;
+        let ecc = options.ecc.clone();
+        Ok(Relay {
+            rfc: SoapRfcTransport::new(
+                http.clone(),
+                &ecc.base_url,
+                &ecc.client,
+                &ecc.language,
+                &ecc.user,
+                &ecc.password,
+                ecc.retries,
+            ),
+            http,
+            allow: options.allow.clone(),
+            ecc,
+        })
+    }
+
+    async fn execute(&self, request: AgentRequest) -> AgentAnswer {
+        match request {
+            AgentRequest::Rfc { call } => {
+                if let Err(reason) = self.allow.check_rfc(&call) {
+                    tracing::warn!(function = %call.function, %reason, "refused a call outside the allow-list");
+                    return AgentAnswer::Error {
+                        error: EccError::AgentRefused(reason),
+                    };
+                }
+                match self.rfc.call(&call).await {
+                    Ok(reply) => AgentAnswer::Rfc { reply },
+                    Err(error) => AgentAnswer::Error { error },
+                }
+            }
+            AgentRequest::Odata { path } => {
+                if let Err(reason) = self.allow.check_odata(&path) {
+                    tracing::warn!(%path, %reason, "refused an OData request outside the allow-list");
+                    return AgentAnswer::Error {
+                        error: EccError::AgentRefused(reason),
+                    };
+                }
+                match self.odata_get(&path).await {
+                    Ok((status, body)) => AgentAnswer::Odata { status, body },
+                    Err(error) => AgentAnswer::Error { error },
+                }
+            }
+        }
+    }
+
+    async fn odata_get(&self, path: &str) -> Result<(u16, String), EccError> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{}{path}{separator}sap-client={}&sap-language={}",
+            self.ecc.base_url.trim_end_matches('/'),
+            self.ecc.client,
+            self.ecc.language
+        );
+        let response = self
+            .http
+            .get(&url)
+            .basic_auth(&self.ecc.user, Some(&self.ecc.password))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|error| network_error(&self.ecc.base_url, &error))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|error| network_error(&self.ecc.base_url, &error))?;
+        Ok((status, body))
+    }
+}
+
+async fn session(
+    url: &url::Url,
+    options: &AgentOptions,
+    relay: Arc<Relay>,
+) -> Result<(), EccError> {
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|error| EccError::Config(format!("--connect {url}: {error}")))?;
+    let bearer = format!("Bearer {}", options.token.trim());
+    request.headers_mut().insert(
+        "Authorization",
+        bearer.parse().map_err(|_| {
+            EccError::Config("the agent token holds characters a header cannot".into())
+        })?,
+    );
+    let (socket, _) = match tokio_tungstenite::connect_async(request).await {
+        Ok(connected) => connected,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response))
+            if response.status() == 401 || response.status() == 403 =>
+        {
+            tracing::error!("the connector refused the agent token");
+            return Err(EccError::AgentRefused(format!(
+                "the connector at {url} refused the agent token (HTTP {})",
+                response.status()
+            )));
+        }
+        Err(error) => {
+            return Err(EccError::Unreachable {
+                endpoint: url.to_string(),
+                detail: error.to_string(),
+            })
+        }
+    };
+    tracing::info!(%url, "connected to the connector");
+    let (mut sink, mut stream) = socket.split();
+    let (answers, mut to_send) = mpsc::channel::<Message>(256);
+    let writer = tokio::spawn(async move {
+        while let Some(message) = to_send.recv().await {
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let in_flight = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
+    let mut heartbeat = tokio::time::interval(options.heartbeat);
+    let mut last_heard = tokio::time::Instant::now();
+    let outcome = loop {
+        tokio::select! {
+            message = stream.next() => {
+                let message = match message {
+                    None => break Ok(()),
+                    Some(Err(error)) => break Err(EccError::Unreachable { endpoint: url.to_string(), detail: error.to_string() }),
+                    Some(Ok(message)) => message,
+                };
+                last_heard = tokio::time::Instant::now();
+                match message {
+                    Message::Text(text) => {
+                        let frame: RequestFrame = match serde_json::from_str(text.as_str()) {
+                            Ok(frame) => frame,
+                            Err(error) => {
+                                tracing::warn!(%error, "unreadable request from the connector");
+                                continue;
+                            }
+                        };
+                        let permit = in_flight.clone().acquire_owned().await;
+                        let relay = relay.clone();
+                        let answers = answers.clone();
+                        tokio::spawn(async move {
+                            let _permit = permit;
+                            let answer = relay.execute(frame.request).await;
+                            if let Ok(text) = serde_json::to_string(&AnswerFrame { id: frame.id, answer }) {
+                                let _ = answers.send(Message::Text(text.into())).await;
+                            }
+                        });
+                    }
+                    Message::Close(_) => break Ok(()),
+                    _ => {}
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > options.heartbeat * 3 {
+                    break Err(EccError::Unreachable { endpoint: url.to_string(), detail: "no heartbeat from the connector".into() });
+                }
+                if answers.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break Ok(());
+                }
+            }
+        }
+    };
+    drop(answers);
+    writer.abort();
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_websockets_only_to_loopback() {
+        assert!(validate_connect_url("ws://127.0.0.1:9000/agent/connect").is_ok());
+        assert!(validate_connect_url("ws://localhost:9000/agent/connect").is_ok());
+        assert!(validate_connect_url("wss://connector.example.com/agent/connect").is_ok());
+        assert!(validate_connect_url("ws://connector.example.com/agent/connect").is_err());
+        assert!(validate_connect_url("http://127.0.0.1/agent/connect").is_err());
+    }
+}

@@ -1,0 +1,605 @@
+//! Customers read table by table with RFC_READ_TABLE: KNA1 pages by key range drive the read;
+//! for each page the dependent tables (KNB1, KNVV, KNVP, KNVK, ADRC, ADR6, ADR2, ADRP) are read
+//! by the same key range or by IN-lists of address and person numbers, joined, and assembled.
+//! Deltas come from ERDAT (new) and CDHDR object class DEBI (changed, contacts included).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use mlc_config::sections::ecc::DirtyRecordPolicy;
+use mlc_config::EccConfig;
+use tokio::sync::OnceCell;
+
+use crate::assemble::{assemble_customer, CustomerTables};
+use crate::delta::{sap_date, sap_date_time, sap_time, DeltaCursor};
+use crate::error::EccError;
+use crate::rfc::table_reader::{KeyPager, Row, TableRead, TableReader};
+use crate::rfc::where_clause::{Condition, Op};
+use crate::source::{CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead};
+
+/// The tables the extraction reads, for `check` and for the agent's allow-list.
+pub const TABLES_READ: [&str; 12] = [
+    "KNA1", "KNB1", "KNVV", "KNVP", "KNVK", "ADRC", "ADR6", "ADR2", "ADRP", "TVZBT", "TPFKT",
+    "CDHDR",
+];
+
+/// The first key field of each table in `TABLES_READ`, asked for by the NO_DATA probe of `check`.
+const PROBE_FIELDS: [&str; 12] = [
+    "KUNNR",
+    "KUNNR",
+    "KUNNR",
+    "KUNNR",
+    "PARNR",
+    "ADDRNUMBER",
+    "ADDRNUMBER",
+    "ADDRNUMBER",
+    "PERSNUMBER",
+    "SPRAS",
+    "SPRAS",
+    "OBJECTCLAS",
+];
+
+const KNA1_FIELDS: [&str; 14] = [
+    "NAME1", "NAME2", "NAME3", "NAME4", "KTOKD", "STCEG", "LOEVM", "SPERR", "AUFSD", "LIFSD",
+    "FAKSD", "ADRNR", "ERDAT", "XCPDK",
+];
+
+/// SAP's one-letter language key (SPRAS) for an ISO code; one letter is taken as it is.
+pub fn sap_language_key(language: &str) -> String {
+    let language = language.trim().to_ascii_uppercase();
+    if language.chars().count() == 1 {
+        return language;
+    }
+    let key = match language.as_str() {
+        "EN" => "E",
+        "DE" => "D",
+        "FR" => "F",
+        "ES" => "S",
+        "IT" => "I",
+        "NL" => "N",
+        "PT" => "P",
+        "DA" => "K",
+        "SV" => "V",
+        "FI" => "U",
+        "NO" => "O",
+        "PL" => "L",
+        "CS" => "C",
+        "HU" => "H",
+        "TR" => "T",
+        "RU" => "R",
+        "JA" => "J",
+        "ZH" => "1",
+        "KO" => "3",
+        "EL" => "G",
+        "SK" => "Q",
+        "SL" => "5",
+        "HR" => "6",
+        "RO" => "4",
+        "BG" => "W",
+        "UK" => "8",
+        _ => "E",
+    };
+    key.to_string()
+}
+
+/// The parts of `[ecc]` the assembly needs.
+#[derive(Debug, Clone)]
+pub struct ReadSettings {
+    pub company_code: String,
+    pub sales_organization: String,
+    pub distribution_channel: String,
+    pub division: String,
+    pub language_key: String,
+    pub policy: DirtyRecordPolicy,
+    pub timezone: Tz,
+    pub overlap: Duration,
+}
+
+impl ReadSettings {
+    pub fn from_config(config: &EccConfig) -> Self {
+        ReadSettings {
+            company_code: config.company_code.clone(),
+            sales_organization: config.sales_organization.clone(),
+            distribution_channel: config.distribution_channel.clone(),
+            division: config.division.clone(),
+            language_key: sap_language_key(&config.language),
+            policy: config.dirty_records,
+            timezone: config.timezone,
+            overlap: config.delta_overlap,
+        }
+    }
+}
+
+/// Which customers a page covers: a key range of KNA1 (full read) or a list of numbers.
+enum Scope<'a> {
+    Range {
+        after: Option<&'a str>,
+        upper: Option<&'a str>,
+    },
+    Numbers(&'a [String]),
+}
+
+pub struct RfcSource {
+    reader: Arc<TableReader>,
+    settings: ReadSettings,
+    /// "soap-rfc" or "agent".
+    label: String,
+    texts: OnceCell<(HashMap<String, String>, HashMap<String, String>)>,
+}
+
+fn group_by(rows: Vec<Row>, field: &str) -> HashMap<String, Vec<Row>> {
+    let mut grouped: HashMap<String, Vec<Row>> = HashMap::new();
+    for row in rows {
+        let key = row.get(field).cloned().unwrap_or_default();
+        grouped.entry(key).or_default().push(row);
+    }
+    grouped
+}
+
+fn index_by(rows: Vec<Row>, field: &str) -> HashMap<String, Row> {
+    rows.into_iter()
+        .map(|row| (row.get(field).cloned().unwrap_or_default(), row))
+        .collect()
+}
+
+fn field_values(rows: &[Row], field: &str) -> Vec<String> {
+    let set: BTreeSet<String> = rows
+        .iter()
+        .filter_map(|row| row.get(field).filter(|value| !value.is_empty()).cloned())
+        .collect();
+    set.into_iter().collect()
+}
+
+impl RfcSource {
+    pub fn new(reader: Arc<TableReader>, settings: ReadSettings, label: &str) -> Self {
+        RfcSource {
+            reader,
+            settings,
+            label: label.to_string(),
+            texts: OnceCell::new(),
+        }
+    }
+
+    pub fn reader(&self) -> &Arc<TableReader> {
+        &self.reader
+    }
+
+    fn kna1_read(&self, filter: Condition) -> TableRead {
+        TableRead {
+            table: "KNA1",
+            keys: &["KUNNR"],
+            fields: KNA1_FIELDS.to_vec(),
+            filter,
+        }
+    }
+
+    /// Payment-term texts (TVZBT) and contact function texts (TPFKT) in the configured language,
+    /// read once.
+    async fn texts(&self) -> Result<&(HashMap<String, String>, HashMap<String, String>), EccError> {
+        self.texts
+            .get_or_try_init(|| async {
+                let language = Condition::eq("SPRAS", self.settings.language_key.clone());
+                let payment = TableRead {
+                    table: "TVZBT",
+                    keys: &["SPRAS", "ZTERM"],
+                    fields: vec!["VTEXT"],
+                    filter: language.clone(),
+                };
+                let function = TableRead {
+                    table: "TPFKT",
+                    keys: &["SPRAS", "PAFKT"],
+                    fields: vec!["VTEXT"],
+                    filter: language,
+                };
+                let (payment, function) = futures::try_join!(
+                    self.reader.read_all(&payment),
+                    self.reader.read_all(&function)
+                )?;
+                let texts = |rows: Vec<Row>, key: &str| -> HashMap<String, String> {
+                    rows.into_iter()
+                        .map(|row| {
+                            (
+                                row.get(key).cloned().unwrap_or_default(),
+                                row.get("VTEXT").cloned().unwrap_or_default(),
+                            )
+                        })
+                        .collect()
+                };
+                Ok((texts(payment, "ZTERM"), texts(function, "PAFKT")))
+            })
+            .await
+    }
+
+    /// Reads `read` for the customers of `scope`: by the KNA1 key range, or by IN-lists.
+    async fn read_scoped(
+        &self,
+        read: TableRead,
+        field: &'static str,
+        scope: &Scope<'_>,
+    ) -> Result<Vec<Row>, EccError> {
+        match scope {
+            Scope::Range { after, upper } => {
+                let mut bounds = vec![read.filter.clone()];
+                if let Some(upper) = upper {
+                    bounds.push(Condition::compare(field, Op::Le, *upper));
+                }
+                match after {
+                    Some(after) => bounds.push(Condition::compare(field, Op::Gt, *after)),
+                    None => bounds.push(Condition::compare(field, Op::Ne, " ")),
+                }
+                let read = TableRead {
+                    filter: Condition::all(bounds),
+                    ..read
+                };
+                self.reader.read_all(&read).await
+            }
+            Scope::Numbers(numbers) => self.reader.read_in(&read, field, numbers).await,
+        }
+    }
+
+    /// Reads everything the customers of `kna1` need and assembles them.
+    async fn complete(&self, kna1: Vec<Row>, scope: Scope<'_>) -> Result<ExtractBatch, EccError> {
+        if kna1.is_empty() {
+            return Ok(ExtractBatch::default());
+        }
+        let settings = &self.settings;
+        let sales_area = vec![
+            Condition::eq("VKORG", settings.sales_organization.clone()),
+            Condition::eq("VTWEG", settings.distribution_channel.clone()),
+            Condition::eq("SPART", settings.division.clone()),
+        ];
+        let address_numbers = field_values(&kna1, "ADRNR");
+        let knb1 = TableRead {
+            table: "KNB1",
+            keys: &["KUNNR", "BUKRS"],
+            fields: vec!["ZTERM"],
+            filter: Condition::eq("BUKRS", settings.company_code.clone()),
+        };
+        let knvv = TableRead {
+            table: "KNVV",
+            keys: &["KUNNR", "VKORG", "VTWEG", "SPART"],
+            fields: vec!["ZTERM"],
+            filter: Condition::all(sales_area.clone()),
+        };
+        let mut partner_filter = sales_area;
+        partner_filter.push(Condition::eq("PARVW", "WE"));
+        let knvp = TableRead {
+            table: "KNVP",
+            keys: &["KUNNR", "VKORG", "VTWEG", "SPART", "PARVW", "PARZA"],
+            fields: vec!["KUNN2"],
+            filter: Condition::all(partner_filter),
+        };
+        let knvk = TableRead {
+            table: "KNVK",
+            keys: &["PARNR"],
+            fields: vec!["KUNNR", "NAMEV", "NAME1", "ABTPA", "PAFKT", "PRSNR"],
+            filter: Condition::all(vec![]),
+        };
+        let adrc = TableRead {
+            table: "ADRC",
+            keys: &["ADDRNUMBER", "DATE_FROM", "NATION"],
+            fields: vec![
+                "STREET",
+                "HOUSE_NUM1",
+                "POST_CODE1",
+                "CITY1",
+                "REGION",
+                "COUNTRY",
+            ],
+            filter: Condition::eq("NATION", " "),
+        };
+        let communication =
+            |table: &'static str, fields: Vec<&'static str>, filter: Condition| TableRead {
+                table,
+                keys: &["ADDRNUMBER", "PERSNUMBER", "DATE_FROM", "CONSNUMBER"],
+                fields,
+                filter,
+            };
+        let email_fields = vec!["FLGDEFAULT", "SMTP_ADDR"];
+        let phone_fields = vec!["FLGDEFAULT", "TEL_NUMBER", "TEL_EXTENS"];
+        let organization = Condition::eq("PERSNUMBER", " ");
+
+        let organization_emails = communication("ADR6", email_fields.clone(), organization.clone());
+        let organization_phones = communication("ADR2", phone_fields.clone(), organization);
+        let (knb1, knvv, knvp, knvk, adrc_rows, emails, phones, texts) = futures::try_join!(
+            self.read_scoped(knb1, "KUNNR", &scope),
+            self.read_scoped(knvv, "KUNNR", &scope),
+            self.read_scoped(knvp, "KUNNR", &scope),
+            self.read_scoped(knvk, "KUNNR", &scope),
+            self.reader.read_in(&adrc, "ADDRNUMBER", &address_numbers),
+            self.reader
+                .read_in(&organization_emails, "ADDRNUMBER", &address_numbers),
+            self.reader
+                .read_in(&organization_phones, "ADDRNUMBER", &address_numbers),
+            self.texts(),
+        )?;
+
+        let mut tables = CustomerTables {
+            company_code: index_by(knb1, "KUNNR"),
+            sales_area: index_by(knvv, "KUNNR"),
+            address_emails: group_by(emails, "ADDRNUMBER"),
+            address_phones: group_by(phones, "ADDRNUMBER"),
+            payment_texts: texts.0.clone(),
+            function_texts: texts.1.clone(),
+            ..CustomerTables::default()
+        };
+        for row in &kna1 {
+            tables.address_number.insert(
+                row.get("KUNNR").cloned().unwrap_or_default(),
+                row.get("ADRNR").cloned().unwrap_or_default(),
+            );
+        }
+        tables.addresses = index_by(adrc_rows, "ADDRNUMBER");
+        let mut ship_to = group_by(knvp, "KUNNR");
+        for partners in ship_to.values_mut() {
+            partners.sort_by(|a, b| a.get("PARZA").cmp(&b.get("PARZA")));
+        }
+        let ship_to_numbers: Vec<String> = ship_to
+            .values()
+            .filter_map(|partners| partners.first())
+            .filter_map(|partner| partner.get("KUNN2").cloned())
+            .filter(|number| !number.is_empty() && !tables.address_number.contains_key(number))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        tables.ship_to = ship_to;
+        // Vendor contacts carry no KUNNR; they were never in the scope.
+        let contacts: Vec<Row> = knvk
+            .into_iter()
+            .filter(|row| row.get("KUNNR").is_some_and(|number| !number.is_empty()))
+            .collect();
+        let person_numbers = field_values(&contacts, "PRSNR");
+        let persons = TableRead {
+            table: "ADRP",
+            keys: &["PERSNUMBER", "DATE_FROM", "NATION"],
+            fields: vec!["NAME_FIRST", "NAME_LAST"],
+            filter: Condition::eq("NATION", " "),
+        };
+        let no_filter = Condition::all(vec![]);
+        let ship_to_read = TableRead {
+            table: "KNA1",
+            keys: &["KUNNR"],
+            fields: vec!["ADRNR"],
+            filter: Condition::all(vec![]),
+        };
+        let person_emails_read = communication("ADR6", email_fields, no_filter.clone());
+        let person_phones_read = communication("ADR2", phone_fields, no_filter);
+        let (ship_to_kna1, person_rows, person_emails, person_phones) = futures::try_join!(
+            self.reader
+                .read_in(&ship_to_read, "KUNNR", &ship_to_numbers),
+            self.reader.read_in(&persons, "PERSNUMBER", &person_numbers),
+            self.reader
+                .read_in(&person_emails_read, "PERSNUMBER", &person_numbers),
+            self.reader
+                .read_in(&person_phones_read, "PERSNUMBER", &person_numbers),
+        )?;
+        let ship_to_addresses = field_values(&ship_to_kna1, "ADRNR");
+        for row in ship_to_kna1 {
+            tables.address_number.insert(
+                row.get("KUNNR").cloned().unwrap_or_default(),
+                row.get("ADRNR").cloned().unwrap_or_default(),
+            );
+        }
+        let missing_addresses: Vec<String> = ship_to_addresses
+            .into_iter()
+            .filter(|number| !tables.addresses.contains_key(number))
+            .collect();
+        let more_addresses = self
+            .reader
+            .read_in(&adrc, "ADDRNUMBER", &missing_addresses)
+            .await?;
+        tables
+            .addresses
+            .extend(index_by(more_addresses, "ADDRNUMBER"));
+        tables.contacts = group_by(contacts, "KUNNR");
+        tables.persons = index_by(person_rows, "PERSNUMBER");
+        tables.person_emails = group_by(person_emails, "PERSNUMBER");
+        tables.person_phones = group_by(person_phones, "PERSNUMBER");
+
+        let read_at = Utc::now();
+        let source = format!("{}:KNA1", self.label);
+        let mut batch = ExtractBatch::default();
+        for row in &kna1 {
+            let (customer, problems) = assemble_customer(row, &tables, settings.policy);
+            match customer {
+                Some(customer) => batch.records.push(ExtractedCustomer {
+                    customer,
+                    source: source.clone(),
+                    read_at,
+                    problems,
+                }),
+                None => batch.rejected.extend(problems),
+            }
+        }
+        Ok(batch)
+    }
+}
+
+#[async_trait::async_trait]
+impl CustomerSource for RfcSource {
+    fn start_full(self: Arc<Self>) -> Box<dyn FullRead> {
+        Box::new(RfcFullRead {
+            source: self,
+            pager: KeyPager::default(),
+        })
+    }
+
+    async fn customers(&self, numbers: &[String]) -> Result<ExtractBatch, EccError> {
+        let mut numbers: Vec<String> = numbers
+            .iter()
+            .filter(|number| !number.is_empty())
+            .cloned()
+            .collect();
+        numbers.sort();
+        numbers.dedup();
+        let mut kna1 = self
+            .reader
+            .read_in(&self.kna1_read(Condition::all(vec![])), "KUNNR", &numbers)
+            .await?;
+        kna1.sort_by(|a, b| a.get("KUNNR").cmp(&b.get("KUNNR")));
+        self.complete(kna1, Scope::Numbers(&numbers)).await
+    }
+
+    async fn changed_since(
+        &self,
+        since: &DeltaCursor,
+    ) -> Result<(Vec<String>, DeltaCursor), EccError> {
+        let next_time = DeltaCursor::now(self.settings.timezone)
+            .server_time
+            .max(since.server_time);
+        let window = since.window_start(self.settings.overlap);
+        let date = sap_date(&window);
+        let time = sap_time(&window);
+        let changes = TableRead {
+            table: "CDHDR",
+            keys: &["OBJECTCLAS", "OBJECTID", "CHANGENR"],
+            fields: vec!["UDATE", "UTIME"],
+            filter: Condition::all(vec![
+                Condition::eq("OBJECTCLAS", "DEBI"),
+                Condition::Or(vec![
+                    Condition::compare("UDATE", Op::Gt, date.clone()),
+                    Condition::all(vec![
+                        Condition::eq("UDATE", date.clone()),
+                        Condition::compare("UTIME", Op::Ge, time),
+                    ]),
+                ]),
+            ]),
+        };
+        let created = self.kna1_read(Condition::compare("ERDAT", Op::Ge, date));
+        let created = TableRead {
+            fields: vec!["ERDAT"],
+            ..created
+        };
+        let (change_rows, created_rows) = futures::try_join!(
+            self.reader.read_all(&changes),
+            self.reader.read_all(&created)
+        )?;
+
+        let window_start = window;
+        let mut next = DeltaCursor::at(next_time);
+        let mut numbers = BTreeSet::new();
+        for row in &change_rows {
+            let object = row.get("OBJECTID").cloned().unwrap_or_default();
+            let id = format!(
+                "{object}/{}",
+                row.get("CHANGENR").map(String::as_str).unwrap_or("")
+            );
+            let stamp = sap_date_time(
+                row.get("UDATE").map(String::as_str).unwrap_or(""),
+                row.get("UTIME").map(String::as_str).unwrap_or(""),
+            );
+            if !since.seen_changes.contains(&id) {
+                numbers.insert(object);
+            }
+            // Remember what the next window will read again.
+            let next_window = next.window_start(self.settings.overlap);
+            if stamp.is_some_and(|stamp| stamp >= next_window && stamp >= window_start) {
+                next.seen_changes.push(id);
+            }
+        }
+        let next_window_day = sap_date(&next.window_start(self.settings.overlap));
+        for row in &created_rows {
+            let number = row.get("KUNNR").cloned().unwrap_or_default();
+            if !since.seen_new.contains(&number) {
+                numbers.insert(number.clone());
+            }
+            if row.get("ERDAT").is_some_and(|day| *day >= next_window_day) {
+                next.seen_new.push(number);
+            }
+        }
+        numbers.remove("");
+        Ok((numbers.into_iter().collect(), next))
+    }
+
+    fn cursor_now(&self) -> DeltaCursor {
+        DeltaCursor::now(self.settings.timezone)
+    }
+
+    async fn check(&self) -> Vec<CheckLine> {
+        let mut lines = Vec::new();
+        let endpoint = self.reader.transport().endpoint();
+        match self.reader.probe("KNA1", &["KUNNR"]).await {
+            Ok(_) => {
+                lines.push(CheckLine::passed("ecc reachable", endpoint.clone()));
+                lines.push(CheckLine::passed(
+                    "ecc logon",
+                    format!(
+                        "read function {}",
+                        self.reader.function().unwrap_or_default()
+                    ),
+                ));
+            }
+            Err(error @ (EccError::Unreachable { .. } | EccError::AgentUnavailable(_))) => {
+                lines.push(CheckLine::failed("ecc reachable", error.to_string()));
+                return lines;
+            }
+            Err(error @ EccError::LogonFailed { .. }) => {
+                lines.push(CheckLine::passed("ecc reachable", endpoint.clone()));
+                lines.push(CheckLine::failed("ecc logon", error.to_string()));
+                return lines;
+            }
+            Err(EccError::NotAuthorized { .. } | EccError::TableNotAvailable { .. }) => {
+                lines.push(CheckLine::passed("ecc reachable", endpoint.clone()));
+                lines.push(CheckLine::passed(
+                    "ecc logon",
+                    "logged on; see the table lines",
+                ));
+            }
+            Err(error) => {
+                lines.push(CheckLine::passed("ecc reachable", endpoint.clone()));
+                lines.push(CheckLine::failed("ecc logon", error.to_string()));
+                return lines;
+            }
+        }
+        for (table, key) in TABLES_READ.iter().zip(PROBE_FIELDS) {
+            let name = format!("ecc table {table}");
+            match self.reader.probe(table, &[key]).await {
+                Ok(fields) => lines.push(CheckLine::passed(
+                    name,
+                    format!("readable ({fields} fields)"),
+                )),
+                Err(error) => lines.push(CheckLine::failed(name, error.to_string())),
+            }
+        }
+        lines
+    }
+
+    fn calls(&self) -> u64 {
+        self.reader.calls()
+    }
+
+    fn batch_size(&self) -> usize {
+        self.reader.rows_per_call()
+    }
+}
+
+/// The full read: KNA1 by key ranges, each range completed with its dependent tables.
+struct RfcFullRead {
+    source: Arc<RfcSource>,
+    pager: KeyPager,
+}
+
+#[async_trait::async_trait]
+impl FullRead for RfcFullRead {
+    async fn next_batch(&mut self) -> Result<Option<ExtractBatch>, EccError> {
+        let read = self.source.kna1_read(Condition::all(vec![]));
+        // A failed page leaves the pager where it was, so the next call asks for it again.
+        let mut pager = self.pager.clone();
+        let Some(page) = self.source.reader.next_page(&read, &mut pager).await? else {
+            self.pager = pager;
+            return Ok(None);
+        };
+        let lower = page.lower.as_ref().and_then(|key| key.first().cloned());
+        let upper = page.upper.as_ref().and_then(|key| key.first().cloned());
+        let scope = Scope::Range {
+            after: lower.as_deref(),
+            upper: upper.as_deref(),
+        };
+        let batch = self.source.complete(page.rows, scope).await?;
+        self.pager = pager;
+        Ok(Some(batch))
+    }
+}
