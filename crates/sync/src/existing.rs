@@ -1,0 +1,131 @@
+//! What Pipedrive already holds, as plain data the caller builds from the client's list
+//! responses (`GET /api/v2/organizations`, `GET /api/v2/persons`, 500 a page).
+//!
+//! The pure core never calls Pipedrive: the executor converts the client's types into these,
+//! and the matcher, the diff and the planner read only these.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Pipedrive's address object (v2 organization `address`, and custom fields of type address).
+/// Every subfield is optional; Pipedrive answers null for the ones never set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipedriveAddress {
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub street_number: Option<String>,
+    #[serde(default)]
+    pub route: Option<String>,
+    #[serde(default)]
+    pub subpremise: Option<String>,
+    #[serde(default)]
+    pub sublocality: Option<String>,
+    #[serde(default)]
+    pub locality: Option<String>,
+    #[serde(default)]
+    pub admin_area_level_1: Option<String>,
+    #[serde(default)]
+    pub admin_area_level_2: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+}
+
+/// One existing organization, as the list endpoint returns it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExistingOrganization {
+    pub id: i64,
+    pub name: String,
+    pub address: Option<PipedriveAddress>,
+    /// `custom_fields` of the response: 40-character hash key → value in v2 format.
+    #[serde(default)]
+    pub custom_fields: BTreeMap<String, Value>,
+    pub owner_id: Option<i64>,
+    #[serde(default)]
+    pub label_ids: Vec<i64>,
+    /// Other standard fields by their v2 key (`website`, `visible_to`...), for the diff of a
+    /// field map that writes them.
+    #[serde(default)]
+    pub other_fields: BTreeMap<String, Value>,
+}
+
+/// An e-mail or phone entry of a person (`emails[]`, `phones[]` in v2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactEntry {
+    pub value: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub primary: bool,
+}
+
+/// One existing person, as the list endpoint returns it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExistingPerson {
+    pub id: i64,
+    pub name: String,
+    pub org_id: Option<i64>,
+    #[serde(default)]
+    pub emails: Vec<ContactEntry>,
+    #[serde(default)]
+    pub phones: Vec<ContactEntry>,
+    pub owner_id: Option<i64>,
+    #[serde(default)]
+    pub label_ids: Vec<i64>,
+    #[serde(default)]
+    pub custom_fields: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub other_fields: BTreeMap<String, Value>,
+}
+
+/// The current value of a mapped field key ("name", "address", "custom_fields.<key>", ...) in
+/// a record Pipedrive holds; `None` when the record has no such value.
+pub trait ExistingRecord {
+    fn current_value(&self, field: &str) -> Option<Value>;
+}
+
+fn entries_json(entries: &[ContactEntry]) -> Value {
+    serde_json::to_value(entries).unwrap_or(Value::Null)
+}
+
+impl ExistingRecord for ExistingOrganization {
+    fn current_value(&self, field: &str) -> Option<Value> {
+        if let Some(key) = field.strip_prefix(CUSTOM_FIELD_PREFIX) {
+            return self.custom_fields.get(key).cloned();
+        }
+        match field {
+            "name" => Some(Value::String(self.name.clone())),
+            "address" => self
+                .address
+                .as_ref()
+                .and_then(|address| serde_json::to_value(address).ok()),
+            "owner_id" => self.owner_id.map(Value::from),
+            "label_ids" => Some(Value::from(self.label_ids.clone())),
+            other => self.other_fields.get(other).cloned(),
+        }
+    }
+}
+
+impl ExistingRecord for ExistingPerson {
+    fn current_value(&self, field: &str) -> Option<Value> {
+        if let Some(key) = field.strip_prefix(CUSTOM_FIELD_PREFIX) {
+            return self.custom_fields.get(key).cloned();
+        }
+        match field {
+            "name" => Some(Value::String(self.name.clone())),
+            "org_id" => self.org_id.map(Value::from),
+            "emails" => Some(entries_json(&self.emails)),
+            "phones" => Some(entries_json(&self.phones)),
+            "owner_id" => self.owner_id.map(Value::from),
+            "label_ids" => Some(Value::from(self.label_ids.clone())),
+            other => self.other_fields.get(other).cloned(),
+        }
+    }
+}
+
+/// Mapped field keys of custom fields are "custom_fields." followed by the hash key.
+pub const CUSTOM_FIELD_PREFIX: &str = "custom_fields.";

@@ -1,0 +1,467 @@
+//! A compact, read-only index of records to match against: Pipedrive organizations (or ECC
+//! customers, to find duplicates inside ECC). Built once per run from the list endpoint, it
+//! answers "which records could be this company?" through blocking keys, never all pairs.
+//!
+//! Compactness is the point (a million records in well under 300 MB): every record's
+//! normalized strings live in one byte arena, a record is 24 bytes, and the blocking keys are
+//! one sorted `Vec<u64>` of (32-bit key hash, record number) pairs, searched by binary search.
+//! A hash collision only adds a candidate the scorer then rejects.
+
+use super::normalize::{
+    name_variants, normalize_city, normalize_house_number, normalize_postal_code, normalize_street,
+    NormalizedName,
+};
+
+/// What the matcher compares: a company's normalized name and address, and its exact keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchSubject {
+    /// Sorted distinctive words, umlauts expanded ("maschinenbau mueller").
+    pub name: String,
+    /// The same with umlauts stripped, when it differs ("maschinenbau muller").
+    pub alt_name: String,
+    pub postal_code: String,
+    pub city: String,
+    pub street: String,
+    pub house_number: String,
+    /// The country's English name, folded ("germany"), or "" when unknown.
+    pub country: String,
+    /// VAT number, uppercase letters and digits.
+    pub vat: String,
+    /// The ECC customer number (display form) the record carries or is linked to.
+    pub customer_number: String,
+}
+
+impl MatchSubject {
+    /// A subject from raw parts; everything is normalized here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        name: &str,
+        street: &str,
+        house_number: &str,
+        postal_code: &str,
+        city: &str,
+        country: &str,
+        vat: Option<&str>,
+        customer_number: Option<&str>,
+    ) -> Self {
+        let (primary, alternative): (NormalizedName, Option<NormalizedName>) = name_variants(name);
+        MatchSubject {
+            name: primary.key,
+            alt_name: alternative.map(|name| name.key).unwrap_or_default(),
+            postal_code: normalize_postal_code(postal_code),
+            city: normalize_city(city),
+            street: normalize_street(street),
+            house_number: normalize_house_number(house_number),
+            country: normalize_country(country),
+            vat: vat.map(normalize_vat).unwrap_or_default(),
+            customer_number: customer_number
+                .map(|number| mlc_canonical::alpha_output(number))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A country code or name as one folded name: "DE", "Germany", "Deutschland"? Only codes and
+/// English names are recognised; anything else is kept folded.
+pub fn normalize_country(country: &str) -> String {
+    let trimmed = country.trim();
+    if trimmed.len() == 2 {
+        if let Some(name) = crate::map::country_name(trimmed) {
+            return normalize_city(name);
+        }
+    }
+    normalize_city(trimmed)
+}
+
+/// VAT number as compared: uppercase letters and digits ("DE 123 456 789" → "DE123456789").
+pub fn normalize_vat(vat: &str) -> String {
+    vat.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+const NAME: usize = 0;
+const ALT_NAME: usize = 1;
+const POSTAL: usize = 2;
+const CITY: usize = 3;
+const STREET: usize = 4;
+const NUMBER: usize = 5;
+const COUNTRY: usize = 6;
+const CUSTOMER: usize = 7;
+const VAT: usize = 8;
+const PARTS: usize = 9;
+
+/// One record: its id and where its strings sit in the arena (each at most 255 bytes).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: i64,
+    start: u32,
+    lengths: [u8; PARTS],
+}
+
+/// A record of the index, read back for scoring.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedRecord<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub alt_name: &'a str,
+    pub postal_code: &'a str,
+    pub city: &'a str,
+    pub street: &'a str,
+    pub house_number: &'a str,
+    pub country: &'a str,
+    pub customer_number: &'a str,
+    pub vat: &'a str,
+}
+
+impl IndexedRecord<'_> {
+    fn parts(&self) -> [&str; PARTS] {
+        [
+            self.name,
+            self.alt_name,
+            self.postal_code,
+            self.city,
+            self.street,
+            self.house_number,
+            self.country,
+            self.customer_number,
+            self.vat,
+        ]
+    }
+}
+
+/// Blocking key kinds, as the first byte hashed.
+const KEY_TOKEN: u8 = b't';
+const KEY_PAIR: u8 = b'p';
+const KEY_POSTAL_PREFIX: u8 = b'z';
+const KEY_CUSTOMER: u8 = b'x';
+const KEY_VAT: u8 = b'v';
+
+/// A name-token key shared by more records than this is too common to block on ("mueller" in
+/// a German customer base); the pair and postal keys still find those records.
+pub const COMMON_KEY_LIMIT: usize = 400;
+
+fn key_hash(kind: u8, parts: &[&str]) -> u32 {
+    // FNV-1a, 32 bit: fast, and a collision only costs a rejected candidate.
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut feed = |byte: u8| {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    };
+    feed(kind);
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            feed(0x1f);
+        }
+        for byte in part.bytes() {
+            feed(byte);
+        }
+    }
+    hash
+}
+
+fn prefix(token: &str, chars: usize) -> &str {
+    match token.char_indices().nth(chars) {
+        Some((end, _)) => &token[..end],
+        None => token,
+    }
+}
+
+/// The fuzzy blocking keys of a subject: each name word, each pair of its first words, and
+/// postal code + the first three letters of each word.
+pub fn fuzzy_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
+    for name in [subject.name.as_str(), subject.alt_name.as_str()] {
+        if name.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = name.split(' ').filter(|word| !word.is_empty()).collect();
+        for word in &words {
+            if word.chars().count() >= 2 {
+                keys.push(key_hash(KEY_TOKEN, &[word]));
+            }
+            if !subject.postal_code.is_empty() {
+                keys.push(key_hash(
+                    KEY_POSTAL_PREFIX,
+                    &[&subject.postal_code, prefix(word, 3)],
+                ));
+            }
+        }
+        let head = &words[..words.len().min(5)];
+        for (index, first) in head.iter().enumerate() {
+            for second in &head[index + 1..] {
+                keys.push(key_hash(KEY_PAIR, &[first, second]));
+            }
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+}
+
+pub fn customer_key(customer_number: &str) -> u32 {
+    key_hash(KEY_CUSTOMER, &[customer_number])
+}
+
+pub fn vat_key(vat: &str) -> u32 {
+    key_hash(KEY_VAT, &[vat])
+}
+
+/// Collects records, then freezes them into a `RecordIndex`.
+#[derive(Default)]
+pub struct RecordIndexBuilder {
+    entries: Vec<Entry>,
+    arena: String,
+    postings: Vec<u64>,
+    scratch: Vec<u32>,
+}
+
+fn clip(text: &str) -> &str {
+    if text.len() <= 255 {
+        return text;
+    }
+    let mut end = 255;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+impl RecordIndexBuilder {
+    pub fn with_capacity(records: usize) -> Self {
+        RecordIndexBuilder {
+            entries: Vec::with_capacity(records),
+            arena: String::with_capacity(records * 48),
+            postings: Vec::with_capacity(records * 8),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds a record; returns its number in the index.
+    pub fn add(&mut self, id: i64, subject: &MatchSubject) -> u32 {
+        let number = u32::try_from(self.entries.len()).expect("fewer than 4 billion records");
+        let start = u32::try_from(self.arena.len()).expect("the arena stays below 4 GiB");
+        let mut lengths = [0u8; PARTS];
+        let parts = [
+            &subject.name,
+            &subject.alt_name,
+            &subject.postal_code,
+            &subject.city,
+            &subject.street,
+            &subject.house_number,
+            &subject.country,
+            &subject.customer_number,
+            &subject.vat,
+        ];
+        for (slot, part) in parts.into_iter().enumerate() {
+            let clipped = clip(part);
+            self.arena.push_str(clipped);
+            lengths[slot] = clipped.len() as u8;
+        }
+        self.entries.push(Entry { id, start, lengths });
+        let mut keys = std::mem::take(&mut self.scratch);
+        keys.clear();
+        fuzzy_keys(subject, &mut keys);
+        if !subject.customer_number.is_empty() {
+            keys.push(customer_key(&subject.customer_number));
+        }
+        if !subject.vat.is_empty() {
+            keys.push(vat_key(&subject.vat));
+        }
+        for key in &keys {
+            self.postings
+                .push((u64::from(*key) << 32) | u64::from(number));
+        }
+        self.scratch = keys;
+        number
+    }
+
+    /// Applies link-table rows `(id, customer number)`: the link table wins over the number in
+    /// a record's custom field.
+    pub fn apply_links(&mut self, links: &[(i64, String)]) {
+        if links.is_empty() {
+            return;
+        }
+        let mut by_id: Vec<(i64, u32)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(number, entry)| (entry.id, number as u32))
+            .collect();
+        by_id.sort_unstable();
+        for (id, customer_number) in links {
+            if let Ok(position) = by_id.binary_search_by_key(id, |(known, _)| *known) {
+                self.set_customer_number(by_id[position].1, customer_number);
+            }
+        }
+    }
+
+    fn set_customer_number(&mut self, number: u32, customer_number: &str) {
+        let Some(entry) = self.entries.get(number as usize).copied() else {
+            return;
+        };
+        let record = RecordIndex::read(&self.arena, &entry);
+        if record.customer_number == customer_number {
+            return;
+        }
+        // The record's strings are written again at the end of the arena with the new number;
+        // the old bytes stay unused (links are few next to the records).
+        let mut parts: Vec<String> = record.parts().iter().map(|part| part.to_string()).collect();
+        parts[CUSTOMER] = customer_number.to_string();
+        let start = u32::try_from(self.arena.len()).expect("the arena stays below 4 GiB");
+        let mut lengths = [0u8; PARTS];
+        for (slot, part) in parts.iter().enumerate() {
+            let clipped = clip(part);
+            self.arena.push_str(clipped);
+            lengths[slot] = clipped.len() as u8;
+        }
+        self.entries[number as usize] = Entry {
+            id: entry.id,
+            start,
+            lengths,
+        };
+        self.postings
+            .push((u64::from(customer_key(customer_number)) << 32) | u64::from(number));
+    }
+
+    pub fn finish(mut self) -> RecordIndex {
+        self.postings.sort_unstable();
+        self.postings.dedup();
+        self.postings.shrink_to_fit();
+        self.arena.shrink_to_fit();
+        self.entries.shrink_to_fit();
+        let mut by_id: Vec<(i64, u32)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(number, entry)| (entry.id, number as u32))
+            .collect();
+        by_id.sort_unstable();
+        RecordIndex {
+            entries: self.entries,
+            arena: self.arena,
+            postings: self.postings,
+            by_id,
+        }
+    }
+}
+
+/// The frozen index.
+#[derive(Debug, Default)]
+pub struct RecordIndex {
+    entries: Vec<Entry>,
+    arena: String,
+    postings: Vec<u64>,
+    by_id: Vec<(i64, u32)>,
+}
+
+impl RecordIndex {
+    fn read<'a>(arena: &'a str, entry: &Entry) -> IndexedRecord<'a> {
+        let mut parts: [&str; PARTS] = [""; PARTS];
+        let mut offset = entry.start as usize;
+        for (slot, length) in entry.lengths.iter().enumerate() {
+            let end = offset + *length as usize;
+            parts[slot] = &arena[offset..end];
+            offset = end;
+        }
+        IndexedRecord {
+            id: entry.id,
+            name: parts[NAME],
+            alt_name: parts[ALT_NAME],
+            postal_code: parts[POSTAL],
+            city: parts[CITY],
+            street: parts[STREET],
+            house_number: parts[NUMBER],
+            country: parts[COUNTRY],
+            customer_number: parts[CUSTOMER],
+            vat: parts[VAT],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn record(&self, number: u32) -> IndexedRecord<'_> {
+        RecordIndex::read(&self.arena, &self.entries[number as usize])
+    }
+
+    /// The record number of an id, if the index holds it.
+    pub fn number_of(&self, id: i64) -> Option<u32> {
+        self.by_id
+            .binary_search_by(|(known, _)| known.cmp(&id))
+            .ok()
+            .map(|position| self.by_id[position].1)
+    }
+
+    /// The record numbers under one key.
+    pub fn postings(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
+        let low = u64::from(key) << 32;
+        let high = low | 0xffff_ffff;
+        let start = self.postings.partition_point(|posting| *posting < low);
+        let end = self.postings.partition_point(|posting| *posting <= high);
+        self.postings[start..end]
+            .iter()
+            .map(|posting| *posting as u32)
+    }
+
+    pub fn posting_count(&self, key: u32) -> usize {
+        let low = u64::from(key) << 32;
+        let high = low | 0xffff_ffff;
+        let start = self.postings.partition_point(|posting| *posting < low);
+        let end = self.postings.partition_point(|posting| *posting <= high);
+        end - start
+    }
+
+    /// Candidate records for a subject by its fuzzy keys, each with the number of keys it
+    /// shares, most shared first, at most `limit`.
+    pub fn candidates(
+        &self,
+        subject: &MatchSubject,
+        limit: usize,
+        keys: &mut Vec<u32>,
+        found: &mut Vec<u32>,
+    ) -> Vec<(u32, u32)> {
+        keys.clear();
+        found.clear();
+        fuzzy_keys(subject, keys);
+        for key in keys.iter() {
+            if self.posting_count(*key) > COMMON_KEY_LIMIT {
+                continue;
+            }
+            found.extend(self.postings(*key));
+        }
+        found.sort_unstable();
+        let mut counted: Vec<(u32, u32)> = Vec::new();
+        for number in found.iter() {
+            match counted.last_mut() {
+                Some((last, count)) if last == number => *count += 1,
+                _ => counted.push((*number, 1)),
+            }
+        }
+        if counted.len() > limit {
+            counted.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            counted.truncate(limit);
+        }
+        counted
+    }
+
+    /// Bytes held, for the benchmark's figures.
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.arena.capacity()
+            + self.postings.capacity() * 8
+            + self.by_id.capacity() * std::mem::size_of::<(i64, u32)>()
+    }
+}

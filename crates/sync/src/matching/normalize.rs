@@ -1,0 +1,558 @@
+//! Normalization of company names and addresses for matching: Unicode folded, umlauts expanded
+//! (ä → ae) with an umlaut-stripped variant beside it, accents folded, punctuation and case
+//! ignored, legal forms stripped, token order ignored.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+/// How umlauts are folded: German writes "Müller" also as "Mueller", but people without the
+/// letter on their keyboard type "Muller"; both forms are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UmlautFolding {
+    /// ä → ae, ö → oe, ü → ue.
+    Expand,
+    /// ä → a, ö → o, ü → u.
+    Strip,
+}
+
+/// Lowercase ASCII-folded text: letters and digits kept, everything else a space. Letters of
+/// other scripts are kept lowercased.
+pub fn fold(text: &str, umlauts: UmlautFolding) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        match c {
+            'ä' | 'ö' | 'ü' => {
+                out.push(match c {
+                    'ä' => 'a',
+                    'ö' => 'o',
+                    _ => 'u',
+                });
+                if umlauts == UmlautFolding::Expand {
+                    out.push('e');
+                }
+            }
+            'ß' => out.push_str("ss"),
+            'æ' => out.push_str("ae"),
+            'œ' => out.push_str("oe"),
+            'ø' => out.push('o'),
+            'ł' => out.push('l'),
+            'đ' | 'ð' => out.push('d'),
+            'þ' => out.push_str("th"),
+            'ı' => out.push('i'),
+            c if c.is_ascii_alphanumeric() => out.push(c),
+            c if c.is_ascii() => out.push(' '),
+            c => {
+                let mut pushed_any = false;
+                decompose_compatible(c, |part| {
+                    if is_combining_mark(part) {
+                        return;
+                    }
+                    if part.is_alphanumeric() {
+                        out.extend(part.to_lowercase());
+                        pushed_any = true;
+                    }
+                });
+                if !pushed_any {
+                    out.push(' ');
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The words of folded text.
+pub fn tokens(folded: &str) -> impl Iterator<Item = &str> {
+    folded.split(' ').filter(|token| !token.is_empty())
+}
+
+/// Legal forms as written; they are folded and tokenized like names, so "Sp. z o.o." becomes
+/// the token sequence `sp z o o`, and stripped from the end of a name (repeatedly: "GmbH & Co.
+/// KG" is one form, "Holding GmbH" keeps "holding").
+const LEGAL_FORMS: &[&str] = &[
+    "GmbH & Co. KGaA",
+    "GmbH & Co. KG",
+    "GmbH & Co. OHG",
+    "GmbH & Co",
+    "AG & Co. KGaA",
+    "AG & Co. KG",
+    "UG (haftungsbeschränkt) & Co. KG",
+    "UG (haftungsbeschränkt)",
+    "gGmbH",
+    "GmbH",
+    "GesmbH",
+    "Ges.m.b.H.",
+    "mbH",
+    "AG",
+    "KGaA",
+    "KG",
+    "OHG",
+    "OG",
+    "e.K.",
+    "e.Kfm.",
+    "e.Kfr.",
+    "e.V.",
+    "eG",
+    "UG",
+    "SE",
+    "& Co.",
+    "& Cie",
+    "Co.",
+    "Ltd.",
+    "Limited",
+    "Pty Ltd",
+    "Pty",
+    "LLC",
+    "L.L.C.",
+    "LLP",
+    "LP",
+    "Inc.",
+    "Incorporated",
+    "Corp.",
+    "Corporation",
+    "PLC",
+    "Company",
+    "SARL",
+    "S.à r.l.",
+    "Sàrl",
+    "S.A.R.L.",
+    "SA",
+    "S.A.",
+    "SAS",
+    "S.A.S.",
+    "SASU",
+    "EURL",
+    "SNC",
+    "SCI",
+    "B.V.",
+    "BV",
+    "N.V.",
+    "NV",
+    "V.O.F.",
+    "VOF",
+    "C.V.",
+    "Sp. z o.o.",
+    "Sp.z o.o.",
+    "Sp. j.",
+    "Sp. k.",
+    "S.p.A.",
+    "SpA",
+    "S.r.l.",
+    "Srl",
+    "S.n.c.",
+    "S.L.",
+    "SL",
+    "S.L.U.",
+    "S.A.U.",
+    "AB",
+    "HB",
+    "KB",
+    "A/S",
+    "AS",
+    "ASA",
+    "ApS",
+    "I/S",
+    "Oy",
+    "Oyj",
+    "Kft.",
+    "Zrt.",
+    "Nyrt.",
+    "s.r.o.",
+    "a.s.",
+    "d.o.o.",
+    "d.d.",
+    "S.R.L.",
+    "Lda.",
+    "Ltda.",
+    "S.C.",
+];
+
+/// Words that carry no identity: "Smith & Sons" and "Smith and Sons" are the same.
+const STOP_WORDS: &[&str] = &["and", "und", "et", "the", "der", "die", "das"];
+
+struct LegalForms {
+    sequences: HashSet<Vec<String>>,
+    longest: usize,
+}
+
+fn legal_forms() -> &'static LegalForms {
+    static FORMS: OnceLock<LegalForms> = OnceLock::new();
+    FORMS.get_or_init(|| {
+        let mut sequences = HashSet::new();
+        for form in LEGAL_FORMS {
+            for folding in [UmlautFolding::Expand, UmlautFolding::Strip] {
+                let folded = fold(form, folding);
+                let sequence: Vec<String> = tokens(&folded).map(str::to_string).collect();
+                // "Ltd." and "L.t.d." alike: also the letters run together ("e k" → "ek").
+                if sequence.len() > 1 && sequence.iter().all(|token| token.len() <= 2) {
+                    sequences.insert(vec![sequence.concat()]);
+                }
+                sequences.insert(sequence);
+            }
+        }
+        let longest = sequences.iter().map(Vec::len).max().unwrap_or(1);
+        LegalForms { sequences, longest }
+    })
+}
+
+/// A company name ready to compare: its distinctive words, sorted and unique, joined by one
+/// space (`key`), and the legal form that was stripped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedName {
+    pub key: String,
+    pub legal_form: String,
+}
+
+impl NormalizedName {
+    pub fn tokens(&self) -> impl Iterator<Item = &str> {
+        tokens(&self.key)
+    }
+}
+
+fn without_stop_words<'a>(words: &[&'a str]) -> Vec<&'a str> {
+    words
+        .iter()
+        .copied()
+        .filter(|word| !STOP_WORDS.contains(word))
+        .collect()
+}
+
+/// Normalizes a company name under one umlaut folding.
+pub fn normalize_name(name: &str, umlauts: UmlautFolding) -> NormalizedName {
+    let folded = fold(name, umlauts);
+    let mut words: Vec<&str> = tokens(&folded).collect();
+    let forms = legal_forms();
+    let mut stripped: Vec<&str> = Vec::new();
+    // Strip legal forms from the end, longest first, as long as a word remains.
+    'strip: while words.len() > 1 {
+        for length in (1..=forms.longest.min(words.len() - 1)).rev() {
+            let tail = &words[words.len() - length..];
+            if forms
+                .sequences
+                .contains(&tail.iter().map(|w| w.to_string()).collect::<Vec<_>>())
+            {
+                stripped.splice(0..0, tail.iter().copied());
+                words.truncate(words.len() - length);
+                continue 'strip;
+            }
+        }
+        break;
+    }
+    let mut distinctive = without_stop_words(&words);
+    if distinctive.is_empty() {
+        // "The Limited": the legal form is the name.
+        words.extend(stripped.iter().copied());
+        stripped.clear();
+        distinctive = without_stop_words(&words);
+    }
+    if distinctive.is_empty() {
+        distinctive = words;
+    }
+    distinctive.sort_unstable();
+    distinctive.dedup();
+    NormalizedName {
+        key: distinctive.join(" "),
+        legal_form: stripped.join(" "),
+    }
+}
+
+/// The name under both umlaut foldings; the second only when it differs from the first.
+pub fn name_variants(name: &str) -> (NormalizedName, Option<NormalizedName>) {
+    let expanded = normalize_name(name, UmlautFolding::Expand);
+    let has_umlaut = name
+        .chars()
+        .any(|c| matches!(c, 'ä' | 'ö' | 'ü' | 'Ä' | 'Ö' | 'Ü'));
+    if !has_umlaut {
+        return (expanded, None);
+    }
+    let stripped = normalize_name(name, UmlautFolding::Strip);
+    if stripped.key == expanded.key {
+        (expanded, None)
+    } else {
+        (expanded, Some(stripped))
+    }
+}
+
+/// Postal code as compared: letters and digits, uppercase, without a country prefix ("D-70173"
+/// → "70173", "SW1A 1AA" → "SW1A1AA").
+pub fn normalize_postal_code(postal_code: &str) -> String {
+    let trimmed = postal_code.trim();
+    let without_prefix = match trimmed.split_once('-') {
+        Some((prefix, rest))
+            if (1..=3).contains(&prefix.len())
+                && prefix.chars().all(|c| c.is_ascii_alphabetic())
+                && rest.trim_start().starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            rest
+        }
+        _ => trimmed,
+    };
+    without_prefix
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// City as compared: folded words joined by one space.
+pub fn normalize_city(city: &str) -> String {
+    tokens(&fold(city, UmlautFolding::Expand))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Street as compared: folded, the common street words shortened ("straße", "strasse", "str."
+/// → "str"; "street" → "st"), written together ("Haupt Str." and "Hauptstraße" → "hauptstr").
+pub fn normalize_street(street: &str) -> String {
+    let folded = fold(street, UmlautFolding::Expand);
+    let mut out = String::new();
+    for word in tokens(&folded) {
+        let word = if let Some(stem) = word.strip_suffix("strasse") {
+            format!("{stem}str")
+        } else {
+            match word {
+                "street" => "st".to_string(),
+                "road" => "rd".to_string(),
+                "avenue" => "ave".to_string(),
+                "boulevard" => "blvd".to_string(),
+                "platz" => "pl".to_string(),
+                "weg" => "weg".to_string(),
+                other => other.to_string(),
+            }
+        };
+        out.push_str(&word);
+    }
+    out
+}
+
+/// House number as compared: letters and digits only, lowercase ("12 A" → "12a").
+pub fn normalize_house_number(number: &str) -> String {
+    number
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Splits "Hauptstraße 12a" (or "123 Main St") into street and house number, for addresses
+/// typed into one field.
+pub fn split_street_and_number(line: &str) -> (String, String) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.is_empty() {
+        return (String::new(), String::new());
+    }
+    if words[0].starts_with(|c: char| c.is_ascii_digit()) && words.len() > 1 {
+        return (words[1..].join(" "), words[0].to_string());
+    }
+    match words
+        .iter()
+        .position(|word| word.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        Some(position) if position > 0 => {
+            (words[..position].join(" "), words[position..].join(" "))
+        }
+        _ => (line.trim().to_string(), String::new()),
+    }
+}
+
+/// Parses a one-line address as people type it ("Hauptstraße 12, 70173 Stuttgart, Germany")
+/// into street, house number, postal code and city, as far as it can be told.
+pub fn parse_address_line(line: &str) -> ParsedAddress {
+    let segments: Vec<&str> = line
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut parsed = ParsedAddress::default();
+    let mut rest = segments.as_slice();
+    if let Some((first, others)) = rest.split_first() {
+        let starts_with_postal = first
+            .split_whitespace()
+            .next()
+            .is_some_and(|word| looks_like_postal_code(word));
+        let postal_code_follows = others
+            .iter()
+            .any(|segment| segment.split_whitespace().any(looks_like_postal_code));
+        if !starts_with_postal || others.is_empty() || postal_code_follows {
+            let (street, number) = split_street_and_number(first);
+            parsed.street = street;
+            parsed.house_number = number;
+            rest = others;
+        }
+    }
+    for segment in rest {
+        let words: Vec<&str> = segment.split_whitespace().collect();
+        if let Some(position) = words.iter().position(|word| looks_like_postal_code(word)) {
+            if parsed.postal_code.is_empty() {
+                parsed.postal_code = words[position].to_string();
+                let city: Vec<&str> = words
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, _)| *index != position)
+                    .map(|(_, word)| *word)
+                    .collect();
+                if parsed.city.is_empty() {
+                    parsed.city = city.join(" ");
+                }
+                continue;
+            }
+        }
+        if parsed.city.is_empty() {
+            parsed.city = segment.to_string();
+        }
+    }
+    parsed
+}
+
+fn looks_like_postal_code(word: &str) -> bool {
+    let digits = word.chars().filter(char::is_ascii_digit).count();
+    digits >= 3 && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedAddress {
+    pub street: String,
+    pub house_number: String,
+    pub postal_code: String,
+    pub city: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(name: &str) -> String {
+        normalize_name(name, UmlautFolding::Expand).key
+    }
+
+    #[test]
+    fn legal_forms_are_stripped() {
+        assert_eq!(
+            key("Müller Maschinenbau GmbH & Co. KG"),
+            "maschinenbau mueller"
+        );
+        assert_eq!(key("Mueller Maschinenbau GmbH"), "maschinenbau mueller");
+        assert_eq!(key("ACME Ltd."), "acme");
+        assert_eq!(key("Acme Limited"), "acme");
+        assert_eq!(key("Kowalski Sp. z o.o."), "kowalski");
+        assert_eq!(key("Rossi S.p.A."), "rossi");
+        assert_eq!(key("Jansen B.V."), "jansen");
+        assert_eq!(key("Hansen A/S"), "hansen");
+        assert_eq!(key("Peter Maier e.K."), "maier peter");
+        assert_eq!(key("Dupont SARL"), "dupont");
+        assert_eq!(key("Dupont S.à r.l."), "dupont");
+        assert_eq!(key("Volvo AB"), "volvo");
+        assert_eq!(key("Nokia Oyj"), "nokia");
+        assert_eq!(key("Widget Corp."), "widget");
+        assert_eq!(key("Widget Inc"), "widget");
+        assert_eq!(key("Schmidt GmbH & Co KG"), "schmidt");
+        assert_eq!(
+            normalize_name("Müller GmbH & Co. KG", UmlautFolding::Expand).legal_form,
+            "gmbh co kg"
+        );
+    }
+
+    #[test]
+    fn a_name_that_is_only_a_legal_form_keeps_its_word() {
+        assert_eq!(key("GmbH"), "gmbh");
+        assert_eq!(key("The Limited"), "limited");
+    }
+
+    #[test]
+    fn umlauts_accents_case_punctuation_and_order_are_ignored() {
+        assert_eq!(key("Müller"), key("MUELLER"));
+        assert_eq!(key("Société Générale"), key("societe generale"));
+        assert_eq!(key("Smith & Sons"), key("Smith and Sons"));
+        assert_eq!(key("Bau-Service Nord"), key("Nord Bau Service"));
+        assert_eq!(key("Straßenbau Groß"), "gross strassenbau");
+        let (expanded, stripped) = name_variants("Müller GmbH");
+        assert_eq!(expanded.key, "mueller");
+        assert_eq!(stripped.unwrap().key, "muller");
+        assert_eq!(name_variants("Muller GmbH").1, None);
+    }
+
+    #[test]
+    fn other_scripts_survive_folding() {
+        assert_eq!(key("Łódź Żywiec"), "lodz zywiec");
+        assert_eq!(key("Ørsted A/S"), "orsted");
+        assert!(!key("Αθήνα").is_empty());
+    }
+
+    #[test]
+    fn addresses_normalize() {
+        assert_eq!(normalize_postal_code("D-70173"), "70173");
+        assert_eq!(normalize_postal_code("sw1a 1aa"), "SW1A1AA");
+        assert_eq!(normalize_street("Hauptstraße"), "hauptstr");
+        assert_eq!(normalize_street("Haupt Str."), "hauptstr");
+        assert_eq!(normalize_street("Hauptstrasse"), "hauptstr");
+        assert_eq!(normalize_street("Main Street"), "mainst");
+        assert_eq!(normalize_house_number("12 A"), "12a");
+        assert_eq!(normalize_house_number("12a"), "12a");
+        assert_eq!(normalize_city("Frankfurt am Main"), "frankfurt am main");
+        assert_eq!(normalize_city("MÜNCHEN"), "muenchen");
+    }
+
+    #[test]
+    fn one_line_addresses_are_split() {
+        let parsed = parse_address_line("Hauptstraße 12 a, 70173 Stuttgart, Germany");
+        assert_eq!(parsed.street, "Hauptstraße");
+        assert_eq!(parsed.house_number, "12 a");
+        assert_eq!(parsed.postal_code, "70173");
+        assert_eq!(parsed.city, "Stuttgart");
+        let us = parse_address_line("123 Main St, Sunnyvale, CA 94085");
+        assert_eq!(us.street, "Main St");
+        assert_eq!(us.house_number, "123");
+        assert_eq!(us.city, "Sunnyvale");
+        assert_eq!(us.postal_code, "94085");
+        let city_only = parse_address_line("Stuttgart");
+        assert_eq!(city_only.street, "Stuttgart");
+    }
+
+    proptest! {
+        #[test]
+        fn keys_are_sorted_unique_lowercase_words(name in "[A-Za-zÄÖÜäöüßéè&.,' -]{0,40}") {
+            let normalized = key(&name);
+            let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
+            prop_assert_eq!(words.join(" "), normalized.clone());
+            let mut sorted = words.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            prop_assert_eq!(sorted, words);
+            prop_assert!(normalized.chars().all(|c| c == ' ' || c.is_ascii_lowercase() || c.is_ascii_digit()));
+        }
+
+        #[test]
+        fn case_and_punctuation_never_matter(name in "[A-Za-z]{1,12}( [A-Za-z]{1,12}){0,3}") {
+            let shouted = name.to_uppercase();
+            let punctuated = name.replace(' ', ", ");
+            prop_assert_eq!(key(&shouted), key(&name));
+            prop_assert_eq!(key(&punctuated), key(&name));
+        }
+
+        #[test]
+        fn word_order_never_matters(words in proptest::collection::vec("[a-z]{2,10}", 1..5)) {
+            // Legal forms are stripped from the end only ("Oy Aa" is not "Aa Oy").
+            prop_assume!(words.iter().all(|word| !legal_forms().sequences.contains(&vec![word.clone()])));
+            let forward = words.join(" ");
+            let mut reversed = words.clone();
+            reversed.reverse();
+            prop_assert_eq!(key(&forward), key(&reversed.join(" ")));
+        }
+
+        #[test]
+        fn a_legal_form_suffix_never_matters(stem in "[A-Z][a-z]{3,10} [A-Z][a-z]{3,10}",
+                                             form in proptest::sample::select(vec!["GmbH", "AG", "Ltd.", "Limited", "Inc.", "B.V.", "S.A.", "Sp. z o.o.", "GmbH & Co. KG", "SARL", "LLC", "Oy"])) {
+            prop_assert_eq!(key(&format!("{stem} {form}")), key(&stem));
+        }
+
+        #[test]
+        fn folding_never_panics_and_is_ascii_for_latin(text in "\\PC{0,60}") {
+            let _ = fold(&text, UmlautFolding::Expand);
+            let _ = parse_address_line(&text);
+            let _ = normalize_postal_code(&text);
+        }
+    }
+}

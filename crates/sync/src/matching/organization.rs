@@ -1,0 +1,541 @@
+//! Which existing Pipedrive organization, if any, an ECC customer is: the link table first
+//! (the caller's: a linked customer never reaches the matcher), then the external-id custom
+//! field, then the VAT number, then the fuzzy name with address evidence.
+//!
+//! An organization linked to another customer number is never linked automatically; the pair
+//! goes to review. Every decision carries its evidence for the audit and the review queue.
+
+use mlc_canonical::{alpha_output, Customer};
+use serde::{Deserialize, Serialize};
+
+use super::index::{
+    customer_key, vat_key, IndexedRecord, MatchSubject, RecordIndex, RecordIndexBuilder,
+};
+use super::normalize::parse_address_line;
+use super::score::{score, Evidence};
+use crate::existing::ExistingOrganization;
+
+/// Score bands from `[sync]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MatchSettings {
+    /// At or above: link.
+    pub link_threshold: f64,
+    /// At or above (and below `link_threshold`): review, no create.
+    pub review_threshold: f64,
+}
+
+impl MatchSettings {
+    pub fn from_config(sync: &mlc_config::SyncConfig) -> Self {
+        MatchSettings {
+            link_threshold: sync.link_threshold,
+            review_threshold: sync.review_threshold,
+        }
+    }
+}
+
+/// Which rule found the candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchRule {
+    /// The link table already pairs them.
+    LinkTable,
+    /// The organization's "ECC Customer Number" holds this customer's number.
+    ExternalId,
+    VatNumber,
+    NameAndAddress,
+    /// A reviewer accepted the pair.
+    ReviewAccepted,
+}
+
+/// One candidate and why it was considered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchEvidence {
+    pub pipedrive_id: i64,
+    pub rule: MatchRule,
+    pub score: f64,
+    #[serde(flatten)]
+    pub details: Evidence,
+    /// The customer number the organization is already linked to (link table or its
+    /// external-id field), if any.
+    pub linked_to: Option<String>,
+    /// The organization's normalized name, for the reviewer.
+    pub candidate_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    /// The score is in the review band.
+    MiddleBand,
+    /// The best candidate is linked to another customer number.
+    LinkedToAnotherCustomer,
+    /// Two candidates are about equally good.
+    Ambiguous,
+    /// The VAT number agrees but the names do not.
+    VatNameMismatch,
+}
+
+/// What the matcher decided for one customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum MatchOutcome {
+    Link {
+        evidence: MatchEvidence,
+    },
+    Review {
+        reason: ReviewReason,
+        candidate: MatchEvidence,
+        /// The runner-up, for an ambiguous pair.
+        other: Option<MatchEvidence>,
+    },
+    Create {
+        /// The closest organization below the review band, for the audit.
+        nearest: Option<MatchEvidence>,
+    },
+}
+
+impl MatchOutcome {
+    /// The evidence as JSON, for the audit trail and the review queue.
+    pub fn evidence_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// How many candidates per customer are scored at most (the most shared keys first).
+const SCORED_CANDIDATES: usize = 48;
+
+/// Two candidates closer than this are a tie the matcher does not break.
+const AMBIGUITY_MARGIN: f64 = 0.02;
+
+/// The subject of a customer: its name and billing address, VAT number and display number.
+pub fn customer_subject(customer: &Customer) -> MatchSubject {
+    let address = &customer.billing_address;
+    MatchSubject::from_parts(
+        &customer.name,
+        &address.street,
+        &address.house_number,
+        &address.postal_code,
+        &address.city,
+        &address.country,
+        customer.vat_number.as_deref(),
+        Some(&customer.customer_number_display),
+    )
+}
+
+/// The subject of an existing organization. Its address comes from the subfields, or parsed
+/// from `value` when only that was typed; its customer number from the external-id field.
+pub fn organization_subject(
+    organization: &ExistingOrganization,
+    customer_number_key: Option<&str>,
+    vat_key: Option<&str>,
+) -> MatchSubject {
+    let text_field = |key: Option<&str>| {
+        key.and_then(|key| organization.custom_fields.get(key))
+            .and_then(|value| match value {
+                serde_json::Value::String(text) => Some(text.trim().to_string()),
+                serde_json::Value::Number(number) => Some(number.to_string()),
+                _ => None,
+            })
+            .filter(|text| !text.is_empty())
+    };
+    let customer_number = text_field(customer_number_key);
+    let vat = text_field(vat_key);
+    let empty = String::new();
+    let (street, number, postal, city, country) = match &organization.address {
+        None => (
+            empty.clone(),
+            empty.clone(),
+            empty.clone(),
+            empty.clone(),
+            empty.clone(),
+        ),
+        Some(address) => {
+            let part = |value: &Option<String>| value.as_deref().unwrap_or("").trim().to_string();
+            let has_parts = [&address.route, &address.postal_code, &address.locality]
+                .iter()
+                .any(|value| value.as_deref().is_some_and(|text| !text.trim().is_empty()));
+            if has_parts {
+                (
+                    part(&address.route),
+                    part(&address.street_number),
+                    part(&address.postal_code),
+                    part(&address.locality),
+                    part(&address.country),
+                )
+            } else {
+                let parsed = parse_address_line(address.value.as_deref().unwrap_or(""));
+                (
+                    parsed.street,
+                    parsed.house_number,
+                    parsed.postal_code,
+                    parsed.city,
+                    part(&address.country),
+                )
+            }
+        }
+    };
+    MatchSubject::from_parts(
+        &organization.name,
+        &street,
+        &number,
+        &postal,
+        &city,
+        &country,
+        vat.as_deref(),
+        customer_number.as_deref(),
+    )
+}
+
+/// Builds the matcher record by record, so a large account never needs its whole list in
+/// memory at once.
+pub struct OrganizationMatcherBuilder {
+    index: RecordIndexBuilder,
+    links: Vec<(i64, String)>,
+    settings: MatchSettings,
+    customer_number_key: Option<String>,
+    vat_key: Option<String>,
+}
+
+impl OrganizationMatcherBuilder {
+    /// Adds an organization from the list endpoint.
+    pub fn add_organization(&mut self, organization: &ExistingOrganization) {
+        let subject = organization_subject(
+            organization,
+            self.customer_number_key.as_deref(),
+            self.vat_key.as_deref(),
+        );
+        self.index.add(organization.id, &subject);
+    }
+
+    /// Adds a subject directly (benchmarks and tests).
+    pub fn add_subject(&mut self, pipedrive_id: i64, subject: &MatchSubject) {
+        self.index.add(pipedrive_id, subject);
+    }
+
+    /// Adds a link-table row: `customer_number` (either form) is linked to `pipedrive_id`.
+    pub fn add_link(&mut self, customer_number: &str, pipedrive_id: i64) {
+        self.links
+            .push((pipedrive_id, alpha_output(customer_number)));
+    }
+
+    pub fn finish(self) -> OrganizationMatcher {
+        let mut index = self.index;
+        index.apply_links(&self.links);
+        OrganizationMatcher {
+            index: index.finish(),
+            settings: self.settings,
+        }
+    }
+}
+
+/// The existing organizations, indexed for matching.
+#[derive(Debug)]
+pub struct OrganizationMatcher {
+    index: RecordIndex,
+    settings: MatchSettings,
+}
+
+impl OrganizationMatcher {
+    /// `customer_number_key` and `vat_key` are the hash keys of the custom fields holding the
+    /// ECC customer number and the VAT number (from the resolved field map), if it writes them.
+    pub fn builder(
+        settings: MatchSettings,
+        customer_number_key: Option<&str>,
+        vat_key: Option<&str>,
+        expected: usize,
+    ) -> OrganizationMatcherBuilder {
+        OrganizationMatcherBuilder {
+            index: RecordIndexBuilder::with_capacity(expected),
+            links: Vec::new(),
+            settings,
+            customer_number_key: customer_number_key.map(str::to_string),
+            vat_key: vat_key.map(str::to_string),
+        }
+    }
+
+    /// The matcher over `organizations` with the link table's `(customer number, id)` rows.
+    pub fn new<'a>(
+        settings: MatchSettings,
+        customer_number_key: Option<&str>,
+        vat_key: Option<&str>,
+        organizations: impl IntoIterator<Item = &'a ExistingOrganization>,
+        links: impl IntoIterator<Item = (&'a str, i64)>,
+    ) -> Self {
+        let mut builder = OrganizationMatcher::builder(settings, customer_number_key, vat_key, 0);
+        for organization in organizations {
+            builder.add_organization(organization);
+        }
+        for (customer_number, pipedrive_id) in links {
+            builder.add_link(customer_number, pipedrive_id);
+        }
+        builder.finish()
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn contains(&self, pipedrive_id: i64) -> bool {
+        self.index.number_of(pipedrive_id).is_some()
+    }
+
+    pub fn settings(&self) -> MatchSettings {
+        self.settings
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.index.heap_bytes()
+    }
+
+    /// The customer number an organization is linked to, if any.
+    pub fn linked_customer(&self, pipedrive_id: i64) -> Option<&str> {
+        let number = self.index.number_of(pipedrive_id)?;
+        let record = self.index.record(number);
+        (!record.customer_number.is_empty()).then_some(record.customer_number)
+    }
+
+    pub fn match_customer(&self, customer: &Customer, excluded: &[i64]) -> MatchOutcome {
+        let mut scratch = Scratch::default();
+        self.match_subject(&customer_subject(customer), excluded, &mut scratch)
+    }
+
+    /// Matches many customers on all cores (`threads` = 0: as many as the machine has), in
+    /// order.
+    pub fn match_customers(&self, customers: &[Customer], threads: usize) -> Vec<MatchOutcome> {
+        parallel_map(customers, threads, |customer, scratch| {
+            self.match_subject(&customer_subject(customer), &[], scratch)
+        })
+    }
+
+    /// Matches one subject; `excluded` are organizations a reviewer rejected for it.
+    pub fn match_subject(
+        &self,
+        subject: &MatchSubject,
+        excluded: &[i64],
+        scratch: &mut Scratch,
+    ) -> MatchOutcome {
+        let own_number = subject.customer_number.as_str();
+        let evidence_for = |number: u32, rule: MatchRule| -> MatchEvidence {
+            let record = self.index.record(number);
+            let details = score(subject, &record);
+            evidence(&record, rule, details, own_number)
+        };
+        // 1. The external-id field.
+        if !own_number.is_empty() {
+            let hits: Vec<MatchEvidence> = self
+                .index
+                .postings(customer_key(own_number))
+                .filter(|number| self.index.record(*number).customer_number == own_number)
+                .filter(|number| !excluded.contains(&self.index.record(*number).id))
+                .map(|number| {
+                    let mut found = evidence_for(number, MatchRule::ExternalId);
+                    found.score = 1.0;
+                    found.details.agreed.push("external_id".into());
+                    found
+                })
+                .collect();
+            if let Some(outcome) = decide_exact(hits, |_| true) {
+                return outcome;
+            }
+        }
+        // 2. The VAT number.
+        if !subject.vat.is_empty() {
+            let hits: Vec<MatchEvidence> = self
+                .index
+                .postings(vat_key(&subject.vat))
+                .filter(|number| self.index.record(*number).vat == subject.vat)
+                .filter(|number| !excluded.contains(&self.index.record(*number).id))
+                .map(|number| {
+                    let mut found = evidence_for(number, MatchRule::VatNumber);
+                    found.details.agreed.push("vat".into());
+                    found.score = if found.details.name_score >= 0.5 {
+                        1.0
+                    } else {
+                        found.details.score
+                    };
+                    found
+                })
+                .collect();
+            if let Some(outcome) = decide_exact(hits, |found| found.details.name_score >= 0.5) {
+                return outcome;
+            }
+        }
+        // 3. Name and address.
+        let candidates = self.index.candidates(
+            subject,
+            SCORED_CANDIDATES,
+            &mut scratch.keys,
+            &mut scratch.found,
+        );
+        let mut best: Option<MatchEvidence> = None;
+        let mut second: Option<MatchEvidence> = None;
+        for (number, _shared_keys) in candidates {
+            let record = self.index.record(number);
+            if excluded.contains(&record.id) {
+                continue;
+            }
+            let details = score(subject, &record);
+            if details.score < self.settings.review_threshold * 0.8 {
+                if best.as_ref().is_none_or(|best| details.score > best.score) {
+                    second = best.take();
+                    best = Some(evidence(
+                        &record,
+                        MatchRule::NameAndAddress,
+                        details,
+                        own_number,
+                    ));
+                }
+                continue;
+            }
+            let found = evidence(&record, MatchRule::NameAndAddress, details, own_number);
+            if best.as_ref().is_none_or(|best| found.score > best.score) {
+                second = best.take();
+                best = Some(found);
+            } else if second
+                .as_ref()
+                .is_none_or(|second| found.score > second.score)
+            {
+                second = Some(found);
+            }
+        }
+        let Some(best) = best else {
+            return MatchOutcome::Create { nearest: None };
+        };
+        if best.score < self.settings.review_threshold {
+            return MatchOutcome::Create {
+                nearest: Some(best),
+            };
+        }
+        if best.linked_to.is_some() {
+            return MatchOutcome::Review {
+                reason: ReviewReason::LinkedToAnotherCustomer,
+                candidate: best,
+                other: None,
+            };
+        }
+        if best.score < self.settings.link_threshold {
+            return MatchOutcome::Review {
+                reason: ReviewReason::MiddleBand,
+                candidate: best,
+                other: None,
+            };
+        }
+        if let Some(second) = second.filter(|second| best.score - second.score < AMBIGUITY_MARGIN) {
+            return MatchOutcome::Review {
+                reason: ReviewReason::Ambiguous,
+                candidate: best,
+                other: Some(second),
+            };
+        }
+        MatchOutcome::Link { evidence: best }
+    }
+}
+
+/// Reusable buffers of one matching thread.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    keys: Vec<u32>,
+    found: Vec<u32>,
+}
+
+fn evidence(
+    record: &IndexedRecord<'_>,
+    rule: MatchRule,
+    details: Evidence,
+    own_number: &str,
+) -> MatchEvidence {
+    let linked_to = (!record.customer_number.is_empty() && record.customer_number != own_number)
+        .then(|| record.customer_number.to_string());
+    MatchEvidence {
+        pipedrive_id: record.id,
+        rule,
+        score: details.score,
+        details,
+        linked_to,
+        candidate_name: record.name.to_string(),
+    }
+}
+
+/// The decision of an exact rule (external id, VAT): one clean hit links, a hit linked to
+/// another customer or several hits go to review, no hit lets the next rule decide.
+fn decide_exact(
+    mut hits: Vec<MatchEvidence>,
+    confident: impl Fn(&MatchEvidence) -> bool,
+) -> Option<MatchOutcome> {
+    if hits.is_empty() {
+        return None;
+    }
+    hits.sort_by(|a, b| {
+        b.details
+            .name_score
+            .total_cmp(&a.details.name_score)
+            .then(a.pipedrive_id.cmp(&b.pipedrive_id))
+    });
+    let mut hits = hits.into_iter();
+    let best = hits.next()?;
+    let other = hits.next();
+    if best.linked_to.is_some() {
+        return Some(MatchOutcome::Review {
+            reason: ReviewReason::LinkedToAnotherCustomer,
+            candidate: best,
+            other,
+        });
+    }
+    if other.is_some() {
+        return Some(MatchOutcome::Review {
+            reason: ReviewReason::Ambiguous,
+            candidate: best,
+            other,
+        });
+    }
+    if !confident(&best) {
+        return Some(MatchOutcome::Review {
+            reason: ReviewReason::VatNameMismatch,
+            candidate: best,
+            other: None,
+        });
+    }
+    Some(MatchOutcome::Link { evidence: best })
+}
+
+/// Maps `items` on `threads` scoped threads (0: the machine's parallelism), keeping order.
+pub fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&T, &mut Scratch) -> R + Sync,
+) -> Vec<R> {
+    let threads = if threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        threads
+    };
+    if threads <= 1 || items.len() < 1_000 {
+        let mut scratch = Scratch::default();
+        return items.iter().map(|item| work(item, &mut scratch)).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let work = &work;
+                scope.spawn(move || {
+                    let mut scratch = Scratch::default();
+                    part.iter()
+                        .map(|item| work(item, &mut scratch))
+                        .collect::<Vec<R>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("a matching thread panicked"))
+            .collect()
+    })
+}

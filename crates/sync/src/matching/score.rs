@@ -1,0 +1,302 @@
+//! How alike two companies are: a name similarity (token-set Jaro-Winkler over the normalized
+//! names) scaled by the address evidence (postal code, city, street, house number, country).
+//!
+//! The address can only confirm or contradict the name, never make up for it: two different
+//! companies in one building stay apart, and one company typed twice with the same address
+//! comes together.
+
+use serde::{Deserialize, Serialize};
+
+use super::index::{IndexedRecord, MatchSubject};
+
+/// Names that agree word for word after normalization score 1; otherwise the better of the
+/// token-set similarity (each word against its best counterpart, by length) and the
+/// whole-name Jaro-Winkler (slightly discounted: it rewards a shared beginning).
+pub fn name_similarity(a: &str, b: &str) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    if a == b {
+        return 1.0;
+    }
+    let whole = strsim::jaro_winkler(a, b);
+    let soft = (directional_similarity(a, b) + directional_similarity(b, a)) / 2.0;
+    soft.max(whole * 0.9)
+}
+
+/// Share of `from`'s letters (by word length) that have a close word in `to`.
+fn directional_similarity(from: &str, to: &str) -> f64 {
+    let mut total = 0.0;
+    let mut matched = 0.0;
+    for word in from.split(' ') {
+        let length = word.chars().count() as f64;
+        total += length;
+        let mut best: f64 = 0.0;
+        for other in to.split(' ') {
+            if word == other {
+                best = 1.0;
+                break;
+            }
+            // Words of very different length are not typos of each other.
+            let other_length = other.chars().count() as f64;
+            if (length - other_length).abs() > 3.0 {
+                continue;
+            }
+            best = best.max(strsim::jaro_winkler(word, other));
+        }
+        if best >= 0.88 {
+            matched += length * best;
+        }
+    }
+    if total == 0.0 {
+        0.0
+    } else {
+        matched / total
+    }
+}
+
+/// Which parts of two records were compared, and what they said.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub name_score: f64,
+    /// The address factor the name score was multiplied by (0.85 when nothing could be
+    /// compared).
+    pub address_factor: f64,
+    pub score: f64,
+    /// Parts both records have and that agree ("postal_code", "city", "street", ...).
+    pub agreed: Vec<String>,
+    /// Parts both records have and that disagree.
+    pub disagreed: Vec<String>,
+}
+
+const BASELINE: f64 = 0.85;
+
+fn close(a: &str, b: &str, threshold: f64) -> bool {
+    a == b || strsim::jaro_winkler(a, b) >= threshold
+}
+
+/// The score of `record` as a match for `subject`, with its evidence.
+pub fn score(subject: &MatchSubject, record: &IndexedRecord<'_>) -> Evidence {
+    let mut name_score = name_similarity(&subject.name, record.name);
+    if name_score < 1.0 && (!subject.alt_name.is_empty() || !record.alt_name.is_empty()) {
+        let subject_alt = if subject.alt_name.is_empty() {
+            &subject.name
+        } else {
+            &subject.alt_name
+        };
+        let record_alt = if record.alt_name.is_empty() {
+            record.name
+        } else {
+            record.alt_name
+        };
+        for (a, b) in [
+            (subject_alt.as_str(), record.name),
+            (subject.name.as_str(), record_alt),
+            (subject_alt.as_str(), record_alt),
+        ] {
+            name_score = name_score.max(name_similarity(a, b));
+        }
+    }
+    let mut evidence = Evidence {
+        name_score,
+        ..Default::default()
+    };
+    if name_score >= 0.999 {
+        evidence.agreed.push("name".into());
+    }
+    let mut factor = BASELINE;
+    let mut compare =
+        |name: &str, agrees: Option<bool>, bonus: f64, penalty: f64, evidence: &mut Evidence| {
+            match agrees {
+                Some(true) => {
+                    factor += bonus;
+                    evidence.agreed.push(name.to_string());
+                }
+                Some(false) => {
+                    factor -= penalty;
+                    evidence.disagreed.push(name.to_string());
+                }
+                None => {}
+            }
+        };
+    let both = |a: &str, b: &str| !a.is_empty() && !b.is_empty();
+    let postal = both(&subject.postal_code, record.postal_code)
+        .then(|| subject.postal_code == record.postal_code);
+    compare("postal_code", postal, 0.07, 0.15, &mut evidence);
+    let city = both(&subject.city, record.city).then(|| close(&subject.city, record.city, 0.93));
+    compare("city", city, 0.06, 0.10, &mut evidence);
+    let street =
+        both(&subject.street, record.street).then(|| close(&subject.street, record.street, 0.93));
+    compare("street", street, 0.06, 0.35, &mut evidence);
+    if street == Some(true) {
+        let number = both(&subject.house_number, record.house_number)
+            .then(|| subject.house_number == record.house_number);
+        compare("house_number", number, 0.02, 0.06, &mut evidence);
+    }
+    let country = both(&subject.country, record.country).then(|| subject.country == record.country);
+    compare("country", country, 0.0, 0.40, &mut evidence);
+    let factor = factor.clamp(0.0, 1.0);
+    evidence.address_factor = factor;
+    evidence.score = (name_score * factor).clamp(0.0, 1.0);
+    evidence
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::index::{MatchSubject, RecordIndexBuilder};
+    use proptest::prelude::*;
+
+    fn subject(name: &str, street: &str, number: &str, postal: &str, city: &str) -> MatchSubject {
+        MatchSubject::from_parts(name, street, number, postal, city, "DE", None, None)
+    }
+
+    fn score_of(a: &MatchSubject, b: &MatchSubject) -> Evidence {
+        let mut builder = RecordIndexBuilder::default();
+        builder.add(1, b);
+        let index = builder.finish();
+        score(a, &index.record(0))
+    }
+
+    #[test]
+    fn the_same_company_spelled_differently_scores_high() {
+        let ecc = subject(
+            "Müller Maschinenbau GmbH & Co. KG",
+            "Hauptstraße",
+            "12a",
+            "70173",
+            "Stuttgart",
+        );
+        let typed = subject(
+            "Mueller Maschinenbau GmbH",
+            "Hauptstr.",
+            "12 A",
+            "70173",
+            "Stuttgart",
+        );
+        let evidence = score_of(&ecc, &typed);
+        assert!(evidence.score >= 0.99, "{evidence:?}");
+        assert!(evidence.agreed.contains(&"house_number".to_string()));
+
+        let acme = subject("ACME Ltd.", "Main Street", "5", "SW1A 1AA", "London");
+        let acme_typed = subject("Acme Limited", "Main St", "5", "SW1A1AA", "LONDON");
+        assert!(score_of(&acme, &acme_typed).score >= 0.99);
+
+        let umlaut_dropped = subject(
+            "Muller Maschinenbau",
+            "Hauptstraße",
+            "12a",
+            "70173",
+            "Stuttgart",
+        );
+        assert!(score_of(&ecc, &umlaut_dropped).score >= 0.95);
+
+        let reordered = subject(
+            "Maschinenbau Müller KG",
+            "Hauptstraße",
+            "12a",
+            "70173",
+            "Stuttgart",
+        );
+        assert!(score_of(&ecc, &reordered).score >= 0.99);
+
+        let typo = subject(
+            "Müller Maschinebau",
+            "Hauptstraße",
+            "12a",
+            "70173",
+            "Stuttgart",
+        );
+        assert!(
+            score_of(&ecc, &typo).score >= 0.9,
+            "{:?}",
+            score_of(&ecc, &typo)
+        );
+    }
+
+    #[test]
+    fn different_companies_in_the_same_city_stay_apart() {
+        let a = subject(
+            "Müller Maschinenbau GmbH",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let other_trade = subject(
+            "Müller Logistik GmbH",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        assert!(
+            score_of(&a, &other_trade).score < 0.70,
+            "{:?}",
+            score_of(&a, &other_trade)
+        );
+        let same_name_other_street = subject(
+            "Müller Maschinenbau AG",
+            "Königstraße",
+            "3",
+            "70173",
+            "Stuttgart",
+        );
+        let evidence = score_of(&a, &same_name_other_street);
+        assert!(evidence.score < 0.70, "{evidence:?}");
+        assert!(evidence.disagreed.contains(&"street".to_string()));
+        let other_city = subject(
+            "Müller Maschinenbau GmbH",
+            "Hauptstraße",
+            "12",
+            "80331",
+            "München",
+        );
+        assert!(score_of(&a, &other_city).score < 0.70);
+    }
+
+    #[test]
+    fn missing_address_leaves_the_name_to_decide_cautiously() {
+        let a = subject(
+            "Müller Maschinenbau GmbH",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let no_address = subject("Müller Maschinenbau", "", "", "", "");
+        let evidence = score_of(&a, &no_address);
+        assert!((0.70..0.90).contains(&evidence.score), "{evidence:?}");
+        let city_only = subject("Mueller Maschinenbau", "", "", "", "Stuttgart");
+        assert!(score_of(&a, &city_only).score >= 0.90);
+    }
+
+    #[test]
+    fn another_country_is_a_strong_no() {
+        let a = MatchSubject::from_parts("Jansen B.V.", "", "", "", "", "NL", None, None);
+        let b = MatchSubject::from_parts("Jansen BV", "", "", "", "", "Belgium", None, None);
+        assert!(score_of(&a, &b).score < 0.70);
+        let c = MatchSubject::from_parts("Jansen BV", "", "", "", "", "Netherlands", None, None);
+        assert!(score_of(&a, &c).score >= 0.80);
+    }
+
+    proptest! {
+        #[test]
+        fn scores_are_symmetric_in_names_and_bounded(a in "[a-z]{2,8}( [a-z]{2,8}){0,3}", b in "[a-z]{2,8}( [a-z]{2,8}){0,3}") {
+            let forward = name_similarity(&a, &b);
+            let backward = name_similarity(&b, &a);
+            prop_assert!((0.0..=1.0).contains(&forward));
+            prop_assert!((forward - backward).abs() < 1e-9);
+            prop_assert_eq!(name_similarity(&a, &a), 1.0);
+        }
+
+        #[test]
+        fn house_number_formatting_never_matters(number in 1u32..500, letter in "[a-f]", spaced in any::<bool>()) {
+            let compact = format!("{number}{letter}");
+            let written = if spaced { format!("{number} {}", letter.to_uppercase()) } else { compact.to_uppercase() };
+            let a = subject("Acme GmbH", "Ringstraße", &compact, "10115", "Berlin");
+            let b = subject("ACME GmbH", "Ringstr.", &written, "10115", "Berlin");
+            prop_assert!(score_of(&a, &b).score >= 0.99);
+        }
+    }
+}
