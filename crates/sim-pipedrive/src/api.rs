@@ -726,12 +726,15 @@ async fn list_persons(State(shared): State<Arc<Shared>>, RawQuery(query): RawQue
     ok_with_cursor(Value::Array(data), next)
 }
 
+/// Custom field selection, option labels, include_fields of a single-record answer.
+type SingleRender = (Option<Vec<u32>>, bool, Vec<String>);
+
 fn single_render_query(
     query: &HashMap<String, String>,
     shared: &Shared,
     kind: EntityKind,
     allowed: &[&str],
-) -> Result<(Option<Vec<u32>>, bool, Vec<String>), Response> {
+) -> Result<SingleRender, Response> {
     let custom = parse_custom_selection(query, shared, kind)?;
     let option_labels = query_bool(
         "include_option_labels",

@@ -159,7 +159,7 @@ impl Shared {
         if options.seats == 0 {
             anyhow::bail!("--seats must be at least 1");
         }
-        if !(options.time_scale > 0.0) {
+        if options.time_scale.is_nan() || options.time_scale <= 0.0 {
             anyhow::bail!("--time-scale must be greater than 0");
         }
         let time_scale = options.time_scale;
