@@ -731,7 +731,11 @@ fn make_dirty(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                 .char_indices()
                 .nth(name.chars().count() / 2)
                 .map_or(name.len(), |(position, _)| position);
-            customer.name[0] = format!("{}{control}{}", &name[..middle], &name[middle..]).into();
+            customer.name[0] = truncate(
+                &format!("{}{control}{}", &name[..middle], &name[middle..]),
+                35,
+            )
+            .into();
             customer.dirty = Some(DIRTY_CONTROL_CHARACTER);
         }
         1 => {
