@@ -21,7 +21,13 @@ use crate::exit::CliError;
 )]
 pub struct Cli {
     /// Config file (TOML).
-    #[arg(short, long, global = true, env = "MLC_CONFIG", default_value = "ml-connector.toml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "MLC_CONFIG",
+        default_value = "ml-connector.toml"
+    )]
     pub config: PathBuf,
 
     /// Log format: human-readable lines, or one JSON object per line for machines.
@@ -47,6 +53,9 @@ pub enum Command {
     Init(commands::init::InitArgs),
     Check(commands::check::CheckArgs),
     Sim(commands::sim::SimArgs),
+    Runs(commands::history::RunsArgs),
+    Audit(commands::history::AuditArgs),
+    Review(commands::review::ReviewArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,5 +91,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|error| CliError::failed(anyhow::anyhow!("cannot start the async runtime: {error}")))
+        .map_err(|error| {
+            CliError::failed(anyhow::anyhow!("cannot start the async runtime: {error}"))
+        })
 }

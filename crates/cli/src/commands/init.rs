@@ -11,7 +11,9 @@ use crate::exit::CliError;
 ///
 /// Example: `ml-connector init --output ml-connector.toml`
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Example:\n  ml-connector init --output ml-connector.toml\n  export ECC_PASSWORD=... PIPEDRIVE_API_TOKEN=... MLC_ADMIN_TOKEN=...\n  ml-connector check")]
+#[command(
+    after_help = "Example:\n  ml-connector init --output ml-connector.toml\n  export ECC_PASSWORD=... PIPEDRIVE_API_TOKEN=... MLC_ADMIN_TOKEN=...\n  ml-connector check"
+)]
 pub struct InitArgs {
     /// Where to write the template.
     #[arg(long, short, default_value = "ml-connector.toml")]
@@ -39,7 +41,8 @@ pub fn run(args: &InitArgs) -> Result<(), CliError> {
         }
         Err(error) => {
             return Err(CliError::failed(
-                anyhow::Error::new(error).context(format!("cannot write {}", args.output.display())),
+                anyhow::Error::new(error)
+                    .context(format!("cannot write {}", args.output.display())),
             ))
         }
     };

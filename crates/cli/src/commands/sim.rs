@@ -4,7 +4,9 @@ use crate::exit::CliError;
 
 /// Run a simulator of ECC or Pipedrive standalone.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  ml-connector sim ecc --listen 127.0.0.1:18001 --customers 5000 --seed 7\n  ml-connector sim pipedrive --listen 127.0.0.1:18002 --plan lite --api-token T")]
+#[command(
+    after_help = "Examples:\n  ml-connector sim ecc --listen 127.0.0.1:18001 --customers 5000 --seed 7\n  ml-connector sim pipedrive --listen 127.0.0.1:18002 --plan lite --api-token T"
+)]
 pub struct SimArgs {
     #[command(subcommand)]
     pub target: SimTarget,

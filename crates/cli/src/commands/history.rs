@@ -1,0 +1,262 @@
+//! `ml-connector runs` and `ml-connector audit`: the history in the state store, as a table for
+//! people or as JSON / JSON lines / CSV for machines.
+
+use std::io::Write;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use mlc_store::{Action, AuditEvent, AuditQuery, RunQuery, RunRecord};
+
+use crate::exit::CliError;
+use crate::Cli;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    Csv,
+}
+
+/// List the runs, newest first.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  ml-connector runs\n  ml-connector runs --format json --limit 5"
+)]
+pub struct RunsArgs {
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+    pub format: HistoryFormat,
+    /// At most this many runs.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Only this connection (default: the config's).
+    #[arg(long)]
+    pub connection: Option<String>,
+}
+
+/// Search the audit trail: what was read, what was decided, what Pipedrive answered.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  ml-connector audit --customer 4711\n  ml-connector audit --action error --format csv > errors.csv\n  ml-connector audit --run 12 --format jsonl"
+)]
+pub struct AuditArgs {
+    /// Customer number, with or without leading zeros.
+    #[arg(long)]
+    pub customer: Option<String>,
+    #[arg(long)]
+    pub run: Option<i64>,
+    /// create, update, link, skip, review, error, deferred, delete, label
+    #[arg(long, value_parser = parse_action)]
+    pub action: Option<Action>,
+    /// Only events recorded at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+    pub format: HistoryFormat,
+    /// At most this many events, newest first.
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+fn parse_action(text: &str) -> Result<Action, String> {
+    Action::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Action::ALL.iter().map(|action| action.as_str()).collect();
+        format!("`{text}` is not one of {}", names.join(", "))
+    })
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map(|time| time.and_utc())
+        .ok_or_else(|| {
+            format!("`{text}` is neither RFC 3339 (2026-11-26T08:00:00Z) nor YYYY-MM-DD")
+        })
+}
+
+pub fn runs(cli: &Cli, args: &RunsArgs) -> Result<(), CliError> {
+    let config = super::load_config(cli)?;
+    let runtime = crate::runtime()?;
+    let runs = runtime.block_on(async {
+        let store = super::open_store(&config).await?;
+        store
+            .runs(&RunQuery {
+                connection: Some(
+                    args.connection
+                        .clone()
+                        .unwrap_or(config.sync.connection.clone()),
+                ),
+                limit: Some(args.limit),
+            })
+            .await
+            .map_err(CliError::failed)
+    })?;
+    let rows: Vec<serde_json::Value> = runs.iter().map(run_json).collect();
+    let columns = [
+        "id",
+        "connection",
+        "mode",
+        "started_at",
+        "finished_at",
+        "status",
+        "instance",
+        "counts",
+        "tokens_used",
+        "alert",
+    ];
+    print_rows(args.format, &columns, &rows).map_err(CliError::failed)
+}
+
+pub fn audit(cli: &Cli, args: &AuditArgs) -> Result<(), CliError> {
+    let config = super::load_config(cli)?;
+    let customer_number = match &args.customer {
+        Some(number) => Some(mlc_canonical::alpha_input(number, 10).ok_or_else(|| {
+            CliError::usage(anyhow::anyhow!(
+                "--customer {number}: longer than a KUNNR (10)"
+            ))
+        })?),
+        None => None,
+    };
+    let query = AuditQuery {
+        connection: Some(config.sync.connection.clone()),
+        customer_number,
+        run_id: args.run,
+        action: args.action,
+        kind: None,
+        since: args.since,
+        until: None,
+        limit: args.limit,
+    };
+    let runtime = crate::runtime()?;
+    let events = runtime.block_on(async {
+        let store = super::open_store(&config).await?;
+        store.audit(&query).await.map_err(CliError::failed)
+    })?;
+    let rows: Vec<serde_json::Value> = events.iter().map(audit_json).collect();
+    let columns = [
+        "id",
+        "run_id",
+        "kind",
+        "ecc_key",
+        "customer_number",
+        "action",
+        "pipedrive_id",
+        "outcome",
+        "error",
+        "source",
+        "read_at",
+        "content_hash",
+        "extracted",
+    ];
+    print_rows(args.format, &columns, &rows).map_err(CliError::failed)
+}
+
+/// A run as JSON: the fields of `runs --format json` the brief promises, counts by action.
+pub fn run_json(run: &RunRecord) -> serde_json::Value {
+    let counts: serde_json::Map<String, serde_json::Value> = run
+        .counts
+        .iter()
+        .map(|(action, count)| (action.as_str().to_string(), serde_json::Value::from(*count)))
+        .collect();
+    serde_json::json!({
+        "id": run.id,
+        "connection": run.connection,
+        "mode": run.mode,
+        "started_at": run.started_at.to_rfc3339(),
+        "finished_at": run.finished_at.map(|time| time.to_rfc3339()),
+        "status": run.status.as_str(),
+        "instance": run.instance,
+        "counts": counts,
+        "tokens_used": run.tokens_used,
+        "alert": run.alert,
+        "error": run.error,
+    })
+}
+
+pub fn audit_json(event: &AuditEvent) -> serde_json::Value {
+    serde_json::json!({
+        "id": event.id,
+        "connection": event.connection,
+        "run_id": event.run_id,
+        "kind": event.kind.as_str(),
+        "ecc_key": event.ecc_key,
+        "customer_number": event.customer_number,
+        "read_at": event.read_at.to_rfc3339(),
+        "source": event.source,
+        "extracted": event.extracted,
+        "content_hash": event.content_hash,
+        "action": event.action.as_str(),
+        "pipedrive_id": event.pipedrive_id,
+        "outcome": event.outcome,
+        "error": event.error,
+        "recorded_at": event.recorded_at.to_rfc3339(),
+    })
+}
+
+/// Prints JSON rows in the chosen format; `columns` picks and orders the table/CSV columns.
+pub fn print_rows(
+    format: HistoryFormat,
+    columns: &[&str],
+    rows: &[serde_json::Value],
+) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        HistoryFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, rows)?;
+            writeln!(out)?;
+        }
+        HistoryFormat::Jsonl => {
+            for row in rows {
+                serde_json::to_writer(&mut out, row)?;
+                writeln!(out)?;
+            }
+        }
+        HistoryFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(out);
+            writer.write_record(columns)?;
+            for row in rows {
+                writer
+                    .write_record(columns.iter().map(|column| cell(&row[*column], usize::MAX)))?;
+            }
+            writer.flush().context("cannot write CSV")?;
+        }
+        HistoryFormat::Table => {
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+            table.set_header(columns.iter().copied());
+            for row in rows {
+                table.add_row(columns.iter().map(|column| cell(&row[*column], 60)));
+            }
+            writeln!(out, "{table}")?;
+            writeln!(out, "{} row(s)", rows.len())?;
+        }
+    }
+    Ok(())
+}
+
+/// One value as a table or CSV cell: strings bare, null empty, objects as compact JSON.
+fn cell(value: &serde_json::Value, max_chars: usize) -> String {
+    let text = match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Object(map) if map.values().all(|value| value.is_number()) => map
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    };
+    if text.chars().count() <= max_chars {
+        return text;
+    }
+    let mut shortened: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    shortened.push('…');
+    shortened
+}
