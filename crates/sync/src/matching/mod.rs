@@ -2,14 +2,18 @@
 //! is, or that there is none. Pure code over an index built once per run from the list
 //! endpoints; every decision carries its evidence.
 
+pub mod duplicates;
 pub mod index;
 pub mod normalize;
 pub mod organization;
+pub mod person;
 pub mod score;
 
+pub use duplicates::{find_ecc_duplicates, EccDuplicate};
 pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{
     customer_subject, organization_subject, MatchEvidence, MatchOutcome, MatchRule, MatchSettings,
     OrganizationMatcher, OrganizationMatcherBuilder, ReviewReason,
 };
+pub use person::{match_person, PersonMatch, PersonRule};
 pub use score::Evidence;

@@ -438,8 +438,8 @@ impl OrganizationMatcher {
 /// Reusable buffers of one matching thread.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    keys: Vec<u32>,
-    found: Vec<u32>,
+    pub(crate) keys: Vec<u32>,
+    pub(crate) found: Vec<u32>,
 }
 
 fn evidence(
@@ -538,4 +538,293 @@ pub fn parallel_map<T: Sync, R: Send>(
             .flat_map(|handle| handle.join().expect("a matching thread panicked"))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::existing::PipedriveAddress;
+    use crate::testing::{customer, other_customer};
+    use serde_json::json;
+
+    const NUMBER_KEY: &str = "number-key";
+    const VAT_KEY: &str = "vat-key";
+
+    fn settings() -> MatchSettings {
+        MatchSettings {
+            link_threshold: 0.90,
+            review_threshold: 0.70,
+        }
+    }
+
+    fn organization(
+        id: i64,
+        name: &str,
+        route: &str,
+        number: &str,
+        postal: &str,
+        city: &str,
+    ) -> ExistingOrganization {
+        ExistingOrganization {
+            id,
+            name: name.into(),
+            address: Some(PipedriveAddress {
+                route: Some(route.into()),
+                street_number: Some(number.into()),
+                postal_code: Some(postal.into()),
+                locality: Some(city.into()),
+                country: Some("Germany".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn matcher(
+        organizations: &[ExistingOrganization],
+        links: &[(&str, i64)],
+    ) -> OrganizationMatcher {
+        OrganizationMatcher::new(
+            settings(),
+            Some(NUMBER_KEY),
+            Some(VAT_KEY),
+            organizations,
+            links.iter().copied(),
+        )
+    }
+
+    #[test]
+    fn a_hand_typed_organization_is_linked_with_its_evidence() {
+        let typed = organization(
+            10,
+            "Mueller Maschinenbau GmbH",
+            "Hauptstr.",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let elsewhere = organization(
+            11,
+            "Müller Maschinenbau AG",
+            "Marienplatz",
+            "1",
+            "80331",
+            "München",
+        );
+        let outcome = matcher(&[typed, elsewhere], &[]).match_customer(&customer(), &[]);
+        let MatchOutcome::Link { evidence } = outcome else {
+            panic!("expected a link, got {outcome:?}");
+        };
+        assert_eq!(evidence.pipedrive_id, 10);
+        assert_eq!(evidence.rule, MatchRule::NameAndAddress);
+        assert!(evidence.score >= 0.9);
+        assert!(evidence.details.agreed.contains(&"postal_code".to_string()));
+    }
+
+    #[test]
+    fn the_external_id_field_links_even_when_the_name_changed() {
+        let mut renamed = organization(20, "Completely Different Name", "", "", "", "");
+        renamed
+            .custom_fields
+            .insert(NUMBER_KEY.into(), json!("4711"));
+        let outcome = matcher(&[renamed], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.rule == MatchRule::ExternalId && evidence.pipedrive_id == 20),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn the_vat_number_links_when_the_names_agree_and_reviews_when_they_do_not() {
+        let mut by_vat = organization(30, "Müller MB", "", "", "", "");
+        by_vat
+            .custom_fields
+            .insert(VAT_KEY.into(), json!("DE 123456789"));
+        let outcome = matcher(&[by_vat.clone()], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.rule == MatchRule::VatNumber),
+            "{outcome:?}"
+        );
+        by_vat.name = "Zeppelin Logistics".into();
+        let outcome = matcher(&[by_vat], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(
+                outcome,
+                MatchOutcome::Review {
+                    reason: ReviewReason::VatNameMismatch,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn an_organization_linked_to_another_customer_is_never_auto_linked() {
+        let typed = organization(
+            40,
+            "Müller Maschinenbau GmbH & Co. KG",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let outcome =
+            matcher(&[typed.clone()], &[("0000000815", 40)]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Review { reason: ReviewReason::LinkedToAnotherCustomer, ref candidate, .. } if candidate.linked_to.as_deref() == Some("815")),
+            "{outcome:?}"
+        );
+        // Its external-id field says the same without a link-table row.
+        let mut numbered = typed;
+        numbered
+            .custom_fields
+            .insert(NUMBER_KEY.into(), json!("815"));
+        let outcome = matcher(&[numbered], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(
+                outcome,
+                MatchOutcome::Review {
+                    reason: ReviewReason::LinkedToAnotherCustomer,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn two_equally_good_organizations_are_a_review_not_a_guess() {
+        let first = organization(
+            50,
+            "Müller Maschinenbau",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let second = organization(
+            51,
+            "Mueller Maschinenbau GmbH",
+            "Hauptstr",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let outcome = matcher(&[first, second], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(
+                outcome,
+                MatchOutcome::Review {
+                    reason: ReviewReason::Ambiguous,
+                    other: Some(_),
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn the_middle_band_is_reviewed_and_the_low_band_created() {
+        let no_address = ExistingOrganization {
+            id: 60,
+            name: "Müller Maschinenbau".into(),
+            ..Default::default()
+        };
+        let outcome = matcher(&[no_address], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(
+                outcome,
+                MatchOutcome::Review {
+                    reason: ReviewReason::MiddleBand,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        let other_company = organization(
+            61,
+            "Müller Logistik GmbH",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let outcome = matcher(&[other_company], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Create { .. }),
+            "{outcome:?}"
+        );
+        let outcome = matcher(&[], &[]).match_customer(&customer(), &[]);
+        assert_eq!(outcome, MatchOutcome::Create { nearest: None });
+    }
+
+    #[test]
+    fn a_rejected_candidate_is_not_proposed_again() {
+        let typed = organization(
+            70,
+            "Mueller Maschinenbau GmbH",
+            "Hauptstr.",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let outcome = matcher(&[typed], &[]).match_customer(&customer(), &[70]);
+        assert!(
+            matches!(outcome, MatchOutcome::Create { nearest: None }),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn an_address_typed_into_one_line_is_understood() {
+        let typed = ExistingOrganization {
+            id: 80,
+            name: "Müller Maschinenbau".into(),
+            address: Some(PipedriveAddress {
+                value: Some("Hauptstraße 12, 70173 Stuttgart".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let outcome = matcher(&[typed], &[]).match_customer(&customer(), &[]);
+        assert!(matches!(outcome, MatchOutcome::Link { .. }), "{outcome:?}");
+    }
+
+    #[test]
+    fn many_customers_match_in_order_on_several_threads() {
+        let organizations: Vec<ExistingOrganization> = (0..1_500)
+            .map(|n| {
+                organization(
+                    n,
+                    &format!("Firma{n} Handel"),
+                    "Ring",
+                    &n.to_string(),
+                    "10115",
+                    "Berlin",
+                )
+            })
+            .collect();
+        let customers: Vec<_> = (0..1_500u32)
+            .map(|n| {
+                other_customer(
+                    n + 1,
+                    &format!("Firma{n} Handel GmbH"),
+                    "Ring",
+                    &n.to_string(),
+                    "10115",
+                    "Berlin",
+                )
+            })
+            .collect();
+        let matcher = matcher(&organizations, &[]);
+        let outcomes = matcher.match_customers(&customers, 2);
+        for (n, outcome) in outcomes.iter().enumerate() {
+            assert!(
+                matches!(outcome, MatchOutcome::Link { evidence } if evidence.pipedrive_id == n as i64),
+                "{n}: {outcome:?}"
+            );
+        }
+    }
 }

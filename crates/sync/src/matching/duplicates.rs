@@ -1,0 +1,179 @@
+//! Duplicates inside ECC itself: two customer numbers for one company. They are found with the
+//! same index and scoring as the organizations (the VAT number, or name and address at or
+//! above the link threshold), reported, and per `sync.ecc_duplicates` kept apart or mapped to
+//! one organization. The earlier customer number is the primary.
+
+use mlc_canonical::Customer;
+use serde::{Deserialize, Serialize};
+
+use super::index::{vat_key, RecordIndexBuilder};
+use super::organization::{customer_subject, parallel_map, MatchSettings};
+use super::score::{score, Evidence};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EccDuplicate {
+    /// The later customer number (internal form).
+    pub customer_number: String,
+    /// The customer it duplicates (internal form), itself no duplicate.
+    pub duplicate_of: String,
+    pub score: f64,
+    /// "vat" or "name_and_address".
+    pub rule: String,
+    pub evidence: Evidence,
+}
+
+/// Every customer that duplicates an earlier one, in customer-number order.
+pub fn find_ecc_duplicates(
+    customers: &[Customer],
+    settings: MatchSettings,
+    threads: usize,
+) -> Vec<EccDuplicate> {
+    let mut order: Vec<usize> = (0..customers.len()).collect();
+    order.sort_by(|a, b| {
+        customers[*a]
+            .customer_number
+            .cmp(&customers[*b].customer_number)
+    });
+    // rank[i] = position of customers[i] in customer-number order.
+    let mut rank = vec![0usize; customers.len()];
+    for (position, index) in order.iter().enumerate() {
+        rank[*index] = position;
+    }
+    let subjects: Vec<_> = customers.iter().map(customer_subject).collect();
+    let mut builder = RecordIndexBuilder::with_capacity(customers.len());
+    for (index, subject) in subjects.iter().enumerate() {
+        builder.add(index as i64, subject);
+    }
+    let index = builder.finish();
+    let positions: Vec<usize> = (0..customers.len()).collect();
+    // For each customer, its best earlier look-alike.
+    let best_earlier: Vec<Option<(usize, f64, &'static str, Evidence)>> =
+        parallel_map(&positions, threads, |position, scratch| {
+            let subject = &subjects[*position];
+            let mut best: Option<(usize, f64, &'static str, Evidence)> = None;
+            let mut consider =
+                |other: usize, rule: &'static str, evidence: Evidence, effective: f64| {
+                    if other == *position || rank[other] > rank[*position] {
+                        return;
+                    }
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, score, _, _)| effective > *score)
+                    {
+                        best = Some((other, effective, rule, evidence));
+                    }
+                };
+            if !subject.vat.is_empty() {
+                for number in index.postings(vat_key(&subject.vat)) {
+                    let record = index.record(number);
+                    if record.vat != subject.vat {
+                        continue;
+                    }
+                    let evidence = score(subject, &record);
+                    if evidence.name_score >= 0.5 {
+                        consider(record.id as usize, "vat", evidence, 1.0);
+                    }
+                }
+            }
+            for (number, _) in index.candidates(subject, 48, &mut scratch.keys, &mut scratch.found)
+            {
+                let record = index.record(number);
+                let evidence = score(subject, &record);
+                if evidence.score >= settings.link_threshold {
+                    let effective = evidence.score;
+                    consider(record.id as usize, "name_and_address", evidence, effective);
+                }
+            }
+            best
+        });
+    // Resolve chains so every duplicate points at a customer that is no duplicate itself.
+    let mut primary_of: Vec<Option<usize>> = vec![None; customers.len()];
+    let mut duplicates = Vec::new();
+    for index in order {
+        let Some((other, score, rule, evidence)) = best_earlier[index].clone() else {
+            continue;
+        };
+        let primary = primary_of[other].unwrap_or(other);
+        primary_of[index] = Some(primary);
+        duplicates.push(EccDuplicate {
+            customer_number: customers[index].customer_number.clone(),
+            duplicate_of: customers[primary].customer_number.clone(),
+            score,
+            rule: rule.to_string(),
+            evidence,
+        });
+    }
+    duplicates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{customer, other_customer};
+
+    fn settings() -> MatchSettings {
+        MatchSettings {
+            link_threshold: 0.90,
+            review_threshold: 0.70,
+        }
+    }
+
+    #[test]
+    fn a_second_number_for_the_same_company_is_reported_against_the_first() {
+        let original = customer();
+        let mut twin = other_customer(
+            9001,
+            "Mueller Maschinenbau GmbH",
+            "Hauptstr.",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        twin.vat_number = None;
+        let mut third = other_customer(
+            9002,
+            "Müller Maschinenbau",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        third.vat_number = Some("DE 123 456 789".into());
+        let stranger = other_customer(
+            9003,
+            "Schmidt Logistik GmbH",
+            "Hafenstraße",
+            "1",
+            "20457",
+            "Hamburg",
+        );
+        let same_name_elsewhere = other_customer(
+            9004,
+            "Müller Maschinenbau GmbH",
+            "Marienplatz",
+            "1",
+            "80331",
+            "München",
+        );
+        let customers = vec![
+            third.clone(),
+            stranger,
+            original.clone(),
+            twin.clone(),
+            same_name_elsewhere,
+        ];
+        let duplicates = find_ecc_duplicates(&customers, settings(), 1);
+        assert_eq!(duplicates.len(), 2, "{duplicates:#?}");
+        assert_eq!(duplicates[0].customer_number, twin.customer_number);
+        assert_eq!(duplicates[0].duplicate_of, original.customer_number);
+        assert_eq!(duplicates[0].rule, "name_and_address");
+        assert_eq!(duplicates[1].customer_number, third.customer_number);
+        assert_eq!(duplicates[1].duplicate_of, original.customer_number);
+        assert_eq!(duplicates[1].rule, "vat");
+    }
+
+    #[test]
+    fn no_customers_no_duplicates() {
+        assert!(find_ecc_duplicates(&[], settings(), 0).is_empty());
+    }
+}
