@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -238,21 +238,34 @@ impl Governor {
     }
 
     /// The process-wide governor of a company: created on first use, shared by every client
-    /// (every connection) of that company afterwards. The first caller's settings hold.
+    /// (every connection) of that company using the same store while any of them lives. The
+    /// first caller's settings hold.
     pub fn for_company(
         company_id: &str,
         api_domain: &str,
         settings: GovernorSettings,
         store: Arc<dyn StateStore>,
     ) -> Governor {
-        static GOVERNORS: OnceLock<Mutex<HashMap<String, Governor>>> = OnceLock::new();
+        type Registry = Mutex<HashMap<String, Weak<GovernorInner>>>;
+        static GOVERNORS: OnceLock<Registry> = OnceLock::new();
         let registry = GOVERNORS.get_or_init(|| Mutex::new(HashMap::new()));
-        let key = format!("{company_id}@{}", api_domain.trim_end_matches('/'));
+        // The store is part of the key: two stores are two ledgers.
+        let store_identity = Arc::as_ptr(&store) as *const () as usize;
+        let key = format!(
+            "{company_id}@{}#{store_identity:x}",
+            api_domain.trim_end_matches('/')
+        );
         let mut governors = lock(registry);
-        let governor = governors
-            .entry(key)
-            .or_insert_with(|| Governor::new(settings, store))
-            .clone();
+        governors.retain(|_, governor| governor.strong_count() > 0);
+        let governor = match governors.get(&key).and_then(Weak::upgrade) {
+            Some(inner) => Governor { inner },
+            None => {
+                let governor = Governor::new(settings, store);
+                governors.insert(key, Arc::downgrade(&governor.inner));
+                governor
+            }
+        };
+        drop(governors);
         governor.set_company(company_id);
         governor
     }
