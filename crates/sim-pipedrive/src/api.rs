@@ -530,70 +530,88 @@ struct Row {
     update_time: i64,
 }
 
-fn select_page(
-    rows: impl Iterator<Item = Row>,
+type RowRange = (std::ops::Bound<u64>, std::ops::Bound<u64>);
+
+/// Picks one page. `rows_in` yields the live records of an id range in ascending id order; with
+/// `sort_by=id` only the page itself is visited, so paging through a large store stays cheap.
+fn select_page<I>(
+    rows_in: impl Fn(RowRange) -> I,
     list: &ListQuery,
     deal_filter: bool,
-) -> (Vec<u64>, Option<String>) {
-    let key_of = |row: &Row| -> i64 {
-        match list.sort_by {
-            "update_time" => row.update_time,
-            "add_time" => row.add_time,
-            _ => row.id as i64,
-        }
-    };
-    let mut keyed: Vec<(i64, u64)> = rows
-        .filter(|_| !deal_filter)
-        .filter(|row| list.owner_id.is_none_or(|owner| row.owner_id == owner))
-        .filter(|row| list.org_id.is_none_or(|org| row.org_id == Some(org)))
-        .filter(|row| list.ids.as_ref().is_none_or(|ids| ids.contains(&row.id)))
-        .filter(|row| {
-            list.updated_since
+) -> (Vec<u64>, Option<String>)
+where
+    I: DoubleEndedIterator<Item = Row>,
+{
+    use std::ops::Bound::{Excluded, Unbounded};
+    let keep = |row: &Row| -> bool {
+        !deal_filter
+            && list.owner_id.is_none_or(|owner| row.owner_id == owner)
+            && list.org_id.is_none_or(|org| row.org_id == Some(org))
+            && list.ids.as_ref().is_none_or(|ids| ids.contains(&row.id))
+            && list
+                .updated_since
                 .is_none_or(|since| row.update_time >= since)
-        })
-        .filter(|row| {
-            list.updated_until
+            && list
+                .updated_until
                 .is_none_or(|until| row.update_time < until)
-        })
-        .map(|row| (key_of(&row), row.id))
-        .collect();
-    if list.sort_by != "id" {
-        keyed.sort_unstable();
-    }
-    if list.descending {
-        keyed.reverse();
-    }
-    let start = match list.after {
-        None => 0,
-        Some(after) => keyed.partition_point(|item| {
-            if list.descending {
-                *item >= after
-            } else {
-                *item <= after
-            }
-        }),
     };
-    let page: Vec<(i64, u64)> = keyed
-        .iter()
-        .skip(start)
-        .take(list.limit + 1)
-        .copied()
-        .collect();
+    let direction = if list.descending { "desc" } else { "asc" };
+    let mut page: Vec<(i64, u64)> = if list.sort_by == "id" {
+        let after = list.after.map(|(_, id)| id);
+        let take = list.limit + 1;
+        if list.descending {
+            let range = (Unbounded, after.map_or(Unbounded, Excluded));
+            rows_in(range)
+                .rev()
+                .filter(|row| keep(row))
+                .map(|row| (row.id as i64, row.id))
+                .take(take)
+                .collect()
+        } else {
+            let range = (after.map_or(Unbounded, Excluded), Unbounded);
+            rows_in(range)
+                .filter(|row| keep(row))
+                .map(|row| (row.id as i64, row.id))
+                .take(take)
+                .collect()
+        }
+    } else {
+        let key_of = |row: &Row| -> i64 {
+            if list.sort_by == "update_time" {
+                row.update_time
+            } else {
+                row.add_time
+            }
+        };
+        let mut keyed: Vec<(i64, u64)> = rows_in((Unbounded, Unbounded))
+            .filter(|row| keep(row))
+            .map(|row| (key_of(&row), row.id))
+            .collect();
+        keyed.sort_unstable();
+        if list.descending {
+            keyed.reverse();
+        }
+        let start = match list.after {
+            None => 0,
+            Some(after) => keyed.partition_point(|item| {
+                if list.descending {
+                    *item >= after
+                } else {
+                    *item <= after
+                }
+            }),
+        };
+        keyed.into_iter().skip(start).take(list.limit + 1).collect()
+    };
     let more = page.len() > list.limit;
-    let page = &page[..page.len().min(list.limit)];
+    page.truncate(list.limit);
     let next = if more {
-        page.last().map(|(value, id)| {
-            encode_cursor(
-                list.sort_by,
-                *value,
-                if list.descending { "desc" } else { "asc" },
-                *id,
-            )
-        })
+        page.last()
+            .map(|(value, id)| encode_cursor(list.sort_by, *value, direction, *id))
     } else {
         None
     };
-    (page.iter().map(|(_, id)| *id).collect(), next)
+    (page.into_iter().map(|(_, id)| id).collect(), next)
 }
 
 fn organization_extras(item: &mut Value, include: &[String], people_count: u64) {
@@ -638,18 +656,21 @@ async fn list_organizations(
         Err(response) => return response,
     };
     let store = shared.read();
-    let rows = store
-        .organizations
-        .values()
-        .filter(|org| !org.is_deleted)
-        .map(|org| Row {
-            id: org.id,
-            owner_id: org.owner_id,
-            org_id: None,
-            add_time: org.add_time,
-            update_time: org.update_time,
-        });
-    let (ids, next) = select_page(rows, &list, false);
+    let rows_in = |range: RowRange| {
+        store
+            .organizations
+            .range(range)
+            .map(|(_, org)| org)
+            .filter(|org| !org.is_deleted)
+            .map(|org| Row {
+                id: org.id,
+                owner_id: org.owner_id,
+                org_id: None,
+                add_time: org.add_time,
+                update_time: org.update_time,
+            })
+    };
+    let (ids, next) = select_page(rows_in, &list, false);
     let render = Render {
         custom: list
             .custom
@@ -694,18 +715,21 @@ async fn list_persons(State(shared): State<Arc<Shared>>, RawQuery(query): RawQue
     // No deals exist in the simulator, so a deal filter finds nobody.
     let deal_filter = query.contains_key("deal_id");
     let store = shared.read();
-    let rows = store
-        .persons
-        .values()
-        .filter(|person| !person.is_deleted)
-        .map(|person| Row {
-            id: person.id,
-            owner_id: person.owner_id,
-            org_id: person.org_id,
-            add_time: person.add_time,
-            update_time: person.update_time,
-        });
-    let (ids, next) = select_page(rows, &list, deal_filter);
+    let rows_in = |range: RowRange| {
+        store
+            .persons
+            .range(range)
+            .map(|(_, person)| person)
+            .filter(|person| !person.is_deleted)
+            .map(|person| Row {
+                id: person.id,
+                owner_id: person.owner_id,
+                org_id: person.org_id,
+                add_time: person.add_time,
+                update_time: person.update_time,
+            })
+    };
+    let (ids, next) = select_page(rows_in, &list, deal_filter);
     let render = Render {
         custom: list
             .custom
