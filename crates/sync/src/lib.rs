@@ -5,6 +5,7 @@
 pub mod existing;
 pub mod map;
 pub mod matching;
+pub mod plan;
 
 #[cfg(test)]
 mod testing;

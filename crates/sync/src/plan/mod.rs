@@ -1,0 +1,1079 @@
+//! The plan: for every record read, what to do in Pipedrive and why, decided from the mapped
+//! content hash, the record's state, its link, the review decisions and the matcher. Pure: the
+//! executor gathers the inputs (store, Pipedrive index), calls [`plan`], and carries the
+//! entries out in order (each organization before its persons). `--dry-run` prints the plan.
+//!
+//! Guarantees kept here: an unchanged record costs nothing; a record is never created without
+//! a successful lookup; a customer deleted or blocked before it was ever synced is not created;
+//! two customers never share one organization by themselves.
+
+pub mod backoff;
+pub mod cost;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use mlc_canonical::{alpha_output, ContactPerson, Customer};
+use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy};
+use mlc_config::SyncConfig;
+use mlc_store::{Action, ActionCounts, EntityKind, Link, RecordState, ReviewItem, ReviewStatus};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::existing::{ExistingOrganization, ExistingPerson};
+use crate::map::{customer_status, diff, FieldMap, MappedRecord, MappingProblem};
+use crate::matching::{
+    match_person, EccDuplicate, MatchOutcome, MatchRule, OrganizationMatcher, PersonMatch,
+    ReviewReason,
+};
+use cost::{CREATE_TOKENS, DELETE_TOKENS, GET_TOKENS, UPDATE_TOKENS};
+
+/// The policies of `[sync]` the planner applies, with the status label resolved to its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSettings {
+    pub ecc_duplicates: EccDuplicatePolicy,
+    pub on_deleted: LifecyclePolicy,
+    pub on_blocked: LifecyclePolicy,
+    /// The Pipedrive label id of `sync.status_label`, for the `label` policy; `None` when the
+    /// label does not exist (the `label` policy then reports an error instead of guessing).
+    pub status_label_id: Option<i64>,
+    pub max_failures: u32,
+}
+
+impl PlanSettings {
+    pub fn from_config(sync: &SyncConfig, status_label_id: Option<i64>) -> Self {
+        PlanSettings {
+            ecc_duplicates: sync.ecc_duplicates,
+            on_deleted: sync.on_deleted,
+            on_blocked: sync.on_blocked,
+            status_label_id,
+            max_failures: sync.max_failures,
+        }
+    }
+}
+
+/// One customer as read in this run.
+#[derive(Debug, Clone)]
+pub struct CustomerRecord<'a> {
+    pub customer: &'a Customer,
+    /// Data-quality problems the extraction found (a dirty row): the record is an error.
+    pub problems: Vec<String>,
+    /// Arrived through change detection (new, or a change document) in this run: a waiting or
+    /// parked record is tried again at once.
+    pub changed_in_ecc: bool,
+    /// Named by `sync --customer`: tried whatever its state.
+    pub replay: bool,
+}
+
+impl<'a> CustomerRecord<'a> {
+    pub fn new(customer: &'a Customer) -> Self {
+        CustomerRecord {
+            customer,
+            problems: Vec::new(),
+            changed_in_ecc: false,
+            replay: false,
+        }
+    }
+}
+
+/// What the store knows, grouped for lookups. Built from `links`, `record_states` and
+/// `reviews` of the connection.
+#[derive(Debug, Clone, Default)]
+pub struct KnownRecords {
+    pub organization_links: HashMap<String, i64>,
+    pub person_links: HashMap<String, i64>,
+    pub organization_states: HashMap<String, RecordState>,
+    pub person_states: HashMap<String, RecordState>,
+    /// Reviews by (kind, ECC key), oldest first.
+    pub reviews: HashMap<(EntityKind, String), Vec<ReviewItem>>,
+}
+
+impl KnownRecords {
+    pub fn from_store(
+        links: Vec<Link>,
+        states: Vec<RecordState>,
+        reviews: Vec<ReviewItem>,
+    ) -> Self {
+        let mut known = KnownRecords::default();
+        for link in links {
+            match link.kind {
+                EntityKind::Organization => known
+                    .organization_links
+                    .insert(link.ecc_key, link.pipedrive_id),
+                EntityKind::Person => known.person_links.insert(link.ecc_key, link.pipedrive_id),
+            };
+        }
+        for state in states {
+            match state.kind {
+                EntityKind::Organization => known
+                    .organization_states
+                    .insert(state.ecc_key.clone(), state),
+                EntityKind::Person => known.person_states.insert(state.ecc_key.clone(), state),
+            };
+        }
+        let mut reviews = reviews;
+        reviews.sort_by_key(|review| review.created_at);
+        for review in reviews {
+            known
+                .reviews
+                .entry((review.kind, review.ecc_key.clone()))
+                .or_default()
+                .push(review);
+        }
+        known
+    }
+}
+
+/// What Pipedrive holds, from the list endpoints. Absent in a run that has not loaded it: then
+/// unchanged records still skip for free, changed linked ones are diffed against a fetched
+/// copy by the executor, and unlinked ones wait (no create without a lookup).
+pub struct PipedriveView<'a> {
+    pub matcher: &'a OrganizationMatcher,
+    pub organizations: &'a HashMap<i64, ExistingOrganization>,
+    pub persons: &'a HashMap<i64, ExistingPerson>,
+}
+
+/// Where a person's organization is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OrganizationRef {
+    Existing {
+        id: i64,
+    },
+    /// Created earlier in this plan; the executor fills `org_id` once it has the id.
+    CreatedInThisRun {
+        customer_number: String,
+    },
+}
+
+/// The Pipedrive side of an entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "operation", rename_all = "snake_case")]
+pub enum Operation {
+    /// No call (skip, review already queued, deferred, error).
+    Nothing,
+    /// POST; `body` is the whole mapped record (`create_body()`).
+    Create {
+        #[serde(serialize_with = "serialize_patch")]
+        body: MappedRecord,
+        /// For a person, its organization.
+        organization: Option<OrganizationRef>,
+    },
+    /// PATCH of the changed fields. With `diffed` false the executor did not have the current
+    /// record: it fetches it (1 token) and sends `map::diff(changes, current)`; if that is
+    /// empty, it sends nothing.
+    Update {
+        id: i64,
+        #[serde(serialize_with = "serialize_patch")]
+        changes: MappedRecord,
+        diffed: bool,
+    },
+    /// Link the record to an existing one, then PATCH what differs (nothing when `changes` is
+    /// empty and `diffed`).
+    Link {
+        id: i64,
+        #[serde(serialize_with = "serialize_patch")]
+        changes: MappedRecord,
+        diffed: bool,
+    },
+    /// DELETE (the `delete` policy); the link is removed with the outcome.
+    Delete { id: i64 },
+    /// Put the pair in the review queue.
+    Review { id: i64, score: f64 },
+}
+
+fn serialize_patch<S: serde::Serializer>(
+    record: &MappedRecord,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    record.patch_body().serialize(serializer)
+}
+
+/// One record's entry in the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanEntry {
+    pub kind: EntityKind,
+    /// KUNNR or PARNR, internal form.
+    pub ecc_key: String,
+    /// The customer the record belongs to (its own number for an organization).
+    pub customer_number: String,
+    pub action: Action,
+    pub operation: Operation,
+    /// Why, in words, for the audit and `--dry-run`.
+    pub reason: String,
+    /// Hash of the canonical record as read (the audit's `content_hash`).
+    pub content_hash: String,
+    /// Hash of the mapped content to store as `pushed_hash` once the write succeeded; `None`
+    /// for a person whose organization is created in this run (the executor hashes the body
+    /// after filling `org_id`) and for entries that write nothing.
+    pub pushed_hash: Option<String>,
+    /// The matcher's decision and evidence, when it was asked.
+    pub evidence: Option<Value>,
+    /// Tokens the operation is estimated to cost.
+    pub tokens: u32,
+    /// The record could not be decided without the Pipedrive index.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub needs_index: bool,
+}
+
+/// The plan of one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// Per customer: its organization's entry, then its persons'.
+    pub entries: Vec<PlanEntry>,
+    /// ECC duplicates found among the customers read.
+    pub ecc_duplicates: Vec<EccDuplicate>,
+}
+
+impl Plan {
+    pub fn counts(&self) -> ActionCounts {
+        let mut counts = ActionCounts::new();
+        for entry in &self.entries {
+            *counts.entry(entry.action).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Tokens the writes are estimated to cost (the index pages not included).
+    pub fn write_tokens(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|entry| u64::from(entry.tokens))
+            .sum()
+    }
+
+    /// Whether some record waits for the Pipedrive index: load it and plan again.
+    pub fn needs_index(&self) -> bool {
+        self.entries.iter().any(|entry| entry.needs_index)
+    }
+
+    /// Whether anything at all is to be written (a run without it calls Pipedrive not once).
+    pub fn writes_anything(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|entry| entry.operation != Operation::Nothing)
+    }
+}
+
+/// Everything [`plan`] needs, all plain data.
+pub struct PlanInputs<'a> {
+    pub records: &'a [CustomerRecord<'a>],
+    pub field_map: &'a FieldMap,
+    pub settings: &'a PlanSettings,
+    pub known: &'a KnownRecords,
+    pub pipedrive: Option<PipedriveView<'a>>,
+    /// From `matching::find_ecc_duplicates` over the customers read (or all customers).
+    pub ecc_duplicates: &'a [EccDuplicate],
+    pub now: DateTime<Utc>,
+}
+
+/// The plan for `inputs.records`, in their order.
+pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
+    let mut planner = Planner {
+        inputs,
+        claimed: HashMap::new(),
+        duplicate_of: inputs
+            .ecc_duplicates
+            .iter()
+            .map(|duplicate| (duplicate.customer_number.as_str(), duplicate))
+            .collect(),
+        persons_by_organization: HashMap::new(),
+    };
+    if let Some(view) = &inputs.pipedrive {
+        for person in view.persons.values() {
+            if let Some(org_id) = person.org_id {
+                planner
+                    .persons_by_organization
+                    .entry(org_id)
+                    .or_default()
+                    .push(person);
+            }
+        }
+        for persons in planner.persons_by_organization.values_mut() {
+            persons.sort_by_key(|person| person.id);
+        }
+    }
+    let mut entries = Vec::new();
+    for record in inputs.records {
+        let organization = planner.plan_organization(record);
+        let organization_ref = planner.organization_ref(&organization);
+        let person_block = person_block_reason(&organization, record.customer);
+        entries.push(organization);
+        for contact in &record.customer.contacts {
+            entries.push(planner.plan_person(
+                record,
+                contact,
+                organization_ref.clone(),
+                person_block.as_deref(),
+            ));
+        }
+    }
+    Plan {
+        entries,
+        ecc_duplicates: inputs.ecc_duplicates.to_vec(),
+    }
+}
+
+struct Planner<'p, 'a> {
+    inputs: &'p PlanInputs<'a>,
+    /// Organizations linked in this plan, by the customer that took them.
+    claimed: HashMap<i64, String>,
+    duplicate_of: HashMap<&'a str, &'a EccDuplicate>,
+    persons_by_organization: HashMap<i64, Vec<&'a ExistingPerson>>,
+}
+
+fn entry(
+    kind: EntityKind,
+    ecc_key: &str,
+    customer_number: &str,
+    content_hash: String,
+) -> PlanEntry {
+    PlanEntry {
+        kind,
+        ecc_key: ecc_key.to_string(),
+        customer_number: customer_number.to_string(),
+        action: Action::Skip,
+        operation: Operation::Nothing,
+        reason: String::new(),
+        content_hash,
+        pushed_hash: None,
+        evidence: None,
+        tokens: 0,
+        needs_index: false,
+    }
+}
+
+fn problems_text(problems: &[MappingProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The lifecycle state of a customer and the policy that applies to it.
+fn lifecycle(
+    customer: &Customer,
+    settings: &PlanSettings,
+) -> Option<(&'static str, LifecyclePolicy)> {
+    if customer.deleted {
+        Some(("deleted", settings.on_deleted))
+    } else if customer.blocked {
+        Some(("blocked", settings.on_blocked))
+    } else {
+        None
+    }
+}
+
+/// Why the persons of a customer cannot be written in this run, if they cannot.
+fn person_block_reason(organization: &PlanEntry, customer: &Customer) -> Option<String> {
+    match (&organization.action, &organization.operation) {
+        (Action::Error, _) => Some(format!(
+            "its organization (customer {}) is in error",
+            customer.customer_number_display
+        )),
+        (Action::Review, _) => Some(format!(
+            "its organization (customer {}) waits for review",
+            customer.customer_number_display
+        )),
+        (Action::Deferred, _) => Some(format!(
+            "its organization (customer {}) is deferred",
+            customer.customer_number_display
+        )),
+        (Action::Delete, _) => Some("its organization is deleted in Pipedrive".to_string()),
+        _ => None,
+    }
+}
+
+impl<'p, 'a> Planner<'p, 'a> {
+    fn organization_ref(&self, organization: &PlanEntry) -> Option<OrganizationRef> {
+        match &organization.operation {
+            Operation::Create { .. } => Some(OrganizationRef::CreatedInThisRun {
+                customer_number: organization.ecc_key.clone(),
+            }),
+            Operation::Update { id, .. } | Operation::Link { id, .. } => {
+                Some(OrganizationRef::Existing { id: *id })
+            }
+            Operation::Nothing => self
+                .inputs
+                .known
+                .organization_links
+                .get(&organization.ecc_key)
+                .map(|id| OrganizationRef::Existing { id: *id }),
+            Operation::Delete { .. } | Operation::Review { .. } => None,
+        }
+    }
+
+    fn plan_organization(&mut self, record: &CustomerRecord<'a>) -> PlanEntry {
+        let inputs = self.inputs;
+        let customer = record.customer;
+        let key = customer.customer_number.as_str();
+        let mut planned = entry(
+            EntityKind::Organization,
+            key,
+            key,
+            customer.organization_hash().to_string(),
+        );
+        let state = inputs.known.organization_states.get(key);
+        let link = inputs.known.organization_links.get(key).copied();
+        let lifecycle = lifecycle(customer, inputs.settings);
+
+        if !record.problems.is_empty() {
+            planned.action = Action::Error;
+            planned.reason = format!("dirty record in ECC: {}", record.problems.join("; "));
+            return planned;
+        }
+        let mut mapped = match inputs.field_map.map_organization(customer) {
+            Ok(mapped) => mapped,
+            Err(problems) => {
+                planned.action = Action::Error;
+                planned.reason = format!(
+                    "cannot be written to Pipedrive: {}",
+                    problems_text(&problems)
+                );
+                return planned;
+            }
+        };
+        let mut managed_labels = inputs.field_map.managed_label_ids().to_vec();
+        let label_policy_applies = [inputs.settings.on_deleted, inputs.settings.on_blocked]
+            .contains(&LifecyclePolicy::Label);
+        if label_policy_applies {
+            let Some(status_label) = inputs.settings.status_label_id else {
+                if matches!(lifecycle, Some((_, LifecyclePolicy::Label))) && link.is_some() {
+                    planned.action = Action::Error;
+                    planned.reason = "the status label of sync.status_label does not exist in Pipedrive; create it".into();
+                    return planned;
+                }
+                return self.plan_organization_mapped(
+                    record,
+                    planned,
+                    mapped,
+                    &managed_labels,
+                    link,
+                    state,
+                    lifecycle,
+                );
+            };
+            managed_labels.push(status_label);
+            let mut wanted: BTreeSet<i64> = match mapped.get("label_ids") {
+                Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_i64).collect(),
+                _ => BTreeSet::new(),
+            };
+            if matches!(lifecycle, Some((_, LifecyclePolicy::Label))) {
+                wanted.insert(status_label);
+            }
+            mapped.set("label_ids", json!(wanted.into_iter().collect::<Vec<_>>()));
+        }
+        self.plan_organization_mapped(
+            record,
+            planned,
+            mapped,
+            &managed_labels,
+            link,
+            state,
+            lifecycle,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_organization_mapped(
+        &mut self,
+        record: &CustomerRecord<'a>,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        managed_labels: &[i64],
+        link: Option<i64>,
+        state: Option<&RecordState>,
+        lifecycle: Option<(&'static str, LifecyclePolicy)>,
+    ) -> PlanEntry {
+        let inputs = self.inputs;
+        let customer = record.customer;
+        let key = customer.customer_number.as_str();
+        let mapped_hash = mapped.content_hash().to_string();
+
+        if let Some(reason) =
+            backoff::waiting(state, inputs.now, record.replay, record.changed_in_ecc)
+        {
+            planned.reason = reason;
+            return planned;
+        }
+
+        if let Some(id) = link {
+            self.claimed.insert(id, key.to_string());
+            if let Some((status, LifecyclePolicy::Delete)) = lifecycle {
+                planned.action = Action::Delete;
+                planned.operation = Operation::Delete { id };
+                planned.reason = format!("{status} in ECC; sync.on_{status} = \"delete\"");
+                planned.pushed_hash = Some(mapped.content_hash_with("deleted").to_string());
+                planned.tokens = DELETE_TOKENS;
+                return planned;
+            }
+            if let Some(duplicate) = self.duplicate_of.get(key) {
+                if inputs.settings.ecc_duplicates == EccDuplicatePolicy::MapToOne
+                    && inputs.known.organization_links.get(&duplicate.duplicate_of) == Some(&id)
+                {
+                    planned.reason = format!(
+                        "duplicate of customer {} in ECC, mapped to its organization {id}; its fields are the primary's",
+                        alpha_output(&duplicate.duplicate_of)
+                    );
+                    return planned;
+                }
+            }
+            let unchanged = state.is_some_and(|state| {
+                state.pushed_hash.as_deref() == Some(mapped_hash.as_str()) && state.failures == 0
+            });
+            if unchanged && !record.replay {
+                planned.reason = "unchanged since the last write".into();
+                return planned;
+            }
+            planned.pushed_hash = Some(mapped_hash);
+            let current = inputs
+                .pipedrive
+                .as_ref()
+                .map(|view| view.organizations.get(&id));
+            match current {
+                Some(None) => {
+                    planned.action = Action::Error;
+                    planned.reason = format!(
+                        "the linked organization {id} is not in Pipedrive any more (deleted or merged there); not re-created, check it and the link"
+                    );
+                    planned.pushed_hash = None;
+                    return planned;
+                }
+                Some(Some(current)) => {
+                    let changes = diff(&mapped, current, managed_labels);
+                    if changes.is_empty() {
+                        planned.reason =
+                            "changed in ECC, but Pipedrive already holds the mapped values".into();
+                        return planned;
+                    }
+                    planned.action = organization_update_action(&changes, lifecycle);
+                    planned.reason = format!(
+                        "changed: {}",
+                        changes.owned_fields().collect::<Vec<_>>().join(", ")
+                    );
+                    planned.operation = Operation::Update {
+                        id,
+                        changes,
+                        diffed: true,
+                    };
+                    planned.tokens = UPDATE_TOKENS;
+                }
+                None => {
+                    planned.action = Action::Update;
+                    planned.reason = "mapped content changed; fields to send are decided against the current organization".into();
+                    planned.operation = Operation::Update {
+                        id,
+                        changes: mapped,
+                        diffed: false,
+                    };
+                    planned.tokens = GET_TOKENS + UPDATE_TOKENS;
+                }
+            }
+            return planned;
+        }
+
+        // Not linked yet.
+        if let Some((status, _)) = lifecycle {
+            planned.reason = format!("{status} in ECC before it was ever synced: not created");
+            return planned;
+        }
+        let mut excluded: Vec<i64> = Vec::new();
+        let duplicate = self.duplicate_of.get(key).copied();
+        if let Some(duplicate) = duplicate {
+            let primary_link = inputs
+                .known
+                .organization_links
+                .get(&duplicate.duplicate_of)
+                .copied();
+            match inputs.settings.ecc_duplicates {
+                EccDuplicatePolicy::MapToOne => {
+                    planned.evidence = serde_json::to_value(duplicate).ok();
+                    if let Some(id) = primary_link {
+                        planned.action = Action::Link;
+                        planned.operation = Operation::Link {
+                            id,
+                            changes: MappedRecord::new(EntityKind::Organization),
+                            diffed: true,
+                        };
+                        planned.reason = format!("duplicate of customer {} in ECC (sync.ecc_duplicates = \"map-to-one\")", alpha_output(&duplicate.duplicate_of));
+                        planned.pushed_hash = Some(mapped_hash);
+                        return planned;
+                    }
+                    planned.action = Action::Deferred;
+                    planned.reason = format!(
+                        "duplicate of customer {} in ECC; linked to its organization once that exists",
+                        alpha_output(&duplicate.duplicate_of)
+                    );
+                    return planned;
+                }
+                EccDuplicatePolicy::KeepApart => {
+                    // Its own organization: never the primary's.
+                    excluded.extend(primary_link);
+                }
+            }
+        }
+        let reviews = inputs
+            .known
+            .reviews
+            .get(&(EntityKind::Organization, key.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if let Some(accepted) = reviews
+            .iter()
+            .rev()
+            .find(|review| review.status == ReviewStatus::Accepted)
+        {
+            return self.link_organization(
+                planned,
+                mapped,
+                mapped_hash,
+                managed_labels,
+                accepted.pipedrive_id,
+                format!("review {} accepted", accepted.id),
+                json!({"rule": MatchRule::ReviewAccepted, "review": accepted.id}),
+            );
+        }
+        if let Some(pending) = reviews
+            .iter()
+            .rev()
+            .find(|review| review.status == ReviewStatus::Pending)
+        {
+            planned.action = Action::Review;
+            planned.reason = format!(
+                "waits for review {} (organization {})",
+                pending.id, pending.pipedrive_id
+            );
+            planned.evidence = Some(pending.evidence.clone());
+            return planned;
+        }
+        excluded.extend(
+            reviews
+                .iter()
+                .filter(|review| review.status == ReviewStatus::Rejected)
+                .map(|review| review.pipedrive_id),
+        );
+
+        let Some(view) = &inputs.pipedrive else {
+            planned.action = Action::Deferred;
+            planned.reason =
+                "not linked, and the organization index is not loaded: no create without a lookup"
+                    .into();
+            planned.needs_index = true;
+            return planned;
+        };
+        let outcome = view.matcher.match_customer(customer, &excluded);
+        planned.evidence = Some(outcome.evidence_json());
+        match outcome {
+            MatchOutcome::Link { evidence } => {
+                if let Some(other) = self.claimed.get(&evidence.pipedrive_id) {
+                    planned.action = Action::Review;
+                    planned.reason = format!(
+                        "organization {} fits, but customer {} took it earlier in this run",
+                        evidence.pipedrive_id,
+                        alpha_output(other)
+                    );
+                    planned.operation = Operation::Review {
+                        id: evidence.pipedrive_id,
+                        score: evidence.score,
+                    };
+                    return planned;
+                }
+                let reason = format!(
+                    "matched by {:?} (score {:.2})",
+                    evidence.rule, evidence.score
+                );
+                let evidence_json = planned.evidence.take().unwrap_or(Value::Null);
+                self.link_organization(
+                    planned,
+                    mapped,
+                    mapped_hash,
+                    managed_labels,
+                    evidence.pipedrive_id,
+                    reason,
+                    evidence_json,
+                )
+            }
+            MatchOutcome::Review {
+                reason, candidate, ..
+            } => {
+                if reason == ReviewReason::LinkedToAnotherCustomer
+                    && duplicate.is_some_and(|duplicate| {
+                        candidate.linked_to.as_deref()
+                            == Some(alpha_output(&duplicate.duplicate_of).as_str())
+                    })
+                {
+                    // Kept apart from its ECC twin: its own organization.
+                    return self.create_organization(
+                        planned,
+                        mapped,
+                        mapped_hash,
+                        "duplicate in ECC kept apart (sync.ecc_duplicates = \"keep-apart\")".into(),
+                    );
+                }
+                planned.action = Action::Review;
+                planned.reason = format!(
+                    "organization {} might be this customer ({:?}, score {:.2}); not created until reviewed",
+                    candidate.pipedrive_id, reason, candidate.score
+                );
+                planned.operation = Operation::Review {
+                    id: candidate.pipedrive_id,
+                    score: candidate.score,
+                };
+                planned
+            }
+            MatchOutcome::Create { nearest } => {
+                let reason = match nearest {
+                    Some(nearest) => format!(
+                        "no match (nearest: organization {} at {:.2})",
+                        nearest.pipedrive_id, nearest.score
+                    ),
+                    None => "no match".to_string(),
+                };
+                let reason = if excluded.is_empty() {
+                    reason
+                } else {
+                    format!("{reason}; rejected or kept apart: {excluded:?}")
+                };
+                self.create_organization(planned, mapped, mapped_hash, reason)
+            }
+        }
+    }
+
+    fn create_organization(
+        &mut self,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        mapped_hash: String,
+        reason: String,
+    ) -> PlanEntry {
+        planned.action = Action::Create;
+        planned.reason = reason;
+        planned.operation = Operation::Create {
+            body: mapped,
+            organization: None,
+        };
+        planned.pushed_hash = Some(mapped_hash);
+        planned.tokens = CREATE_TOKENS;
+        planned
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn link_organization(
+        &mut self,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        mapped_hash: String,
+        managed_labels: &[i64],
+        id: i64,
+        reason: String,
+        evidence: Value,
+    ) -> PlanEntry {
+        self.claimed.insert(id, planned.ecc_key.clone());
+        planned.action = Action::Link;
+        planned.evidence = Some(evidence);
+        planned.pushed_hash = Some(mapped_hash);
+        let current = self
+            .inputs
+            .pipedrive
+            .as_ref()
+            .and_then(|view| view.organizations.get(&id));
+        let (changes, diffed) = match current {
+            Some(current) => (diff(&mapped, current, managed_labels), true),
+            None => (mapped, false),
+        };
+        planned.tokens = match (diffed, changes.is_empty()) {
+            (true, true) => 0,
+            (true, false) => UPDATE_TOKENS,
+            (false, _) => GET_TOKENS + UPDATE_TOKENS,
+        };
+        planned.reason = reason;
+        planned.operation = Operation::Link {
+            id,
+            changes,
+            diffed,
+        };
+        planned
+    }
+
+    fn plan_person(
+        &mut self,
+        record: &CustomerRecord<'a>,
+        contact: &ContactPerson,
+        organization: Option<OrganizationRef>,
+        blocked_by: Option<&str>,
+    ) -> PlanEntry {
+        let inputs = self.inputs;
+        let customer = record.customer;
+        let key = contact.contact_number.as_str();
+        let mut planned = entry(
+            EntityKind::Person,
+            key,
+            &customer.customer_number,
+            contact.content_hash().to_string(),
+        );
+        let state = inputs.known.person_states.get(key);
+        let link = inputs.known.person_links.get(key).copied();
+
+        if !record.problems.is_empty() {
+            planned.action = Action::Error;
+            planned.reason = format!("dirty record in ECC: {}", record.problems.join("; "));
+            return planned;
+        }
+        if let Some(reason) = blocked_by {
+            planned.action = if reason.contains("deleted in Pipedrive") {
+                Action::Skip
+            } else {
+                Action::Deferred
+            };
+            planned.reason = reason.to_string();
+            return planned;
+        }
+        let Some(organization) = organization else {
+            planned.reason =
+                "its customer is not synced (deleted or blocked before it was ever synced)".into();
+            return planned;
+        };
+        let mut mapped = match inputs.field_map.map_person(customer, contact) {
+            Ok(mapped) => mapped,
+            Err(problems) => {
+                planned.action = Action::Error;
+                planned.reason = format!(
+                    "cannot be written to Pipedrive: {}",
+                    problems_text(&problems)
+                );
+                return planned;
+            }
+        };
+        if let Some(reason) =
+            backoff::waiting(state, inputs.now, record.replay, record.changed_in_ecc)
+        {
+            planned.reason = reason;
+            return planned;
+        }
+        let organization_id = match &organization {
+            OrganizationRef::Existing { id } => {
+                mapped.set("org_id", json!(id));
+                Some(*id)
+            }
+            OrganizationRef::CreatedInThisRun { .. } => None,
+        };
+        let mapped_hash = organization_id.map(|_| mapped.content_hash().to_string());
+
+        if let Some(id) = link {
+            let unchanged = state.is_some_and(|state| {
+                state.pushed_hash.is_some()
+                    && state.pushed_hash == mapped_hash
+                    && state.failures == 0
+            });
+            if unchanged && !record.replay {
+                planned.reason = "unchanged since the last write".into();
+                return planned;
+            }
+            planned.pushed_hash = mapped_hash;
+            let current = inputs.pipedrive.as_ref().map(|view| view.persons.get(&id));
+            match current {
+                Some(None) => {
+                    planned.action = Action::Error;
+                    planned.pushed_hash = None;
+                    planned.reason = format!("the linked person {id} is not in Pipedrive any more (deleted or merged there); not re-created");
+                }
+                Some(Some(current)) => {
+                    let changes = diff(&mapped, current, &[]);
+                    if changes.is_empty() {
+                        planned.reason =
+                            "changed in ECC, but Pipedrive already holds the mapped values".into();
+                        return planned;
+                    }
+                    planned.action = Action::Update;
+                    planned.reason = format!(
+                        "changed: {}",
+                        changes.owned_fields().collect::<Vec<_>>().join(", ")
+                    );
+                    planned.operation = Operation::Update {
+                        id,
+                        changes,
+                        diffed: true,
+                    };
+                    planned.tokens = UPDATE_TOKENS;
+                }
+                None => {
+                    planned.action = Action::Update;
+                    planned.reason = "mapped content changed; fields to send are decided against the current person".into();
+                    planned.operation = Operation::Update {
+                        id,
+                        changes: mapped,
+                        diffed: false,
+                    };
+                    planned.tokens = GET_TOKENS + UPDATE_TOKENS;
+                }
+            }
+            return planned;
+        }
+
+        let Some(organization_id) = organization_id else {
+            planned.action = Action::Create;
+            planned.reason = "new contact of an organization created in this run".into();
+            planned.operation = Operation::Create {
+                body: mapped,
+                organization: Some(organization),
+            };
+            planned.tokens = CREATE_TOKENS;
+            return planned;
+        };
+        let reviews = inputs
+            .known
+            .reviews
+            .get(&(EntityKind::Person, key.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if let Some(accepted) = reviews
+            .iter()
+            .rev()
+            .find(|review| review.status == ReviewStatus::Accepted)
+        {
+            return self.link_person(
+                planned,
+                mapped,
+                mapped_hash,
+                accepted.pipedrive_id,
+                format!("review {} accepted", accepted.id),
+            );
+        }
+        if let Some(pending) = reviews
+            .iter()
+            .rev()
+            .find(|review| review.status == ReviewStatus::Pending)
+        {
+            planned.action = Action::Review;
+            planned.reason = format!(
+                "waits for review {} (person {})",
+                pending.id, pending.pipedrive_id
+            );
+            return planned;
+        }
+        let rejected: Vec<i64> = reviews
+            .iter()
+            .filter(|review| review.status == ReviewStatus::Rejected)
+            .map(|review| review.pipedrive_id)
+            .collect();
+        if inputs.pipedrive.is_none() {
+            planned.action = Action::Deferred;
+            planned.reason =
+                "not linked, and the person index is not loaded: no create without a lookup".into();
+            planned.needs_index = true;
+            return planned;
+        }
+        let candidates: Vec<&ExistingPerson> = self
+            .persons_by_organization
+            .get(&organization_id)
+            .map(|persons| {
+                persons
+                    .iter()
+                    .copied()
+                    .filter(|person| !rejected.contains(&person.id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let linked: BTreeMap<i64, String> = inputs
+            .known
+            .person_links
+            .iter()
+            .filter(|(_, id)| candidates.iter().any(|person| person.id == **id))
+            .map(|(number, id)| (*id, number.clone()))
+            .collect();
+        let decision = match_person(
+            contact,
+            &candidates,
+            inputs.field_map.contact_number_key(),
+            &linked,
+        );
+        planned.evidence = serde_json::to_value(&decision).ok();
+        match decision {
+            PersonMatch::Link { person_id, rule } => self.link_person(
+                planned,
+                mapped,
+                mapped_hash,
+                person_id,
+                format!("matched by {rule:?} in organization {organization_id}"),
+            ),
+            PersonMatch::Review {
+                person_ids, reason, ..
+            } => {
+                planned.action = Action::Review;
+                planned.reason = format!("person(s) {person_ids:?} of organization {organization_id} might be this contact: {reason}");
+                planned.operation = Operation::Review {
+                    id: person_ids[0],
+                    score: 1.0,
+                };
+                planned
+            }
+            PersonMatch::Create => {
+                planned.action = Action::Create;
+                planned.reason = format!("no matching person in organization {organization_id}");
+                planned.pushed_hash = mapped_hash;
+                planned.operation = Operation::Create {
+                    body: mapped,
+                    organization: Some(organization),
+                };
+                planned.tokens = CREATE_TOKENS;
+                planned
+            }
+        }
+    }
+
+    fn link_person(
+        &mut self,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        mapped_hash: Option<String>,
+        id: i64,
+        reason: String,
+    ) -> PlanEntry {
+        planned.action = Action::Link;
+        planned.pushed_hash = mapped_hash;
+        planned.reason = reason;
+        let current = self
+            .inputs
+            .pipedrive
+            .as_ref()
+            .and_then(|view| view.persons.get(&id));
+        let (changes, diffed) = match current {
+            Some(current) => (diff(&mapped, current, &[]), true),
+            None => (mapped, false),
+        };
+        planned.tokens = match (diffed, changes.is_empty()) {
+            (true, true) => 0,
+            (true, false) => UPDATE_TOKENS,
+            (false, _) => GET_TOKENS + UPDATE_TOKENS,
+        };
+        planned.operation = Operation::Link {
+            id,
+            changes,
+            diffed,
+        };
+        planned
+    }
+}
+
+/// An update whose only change is the status label is the `label` action.
+fn organization_update_action(
+    changes: &MappedRecord,
+    lifecycle: Option<(&'static str, LifecyclePolicy)>,
+) -> Action {
+    let only_labels = changes.len() == 1 && changes.get("label_ids").is_some();
+    if only_labels && matches!(lifecycle, Some((_, LifecyclePolicy::Label))) {
+        Action::Label
+    } else {
+        Action::Update
+    }
+}
+
+/// The lifecycle status a customer is in ("deleted", "blocked", "") — re-exported for the
+/// executor's audit lines.
+pub fn status_of(customer: &Customer) -> &'static str {
+    customer_status(customer)
+}
+
+#[cfg(test)]
+mod tests;
