@@ -307,3 +307,82 @@ impl Limits {
         self.spent_today = tokens;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(timezone: &str) -> Limits {
+        Limits::new(
+            Plan::Lite,
+            1,
+            Some(10),
+            timezone.parse().unwrap(),
+            40,
+            Duration::from_secs(60),
+        )
+    }
+
+    #[test]
+    fn the_budget_comes_back_after_midnight_of_the_server_time_zone() {
+        let mut limits = limits("Pacific/Kiritimati");
+        assert!(matches!(
+            limits.admit(AuthKind::ApiToken, false, 10),
+            Admission::Admitted(_)
+        ));
+        assert!(matches!(
+            limits.admit(AuthKind::ApiToken, false, 1),
+            Admission::Budget { .. }
+        ));
+        // Pretend the last request was yesterday in the server's zone.
+        limits.day = limits.day.pred_opt().unwrap();
+        assert!(matches!(
+            limits.admit(AuthKind::ApiToken, false, 10),
+            Admission::Admitted(_)
+        ));
+        assert_eq!(limits.spent_total(), 20);
+    }
+
+    #[test]
+    fn retry_after_of_a_spent_budget_points_at_the_next_local_midnight() {
+        for zone in ["UTC", "Europe/Tallinn", "America/Los_Angeles"] {
+            let mut limits = limits(zone);
+            limits.set_spent_today(10);
+            let Admission::Budget {
+                retry_after_secs, ..
+            } = limits.admit(AuthKind::ApiToken, false, 1)
+            else {
+                panic!("expected a budget refusal");
+            };
+            let tz: chrono_tz::Tz = zone.parse().unwrap();
+            let local = chrono::Utc::now().with_timezone(&tz)
+                + chrono::Duration::seconds(retry_after_secs as i64 + 1);
+            assert!(
+                local.time() < chrono::NaiveTime::from_hms_opt(0, 0, 5).unwrap(),
+                "{zone}: {retry_after_secs}s lands at {local}"
+            );
+        }
+    }
+
+    #[test]
+    fn plans_have_the_documented_burst_limits_and_multipliers() {
+        assert_eq!(Plan::Lite.burst_limits(), (20, 80));
+        assert_eq!(Plan::Growth.burst_limits(), (40, 160));
+        assert_eq!(Plan::Premium.burst_limits(), (100, 400));
+        assert_eq!(Plan::Ultimate.burst_limits(), (120, 480));
+        let budget = |plan, seats| {
+            Limits::new(
+                plan,
+                seats,
+                None,
+                chrono_tz::UTC,
+                40,
+                Duration::from_secs(1),
+            )
+            .daily_budget()
+        };
+        assert_eq!(budget(Plan::Growth, 10), 600_000);
+        assert_eq!(budget(Plan::Ultimate, 3), 630_000);
+        assert!(Plan::parse("enterprise").is_err());
+    }
+}

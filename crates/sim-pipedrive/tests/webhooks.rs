@@ -272,3 +272,56 @@ async fn failed_deliveries_are_retried_after_3_30_and_150_scaled_seconds() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn ten_failed_first_attempts_ban_the_webhook_and_its_events_are_lost() {
+    // time scale 0.001: retries after 3, 30 and 150 ms, timeout 10 ms, the 30-minute ban 1.8 s.
+    let sim = common::spawn_with(|options| {
+        options.plan = "unlimited".to_string();
+        options.time_scale = 0.001;
+    })
+    .await;
+    let api = Api::new(&sim.base_url(), sim.api_token());
+    let (addr, received) = receiver().await;
+    subscribe(&api, addr, "organization").await;
+    received.fail_first.store(u32::MAX, Ordering::SeqCst);
+    for number in 0..10 {
+        api.post(
+            "/api/v2/organizations",
+            &[],
+            &json!({"name": format!("Failing {number}")}),
+        )
+        .await;
+        // One at a time, so each event's first attempt is counted before the next.
+        wait_for(&received, (number + 1) * 4, Duration::from_secs(3)).await;
+    }
+    assert_eq!(
+        received.deliveries.lock().unwrap().len(),
+        40,
+        "each of the 10 events was tried 4 times"
+    );
+    received.fail_first.store(0, Ordering::SeqCst);
+    api.post(
+        "/api/v2/organizations",
+        &[],
+        &json!({"name": "Lost While Banned"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        received.deliveries.lock().unwrap().len(),
+        40,
+        "a banned webhook's event is lost"
+    );
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    api.post(
+        "/api/v2/organizations",
+        &[],
+        &json!({"name": "After The Ban"}),
+    )
+    .await;
+    let deliveries = wait_for(&received, 41, Duration::from_secs(3)).await;
+    assert_eq!(deliveries.len(), 41);
+    assert_eq!(deliveries[40].2["data"]["name"], "After The Ban");
+    sim.shutdown().await;
+}
