@@ -4,24 +4,32 @@
 //! Links, record state, cursors, runs, the audit trail, the review queue, the daily token ledger,
 //! leases and encrypted secrets. A record's outcome, its link, its audit event and the cursor it
 //! advances are written in one transaction (`commit_outcomes`): a crash leaves all or none.
-
 //!
 //! Open a store with [`open`]; the key for secrets comes from [`SecretKey::from_env_or_file`]:
 //!
 //! ```no_run
 //! # async fn example() -> mlc_store::StoreResult<()> {
+//! use std::time::Duration;
+//!
 //! let url = "sqlite://ml-connector.db";
+//! // MLC_SECRET_KEY, else the configured key file, else (SQLite only) ml-connector.db.key,
+//! // generated on first use. PostgreSQL without either is an error: see `SecretKey`.
 //! let key = mlc_store::SecretKey::from_env_or_file(None, url)?;
 //! let store = mlc_store::open(url, Some(key)).await?;
-//! let lease = store
-//!     .acquire_lease("default", &mlc_store::instance_name(), std::time::Duration::from_secs(60), chrono::Utc::now())
-//!     .await?;
-//! # let _ = lease;
+//! let me = mlc_store::instance_name();
+//! let ttl = Duration::from_secs(60);
+//! if let Some(lease) = store.acquire_lease("default", &me, ttl, chrono::Utc::now()).await? {
+//!     // ... commit_outcomes with `fencing_token: Some(lease.fencing_token)` ...
+//!     store.release_lease(&lease).await?;
+//! }
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Times are kept to the microsecond (PostgreSQL's precision); both backends round down the same.
+//! Layout: `sql.rs` holds the SQL both backends run as written, `rows.rs` turns rows into the
+//! model, `rules.rs` the checks both make alike; `sqlite.rs` and `postgres.rs` bind and run them;
+//! the schema is in `migrations/{sqlite,postgres}/`. Times are kept to the microsecond
+//! (PostgreSQL's precision); both backends round down the same way.
 
 mod model;
 mod postgres;
@@ -209,6 +217,7 @@ pub trait StateStore: Send + Sync {
 
     /// Appends audit events that change no state (a dirty record, a dry run).
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()>;
+    /// Newest first (by id); see `AuditQuery` for the filters.
     async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 
     // ── cursors per (connection, stream), compare-and-swap ──
@@ -225,18 +234,25 @@ pub trait StateStore: Send + Sync {
 
     // ── runs ──
     async fn start_run(&self, run: &NewRun) -> StoreResult<i64>;
+    /// `NoSuchRun` for an id `start_run` did not give. Writes naming an unknown run (outcomes,
+    /// audit events, intents) are refused with `NoSuchRun` too.
     async fn finish_run(&self, run_id: i64, finish: &RunFinish) -> StoreResult<()>;
+    /// Newest first.
     async fn runs(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>>;
 
     // ── the duplicate review queue ──
-    /// Queues a pair; queuing the same (connection, ECC key, Pipedrive id) again returns the
-    /// existing item's id.
+    /// Queues a pair; queuing the same (connection, kind, ECC key, Pipedrive id) again returns the
+    /// existing item's id and leaves it as it is, decided or not, so a rejected pair is not
+    /// asked about again.
     async fn enqueue_review(&self, item: &NewReview) -> StoreResult<i64>;
+    /// Oldest first, the order the queue filled.
     async fn reviews(
         &self,
         connection: &str,
         status: Option<ReviewStatus>,
     ) -> StoreResult<Vec<ReviewItem>>;
+    /// Sets the status and `decided_at` (back to none for `Pending`); `NoSuchReview` for an
+    /// unknown id.
     async fn decide_review(&self, id: i64, decision: ReviewStatus) -> StoreResult<ReviewItem>;
 
     // ── the daily token ledger per Pipedrive company, shared by every instance ──
@@ -251,7 +267,9 @@ pub trait StateStore: Send + Sync {
     async fn tokens_used(&self, company: &str, day: NaiveDate) -> StoreResult<u64>;
 
     // ── leases per connection with a fencing token ──
-    /// Takes the lease if it is free or expired; the fencing token grows with every new holder.
+    /// Takes the lease if it is free (never taken or released) or expired at `now`; the fencing
+    /// token grows with every new holder and is never reused, also across releases. `None` while
+    /// someone holds it, including the caller itself: a holder renews instead.
     async fn acquire_lease(
         &self,
         connection: &str,
@@ -259,16 +277,19 @@ pub trait StateStore: Send + Sync {
         ttl: std::time::Duration,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Lease>>;
-    /// Extends a lease still held; false when it was lost.
+    /// Extends a lease still held (same holder, same token) to `now + ttl`; false when it was
+    /// lost. A lease that expired but was not taken over can still be renewed: nobody else can
+    /// have written under it, since a takeover raises the token.
     async fn renew_lease(
         &self,
         lease: &Lease,
         ttl: std::time::Duration,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Frees the lease if `lease` still holds it; releasing a lost lease does nothing.
     async fn release_lease(&self, lease: &Lease) -> StoreResult<()>;
 
-    // ── secrets, encrypted at rest (AES-256-GCM) ──
+    // ── secrets, encrypted at rest (AES-256-GCM); both fail when the store has no key ──
     async fn put_secret(&self, name: &str, plaintext: &[u8]) -> StoreResult<()>;
     async fn get_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
 }

@@ -176,7 +176,7 @@ pub struct RecordOutcome {
     pub pushed_hash: Option<String>,
     pub link: LinkChange,
     pub failure: FailureChange,
-    /// The intent this outcome closes.
+    /// The intent this outcome closes (deleted with the commit).
     pub closes_intent: Option<i64>,
     pub audit: AuditEvent,
 }
@@ -231,7 +231,9 @@ pub struct AuditQuery {
     pub run_id: Option<i64>,
     pub action: Option<Action>,
     pub kind: Option<EntityKind>,
+    /// Events recorded at or after this time (`recorded_at`).
     pub since: Option<DateTime<Utc>>,
+    /// Events recorded before this time (`recorded_at`).
     pub until: Option<DateTime<Utc>>,
     /// Newest first, at most this many; `None` for all.
     pub limit: Option<u32>,

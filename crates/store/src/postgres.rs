@@ -384,6 +384,9 @@ impl StateStore for PostgresStore {
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let mut transaction = self.begin_write("starting audit append").await?;
         for event in events {
             insert_audit_event(&mut transaction, event).await?;

@@ -40,8 +40,13 @@ pub(crate) struct SqliteStore {
     secret_key: Option<SecretKey>,
 }
 
+/// `sqlite::memory:`, `sqlite://:memory:` or `mode=memory`, as sqlx reads them.
 fn is_in_memory(url: &str) -> bool {
-    url == "sqlite::memory:" || url == "sqlite://:memory:" || url.contains("mode=memory")
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:" || params.split('&').any(|param| param == "mode=memory")
 }
 
 /// The database file a `sqlite:` URL names; `None` for an in-memory database.
@@ -429,6 +434,9 @@ impl StateStore for SqliteStore {
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let mut transaction = self.begin_write("starting audit append").await?;
         for event in events {
             insert_audit_event(&mut transaction, event).await?;
@@ -680,5 +688,40 @@ impl StateStore for SqliteStore {
             .map_err(query_error("reading secret"))?;
         row.map(|(nonce, ciphertext)| key.open(name, &SealedSecret { nonce, ciphertext }))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_file_or_memory() {
+        let file = |url: &str| database_file(url).unwrap();
+        assert_eq!(
+            file("sqlite://ml-connector.db"),
+            Some(PathBuf::from("ml-connector.db"))
+        );
+        assert_eq!(
+            file("sqlite:data/state.db"),
+            Some(PathBuf::from("data/state.db"))
+        );
+        assert_eq!(
+            file("sqlite:///var/lib/mlc/state.db"),
+            Some(PathBuf::from("/var/lib/mlc/state.db"))
+        );
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("sqlite://:memory:"), None);
+        assert_eq!(file("sqlite://x.db?mode=memory"), None);
+    }
+
+    #[test]
+    fn timestamps_have_a_fixed_width_so_text_order_is_time_order() {
+        let whole = chrono::DateTime::parse_from_rfc3339("2026-01-05T08:00:00Z").unwrap();
+        let fraction = chrono::DateTime::parse_from_rfc3339("2026-01-05T08:00:00.5Z").unwrap();
+        let (whole, fraction) = (whole.with_timezone(&Utc), fraction.with_timezone(&Utc));
+        assert_eq!(timestamp(whole), "2026-01-05T08:00:00.000000Z");
+        assert_eq!(timestamp(fraction), "2026-01-05T08:00:00.500000Z");
+        assert!(timestamp(whole) < timestamp(fraction));
     }
 }
