@@ -88,6 +88,15 @@ pub struct FieldMapSpec {
     default_owner_id: Option<i64>,
     email_label: String,
     phone_label: String,
+    /// Which states the "status" source writes: those whose policy is `field`.
+    status_states: StatusStates,
+}
+
+/// The lifecycle states the "status" source reports (`sync.on_deleted`/`on_blocked` = "field").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusStates {
+    pub deleted: bool,
+    pub blocked: bool,
 }
 
 fn rule(target: FieldTarget, source: &str) -> FieldRule {
@@ -172,6 +181,10 @@ impl FieldMapSpec {
             default_owner_id: mapping.default_owner_id,
             email_label: mapping.email_label.clone(),
             phone_label: mapping.phone_label.clone(),
+            status_states: StatusStates {
+                deleted: sync.on_deleted == LifecyclePolicy::Field,
+                blocked: sync.on_blocked == LifecyclePolicy::Field,
+            },
         }
     }
 
@@ -242,6 +255,7 @@ impl FieldMapSpec {
             phone_label: self.phone_label.clone(),
             customer_number_key,
             contact_number_key,
+            status_states: self.status_states,
             status_field: status_key,
             managed_label_ids,
         })
@@ -358,6 +372,7 @@ pub struct FieldMap {
     customer_number_key: Option<String>,
     contact_number_key: Option<String>,
     status_field: Option<String>,
+    status_states: StatusStates,
     managed_label_ids: Vec<i64>,
 }
 
@@ -429,7 +444,7 @@ fn address_part(address: Option<&Address>, part: &str) -> SourceValue {
     SourceValue::text(value)
 }
 
-/// The lifecycle status the "status" source reads: "deleted", "blocked", or "" when active.
+/// The lifecycle status of a customer: "deleted", "blocked", or "" when active.
 pub fn customer_status(customer: &Customer) -> &'static str {
     if customer.deleted {
         "deleted"
@@ -440,7 +455,18 @@ pub fn customer_status(customer: &Customer) -> &'static str {
     }
 }
 
-fn organization_source(customer: &Customer, source: &str) -> SourceValue {
+/// The status the "status" source writes: only the states whose policy is `field`.
+fn written_status(customer: &Customer, states: StatusStates) -> &'static str {
+    if customer.deleted && states.deleted {
+        "deleted"
+    } else if customer.blocked && states.blocked {
+        "blocked"
+    } else {
+        ""
+    }
+}
+
+fn organization_source(customer: &Customer, states: StatusStates, source: &str) -> SourceValue {
     if let Some(part) = source.strip_prefix("billing_address.") {
         return address_part(Some(&customer.billing_address), part);
     }
@@ -484,7 +510,7 @@ fn organization_source(customer: &Customer, source: &str) -> SourceValue {
                 .as_ref()
                 .and_then(|terms| terms.text.as_deref()),
         ),
-        "status" => SourceValue::text(customer_status(customer)),
+        "status" => SourceValue::text(written_status(customer, states)),
         _ => SourceValue::Absent,
     }
 }
@@ -584,7 +610,7 @@ impl FieldMap {
     ) -> Result<MappedOrganization, Vec<MappingProblem>> {
         let mut mapped = MappedRecord::new(EntityKind::Organization);
         let mut problems = Vec::new();
-        let lookup = |source: &str| organization_source(customer, source);
+        let lookup = |source: &str| organization_source(customer, self.status_states, source);
         for rule in &self.organization {
             self.apply_rule(rule, &lookup, &mut mapped, &mut problems);
         }

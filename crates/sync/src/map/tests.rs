@@ -238,25 +238,27 @@ fn configured_rules_replace_defaults_add_fields_and_disable() {
 
 #[test]
 fn owner_and_labels_follow_the_rules() {
-    let mut mapping = MappingConfig::default();
-    mapping.default_owner_id = Some(1);
-    mapping.owner_rules = vec![OwnerRule {
-        country: Some("CH".into()),
-        account_group: None,
-        owner_id: 9,
-    }];
-    mapping.label_rules = vec![
-        LabelRule {
-            country: Some("DE".into()),
+    let mapping = MappingConfig {
+        default_owner_id: Some(1),
+        owner_rules: vec![OwnerRule {
+            country: Some("CH".into()),
             account_group: None,
-            label_id: 4,
-        },
-        LabelRule {
-            country: None,
-            account_group: Some("CPD".into()),
-            label_id: 5,
-        },
-    ];
+            owner_id: 9,
+        }],
+        label_rules: vec![
+            LabelRule {
+                country: Some("DE".into()),
+                account_group: None,
+                label_id: 4,
+            },
+            LabelRule {
+                country: None,
+                account_group: Some("CPD".into()),
+                label_id: 5,
+            },
+        ],
+        ..MappingConfig::default()
+    };
     let map = field_map_with(&mapping, &sync_config());
     let german = map.map_organization(&customer()).unwrap();
     assert_eq!(german.get("owner_id"), Some(&json!(1)));

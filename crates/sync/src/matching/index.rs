@@ -55,7 +55,7 @@ impl MatchSubject {
             country: normalize_country(country),
             vat: vat.map(normalize_vat).unwrap_or_default(),
             customer_number: customer_number
-                .map(|number| mlc_canonical::alpha_output(number))
+                .map(mlc_canonical::alpha_output)
                 .unwrap_or_default(),
         }
     }

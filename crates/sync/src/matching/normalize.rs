@@ -371,7 +371,7 @@ pub fn parse_address_line(line: &str) -> ParsedAddress {
         let starts_with_postal = first
             .split_whitespace()
             .next()
-            .is_some_and(|word| looks_like_postal_code(word));
+            .is_some_and(looks_like_postal_code);
         let postal_code_follows = others
             .iter()
             .any(|segment| segment.split_whitespace().any(looks_like_postal_code));

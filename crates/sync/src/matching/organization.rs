@@ -669,8 +669,8 @@ mod tests {
             "70173",
             "Stuttgart",
         );
-        let outcome =
-            matcher(&[typed.clone()], &[("0000000815", 40)]).match_customer(&customer(), &[]);
+        let outcome = matcher(std::slice::from_ref(&typed), &[("0000000815", 40)])
+            .match_customer(&customer(), &[]);
         assert!(
             matches!(outcome, MatchOutcome::Review { reason: ReviewReason::LinkedToAnotherCustomer, ref candidate, .. } if candidate.linked_to.as_deref() == Some("815")),
             "{outcome:?}"
