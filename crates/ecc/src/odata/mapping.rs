@@ -16,7 +16,7 @@ pub const CUSTOMER_DEFAULTS: [(&str, &str); 31] = [
     ("name3", "Name3"),
     ("name4", "Name4"),
     ("account_group", "AccountGroup"),
-    ("vat_number", "VatNumber"),
+    ("vat_number", "VatRegNo"),
     ("deleted", "DeletionFlag"),
     ("blocked", ""),
     ("posting_block", "PostingBlock"),
@@ -52,8 +52,8 @@ pub const CONTACT_DEFAULTS: [(&str, &str); 8] = [
     ("last_name", "LastName"),
     ("department", "Department"),
     ("function", "Function"),
-    ("emails", "Emails"),
-    ("phones", "Phones"),
+    ("emails", "EmailList"),
+    ("phones", "PhoneList"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -376,14 +376,14 @@ impl ODataSource {
         }
     }
 
-    /// `changed_at` of an entity as server-local time; `/Date(ms)/` is read as the server's
-    /// wall clock written as if it were UTC, which is what Gateway does with UDATE/UTIME.
+    /// `changed_at` of an entity in server-local time (`/Date(ms)/` is UTC).
     fn changed_at(&self, entity: &Map<String, Value>) -> Option<NaiveDateTime> {
         let property = self.map.customer("changed_at");
         if property.is_empty() {
             return None;
         }
-        json::parse_date(&text(entity, property)).map(|instant| instant.naive_utc())
+        json::parse_date(&text(entity, property))
+            .map(|instant| instant.with_timezone(&self.timezone).naive_local())
     }
 }
 
@@ -439,23 +439,24 @@ fn expanded(entity: &Map<String, Value>, navigation: &str) -> Vec<Map<String, Va
         .collect()
 }
 
-/// How the full read pages through the customer set.
+/// How the full read pages through the customer set: `$top`/`$skip` windows, each followed
+/// through the server's `__next` links, or windows by key (`$filter=key gt 'last'`) for a
+/// service that ignores `$skip`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Paging {
-    Start,
-    /// Follow the server's `__next`.
-    Next(String),
-    /// `$top`/`$skip` windows.
+enum Window {
     Skip(usize),
-    /// `$filter=key gt 'last'` with `$orderby`, for services that ignore `$skip`.
     Key(String),
     Done,
 }
 
 struct ODataFullRead {
     source: Arc<ODataSource>,
-    paging: Paging,
-    /// Last key of the previous window, to detect a service that ignores `$skip`.
+    window: Window,
+    /// The server's link to the rest of the current window.
+    next: Option<String>,
+    /// Entities of the current window so far.
+    in_window: usize,
+    /// Largest key of the previous window, to detect a service that ignores `$skip`.
     last_key: Option<String>,
 }
 
@@ -467,23 +468,19 @@ impl FullRead for ODataFullRead {
         let key = source.map.customer("customer_number").to_string();
         let top = source.config.page_size;
         loop {
-            let path = match &self.paging {
-                Paging::Done => return Ok(None),
-                Paging::Start | Paging::Skip(_) => {
-                    let skip = match &self.paging {
-                        Paging::Skip(skip) => *skip,
-                        _ => 0,
-                    };
+            let path = match (&self.next, &self.window) {
+                (_, Window::Done) => return Ok(None),
+                (Some(next), _) => source.next_path(next),
+                (None, Window::Skip(skip)) => {
                     let mut query = source.customer_query();
                     query.push(("$top", top.to_string()));
                     query.push(("$skip", skip.to_string()));
-                    if skip == 0 {
+                    if *skip == 0 {
                         query.push(("$inlinecount", "allpages".to_string()));
                     }
                     source.set_path(&set, &query)
                 }
-                Paging::Next(next) => source.next_path(next),
-                Paging::Key(last) => {
+                (None, Window::Key(last)) => {
                     let mut query = source.customer_query();
                     query.push(("$filter", format!("{key} gt {}", odata_literal(last))));
                     query.push(("$orderby", key.clone()));
@@ -491,6 +488,7 @@ impl FullRead for ODataFullRead {
                     source.set_path(&set, &query)
                 }
             };
+            let window_start = self.next.is_none();
             let page = source.get_page(&path, &set).await?;
             let keys: Vec<String> = page
                 .results
@@ -498,14 +496,13 @@ impl FullRead for ODataFullRead {
                 .map(|entity| text(entity, &key))
                 .collect();
             let first = keys.iter().min().cloned();
-            let last = keys.iter().max().cloned();
-            let repeated = matches!(&self.paging, Paging::Skip(_) | Paging::Key(_))
+            let repeated = window_start
                 && matches!((&first, &self.last_key), (Some(first), Some(previous)) if first <= previous);
             if repeated {
-                match &self.paging {
-                    Paging::Skip(_) => {
+                match &self.window {
+                    Window::Skip(_) => {
                         tracing::warn!(set = %set, "the service ignores $skip; paging by key instead");
-                        self.paging = Paging::Key(self.last_key.clone().unwrap_or_default());
+                        self.window = Window::Key(self.last_key.clone().unwrap_or_default());
                         continue;
                     }
                     _ => {
@@ -513,26 +510,30 @@ impl FullRead for ODataFullRead {
                             endpoint: format!("{}{path}", source.fetch.endpoint()),
                             status: 200,
                             code: String::new(),
-                            message: "the service ignores $skip and $filter but honours $top: it cannot be paged; set ecc.odata.page_size above the number of customers".into(),
+                            message: "the service ignores $skip and $filter but honours $top, so it cannot be paged: set ecc.odata.page_size above the number of customers".into(),
                         })
                     }
                 }
             }
-            self.paging = if let Some(next) = page.next.clone() {
-                Paging::Next(next)
-            } else if matches!(self.paging, Paging::Next(_)) || keys.len() != top {
-                // The end of server paging, a short window, or a service that ignored $top and
-                // sent everything at once.
-                Paging::Done
-            } else {
-                match &self.paging {
-                    Paging::Key(_) => Paging::Key(last.clone().unwrap_or_default()),
-                    Paging::Skip(skip) => Paging::Skip(skip + top),
-                    _ => Paging::Skip(top),
+            let ignored_top = window_start && page.next.is_none() && keys.len() > top;
+            self.in_window += keys.len();
+            if let Some(max) = keys.iter().max() {
+                if self.last_key.as_ref().is_none_or(|last| max > last) {
+                    self.last_key = Some(max.clone());
                 }
-            };
-            if last.is_some() {
-                self.last_key = last;
+            }
+            self.next = page.next.clone();
+            if self.next.is_none() {
+                // The window is complete: a full one means there may be more.
+                self.window = if ignored_top || self.in_window < top {
+                    Window::Done
+                } else {
+                    match &self.window {
+                        Window::Skip(skip) => Window::Skip(skip + top),
+                        _ => Window::Key(self.last_key.clone().unwrap_or_default()),
+                    }
+                };
+                self.in_window = 0;
             }
             if page.results.is_empty() {
                 continue;
@@ -547,7 +548,9 @@ impl CustomerSource for ODataSource {
     fn start_full(self: Arc<Self>) -> Box<dyn FullRead> {
         Box::new(ODataFullRead {
             source: self,
-            paging: Paging::Start,
+            window: Window::Skip(0),
+            next: None,
+            in_window: 0,
             last_key: None,
         })
     }

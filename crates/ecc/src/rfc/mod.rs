@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::EccError;
 
+/// One row of a table parameter: (field, value) pairs.
+pub type ParameterRow = Vec<(String, String)>;
+
 /// One call of a remote-enabled function module: scalar imports and table parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RfcCall {
@@ -19,7 +22,7 @@ pub struct RfcCall {
     /// Scalar import parameters, in the order they are sent.
     pub imports: Vec<(String, String)>,
     /// Table parameters: every row a list of (field, value). An empty table is still sent.
-    pub tables: Vec<(String, Vec<Vec<(String, String)>>)>,
+    pub tables: Vec<(String, Vec<ParameterRow>)>,
 }
 
 impl RfcCall {
@@ -36,7 +39,7 @@ impl RfcCall {
         self
     }
 
-    pub fn table(mut self, name: &str, rows: Vec<Vec<(String, String)>>) -> Self {
+    pub fn table(mut self, name: &str, rows: Vec<ParameterRow>) -> Self {
         self.tables.push((name.to_string(), rows));
         self
     }

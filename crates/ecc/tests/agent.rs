@@ -1,0 +1,227 @@
+//! Extraction through the on-premises agent: the agent connects out to the connector's hub,
+//! relays reads to the simulator, refuses calls outside its allow-list, survives being killed and
+//! restarted mid-extract, and a wrong token is refused.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use mlc_ecc::agent::allow::AllowList;
+use mlc_ecc::agent::hub::{stored_token_form, AgentHub, AgentRfcTransport, StandaloneListener};
+use mlc_ecc::agent::protocol::{token_hash, AgentAnswer, AgentRequest};
+use mlc_ecc::http::HttpSettings;
+use mlc_ecc::rfc::{RfcCall, RfcReply, RfcTransport};
+use mlc_ecc::{run_agent, AgentOptions, EccAccess, EccError, Extractor};
+use mlc_sim_ecc::SpawnedEcc;
+
+const TOKEN: &str = "agent-token-7f3a";
+
+fn agent_options(sim: &SpawnedEcc, hub_address: std::net::SocketAddr, token: &str) -> AgentOptions {
+    AgentOptions {
+        connect_url: format!("ws://{hub_address}/agent/connect"),
+        token: token.to_string(),
+        ecc: EccAccess {
+            base_url: sim.base_url(),
+            client: sim.client().to_string(),
+            language: "EN".into(),
+            user: sim.user().to_string(),
+            password: sim.password().to_string(),
+            http: HttpSettings {
+                timeout: Duration::from_secs(30),
+                ca_file: None,
+                accept_invalid_certs: false,
+            },
+            retries: 1,
+        },
+        allow: AllowList::default(),
+        max_in_flight: 8,
+        heartbeat: Duration::from_secs(5),
+        max_backoff: Duration::from_secs(1),
+    }
+}
+
+async fn hub() -> (AgentHub, StandaloneListener) {
+    let hub = AgentHub::new(token_hash(TOKEN));
+    let listener = StandaloneListener::start(hub.clone(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    (hub, listener)
+}
+
+async fn wait_connected(hub: &AgentHub) {
+    for _ in 0..200 {
+        if hub.connected() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the agent did not connect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extraction_through_the_agent_equals_the_truth() {
+    let sim = spawn(acceptance_options(800)).await;
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), stored_token_form(TOKEN)).unwrap();
+    let token_path = format!("\"{}\"", token_file.path().display());
+    let config = config(
+        &sim,
+        "agent",
+        &[
+            ("agent_token_file", &token_path),
+            ("agent_listen", "\"127.0.0.1:0\""),
+            ("rows_per_call", "200"),
+        ],
+    );
+    // The standalone listener `sync` and `extract` use; here on a free port.
+    let hub = AgentHub::from_config(&config).unwrap();
+    let listener = StandaloneListener::start(hub.clone(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let agent = tokio::spawn(run_agent(agent_options(&sim, listener.local_addr(), TOKEN)));
+    let extractor = Extractor::with_agent_hub(&config, hub.clone()).unwrap();
+    let collected = collect(extractor.full()).await.unwrap();
+    assert_matches_truth(&collected, &sim.truth());
+    assert!(collected
+        .records
+        .iter()
+        .all(|record| record.source == "agent:KNA1"));
+    agent.abort();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_refuses_calls_outside_its_allow_list() {
+    let sim = spawn(acceptance_options(10)).await;
+    let (hub, listener) = hub().await;
+    let agent = tokio::spawn(run_agent(agent_options(&sim, listener.local_addr(), TOKEN)));
+    wait_connected(&hub).await;
+    let wait = Duration::from_secs(10);
+    let read = |table: &str| AgentRequest::Rfc {
+        call: RfcCall::new("RFC_READ_TABLE")
+            .import("QUERY_TABLE", table)
+            .import("NO_DATA", "X"),
+    };
+    let answer = hub.request(read("USR02"), wait).await.unwrap();
+    assert!(
+        matches!(&answer, AgentAnswer::Error { error: EccError::AgentRefused(reason) } if reason.contains("USR02")),
+        "{answer:?}"
+    );
+    let write = AgentRequest::Rfc {
+        call: RfcCall::new("BAPI_CUSTOMER_CHANGEFROMDATA1"),
+    };
+    let answer = hub.request(write, wait).await.unwrap();
+    assert!(
+        matches!(&answer, AgentAnswer::Error { error: EccError::AgentRefused(reason) } if reason.contains("BAPI_CUSTOMER_CHANGEFROMDATA1")),
+        "{answer:?}"
+    );
+    let outside = AgentRequest::Odata {
+        path: "/sap/bc/soap/rfc".into(),
+    };
+    assert!(matches!(
+        hub.request(outside, wait).await.unwrap(),
+        AgentAnswer::Error {
+            error: EccError::AgentRefused(_)
+        }
+    ));
+    // Nothing refused reached ECC.
+    let stats = sim.stats();
+    assert!(!stats.calls_by_table.contains_key("USR02"), "{stats:?}");
+    assert!(!stats
+        .calls_by_function
+        .contains_key("BAPI_CUSTOMER_CHANGEFROMDATA1"));
+    // An allowed read passes.
+    let answer = hub.request(read("KNA1"), wait).await.unwrap();
+    assert!(matches!(
+        answer,
+        AgentAnswer::Error { .. } | AgentAnswer::Rfc { .. }
+    ));
+    agent.abort();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_refused() {
+    let sim = spawn(acceptance_options(5)).await;
+    let (hub, listener) = hub().await;
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        run_agent(agent_options(&sim, listener.local_addr(), "not-the-token")),
+    )
+    .await
+    .expect("the agent gives up on a refused token instead of retrying forever");
+    assert!(
+        matches!(&outcome, Err(EccError::AgentRefused(reason)) if reason.contains("401")),
+        "{outcome:?}"
+    );
+    assert!(!hub.connected());
+    assert_eq!(hub.connections(), 0);
+    sim.shutdown().await;
+}
+
+/// Counts the calls that went through, so the test knows when the extract is in the middle.
+struct Counting {
+    inner: AgentRfcTransport,
+    calls: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl RfcTransport for Counting {
+    async fn call(&self, call: &RfcCall) -> Result<RfcReply, EccError> {
+        let reply = self.inner.call(call).await;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        reply
+    }
+
+    fn endpoint(&self) -> String {
+        self.inner.endpoint()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_and_restarting_the_agent_mid_extract_loses_and_repeats_nothing() {
+    let sim = spawn(acceptance_options(600)).await;
+    let (hub, listener) = hub().await;
+    let address = listener.local_addr();
+    let config = config(&sim, "soap-rfc", &[("rows_per_call", "60")]);
+    let calls = Arc::new(AtomicU64::new(0));
+    let transport = Arc::new(Counting {
+        inner: AgentRfcTransport::new(hub.clone(), Duration::from_secs(60)),
+        calls: calls.clone(),
+    });
+    let extractor = Extractor::over_rfc(&config, transport, "agent");
+    let first_agent = tokio::spawn(run_agent(agent_options(&sim, address, TOKEN)));
+    wait_connected(&hub).await;
+
+    let extract = tokio::spawn({
+        let extractor = extractor.clone();
+        async move { collect(extractor.full()).await }
+    });
+    // Kill the agent once the extract is well under way, leave ECC unreachable for a moment,
+    // then start a new agent.
+    while calls.load(Ordering::SeqCst) < 40 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first_agent.abort();
+    let _ = first_agent.await;
+    let calls_when_killed = calls.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second_agent = tokio::spawn(run_agent(agent_options(&sim, address, TOKEN)));
+
+    let collected = tokio::time::timeout(Duration::from_secs(120), extract)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        calls.load(Ordering::SeqCst) > calls_when_killed,
+        "the extract went on after the restart"
+    );
+    assert!(hub.connections() >= 2, "a second agent connected");
+    assert_matches_truth(&collected, &sim.truth());
+    second_agent.abort();
+    sim.shutdown().await;
+}

@@ -1,0 +1,128 @@
+//! Deltas against the simulator: after SAP-style changes, a delta read returns exactly the
+//! customers whose change documents say so (contact changes mapped to their customer), a second
+//! poll returns nothing new, and only a full reconciliation sees address-only changes.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use mlc_ecc::{DeltaCursor, Extractor};
+use mlc_sim_ecc::MutationRequest;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_returns_the_changed_customers_and_a_full_read_the_address_only_changes() {
+    let sim = spawn(acceptance_options(300)).await;
+    let config = config(&sim, "soap-rfc", &[("rows_per_call", "100")]);
+    let extractor = Extractor::connect(&config).await.unwrap();
+    let initial = collect(extractor.full()).await.unwrap();
+    let cursor = initial.cursor.clone().expect("a full read yields a cursor");
+
+    // Nothing changed yet: the delta is empty.
+    let quiet = collect(extractor.delta(&cursor)).await.unwrap();
+    assert!(
+        quiet.records.is_empty() && quiet.rejected.is_empty(),
+        "{:?}",
+        quiet.records.len()
+    );
+
+    let report = sim.mutate(&MutationRequest {
+        customers: 6,
+        contacts: 5,
+        address_only: 4,
+        seed: 11,
+    });
+    let created = sim.create(2);
+    let mut expected: BTreeSet<String> = report.customers.iter().cloned().collect();
+    expected.extend(
+        report
+            .contacts
+            .iter()
+            .map(|change| change.customer_number.clone()),
+    );
+    expected.extend(created.iter().cloned());
+    let dirty: BTreeSet<String> = sim
+        .truth()
+        .into_iter()
+        .filter(|record| record.dirty.is_some())
+        .map(|record| record.customer.customer_number)
+        .collect();
+
+    let delta = collect(extractor.delta(&cursor)).await.unwrap();
+    let mut got: BTreeSet<String> = delta
+        .records
+        .iter()
+        .map(|record| record.customer.customer_number.clone())
+        .collect();
+    got.extend(
+        delta
+            .rejected
+            .iter()
+            .map(|problem| problem.customer_number.clone()),
+    );
+    assert_eq!(
+        got, expected,
+        "the delta returns exactly the changed and created customers"
+    );
+    for address_only in &report.address_only {
+        if !expected.contains(address_only) {
+            assert!(
+                !got.contains(address_only),
+                "an address-only change wrote no change document"
+            );
+        }
+    }
+    assert!(got.iter().all(|number| !dirty.contains(number)
+        || delta.rejected.iter().any(|p| &p.customer_number == number)));
+
+    // The changed records are current: equal to the truth now.
+    let truth = sim.truth();
+    for record in &delta.records {
+        let want = truth
+            .iter()
+            .find(|truth| truth.customer.customer_number == record.customer.customer_number)
+            .unwrap();
+        assert_eq!(
+            record.customer.organization_hash(),
+            want.customer.organization_hash(),
+            "{}",
+            record.customer.customer_number
+        );
+    }
+
+    // The next poll from the new cursor re-reads the overlap window but returns nothing twice.
+    let next_cursor = delta.cursor.clone().expect("the delta yields a cursor");
+    let stored = DeltaCursor::decode(&next_cursor.encode()).unwrap();
+    let again = collect(extractor.delta(&stored)).await.unwrap();
+    assert!(
+        again.records.is_empty(),
+        "already returned: {:?}",
+        again
+            .records
+            .iter()
+            .map(|r| &r.customer.customer_number)
+            .collect::<Vec<_>>()
+    );
+
+    // A full reconciliation reads everything as it is now, address-only changes included.
+    let full = collect(extractor.full()).await.unwrap();
+    assert_matches_truth(&full, &truth);
+    for number in &report.address_only {
+        let before = initial
+            .records
+            .iter()
+            .find(|record| &record.customer.customer_number == number);
+        let after = full
+            .records
+            .iter()
+            .find(|record| &record.customer.customer_number == number);
+        if let (Some(before), Some(after)) = (before, after) {
+            assert_ne!(
+                before.customer.content_hash(),
+                after.customer.content_hash(),
+                "address-only change of {number} is seen"
+            );
+        }
+    }
+    sim.shutdown().await;
+}

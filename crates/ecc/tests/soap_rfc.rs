@@ -1,0 +1,142 @@
+//! Extraction over SOAP-RFC against the simulator: the full read equals the truth, dirty rows
+//! are reported, reads by number, the read-function fallback, and errors a user can act on.
+
+mod common;
+
+use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use mlc_ecc::{EccError, Extractor};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_extract_equals_the_truth_and_reports_every_dirty_record() {
+    let sim = spawn(acceptance_options(800)).await;
+    // Pages of 150 customers: the read must cope with the simulator's shuffled row order.
+    let config = config(&sim, "soap-rfc", &[("rows_per_call", "150")]);
+    let extractor = Extractor::connect(&config).await.unwrap();
+    let collected = collect(extractor.full()).await.unwrap();
+    let truth = sim.truth();
+    assert!(
+        truth.iter().any(|record| record.dirty.is_some()),
+        "the data set has dirty records"
+    );
+    assert_matches_truth(&collected, &truth);
+    assert!(
+        collected.cursor.is_some(),
+        "the full read ends with a cursor"
+    );
+    assert!(
+        collected.batches > 5,
+        "read in bounded batches, not at once ({} batches)",
+        collected.batches
+    );
+    for record in &collected.records {
+        assert_eq!(record.source, "soap-rfc:KNA1");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_by_number_and_a_quote_cannot_widen_the_read() {
+    let sim = spawn(acceptance_options(120)).await;
+    let config = config(&sim, "soap-rfc", &[]);
+    let extractor = Extractor::connect(&config).await.unwrap();
+    let truth = sim.truth();
+    let wanted: Vec<String> = truth
+        .iter()
+        .filter(|record| record.dirty.is_none())
+        .take(3)
+        .map(|record| record.customer.customer_number.clone())
+        .collect();
+    let batch = extractor.customers(&wanted).await.unwrap();
+    let got: Vec<&str> = batch
+        .records
+        .iter()
+        .map(|record| record.customer.customer_number.as_str())
+        .collect();
+    assert_eq!(got, wanted.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Values that would widen an ABAP WHERE clause if pasted in: each stays one literal.
+    let attacks = vec![
+        "X' OR KUNNR NE '".to_string(),
+        "' OR '1' EQ '1".to_string(),
+        format!("{}'", wanted[0]),
+    ];
+    let batch = extractor.customers(&attacks).await.unwrap();
+    assert!(
+        batch.records.is_empty(),
+        "a quoted value matched customers: {:?}",
+        batch.records.len()
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn falls_back_to_another_read_function_when_rfc_read_table_is_missing() {
+    let mut options = acceptance_options(60);
+    options.function_names = vec!["/SAPDS/RFC_READ_TABLE".to_string()];
+    let sim = spawn(options).await;
+    let extractor = Extractor::connect(&config(&sim, "soap-rfc", &[]))
+        .await
+        .unwrap();
+    let collected = collect(extractor.full()).await.unwrap();
+    assert_matches_truth(&collected, &sim.truth());
+    let stats = sim.stats();
+    assert!(
+        stats
+            .calls_by_function
+            .get("/SAPDS/RFC_READ_TABLE")
+            .copied()
+            .unwrap_or(0)
+            > 5,
+        "{stats:?}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_the_table_and_authorization_a_user_lacks() {
+    let mut options = acceptance_options(20);
+    options.not_authorized = vec!["ADR6".to_string()];
+    let sim = spawn(options).await;
+    let extractor = Extractor::connect(&config(&sim, "soap-rfc", &[]))
+        .await
+        .unwrap();
+    let lines = extractor.check().await;
+    let line = |name: &str| {
+        lines
+            .iter()
+            .find(|line| line.name == name)
+            .unwrap_or_else(|| panic!("no line {name}: {lines:?}"))
+    };
+    assert!(line("ecc reachable").ok && line("ecc logon").ok);
+    assert!(line("ecc table KNA1").ok);
+    let adr6 = line("ecc table ADR6");
+    assert!(!adr6.ok);
+    assert!(
+        adr6.detail.contains("ADR6") && adr6.detail.contains("S_TABU_DIS"),
+        "{}",
+        adr6.detail
+    );
+    // The extraction itself stops with the same clear error.
+    let error = common::collect(extractor.full()).await.unwrap_err();
+    assert!(
+        matches!(&error, EccError::NotAuthorized { table, .. } if table == "ADR6"),
+        "{error}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_a_logon_failure() {
+    let sim = spawn(acceptance_options(10)).await;
+    let mut config = config(&sim, "soap-rfc", &[]);
+    config.password = mlc_config::Secret::new("wrong");
+    let extractor = Extractor::connect(&config).await.unwrap();
+    let lines = extractor.check().await;
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.name == "ecc logon" && !line.ok && line.detail.contains("MLC_READER")),
+        "{lines:?}"
+    );
+    sim.shutdown().await;
+}
