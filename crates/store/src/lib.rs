@@ -5,7 +5,8 @@
 //! leases and encrypted secrets. A record's outcome, its link, its audit event and the cursor it
 //! advances are written in one transaction (`commit_outcomes`): a crash leaves all or none.
 //!
-//! Open a store with [`open`]; the key for secrets comes from [`SecretKey::from_env_or_file`]:
+//! Open a store with [`open_configured`] (URL and key file from the config), or with [`open`]
+//! and a key of your own; [`SecretKey`] says where keys come from:
 //!
 //! ```no_run
 //! # async fn example() -> mlc_store::StoreResult<()> {
@@ -59,11 +60,29 @@ pub async fn open(url: &str, secret_key: Option<SecretKey>) -> StoreResult<Arc<d
         Some(Backend::Postgres) => Ok(Arc::new(
             postgres::PostgresStore::open(url, secret_key).await?,
         )),
-        None => Err(StoreError::Open {
-            url: redact_url(url),
-            message: "unknown kind of store: use sqlite://FILE or postgres://user@host:5432/db"
-                .to_string(),
-        }),
+        None => Err(unknown_kind_of_store(url)),
+    }
+}
+
+/// Opens the store with the secret key from `MLC_SECRET_KEY` or `key_file` (config
+/// `store.secret_key_file`), as [`SecretKey::if_configured`] finds it: for SQLite, a key file
+/// next to the database is generated when neither is set; a PostgreSQL store without a
+/// configured key opens without one (secrets then fail, saying what to set).
+pub async fn open_configured(
+    url: &str,
+    key_file: Option<&std::path::Path>,
+) -> StoreResult<Arc<dyn StateStore>> {
+    if Backend::of_url(url).is_none() {
+        return Err(unknown_kind_of_store(url));
+    }
+    open(url, SecretKey::if_configured(key_file, url)?).await
+}
+
+fn unknown_kind_of_store(url: &str) -> StoreError {
+    StoreError::Open {
+        url: redact_url(url),
+        message: "unknown kind of store: use sqlite://FILE or postgres://user@host:5432/db"
+            .to_string(),
     }
 }
 

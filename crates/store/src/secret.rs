@@ -7,8 +7,10 @@
 //! 2. the key file (`store.secret_key_file`): the same text, or the 32 raw bytes;
 //! 3. SQLite only: `<database file>.key` next to the database, generated on first use with mode
 //!    0600 (an in-memory database gets a key that lives as long as the process);
-//! 4. PostgreSQL: an error. Several instances share a PostgreSQL store and must all use the same
+//! 4. PostgreSQL: none. Several instances share a PostgreSQL store and must all use the same
 //!    key, so one instance generating its own would lock the others out of the secrets.
+//!    `from_env_or_file` says so in an error; `if_configured` returns `None`, for stores that keep
+//!    no secrets (API-token auth), whose secret calls then fail with the same advice.
 
 use std::fmt;
 use std::io::Write;
@@ -105,43 +107,39 @@ impl SecretKey {
     /// database, generated on first use. See the module documentation for why PostgreSQL gets
     /// an error instead.
     pub fn from_env_or_file(key_file: Option<&Path>, store_url: &str) -> StoreResult<SecretKey> {
+        SecretKey::if_configured(key_file, store_url)?.ok_or_else(|| missing_key(store_url))
+    }
+
+    /// Like `from_env_or_file`, but `None` where that one fails for want of a configured key
+    /// (PostgreSQL): a store that keeps no secrets (API-token auth) needs none. A configured key
+    /// that cannot be read is still an error.
+    pub fn if_configured(
+        key_file: Option<&Path>,
+        store_url: &str,
+    ) -> StoreResult<Option<SecretKey>> {
         let from_env = std::env::var(SecretKey::ENV_VAR).ok();
         SecretKey::resolve(from_env.as_deref(), key_file, store_url)
     }
 
-    /// `from_env_or_file` with the environment variable's value passed in.
+    /// `if_configured` with the environment variable's value passed in.
     pub fn resolve(
         env_value: Option<&str>,
         key_file: Option<&Path>,
         store_url: &str,
-    ) -> StoreResult<SecretKey> {
+    ) -> StoreResult<Option<SecretKey>> {
         if let Some(text) = env_value.filter(|text| !text.trim().is_empty()) {
-            return SecretKey::parse(text, SecretKey::ENV_VAR);
+            return SecretKey::parse(text, SecretKey::ENV_VAR).map(Some);
         }
         if let Some(path) = key_file {
-            return SecretKey::from_file(path);
+            return SecretKey::from_file(path).map(Some);
         }
-        match crate::Backend::of_url(store_url) {
-            Some(crate::Backend::Sqlite) => match sqlite_key_file(store_url)? {
-                Some(path) => SecretKey::load_or_create(&path),
-                None => Ok(SecretKey::generate()),
-            },
-            Some(crate::Backend::Postgres) => Err(key_error(
-                "the configuration",
-                format!(
-                    "a PostgreSQL store needs a key shared by every instance: set {} or \
-                     store.secret_key_file (e.g. `openssl rand -base64 32 > FILE`)",
-                    SecretKey::ENV_VAR
-                ),
-            )),
-            None => Err(key_error(
-                "the configuration",
-                format!(
-                    "no key file can be derived from store url {}: set {} or store.secret_key_file",
-                    crate::redact_url(store_url),
-                    SecretKey::ENV_VAR
-                ),
-            )),
+        if crate::Backend::of_url(store_url) != Some(crate::Backend::Sqlite) {
+            return Ok(None);
+        }
+        match sqlite_key_file(store_url)? {
+            Some(path) => SecretKey::load_or_create(&path).map(Some),
+            // An in-memory database's secrets live no longer than the process, nor need its key.
+            None => Ok(Some(SecretKey::generate())),
         }
     }
 
@@ -153,6 +151,14 @@ impl SecretKey {
             return SecretKey::from_file(path);
         }
         let origin = format!("key file {}", path.display());
+        if let Some(folder) = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(folder).map_err(|error| {
+                key_error(&origin, format!("cannot create its folder: {error}"))
+            })?;
+        }
         let key = SecretKey::generate();
         let staging = path.with_extension(format!("key-{}.tmp", std::process::id()));
         write_private_file(&staging, format!("{}\n", key.to_base64()).as_bytes())
@@ -230,6 +236,23 @@ impl SecretKey {
 pub(crate) struct SealedSecret {
     pub nonce: Vec<u8>,
     pub ciphertext: Vec<u8>,
+}
+
+/// No key configured for a store that cannot have one generated.
+fn missing_key(store_url: &str) -> StoreError {
+    let message = match crate::Backend::of_url(store_url) {
+        Some(crate::Backend::Postgres) => format!(
+            "a PostgreSQL store needs a key shared by every instance: set {} or \
+             store.secret_key_file (e.g. `openssl rand -base64 32 > FILE`)",
+            SecretKey::ENV_VAR
+        ),
+        _ => format!(
+            "no key file can be derived from store url {}: set {} or store.secret_key_file",
+            crate::redact_url(store_url),
+            SecretKey::ENV_VAR
+        ),
+    };
+    key_error("the configuration", message)
 }
 
 fn key_error(origin: &str, message: impl Into<String>) -> StoreError {
@@ -331,14 +354,16 @@ mod tests {
 
         let env_key = SecretKey::from_bytes([1u8; 32]);
         let resolved = SecretKey::resolve(Some(&env_key.to_base64()), None, &url).unwrap();
-        assert_eq!(resolved, env_key);
+        assert_eq!(resolved, Some(env_key));
 
         let file = directory.path().join("configured.key");
         std::fs::write(&file, hex::encode([2u8; 32])).unwrap();
         let resolved = SecretKey::resolve(None, Some(&file), &url).unwrap();
-        assert_eq!(resolved, SecretKey::from_bytes([2u8; 32]));
+        assert_eq!(resolved, Some(SecretKey::from_bytes([2u8; 32])));
 
-        let generated = SecretKey::resolve(None, None, &url).unwrap();
+        let generated = SecretKey::resolve(None, None, &url)
+            .unwrap()
+            .expect("generated");
         let generated_file = directory.path().join("state.db.key");
         assert!(generated_file.exists());
         #[cfg(unix)]
@@ -351,14 +376,17 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // The second resolution reads the file the first one wrote.
-        assert_eq!(SecretKey::resolve(None, None, &url).unwrap(), generated);
+        assert_eq!(
+            SecretKey::resolve(None, None, &url).unwrap(),
+            Some(generated)
+        );
     }
 
     #[test]
     fn postgres_without_a_configured_key_is_a_clear_error() {
-        let error = SecretKey::resolve(None, None, "postgres://postgres@127.0.0.1/db")
-            .unwrap_err()
-            .to_string();
+        let url = "postgres://postgres@127.0.0.1/db";
+        assert_eq!(SecretKey::resolve(None, None, url).unwrap(), None);
+        let error = missing_key(url).to_string();
         assert!(error.contains("MLC_SECRET_KEY"), "{error}");
         assert!(error.contains("store.secret_key_file"), "{error}");
     }
