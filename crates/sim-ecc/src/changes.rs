@@ -229,8 +229,8 @@ fn change_customer(
                     + 1)
                     % country.streets.len()];
             }
-            customer.street = street.into();
-            customer.house_number = rng.gen_range(1..250).to_string().into();
+            customer.street = street;
+            customer.house_number = text(rng.gen_range(1..250).to_string());
             customer.stale_copy = None;
             let mut items = vec![item(
                 "KNA1",
@@ -247,7 +247,7 @@ fn change_customer(
                 } else {
                     char::from(last as u8 + 1)
                 });
-                customer.postal_code = postal.into();
+                customer.postal_code = text(postal);
                 items.push(item(
                     "KNA1",
                     key,
@@ -271,35 +271,36 @@ fn change_customer(
                 .iter_mut()
                 .find(|area| area.is_area(&scope.sales_area))
             {
-                let old = area.payment_terms;
-                area.payment_terms = new_code;
+                let old = area.payment_terms();
+                area.set_payment_terms(new_code);
                 let table_key = format!(
                     "{client}{kunnr:<10}{}{}{}",
-                    area.sales_org, area.channel, area.division
+                    area.sales_org(),
+                    area.channel(),
+                    area.division()
                 );
                 return vec![item("KNVV", table_key, "ZTERM", old, new_code)];
             }
             if let Some(company) = customer
                 .company_codes
                 .iter_mut()
-                .find(|company| company.company_code == scope.company_code)
+                .find(|company| company.company_code() == scope.company_code)
             {
-                let old = company.payment_terms;
-                company.payment_terms = new_code;
-                let table_key = format!("{client}{kunnr:<10}{}", company.company_code);
+                let old = company.payment_terms();
+                company.set_payment_terms(new_code);
+                let table_key = format!("{client}{kunnr:<10}{}", company.company_code());
                 return vec![item("KNB1", table_key, "ZTERM", old, new_code)];
             }
             rename(customer, rng, country, key)
         }
         3 => {
             let old = customer.kna1_phone();
-            let number: Box<str> = format!(
+            let number: Text = text(&format!(
                 "{} {} {}",
                 country.phone_prefix,
                 rng.gen_range(20..999),
                 rng.gen_range(100_000..9_999_999)
-            )
-            .into();
+            ));
             match customer.phones.iter_mut().find(|phone| phone.default) {
                 Some(phone) => phone.number = number,
                 None => customer.phones.insert(
@@ -312,7 +313,7 @@ fn change_customer(
                             .max()
                             .unwrap_or(0),
                         number,
-                        extension: "".into(),
+                        extension: "",
                         country: country.code,
                         default: true,
                         mobile: false,
@@ -320,13 +321,14 @@ fn change_customer(
                 ),
             }
             if let Some(stale) = &mut customer.stale_copy {
-                stale.phone = customer
-                    .phones
-                    .iter()
-                    .find(|p| p.default)
-                    .map(|p| truncate(&p.number, 16))
-                    .unwrap_or_default()
-                    .into();
+                stale.phone = text(
+                    customer
+                        .phones
+                        .iter()
+                        .find(|p| p.default)
+                        .map(|p| truncate(p.number, 16))
+                        .unwrap_or_default(),
+                );
             }
             vec![item("KNA1", key, "TELF1", &old, &customer.kna1_phone())]
         }
@@ -347,7 +349,7 @@ fn rename(
     if new == old {
         new = truncate(&format!("{stem} Holding"), 35);
     }
-    customer.name[0] = new.clone().into();
+    customer.name[0] = text(&new);
     vec![item("KNA1", key, "NAME1", &old, &new)]
 }
 
@@ -430,7 +432,7 @@ fn change_contact(
 
 fn set_default_email(emails: &mut Vec<Email>, address: String) {
     match emails.iter_mut().find(|email| email.default) {
-        Some(email) => email.address = address.into(),
+        Some(email) => email.address = text(address),
         None => {
             let consnumber = 1 + emails.iter().map(|e| e.consnumber).max().unwrap_or(0);
             for email in emails.iter_mut() {
@@ -438,7 +440,7 @@ fn set_default_email(emails: &mut Vec<Email>, address: String) {
             }
             emails.push(Email {
                 consnumber,
-                address: address.into(),
+                address: text(address),
                 default: true,
             });
         }
@@ -464,12 +466,11 @@ fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
             set_default_email(&mut customer.emails, address);
         }
         1 => {
-            let number: Box<str> = format!(
+            let number: Text = text(&format!(
                 "0{} {}",
                 rng.gen_range(20..999),
                 rng.gen_range(100_000..9_999_999)
-            )
-            .into();
+            ));
             match customer.phones.iter_mut().find(|phone| phone.default) {
                 Some(phone) => phone.number = number,
                 None => customer.phones.insert(
@@ -482,7 +483,7 @@ fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                             .max()
                             .unwrap_or(0),
                         number,
-                        extension: "".into(),
+                        extension: "",
                         country: country.code,
                         default: true,
                         mobile: false,
@@ -494,11 +495,11 @@ fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
             let street = country.streets[rng.gen_range(0..country.streets.len())];
             let house_number = (rng.gen_range(1..250) + 1).to_string();
             if *customer.house_number == *house_number && *customer.street == *street {
-                customer.house_number = format!("{house_number}a").into();
+                customer.house_number = text(format!("{house_number}a"));
             } else {
-                customer.house_number = house_number.into();
+                customer.house_number = text(house_number);
             }
-            customer.street = street.into();
+            customer.street = street;
         }
     }
 }

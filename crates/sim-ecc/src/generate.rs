@@ -60,7 +60,7 @@ pub fn generate(settings: &GenerationSettings) -> EccData {
         );
         let contact = generator.contact(&mut data, &mut rng, country, &domain, 20_100_101);
         data.vendor_contacts.push(VendorContact {
-            vendor: vendor.into(),
+            vendor: text(vendor),
             address_number,
             contact,
         });
@@ -182,14 +182,14 @@ impl Generator<'_> {
         };
         let mut name = split_name(&full_name);
         if rng.gen_bool(0.05) && name[1].is_empty() {
-            name[1] = "Abt. Wareneingang".into();
+            name[1] = "Abt. Wareneingang";
         }
         let domain = format!("{}.{}", domain_slug(stem), country.top_level_domain);
         let kunnr = Self::next_kunnr(data);
         let mut customer = self.base(data, rng, country, kunnr, name, created_on);
         customer.emails = customer_emails(rng, &domain);
         customer.phones = phones(rng, country, 0.3);
-        customer.vat = vat_number(rng, country).into();
+        customer.vat = text(vat_number(rng, country));
         let contact_count = contact_count(rng, self.settings.contacts_per_customer);
         for _ in 0..contact_count {
             let contact = self.contact(data, rng, country, &domain, created_on);
@@ -204,7 +204,7 @@ impl Generator<'_> {
         rng: &mut ChaCha8Rng,
         country: &'static Country,
         kunnr: String,
-        name: [Box<str>; 4],
+        name: [Text; 4],
         created_on: u32,
     ) -> CustomerMaster {
         let city = &country.cities[rng.gen_range(0..country.cities.len())];
@@ -212,12 +212,12 @@ impl Generator<'_> {
         let company_codes = company_codes(rng);
         let sales_areas = sales_areas(rng, &company_codes);
         CustomerMaster {
-            kunnr: kunnr.into(),
+            kunnr: text(kunnr),
             address_number: take(&mut data.next_address_number),
             name,
             street: pick(rng, country.streets).into(),
-            house_number: house_number(rng, country).into(),
-            postal_code: postal_code(rng, country, city).into(),
+            house_number: text(house_number(rng, country)),
+            postal_code: text(postal_code(rng, country, city)),
             city: city.name,
             region: city.region,
             country: country.code,
@@ -228,9 +228,11 @@ impl Generator<'_> {
             created_by: pick(rng, CREATORS),
             deletion_flag,
             posting_block: rng.gen_bool(0.02),
-            order_block: if rng.gen_bool(0.02) { "01" } else { "" },
-            delivery_block: if rng.gen_bool(0.01) { "01" } else { "" },
-            billing_block: if rng.gen_bool(0.01) { "02" } else { "" },
+            blocks: Blocks::new(
+                if rng.gen_bool(0.02) { "01" } else { "" },
+                if rng.gen_bool(0.01) { "01" } else { "" },
+                if rng.gen_bool(0.01) { "02" } else { "" },
+            ),
             vat: "".into(),
             industry: pick(rng, &["", "MECH", "RETL", "CHEM", "TRAN", "FOOD"]),
             emails: Vec::new(),
@@ -261,9 +263,9 @@ impl Generator<'_> {
         let mut customer = self.base(data, rng, country, kunnr, name, created_on);
         customer.account_group = "CPD";
         customer.one_time = true;
-        customer.street = "".into();
-        customer.house_number = "".into();
-        customer.postal_code = "".into();
+        customer.street = "";
+        customer.house_number = "";
+        customer.postal_code = "";
         customer.city = "";
         customer.region = "";
         customer.deletion_flag = false;
@@ -285,17 +287,17 @@ impl Generator<'_> {
             "L" => "Magazyn",
             _ => "Warehouse",
         };
-        let sold_to_name = data.customers[sold_to].name[0].clone();
+        let sold_to_name = data.customers[sold_to].name[0];
         let kunnr = Self::next_kunnr(data);
         let mut customer = self.base(
             data,
             rng,
             country,
             kunnr,
-            [sold_to_name, "".into(), "".into(), "".into()],
+            [sold_to_name, "", "", ""],
             created_on,
         );
-        customer.name[1] = truncate(&format!("{label} {}", customer.city), 35).into();
+        customer.name[1] = text(truncate(&format!("{label} {}", customer.city), 35));
         customer.account_group = "0002";
         customer.deletion_flag = false;
         customer.company_codes = data.customers[sold_to].company_codes.clone();
@@ -327,7 +329,7 @@ impl Generator<'_> {
                 .join(" "),
         );
         let mut duplicate = original.clone();
-        duplicate.kunnr = kunnr.into();
+        duplicate.kunnr = text(kunnr);
         duplicate.address_number = take(&mut data.next_address_number);
         duplicate.name = split_name(&full_name);
         duplicate.created_on = created_on;
@@ -335,8 +337,8 @@ impl Generator<'_> {
         duplicate.deletion_flag = false;
         duplicate.stale_copy = None;
         let (street, house_number) = vary_address(&original.street, &original.house_number);
-        duplicate.street = street.into();
-        duplicate.house_number = house_number.into();
+        duplicate.street = text(street);
+        duplicate.house_number = text(house_number);
         duplicate.duplicate_of = Some(original_index as u32);
         for area in &mut duplicate.sales_areas {
             area.ship_to = None;
@@ -395,7 +397,7 @@ impl Generator<'_> {
                 };
                 Email {
                     consnumber: position as u16 + 1,
-                    address: address.into(),
+                    address: text(address),
                     default: position == default_position,
                 }
             })
@@ -426,8 +428,7 @@ impl Generator<'_> {
 
 fn push(data: &mut EccData, customer: CustomerMaster) -> usize {
     let index = data.customers.len();
-    data.index_by_kunnr
-        .insert(customer.kunnr.clone(), index as u32);
+    data.index_by_kunnr.insert(customer.kunnr, index as u32);
     data.customers.push(customer);
     index
 }
@@ -444,7 +445,7 @@ fn contact_count(rng: &mut ChaCha8Rng, per_customer: usize) -> usize {
 }
 
 /// Splits a name over NAME1..NAME4 at word boundaries, 35 characters per line (KNA1's width).
-pub fn split_name(full_name: &str) -> [Box<str>; 4] {
+pub fn split_name(full_name: &str) -> [Text; 4] {
     let mut lines: [String; 4] = Default::default();
     let mut line = 0;
     for word in full_name.split(' ').filter(|word| !word.is_empty()) {
@@ -464,7 +465,7 @@ pub fn split_name(full_name: &str) -> [Box<str>; 4] {
             lines[line] = truncate(&lines[line], 35);
         }
     }
-    lines.map(String::into_boxed_str)
+    lines.map(text)
 }
 
 fn company_codes(rng: &mut ChaCha8Rng) -> Vec<CompanyData> {
@@ -485,25 +486,25 @@ fn company_codes(rng: &mut ChaCha8Rng) -> Vec<CompanyData> {
 }
 
 fn company_data(rng: &mut ChaCha8Rng, company_code: &'static str) -> CompanyData {
-    CompanyData {
+    let payment_terms = if rng.gen_bool(0.9) {
+        pick(rng, PAYMENT_TERMS).0
+    } else {
+        ""
+    };
+    CompanyData::new(
         company_code,
-        payment_terms: if rng.gen_bool(0.9) {
-            pick(rng, PAYMENT_TERMS).0
-        } else {
-            ""
-        },
-        posting_block: rng.gen_bool(0.01),
-        deletion_flag: rng.gen_bool(0.01),
-        reconciliation_account: "0000140000",
-    }
+        payment_terms,
+        rng.gen_bool(0.01),
+        rng.gen_bool(0.01),
+    )
 }
 
 fn sales_areas(rng: &mut ChaCha8Rng, company_codes: &[CompanyData]) -> Vec<SalesData> {
     let mut areas = Vec::with_capacity(2);
-    for (sales_org, channel, division) in SALES_AREAS {
+    for (area_index, (sales_org, channel, _)) in SALES_AREAS.iter().enumerate() {
         if !company_codes
             .iter()
-            .any(|code| code.company_code == *sales_org)
+            .any(|code| code.company_code() == *sales_org)
         {
             continue;
         }
@@ -515,22 +516,20 @@ fn sales_areas(rng: &mut ChaCha8Rng, company_codes: &[CompanyData]) -> Vec<Sales
         if !wanted {
             continue;
         }
-        areas.push(SalesData {
-            sales_org,
-            channel,
-            division,
-            payment_terms: if rng.gen_bool(0.7) {
-                pick(rng, PAYMENT_TERMS).0
-            } else {
-                ""
-            },
-            deletion_flag: rng.gen_bool(0.01),
-            order_block: if rng.gen_bool(0.02) { "01" } else { "" },
-            delivery_block: if rng.gen_bool(0.01) { "01" } else { "" },
-            billing_block: "",
-            currency: if *sales_org == "3000" { "USD" } else { "EUR" },
-            ship_to: None,
-        });
+        let payment_terms = if rng.gen_bool(0.7) {
+            pick(rng, PAYMENT_TERMS).0
+        } else {
+            ""
+        };
+        let deletion_flag = rng.gen_bool(0.01);
+        let order_block = if rng.gen_bool(0.02) { "01" } else { "" };
+        let delivery_block = if rng.gen_bool(0.01) { "01" } else { "" };
+        areas.push(SalesData::new(
+            area_index,
+            payment_terms,
+            deletion_flag,
+            Blocks::new(order_block, delivery_block, ""),
+        ));
     }
     areas
 }
@@ -592,30 +591,30 @@ fn customer_emails(rng: &mut ChaCha8Rng, domain: &str) -> Vec<Email> {
         0..=19 => Vec::new(),
         20..=84 => vec![Email {
             consnumber: 1,
-            address: format!("info@{domain}").into(),
+            address: text(format!("info@{domain}")),
             default: true,
         }],
         85..=94 => vec![
             Email {
                 consnumber: 1,
-                address: format!("buchhaltung@{domain}").into(),
+                address: text(format!("buchhaltung@{domain}")),
                 default: false,
             },
             Email {
                 consnumber: 2,
-                address: format!("info@{domain}").into(),
+                address: text(format!("info@{domain}")),
                 default: true,
             },
         ],
         _ => vec![
             Email {
                 consnumber: 1,
-                address: format!("office@{domain}").into(),
+                address: text(format!("office@{domain}")),
                 default: false,
             },
             Email {
                 consnumber: 2,
-                address: format!("sales@{domain}").into(),
+                address: text(format!("sales@{domain}")),
                 default: false,
             },
         ],
@@ -649,8 +648,8 @@ fn phones(rng: &mut ChaCha8Rng, country: &'static Country, extension_share: f64)
             };
             Phone {
                 consnumber: position as u16 + 1,
-                number: number.into(),
-                extension: extension.into(),
+                number: text(number),
+                extension: text(extension),
                 country: country.code,
                 default: position == 0,
                 mobile,
@@ -731,11 +730,10 @@ fn make_dirty(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                 .char_indices()
                 .nth(name.chars().count() / 2)
                 .map_or(name.len(), |(position, _)| position);
-            customer.name[0] = truncate(
+            customer.name[0] = text(truncate(
                 &format!("{}{control}{}", &name[..middle], &name[middle..]),
                 35,
-            )
-            .into();
+            ));
             customer.dirty = Some(DIRTY_CONTROL_CHARACTER);
         }
         1 => {
@@ -751,7 +749,7 @@ fn make_dirty(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
             };
             customer.emails = vec![Email {
                 consnumber: 1,
-                address: bad.into(),
+                address: text(bad),
                 default: true,
             }];
             customer.dirty = Some(DIRTY_INVALID_EMAIL);
@@ -777,11 +775,11 @@ fn make_dirty(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
-            let mut parts: [Box<str>; 4] = Default::default();
+            let mut parts: [Text; 4] = Default::default();
             let mut characters = full.chars();
             for part in &mut parts {
                 let line: String = characters.by_ref().take(35).collect();
-                *part = line.trim().to_string().into();
+                *part = text(line.trim());
             }
             customer.name = parts;
             customer.dirty = Some(DIRTY_FULL_WIDTH_NAME);

@@ -232,6 +232,38 @@ impl SpawnedEcc {
     }
 }
 
+/// The generated customer master without a server, for benchmarks.
+pub struct GeneratedData {
+    data: model::EccData,
+}
+
+impl GeneratedData {
+    pub fn customers(&self) -> usize {
+        self.data.customers.len()
+    }
+
+    pub fn contacts(&self) -> usize {
+        self.data.contact_count()
+    }
+
+    /// Rows of one table as RFC_READ_TABLE would see them.
+    pub fn table_rows(&self, table: &str) -> usize {
+        let mut count = 0;
+        rows::scan(&self.data, table, &mut |_| {
+            count += 1;
+            true
+        });
+        count
+    }
+}
+
+/// Generates the customer master `options` describe, as `spawn` does, without serving it.
+pub fn generate_data(options: &SimEccOptions) -> GeneratedData {
+    GeneratedData {
+        data: generate::generate(&options.generation()),
+    }
+}
+
 /// Generates the data and starts serving on `options.listen`.
 pub async fn spawn(options: SimEccOptions) -> anyhow::Result<SpawnedEcc> {
     let timezone: chrono_tz::Tz = options.timezone.parse().map_err(|_| {

@@ -7,12 +7,48 @@
 //! compact.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::vocabulary::{COMPANY_CODES, PAYMENT_TERMS, SALES_AREAS};
+
+/// Text of the simulated database. It lives in a process-wide append-only arena: a million
+/// customers hold tens of millions of short strings, and one allocation each would cost more
+/// than the text itself. Arena text is never freed, which suits a simulator that serves its
+/// data set for the life of the process (tests leak a few kilobytes per simulator).
+pub type Text = &'static str;
+
+const ARENA_CHUNK: usize = 1 << 20;
+
+static ARENA: Mutex<Option<&'static mut [u8]>> = Mutex::new(None);
+
+/// Copies `value` into the arena.
+pub fn text(value: impl AsRef<str>) -> Text {
+    let value = value.as_ref();
+    if value.is_empty() {
+        return "";
+    }
+    let length = value.len();
+    if length > ARENA_CHUNK / 4 {
+        return Box::leak(value.to_string().into_boxed_str());
+    }
+    let mut guard = ARENA
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let chunk = match guard.take() {
+        Some(chunk) if chunk.len() >= length => chunk,
+        _ => Box::leak(vec![0u8; ARENA_CHUNK].into_boxed_slice()),
+    };
+    let (used, rest) = chunk.split_at_mut(length);
+    used.copy_from_slice(value.as_bytes());
+    *guard = Some(rest);
+    std::str::from_utf8(used).unwrap_or("")
+}
 
 /// One e-mail address (ADR6 row).
 #[derive(Debug, Clone)]
 pub struct Email {
     pub consnumber: u16,
-    pub address: Box<str>,
+    pub address: Text,
     pub default: bool,
 }
 
@@ -20,44 +56,169 @@ pub struct Email {
 #[derive(Debug, Clone)]
 pub struct Phone {
     pub consnumber: u16,
-    pub number: Box<str>,
-    pub extension: Box<str>,
+    pub number: Text,
+    pub extension: Text,
     pub country: &'static str,
     pub default: bool,
     pub mobile: bool,
 }
 
+/// Block codes (AUFSD, LIFSD, FAKSD) as small indices: a million customers stay compact.
+pub const BLOCK_CODES: [&str; 3] = ["", "01", "02"];
+
+fn block_index(code: &str) -> u8 {
+    BLOCK_CODES
+        .iter()
+        .position(|known| *known == code)
+        .unwrap_or(0) as u8
+}
+
+/// Payment-terms key as an index into `PAYMENT_TERMS`, 0 for none.
+fn terms_index(code: &str) -> u8 {
+    PAYMENT_TERMS
+        .iter()
+        .position(|(known, _, _)| *known == code)
+        .map_or(0, |position| position as u8 + 1)
+}
+
+fn terms_code(index: u8) -> &'static str {
+    if index == 0 {
+        ""
+    } else {
+        PAYMENT_TERMS[index as usize - 1].0
+    }
+}
+
+/// The order, delivery and billing blocks of a customer or sales area.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Blocks([u8; 3]);
+
+impl Blocks {
+    pub fn new(order: &str, delivery: &str, billing: &str) -> Self {
+        Self([
+            block_index(order),
+            block_index(delivery),
+            block_index(billing),
+        ])
+    }
+
+    pub fn order(&self) -> &'static str {
+        BLOCK_CODES[self.0[0] as usize]
+    }
+
+    pub fn delivery(&self) -> &'static str {
+        BLOCK_CODES[self.0[1] as usize]
+    }
+
+    pub fn billing(&self) -> &'static str {
+        BLOCK_CODES[self.0[2] as usize]
+    }
+
+    pub fn any(&self) -> bool {
+        self.0.iter().any(|code| *code != 0)
+    }
+}
+
 /// KNB1: the customer in one company code.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct CompanyData {
-    pub company_code: &'static str,
-    pub payment_terms: &'static str,
+    company: u8,
+    terms: u8,
     pub posting_block: bool,
     pub deletion_flag: bool,
-    pub reconciliation_account: &'static str,
+}
+
+impl CompanyData {
+    pub fn new(
+        company_code: &str,
+        payment_terms: &str,
+        posting_block: bool,
+        deletion_flag: bool,
+    ) -> Self {
+        let company = COMPANY_CODES
+            .iter()
+            .position(|code| *code == company_code)
+            .unwrap_or(0) as u8;
+        Self {
+            company,
+            terms: terms_index(payment_terms),
+            posting_block,
+            deletion_flag,
+        }
+    }
+
+    pub fn company_code(&self) -> &'static str {
+        COMPANY_CODES[self.company as usize]
+    }
+
+    pub fn payment_terms(&self) -> &'static str {
+        terms_code(self.terms)
+    }
+
+    pub fn set_payment_terms(&mut self, code: &str) {
+        self.terms = terms_index(code);
+    }
+
+    pub fn reconciliation_account(&self) -> &'static str {
+        "0000140000"
+    }
 }
 
 /// KNVV: the customer in one sales area, with its ship-to partner (KNVP WE).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct SalesData {
-    pub sales_org: &'static str,
-    pub channel: &'static str,
-    pub division: &'static str,
-    pub payment_terms: &'static str,
+    area: u8,
+    terms: u8,
     pub deletion_flag: bool,
-    pub order_block: &'static str,
-    pub delivery_block: &'static str,
-    pub billing_block: &'static str,
-    pub currency: &'static str,
+    pub blocks: Blocks,
     /// Index of the ship-to customer; `None` means the customer ships to itself.
     pub ship_to: Option<u32>,
 }
 
 impl SalesData {
+    /// `area` is an index into `SALES_AREAS`.
+    pub fn new(area: usize, payment_terms: &str, deletion_flag: bool, blocks: Blocks) -> Self {
+        Self {
+            area: area as u8,
+            terms: terms_index(payment_terms),
+            deletion_flag,
+            blocks,
+            ship_to: None,
+        }
+    }
+
+    pub fn sales_org(&self) -> &'static str {
+        SALES_AREAS[self.area as usize].0
+    }
+
+    pub fn channel(&self) -> &'static str {
+        SALES_AREAS[self.area as usize].1
+    }
+
+    pub fn division(&self) -> &'static str {
+        SALES_AREAS[self.area as usize].2
+    }
+
+    pub fn currency(&self) -> &'static str {
+        if self.sales_org() == "3000" {
+            "USD"
+        } else {
+            "EUR"
+        }
+    }
+
+    pub fn payment_terms(&self) -> &'static str {
+        terms_code(self.terms)
+    }
+
+    pub fn set_payment_terms(&mut self, code: &str) {
+        self.terms = terms_index(code);
+    }
+
     pub fn is_area(&self, area: &SalesArea) -> bool {
-        self.sales_org == area.sales_org
-            && self.channel == area.channel
-            && self.division == area.division
+        self.sales_org() == area.sales_org
+            && self.channel() == area.channel
+            && self.division() == area.division
     }
 }
 
@@ -91,7 +252,7 @@ pub struct Contact {
 /// A contact person of a vendor: KNVK with LIFNR set and KUNNR blank.
 #[derive(Debug, Clone)]
 pub struct VendorContact {
-    pub vendor: Box<str>,
+    pub vendor: Text,
     pub address_number: u32,
     pub contact: Contact,
 }
@@ -99,22 +260,22 @@ pub struct VendorContact {
 /// KNA1 address copies that went stale because the address was changed in BAS only.
 #[derive(Debug, Clone)]
 pub struct StaleKna1Copy {
-    pub street: Box<str>,
+    pub street: Text,
     pub city: &'static str,
-    pub postal_code: Box<str>,
-    pub phone: Box<str>,
+    pub postal_code: Text,
+    pub phone: Text,
 }
 
 #[derive(Debug, Clone)]
 pub struct CustomerMaster {
     /// KUNNR in internal form, trimmed ("0000100042" or "CPD0000001").
-    pub kunnr: Box<str>,
+    pub kunnr: Text,
     pub address_number: u32,
     /// NAME1..NAME4, identical in KNA1 and ADRC (generated to fit KNA1's 35 characters).
-    pub name: [Box<str>; 4],
-    pub street: Box<str>,
-    pub house_number: Box<str>,
-    pub postal_code: Box<str>,
+    pub name: [Text; 4],
+    pub street: Text,
+    pub house_number: Text,
+    pub postal_code: Text,
     pub city: &'static str,
     pub region: &'static str,
     pub country: &'static str,
@@ -125,10 +286,8 @@ pub struct CustomerMaster {
     pub created_by: &'static str,
     pub deletion_flag: bool,
     pub posting_block: bool,
-    pub order_block: &'static str,
-    pub delivery_block: &'static str,
-    pub billing_block: &'static str,
-    pub vat: Box<str>,
+    pub blocks: Blocks,
+    pub vat: Text,
     pub industry: &'static str,
     pub emails: Vec<Email>,
     pub phones: Vec<Phone>,
@@ -191,10 +350,10 @@ impl CustomerMaster {
     pub fn freeze_kna1_copy(&mut self) {
         if self.stale_copy.is_none() {
             self.stale_copy = Some(Box::new(StaleKna1Copy {
-                street: self.kna1_street().into(),
+                street: text(self.kna1_street()),
                 city: self.city,
-                postal_code: self.postal_code.clone(),
-                phone: self.kna1_phone().into(),
+                postal_code: self.postal_code,
+                phone: text(self.kna1_phone()),
             }));
         }
     }
@@ -278,7 +437,7 @@ pub struct EccData {
     pub customers: Vec<CustomerMaster>,
     pub vendor_contacts: Vec<VendorContact>,
     pub change_documents: Vec<ChangeDocument>,
-    pub index_by_kunnr: HashMap<Box<str>, u32>,
+    pub index_by_kunnr: HashMap<Text, u32>,
     /// Physical row order of customer-level tables: a seeded permutation of the customers,
     /// with customers created later appended, as a heap table would.
     pub storage_order: Vec<u32>,

@@ -263,9 +263,9 @@ impl<'a> Context<'a> {
             "OneTimeAccount" => Value::Bool(customer.one_time),
             "DeletionFlag" => Value::Bool(customer.deletion_flag),
             "PostingBlock" => Value::Bool(customer.posting_block),
-            "OrderBlock" => s(customer.order_block),
-            "DeliveryBlock" => s(customer.delivery_block),
-            "BillingBlock" => s(customer.billing_block),
+            "OrderBlock" => s(customer.blocks.order()),
+            "DeliveryBlock" => s(customer.blocks.delivery()),
+            "BillingBlock" => s(customer.blocks.billing()),
             "PaymentTerms" => Value::Str(
                 payment_terms(customer, scope)
                     .map(|terms| terms.code)

@@ -450,23 +450,19 @@ fn customer_getdetail2(state: &SimState, parameters: &soap::Element) -> String {
     let company = customer
         .company_codes
         .iter()
-        .find(|code| code.company_code == company_code);
+        .find(|code| code.company_code() == company_code);
     if !company_code.is_empty() && company.is_none() {
         writer.structure("CUSTOMERCOMPANYDETAIL", &[("COMP_CODE", String::new())]);
     } else {
-        let company = company.cloned().unwrap_or(CompanyData {
-            company_code: "",
-            payment_terms: "",
-            posting_block: false,
-            deletion_flag: false,
-            reconciliation_account: "",
-        });
+        let company = company
+            .copied()
+            .unwrap_or(CompanyData::new("", "", false, false));
         writer.structure(
             "CUSTOMERCOMPANYDETAIL",
             &[
-                ("COMP_CODE", company.company_code.to_string()),
-                ("PMNTTRMS", company.payment_terms.to_string()),
-                ("RECON_ACCT", company.reconciliation_account.to_string()),
+                ("COMP_CODE", company.company_code().to_string()),
+                ("PMNTTRMS", company.payment_terms().to_string()),
+                ("RECON_ACCT", company.reconciliation_account().to_string()),
                 ("PSTG_BLK", flag(company.posting_block).to_string()),
                 ("DEL_FLAG", flag(company.deletion_flag).to_string()),
                 (
@@ -492,9 +488,9 @@ fn customer_getdetail2(state: &SimState, parameters: &soap::Element) -> String {
         &[
             ("ACC_1_TIME", flag(customer.one_time).to_string()),
             ("ADDRESS", numc(customer.address_number, 10)),
-            ("ORDR_BLK_G", customer.order_block.to_string()),
-            ("BILL_BLK_G", customer.billing_block.to_string()),
-            ("DELI_BLK_G", customer.delivery_block.to_string()),
+            ("ORDR_BLK_G", customer.blocks.order().to_string()),
+            ("BILL_BLK_G", customer.blocks.billing().to_string()),
+            ("DELI_BLK_G", customer.blocks.delivery().to_string()),
             ("PSTG_BLK_G", flag(customer.posting_block).to_string()),
             ("DEL_FLAG_G", flag(customer.deletion_flag).to_string()),
             ("CREAT_DATE", xml_date(customer.created_on)),

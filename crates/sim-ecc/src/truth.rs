@@ -64,14 +64,14 @@ pub fn payment_terms(customer: &CustomerMaster, scope: &TruthScope) -> Option<Pa
         .sales_areas
         .iter()
         .find(|area| area.is_area(&scope.sales_area))
-        .map(|area| area.payment_terms.trim())
+        .map(|area| area.payment_terms())
         .filter(|code| !code.is_empty());
     let from_company = || {
         customer
             .company_codes
             .iter()
-            .find(|company| company.company_code == scope.company_code)
-            .map(|company| company.payment_terms.trim())
+            .find(|company| company.company_code() == scope.company_code)
+            .map(|company| company.payment_terms())
             .filter(|code| !code.is_empty())
     };
     let code = from_sales_area.or_else(from_company)?;
@@ -130,10 +130,7 @@ pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthS
         account_group: customer.account_group.to_string(),
         vat_number: optional(&customer.vat),
         deleted: customer.deletion_flag,
-        blocked: customer.posting_block
-            || !customer.order_block.trim().is_empty()
-            || !customer.delivery_block.trim().is_empty()
-            || !customer.billing_block.trim().is_empty(),
+        blocked: customer.posting_block || customer.blocks.any(),
         billing_address: billing_address(customer),
         shipping_address: shipping_address(data, customer, scope),
         email: customer
