@@ -48,14 +48,11 @@ fn organization(number: u64, custom_key: &str) -> (NewOrganization, u64) {
     (org, payload)
 }
 
-async fn run_scenario(
-    name: &str,
-    base: &str,
-    token: &str,
-    request: Arc<
-        dyn Fn(&reqwest::Client, &str, &str, u64) -> reqwest::RequestBuilder + Send + Sync,
-    >,
-) {
+/// Builds the n-th request of a scenario.
+type RequestMaker =
+    Arc<dyn Fn(&reqwest::Client, &str, &str, u64) -> reqwest::RequestBuilder + Send + Sync>;
+
+async fn run_scenario(name: &str, base: &str, token: &str, request: RequestMaker) {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(SECONDS_PER_SCENARIO);

@@ -17,7 +17,7 @@ use crate::errors::{
     self, json_response, not_found, v2_error, validation_failed, webhook_error, ERROR_INFO,
 };
 use crate::fields::{field_v1_json, field_v2_json, EntityKind, FieldIncludes, CREATABLE_TYPES};
-use crate::model::{organization_json, person_json, CustomSelection, Render};
+use crate::model::{CustomSelection, OrganizationView, PersonView, Render};
 use crate::state::{now_secs, OpError, Shared};
 use crate::validate::{parse_time, query_bool, query_integer, Invalid};
 use crate::webhooks::ChangeSource;
@@ -614,36 +614,88 @@ where
     (page.into_iter().map(|(_, id)| id).collect(), next)
 }
 
-fn organization_extras(item: &mut Value, include: &[String], people_count: u64) {
-    let Some(map) = item.as_object_mut() else {
-        return;
-    };
-    for name in include {
-        let value = match name.as_str() {
-            "people_count" => json!(people_count),
-            "next_activity_id" | "last_activity_id" => Value::Null,
-            "smart_bcc_email" => json!(format!("sim+org{}@pipedrivemail.com", map["id"])),
-            _ => json!(0),
-        };
-        map.insert(name.clone(), value);
-    }
+fn organization_extras(id: u64, include: &[String], people_count: u64) -> Vec<(String, Value)> {
+    include
+        .iter()
+        .map(|name| {
+            let value = match name.as_str() {
+                "people_count" => json!(people_count),
+                "next_activity_id" | "last_activity_id" => Value::Null,
+                "smart_bcc_email" => json!(format!("sim+org{id}@pipedrivemail.com")),
+                _ => json!(0),
+            };
+            (name.clone(), value)
+        })
+        .collect()
 }
 
-fn person_extras(item: &mut Value, include: &[String]) {
-    let Some(map) = item.as_object_mut() else {
-        return;
-    };
-    for name in include {
-        let value = match name.as_str() {
-            "next_activity_id"
-            | "last_activity_id"
-            | "last_incoming_mail_time"
-            | "last_outgoing_mail_time" => Value::Null,
-            "marketing_status" => json!("no_consent"),
-            _ => json!(0),
-        };
-        map.insert(name.clone(), value);
+fn person_extras(include: &[String]) -> Vec<(String, Value)> {
+    include
+        .iter()
+        .map(|name| {
+            let value = match name.as_str() {
+                "next_activity_id"
+                | "last_activity_id"
+                | "last_incoming_mail_time"
+                | "last_outgoing_mail_time" => Value::Null,
+                "marketing_status" => json!("no_consent"),
+                _ => json!(0),
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+fn people_count(store: &crate::state::Store, org_id: u64) -> u64 {
+    store
+        .persons
+        .values()
+        .filter(|person| !person.is_deleted && person.org_id == Some(org_id))
+        .count() as u64
+}
+
+/// `{success, data, additional_data:{next_cursor}}` serialized straight from borrowed views.
+fn ok_page<T: serde::Serialize>(data: &[T], next_cursor: Option<String>) -> Response {
+    #[derive(serde::Serialize)]
+    struct Page<'a, T> {
+        success: bool,
+        data: &'a [T],
+        additional_data: Cursor,
     }
+    #[derive(serde::Serialize)]
+    struct Cursor {
+        next_cursor: Option<String>,
+    }
+    let page = Page {
+        success: true,
+        data,
+        additional_data: Cursor { next_cursor },
+    };
+    bytes_response(serde_json::to_vec(&page).unwrap_or_default())
+}
+
+fn ok_one<T: serde::Serialize>(data: &T) -> Response {
+    #[derive(serde::Serialize)]
+    struct One<'a, T> {
+        success: bool,
+        data: &'a T,
+    }
+    bytes_response(
+        serde_json::to_vec(&One {
+            success: true,
+            data,
+        })
+        .unwrap_or_default(),
+    )
+}
+
+fn bytes_response(bytes: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
 }
 
 async fn list_organizations(
@@ -682,28 +734,29 @@ async fn list_organizations(
         .include_fields
         .iter()
         .any(|name| name == "people_count");
-    let data: Vec<Value> = ids
+    let data: Vec<OrganizationView> = ids
         .iter()
         .filter_map(|id| store.organizations.get(id))
-        .map(|org| {
-            let mut item = organization_json(org, &store.organization_fields, render);
-            if !list.include_fields.is_empty() {
-                let people = if wants_people {
-                    store
-                        .persons
-                        .values()
-                        .filter(|person| !person.is_deleted && person.org_id == Some(org.id))
-                        .count() as u64
-                } else {
-                    0
-                };
-                organization_extras(&mut item, &list.include_fields, people);
-            }
-            item
+        .map(|org| OrganizationView {
+            org,
+            fields: &store.organization_fields,
+            render,
+            extras: if list.include_fields.is_empty() {
+                Vec::new()
+            } else {
+                organization_extras(
+                    org.id,
+                    &list.include_fields,
+                    if wants_people {
+                        people_count(&store, org.id)
+                    } else {
+                        0
+                    },
+                )
+            },
         })
         .collect();
-    drop(store);
-    ok_with_cursor(Value::Array(data), next)
+    ok_page(&data, next)
 }
 
 async fn list_persons(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
@@ -737,17 +790,17 @@ async fn list_persons(State(shared): State<Arc<Shared>>, RawQuery(query): RawQue
             .map_or(CustomSelection::All, CustomSelection::Only),
         option_labels: list.option_labels,
     };
-    let data: Vec<Value> = ids
+    let data: Vec<PersonView> = ids
         .iter()
         .filter_map(|id| store.persons.get(id))
-        .map(|person| {
-            let mut item = person_json(person, &store.person_fields, render);
-            person_extras(&mut item, &list.include_fields);
-            item
+        .map(|person| PersonView {
+            person,
+            fields: &store.person_fields,
+            render,
+            extras: person_extras(&list.include_fields),
         })
         .collect();
-    drop(store);
-    ok_with_cursor(Value::Array(data), next)
+    ok_page(&data, next)
 }
 
 /// Custom field selection, option labels, include_fields of a single-record answer.
@@ -805,15 +858,13 @@ async fn get_organization(
             .map_or(CustomSelection::All, CustomSelection::Only),
         option_labels,
     };
-    let mut item = organization_json(org, &store.organization_fields, render);
-    let people = store
-        .persons
-        .values()
-        .filter(|person| !person.is_deleted && person.org_id == Some(id))
-        .count() as u64;
-    organization_extras(&mut item, &include, people);
-    drop(store);
-    ok(item)
+    let view = OrganizationView {
+        org,
+        fields: &store.organization_fields,
+        render,
+        extras: organization_extras(id, &include, people_count(&store, id)),
+    };
+    ok_one(&view)
 }
 
 async fn get_person(
@@ -841,10 +892,13 @@ async fn get_person(
             .map_or(CustomSelection::All, CustomSelection::Only),
         option_labels,
     };
-    let mut item = person_json(person, &store.person_fields, render);
-    person_extras(&mut item, &include);
-    drop(store);
-    ok(item)
+    let view = PersonView {
+        person,
+        fields: &store.person_fields,
+        render,
+        extras: person_extras(&include),
+    };
+    ok_one(&view)
 }
 
 async fn create_organization(

@@ -1,6 +1,8 @@
 //! The stored records (organizations, persons) and how they are written as API v2 JSON and as
 //! webhook v2 JSON. Times are whole Unix seconds: Pipedrive v2 shows them without milliseconds.
 
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::fields::FieldSet;
@@ -207,62 +209,177 @@ impl Default for Render<'_> {
     }
 }
 
-fn custom_fields_json(values: &CustomValues, fields: &FieldSet, render: Render<'_>) -> Value {
-    let mut map = Map::new();
-    // Every active custom field appears, null when unset, as the v2 API does.
-    for (index, field) in fields.custom_fields() {
-        if !render.custom.includes(index) {
-            continue;
+/// The `custom_fields` object of a v2 answer: every active custom field, null when unset.
+struct CustomFieldsView<'a> {
+    values: &'a CustomValues,
+    fields: &'a FieldSet,
+    render: Render<'a>,
+}
+
+impl Serialize for CustomFieldsView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (index, field) in self.fields.custom_fields() {
+            if !self.render.custom.includes(index) {
+                continue;
+            }
+            let value = self
+                .values
+                .iter()
+                .find(|(field_index, _)| *field_index == index)
+                .map(|(_, value)| value);
+            match value {
+                Some(value) if self.render.option_labels => map.serialize_entry(
+                    &field.key,
+                    &self.fields.with_option_labels(index, value.clone()),
+                )?,
+                Some(value) => map.serialize_entry(&field.key, value)?,
+                None => map.serialize_entry(&field.key, &Value::Null)?,
+            }
         }
-        let value = values
-            .iter()
-            .find(|(field_index, _)| *field_index == index)
-            .map(|(_, value)| value.clone())
-            .unwrap_or(Value::Null);
-        let value = if render.option_labels {
-            fields.with_option_labels(index, value)
-        } else {
-            value
-        };
-        map.insert(field.key.clone(), value);
+        map.end()
     }
-    Value::Object(map)
+}
+
+struct AddressView<'a>(&'a Address);
+
+impl Serialize for AddressView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(10))?;
+        for (name, part) in self.0.parts() {
+            map.serialize_entry(name, part)?;
+        }
+        map.end()
+    }
+}
+
+struct TimeView(i64);
+
+impl Serialize for TimeView {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let time = chrono::DateTime::from_timestamp(self.0, 0).unwrap_or_default();
+        serializer.collect_str(&time.format("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
+
+struct ContactsView<'a>(&'a [ContactValue]);
+
+impl Serialize for ContactsView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut list = serializer.serialize_seq(Some(self.0.len()))?;
+        for contact in self.0 {
+            list.serialize_element(&ContactView(contact))?;
+        }
+        list.end()
+    }
+}
+
+struct ContactView<'a>(&'a ContactValue);
+
+impl Serialize for ContactView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("value", &self.0.value)?;
+        map.serialize_entry("primary", &self.0.primary)?;
+        map.serialize_entry("label", &self.0.label)?;
+        map.end()
+    }
+}
+
+/// An organization as the v2 REST API writes it, serialized straight from the store.
+pub struct OrganizationView<'a> {
+    pub org: &'a Organization,
+    pub fields: &'a FieldSet,
+    pub render: Render<'a>,
+    /// `include_fields=` additions.
+    pub extras: Vec<(String, Value)>,
+}
+
+impl Serialize for OrganizationView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let org = self.org;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &org.id)?;
+        map.serialize_entry("name", &org.name)?;
+        map.serialize_entry("owner_id", &org.owner_id)?;
+        map.serialize_entry("add_time", &TimeView(org.add_time))?;
+        map.serialize_entry("update_time", &TimeView(org.update_time))?;
+        map.serialize_entry("is_deleted", &org.is_deleted)?;
+        map.serialize_entry("visible_to", &org.visible_to)?;
+        map.serialize_entry("label_ids", &org.label_ids)?;
+        map.serialize_entry("address", &org.address.as_deref().map(AddressView))?;
+        let custom = CustomFieldsView {
+            values: &org.custom_fields,
+            fields: self.fields,
+            render: self.render,
+        };
+        map.serialize_entry("custom_fields", &custom)?;
+        for (name, value) in &self.extras {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// A person as the v2 REST API writes it, serialized straight from the store.
+pub struct PersonView<'a> {
+    pub person: &'a Person,
+    pub fields: &'a FieldSet,
+    pub render: Render<'a>,
+    /// `include_fields=` additions.
+    pub extras: Vec<(String, Value)>,
+}
+
+impl Serialize for PersonView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let person = self.person;
+        let (first_name, last_name) = person.first_last();
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &person.id)?;
+        map.serialize_entry("name", &person.name)?;
+        map.serialize_entry("first_name", &first_name)?;
+        map.serialize_entry("last_name", &last_name)?;
+        map.serialize_entry("owner_id", &person.owner_id)?;
+        map.serialize_entry("org_id", &person.org_id)?;
+        map.serialize_entry("add_time", &TimeView(person.add_time))?;
+        map.serialize_entry("update_time", &TimeView(person.update_time))?;
+        map.serialize_entry("emails", &ContactsView(&person.emails))?;
+        map.serialize_entry("phones", &ContactsView(&person.phones))?;
+        map.serialize_entry("is_deleted", &person.is_deleted)?;
+        map.serialize_entry("visible_to", &person.visible_to)?;
+        map.serialize_entry("label_ids", &person.label_ids)?;
+        map.serialize_entry("picture_id", &Value::Null)?;
+        let custom = CustomFieldsView {
+            values: &person.custom_fields,
+            fields: self.fields,
+            render: self.render,
+        };
+        map.serialize_entry("custom_fields", &custom)?;
+        for (name, value) in &self.extras {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 pub fn organization_json(org: &Organization, fields: &FieldSet, render: Render<'_>) -> Value {
-    json!({
-        "id": org.id,
-        "name": org.name,
-        "owner_id": org.owner_id,
-        "add_time": format_time(org.add_time),
-        "update_time": format_time(org.update_time),
-        "is_deleted": org.is_deleted,
-        "visible_to": org.visible_to,
-        "label_ids": org.label_ids,
-        "address": org.address.as_ref().map(|address| address.to_json()).unwrap_or(Value::Null),
-        "custom_fields": custom_fields_json(&org.custom_fields, fields, render),
-    })
+    let view = OrganizationView {
+        org,
+        fields,
+        render,
+        extras: Vec::new(),
+    };
+    serde_json::to_value(view).unwrap_or_default()
 }
 
 pub fn person_json(person: &Person, fields: &FieldSet, render: Render<'_>) -> Value {
-    let (first_name, last_name) = person.first_last();
-    json!({
-        "id": person.id,
-        "name": person.name,
-        "first_name": first_name,
-        "last_name": last_name,
-        "owner_id": person.owner_id,
-        "org_id": person.org_id,
-        "add_time": format_time(person.add_time),
-        "update_time": format_time(person.update_time),
-        "emails": person.emails.iter().map(ContactValue::to_json).collect::<Vec<_>>(),
-        "phones": person.phones.iter().map(ContactValue::to_json).collect::<Vec<_>>(),
-        "is_deleted": person.is_deleted,
-        "visible_to": person.visible_to,
-        "label_ids": person.label_ids,
-        "picture_id": Value::Null,
-        "custom_fields": custom_fields_json(&person.custom_fields, fields, render),
-    })
+    let view = PersonView {
+        person,
+        fields,
+        render,
+        extras: Vec::new(),
+    };
+    serde_json::to_value(view).unwrap_or_default()
 }
 
 /// Custom fields as webhook v2 writes them: each value an object carrying its `type`.
