@@ -56,6 +56,9 @@ pub enum Command {
     Runs(commands::history::RunsArgs),
     Audit(commands::history::AuditArgs),
     Review(commands::review::ReviewArgs),
+    Auth(commands::auth::AuthArgs),
+    Setup(commands::setup::SetupArgs),
+    Fields(commands::fields::FieldsArgs),
 }
 
 fn main() -> ExitCode {

@@ -1,9 +1,12 @@
 //! One module per command. Each takes its parsed arguments and returns `CliError` on failure.
 
+pub mod auth;
 pub mod check;
+pub mod fields;
 pub mod history;
 pub mod init;
 pub mod review;
+pub mod setup;
 pub mod sim;
 
 use crate::exit::CliError;
@@ -17,6 +20,9 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Runs(args) => history::runs(cli, args),
         Command::Audit(args) => history::audit(cli, args),
         Command::Review(args) => review::run(cli, args),
+        Command::Auth(args) => auth::run(cli, args),
+        Command::Setup(args) => setup::run(cli, args),
+        Command::Fields(args) => fields::run(cli, args),
     }
 }
 
@@ -29,7 +35,12 @@ pub fn load_config(cli: &Cli) -> Result<mlc_config::Config, CliError> {
 pub async fn open_store(
     config: &mlc_config::Config,
 ) -> Result<std::sync::Arc<dyn mlc_store::StateStore>, CliError> {
-    mlc_store::open(&config.store.url, None)
+    // The secret key only where one is configured (or SQLite's own key file): OAuth tokens need
+    // it, a store that keeps no secrets does not.
+    let key_file = config.store.secret_key_file.as_deref().map(std::path::Path::new);
+    let secret_key = mlc_store::SecretKey::if_configured(key_file, &config.store.url)
+        .map_err(CliError::failed)?;
+    mlc_store::open(&config.store.url, secret_key)
         .await
         .map_err(CliError::failed)
 }

@@ -1,0 +1,81 @@
+//! `ml-connector setup`: creates the custom fields the field map needs in Pipedrive (the ECC
+//! customer and contact numbers, and every custom field the mapping names) and prints their keys.
+
+use std::collections::BTreeSet;
+
+use mlc_pipedrive::{CustomFieldResolver, EntityKind, FieldSpec, PipedriveClient};
+
+use crate::exit::CliError;
+use crate::Cli;
+
+/// Create the custom fields the field map needs in Pipedrive; print their keys.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  ml-connector setup\n\nFields that exist already (same name) are kept; a field of another type is reported."
+)]
+pub struct SetupArgs {}
+
+pub fn run(cli: &Cli, _args: &SetupArgs) -> Result<(), CliError> {
+    let config = super::load_config(cli)?;
+    let specs = needed_fields(&config);
+    let runtime = crate::runtime()?;
+    runtime.block_on(async {
+        let store = super::open_store(&config).await?;
+        let client = PipedriveClient::connect(&config.pipedrive, store)
+            .await
+            .map_err(CliError::failed)?;
+        let resolver = CustomFieldResolver::new(client.clone());
+        let resolved = resolver
+            .ensure_fields(&specs)
+            .await
+            .map_err(CliError::failed)?;
+        println!("{:<12}  {:<40}  {:<8}  {:<7}  name", "entity", "key", "type", "state");
+        let mut warnings = 0;
+        for field in &resolved {
+            println!(
+                "{:<12}  {:<40}  {:<8}  {:<7}  {}",
+                field.entity.as_str(),
+                field.key,
+                field.field_type,
+                if field.created { "created" } else { "exists" },
+                field.name
+            );
+            if let Some(warning) = &field.warning {
+                warnings += 1;
+                eprintln!("warning: {} field \"{}\" {warning}", field.entity, field.name);
+            }
+        }
+        let snapshot = client.governor().snapshot();
+        println!(
+            "{} field(s) ready; {} tokens used today of {}",
+            resolved.len(),
+            snapshot.tokens_used_today,
+            snapshot.daily_token_limit
+        );
+        if warnings > 0 {
+            return Err(CliError::failed(anyhow::anyhow!(
+                "{warnings} field(s) exist with another type or lack options; fix them in Pipedrive or rename them in [mapping]"
+            )));
+        }
+        Ok(())
+    })
+}
+
+/// The default external-id fields, then every custom field the mapping names.
+fn needed_fields(config: &mlc_config::Config) -> Vec<FieldSpec> {
+    let mut specs = FieldSpec::default_needs();
+    let map = mlc_sync::map::FieldMapSpec::from_config(&config.mapping, &config.sync);
+    for field in map.required_custom_fields() {
+        specs.push(FieldSpec::new(field.kind, field.name, field.field_type));
+    }
+    let mut seen = BTreeSet::new();
+    specs.retain(|spec| seen.insert((entity_order(spec.entity), spec.name.to_lowercase())));
+    specs
+}
+
+fn entity_order(entity: EntityKind) -> u8 {
+    match entity {
+        EntityKind::Organization => 0,
+        EntityKind::Person => 1,
+    }
+}
