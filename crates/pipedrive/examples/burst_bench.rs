@@ -19,9 +19,17 @@ use mlc_sim_pipedrive::{spawn, SimPipedriveOptions};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let organizations: usize = args.next().map(|text| text.parse()).transpose()?.unwrap_or(400);
+    let organizations: usize = args
+        .next()
+        .map(|text| text.parse())
+        .transpose()?
+        .unwrap_or(400);
     let plan_name = args.next().unwrap_or_else(|| "lite".to_string());
-    let concurrency: usize = args.next().map(|text| text.parse()).transpose()?.unwrap_or(1);
+    let concurrency: usize = args
+        .next()
+        .map(|text| text.parse())
+        .transpose()?
+        .unwrap_or(1);
     let plan = match plan_name.as_str() {
         "lite" => PipedrivePlan::Lite,
         "growth" => PipedrivePlan::Growth,
@@ -36,7 +44,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     let store_folder = tempfile::tempdir()?;
-    let store_url = format!("sqlite://{}", store_folder.path().join("bench.db").display());
+    let store_url = format!(
+        "sqlite://{}",
+        store_folder.path().join("bench.db").display()
+    );
     let store = mlc_store::open(&store_url, Some(mlc_store::SecretKey::generate())).await?;
     let config = PipedriveConfig {
         base_url: sim.base_url(),
@@ -84,7 +95,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("wall_secs   {wall_secs:.2}");
     println!("bound_secs  {bound_secs:.2}");
     println!("ratio       {:.3}", wall_secs / bound_secs);
-    println!("answers_429 {answered_429} of {requests} requests (share {:.4})", answered_429 as f64 / requests as f64);
+    println!(
+        "answers_429 {answered_429} of {requests} requests (share {:.4})",
+        answered_429 as f64 / requests as f64
+    );
     println!(
         "tokens      ours {} / simulator {} ({:.2} per organization)",
         snapshot.tokens_used_today,

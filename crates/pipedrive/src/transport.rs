@@ -335,9 +335,9 @@ fn transport_cause(error: &reqwest::Error) -> String {
 fn error_message(body: &[u8]) -> String {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(value) => {
-            let error = value.get("error").and_then(|error| match error {
-                serde_json::Value::String(text) => Some(text.clone()),
-                other => Some(other.to_string()),
+            let error = value.get("error").map(|error| match error {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
             });
             let info = value
                 .get("error_info")

@@ -12,8 +12,8 @@ use std::time::Duration;
 use mlc_config::sections::pipedrive::OauthConfig;
 use mlc_config::{PipedrivePlan, Secret};
 use mlc_pipedrive::{
-    auth, check_lines, CustomFieldResolver, EntityKind, FieldSpec, OrganizationWrite,
-    PersonWrite, PipedriveClient, PipedriveError, DEFAULT_CUSTOMER_NUMBER_FIELD,
+    auth, check_lines, CustomFieldResolver, EntityKind, FieldSpec, OrganizationWrite, PersonWrite,
+    PipedriveClient, PipedriveError, DEFAULT_CUSTOMER_NUMBER_FIELD,
 };
 use mlc_sim_pipedrive::{spawn, FaultSettings, SimPipedriveOptions};
 
@@ -36,19 +36,34 @@ fn organization(index: usize) -> OrganizationWrite {
 async fn creates_on_lite_keep_within_the_burst_limit() {
     let sim = spawn(sim_options("lite")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
-    let client = PipedriveClient::connect(&config, support::store().await).await.unwrap();
+    let client = PipedriveClient::connect(&config, support::store().await)
+        .await
+        .unwrap();
     assert_eq!(client.governor().snapshot().burst_limit, 20);
     for index in 0..60 {
-        client.create_organization(&organization(index)).await.unwrap();
+        client
+            .create_organization(&organization(index))
+            .await
+            .unwrap();
     }
     let stats = sim.state().stats();
     assert_eq!(stats.organizations, 60);
     let answered_429 = stats.count_status(429);
     println!("60 creates on lite: {answered_429} answers 429");
-    assert!(answered_429 <= 1, "{answered_429} answers 429 for 60 creates");
+    assert!(
+        answered_429 <= 1,
+        "{answered_429} answers 429 for 60 creates"
+    );
     let snapshot = client.governor().snapshot();
-    assert_eq!(snapshot.tokens_used_today, 2 + 60 * 5, "users/me + 60 creates");
-    assert_eq!(stats.tokens_used_today, snapshot.tokens_used_today, "our ledger agrees with Pipedrive's");
+    assert_eq!(
+        snapshot.tokens_used_today,
+        2 + 60 * 5,
+        "users/me + 60 creates"
+    );
+    assert_eq!(
+        stats.tokens_used_today, snapshot.tokens_used_today,
+        "our ledger agrees with Pipedrive's"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,11 +73,19 @@ async fn the_create_that_would_cross_the_budget_share_is_not_sent() {
     // users/me (2 tokens) and 100 creates (5 each): the share is 502 tokens.
     config.daily_budget_tokens = Some(502);
     config.budget_share = 1.0;
-    let client = PipedriveClient::connect(&config, support::store().await).await.unwrap();
+    let client = PipedriveClient::connect(&config, support::store().await)
+        .await
+        .unwrap();
     for index in 0..100 {
-        client.create_organization(&organization(index)).await.unwrap();
+        client
+            .create_organization(&organization(index))
+            .await
+            .unwrap();
     }
-    let error = client.create_organization(&organization(100)).await.unwrap_err();
+    let error = client
+        .create_organization(&organization(100))
+        .await
+        .unwrap_err();
     match &error {
         PipedriveError::BudgetShareUsed { used, limit, .. } => {
             assert_eq!((*used, *limit), (502, 502));
@@ -72,7 +95,11 @@ async fn the_create_that_would_cross_the_budget_share_is_not_sent() {
     assert!(error.is_deferred());
     assert!(error.to_string().contains("deferred"), "{error}");
     let stats = sim.state().stats();
-    assert_eq!(stats.count("POST", "/api/v2/organizations", 201) + stats.count("POST", "/api/v2/organizations", 200), 100);
+    assert_eq!(
+        stats.count("POST", "/api/v2/organizations", 201)
+            + stats.count("POST", "/api/v2/organizations", 200),
+        100
+    );
     assert_eq!(stats.organizations, 100, "the 101st was not sent");
     let snapshot = client.governor().snapshot();
     assert!(snapshot.deferred_until.is_some());
@@ -90,7 +117,10 @@ async fn five_hundred_creates_under_faults_make_five_hundred_organizations() {
         .await
         .unwrap();
     let fields = CustomFieldResolver::new(client.clone());
-    let resolved = fields.ensure_fields(&FieldSpec::default_needs()).await.unwrap();
+    let resolved = fields
+        .ensure_fields(&FieldSpec::default_needs())
+        .await
+        .unwrap();
     let key = resolved[0].key.clone();
     sim.state().set_faults(FaultSettings {
         error_rate: 0.05,
@@ -116,22 +146,39 @@ async fn five_hundred_creates_under_faults_make_five_hundred_organizations() {
         });
     }
     while let Some(worker) = workers.join_next().await {
-        worker.unwrap().expect("every create ends with an organization");
+        worker
+            .unwrap()
+            .expect("every create ends with an organization");
     }
     let organizations = sim.state().organizations();
-    let live: Vec<_> = organizations.iter().filter(|organization| !organization.is_deleted).collect();
+    let live: Vec<_> = organizations
+        .iter()
+        .filter(|organization| !organization.is_deleted)
+        .collect();
     let mut by_external_id: BTreeMap<String, usize> = BTreeMap::new();
     for organization in &live {
-        let external_id = organization.json["custom_fields"][&key].as_str().unwrap_or("none").to_string();
+        let external_id = organization.json["custom_fields"][&key]
+            .as_str()
+            .unwrap_or("none")
+            .to_string();
         *by_external_id.entry(external_id).or_default() += 1;
     }
-    let twice: Vec<_> = by_external_id.iter().filter(|(_, count)| **count > 1).collect();
+    let twice: Vec<_> = by_external_id
+        .iter()
+        .filter(|(_, count)| **count > 1)
+        .collect();
     assert!(twice.is_empty(), "created twice: {twice:?}");
     assert_eq!(live.len(), 500);
     assert_eq!(by_external_id.len(), 500);
     let stats = sim.state().stats();
-    let faulted: u64 = [500, 502, 503].iter().map(|status| stats.count("POST", "/api/v2/organizations", *status)).sum();
-    println!("faults answered on creates: {faulted} 5xx; requests: {:?}", stats.requests);
+    let faulted: u64 = [500, 502, 503]
+        .iter()
+        .map(|status| stats.count("POST", "/api/v2/organizations", *status))
+        .sum();
+    println!(
+        "faults answered on creates: {faulted} 5xx; requests: {:?}",
+        stats.requests
+    );
     assert!(faulted > 0, "the faults were injected");
 }
 
@@ -139,7 +186,9 @@ async fn five_hundred_creates_under_faults_make_five_hundred_organizations() {
 async fn custom_fields_are_created_once_and_found_by_name() {
     let sim = spawn(sim_options("growth")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
-    let client = PipedriveClient::connect(&config, support::store().await).await.unwrap();
+    let client = PipedriveClient::connect(&config, support::store().await)
+        .await
+        .unwrap();
     let resolver = CustomFieldResolver::new(client.clone());
     let mut needs = FieldSpec::default_needs();
     needs.push(FieldSpec {
@@ -151,32 +200,63 @@ async fn custom_fields_are_created_once_and_found_by_name() {
     assert!(first.iter().all(|field| field.key.len() == 40), "{first:?}");
     let again = CustomFieldResolver::new(client.clone());
     let second = again.ensure_fields(&needs).await.unwrap();
-    assert!(second.iter().all(|field| !field.created && field.warning.is_none()), "{second:?}");
+    assert!(
+        second
+            .iter()
+            .all(|field| !field.created && field.warning.is_none()),
+        "{second:?}"
+    );
     assert_eq!(
         first.iter().map(|field| &field.key).collect::<Vec<_>>(),
         second.iter().map(|field| &field.key).collect::<Vec<_>>()
     );
     assert_eq!(
-        again.key(EntityKind::Organization, DEFAULT_CUSTOMER_NUMBER_FIELD).await.unwrap(),
+        again
+            .key(EntityKind::Organization, DEFAULT_CUSTOMER_NUMBER_FIELD)
+            .await
+            .unwrap(),
         first[0].key
     );
     // A field added in Pipedrive after the cache was filled is found by refreshing.
-    let added = sim.state().create_custom_field("person", "ECC Department", "varchar", &[]).unwrap();
-    assert_eq!(again.key(EntityKind::Person, "ECC Department").await.unwrap(), added);
-    let missing = again.key(EntityKind::Person, "No Such Field").await.unwrap_err();
-    assert!(missing.to_string().contains("ml-connector setup"), "{missing}");
+    let added = sim
+        .state()
+        .create_custom_field("person", "ECC Department", "varchar", &[])
+        .unwrap();
+    assert_eq!(
+        again
+            .key(EntityKind::Person, "ECC Department")
+            .await
+            .unwrap(),
+        added
+    );
+    let missing = again
+        .key(EntityKind::Person, "No Such Field")
+        .await
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("ml-connector setup"),
+        "{missing}"
+    );
     // Values written through the keys arrive.
     let mut write = organization(1);
-    write.custom_fields.insert(first[0].key.clone(), serde_json::json!("4711"));
+    write
+        .custom_fields
+        .insert(first[0].key.clone(), serde_json::json!("4711"));
     let created = client.create_organization(&write).await.unwrap();
     assert_eq!(created.custom_fields[&first[0].key], "4711");
     let person = PersonWrite {
         name: Some("Anna Schmidt".into()),
         org_id: Some(created.id),
-        emails: Some(mlc_pipedrive::ContactValue::list(&["a.schmidt@kunde1.de".into()], "work")),
+        emails: Some(mlc_pipedrive::ContactValue::list(
+            &["a.schmidt@kunde1.de".into()],
+            "work",
+        )),
         ..PersonWrite::default()
     };
-    let person = client.create_person_idempotent(&person, &first[1].key, "12345").await.unwrap();
+    let person = client
+        .create_person_idempotent(&person, &first[1].key, "12345")
+        .await
+        .unwrap();
     assert_eq!(person.org_id, Some(created.id));
     assert_eq!(person.emails[0].label, "work");
 }
@@ -185,7 +265,9 @@ async fn custom_fields_are_created_once_and_found_by_name() {
 async fn a_patched_address_keeps_every_part() {
     let sim = spawn(sim_options("growth")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
-    let client = PipedriveClient::connect(&config, support::store().await).await.unwrap();
+    let client = PipedriveClient::connect(&config, support::store().await)
+        .await
+        .unwrap();
     let address = mlc_pipedrive::AddressWrite {
         route: Some("Hauptstraße".into()),
         street_number: Some("12".into()),
@@ -208,12 +290,27 @@ async fn a_patched_address_keeps_every_part() {
         address: Some(moved),
         ..OrganizationWrite::default()
     };
-    let updated = client.update_organization(created.id, &patch).await.unwrap();
-    let stored = client.get_organization(updated.id).await.unwrap().address.unwrap();
+    let updated = client
+        .update_organization(created.id, &patch)
+        .await
+        .unwrap();
+    let stored = client
+        .get_organization(updated.id)
+        .await
+        .unwrap()
+        .address
+        .unwrap();
     assert_eq!(stored.street_number.as_deref(), Some("14"));
-    assert_eq!(stored.locality.as_deref(), Some("Stuttgart"), "the other parts stay");
+    assert_eq!(
+        stored.locality.as_deref(),
+        Some("Stuttgart"),
+        "the other parts stay"
+    );
     assert_eq!(stored.postal_code.as_deref(), Some("70173"));
-    assert_eq!(stored.value.as_deref(), Some("Hauptstraße 14, 70173 Stuttgart, Germany"));
+    assert_eq!(
+        stored.value.as_deref(),
+        Some("Hauptstraße 14, 70173 Stuttgart, Germany")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,14 +319,23 @@ async fn check_reports_user_company_plan_and_budget_share() {
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
     let lines = check_lines(&config, support::store().await).await;
     assert!(lines.iter().all(|line| line.ok), "{lines:#?}");
-    let text: Vec<String> = lines.iter().map(|line| format!("{}: {}", line.subject, line.detail)).collect();
+    let text: Vec<String> = lines
+        .iter()
+        .map(|line| format!("{}: {}", line.subject, line.detail))
+        .collect();
     let text = text.join("\n");
-    assert!(text.contains("growth with 5 seat(s): 40 requests per 2 s"), "{text}");
+    assert!(
+        text.contains("growth with 5 seat(s): 40 requests per 2 s"),
+        "{text}"
+    );
     assert!(text.contains("150000 tokens/day (50% of 300000)"), "{text}");
     assert!(text.contains("company"), "{text}");
     let bad = support::api_token_config(&sim.base_url(), "wrong", PipedrivePlan::Growth);
     let lines = check_lines(&bad, support::store().await).await;
-    assert!(!lines[0].ok && lines[0].detail.contains("401"), "{lines:#?}");
+    assert!(
+        !lines[0].ok && lines[0].detail.contains("401"),
+        "{lines:#?}"
+    );
 }
 
 // ── OAuth ──
@@ -247,7 +353,12 @@ fn oauth_for(sim_base: &str, redirect_uri: &str) -> OauthConfig {
 /// What the user's browser does: opens the authorize URL, follows Pipedrive's redirect back to
 /// the connector's loopback callback.
 async fn browser_allows(authorize_url: &str) {
-    let page = reqwest::get(authorize_url).await.unwrap().text().await.unwrap();
+    let page = reqwest::get(authorize_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let start = page.find("href=\"").expect("the page links back") + 6;
     let end = start + page[start..].find('"').unwrap();
     let redirect = page[start..end].replace("&amp;", "&");
@@ -269,10 +380,16 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
     let redirect_uri = format!("http://{}/callback", listener.local_addr().unwrap());
     let oauth = oauth_for(&sim.base_url(), &redirect_uri);
     let store = support::store().await;
-    let config = support::oauth_config("https://unused.example.com", oauth.clone(), PipedrivePlan::Growth);
+    let config = support::oauth_config(
+        "https://unused.example.com",
+        oauth.clone(),
+        PipedrivePlan::Growth,
+    );
 
     // Not yet authorized: the error says what to run.
-    let error = PipedriveClient::connect(&config, store.clone()).await.unwrap_err();
+    let error = PipedriveClient::connect(&config, store.clone())
+        .await
+        .unwrap_err();
     assert!(matches!(error, PipedriveError::NotAuthorized), "{error}");
     assert!(error.to_string().contains("ml-connector auth pipedrive"));
 
@@ -284,36 +401,65 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
     browser_allows(&url).await;
     let code = callback.await.unwrap().unwrap();
     let http = reqwest::Client::new();
-    let granted = auth::exchange_code(&http, store.as_ref(), &oauth, &code).await.unwrap();
+    let granted = auth::exchange_code(&http, store.as_ref(), &oauth, &code)
+        .await
+        .unwrap();
     assert_eq!(granted.api_domain, sim.base_url());
 
     // Requests go to api_domain; each call refreshes and the rotated token is stored at once.
-    let client = PipedriveClient::connect(&config, store.clone()).await.unwrap();
+    let client = PipedriveClient::connect(&config, store.clone())
+        .await
+        .unwrap();
     assert_eq!(client.api_domain(), sim.base_url());
     client.list_organizations(None).await.unwrap();
-    let stored = auth::load_tokens(store.as_ref(), &oauth).await.unwrap().unwrap();
+    let stored = auth::load_tokens(store.as_ref(), &oauth)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(stored.refresh_token, granted.refresh_token, "rotated");
     assert_ne!(stored.access_token, granted.access_token);
 
     // Another instance on the same store refreshes: the first one's refresh token is now
     // spent, and it recovers by taking the stored one instead of failing.
-    let other = PipedriveClient::connect(&config, store.clone()).await.unwrap();
+    let other = PipedriveClient::connect(&config, store.clone())
+        .await
+        .unwrap();
     other.list_organizations(None).await.unwrap();
-    client.list_organizations(None).await.expect("recovers the rotated token from the store");
+    client
+        .list_organizations(None)
+        .await
+        .expect("recovers the rotated token from the store");
 
     // A restart uses the stored token.
     drop((client, other));
-    let restarted = PipedriveClient::connect(&config, store.clone()).await.unwrap();
+    let restarted = PipedriveClient::connect(&config, store.clone())
+        .await
+        .unwrap();
     restarted.users_me().await.unwrap();
 
     // A refresh token Pipedrive no longer knows: the clear re-authorize error.
-    let mut revoked = auth::load_tokens(store.as_ref(), &oauth).await.unwrap().unwrap();
+    let mut revoked = auth::load_tokens(store.as_ref(), &oauth)
+        .await
+        .unwrap()
+        .unwrap();
     revoked.refresh_token = "1:1:revoked".into();
     revoked.previous_refresh_token = None;
     revoked.expires_at = chrono::Utc::now();
-    auth::store_tokens(store.as_ref(), &oauth, &revoked).await.unwrap();
-    let error = PipedriveClient::connect(&config, store.clone()).await.unwrap_err();
-    assert!(matches!(error, PipedriveError::InvalidGrant { .. }), "{error}");
-    assert!(error.to_string().contains("re-authorize with `ml-connector auth pipedrive`"), "{error}");
+    auth::store_tokens(store.as_ref(), &oauth, &revoked)
+        .await
+        .unwrap();
+    let error = PipedriveClient::connect(&config, store.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, PipedriveError::InvalidGrant { .. }),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("re-authorize with `ml-connector auth pipedrive`"),
+        "{error}"
+    );
     assert!(error.stops_connection());
 }
