@@ -42,6 +42,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v2/persons", get(list_persons).post(create_person))
         .route("/api/v2/persons/search", get(crate::search::search_persons))
         .route(
+            "/api/v2/itemSearch/field",
+            get(crate::search::search_by_field),
+        )
+        .route(
             "/api/v2/persons/{id}",
             get(get_person).patch(update_person).delete(delete_person),
         )

@@ -16,6 +16,7 @@ pub const TOKEN_COSTS: &[(&str, &str, u32)] = &[
     ("PATCH", "/api/v2/persons/{id}", 5),
     ("DELETE", "/api/v2/persons/{id}", 3),
     ("GET", "/api/v2/persons/search", 20),
+    ("GET", "/api/v2/itemSearch/field", 20),
     ("GET", "/api/v2/organizationFields", 10),
     ("POST", "/api/v2/organizationFields", 5),
     ("GET", "/api/v2/organizationFields/{field_code}", 1),
@@ -74,5 +75,5 @@ pub fn token_cost(method: &str, route: &str) -> Option<u32> {
 
 /// Search endpoints share their own 10-per-2-seconds limit.
 pub fn is_search(route: &str) -> bool {
-    route.ends_with("/search")
+    route.ends_with("/search") || route.contains("/itemSearch")
 }

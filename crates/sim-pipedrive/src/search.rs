@@ -251,3 +251,168 @@ pub async fn search_persons(
     drop(store);
     page(hits, &search)
 }
+
+/// The value of one field of a record as field search sees it (`None`: not searchable).
+fn field_text(standard: Option<&str>, custom: Option<&Value>) -> Option<Vec<String>> {
+    if let Some(text) = standard {
+        return Some(vec![text.to_string()]);
+    }
+    match custom? {
+        Value::String(text) => Some(vec![text.clone()]),
+        Value::Number(number) => Some(vec![number.to_string()]),
+        Value::Object(map) => map.get("value").map(|value| match value {
+            Value::String(text) => vec![text.clone()],
+            other => vec![other.to_string()],
+        }),
+        _ => None,
+    }
+}
+
+fn field_matches(candidate: &str, term: &str, mode: &str) -> bool {
+    match mode {
+        "beginning" => candidate.starts_with(term),
+        "middle" => candidate.contains(term),
+        _ => candidate == term,
+    }
+}
+
+/// `GET /api/v2/itemSearch/field`: one field of one entity type; case-sensitive (SPEC-v2);
+/// answers `[{id, name}]` as the document's example shows.
+pub async fn search_by_field(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query_map(&query);
+    let mode = match query.get("match").map(String::as_str) {
+        None | Some("exact") => "exact",
+        Some("beginning") => "beginning",
+        Some("middle") => "middle",
+        Some(_) => {
+            return validation_failed(
+                "Validation failed: match: Must be one of exact, beginning, middle",
+            )
+        }
+    };
+    let Some(term) = query.get("term").cloned() else {
+        return validation_failed("Validation failed: term: Parameter 'term' is required");
+    };
+    let minimum = if mode == "exact" { 1 } else { 2 };
+    if term.chars().count() < minimum {
+        return validation_failed(&format!(
+            "Validation failed: term: Must be at least {minimum} characters long"
+        ));
+    }
+    let entity = match query.get("entity_type").map(String::as_str) {
+        Some(entity @ ("organization" | "person")) => entity.to_string(),
+        Some("deal" | "lead" | "product" | "project") => String::new(),
+        Some(_) => return validation_failed("Validation failed: entity_type: Must be one of deal, lead, person, organization, product, project"),
+        None => return validation_failed("Validation failed: entity_type: Parameter 'entity_type' is required"),
+    };
+    let Some(field_key) = query.get("field").cloned() else {
+        return validation_failed("Validation failed: field: Parameter 'field' is required");
+    };
+    let limit = match parse_limit(&query) {
+        Ok(limit) => limit,
+        Err(response) => return response,
+    };
+    let offset = match query.get("cursor") {
+        Some(cursor) => match decode_cursor(cursor, "field_search", "asc") {
+            Ok((_, offset)) => offset as usize,
+            Err(response) => return response,
+        },
+        None => 0,
+    };
+    let now_ms = shared.now_ms();
+    let store = shared.read();
+    let mut found: Vec<(u64, String)> = Vec::new();
+    let not_yet_indexed = |visibility: &SearchVisibility| {
+        now_ms < visibility.indexed_at_ms && visibility.stale_text.is_none()
+    };
+    match entity.as_str() {
+        "organization" => {
+            let fields = &store.organization_fields;
+            let Some(index) = fields.index_of_key(&field_key) else {
+                return validation_failed(&format!(
+                    "Validation failed: field: Field '{field_key}' does not exist"
+                ));
+            };
+            for org in store
+                .organizations
+                .values()
+                .filter(|org| !org.is_deleted && !not_yet_indexed(&org.search))
+            {
+                let standard = match field_key.as_str() {
+                    "name" => Some(org.name.clone()),
+                    "address" => org.address.as_ref().and_then(|address| address.one_line()),
+                    _ => None,
+                };
+                let custom = org
+                    .custom_fields
+                    .iter()
+                    .find(|(field, _)| *field == index)
+                    .map(|(_, value)| value);
+                if field_text(standard.as_deref(), custom)
+                    .is_some_and(|texts| texts.iter().any(|text| field_matches(text, &term, mode)))
+                {
+                    found.push((org.id, org.name.clone()));
+                }
+            }
+        }
+        "person" => {
+            let fields = &store.person_fields;
+            let Some(index) = fields.index_of_key(&field_key) else {
+                return validation_failed(&format!(
+                    "Validation failed: field: Field '{field_key}' does not exist"
+                ));
+            };
+            for person in store
+                .persons
+                .values()
+                .filter(|person| !person.is_deleted && !not_yet_indexed(&person.search))
+            {
+                let texts = match field_key.as_str() {
+                    "name" => Some(vec![person.name.clone()]),
+                    "emails" => Some(
+                        person
+                            .emails
+                            .iter()
+                            .map(|email| email.value.clone())
+                            .collect(),
+                    ),
+                    "phones" => Some(
+                        person
+                            .phones
+                            .iter()
+                            .map(|phone| phone.value.clone())
+                            .collect(),
+                    ),
+                    _ => field_text(
+                        None,
+                        person
+                            .custom_fields
+                            .iter()
+                            .find(|(field, _)| *field == index)
+                            .map(|(_, value)| value),
+                    ),
+                };
+                if texts
+                    .is_some_and(|texts| texts.iter().any(|text| field_matches(text, &term, mode)))
+                {
+                    found.push((person.id, person.name.clone()));
+                }
+            }
+        }
+        _ => {}
+    }
+    drop(store);
+    let total = found.len();
+    let items: Vec<Value> = found
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(id, name)| json!({"id": id, "name": name}))
+        .collect();
+    let next = (offset + limit < total)
+        .then(|| encode_cursor("field_search", 0, "asc", (offset + limit) as u64));
+    ok_with_cursor(Value::Array(items), next)
+}

@@ -534,6 +534,87 @@ async fn every_operation_answers_as_the_documents_describe() {
     );
     api.get("/api/v2/persons/search", &[], &[("term", "lone")])
         .await;
+    let by_field = api
+        .get(
+            "/api/v2/itemSearch/field",
+            &[],
+            &[
+                ("term", "4711"),
+                ("entity_type", "organization"),
+                ("field", &ecc_key),
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(
+        by_field["data"][0]["id"].as_u64().unwrap().to_string(),
+        org_id
+    );
+    let case_sensitive = api
+        .get(
+            "/api/v2/itemSearch/field",
+            &[],
+            &[
+                ("term", "müller maschinenbau gmbh"),
+                ("entity_type", "organization"),
+                ("field", "name"),
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(
+        case_sensitive["data"].as_array().unwrap().len(),
+        0,
+        "field search is case sensitive"
+    );
+    let beginning = api
+        .get(
+            "/api/v2/itemSearch/field",
+            &[],
+            &[
+                ("term", "Müller"),
+                ("entity_type", "organization"),
+                ("field", "name"),
+                ("match", "beginning"),
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(beginning["data"].as_array().unwrap().len(), 1);
+    api.get(
+        "/api/v2/itemSearch/field",
+        &[],
+        &[
+            ("term", "12345"),
+            ("entity_type", "person"),
+            ("field", &contact_key),
+        ],
+    )
+    .await;
+    assert_eq!(
+        api.get(
+            "/api/v2/itemSearch/field",
+            &[],
+            &[
+                ("term", "4711"),
+                ("entity_type", "company"),
+                ("field", &ecc_key)
+            ]
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(
+        api.get(
+            "/api/v2/itemSearch/field",
+            &[],
+            &[("term", "4711"), ("entity_type", "organization")]
+        )
+        .await
+        .status,
+        400
+    );
     assert_eq!(
         api.get("/api/v2/organizations/search", &[], &[("term", "m")])
             .await
