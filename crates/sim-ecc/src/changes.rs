@@ -253,7 +253,7 @@ fn change_customer(
                     key,
                     "PSTLZ",
                     &old_postal,
-                    &customer.postal_code,
+                    customer.postal_code,
                 ));
             }
             items
@@ -295,7 +295,7 @@ fn change_customer(
         }
         3 => {
             let old = customer.kna1_phone();
-            let number: Text = text(&format!(
+            let number: Text = text(format!(
                 "{} {} {}",
                 country.phone_prefix,
                 rng.gen_range(20..999),
@@ -369,7 +369,7 @@ fn change_contact(
         .unwrap_or_else(|| {
             format!(
                 "{}.{}",
-                domain_slug(&data.customers[customer_index].name[0]),
+                domain_slug(data.customers[customer_index].name[0]),
                 country.top_level_domain
             )
         });
@@ -455,7 +455,7 @@ fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
         0 => {
             let domain = format!(
                 "{}.{}",
-                domain_slug(&customer.name[0]),
+                domain_slug(customer.name[0]),
                 country.top_level_domain
             );
             let address = format!(
@@ -466,7 +466,7 @@ fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
             set_default_email(&mut customer.emails, address);
         }
         1 => {
-            let number: Text = text(&format!(
+            let number: Text = text(format!(
                 "0{} {}",
                 rng.gen_range(20..999),
                 rng.gen_range(100_000..9_999_999)

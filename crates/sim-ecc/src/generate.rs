@@ -215,7 +215,7 @@ impl Generator<'_> {
             kunnr: text(kunnr),
             address_number: take(&mut data.next_address_number),
             name,
-            street: pick(rng, country.streets).into(),
+            street: pick(rng, country.streets),
             house_number: text(house_number(rng, country)),
             postal_code: text(postal_code(rng, country, city)),
             city: city.name,
@@ -233,7 +233,7 @@ impl Generator<'_> {
                 if rng.gen_bool(0.01) { "01" } else { "" },
                 if rng.gen_bool(0.01) { "02" } else { "" },
             ),
-            vat: "".into(),
+            vat: "",
             industry: pick(rng, &["", "MECH", "RETL", "CHEM", "TRAN", "FOOD"]),
             emails: Vec::new(),
             phones: Vec::new(),
@@ -336,7 +336,7 @@ impl Generator<'_> {
         duplicate.created_by = pick(rng, CREATORS);
         duplicate.deletion_flag = false;
         duplicate.stale_copy = None;
-        let (street, house_number) = vary_address(&original.street, &original.house_number);
+        let (street, house_number) = vary_address(original.street, original.house_number);
         duplicate.street = text(street);
         duplicate.house_number = text(house_number);
         duplicate.duplicate_of = Some(original_index as u32);
@@ -352,7 +352,7 @@ impl Generator<'_> {
             let domain = domain.unwrap_or_else(|| {
                 format!(
                     "{}.{}",
-                    domain_slug(&original.name[0]),
+                    domain_slug(original.name[0]),
                     country.top_level_domain
                 )
             });
@@ -826,7 +826,7 @@ mod tests {
         let split = split_name(
             "Schwäbische Hüttenwerke Vertriebsgesellschaft Süddeutschland GmbH & Co. KG",
         );
-        assert_eq!(&*split[0], "Schwäbische Hüttenwerke");
+        assert_eq!(split[0], "Schwäbische Hüttenwerke");
         assert!(split[1].starts_with("Vertriebsgesellschaft"));
     }
 

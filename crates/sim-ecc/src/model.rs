@@ -322,7 +322,7 @@ impl CustomerMaster {
         if let Some(stale) = &self.stale_copy {
             return stale.street.to_string();
         }
-        street_line(&self.street, &self.house_number)
+        street_line(self.street, self.house_number)
     }
 
     pub fn kna1_city(&self) -> &str {
@@ -334,7 +334,7 @@ impl CustomerMaster {
     pub fn kna1_postal_code(&self) -> &str {
         self.stale_copy
             .as_ref()
-            .map_or(&*self.postal_code, |stale| &*stale.postal_code)
+            .map_or(self.postal_code, |stale| stale.postal_code)
     }
 
     pub fn kna1_phone(&self) -> String {
@@ -342,7 +342,7 @@ impl CustomerMaster {
             return stale.phone.to_string();
         }
         self.default_phone()
-            .map(|phone| truncate(&phone.number, 16))
+            .map(|phone| truncate(phone.number, 16))
             .unwrap_or_default()
     }
 
@@ -463,7 +463,7 @@ impl EccData {
         order.sort_by(|a, b| {
             self.customers[*a as usize]
                 .kunnr
-                .cmp(&self.customers[*b as usize].kunnr)
+                .cmp(self.customers[*b as usize].kunnr)
         });
         self.key_order = order;
     }

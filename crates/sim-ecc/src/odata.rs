@@ -245,20 +245,20 @@ impl<'a> Context<'a> {
         let scope = &self.state.scope;
         let s = |text: &str| Value::Str(text.trim().to_string());
         match property {
-            "CustomerNumber" => s(&customer.kunnr),
-            "Name1" => s(&customer.name[0]),
-            "Name2" => s(&customer.name[1]),
-            "Name3" => s(&customer.name[2]),
-            "Name4" => s(&customer.name[3]),
-            "Street" => s(&customer.street),
-            "HouseNumber" => s(&customer.house_number),
-            "PostalCode" => s(&customer.postal_code),
+            "CustomerNumber" => s(customer.kunnr),
+            "Name1" => s(customer.name[0]),
+            "Name2" => s(customer.name[1]),
+            "Name3" => s(customer.name[2]),
+            "Name4" => s(customer.name[3]),
+            "Street" => s(customer.street),
+            "HouseNumber" => s(customer.house_number),
+            "PostalCode" => s(customer.postal_code),
             "City" => s(customer.city),
             "Region" => s(customer.region),
             "Country" => s(customer.country),
-            "Email" => s(customer.default_email().map_or("", |email| &email.address)),
+            "Email" => s(customer.default_email().map_or("", |email| email.address)),
             "Phone" => Value::Str(customer.default_phone().map(phone_text).unwrap_or_default()),
-            "VatRegNo" => s(&customer.vat),
+            "VatRegNo" => s(customer.vat),
             "AccountGroup" => s(customer.account_group),
             "OneTimeAccount" => Value::Bool(customer.one_time),
             "DeletionFlag" => Value::Bool(customer.deletion_flag),
@@ -302,7 +302,7 @@ impl<'a> Context<'a> {
             "ChangedAt" => {
                 let (date, time) = self
                     .changed
-                    .get(&*customer.kunnr)
+                    .get(customer.kunnr)
                     .copied()
                     .unwrap_or((customer.created_on, 0));
                 Value::DateTime(self.local_to_epoch_ms(date, time))
@@ -316,7 +316,7 @@ impl<'a> Context<'a> {
         let s = |text: &str| Value::Str(text.trim().to_string());
         match property {
             "ContactNumber" => Value::Str(numc(contact.parnr, 10)),
-            "CustomerNumber" => s(&customer.kunnr),
+            "CustomerNumber" => s(customer.kunnr),
             "FirstName" => s(contact.first_name),
             "LastName" => s(contact.last_name),
             "Department" => s(contact.department),
@@ -324,7 +324,7 @@ impl<'a> Context<'a> {
             "Function" => s(crate::rows::function_text(contact.function, language).unwrap_or("")),
             "Email" => s(
                 default_entry(&contact.emails, |e| e.default, |e| e.consnumber)
-                    .map_or("", |e| &e.address),
+                    .map_or("", |e| e.address),
             ),
             "Phone" => Value::Str(
                 default_entry(&contact.phones, |p| p.default, |p| p.consnumber)

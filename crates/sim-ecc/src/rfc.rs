@@ -303,7 +303,7 @@ fn customer_getlist(state: &SimState, parameters: &soap::Element) -> String {
         if one_time_only && !customer.one_time {
             continue;
         }
-        if !range_matches(&id_range, &customer.kunnr) {
+        if !range_matches(&id_range, customer.kunnr) {
             continue;
         }
         if max_rows > 0 && address_rows.len() >= max_rows {
@@ -507,13 +507,7 @@ fn customer_getdetail2(state: &SimState, parameters: &soap::Element) -> String {
         );
         writer.structure(
             "RETURN",
-            &return_fields(
-                "E",
-                "F2",
-                "153",
-                &message,
-                &[&customer.kunnr, &company_code],
-            ),
+            &return_fields("E", "F2", "153", &message, &[customer.kunnr, &company_code]),
         );
     } else {
         let message = format!(
@@ -522,7 +516,7 @@ fn customer_getdetail2(state: &SimState, parameters: &soap::Element) -> String {
         );
         writer.structure(
             "RETURN",
-            &return_fields("I", "FN", "505", &message, &[&customer.kunnr]),
+            &return_fields("I", "FN", "505", &message, &[customer.kunnr]),
         );
     }
     writer.table("CUSTOMERBANKDETAIL", &[]);
@@ -541,7 +535,7 @@ fn customer_getcontactlist(state: &SimState, parameters: &soap::Element) -> Stri
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut contact_rows = Vec::new();
     'customers: for customer in data.customers_in_key_order() {
-        if !range_matches(&customer_range, &customer.kunnr) {
+        if !range_matches(&customer_range, customer.kunnr) {
             continue;
         }
         for contact in &customer.contacts {

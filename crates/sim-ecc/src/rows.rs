@@ -85,7 +85,7 @@ impl<'a> RowRef<'a> {
         match *self {
             RowRef::Kna1(c) => kna1(c, field),
             RowRef::Knb1(c, d) => match field {
-                "KUNNR" => b(&c.kunnr),
+                "KUNNR" => b(c.kunnr),
                 "BUKRS" => b(d.company_code()),
                 "ERDAT" => o(dats(c.created_on)),
                 "ERNAM" => b(c.created_by),
@@ -98,7 +98,7 @@ impl<'a> RowRef<'a> {
                 _ => b(""),
             },
             RowRef::Knvv(c, s) => match field {
-                "KUNNR" => b(&c.kunnr),
+                "KUNNR" => b(c.kunnr),
                 "VKORG" => b(s.sales_org()),
                 "VTWEG" => b(s.channel()),
                 "SPART" => b(s.division()),
@@ -125,7 +125,7 @@ impl<'a> RowRef<'a> {
                 partner,
                 contact,
             } => match field {
-                "KUNNR" => b(&customer.kunnr),
+                "KUNNR" => b(customer.kunnr),
                 "VKORG" => b(area.sales_org()),
                 "VTWEG" => b(area.channel()),
                 "SPART" => b(area.division()),
@@ -161,7 +161,7 @@ impl<'a> RowRef<'a> {
                 }),
                 "TELF1" => o(
                     default_entry(&contact.phones, |p| p.default, |p| p.consnumber)
-                        .map(|phone| truncate(&phone.number, 16))
+                        .map(|phone| truncate(phone.number, 16))
                         .unwrap_or_default(),
                 ),
                 "PRSNR" => o(person_number(contact.prsnr)),
@@ -186,8 +186,8 @@ impl<'a> RowRef<'a> {
                 "COUNTRY" => b(phone.country),
                 "FLGDEFAULT" => b(flag(phone.default)),
                 "HOME_FLAG" => b("X"),
-                "TEL_NUMBER" => b(&phone.number),
-                "TEL_EXTENS" => b(&phone.extension),
+                "TEL_NUMBER" => b(phone.number),
+                "TEL_EXTENS" => b(phone.extension),
                 "TELNR_LONG" => o(truncate(
                     &format!("{}{}", phone.number, phone.extension),
                     30,
@@ -216,7 +216,7 @@ impl<'a> RowRef<'a> {
                 "CONSNUMBER" => o(numc(u32::from(email.consnumber), 3)),
                 "FLGDEFAULT" => b(flag(email.default)),
                 "HOME_FLAG" => b("X"),
-                "SMTP_ADDR" => b(&email.address),
+                "SMTP_ADDR" => b(email.address),
                 "SMTP_SRCH" => o(truncate(&email.address.to_uppercase(), 20)),
                 _ => b(""),
             },
@@ -276,12 +276,12 @@ impl<'a> RowRef<'a> {
 
 fn kna1<'a>(c: &'a CustomerMaster, field: &str) -> Cow<'a, str> {
     match field {
-        "KUNNR" => b(&c.kunnr),
+        "KUNNR" => b(c.kunnr),
         "LAND1" => b(c.country),
-        "NAME1" => b(&c.name[0]),
-        "NAME2" => b(&c.name[1]),
-        "NAME3" => b(&c.name[2]),
-        "NAME4" => b(&c.name[3]),
+        "NAME1" => b(c.name[0]),
+        "NAME2" => b(c.name[1]),
+        "NAME3" => b(c.name[2]),
+        "NAME4" => b(c.name[3]),
         "ORT01" => b(c.kna1_city()),
         "PSTLZ" => b(c.kna1_postal_code()),
         "REGIO" => b(c.region),
@@ -304,7 +304,7 @@ fn kna1<'a>(c: &'a CustomerMaster, field: &str) -> Cow<'a, str> {
         "LOEVM" => b(flag(c.deletion_flag)),
         "SPERR" => b(flag(c.posting_block)),
         "SPRAS" => b(c.language),
-        "STCEG" => b(&c.vat),
+        "STCEG" => b(c.vat),
         "STKZU" => b(flag(!c.vat.is_empty())),
         _ => b(""),
     }
@@ -320,15 +320,15 @@ fn adrc<'a>(c: &'a CustomerMaster, international: bool, field: &str) -> Cow<'a, 
         "NAME1" | "NAME2" | "NAME3" | "NAME4" => {
             let index = usize::from(field.as_bytes()[4] - b'1');
             if international {
-                o(crate::vocabulary::transliterate(&c.name[index]).to_uppercase())
+                o(crate::vocabulary::transliterate(c.name[index]).to_uppercase())
             } else {
-                b(&c.name[index])
+                b(c.name[index])
             }
         }
         "CITY1" => b(c.city),
-        "POST_CODE1" => b(&c.postal_code),
-        "STREET" => b(&c.street),
-        "HOUSE_NUM1" => b(&c.house_number),
+        "POST_CODE1" => b(c.postal_code),
+        "STREET" => b(c.street),
+        "HOUSE_NUM1" => b(c.house_number),
         "COUNTRY" => b(c.country),
         "LANGU" => b(c.language),
         "REGION" => b(c.region),
@@ -408,13 +408,13 @@ pub fn scan<'a>(data: &'a EccData, table: &str, visit: &mut dyn FnMut(RowRef<'a>
         "KNVP" => {
             for customer in customers() {
                 for area in &customer.sales_areas {
-                    let ship_to = area.ship_to.map_or(&*customer.kunnr, |index| {
+                    let ship_to = area.ship_to.map_or(customer.kunnr, |index| {
                         &*data.customers[index as usize].kunnr
                     });
                     for (function, partner) in [
-                        ("AG", &*customer.kunnr),
-                        ("RE", &customer.kunnr),
-                        ("RG", &customer.kunnr),
+                        ("AG", customer.kunnr),
+                        ("RE", customer.kunnr),
+                        ("RG", customer.kunnr),
                         ("WE", ship_to),
                     ] {
                         let row = RowRef::Knvp {
@@ -449,7 +449,7 @@ pub fn scan<'a>(data: &'a EccData, table: &str, visit: &mut dyn FnMut(RowRef<'a>
             for customer in customers() {
                 for contact in &customer.contacts {
                     if !visit(RowRef::Knvk {
-                        customer: &customer.kunnr,
+                        customer: customer.kunnr,
                         vendor: "",
                         contact,
                     }) {
@@ -460,7 +460,7 @@ pub fn scan<'a>(data: &'a EccData, table: &str, visit: &mut dyn FnMut(RowRef<'a>
             for vendor in &data.vendor_contacts {
                 if !visit(RowRef::Knvk {
                     customer: "",
-                    vendor: &vendor.vendor,
+                    vendor: vendor.vendor,
                     contact: &vendor.contact,
                 }) {
                     return;

@@ -124,18 +124,18 @@ pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthS
         std::array::from_fn(|index| customer.name[index].trim().to_string());
     Customer {
         customer_number: customer.kunnr.to_string(),
-        customer_number_display: alpha_output(&customer.kunnr),
+        customer_number_display: alpha_output(customer.kunnr),
         name: join_name_parts(&name_parts),
         name_parts,
         account_group: customer.account_group.to_string(),
-        vat_number: optional(&customer.vat),
+        vat_number: optional(customer.vat),
         deleted: customer.deletion_flag,
         blocked: customer.posting_block || customer.blocks.any(),
         billing_address: billing_address(customer),
         shipping_address: shipping_address(data, customer, scope),
         email: customer
             .default_email()
-            .and_then(|email| optional(&email.address)),
+            .and_then(|email| optional(email.address)),
         phone: customer
             .default_phone()
             .map(phone_text)
