@@ -584,3 +584,87 @@ pub fn query_integer(key: &str, value: Option<&str>) -> Result<Option<u64>, Inva
             .map_err(|_| invalid(key, "Expected 'integer'")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::EntityKind;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn fields() -> FieldSet {
+        let (mut next_id, mut next_option) = (1, 1);
+        FieldSet::standard(EntityKind::Organization, 0, &mut next_id, &mut next_option)
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|number| json!(number)),
+            any::<f64>().prop_map(|number| json!(number)),
+            "[a-z_ ]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("name".to_string()),
+                        Just("address".to_string()),
+                        Just("value".to_string()),
+                        Just("custom_fields".to_string()),
+                        Just("emails".to_string()),
+                        Just("label_ids".to_string()),
+                        Just("owner_id".to_string()),
+                        "[a-z_]{1,10}"
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_is_accepted_or_refused_with_a_message(body in any_json()) {
+            let fields = fields();
+            let refs = References {
+                fields: &fields,
+                user_ids: 1..=3,
+                organization_exists: &|id| id == 1,
+                person_exists: &|_| false,
+            };
+            for creating in [true, false] {
+                if let Err(Invalid(message)) = organization_input(&body, creating, &refs) {
+                    prop_assert!(message.starts_with("Validation failed: "));
+                }
+                if let Err(Invalid(message)) = person_input(&body, creating, &refs) {
+                    prop_assert!(message.starts_with("Validation failed: "));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_address_needs_its_value_and_nulls_what_is_not_sent() {
+        let address = parse_address(
+            "address",
+            &json!({"value": "Hauptstraße 1", "locality": "Stuttgart"}),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(address.locality.as_deref(), Some("Stuttgart"));
+        assert_eq!(address.route, None);
+        assert!(parse_address("address", &json!({"locality": "Stuttgart"})).is_err());
+        assert!(parse_address("address", &json!({"value": "x", "city": "Stuttgart"})).is_err());
+        assert!(parse_address(
+            "address",
+            &json!({"value": "x", "formatted_address": "x, y"})
+        )
+        .is_ok());
+        assert_eq!(parse_address("address", &Value::Null).unwrap(), None);
+    }
+}
