@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum EccError {
     /// The config cannot work (bad URL, unreadable CA file, missing token file...).
     #[error("ecc config: {0}")]
@@ -90,6 +90,36 @@ impl EccError {
                 *status >= 500 || *status == 429
             }
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_crosses_the_agent_connection_unchanged() {
+        let errors = vec![
+            EccError::Config("x".into()),
+            EccError::AgentRefused("USR02".into()),
+            EccError::AgentUnavailable("gone".into()),
+            EccError::NotAuthorized {
+                table: "KNA1".into(),
+                function: "RFC_READ_TABLE".into(),
+            },
+            EccError::Unreachable {
+                endpoint: "e".into(),
+                detail: "d".into(),
+            },
+        ];
+        for error in errors {
+            let text = serde_json::to_string(&error).unwrap();
+            assert_eq!(
+                serde_json::from_str::<EccError>(&text).unwrap(),
+                error,
+                "{text}"
+            );
         }
     }
 }

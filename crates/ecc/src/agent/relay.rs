@@ -251,9 +251,12 @@ async fn session(
                         tokio::spawn(async move {
                             let _permit = permit;
                             let answer = relay.execute(frame.request).await;
-                            if let Ok(text) = serde_json::to_string(&AnswerFrame { id: frame.id, answer }) {
-                                let _ = answers.send(Message::Text(text.into())).await;
-                            }
+                            let text = serde_json::to_string(&AnswerFrame { id: frame.id, answer }).unwrap_or_else(|error| {
+                                // Never leave the connector waiting: say what went wrong instead.
+                                let error = EccError::Malformed { source_name: "agent".into(), detail: format!("cannot encode the answer: {error}") };
+                                serde_json::to_string(&AnswerFrame { id: frame.id, answer: AgentAnswer::Error { error } }).unwrap_or_default()
+                            });
+                            let _ = answers.send(Message::Text(text.into())).await;
                         });
                     }
                     Message::Close(_) => break Ok(()),

@@ -587,9 +587,11 @@ impl CustomerSource for ODataSource {
         let window = since.window_start(self.overlap);
         let key = self.map.customer("customer_number").to_string();
         let set = self.config.customer_set.clone();
+        // OData V2 datetime literals carry no zone; Gateway reads them as UTC.
+        let window_utc = DeltaCursor::at(window).to_utc(self.timezone);
         let filter = format!(
             "{property} ge datetime'{}'",
-            window.format("%Y-%m-%dT%H:%M:%S")
+            window_utc.format("%Y-%m-%dT%H:%M:%S")
         );
         let query = vec![
             ("$filter", filter),
