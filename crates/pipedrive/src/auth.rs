@@ -165,11 +165,9 @@ async fn token_request_classified(
         oauth.client_id,
         oauth.client_secret.expose()
     ));
-    let body = form
-        .iter()
-        .map(|(key, value)| format!("{key}={}", form_encode(value)))
-        .collect::<Vec<_>>()
-        .join("&");
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter())
+        .finish();
     let response = http
         .post(&oauth.token_url)
         .header("authorization", format!("Basic {basic}"))
@@ -239,10 +237,6 @@ fn oauth_error_message(body: &str) -> String {
         }
         Err(_) => body.chars().take(200).collect(),
     }
-}
-
-fn form_encode(value: &str) -> String {
-    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// How requests are authenticated.

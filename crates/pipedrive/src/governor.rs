@@ -103,6 +103,8 @@ struct LedgerState {
     uncharged: u64,
     used_today: u64,
     deferred_until: Option<DateTime<Utc>>,
+    /// Pipedrive said the company's whole budget is spent: nothing is sent before this time.
+    company_exhausted_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug)]
@@ -299,6 +301,15 @@ impl Governor {
         let now = Utc::now();
         let (company, carried) = {
             let mut ledger = lock(&self.inner.ledger);
+            if let Some(until) = ledger.company_exhausted_until {
+                if now < until {
+                    return Err(PipedriveError::CompanyBudgetExhausted {
+                        endpoint: "(not sent)".to_string(),
+                        retry_after_secs: (until - now).num_seconds().max(1) as u64,
+                    });
+                }
+                ledger.company_exhausted_until = None;
+            }
             if let Some(until) = ledger.deferred_until {
                 if now < until {
                     return Err(PipedriveError::BudgetShareUsed {
@@ -417,7 +428,15 @@ impl Governor {
         let daily = headers.daily_token_remaining == Some(0)
             || wait_secs.is_some_and(|secs| secs > MAX_429_WAIT.as_secs());
         if daily {
-            let retry_after_secs = wait_secs.unwrap_or(0);
+            let now = Utc::now();
+            let until = match wait_secs {
+                Some(secs) => now + chrono::Duration::seconds(secs as i64),
+                None => self.next_reset(now),
+            };
+            let retry_after_secs = (until - now).num_seconds().max(0) as u64;
+            // Nothing more is sent before then: further calls would only collect 429s (and,
+            // with an API token, Cloudflare's block).
+            lock(&self.inner.ledger).company_exhausted_until = Some(until);
             self.alert(format!(
                 "pipedrive refused a call: the company's daily token budget is exhausted (retry after {retry_after_secs} s)"
             ));
@@ -475,7 +494,10 @@ impl Governor {
             tokens_charged_by_process: self.inner.tokens_charged.load(Ordering::Relaxed),
             requests_sent: self.inner.requests_sent.load(Ordering::Relaxed),
             responses_429: self.inner.responses_429.load(Ordering::Relaxed),
-            deferred_until: ledger.deferred_until,
+            deferred_until: match (ledger.deferred_until, ledger.company_exhausted_until) {
+                (Some(share), Some(company)) => Some(share.max(company)),
+                (share, company) => share.or(company),
+            },
             stopped: lock(&self.inner.stopped).clone(),
             alerts: lock(&self.inner.alerts).clone(),
         }

@@ -128,7 +128,8 @@ impl ContactValue {
 /// The address as it is written: always the whole object. Pipedrive nulls every subfield a
 /// write leaves out (migration guide), so a PATCH that carried only the changed part would erase
 /// the rest; this type has no way to send a part.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AddressWrite {
     /// The one-line address Pipedrive shows and geocodes; composed from the parts when empty.
     pub value: String,
@@ -212,7 +213,8 @@ fn join_present(parts: &[&Option<String>], separator: &str) -> String {
 
 /// The body of `POST /api/v2/organizations` or `PATCH /api/v2/organizations/{id}`. For a PATCH,
 /// set only what changed; `None` fields are not sent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct OrganizationWrite {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -231,7 +233,8 @@ pub struct OrganizationWrite {
 }
 
 /// The body of `POST /api/v2/persons` or `PATCH /api/v2/persons/{id}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PersonWrite {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

@@ -194,7 +194,20 @@ async fn a_daily_budget_429_defers_at_once() {
         "{error}"
     );
     assert!(error.is_deferred());
-    assert_eq!(client.governor().snapshot().alerts.len(), 1);
+    let snapshot = client.governor().snapshot();
+    assert_eq!(snapshot.alerts.len(), 1);
+    assert!(snapshot.deferred_until.is_some());
+    // Nothing more is sent until the budget is back.
+    let again = client.get_organization(1).await.unwrap_err();
+    assert!(
+        matches!(again, PipedriveError::CompanyBudgetExhausted { .. }),
+        "{again}"
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "users/me and the one 429"
+    );
 }
 
 #[tokio::test]
