@@ -378,13 +378,97 @@ pub fn normalize(field_type: FieldType, length: usize, value: &str) -> String {
     }
 }
 
+/// Inclusive bounds a clause puts on one field, as far as its top-level ANDs tell.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyBounds {
+    pub low: Option<String>,
+    pub high: Option<String>,
+}
+
+impl KeyBounds {
+    fn raise_low(&mut self, value: String) {
+        if self.low.as_ref().is_none_or(|low| value > *low) {
+            self.low = Some(value);
+        }
+    }
+
+    fn lower_high(&mut self, value: String) {
+        if self.high.as_ref().is_none_or(|high| value < *high) {
+            self.high = Some(value);
+        }
+    }
+}
+
 impl WhereClause {
+    /// Bounds on `field` implied by the clause (a superset of the matching rows: `>` is taken
+    /// as `>=`), or `None` when the clause does not restrict the field. Used to read only the
+    /// candidate rows of a large table, as a database would through its primary index.
+    pub fn bounds(&self, table: &TableDef, field: &str) -> Option<KeyBounds> {
+        let position = table
+            .fields
+            .iter()
+            .position(|definition| definition.name == field)?;
+        let mut bounds = KeyBounds::default();
+        collect_bounds(self.condition.as_ref()?, table, position, &mut bounds);
+        (bounds.low.is_some() || bounds.high.is_some()).then_some(bounds)
+    }
+
     /// Evaluates the clause against a row; `value(i)` gives the value of the table's field i.
     pub fn matches(&self, table: &TableDef, value: &mut dyn FnMut(usize) -> String) -> bool {
         match &self.condition {
             None => true,
             Some(condition) => evaluate(condition, table, value),
         }
+    }
+}
+
+fn collect_bounds(
+    condition: &Condition,
+    table: &TableDef,
+    position: usize,
+    bounds: &mut KeyBounds,
+) {
+    match condition {
+        Condition::And(left, right) => {
+            collect_bounds(left, table, position, bounds);
+            collect_bounds(right, table, position, bounds);
+        }
+        Condition::Compare { field, op, value } if *field == position => {
+            let value = literal_value(table, *field, value);
+            match op {
+                Comparison::Eq => {
+                    bounds.raise_low(value.clone());
+                    bounds.lower_high(value);
+                }
+                Comparison::Gt | Comparison::Ge => bounds.raise_low(value),
+                Comparison::Lt | Comparison::Le => bounds.lower_high(value),
+                Comparison::Ne => {}
+            }
+        }
+        Condition::Between {
+            field,
+            low,
+            high,
+            negated: false,
+        } if *field == position => {
+            bounds.raise_low(literal_value(table, *field, low));
+            bounds.lower_high(literal_value(table, *field, high));
+        }
+        Condition::In {
+            field,
+            values,
+            negated: false,
+        } if *field == position && !values.is_empty() => {
+            let values: Vec<String> = values
+                .iter()
+                .map(|value| literal_value(table, *field, value))
+                .collect();
+            if let (Some(low), Some(high)) = (values.iter().min(), values.iter().max()) {
+                bounds.raise_low(low.clone());
+                bounds.lower_high(high.clone());
+            }
+        }
+        _ => {}
     }
 }
 
@@ -554,6 +638,28 @@ mod tests {
         assert!(parse(&KNA1, &lines(&["NAME1 = 'split", "literal'"])).is_err());
         assert!(parse(&KNA1, &lines(&["NAME1 = 'A' AND"])).is_err());
         assert!(parse(&KNA1, &lines(&["NAME1 'A'"])).is_err());
+    }
+
+    #[test]
+    fn bounds_come_from_top_level_conjuncts_only() {
+        let clause = parse(
+            &KNA1,
+            &lines(&[
+                "KUNNR GE '0000100010' AND KUNNR LT '0000100020'",
+                "AND LAND1 = 'DE'",
+            ]),
+        )
+        .unwrap();
+        let bounds = clause.bounds(&KNA1, "KUNNR").unwrap();
+        assert_eq!(bounds.low.as_deref(), Some("0000100010"));
+        assert_eq!(bounds.high.as_deref(), Some("0000100020"));
+        let clause = parse(&KNA1, &lines(&["KUNNR IN ('0000100005', '0000100001')"])).unwrap();
+        assert_eq!(
+            clause.bounds(&KNA1, "KUNNR").unwrap().low.as_deref(),
+            Some("0000100001")
+        );
+        let clause = parse(&KNA1, &lines(&["KUNNR = '0000100001' OR LAND1 = 'DE'"])).unwrap();
+        assert!(clause.bounds(&KNA1, "KUNNR").is_none());
     }
 
     proptest! {

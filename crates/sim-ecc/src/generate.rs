@@ -70,7 +70,7 @@ pub fn generate(settings: &GenerationSettings) -> EccData {
         settings.seed ^ 0x5eed_0dde_u64,
     ));
     data.storage_order = order;
-    data.rebuild_key_order();
+    data.rebuild_indexes();
     data
 }
 
@@ -95,7 +95,7 @@ pub fn create_customers(
     for index in first..data.customers.len() {
         data.storage_order.push(index as u32);
     }
-    data.rebuild_key_order();
+    data.rebuild_indexes();
     (first..data.customers.len()).collect()
 }
 

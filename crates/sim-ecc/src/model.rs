@@ -441,6 +441,8 @@ pub struct EccData {
     /// Physical row order of customer-level tables: a seeded permutation of the customers,
     /// with customers created later appended, as a heap table would.
     pub storage_order: Vec<u32>,
+    /// Position of each customer in `storage_order`.
+    pub storage_rank: Vec<u32>,
     /// Customer indices sorted by KUNNR, for BAPIs and OData, which read in key order.
     pub key_order: Vec<u32>,
     pub next_customer_number: u32,
@@ -458,7 +460,21 @@ impl EccData {
             .map(|index| *index as usize)
     }
 
-    pub fn rebuild_key_order(&mut self) {
+    /// Rebuilds the key order and the storage ranks after customers were added.
+    pub fn rebuild_indexes(&mut self) {
+        self.rebuild_key_order();
+        let mut rank = vec![0u32; self.customers.len()];
+        for (position, index) in self.storage_order.iter().enumerate() {
+            rank[*index as usize] = position as u32;
+        }
+        self.storage_rank = rank;
+        debug_assert!(self
+            .customers
+            .windows(2)
+            .all(|pair| pair[0].address_number < pair[1].address_number));
+    }
+
+    fn rebuild_key_order(&mut self) {
         let mut order: Vec<u32> = (0..self.customers.len() as u32).collect();
         order.sort_by(|a, b| {
             self.customers[*a as usize]

@@ -152,7 +152,10 @@ fn read_table(state: &SimState, function: &str, parameters: &soap::Element) -> R
             })
             .collect();
         let mut skipped = 0usize;
-        rows::scan(&data, table.name, &mut |row: RowRef<'_>| {
+        let subset = candidate_customers(&data, table, &clause);
+        rows::scan_customers(&data, table.name, subset.as_deref(), &mut |row: RowRef<
+            '_,
+        >| {
             let mut value = |index: usize| row.value(client, table.fields[index].name).into_owned();
             if !clause.matches(table, &mut value) {
                 return true;
@@ -205,6 +208,55 @@ fn read_table(state: &SimState, function: &str, parameters: &soap::Element) -> R
         .collect();
     writer.table("OPTIONS", &option_rows);
     RfcOutcome::Ok(writer.finish(function))
+}
+
+/// The customers whose rows can match, when the clause bounds the key a table is reached by
+/// (KUNNR, or ADDRNUMBER for the BAS tables), in physical order; `None` to scan everything.
+fn candidate_customers(
+    data: &EccData,
+    table: &schema::TableDef,
+    clause: &abap_where::WhereClause,
+) -> Option<Vec<u32>> {
+    let mut candidates: Vec<u32> = match table.name {
+        "KNA1" | "KNB1" | "KNVV" | "KNVP" | "KNVK" => {
+            let bounds = clause.bounds(table, "KUNNR")?;
+            let kunnr = |index: &u32| data.customers[*index as usize].kunnr;
+            let start = bounds.low.as_deref().map_or(0, |low| {
+                data.key_order.partition_point(|index| kunnr(index) < low)
+            });
+            let end = bounds.high.as_deref().map_or(data.key_order.len(), |high| {
+                data.key_order.partition_point(|index| kunnr(index) <= high)
+            });
+            data.key_order.get(start..end.max(start))?.to_vec()
+        }
+        "ADRC" | "ADR2" | "ADR6" => {
+            let bounds = clause.bounds(table, "ADDRNUMBER")?;
+            // Only full-width literals: a shorter one compares differently as a string.
+            let number = |text: &str| {
+                (text.len() == 10 && text.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| text.parse::<u32>().ok())
+                    .flatten()
+            };
+            let low = match bounds.low.as_deref() {
+                Some(text) => number(text)?,
+                None => 0,
+            };
+            let high = match bounds.high.as_deref() {
+                Some(text) => number(text)?,
+                None => u32::MAX,
+            };
+            let start = data
+                .customers
+                .partition_point(|customer| customer.address_number < low);
+            let end = data
+                .customers
+                .partition_point(|customer| customer.address_number <= high);
+            (start as u32..end.max(start) as u32).collect()
+        }
+        _ => return None,
+    };
+    candidates.sort_by_key(|index| data.storage_rank[*index as usize]);
+    Some(candidates)
 }
 
 fn parse_count(text: &str) -> usize {

@@ -374,11 +374,20 @@ fn has_international_version(customer: &CustomerMaster) -> bool {
 /// Calls `visit` for every row of `table` in physical order until it returns false.
 /// `customers` restricts the customer-level rows to a subset (already in physical order).
 pub fn scan<'a>(data: &'a EccData, table: &str, visit: &mut dyn FnMut(RowRef<'a>) -> bool) {
-    let customers = || {
-        data.storage_order
-            .iter()
-            .map(|index| &data.customers[*index as usize])
-    };
+    scan_customers(data, table, None, visit);
+}
+
+/// Like `scan`, but visits only the customer-level rows of `subset` (customer indices, in
+/// physical order); rows not tied to a customer (vendor contacts, customizing, change
+/// documents) are all visited. The caller still applies its WHERE clause to every row.
+pub fn scan_customers<'a>(
+    data: &'a EccData,
+    table: &str,
+    subset: Option<&[u32]>,
+    visit: &mut dyn FnMut(RowRef<'a>) -> bool,
+) {
+    let order: &[u32] = subset.unwrap_or(&data.storage_order);
+    let customers = || order.iter().map(|index| &data.customers[*index as usize]);
     match table {
         "KNA1" => {
             for customer in customers() {

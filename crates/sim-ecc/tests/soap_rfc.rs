@@ -552,3 +552,78 @@ async fn vendor_contacts_sit_in_knvk_with_a_blank_customer() {
         .iter()
         .all(|row| row["PARNR"].len() == 10 && row["PARNR"].chars().all(|c| c.is_ascii_digit())));
 }
+
+#[tokio::test]
+async fn key_bounded_reads_return_exactly_what_a_full_scan_filters() {
+    let ecc = ecc(120).await;
+    let fields = ["ADDRNUMBER", "PERSNUMBER", "CONSNUMBER", "SMTP_ADDR"];
+    let everything = ecc
+        .read_table(&ReadTable::new("ADR6", &fields))
+        .await
+        .unwrap();
+    let mut numbers: Vec<String> = everything
+        .rows
+        .iter()
+        .map(|row| row["ADDRNUMBER"].clone())
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    let (low, high) = (&numbers[10], &numbers[40]);
+    let clause = format!("ADDRNUMBER BETWEEN '{low}' AND '{high}'");
+    let bounded = ecc
+        .read_table(&ReadTable {
+            options: &[&clause],
+            ..ReadTable::new("ADR6", &fields)
+        })
+        .await
+        .unwrap();
+    let expected: Vec<String> = everything
+        .raw_rows
+        .iter()
+        .zip(&everything.rows)
+        .filter(|(_, row)| {
+            row["ADDRNUMBER"].as_str() >= low.as_str()
+                && row["ADDRNUMBER"].as_str() <= high.as_str()
+        })
+        .map(|(raw, _)| raw.clone())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(bounded.raw_rows, expected, "same rows, same physical order");
+
+    let short = ecc
+        .read_table(&ReadTable {
+            options: &["ADDRNUMBER LE '2'"],
+            ..ReadTable::new("ADR6", &fields)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        short.rows.len(),
+        everything.rows.len(),
+        "string comparison: every '00...' number is below '2'"
+    );
+
+    let kna1 = ecc
+        .read_table(&ReadTable::new("KNVK", &["PARNR", "KUNNR"]))
+        .await
+        .unwrap();
+    let clause = "KUNNR GT '0000100050' AND KUNNR LE '0000100090'";
+    let bounded = ecc
+        .read_table(&ReadTable {
+            options: &[clause],
+            ..ReadTable::new("KNVK", &["PARNR", "KUNNR"])
+        })
+        .await
+        .unwrap();
+    let expected: Vec<String> = kna1
+        .raw_rows
+        .iter()
+        .zip(&kna1.rows)
+        .filter(|(_, row)| {
+            row["KUNNR"].as_str() > "0000100050" && row["KUNNR"].as_str() <= "0000100090"
+        })
+        .map(|(raw, _)| raw.clone())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(bounded.raw_rows, expected);
+}
