@@ -26,7 +26,7 @@ pub const LIST_PAGE_LIMIT: u32 = 500;
 /// How far before a lost create the check by external id looks (server clocks differ).
 const CREATE_CHECK_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
 /// Lost answers of one create before `create_*_idempotent` gives up.
-const MAX_UNKNOWN_OUTCOMES: u32 = 4;
+const MAX_UNKNOWN_OUTCOMES: u32 = 6;
 
 /// A Pipedrive connection: cheap to clone (one `Arc` inside); every clone, and every client of
 /// the same company in the process, shares one [`Governor`].
@@ -363,11 +363,14 @@ impl PipedriveClient {
             custom_fields: vec![key.to_string()],
             ..ListQuery::default()
         };
-        let found: Vec<Organization> = self.list_all(EntityKind::Organization, &query).await?;
-        Ok(found
-            .into_iter()
-            .filter(|organization| !organization.is_deleted)
-            .find(|organization| custom_value_is(&organization.custom_fields, key, value)))
+        self.find_in_list(
+            EntityKind::Organization,
+            &query,
+            |organization: &Organization| {
+                !organization.is_deleted && custom_value_is(&organization.custom_fields, key, value)
+            },
+        )
+        .await
     }
 
     /// `GET /api/v2/organizations/search` (20 tokens, search lane), first page of up to 100.
@@ -503,11 +506,10 @@ impl PipedriveClient {
             custom_fields: vec![key.to_string()],
             ..ListQuery::default()
         };
-        let found: Vec<Person> = self.list_all(EntityKind::Person, &query).await?;
-        Ok(found
-            .into_iter()
-            .filter(|person| !person.is_deleted)
-            .find(|person| custom_value_is(&person.custom_fields, key, value)))
+        self.find_in_list(EntityKind::Person, &query, |person: &Person| {
+            !person.is_deleted && custom_value_is(&person.custom_fields, key, value)
+        })
+        .await
     }
 
     pub async fn search_persons(
@@ -636,6 +638,26 @@ impl PipedriveClient {
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
                 None => return Ok(items),
+            }
+        }
+    }
+
+    /// The first listed record that matches, reading no more pages than needed.
+    async fn find_in_list<T: DeserializeOwned>(
+        &self,
+        entity: EntityKind,
+        query: &ListQuery,
+        matches: impl Fn(&T) -> bool,
+    ) -> Result<Option<T>> {
+        let mut cursor: Option<String> = None;
+        loop {
+            let page: Page<T> = self.list_page(entity, query, cursor.as_deref()).await?;
+            if let Some(found) = page.items.into_iter().find(|item| matches(item)) {
+                return Ok(Some(found));
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(None),
             }
         }
     }
