@@ -56,6 +56,8 @@ pub enum Command {
     Runs(commands::history::RunsArgs),
     Audit(commands::history::AuditArgs),
     Review(commands::review::ReviewArgs),
+    Extract(commands::extract::ExtractArgs),
+    Agent(commands::agent::AgentArgs),
     Auth(commands::auth::AuthArgs),
     Setup(commands::setup::SetupArgs),
     Fields(commands::fields::FieldsArgs),

@@ -1,7 +1,9 @@
 //! One module per command. Each takes its parsed arguments and returns `CliError` on failure.
 
+pub mod agent;
 pub mod auth;
 pub mod check;
+pub mod extract;
 pub mod fields;
 pub mod history;
 pub mod init;
@@ -20,6 +22,8 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Runs(args) => history::runs(cli, args),
         Command::Audit(args) => history::audit(cli, args),
         Command::Review(args) => review::run(cli, args),
+        Command::Extract(args) => extract::run(cli, args),
+        Command::Agent(args) => agent::run(args),
         Command::Auth(args) => auth::run(cli, args),
         Command::Setup(args) => setup::run(cli, args),
         Command::Fields(args) => fields::run(cli, args),
