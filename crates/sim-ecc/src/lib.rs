@@ -424,12 +424,45 @@ async fn soap_rfc(
     xml(status, body)
 }
 
+/// Streams the truth as one JSON array, a batch of records at a time, from one consistent
+/// snapshot (changes wait until the stream is done), so a million customers never sit in
+/// memory as one body.
 async fn admin_truth(State(state): State<Arc<SimState>>) -> Response {
-    let records =
-        tokio::task::spawn_blocking(move || truth::truth(&state.read_data(), &state.scope))
-            .await
-            .unwrap_or_default();
-    Json(records).into_response()
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let data = state.read_data();
+        let mut batch = String::from("[");
+        for (position, customer) in data.customers_in_key_order().enumerate() {
+            if position > 0 {
+                batch.push(',');
+            }
+            let record = truth::truth_record(&data, customer, &state.scope);
+            match serde_json::to_string(&record) {
+                Ok(json) => batch.push_str(&json),
+                Err(error) => {
+                    let _ = sender.blocking_send(Err(std::io::Error::other(error)));
+                    return;
+                }
+            }
+            if batch.len() > 256 * 1024
+                && sender
+                    .blocking_send(Ok(Bytes::from(std::mem::take(&mut batch))))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        batch.push(']');
+        let _ = sender.blocking_send(Ok(Bytes::from(batch)));
+    });
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 async fn admin_stats(State(state): State<Arc<SimState>>) -> Response {

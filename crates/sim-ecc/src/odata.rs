@@ -1076,19 +1076,11 @@ fn select_entities<'a>(
             }
         }
         (EntitySet::Contacts, None) => {
-            let mut all: Vec<(&CustomerMaster, &Contact)> = data
-                .customers
-                .iter()
-                .flat_map(|customer| {
-                    customer
-                        .contacts
-                        .iter()
-                        .map(move |contact| (customer, contact))
-                })
-                .collect();
-            all.sort_by_key(|(_, contact)| contact.parnr);
-            for (customer, contact) in all {
-                consider(Entity::Contact(customer, contact))?;
+            // Contact numbers are assigned in customer order, so this is PARNR order.
+            for customer in &data.customers {
+                for contact in &customer.contacts {
+                    consider(Entity::Contact(customer, contact))?;
+                }
             }
         }
     }

@@ -149,19 +149,19 @@ pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthS
     }
 }
 
+pub fn truth_record(data: &EccData, customer: &CustomerMaster, scope: &TruthScope) -> TruthRecord {
+    TruthRecord {
+        customer: customer_record(data, customer, scope),
+        duplicate_of: customer
+            .duplicate_of
+            .map(|index| data.customers[index as usize].kunnr.to_string()),
+        dirty: customer.dirty.map(str::to_string),
+    }
+}
+
 /// Every customer's truth, in key order.
 pub fn truth(data: &EccData, scope: &TruthScope) -> Vec<TruthRecord> {
-    let mut records: Vec<TruthRecord> = data
-        .customers
-        .iter()
-        .map(|customer| TruthRecord {
-            customer: customer_record(data, customer, scope),
-            duplicate_of: customer
-                .duplicate_of
-                .map(|index| data.customers[index as usize].kunnr.to_string()),
-            dirty: customer.dirty.map(str::to_string),
-        })
-        .collect();
-    records.sort_by(|a, b| a.customer.customer_number.cmp(&b.customer.customer_number));
-    records
+    data.customers_in_key_order()
+        .map(|customer| truth_record(data, customer, scope))
+        .collect()
 }
