@@ -201,3 +201,96 @@ pub async fn serve_until_ctrl_c(options: SimPipedriveOptions) -> anyhow::Result<
     spawned.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        options: SimPipedriveOptions,
+    }
+
+    #[test]
+    fn the_command_line_takes_every_option() {
+        let command = Command::try_parse_from([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--plan",
+            "lite",
+            "--seats",
+            "3",
+            "--auth",
+            "oauth",
+            "--api-token",
+            "T",
+            "--budget-tokens",
+            "1000",
+            "--seed",
+            "9",
+            "--time-scale",
+            "0.01",
+            "--search-lag-ms",
+            "250",
+            "--token-lifetime-secs",
+            "60",
+            "--timezone",
+            "UTC",
+            "--oauth-client-id",
+            "c",
+            "--oauth-client-secret",
+            "s",
+            "--block-after-429s",
+            "5",
+            "--block-secs",
+            "10",
+        ])
+        .unwrap();
+        let options = command.options;
+        assert_eq!(
+            (options.plan.as_str(), options.seats, options.auth.as_str()),
+            ("lite", 3, "oauth")
+        );
+        assert_eq!(
+            (
+                options.budget_tokens,
+                options.search_lag_ms,
+                options.time_scale
+            ),
+            (Some(1000), 250, 0.01)
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_options_are_refused_with_the_option_named() {
+        for (change, named) in [
+            (
+                Box::new(|options: &mut SimPipedriveOptions| options.plan = "enterprise".into())
+                    as Box<dyn Fn(&mut SimPipedriveOptions)>,
+                "plan",
+            ),
+            (
+                Box::new(|options: &mut SimPipedriveOptions| {
+                    options.timezone = "Mars/Olympus".into()
+                }),
+                "--timezone",
+            ),
+            (
+                Box::new(|options: &mut SimPipedriveOptions| options.auth = "basic".into()),
+                "--auth",
+            ),
+            (
+                Box::new(|options: &mut SimPipedriveOptions| options.time_scale = 0.0),
+                "--time-scale",
+            ),
+        ] {
+            let mut options = SimPipedriveOptions::for_tests();
+            change(&mut options);
+            let error = spawn(options).await.err().expect("refused").to_string();
+            assert!(error.contains(named), "{error}");
+        }
+    }
+}
