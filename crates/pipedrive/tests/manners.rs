@@ -471,6 +471,11 @@ async fn every_call_of_the_client_is_shaped_as_the_spec_says() {
         ),
         (
             "GET",
+            r"^/api/v2/itemSearch/field$",
+            json!({"success": true, "data": [{"result_score": 1.0, "item": {"id": 5, "name": "Müller GmbH"}}], "additional_data": {"next_cursor": null}}),
+        ),
+        (
+            "GET",
             r"^/api/v2/organizations/search$",
             json!({"success": true, "data": {"items": [{"result_score": 1.0, "item": {"id": 5, "type": "organization", "name": "Müller GmbH", "custom_fields": ["4711"]}}]}, "additional_data": {"next_cursor": null}}),
         ),
@@ -597,6 +602,11 @@ async fn every_call_of_the_client_is_shaped_as_the_spec_says() {
         .await
         .unwrap();
     client.merge_organizations(5, 6).await.unwrap();
+    let hits = client
+        .search_by_field(EntityKind::Organization, EXTERNAL_KEY, "4711")
+        .await
+        .unwrap();
+    assert_eq!(hits[0].id, 5);
     let mut person = PersonWrite {
         name: Some("Anna Schmidt".into()),
         org_id: Some(5),
@@ -668,6 +678,6 @@ async fn every_call_of_the_client_is_shaped_as_the_spec_says() {
         .iter()
         .map(|request| format!("{} {}", request.method, request.url.path()))
         .collect();
-    assert_eq!(sent.len(), 23, "{paths:#?}");
+    assert_eq!(sent.len(), 24, "{paths:#?}");
     assert_requests_match_spec(&server).await;
 }

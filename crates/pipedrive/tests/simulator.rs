@@ -244,6 +244,19 @@ async fn custom_fields_are_created_once_and_found_by_name() {
         .insert(first[0].key.clone(), serde_json::json!("4711"));
     let created = client.create_organization(&write).await.unwrap();
     assert_eq!(created.custom_fields[&first[0].key], "4711");
+    let hits = client
+        .search_by_field(EntityKind::Organization, &first[0].key, "4711")
+        .await
+        .unwrap();
+    assert_eq!(
+        hits.iter().map(|hit| hit.id).collect::<Vec<_>>(),
+        vec![created.id]
+    );
+    let hits = client
+        .search_organizations("4711", &[mlc_pipedrive::SearchField::CustomFields], true)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].item.id, created.id);
     let person = PersonWrite {
         name: Some("Anna Schmidt".into()),
         org_id: Some(created.id),
