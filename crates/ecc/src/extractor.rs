@@ -225,11 +225,48 @@ impl Extractor {
     }
 }
 
-/// The lines of `ml-connector check` for `[ecc]`: the extractor cannot even be built (bad CA
-/// file, agent token) is one failed line.
+/// The lines of `ml-connector check` for `[ecc]`: reachability, logon, and one line per table
+/// the extraction reads (a NO_DATA probe). An extractor that cannot even be built (bad CA file,
+/// agent token file) is one failed line. With transport `agent`, the check listens on
+/// `ecc.agent_listen` and waits up to 15 seconds for an agent before it probes through it.
 pub async fn check_lines(config: &EccConfig) -> Vec<CheckLine> {
-    match Extractor::connect(config).await {
-        Ok(extractor) => extractor.check().await,
-        Err(error) => vec![CheckLine::failed("ecc connection", error.to_string())],
+    if config.transport != EccTransport::Agent {
+        return match Extractor::connect(config).await {
+            Ok(extractor) => extractor.check().await,
+            Err(error) => vec![CheckLine::failed("ecc connection", error.to_string())],
+        };
     }
+    let hub = match crate::agent::hub::AgentHub::from_config(config) {
+        Ok(hub) => hub,
+        Err(error) => return vec![CheckLine::failed("ecc agent", error.to_string())],
+    };
+    let listener =
+        match crate::agent::hub::StandaloneListener::start(hub.clone(), &config.agent_listen).await
+        {
+            Ok(listener) => listener,
+            Err(error) => return vec![CheckLine::failed("ecc agent", error.to_string())],
+        };
+    let deadline =
+        tokio::time::Instant::now() + config.agent_wait.min(std::time::Duration::from_secs(15));
+    while !hub.connected() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if !hub.connected() {
+        return vec![CheckLine::failed(
+            "ecc agent",
+            format!(
+                "no agent connected to ws://{}/agent/connect within 15s: start `ml-connector agent` inside the SAP network",
+                listener.local_addr()
+            ),
+        )];
+    }
+    let mut lines = vec![CheckLine::passed(
+        "ecc agent",
+        format!("connected at {}", listener.local_addr()),
+    )];
+    match Extractor::with_agent_hub(config, hub) {
+        Ok(extractor) => lines.extend(extractor.check().await),
+        Err(error) => lines.push(CheckLine::failed("ecc connection", error.to_string())),
+    }
+    lines
 }

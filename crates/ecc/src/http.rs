@@ -109,3 +109,36 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_that_is_missing_or_not_pem_is_a_config_error() {
+        let settings = |path: &str| HttpSettings {
+            timeout: Duration::from_secs(5),
+            ca_file: Some(path.to_string()),
+            accept_invalid_certs: false,
+        };
+        let missing = build_client(&settings("/nonexistent/ca.pem")).unwrap_err();
+        assert!(
+            matches!(&missing, EccError::Config(message) if message.contains("ecc.ca_file")),
+            "{missing}"
+        );
+        let file = std::env::temp_dir().join(format!("mlc-ecc-not-pem-{}.pem", std::process::id()));
+        std::fs::write(&file, "not a certificate").unwrap();
+        let empty = build_client(&settings(&file.display().to_string())).unwrap_err();
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            matches!(&empty, EccError::Config(message) if message.contains("no certificate") || message.contains("PEM")),
+            "{empty}"
+        );
+        assert!(build_client(&HttpSettings {
+            timeout: Duration::from_secs(5),
+            ca_file: None,
+            accept_invalid_certs: true
+        })
+        .is_ok());
+    }
+}

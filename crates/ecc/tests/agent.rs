@@ -225,3 +225,24 @@ async fn killing_and_restarting_the_agent_mid_extract_loses_and_repeats_nothing(
     second_agent.abort();
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_relays_odata_too() {
+    let sim = spawn(acceptance_options(150)).await;
+    let (hub, listener) = hub().await;
+    let config = config(
+        &sim,
+        "agent",
+        &[("agent_via", "\"odata\""), ("page_size", "40")],
+    );
+    let agent = tokio::spawn(run_agent(agent_options(&sim, listener.local_addr(), TOKEN)));
+    let extractor = Extractor::with_agent_hub(&config, hub.clone()).unwrap();
+    let collected = collect(extractor.full()).await.unwrap();
+    assert_matches_truth(&collected, &sim.truth());
+    assert!(collected
+        .records
+        .iter()
+        .all(|record| record.source == "agent-odata:CustomerSet"));
+    agent.abort();
+    sim.shutdown().await;
+}

@@ -79,3 +79,43 @@ async fn an_odata_delta_returns_the_customers_changed_since_the_cursor() {
     assert_eq!(got, expected);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_ignores_filter_still_gives_exact_reads_and_deltas() {
+    let mut options = acceptance_options(120);
+    options.odata_ignore_filter = true;
+    let sim = spawn(options).await;
+    let config = config(&sim, "odata", &[]);
+    let extractor = Extractor::connect(&config).await.unwrap();
+    let truth = sim.truth();
+    let wanted: Vec<String> = truth
+        .iter()
+        .filter(|record| record.dirty.is_none())
+        .skip(3)
+        .take(2)
+        .map(|record| record.customer.customer_number.clone())
+        .collect();
+    let batch = extractor.customers(&wanted).await.unwrap();
+    let got: Vec<String> = batch
+        .records
+        .iter()
+        .map(|record| record.customer.customer_number.clone())
+        .collect();
+    assert_eq!(got, wanted);
+    let cursor = extractor.cursor_now();
+    let report = sim.mutate(&MutationRequest {
+        customers: 3,
+        contacts: 0,
+        address_only: 0,
+        seed: 9,
+    });
+    let delta = collect(extractor.delta(&cursor)).await.unwrap();
+    let got: BTreeSet<String> = delta
+        .records
+        .iter()
+        .map(|record| record.customer.customer_number.clone())
+        .collect();
+    let expected: BTreeSet<String> = report.customers.iter().cloned().collect();
+    assert_eq!(got, expected);
+    sim.shutdown().await;
+}
