@@ -2,6 +2,7 @@
 //! (`matching`) and the plan of what to do with each record (`plan`). No I/O here: the executor
 //! reads ECC and Pipedrive, hands plain data in, and carries the plan out through the governor.
 
+pub mod execute;
 pub mod existing;
 pub mod map;
 pub mod matching;

@@ -1,0 +1,1382 @@
+//! `SyncEngine::run`: one run of one connection, from reading ECC to the last commit.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use mlc_config::sections::sync::LifecyclePolicy;
+use mlc_config::Config;
+use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractedCustomer, Extractor};
+use mlc_pipedrive::{CustomFieldResolver, FieldSpec, PipedriveClient, PipedriveError};
+use mlc_store::{
+    Action, ActionCounts, AuditEvent, CursorAdvance, EntityKind, FailureChange, LinkChange,
+    NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, RecordState, RunFinish, RunStatus,
+    StateStore, StoreError,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::convert::{
+    custom_value, existing_organization, existing_person, organization_write, person_write,
+};
+use super::outcome::{audit_event, note, Progress, ReadContext};
+use crate::existing::{ExistingOrganization, ExistingPerson};
+use crate::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
+use crate::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
+use crate::plan::backoff::record_failure;
+use crate::plan::{
+    plan, CustomerRecord, KnownRecords, Operation, OrganizationRef, PipedriveView, Plan, PlanEntry,
+    PlanInputs, PlanSettings,
+};
+
+/// The delta cursor's stream name in the store.
+const DELTA_STREAM: &str = "ecc-delta";
+/// Resolved custom field keys, kept in the store so a poll with nothing to do costs no call.
+const FIELD_KEYS_STREAM: &str = "pipedrive-field-keys";
+/// Creates and updates in flight at once; the governor paces them to the burst limit.
+const DEFAULT_CONCURRENCY: usize = 16;
+/// The custom field the default map writes the VAT number to; the matcher reads it.
+const VAT_FIELD: &str = "ECC VAT Number";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMode {
+    /// Changes since the last run (a full read the first time).
+    Delta,
+    /// Every customer; the content hash decides.
+    Full,
+    /// These customers (internal or display form), re-tried even when parked.
+    Customers(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub mode: RunMode,
+    /// Plan, match and count tokens, but write nothing to Pipedrive.
+    pub dry_run: bool,
+    /// The lease's fencing token when the run holds one (the service); `None` for the CLI.
+    pub fencing_token: Option<i64>,
+    pub concurrency: usize,
+}
+
+impl RunOptions {
+    pub fn new(mode: RunMode) -> Self {
+        RunOptions {
+            mode,
+            dry_run: false,
+            fencing_token: None,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub counts: ActionCounts,
+    /// Tokens this run charged to the company's budget.
+    pub tokens_used: u64,
+    /// Tokens spent reading the index of existing organizations and persons.
+    pub index_tokens: u64,
+    pub customers_read: u64,
+    /// Dirty records kept out, with why.
+    pub rejected: Vec<DataProblem>,
+    pub ecc_duplicates: usize,
+    /// Only for a dry run: what would have been done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    pub alert: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Ecc(#[from] EccError),
+    #[error(transparent)]
+    Pipedrive(#[from] PipedriveError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Why the rest of a run's writes are not sent.
+#[derive(Debug, Clone)]
+enum Stop {
+    /// The budget share is used: what is left is deferred to after the reset.
+    Deferred(String),
+    /// Pipedrive refused the connection (403, credentials): the run failed.
+    Failed(String),
+}
+
+/// Cached field keys and the status label, as stored under `FIELD_KEYS_STREAM`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct CachedFieldKeys {
+    keys: FieldKeys,
+    status_label_id: Option<i64>,
+}
+
+pub struct SyncEngine {
+    config: Config,
+    store: Arc<dyn StateStore>,
+    extractor: Extractor,
+    client: PipedriveClient,
+    spec: FieldMapSpec,
+    instance: String,
+}
+
+/// What one run shares between its concurrent writes.
+struct RunContext<'a> {
+    run_id: i64,
+    options: &'a RunOptions,
+    field_map: &'a FieldMap,
+    status_label_id: Option<i64>,
+    states: &'a HashMap<(EntityKind, String), RecordState>,
+    reads: &'a HashMap<String, ReadContext>,
+    counts: Mutex<ActionCounts>,
+    stop: Mutex<Option<Stop>>,
+    progress: &'a dyn Progress,
+    tokens_before: u64,
+}
+
+impl SyncEngine {
+    /// Connects both sides: ECC through the configured transport, Pipedrive through the client
+    /// (which reads `/v1/users/me` once).
+    pub async fn connect(config: &Config, store: Arc<dyn StateStore>) -> Result<Self, SyncError> {
+        let extractor = Extractor::connect(&config.ecc).await?;
+        Self::with_extractor(config, store, extractor).await
+    }
+
+    /// As `connect`, with an extractor built by the caller (the agent transport, tests).
+    pub async fn with_extractor(
+        config: &Config,
+        store: Arc<dyn StateStore>,
+        extractor: Extractor,
+    ) -> Result<Self, SyncError> {
+        let client = PipedriveClient::connect(&config.pipedrive, store.clone()).await?;
+        Ok(SyncEngine {
+            config: config.clone(),
+            spec: FieldMapSpec::from_config(&config.mapping, &config.sync),
+            store,
+            extractor,
+            client,
+            instance: mlc_store::instance_name(),
+        })
+    }
+
+    pub fn client(&self) -> &PipedriveClient {
+        &self.client
+    }
+
+    pub fn extractor(&self) -> &Extractor {
+        &self.extractor
+    }
+
+    /// The custom fields the field map writes, for `ml-connector setup`.
+    pub fn required_fields(&self) -> Vec<FieldSpec> {
+        self.spec
+            .required_custom_fields()
+            .into_iter()
+            .map(|field| FieldSpec::new(field.kind, field.name, field.field_type))
+            .collect()
+    }
+
+    /// Forgets the cached custom field keys, so the next run resolves them again.
+    pub async fn forget_field_keys(&self) -> Result<(), SyncError> {
+        let current = self
+            .store
+            .cursor(&self.config.sync.connection, FIELD_KEYS_STREAM)
+            .await?;
+        if let Some(current) = current {
+            self.store
+                .advance_cursor(
+                    &self.config.sync.connection,
+                    FIELD_KEYS_STREAM,
+                    Some(current.version),
+                    "",
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One run. The run record is written whatever happens; an error that stops the run is
+    /// returned after the run is marked failed.
+    pub async fn run(
+        &self,
+        options: &RunOptions,
+        progress: &dyn Progress,
+    ) -> Result<RunSummary, SyncError> {
+        let connection = &self.config.sync.connection;
+        let mode = match (&options.mode, options.dry_run) {
+            (_, true) => "dry-run",
+            (RunMode::Delta, _) => "delta",
+            (RunMode::Full, _) => "full",
+            (RunMode::Customers(_), _) => "replay",
+        };
+        let run_id = self
+            .store
+            .start_run(&NewRun {
+                connection: connection.clone(),
+                instance: self.instance.clone(),
+                mode: mode.to_string(),
+            })
+            .await?;
+        let tokens_before = self.client.governor().tokens_charged();
+        let counts = Mutex::new(ActionCounts::new());
+        let result = self
+            .run_steps(run_id, options, progress, tokens_before, &counts)
+            .await;
+        let tokens_used = self.client.governor().tokens_charged() - tokens_before;
+        let counts = counts.into_inner().unwrap_or_default();
+        let snapshot = self.client.governor().snapshot();
+        let governor_alert = snapshot
+            .stopped
+            .clone()
+            .or_else(|| snapshot.alerts.last().map(|alert| alert.message.clone()));
+        match result {
+            Ok(mut summary) => {
+                summary.tokens_used = tokens_used;
+                summary.counts = counts;
+                if summary.alert.is_none() {
+                    summary.alert = governor_alert;
+                }
+                self.store
+                    .finish_run(
+                        run_id,
+                        &RunFinish {
+                            status: summary.status,
+                            counts: summary.counts.clone(),
+                            tokens_used,
+                            alert: summary.alert.clone(),
+                            error: summary.error.clone(),
+                        },
+                    )
+                    .await?;
+                Ok(summary)
+            }
+            Err(error) => {
+                let finish = RunFinish {
+                    status: RunStatus::Failed,
+                    counts,
+                    tokens_used,
+                    alert: governor_alert,
+                    error: Some(error.to_string()),
+                };
+                if let Err(store_error) = self.store.finish_run(run_id, &finish).await {
+                    tracing::error!(run_id, %store_error, "cannot mark the run failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn run_steps(
+        &self,
+        run_id: i64,
+        options: &RunOptions,
+        progress: &dyn Progress,
+        tokens_before: u64,
+        counts: &Mutex<ActionCounts>,
+    ) -> Result<RunSummary, SyncError> {
+        let connection = self.config.sync.connection.clone();
+        let cached = self.field_keys().await?;
+        let field_map = self.spec.resolve(&cached.keys).map_err(|unknown| {
+            let names: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+            SyncError::Setup(names.join("; "))
+        })?;
+
+        if !options.dry_run {
+            self.recover_intents(run_id, options.fencing_token).await?;
+        }
+
+        // What the store knows, read once.
+        let mut links = self
+            .store
+            .links(&connection, EntityKind::Organization)
+            .await?;
+        links.extend(self.store.links(&connection, EntityKind::Person).await?);
+        let mut states = self
+            .store
+            .record_states(&connection, EntityKind::Organization)
+            .await?;
+        states.extend(
+            self.store
+                .record_states(&connection, EntityKind::Person)
+                .await?,
+        );
+        let reviews = self.store.reviews(&connection, None).await?;
+        let state_by_key: HashMap<(EntityKind, String), RecordState> = states
+            .iter()
+            .map(|state| ((state.kind, state.ecc_key.clone()), state.clone()))
+            .collect();
+        let known = KnownRecords::from_store(links, states, reviews);
+
+        // Read ECC.
+        let read = self
+            .read_ecc(&options.mode, &state_by_key, progress)
+            .await?;
+        let mut rejected_events = Vec::new();
+        for problem in &read.rejected {
+            rejected_events.push(rejected_event(&connection, run_id, problem));
+        }
+        if !options.dry_run && !rejected_events.is_empty() {
+            self.store.append_audit(&rejected_events).await?;
+        }
+        add_count(counts, Action::Error, rejected_events.len() as u64);
+
+        // Plan, first without reading Pipedrive: a run with nothing new costs no call.
+        let customers: Vec<mlc_canonical::Customer> = read
+            .records
+            .iter()
+            .map(|record| record.customer.clone())
+            .collect();
+        let match_settings = MatchSettings::from_config(&self.config.sync);
+        let ecc_duplicates = find_ecc_duplicates(&customers, match_settings, 2);
+        let replay = matches!(options.mode, RunMode::Customers(_));
+        let changed_in_ecc = !matches!(options.mode, RunMode::Full);
+        let records: Vec<CustomerRecord<'_>> = customers
+            .iter()
+            .map(|customer| CustomerRecord {
+                customer,
+                problems: Vec::new(),
+                changed_in_ecc,
+                replay,
+            })
+            .collect();
+        let settings = PlanSettings::from_config(&self.config.sync, cached.status_label_id);
+        let now = Utc::now();
+        let mut the_plan = plan(&PlanInputs {
+            records: &records,
+            field_map: &field_map,
+            settings: &settings,
+            known: &known,
+            pipedrive: None,
+            ecc_duplicates: &ecc_duplicates,
+            now,
+        });
+        let mut index_tokens = 0;
+        if the_plan.needs_index() {
+            let before = self.client.governor().tokens_charged();
+            let index = self.load_index().await?;
+            index_tokens = self.client.governor().tokens_charged() - before;
+            let matcher = OrganizationMatcher::new(
+                match_settings,
+                field_map.customer_number_key(),
+                cached.keys.organization.get(VAT_FIELD).map(String::as_str),
+                index.organizations.values(),
+                known
+                    .organization_links
+                    .iter()
+                    .map(|(customer, id)| (customer.as_str(), *id)),
+            );
+            the_plan = plan(&PlanInputs {
+                records: &records,
+                field_map: &field_map,
+                settings: &settings,
+                known: &known,
+                pipedrive: Some(PipedriveView {
+                    matcher: &matcher,
+                    organizations: &index.organizations,
+                    persons: &index.persons,
+                }),
+                ecc_duplicates: &ecc_duplicates,
+                now,
+            });
+        }
+        let writes = the_plan
+            .entries
+            .iter()
+            .filter(|entry| entry.operation != Operation::Nothing)
+            .count();
+        progress.planned(the_plan.entries.len() as u64, writes as u64);
+
+        let mut summary = RunSummary {
+            run_id,
+            status: RunStatus::Ok,
+            counts: ActionCounts::new(),
+            tokens_used: 0,
+            index_tokens,
+            customers_read: read.records.len() as u64,
+            rejected: read.rejected.clone(),
+            ecc_duplicates: ecc_duplicates.len(),
+            plan: None,
+            alert: None,
+            error: None,
+        };
+        if options.dry_run {
+            for (action, count) in the_plan.counts() {
+                add_count(counts, action, count);
+            }
+            summary.plan = Some(the_plan);
+            return Ok(summary);
+        }
+
+        // Carry the plan out: organizations first, then their persons.
+        let reads = read_contexts(&read.records);
+        let context = RunContext {
+            run_id,
+            options,
+            field_map: &field_map,
+            status_label_id: cached.status_label_id,
+            states: &state_by_key,
+            reads: &reads,
+            counts: Mutex::new(ActionCounts::new()),
+            stop: Mutex::new(None),
+            progress,
+            tokens_before,
+        };
+        let (organizations, persons): (Vec<&PlanEntry>, Vec<&PlanEntry>) = the_plan
+            .entries
+            .iter()
+            .partition(|entry| entry.kind == EntityKind::Organization);
+        let created: Mutex<HashMap<String, i64>> = Mutex::new(HashMap::new());
+        let concurrency = options.concurrency.max(1);
+        futures::stream::iter(organizations)
+            .map(|entry| self.execute(&context, entry, &created))
+            .buffer_unordered(concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+        futures::stream::iter(persons)
+            .map(|entry| self.execute(&context, entry, &created))
+            .buffer_unordered(concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+        for (action, count) in context.counts.into_inner().unwrap_or_default() {
+            add_count(counts, action, count);
+        }
+
+        let stop = context.stop.into_inner().unwrap_or(None);
+        let counted = counts
+            .lock()
+            .map(|counts| counts.clone())
+            .unwrap_or_default();
+        summary.status = match &stop {
+            Some(Stop::Deferred(reason)) => {
+                summary.alert = Some(reason.clone());
+                RunStatus::Deferred
+            }
+            Some(Stop::Failed(reason)) => {
+                summary.alert = Some(reason.clone());
+                summary.error = Some(reason.clone());
+                RunStatus::Failed
+            }
+            None if counted.get(&Action::Error).copied().unwrap_or(0) > 0 => RunStatus::Partial,
+            None => RunStatus::Ok,
+        };
+        // The cursor covers every record read; it moves only when none was left unsent.
+        if stop.is_none() {
+            if let Some(cursor) = &read.cursor_after {
+                self.advance_delta_cursor(run_id, options.fencing_token, cursor)
+                    .await?;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// The custom field keys the map needs, from the store when known, else from Pipedrive.
+    async fn field_keys(&self) -> Result<CachedFieldKeys, SyncError> {
+        let connection = &self.config.sync.connection;
+        let stored = self.store.cursor(connection, FIELD_KEYS_STREAM).await?;
+        if let Some(stored) = &stored {
+            if let Ok(cached) = serde_json::from_str::<CachedFieldKeys>(&stored.value) {
+                if self.spec.resolve(&cached.keys).is_ok() {
+                    return Ok(cached);
+                }
+            }
+        }
+        let resolver = CustomFieldResolver::new(self.client.clone());
+        let mut keys = FieldKeys::default();
+        for field in self.spec.required_custom_fields() {
+            let key = match resolver.key(field.kind, &field.name).await {
+                Ok(key) => key,
+                Err(PipedriveError::UnknownField { .. }) => {
+                    return Err(SyncError::Setup(format!(
+                        "the {} custom field \"{}\" does not exist in Pipedrive: run `ml-connector setup`",
+                        field.kind, field.name
+                    )))
+                }
+                Err(error) => return Err(error.into()),
+            };
+            match field.kind {
+                EntityKind::Organization => keys.organization.insert(field.name, key),
+                EntityKind::Person => keys.person.insert(field.name, key),
+            };
+        }
+        let status_label_id = if [self.config.sync.on_deleted, self.config.sync.on_blocked]
+            .contains(&LifecyclePolicy::Label)
+        {
+            let fields = resolver.fields(EntityKind::Organization).await?;
+            fields
+                .iter()
+                .filter(|field| field.field_code == "label_ids" || field.field_code == "label")
+                .flat_map(|field| field.options.iter())
+                .find(|option| option.label == self.config.sync.status_label)
+                .map(|option| option.id)
+        } else {
+            None
+        };
+        let cached = CachedFieldKeys {
+            keys,
+            status_label_id,
+        };
+        let value = serde_json::to_string(&cached).unwrap_or_default();
+        self.store
+            .advance_cursor(
+                connection,
+                FIELD_KEYS_STREAM,
+                stored.as_ref().map(|cursor| cursor.version),
+                &value,
+            )
+            .await?;
+        Ok(cached)
+    }
+
+    /// Closes the intents a killed run left open: a record found in Pipedrive by its external id
+    /// is linked (it was created), one not found is planned again in this run.
+    async fn recover_intents(
+        &self,
+        run_id: i64,
+        fencing_token: Option<i64>,
+    ) -> Result<(), SyncError> {
+        let connection = &self.config.sync.connection;
+        for intent in self.store.open_intents(connection).await? {
+            let payload: IntentPayload =
+                serde_json::from_value(intent.payload.clone()).map_err(|error| {
+                    SyncError::Setup(format!(
+                        "intent {} has an unreadable payload: {error}",
+                        intent.id
+                    ))
+                })?;
+            let since = intent.created_at - chrono::Duration::minutes(5);
+            let found = match (&payload.external_id_key, &payload.external_id) {
+                (Some(key), Some(value)) => match intent.kind {
+                    EntityKind::Organization => self
+                        .client
+                        .find_organization_by_external_id(key, value, since)
+                        .await?
+                        .map(|organization| organization.id),
+                    EntityKind::Person => self
+                        .client
+                        .find_person_by_external_id(key, value, since)
+                        .await?
+                        .map(|person| person.id),
+                },
+                _ => None,
+            };
+            let read = ReadContext {
+                source: "recovery".to_string(),
+                read_at: intent.created_at,
+                extracted: payload.extracted.clone(),
+            };
+            let (action, link, pushed_hash, outcome) = match found {
+                Some(id) => (
+                    Action::Create,
+                    LinkChange::Set(id),
+                    payload.pushed_hash.clone(),
+                    format!(
+                        "created {} {id} in run {}, which stopped before recording it; found by its external id",
+                        intent.kind, intent.run_id
+                    ),
+                ),
+                None => (
+                    Action::Skip,
+                    LinkChange::Keep,
+                    None,
+                    format!(
+                        "the create of run {} was not carried out before it stopped; planned again",
+                        intent.run_id
+                    ),
+                ),
+            };
+            let audit = AuditEvent {
+                id: 0,
+                connection: connection.clone(),
+                run_id,
+                kind: intent.kind,
+                ecc_key: intent.ecc_key.clone(),
+                customer_number: payload.customer_number.clone(),
+                read_at: read.read_at,
+                source: read.source,
+                extracted: read.extracted,
+                content_hash: payload.content_hash.clone(),
+                action,
+                pipedrive_id: found,
+                outcome,
+                error: None,
+                recorded_at: Utc::now(),
+            };
+            self.store
+                .commit_outcomes(&OutcomeBatch {
+                    connection: connection.clone(),
+                    run_id,
+                    fencing_token,
+                    outcomes: vec![RecordOutcome {
+                        kind: intent.kind,
+                        ecc_key: intent.ecc_key.clone(),
+                        pushed_hash,
+                        link,
+                        failure: if found.is_some() {
+                            FailureChange::Reset
+                        } else {
+                            FailureChange::Keep
+                        },
+                        closes_intent: Some(intent.id),
+                        audit,
+                    }],
+                    cursor: None,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the customers this run covers, with the records due for a retry.
+    async fn read_ecc(
+        &self,
+        mode: &RunMode,
+        states: &HashMap<(EntityKind, String), RecordState>,
+        progress: &dyn Progress,
+    ) -> Result<EccRead, SyncError> {
+        let connection = &self.config.sync.connection;
+        let mut read = EccRead::default();
+        let add = |batch: mlc_ecc::ExtractBatch, read: &mut EccRead| {
+            read.records.extend(batch.records);
+            read.rejected.extend(batch.rejected);
+            if batch.cursor_after.is_some() {
+                read.cursor_after = batch.cursor_after;
+            }
+            progress.read(read.records.len() as u64);
+        };
+        match mode {
+            RunMode::Customers(numbers) => {
+                let internal: Vec<String> = numbers
+                    .iter()
+                    .map(|number| {
+                        mlc_canonical::alpha_input(number, 10).unwrap_or_else(|| number.clone())
+                    })
+                    .collect();
+                let batch = self.extractor.customers(&internal).await?;
+                add(batch, &mut read);
+                read.cursor_after = None;
+            }
+            RunMode::Full => {
+                let mut stream = Box::pin(self.extractor.full());
+                while let Some(batch) = stream.next().await {
+                    add(batch?, &mut read);
+                }
+            }
+            RunMode::Delta => {
+                let cursor = self.store.cursor(connection, DELTA_STREAM).await?;
+                let since = cursor
+                    .as_ref()
+                    .filter(|cursor| !cursor.value.is_empty())
+                    .map(|cursor| DeltaCursor::decode(&cursor.value))
+                    .transpose()?;
+                match since {
+                    Some(since) => {
+                        let mut stream = Box::pin(self.extractor.delta(&since));
+                        while let Some(batch) = stream.next().await {
+                            add(batch?, &mut read);
+                        }
+                    }
+                    None => {
+                        let mut stream = Box::pin(self.extractor.full());
+                        while let Some(batch) = stream.next().await {
+                            add(batch?, &mut read);
+                        }
+                    }
+                }
+                // Records whose last write failed are tried again even if ECC did not change.
+                let now = Utc::now();
+                let seen: HashSet<String> = read
+                    .records
+                    .iter()
+                    .map(|record| record.customer.customer_number.clone())
+                    .collect();
+                let mut due: Vec<String> = Vec::new();
+                for ((kind, key), state) in states {
+                    let is_due = state.failures > 0
+                        && !state.parked
+                        && state.retry_after.is_none_or(|after| after <= now);
+                    if !is_due {
+                        continue;
+                    }
+                    let customer = match kind {
+                        EntityKind::Organization => Some(key.clone()),
+                        EntityKind::Person => self.customer_of_contact(key).await?,
+                    };
+                    if let Some(customer) = customer.filter(|customer| !seen.contains(customer)) {
+                        due.push(customer);
+                    }
+                }
+                due.sort();
+                due.dedup();
+                if !due.is_empty() {
+                    let batch = self.extractor.customers(&due).await?;
+                    read.records.extend(batch.records);
+                    read.rejected.extend(batch.rejected);
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// The customer a contact belongs to, from its last audit event.
+    async fn customer_of_contact(&self, contact_number: &str) -> Result<Option<String>, SyncError> {
+        let events = self
+            .store
+            .audit(&mlc_store::AuditQuery {
+                connection: Some(self.config.sync.connection.clone()),
+                kind: Some(EntityKind::Person),
+                limit: Some(50),
+                ..Default::default()
+            })
+            .await?;
+        Ok(events
+            .into_iter()
+            .find(|event| event.ecc_key == contact_number)
+            .map(|event| event.customer_number))
+    }
+
+    /// Every organization and person in Pipedrive, from the list endpoints (500 a page).
+    async fn load_index(&self) -> Result<PipedriveIndex, SyncError> {
+        let organizations = self.client.list_organizations(None).await?;
+        let persons = self
+            .client
+            .list_persons(&mlc_pipedrive::ListQuery::default())
+            .await?;
+        Ok(PipedriveIndex {
+            organizations: organizations
+                .iter()
+                .filter(|organization| !organization.is_deleted)
+                .map(|organization| (organization.id, existing_organization(organization)))
+                .collect(),
+            persons: persons
+                .iter()
+                .filter(|person| !person.is_deleted)
+                .map(|person| (person.id, existing_person(person)))
+                .collect(),
+        })
+    }
+
+    async fn advance_delta_cursor(
+        &self,
+        run_id: i64,
+        fencing_token: Option<i64>,
+        cursor: &DeltaCursor,
+    ) -> Result<(), SyncError> {
+        let connection = &self.config.sync.connection;
+        let current = self.store.cursor(connection, DELTA_STREAM).await?;
+        self.store
+            .commit_outcomes(&OutcomeBatch {
+                connection: connection.clone(),
+                run_id,
+                fencing_token,
+                outcomes: Vec::new(),
+                cursor: Some(CursorAdvance {
+                    stream: DELTA_STREAM.to_string(),
+                    expected_version: current.map(|cursor| cursor.version),
+                    value: cursor.encode(),
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Carries out one plan entry and commits its outcome. Only store errors end the run;
+    /// a Pipedrive error is the record's outcome, or stops the remaining writes.
+    async fn execute(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        created: &Mutex<HashMap<String, i64>>,
+    ) -> Result<(), SyncError> {
+        let read = context
+            .reads
+            .get(&entry.customer_number)
+            .map(|read| {
+                let mut read = read.clone();
+                if entry.kind == EntityKind::Person {
+                    read.extracted = read
+                        .extracted
+                        .get("contacts")
+                        .and_then(Value::as_array)
+                        .and_then(|contacts| {
+                            contacts
+                                .iter()
+                                .find(|contact| contact["contact_number"] == entry.ecc_key)
+                        })
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                }
+                read
+            })
+            .unwrap_or_else(|| ReadContext {
+                source: "unknown".into(),
+                read_at: Utc::now(),
+                extracted: Value::Null,
+            });
+        let stopped = context.stop.lock().map(|stop| stop.clone()).unwrap_or(None);
+        let outcome = if let (Some(stop), true) = (&stopped, entry.operation != Operation::Nothing)
+        {
+            let reason = match stop {
+                Stop::Deferred(reason) | Stop::Failed(reason) => reason.clone(),
+            };
+            note(
+                entry.kind,
+                &entry.ecc_key,
+                self.audit(
+                    context,
+                    entry,
+                    &read,
+                    Action::Deferred,
+                    None,
+                    format!("not sent: {reason}"),
+                    None,
+                ),
+            )
+        } else {
+            self.carry_out(context, entry, &read, created).await?
+        };
+        let action = outcome.audit.action;
+        let pipedrive_id = outcome.audit.pipedrive_id;
+        let batch = OutcomeBatch {
+            connection: self.config.sync.connection.clone(),
+            run_id: context.run_id,
+            fencing_token: context.options.fencing_token,
+            outcomes: vec![outcome.clone()],
+            cursor: None,
+        };
+        match self.store.commit_outcomes(&batch).await {
+            Ok(()) => {}
+            Err(StoreError::LinkConflict { linked_to, .. }) => {
+                // Two ECC keys for one organization (a mapped ECC duplicate, or a link made
+                // by hand): keep the existing link and record the pairing in the audit.
+                let mut outcome = outcome;
+                outcome.link = LinkChange::Keep;
+                outcome.audit.outcome = format!(
+                    "{}; the organization stays linked to ECC key {linked_to}",
+                    outcome.audit.outcome
+                );
+                self.store
+                    .commit_outcomes(&OutcomeBatch {
+                        outcomes: vec![outcome],
+                        ..batch
+                    })
+                    .await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        if entry.kind == EntityKind::Organization {
+            if let Some(id) = pipedrive_id {
+                if let Ok(mut created) = created.lock() {
+                    created.insert(entry.customer_number.clone(), id);
+                }
+            }
+        }
+        if let Ok(mut counts) = context.counts.lock() {
+            *counts.entry(action).or_default() += 1;
+        }
+        let tokens = self.client.governor().tokens_charged() - context.tokens_before;
+        context.progress.handled(action, tokens);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        action: Action,
+        pipedrive_id: Option<i64>,
+        outcome: String,
+        error: Option<String>,
+    ) -> AuditEvent {
+        audit_event(
+            &self.config.sync.connection,
+            context.run_id,
+            entry,
+            read,
+            action,
+            pipedrive_id,
+            outcome,
+            error,
+        )
+    }
+
+    /// The Pipedrive side of one entry, and the outcome to commit.
+    async fn carry_out(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        created: &Mutex<HashMap<String, i64>>,
+    ) -> Result<RecordOutcome, SyncError> {
+        let state = context.states.get(&(entry.kind, entry.ecc_key.clone()));
+        let linked_id = match &entry.operation {
+            Operation::Update { id, .. }
+            | Operation::Link { id, .. }
+            | Operation::Delete { id } => Some(*id),
+            _ => None,
+        };
+        let result: Result<RecordOutcome, PipedriveError> = match &entry.operation {
+            Operation::Nothing => {
+                let error = (entry.action == Action::Error).then(|| entry.reason.clone());
+                let outcome = if error.is_some() {
+                    "not written".to_string()
+                } else {
+                    format!("no call: {}", entry.reason)
+                };
+                Ok(note(
+                    entry.kind,
+                    &entry.ecc_key,
+                    self.audit(
+                        context,
+                        entry,
+                        read,
+                        entry.action,
+                        linked_id,
+                        outcome,
+                        error,
+                    ),
+                ))
+            }
+            Operation::Review { id, score } => {
+                let review_id = self
+                    .store
+                    .enqueue_review(&NewReview {
+                        connection: self.config.sync.connection.clone(),
+                        kind: entry.kind,
+                        ecc_key: entry.ecc_key.clone(),
+                        pipedrive_id: *id,
+                        score: *score,
+                        evidence: entry.evidence.clone().unwrap_or(Value::Null),
+                    })
+                    .await?;
+                Ok(note(
+                    entry.kind,
+                    &entry.ecc_key,
+                    self.audit(
+                        context,
+                        entry,
+                        read,
+                        Action::Review,
+                        Some(*id),
+                        format!(
+                            "queued for review {review_id}: {} {id} (score {score:.3}); not created",
+                            entry.kind
+                        ),
+                        None,
+                    ),
+                ))
+            }
+            Operation::Create { body, organization } => {
+                self.create(context, entry, read, body, organization.as_ref(), created)
+                    .await
+            }
+            Operation::Update {
+                id,
+                changes,
+                diffed,
+            } => {
+                self.update(context, entry, read, *id, changes, *diffed, Action::Update)
+                    .await
+            }
+            Operation::Link {
+                id,
+                changes,
+                diffed,
+            } => {
+                self.update(context, entry, read, *id, changes, *diffed, Action::Link)
+                    .await
+            }
+            Operation::Delete { id } => {
+                let deleted = match entry.kind {
+                    EntityKind::Organization => self.client.delete_organization(*id).await,
+                    EntityKind::Person => self.client.delete_person(*id).await,
+                };
+                deleted.map(|_| RecordOutcome {
+                    kind: entry.kind,
+                    ecc_key: entry.ecc_key.clone(),
+                    pushed_hash: entry.pushed_hash.clone(),
+                    link: LinkChange::Keep,
+                    failure: FailureChange::Reset,
+                    closes_intent: None,
+                    audit: self.audit(
+                        context,
+                        entry,
+                        read,
+                        Action::Delete,
+                        Some(*id),
+                        format!("deleted {} {id} ({})", entry.kind, entry.reason),
+                        None,
+                    ),
+                })
+            }
+        };
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(error) => Ok(self.failed(context, entry, read, state, linked_id, error)),
+        }
+    }
+
+    async fn create(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        body: &MappedRecord,
+        organization: Option<&OrganizationRef>,
+        created: &Mutex<HashMap<String, i64>>,
+    ) -> Result<RecordOutcome, PipedriveError> {
+        let external_id_key = match entry.kind {
+            EntityKind::Organization => context.field_map.customer_number_key(),
+            EntityKind::Person => context.field_map.contact_number_key(),
+        };
+        let external_id = external_id_key.and_then(|key| custom_value(body, key));
+        let org_id = match organization {
+            None => None,
+            Some(OrganizationRef::Existing { id }) => Some(*id),
+            Some(OrganizationRef::CreatedInThisRun { customer_number }) => {
+                let id = created
+                    .lock()
+                    .ok()
+                    .and_then(|created| created.get(customer_number).copied());
+                match id {
+                    Some(id) => Some(id),
+                    None => {
+                        return Ok(note(
+                            entry.kind,
+                            &entry.ecc_key,
+                            self.audit(
+                                context,
+                                entry,
+                                read,
+                                Action::Error,
+                                None,
+                                "not created".into(),
+                                Some(format!(
+                                    "the organization of customer {} was not created in this run",
+                                    mlc_canonical::alpha_output(customer_number)
+                                )),
+                            ),
+                        ))
+                    }
+                }
+            }
+        };
+        let intent = self
+            .store
+            .record_intent(&NewIntent {
+                connection: self.config.sync.connection.clone(),
+                run_id: context.run_id,
+                kind: entry.kind,
+                ecc_key: entry.ecc_key.clone(),
+                operation: "create".into(),
+                payload: serde_json::to_value(IntentPayload {
+                    external_id_key: external_id_key.map(str::to_string),
+                    external_id: external_id.clone(),
+                    pushed_hash: entry.pushed_hash.clone(),
+                    content_hash: entry.content_hash.clone(),
+                    customer_number: entry.customer_number.clone(),
+                    extracted: read.extracted.clone(),
+                })
+                .unwrap_or(Value::Null),
+            })
+            .await
+            .map_err(|error| PipedriveError::Malformed {
+                endpoint: "state store".into(),
+                message: error.to_string(),
+            })?;
+        let sent = match entry.kind {
+            EntityKind::Organization => {
+                let write = organization_write(body.create_body()).map_err(|message| {
+                    PipedriveError::Malformed {
+                        endpoint: "field map".into(),
+                        message,
+                    }
+                })?;
+                match (external_id_key, &external_id) {
+                    (Some(key), Some(value)) => self
+                        .client
+                        .create_organization_idempotent(&write, key, value)
+                        .await
+                        .map(|organization| organization.id),
+                    _ => self
+                        .client
+                        .create_organization(&write)
+                        .await
+                        .map(|organization| organization.id),
+                }
+            }
+            EntityKind::Person => {
+                let mut write = person_write(body.create_body()).map_err(|message| {
+                    PipedriveError::Malformed {
+                        endpoint: "field map".into(),
+                        message,
+                    }
+                })?;
+                write.org_id = org_id;
+                match (external_id_key, &external_id) {
+                    (Some(key), Some(value)) => self
+                        .client
+                        .create_person_idempotent(&write, key, value)
+                        .await
+                        .map(|person| person.id),
+                    _ => self
+                        .client
+                        .create_person(&write)
+                        .await
+                        .map(|person| person.id),
+                }
+            }
+        };
+        match sent {
+            Ok(id) => Ok(RecordOutcome {
+                kind: entry.kind,
+                ecc_key: entry.ecc_key.clone(),
+                pushed_hash: entry.pushed_hash.clone(),
+                link: LinkChange::Set(id),
+                failure: FailureChange::Reset,
+                closes_intent: Some(intent),
+                audit: self.audit(
+                    context,
+                    entry,
+                    read,
+                    Action::Create,
+                    Some(id),
+                    format!("created {} {id} ({})", entry.kind, entry.reason),
+                    None,
+                ),
+            }),
+            Err(error @ PipedriveError::OutcomeUnknown { .. }) => {
+                // The intent stays open: the next run finds out whether it exists.
+                Err(error)
+            }
+            Err(error) => {
+                // Nothing was created: close the intent with the failure.
+                let state = context.states.get(&(entry.kind, entry.ecc_key.clone()));
+                let mut outcome = self.failed(context, entry, read, state, None, error);
+                outcome.closes_intent = Some(intent);
+                Ok(outcome)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        id: i64,
+        changes: &MappedRecord,
+        diffed: bool,
+        action: Action,
+    ) -> Result<RecordOutcome, PipedriveError> {
+        let changes = if diffed {
+            changes.clone()
+        } else {
+            let mut managed_labels = context.field_map.managed_label_ids().to_vec();
+            managed_labels.extend(context.status_label_id);
+            match entry.kind {
+                EntityKind::Organization => {
+                    let current = self.client.get_organization(id).await?;
+                    diff(changes, &existing_organization(&current), &managed_labels)
+                }
+                EntityKind::Person => {
+                    let current = self.client.get_person(id).await?;
+                    diff(changes, &existing_person(&current), &managed_labels)
+                }
+            }
+        };
+        let link = if action == Action::Link {
+            LinkChange::Set(id)
+        } else {
+            LinkChange::Keep
+        };
+        let mut result_action = action;
+        let outcome = if changes.is_empty() {
+            if action == Action::Update {
+                result_action = Action::Skip;
+            }
+            format!(
+                "{} {id} already holds the mapped values: no call",
+                entry.kind
+            )
+        } else {
+            let fields: Vec<&str> = changes.owned_fields().collect();
+            let fields = fields.join(", ");
+            match entry.kind {
+                EntityKind::Organization => {
+                    let write = organization_write(changes.patch_body()).map_err(|message| {
+                        PipedriveError::Malformed {
+                            endpoint: "field map".into(),
+                            message,
+                        }
+                    })?;
+                    self.client.update_organization(id, &write).await?;
+                }
+                EntityKind::Person => {
+                    let write = person_write(changes.patch_body()).map_err(|message| {
+                        PipedriveError::Malformed {
+                            endpoint: "field map".into(),
+                            message,
+                        }
+                    })?;
+                    self.client.update_person(id, &write).await?;
+                }
+            }
+            format!("updated {} {id}: {fields}", entry.kind)
+        };
+        let outcome = match action {
+            Action::Link => format!(
+                "linked to {} {id} ({}); {outcome}",
+                entry.kind, entry.reason
+            ),
+            _ => outcome,
+        };
+        Ok(RecordOutcome {
+            kind: entry.kind,
+            ecc_key: entry.ecc_key.clone(),
+            pushed_hash: entry.pushed_hash.clone(),
+            link,
+            failure: FailureChange::Reset,
+            closes_intent: None,
+            audit: self.audit(context, entry, read, result_action, Some(id), outcome, None),
+        })
+    }
+
+    /// The outcome of a write Pipedrive refused; stops the run's remaining writes when the
+    /// refusal is about the connection rather than the record.
+    fn failed(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        state: Option<&RecordState>,
+        pipedrive_id: Option<i64>,
+        error: PipedriveError,
+    ) -> RecordOutcome {
+        let message = error.to_string();
+        let stop = match &error {
+            PipedriveError::BudgetShareUsed { .. }
+            | PipedriveError::CompanyBudgetExhausted { .. }
+            | PipedriveError::RateLimited { .. } => Some(Stop::Deferred(message.clone())),
+            PipedriveError::Forbidden403 { .. }
+            | PipedriveError::Unauthorized { .. }
+            | PipedriveError::InvalidGrant { .. }
+            | PipedriveError::NotAuthorized => Some(Stop::Failed(message.clone())),
+            _ => None,
+        };
+        if let Some(stop) = stop {
+            if let Ok(mut current) = context.stop.lock() {
+                current.get_or_insert(stop);
+            }
+            return note(
+                entry.kind,
+                &entry.ecc_key,
+                self.audit(
+                    context,
+                    entry,
+                    read,
+                    Action::Deferred,
+                    pipedrive_id,
+                    format!("not written: {message}"),
+                    None,
+                ),
+            );
+        }
+        RecordOutcome {
+            kind: entry.kind,
+            ecc_key: entry.ecc_key.clone(),
+            pushed_hash: None,
+            link: LinkChange::Keep,
+            failure: record_failure(state, Utc::now(), self.config.sync.max_failures, &message),
+            closes_intent: None,
+            audit: self.audit(
+                context,
+                entry,
+                read,
+                Action::Error,
+                pipedrive_id,
+                "write failed".into(),
+                Some(message),
+            ),
+        }
+    }
+}
+
+#[derive(Default)]
+struct EccRead {
+    records: Vec<ExtractedCustomer>,
+    rejected: Vec<DataProblem>,
+    cursor_after: Option<DeltaCursor>,
+}
+
+struct PipedriveIndex {
+    organizations: HashMap<i64, ExistingOrganization>,
+    persons: HashMap<i64, ExistingPerson>,
+}
+
+/// What an intent remembers to recognise its record in Pipedrive after a crash.
+#[derive(Debug, Serialize, Deserialize)]
+struct IntentPayload {
+    external_id_key: Option<String>,
+    external_id: Option<String>,
+    pushed_hash: Option<String>,
+    content_hash: String,
+    customer_number: String,
+    #[serde(default)]
+    extracted: Value,
+}
+
+fn read_contexts(records: &[ExtractedCustomer]) -> HashMap<String, ReadContext> {
+    records
+        .iter()
+        .map(|record| {
+            (
+                record.customer.customer_number.clone(),
+                ReadContext {
+                    source: record.source.clone(),
+                    read_at: record.read_at,
+                    extracted: serde_json::to_value(&record.customer).unwrap_or(Value::Null),
+                },
+            )
+        })
+        .collect()
+}
+
+fn rejected_event(connection: &str, run_id: i64, problem: &DataProblem) -> AuditEvent {
+    let now = Utc::now();
+    AuditEvent {
+        id: 0,
+        connection: connection.to_string(),
+        run_id,
+        kind: EntityKind::Organization,
+        ecc_key: problem.customer_number.clone(),
+        customer_number: problem.customer_number.clone(),
+        read_at: now,
+        source: "ecc".into(),
+        extracted: json!({ "field": problem.field }),
+        content_hash: String::new(),
+        action: Action::Error,
+        pipedrive_id: None,
+        outcome: "kept out: dirty record in ECC".into(),
+        error: Some(format!("{}: {}", problem.field, problem.reason)),
+        recorded_at: now,
+    }
+}
+
+fn add_count(counts: &Mutex<ActionCounts>, action: Action, count: u64) {
+    if count == 0 {
+        return;
+    }
+    if let Ok(mut counts) = counts.lock() {
+        *counts.entry(action).or_default() += count;
+    }
+}
