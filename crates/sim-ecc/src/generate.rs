@@ -253,7 +253,7 @@ impl Generator<'_> {
         country: &'static Country,
         created_on: u32,
     ) -> CustomerMaster {
-        let kunnr = format!("CPD{:07}", take(&mut data.next_one_time_number));
+        let kunnr = format!("CPD{:05}", take(&mut data.next_one_time_number));
         let label = match country.language {
             "D" => "Einmalkunde",
             "F" => "Client occasionnel",

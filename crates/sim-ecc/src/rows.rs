@@ -633,3 +633,65 @@ pub fn function_text(code: &str, language: &str) -> Option<&'static str> {
             _ => *english,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{generate, GenerationSettings};
+    use crate::schema::TABLES;
+
+    #[test]
+    fn every_value_fits_its_field_and_numbers_are_digits() {
+        let data = generate(&GenerationSettings {
+            customers: 400,
+            seed: 3,
+            contacts_per_customer: 3,
+            duplicate_rate: 0.1,
+            dirty_rate: 0.1,
+            client: "100".into(),
+        });
+        let mut data = data;
+        data.change_documents.push(ChangeDocument {
+            object_id: "0000100000".into(),
+            change_number: 1,
+            user: "MEIER",
+            date: 20260101,
+            time: 120000,
+            transaction: "XD02",
+            change_indicator: "U",
+            items: vec![ChangeItem {
+                table: "KNA1",
+                table_key: "1000000100000".into(),
+                field: "NAME1",
+                change_indicator: "U",
+                value_new: "Neu GmbH".into(),
+                value_old: "Alt GmbH".into(),
+            }],
+        });
+        for table in TABLES {
+            let mut rows = 0;
+            scan(&data, table.name, &mut |row| {
+                rows += 1;
+                for field in table.fields {
+                    let value = row.value("100", field.name);
+                    assert!(
+                        value.chars().count() <= field.length,
+                        "{}-{} = {value:?}",
+                        table.name,
+                        field.name
+                    );
+                    if field.field_type != crate::schema::FieldType::Char {
+                        assert!(
+                            value.chars().all(|c| c.is_ascii_digit()),
+                            "{}-{} = {value:?}",
+                            table.name,
+                            field.name
+                        );
+                    }
+                }
+                true
+            });
+            assert!(rows > 0, "{} has rows", table.name);
+        }
+    }
+}

@@ -182,7 +182,7 @@ pub static COUNTRIES: &[Country] = &[
             "Hämmerle",
             "Strauß",
         ],
-        departments: &["Einkauf", "Verkauf", "Rechnungswes.", "Technik"],
+        departments: &["Einkauf", "Verkauf", "Rechnungsw.", "Technik"],
     },
     Country {
         code: "CH",
@@ -341,7 +341,7 @@ pub static COUNTRIES: &[Country] = &[
             "van 't Hoff",
             "Dijkstra",
         ],
-        departments: &["Inkoop", "Verkoop", "Administratie"],
+        departments: &["Inkoop", "Verkoop", "Administr."],
     },
     Country {
         code: "GB",

@@ -37,6 +37,26 @@ async fn kna1_rows_sliced_by_offsets_match_the_truth() {
     }
     let truth = ecc.sim.truth();
     assert_eq!(answer.rows.len(), truth.len());
+    let one_time: Vec<&String> = answer
+        .raw_rows
+        .iter()
+        .filter(|row| row.starts_with("CPD"))
+        .collect();
+    assert!(!one_time.is_empty(), "the seed yields one-time customers");
+    for row in one_time {
+        assert!(
+            row[..11].ends_with("  |"),
+            "alphanumeric KUNNR stays left-justified: {row:?}"
+        );
+    }
+    assert!(
+        answer
+            .raw_rows
+            .iter()
+            .filter(|row| !row.starts_with("CPD"))
+            .all(|row| row.starts_with("0000")),
+        "numeric KUNNR zero-padded"
+    );
     let by_number: HashMap<&str, &HashMap<String, String>> = answer
         .rows
         .iter()
