@@ -57,9 +57,12 @@ impl PostgresStore {
             url: redact_url(url),
             message,
         };
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|error| open_error(error.to_string()))?
-            .application_name("ml-connector");
+        let mut options =
+            PgConnectOptions::from_str(url).map_err(|error| open_error(error.to_string()))?;
+        // Named in pg_stat_activity, unless the URL (or PGAPPNAME) names it otherwise.
+        if options.get_application_name().is_none() {
+            options = options.application_name("ml-connector");
+        }
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -49,13 +49,19 @@ async fn crash_test(test_name: &'static str, backend: Backend) {
         return;
     }
     TestStore::run(backend, |fixture| async move {
+        let writer_name = format!("mlc-crash-writer-{}", uuid::Uuid::new_v4().simple());
+        let writer_url = match fixture.backend() {
+            Backend::Sqlite => fixture.url.clone(),
+            Backend::Postgres => format!("{}&application_name={writer_name}", fixture.url),
+        };
         let mut complete_batches = 0;
         for round in 0..KILL_ROUNDS {
             // Kill at a different point of the batch's commit each round.
             let kill_in_batch = complete_batches + 3;
             let kill_at_fraction = (round as f64 + 0.5) / KILL_ROUNDS as f64;
             let reported =
-                run_writer_and_kill(test_name, &fixture.url, kill_in_batch, kill_at_fraction).await;
+                run_writer_and_kill(test_name, &writer_url, kill_in_batch, kill_at_fraction).await;
+            wait_for_server_sessions_to_end(&fixture, &writer_name).await;
             let reopened = fixture.open_again(None).await;
             let found = verify_all_or_nothing(reopened.as_ref()).await;
             assert!(
@@ -81,6 +87,36 @@ async fn crash_test(test_name: &'static str, backend: Backend) {
         );
     })
     .await;
+}
+
+/// A killed PostgreSQL client's server session may still be working through what the client
+/// sent before it died (a COMMIT among it). Verifying before that session ends would read the
+/// store halfway through that work, query by query, and see a batch half there.
+async fn wait_for_server_sessions_to_end(fixture: &TestStore, writer_name: &str) {
+    if fixture.backend() != Backend::Postgres {
+        return;
+    }
+    let pool = sqlx::PgPool::connect(&fixture.url)
+        .await
+        .expect("connect to watch sessions");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sessions: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(writer_name)
+                .fetch_one(&pool)
+                .await
+                .expect("read pg_stat_activity");
+        if sessions == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed writer's sessions did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pool.close().await;
 }
 
 /// What the killed writer had said on stdout: the last batch it started and the last it

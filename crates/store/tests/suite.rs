@@ -463,6 +463,69 @@ async fn stale_cursor_write_is_refused(fixture: Arc<TestStore>) {
     assert!(store.open_intents(CONNECTION).await.unwrap().is_empty());
 }
 
+async fn concurrent_batches_on_one_cursor_version_one_commits(fixture: Arc<TestStore>) {
+    let other_process = fixture.open_again(None).await;
+    let run = start_run(fixture.store.as_ref(), CONNECTION).await;
+    fixture
+        .store
+        .advance_cursor(CONNECTION, "KNA1", None, "0")
+        .await
+        .unwrap();
+    let mut writers = Vec::new();
+    for writer in 0..6 {
+        let store = if writer % 2 == 0 {
+            fixture.store.clone()
+        } else {
+            other_process.clone()
+        };
+        let outcomes = (0..10)
+            .map(|index| {
+                outcome(
+                    run,
+                    &format!("w{writer}-{index}"),
+                    LinkChange::Set(writer * 100 + index),
+                )
+            })
+            .collect();
+        let mut write = batch(run, outcomes);
+        write.cursor = Some(CursorAdvance {
+            stream: "KNA1".to_string(),
+            expected_version: Some(1),
+            value: format!("writer {writer}"),
+        });
+        writers.push(tokio::spawn(
+            async move { store.commit_outcomes(&write).await },
+        ));
+    }
+    let mut committed = 0;
+    for writer in writers {
+        match writer.await.unwrap() {
+            Ok(()) => committed += 1,
+            Err(StoreError::StaleCursor { .. }) => {}
+            Err(other) => panic!("expected success or a stale cursor, got {other:?}"),
+        }
+    }
+    assert_eq!(committed, 1, "one writer wins the cursor");
+    let cursor = fixture
+        .store
+        .cursor(CONNECTION, "KNA1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cursor.version, 2);
+    let winner = cursor.value.trim_start_matches("writer ");
+    let links = fixture
+        .store
+        .links(CONNECTION, EntityKind::Organization)
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 10, "only the winner's batch is written");
+    assert!(links
+        .iter()
+        .all(|link| link.ecc_key.starts_with(&format!("w{winner}-"))));
+    assert_eq!(audit_count(fixture.store.as_ref()).await, 10);
+}
+
 async fn commit_with_stale_fencing_token_is_refused_and_leaves_nothing(fixture: Arc<TestStore>) {
     let store = fixture.store.as_ref();
     let ttl = Duration::from_secs(30);
@@ -1141,6 +1204,7 @@ store_test_suite!(
     record_state_round_trips_and_follows_failures,
     intents_stay_open_until_an_outcome_closes_them,
     stale_cursor_write_is_refused,
+    concurrent_batches_on_one_cursor_version_one_commits,
     commit_with_stale_fencing_token_is_refused_and_leaves_nothing,
     concurrent_lease_takers_one_wins_and_takeover_raises_the_token,
     token_ledger_refuses_the_charge_crossing_the_limit,
