@@ -173,34 +173,20 @@ impl PipedriveClient {
             base_delay: options.retry_base_delay,
             max_delay: options.retry_max_delay,
         };
-        // Who we are decides which company's governor we join; that first call goes through a
-        // governor of its own and is charged to the company's ledger right after.
-        let bootstrap = Transport {
-            http: http.clone(),
-            credentials: credentials.clone(),
-            governor: Governor::new(settings.clone(), store.clone()),
+        let governor = Governor::for_company_domain(&api_domain, settings, store);
+        let transport = Transport {
+            http,
+            credentials,
+            governor,
             api_domain: Arc::from(api_domain.as_str()),
             retry,
         };
         let call = Call::new(Method::GET, "/v1/users/me", "/v1/users/me".to_string());
-        let user: CurrentUser = bootstrap.call(&call).await?.data;
-        // OAuth's api_domain may have been renewed by a refresh during that call.
-        let api_domain = match &credentials {
-            Credentials::Oauth(session) => session.api_domain().await,
-            Credentials::ApiToken(_) => api_domain,
-        };
-        let governor =
-            Governor::for_company(&user.company_id.to_string(), &api_domain, settings, store);
-        governor.carry_uncharged(bootstrap.governor.tokens_charged());
+        let user: CurrentUser = transport.call(&call).await?.data;
+        transport.governor.set_company(&user.company_id.to_string());
         Ok(PipedriveClient {
             inner: Arc::new(ClientInner {
-                transport: Transport {
-                    http,
-                    credentials,
-                    governor,
-                    api_domain: Arc::from(api_domain.as_str()),
-                    retry,
-                },
+                transport,
                 user,
                 plan_name: config.plan.name(),
             }),

@@ -239,11 +239,11 @@ impl Governor {
         }
     }
 
-    /// The process-wide governor of a company: created on first use, shared by every client
-    /// (every connection) of that company using the same store while any of them lives. The
-    /// first caller's settings hold.
-    pub fn for_company(
-        company_id: &str,
+    /// The process-wide governor of a company, by its domain (`https://COMPANY.pipedrive.com`,
+    /// OAuth's `api_domain`): created on first use, shared by every client (every connection)
+    /// of that company using the same store while any of them lives. The first caller's
+    /// settings hold.
+    pub fn for_company_domain(
         api_domain: &str,
         settings: GovernorSettings,
         store: Arc<dyn StateStore>,
@@ -254,30 +254,28 @@ impl Governor {
         // The store is part of the key: two stores are two ledgers.
         let store_identity = Arc::as_ptr(&store) as *const () as usize;
         let key = format!(
-            "{company_id}@{}#{store_identity:x}",
-            api_domain.trim_end_matches('/')
+            "{}#{store_identity:x}",
+            api_domain.trim_end_matches('/').to_ascii_lowercase()
         );
         let mut governors = lock(registry);
         governors.retain(|_, governor| governor.strong_count() > 0);
-        let governor = match governors.get(&key).and_then(Weak::upgrade) {
+        match governors.get(&key).and_then(Weak::upgrade) {
             Some(inner) => Governor { inner },
             None => {
                 let governor = Governor::new(settings, store);
                 governors.insert(key, Arc::downgrade(&governor.inner));
                 governor
             }
-        };
-        drop(governors);
-        governor.set_company(company_id);
-        governor
+        }
     }
 
     pub fn settings(&self) -> &GovernorSettings {
         &self.inner.settings
     }
 
-    /// Names the company whose ledger row this governor charges.
-    fn set_company(&self, company_id: &str) {
+    /// Names the company whose ledger row this governor charges (from `/v1/users/me`); calls
+    /// sent before are charged with the next one.
+    pub fn set_company(&self, company_id: &str) {
         let mut ledger = lock(&self.inner.ledger);
         if ledger.company.is_none() {
             ledger.company = Some(company_id.to_string());
@@ -366,11 +364,6 @@ impl Governor {
                 })
             }
         }
-    }
-
-    /// Charges tokens spent through another governor (the bootstrap of `connect`).
-    pub(crate) fn carry_uncharged(&self, tokens: u64) {
-        lock(&self.inner.ledger).uncharged += tokens;
     }
 
     /// Waits until a request of this lane may leave, then counts it as sent.

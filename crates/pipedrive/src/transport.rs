@@ -126,9 +126,14 @@ impl Transport {
         let mut failures = 0u32;
         let mut answers_429 = 0u32;
         let mut renewed_credentials = false;
+        // A call refused with 429 was not served: its tokens pay for the next attempt.
+        let mut charged = false;
         loop {
             self.governor.check_not_stopped(&endpoint)?;
-            self.governor.charge(cost).await?;
+            if !charged {
+                self.governor.charge(cost).await?;
+            }
+            charged = false;
             self.governor.pace(call.lane).await;
             let (header_name, header_value) = self.credentials.header().await?;
             let mut request = self
@@ -227,6 +232,7 @@ impl Transport {
             match status {
                 StatusCode::TOO_MANY_REQUESTS => {
                     answers_429 += 1;
+                    charged = true;
                     match self.governor.on_too_many_requests(call.lane, &headers) {
                         TooManyRequests::DailyBudget { retry_after_secs } => {
                             return Err(PipedriveError::CompanyBudgetExhausted {

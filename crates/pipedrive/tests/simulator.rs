@@ -476,3 +476,73 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
     );
     assert!(error.stops_connection());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_connections_to_one_company_share_one_governor() {
+    let sim = spawn(sim_options("lite")).await.unwrap();
+    let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
+    let store = support::store().await;
+    let first = PipedriveClient::connect(&config, store.clone())
+        .await
+        .unwrap();
+    let second = PipedriveClient::connect(&config, store.clone())
+        .await
+        .unwrap();
+    // Both write at once: together they keep to the one burst limit of the token.
+    let (a, b) = tokio::join!(
+        async {
+            for index in 0..15 {
+                first
+                    .create_organization(&organization(index))
+                    .await
+                    .unwrap();
+            }
+        },
+        async {
+            for index in 15..30 {
+                second
+                    .create_organization(&organization(index))
+                    .await
+                    .unwrap();
+            }
+        }
+    );
+    let _ = (a, b);
+    let stats = sim.state().stats();
+    assert_eq!(stats.organizations, 30);
+    println!(
+        "two connections, 30 creates on lite: {} answers 429",
+        stats.count_status(429)
+    );
+    assert!(stats.count_status(429) <= 1, "{:?}", stats.requests);
+    assert_eq!(first.governor().snapshot(), second.governor().snapshot());
+    assert_eq!(
+        first.governor().snapshot().tokens_used_today,
+        2 + 2 + 30 * 5
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_keep_to_their_own_lane_of_ten_per_two_seconds() {
+    let sim = spawn(sim_options("ultimate")).await.unwrap();
+    let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Ultimate);
+    let client = PipedriveClient::connect(&config, support::store().await)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    for index in 0..15 {
+        client
+            .search_organizations(
+                &format!("Kunde {index}"),
+                &[mlc_pipedrive::SearchField::Name],
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let stats = sim.state().stats();
+    assert_eq!(stats.count("GET", "/api/v2/organizations/search", 200), 15);
+    assert_eq!(stats.count_status(429), 0, "{:?}", stats.requests);
+    // The eleventh search waited for the search window, though the general one had room.
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
