@@ -61,6 +61,7 @@ pub enum Command {
     Auth(commands::auth::AuthArgs),
     Setup(commands::setup::SetupArgs),
     Fields(commands::fields::FieldsArgs),
+    Sync(commands::sync::SyncArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +85,7 @@ fn init_logging(format: LogFormat, verbose: u8) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.with_target(false).init(),

@@ -10,6 +10,7 @@ pub mod init;
 pub mod review;
 pub mod setup;
 pub mod sim;
+pub mod sync;
 
 use crate::exit::CliError;
 use crate::{Cli, Command};
@@ -27,6 +28,7 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Auth(args) => auth::run(cli, args),
         Command::Setup(args) => setup::run(cli, args),
         Command::Fields(args) => fields::run(cli, args),
+        Command::Sync(args) => sync::run(cli, args),
     }
 }
 
@@ -41,7 +43,11 @@ pub async fn open_store(
 ) -> Result<std::sync::Arc<dyn mlc_store::StateStore>, CliError> {
     // The secret key only where one is configured (or SQLite's own key file): OAuth tokens need
     // it, a store that keeps no secrets does not.
-    let key_file = config.store.secret_key_file.as_deref().map(std::path::Path::new);
+    let key_file = config
+        .store
+        .secret_key_file
+        .as_deref()
+        .map(std::path::Path::new);
     let secret_key = mlc_store::SecretKey::if_configured(key_file, &config.store.url)
         .map_err(CliError::failed)?;
     mlc_store::open(&config.store.url, secret_key)

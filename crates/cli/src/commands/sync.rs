@@ -1,0 +1,250 @@
+//! `ml-connector sync`: one run now. A progress line on a terminal (records read, planned,
+//! written, tokens), a summary at the end; `--dry-run` shows the plan with its matches and the
+//! tokens it would spend, and writes nothing to Pipedrive.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mlc_store::{Action, RunStatus};
+use mlc_sync::execute::{Progress, RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
+use mlc_sync::plan::{Operation, Plan};
+
+use crate::exit::CliError;
+use crate::Cli;
+
+/// Run one sync now.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  ml-connector sync                 # changes since the last run\n  ml-connector sync --dry-run       # the plan, matches and tokens, nothing written\n  ml-connector sync --full          # every customer; the content hash decides\n  ml-connector sync --customer 4711 # one customer, even if parked after failures"
+)]
+pub struct SyncArgs {
+    /// Plan, match and count tokens; write nothing to Pipedrive.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Read every customer instead of the changes since the last run.
+    #[arg(long, conflicts_with = "customer")]
+    pub full: bool,
+    /// Only this customer (with or without leading zeros); repeat for several.
+    #[arg(long)]
+    pub customer: Vec<String>,
+    /// Print the summary (and with --dry-run the plan) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cli: &Cli, args: &SyncArgs) -> Result<(), CliError> {
+    let config = super::load_config(cli)?;
+    let mode = if !args.customer.is_empty() {
+        RunMode::Customers(args.customer.clone())
+    } else if args.full {
+        RunMode::Full
+    } else {
+        RunMode::Delta
+    };
+    let mut options = RunOptions::new(mode);
+    options.dry_run = args.dry_run;
+    let runtime = crate::runtime()?;
+    let summary = runtime.block_on(async {
+        let store = super::open_store(&config).await?;
+        let engine = SyncEngine::connect(&config, store)
+            .await
+            .map_err(engine_error)?;
+        let progress = TerminalProgress::new();
+        let summary = engine.run(&options, &progress).await;
+        progress.finish();
+        summary.map_err(engine_error)
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).map_err(CliError::failed)?
+        );
+    } else {
+        if let Some(plan) = &summary.plan {
+            print_plan(plan);
+        }
+        print_summary(&summary, args.dry_run);
+    }
+    match summary.status {
+        RunStatus::Failed => Err(CliError::failed(anyhow::anyhow!(
+            "run {} failed: {}",
+            summary.run_id,
+            summary.error.clone().unwrap_or_default()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn engine_error(error: SyncError) -> CliError {
+    CliError::failed(error)
+}
+
+fn print_summary(summary: &RunSummary, dry_run: bool) {
+    let counts: Vec<String> = summary
+        .counts
+        .iter()
+        .map(|(action, count)| format!("{action} {count}"))
+        .collect();
+    let what = if dry_run { "dry run" } else { "run" };
+    println!(
+        "{what} {}: {}; read {} customers; {}",
+        summary.run_id,
+        summary.status.as_str(),
+        summary.customers_read,
+        if counts.is_empty() {
+            "nothing to do".to_string()
+        } else {
+            counts.join(", ")
+        }
+    );
+    if let Some(plan) = &summary.plan {
+        println!(
+            "tokens it would spend: {} (plus {} to read the index of existing organizations and persons)",
+            plan.write_tokens(),
+            summary.index_tokens
+        );
+    } else {
+        println!(
+            "pipedrive tokens used: {} (of which {} to read the index)",
+            summary.tokens_used, summary.index_tokens
+        );
+    }
+    if summary.ecc_duplicates > 0 {
+        println!(
+            "{} ECC customer(s) look like duplicates of another (see `ml-connector audit`)",
+            summary.ecc_duplicates
+        );
+    }
+    for problem in summary.rejected.iter().take(10) {
+        println!(
+            "kept out: customer {} {}: {}",
+            mlc_canonical::alpha_output(&problem.customer_number),
+            problem.field,
+            problem.reason
+        );
+    }
+    if summary.rejected.len() > 10 {
+        println!(
+            "… and {} more (ml-connector audit --action error)",
+            summary.rejected.len() - 10
+        );
+    }
+    if let Some(alert) = &summary.alert {
+        println!("alert: {alert}");
+    }
+    if summary.status == RunStatus::Deferred {
+        println!("the rest is deferred until the daily budget resets; the next run picks it up");
+    }
+}
+
+/// The plan of a dry run: every record that would cost a call, or needs a person's attention.
+fn print_plan(plan: &Plan) {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    table.set_header([
+        "customer", "kind", "key", "action", "target", "tokens", "why",
+    ]);
+    let mut shown = 0;
+    for entry in &plan.entries {
+        if entry.operation == Operation::Nothing && entry.action == Action::Skip {
+            continue;
+        }
+        let target = match &entry.operation {
+            Operation::Update { id, .. }
+            | Operation::Link { id, .. }
+            | Operation::Delete { id }
+            | Operation::Review { id, .. } => id.to_string(),
+            Operation::Create { .. } => "new".to_string(),
+            Operation::Nothing => String::new(),
+        };
+        let mut why = entry.reason.clone();
+        if let Some(score) = entry
+            .evidence
+            .as_ref()
+            .and_then(|evidence| evidence.get("score"))
+            .and_then(|score| score.as_f64())
+        {
+            why = format!("{why} (score {score:.3})");
+        }
+        table.add_row([
+            mlc_canonical::alpha_output(&entry.customer_number),
+            entry.kind.to_string(),
+            mlc_canonical::alpha_output(&entry.ecc_key),
+            entry.action.to_string(),
+            target,
+            entry.tokens.to_string(),
+            why,
+        ]);
+        shown += 1;
+    }
+    if shown > 0 {
+        println!("{table}");
+    }
+}
+
+/// The progress line on a terminal; silent when stderr is not one.
+struct TerminalProgress {
+    bar: Option<ProgressBar>,
+    read: AtomicU64,
+    planned: AtomicU64,
+    written: AtomicU64,
+    tokens: AtomicU64,
+}
+
+impl TerminalProgress {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        TerminalProgress {
+            bar,
+            read: AtomicU64::new(0),
+            planned: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            tokens: AtomicU64::new(0),
+        }
+    }
+
+    fn show(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "read {} customers, planned {}, handled {}, tokens {}",
+                self.read.load(Ordering::Relaxed),
+                self.planned.load(Ordering::Relaxed),
+                self.written.load(Ordering::Relaxed),
+                self.tokens.load(Ordering::Relaxed),
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn read(&self, customers: u64) {
+        self.read.store(customers, Ordering::Relaxed);
+        self.show();
+    }
+
+    fn planned(&self, entries: u64, _writes: u64) {
+        self.planned.store(entries, Ordering::Relaxed);
+        self.show();
+    }
+
+    fn handled(&self, _action: Action, tokens: u64) {
+        self.written.fetch_add(1, Ordering::Relaxed);
+        self.tokens.store(tokens, Ordering::Relaxed);
+        self.show();
+    }
+}
