@@ -65,6 +65,7 @@ pub fn generate(settings: &GenerationSettings) -> EccData {
             contact,
         });
     }
+    add_history(&mut data, settings.seed);
     let mut order: Vec<u32> = (0..data.customers.len() as u32).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(
         settings.seed ^ 0x5eed_0dde_u64,
@@ -97,6 +98,52 @@ pub fn create_customers(
     }
     data.rebuild_indexes();
     (first..data.customers.len()).collect()
+}
+
+/// Past XD02 edits of some customers (a real client has years of change documents): the old
+/// NAME1 as typed before, the new one as it stands. Numbered in time order, as SAP numbers them.
+fn add_history(data: &mut EccData, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0c4a_11e5);
+    let mut documents = Vec::new();
+    for customer in &data.customers {
+        if customer.one_time || customer.name[0].is_empty() || !rng.gen_bool(0.05) {
+            continue;
+        }
+        let created = customer.created_on;
+        let date = loop {
+            let candidate = random_date(&mut rng);
+            if candidate > created {
+                break candidate;
+            }
+            if created >= 20_251_228 {
+                break 20_251_231;
+            }
+        };
+        let old_name = customer.name[0].to_uppercase();
+        documents.push(ChangeDocument {
+            object_id: customer.kunnr.into(),
+            change_number: 0,
+            user: pick(&mut rng, CREATORS),
+            date,
+            time: rng.gen_range(7..19) * 10_000 + rng.gen_range(0..60) * 100 + rng.gen_range(0..60),
+            transaction: "XD02",
+            change_indicator: "U",
+            items: vec![ChangeItem {
+                table: "KNA1",
+                table_key: format!("{}{:<10}", data.client, customer.kunnr).into(),
+                field: "NAME1",
+                change_indicator: "U",
+                value_new: customer.name[0].into(),
+                value_old: truncate(&old_name, 35).into(),
+            }],
+        });
+    }
+    documents.sort_by_key(|document| (document.date, document.time));
+    for mut document in documents {
+        document.change_number = data.next_change_number;
+        data.next_change_number += 1;
+        data.change_documents.push(document);
+    }
 }
 
 struct Generator<'a> {

@@ -84,7 +84,7 @@ async fn mutations_write_change_documents_in_server_local_time_and_move_the_trut
 
     let headers = ecc
         .read_table(&ReadTable {
-            options: &["OBJECTCLAS = 'DEBI'"],
+            options: &["OBJECTCLAS = 'DEBI' AND UDATE GE '20260101'"],
             ..ReadTable::new(
                 "CDHDR",
                 &[
@@ -293,11 +293,21 @@ async fn bas_only_address_change_leaves_kna1_copy_stale() {
         stale > 0,
         "KNA1-STRAS is a copy BAS-only edits do not update"
     );
-    let headers = ecc
-        .read_table(&ReadTable::new("CDHDR", &["OBJECTID"]))
+    let all_headers = ecc
+        .read_table(&ReadTable::new("CDHDR", &["OBJECTID", "UDATE"]))
         .await
         .unwrap();
-    assert!(headers.rows.is_empty());
+    assert!(
+        !all_headers.rows.is_empty(),
+        "the client has a history of change documents"
+    );
+    assert!(
+        all_headers
+            .rows
+            .iter()
+            .all(|row| row["UDATE"].as_str() < "20260101"),
+        "and none from today's BAS-only edits"
+    );
 }
 
 #[tokio::test]
