@@ -396,7 +396,10 @@ impl Governor {
             Lane::General => lock(&self.inner.general),
             Lane::Search => lock(&self.inner.search),
         };
-        if limit != state.configured_limit && state.server_limit != Some(limit) {
+        // A search answer may report the general window when that one is tighter: the search
+        // lane only ever takes a lower limit from the server.
+        let believable = lane == Lane::General || limit < state.configured_limit;
+        if believable && limit != state.configured_limit && state.server_limit != Some(limit) {
             tracing::info!(
                 configured = state.configured_limit,
                 server = limit,
