@@ -312,3 +312,44 @@ pub trait StateStore: Send + Sync {
     async fn put_secret(&self, name: &str, plaintext: &[u8]) -> StoreResult<()>;
     async fn get_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_name_is_host_and_process_id() {
+        let name = instance_name();
+        let (host, pid) = name.rsplit_once(':').expect("host:pid");
+        assert!(!host.is_empty());
+        assert_eq!(pid, std::process::id().to_string());
+    }
+
+    #[test]
+    fn redacted_urls_hide_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://mlc:hunter2@db.internal:5432/state"),
+            "postgres://mlc:***@db.internal:5432/state"
+        );
+        assert_eq!(
+            redact_url("postgres://mlc@db/state"),
+            "postgres://mlc@db/state"
+        );
+        assert_eq!(
+            redact_url("sqlite://ml-connector.db"),
+            "sqlite://ml-connector.db"
+        );
+    }
+
+    #[test]
+    fn url_schemes_select_the_backend() {
+        assert_eq!(Backend::of_url("sqlite://x.db"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("sqlite::memory:"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("postgres://h/db"), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::of_url("postgresql://h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::of_url("mysql://h/db"), None);
+    }
+}

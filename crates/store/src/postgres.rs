@@ -150,7 +150,7 @@ async fn check_fencing_token(
 ) -> StoreResult<()> {
     // FOR SHARE holds off a takeover (which updates the row) until this batch commits, so the
     // batch is written entirely under the lease it checked.
-    let current: Option<i64> = sqlx::query_scalar(&format!("{} FOR SHARE", sql::LEASE_TOKEN))
+    let current: Option<i64> = sqlx::query_scalar(sql::LEASE_TOKEN_FOR_SHARE)
         .bind(connection_name)
         .fetch_optional(connection)
         .await

@@ -230,8 +230,13 @@ pub const RENEW_LEASE: &str = "UPDATE leases SET expires_at = $4 \
 pub const RELEASE_LEASE: &str = "UPDATE leases SET holder = NULL \
      WHERE connection = $1 AND holder = $2 AND fencing_token = $3";
 
-/// The current token (PostgreSQL appends `FOR SHARE`, see `postgres.rs`).
+/// The current token. SQLite needs no row lock: `BEGIN IMMEDIATE` already holds the file's.
 pub const LEASE_TOKEN: &str = "SELECT fencing_token FROM leases WHERE connection = $1";
+
+/// The current token, with the row locked against a takeover until the transaction ends
+/// (PostgreSQL only; SQLite has no `FOR SHARE`).
+pub const LEASE_TOKEN_FOR_SHARE: &str =
+    "SELECT fencing_token FROM leases WHERE connection = $1 FOR SHARE";
 
 // ── secrets ──
 
