@@ -90,11 +90,23 @@ async fn main() {
         .await
         .expect("OData body");
     let odata_secs = odata_started.elapsed().as_secs_f64();
+    let truth_started = Instant::now();
+    let mut truth = http
+        .get(format!("{base}/_sim/truth"))
+        .send()
+        .await
+        .expect("truth call");
+    let mut truth_bytes = 0usize;
+    while let Some(chunk) = truth.chunk().await.expect("truth chunk") {
+        truth_bytes += chunk.len();
+    }
+    let truth_secs = truth_started.elapsed().as_secs_f64();
     println!(
         "{{\"scenario\":\"sim-ecc-1m\",\"customers\":{customers},\"generate_secs\":{generation:.2},\"peak_rss_mib_after_generation\":{peak_after_generation:.0},\
 \"rfc_kna1_5000_rows\":{kna1_rows},\"rfc_kna1_secs\":{kna1_secs:.3},\"rfc_adrc_rows\":{adrc_rows},\"rfc_adrc_secs\":{adrc_secs:.3},\
-\"odata_page_bytes\":{},\"odata_page_secs\":{odata_secs:.3},\"peak_rss_mib\":{:.0}}}",
+\"odata_page_bytes\":{},\"odata_page_secs\":{odata_secs:.3},\"truth_mib\":{:.0},\"truth_secs\":{truth_secs:.1},\"peak_rss_mib\":{:.0}}}",
         page.len(),
+        truth_bytes as f64 / 1_048_576.0,
         peak_rss_mib().unwrap_or(-1.0)
     );
     ecc.shutdown().await;
