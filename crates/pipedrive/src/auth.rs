@@ -512,6 +512,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_callback_target_is_answered_without_panicking(target in ".{0,200}", state in "[a-f0-9]{0,32}") {
+            let outcome = parse_callback(&target, &state);
+            if let Some(Ok(_)) = outcome {
+                proptest::prop_assert!(target.contains("code="));
+            }
+        }
+
+        #[test]
+        fn any_token_endpoint_body_gives_a_message(body in ".{0,300}") {
+            let _ = oauth_error_message(&body);
+        }
+    }
+
     #[test]
     fn token_sets_do_not_print_their_tokens() {
         let tokens = TokenSet {

@@ -630,6 +630,29 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn slots_never_put_more_than_the_limit_into_a_window(limit in 1u32..50, gaps in proptest::collection::vec(0u64..300, 1..200)) {
+            let mut lane = LaneState::new(limit);
+            let start = Instant::now();
+            let mut now = start;
+            let mut slots = Vec::new();
+            for gap in gaps {
+                now += Duration::from_millis(gap);
+                let slot = lane.reserve(now);
+                proptest::prop_assert!(slot >= now);
+                slots.push(slot);
+            }
+            for (index, slot) in slots.iter().enumerate() {
+                let in_window = slots[index..]
+                    .iter()
+                    .filter(|later| later.duration_since(*slot) < BURST_WINDOW)
+                    .count();
+                proptest::prop_assert!(in_window <= limit as usize);
+            }
+        }
+    }
+
     #[test]
     fn rate_limit_headers_are_read_when_present_and_ignored_when_garbled() {
         let mut headers = HeaderMap::new();

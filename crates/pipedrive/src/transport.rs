@@ -384,6 +384,14 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_error_body_gives_a_short_message(body in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let message = error_message(&body);
+            proptest::prop_assert!(message.chars().count() <= 300);
+        }
+    }
+
     #[test]
     fn error_messages_come_from_json_or_from_the_start_of_html() {
         assert_eq!(
