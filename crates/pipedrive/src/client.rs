@@ -42,11 +42,26 @@ struct ClientInner {
 }
 
 /// Tuning a test or benchmark may change; `connect` uses the defaults.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectOptions {
     /// First backoff after a 5xx, timeout or reset (then doubled, jittered, capped).
     pub retry_base_delay: Duration,
     pub retry_max_delay: Duration,
+    /// Called with every API request just before it is sent (tests check them against the
+    /// OpenAPI documents).
+    pub request_observer: Option<RequestObserver>,
+}
+
+/// Sees every API request the client sends.
+pub type RequestObserver = Arc<dyn Fn(&SentRequest) + Send + Sync>;
+
+/// One API request as it leaves: method, path, query and JSON body (credentials excluded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<serde_json::Value>,
 }
 
 impl Default for ConnectOptions {
@@ -54,7 +69,19 @@ impl Default for ConnectOptions {
         ConnectOptions {
             retry_base_delay: Duration::from_millis(250),
             retry_max_delay: Duration::from_secs(20),
+            request_observer: None,
         }
+    }
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ConnectOptions")
+            .field("retry_base_delay", &self.retry_base_delay)
+            .field("retry_max_delay", &self.retry_max_delay)
+            .field("request_observer", &self.request_observer.is_some())
+            .finish()
     }
 }
 
@@ -180,6 +207,7 @@ impl PipedriveClient {
             governor,
             api_domain: Arc::from(api_domain.as_str()),
             retry,
+            observer: options.request_observer,
         };
         let call = Call::new(Method::GET, "/v1/users/me", "/v1/users/me".to_string());
         let user: CurrentUser = transport.call(&call).await?.data;

@@ -41,7 +41,8 @@ mod transport;
 
 pub use check::{check_lines, CheckLine};
 pub use client::{
-    ConnectOptions, FieldSearchHit, ListQuery, Page, PipedriveClient, SearchField, LIST_PAGE_LIMIT,
+    ConnectOptions, FieldSearchHit, ListQuery, Page, PipedriveClient, RequestObserver, SearchField,
+    SentRequest, LIST_PAGE_LIMIT,
 };
 pub use cost::{token_cost, OperationCost, OPERATION_COSTS, UNKNOWN_OPERATION_COST};
 pub use error::{PipedriveError, Result};

@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::auth::Credentials;
+use crate::client::{RequestObserver, SentRequest};
 use crate::cost::token_cost;
 use crate::error::{PipedriveError, Result};
 use crate::governor::{Governor, Lane, RateLimitHeaders, TooManyRequests};
@@ -106,6 +107,7 @@ pub(crate) struct Transport {
     pub governor: Governor,
     pub api_domain: Arc<str>,
     pub retry: RetryPolicy,
+    pub observer: Option<RequestObserver>,
 }
 
 impl Transport {
@@ -148,6 +150,18 @@ impl Transport {
                 request = request.json(body);
             }
             tracing::debug!(%endpoint, cost, "pipedrive call");
+            if let Some(observer) = &self.observer {
+                observer(&SentRequest {
+                    method: call.method.to_string(),
+                    path: call.path.clone(),
+                    query: call
+                        .query
+                        .iter()
+                        .map(|(key, value)| (key.to_string(), value.clone()))
+                        .collect(),
+                    body: call.body.clone(),
+                });
+            }
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(error) => {

@@ -36,9 +36,8 @@ fn organization(index: usize) -> OrganizationWrite {
 async fn creates_on_lite_keep_within_the_burst_limit() {
     let sim = spawn(sim_options("lite")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
-    let client = PipedriveClient::connect(&config, support::store().await)
-        .await
-        .unwrap();
+    let (client, recorder) =
+        support::connect_recorded(&config, support::store().await, Default::default()).await;
     assert_eq!(client.governor().snapshot().burst_limit, 20);
     for index in 0..60 {
         client
@@ -64,6 +63,7 @@ async fn creates_on_lite_keep_within_the_burst_limit() {
         stats.tokens_used_today, snapshot.tokens_used_today,
         "our ledger agrees with Pipedrive's"
     );
+    recorder.assert_match_spec();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,9 +73,8 @@ async fn the_create_that_would_cross_the_budget_share_is_not_sent() {
     // users/me (2 tokens) and 100 creates (5 each): the share is 502 tokens.
     config.daily_budget_tokens = Some(502);
     config.budget_share = 1.0;
-    let client = PipedriveClient::connect(&config, support::store().await)
-        .await
-        .unwrap();
+    let (client, recorder) =
+        support::connect_recorded(&config, support::store().await, Default::default()).await;
     for index in 0..100 {
         client
             .create_organization(&organization(index))
@@ -106,6 +105,7 @@ async fn the_create_that_would_cross_the_budget_share_is_not_sent() {
     assert_eq!(snapshot.tokens_used_today, 502);
     // Later calls are refused without asking the store or Pipedrive.
     assert!(client.get_organization(1).await.unwrap_err().is_deferred());
+    recorder.assert_match_spec();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,9 +113,8 @@ async fn five_hundred_creates_under_faults_make_five_hundred_organizations() {
     let sim = spawn(sim_options("unlimited")).await.unwrap();
     let mut config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Ultimate);
     config.timeout = Duration::from_secs(1);
-    let client = PipedriveClient::connect_with(&config, support::store().await, support::quick())
-        .await
-        .unwrap();
+    let (client, recorder) =
+        support::connect_recorded(&config, support::store().await, support::quick()).await;
     let fields = CustomFieldResolver::new(client.clone());
     let resolved = fields
         .ensure_fields(&FieldSpec::default_needs())
@@ -180,15 +179,15 @@ async fn five_hundred_creates_under_faults_make_five_hundred_organizations() {
         stats.requests
     );
     assert!(faulted > 0, "the faults were injected");
+    recorder.assert_match_spec();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_fields_are_created_once_and_found_by_name() {
     let sim = spawn(sim_options("growth")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
-    let client = PipedriveClient::connect(&config, support::store().await)
-        .await
-        .unwrap();
+    let (client, recorder) =
+        support::connect_recorded(&config, support::store().await, Default::default()).await;
     let resolver = CustomFieldResolver::new(client.clone());
     let mut needs = FieldSpec::default_needs();
     needs.push(FieldSpec {
@@ -272,15 +271,15 @@ async fn custom_fields_are_created_once_and_found_by_name() {
         .unwrap();
     assert_eq!(person.org_id, Some(created.id));
     assert_eq!(person.emails[0].label, "work");
+    recorder.assert_match_spec();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patched_address_keeps_every_part() {
     let sim = spawn(sim_options("growth")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
-    let client = PipedriveClient::connect(&config, support::store().await)
-        .await
-        .unwrap();
+    let (client, recorder) =
+        support::connect_recorded(&config, support::store().await, Default::default()).await;
     let address = mlc_pipedrive::AddressWrite {
         route: Some("Hauptstraße".into()),
         street_number: Some("12".into()),
@@ -324,6 +323,7 @@ async fn a_patched_address_keeps_every_part() {
         stored.value.as_deref(),
         Some("Hauptstraße 14, 70173 Stuttgart, Germany")
     );
+    recorder.assert_match_spec();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,9 +420,8 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
     assert_eq!(granted.api_domain, sim.base_url());
 
     // Requests go to api_domain; each call refreshes and the rotated token is stored at once.
-    let client = PipedriveClient::connect(&config, store.clone())
-        .await
-        .unwrap();
+    let (client, recorder) =
+        support::connect_recorded(&config, store.clone(), Default::default()).await;
     assert_eq!(client.api_domain(), sim.base_url());
     client.list_organizations(None).await.unwrap();
     let stored = auth::load_tokens(store.as_ref(), &oauth)
@@ -475,6 +474,7 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
         "{error}"
     );
     assert!(error.stops_connection());
+    recorder.assert_match_spec();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,9 +482,8 @@ async fn two_connections_to_one_company_share_one_governor() {
     let sim = spawn(sim_options("lite")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
     let store = support::store().await;
-    let first = PipedriveClient::connect(&config, store.clone())
-        .await
-        .unwrap();
+    let (first, recorder) =
+        support::connect_recorded(&config, store.clone(), Default::default()).await;
     let second = PipedriveClient::connect(&config, store.clone())
         .await
         .unwrap();
@@ -520,15 +519,15 @@ async fn two_connections_to_one_company_share_one_governor() {
         first.governor().snapshot().tokens_used_today,
         2 + 2 + 30 * 5
     );
+    recorder.assert_match_spec();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn searches_keep_to_their_own_lane_of_ten_per_two_seconds() {
     let sim = spawn(sim_options("ultimate")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Ultimate);
-    let client = PipedriveClient::connect(&config, support::store().await)
-        .await
-        .unwrap();
+    let (client, recorder) =
+        support::connect_recorded(&config, support::store().await, Default::default()).await;
     let started = std::time::Instant::now();
     for index in 0..15 {
         client
@@ -545,4 +544,5 @@ async fn searches_keep_to_their_own_lane_of_ten_per_two_seconds() {
     assert_eq!(stats.count_status(429), 0, "{:?}", stats.requests);
     // The eleventh search waited for the search window, though the general one had room.
     assert!(started.elapsed() >= Duration::from_secs(2));
+    recorder.assert_match_spec();
 }
