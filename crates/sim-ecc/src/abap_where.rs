@@ -401,15 +401,14 @@ impl KeyBounds {
 
 impl WhereClause {
     /// Bounds on `field` implied by the clause (a superset of the matching rows: `>` is taken
-    /// as `>=`), or `None` when the clause does not restrict the field. Used to read only the
+    /// as `>=`, an OR as the hull of its sides), or `None` when it does not restrict the field. Used to read only the
     /// candidate rows of a large table, as a database would through its primary index.
     pub fn bounds(&self, table: &TableDef, field: &str) -> Option<KeyBounds> {
         let position = table
             .fields
             .iter()
             .position(|definition| definition.name == field)?;
-        let mut bounds = KeyBounds::default();
-        collect_bounds(self.condition.as_ref()?, table, position, &mut bounds);
+        let bounds = bounds_of(self.condition.as_ref()?, table, position);
         (bounds.low.is_some() || bounds.high.is_some()).then_some(bounds)
     }
 
@@ -422,16 +421,30 @@ impl WhereClause {
     }
 }
 
-fn collect_bounds(
-    condition: &Condition,
-    table: &TableDef,
-    position: usize,
-    bounds: &mut KeyBounds,
-) {
+/// Bounds on one field implied by a condition: ANDs intersect, ORs take the hull of both sides
+/// (unbounded when either side is), anything else leaves the field unbounded.
+fn bounds_of(condition: &Condition, table: &TableDef, position: usize) -> KeyBounds {
+    let mut bounds = KeyBounds::default();
     match condition {
         Condition::And(left, right) => {
-            collect_bounds(left, table, position, bounds);
-            collect_bounds(right, table, position, bounds);
+            let (left, right) = (
+                bounds_of(left, table, position),
+                bounds_of(right, table, position),
+            );
+            for low in [left.low, right.low].into_iter().flatten() {
+                bounds.raise_low(low);
+            }
+            for high in [left.high, right.high].into_iter().flatten() {
+                bounds.lower_high(high);
+            }
+        }
+        Condition::Or(left, right) => {
+            let (left, right) = (
+                bounds_of(left, table, position),
+                bounds_of(right, table, position),
+            );
+            bounds.low = left.low.zip(right.low).map(|(a, b)| a.min(b));
+            bounds.high = left.high.zip(right.high).map(|(a, b)| a.max(b));
         }
         Condition::Compare { field, op, value } if *field == position => {
             let value = literal_value(table, *field, value);
@@ -470,6 +483,7 @@ fn collect_bounds(
         }
         _ => {}
     }
+    bounds
 }
 
 fn field_value(table: &TableDef, field: usize, value: &mut dyn FnMut(usize) -> String) -> String {
@@ -641,7 +655,7 @@ mod tests {
     }
 
     #[test]
-    fn bounds_come_from_top_level_conjuncts_only() {
+    fn bounds_follow_ands_and_ors() {
         let clause = parse(
             &KNA1,
             &lines(&[
@@ -660,6 +674,16 @@ mod tests {
         );
         let clause = parse(&KNA1, &lines(&["KUNNR = '0000100001' OR LAND1 = 'DE'"])).unwrap();
         assert!(clause.bounds(&KNA1, "KUNNR").is_none());
+        let paging = [
+            "( KUNNR GT '0000100010' OR ( KUNNR EQ '0000100010'",
+            "AND LAND1 GT 'DE' ) ) AND KUNNR LE '0000100020'",
+        ];
+        let bounds = parse(&KNA1, &lines(&paging))
+            .unwrap()
+            .bounds(&KNA1, "KUNNR")
+            .unwrap();
+        assert_eq!(bounds.low.as_deref(), Some("0000100010"));
+        assert_eq!(bounds.high.as_deref(), Some("0000100020"));
     }
 
     proptest! {

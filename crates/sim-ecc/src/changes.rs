@@ -567,3 +567,41 @@ pub fn delete(state: &SimState, request: &CountRequest) -> Vec<String> {
     }
     numbers
 }
+
+/// Sets the central posting block (KNA1-SPERR, XD05) on customers that are neither deleted nor
+/// blocked yet; returns their KUNNRs.
+pub fn block(state: &SimState, request: &CountRequest) -> Vec<String> {
+    let (date, time) = local_now(state);
+    let mut data = state.write_data();
+    let client = data.client.clone();
+    let seed = request
+        .seed
+        .unwrap_or(state.options.seed ^ data.next_change_number as u64 ^ 0xB10C);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut candidates: Vec<usize> = (0..data.customers.len())
+        .filter(|index| {
+            let customer = &data.customers[*index];
+            !customer.deletion_flag
+                && !customer.posting_block
+                && !customer.blocks.any()
+                && !customer.one_time
+        })
+        .collect();
+    let count = request.count.min(candidates.len());
+    let (chosen, _) = candidates.partial_shuffle(&mut rng, count);
+    let chosen = chosen.to_vec();
+    let mut numbers = Vec::with_capacity(chosen.len());
+    for index in chosen {
+        data.customers[index].posting_block = true;
+        let kunnr = data.customers[index].kunnr.to_string();
+        let items = vec![item("KNA1", key_kna1(&client, &kunnr), "SPERR", "", "X")];
+        let mut writer = DocumentWriter {
+            data: &mut data,
+            date,
+            time,
+        };
+        writer.write(&kunnr, "XD05", "U", items, "MEIER");
+        numbers.push(kunnr);
+    }
+    numbers
+}

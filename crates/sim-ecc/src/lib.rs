@@ -222,6 +222,11 @@ impl SpawnedEcc {
         changes::delete(&self.state, &CountRequest { count, seed: None })
     }
 
+    /// Sets the central posting block (SPERR) on customers; returns their KUNNRs.
+    pub fn block(&self, count: usize) -> Vec<String> {
+        changes::block(&self.state, &CountRequest { count, seed: None })
+    }
+
     pub fn set_faults(&self, settings: FaultSettings) {
         self.state.set_faults(settings);
     }

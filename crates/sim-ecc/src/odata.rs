@@ -1593,6 +1593,21 @@ mod tests {
         .is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_filter_parses_or_fails_without_panicking(text in "[ -~ä]{0,60}") {
+            let _ = parse_filter(&text, EntitySet::Customers);
+        }
+
+        #[test]
+        fn filter_words_in_any_order_never_panic(words in proptest::collection::vec(proptest::sample::select(vec![
+            "Country", "eq", "ne", "'DE'", "and", "or", "not", "(", ")", "substringof(", ",", "Name1",
+            "datetime'2026-01-01T00:00'", "ChangedAt", "gt", "true", "startswith(", "tolower(", "1",
+        ]), 0..12)) {
+            let _ = parse_filter(&words.join(" "), EntitySet::Customers);
+        }
+    }
+
     #[test]
     fn metadata_is_well_formed_xml() {
         assert!(crate::soap::parse_document(&metadata()).is_ok());

@@ -656,6 +656,87 @@ fn customer_getcontactlist(state: &SimState, parameters: &soap::Element) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn small_data() -> EccData {
+        crate::generate::generate(&crate::generate::GenerationSettings {
+            customers: 70,
+            seed: 5,
+            contacts_per_customer: 2,
+            duplicate_rate: 0.1,
+            dirty_rate: 0.0,
+            client: "100".into(),
+        })
+    }
+
+    /// Rows (as the key field's values) a clause selects, with or without the key pushdown.
+    fn selected(
+        data: &EccData,
+        table: &'static schema::TableDef,
+        lines: &[String],
+        key: &str,
+        pushdown: bool,
+    ) -> Vec<String> {
+        let clause = abap_where::parse(table, lines).unwrap();
+        let subset = if pushdown {
+            candidate_customers(data, table, &clause)
+        } else {
+            None
+        };
+        let mut found = Vec::new();
+        rows::scan_customers(data, table.name, subset.as_deref(), &mut |row| {
+            let mut value = |index: usize| row.value("100", table.fields[index].name).into_owned();
+            if clause.matches(table, &mut value) {
+                found.push(row.value("100", key).into_owned());
+            }
+            true
+        });
+        found
+    }
+
+    fn atom(field: &'static str, base: u32) -> impl Strategy<Value = String> {
+        let operators = prop::sample::select(vec![
+            "EQ", "NE", "GT", "GE", "LT", "LE", "=", "<>", ">", "<=", ">=",
+        ]);
+        (operators, 0u32..80, 0u32..80).prop_map(move |(operator, a, b)| match a % 5 {
+            0 => format!(
+                "{field} BETWEEN '{:010}' AND '{:010}'",
+                base + a.min(b),
+                base + a.max(b)
+            ),
+            1 => format!("{field} IN ('{:010}', '{:010}')", base + a, base + b),
+            2 => format!(
+                "( {field} {operator} '{:010}' OR {field} EQ '{:010}' )",
+                base + a,
+                base + b
+            ),
+            _ => format!("{field} {operator} '{:010}'", base + a),
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn key_pushdown_never_changes_what_a_clause_selects(
+            atoms in prop::collection::vec((atom("KUNNR", 100_000), prop::bool::ANY), 1..4),
+            address_atoms in prop::collection::vec((atom("ADDRNUMBER", 10_000), prop::bool::ANY), 1..4),
+        ) {
+            let data = small_data();
+            let lines = |atoms: &[(String, bool)]| -> Vec<String> {
+                atoms.iter().enumerate().map(|(index, (atom, and))| {
+                    if index == 0 { atom.clone() } else { format!("{} {atom}", if *and { "AND" } else { "OR" }) }
+                }).collect()
+            };
+            for table in [&schema::KNA1, &schema::KNVK, &schema::KNVV] {
+                let clause = lines(&atoms);
+                prop_assert_eq!(selected(&data, table, &clause, "KUNNR", true), selected(&data, table, &clause, "KUNNR", false));
+            }
+            for table in [&schema::ADRC, &schema::ADR6, &schema::ADR2] {
+                let clause = lines(&address_atoms);
+                prop_assert_eq!(selected(&data, table, &clause, "ADDRNUMBER", true), selected(&data, table, &clause, "ADDRNUMBER", false));
+            }
+        }
+    }
 
     #[test]
     fn ranges_follow_select_options() {

@@ -242,6 +242,13 @@ mod tests {
         assert_eq!(call.parameters.items("FIELDS").len(), 1);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_body_parses_or_fails_without_panicking(body in "(<[a-zA-Z:_-]{0,8}>|</[a-zA-Z:_-]{0,8}>|<[a-z]{0,3}/>|&[a-z#0-9]{0,5};|[^<&]{0,10}){0,20}") {
+            let _ = parse_call(&body);
+        }
+    }
+
     #[test]
     fn malformed_xml_is_an_error() {
         assert!(parse_call("<a><b></a>").is_err());
