@@ -276,6 +276,9 @@ pub(crate) struct OauthSession {
     store: Arc<dyn StateStore>,
     http: reqwest::Client,
     tokens: tokio::sync::Mutex<TokenSet>,
+    /// Set when a rotated token set could not be written to the store: every later call tries
+    /// again, so the rotation is not lost for the next start.
+    unsaved: std::sync::atomic::AtomicBool,
 }
 
 impl OauthSession {
@@ -290,6 +293,7 @@ impl OauthSession {
             store,
             http,
             tokens: tokio::sync::Mutex::new(tokens),
+            unsaved: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -301,8 +305,23 @@ impl OauthSession {
         let mut tokens = self.tokens.lock().await;
         if tokens.expires_at - REFRESH_AHEAD <= Utc::now() {
             self.refresh_locked(&mut tokens).await?;
+        } else if self.unsaved.load(std::sync::atomic::Ordering::Relaxed) {
+            self.save(&tokens).await;
         }
         Ok(tokens.access_token.clone())
+    }
+
+    /// Writes the token set to the store; a failure is logged and retried with the next call
+    /// (the tokens in memory stay valid meanwhile).
+    async fn save(&self, tokens: &TokenSet) {
+        use std::sync::atomic::Ordering;
+        match store_tokens(self.store.as_ref(), &self.oauth, tokens).await {
+            Ok(()) => self.unsaved.store(false, Ordering::Relaxed),
+            Err(error) => {
+                self.unsaved.store(true, Ordering::Relaxed);
+                tracing::error!(%error, "cannot store the rotated pipedrive OAuth refresh token; retrying with the next call");
+            }
+        }
     }
 
     /// Refreshes unless another task already did since `rejected_header` was sent.
@@ -347,9 +366,11 @@ impl OauthSession {
                         scope: response.scope.or_else(|| tokens.scope.clone()),
                         previous_refresh_token: Some(refresh_token),
                     };
-                    // Stored before use: a crash after this line keeps the rotated token.
-                    store_tokens(self.store.as_ref(), &self.oauth, &renewed).await?;
+                    // Stored before use: a crash after this keeps the rotated token. Pipedrive
+                    // has already retired the old one, so the new one is kept in memory even
+                    // when the store fails (and written as soon as it can be).
                     *tokens = renewed;
+                    self.save(tokens).await;
                     tracing::info!(expires_at = %tokens.expires_at, "pipedrive OAuth access token refreshed");
                     return Ok(());
                 }
