@@ -20,7 +20,7 @@ use crate::source::{CheckLine, CustomerSource, ExtractBatch};
 pub struct Extractor {
     source: Arc<dyn CustomerSource>,
     /// Keeps the agent listener of a standalone run alive as long as the extractor.
-    _agent: Option<Arc<crate::agent::hub::StandaloneListener>>,
+    agent_listener: Option<Arc<crate::agent::hub::StandaloneListener>>,
 }
 
 impl Extractor {
@@ -47,7 +47,7 @@ impl Extractor {
                 let fetch = Arc::new(crate::odata::HttpODataFetch::new(client, config));
                 Ok(Extractor {
                     source: Arc::new(crate::odata::ODataSource::new(fetch, config, "odata")?),
-                    _agent: None,
+                    agent_listener: None,
                 })
             }
             EccTransport::Agent => {
@@ -56,7 +56,7 @@ impl Extractor {
                     crate::agent::hub::StandaloneListener::start(hub.clone(), &config.agent_listen)
                         .await?;
                 let mut extractor = Self::with_agent_hub(config, hub)?;
-                extractor._agent = Some(Arc::new(listener));
+                extractor.agent_listener = Some(Arc::new(listener));
                 Ok(extractor)
             }
         }
@@ -77,7 +77,7 @@ impl Extractor {
                         config,
                         "agent-odata",
                     )?),
-                    _agent: None,
+                    agent_listener: None,
                 })
             }
             _ => {
@@ -107,7 +107,7 @@ impl Extractor {
                 ReadSettings::from_config(config),
                 label,
             )),
-            _agent: None,
+            agent_listener: None,
         }
     }
 

@@ -22,13 +22,13 @@ const TOKEN: &str = "agent-token-7f3a";
 fn agent_options(sim: &SpawnedEcc, hub_address: std::net::SocketAddr, token: &str) -> AgentOptions {
     AgentOptions {
         connect_url: format!("ws://{hub_address}/agent/connect"),
-        token: token.to_string(),
+        token: mlc_config::Secret::new(token),
         ecc: EccAccess {
             base_url: sim.base_url(),
             client: sim.client().to_string(),
             language: "EN".into(),
             user: sim.user().to_string(),
-            password: sim.password().to_string(),
+            password: mlc_config::Secret::new(sim.password()),
             http: HttpSettings {
                 timeout: Duration::from_secs(30),
                 ca_file: None,

@@ -95,13 +95,13 @@ pub fn run(args: &AgentArgs) -> Result<(), CliError> {
     );
     let options = AgentOptions {
         connect_url: args.connect.clone().unwrap_or_default(),
-        token,
+        token: mlc_config::Secret::new(token),
         ecc: EccAccess {
             base_url: args.ecc_url.clone().unwrap_or_default(),
             client: args.ecc_client.clone(),
             language: args.ecc_language.clone(),
             user: args.ecc_user.clone(),
-            password,
+            password: mlc_config::Secret::new(password),
             http: HttpSettings {
                 timeout: Duration::from_secs(args.timeout_secs.max(1)),
                 ca_file: args.ca_file.clone(),

@@ -11,6 +11,8 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+use mlc_config::Secret;
+
 use super::allow::AllowList;
 use super::protocol::{AgentAnswer, AgentRequest, AnswerFrame, RequestFrame};
 use crate::error::EccError;
@@ -26,7 +28,7 @@ pub struct EccAccess {
     pub client: String,
     pub language: String,
     pub user: String,
-    pub password: String,
+    pub password: Secret,
     pub http: HttpSettings,
     pub retries: u32,
 }
@@ -35,7 +37,7 @@ pub struct EccAccess {
 pub struct AgentOptions {
     /// `wss://connector.example.com/agent/connect` (`ws://` only to a loopback address).
     pub connect_url: String,
-    pub token: String,
+    pub token: Secret,
     pub ecc: EccAccess,
     pub allow: AllowList,
     /// Requests relayed at once.
@@ -116,7 +118,7 @@ impl Relay {
                 &ecc.client,
                 &ecc.language,
                 &ecc.user,
-                &ecc.password,
+                ecc.password.expose(),
                 ecc.retries,
             ),
             http,
@@ -165,7 +167,7 @@ impl Relay {
         let response = self
             .http
             .get(&url)
-            .basic_auth(&self.ecc.user, Some(&self.ecc.password))
+            .basic_auth(&self.ecc.user, Some(self.ecc.password.expose()))
             .header("Accept", "application/json")
             .send()
             .await
@@ -188,7 +190,7 @@ async fn session(
         .as_str()
         .into_client_request()
         .map_err(|error| EccError::Config(format!("--connect {url}: {error}")))?;
-    let bearer = format!("Bearer {}", options.token.trim());
+    let bearer = format!("Bearer {}", options.token.expose().trim());
     request.headers_mut().insert(
         "Authorization",
         bearer.parse().map_err(|_| {

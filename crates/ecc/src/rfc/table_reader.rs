@@ -396,6 +396,15 @@ impl TableReader {
         read: &TableRead,
         pager: &mut KeyPager,
     ) -> Result<Option<Page>, EccError> {
+        self.next_page_of(read, pager, self.rows_per_call).await
+    }
+
+    async fn next_page_of(
+        &self,
+        read: &TableRead,
+        pager: &mut KeyPager,
+        rows_per_call: usize,
+    ) -> Result<Option<Page>, EccError> {
         let groups = self.field_groups(read).await?;
         let key_of = |row: &Row| -> Vec<String> {
             read.keys
@@ -408,7 +417,7 @@ impl TableReader {
                 return Ok(None);
             }
             if pager.needs_sample() {
-                let sample_size = self.rows_per_call * SAMPLE_PAGES;
+                let sample_size = rows_per_call * SAMPLE_PAGES;
                 let range = range_condition(read, pager.lower.as_deref(), None);
                 let key_fields: Vec<String> = read.keys.iter().map(|key| key.to_string()).collect();
                 let rows = self
@@ -424,13 +433,13 @@ impl TableReader {
                 pager.sampled(keys, exact);
                 continue;
             }
-            let upper = pager.choose_upper(self.rows_per_call);
+            let upper = pager.choose_upper(rows_per_call);
             let range = range_condition(read, pager.lower.as_deref(), upper.as_deref());
             let mut rows = self
-                .read_group(read, &groups[0], &range, self.rows_per_call + 1)
+                .read_group(read, &groups[0], &range, rows_per_call + 1)
                 .await?;
             rows.sort_by_key(|row| key_of(row));
-            if rows.len() > self.rows_per_call {
+            if rows.len() > rows_per_call {
                 pager.overflowed(rows.iter().map(key_of).collect(), upper);
                 continue;
             }
@@ -463,7 +472,10 @@ impl TableReader {
     pub async fn read_all(&self, read: &TableRead) -> Result<Vec<Row>, EccError> {
         let mut all = Vec::new();
         let mut pager = KeyPager::default();
-        while let Some(page) = self.next_page(read, &mut pager).await? {
+        // Rows of dependent tables are narrow and belong to one page of customers: a few pages'
+        // worth per call saves calls without unbounding memory.
+        let rows_per_call = self.rows_per_call * DEPENDENT_PAGES;
+        while let Some(page) = self.next_page_of(read, &mut pager, rows_per_call).await? {
             all.extend(page.rows);
         }
         Ok(all)
@@ -566,6 +578,9 @@ fn range_condition(
     }
     Condition::all(parts)
 }
+
+/// Driving-table pages' worth of rows one read of a dependent table asks for.
+const DEPENDENT_PAGES: usize = 4;
 
 /// Pages' worth of keys one sampling call asks for (key fields only, so the answer stays small).
 const SAMPLE_PAGES: usize = 20;
