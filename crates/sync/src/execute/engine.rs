@@ -999,11 +999,12 @@ impl SyncEngine {
                     EntityKind::Organization => self.client.delete_organization(*id).await,
                     EntityKind::Person => self.client.delete_person(*id).await,
                 };
+                // The link goes with the record: a later run must not delete it again.
                 deleted.map(|_| RecordOutcome {
                     kind: entry.kind,
                     ecc_key: entry.ecc_key.clone(),
                     pushed_hash: entry.pushed_hash.clone(),
-                    link: LinkChange::Keep,
+                    link: LinkChange::Remove,
                     failure: FailureChange::Reset,
                     closes_intent: None,
                     audit: self.audit(
