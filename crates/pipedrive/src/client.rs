@@ -366,6 +366,8 @@ impl PipedriveClient {
                     if unknown >= MAX_UNKNOWN_OUTCOMES {
                         return Err(PipedriveError::OutcomeUnknown { endpoint, cause });
                     }
+                    // Not there: send again, after the same backoff as any failed call.
+                    tokio::time::sleep(self.transport().retry.delay(unknown - 1)).await;
                 }
                 Err(error) => return Err(error),
             }
@@ -543,6 +545,8 @@ impl PipedriveClient {
                     if unknown >= MAX_UNKNOWN_OUTCOMES {
                         return Err(PipedriveError::OutcomeUnknown { endpoint, cause });
                     }
+                    // Not there: send again, after the same backoff as any failed call.
+                    tokio::time::sleep(self.transport().retry.delay(unknown - 1)).await;
                 }
                 Err(error) => return Err(error),
             }
@@ -660,6 +664,8 @@ impl PipedriveClient {
                     if unknown >= MAX_UNKNOWN_OUTCOMES {
                         return Err(PipedriveError::OutcomeUnknown { endpoint, cause });
                     }
+                    // Not there: send again, after the same backoff as any failed call.
+                    tokio::time::sleep(self.transport().retry.delay(unknown - 1)).await;
                 }
                 Err(error) => return Err(error),
             }

@@ -90,7 +90,7 @@ pub(crate) struct RetryPolicy {
 
 impl RetryPolicy {
     /// Full jitter: a random wait up to base x 2^attempt, capped.
-    fn delay(&self, attempt: u32) -> Duration {
+    pub fn delay(&self, attempt: u32) -> Duration {
         let ceiling = self
             .base_delay
             .saturating_mul(2u32.saturating_pow(attempt.min(16)))
