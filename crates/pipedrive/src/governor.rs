@@ -336,7 +336,7 @@ impl Governor {
             // Spent already: recorded even if it crosses the share.
             self.inner
                 .store
-                .charge_tokens(&company, day, carried, u64::MAX)
+                .charge_tokens(&company, day, carried, i64::MAX as u64)
                 .await?;
         }
         let charge = self
