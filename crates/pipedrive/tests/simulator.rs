@@ -546,3 +546,28 @@ async fn searches_keep_to_their_own_lane_of_ten_per_two_seconds() {
     assert!(started.elapsed() >= Duration::from_secs(2));
     recorder.assert_match_spec();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_company_s_exhausted_budget_defers_without_a_second_429() {
+    let sim = spawn(sim_options("growth")).await.unwrap();
+    let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
+    let (client, recorder) =
+        support::connect_recorded(&config, support::store().await, Default::default()).await;
+    // The sales team's other tools spent the company's whole day.
+    sim.state().set_tokens_spent_today(300_000);
+    let error = client.list_organizations(None).await.unwrap_err();
+    assert!(
+        matches!(error, PipedriveError::CompanyBudgetExhausted { .. }),
+        "{error}"
+    );
+    assert!(error.is_deferred());
+    let again = client
+        .create_organization(&organization(1))
+        .await
+        .unwrap_err();
+    assert!(again.is_deferred(), "{again}");
+    let stats = sim.state().stats();
+    assert_eq!(stats.count_status(429), 1, "{:?}", stats.requests);
+    assert_eq!(stats.organizations, 0);
+    recorder.assert_match_spec();
+}
