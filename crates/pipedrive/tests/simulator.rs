@@ -571,3 +571,56 @@ async fn the_company_s_exhausted_budget_defers_without_a_second_429() {
     assert_eq!(stats.organizations, 0);
     recorder.assert_match_spec();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudflare_s_block_stops_the_connection_and_raises_an_alert() {
+    let sim = spawn(SimPipedriveOptions {
+        block_after_429s: 5,
+        ..sim_options("lite")
+    })
+    .await
+    .unwrap();
+    let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
+    let (client, recorder) =
+        support::connect_recorded(&config, support::store().await, Default::default()).await;
+    // Another integration on the same API token ignores its 429s and gets the token blocked.
+    let http = reqwest::Client::new();
+    for _ in 0..30 {
+        let _ = http
+            .get(format!("{}/v1/users/me", sim.base_url()))
+            .header("x-api-token", "T")
+            .send()
+            .await
+            .unwrap();
+    }
+    let error = client.list_organizations(None).await.unwrap_err();
+    assert!(
+        matches!(error, PipedriveError::Forbidden403 { .. }),
+        "{error}"
+    );
+    assert!(error.stops_connection());
+    let snapshot = client.governor().snapshot();
+    assert!(snapshot.stopped.is_some());
+    assert_eq!(snapshot.alerts.len(), 1, "{:?}", snapshot.alerts);
+    let before = sim
+        .state()
+        .stats()
+        .requests
+        .iter()
+        .map(|entry| entry.count)
+        .sum::<u64>();
+    assert!(client
+        .get_organization(1)
+        .await
+        .unwrap_err()
+        .stops_connection());
+    let after = sim
+        .state()
+        .stats()
+        .requests
+        .iter()
+        .map(|entry| entry.count)
+        .sum::<u64>();
+    assert_eq!(before, after, "nothing is sent once stopped");
+    recorder.assert_match_spec();
+}
