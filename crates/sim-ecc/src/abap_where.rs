@@ -495,7 +495,10 @@ fn literal_value(table: &TableDef, field: usize, literal: &str) -> String {
     let definition = &table.fields[field];
     match definition.field_type {
         FieldType::Char => literal.trim_end_matches(' ').to_string(),
-        _ if literal.trim().is_empty() => normalize(definition.field_type, definition.length, ""),
+        // Open SQL converts the literal to the column's type: '42' on a NUMC 10 is '0000000042'.
+        _ if literal.trim().chars().all(|c| c.is_ascii_digit()) => {
+            normalize(definition.field_type, definition.length, literal)
+        }
         _ => literal.to_string(),
     }
 }

@@ -27,14 +27,19 @@ pub const DIRTY_UNKNOWN_COUNTRY: &str = "unknown country code XX";
 pub const DIRTY_EMPTY_NAME: &str = "empty name";
 pub const DIRTY_FULL_WIDTH_NAME: &str = "name fills NAME1..NAME4 to full width";
 
+/// Contact persons (PARNR) and their BAS persons (PRSNR) are numbered together, so a contact's
+/// person number is always its contact number plus the difference of these two.
+pub const FIRST_CONTACT_NUMBER: u32 = 1;
+pub const FIRST_PERSON_NUMBER: u32 = 500_000;
+
 pub fn generate(settings: &GenerationSettings) -> EccData {
     let mut data = EccData {
         client: settings.client.clone(),
         next_customer_number: 100_000,
         next_one_time_number: 1,
-        next_contact_number: 1,
+        next_contact_number: FIRST_CONTACT_NUMBER,
         next_address_number: 10_000,
-        next_person_number: 500_000,
+        next_person_number: FIRST_PERSON_NUMBER,
         next_change_number: 1,
         ..EccData::default()
     };

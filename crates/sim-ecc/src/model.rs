@@ -430,6 +430,14 @@ pub struct ChangeItem {
     pub value_old: Box<str>,
 }
 
+/// The contact numbers (PARNR) one customer's contacts span.
+#[derive(Debug, Clone, Copy)]
+pub struct ContactRange {
+    pub first_contact: u32,
+    pub last_contact: u32,
+    pub customer: u32,
+}
+
 /// Everything the simulated ECC client holds.
 #[derive(Debug, Default)]
 pub struct EccData {
@@ -443,6 +451,8 @@ pub struct EccData {
     pub storage_order: Vec<u32>,
     /// Position of each customer in `storage_order`.
     pub storage_rank: Vec<u32>,
+    /// The contact numbers of each customer with contacts, in number order.
+    pub contact_ranges: Vec<ContactRange>,
     /// Customer indices sorted by KUNNR, for BAPIs and OData, which read in key order.
     pub key_order: Vec<u32>,
     pub next_customer_number: u32,
@@ -468,6 +478,38 @@ impl EccData {
             rank[*index as usize] = position as u32;
         }
         self.storage_rank = rank;
+        self.contact_ranges = self
+            .customers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, customer)| {
+                let first = customer
+                    .contacts
+                    .iter()
+                    .map(|contact| contact.parnr)
+                    .min()?;
+                let last = customer
+                    .contacts
+                    .iter()
+                    .map(|contact| contact.parnr)
+                    .max()?;
+                Some(ContactRange {
+                    first_contact: first,
+                    last_contact: last,
+                    customer: index as u32,
+                })
+            })
+            .collect();
+        debug_assert!(self
+            .contact_ranges
+            .windows(2)
+            .all(|pair| pair[0].last_contact < pair[1].first_contact));
+        debug_assert!(self
+            .customers
+            .iter()
+            .flat_map(|customer| &customer.contacts)
+            .all(|contact| contact.prsnr - contact.parnr
+                == crate::generate::FIRST_PERSON_NUMBER - crate::generate::FIRST_CONTACT_NUMBER));
         debug_assert!(self
             .customers
             .windows(2)

@@ -217,46 +217,81 @@ fn candidate_customers(
     table: &schema::TableDef,
     clause: &abap_where::WhereClause,
 ) -> Option<Vec<u32>> {
+    let by_customer_number = || -> Option<Vec<u32>> {
+        let bounds = clause.bounds(table, "KUNNR")?;
+        let kunnr = |index: &u32| data.customers[*index as usize].kunnr;
+        let start = bounds.low.as_deref().map_or(0, |low| {
+            data.key_order.partition_point(|index| kunnr(index) < low)
+        });
+        let end = bounds.high.as_deref().map_or(data.key_order.len(), |high| {
+            data.key_order.partition_point(|index| kunnr(index) <= high)
+        });
+        data.key_order
+            .get(start..end.max(start))
+            .map(<[u32]>::to_vec)
+    };
+    let by_address_number = || -> Option<Vec<u32>> {
+        let (low, high) = numeric_bounds(clause.bounds(table, "ADDRNUMBER")?, 0)?;
+        let start = data
+            .customers
+            .partition_point(|customer| customer.address_number < low);
+        let end = data
+            .customers
+            .partition_point(|customer| customer.address_number <= high);
+        Some((start as u32..end.max(start) as u32).collect())
+    };
+    // Contact and person numbers are handed out together, in customer order.
+    let by_contact = |field: &str, offset: u32| -> Option<Vec<u32>> {
+        let bounds = clause.bounds(table, field)?;
+        // Without a lower bound, the customers' own rows (PERSNUMBER blank) may match too.
+        bounds.low.as_ref()?;
+        let (low, high) = numeric_bounds(bounds, offset)?;
+        let ranges = &data.contact_ranges;
+        let start = ranges.partition_point(|range| range.last_contact < low);
+        let end = ranges.partition_point(|range| range.first_contact <= high);
+        Some(
+            ranges
+                .get(start..end.max(start))?
+                .iter()
+                .map(|range| range.customer)
+                .collect(),
+        )
+    };
     let mut candidates: Vec<u32> = match table.name {
-        "KNA1" | "KNB1" | "KNVV" | "KNVP" | "KNVK" => {
-            let bounds = clause.bounds(table, "KUNNR")?;
-            let kunnr = |index: &u32| data.customers[*index as usize].kunnr;
-            let start = bounds.low.as_deref().map_or(0, |low| {
-                data.key_order.partition_point(|index| kunnr(index) < low)
-            });
-            let end = bounds.high.as_deref().map_or(data.key_order.len(), |high| {
-                data.key_order.partition_point(|index| kunnr(index) <= high)
-            });
-            data.key_order.get(start..end.max(start))?.to_vec()
+        "KNA1" | "KNB1" | "KNVV" | "KNVP" => by_customer_number()?,
+        "KNVK" => by_customer_number().or_else(|| by_contact("PARNR", 0))?,
+        "ADRC" => by_address_number()?,
+        "ADR2" | "ADR6" => {
+            by_address_number().or_else(|| by_contact("PERSNUMBER", PERSON_NUMBER_OFFSET))?
         }
-        "ADRC" | "ADR2" | "ADR6" => {
-            let bounds = clause.bounds(table, "ADDRNUMBER")?;
-            // Only full-width literals: a shorter one compares differently as a string.
-            let number = |text: &str| {
-                (text.len() == 10 && text.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| text.parse::<u32>().ok())
-                    .flatten()
-            };
-            let low = match bounds.low.as_deref() {
-                Some(text) => number(text)?,
-                None => 0,
-            };
-            let high = match bounds.high.as_deref() {
-                Some(text) => number(text)?,
-                None => u32::MAX,
-            };
-            let start = data
-                .customers
-                .partition_point(|customer| customer.address_number < low);
-            let end = data
-                .customers
-                .partition_point(|customer| customer.address_number <= high);
-            (start as u32..end.max(start) as u32).collect()
-        }
+        "ADRP" => by_contact("PERSNUMBER", PERSON_NUMBER_OFFSET)?,
         _ => return None,
     };
     candidates.sort_by_key(|index| data.storage_rank[*index as usize]);
     Some(candidates)
+}
+
+/// PRSNR = PARNR + this offset for every contact (see `generate`).
+const PERSON_NUMBER_OFFSET: u32 =
+    crate::generate::FIRST_PERSON_NUMBER - crate::generate::FIRST_CONTACT_NUMBER;
+
+/// Numeric bounds from full-width (10-digit) literals only: a shorter literal compares
+/// differently as a string. `offset` is subtracted to map person numbers to contact numbers.
+fn numeric_bounds(bounds: abap_where::KeyBounds, offset: u32) -> Option<(u32, u32)> {
+    let number = |text: &str| {
+        (text.len() == 10 && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<u32>().ok())
+            .flatten()
+    };
+    let low = match bounds.low.as_deref() {
+        Some(text) => number(text)?.saturating_sub(offset),
+        None => 0,
+    };
+    let high = match bounds.high.as_deref() {
+        Some(text) => number(text)?.saturating_sub(offset),
+        None => u32::MAX,
+    };
+    Some((low, high))
 }
 
 fn parse_count(text: &str) -> usize {
@@ -720,6 +755,8 @@ mod tests {
         fn key_pushdown_never_changes_what_a_clause_selects(
             atoms in prop::collection::vec((atom("KUNNR", 100_000), prop::bool::ANY), 1..4),
             address_atoms in prop::collection::vec((atom("ADDRNUMBER", 10_000), prop::bool::ANY), 1..4),
+            contact_atoms in prop::collection::vec((atom("PARNR", 1), prop::bool::ANY), 1..4),
+            person_atoms in prop::collection::vec((atom("PERSNUMBER", 500_000), prop::bool::ANY), 1..4),
         ) {
             let data = small_data();
             let lines = |atoms: &[(String, bool)]| -> Vec<String> {
@@ -734,6 +771,12 @@ mod tests {
             for table in [&schema::ADRC, &schema::ADR6, &schema::ADR2] {
                 let clause = lines(&address_atoms);
                 prop_assert_eq!(selected(&data, table, &clause, "ADDRNUMBER", true), selected(&data, table, &clause, "ADDRNUMBER", false));
+            }
+            let clause = lines(&contact_atoms);
+            prop_assert_eq!(selected(&data, &schema::KNVK, &clause, "PARNR", true), selected(&data, &schema::KNVK, &clause, "PARNR", false));
+            for table in [&schema::ADRP, &schema::ADR6, &schema::ADR2] {
+                let clause = lines(&person_atoms);
+                prop_assert_eq!(selected(&data, table, &clause, "PERSNUMBER", true), selected(&data, table, &clause, "PERSNUMBER", false));
             }
         }
     }
