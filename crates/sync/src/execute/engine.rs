@@ -312,11 +312,27 @@ impl SyncEngine {
             .iter()
             .map(|state| ((state.kind, state.ecc_key.clone()), state.clone()))
             .collect();
+        // Customers whose review was decided and that are not linked yet: the decision is
+        // carried out on the next run even though ECC did not change them.
+        let linked: HashSet<&str> = links
+            .iter()
+            .filter(|link| link.kind == EntityKind::Organization)
+            .map(|link| link.ecc_key.as_str())
+            .collect();
+        let decided: Vec<String> = reviews
+            .iter()
+            .filter(|review| {
+                review.kind == EntityKind::Organization
+                    && review.status != mlc_store::ReviewStatus::Pending
+                    && !linked.contains(review.ecc_key.as_str())
+            })
+            .map(|review| review.ecc_key.clone())
+            .collect();
         let known = KnownRecords::from_store(links, states, reviews);
 
         // Read ECC.
         let read = self
-            .read_ecc(&options.mode, &state_by_key, progress)
+            .read_ecc(&options.mode, &state_by_key, &decided, progress)
             .await?;
         let mut rejected_events = Vec::new();
         for problem in &read.rejected {
@@ -638,6 +654,7 @@ impl SyncEngine {
         &self,
         mode: &RunMode,
         states: &HashMap<(EntityKind, String), RecordState>,
+        decided_reviews: &[String],
         progress: &dyn Progress,
     ) -> Result<EccRead, SyncError> {
         let connection = &self.config.sync.connection;
@@ -710,6 +727,16 @@ impl SyncEngine {
                     };
                     if let Some(customer) = customer.filter(|customer| !seen.contains(customer)) {
                         due.push(customer);
+                    }
+                }
+                // A decided review is carried out once; a record failing since is left to
+                // its backoff and parking above.
+                for customer in decided_reviews {
+                    let failing = states
+                        .get(&(EntityKind::Organization, customer.clone()))
+                        .is_some_and(|state| state.failures > 0);
+                    if !failing && !seen.contains(customer) {
+                        due.push(customer.clone());
                     }
                 }
                 due.sort();
