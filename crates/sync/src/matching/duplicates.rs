@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::index::{vat_key, RecordIndexBuilder};
 use super::organization::{customer_subject, parallel_map, MatchSettings};
-use super::score::{score, Evidence};
+use super::score::{score, score_above, Evidence};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EccDuplicate {
@@ -78,7 +78,12 @@ pub fn find_ecc_duplicates(
             for (number, _) in index.candidates(subject, 48, &mut scratch.keys, &mut scratch.found)
             {
                 let record = index.record(number);
-                let evidence = score(subject, &record);
+                let weight = |word: &str| index.word_weight(word);
+                let Some(evidence) =
+                    score_above(subject, &record, settings.link_threshold, &weight)
+                else {
+                    continue;
+                };
                 if evidence.score >= settings.link_threshold {
                     let effective = evidence.score;
                     consider(record.id as usize, "name_and_address", evidence, effective);

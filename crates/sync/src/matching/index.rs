@@ -198,6 +198,17 @@ pub fn fuzzy_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
     keys.dedup();
 }
 
+/// The keys of the distinct name words of a subject (both umlaut foldings).
+fn word_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
+    for name in [subject.name.as_str(), subject.alt_name.as_str()] {
+        for word in name.split(' ').filter(|word| !word.is_empty()) {
+            keys.push(key_hash(KEY_TOKEN, &[word]));
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+}
+
 pub fn customer_key(customer_number: &str) -> u32 {
     key_hash(KEY_CUSTOMER, &[customer_number])
 }
@@ -206,6 +217,28 @@ pub fn vat_key(vat: &str) -> u32 {
     key_hash(KEY_VAT, &[vat])
 }
 
+/// A hasher for keys that already are hashes: one multiply spreads them over the table.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.0 = u64::from(value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type KeyMap<V> = std::collections::HashMap<u32, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// Collects records, then freezes them into a `RecordIndex`.
 #[derive(Default)]
 pub struct RecordIndexBuilder {
@@ -213,6 +246,8 @@ pub struct RecordIndexBuilder {
     arena: String,
     postings: Vec<u64>,
     scratch: Vec<u32>,
+    /// Records per name word (by its key), for the word weights.
+    word_counts: KeyMap<u32>,
 }
 
 fn clip(text: &str) -> &str {
@@ -233,6 +268,7 @@ impl RecordIndexBuilder {
             arena: String::with_capacity(records * 48),
             postings: Vec::with_capacity(records * 8),
             scratch: Vec::new(),
+            word_counts: KeyMap::default(),
         }
     }
 
@@ -267,6 +303,11 @@ impl RecordIndexBuilder {
         }
         self.entries.push(Entry { id, start, lengths });
         let mut keys = std::mem::take(&mut self.scratch);
+        keys.clear();
+        word_keys(subject, &mut keys);
+        for key in &keys {
+            *self.word_counts.entry(*key).or_default() += 1;
+        }
         keys.clear();
         fuzzy_keys(subject, &mut keys);
         if !subject.customer_number.is_empty() {
@@ -344,11 +385,28 @@ impl RecordIndexBuilder {
             .map(|(number, entry)| (entry.id, number as u32))
             .collect();
         by_id.sort_unstable();
+        self.word_counts.shrink_to_fit();
+        // A directory by the key's top bits narrows each lookup to a few postings.
+        let bits = (usize::BITS - self.postings.len().leading_zeros()).clamp(4, 20);
+        let shift = 64 - bits;
+        let mut bucket_starts = vec![0u32; (1usize << bits) + 1];
+        let mut position = 0usize;
+        for (bucket, start) in bucket_starts.iter_mut().enumerate() {
+            while position < self.postings.len()
+                && ((self.postings[position] >> shift) as usize) < bucket
+            {
+                position += 1;
+            }
+            *start = position as u32;
+        }
         RecordIndex {
             entries: self.entries,
             arena: self.arena,
             postings: self.postings,
             by_id,
+            word_counts: self.word_counts,
+            bucket_starts,
+            bucket_shift: shift,
         }
     }
 }
@@ -360,6 +418,10 @@ pub struct RecordIndex {
     arena: String,
     postings: Vec<u64>,
     by_id: Vec<(i64, u32)>,
+    word_counts: KeyMap<u32>,
+    /// `bucket_starts[b]`: the first posting whose top bits are `b` or more.
+    bucket_starts: Vec<u32>,
+    bucket_shift: u32,
 }
 
 impl RecordIndex {
@@ -405,23 +467,31 @@ impl RecordIndex {
             .map(|position| self.by_id[position].1)
     }
 
-    /// The record numbers under one key.
-    pub fn postings(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
+    /// Where the postings of `key` are.
+    fn range(&self, key: u32) -> std::ops::Range<usize> {
+        if self.postings.is_empty() {
+            return 0..0;
+        }
         let low = u64::from(key) << 32;
         let high = low | 0xffff_ffff;
-        let start = self.postings.partition_point(|posting| *posting < low);
-        let end = self.postings.partition_point(|posting| *posting <= high);
-        self.postings[start..end]
+        let bucket = (low >> self.bucket_shift) as usize;
+        let bucket_start = self.bucket_starts[bucket] as usize;
+        let bucket_end = self.bucket_starts[bucket + 1] as usize;
+        let slice = &self.postings[bucket_start..bucket_end];
+        let start = slice.partition_point(|posting| *posting < low);
+        let end = start + slice[start..].partition_point(|posting| *posting <= high);
+        bucket_start + start..bucket_start + end
+    }
+
+    /// The record numbers under one key.
+    pub fn postings(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
+        self.postings[self.range(key)]
             .iter()
             .map(|posting| *posting as u32)
     }
 
     pub fn posting_count(&self, key: u32) -> usize {
-        let low = u64::from(key) << 32;
-        let high = low | 0xffff_ffff;
-        let start = self.postings.partition_point(|posting| *posting < low);
-        let end = self.postings.partition_point(|posting| *posting <= high);
-        end - start
+        self.range(key).len()
     }
 
     /// Candidate records for a subject by its fuzzy keys, each with the number of keys it
@@ -437,10 +507,11 @@ impl RecordIndex {
         found.clear();
         fuzzy_keys(subject, keys);
         for key in keys.iter() {
-            if self.posting_count(*key) > COMMON_KEY_LIMIT {
+            let range = self.range(*key);
+            if range.len() > COMMON_KEY_LIMIT {
                 continue;
             }
-            found.extend(self.postings(*key));
+            found.extend(self.postings[range].iter().map(|posting| *posting as u32));
         }
         found.sort_unstable();
         let mut counted: Vec<(u32, u32)> = Vec::new();
@@ -457,11 +528,24 @@ impl RecordIndex {
         counted
     }
 
+    /// How much a name word tells apart: ln((records + 1) / (records with the word + 1)) + 1,
+    /// so a word every tenth company has weighs little and a rare surname much.
+    pub fn word_weight(&self, word: &str) -> f64 {
+        let with_word = self
+            .word_counts
+            .get(&key_hash(KEY_TOKEN, &[word]))
+            .copied()
+            .unwrap_or(0);
+        ((self.entries.len() as f64 + 1.0) / (with_word as f64 + 1.0)).ln() + 1.0
+    }
+
     /// Bytes held, for the benchmark's figures.
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.arena.capacity()
             + self.postings.capacity() * 8
             + self.by_id.capacity() * std::mem::size_of::<(i64, u32)>()
+            + self.word_counts.capacity() * 16
+            + self.bucket_starts.capacity() * 4
     }
 }

@@ -12,7 +12,7 @@ use super::index::{
     customer_key, vat_key, IndexedRecord, MatchSubject, RecordIndex, RecordIndexBuilder,
 };
 use super::normalize::parse_address_line;
-use super::score::{score, Evidence};
+use super::score::{score, score_above, Evidence};
 use crate::existing::ExistingOrganization;
 
 /// Score bands from `[sync]`.
@@ -373,25 +373,32 @@ impl OrganizationMatcher {
         );
         let mut best: Option<MatchEvidence> = None;
         let mut second: Option<MatchEvidence> = None;
+        let mut nearest_below: Option<MatchEvidence> = None;
+        // Candidates whose address alone keeps them out of the review band are not scored.
+        let floor = self.settings.review_threshold;
+        let weight = |word: &str| self.index.word_weight(word);
         for (number, _shared_keys) in candidates {
             let record = self.index.record(number);
             if excluded.contains(&record.id) {
                 continue;
             }
-            let details = score(subject, &record);
-            if details.score < self.settings.review_threshold * 0.8 {
-                if best.as_ref().is_none_or(|best| details.score > best.score) {
-                    second = best.take();
-                    best = Some(evidence(
-                        &record,
-                        MatchRule::NameAndAddress,
-                        details,
-                        own_number,
-                    ));
+            let Some(details) = score_above(subject, &record, floor, &weight) else {
+                continue;
+            };
+            let found = evidence(&record, MatchRule::NameAndAddress, details, own_number);
+            // An organization of another customer is only worth a review when it would
+            // otherwise be linked; below that it most likely is that other customer's.
+            let eligible = found.score >= floor
+                && (found.linked_to.is_none() || found.score >= self.settings.link_threshold);
+            if !eligible {
+                if nearest_below
+                    .as_ref()
+                    .is_none_or(|nearest| found.score > nearest.score)
+                {
+                    nearest_below = Some(found);
                 }
                 continue;
             }
-            let found = evidence(&record, MatchRule::NameAndAddress, details, own_number);
             if best.as_ref().is_none_or(|best| found.score > best.score) {
                 second = best.take();
                 best = Some(found);
@@ -403,7 +410,9 @@ impl OrganizationMatcher {
             }
         }
         let Some(best) = best else {
-            return MatchOutcome::Create { nearest: None };
+            return MatchOutcome::Create {
+                nearest: nearest_below,
+            };
         };
         if best.score < self.settings.review_threshold {
             return MatchOutcome::Create {

@@ -9,28 +9,42 @@ use serde::{Deserialize, Serialize};
 
 use super::index::{IndexedRecord, MatchSubject};
 
-/// Names that agree word for word after normalization score 1; otherwise the better of the
-/// token-set similarity (each word against its best counterpart, by length) and the
-/// whole-name Jaro-Winkler (slightly discounted: it rewards a shared beginning).
+/// Name similarity with every word weighted by its length (no index at hand).
 pub fn name_similarity(a: &str, b: &str) -> f64 {
+    name_similarity_weighted(a, b, &|word: &str| word.chars().count() as f64)
+}
+
+/// How alike two normalized names are: each word against its closest counterpart (Jaro-Winkler
+/// of at least 0.88 counts), weighted by `weight` (the index gives rare words more weight than
+/// common ones such as "maschinenbau", as Splink's term-frequency adjustment does), in both
+/// directions, combined as their harmonic mean so an extra distinctive word costs. Names that
+/// agree word for word, or only in their spacing, score 1 or nearly.
+pub fn name_similarity_weighted(a: &str, b: &str, weight: &dyn Fn(&str) -> f64) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
     if a == b {
         return 1.0;
     }
-    let whole = strsim::jaro_winkler(a, b);
-    let soft = (directional_similarity(a, b) + directional_similarity(b, a)) / 2.0;
-    soft.max(whole * 0.9)
+    if a.replace(' ', "") == b.replace(' ', "") {
+        return 0.98;
+    }
+    let forward = directional_similarity(a, b, weight);
+    let backward = directional_similarity(b, a, weight);
+    if forward + backward == 0.0 {
+        return 0.0;
+    }
+    2.0 * forward * backward / (forward + backward)
 }
 
-/// Share of `from`'s letters (by word length) that have a close word in `to`.
-fn directional_similarity(from: &str, to: &str) -> f64 {
+/// Share of `from`'s weight that has a close word in `to`.
+fn directional_similarity(from: &str, to: &str, weight: &dyn Fn(&str) -> f64) -> f64 {
     let mut total = 0.0;
     let mut matched = 0.0;
     for word in from.split(' ') {
         let length = word.chars().count() as f64;
-        total += length;
+        let word_weight = weight(word);
+        total += word_weight;
         let mut best: f64 = 0.0;
         for other in to.split(' ') {
             if word == other {
@@ -45,7 +59,7 @@ fn directional_similarity(from: &str, to: &str) -> f64 {
             best = best.max(strsim::jaro_winkler(word, other));
         }
         if best >= 0.88 {
-            matched += length * best;
+            matched += word_weight * best;
         }
     }
     if total == 0.0 {
@@ -77,7 +91,25 @@ fn close(a: &str, b: &str, threshold: f64) -> bool {
 
 /// The score of `record` as a match for `subject`, with its evidence.
 pub fn score(subject: &MatchSubject, record: &IndexedRecord<'_>) -> Evidence {
-    let mut name_score = name_similarity(&subject.name, record.name);
+    let by_length = |word: &str| word.chars().count() as f64;
+    score_above(subject, record, 0.0, &by_length).unwrap_or_default()
+}
+
+/// The score, or `None` when the address alone already keeps it below `floor` (the name can
+/// only lower it further): most candidates of a common name are elsewhere, and this spares
+/// their name comparison.
+pub fn score_above(
+    subject: &MatchSubject,
+    record: &IndexedRecord<'_>,
+    floor: f64,
+    weight: &dyn Fn(&str) -> f64,
+) -> Option<Evidence> {
+    let mut evidence = Evidence::default();
+    let factor = address_factor(subject, record, &mut evidence);
+    if factor < floor {
+        return None;
+    }
+    let mut name_score = name_similarity_weighted(&subject.name, record.name, weight);
     if name_score < 1.0 && (!subject.alt_name.is_empty() || !record.alt_name.is_empty()) {
         let subject_alt = if subject.alt_name.is_empty() {
             &subject.name
@@ -94,51 +126,54 @@ pub fn score(subject: &MatchSubject, record: &IndexedRecord<'_>) -> Evidence {
             (subject.name.as_str(), record_alt),
             (subject_alt.as_str(), record_alt),
         ] {
-            name_score = name_score.max(name_similarity(a, b));
+            name_score = name_score.max(name_similarity_weighted(a, b, weight));
         }
     }
-    let mut evidence = Evidence {
-        name_score,
-        ..Default::default()
-    };
     if name_score >= 0.999 {
-        evidence.agreed.push("name".into());
+        evidence.agreed.insert(0, "name".into());
     }
+    evidence.name_score = name_score;
+    evidence.address_factor = factor;
+    evidence.score = (name_score * factor).clamp(0.0, 1.0);
+    Some(evidence)
+}
+
+/// What the address says: 0.85 when nothing can be compared, more for each part that agrees,
+/// less for each that disagrees (a different street most of all), never above 1.
+fn address_factor(
+    subject: &MatchSubject,
+    record: &IndexedRecord<'_>,
+    evidence: &mut Evidence,
+) -> f64 {
     let mut factor = BASELINE;
-    let mut compare =
-        |name: &str, agrees: Option<bool>, bonus: f64, penalty: f64, evidence: &mut Evidence| {
-            match agrees {
-                Some(true) => {
-                    factor += bonus;
-                    evidence.agreed.push(name.to_string());
-                }
-                Some(false) => {
-                    factor -= penalty;
-                    evidence.disagreed.push(name.to_string());
-                }
-                None => {}
-            }
-        };
+    let mut compare = |name: &str, agrees: Option<bool>, bonus: f64, penalty: f64| match agrees {
+        Some(true) => {
+            factor += bonus;
+            evidence.agreed.push(name.to_string());
+        }
+        Some(false) => {
+            factor -= penalty;
+            evidence.disagreed.push(name.to_string());
+        }
+        None => {}
+    };
     let both = |a: &str, b: &str| !a.is_empty() && !b.is_empty();
     let postal = both(&subject.postal_code, record.postal_code)
         .then(|| subject.postal_code == record.postal_code);
-    compare("postal_code", postal, 0.07, 0.15, &mut evidence);
+    compare("postal_code", postal, 0.07, 0.15);
     let city = both(&subject.city, record.city).then(|| close(&subject.city, record.city, 0.93));
-    compare("city", city, 0.06, 0.10, &mut evidence);
+    compare("city", city, 0.06, 0.10);
     let street =
         both(&subject.street, record.street).then(|| close(&subject.street, record.street, 0.93));
-    compare("street", street, 0.06, 0.35, &mut evidence);
+    compare("street", street, 0.06, 0.35);
     if street == Some(true) {
         let number = both(&subject.house_number, record.house_number)
             .then(|| subject.house_number == record.house_number);
-        compare("house_number", number, 0.02, 0.06, &mut evidence);
+        compare("house_number", number, 0.02, 0.06);
     }
     let country = both(&subject.country, record.country).then(|| subject.country == record.country);
-    compare("country", country, 0.0, 0.40, &mut evidence);
-    let factor = factor.clamp(0.0, 1.0);
-    evidence.address_factor = factor;
-    evidence.score = (name_score * factor).clamp(0.0, 1.0);
-    evidence
+    compare("country", country, 0.0, 0.40);
+    factor.clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
