@@ -83,7 +83,7 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
     );
 
     // Kill the sync at random moments, starting it again each time.
-    let mut moments = Moments(0x5EED_0F_C0FFEE);
+    let mut moments = Moments(0x5EED_0FC0_FFEE);
     let mut kills_done = 0;
     let mut kills_during_writes = 0;
     let mut finished_early = 0;
@@ -242,6 +242,25 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
         .into_iter()
         .map(|review| review.ecc_key)
         .collect();
+    // ── the audit trail: one final outcome per record, no open intent ──
+    let open = store.open_intents("testbed").await.unwrap();
+    assert!(open.is_empty(), "open intents remain: {open:?}");
+    let events = store
+        .audit(&AuditQuery {
+            connection: Some("testbed".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let mut latest: HashMap<(EntityKind, String), &mlc_store::AuditEvent> = HashMap::new();
+    for event in &events {
+        let slot = latest
+            .entry((event.kind, event.ecc_key.clone()))
+            .or_insert(event);
+        if event.id > slot.id {
+            *slot = event;
+        }
+    }
     let truth = testbed.truth();
     let mut checked = 0;
     for record in &truth {
@@ -253,9 +272,14 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
         if pending.contains(&customer.customer_number) {
             continue;
         }
-        let found = organizations
-            .get(&display)
-            .unwrap_or_else(|| panic!("customer {display} has no organization"));
+        let found = organizations.get(&display).unwrap_or_else(|| {
+            panic!(
+                "customer {display} (duplicate of {:?}) has no organization; linked to {:?}; last audit event: {:?}",
+                record.duplicate_of,
+                links.get(&customer.customer_number),
+                latest.get(&(EntityKind::Organization, customer.customer_number.clone()))
+            )
+        });
         let organization = &found[0];
         assert_eq!(organization["name"], customer.name.as_str(), "{display}");
         let part = |name: &str| {
@@ -292,25 +316,6 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
         "only {checked} of {customers} customers checked"
     );
 
-    // ── the audit trail: one final outcome per record, no open intent ──
-    let open = store.open_intents("testbed").await.unwrap();
-    assert!(open.is_empty(), "open intents remain: {open:?}");
-    let events = store
-        .audit(&AuditQuery {
-            connection: Some("testbed".into()),
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
-    let mut latest: HashMap<(EntityKind, String), &mlc_store::AuditEvent> = HashMap::new();
-    for event in &events {
-        let slot = latest
-            .entry((event.kind, event.ecc_key.clone()))
-            .or_insert(event);
-        if event.id > slot.id {
-            *slot = event;
-        }
-    }
     let final_actions = [
         Action::Create,
         Action::Update,
