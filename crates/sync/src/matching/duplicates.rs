@@ -78,6 +78,10 @@ pub fn find_ecc_duplicates(
             for (number, _) in index.candidates(subject, 48, &mut scratch.keys, &mut scratch.found)
             {
                 let record = index.record(number);
+                let other = record.id as usize;
+                if other == *position || rank[other] > rank[*position] {
+                    continue;
+                }
                 let weight = |word: &str| index.word_weight(word);
                 let Some(evidence) =
                     score_above(subject, &record, settings.link_threshold, &weight)

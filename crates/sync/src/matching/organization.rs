@@ -770,6 +770,65 @@ mod tests {
     }
 
     #[test]
+    fn a_middle_band_organization_of_another_customer_is_that_customers_not_a_review() {
+        // No address: the name alone is a middle-band match; the organization carries another
+        // customer's number, so it is most likely that customer's, and this one is created.
+        let mut numbered = ExistingOrganization {
+            id: 65,
+            name: "Müller Maschinenbau".into(),
+            ..Default::default()
+        };
+        numbered
+            .custom_fields
+            .insert(NUMBER_KEY.into(), json!("815"));
+        let outcome = matcher(&[numbered], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Create { nearest: Some(ref nearest) } if nearest.pipedrive_id == 65),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn common_words_weigh_less_than_rare_ones() {
+        // "Elektrotechnik" is in every other name; the surnames tell the companies apart.
+        let mut organizations: Vec<ExistingOrganization> = (0..200)
+            .map(|n| {
+                organization(
+                    100 + n,
+                    &format!("Firma{n} Elektrotechnik GmbH"),
+                    "Ring",
+                    "1",
+                    "10115",
+                    "Berlin",
+                )
+            })
+            .collect();
+        organizations.push(organization(
+            1,
+            "Hahn Elektrotechnik GmbH",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        ));
+        let mut lang = customer();
+        lang.name = "Lang Elektrotechnik GmbH".into();
+        lang.vat_number = None;
+        let outcome = matcher(&organizations, &[]).match_customer(&lang, &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Create { .. }),
+            "{outcome:?}"
+        );
+        let mut hahn = lang.clone();
+        hahn.name = "Hahn Elektrotechnik".into();
+        let outcome = matcher(&organizations, &[]).match_customer(&hahn, &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.pipedrive_id == 1),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
     fn a_rejected_candidate_is_not_proposed_again() {
         let typed = organization(
             70,
@@ -799,6 +858,47 @@ mod tests {
         };
         let outcome = matcher(&[typed], &[]).match_customer(&customer(), &[]);
         assert!(matches!(outcome, MatchOutcome::Link { .. }), "{outcome:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn a_company_typed_differently_at_its_address_is_linked(
+            words in proptest::collection::vec("[a-z]{4,10}", 1..4),
+            form in proptest::sample::select(vec!["GmbH", "AG", "Ltd.", "Limited", "B.V.", "SARL", "Inc.", "GmbH & Co. KG"]),
+            typed_form in proptest::sample::select(vec!["", "GmbH", "Ltd", "AG"]),
+            shout in proptest::bool::ANY,
+            reverse in proptest::bool::ANY,
+        ) {
+            let name = format!("{} {form}", words.join(" "));
+            let mut typed_words = words.clone();
+            if reverse {
+                typed_words.reverse();
+            }
+            let mut typed = format!("{} {typed_form}", typed_words.join(" "));
+            if shout {
+                typed = typed.to_uppercase();
+            }
+            let ecc = other_customer(1, &name, "Hauptstraße", "12a", "70173", "Stuttgart");
+            let organizations = vec![
+                organization(7, &typed, "Hauptstr.", "12 A", "70173", "Stuttgart"),
+                organization(8, "Zyxwv Qrstu GmbH", "Hauptstraße", "12a", "70173", "Stuttgart"),
+            ];
+            let outcome = matcher(&organizations, &[]).match_customer(&ecc, &[]);
+            proptest::prop_assert!(matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.pipedrive_id == 7), "{:?}", outcome);
+        }
+
+        #[test]
+        fn companies_without_a_common_word_are_never_linked(
+            first in proptest::collection::vec("[a-m]{5,9}", 1..3),
+            second in proptest::collection::vec("[n-z]{5,9}", 1..3),
+        ) {
+            let ecc = other_customer(1, &format!("{} GmbH", first.join(" ")), "Hauptstraße", "12", "70173", "Stuttgart");
+            let organizations = vec![organization(7, &format!("{} GmbH", second.join(" ")), "Hauptstraße", "12", "70173", "Stuttgart")];
+            let outcome = matcher(&organizations, &[]).match_customer(&ecc, &[]);
+            proptest::prop_assert!(matches!(outcome, MatchOutcome::Create { .. }), "{:?}", outcome);
+        }
     }
 
     #[test]
