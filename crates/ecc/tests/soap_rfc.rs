@@ -4,6 +4,8 @@
 mod common;
 
 use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use std::sync::Arc;
+
 use mlc_ecc::{EccError, Extractor};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,5 +140,92 @@ async fn a_wrong_password_is_a_logon_failure() {
             .any(|line| line.name == "ecc logon" && !line.ok && line.detail.contains("MLC_READER")),
         "{lines:?}"
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_wider_than_one_row_are_read_in_groups_and_joined_on_the_key() {
+    use mlc_ecc::rfc::soap::SoapRfcTransport;
+    use mlc_ecc::rfc::table_reader::{TableRead, TableReader};
+    use mlc_ecc::rfc::where_clause::Condition;
+
+    let sim = spawn(acceptance_options(90)).await;
+    let transport = Arc::new(SoapRfcTransport::new(
+        reqwest::Client::new(),
+        &sim.base_url(),
+        sim.client(),
+        "EN",
+        sim.user(),
+        sim.password(),
+        0,
+    ));
+    let reader = TableReader::new(transport, "auto", 25, 100);
+    // 35 * 8 + 25 * 5 + 30 * 2 + 31 + 20 + 16 = 532 characters before delimiters: two groups.
+    let fields = vec![
+        "NAME1", "NAME2", "NAME3", "NAME4", "ORT01", "ORT02", "STRAS", "MCOD1", "MCOD2", "MCOD3",
+        "BAHNE", "BAHNS", "TELTX", "TELX1", "TELFX", "STCEG", "TELF1", "ADRNR",
+    ];
+    let read = TableRead {
+        table: "KNA1",
+        keys: &["KUNNR"],
+        fields,
+        filter: Condition::all(vec![]),
+    };
+    let rows = reader.read_all(&read).await.unwrap();
+    let truth = sim.truth();
+    assert_eq!(rows.len(), truth.len());
+    for (row, expected) in rows.iter().zip(&truth) {
+        assert_eq!(row["KUNNR"], expected.customer.customer_number);
+        // NAME1 comes from the first group, STCEG and ADRNR from the second.
+        if expected.dirty.is_none() {
+            assert_eq!(row["NAME1"], expected.customer.name_parts[0]);
+            assert_eq!(
+                row["STCEG"],
+                expected.customer.vat_number.clone().unwrap_or_default()
+            );
+        }
+        assert!(!row["ADRNR"].is_empty());
+    }
+    let stats = sim.stats();
+    // Every row came once per field group.
+    assert_eq!(stats.rows_returned, 2 * 90, "{stats:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_dirty_records_cleaned_every_customer_is_kept_and_its_problems_travel_with_it() {
+    let mut options = acceptance_options(300);
+    options.dirty_rate = 0.05;
+    let sim = spawn(options).await;
+    let config = config(&sim, "soap-rfc", &[("dirty_records", "\"clean\"")]);
+    let extractor = Extractor::connect(&config).await.unwrap();
+    let collected = collect(extractor.full()).await.unwrap();
+    let truth = sim.truth();
+    assert_eq!(collected.records.len(), truth.len());
+    assert!(collected.rejected.is_empty());
+    for expected in truth.iter().filter(|record| record.dirty.is_some()) {
+        let record = collected
+            .records
+            .iter()
+            .find(|record| record.customer.customer_number == expected.customer.customer_number)
+            .unwrap();
+        assert!(
+            !record.problems.is_empty(),
+            "{}: {:?}",
+            expected.customer.customer_number,
+            expected.dirty
+        );
+        assert!(
+            !record.customer.name.chars().any(char::is_control),
+            "cleaned: {:?}",
+            record.customer.name
+        );
+        if let Some(email) = &record.customer.email {
+            assert!(
+                email.contains('@') && !email.contains(' '),
+                "an invalid e-mail was kept: {email}"
+            );
+        }
+    }
     sim.shutdown().await;
 }
