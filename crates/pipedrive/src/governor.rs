@@ -27,6 +27,10 @@ const WINDOW_MARGIN: Duration = Duration::from_millis(60);
 pub const MAX_429_WAIT: Duration = Duration::from_secs(300);
 /// Waiting when a 429 names no time.
 const DEFAULT_429_WAIT: Duration = Duration::from_secs(2);
+/// How much wider than the server's window our own count of requests is.
+const OWN_REQUEST_TOLERANCE: Duration = Duration::from_millis(30);
+/// How long room is left for other clients on the token after they were last seen.
+const OTHERS_MEMORY: Duration = Duration::from_secs(6);
 /// A lane slowed by a 429 recovers its full rate after this long without another.
 const SLOWDOWN_RECOVERY: Duration = Duration::from_secs(30);
 
@@ -119,6 +123,10 @@ struct LaneState {
     /// 1.0 normally; lowered after each 429, back to 1.0 after a quiet while.
     rate_factor: f64,
     last_429: Option<Instant>,
+    /// Requests of other clients on the same token the server's window showed lately; left
+    /// free for them until `others_until`.
+    others: u32,
+    others_until: Option<Instant>,
 }
 
 impl LaneState {
@@ -130,6 +138,8 @@ impl LaneState {
             blocked_until: None,
             rate_factor: 1.0,
             last_429: None,
+            others: 0,
+            others_until: None,
         }
     }
 
@@ -140,7 +150,14 @@ impl LaneState {
                 self.last_429 = None;
             }
         }
-        let limit = self.server_limit.unwrap_or(self.configured_limit);
+        if self.others_until.is_some_and(|until| now >= until) {
+            self.others = 0;
+            self.others_until = None;
+        }
+        let limit = self
+            .server_limit
+            .unwrap_or(self.configured_limit)
+            .saturating_sub(self.others);
         ((f64::from(limit) * self.rate_factor).floor() as usize).max(1)
     }
 
@@ -168,12 +185,26 @@ impl LaneState {
         slot
     }
 
-    /// Requests this lane sent within the window that ends at `now`.
+    /// Requests this lane sent within the window that ends at `now` (a little wider than the
+    /// server's, which counts arrivals, so our own requests are never taken for others').
     fn sent_within_window(&self, now: Instant) -> usize {
         self.slots
             .iter()
-            .filter(|slot| **slot <= now && now.duration_since(**slot) < BURST_WINDOW)
+            .filter(|slot| {
+                **slot <= now && now.duration_since(**slot) < BURST_WINDOW + OWN_REQUEST_TOLERANCE
+            })
             .count()
+    }
+
+    /// Leaves room for `others` requests per window of other clients on the same token.
+    fn leave_room_for(&mut self, others: u32, now: Instant) {
+        let still_valid = self.others_until.is_some_and(|until| now < until);
+        self.others = if still_valid {
+            self.others.max(others)
+        } else {
+            others
+        };
+        self.others_until = Some(now + OTHERS_MEMORY);
     }
 
     fn block_until(&mut self, until: Instant) {
@@ -408,12 +439,19 @@ impl Governor {
             );
             state.server_limit = Some(limit);
         }
-        if headers.remaining == Some(0) {
-            let ours = state.sent_within_window(now);
-            if ours < limit as usize {
-                let wait = Duration::from_secs(headers.reset_secs.unwrap_or(2).clamp(1, 2));
-                state.block_until(now + wait);
-            }
+        let Some(remaining) = headers.remaining else {
+            return;
+        };
+        // What the server counted beyond our own requests is other clients on the same token
+        // (another integration, another instance): leave them their share of the window.
+        let ours = state.sent_within_window(now) as u32;
+        let others = limit.saturating_sub(remaining).saturating_sub(ours);
+        if others > 0 {
+            state.leave_room_for(others, now);
+        }
+        if remaining == 0 && ours < limit {
+            let wait = Duration::from_secs(headers.reset_secs.unwrap_or(2).clamp(1, 2));
+            state.block_until(now + wait);
         }
     }
 
@@ -608,6 +646,18 @@ mod tests {
         assert_eq!(lane.reserve(now), now + Duration::from_secs(2));
         // After a quiet while the full rate is back.
         assert_eq!(lane.effective_limit(now + SLOWDOWN_RECOVERY), 20);
+    }
+
+    #[test]
+    fn room_is_left_for_other_clients_on_the_token_while_they_are_seen() {
+        let mut lane = LaneState::new(20);
+        let now = Instant::now();
+        lane.leave_room_for(5, now);
+        assert_eq!(lane.effective_limit(now), 15);
+        lane.leave_room_for(2, now + Duration::from_secs(1));
+        assert_eq!(lane.effective_limit(now + Duration::from_secs(1)), 15, "the most seen counts");
+        let later = now + Duration::from_secs(1) + OTHERS_MEMORY;
+        assert_eq!(lane.effective_limit(later), 20, "forgotten once they are gone");
     }
 
     #[test]

@@ -624,3 +624,36 @@ async fn cloudflare_s_block_stops_the_connection_and_raises_an_alert() {
     assert_eq!(before, after, "nothing is sent once stopped");
     recorder.assert_match_spec();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_client_on_the_same_token_does_not_drive_us_into_429s() {
+    let sim = spawn(sim_options("lite")).await.unwrap();
+    let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
+    let (client, recorder) =
+        support::connect_recorded(&config, support::store().await, Default::default()).await;
+    let base = sim.base_url();
+    // Another integration with the same API token reads steadily meanwhile.
+    let other = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        for _ in 0..10 {
+            let _ = http
+                .get(format!("{base}/v1/users/me"))
+                .header("x-api-token", "T")
+                .send()
+                .await;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    });
+    for index in 0..40 {
+        client
+            .create_organization(&organization(index))
+            .await
+            .unwrap();
+    }
+    other.await.unwrap();
+    let ours_429 = client.governor().snapshot().responses_429;
+    println!("40 creates beside another client on the token: {ours_429} answers 429 to us");
+    assert!(ours_429 <= 2, "{ours_429} answers 429");
+    assert_eq!(sim.state().stats().organizations, 40);
+    recorder.assert_match_spec();
+}
