@@ -655,9 +655,17 @@ mod tests {
         lane.leave_room_for(5, now);
         assert_eq!(lane.effective_limit(now), 15);
         lane.leave_room_for(2, now + Duration::from_secs(1));
-        assert_eq!(lane.effective_limit(now + Duration::from_secs(1)), 15, "the most seen counts");
+        assert_eq!(
+            lane.effective_limit(now + Duration::from_secs(1)),
+            15,
+            "the most seen counts"
+        );
         let later = now + Duration::from_secs(1) + OTHERS_MEMORY;
-        assert_eq!(lane.effective_limit(later), 20, "forgotten once they are gone");
+        assert_eq!(
+            lane.effective_limit(later),
+            20,
+            "forgotten once they are gone"
+        );
     }
 
     #[test]

@@ -6,12 +6,19 @@
 //!   persons (list with cursor and `updated_since`, get, create, patch, delete, search, merge),
 //!   fields, webhooks. `create_organization_idempotent` / `create_person_idempotent` never create
 //!   twice: a lost answer is checked by the external-id custom field before another try.
-//! - [`Governor`]: one per company in the process. Paces to the rolling 2-second burst limit
-//!   (search in its own lane of 10), follows the server's `x-ratelimit-*` headers, charges each
-//!   call its `x-token-cost` ([`token_cost`]) against the day's budget share through the store's
-//!   token ledger, answers [`PipedriveError::BudgetShareUsed`] (the run ends "deferred") instead
-//!   of crossing it, waits out a 429 for the whole lane (capped at 300 s), and stops on
-//!   Cloudflare's 403 with an alert.
+//! - [`Governor`]: one per company (its domain) and store in the process, shared by every
+//!   client. Paces to the rolling 2-second burst limit of plan and auth type (search in its own
+//!   lane of 10), follows the server's `x-ratelimit-*` headers (a different limit; room for
+//!   other clients on the same token), charges each call its `x-token-cost` ([`token_cost`])
+//!   against the day's budget share through the store's token ledger (midnight of
+//!   `budget_timezone` resets it), answers [`PipedriveError::BudgetShareUsed`] (the run ends
+//!   "deferred") instead of crossing it, waits out a burst 429 for the whole lane (capped at
+//!   300 s, at most 3 per call), holds every call after a daily-budget 429, and stops on
+//!   Cloudflare's 403 with an alert. `governor().snapshot()` reports all of it;
+//!   `governor().tokens_charged()` read before and after gives a run's spend.
+//! - Retries: 5xx, timeouts, resets and broken bodies of reads, PATCHes and DELETEs are retried
+//!   with jittered exponential backoff (`pipedrive.retries` times); a create whose answer is
+//!   lost is `OutcomeUnknown`, never re-sent by the transport.
 //! - [`CustomFieldResolver`]: custom field keys by name, cached, refreshed on demand;
 //!   `ensure_fields` creates what the mapping needs (`ml-connector setup`).
 //! - [`auth`]: the OAuth2 authorization-code flow of `ml-connector auth pipedrive` and the token
