@@ -28,6 +28,8 @@ pub enum Comparison {
     Ge,
 }
 
+/// A parsed condition; literals are held converted to their column's type (`literal_value`),
+/// IN lists sorted.
 #[derive(Debug, Clone)]
 pub enum Condition {
     Compare {
@@ -299,7 +301,7 @@ impl Parser {
                     "LE" => Comparison::Le,
                     _ => Comparison::Ge,
                 };
-                let value = self.literal()?;
+                let value = literal_value(self.table, field, &self.literal()?);
                 Ok(Condition::Compare { field, op, value })
             }
             Some(Token::Word(word)) if word == "LIKE" => {
@@ -324,6 +326,12 @@ impl Parser {
                         }
                     }
                 }
+                let mut values: Vec<String> = values
+                    .iter()
+                    .map(|value| literal_value(self.table, field, value))
+                    .collect();
+                values.sort();
+                values.dedup();
                 Ok(Condition::In {
                     field,
                     values,
@@ -331,9 +339,9 @@ impl Parser {
                 })
             }
             Some(Token::Word(word)) if word == "BETWEEN" => {
-                let low = self.literal()?;
+                let low = literal_value(self.table, field, &self.literal()?);
                 self.expect_keyword("AND")?;
-                let high = self.literal()?;
+                let high = literal_value(self.table, field, &self.literal()?);
                 Ok(Condition::Between {
                     field,
                     low,
@@ -408,7 +416,7 @@ impl WhereClause {
             .fields
             .iter()
             .position(|definition| definition.name == field)?;
-        let bounds = bounds_of(self.condition.as_ref()?, table, position);
+        let bounds = bounds_of(self.condition.as_ref()?, position);
         (bounds.low.is_some() || bounds.high.is_some()).then_some(bounds)
     }
 
@@ -423,14 +431,11 @@ impl WhereClause {
 
 /// Bounds on one field implied by a condition: ANDs intersect, ORs take the hull of both sides
 /// (unbounded when either side is), anything else leaves the field unbounded.
-fn bounds_of(condition: &Condition, table: &TableDef, position: usize) -> KeyBounds {
+fn bounds_of(condition: &Condition, position: usize) -> KeyBounds {
     let mut bounds = KeyBounds::default();
     match condition {
         Condition::And(left, right) => {
-            let (left, right) = (
-                bounds_of(left, table, position),
-                bounds_of(right, table, position),
-            );
+            let (left, right) = (bounds_of(left, position), bounds_of(right, position));
             for low in [left.low, right.low].into_iter().flatten() {
                 bounds.raise_low(low);
             }
@@ -439,15 +444,12 @@ fn bounds_of(condition: &Condition, table: &TableDef, position: usize) -> KeyBou
             }
         }
         Condition::Or(left, right) => {
-            let (left, right) = (
-                bounds_of(left, table, position),
-                bounds_of(right, table, position),
-            );
+            let (left, right) = (bounds_of(left, position), bounds_of(right, position));
             bounds.low = left.low.zip(right.low).map(|(a, b)| a.min(b));
             bounds.high = left.high.zip(right.high).map(|(a, b)| a.max(b));
         }
         Condition::Compare { field, op, value } if *field == position => {
-            let value = literal_value(table, *field, value);
+            let value = value.clone();
             match op {
                 Comparison::Eq => {
                     bounds.raise_low(value.clone());
@@ -464,19 +466,15 @@ fn bounds_of(condition: &Condition, table: &TableDef, position: usize) -> KeyBou
             high,
             negated: false,
         } if *field == position => {
-            bounds.raise_low(literal_value(table, *field, low));
-            bounds.lower_high(literal_value(table, *field, high));
+            bounds.raise_low(low.clone());
+            bounds.lower_high(high.clone());
         }
         Condition::In {
             field,
             values,
             negated: false,
         } if *field == position && !values.is_empty() => {
-            let values: Vec<String> = values
-                .iter()
-                .map(|value| literal_value(table, *field, value))
-                .collect();
-            if let (Some(low), Some(high)) = (values.iter().min(), values.iter().max()) {
+            if let (Some(low), Some(high)) = (values.first(), values.last()) {
                 bounds.raise_low(low.clone());
                 bounds.lower_high(high.clone());
             }
@@ -521,8 +519,7 @@ fn evaluate(
             value: literal,
         } => {
             let actual = field_value(table, *field, value);
-            let expected = literal_value(table, *field, literal);
-            let ordering = actual.as_str().cmp(expected.as_str());
+            let ordering = actual.as_str().cmp(literal.as_str());
             match op {
                 Comparison::Eq => ordering.is_eq(),
                 Comparison::Ne => ordering.is_ne(),
@@ -546,10 +543,7 @@ fn evaluate(
             negated,
         } => {
             let actual = field_value(table, *field, value);
-            values
-                .iter()
-                .any(|literal| literal_value(table, *field, literal) == actual)
-                != *negated
+            values.binary_search(&actual).is_ok() != *negated
         }
         Condition::Between {
             field,
@@ -558,9 +552,7 @@ fn evaluate(
             negated,
         } => {
             let actual = field_value(table, *field, value);
-            let low = literal_value(table, *field, low);
-            let high = literal_value(table, *field, high);
-            (actual >= low && actual <= high) != *negated
+            (actual >= *low && actual <= *high) != *negated
         }
     }
 }
