@@ -62,6 +62,7 @@ pub enum Command {
     Setup(commands::setup::SetupArgs),
     Fields(commands::fields::FieldsArgs),
     Sync(commands::sync::SyncArgs),
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod auth;
 pub mod check;
+pub mod demo;
 pub mod extract;
 pub mod fields;
 pub mod history;
@@ -29,6 +30,7 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Setup(args) => setup::run(cli, args),
         Command::Fields(args) => fields::run(cli, args),
         Command::Sync(args) => sync::run(cli, args),
+        Command::Demo(args) => demo::run(args),
     }
 }
 

@@ -139,6 +139,8 @@ struct RunContext<'a> {
     stop: Mutex<Option<Stop>>,
     progress: &'a dyn Progress,
     tokens_before: u64,
+    /// Custom field hash key → its name, so the audit says "ECC Payment Terms", not a hash.
+    field_names: HashMap<String, String>,
 }
 
 impl SyncEngine {
@@ -443,6 +445,13 @@ impl SyncEngine {
             stop: Mutex::new(None),
             progress,
             tokens_before,
+            field_names: cached
+                .keys
+                .organization
+                .iter()
+                .chain(cached.keys.person.iter())
+                .map(|(name, key)| (key.clone(), name.clone()))
+                .collect(),
         };
         let (organizations, persons): (Vec<&PlanEntry>, Vec<&PlanEntry>) = the_plan
             .entries
@@ -1097,6 +1106,17 @@ impl SyncEngine {
                 }
             }
         };
+        // A person created under an organization of this run was planned before its org_id was
+        // known; its pushed hash is the planner's formula with the org_id now set, so the next
+        // run sees it unchanged.
+        let pushed_hash = match (&entry.pushed_hash, entry.kind, org_id) {
+            (None, EntityKind::Person, Some(org_id)) => {
+                let mut sent_body = body.clone();
+                sent_body.set("org_id", json!(org_id));
+                Some(sent_body.content_hash().to_string())
+            }
+            _ => entry.pushed_hash.clone(),
+        };
         let intent = self
             .store
             .record_intent(&NewIntent {
@@ -1108,7 +1128,7 @@ impl SyncEngine {
                 payload: serde_json::to_value(IntentPayload {
                     external_id_key: external_id_key.map(str::to_string),
                     external_id: external_id.clone(),
-                    pushed_hash: entry.pushed_hash.clone(),
+                    pushed_hash: pushed_hash.clone(),
                     content_hash: entry.content_hash.clone(),
                     customer_number: entry.customer_number.clone(),
                     extracted: read.extracted.clone(),
@@ -1167,7 +1187,7 @@ impl SyncEngine {
             Ok(id) => Ok(RecordOutcome {
                 kind: entry.kind,
                 ecc_key: entry.ecc_key.clone(),
-                pushed_hash: entry.pushed_hash.clone(),
+                pushed_hash,
                 link: LinkChange::Set(id),
                 failure: FailureChange::Reset,
                 closes_intent: Some(intent),
@@ -1237,7 +1257,15 @@ impl SyncEngine {
                 entry.kind
             )
         } else {
-            let fields: Vec<&str> = changes.owned_fields().collect();
+            let fields: Vec<&str> = changes
+                .owned_fields()
+                .map(|field| {
+                    field
+                        .strip_prefix(crate::existing::CUSTOM_FIELD_PREFIX)
+                        .and_then(|key| context.field_names.get(key))
+                        .map_or(field, String::as_str)
+                })
+                .collect();
             let fields = fields.join(", ");
             match entry.kind {
                 EntityKind::Organization => {
