@@ -350,6 +350,10 @@ impl Generator<'_> {
             created_on,
         );
         customer.name[1] = text(truncate(&format!("{label} {}", customer.city), 35));
+        // NAME1 is the sold-to's: so is a control character in it, and the truth says so.
+        if data.customers[sold_to].dirty == Some(DIRTY_CONTROL_CHARACTER) {
+            customer.dirty = Some(DIRTY_CONTROL_CHARACTER);
+        }
         customer.account_group = "0002";
         customer.deletion_flag = false;
         customer.company_codes = data.customers[sold_to].company_codes.clone();
