@@ -586,10 +586,8 @@ struct RfcFullRead {
 impl FullRead for RfcFullRead {
     async fn next_batch(&mut self) -> Result<Option<ExtractBatch>, EccError> {
         let read = self.source.kna1_read(Condition::all(vec![]));
-        // A failed page leaves the pager where it was, so the next call asks for it again.
-        let mut pager = self.pager.clone();
-        let Some(page) = self.source.reader.next_page(&read, &mut pager).await? else {
-            self.pager = pager;
+        // A failed page ends the read (the stream stops at its error); the next read starts over.
+        let Some(page) = self.source.reader.next_page(&read, &mut self.pager).await? else {
             return Ok(None);
         };
         let lower = page.lower.as_ref().and_then(|key| key.first().cloned());
@@ -599,7 +597,6 @@ impl FullRead for RfcFullRead {
             upper: upper.as_deref(),
         };
         let batch = self.source.complete(page.rows, scope).await?;
-        self.pager = pager;
         Ok(Some(batch))
     }
 }

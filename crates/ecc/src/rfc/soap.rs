@@ -67,6 +67,15 @@ impl Element {
         self.children.iter().find(|child| child.name == name)
     }
 
+    fn find_mut(&mut self, name: &str) -> Option<&mut Element> {
+        if self.name == name {
+            return Some(self);
+        }
+        self.children
+            .iter_mut()
+            .find_map(|child| child.find_mut(name))
+    }
+
     fn find(&self, name: &str) -> Option<&Element> {
         if self.name == name {
             return Some(self);
@@ -191,43 +200,54 @@ pub fn parse_response(function: &str, xml: &str) -> Result<SoapOutcome, EccError
         }));
     }
     let expected = format!("{}.Response", xml_name(function));
-    let response = body
+    let position = body
         .children
         .iter()
-        .find(|child| child.name == expected)
+        .position(|child| child.name == expected)
         .or_else(|| {
             body.children
                 .iter()
-                .find(|child| child.name.ends_with(".Response"))
+                .position(|child| child.name.ends_with(".Response"))
         })
         .ok_or_else(|| EccError::Malformed {
             source_name: source_name.clone(),
             detail: format!("no {expected} in the SOAP Body"),
         })?;
+    // Take the answer out of the tree: its texts move into the reply instead of being copied,
+    // so a large DATA table is held once.
+    let mut root = root;
+    let Some(body) = root.find_mut("Body") else {
+        return Err(EccError::Malformed {
+            source_name,
+            detail: "no SOAP Body".into(),
+        });
+    };
+    let response = body.children.swap_remove(position);
+    drop(root);
     let mut reply = RfcReply::default();
-    for parameter in &response.children {
+    for parameter in response.children {
         let name = parameter.name.replace("_-", "/");
         let is_table = !parameter.children.is_empty()
             && parameter.children.iter().all(|child| child.name == "item");
         if is_table {
             let rows = parameter
                 .children
-                .iter()
+                .into_iter()
                 .map(|item| {
                     item.children
-                        .iter()
-                        .map(|field| (field.name.replace("_-", "/"), field.text.clone()))
+                        .into_iter()
+                        .map(|field| (field.name.replace("_-", "/"), field.text))
                         .collect::<BTreeMap<_, _>>()
                 })
                 .collect();
             reply.tables.insert(name, rows);
         } else if parameter.children.is_empty() {
-            reply.exports.insert(name, parameter.text.clone());
+            reply.exports.insert(name, parameter.text);
         } else {
-            for field in &parameter.children {
+            for field in parameter.children {
                 reply.exports.insert(
                     format!("{name}.{}", field.name.replace("_-", "/")),
-                    field.text.clone(),
+                    field.text,
                 );
             }
         }

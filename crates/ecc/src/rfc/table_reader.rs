@@ -417,7 +417,9 @@ impl TableReader {
                 return Ok(None);
             }
             if pager.needs_sample() {
-                let sample_size = rows_per_call * SAMPLE_PAGES;
+                let sample_size = (rows_per_call * SAMPLE_PAGES)
+                    .min(MAX_SAMPLE_KEYS)
+                    .max(rows_per_call);
                 let range = range_condition(read, pager.lower.as_deref(), None);
                 let key_fields: Vec<String> = read.keys.iter().map(|key| key.to_string()).collect();
                 let rows = self
@@ -578,6 +580,10 @@ fn range_condition(
     }
     Condition::all(parts)
 }
+
+/// The most keys one sampling call asks for. A sample only has to hold a key or two per page
+/// to steer the ranges; beyond this it costs memory and transfer for nothing.
+const MAX_SAMPLE_KEYS: usize = 50_000;
 
 /// Driving-table pages' worth of rows one read of a dependent table asks for.
 const DEPENDENT_PAGES: usize = 4;
