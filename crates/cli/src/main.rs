@@ -63,6 +63,7 @@ pub enum Command {
     Fields(commands::fields::FieldsArgs),
     Sync(commands::sync::SyncArgs),
     Demo(commands::demo::DemoArgs),
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {

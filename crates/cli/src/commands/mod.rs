@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod bench;
 pub mod check;
 pub mod demo;
 pub mod extract;
@@ -31,6 +32,7 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Fields(args) => fields::run(cli, args),
         Command::Sync(args) => sync::run(cli, args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
