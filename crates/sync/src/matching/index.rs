@@ -168,7 +168,8 @@ fn prefix(token: &str, chars: usize) -> &str {
     }
 }
 
-/// The fuzzy blocking keys of a subject: each name word, each pair of its first words, and
+/// The fuzzy blocking keys of a subject: each name word, each pair of its first words (their
+/// first four letters, so a typo further in still meets), and
 /// postal code + the first three letters of each word.
 pub fn fuzzy_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
     for name in [subject.name.as_str(), subject.alt_name.as_str()] {
@@ -190,7 +191,7 @@ pub fn fuzzy_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
         let head = &words[..words.len().min(5)];
         for (index, first) in head.iter().enumerate() {
             for second in &head[index + 1..] {
-                keys.push(key_hash(KEY_PAIR, &[first, second]));
+                keys.push(key_hash(KEY_PAIR, &[prefix(first, 4), prefix(second, 4)]));
             }
         }
     }
@@ -494,14 +495,14 @@ impl RecordIndex {
         self.range(key).len()
     }
 
-    /// Candidate records for a subject by its fuzzy keys, each with the number of keys it
-    /// shares, most shared first, at most `limit`.
+    /// Candidate records for a subject by its fuzzy keys, each with the weight of the keys it
+    /// shares (rarer keys weigh more), heaviest first, at most `limit`.
     pub fn candidates(
         &self,
         subject: &MatchSubject,
         limit: usize,
         keys: &mut Vec<u32>,
-        found: &mut Vec<u32>,
+        found: &mut Vec<u64>,
     ) -> Vec<(u32, u32)> {
         keys.clear();
         found.clear();
@@ -511,14 +512,22 @@ impl RecordIndex {
             if range.len() > COMMON_KEY_LIMIT {
                 continue;
             }
-            found.extend(self.postings[range].iter().map(|posting| *posting as u32));
+            // A key few records share says more than one many share.
+            let weight = 64 / (1 + u64::from(usize::BITS - range.len().leading_zeros()));
+            found.extend(
+                self.postings[range]
+                    .iter()
+                    .map(|posting| ((*posting & 0xffff_ffff) << 32) | weight),
+            );
         }
         found.sort_unstable();
         let mut counted: Vec<(u32, u32)> = Vec::new();
-        for number in found.iter() {
+        for entry in found.iter() {
+            let number = (entry >> 32) as u32;
+            let weight = (entry & 0xffff_ffff) as u32;
             match counted.last_mut() {
-                Some((last, count)) if last == number => *count += 1,
-                _ => counted.push((*number, 1)),
+                Some((last, total)) if *last == number => *total += weight,
+                _ => counted.push((number, weight)),
             }
         }
         if counted.len() > limit {

@@ -102,7 +102,7 @@ impl MatchOutcome {
 }
 
 /// How many candidates per customer are scored at most (the most shared keys first).
-const SCORED_CANDIDATES: usize = 48;
+const SCORED_CANDIDATES: usize = 24;
 
 /// Two candidates closer than this are a tie the matcher does not break.
 const AMBIGUITY_MARGIN: f64 = 0.02;
@@ -448,7 +448,7 @@ impl OrganizationMatcher {
 #[derive(Debug, Default)]
 pub struct Scratch {
     pub(crate) keys: Vec<u32>,
-    pub(crate) found: Vec<u32>,
+    pub(crate) found: Vec<u64>,
 }
 
 fn evidence(
