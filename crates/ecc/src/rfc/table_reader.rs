@@ -778,4 +778,149 @@ mod tests {
             Err(EccError::FieldNotValid { .. })
         ));
     }
+
+    /// A table server that returns matching rows in any order it likes, cut at ROWCOUNT, as a
+    /// database without ORDER BY may. It understands the conditions a single-key read sends:
+    /// `KUNNR <op> 'literal'` joined by AND.
+    struct UnorderedServer {
+        keys: Vec<String>,
+        order_seed: u64,
+    }
+
+    fn literal_conditions(lines: &[String]) -> Vec<(String, String)> {
+        let text = lines.join(" ");
+        let tokens: Vec<&str> = text.split(' ').filter(|token| !token.is_empty()).collect();
+        let mut conditions = Vec::new();
+        for window in tokens.windows(3) {
+            if window[0] == "KUNNR" && window[2].starts_with('\'') {
+                conditions.push((
+                    window[1].to_string(),
+                    window[2].trim_matches('\'').to_string(),
+                ));
+            }
+        }
+        conditions
+    }
+
+    #[async_trait::async_trait]
+    impl RfcTransport for UnorderedServer {
+        async fn call(&self, call: &RfcCall) -> Result<RfcReply, EccError> {
+            let fields: Vec<String> = call
+                .tables
+                .iter()
+                .find(|(name, _)| name == "FIELDS")
+                .map(|(_, rows)| rows.iter().map(|row| row[0].1.clone()).collect())
+                .unwrap_or_default();
+            let layout_row = |name: &str, offset: usize| {
+                [
+                    ("FIELDNAME", name.to_string()),
+                    ("OFFSET", format!("{offset:06}")),
+                    ("LENGTH", "000010".to_string()),
+                    ("TYPE", "C".to_string()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect::<BTreeMap<_, _>>()
+            };
+            let mut reply = RfcReply::default();
+            reply.tables.insert(
+                "FIELDS".into(),
+                fields
+                    .iter()
+                    .enumerate()
+                    .map(|(index, name)| layout_row(name, index * 11))
+                    .collect(),
+            );
+            if call.import_value("NO_DATA") == Some("X") {
+                return Ok(reply);
+            }
+            let options: Vec<String> = call
+                .tables
+                .iter()
+                .find(|(name, _)| name == "OPTIONS")
+                .map(|(_, rows)| rows.iter().map(|row| row[0].1.clone()).collect())
+                .unwrap_or_default();
+            let conditions = literal_conditions(&options);
+            let row_count: usize = call
+                .import_value("ROWCOUNT")
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0);
+            let mut matching: Vec<&String> = self
+                .keys
+                .iter()
+                .filter(|key| {
+                    conditions.iter().all(|(op, literal)| match op.as_str() {
+                        "GT" => key.as_str() > literal.as_str(),
+                        "GE" => key.as_str() >= literal.as_str(),
+                        "LT" => key.as_str() < literal.as_str(),
+                        "LE" => key.as_str() <= literal.as_str(),
+                        "EQ" => key.as_str() == literal.as_str(),
+                        _ => true,
+                    })
+                })
+                .collect();
+            // Any order: a seeded shuffle, or reversed.
+            if self.order_seed == 0 {
+                matching.reverse();
+            } else {
+                let mut state = self.order_seed;
+                for index in (1..matching.len()).rev() {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    matching.swap(index, (state >> 33) as usize % (index + 1));
+                }
+            }
+            if row_count > 0 {
+                matching.truncate(row_count);
+            }
+            let data = matching
+                .into_iter()
+                .map(|key| {
+                    let wa = fields
+                        .iter()
+                        .map(|_| format!("{key:<10}"))
+                        .collect::<Vec<_>>()
+                        .join("|");
+                    [("WA".to_string(), wa)]
+                        .into_iter()
+                        .collect::<BTreeMap<_, _>>()
+                })
+                .collect();
+            reply.tables.insert("DATA".into(), data);
+            Ok(reply)
+        }
+
+        fn endpoint(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        #[test]
+        fn key_range_paging_returns_every_row_once_whatever_the_server_order(
+            numbers in proptest::collection::btree_set(0u32..100_000, 0..1500),
+            rows_per_call in 1usize..120,
+            order_seed in 0u64..4,
+        ) {
+            let keys: Vec<String> = numbers.iter().map(|number| format!("{number:010}")).collect();
+            let server = Arc::new(UnorderedServer { keys: keys.clone(), order_seed });
+            let reader = TableReader::new(server, "auto", rows_per_call, 50);
+            let read = TableRead { table: "KNA1", keys: &["KUNNR"], fields: vec!["NAME1"], filter: Condition::all(vec![]) };
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rows = runtime.block_on(async {
+                let mut pager = KeyPager::default();
+                let mut rows = Vec::new();
+                while let Some(page) = reader.next_page(&read, &mut pager).await.unwrap() {
+                    proptest::prop_assert!(page.rows.len() <= rows_per_call);
+                    rows.extend(page.rows);
+                }
+                Ok(rows)
+            })?;
+            let got: Vec<String> = rows.iter().map(|row| row["KUNNR"].clone()).collect();
+            proptest::prop_assert_eq!(got, keys);
+        }
+    }
 }
