@@ -411,6 +411,16 @@ impl WhereClause {
     /// Bounds on `field` implied by the clause (a superset of the matching rows: `>` is taken
     /// as `>=`, an OR as the hull of its sides), or `None` when it does not restrict the field. Used to read only the
     /// candidate rows of a large table, as a database would through its primary index.
+    /// The only values `field` can take in a matching row, when the clause lists them (EQ or IN
+    /// under ANDs, ORs of such lists); `None` otherwise.
+    pub fn exact_values(&self, table: &TableDef, field: &str) -> Option<Vec<String>> {
+        let position = table
+            .fields
+            .iter()
+            .position(|definition| definition.name == field)?;
+        exact_values_of(self.condition.as_ref()?, position)
+    }
+
     pub fn bounds(&self, table: &TableDef, field: &str) -> Option<KeyBounds> {
         let position = table
             .fields
@@ -426,6 +436,32 @@ impl WhereClause {
             None => true,
             Some(condition) => evaluate(condition, table, value),
         }
+    }
+}
+
+fn exact_values_of(condition: &Condition, position: usize) -> Option<Vec<String>> {
+    match condition {
+        Condition::And(left, right) => {
+            exact_values_of(left, position).or_else(|| exact_values_of(right, position))
+        }
+        Condition::Or(left, right) => {
+            let mut values = exact_values_of(left, position)?;
+            values.extend(exact_values_of(right, position)?);
+            values.sort();
+            values.dedup();
+            Some(values)
+        }
+        Condition::Compare {
+            field,
+            op: Comparison::Eq,
+            value,
+        } if *field == position => Some(vec![value.clone()]),
+        Condition::In {
+            field,
+            values,
+            negated: false,
+        } if *field == position => Some(values.clone()),
+        _ => None,
     }
 }
 

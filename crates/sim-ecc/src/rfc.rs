@@ -218,6 +218,15 @@ fn candidate_customers(
     clause: &abap_where::WhereClause,
 ) -> Option<Vec<u32>> {
     let by_customer_number = || -> Option<Vec<u32>> {
+        if let Some(values) = clause.exact_values(table, "KUNNR") {
+            return Some(
+                values
+                    .iter()
+                    .filter_map(|kunnr| data.customer_index(kunnr))
+                    .map(|index| index as u32)
+                    .collect(),
+            );
+        }
         let bounds = clause.bounds(table, "KUNNR")?;
         let kunnr = |index: &u32| data.customers[*index as usize].kunnr;
         let start = bounds.low.as_deref().map_or(0, |low| {
@@ -231,6 +240,19 @@ fn candidate_customers(
             .map(<[u32]>::to_vec)
     };
     let by_address_number = || -> Option<Vec<u32>> {
+        if let Some(values) = clause.exact_values(table, "ADDRNUMBER") {
+            let numbers: Option<Vec<u32>> = values
+                .iter()
+                .map(|value| full_width_number(value))
+                .collect();
+            let found = numbers?.into_iter().filter_map(|number| {
+                let position = data
+                    .customers
+                    .partition_point(|customer| customer.address_number < number);
+                (data.customers.get(position)?.address_number == number).then_some(position as u32)
+            });
+            return Some(found.collect());
+        }
         let (low, high) = numeric_bounds(clause.bounds(table, "ADDRNUMBER")?, 0)?;
         let start = data
             .customers
@@ -242,11 +264,27 @@ fn candidate_customers(
     };
     // Contact and person numbers are handed out together, in customer order.
     let by_contact = |field: &str, offset: u32| -> Option<Vec<u32>> {
+        let ranges = &data.contact_ranges;
+        if let Some(values) = clause.exact_values(table, field) {
+            let numbers: Option<Vec<u32>> = values
+                .iter()
+                .map(|value| full_width_number(value).map(|number| number.saturating_sub(offset)))
+                .collect();
+            let mut found: Vec<u32> = numbers?
+                .into_iter()
+                .filter_map(|number| {
+                    let range =
+                        ranges.get(ranges.partition_point(|range| range.last_contact < number))?;
+                    (range.first_contact <= number).then_some(range.customer)
+                })
+                .collect();
+            found.dedup();
+            return Some(found);
+        }
         let bounds = clause.bounds(table, field)?;
         // Without a lower bound, the customers' own rows (PERSNUMBER blank) may match too.
         bounds.low.as_ref()?;
         let (low, high) = numeric_bounds(bounds, offset)?;
-        let ranges = &data.contact_ranges;
         let start = ranges.partition_point(|range| range.last_contact < low);
         let end = ranges.partition_point(|range| range.first_contact <= high);
         Some(
@@ -268,6 +306,7 @@ fn candidate_customers(
         _ => return None,
     };
     candidates.sort_by_key(|index| data.storage_rank[*index as usize]);
+    candidates.dedup();
     Some(candidates)
 }
 
@@ -275,14 +314,16 @@ fn candidate_customers(
 const PERSON_NUMBER_OFFSET: u32 =
     crate::generate::FIRST_PERSON_NUMBER - crate::generate::FIRST_CONTACT_NUMBER;
 
+fn full_width_number(text: &str) -> Option<u32> {
+    (text.len() == 10 && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse::<u32>().ok())
+        .flatten()
+}
+
 /// Numeric bounds from full-width (10-digit) literals only: a shorter literal compares
 /// differently as a string. `offset` is subtracted to map person numbers to contact numbers.
 fn numeric_bounds(bounds: abap_where::KeyBounds, offset: u32) -> Option<(u32, u32)> {
-    let number = |text: &str| {
-        (text.len() == 10 && text.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| text.parse::<u32>().ok())
-            .flatten()
-    };
+    let number = full_width_number;
     let low = match bounds.low.as_deref() {
         Some(text) => number(text)?.saturating_sub(offset),
         None => 0,
