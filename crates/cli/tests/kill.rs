@@ -81,6 +81,13 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
         "setup failed: {}",
         String::from_utf8_lossy(&setup.stderr)
     );
+    // The default policy for deleted customers is "label"; the label does not exist in a fresh
+    // Pipedrive and its API cannot make one: setup says so.
+    assert!(
+        String::from_utf8_lossy(&setup.stderr).contains("(sync.status_label) does not exist"),
+        "setup did not warn about the missing status label: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
 
     // Kill the sync at random moments, starting it again each time.
     let mut moments = Moments(0x5EED_0FC0_FFEE);

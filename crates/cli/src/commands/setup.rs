@@ -45,6 +45,10 @@ pub fn run(cli: &Cli, _args: &SetupArgs) -> Result<(), CliError> {
                 eprintln!("warning: {} field \"{}\" {warning}", field.entity, field.name);
             }
         }
+        if let Some(warning) = missing_status_label(&config, &resolver).await? {
+            // Not a failure: labels are made in Pipedrive's settings, not through the API.
+            eprintln!("warning: {warning}");
+        }
         let snapshot = client.governor().snapshot();
         println!(
             "{} field(s) ready; {} tokens used today of {}",
@@ -59,6 +63,33 @@ pub fn run(cli: &Cli, _args: &SetupArgs) -> Result<(), CliError> {
         }
         Ok(())
     })
+}
+
+/// With a `label` policy: a warning when the organization label `sync.status_label` does not
+/// exist (Pipedrive's API cannot create labels; the sync reports such records as errors).
+async fn missing_status_label(
+    config: &mlc_config::Config,
+    resolver: &CustomFieldResolver,
+) -> Result<Option<String>, CliError> {
+    use mlc_config::sections::sync::LifecyclePolicy;
+    if ![config.sync.on_deleted, config.sync.on_blocked].contains(&LifecyclePolicy::Label) {
+        return Ok(None);
+    }
+    let fields = resolver
+        .fields(EntityKind::Organization)
+        .await
+        .map_err(CliError::failed)?;
+    let exists = fields
+        .iter()
+        .filter(|field| field.field_code == "label_ids" || field.field_code == "label")
+        .flat_map(|field| field.options.iter())
+        .any(|option| option.label == config.sync.status_label);
+    Ok((!exists).then(|| {
+        format!(
+            "the organization label \"{}\" (sync.status_label) does not exist in Pipedrive: create it in Pipedrive's settings (the API cannot) or name an existing label; until then a deleted or blocked customer whose policy is \"label\" is an error in the audit",
+            config.sync.status_label
+        )
+    }))
 }
 
 /// The default external-id fields, then every custom field the mapping names.
