@@ -548,3 +548,70 @@ async fn a_review_is_queued_without_a_create_and_accepting_links_rejecting_creat
     assert_eq!(for_rejected[0].status, ReviewStatus::Rejected);
     testbed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_lost_to_server_errors_are_retried_on_the_next_run_without_duplicates() {
+    let mut options = TestbedOptions::new(8, 83);
+    options.contacts_per_customer = 1;
+    options.duplicate_rate = 0.0;
+    options.dirty_rate = 0.0;
+    let testbed = Testbed::start(options).await.unwrap();
+    let engine = testbed.engine().await.unwrap();
+    let fields = testbed.setup(&engine).await.unwrap();
+    let contact_key = field_key(&fields, "ECC Contact Number");
+
+    // Every person create is answered 500, more often than the client tries.
+    testbed.pipedrive.state().set_faults(FaultSettings {
+        error_rate: 1.0,
+        methods: vec!["POST".into()],
+        path_contains: "/api/v2/persons".into(),
+        ..FaultSettings::default()
+    });
+    let first = sync(&engine, RunMode::Delta).await;
+    assert_eq!(first.status, RunStatus::Partial, "{first:?}");
+    let contacts: Vec<String> = testbed
+        .truth()
+        .iter()
+        .filter(|record| !record.customer.deleted && !record.customer.blocked)
+        .flat_map(|record| record.customer.contacts.iter())
+        .map(|contact| contact.contact_number.clone())
+        .collect();
+    assert!(!contacts.is_empty());
+    assert_eq!(testbed.pipedrive.state().stats().persons, 0);
+    for contact in &contacts {
+        let state = testbed
+            .store
+            .record_state("testbed", EntityKind::Person, contact)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("contact {contact} has no state"));
+        assert_eq!(state.failures, 1, "{state:?}");
+    }
+
+    // Pipedrive is well again and the pause has passed: ECC changed nothing, yet the persons
+    // are created, each once.
+    testbed
+        .pipedrive
+        .state()
+        .set_faults(FaultSettings::default());
+    backoff_passes(&testbed).await;
+    let second = sync(&engine, RunMode::Delta).await;
+    assert_eq!(second.status, RunStatus::Ok, "{second:?}");
+    let persons = testbed.pipedrive.state().persons();
+    for contact in &contacts {
+        let display = alpha_output(contact);
+        let found = persons
+            .iter()
+            .filter(|person| !person.is_deleted)
+            .filter(|person| person.json["custom_fields"][&contact_key] == display.as_str())
+            .count();
+        assert_eq!(found, 1, "contact {display}: {second:?}");
+    }
+    assert!(testbed
+        .store
+        .open_intents("testbed")
+        .await
+        .unwrap()
+        .is_empty());
+    testbed.shutdown().await;
+}
