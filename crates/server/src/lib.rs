@@ -1,1 +1,0 @@
-//! placeholder module list; filled by its issue.
