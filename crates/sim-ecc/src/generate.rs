@@ -822,12 +822,15 @@ fn make_dirty(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
         _ => {
             let filler =
                 "Internationale Handelsgesellschaft für Maschinen, Anlagen und Ersatzteile";
+            // Blank name parts joined in would start a line with spaces that trimming takes
+            // away, and the lines would not be full.
             let full = format!(
                 "{} {filler} {filler}",
                 customer
                     .name
                     .iter()
                     .map(|p| &**p)
+                    .filter(|part| !part.is_empty())
                     .collect::<Vec<_>>()
                     .join(" ")
             );
