@@ -532,7 +532,16 @@ impl RecordIndex {
         }
         if counted.len() > limit {
             counted.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            counted.truncate(limit);
+            // Records as good as the last one kept are kept too (up to twice the limit): a
+            // common name must not lose its true match to an arbitrary cut among equals.
+            let cutoff = counted[limit - 1].1;
+            let kept = counted
+                .iter()
+                .take(limit * 2)
+                .take_while(|(_, weight)| *weight >= cutoff)
+                .count()
+                .max(limit);
+            counted.truncate(kept);
         }
         counted
     }
