@@ -118,15 +118,20 @@ fn country_of(customer: &CustomerMaster) -> &'static crate::vocabulary::Country 
         .unwrap_or(&COUNTRIES[0])
 }
 
-/// Picks `count` distinct customers that are not one-time accounts.
+/// Picks `count` distinct customers that are neither one-time accounts nor dirty.
 fn pick_customers(
     data: &EccData,
     rng: &mut ChaCha8Rng,
     count: usize,
     exclude: &[usize],
 ) -> Vec<usize> {
+    let excluded: std::collections::HashSet<usize> = exclude.iter().copied().collect();
+    // Dirty customers stay as they are: an edit could clean them and make their reason stale.
     let mut candidates: Vec<usize> = (0..data.customers.len())
-        .filter(|index| !data.customers[*index].one_time && !exclude.contains(index))
+        .filter(|index| {
+            let customer = &data.customers[*index];
+            !customer.one_time && customer.dirty.is_none() && !excluded.contains(index)
+        })
         .collect();
     let count = count.min(candidates.len());
     let (chosen, _) = candidates.partial_shuffle(rng, count);
@@ -161,7 +166,9 @@ pub fn mutate(state: &SimState, request: &MutationRequest) -> MutationReport {
 
     let mut changed_contacts: Vec<u32> = Vec::new();
     let with_contacts: Vec<usize> = (0..data.customers.len())
-        .filter(|index| !data.customers[*index].contacts.is_empty())
+        .filter(|index| {
+            !data.customers[*index].contacts.is_empty() && data.customers[*index].dirty.is_none()
+        })
         .collect();
     let mut attempts = 0;
     while changed_contacts.len() < request.contacts
