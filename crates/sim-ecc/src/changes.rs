@@ -39,6 +39,9 @@ pub struct MutationReport {
     pub customers: Vec<String>,
     pub contacts: Vec<ContactChange>,
     pub address_only: Vec<String>,
+    /// Sold-to customers whose shipping address changed because their ship-to party (KNVP WE)
+    /// was edited: their truth moved, yet SAP writes no change document under their number.
+    pub ship_to_affected: Vec<String>,
     /// CHANGENR of every change document written.
     pub change_numbers: Vec<String>,
 }
@@ -200,11 +203,33 @@ pub fn mutate(state: &SimState, request: &MutationRequest) -> MutationReport {
     }
 
     let chosen_address_only = pick_customers(&data, &mut rng, request.address_only, &chosen);
-    for index in chosen_address_only {
+    for index in chosen_address_only.iter().copied() {
         change_in_bas_only(&mut data.customers[index], &mut rng);
         report
             .address_only
             .push(data.customers[index].kunnr.to_string());
+    }
+
+    let edited_ship_tos: std::collections::HashSet<u32> = chosen
+        .iter()
+        .chain(&chosen_address_only)
+        .filter(|index| data.customers[**index].account_group == "0002")
+        .map(|index| *index as u32)
+        .collect();
+    if !edited_ship_tos.is_empty() {
+        report.ship_to_affected = data
+            .customers
+            .iter()
+            .filter(|customer| {
+                customer.sales_areas.iter().any(|area| {
+                    area.is_area(&scope.sales_area)
+                        && area
+                            .ship_to
+                            .is_some_and(|ship_to| edited_ship_tos.contains(&ship_to))
+                })
+            })
+            .map(|customer| customer.kunnr.to_string())
+            .collect();
     }
     report
 }

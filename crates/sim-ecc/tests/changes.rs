@@ -437,3 +437,51 @@ async fn truth_endpoint_matches_the_in_process_truth() {
         .as_ref()
         .is_some_and(|t| t.text.is_some())));
 }
+
+#[tokio::test]
+async fn editing_a_ship_to_party_moves_its_sold_to_without_a_change_document_for_it() {
+    let mut options = SimEccOptions::for_tests(300, 13);
+    options.contacts_per_customer = 0;
+    let ecc = Ecc::start(options).await;
+    let before: HashMap<String, mlc_sim_ecc::TruthRecord> = ecc
+        .sim
+        .truth()
+        .into_iter()
+        .map(|r| (r.customer.customer_number.clone(), r))
+        .collect();
+    let report = ecc.sim.mutate(&mlc_sim_ecc::MutationRequest {
+        customers: 150,
+        address_only: 150,
+        seed: 2,
+        ..Default::default()
+    });
+    assert!(
+        !report.ship_to_affected.is_empty(),
+        "the seed edits some ship-to parties"
+    );
+    let after: HashMap<String, mlc_sim_ecc::TruthRecord> = ecc
+        .sim
+        .truth()
+        .into_iter()
+        .map(|r| (r.customer.customer_number.clone(), r))
+        .collect();
+    let moved = report
+        .ship_to_affected
+        .iter()
+        .filter(|number| {
+            before[*number].customer.shipping_address != after[*number].customer.shipping_address
+        })
+        .count();
+    assert!(
+        moved > 0,
+        "some sold-to shipping addresses changed with their ship-to"
+    );
+    for number in &report.ship_to_affected {
+        if !report.customers.contains(number) && !report.address_only.contains(number) {
+            assert_eq!(
+                before[number].customer.billing_address,
+                after[number].customer.billing_address
+            );
+        }
+    }
+}
