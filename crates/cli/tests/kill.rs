@@ -70,6 +70,7 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
     options.plan = "premium".into();
     options.budget_share = 1.0;
     options.budget_tokens = Some(50_000_000);
+    options.sync_lines = vec![r#"on_deleted = "label""#.to_string()];
     let testbed = Testbed::start(options).await.unwrap();
     let config = testbed.directory.path().join("ml-connector.toml");
     std::fs::write(&config, &testbed.config_text).unwrap();
@@ -81,8 +82,8 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
         "setup failed: {}",
         String::from_utf8_lossy(&setup.stderr)
     );
-    // The default policy for deleted customers is "label"; the label does not exist in a fresh
-    // Pipedrive and its API cannot make one: setup says so.
+    // With on_deleted = "label", the label must exist in Pipedrive, whose API cannot make one:
+    // setup says so.
     assert!(
         String::from_utf8_lossy(&setup.stderr).contains("(sync.status_label) does not exist"),
         "setup did not warn about the missing status label: {}",

@@ -114,7 +114,8 @@ review_threshold = 0.70
 # map-to-one (report, both linked to one organization).
 ecc_duplicates = "keep-apart"
 # What a deletion flag or a block in ECC does in Pipedrive: leave, label, field or delete.
-on_deleted = "label"
+# label needs the label (status_label) to exist in Pipedrive already; field needs nothing.
+on_deleted = "field"
 on_blocked = "field"
 status_label = "ECC: deleted or blocked"
 # Failed writes of one record before it is parked until it changes or is replayed.

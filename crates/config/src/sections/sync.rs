@@ -185,7 +185,9 @@ pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, C
             validator,
             "sync.on_deleted",
             &raw.on_deleted,
-            LifecyclePolicy::Label,
+            // A label must exist in Pipedrive first (the API cannot add one); the status field
+            // is created by `setup`, so it works out of the box.
+            LifecyclePolicy::Field,
         )?,
         on_blocked: lifecycle(
             validator,

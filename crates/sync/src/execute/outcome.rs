@@ -33,6 +33,7 @@ pub struct ReadContext {
 }
 
 /// The audit event of `entry` with the given result.
+#[allow(clippy::too_many_arguments)]
 pub fn audit_event(
     connection: &str,
     run_id: i64,
