@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mlc_pipedrive::{Organization, OrganizationWrite, Person, PersonWrite};
+use mlc_pipedrive::{Organization, OrganizationWrite, Person, PersonWrite, PipedriveError};
 use serde_json::Value;
 
 use crate::existing::{ContactEntry, ExistingOrganization, ExistingPerson, PipedriveAddress};
@@ -63,12 +63,20 @@ pub fn existing_person(person: &Person) -> ExistingPerson {
 /// The request body of a mapped record as the client's write type. A `null` for a standard
 /// field cannot be expressed by the typed body and is left out (the field stays as it is);
 /// custom fields keep their `null`, which clears them.
-pub fn organization_write(body: Value) -> Result<OrganizationWrite, String> {
-    serde_json::from_value(body).map_err(|error| format!("mapped organization body: {error}"))
+pub fn organization_write(body: Value) -> Result<OrganizationWrite, PipedriveError> {
+    serde_json::from_value(body).map_err(|error| mapped_body_error("organization", error))
 }
 
-pub fn person_write(body: Value) -> Result<PersonWrite, String> {
-    serde_json::from_value(body).map_err(|error| format!("mapped person body: {error}"))
+pub fn person_write(body: Value) -> Result<PersonWrite, PipedriveError> {
+    serde_json::from_value(body).map_err(|error| mapped_body_error("person", error))
+}
+
+/// A mapped record the client's write type cannot hold: a field map fault, not Pipedrive's.
+fn mapped_body_error(kind: &str, error: serde_json::Error) -> PipedriveError {
+    PipedriveError::Malformed {
+        endpoint: "field map".into(),
+        message: format!("mapped {kind} body: {error}"),
+    }
 }
 
 /// The value the mapped record writes into the custom field `key` (the external id).

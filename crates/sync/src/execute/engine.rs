@@ -1142,12 +1142,7 @@ impl SyncEngine {
             })?;
         let sent = match entry.kind {
             EntityKind::Organization => {
-                let write = organization_write(body.create_body()).map_err(|message| {
-                    PipedriveError::Malformed {
-                        endpoint: "field map".into(),
-                        message,
-                    }
-                })?;
+                let write = organization_write(body.create_body())?;
                 match (external_id_key, &external_id) {
                     (Some(key), Some(value)) => self
                         .client
@@ -1162,12 +1157,7 @@ impl SyncEngine {
                 }
             }
             EntityKind::Person => {
-                let mut write = person_write(body.create_body()).map_err(|message| {
-                    PipedriveError::Malformed {
-                        endpoint: "field map".into(),
-                        message,
-                    }
-                })?;
+                let mut write = person_write(body.create_body())?;
                 write.org_id = org_id;
                 match (external_id_key, &external_id) {
                     (Some(key), Some(value)) => self
@@ -1269,21 +1259,11 @@ impl SyncEngine {
             let fields = fields.join(", ");
             match entry.kind {
                 EntityKind::Organization => {
-                    let write = organization_write(changes.patch_body()).map_err(|message| {
-                        PipedriveError::Malformed {
-                            endpoint: "field map".into(),
-                            message,
-                        }
-                    })?;
+                    let write = organization_write(changes.patch_body())?;
                     self.client.update_organization(id, &write).await?;
                 }
                 EntityKind::Person => {
-                    let write = person_write(changes.patch_body()).map_err(|message| {
-                        PipedriveError::Malformed {
-                            endpoint: "field map".into(),
-                            message,
-                        }
-                    })?;
+                    let write = person_write(changes.patch_body())?;
                     self.client.update_person(id, &write).await?;
                 }
             }
