@@ -52,18 +52,18 @@ pub enum LogFormat {
 pub enum Command {
     Init(commands::init::InitArgs),
     Check(commands::check::CheckArgs),
-    Sim(commands::sim::SimArgs),
+    Setup(commands::setup::SetupArgs),
+    Fields(commands::fields::FieldsArgs),
+    Auth(commands::auth::AuthArgs),
+    Extract(commands::extract::ExtractArgs),
+    Sync(commands::sync::SyncArgs),
     Runs(commands::history::RunsArgs),
     Audit(commands::history::AuditArgs),
     Review(commands::review::ReviewArgs),
-    Extract(commands::extract::ExtractArgs),
     Agent(commands::agent::AgentArgs),
-    Auth(commands::auth::AuthArgs),
-    Setup(commands::setup::SetupArgs),
-    Fields(commands::fields::FieldsArgs),
-    Sync(commands::sync::SyncArgs),
     Demo(commands::demo::DemoArgs),
     Bench(commands::bench::BenchArgs),
+    Sim(commands::sim::SimArgs),
 }
 
 fn main() -> ExitCode {
