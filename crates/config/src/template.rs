@@ -62,7 +62,9 @@ service_path = "/sap/opu/odata/sap/ZMLC_CUSTOMER_SRV/"
 customer_set = "CustomerSet"
 contact_set = "ContactPersonSet"
 changed_at_property = "ChangedAt"
-# expand_contacts = "Contacts"
+# Navigation from a customer to its contacts, read inline with $expand (one request a page);
+# "" reads the contact set by customer number instead.
+expand_contacts = "ToContacts"
 page_size = 1000
 
 [ecc.odata.customer_properties]

@@ -345,9 +345,13 @@ fn validate_odata(raw: RawOdata, validator: &Validator<'_>) -> Result<OdataConfi
             "ChangedAt",
         )?)
         .filter(|property| !property.is_empty()),
-        expand_contacts: validator
-            .optional_text("ecc.odata.expand_contacts", &raw.expand_contacts)?
-            .filter(|property| !property.is_empty()),
+        expand_contacts: Some(text_or(
+            validator,
+            "ecc.odata.expand_contacts",
+            &raw.expand_contacts,
+            "ToContacts",
+        )?)
+        .filter(|property| !property.is_empty()),
         page_size: count_or(
             validator,
             "ecc.odata.page_size",
