@@ -1012,7 +1012,7 @@ impl SyncEngine {
             }
             Operation::Create { body, organization } => {
                 self.create(context, entry, read, body, organization.as_ref(), created)
-                    .await
+                    .await?
             }
             Operation::Update {
                 id,
@@ -1069,7 +1069,7 @@ impl SyncEngine {
         body: &MappedRecord,
         organization: Option<&OrganizationRef>,
         created: &Mutex<HashMap<String, i64>>,
-    ) -> Result<RecordOutcome, PipedriveError> {
+    ) -> Result<Result<RecordOutcome, PipedriveError>, StoreError> {
         let external_id_key = match entry.kind {
             EntityKind::Organization => context.field_map.customer_number_key(),
             EntityKind::Person => context.field_map.contact_number_key(),
@@ -1086,7 +1086,7 @@ impl SyncEngine {
                 match id {
                     Some(id) => Some(id),
                     None => {
-                        return Ok(note(
+                        return Ok(Ok(note(
                             entry.kind,
                             &entry.ecc_key,
                             self.audit(
@@ -1101,7 +1101,7 @@ impl SyncEngine {
                                     mlc_canonical::alpha_output(customer_number)
                                 )),
                             ),
-                        ))
+                        )))
                     }
                 }
             }
@@ -1135,46 +1135,45 @@ impl SyncEngine {
                 })
                 .unwrap_or(Value::Null),
             })
-            .await
-            .map_err(|error| PipedriveError::Malformed {
-                endpoint: "state store".into(),
-                message: error.to_string(),
-            })?;
-        let sent = match entry.kind {
-            EntityKind::Organization => {
-                let write = organization_write(body.create_body())?;
-                match (external_id_key, &external_id) {
-                    (Some(key), Some(value)) => self
-                        .client
-                        .create_organization_idempotent(&write, key, value)
-                        .await
-                        .map(|organization| organization.id),
-                    _ => self
-                        .client
-                        .create_organization(&write)
-                        .await
-                        .map(|organization| organization.id),
+            .await?;
+        let sent: Result<i64, PipedriveError> = async {
+            match entry.kind {
+                EntityKind::Organization => {
+                    let write = organization_write(body.create_body())?;
+                    match (external_id_key, &external_id) {
+                        (Some(key), Some(value)) => self
+                            .client
+                            .create_organization_idempotent(&write, key, value)
+                            .await
+                            .map(|organization| organization.id),
+                        _ => self
+                            .client
+                            .create_organization(&write)
+                            .await
+                            .map(|organization| organization.id),
+                    }
+                }
+                EntityKind::Person => {
+                    let mut write = person_write(body.create_body())?;
+                    write.org_id = org_id;
+                    match (external_id_key, &external_id) {
+                        (Some(key), Some(value)) => self
+                            .client
+                            .create_person_idempotent(&write, key, value)
+                            .await
+                            .map(|person| person.id),
+                        _ => self
+                            .client
+                            .create_person(&write)
+                            .await
+                            .map(|person| person.id),
+                    }
                 }
             }
-            EntityKind::Person => {
-                let mut write = person_write(body.create_body())?;
-                write.org_id = org_id;
-                match (external_id_key, &external_id) {
-                    (Some(key), Some(value)) => self
-                        .client
-                        .create_person_idempotent(&write, key, value)
-                        .await
-                        .map(|person| person.id),
-                    _ => self
-                        .client
-                        .create_person(&write)
-                        .await
-                        .map(|person| person.id),
-                }
-            }
-        };
+        }
+        .await;
         match sent {
-            Ok(id) => Ok(RecordOutcome {
+            Ok(id) => Ok(Ok(RecordOutcome {
                 kind: entry.kind,
                 ecc_key: entry.ecc_key.clone(),
                 pushed_hash,
@@ -1190,17 +1189,17 @@ impl SyncEngine {
                     format!("created {} {id} ({})", entry.kind, entry.reason),
                     None,
                 ),
-            }),
+            })),
             Err(error @ PipedriveError::OutcomeUnknown { .. }) => {
                 // The intent stays open: the next run finds out whether it exists.
-                Err(error)
+                Ok(Err(error))
             }
             Err(error) => {
                 // Nothing was created: close the intent with the failure.
                 let state = context.states.get(&(entry.kind, entry.ecc_key.clone()));
                 let mut outcome = self.failed(context, entry, read, state, None, error);
                 outcome.closes_intent = Some(intent);
-                Ok(outcome)
+                Ok(Ok(outcome))
             }
         }
     }
