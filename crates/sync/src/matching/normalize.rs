@@ -20,6 +20,7 @@ pub enum UmlautFolding {
 /// Lowercase ASCII-folded text: letters and digits kept, everything else a space. Letters of
 /// other scripts are kept lowercased.
 pub fn fold(text: &str, umlauts: UmlautFolding) -> String {
+    let text = join_dotted_abbreviations(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars().flat_map(char::to_lowercase) {
         match c {
@@ -61,6 +62,36 @@ pub fn fold(text: &str, umlauts: UmlautFolding) -> String {
         }
     }
     out
+}
+
+/// "G.m.b.H." → "GmbH", "B.V." → "BV": a word made of single letters each followed by a dot
+/// is one abbreviation, whether it is written with the dots or without them. Without this the
+/// dots would split it into letters that match no legal form.
+fn join_dotted_abbreviations(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('.') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for (index, word) in text.split(' ').enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        if is_dotted_abbreviation(word) {
+            out.extend(word.chars().filter(|c| *c != '.'));
+        } else {
+            out.push_str(word);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn is_dotted_abbreviation(word: &str) -> bool {
+    let chars: Vec<char> = word.chars().collect();
+    chars.len() >= 4
+        && chars.len() % 2 == 0
+        && chars
+            .chunks(2)
+            .all(|pair| pair[0].is_alphabetic() && pair[1] == '.')
 }
 
 /// The words of folded text.
@@ -459,6 +490,15 @@ mod tests {
         assert_eq!(key("Widget Corp."), "widget");
         assert_eq!(key("Widget Inc"), "widget");
         assert_eq!(key("Schmidt GmbH & Co KG"), "schmidt");
+        assert_eq!(
+            key("Zürcher Feinmechanik G.m.b.H."),
+            key("Zürcher Feinmechanik GmbH")
+        );
+        assert_eq!(
+            key("Bäckerei Möller G.m.b.H. & Co. KG"),
+            "baeckerei moeller"
+        );
+        assert_eq!(key("Jansen BV"), key("Jansen B.V."));
         assert_eq!(
             normalize_name("Müller GmbH & Co. KG", UmlautFolding::Expand).legal_form,
             "gmbh co kg"
