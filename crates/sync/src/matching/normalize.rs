@@ -88,7 +88,7 @@ fn join_dotted_abbreviations(text: &str) -> std::borrow::Cow<'_, str> {
 fn is_dotted_abbreviation(word: &str) -> bool {
     let chars: Vec<char> = word.chars().collect();
     chars.len() >= 4
-        && chars.len() % 2 == 0
+        && chars.len().is_multiple_of(2)
         && chars
             .chunks(2)
             .all(|pair| pair[0].is_alphabetic() && pair[1] == '.')
