@@ -688,32 +688,27 @@ impl SyncEngine {
                 add(batch, &mut read);
                 read.cursor_after = None;
             }
-            RunMode::Full => {
-                let mut stream = Box::pin(self.extractor.full());
+            RunMode::Full | RunMode::Delta => {
+                // A delta reads from the stored cursor; the first run, with none, reads all.
+                let since = match mode {
+                    RunMode::Delta => self
+                        .store
+                        .cursor(connection, DELTA_STREAM)
+                        .await?
+                        .filter(|cursor| !cursor.value.is_empty())
+                        .map(|cursor| DeltaCursor::decode(&cursor.value))
+                        .transpose()?,
+                    _ => None,
+                };
+                let mut stream = match &since {
+                    Some(since) => self.extractor.delta(since).boxed(),
+                    None => self.extractor.full().boxed(),
+                };
                 while let Some(batch) = stream.next().await {
                     add(batch?, &mut read);
                 }
-            }
-            RunMode::Delta => {
-                let cursor = self.store.cursor(connection, DELTA_STREAM).await?;
-                let since = cursor
-                    .as_ref()
-                    .filter(|cursor| !cursor.value.is_empty())
-                    .map(|cursor| DeltaCursor::decode(&cursor.value))
-                    .transpose()?;
-                match since {
-                    Some(since) => {
-                        let mut stream = Box::pin(self.extractor.delta(&since));
-                        while let Some(batch) = stream.next().await {
-                            add(batch?, &mut read);
-                        }
-                    }
-                    None => {
-                        let mut stream = Box::pin(self.extractor.full());
-                        while let Some(batch) = stream.next().await {
-                            add(batch?, &mut read);
-                        }
-                    }
+                if *mode == RunMode::Full {
+                    return Ok(read);
                 }
                 // Records whose last write failed are tried again even if ECC did not change.
                 let now = Utc::now();
