@@ -1,11 +1,13 @@
 //! The canonical records ECC is read into and everything downstream works on.
 //!
 //! This crate owns the shape of a customer and a contact person, SAP's ALPHA key conversion and
-//! the stable content hash. It does no I/O, so every other stage can depend on it freely.
+//! the stable content hash, and (`state`) the vocabulary of what is known and decided about a record
+//! between runs. It does no I/O, so every other stage can depend on it freely.
 
 pub mod alpha;
 pub mod hash;
 pub mod record;
+pub mod state;
 
 pub use alpha::{alpha_input, alpha_output};
 pub use hash::ContentHash;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use mlc_canonical::state::EntityKind;
 use mlc_config::{PipedriveAuth, PipedriveConfig};
-use mlc_store::{EntityKind, StateStore};
+use mlc_store::StateStore;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

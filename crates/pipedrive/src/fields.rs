@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use mlc_store::EntityKind;
+use mlc_canonical::state::EntityKind;
 use tokio::sync::RwLock;
 
 use crate::client::PipedriveClient;

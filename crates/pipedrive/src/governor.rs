@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use mlc_store::{StateStore, TokenCharge};
+use mlc_canonical::state::TokenCharge;
+use mlc_store::StateStore;
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 

@@ -61,7 +61,7 @@ pub use governor::{
     budget_day, next_midnight, Alert, Governor, GovernorSettings, GovernorSnapshot, Lane,
     RateLimitHeaders, TooManyRequests, BURST_WINDOW, MAX_429_WAIT, SEARCH_LIMIT,
 };
-pub use mlc_store::EntityKind;
+pub use mlc_canonical::state::EntityKind;
 pub use model::{
     Address, AddressWrite, ContactValue, CurrentUser, FieldCreate, FieldDefinition, FieldOption,
     FieldOptionCreate, Organization, OrganizationWrite, Person, PersonWrite, SearchHit, SearchItem,

@@ -1,124 +1,10 @@
-//! The plain data the store keeps. No I/O here.
-
-use std::fmt;
+//! The plain data only the store's callers exchange with it (queries, intents, cursors, runs,
+//! leases). The domain vocabulary it persists lives in `mlc_canonical::state`. No I/O here.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityKind {
-    /// An ECC customer ↔ a Pipedrive organization.
-    Organization,
-    /// An ECC contact person ↔ a Pipedrive person.
-    Person,
-}
-
-impl EntityKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntityKind::Organization => "organization",
-            EntityKind::Person => "person",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EntityKind> {
-        match text {
-            "organization" => Some(EntityKind::Organization),
-            "person" => Some(EntityKind::Person),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for EntityKind {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
-
-/// What was done with a record in a run: the audit trail's `action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Create,
-    Update,
-    Link,
-    Skip,
-    Review,
-    Error,
-    Deferred,
-    Delete,
-    Label,
-}
-
-impl Action {
-    pub const ALL: [Action; 9] = [
-        Action::Create,
-        Action::Update,
-        Action::Link,
-        Action::Skip,
-        Action::Review,
-        Action::Error,
-        Action::Deferred,
-        Action::Delete,
-        Action::Label,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Link => "link",
-            Action::Skip => "skip",
-            Action::Review => "review",
-            Action::Error => "error",
-            Action::Deferred => "deferred",
-            Action::Delete => "delete",
-            Action::Label => "label",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Action> {
-        Action::ALL
-            .into_iter()
-            .find(|action| action.as_str() == text)
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    pub connection: String,
-    pub kind: EntityKind,
-    pub ecc_key: String,
-    pub pipedrive_id: i64,
-    pub linked_at: DateTime<Utc>,
-}
-
-/// What the connector knows about one ECC record between runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecordState {
-    pub connection: String,
-    pub kind: EntityKind,
-    pub ecc_key: String,
-    /// Hash of the mapped content last written to Pipedrive (or found equal there).
-    pub pushed_hash: Option<String>,
-    pub last_seen_at: Option<DateTime<Utc>>,
-    pub last_run_id: Option<i64>,
-    /// Consecutive failed writes; reset by a success.
-    pub failures: u32,
-    /// Earliest time a failed record is tried again.
-    pub retry_after: Option<DateTime<Utc>>,
-    /// Parked after too many failures, until ECC changes it or it is replayed.
-    pub parked: bool,
-    pub last_error: Option<String>,
-}
+pub use mlc_canonical::state::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewIntent {
@@ -144,43 +30,6 @@ pub struct Intent {
     pub created_at: DateTime<Utc>,
 }
 
-/// How a record's link changes with an outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LinkChange {
-    Keep,
-    Set(i64),
-    Remove,
-}
-
-/// How a record's failure count changes with an outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum FailureChange {
-    /// Success: failures back to 0, not parked.
-    Reset,
-    /// One more failure; retry no earlier than `retry_after`; parked when `park` is set.
-    Increment {
-        retry_after: DateTime<Utc>,
-        park: bool,
-        error: String,
-    },
-    /// Leave the count as it is (a skip, a review, a deferral).
-    Keep,
-}
-
-/// One record's outcome in a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecordOutcome {
-    pub kind: EntityKind,
-    pub ecc_key: String,
-    /// New pushed hash; `None` keeps the stored one.
-    pub pushed_hash: Option<String>,
-    pub link: LinkChange,
-    pub failure: FailureChange,
-    /// The intent this outcome closes (deleted with the commit).
-    pub closes_intent: Option<i64>,
-    pub audit: AuditEvent,
-}
-
 /// A cursor move committed with the outcomes it covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CursorAdvance {
@@ -198,30 +47,6 @@ pub struct OutcomeBatch {
     pub fencing_token: Option<i64>,
     pub outcomes: Vec<RecordOutcome>,
     pub cursor: Option<CursorAdvance>,
-}
-
-/// One line of the audit trail: what was read, what was decided, what Pipedrive answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEvent {
-    /// Assigned by the store; 0 before it is written.
-    pub id: i64,
-    pub connection: String,
-    pub run_id: i64,
-    pub kind: EntityKind,
-    pub ecc_key: String,
-    /// For a person, the customer it belongs to; for an organization, its own key.
-    pub customer_number: String,
-    pub read_at: DateTime<Utc>,
-    /// Transport and table or entity set, e.g. "soap-rfc:KNA1".
-    pub source: String,
-    pub extracted: serde_json::Value,
-    pub content_hash: String,
-    pub action: Action,
-    pub pipedrive_id: Option<i64>,
-    /// What happened, e.g. "201 created", "200 updated 3 fields", "dry run".
-    pub outcome: String,
-    pub error: Option<String>,
-    pub recorded_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -257,43 +82,6 @@ pub struct NewRun {
     pub mode: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Running,
-    Ok,
-    Partial,
-    Deferred,
-    Failed,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Ok => "ok",
-            RunStatus::Partial => "partial",
-            RunStatus::Deferred => "deferred",
-            RunStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RunStatus> {
-        [
-            RunStatus::Running,
-            RunStatus::Ok,
-            RunStatus::Partial,
-            RunStatus::Deferred,
-            RunStatus::Failed,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
-    }
-}
-
-/// Counts by action; serialized as `{"create": 3, "update": 1, ...}`.
-pub type ActionCounts = std::collections::BTreeMap<Action, u64>;
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunFinish {
     pub status: RunStatus,
@@ -324,57 +112,6 @@ pub struct RunQuery {
     pub connection: Option<String>,
     /// Newest first, at most this many.
     pub limit: Option<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewStatus {
-    Pending,
-    Accepted,
-    Rejected,
-}
-
-impl ReviewStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewStatus::Pending => "pending",
-            ReviewStatus::Accepted => "accepted",
-            ReviewStatus::Rejected => "rejected",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewReview {
-    pub connection: String,
-    pub kind: EntityKind,
-    pub ecc_key: String,
-    pub pipedrive_id: i64,
-    pub score: f64,
-    /// Why they look alike: the evidence of the matcher.
-    pub evidence: serde_json::Value,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReviewItem {
-    pub id: i64,
-    pub connection: String,
-    pub kind: EntityKind,
-    pub ecc_key: String,
-    pub pipedrive_id: i64,
-    pub score: f64,
-    pub evidence: serde_json::Value,
-    pub status: ReviewStatus,
-    pub created_at: DateTime<Utc>,
-    pub decided_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TokenCharge {
-    /// Charged; the day's total is now `used`.
-    Charged { used: u64 },
-    /// Not charged: it would cross the limit; the day's total stays `used`.
-    Refused { used: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

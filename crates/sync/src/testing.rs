@@ -37,8 +37,8 @@ pub fn field_keys(spec: &FieldMapSpec) -> FieldKeys {
     let mut keys = FieldKeys::default();
     for field in spec.required_custom_fields() {
         let target = match field.kind {
-            mlc_store::EntityKind::Organization => &mut keys.organization,
-            mlc_store::EntityKind::Person => &mut keys.person,
+            mlc_canonical::state::EntityKind::Organization => &mut keys.organization,
+            mlc_canonical::state::EntityKind::Person => &mut keys.person,
         };
         target.insert(field.name.clone(), key_for(&field.name));
     }

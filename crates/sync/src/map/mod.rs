@@ -11,12 +11,12 @@ mod record;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use mlc_canonical::state::EntityKind;
 use mlc_canonical::{alpha_output, Address, ContactPerson, Customer};
 use mlc_config::sections::sync::LifecyclePolicy;
 use mlc_config::{
     FieldRule, FieldTarget, LabelRule, MappingConfig, OwnerRule, SyncConfig, Transform, ValueSource,
 };
-use mlc_store::EntityKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use mlc_canonical::state::EntityKind;
 use mlc_canonical::ContentHash;
-use mlc_store::EntityKind;
 use serde_json::{Map, Value};
 
 use crate::existing::{ExistingRecord, CUSTOM_FIELD_PREFIX};

@@ -3,7 +3,7 @@
 //! `sync --customer K` replays it.
 
 use chrono::{DateTime, Duration, Utc};
-use mlc_store::{FailureChange, RecordState};
+use mlc_canonical::state::{FailureChange, RecordState};
 
 /// First pause after a failure; it doubles with every further failure.
 pub const FIRST_RETRY: Duration = Duration::minutes(1);
@@ -64,7 +64,7 @@ pub fn waiting(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mlc_store::EntityKind;
+    use mlc_canonical::state::EntityKind;
 
     fn state(failures: u32, retry_after: Option<DateTime<Utc>>, parked: bool) -> RecordState {
         RecordState {

@@ -13,10 +13,12 @@ pub mod cost;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use mlc_canonical::state::{
+    Action, ActionCounts, EntityKind, Link, RecordState, ReviewItem, ReviewStatus,
+};
 use mlc_canonical::{alpha_output, ContactPerson, Customer};
 use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy};
 use mlc_config::SyncConfig;
-use mlc_store::{Action, ActionCounts, EntityKind, Link, RecordState, ReviewItem, ReviewStatus};
 use serde::Serialize;
 use serde_json::{json, Value};
 

@@ -1,10 +1,10 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
+use mlc_canonical::state::{Action, EntityKind, RecordState, ReviewItem, ReviewStatus};
 use mlc_canonical::Customer;
 use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy};
 use mlc_config::MappingConfig;
-use mlc_store::{Action, EntityKind, RecordState, ReviewItem, ReviewStatus};
 use serde_json::{json, Value};
 
 use super::*;
