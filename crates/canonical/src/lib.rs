@@ -1,7 +1,7 @@
 //! The canonical records ECC is read into and everything downstream works on.
 //!
-//! This crate owns the shape of a customer and a contact person, SAP's ALPHA key conversion and
-//! the stable content hash, and (`state`) the vocabulary of what is known and decided about a record
+//! This crate owns the shape of a customer and a contact person, SAP's ALPHA key conversion, the
+//! stable content hash, and (`state`) the vocabulary of what is known and decided about a record
 //! between runs. It does no I/O, so every other stage can depend on it freely.
 
 pub mod alpha;

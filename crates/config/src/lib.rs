@@ -8,6 +8,7 @@ mod load;
 mod secret;
 pub mod sections;
 mod template;
+mod validator;
 
 pub use error::ConfigError;
 pub use load::{load, parse};

@@ -3,11 +3,8 @@
 
 use std::path::Path;
 
-use toml::Spanned;
-
-use crate::env::{substitute, SubstitutionError};
 use crate::error::ConfigError;
-use crate::secret::Secret;
+use crate::validator::{line_of, nearest, Validator};
 use crate::{sections, Config, RawConfig};
 
 /// Reads and validates the config file at `path`, with `${VAR}` taken from the process
@@ -33,7 +30,7 @@ pub fn parse(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|error| toml_error(file, text, &error))?;
-    let validator = Validator { file, text, lookup };
+    let validator = Validator::new(file, text, lookup);
     Ok(Config {
         source: file.to_string(),
         store: sections::store::validate(raw.store, &validator)?,
@@ -78,143 +75,4 @@ fn backticked(message: &str) -> Vec<String> {
         .filter(|(index, _)| index % 2 == 1)
         .map(|(_, part)| part.to_string())
         .collect()
-}
-
-/// The candidate closest to `word`, if it is close enough to be a plausible typo.
-pub(crate) fn nearest(word: &str, candidates: &[String]) -> Option<String> {
-    candidates
-        .iter()
-        .map(|candidate| (strsim::jaro_winkler(word, candidate), candidate))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate.clone())
-}
-
-fn line_of(text: &str, byte_offset: usize) -> usize {
-    text[..byte_offset.min(text.len())]
-        .bytes()
-        .filter(|byte| *byte == b'\n')
-        .count()
-        + 1
-}
-
-/// What every section's validation needs: where the file is, its text (for lines), and the
-/// environment for `${VAR}`.
-pub struct Validator<'a> {
-    file: &'a str,
-    text: &'a str,
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-}
-
-impl Validator<'_> {
-    /// An error about `key`, at the place of `span` when there is one.
-    pub fn error(
-        &self,
-        key: &str,
-        span: Option<std::ops::Range<usize>>,
-        message: impl Into<String>,
-    ) -> ConfigError {
-        ConfigError {
-            file: self.file.to_string(),
-            line: span.map(|span| line_of(self.text, span.start)),
-            key: key.to_string(),
-            message: message.into(),
-            suggestion: None,
-        }
-    }
-
-    /// A string value with `${VAR}` substituted.
-    pub fn text(&self, key: &str, value: &Spanned<String>) -> Result<String, ConfigError> {
-        substitute(value.get_ref(), self.lookup).map_err(|error| {
-            let message = match error {
-                SubstitutionError::Missing(name) => {
-                    format!("environment variable `{name}` is not set")
-                }
-                SubstitutionError::BadName(name) => {
-                    format!("`${{{name}}}` is not a valid variable name (letters, digits, _)")
-                }
-                SubstitutionError::Unclosed => "`${` without a closing `}`".to_string(),
-            };
-            self.error(key, Some(value.span()), message)
-        })
-    }
-
-    /// An optional string value: absent, or present and substituted.
-    pub fn optional_text(
-        &self,
-        key: &str,
-        value: &Option<Spanned<String>>,
-    ) -> Result<Option<String>, ConfigError> {
-        value
-            .as_ref()
-            .map(|value| self.text(key, value))
-            .transpose()
-    }
-
-    /// A required string value; `hint` tells the user what to put there.
-    pub fn required_text(
-        &self,
-        key: &str,
-        value: &Option<Spanned<String>>,
-        hint: &str,
-    ) -> Result<String, ConfigError> {
-        match value {
-            Some(value) => self.text(key, value),
-            None => Err(self.error(key, None, format!("is required: {hint}"))),
-        }
-    }
-
-    pub fn secret(
-        &self,
-        key: &str,
-        value: &Option<Spanned<String>>,
-    ) -> Result<Option<Secret>, ConfigError> {
-        Ok(self.optional_text(key, value)?.map(Secret::new))
-    }
-
-    /// One of `choices`, with a suggestion for a near miss.
-    pub fn choice<'c>(
-        &self,
-        key: &str,
-        value: &Spanned<String>,
-        choices: &[&'c str],
-    ) -> Result<&'c str, ConfigError> {
-        let text = self.text(key, value)?;
-        if let Some(found) = choices.iter().find(|choice| **choice == text) {
-            return Ok(found);
-        }
-        let candidates: Vec<String> = choices.iter().map(|choice| choice.to_string()).collect();
-        let mut error = self.error(
-            key,
-            Some(value.span()),
-            format!("`{text}` is not one of {}", choices.join(", ")),
-        );
-        error.suggestion = nearest(&text, &candidates);
-        Err(error)
-    }
-
-    /// A number within `range`.
-    pub fn number_in<T>(
-        &self,
-        key: &str,
-        value: &Spanned<T>,
-        range: std::ops::RangeInclusive<T>,
-    ) -> Result<T, ConfigError>
-    where
-        T: PartialOrd + Copy + std::fmt::Display,
-    {
-        let number = *value.get_ref();
-        if range.contains(&number) {
-            return Ok(number);
-        }
-        Err(self.error(
-            key,
-            Some(value.span()),
-            format!(
-                "{number} is out of range ({} to {})",
-                range.start(),
-                range.end()
-            ),
-        ))
-    }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::ConfigError;
-use crate::load::Validator;
+use crate::validator::Validator;
 
 /// Canonical fields of a customer a rule can read (`source`, or `{...}` in a template).
 pub const ORGANIZATION_SOURCES: &[&str] = &[
@@ -419,7 +419,7 @@ fn validate_rule(
                     );
                     let candidates: Vec<String> =
                         TRANSFORMS.iter().map(|t| t.to_string()).collect();
-                    error.suggestion = crate::load::nearest(other, &candidates);
+                    error.suggestion = crate::validator::nearest(other, &candidates);
                     return Err(error);
                 }
             }

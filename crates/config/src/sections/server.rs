@@ -6,8 +6,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::ConfigError;
-use crate::load::Validator;
 use crate::secret::Secret;
+use crate::validator::Validator;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::ConfigError;
-use crate::load::Validator;
+use crate::validator::Validator;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
