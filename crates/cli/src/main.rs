@@ -61,8 +61,11 @@ pub enum Command {
     Audit(commands::history::AuditArgs),
     Review(commands::review::ReviewArgs),
     Agent(commands::agent::AgentArgs),
+    #[cfg(feature = "simulators")]
     Demo(commands::demo::DemoArgs),
+    #[cfg(feature = "simulators")]
     Bench(commands::bench::BenchArgs),
+    #[cfg(feature = "simulators")]
     Sim(commands::sim::SimArgs),
 }
 

@@ -2,8 +2,10 @@
 
 pub mod agent;
 pub mod auth;
+#[cfg(feature = "simulators")]
 pub mod bench;
 pub mod check;
+#[cfg(feature = "simulators")]
 pub mod demo;
 pub mod extract;
 pub mod fields;
@@ -11,6 +13,7 @@ pub mod history;
 pub mod init;
 pub mod review;
 pub mod setup;
+#[cfg(feature = "simulators")]
 pub mod sim;
 pub mod sync;
 
@@ -21,6 +24,7 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Init(args) => init::run(args),
         Command::Check(args) => check::run(cli, args),
+        #[cfg(feature = "simulators")]
         Command::Sim(args) => sim::run(args),
         Command::Runs(args) => history::runs(cli, args),
         Command::Audit(args) => history::audit(cli, args),
@@ -31,7 +35,9 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Setup(args) => setup::run(cli, args),
         Command::Fields(args) => fields::run(cli, args),
         Command::Sync(args) => sync::run(cli, args),
+        #[cfg(feature = "simulators")]
         Command::Demo(args) => demo::run(args),
+        #[cfg(feature = "simulators")]
         Command::Bench(args) => bench::run(args),
     }
 }
