@@ -191,6 +191,9 @@ pub enum RunStatus {
     Partial,
     Deferred,
     Failed,
+    /// Its process stopped (killed, or shut down) before it finished; marked so when the next
+    /// run takes the connection's lease over.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -201,6 +204,7 @@ impl RunStatus {
             RunStatus::Partial => "partial",
             RunStatus::Deferred => "deferred",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -211,6 +215,7 @@ impl RunStatus {
             RunStatus::Partial,
             RunStatus::Deferred,
             RunStatus::Failed,
+            RunStatus::Interrupted,
         ]
         .into_iter()
         .find(|status| status.as_str() == text)

@@ -307,6 +307,17 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Frees the lease if `lease` still holds it; releasing a lost lease does nothing.
     async fn release_lease(&self, lease: &Lease) -> StoreResult<()>;
+    /// Who holds the connection's lease (expired or not), `None` when it is free.
+    async fn lease_holder(&self, connection: &str) -> StoreResult<Option<LeaseHolder>>;
+    /// Marks the connection's runs still `running` (dry runs aside) as interrupted, with `reason`
+    /// as their error; a new lease holder calls it, since such runs belong to a process that
+    /// stopped. Returns how many were marked.
+    async fn interrupt_runs(
+        &self,
+        connection: &str,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<u64>;
 
     // ── secrets, encrypted at rest (AES-256-GCM); both fail when the store has no key ──
     async fn put_secret(&self, name: &str, plaintext: &[u8]) -> StoreResult<()>;

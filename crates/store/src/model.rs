@@ -121,3 +121,14 @@ pub struct Lease {
     pub fencing_token: i64,
     pub expires_at: DateTime<Utc>,
 }
+
+/// Who holds a connection's lease now, for a message to whoever finds it taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    pub connection: String,
+    pub holder: String,
+    pub fencing_token: i64,
+    /// When the holder took it; `None` for a lease taken before the store recorded it.
+    pub acquired_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}

@@ -13,17 +13,17 @@ use sqlx::query::QueryAs;
 use sqlx::{Postgres, Transaction};
 
 use crate::rows::{
-    self, AuditRow, CursorRow, FailureColumns, IntentRow, LinkRow, RecordStateRow, ReviewRow,
-    RunRow,
+    self, AuditRow, CursorRow, FailureColumns, IntentRow, LeaseHolderRow, LinkRow, RecordStateRow,
+    ReviewRow, RunRow,
 };
 use crate::rules;
 use crate::secret::SealedSecret;
 use crate::sql::{self, Param};
 use crate::{
     query_error, redact_url, AuditEvent, AuditQuery, Cursor, CursorAdvance, EntityKind, Intent,
-    Lease, Link, LinkChange, NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome,
-    RecordState, ReviewItem, ReviewStatus, RunFinish, RunQuery, RunRecord, SecretKey, StateStore,
-    StoreError, StoreResult, TokenCharge,
+    Lease, LeaseHolder, Link, LinkChange, NewIntent, NewReview, NewRun, OutcomeBatch,
+    RecordOutcome, RecordState, ReviewItem, ReviewStatus, RunFinish, RunQuery, RunRecord,
+    SecretKey, StateStore, StoreError, StoreResult, TokenCharge,
 };
 
 const MAX_CONNECTIONS: u32 = 8;
@@ -617,6 +617,31 @@ impl StateStore for PostgresStore {
             .await
             .map_err(query_error("releasing lease"))?;
         Ok(())
+    }
+
+    async fn lease_holder(&self, connection: &str) -> StoreResult<Option<LeaseHolder>> {
+        let row: Option<LeaseHolderRow> = sqlx::query_as(sql::LEASE_HOLDER)
+            .bind(connection)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("reading lease holder"))?;
+        Ok(row.map(LeaseHolderRow::into_model))
+    }
+
+    async fn interrupt_runs(
+        &self,
+        connection: &str,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<u64> {
+        let result = sqlx::query(sql::INTERRUPT_RUNS)
+            .bind(connection)
+            .bind(now)
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("marking interrupted runs"))?;
+        Ok(result.rows_affected())
     }
 
     async fn put_secret(&self, name: &str, plaintext: &[u8]) -> StoreResult<()> {

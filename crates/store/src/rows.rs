@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Action, ActionCounts, AuditEvent, Cursor, EntityKind, Intent, Link, RecordState, ReviewItem,
-    ReviewStatus, RunRecord, RunStatus, StoreError, StoreResult,
+    Action, ActionCounts, AuditEvent, Cursor, EntityKind, Intent, LeaseHolder, Link, RecordState,
+    ReviewItem, ReviewStatus, RunRecord, RunStatus, StoreError, StoreResult,
 };
 
 fn corrupt(table: &str, key: impl std::fmt::Display, message: String) -> StoreError {
@@ -318,6 +318,27 @@ impl<'a> FailureColumns<'a> {
                 parked: false,
                 last_error: None,
             },
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct LeaseHolderRow {
+    connection: String,
+    holder: String,
+    fencing_token: i64,
+    acquired_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+}
+
+impl LeaseHolderRow {
+    pub fn into_model(self) -> LeaseHolder {
+        LeaseHolder {
+            connection: self.connection,
+            holder: self.holder,
+            fencing_token: self.fencing_token,
+            acquired_at: self.acquired_at,
+            expires_at: self.expires_at,
         }
     }
 }

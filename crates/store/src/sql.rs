@@ -213,11 +213,11 @@ pub const TOKENS_USED: &str = "SELECT used FROM token_ledger WHERE company = $1 
 /// Takes the lease when there is none, it was released, or it expired before `$4`; every new
 /// holder gets the previous token plus one. Returns the token, or no row when the lease is held.
 pub const ACQUIRE_LEASE: &str =
-    "INSERT INTO leases (connection, holder, fencing_token, expires_at) \
-     VALUES ($1, $2, 1, $3) \
+    "INSERT INTO leases (connection, holder, fencing_token, expires_at, acquired_at) \
+     VALUES ($1, $2, 1, $3, $4) \
      ON CONFLICT (connection) DO UPDATE \
      SET holder = excluded.holder, fencing_token = leases.fencing_token + 1, \
-         expires_at = excluded.expires_at \
+         expires_at = excluded.expires_at, acquired_at = excluded.acquired_at \
      WHERE leases.holder IS NULL OR leases.expires_at <= $4 \
      RETURNING fencing_token";
 
@@ -229,6 +229,17 @@ pub const RENEW_LEASE: &str = "UPDATE leases SET expires_at = $4 \
 /// Frees the lease and keeps its token, so the next holder's is larger.
 pub const RELEASE_LEASE: &str = "UPDATE leases SET holder = NULL \
      WHERE connection = $1 AND holder = $2 AND fencing_token = $3";
+
+/// The lease's holder, while someone holds it (expired or not).
+pub const LEASE_HOLDER: &str = "SELECT connection, holder, fencing_token, acquired_at, expires_at \
+     FROM leases WHERE connection = $1 AND holder IS NOT NULL";
+
+/// Marks the connection's runs still `running` as interrupted: called by a new lease holder, so
+/// they belong to a process that stopped without finishing them. Dry runs hold no lease and are
+/// left alone.
+pub const INTERRUPT_RUNS: &str = "UPDATE runs SET status = 'interrupted', finished_at = $2, \
+     error = COALESCE(error, $3) \
+     WHERE connection = $1 AND status = 'running' AND mode <> 'dry-run'";
 
 /// The current token. SQLite needs no row lock: `BEGIN IMMEDIATE` already holds the file's.
 pub const LEASE_TOKEN: &str = "SELECT fencing_token FROM leases WHERE connection = $1";

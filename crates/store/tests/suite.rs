@@ -688,6 +688,64 @@ async fn concurrent_lease_takers_one_wins_and_takeover_raises_the_token(fixture:
     assert_eq!(elsewhere.fencing_token, 1, "leases are per connection");
 }
 
+async fn the_lease_holder_is_named_with_since_when_and_its_orphaned_runs_are_interrupted(
+    fixture: Arc<TestStore>,
+) {
+    let store = fixture.store.as_ref();
+    let ttl = Duration::from_secs(60);
+    assert_eq!(store.lease_holder(CONNECTION).await.unwrap(), None);
+    let first = store
+        .acquire_lease(CONNECTION, "host-a:1", ttl, at(0))
+        .await
+        .unwrap()
+        .expect("free lease");
+    let holder = store.lease_holder(CONNECTION).await.unwrap().expect("held");
+    assert_eq!(holder.holder, "host-a:1");
+    assert_eq!(holder.acquired_at, Some(at(0)));
+    assert_eq!(holder.expires_at, at(60));
+    assert_eq!(holder.fencing_token, first.fencing_token);
+
+    // host-a's process dies during its run; a dry run (no lease) is running beside it.
+    let orphaned = start_run(store, CONNECTION).await;
+    let dry_run = store
+        .start_run(&NewRun {
+            connection: CONNECTION.to_string(),
+            instance: "host-c:3".to_string(),
+            mode: "dry-run".to_string(),
+        })
+        .await
+        .unwrap();
+    let elsewhere = start_run(store, "other-connection").await;
+
+    let takeover = store
+        .acquire_lease(CONNECTION, "host-b:2", ttl, at(61))
+        .await
+        .unwrap()
+        .expect("expired lease taken over");
+    let marked = store
+        .interrupt_runs(CONNECTION, at(61), "lease taken over by host-b:2")
+        .await
+        .unwrap();
+    assert_eq!(marked, 1, "only the leased run of this connection");
+    let runs = store.runs(&RunQuery::default()).await.unwrap();
+    let status_of = |id: i64| runs.iter().find(|run| run.id == id).unwrap().clone();
+    let interrupted = status_of(orphaned);
+    assert_eq!(interrupted.status, RunStatus::Interrupted);
+    assert_eq!(interrupted.finished_at, Some(at(61)));
+    assert_eq!(
+        interrupted.error.as_deref(),
+        Some("lease taken over by host-b:2")
+    );
+    assert_eq!(status_of(dry_run).status, RunStatus::Running);
+    assert_eq!(status_of(elsewhere).status, RunStatus::Running);
+
+    let holder = store.lease_holder(CONNECTION).await.unwrap().unwrap();
+    assert_eq!(holder.holder, "host-b:2");
+    assert_eq!(holder.acquired_at, Some(at(61)));
+    store.release_lease(&takeover).await.unwrap();
+    assert_eq!(store.lease_holder(CONNECTION).await.unwrap(), None);
+}
+
 // ── token ledger ──
 
 async fn token_ledger_refuses_the_charge_crossing_the_limit(fixture: Arc<TestStore>) {
@@ -1207,6 +1265,7 @@ store_test_suite!(
     concurrent_batches_on_one_cursor_version_one_commits,
     commit_with_stale_fencing_token_is_refused_and_leaves_nothing,
     concurrent_lease_takers_one_wins_and_takeover_raises_the_token,
+    the_lease_holder_is_named_with_since_when_and_its_orphaned_runs_are_interrupted,
     token_ledger_refuses_the_charge_crossing_the_limit,
     concurrent_chargers_never_exceed_the_limit,
     runs_are_listed_newest_first_with_their_counts,
