@@ -177,6 +177,29 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
         );
     }
 
+    // ── Runs: each killed run was marked interrupted by the process that took its lease ──
+    let runs = testbed
+        .store
+        .runs(&mlc_store::RunQuery::default())
+        .await
+        .unwrap();
+    let left_running: Vec<_> = runs
+        .iter()
+        .filter(|run| run.status == mlc_store::RunStatus::Running)
+        .collect();
+    assert!(
+        left_running.is_empty(),
+        "runs left running: {left_running:?}"
+    );
+    let interrupted = runs
+        .iter()
+        .filter(|run| run.status == mlc_store::RunStatus::Interrupted)
+        .count();
+    assert!(
+        interrupted >= 1 && interrupted <= kills_done,
+        "{interrupted} runs interrupted after {kills_done} kills"
+    );
+
     // ── Pipedrive: no duplicates, right values ──
     let state = testbed.pipedrive.state();
     let fields = testbed.engine().await.unwrap().required_fields();

@@ -307,6 +307,16 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Frees the lease if `lease` still holds it; releasing a lost lease does nothing.
     async fn release_lease(&self, lease: &Lease) -> StoreResult<()>;
+    /// Takes the lease from `gone`, a holder whose process is known to no longer exist, without
+    /// waiting for its expiry; `None` when `gone` no longer holds it (someone else was faster,
+    /// or it was released). The token grows as with any new holder.
+    async fn take_over_lease(
+        &self,
+        gone: &LeaseHolder,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Lease>>;
     /// Who holds the connection's lease (expired or not), `None` when it is free.
     async fn lease_holder(&self, connection: &str) -> StoreResult<Option<LeaseHolder>>;
     /// Marks the connection's runs still `running` (dry runs aside) as interrupted, with `reason`

@@ -619,6 +619,32 @@ impl StateStore for PostgresStore {
         Ok(())
     }
 
+    async fn take_over_lease(
+        &self,
+        gone: &LeaseHolder,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Lease>> {
+        let expires_at = rules::lease_expiry(&gone.connection, now, ttl)?;
+        let token: Option<i64> = sqlx::query_scalar(sql::TAKE_OVER_LEASE)
+            .bind(&gone.connection)
+            .bind(&gone.holder)
+            .bind(gone.fencing_token)
+            .bind(holder)
+            .bind(expires_at)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("taking over lease"))?;
+        Ok(token.map(|fencing_token| Lease {
+            connection: gone.connection.clone(),
+            holder: holder.to_string(),
+            fencing_token,
+            expires_at,
+        }))
+    }
+
     async fn lease_holder(&self, connection: &str) -> StoreResult<Option<LeaseHolder>> {
         let row: Option<LeaseHolderRow> = sqlx::query_as(sql::LEASE_HOLDER)
             .bind(connection)

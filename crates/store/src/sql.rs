@@ -230,6 +230,13 @@ pub const RENEW_LEASE: &str = "UPDATE leases SET expires_at = $4 \
 pub const RELEASE_LEASE: &str = "UPDATE leases SET holder = NULL \
      WHERE connection = $1 AND holder = $2 AND fencing_token = $3";
 
+/// Takes the lease from a holder known to be gone (its process no longer exists), before it
+/// expires: only while that holder still has it with that token, so two takers cannot both win.
+pub const TAKE_OVER_LEASE: &str = "UPDATE leases \
+     SET holder = $4, fencing_token = fencing_token + 1, expires_at = $5, acquired_at = $6 \
+     WHERE connection = $1 AND holder = $2 AND fencing_token = $3 \
+     RETURNING fencing_token";
+
 /// The lease's holder, while someone holds it (expired or not).
 pub const LEASE_HOLDER: &str = "SELECT connection, holder, fencing_token, acquired_at, expires_at \
      FROM leases WHERE connection = $1 AND holder IS NOT NULL";

@@ -742,7 +742,25 @@ async fn the_lease_holder_is_named_with_since_when_and_its_orphaned_runs_are_int
     let holder = store.lease_holder(CONNECTION).await.unwrap().unwrap();
     assert_eq!(holder.holder, "host-b:2");
     assert_eq!(holder.acquired_at, Some(at(61)));
-    store.release_lease(&takeover).await.unwrap();
+
+    // host-b's process is found gone before its lease expires: taken over at once, once.
+    let early = store
+        .take_over_lease(&holder, "host-d:4", ttl, at(70))
+        .await
+        .unwrap()
+        .expect("taken from a holder that is gone");
+    assert_eq!(early.fencing_token, takeover.fencing_token + 1);
+    assert_eq!(early.expires_at, at(130));
+    assert!(
+        store
+            .take_over_lease(&holder, "host-e:5", ttl, at(71))
+            .await
+            .unwrap()
+            .is_none(),
+        "a second taker of the same gone holder loses"
+    );
+    assert!(!store.renew_lease(&takeover, ttl, at(72)).await.unwrap());
+    store.release_lease(&early).await.unwrap();
     assert_eq!(store.lease_holder(CONNECTION).await.unwrap(), None);
 }
 

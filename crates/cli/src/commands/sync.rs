@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mlc_store::{Action, RunStatus};
-use mlc_sync::execute::{Progress, RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
+use mlc_sync::execute::{
+    LeaseError, Progress, RunLease, RunMode, RunOptions, RunSummary, SyncEngine, SyncError,
+    DEFAULT_LEASE_TTL,
+};
 use mlc_sync::plan::{Operation, Plan};
 
 use crate::exit::CliError;
@@ -31,6 +34,9 @@ pub struct SyncArgs {
     /// Print the summary (and with --dry-run the plan) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// When another run of this connection holds its lease, wait for it instead of exiting 1.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 pub fn run(cli: &Cli, args: &SyncArgs) -> Result<(), CliError> {
@@ -47,12 +53,25 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<(), CliError> {
     let runtime = crate::runtime()?;
     let summary = runtime.block_on(async {
         let store = super::open_store(&config).await?;
+        // A run that writes holds the connection's lease, so a cron-started sync never overlaps
+        // the previous one; a dry run writes nothing to Pipedrive and needs none.
+        let lease = if options.dry_run {
+            None
+        } else {
+            Some(take_lease(store.clone(), &config.sync.connection, args.wait).await?)
+        };
+        options.fencing_token = lease.as_ref().map(RunLease::fencing_token);
         let engine = SyncEngine::connect(&config, store)
             .await
             .map_err(engine_error)?;
         let progress = TerminalProgress::new();
         let summary = engine.run(&options, &progress).await;
         progress.finish();
+        if let Some(lease) = lease {
+            if let Err(error) = lease.release().await {
+                tracing::warn!(%error, "cannot release the lease; it expires by itself");
+            }
+        }
         summary.map_err(engine_error)
     })?;
     if args.json {
@@ -74,6 +93,27 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<(), CliError> {
         ))),
         _ => Ok(()),
     }
+}
+
+async fn take_lease(
+    store: std::sync::Arc<dyn mlc_store::StateStore>,
+    connection: &str,
+    wait: bool,
+) -> Result<RunLease, CliError> {
+    let instance = mlc_store::instance_name();
+    let taken = if wait {
+        RunLease::acquire_waiting(store, connection, &instance, DEFAULT_LEASE_TTL, &|holder| {
+            eprintln!(
+                "waiting: connection {connection} is held by {} (lease until {})",
+                holder.holder,
+                holder.expires_at.format("%H:%M:%S UTC")
+            )
+        })
+        .await
+    } else {
+        RunLease::acquire(store, connection, &instance, DEFAULT_LEASE_TTL).await
+    };
+    taken.map_err(|error: LeaseError| CliError::failed(anyhow::anyhow!(error)))
 }
 
 fn engine_error(error: SyncError) -> CliError {

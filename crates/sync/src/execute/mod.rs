@@ -5,11 +5,14 @@
 //! Crash safety: an intent is written before every create and closed with the outcome in one
 //! transaction; a run that finds open intents first looks the records up in Pipedrive by their
 //! external id (ECC customer or contact number) and links what it finds instead of creating
-//! again. The delta cursor moves only after every record it covers has its outcome.
+//! again. The delta cursor moves only after every record it covers has its outcome. A run that
+//! writes holds the connection's lease (`RunLease`), so two runs of one connection never overlap.
 
 mod convert;
 mod engine;
+mod lease;
 mod outcome;
 
 pub use engine::{RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
+pub use lease::{LeaseError, RunLease, DEFAULT_LEASE_TTL};
 pub use outcome::{NoProgress, Progress};
