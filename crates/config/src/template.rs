@@ -40,6 +40,9 @@ delta_overlap_secs = 600
 # ca_file = "/etc/ssl/company-ca.pem"
 # Only for tests: accepts any certificate, and says so loudly in the log.
 accept_invalid_certs = false
+# base_url must be https:// unless it is this machine (127.0.0.1, localhost). An ICF port that
+# only speaks http sends the SAP password in clear; allow it only inside a network you trust.
+# allow_http = false
 # Records with values ECC should not hold (control characters, bad e-mails...):
 # skip = report and leave out; clean = report, clean and sync.
 dirty_records = "skip"

@@ -108,6 +108,47 @@ impl<'a> Validator<'a> {
         Err(error)
     }
 
+    /// A URL that carries credentials: `https://`, or `http://` only to this machine (a
+    /// simulator, a tunnel, an agent on loopback) or when `http_allowed_by` names a key the
+    /// user set to allow it. Anything else would send a password or token in clear.
+    pub fn credential_url(
+        &self,
+        key: &str,
+        value: &Option<Spanned<String>>,
+        text: &str,
+        http_allowed_by: Option<(&str, bool)>,
+    ) -> Result<url::Url, ConfigError> {
+        let span = value.as_ref().map(|value| value.span());
+        let Ok(url) = url::Url::parse(text) else {
+            return Err(self.error(key, span, format!("`{text}` is not a URL")));
+        };
+        let allowed = http_allowed_by.is_some_and(|(_, allowed)| allowed);
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if allowed || is_loopback(&url) => Ok(url),
+            "http" => {
+                let escape = http_allowed_by
+                    .map(|(escape_key, _)| {
+                        format!(" (or, inside a network you trust, set {escape_key} = true)")
+                    })
+                    .unwrap_or_default();
+                Err(self.error(
+                    key,
+                    span,
+                    format!(
+                        "`{text}` is plain http to another machine, which would send the \
+                         credentials in clear: use https://{escape}"
+                    ),
+                ))
+            }
+            other => Err(self.error(
+                key,
+                span,
+                format!("`{text}`: the scheme `{other}` is not supported, use https://"),
+            )),
+        }
+    }
+
     /// A number within `range`.
     pub fn number_in<T>(
         &self,
@@ -131,6 +172,16 @@ impl<'a> Validator<'a> {
                 range.end()
             ),
         ))
+    }
+}
+
+/// True for a URL whose host is this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
     }
 }
 

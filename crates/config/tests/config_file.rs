@@ -156,3 +156,43 @@ fn the_template_mentions_every_key() {
         );
     }
 }
+
+#[test]
+fn plain_http_to_another_machine_is_refused_for_pipedrive_and_ecc() {
+    let text = TEMPLATE.replace(
+        "base_url = \"http://127.0.0.1:18002\"",
+        "base_url = \"http://acme.pipedrive.com\"",
+    );
+    let error = parse("x.toml", &text, &environment)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("pipedrive.base_url") && error.contains("in clear"),
+        "{error}"
+    );
+
+    let text = TEMPLATE.replace(
+        "base_url = \"http://127.0.0.1:18001\"",
+        "base_url = \"http://ecc.acme.internal:8000\"",
+    );
+    let error = parse("x.toml", &text, &environment)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("ecc.base_url") && error.contains("ecc.allow_http = true"),
+        "{error}"
+    );
+    let allowed = text.replace("# allow_http = false", "allow_http = true");
+    assert!(parse("x.toml", &allowed, &environment).is_ok());
+
+    for loopback in [
+        "http://localhost:18001",
+        "http://127.0.0.2:18001",
+        "http://[::1]:18001",
+    ] {
+        let text = TEMPLATE.replace("http://127.0.0.1:18001", loopback);
+        assert!(parse("x.toml", &text, &environment).is_ok(), "{loopback}");
+    }
+    let text = TEMPLATE.replace("http://127.0.0.1:18002", "https://acme.pipedrive.com");
+    assert!(parse("x.toml", &text, &environment).is_ok());
+}

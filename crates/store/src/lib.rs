@@ -116,16 +116,52 @@ pub fn instance_name() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// The URL with its password replaced by `***`, for messages and logs.
+/// The URL with its password replaced by `***`, for messages and logs, whatever it looks like:
+/// a password in the user part or in a `password=` query parameter (libpq takes both), and in
+/// a URL that does not even parse, everything before the last `@` of the authority.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Only fails for URLs that cannot carry a password, and this one has one.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return redact_unparsable_url(url);
+    };
+    if parsed.password().is_some() {
+        // Only fails for URLs that cannot carry a password, and this one has one.
+        let _ = parsed.set_password(Some("***"));
     }
+    if parsed
+        .query_pairs()
+        .any(|(name, _)| name.eq_ignore_ascii_case("password"))
+    {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if name.eq_ignore_ascii_case("password") {
+                    "***".to_string()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+fn redact_unparsable_url(url: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |index| index + 3);
+    let mut redacted = match url[authority_start..].rfind('@') {
+        Some(at) => format!(
+            "{}***{}",
+            &url[..authority_start],
+            &url[authority_start + at..]
+        ),
+        None => url.to_string(),
+    };
+    if let Some(position) = redacted.to_ascii_lowercase().find("password=") {
+        redacted.truncate(position + "password=".len());
+        redacted.push_str("***");
+    }
+    redacted
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -360,6 +396,25 @@ mod tests {
             redact_url("sqlite://ml-connector.db"),
             "sqlite://ml-connector.db"
         );
+        assert_eq!(
+            redact_url("postgres://db/state?user=mlc&password=hunter2&sslmode=require"),
+            "postgres://db/state?user=mlc&password=***&sslmode=require"
+        );
+    }
+
+    #[test]
+    fn an_unparsable_url_never_shows_its_password() {
+        for url in [
+            "postgres://mlc:hun ter2@db:port/state",
+            "postgres://mlc:hunter2@db:99999/state",
+            "postgres://mlc:p@ss:hunter2@[db/state",
+            "postgres://[broken?password=hunter2&x=1",
+        ] {
+            assert!(url::Url::parse(url).is_err(), "{url} should not parse");
+            let shown = redact_url(url);
+            assert!(!shown.contains("hunter2"), "{url} shown as {shown}");
+            assert!(shown.starts_with("postgres://"), "{shown}");
+        }
     }
 
     #[test]

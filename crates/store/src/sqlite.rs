@@ -4,7 +4,7 @@
 //!
 //! Timestamps are bound as fixed-width UTC text (see `timestamp`): SQLite compares them as text.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -64,6 +64,38 @@ fn connect_options(url: &str) -> StoreResult<SqliteConnectOptions> {
     })
 }
 
+/// The audit trail holds customers' personal data: the database file is created readable by its
+/// owner only (0600), and an existing one, with its `-wal` and `-shm` side files, is made so.
+/// SQLite gives the side files it creates the database file's mode.
+fn keep_private(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(file)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = file.as_os_str().to_os_string();
+            name.push(suffix);
+            let path = Path::new(&name);
+            match std::fs::metadata(path) {
+                Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
 /// Fixed-width UTC text, microseconds like PostgreSQL: comparing the text compares the times.
 fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -117,6 +149,12 @@ impl SqliteStore {
                         ))
                     })?;
                 }
+                keep_private(&file).map_err(|error| {
+                    open_error(format!(
+                        "cannot make {} readable by its owner only: {error}",
+                        file.display()
+                    ))
+                })?;
                 SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
             }
         };

@@ -1314,6 +1314,38 @@ async fn sqlite_store_is_a_file_in_wal_mode_created_on_first_use() {
     assert_eq!(mode, "wal");
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join("state.db");
+    let url = format!("sqlite://{}", file.display());
+    let store = mlc_store::open(&url, None).await.unwrap();
+    let run = start_run(store.as_ref(), CONNECTION).await;
+    store
+        .commit_outcomes(&batch(
+            run,
+            vec![outcome(run, "0000001000", LinkChange::Set(1))],
+        ))
+        .await
+        .unwrap();
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    for side in ["state.db-wal", "state.db-shm"] {
+        let path = directory.path().join(side);
+        assert!(path.exists(), "{side} exists in WAL mode");
+        assert_eq!(mode(&path), 0o600, "{side}");
+    }
+    drop(store);
+
+    // A database someone left world-readable is made private when opened.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = mlc_store::open(&url, None).await.unwrap();
+    assert_eq!(mode(&file), 0o600);
+}
+
 #[tokio::test]
 async fn in_memory_sqlite_store_works_for_tests() {
     let store = mlc_store::open("sqlite::memory:", Some(SecretKey::generate()))

@@ -31,6 +31,7 @@ pub struct RawEcc {
     pub delta_overlap_secs: Option<Spanned<i64>>,
     pub ca_file: Option<Spanned<String>>,
     pub accept_invalid_certs: Option<Spanned<bool>>,
+    pub allow_http: Option<Spanned<bool>>,
     pub dirty_records: Option<Spanned<String>>,
     pub agent_token_file: Option<Spanned<String>>,
     pub agent_listen: Option<Spanned<String>>,
@@ -164,12 +165,17 @@ pub fn validate(raw: RawEcc, validator: &Validator<'_>) -> Result<EccConfig, Con
         &raw.base_url,
         "the ECC host, e.g. https://ecc.example.com:44300",
     )?;
-    if transport != EccTransport::Agent && url::Url::parse(&base_url).is_err() {
-        return Err(validator.error(
+    if transport != EccTransport::Agent {
+        let allow_http = raw
+            .allow_http
+            .as_ref()
+            .is_some_and(|value| *value.get_ref());
+        validator.credential_url(
             "ecc.base_url",
-            raw.base_url.as_ref().map(|value| value.span()),
-            format!("`{base_url}` is not a URL"),
-        ));
+            &raw.base_url,
+            &base_url,
+            Some(("ecc.allow_http", allow_http)),
+        )?;
     }
     let client = text_or(validator, "ecc.client", &raw.client, "100")?;
     if client.len() != 3 || !client.chars().all(|c| c.is_ascii_digit()) {

@@ -131,13 +131,7 @@ pub fn validate(
         &raw.base_url,
         "your company domain, e.g. https://yourcompany.pipedrive.com",
     )?;
-    if url::Url::parse(&base_url).is_err() {
-        return Err(validator.error(
-            "pipedrive.base_url",
-            raw.base_url.as_ref().map(|value| value.span()),
-            format!("`{base_url}` is not a URL"),
-        ));
-    }
+    validator.credential_url("pipedrive.base_url", &raw.base_url, &base_url, None)?;
     let auth_kind = match &raw.auth {
         Some(value) => validator.choice("pipedrive.auth", value, &["api-token", "oauth"])?,
         None => "api-token",
