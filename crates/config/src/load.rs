@@ -53,6 +53,9 @@ fn toml_error(file: &str, text: &str, error: &toml::de::Error) -> ConfigError {
         key = unknown.clone();
         let expected = backticked(&message).into_iter().skip(1).collect::<Vec<_>>();
         suggestion = nearest(&unknown, &expected);
+    } else if let Some(span) = error.span() {
+        // A value of the wrong type: serde names the type, the file's line names the key.
+        key = key_at(text, span.start).unwrap_or_default();
     }
     ConfigError {
         file: file.to_string(),
@@ -61,6 +64,29 @@ fn toml_error(file: &str, text: &str, error: &toml::de::Error) -> ConfigError {
         message,
         suggestion,
     }
+}
+
+/// The dotted key written on the line holding `byte_offset` (`table.key` under a `[table]`
+/// header), when that line is a `key = value` line.
+fn key_at(text: &str, byte_offset: usize) -> Option<String> {
+    let offset = byte_offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |index| index + 1);
+    let line = text[line_start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let bare = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if key.is_empty() || !key.chars().all(bare) {
+        return None;
+    }
+    let table = text[..line_start].lines().rev().find_map(|earlier| {
+        let earlier = earlier.trim();
+        let header = earlier.strip_prefix('[')?.split(']').next()?;
+        Some(header.trim_matches(|c| c == '[' || c == ' ').to_string())
+    });
+    Some(match table {
+        Some(table) if !table.is_empty() => format!("{table}.{key}"),
+        _ => key.to_string(),
+    })
 }
 
 fn quoted_after(message: &str, prefix: &str) -> Option<String> {

@@ -92,6 +92,10 @@ fn local_name(raw: &[u8]) -> String {
     }
 }
 
+/// Deeper than any SOAP reply of RFC (envelope, body, answer, table, row, field): a reply nested
+/// deeper is refused before its tree could overflow the stack of the recursive lookups.
+const MAX_XML_DEPTH: usize = 32;
+
 fn parse_tree(xml: &str, source_name: &str) -> Result<Element, EccError> {
     let malformed = |detail: String| EccError::Malformed {
         source_name: source_name.to_string(),
@@ -101,10 +105,17 @@ fn parse_tree(xml: &str, source_name: &str) -> Result<Element, EccError> {
     let mut stack: Vec<Element> = vec![Element::default()];
     loop {
         match reader.read_event() {
-            Ok(Event::Start(start)) => stack.push(Element {
-                name: local_name(start.name().as_ref()),
-                ..Element::default()
-            }),
+            Ok(Event::Start(start)) => {
+                if stack.len() > MAX_XML_DEPTH {
+                    return Err(malformed(format!(
+                        "XML nested deeper than {MAX_XML_DEPTH} levels"
+                    )));
+                }
+                stack.push(Element {
+                    name: local_name(start.name().as_ref()),
+                    ..Element::default()
+                })
+            }
             Ok(Event::Empty(start)) => {
                 let element = Element {
                     name: local_name(start.name().as_ref()),
