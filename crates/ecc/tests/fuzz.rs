@@ -56,7 +56,7 @@ proptest! {
             "<a>".repeat(depth),
             "</a>".repeat(depth)
         );
-        let error = parse_response("RFC_READ_TABLE", &xml).err().expect("refused");
+        let error = parse_response("RFC_READ_TABLE", &xml).expect_err("refused");
         prop_assert!(error.to_string().contains("nested"), "{}", error);
     }
 
