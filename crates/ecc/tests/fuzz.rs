@@ -5,9 +5,11 @@
 //! `MLC_FUZZ_CASES=100000 cargo test -p mlc-ecc --release --test fuzz`. A failing case that
 //! proptest finds is kept under `tests/fuzz.proptest-regressions` and replayed first.
 
+use mlc_ecc::agent::allow::AllowList;
 use mlc_ecc::odata::json::{parse_collection, parse_date, parse_error};
 use mlc_ecc::rfc::soap::parse_response;
 use mlc_ecc::rfc::where_clause::{Condition, Op, MAX_LINE};
+use mlc_ecc::rfc::RfcCall;
 use proptest::prelude::*;
 
 fn cases() -> u32 {
@@ -75,6 +77,34 @@ proptest! {
     #[test]
     fn odata_dates_never_panic(text in "(/Date\\()?-?[0-9]{0,25}([+-][0-9]{0,6})?(\\)/)?|.{0,30}") {
         let _ = parse_date(&text);
+    }
+
+    /// The agent's allow-list judges anything a connector (or an attacker holding its token)
+    /// sends: no panic, and what passes is a plain read of an allowed table.
+    #[test]
+    fn the_allow_list_never_panics_and_passes_only_plain_reads(
+        table in "KNA1|USR02|[A-Z0-9~/]{1,8}",
+        lines in proptest::collection::vec("[A-Z0-9 '()=<>~,@-]{0,72}", 0..4),
+        path in "/sap/opu/odata/[a-zA-Z0-9%./?=&$-]{0,60}",
+    ) {
+        let allow = AllowList::default();
+        let call = RfcCall::new("RFC_READ_TABLE").import("QUERY_TABLE", table.clone()).table(
+            "OPTIONS",
+            lines.iter().map(|line| vec![("TEXT".to_string(), line.clone())]).collect(),
+        );
+        if allow.check_rfc(&call).is_ok() {
+            prop_assert!(table == "KNA1");
+            for line in &lines {
+                let outside_literals: String = line.split('\'').step_by(2).collect();
+                prop_assert!(!outside_literals.contains('~') && !outside_literals.contains('@'), "{:?}", line);
+                prop_assert!(!outside_literals.contains("SELECT"), "{:?}", line);
+            }
+        }
+        if allow.check_odata(&path).is_ok() {
+            let path_only = path.split('?').next().unwrap_or_default();
+            let decoded = percent_encoding::percent_decode_str(path_only).decode_utf8_lossy().to_string();
+            prop_assert!(!decoded.split('/').any(|segment| segment == ".."), "{}", path);
+        }
     }
 
     /// The WHERE clause is ABAP source: every value is one literal that reads back as itself,

@@ -136,7 +136,19 @@ impl Relay {
                         error: EccError::AgentRefused(reason),
                     };
                 }
-                match self.rfc.call(&call).await {
+                let started = std::time::Instant::now();
+                let answer = self.rfc.call(&call).await;
+                // The agent's own record of what it relayed: what was read, never the values.
+                let rows = answer.as_ref().map_or(0, |reply| reply.table("DATA").len());
+                tracing::info!(
+                    function = %call.function,
+                    table = call.import_value("QUERY_TABLE").unwrap_or(""),
+                    rows,
+                    millis = started.elapsed().as_millis() as u64,
+                    ok = answer.is_ok(),
+                    "relayed RFC call"
+                );
+                match answer {
                     Ok(reply) => AgentAnswer::Rfc { reply },
                     Err(error) => AgentAnswer::Error { error },
                 }
@@ -148,7 +160,16 @@ impl Relay {
                         error: EccError::AgentRefused(reason),
                     };
                 }
-                match self.odata_get(&path).await {
+                let started = std::time::Instant::now();
+                let answer = self.odata_get(&path).await;
+                let service_path = path.split('?').next().unwrap_or_default();
+                tracing::info!(
+                    path = service_path,
+                    status = answer.as_ref().map_or(0, |(status, _)| *status),
+                    millis = started.elapsed().as_millis() as u64,
+                    "relayed OData request"
+                );
+                match answer {
                     Ok((status, body)) => AgentAnswer::Odata { status, body },
                     Err(error) => AgentAnswer::Error { error },
                 }
