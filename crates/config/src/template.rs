@@ -48,6 +48,8 @@ accept_invalid_certs = false
 dirty_records = "skip"
 # Values per IN-list when reading dependent rows by number.
 in_list_size = 250
+# A larger answer from ECC is refused rather than read into memory.
+max_response_mib = 64
 # With transport = "agent": the file holding the token agents present, stored hashed as
 # sha256:<hex> (`ml-connector agent --hash-token --token-file F` prints that line).
 # agent_token_file = "/etc/ml-connector/agent.token"

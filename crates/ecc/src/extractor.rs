@@ -31,15 +31,18 @@ impl Extractor {
         match config.transport {
             EccTransport::SoapRfc => {
                 let client = build_client(&HttpSettings::from_config(config))?;
-                let transport: Arc<dyn RfcTransport> = Arc::new(SoapRfcTransport::new(
-                    client,
-                    &config.base_url,
-                    &config.client,
-                    &config.language,
-                    &config.user,
-                    config.password.expose(),
-                    config.retries,
-                ));
+                let transport: Arc<dyn RfcTransport> = Arc::new(
+                    SoapRfcTransport::new(
+                        client,
+                        &config.base_url,
+                        &config.client,
+                        &config.language,
+                        &config.user,
+                        config.password.expose(),
+                        config.retries,
+                    )
+                    .with_response_cap(config.max_response_bytes),
+                );
                 Ok(Self::over_rfc(config, transport, "soap-rfc"))
             }
             EccTransport::Odata => {

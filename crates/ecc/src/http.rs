@@ -63,6 +63,45 @@ pub fn build_client(settings: &HttpSettings) -> Result<reqwest::Client, EccError
         .map_err(|error| EccError::Config(format!("cannot build the HTTP client: {error}")))
 }
 
+/// The largest answer read from ECC unless `ecc.max_response_mib` says otherwise: far above a
+/// page of RFC_READ_TABLE rows or OData entities, far below what would exhaust memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads a response body as text, at most `cap` bytes: a larger answer is an error naming the
+/// endpoint, read no further, instead of unbounded memory.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    endpoint: &str,
+    cap: usize,
+) -> Result<String, EccError> {
+    let too_large = |read: u64| EccError::Http {
+        endpoint: endpoint.to_string(),
+        status: 200,
+        detail: format!(
+            "the answer is larger than {cap} bytes ({read} and more); refused \
+             (raise ecc.max_response_mib if this page is legitimate, or lower ecc.rows_per_call)"
+        ),
+    };
+    if let Some(length) = response.content_length() {
+        if length > cap as u64 {
+            return Err(too_large(length));
+        }
+    }
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| network_error(endpoint, &error))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large((body.len() + chunk.len()) as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8(body)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()))
+}
+
 /// Maps a reqwest error to ours, naming the endpoint.
 pub fn network_error(endpoint: &str, error: &reqwest::Error) -> EccError {
     let detail = if error.is_timeout() {

@@ -38,6 +38,7 @@ pub struct RawEcc {
     pub agent_via: Option<Spanned<String>>,
     pub agent_wait_secs: Option<Spanned<i64>>,
     pub in_list_size: Option<Spanned<i64>>,
+    pub max_response_mib: Option<Spanned<i64>>,
     pub odata: Option<RawOdata>,
 }
 
@@ -108,6 +109,8 @@ pub struct EccConfig {
     pub agent_wait: Duration,
     /// Values per IN-list in one RFC_READ_TABLE call.
     pub in_list_size: usize,
+    /// Answers from ECC larger than this are refused (`ecc.max_response_mib`).
+    pub max_response_bytes: usize,
     pub odata: OdataConfig,
 }
 
@@ -310,6 +313,15 @@ pub fn validate(raw: RawEcc, validator: &Validator<'_>) -> Result<EccConfig, Con
             1..=5_000,
             250,
         )? as usize,
+        max_response_bytes: count_or(
+            validator,
+            "ecc.max_response_mib",
+            &raw.max_response_mib,
+            1..=4_096,
+            64,
+        )? as usize
+            * 1024
+            * 1024,
         odata,
     })
 }

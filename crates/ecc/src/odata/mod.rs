@@ -13,7 +13,7 @@ pub use source::ODataSource;
 use mlc_config::EccConfig;
 
 use crate::error::EccError;
-use crate::http::{network_error, with_retries};
+use crate::http::{network_error, read_capped, with_retries};
 
 /// An HTTP GET of a path under the ECC host, answering (status, body). The agent relays the same.
 #[async_trait::async_trait]
@@ -31,6 +31,7 @@ pub struct HttpODataFetch {
     user: String,
     password: String,
     retries: u32,
+    max_response_bytes: usize,
 }
 
 impl HttpODataFetch {
@@ -43,6 +44,7 @@ impl HttpODataFetch {
             user: config.user.clone(),
             password: config.password.expose().to_string(),
             retries: config.retries,
+            max_response_bytes: config.max_response_bytes,
         }
     }
 
@@ -56,10 +58,7 @@ impl HttpODataFetch {
             .await
             .map_err(|error| network_error(&self.base_url, &error))?;
         let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| network_error(&self.base_url, &error))?;
+        let body = read_capped(response, &self.base_url, self.max_response_bytes).await?;
         if status >= 500 || status == 429 {
             // Worth another try; the caller sees the body if every try fails.
             let (code, message) = json::parse_error(&body).unwrap_or_default();

@@ -99,6 +99,31 @@ impl ODataSource {
     }
 
     /// A `__next` link as a path under the host, with `$format=json` kept.
+    /// The path of the server's `__next` link, unless the walk already followed it: a service
+    /// whose link repeats would otherwise be read forever.
+    fn follow(
+        &self,
+        next: Option<String>,
+        followed: &mut HashSet<String>,
+        set: &str,
+    ) -> Result<Option<String>, EccError> {
+        let Some(next) = next else {
+            return Ok(None);
+        };
+        let path = self.next_path(&next);
+        if !followed.insert(path.clone()) {
+            return Err(EccError::OData {
+                endpoint: format!("{}{path}", self.fetch.endpoint()),
+                status: 200,
+                code: String::new(),
+                message: format!(
+                    "the service's __next link of {set} repeats; stopped instead of reading the same pages forever"
+                ),
+            });
+        }
+        Ok(Some(path))
+    }
+
     fn next_path(&self, next: &str) -> String {
         let path = match url::Url::parse(next) {
             Ok(url) => match url.query() {
@@ -177,6 +202,7 @@ impl ODataSource {
             let mut query = self.customer_query();
             query.push(("$filter", filter));
             let mut path = Some(self.set_path(&self.config.customer_set, &query));
+            let mut followed = HashSet::new();
             while let Some(current) = path.take() {
                 let page = self.get_page(&current, &self.config.customer_set).await?;
                 let ignored_filter = page
@@ -192,7 +218,7 @@ impl ODataSource {
                 if ignored_filter && found.len() == wanted.len() {
                     break;
                 }
-                path = page.next.map(|next| self.next_path(&next));
+                path = self.follow(page.next, &mut followed, &self.config.customer_set)?;
             }
             if found.len() == wanted.len() {
                 break;
@@ -220,6 +246,7 @@ impl ODataSource {
                 .collect::<Vec<_>>()
                 .join(" or ");
             let mut path = Some(self.set_path(&self.config.contact_set, &[("$filter", filter)]));
+            let mut followed = HashSet::new();
             let mut ignored_filter = false;
             while let Some(current) = path.take() {
                 let page = self.get_page(&current, &self.config.contact_set).await?;
@@ -233,7 +260,7 @@ impl ODataSource {
                         contacts.entry(customer).or_default().push(entity);
                     }
                 }
-                path = page.next.map(|next| self.next_path(&next));
+                path = self.follow(page.next, &mut followed, &self.config.contact_set)?;
             }
             if ignored_filter {
                 // The service returned every contact: this chunk's read covered all customers.
@@ -458,6 +485,8 @@ struct ODataFullRead {
     in_window: usize,
     /// Largest key of the previous window, to detect a service that ignores `$skip`.
     last_key: Option<String>,
+    /// The `__next` links followed in the current window, to stop a link that repeats.
+    followed: HashSet<String>,
 }
 
 #[async_trait::async_trait]
@@ -522,8 +551,12 @@ impl FullRead for ODataFullRead {
                     self.last_key = Some(max.clone());
                 }
             }
-            self.next = page.next.clone();
+            self.next = match source.follow(page.next.clone(), &mut self.followed, &set)? {
+                Some(_) => page.next.clone(),
+                None => None,
+            };
             if self.next.is_none() {
+                self.followed.clear();
                 // The window is complete: a full one means there may be more.
                 self.window = if ignored_top || self.in_window < top {
                     Window::Done
@@ -552,6 +585,7 @@ impl CustomerSource for ODataSource {
             next: None,
             in_window: 0,
             last_key: None,
+            followed: HashSet::new(),
         })
     }
 
@@ -598,6 +632,7 @@ impl CustomerSource for ODataSource {
             ("$select", format!("{key},{property}")),
         ];
         let mut path = Some(self.set_path(&set, &query));
+        let mut followed = HashSet::new();
         let mut numbers = BTreeSet::new();
         let mut next = DeltaCursor::at(next_time);
         let next_window = next.window_start(self.overlap);
@@ -620,7 +655,7 @@ impl CustomerSource for ODataSource {
                     next.seen_changes.push(id);
                 }
             }
-            path = page.next.map(|link| self.next_path(&link));
+            path = self.follow(page.next, &mut followed, &set)?;
         }
         Ok((numbers.into_iter().collect(), next))
     }

@@ -8,7 +8,7 @@ use quick_xml::Reader;
 
 use super::{RfcCall, RfcReply, RfcTransport};
 use crate::error::EccError;
-use crate::http::{network_error, with_retries};
+use crate::http::{network_error, read_capped, with_retries, DEFAULT_MAX_RESPONSE_BYTES};
 
 const RFC_NAMESPACE: &str = "urn:sap-com:document:sap:rfc:functions";
 
@@ -317,9 +317,16 @@ pub struct SoapRfcTransport {
     user: String,
     password: String,
     retries: u32,
+    max_response_bytes: usize,
 }
 
 impl SoapRfcTransport {
+    /// Answers larger than `bytes` are refused (default [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub fn with_response_cap(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
     pub fn new(
         http: reqwest::Client,
         base_url: &str,
@@ -339,6 +346,7 @@ impl SoapRfcTransport {
             user: user.to_string(),
             password: password.to_string(),
             retries,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -362,10 +370,7 @@ impl SoapRfcTransport {
                 status,
             });
         }
-        let text = response
-            .text()
-            .await
-            .map_err(|error| network_error(&endpoint, &error))?;
+        let text = read_capped(response, &endpoint, self.max_response_bytes).await?;
         if status == 404 {
             return Err(EccError::Http {
                 endpoint,
