@@ -75,6 +75,9 @@ pub fn validate_connect_url(text: &str) -> Result<url::Url, EccError> {
     }
 }
 
+/// How long opening the connection to the connector (TCP, TLS, WebSocket upgrade) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs the agent until the connector refuses its token (an error) or the task is stopped.
 /// Connection losses are retried with jittered exponential backoff.
 pub async fn run_agent(options: AgentOptions) -> Result<(), EccError> {
@@ -218,7 +221,18 @@ async fn session(
             EccError::Config("the agent token holds characters a header cannot".into())
         })?,
     );
-    let (socket, _) = match tokio_tungstenite::connect_async(request).await {
+    let connecting =
+        tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request));
+    let Ok(connected) = connecting.await else {
+        return Err(EccError::Unreachable {
+            endpoint: url.to_string(),
+            detail: format!(
+                "no connection within {} s (a proxy or firewall that accepts and stalls?)",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        });
+    };
+    let (socket, _) = match connected {
         Ok(connected) => connected,
         Err(tokio_tungstenite::tungstenite::Error::Http(response))
             if response.status() == 401 || response.status() == 403 =>
@@ -268,11 +282,14 @@ async fn session(
                                 continue;
                             }
                         };
-                        let permit = in_flight.clone().acquire_owned().await;
+                        // The permit is awaited in the task, not here: the read loop keeps
+                        // reading (pings, more requests) while the calls in flight are at the
+                        // limit, so a slow ECC never makes the connector give the agent up.
+                        let in_flight = in_flight.clone();
                         let relay = relay.clone();
                         let answers = answers.clone();
                         tokio::spawn(async move {
-                            let _permit = permit;
+                            let _permit = in_flight.acquire_owned().await;
                             let answer = relay.execute(frame.request).await;
                             let text = serde_json::to_string(&AnswerFrame { id: frame.id, answer }).unwrap_or_else(|error| {
                                 // Never leave the connector waiting: say what went wrong instead.
