@@ -258,14 +258,17 @@ impl Credentials {
         }
     }
 
-    /// After a 401: refresh the OAuth access token once. False when there is nothing to renew.
-    pub(crate) async fn renew_after_unauthorized(&self, rejected_header: &str) -> Result<bool> {
+    /// Whether a 401 may be cured by refreshing (OAuth); an API token stays what it is.
+    pub(crate) fn can_renew(&self) -> bool {
+        matches!(self, Credentials::Oauth(_))
+    }
+
+    /// After a 401: refresh the OAuth access token (unless another task already did since
+    /// `rejected_header` was sent). Nothing to do for an API token.
+    pub(crate) async fn renew_after_unauthorized(&self, rejected_header: &str) -> Result<()> {
         match self {
-            Credentials::ApiToken(_) => Ok(false),
-            Credentials::Oauth(session) => {
-                session.refresh_if_still(rejected_header).await?;
-                Ok(true)
-            }
+            Credentials::ApiToken(_) => Ok(()),
+            Credentials::Oauth(session) => session.refresh_if_still(rejected_header).await,
         }
     }
 }

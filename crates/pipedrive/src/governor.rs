@@ -254,6 +254,29 @@ pub enum TooManyRequests {
     DailyBudget { retry_after_secs: u64 },
 }
 
+impl TooManyRequests {
+    /// What a 429's headers say: a wait longer than [`MAX_429_WAIT`], or no daily tokens left,
+    /// is the company's daily budget (back after Retry-After, or at the budget's reset, which
+    /// is `until_budget_reset` away); anything else is the burst window, waited out for
+    /// Retry-After or x-ratelimit-reset (2 s when neither is given), capped.
+    pub fn read(headers: &RateLimitHeaders, until_budget_reset: Duration) -> TooManyRequests {
+        let wait_secs = headers.retry_after_secs.or(headers.reset_secs);
+        let daily = headers.daily_token_remaining == Some(0)
+            || wait_secs.is_some_and(|secs| secs > MAX_429_WAIT.as_secs());
+        if daily {
+            return TooManyRequests::DailyBudget {
+                retry_after_secs: wait_secs.unwrap_or(until_budget_reset.as_secs()),
+            };
+        }
+        TooManyRequests::WaitBurst(
+            wait_secs
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_429_WAIT)
+                .clamp(Duration::from_millis(500), MAX_429_WAIT),
+        )
+    }
+}
+
 impl Governor {
     pub fn new(settings: GovernorSettings, store: Arc<dyn StateStore>) -> Governor {
         Governor {
@@ -456,46 +479,37 @@ impl Governor {
         }
     }
 
-    /// Records a 429: the whole lane waits for Retry-After or x-ratelimit-reset (capped) and
-    /// runs slower for a while. A daily-budget 429 is told apart and not waited for.
-    pub fn on_too_many_requests(&self, lane: Lane, headers: &RateLimitHeaders) -> TooManyRequests {
+    /// Records a 429 as [`TooManyRequests::read`] classified it: after a burst 429 the whole
+    /// lane waits and runs slower for a while; after a daily-budget 429 nothing is sent before
+    /// the budget is back.
+    pub fn on_too_many_requests(&self, lane: Lane, too_many: &TooManyRequests) {
         self.inner.responses_429.fetch_add(1, Ordering::Relaxed);
-        let wait_secs = headers.retry_after_secs.or(headers.reset_secs);
-        let daily = headers.daily_token_remaining == Some(0)
-            || wait_secs.is_some_and(|secs| secs > MAX_429_WAIT.as_secs());
-        if daily {
-            let now = Utc::now();
-            let until = match wait_secs {
-                Some(secs) => now + chrono::Duration::seconds(secs as i64),
-                None => self.next_reset(now),
-            };
-            let retry_after_secs = (until - now).num_seconds().max(0) as u64;
-            // Nothing more is sent before then: further calls would only collect 429s (and,
-            // with an API token, Cloudflare's block).
-            lock(&self.inner.ledger).company_exhausted_until = Some(until);
-            self.alert(format!(
-                "pipedrive refused a call: the company's daily token budget is exhausted (retry after {retry_after_secs} s)"
-            ));
-            return TooManyRequests::DailyBudget { retry_after_secs };
+        match *too_many {
+            TooManyRequests::DailyBudget { retry_after_secs } => {
+                let until = Utc::now() + chrono::Duration::seconds(retry_after_secs as i64);
+                // Nothing more is sent before then: further calls would only collect 429s (and,
+                // with an API token, Cloudflare's block).
+                lock(&self.inner.ledger).company_exhausted_until = Some(until);
+                self.alert(format!(
+                    "pipedrive refused a call: the company's daily token budget is exhausted (retry after {retry_after_secs} s)"
+                ));
+            }
+            TooManyRequests::WaitBurst(wait) => {
+                let now = Instant::now();
+                let mut state = match lane {
+                    Lane::General => lock(&self.inner.general),
+                    Lane::Search => lock(&self.inner.search),
+                };
+                state.block_until(now + wait);
+                state.rate_factor = (state.rate_factor * 0.75).max(0.25);
+                state.last_429 = Some(now);
+                tracing::warn!(
+                    ?lane,
+                    wait_ms = wait.as_millis() as u64,
+                    "pipedrive answered 429; the lane waits and slows down"
+                );
+            }
         }
-        let wait = wait_secs
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_429_WAIT)
-            .clamp(Duration::from_millis(500), MAX_429_WAIT);
-        let now = Instant::now();
-        let mut state = match lane {
-            Lane::General => lock(&self.inner.general),
-            Lane::Search => lock(&self.inner.search),
-        };
-        state.block_until(now + wait);
-        state.rate_factor = (state.rate_factor * 0.75).max(0.25);
-        state.last_429 = Some(now);
-        tracing::warn!(
-            ?lane,
-            wait_ms = wait.as_millis() as u64,
-            "pipedrive answered 429; the lane waits and slows down"
-        );
-        TooManyRequests::WaitBurst(wait)
     }
 
     /// Cloudflare's 403: nothing is sent any more through this governor; an alert is raised.
@@ -564,6 +578,11 @@ impl Governor {
     /// The budget day `now` falls in, in the configured zone.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         budget_day(now, self.inner.settings.timezone)
+    }
+
+    /// How long until the budget resets, from `now`.
+    pub fn until_reset(&self, now: DateTime<Utc>) -> Duration {
+        (self.next_reset(now) - now).to_std().unwrap_or_default()
     }
 
     /// The next midnight of the configured zone after `now`.
@@ -711,6 +730,44 @@ mod tests {
                 proptest::prop_assert!(in_window <= limit as usize);
             }
         }
+    }
+
+    #[test]
+    fn a_429_is_the_daily_budget_when_no_tokens_are_left_or_the_wait_is_long() {
+        let reset = Duration::from_secs(5000);
+        let burst = RateLimitHeaders {
+            retry_after_secs: Some(3),
+            ..RateLimitHeaders::default()
+        };
+        assert_eq!(
+            TooManyRequests::read(&burst, reset),
+            TooManyRequests::WaitBurst(Duration::from_secs(3))
+        );
+        assert_eq!(
+            TooManyRequests::read(&RateLimitHeaders::default(), reset),
+            TooManyRequests::WaitBurst(DEFAULT_429_WAIT)
+        );
+        let long = RateLimitHeaders {
+            retry_after_secs: Some(301),
+            ..RateLimitHeaders::default()
+        };
+        assert_eq!(
+            TooManyRequests::read(&long, reset),
+            TooManyRequests::DailyBudget {
+                retry_after_secs: 301
+            }
+        );
+        let spent = RateLimitHeaders {
+            daily_token_remaining: Some(0),
+            ..RateLimitHeaders::default()
+        };
+        assert_eq!(
+            TooManyRequests::read(&spent, reset),
+            TooManyRequests::DailyBudget {
+                retry_after_secs: 5000
+            },
+            "without a time, until the budget resets"
+        );
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub use client::{
     SentRequest, LIST_PAGE_LIMIT,
 };
 pub use cost::{token_cost, OperationCost, OPERATION_COSTS, UNKNOWN_OPERATION_COST};
-pub use error::{PipedriveError, Result};
+pub use error::{Disposition, PipedriveError, Result};
 pub use fields::{
     is_unknown_field_error, CustomFieldResolver, FieldSpec, ResolvedField,
     DEFAULT_CONTACT_NUMBER_FIELD, DEFAULT_CUSTOMER_NUMBER_FIELD,
