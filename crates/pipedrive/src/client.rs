@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use mlc_canonical::state::EntityKind;
 use mlc_config::{PipedriveAuth, PipedriveConfig};
-use mlc_store::StateStore;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -20,6 +19,7 @@ use crate::model::{
     CurrentUser, FieldCreate, FieldDefinition, Organization, OrganizationWrite, Person,
     PersonWrite, SearchHit, Webhook, WebhookCreate,
 };
+use crate::storage::ClientStorage;
 use crate::transport::{Call, RetryPolicy, Transport};
 
 /// The list endpoints' largest page: 10 tokens for up to 500 records.
@@ -151,16 +151,18 @@ struct IdOnly {
 impl PipedriveClient {
     /// Connects: resolves where requests go (the configured domain, or OAuth's `api_domain`),
     /// asks `/v1/users/me` who we are and which company, and joins that company's governor.
+    /// The governor charges `storage.ledger`; OAuth tokens are read from and rotated into
+    /// `storage.vault`.
     pub async fn connect(
         config: &PipedriveConfig,
-        store: Arc<dyn StateStore>,
+        storage: ClientStorage,
     ) -> Result<PipedriveClient> {
-        PipedriveClient::connect_with(config, store, ConnectOptions::default()).await
+        PipedriveClient::connect_with(config, storage, ConnectOptions::default()).await
     }
 
     pub async fn connect_with(
         config: &PipedriveConfig,
-        store: Arc<dyn StateStore>,
+        storage: ClientStorage,
         options: ConnectOptions,
     ) -> Result<PipedriveClient> {
         let http = reqwest::Client::builder()
@@ -179,10 +181,11 @@ impl PipedriveClient {
                 config.base_url.clone(),
             ),
             PipedriveAuth::Oauth(oauth) => {
-                let tokens = auth::load_tokens(store.as_ref(), oauth)
+                let tokens = auth::load_tokens(storage.vault.as_ref(), oauth)
                     .await?
                     .ok_or(PipedriveError::NotAuthorized)?;
-                let session = OauthSession::new(oauth.clone(), store.clone(), http.clone(), tokens);
+                let session =
+                    OauthSession::new(oauth.clone(), storage.vault.clone(), http.clone(), tokens);
                 let api_domain = session.api_domain().await;
                 (Credentials::Oauth(Arc::new(session)), api_domain)
             }
@@ -201,7 +204,7 @@ impl PipedriveClient {
             base_delay: options.retry_base_delay,
             max_delay: options.retry_max_delay,
         };
-        let governor = Governor::for_company_domain(&api_domain, settings, store);
+        let governor = Governor::for_company_domain(&api_domain, settings, storage.ledger);
         let transport = Transport {
             http,
             credentials,

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::storage::StorageError;
+
 pub type Result<T, E = PipedriveError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +76,9 @@ pub enum PipedriveError {
     OauthFlow { step: &'static str, message: String },
     #[error("pipedrive base url {url}: {message}")]
     BadUrl { url: String, message: String },
+    /// The token ledger or the secret vault behind the client failed.
     #[error(transparent)]
-    Store(#[from] mlc_store::StoreError),
+    Store(#[from] StorageError),
 }
 
 /// What the caller does with an error: the one place that decides it. The transport has

@@ -1,6 +1,6 @@
 //! The governor: one per Pipedrive company in the process. It decides when a request may leave
 //! (the rolling 2-second burst window of the plan and auth type, search in its own lane of 10),
-//! charges each call its token cost against the day's budget share through the store's ledger
+//! charges each call its token cost against the day's budget share through the token ledger
 //! (shared by every instance on PostgreSQL), slows a whole lane after a 429, and stops the
 //! connection after Cloudflare's 403.
 
@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use mlc_canonical::state::TokenCharge;
-use mlc_store::StateStore;
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use crate::error::{PipedriveError, Result};
+use crate::storage::TokenLedger;
 
 /// Pipedrive's burst window.
 pub const BURST_WINDOW: Duration = Duration::from_secs(2);
@@ -90,7 +90,8 @@ pub struct Governor {
 
 struct GovernorInner {
     settings: GovernorSettings,
-    store: Arc<dyn StateStore>,
+    /// Where every call's tokens are charged (shared by every instance).
+    token_ledger: Arc<dyn TokenLedger>,
     general: Mutex<LaneState>,
     search: Mutex<LaneState>,
     ledger: Mutex<LedgerState>,
@@ -278,13 +279,13 @@ impl TooManyRequests {
 }
 
 impl Governor {
-    pub fn new(settings: GovernorSettings, store: Arc<dyn StateStore>) -> Governor {
+    pub fn new(settings: GovernorSettings, ledger: Arc<dyn TokenLedger>) -> Governor {
         Governor {
             inner: Arc::new(GovernorInner {
                 general: Mutex::new(LaneState::new(settings.burst_limit)),
                 search: Mutex::new(LaneState::new(SEARCH_LIMIT.min(settings.burst_limit))),
                 settings,
-                store,
+                token_ledger: ledger,
                 ledger: Mutex::new(LedgerState::default()),
                 requests_sent: AtomicU64::new(0),
                 responses_429: AtomicU64::new(0),
@@ -297,28 +298,28 @@ impl Governor {
 
     /// The process-wide governor of a company, by its domain (`https://COMPANY.pipedrive.com`,
     /// OAuth's `api_domain`): created on first use, shared by every client (every connection)
-    /// of that company using the same store while any of them lives. The first caller's
+    /// of that company charging the same ledger while any of them lives. The first caller's
     /// settings hold.
     pub fn for_company_domain(
         api_domain: &str,
         settings: GovernorSettings,
-        store: Arc<dyn StateStore>,
+        ledger: Arc<dyn TokenLedger>,
     ) -> Governor {
         type Registry = Mutex<HashMap<String, Weak<GovernorInner>>>;
         static GOVERNORS: OnceLock<Registry> = OnceLock::new();
         let registry = GOVERNORS.get_or_init(|| Mutex::new(HashMap::new()));
-        // The store is part of the key: two stores are two ledgers.
-        let store_identity = Arc::as_ptr(&store) as *const () as usize;
+        // The ledger is part of the key: two ledgers are two budgets.
         let key = format!(
-            "{}#{store_identity:x}",
-            api_domain.trim_end_matches('/').to_ascii_lowercase()
+            "{}#{:x}",
+            api_domain.trim_end_matches('/').to_ascii_lowercase(),
+            ledger.identity()
         );
         let mut governors = lock(registry);
         governors.retain(|_, governor| governor.strong_count() > 0);
         match governors.get(&key).and_then(Weak::upgrade) {
             Some(inner) => Governor { inner },
             None => {
-                let governor = Governor::new(settings, store);
+                let governor = Governor::new(settings, ledger);
                 governors.insert(key, Arc::downgrade(&governor.inner));
                 governor
             }
@@ -391,13 +392,13 @@ impl Governor {
         if carried > 0 {
             // Spent already: recorded even if it crosses the share.
             self.inner
-                .store
+                .token_ledger
                 .charge_tokens(&company, day, carried, i64::MAX as u64)
                 .await?;
         }
         let charge = self
             .inner
-            .store
+            .token_ledger
             .charge_tokens(&company, day, u64::from(tokens), limit)
             .await?;
         let mut ledger = lock(&self.inner.ledger);
@@ -565,7 +566,7 @@ impl Governor {
             Some(company) => {
                 let used = self
                     .inner
-                    .store
+                    .token_ledger
                     .tokens_used(&company, self.today(Utc::now()))
                     .await?;
                 lock(&self.inner.ledger).used_today = used;

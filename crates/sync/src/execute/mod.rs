@@ -10,6 +10,8 @@
 mod convert;
 mod engine;
 mod outcome;
+pub mod pipedrive_wiring;
 
 pub use engine::{RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
 pub use outcome::{NoProgress, Progress};
+pub use pipedrive_wiring::{connect_pipedrive, pipedrive_storage};
