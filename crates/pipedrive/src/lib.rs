@@ -4,8 +4,10 @@
 //! - [`PipedriveClient`]: `connect` (API token in `x-api-token`, or OAuth tokens from the [`SecretVault`];
 //!   requests go to `api_domain`; `/v1/users/me` names the user and company), organizations and
 //!   persons (list with cursor and `updated_since`, get, create, patch, delete, search, merge),
-//!   fields, webhooks. `create_organization_idempotent` / `create_person_idempotent` never create
-//!   twice: a lost answer is checked by the external-id custom field before another try.
+//!   fields, webhooks. Each operation is written once for any [`Entity`] (`get`, `create`,
+//!   `update`, `delete`, `merge`, `list_page`, `search`, `create_idempotent`), with by-name
+//!   wrappers (`create_organization_idempotent`, `get_person`, ...). `create_idempotent` never
+//!   creates twice: a lost answer is checked by the external-id custom field before another try.
 //! - [`Governor`]: one per company (its domain) and ledger in the process, shared by every
 //!   client. Paces to the rolling 2-second burst limit of plan and auth type (search in its own
 //!   lane of 10), follows the server's `x-ratelimit-*` headers (a different limit; room for
@@ -43,6 +45,7 @@ pub mod auth;
 mod check;
 mod client;
 mod cost;
+mod entity;
 mod error;
 mod fields;
 mod governor;
@@ -56,6 +59,7 @@ pub use client::{
     SentRequest, LIST_PAGE_LIMIT,
 };
 pub use cost::{token_cost, OperationCost, OPERATION_COSTS, UNKNOWN_OPERATION_COST};
+pub use entity::{Entity, EntityWrite};
 pub use error::{Disposition, PipedriveError, Result};
 pub use fields::{
     is_unknown_field_error, CustomFieldResolver, FieldSpec, ResolvedField,
