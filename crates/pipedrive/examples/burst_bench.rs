@@ -43,12 +43,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..SimPipedriveOptions::for_tests()
     })
     .await?;
-    let store_folder = tempfile::tempdir()?;
-    let store_url = format!(
-        "sqlite://{}",
-        store_folder.path().join("bench.db").display()
-    );
-    let store = mlc_store::open(&store_url, Some(mlc_store::SecretKey::generate())).await?;
+    // The ledger in memory: the bench measures the client's pacing, not a store.
+    let storage = mlc_pipedrive::ClientStorage::in_memory();
     let config = PipedriveConfig {
         base_url: sim.base_url(),
         auth: PipedriveAuth::ApiToken(Secret::new("bench-token")),
@@ -60,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         timeout: Duration::from_secs(30),
         retries: 5,
     };
-    let client = PipedriveClient::connect(&config, store).await?;
+    let client = PipedriveClient::connect(&config, storage).await?;
     let burst_limit = client.governor().snapshot().burst_limit as usize;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

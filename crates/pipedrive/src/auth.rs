@@ -1,5 +1,5 @@
 //! Authentication: the API token in `x-api-token`, or OAuth2 (authorization code, then refresh
-//! tokens that rotate). OAuth tokens live encrypted in the state store; a rotated refresh token
+//! tokens that rotate). OAuth tokens live in the secret vault (encrypted in the state store); a rotated refresh token
 //! is written there before the new access token is used, and the previous one is kept, so a
 //! crash between Pipedrive's rotation and our write, or another instance's refresh, does not lock
 //! the connector out.
@@ -10,17 +10,17 @@ use base64::Engine;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use mlc_config::sections::pipedrive::OauthConfig;
 use mlc_config::Secret;
-use mlc_store::StateStore;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use crate::error::{PipedriveError, Result};
+use crate::storage::SecretVault;
 
 /// Refresh this long before the access token expires.
 const REFRESH_AHEAD: ChronoDuration = ChronoDuration::seconds(120);
 
-/// The OAuth tokens of one app installation, as kept (encrypted) in the store.
+/// The OAuth tokens of one app installation, as kept in the secret vault.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenSet {
     pub access_token: String,
@@ -58,14 +58,14 @@ struct TokenResponse {
     scope: Option<String>,
 }
 
-/// The store's name for an OAuth app's tokens.
+/// The vault's name for an OAuth app's tokens.
 pub fn secret_name(oauth: &OauthConfig) -> String {
     format!("pipedrive.oauth.{}", oauth.client_id)
 }
 
-pub async fn load_tokens(store: &dyn StateStore, oauth: &OauthConfig) -> Result<Option<TokenSet>> {
+pub async fn load_tokens(vault: &dyn SecretVault, oauth: &OauthConfig) -> Result<Option<TokenSet>> {
     let name = secret_name(oauth);
-    let Some(bytes) = store.get_secret(&name).await? else {
+    let Some(bytes) = vault.get_secret(&name).await? else {
         return Ok(None);
     };
     serde_json::from_slice(&bytes)
@@ -77,7 +77,7 @@ pub async fn load_tokens(store: &dyn StateStore, oauth: &OauthConfig) -> Result<
 }
 
 pub async fn store_tokens(
-    store: &dyn StateStore,
+    vault: &dyn SecretVault,
     oauth: &OauthConfig,
     tokens: &TokenSet,
 ) -> Result<()> {
@@ -85,7 +85,7 @@ pub async fn store_tokens(
         step: "storing tokens",
         message: error.to_string(),
     })?;
-    store.put_secret(&secret_name(oauth), &bytes).await?;
+    vault.put_secret(&secret_name(oauth), &bytes).await?;
     Ok(())
 }
 
@@ -113,7 +113,7 @@ pub fn new_state() -> String {
 /// Exchanges an authorization code for tokens and stores them at once.
 pub async fn exchange_code(
     http: &reqwest::Client,
-    store: &dyn StateStore,
+    vault: &dyn SecretVault,
     oauth: &OauthConfig,
     code: &str,
 ) -> Result<TokenSet> {
@@ -131,7 +131,7 @@ pub async fn exchange_code(
         scope: response.scope,
         previous_refresh_token: None,
     };
-    store_tokens(store, oauth, &tokens).await?;
+    store_tokens(vault, oauth, &tokens).await?;
     Ok(tokens)
 }
 
@@ -258,14 +258,17 @@ impl Credentials {
         }
     }
 
-    /// After a 401: refresh the OAuth access token once. False when there is nothing to renew.
-    pub(crate) async fn renew_after_unauthorized(&self, rejected_header: &str) -> Result<bool> {
+    /// Whether a 401 may be cured by refreshing (OAuth); an API token stays what it is.
+    pub(crate) fn can_renew(&self) -> bool {
+        matches!(self, Credentials::Oauth(_))
+    }
+
+    /// After a 401: refresh the OAuth access token (unless another task already did since
+    /// `rejected_header` was sent). Nothing to do for an API token.
+    pub(crate) async fn renew_after_unauthorized(&self, rejected_header: &str) -> Result<()> {
         match self {
-            Credentials::ApiToken(_) => Ok(false),
-            Credentials::Oauth(session) => {
-                session.refresh_if_still(rejected_header).await?;
-                Ok(true)
-            }
+            Credentials::ApiToken(_) => Ok(()),
+            Credentials::Oauth(session) => session.refresh_if_still(rejected_header).await,
         }
     }
 }
@@ -273,7 +276,7 @@ impl Credentials {
 /// OAuth tokens in use, refreshed before they expire.
 pub(crate) struct OauthSession {
     oauth: OauthConfig,
-    store: Arc<dyn StateStore>,
+    vault: Arc<dyn SecretVault>,
     http: reqwest::Client,
     tokens: tokio::sync::Mutex<TokenSet>,
     /// Set when a rotated token set could not be written to the store: every later call tries
@@ -284,13 +287,13 @@ pub(crate) struct OauthSession {
 impl OauthSession {
     pub(crate) fn new(
         oauth: OauthConfig,
-        store: Arc<dyn StateStore>,
+        vault: Arc<dyn SecretVault>,
         http: reqwest::Client,
         tokens: TokenSet,
     ) -> Self {
         OauthSession {
             oauth,
-            store,
+            vault,
             http,
             tokens: tokio::sync::Mutex::new(tokens),
             unsaved: std::sync::atomic::AtomicBool::new(false),
@@ -315,7 +318,7 @@ impl OauthSession {
     /// (the tokens in memory stay valid meanwhile).
     async fn save(&self, tokens: &TokenSet) {
         use std::sync::atomic::Ordering;
-        match store_tokens(self.store.as_ref(), &self.oauth, tokens).await {
+        match store_tokens(self.vault.as_ref(), &self.oauth, tokens).await {
             Ok(()) => self.unsaved.store(false, Ordering::Relaxed),
             Err(error) => {
                 self.unsaved.store(true, Ordering::Relaxed);
@@ -378,7 +381,7 @@ impl OauthSession {
                     invalid_message = message;
                     if !stored_checked {
                         stored_checked = true;
-                        if let Some(stored) = load_tokens(self.store.as_ref(), &self.oauth).await? {
+                        if let Some(stored) = load_tokens(self.vault.as_ref(), &self.oauth).await? {
                             if stored.refresh_token != tokens.refresh_token {
                                 // Another instance rotated: its access token may still be good.
                                 if stored.expires_at - REFRESH_AHEAD > Utc::now() {

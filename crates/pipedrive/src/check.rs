@@ -1,12 +1,10 @@
 //! `ml-connector check`'s Pipedrive lines: reachable, who we are (user and company), the plan
 //! the governor assumes, and the budget share in tokens with what today has used.
 
-use std::sync::Arc;
-
 use mlc_config::{PipedriveAuth, PipedriveConfig};
-use mlc_store::StateStore;
 
 use crate::client::PipedriveClient;
+use crate::storage::ClientStorage;
 
 /// One line of the check table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,13 +34,13 @@ impl CheckLine {
 }
 
 /// Connects and reports. Costs 2 tokens (`/v1/users/me`).
-pub async fn check_lines(config: &PipedriveConfig, store: Arc<dyn StateStore>) -> Vec<CheckLine> {
+pub async fn check_lines(config: &PipedriveConfig, storage: ClientStorage) -> Vec<CheckLine> {
     let auth = match &config.auth {
         PipedriveAuth::ApiToken(_) => "api-token",
         PipedriveAuth::Oauth(_) => "oauth",
     };
     let mut lines = Vec::new();
-    let client = match PipedriveClient::connect(config, store).await {
+    let client = match PipedriveClient::connect(config, storage).await {
         Ok(client) => client,
         Err(error) => {
             lines.push(CheckLine::failed(

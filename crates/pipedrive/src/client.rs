@@ -1,5 +1,6 @@
-//! The typed client: organizations and persons (API v2), their search, fields, merge, the
-//! current user and webhooks (v1), every call through the transport (governor, auth, retries).
+//! The typed client: organizations and persons (API v2, each operation written once for any
+//! [`Entity`], with the by-name methods callers use), their search, fields, merge, the current
+//! user and webhooks (v1), every call through the transport (governor, auth, retries).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,18 +9,19 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use mlc_canonical::state::EntityKind;
 use mlc_config::{PipedriveAuth, PipedriveConfig};
-use mlc_store::StateStore;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::auth::{self, Credentials, OauthSession};
+use crate::entity::{with_id, Entity, EntityWrite};
 use crate::error::{PipedriveError, Result};
 use crate::governor::{Governor, GovernorSettings};
 use crate::model::{
     CurrentUser, FieldCreate, FieldDefinition, Organization, OrganizationWrite, Person,
     PersonWrite, SearchHit, Webhook, WebhookCreate,
 };
+use crate::storage::ClientStorage;
 use crate::transport::{Call, RetryPolicy, Transport};
 
 /// The list endpoints' largest page: 10 tokens for up to 500 records.
@@ -151,16 +153,18 @@ struct IdOnly {
 impl PipedriveClient {
     /// Connects: resolves where requests go (the configured domain, or OAuth's `api_domain`),
     /// asks `/v1/users/me` who we are and which company, and joins that company's governor.
+    /// The governor charges `storage.ledger`; OAuth tokens are read from and rotated into
+    /// `storage.vault`.
     pub async fn connect(
         config: &PipedriveConfig,
-        store: Arc<dyn StateStore>,
+        storage: ClientStorage,
     ) -> Result<PipedriveClient> {
-        PipedriveClient::connect_with(config, store, ConnectOptions::default()).await
+        PipedriveClient::connect_with(config, storage, ConnectOptions::default()).await
     }
 
     pub async fn connect_with(
         config: &PipedriveConfig,
-        store: Arc<dyn StateStore>,
+        storage: ClientStorage,
         options: ConnectOptions,
     ) -> Result<PipedriveClient> {
         let http = reqwest::Client::builder()
@@ -179,10 +183,11 @@ impl PipedriveClient {
                 config.base_url.clone(),
             ),
             PipedriveAuth::Oauth(oauth) => {
-                let tokens = auth::load_tokens(store.as_ref(), oauth)
+                let tokens = auth::load_tokens(storage.vault.as_ref(), oauth)
                     .await?
                     .ok_or(PipedriveError::NotAuthorized)?;
-                let session = OauthSession::new(oauth.clone(), store.clone(), http.clone(), tokens);
+                let session =
+                    OauthSession::new(oauth.clone(), storage.vault.clone(), http.clone(), tokens);
                 let api_domain = session.api_domain().await;
                 (Credentials::Oauth(Arc::new(session)), api_domain)
             }
@@ -201,7 +206,7 @@ impl PipedriveClient {
             base_delay: options.retry_base_delay,
             max_delay: options.retry_max_delay,
         };
-        let governor = Governor::for_company_domain(&api_domain, settings, store);
+        let governor = Governor::for_company_domain(&api_domain, settings, storage.ledger);
         let transport = Transport {
             http,
             credentials,
@@ -255,111 +260,79 @@ impl PipedriveClient {
         Ok(self.transport().call(&call).await?.data)
     }
 
-    // ── organizations ──
+    // ── organizations and persons: each operation once, for any [`Entity`] ──
 
-    /// Every organization (or those changed since a time), 500 a page at 10 tokens a page.
-    pub async fn list_organizations(
-        &self,
-        updated_since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Organization>> {
-        let query = ListQuery {
-            updated_since,
-            ..ListQuery::default()
-        };
-        self.list_all(EntityKind::Organization, &query).await
-    }
-
-    pub async fn list_organizations_page(
-        &self,
-        query: &ListQuery,
-        cursor: Option<&str>,
-    ) -> Result<Page<Organization>> {
-        self.list_page(EntityKind::Organization, query, cursor)
+    /// `GET` one record (1 token).
+    pub async fn get<E: Entity>(&self, id: i64) -> Result<E> {
+        self.data(Call::new(Method::GET, E::ITEM, with_id(E::ITEM, id)))
             .await
     }
 
-    pub async fn get_organization(&self, id: i64) -> Result<Organization> {
-        self.data(Call::new(
-            Method::GET,
-            "/api/v2/organizations/{id}",
-            format!("/api/v2/organizations/{id}"),
-        ))
-        .await
-    }
-
-    /// Creates an organization. An `OutcomeUnknown` error means it may exist: use
-    /// [`PipedriveClient::create_organization_idempotent`] to have that checked.
-    pub async fn create_organization(&self, write: &OrganizationWrite) -> Result<Organization> {
+    /// Creates a record (5 tokens). An `OutcomeUnknown` error means it may exist: use
+    /// [`PipedriveClient::create_idempotent`] to have that checked.
+    pub async fn create<E: Entity>(&self, write: &E::Write) -> Result<E> {
         debug_assert!(
-            write.name.is_some(),
-            "an organization is created with a name"
+            write.name().is_some(),
+            "a {} is created with a name",
+            E::KIND
         );
         self.data(
-            Call::new(
-                Method::POST,
-                "/api/v2/organizations",
-                "/api/v2/organizations".to_string(),
-            )
-            .body(to_body(write)?),
+            Call::new(Method::POST, E::COLLECTION, E::COLLECTION.to_string()).body(to_body(write)?),
         )
         .await
     }
 
-    /// Sends only what `write` sets; an address always goes as the whole object.
-    pub async fn update_organization(
-        &self,
-        id: i64,
-        write: &OrganizationWrite,
-    ) -> Result<Organization> {
-        self.data(
-            Call::new(
-                Method::PATCH,
-                "/api/v2/organizations/{id}",
-                format!("/api/v2/organizations/{id}"),
-            )
-            .body(to_body(write)?),
-        )
-        .await
+    /// Sends only what `write` sets (5 tokens); an address always goes as the whole object.
+    pub async fn update<E: Entity>(&self, id: i64, write: &E::Write) -> Result<E> {
+        self.data(Call::new(Method::PATCH, E::ITEM, with_id(E::ITEM, id)).body(to_body(write)?))
+            .await
     }
 
-    /// Marks an organization deleted (Pipedrive purges it after 30 days).
-    pub async fn delete_organization(&self, id: i64) -> Result<i64> {
+    /// Marks a record deleted (3 tokens; Pipedrive purges it after 30 days); returns its id.
+    pub async fn delete<E: Entity>(&self, id: i64) -> Result<i64> {
         let deleted: IdOnly = self
-            .data(Call::new(
-                Method::DELETE,
-                "/api/v2/organizations/{id}",
-                format!("/api/v2/organizations/{id}"),
-            ))
+            .data(Call::new(Method::DELETE, E::ITEM, with_id(E::ITEM, id)))
             .await?;
         Ok(deleted.id)
     }
 
-    /// Creates an organization carrying `external_id` in the custom field `external_id_key`,
-    /// never twice: when a create's answer is lost (timeout, reset, 5xx, broken body), the
-    /// organizations changed since just before it are searched for the external id before it
-    /// is sent again.
-    pub async fn create_organization_idempotent(
+    /// Merges record `id` into `merge_with_id` (`PUT /v1/.../{id}/merge`, 40 tokens); returns
+    /// the surviving id.
+    pub async fn merge<E: Entity>(&self, id: i64, merge_with_id: i64) -> Result<i64> {
+        let merged: IdOnly = self
+            .data(
+                Call::new(Method::PUT, E::MERGE, with_id(E::MERGE, id))
+                    .body(serde_json::json!({ "merge_with_id": merge_with_id })),
+            )
+            .await?;
+        Ok(merged.id)
+    }
+
+    /// Creates a record carrying `external_id` in the custom field `external_id_key`, never
+    /// twice: when a create's answer is lost (timeout, reset, 5xx, broken body), the records
+    /// changed since just before it are searched for the external id before it is sent again.
+    pub async fn create_idempotent<E: Entity>(
         &self,
-        write: &OrganizationWrite,
+        write: &E::Write,
         external_id_key: &str,
         external_id: &str,
-    ) -> Result<Organization> {
+    ) -> Result<E> {
         let mut write = write.clone();
-        write.custom_fields.insert(
+        write.custom_fields_mut().insert(
             external_id_key.to_string(),
             serde_json::Value::String(external_id.to_string()),
         );
         let mut unknown = 0;
         loop {
             let sent_at = Utc::now();
-            match self.create_organization(&write).await {
+            match self.create::<E>(&write).await {
                 Ok(created) => return Ok(created),
                 Err(PipedriveError::OutcomeUnknown { endpoint, cause }) => {
                     unknown += 1;
                     tracing::warn!(%endpoint, %cause, external_id, "create outcome unknown; checking by external id");
                     let since = sent_at - CREATE_CHECK_MARGIN;
                     if let Some(found) = self
-                        .find_organization_by_external_id(external_id_key, external_id, since)
+                        .find_by_external_id::<E>(external_id_key, external_id, since)
                         .await?
                     {
                         return Ok(found);
@@ -375,38 +348,94 @@ impl PipedriveClient {
         }
     }
 
-    /// The organization whose custom field `key` holds `value` among those changed since
-    /// `since` (the list, not the search: search is an index that may lag behind a create).
-    pub async fn find_organization_by_external_id(
+    /// The record whose custom field `key` holds `value` among those changed since `since`
+    /// (the list, not the search: search is an index that may lag behind a create).
+    pub async fn find_by_external_id<E: Entity>(
         &self,
         key: &str,
         value: &str,
         since: DateTime<Utc>,
-    ) -> Result<Option<Organization>> {
+    ) -> Result<Option<E>> {
         let query = ListQuery {
             updated_since: Some(since),
             custom_fields: vec![key.to_string()],
             ..ListQuery::default()
         };
-        self.find_in_list(
-            EntityKind::Organization,
-            &query,
-            |organization: &Organization| {
-                !organization.is_deleted && custom_value_is(&organization.custom_fields, key, value)
-            },
-        )
+        self.find_in_list::<E>(&query, |record| {
+            !record.is_deleted() && custom_value_is(record.custom_fields(), key, value)
+        })
         .await
     }
 
-    /// `GET /api/v2/organizations/search` (20 tokens, search lane), first page of up to 100.
-    pub async fn search_organizations(
+    /// Every record of the list (or those `query` filters), 500 a page at 10 tokens a page.
+    pub async fn list_all<E: Entity>(&self, query: &ListQuery) -> Result<Vec<E>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.list_page::<E>(query, cursor.as_deref()).await?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// One page of the list (10 tokens for up to 500 records).
+    pub async fn list_page<E: Entity>(
+        &self,
+        query: &ListQuery,
+        cursor: Option<&str>,
+    ) -> Result<Page<E>> {
+        let mut call = Call::new(Method::GET, E::COLLECTION, E::COLLECTION.to_string())
+            .query("limit", LIST_PAGE_LIMIT.to_string());
+        if let Some(since) = query.updated_since {
+            call = call.query(
+                "updated_since",
+                since.to_rfc3339_opts(SecondsFormat::Secs, true),
+            );
+        }
+        if let (EntityKind::Person, Some(org_id)) = (E::KIND, query.org_id) {
+            call = call.query("org_id", org_id.to_string());
+        }
+        if !query.custom_fields.is_empty() {
+            debug_assert!(
+                query.custom_fields.len() <= 15,
+                "Pipedrive takes at most 15 keys"
+            );
+            call = call.query("custom_fields", query.custom_fields.join(","));
+        }
+        if let Some(cursor) = cursor {
+            call = call.query("cursor", cursor.to_string());
+        }
+        let envelope = self.transport().call::<Option<Vec<E>>>(&call).await?;
+        Ok(Page {
+            items: envelope.data.unwrap_or_default(),
+            next_cursor: envelope
+                .additional_data
+                .and_then(|more| more.next_cursor)
+                .filter(|cursor| !cursor.is_empty()),
+        })
+    }
+
+    /// The entity's search (20 tokens, search lane), first page of up to 100.
+    pub async fn search<E: Entity>(
         &self,
         term: &str,
         fields: &[SearchField],
         exact_match: bool,
     ) -> Result<Vec<SearchHit>> {
-        self.search(EntityKind::Organization, term, fields, exact_match)
-            .await
+        let mut call = Call::new(Method::GET, E::SEARCH, E::SEARCH.to_string())
+            .search()
+            .query("term", term.to_string())
+            .query("exact_match", exact_match.to_string())
+            .query("limit", "100");
+        if !fields.is_empty() {
+            let names: Vec<&str> = fields.iter().map(|field| field.as_str()).collect();
+            call = call.query("fields", names.join(","));
+        }
+        let data: Option<SearchData> = self.data(call).await?;
+        Ok(data.map(|data| data.items).unwrap_or_default())
     }
 
     /// `GET /api/v2/itemSearch/field` (20 tokens, search lane): records whose field `field_key`
@@ -441,26 +470,82 @@ impl PipedriveClient {
             .collect())
     }
 
-    /// Merges organization `id` into `merge_with_id` (`PUT /v1/organizations/{id}/merge`, 40
-    /// tokens); returns the surviving id.
-    pub async fn merge_organizations(&self, id: i64, merge_with_id: i64) -> Result<i64> {
-        let merged: IdOnly = self
-            .data(
-                Call::new(
-                    Method::PUT,
-                    "/v1/organizations/{id}/merge",
-                    format!("/v1/organizations/{id}/merge"),
-                )
-                .body(serde_json::json!({ "merge_with_id": merge_with_id })),
-            )
-            .await?;
-        Ok(merged.id)
+    // ── the same, by name (what the callers use) ──
+
+    /// Every organization (or those changed since a time), 500 a page at 10 tokens a page.
+    pub async fn list_organizations(
+        &self,
+        updated_since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Organization>> {
+        let query = ListQuery {
+            updated_since,
+            ..ListQuery::default()
+        };
+        self.list_all(&query).await
     }
 
-    // ── persons ──
+    pub async fn list_organizations_page(
+        &self,
+        query: &ListQuery,
+        cursor: Option<&str>,
+    ) -> Result<Page<Organization>> {
+        self.list_page(query, cursor).await
+    }
+
+    pub async fn get_organization(&self, id: i64) -> Result<Organization> {
+        self.get(id).await
+    }
+
+    pub async fn create_organization(&self, write: &OrganizationWrite) -> Result<Organization> {
+        self.create(write).await
+    }
+
+    pub async fn update_organization(
+        &self,
+        id: i64,
+        write: &OrganizationWrite,
+    ) -> Result<Organization> {
+        self.update(id, write).await
+    }
+
+    pub async fn delete_organization(&self, id: i64) -> Result<i64> {
+        self.delete::<Organization>(id).await
+    }
+
+    pub async fn create_organization_idempotent(
+        &self,
+        write: &OrganizationWrite,
+        external_id_key: &str,
+        external_id: &str,
+    ) -> Result<Organization> {
+        self.create_idempotent(write, external_id_key, external_id)
+            .await
+    }
+
+    pub async fn find_organization_by_external_id(
+        &self,
+        key: &str,
+        value: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Organization>> {
+        self.find_by_external_id(key, value, since).await
+    }
+
+    pub async fn search_organizations(
+        &self,
+        term: &str,
+        fields: &[SearchField],
+        exact_match: bool,
+    ) -> Result<Vec<SearchHit>> {
+        self.search::<Organization>(term, fields, exact_match).await
+    }
+
+    pub async fn merge_organizations(&self, id: i64, merge_with_id: i64) -> Result<i64> {
+        self.merge::<Organization>(id, merge_with_id).await
+    }
 
     pub async fn list_persons(&self, query: &ListQuery) -> Result<Vec<Person>> {
-        self.list_all(EntityKind::Person, query).await
+        self.list_all(query).await
     }
 
     pub async fn list_persons_page(
@@ -468,90 +553,33 @@ impl PipedriveClient {
         query: &ListQuery,
         cursor: Option<&str>,
     ) -> Result<Page<Person>> {
-        self.list_page(EntityKind::Person, query, cursor).await
+        self.list_page(query, cursor).await
     }
 
     pub async fn get_person(&self, id: i64) -> Result<Person> {
-        self.data(Call::new(
-            Method::GET,
-            "/api/v2/persons/{id}",
-            format!("/api/v2/persons/{id}"),
-        ))
-        .await
+        self.get(id).await
     }
 
     pub async fn create_person(&self, write: &PersonWrite) -> Result<Person> {
-        debug_assert!(write.name.is_some(), "a person is created with a name");
-        self.data(
-            Call::new(
-                Method::POST,
-                "/api/v2/persons",
-                "/api/v2/persons".to_string(),
-            )
-            .body(to_body(write)?),
-        )
-        .await
+        self.create(write).await
     }
 
     pub async fn update_person(&self, id: i64, write: &PersonWrite) -> Result<Person> {
-        self.data(
-            Call::new(
-                Method::PATCH,
-                "/api/v2/persons/{id}",
-                format!("/api/v2/persons/{id}"),
-            )
-            .body(to_body(write)?),
-        )
-        .await
+        self.update(id, write).await
     }
 
     pub async fn delete_person(&self, id: i64) -> Result<i64> {
-        let deleted: IdOnly = self
-            .data(Call::new(
-                Method::DELETE,
-                "/api/v2/persons/{id}",
-                format!("/api/v2/persons/{id}"),
-            ))
-            .await?;
-        Ok(deleted.id)
+        self.delete::<Person>(id).await
     }
 
-    /// Like [`PipedriveClient::create_organization_idempotent`], for persons.
     pub async fn create_person_idempotent(
         &self,
         write: &PersonWrite,
         external_id_key: &str,
         external_id: &str,
     ) -> Result<Person> {
-        let mut write = write.clone();
-        write.custom_fields.insert(
-            external_id_key.to_string(),
-            serde_json::Value::String(external_id.to_string()),
-        );
-        let mut unknown = 0;
-        loop {
-            let sent_at = Utc::now();
-            match self.create_person(&write).await {
-                Ok(created) => return Ok(created),
-                Err(PipedriveError::OutcomeUnknown { endpoint, cause }) => {
-                    unknown += 1;
-                    tracing::warn!(%endpoint, %cause, external_id, "create outcome unknown; checking by external id");
-                    let since = sent_at - CREATE_CHECK_MARGIN;
-                    if let Some(found) = self
-                        .find_person_by_external_id(external_id_key, external_id, since)
-                        .await?
-                    {
-                        return Ok(found);
-                    }
-                    if unknown >= MAX_UNKNOWN_OUTCOMES {
-                        return Err(PipedriveError::OutcomeUnknown { endpoint, cause });
-                    }
-                    // Not there: send again, after the same backoff as any failed call.
-                    tokio::time::sleep(self.transport().retry.delay(unknown - 1)).await;
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        self.create_idempotent(write, external_id_key, external_id)
+            .await
     }
 
     pub async fn find_person_by_external_id(
@@ -560,15 +588,7 @@ impl PipedriveClient {
         value: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<Person>> {
-        let query = ListQuery {
-            updated_since: Some(since),
-            custom_fields: vec![key.to_string()],
-            ..ListQuery::default()
-        };
-        self.find_in_list(EntityKind::Person, &query, |person: &Person| {
-            !person.is_deleted && custom_value_is(&person.custom_fields, key, value)
-        })
-        .await
+        self.find_by_external_id(key, value, since).await
     }
 
     pub async fn search_persons(
@@ -577,22 +597,11 @@ impl PipedriveClient {
         fields: &[SearchField],
         exact_match: bool,
     ) -> Result<Vec<SearchHit>> {
-        self.search(EntityKind::Person, term, fields, exact_match)
-            .await
+        self.search::<Person>(term, fields, exact_match).await
     }
 
     pub async fn merge_persons(&self, id: i64, merge_with_id: i64) -> Result<i64> {
-        let merged: IdOnly = self
-            .data(
-                Call::new(
-                    Method::PUT,
-                    "/v1/persons/{id}/merge",
-                    format!("/v1/persons/{id}/merge"),
-                )
-                .body(serde_json::json!({ "merge_with_id": merge_with_id })),
-            )
-            .await?;
-        Ok(merged.id)
+        self.merge::<Person>(id, merge_with_id).await
     }
 
     // ── fields ──
@@ -684,35 +693,15 @@ impl PipedriveClient {
         Ok(())
     }
 
-    // ── shared by organizations and persons ──
-
-    async fn list_all<T: DeserializeOwned>(
-        &self,
-        entity: EntityKind,
-        query: &ListQuery,
-    ) -> Result<Vec<T>> {
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page: Page<T> = self.list_page(entity, query, cursor.as_deref()).await?;
-            items.extend(page.items);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(items),
-            }
-        }
-    }
-
     /// The first listed record that matches, reading no more pages than needed.
-    async fn find_in_list<T: DeserializeOwned>(
+    async fn find_in_list<E: Entity>(
         &self,
-        entity: EntityKind,
         query: &ListQuery,
-        matches: impl Fn(&T) -> bool,
-    ) -> Result<Option<T>> {
+        matches: impl Fn(&E) -> bool,
+    ) -> Result<Option<E>> {
         let mut cursor: Option<String> = None;
         loop {
-            let page: Page<T> = self.list_page(entity, query, cursor.as_deref()).await?;
+            let page = self.list_page::<E>(query, cursor.as_deref()).await?;
             if let Some(found) = page.items.into_iter().find(|item| matches(item)) {
                 return Ok(Some(found));
             }
@@ -721,74 +710,6 @@ impl PipedriveClient {
                 None => return Ok(None),
             }
         }
-    }
-
-    async fn list_page<T: DeserializeOwned>(
-        &self,
-        entity: EntityKind,
-        query: &ListQuery,
-        cursor: Option<&str>,
-    ) -> Result<Page<T>> {
-        let (template, path) = match entity {
-            EntityKind::Organization => ("/api/v2/organizations", "/api/v2/organizations"),
-            EntityKind::Person => ("/api/v2/persons", "/api/v2/persons"),
-        };
-        let mut call = Call::new(Method::GET, template, path.to_string())
-            .query("limit", LIST_PAGE_LIMIT.to_string());
-        if let Some(since) = query.updated_since {
-            call = call.query(
-                "updated_since",
-                since.to_rfc3339_opts(SecondsFormat::Secs, true),
-            );
-        }
-        if let (EntityKind::Person, Some(org_id)) = (entity, query.org_id) {
-            call = call.query("org_id", org_id.to_string());
-        }
-        if !query.custom_fields.is_empty() {
-            debug_assert!(
-                query.custom_fields.len() <= 15,
-                "Pipedrive takes at most 15 keys"
-            );
-            call = call.query("custom_fields", query.custom_fields.join(","));
-        }
-        if let Some(cursor) = cursor {
-            call = call.query("cursor", cursor.to_string());
-        }
-        let envelope = self.transport().call::<Option<Vec<T>>>(&call).await?;
-        Ok(Page {
-            items: envelope.data.unwrap_or_default(),
-            next_cursor: envelope
-                .additional_data
-                .and_then(|more| more.next_cursor)
-                .filter(|cursor| !cursor.is_empty()),
-        })
-    }
-
-    async fn search(
-        &self,
-        entity: EntityKind,
-        term: &str,
-        fields: &[SearchField],
-        exact_match: bool,
-    ) -> Result<Vec<SearchHit>> {
-        let (template, path) = match entity {
-            EntityKind::Organization => (
-                "/api/v2/organizations/search",
-                "/api/v2/organizations/search",
-            ),
-            EntityKind::Person => ("/api/v2/persons/search", "/api/v2/persons/search"),
-        };
-        let mut call = Call::new(Method::GET, template, path.to_string())
-            .search()
-            .query("term", term.to_string())
-            .query("exact_match", exact_match.to_string())
-            .query("limit", "100");
-        if !fields.is_empty() {
-            let names: Vec<&str> = fields.iter().map(|field| field.as_str()).collect();
-            call = call.query("fields", names.join(","));
-        }
-        let data: Option<SearchData> = self.data(call).await?;
-        Ok(data.map(|data| data.items).unwrap_or_default())
     }
 }
 

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::storage::StorageError;
+
 pub type Result<T, E = PipedriveError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,28 +76,138 @@ pub enum PipedriveError {
     OauthFlow { step: &'static str, message: String },
     #[error("pipedrive base url {url}: {message}")]
     BadUrl { url: String, message: String },
+    /// The token ledger or the secret vault behind the client failed.
     #[error(transparent)]
-    Store(#[from] mlc_store::StoreError),
+    Store(#[from] StorageError),
+}
+
+/// What the caller does with an error: the one place that decides it. The transport has
+/// already retried what a retry can cure (5xx, lost answers of replay-safe calls, burst 429s),
+/// so an error that comes out of the client is final for this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// The budget share, the company's budget or the burst limit will not let calls through
+    /// for a while: the run ends "deferred" and the record is not charged with a failure.
+    DeferRun,
+    /// No further call can succeed (blocked by Cloudflare, credentials refused, OAuth not or
+    /// no longer granted): the connection stops until someone acts.
+    StopConnection,
+    /// Something about this record or this call went wrong: it counts as one failed attempt
+    /// of the record (parked after `sync.max_failures`), the run goes on.
+    CountAgainstRecord,
+    /// The configuration is wrong (a base URL that is not a URL, a custom field that does not
+    /// exist): nothing is sent until it is fixed.
+    FixConfig,
 }
 
 impl PipedriveError {
-    /// True when the run should end "deferred" (resume after the budget resets), not "failed".
+    /// What to do with this error; see [`Disposition`].
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            PipedriveError::BudgetShareUsed { .. }
+            | PipedriveError::CompanyBudgetExhausted { .. }
+            | PipedriveError::RateLimited { .. } => Disposition::DeferRun,
+            PipedriveError::Forbidden403 { .. }
+            | PipedriveError::Unauthorized { .. }
+            | PipedriveError::InvalidGrant { .. }
+            | PipedriveError::NotAuthorized => Disposition::StopConnection,
+            PipedriveError::BadUrl { .. } | PipedriveError::UnknownField { .. } => {
+                Disposition::FixConfig
+            }
+            PipedriveError::PermissionDenied { .. }
+            | PipedriveError::OutcomeUnknown { .. }
+            | PipedriveError::Validation { .. }
+            | PipedriveError::NotFound { .. }
+            | PipedriveError::Http { .. }
+            | PipedriveError::Malformed { .. }
+            | PipedriveError::OauthFlow { .. }
+            | PipedriveError::Store(_) => Disposition::CountAgainstRecord,
+        }
+    }
+
+    /// True when the run should end "deferred" (resume after the budget resets or the 429s
+    /// calm down), not "failed".
     pub fn is_deferred(&self) -> bool {
-        matches!(
-            self,
-            PipedriveError::BudgetShareUsed { .. } | PipedriveError::CompanyBudgetExhausted { .. }
-        )
+        self.disposition() == Disposition::DeferRun
     }
 
     /// True when the whole connection must stop (no further call can succeed): blocked,
     /// unauthorized, or OAuth no longer granted.
     pub fn stops_connection(&self) -> bool {
-        matches!(
-            self,
-            PipedriveError::Forbidden403 { .. }
-                | PipedriveError::Unauthorized { .. }
-                | PipedriveError::InvalidGrant { .. }
-                | PipedriveError::NotAuthorized
-        )
+        self.disposition() == Disposition::StopConnection
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_and_429s_defer_the_run_credentials_stop_it_the_rest_counts_against_the_record() {
+        let deferred = [
+            PipedriveError::BudgetShareUsed {
+                used: 10,
+                limit: 10,
+                resets_at: Utc::now(),
+            },
+            PipedriveError::CompanyBudgetExhausted {
+                endpoint: "GET /x".into(),
+                retry_after_secs: 60,
+            },
+            PipedriveError::RateLimited {
+                endpoint: "GET /x".into(),
+                attempts: 3,
+            },
+        ];
+        for error in &deferred {
+            assert_eq!(error.disposition(), Disposition::DeferRun, "{error}");
+            assert!(error.is_deferred() && !error.stops_connection());
+        }
+        let stopping = [
+            PipedriveError::Forbidden403 {
+                endpoint: "GET /x".into(),
+                detail: "html".into(),
+            },
+            PipedriveError::Unauthorized {
+                endpoint: "GET /x".into(),
+                message: "no".into(),
+            },
+            PipedriveError::InvalidGrant {
+                message: "no".into(),
+            },
+            PipedriveError::NotAuthorized,
+        ];
+        for error in &stopping {
+            assert_eq!(error.disposition(), Disposition::StopConnection, "{error}");
+            assert!(error.stops_connection() && !error.is_deferred());
+        }
+        let record = [
+            PipedriveError::OutcomeUnknown {
+                endpoint: "POST /x".into(),
+                cause: "timed out".into(),
+            },
+            PipedriveError::Validation {
+                status: 400,
+                message: "bad".into(),
+                endpoint: "POST /x".into(),
+            },
+            PipedriveError::Http {
+                endpoint: "GET /x".into(),
+                message: "HTTP 502".into(),
+                attempts: 6,
+            },
+        ];
+        for error in &record {
+            assert_eq!(
+                error.disposition(),
+                Disposition::CountAgainstRecord,
+                "{error}"
+            );
+        }
+        let config = PipedriveError::UnknownField {
+            entity: "organization".into(),
+            name: "ECC Customer Number".into(),
+        };
+        assert_eq!(config.disposition(), Disposition::FixConfig);
     }
 }

@@ -1,6 +1,6 @@
 //! The governor: one per Pipedrive company in the process. It decides when a request may leave
 //! (the rolling 2-second burst window of the plan and auth type, search in its own lane of 10),
-//! charges each call its token cost against the day's budget share through the store's ledger
+//! charges each call its token cost against the day's budget share through the token ledger
 //! (shared by every instance on PostgreSQL), slows a whole lane after a 429, and stops the
 //! connection after Cloudflare's 403.
 
@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use mlc_canonical::state::TokenCharge;
-use mlc_store::StateStore;
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use crate::error::{PipedriveError, Result};
+use crate::storage::TokenLedger;
 
 /// Pipedrive's burst window.
 pub const BURST_WINDOW: Duration = Duration::from_secs(2);
@@ -90,7 +90,8 @@ pub struct Governor {
 
 struct GovernorInner {
     settings: GovernorSettings,
-    store: Arc<dyn StateStore>,
+    /// Where every call's tokens are charged (shared by every instance).
+    token_ledger: Arc<dyn TokenLedger>,
     general: Mutex<LaneState>,
     search: Mutex<LaneState>,
     ledger: Mutex<LedgerState>,
@@ -254,14 +255,37 @@ pub enum TooManyRequests {
     DailyBudget { retry_after_secs: u64 },
 }
 
+impl TooManyRequests {
+    /// What a 429's headers say: a wait longer than [`MAX_429_WAIT`], or no daily tokens left,
+    /// is the company's daily budget (back after Retry-After, or at the budget's reset, which
+    /// is `until_budget_reset` away); anything else is the burst window, waited out for
+    /// Retry-After or x-ratelimit-reset (2 s when neither is given), capped.
+    pub fn read(headers: &RateLimitHeaders, until_budget_reset: Duration) -> TooManyRequests {
+        let wait_secs = headers.retry_after_secs.or(headers.reset_secs);
+        let daily = headers.daily_token_remaining == Some(0)
+            || wait_secs.is_some_and(|secs| secs > MAX_429_WAIT.as_secs());
+        if daily {
+            return TooManyRequests::DailyBudget {
+                retry_after_secs: wait_secs.unwrap_or(until_budget_reset.as_secs()),
+            };
+        }
+        TooManyRequests::WaitBurst(
+            wait_secs
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_429_WAIT)
+                .clamp(Duration::from_millis(500), MAX_429_WAIT),
+        )
+    }
+}
+
 impl Governor {
-    pub fn new(settings: GovernorSettings, store: Arc<dyn StateStore>) -> Governor {
+    pub fn new(settings: GovernorSettings, ledger: Arc<dyn TokenLedger>) -> Governor {
         Governor {
             inner: Arc::new(GovernorInner {
                 general: Mutex::new(LaneState::new(settings.burst_limit)),
                 search: Mutex::new(LaneState::new(SEARCH_LIMIT.min(settings.burst_limit))),
                 settings,
-                store,
+                token_ledger: ledger,
                 ledger: Mutex::new(LedgerState::default()),
                 requests_sent: AtomicU64::new(0),
                 responses_429: AtomicU64::new(0),
@@ -274,28 +298,28 @@ impl Governor {
 
     /// The process-wide governor of a company, by its domain (`https://COMPANY.pipedrive.com`,
     /// OAuth's `api_domain`): created on first use, shared by every client (every connection)
-    /// of that company using the same store while any of them lives. The first caller's
+    /// of that company charging the same ledger while any of them lives. The first caller's
     /// settings hold.
     pub fn for_company_domain(
         api_domain: &str,
         settings: GovernorSettings,
-        store: Arc<dyn StateStore>,
+        ledger: Arc<dyn TokenLedger>,
     ) -> Governor {
         type Registry = Mutex<HashMap<String, Weak<GovernorInner>>>;
         static GOVERNORS: OnceLock<Registry> = OnceLock::new();
         let registry = GOVERNORS.get_or_init(|| Mutex::new(HashMap::new()));
-        // The store is part of the key: two stores are two ledgers.
-        let store_identity = Arc::as_ptr(&store) as *const () as usize;
+        // The ledger is part of the key: two ledgers are two budgets.
         let key = format!(
-            "{}#{store_identity:x}",
-            api_domain.trim_end_matches('/').to_ascii_lowercase()
+            "{}#{:x}",
+            api_domain.trim_end_matches('/').to_ascii_lowercase(),
+            ledger.identity()
         );
         let mut governors = lock(registry);
         governors.retain(|_, governor| governor.strong_count() > 0);
         match governors.get(&key).and_then(Weak::upgrade) {
             Some(inner) => Governor { inner },
             None => {
-                let governor = Governor::new(settings, store);
+                let governor = Governor::new(settings, ledger);
                 governors.insert(key, Arc::downgrade(&governor.inner));
                 governor
             }
@@ -368,13 +392,13 @@ impl Governor {
         if carried > 0 {
             // Spent already: recorded even if it crosses the share.
             self.inner
-                .store
+                .token_ledger
                 .charge_tokens(&company, day, carried, i64::MAX as u64)
                 .await?;
         }
         let charge = self
             .inner
-            .store
+            .token_ledger
             .charge_tokens(&company, day, u64::from(tokens), limit)
             .await?;
         let mut ledger = lock(&self.inner.ledger);
@@ -456,46 +480,37 @@ impl Governor {
         }
     }
 
-    /// Records a 429: the whole lane waits for Retry-After or x-ratelimit-reset (capped) and
-    /// runs slower for a while. A daily-budget 429 is told apart and not waited for.
-    pub fn on_too_many_requests(&self, lane: Lane, headers: &RateLimitHeaders) -> TooManyRequests {
+    /// Records a 429 as [`TooManyRequests::read`] classified it: after a burst 429 the whole
+    /// lane waits and runs slower for a while; after a daily-budget 429 nothing is sent before
+    /// the budget is back.
+    pub fn on_too_many_requests(&self, lane: Lane, too_many: &TooManyRequests) {
         self.inner.responses_429.fetch_add(1, Ordering::Relaxed);
-        let wait_secs = headers.retry_after_secs.or(headers.reset_secs);
-        let daily = headers.daily_token_remaining == Some(0)
-            || wait_secs.is_some_and(|secs| secs > MAX_429_WAIT.as_secs());
-        if daily {
-            let now = Utc::now();
-            let until = match wait_secs {
-                Some(secs) => now + chrono::Duration::seconds(secs as i64),
-                None => self.next_reset(now),
-            };
-            let retry_after_secs = (until - now).num_seconds().max(0) as u64;
-            // Nothing more is sent before then: further calls would only collect 429s (and,
-            // with an API token, Cloudflare's block).
-            lock(&self.inner.ledger).company_exhausted_until = Some(until);
-            self.alert(format!(
-                "pipedrive refused a call: the company's daily token budget is exhausted (retry after {retry_after_secs} s)"
-            ));
-            return TooManyRequests::DailyBudget { retry_after_secs };
+        match *too_many {
+            TooManyRequests::DailyBudget { retry_after_secs } => {
+                let until = Utc::now() + chrono::Duration::seconds(retry_after_secs as i64);
+                // Nothing more is sent before then: further calls would only collect 429s (and,
+                // with an API token, Cloudflare's block).
+                lock(&self.inner.ledger).company_exhausted_until = Some(until);
+                self.alert(format!(
+                    "pipedrive refused a call: the company's daily token budget is exhausted (retry after {retry_after_secs} s)"
+                ));
+            }
+            TooManyRequests::WaitBurst(wait) => {
+                let now = Instant::now();
+                let mut state = match lane {
+                    Lane::General => lock(&self.inner.general),
+                    Lane::Search => lock(&self.inner.search),
+                };
+                state.block_until(now + wait);
+                state.rate_factor = (state.rate_factor * 0.75).max(0.25);
+                state.last_429 = Some(now);
+                tracing::warn!(
+                    ?lane,
+                    wait_ms = wait.as_millis() as u64,
+                    "pipedrive answered 429; the lane waits and slows down"
+                );
+            }
         }
-        let wait = wait_secs
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_429_WAIT)
-            .clamp(Duration::from_millis(500), MAX_429_WAIT);
-        let now = Instant::now();
-        let mut state = match lane {
-            Lane::General => lock(&self.inner.general),
-            Lane::Search => lock(&self.inner.search),
-        };
-        state.block_until(now + wait);
-        state.rate_factor = (state.rate_factor * 0.75).max(0.25);
-        state.last_429 = Some(now);
-        tracing::warn!(
-            ?lane,
-            wait_ms = wait.as_millis() as u64,
-            "pipedrive answered 429; the lane waits and slows down"
-        );
-        TooManyRequests::WaitBurst(wait)
     }
 
     /// Cloudflare's 403: nothing is sent any more through this governor; an alert is raised.
@@ -551,7 +566,7 @@ impl Governor {
             Some(company) => {
                 let used = self
                     .inner
-                    .store
+                    .token_ledger
                     .tokens_used(&company, self.today(Utc::now()))
                     .await?;
                 lock(&self.inner.ledger).used_today = used;
@@ -564,6 +579,11 @@ impl Governor {
     /// The budget day `now` falls in, in the configured zone.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         budget_day(now, self.inner.settings.timezone)
+    }
+
+    /// How long until the budget resets, from `now`.
+    pub fn until_reset(&self, now: DateTime<Utc>) -> Duration {
+        (self.next_reset(now) - now).to_std().unwrap_or_default()
     }
 
     /// The next midnight of the configured zone after `now`.
@@ -711,6 +731,44 @@ mod tests {
                 proptest::prop_assert!(in_window <= limit as usize);
             }
         }
+    }
+
+    #[test]
+    fn a_429_is_the_daily_budget_when_no_tokens_are_left_or_the_wait_is_long() {
+        let reset = Duration::from_secs(5000);
+        let burst = RateLimitHeaders {
+            retry_after_secs: Some(3),
+            ..RateLimitHeaders::default()
+        };
+        assert_eq!(
+            TooManyRequests::read(&burst, reset),
+            TooManyRequests::WaitBurst(Duration::from_secs(3))
+        );
+        assert_eq!(
+            TooManyRequests::read(&RateLimitHeaders::default(), reset),
+            TooManyRequests::WaitBurst(DEFAULT_429_WAIT)
+        );
+        let long = RateLimitHeaders {
+            retry_after_secs: Some(301),
+            ..RateLimitHeaders::default()
+        };
+        assert_eq!(
+            TooManyRequests::read(&long, reset),
+            TooManyRequests::DailyBudget {
+                retry_after_secs: 301
+            }
+        );
+        let spent = RateLimitHeaders {
+            daily_token_remaining: Some(0),
+            ..RateLimitHeaders::default()
+        };
+        assert_eq!(
+            TooManyRequests::read(&spent, reset),
+            TooManyRequests::DailyBudget {
+                retry_after_secs: 5000
+            },
+            "without a time, until the budget resets"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ async fn server() -> MockServer {
 
 async fn connect(server: &MockServer) -> PipedriveClient {
     let config = support::api_token_config(&server.uri(), "T", PipedrivePlan::Growth);
-    PipedriveClient::connect_with(&config, support::store().await, support::quick())
+    PipedriveClient::connect_with(&config, support::store(), support::quick())
         .await
         .expect("connects")
 }
@@ -415,7 +415,7 @@ async fn a_rejected_api_token_names_the_config_key() {
         .mount(&server)
         .await;
     let config = support::api_token_config(&server.uri(), "wrong", PipedrivePlan::Growth);
-    let error = PipedriveClient::connect_with(&config, support::store().await, support::quick())
+    let error = PipedriveClient::connect_with(&config, support::store(), support::quick())
         .await
         .unwrap_err();
     assert!(

@@ -66,9 +66,9 @@ async fn a_refused_refresh_token_falls_back_to_the_one_it_replaced() {
     let server = MockServer::start().await;
     mount(&server).await;
     let oauth = oauth(&server);
-    let store = support::store().await;
+    let store = support::store();
     auth::store_tokens(
-        store.as_ref(),
+        store.vault.as_ref(),
         &oauth,
         &tokens(&server, "new-refresh", Some("old-refresh")),
     )
@@ -83,7 +83,7 @@ async fn a_refused_refresh_token_falls_back_to_the_one_it_replaced() {
         .await
         .unwrap();
     assert_eq!(client.current_user().company_id, 9);
-    let stored = auth::load_tokens(store.as_ref(), &oauth)
+    let stored = auth::load_tokens(store.vault.as_ref(), &oauth)
         .await
         .unwrap()
         .unwrap();
@@ -103,9 +103,9 @@ async fn without_a_usable_refresh_token_the_error_says_to_re_authorize() {
     let server = MockServer::start().await;
     mount(&server).await;
     let oauth = oauth(&server);
-    let store = support::store().await;
+    let store = support::store();
     auth::store_tokens(
-        store.as_ref(),
+        store.vault.as_ref(),
         &oauth,
         &tokens(&server, "new-refresh", Some("older-refresh")),
     )

@@ -37,7 +37,7 @@ async fn creates_on_lite_keep_within_the_burst_limit() {
     let sim = spawn(sim_options("lite")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
     let (client, recorder) =
-        support::connect_recorded(&config, support::store().await, Default::default()).await;
+        support::connect_recorded(&config, support::store(), Default::default()).await;
     assert_eq!(client.governor().snapshot().burst_limit, 20);
     for index in 0..60 {
         client
@@ -74,7 +74,7 @@ async fn the_create_that_would_cross_the_budget_share_is_not_sent() {
     config.daily_budget_tokens = Some(502);
     config.budget_share = 1.0;
     let (client, recorder) =
-        support::connect_recorded(&config, support::store().await, Default::default()).await;
+        support::connect_recorded(&config, support::store(), Default::default()).await;
     for index in 0..100 {
         client
             .create_organization(&organization(index))
@@ -114,7 +114,7 @@ async fn five_hundred_creates_under_faults_make_five_hundred_organizations() {
     let mut config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Ultimate);
     config.timeout = Duration::from_secs(1);
     let (client, recorder) =
-        support::connect_recorded(&config, support::store().await, support::quick()).await;
+        support::connect_recorded(&config, support::store(), support::quick()).await;
     let fields = CustomFieldResolver::new(client.clone());
     let resolved = fields
         .ensure_fields(&FieldSpec::default_needs())
@@ -187,7 +187,7 @@ async fn custom_fields_are_created_once_and_found_by_name() {
     let sim = spawn(sim_options("growth")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
     let (client, recorder) =
-        support::connect_recorded(&config, support::store().await, Default::default()).await;
+        support::connect_recorded(&config, support::store(), Default::default()).await;
     let resolver = CustomFieldResolver::new(client.clone());
     let mut needs = FieldSpec::default_needs();
     needs.push(FieldSpec {
@@ -279,7 +279,7 @@ async fn a_patched_address_keeps_every_part() {
     let sim = spawn(sim_options("growth")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
     let (client, recorder) =
-        support::connect_recorded(&config, support::store().await, Default::default()).await;
+        support::connect_recorded(&config, support::store(), Default::default()).await;
     let address = mlc_pipedrive::AddressWrite {
         route: Some("Hauptstraße".into()),
         street_number: Some("12".into()),
@@ -330,7 +330,7 @@ async fn a_patched_address_keeps_every_part() {
 async fn check_reports_user_company_plan_and_budget_share() {
     let sim = spawn(sim_options("growth")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
-    let lines = check_lines(&config, support::store().await).await;
+    let lines = check_lines(&config, support::store()).await;
     assert!(lines.iter().all(|line| line.ok), "{lines:#?}");
     let text: Vec<String> = lines
         .iter()
@@ -344,7 +344,7 @@ async fn check_reports_user_company_plan_and_budget_share() {
     assert!(text.contains("150000 tokens/day (50% of 300000)"), "{text}");
     assert!(text.contains("company"), "{text}");
     let bad = support::api_token_config(&sim.base_url(), "wrong", PipedrivePlan::Growth);
-    let lines = check_lines(&bad, support::store().await).await;
+    let lines = check_lines(&bad, support::store()).await;
     assert!(
         !lines[0].ok && lines[0].detail.contains("401"),
         "{lines:#?}"
@@ -392,7 +392,7 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let redirect_uri = format!("http://{}/callback", listener.local_addr().unwrap());
     let oauth = oauth_for(&sim.base_url(), &redirect_uri);
-    let store = support::store().await;
+    let store = support::store();
     let config = support::oauth_config(
         "https://unused.example.com",
         oauth.clone(),
@@ -414,7 +414,7 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
     browser_allows(&url).await;
     let code = callback.await.unwrap().unwrap();
     let http = reqwest::Client::new();
-    let granted = auth::exchange_code(&http, store.as_ref(), &oauth, &code)
+    let granted = auth::exchange_code(&http, store.vault.as_ref(), &oauth, &code)
         .await
         .unwrap();
     assert_eq!(granted.api_domain, sim.base_url());
@@ -424,7 +424,7 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
         support::connect_recorded(&config, store.clone(), Default::default()).await;
     assert_eq!(client.api_domain(), sim.base_url());
     client.list_organizations(None).await.unwrap();
-    let stored = auth::load_tokens(store.as_ref(), &oauth)
+    let stored = auth::load_tokens(store.vault.as_ref(), &oauth)
         .await
         .unwrap()
         .unwrap();
@@ -450,14 +450,14 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
     restarted.users_me().await.unwrap();
 
     // A refresh token Pipedrive no longer knows: the clear re-authorize error.
-    let mut revoked = auth::load_tokens(store.as_ref(), &oauth)
+    let mut revoked = auth::load_tokens(store.vault.as_ref(), &oauth)
         .await
         .unwrap()
         .unwrap();
     revoked.refresh_token = "1:1:revoked".into();
     revoked.previous_refresh_token = None;
     revoked.expires_at = chrono::Utc::now();
-    auth::store_tokens(store.as_ref(), &oauth, &revoked)
+    auth::store_tokens(store.vault.as_ref(), &oauth, &revoked)
         .await
         .unwrap();
     let error = PipedriveClient::connect(&config, store.clone())
@@ -481,7 +481,7 @@ async fn oauth_authorizes_refreshes_rotates_and_survives_a_restart() {
 async fn two_connections_to_one_company_share_one_governor() {
     let sim = spawn(sim_options("lite")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
-    let store = support::store().await;
+    let store = support::store();
     let (first, recorder) =
         support::connect_recorded(&config, store.clone(), Default::default()).await;
     let second = PipedriveClient::connect(&config, store.clone())
@@ -527,7 +527,7 @@ async fn searches_keep_to_their_own_lane_of_ten_per_two_seconds() {
     let sim = spawn(sim_options("ultimate")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Ultimate);
     let (client, recorder) =
-        support::connect_recorded(&config, support::store().await, Default::default()).await;
+        support::connect_recorded(&config, support::store(), Default::default()).await;
     let started = std::time::Instant::now();
     for index in 0..15 {
         client
@@ -552,7 +552,7 @@ async fn the_company_s_exhausted_budget_defers_without_a_second_429() {
     let sim = spawn(sim_options("growth")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
     let (client, recorder) =
-        support::connect_recorded(&config, support::store().await, Default::default()).await;
+        support::connect_recorded(&config, support::store(), Default::default()).await;
     // The sales team's other tools spent the company's whole day.
     sim.state().set_tokens_spent_today(300_000);
     let error = client.list_organizations(None).await.unwrap_err();
@@ -582,7 +582,7 @@ async fn cloudflare_s_block_stops_the_connection_and_raises_an_alert() {
     .unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
     let (client, recorder) =
-        support::connect_recorded(&config, support::store().await, Default::default()).await;
+        support::connect_recorded(&config, support::store(), Default::default()).await;
     // Another integration on the same API token ignores its 429s and gets the token blocked.
     let http = reqwest::Client::new();
     for _ in 0..30 {
@@ -630,7 +630,7 @@ async fn another_client_on_the_same_token_does_not_drive_us_into_429s() {
     let sim = spawn(sim_options("lite")).await.unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Lite);
     let (client, recorder) =
-        support::connect_recorded(&config, support::store().await, Default::default()).await;
+        support::connect_recorded(&config, support::store(), Default::default()).await;
     let base = sim.base_url();
     // Another integration with the same API token reads steadily meanwhile.
     let other = tokio::spawn(async move {

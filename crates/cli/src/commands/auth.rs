@@ -6,7 +6,8 @@ use std::io::Write;
 
 use anyhow::{anyhow, Context};
 use mlc_config::PipedriveAuth;
-use mlc_pipedrive::{auth, PipedriveClient};
+use mlc_pipedrive::auth;
+use mlc_sync::execute::pipedrive_wiring::{connect_pipedrive, StoreSecretVault};
 use tokio::io::AsyncBufReadExt;
 
 use crate::exit::CliError;
@@ -82,7 +83,7 @@ fn pipedrive(cli: &Cli, args: &PipedriveAuthArgs) -> Result<(), CliError> {
         .map_err(|_| CliError::failed(anyhow!("no authorization code within {} s; run `ml-connector auth pipedrive` again", args.timeout_secs)))?
         .map_err(CliError::failed)?;
         let http = reqwest::Client::new();
-        let tokens = auth::exchange_code(&http, store.as_ref(), oauth, &code)
+        let tokens = auth::exchange_code(&http, &StoreSecretVault(store.clone()), oauth, &code)
             .await
             .map_err(CliError::failed)?;
         println!(
@@ -90,7 +91,7 @@ fn pipedrive(cli: &Cli, args: &PipedriveAuthArgs) -> Result<(), CliError> {
             tokens.api_domain,
             mlc_store::redact_url(&config.store.url)
         );
-        let client = PipedriveClient::connect(&config.pipedrive, store)
+        let client = connect_pipedrive(&config.pipedrive, store)
             .await
             .context("the new tokens were stored, but the first call failed")
             .map_err(CliError::failed)?;

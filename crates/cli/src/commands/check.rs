@@ -58,7 +58,12 @@ pub fn run(cli: &Cli, _args: &CheckArgs) -> Result<(), CliError> {
         }
         match store {
             Some(store) => {
-                for line in mlc_pipedrive::check_lines(&config.pipedrive, store).await {
+                for line in mlc_pipedrive::check_lines(
+                    &config.pipedrive,
+                    mlc_sync::execute::pipedrive_storage(store),
+                )
+                .await
+                {
                     lines.push(Line {
                         subject: line.subject,
                         ok: line.ok,

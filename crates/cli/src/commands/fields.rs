@@ -1,7 +1,8 @@
 //! `ml-connector fields`: lists Pipedrive's organization and person fields with their keys and
 //! types, so a field map can name them.
 
-use mlc_pipedrive::{EntityKind, PipedriveClient};
+use mlc_pipedrive::EntityKind;
+use mlc_sync::execute::connect_pipedrive;
 
 use crate::exit::CliError;
 use crate::Cli;
@@ -23,7 +24,7 @@ pub fn run(cli: &Cli, args: &FieldsArgs) -> Result<(), CliError> {
     let runtime = crate::runtime()?;
     runtime.block_on(async {
         let store = super::open_store(&config).await?;
-        let client = PipedriveClient::connect(&config.pipedrive, store)
+        let client = connect_pipedrive(&config.pipedrive, store)
             .await
             .map_err(CliError::failed)?;
         let mut rows = Vec::new();

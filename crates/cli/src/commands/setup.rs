@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use mlc_pipedrive::{CustomFieldResolver, EntityKind, FieldSpec, PipedriveClient};
+use mlc_pipedrive::{CustomFieldResolver, EntityKind, FieldSpec};
+use mlc_sync::execute::connect_pipedrive;
 
 use crate::exit::CliError;
 use crate::Cli;
@@ -21,7 +22,7 @@ pub fn run(cli: &Cli, _args: &SetupArgs) -> Result<(), CliError> {
     let runtime = crate::runtime()?;
     runtime.block_on(async {
         let store = super::open_store(&config).await?;
-        let client = PipedriveClient::connect(&config.pipedrive, store)
+        let client = connect_pipedrive(&config.pipedrive, store)
             .await
             .map_err(CliError::failed)?;
         let resolver = CustomFieldResolver::new(client.clone());

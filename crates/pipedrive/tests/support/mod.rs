@@ -1,4 +1,4 @@
-//! Shared by the integration tests: a store, a config, the spec checks.
+//! Shared by the integration tests: a ledger and a vault, a config, the spec checks.
 
 #![allow(dead_code)]
 
@@ -9,13 +9,11 @@ use std::time::Duration;
 
 use mlc_config::sections::pipedrive::OauthConfig;
 use mlc_config::{PipedriveAuth, PipedriveConfig, PipedrivePlan, Secret};
-use mlc_store::StateStore;
+use mlc_pipedrive::ClientStorage;
 
-/// A fresh in-memory SQLite store with a random secret key.
-pub async fn store() -> Arc<dyn StateStore> {
-    mlc_store::open("sqlite::memory:", Some(mlc_store::SecretKey::generate()))
-        .await
-        .expect("in-memory store opens")
+/// A fresh token ledger and secret vault, in memory.
+pub fn store() -> ClientStorage {
+    ClientStorage::in_memory()
 }
 
 pub fn api_token_config(base_url: &str, token: &str, plan: PipedrivePlan) -> PipedriveConfig {
@@ -93,7 +91,7 @@ impl Recorder {
 /// Connects with every request recorded.
 pub async fn connect_recorded(
     config: &PipedriveConfig,
-    store: Arc<dyn StateStore>,
+    store: ClientStorage,
     base: mlc_pipedrive::ConnectOptions,
 ) -> (mlc_pipedrive::PipedriveClient, Recorder) {
     let recorder = Recorder::default();

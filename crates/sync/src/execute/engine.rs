@@ -157,7 +157,7 @@ impl SyncEngine {
         store: Arc<dyn StateStore>,
         extractor: Extractor,
     ) -> Result<Self, SyncError> {
-        let client = PipedriveClient::connect(&config.pipedrive, store.clone()).await?;
+        let client = super::connect_pipedrive(&config.pipedrive, store.clone()).await?;
         Ok(SyncEngine {
             config: config.clone(),
             spec: FieldMapSpec::from_config(&config.mapping, &config.sync),

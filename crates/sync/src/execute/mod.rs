@@ -12,7 +12,9 @@ mod convert;
 mod engine;
 mod lease;
 mod outcome;
+pub mod pipedrive_wiring;
 
 pub use engine::{RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
 pub use lease::{LeaseError, RunLease, DEFAULT_LEASE_TTL};
 pub use outcome::{NoProgress, Progress};
+pub use pipedrive_wiring::{connect_pipedrive, pipedrive_storage};
