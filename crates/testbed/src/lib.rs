@@ -12,7 +12,7 @@ use mlc_pipedrive::{CustomFieldResolver, ResolvedField};
 use mlc_sim_ecc::{SimEccOptions, SpawnedEcc, TruthRecord};
 use mlc_sim_pipedrive::{SimPipedriveOptions, SpawnedPipedrive};
 use mlc_store::StateStore;
-use mlc_sync::execute::SyncEngine;
+use mlc_engine::SyncEngine;
 
 pub use hand_typed::{hand_typed_name, HandTyped};
 

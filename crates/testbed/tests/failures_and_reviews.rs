@@ -16,7 +16,7 @@ use mlc_sim_pipedrive::{FaultSettings, NewOrganization};
 use mlc_store::{
     Action, AuditQuery, EntityKind, NewIntent, NewRun, RecordState, ReviewStatus, RunStatus,
 };
-use mlc_sync::execute::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
+use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::{json, Value};
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use mlc_sim_ecc::MutationRequest;
-use mlc_sync::execute::{NoProgress, RunMode, RunOptions};
+use mlc_engine::{NoProgress, RunMode, RunOptions};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::{json, Value};
 

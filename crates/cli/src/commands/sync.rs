@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mlc_store::{Action, RunStatus};
-use mlc_sync::execute::{Progress, RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
+use mlc_engine::{Progress, RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
 use mlc_sync::plan::{Operation, Plan};
 
 use crate::exit::CliError;

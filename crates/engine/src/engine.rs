@@ -17,15 +17,15 @@ use mlc_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::convert::{
+use crate::convert::{
     custom_value, existing_organization, existing_person, organization_write, person_write,
 };
-use super::outcome::{audit_event, note, Progress, ReadContext};
-use crate::existing::{ExistingOrganization, ExistingPerson};
-use crate::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
-use crate::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
-use crate::plan::backoff::record_failure;
-use crate::plan::{
+use crate::outcome::{audit_event, note, Progress, ReadContext};
+use mlc_sync::existing::{ExistingOrganization, ExistingPerson};
+use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
+use mlc_sync::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
+use mlc_sync::plan::backoff::record_failure;
+use mlc_sync::plan::{
     plan, CustomerRecord, KnownRecords, Operation, OrganizationRef, PipedriveView, Plan, PlanEntry,
     PlanInputs, PlanSettings,
 };
@@ -1245,7 +1245,7 @@ impl SyncEngine {
                 .owned_fields()
                 .map(|field| {
                     field
-                        .strip_prefix(crate::existing::CUSTOM_FIELD_PREFIX)
+                        .strip_prefix(mlc_sync::existing::CUSTOM_FIELD_PREFIX)
                         .and_then(|key| context.field_names.get(key))
                         .map_or(field, String::as_str)
                 })

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use mlc_pipedrive::{Organization, OrganizationWrite, Person, PersonWrite, PipedriveError};
 use serde_json::Value;
 
-use crate::existing::{ContactEntry, ExistingOrganization, ExistingPerson, PipedriveAddress};
-use crate::map::MappedRecord;
+use mlc_sync::existing::{ContactEntry, ExistingOrganization, ExistingPerson, PipedriveAddress};
+use mlc_sync::map::MappedRecord;
 
 pub fn existing_organization(organization: &Organization) -> ExistingOrganization {
     ExistingOrganization {
@@ -81,7 +81,7 @@ fn mapped_body_error(kind: &str, error: serde_json::Error) -> PipedriveError {
 
 /// The value the mapped record writes into the custom field `key` (the external id).
 pub fn custom_value(record: &MappedRecord, key: &str) -> Option<String> {
-    match record.get(&format!("{}{key}", crate::existing::CUSTOM_FIELD_PREFIX)) {
+    match record.get(&format!("{}{key}", mlc_sync::existing::CUSTOM_FIELD_PREFIX)) {
         Some(Value::String(text)) => Some(text.clone()),
         Some(Value::Number(number)) => Some(number.to_string()),
         _ => None,
