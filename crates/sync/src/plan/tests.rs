@@ -80,6 +80,7 @@ fn state(kind: EntityKind, key: &str, pushed: Option<String>) -> RecordState {
         connection: "default".into(),
         kind,
         ecc_key: key.into(),
+        customer_number: None,
         pushed_hash: pushed,
         last_seen_at: None,
         last_run_id: None,
