@@ -25,6 +25,7 @@ use mlc_sync::existing::{ExistingOrganization, ExistingPerson};
 use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
 use mlc_sync::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
 use mlc_sync::plan::backoff::record_failure;
+use mlc_sync::plan::run::{customers_due_again, held_back, run_ending, RunStop, StoredRecords};
 use mlc_sync::plan::{
     plan, CustomerRecord, KnownRecords, Operation, OrganizationRef, PipedriveView, Plan, PlanEntry,
     PlanInputs, PlanSettings,
@@ -36,8 +37,6 @@ const DELTA_STREAM: &str = "ecc-delta";
 const FIELD_KEYS_STREAM: &str = "pipedrive-field-keys";
 /// Creates and updates in flight at once; the governor paces them to the burst limit.
 const DEFAULT_CONCURRENCY: usize = 16;
-/// The custom field the default map writes the VAT number to; the matcher reads it.
-const VAT_FIELD: &str = "ECC VAT Number";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunMode {
@@ -102,15 +101,6 @@ pub enum SyncError {
     Setup(String),
 }
 
-/// Why the rest of a run's writes are not sent.
-#[derive(Debug, Clone)]
-enum Stop {
-    /// The budget share is used: what is left is deferred to after the reset.
-    Deferred(String),
-    /// Pipedrive refused the connection (403, credentials): the run failed.
-    Failed(String),
-}
-
 /// Cached field keys and the status label, as stored under `FIELD_KEYS_STREAM`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct CachedFieldKeys {
@@ -136,7 +126,7 @@ struct RunContext<'a> {
     states: &'a HashMap<(EntityKind, String), RecordState>,
     reads: &'a HashMap<String, ReadContext>,
     counts: Mutex<ActionCounts>,
-    stop: Mutex<Option<Stop>>,
+    stop: Mutex<Option<RunStop>>,
     progress: &'a dyn Progress,
     tokens_before: u64,
     /// Custom field hash key → its name, so the audit says "ECC Payment Terms", not a hash.
@@ -314,28 +304,15 @@ impl SyncEngine {
             .iter()
             .map(|state| ((state.kind, state.ecc_key.clone()), state.clone()))
             .collect();
-        // Customers whose review was decided and that are not linked yet: the decision is
-        // carried out on the next run even though ECC did not change them.
-        let linked: HashSet<&str> = links
-            .iter()
-            .filter(|link| link.kind == EntityKind::Organization)
-            .map(|link| link.ecc_key.as_str())
-            .collect();
-        let decided: Vec<String> = reviews
-            .iter()
-            .filter(|review| {
-                review.kind == EntityKind::Organization
-                    && review.status != mlc_store::ReviewStatus::Pending
-                    && !linked.contains(review.ecc_key.as_str())
-            })
-            .map(|review| review.ecc_key.clone())
-            .collect();
-        let known = KnownRecords::from_store(links, states, reviews);
 
         // Read ECC.
-        let read = self
-            .read_ecc(&options.mode, &state_by_key, &decided, progress)
-            .await?;
+        let stored = StoredRecords {
+            states: &states,
+            links: &links,
+            reviews: &reviews,
+        };
+        let read = self.read_ecc(&options.mode, &stored, progress).await?;
+        let known = KnownRecords::from_store(links, states, reviews);
         let mut rejected_events = Vec::new();
         for problem in &read.rejected {
             rejected_events.push(rejected_event(&connection, run_id, problem));
@@ -383,7 +360,7 @@ impl SyncEngine {
             let matcher = OrganizationMatcher::new(
                 match_settings,
                 field_map.customer_number_key(),
-                cached.keys.organization.get(VAT_FIELD).map(String::as_str),
+                field_map.vat_number_key(),
                 index.organizations.values(),
                 known
                     .organization_links
@@ -478,21 +455,11 @@ impl SyncEngine {
             .lock()
             .map(|counts| counts.clone())
             .unwrap_or_default();
-        summary.status = match &stop {
-            Some(Stop::Deferred(reason)) => {
-                summary.alert = Some(reason.clone());
-                RunStatus::Deferred
-            }
-            Some(Stop::Failed(reason)) => {
-                summary.alert = Some(reason.clone());
-                summary.error = Some(reason.clone());
-                RunStatus::Failed
-            }
-            None if counted.get(&Action::Error).copied().unwrap_or(0) > 0 => RunStatus::Partial,
-            None => RunStatus::Ok,
-        };
-        // The cursor covers every record read; it moves only when none was left unsent.
-        if stop.is_none() {
+        let ending = run_ending(stop.as_ref(), &counted);
+        summary.status = ending.status;
+        summary.alert = ending.alert;
+        summary.error = ending.error;
+        if ending.advance_cursor {
             if let Some(cursor) = &read.cursor_after {
                 self.advance_delta_cursor(run_id, options.fencing_token, cursor)
                     .await?;
@@ -662,8 +629,7 @@ impl SyncEngine {
     async fn read_ecc(
         &self,
         mode: &RunMode,
-        states: &HashMap<(EntityKind, String), RecordState>,
-        decided_reviews: &[String],
+        stored: &StoredRecords<'_>,
         progress: &dyn Progress,
     ) -> Result<EccRead, SyncError> {
         let connection = &self.config.sync.connection;
@@ -710,41 +676,14 @@ impl SyncEngine {
                 if *mode == RunMode::Full {
                     return Ok(read);
                 }
-                // Records whose last write failed are tried again even if ECC did not change.
-                let now = Utc::now();
+                // Failed records and decided reviews are read again even if ECC did not
+                // change them.
                 let seen: HashSet<String> = read
                     .records
                     .iter()
                     .map(|record| record.customer.customer_number.clone())
                     .collect();
-                let mut due: Vec<String> = Vec::new();
-                for ((kind, key), state) in states {
-                    let is_due = state.failures > 0
-                        && !state.parked
-                        && state.retry_after.is_none_or(|after| after <= now);
-                    if !is_due {
-                        continue;
-                    }
-                    let customer = match kind {
-                        EntityKind::Organization => Some(key.clone()),
-                        EntityKind::Person => self.customer_of_contact(key).await?,
-                    };
-                    if let Some(customer) = customer.filter(|customer| !seen.contains(customer)) {
-                        due.push(customer);
-                    }
-                }
-                // A decided review is carried out once; a record failing since is left to
-                // its backoff and parking above.
-                for customer in decided_reviews {
-                    let failing = states
-                        .get(&(EntityKind::Organization, customer.clone()))
-                        .is_some_and(|state| state.failures > 0);
-                    if !failing && !seen.contains(customer) {
-                        due.push(customer.clone());
-                    }
-                }
-                due.sort();
-                due.dedup();
+                let due = customers_due_again(stored, &seen, Utc::now());
                 if !due.is_empty() {
                     let batch = self.extractor.customers(&due).await?;
                     read.records.extend(batch.records);
@@ -753,23 +692,6 @@ impl SyncEngine {
             }
         }
         Ok(read)
-    }
-
-    /// The customer a contact belongs to, from its last audit event.
-    async fn customer_of_contact(&self, contact_number: &str) -> Result<Option<String>, SyncError> {
-        let events = self
-            .store
-            .audit(&mlc_store::AuditQuery {
-                connection: Some(self.config.sync.connection.clone()),
-                kind: Some(EntityKind::Person),
-                limit: Some(50),
-                ..Default::default()
-            })
-            .await?;
-        Ok(events
-            .into_iter()
-            .find(|event| event.ecc_key == contact_number)
-            .map(|event| event.customer_number))
     }
 
     /// Every organization and person in Pipedrive, from the list endpoints (500 a page).
@@ -851,11 +773,8 @@ impl SyncEngine {
                 extracted: Value::Null,
             });
         let stopped = context.stop.lock().map(|stop| stop.clone()).unwrap_or(None);
-        let outcome = if let (Some(stop), true) = (&stopped, entry.operation != Operation::Nothing)
-        {
-            let reason = match stop {
-                Stop::Deferred(reason) | Stop::Failed(reason) => reason.clone(),
-            };
+        let outcome = if held_back(stopped.as_ref(), entry.operation != Operation::Nothing) {
+            let reason = stopped.as_ref().map(RunStop::reason).unwrap_or_default();
             note(
                 entry.kind,
                 &entry.ecc_key,
@@ -1296,11 +1215,11 @@ impl SyncEngine {
         let stop = match &error {
             PipedriveError::BudgetShareUsed { .. }
             | PipedriveError::CompanyBudgetExhausted { .. }
-            | PipedriveError::RateLimited { .. } => Some(Stop::Deferred(message.clone())),
+            | PipedriveError::RateLimited { .. } => Some(RunStop::Deferred(message.clone())),
             PipedriveError::Forbidden403 { .. }
             | PipedriveError::Unauthorized { .. }
             | PipedriveError::InvalidGrant { .. }
-            | PipedriveError::NotAuthorized => Some(Stop::Failed(message.clone())),
+            | PipedriveError::NotAuthorized => Some(RunStop::Failed(message.clone())),
             _ => None,
         };
         if let Some(stop) = stop {

@@ -9,6 +9,7 @@
 
 pub mod backoff;
 pub mod cost;
+pub mod run;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
