@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::convert::{
-    custom_value, existing_organization, existing_person, organization_write, person_write,
+    check_plan_bodies, custom_value, FieldMapFault, existing_organization, existing_person, organization_write, person_write,
 };
 use crate::outcome::{audit_event, note, Progress, ReadContext};
 use mlc_sync::existing::{ExistingOrganization, ExistingPerson};
@@ -99,6 +99,8 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Setup(String),
+    #[error(transparent)]
+    FieldMap(#[from] FieldMapFault),
 }
 
 /// Cached field keys and the status label, as stored under `FIELD_KEYS_STREAM`.
@@ -381,6 +383,9 @@ impl SyncEngine {
                 now,
             });
         }
+        // A mapped value the write types cannot hold is the same fault for every record: one
+        // error before any write, never a retry per record.
+        check_plan_bodies(&the_plan)?;
         let writes = the_plan
             .entries
             .iter()
