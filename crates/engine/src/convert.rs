@@ -101,10 +101,15 @@ pub fn check_plan_bodies(plan: &Plan) -> Result<(), FieldMapFault> {
     for entry in &plan.entries {
         let body = match &entry.operation {
             Operation::Create { body, .. } => body.create_body(),
-            Operation::Update { changes, .. } | Operation::Link { changes, .. } => {
-                changes.patch_body()
-            }
-            Operation::Nothing | Operation::Delete { .. } | Operation::Review { .. } => continue,
+            Operation::Update { changes, .. }
+            | Operation::Label { changes, .. }
+            | Operation::Link { changes, .. } => changes.patch_body(),
+            Operation::Skip
+            | Operation::Error
+            | Operation::Deferred
+            | Operation::AwaitReview
+            | Operation::Delete { .. }
+            | Operation::Review { .. } => continue,
         };
         let checked = match entry.kind {
             EntityKind::Organization => held_by::<OrganizationWrite>(body),
@@ -139,7 +144,6 @@ pub fn custom_value(record: &MappedRecord, key: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use mlc_canonical::state::Action;
     use mlc_sync::plan::PlanEntry;
     use serde_json::json;
 
@@ -151,7 +155,6 @@ mod tests {
                 kind,
                 ecc_key: "0000004711".into(),
                 customer_number: "0000004711".into(),
-                action: Action::Create,
                 operation: Operation::Create {
                     body,
                     organization: None,

@@ -389,7 +389,7 @@ impl SyncEngine {
         let writes = the_plan
             .entries
             .iter()
-            .filter(|entry| entry.operation != Operation::Nothing)
+            .filter(|entry| entry.operation.writes())
             .count();
         progress.planned(the_plan.entries.len() as u64, writes as u64);
 
@@ -778,7 +778,7 @@ impl SyncEngine {
                 extracted: Value::Null,
             });
         let stopped = context.stop.lock().map(|stop| stop.clone()).unwrap_or(None);
-        let outcome = if held_back(stopped.as_ref(), entry.operation != Operation::Nothing) {
+        let outcome = if held_back(stopped.as_ref(), entry.operation.writes()) {
             let reason = stopped.as_ref().map(RunStop::reason).unwrap_or_default();
             note(
                 entry.kind,
@@ -874,13 +874,14 @@ impl SyncEngine {
         let state = context.states.get(&(entry.kind, entry.ecc_key.clone()));
         let linked_id = match &entry.operation {
             Operation::Update { id, .. }
+            | Operation::Label { id, .. }
             | Operation::Link { id, .. }
             | Operation::Delete { id } => Some(*id),
             _ => None,
         };
         let result: Result<RecordOutcome, PipedriveError> = match &entry.operation {
-            Operation::Nothing => {
-                let error = (entry.action == Action::Error).then(|| entry.reason.clone());
+            Operation::Skip | Operation::Error | Operation::Deferred | Operation::AwaitReview => {
+                let error = (entry.action() == Action::Error).then(|| entry.reason.clone());
                 let outcome = if error.is_some() {
                     "not written".to_string()
                 } else {
@@ -893,7 +894,7 @@ impl SyncEngine {
                         context,
                         entry,
                         read,
-                        entry.action,
+                        entry.action(),
                         linked_id,
                         outcome,
                         error,
@@ -939,6 +940,11 @@ impl SyncEngine {
                 diffed,
             } => {
                 self.update(context, entry, read, *id, changes, *diffed, Action::Update)
+                    .await
+            }
+            // The audit has always recorded a status label change as the update it is.
+            Operation::Label { id, changes } => {
+                self.update(context, entry, read, *id, changes, true, Action::Update)
                     .await
             }
             Operation::Link {

@@ -149,12 +149,19 @@ pub enum OrganizationRef {
     },
 }
 
-/// The Pipedrive side of an entry.
+/// What is done with a record in Pipedrive: the decision and the call that carries it out, in
+/// one, so the two cannot disagree. The audit's [`Action`] is derived from it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "operation", rename_all = "snake_case")]
 pub enum Operation {
-    /// No call (skip, review already queued, deferred, error).
-    Nothing,
+    /// No call: unchanged, already held by Pipedrive, or not synced at all.
+    Skip,
+    /// No call: the record cannot be written (the reason says why).
+    Error,
+    /// No call in this run: it waits for the index, its organization or a later run.
+    Deferred,
+    /// No call: a review already queued waits for its decision.
+    AwaitReview,
     /// POST; `body` is the whole mapped record (`create_body()`).
     Create {
         #[serde(serialize_with = "serialize_patch")]
@@ -171,6 +178,13 @@ pub enum Operation {
         changes: MappedRecord,
         diffed: bool,
     },
+    /// PATCH whose only change is the status label (the `label` lifecycle policy), already
+    /// diffed against the current organization.
+    Label {
+        id: i64,
+        #[serde(serialize_with = "serialize_patch")]
+        changes: MappedRecord,
+    },
     /// Link the record to an existing one, then PATCH what differs (nothing when `changes` is
     /// empty and `diffed`).
     Link {
@@ -185,6 +199,47 @@ pub enum Operation {
     Review { id: i64, score: f64 },
 }
 
+impl Operation {
+    /// The action the audit and the counts record for this operation.
+    pub fn action(&self) -> Action {
+        match self {
+            Operation::Skip => Action::Skip,
+            Operation::Error => Action::Error,
+            Operation::Deferred => Action::Deferred,
+            Operation::AwaitReview | Operation::Review { .. } => Action::Review,
+            Operation::Create { .. } => Action::Create,
+            Operation::Update { .. } => Action::Update,
+            Operation::Label { .. } => Action::Label,
+            Operation::Link { .. } => Action::Link,
+            Operation::Delete { .. } => Action::Delete,
+        }
+    }
+
+    /// Whether carrying it out calls Pipedrive (or the review queue) at all.
+    pub fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Operation::Skip | Operation::Error | Operation::Deferred | Operation::AwaitReview
+        )
+    }
+
+    /// The Pipedrive record the operation works on, when it is an existing one.
+    pub fn pipedrive_id(&self) -> Option<i64> {
+        match self {
+            Operation::Update { id, .. }
+            | Operation::Label { id, .. }
+            | Operation::Link { id, .. }
+            | Operation::Delete { id }
+            | Operation::Review { id, .. } => Some(*id),
+            Operation::Skip
+            | Operation::Error
+            | Operation::Deferred
+            | Operation::AwaitReview
+            | Operation::Create { .. } => None,
+        }
+    }
+}
+
 fn serialize_patch<S: serde::Serializer>(
     record: &MappedRecord,
     serializer: S,
@@ -193,14 +248,14 @@ fn serialize_patch<S: serde::Serializer>(
 }
 
 /// One record's entry in the plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlanEntry {
     pub kind: EntityKind,
     /// KUNNR or PARNR, internal form.
     pub ecc_key: String,
     /// The customer the record belongs to (its own number for an organization).
     pub customer_number: String,
-    pub action: Action,
+    /// What is done, with the call that does it.
     pub operation: Operation,
     /// Why, in words, for the audit and `--dry-run`.
     pub reason: String,
@@ -215,8 +270,38 @@ pub struct PlanEntry {
     /// Tokens the operation is estimated to cost.
     pub tokens: u32,
     /// The record could not be decided without the Pipedrive index.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub needs_index: bool,
+}
+
+impl PlanEntry {
+    /// The action the audit records for this entry.
+    pub fn action(&self) -> Action {
+        self.operation.action()
+    }
+}
+
+/// `--dry-run --json` shows the action beside the operation it is derived from.
+impl Serialize for PlanEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut entry = serializer.serialize_struct("PlanEntry", 11)?;
+        entry.serialize_field("kind", &self.kind)?;
+        entry.serialize_field("ecc_key", &self.ecc_key)?;
+        entry.serialize_field("customer_number", &self.customer_number)?;
+        entry.serialize_field("action", &self.action())?;
+        entry.serialize_field("operation", &self.operation)?;
+        entry.serialize_field("reason", &self.reason)?;
+        entry.serialize_field("content_hash", &self.content_hash)?;
+        entry.serialize_field("pushed_hash", &self.pushed_hash)?;
+        entry.serialize_field("evidence", &self.evidence)?;
+        entry.serialize_field("tokens", &self.tokens)?;
+        if self.needs_index {
+            entry.serialize_field("needs_index", &self.needs_index)?;
+        } else {
+            entry.skip_field("needs_index")?;
+        }
+        entry.end()
+    }
 }
 
 /// The plan of one run.
@@ -232,7 +317,7 @@ impl Plan {
     pub fn counts(&self) -> ActionCounts {
         let mut counts = ActionCounts::new();
         for entry in &self.entries {
-            *counts.entry(entry.action).or_default() += 1;
+            *counts.entry(entry.action()).or_default() += 1;
         }
         counts
     }
@@ -254,7 +339,7 @@ impl Plan {
     pub fn writes_anything(&self) -> bool {
         self.entries
             .iter()
-            .any(|entry| entry.operation != Operation::Nothing)
+            .any(|entry| entry.operation.writes())
     }
 }
 
@@ -335,8 +420,7 @@ fn entry(
         kind,
         ecc_key: ecc_key.to_string(),
         customer_number: customer_number.to_string(),
-        action: Action::Skip,
-        operation: Operation::Nothing,
+        operation: Operation::Skip,
         reason: String::new(),
         content_hash,
         pushed_hash: None,
@@ -370,20 +454,20 @@ fn lifecycle(
 
 /// Why the persons of a customer cannot be written in this run, if they cannot.
 fn person_block_reason(organization: &PlanEntry, customer: &Customer) -> Option<String> {
-    match (&organization.action, &organization.operation) {
-        (Action::Error, _) => Some(format!(
+    match organization.action() {
+        Action::Error => Some(format!(
             "its organization (customer {}) is in error",
             customer.customer_number_display
         )),
-        (Action::Review, _) => Some(format!(
+        Action::Review => Some(format!(
             "its organization (customer {}) waits for review",
             customer.customer_number_display
         )),
-        (Action::Deferred, _) => Some(format!(
+        Action::Deferred => Some(format!(
             "its organization (customer {}) is deferred",
             customer.customer_number_display
         )),
-        (Action::Delete, _) => Some("its organization is deleted in Pipedrive".to_string()),
+        Action::Delete => Some("its organization is deleted in Pipedrive".to_string()),
         _ => None,
     }
 }
@@ -394,10 +478,10 @@ impl<'p, 'a> Planner<'p, 'a> {
             Operation::Create { .. } => Some(OrganizationRef::CreatedInThisRun {
                 customer_number: organization.ecc_key.clone(),
             }),
-            Operation::Update { id, .. } | Operation::Link { id, .. } => {
-                Some(OrganizationRef::Existing { id: *id })
-            }
-            Operation::Nothing => self
+            Operation::Update { id, .. }
+            | Operation::Label { id, .. }
+            | Operation::Link { id, .. } => Some(OrganizationRef::Existing { id: *id }),
+            Operation::Skip | Operation::Error | Operation::Deferred | Operation::AwaitReview => self
                 .inputs
                 .known
                 .organization_links
@@ -422,14 +506,14 @@ impl<'p, 'a> Planner<'p, 'a> {
         let lifecycle = lifecycle(customer, inputs.settings);
 
         if !record.problems.is_empty() {
-            planned.action = Action::Error;
+            planned.operation = Operation::Error;
             planned.reason = format!("dirty record in ECC: {}", record.problems.join("; "));
             return planned;
         }
         let mut mapped = match inputs.field_map.map_organization(customer) {
             Ok(mapped) => mapped,
             Err(problems) => {
-                planned.action = Action::Error;
+                planned.operation = Operation::Error;
                 planned.reason = format!(
                     "cannot be written to Pipedrive: {}",
                     problems_text(&problems)
@@ -443,7 +527,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         if label_policy_applies {
             let Some(status_label) = inputs.settings.status_label_id else {
                 if matches!(lifecycle, Some((_, LifecyclePolicy::Label))) && link.is_some() {
-                    planned.action = Action::Error;
+                    planned.operation = Operation::Error;
                     planned.reason = "the status label of sync.status_label does not exist in Pipedrive; create it".into();
                     return planned;
                 }
@@ -504,7 +588,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         if let Some(id) = link {
             self.claimed.insert(id, key.to_string());
             if let Some((status, LifecyclePolicy::Delete)) = lifecycle {
-                planned.action = Action::Delete;
                 planned.operation = Operation::Delete { id };
                 planned.reason = format!("{status} in ECC; sync.on_{status} = \"delete\"");
                 planned.pushed_hash = Some(mapped.content_hash_with("deleted").to_string());
@@ -536,7 +619,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 .map(|view| view.organizations.get(&id));
             match current {
                 Some(None) => {
-                    planned.action = Action::Error;
+                    planned.operation = Operation::Error;
                     planned.reason = format!(
                         "the linked organization {id} is not in Pipedrive any more (deleted or merged there); not re-created, check it and the link"
                     );
@@ -550,20 +633,22 @@ impl<'p, 'a> Planner<'p, 'a> {
                             "changed in ECC, but Pipedrive already holds the mapped values".into();
                         return planned;
                     }
-                    planned.action = organization_update_action(&changes, lifecycle);
                     planned.reason = format!(
                         "changed: {}",
                         changes.owned_fields().collect::<Vec<_>>().join(", ")
                     );
-                    planned.operation = Operation::Update {
-                        id,
-                        changes,
-                        diffed: true,
+                    planned.operation = if only_the_status_label(&changes, lifecycle) {
+                        Operation::Label { id, changes }
+                    } else {
+                        Operation::Update {
+                            id,
+                            changes,
+                            diffed: true,
+                        }
                     };
                     planned.tokens = UPDATE_TOKENS;
                 }
                 None => {
-                    planned.action = Action::Update;
                     planned.reason = "mapped content changed; fields to send are decided against the current organization".into();
                     planned.operation = Operation::Update {
                         id,
@@ -593,7 +678,6 @@ impl<'p, 'a> Planner<'p, 'a> {
                 EccDuplicatePolicy::MapToOne => {
                     planned.evidence = serde_json::to_value(duplicate).ok();
                     if let Some(id) = primary_link {
-                        planned.action = Action::Link;
                         planned.operation = Operation::Link {
                             id,
                             changes: MappedRecord::new(EntityKind::Organization),
@@ -603,7 +687,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                         planned.pushed_hash = Some(mapped_hash);
                         return planned;
                     }
-                    planned.action = Action::Deferred;
+                    planned.operation = Operation::Deferred;
                     planned.reason = format!(
                         "duplicate of customer {} in ECC; linked to its organization once that exists",
                         alpha_output(&duplicate.duplicate_of)
@@ -642,7 +726,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             .rev()
             .find(|review| review.status == ReviewStatus::Pending)
         {
-            planned.action = Action::Review;
+            planned.operation = Operation::AwaitReview;
             planned.reason = format!(
                 "waits for review {} (organization {})",
                 pending.id, pending.pipedrive_id
@@ -658,7 +742,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         );
 
         let Some(view) = &inputs.pipedrive else {
-            planned.action = Action::Deferred;
+            planned.operation = Operation::Deferred;
             planned.reason =
                 "not linked, and the organization index is not loaded: no create without a lookup"
                     .into();
@@ -670,7 +754,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         match outcome {
             MatchOutcome::Link { evidence } => {
                 if let Some(other) = self.claimed.get(&evidence.pipedrive_id) {
-                    planned.action = Action::Review;
                     planned.reason = format!(
                         "organization {} fits, but customer {} took it earlier in this run",
                         evidence.pipedrive_id,
@@ -714,7 +797,6 @@ impl<'p, 'a> Planner<'p, 'a> {
                         "duplicate in ECC kept apart (sync.ecc_duplicates = \"keep-apart\")".into(),
                     );
                 }
-                planned.action = Action::Review;
                 planned.reason = format!(
                     "organization {} might be this customer ({:?}, score {:.2}); not created until reviewed",
                     candidate.pipedrive_id, reason, candidate.score
@@ -750,7 +832,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         mapped_hash: String,
         reason: String,
     ) -> PlanEntry {
-        planned.action = Action::Create;
         planned.reason = reason;
         planned.operation = Operation::Create {
             body: mapped,
@@ -773,7 +854,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         evidence: Value,
     ) -> PlanEntry {
         self.claimed.insert(id, planned.ecc_key.clone());
-        planned.action = Action::Link;
         planned.evidence = Some(evidence);
         planned.pushed_hash = Some(mapped_hash);
         let current = self
@@ -819,15 +899,15 @@ impl<'p, 'a> Planner<'p, 'a> {
         let link = inputs.known.person_links.get(key).copied();
 
         if !record.problems.is_empty() {
-            planned.action = Action::Error;
+            planned.operation = Operation::Error;
             planned.reason = format!("dirty record in ECC: {}", record.problems.join("; "));
             return planned;
         }
         if let Some(reason) = blocked_by {
-            planned.action = if reason.contains("deleted in Pipedrive") {
-                Action::Skip
+            planned.operation = if reason.contains("deleted in Pipedrive") {
+                Operation::Skip
             } else {
-                Action::Deferred
+                Operation::Deferred
             };
             planned.reason = reason.to_string();
             return planned;
@@ -840,7 +920,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         let mut mapped = match inputs.field_map.map_person(customer, contact) {
             Ok(mapped) => mapped,
             Err(problems) => {
-                planned.action = Action::Error;
+                planned.operation = Operation::Error;
                 planned.reason = format!(
                     "cannot be written to Pipedrive: {}",
                     problems_text(&problems)
@@ -877,7 +957,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             let current = inputs.pipedrive.as_ref().map(|view| view.persons.get(&id));
             match current {
                 Some(None) => {
-                    planned.action = Action::Error;
+                    planned.operation = Operation::Error;
                     planned.pushed_hash = None;
                     planned.reason = format!("the linked person {id} is not in Pipedrive any more (deleted or merged there); not re-created");
                 }
@@ -888,7 +968,6 @@ impl<'p, 'a> Planner<'p, 'a> {
                             "changed in ECC, but Pipedrive already holds the mapped values".into();
                         return planned;
                     }
-                    planned.action = Action::Update;
                     planned.reason = format!(
                         "changed: {}",
                         changes.owned_fields().collect::<Vec<_>>().join(", ")
@@ -901,7 +980,6 @@ impl<'p, 'a> Planner<'p, 'a> {
                     planned.tokens = UPDATE_TOKENS;
                 }
                 None => {
-                    planned.action = Action::Update;
                     planned.reason = "mapped content changed; fields to send are decided against the current person".into();
                     planned.operation = Operation::Update {
                         id,
@@ -915,7 +993,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
 
         let Some(organization_id) = organization_id else {
-            planned.action = Action::Create;
             planned.reason = "new contact of an organization created in this run".into();
             planned.operation = Operation::Create {
                 body: mapped,
@@ -948,7 +1025,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             .rev()
             .find(|review| review.status == ReviewStatus::Pending)
         {
-            planned.action = Action::Review;
+            planned.operation = Operation::AwaitReview;
             planned.reason = format!(
                 "waits for review {} (person {})",
                 pending.id, pending.pipedrive_id
@@ -961,7 +1038,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             .map(|review| review.pipedrive_id)
             .collect();
         if inputs.pipedrive.is_none() {
-            planned.action = Action::Deferred;
+            planned.operation = Operation::Deferred;
             planned.reason =
                 "not linked, and the person index is not loaded: no create without a lookup".into();
             planned.needs_index = true;
@@ -1003,7 +1080,6 @@ impl<'p, 'a> Planner<'p, 'a> {
             PersonMatch::Review {
                 person_ids, reason, ..
             } => {
-                planned.action = Action::Review;
                 planned.reason = format!("person(s) {person_ids:?} of organization {organization_id} might be this contact: {reason}");
                 planned.operation = Operation::Review {
                     id: person_ids[0],
@@ -1012,7 +1088,6 @@ impl<'p, 'a> Planner<'p, 'a> {
                 planned
             }
             PersonMatch::Create => {
-                planned.action = Action::Create;
                 planned.reason = format!("no matching person in organization {organization_id}");
                 planned.pushed_hash = mapped_hash;
                 planned.operation = Operation::Create {
@@ -1033,7 +1108,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         id: i64,
         reason: String,
     ) -> PlanEntry {
-        planned.action = Action::Link;
         planned.pushed_hash = mapped_hash;
         planned.reason = reason;
         let current = self
@@ -1060,16 +1134,12 @@ impl<'p, 'a> Planner<'p, 'a> {
 }
 
 /// An update whose only change is the status label is the `label` action.
-fn organization_update_action(
+fn only_the_status_label(
     changes: &MappedRecord,
     lifecycle: Option<(&'static str, LifecyclePolicy)>,
-) -> Action {
+) -> bool {
     let only_labels = changes.len() == 1 && changes.get("label_ids").is_some();
-    if only_labels && matches!(lifecycle, Some((_, LifecyclePolicy::Label))) {
-        Action::Label
-    } else {
-        Action::Update
-    }
+    only_labels && matches!(lifecycle, Some((_, LifecyclePolicy::Label)))
 }
 
 /// The lifecycle status a customer is in ("deleted", "blocked", "") — re-exported for the
