@@ -386,7 +386,10 @@ async fn a_person_state_keeps_its_customer_from_its_first_failure_on(fixture: Ar
 
     // An organization is its own customer.
     store
-        .commit_outcomes(&batch(run, vec![outcome(run, "0000003000", LinkChange::Keep)]))
+        .commit_outcomes(&batch(
+            run,
+            vec![outcome(run, "0000003000", LinkChange::Keep)],
+        ))
         .await
         .unwrap();
     let organization = store

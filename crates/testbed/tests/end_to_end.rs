@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use mlc_canonical::alpha_output;
+use mlc_engine::{NoProgress, RunMode, RunOptions, SyncEngine};
 use mlc_sim_ecc::MutationRequest;
 use mlc_store::{Action, AuditQuery, RunStatus};
-use mlc_engine::{NoProgress, RunMode, RunOptions, SyncEngine};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::Value;
 

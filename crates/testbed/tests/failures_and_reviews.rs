@@ -11,12 +11,12 @@ use std::collections::HashMap;
 
 use mlc_canonical::alpha_output;
 use mlc_config::Config;
+use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_pipedrive::ResolvedField;
 use mlc_sim_pipedrive::{FaultSettings, NewOrganization};
 use mlc_store::{
     Action, AuditQuery, EntityKind, NewIntent, NewRun, RecordState, ReviewStatus, RunStatus,
 };
-use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::{json, Value};
 

@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use mlc_store::{Action, RunStatus};
 use mlc_engine::{Progress, RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
+use mlc_store::{Action, RunStatus};
 use mlc_sync::plan::{Operation, Plan};
 
 use crate::exit::CliError;

@@ -237,7 +237,9 @@ impl FieldMapSpec {
         // whatever name `[mapping]` gives it.
         let vat_number_key = organization
             .iter()
-            .find(|rule| matches!(&rule.source, ValueSource::Field(source) if source == "vat_number"))
+            .find(
+                |rule| matches!(&rule.source, ValueSource::Field(source) if source == "vat_number"),
+            )
             .and_then(|rule| rule.field.strip_prefix(CUSTOM_FIELD_PREFIX))
             .map(str::to_string);
         let status_key = organization

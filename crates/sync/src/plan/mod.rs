@@ -337,9 +337,7 @@ impl Plan {
 
     /// Whether anything at all is to be written (a run without it calls Pipedrive not once).
     pub fn writes_anything(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|entry| entry.operation.writes())
+        self.entries.iter().any(|entry| entry.operation.writes())
     }
 }
 
@@ -481,12 +479,13 @@ impl<'p, 'a> Planner<'p, 'a> {
             Operation::Update { id, .. }
             | Operation::Label { id, .. }
             | Operation::Link { id, .. } => Some(OrganizationRef::Existing { id: *id }),
-            Operation::Skip | Operation::Error | Operation::Deferred | Operation::AwaitReview => self
-                .inputs
-                .known
-                .organization_links
-                .get(&organization.ecc_key)
-                .map(|id| OrganizationRef::Existing { id: *id }),
+            Operation::Skip | Operation::Error | Operation::Deferred | Operation::AwaitReview => {
+                self.inputs
+                    .known
+                    .organization_links
+                    .get(&organization.ecc_key)
+                    .map(|id| OrganizationRef::Existing { id: *id })
+            }
             Operation::Delete { .. } | Operation::Review { .. } => None,
         }
     }

@@ -239,7 +239,11 @@ mod tests {
 
     #[test]
     fn a_decided_review_is_carried_out_once_for_organizations_and_persons() {
-        let accepted = review(EntityKind::Organization, "0000001000", ReviewStatus::Accepted);
+        let accepted = review(
+            EntityKind::Organization,
+            "0000001000",
+            ReviewStatus::Accepted,
+        );
         let rejected_person = review(EntityKind::Person, "0000000042", ReviewStatus::Rejected);
         let person = state(EntityKind::Person, "0000000042", "0000002000");
         assert_eq!(
@@ -250,7 +254,11 @@ mod tests {
             ),
             vec!["0000001000", "0000002000"]
         );
-        let pending = review(EntityKind::Organization, "0000001000", ReviewStatus::Pending);
+        let pending = review(
+            EntityKind::Organization,
+            "0000001000",
+            ReviewStatus::Pending,
+        );
         assert!(due(&[], &[], &[pending]).is_empty(), "pending waits");
 
         let carried_out = Link {
