@@ -561,6 +561,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         )
     }
 
+    /// The organization of a mapped customer, unless it waits for its backoff.
     #[allow(clippy::too_many_arguments)]
     fn plan_organization_mapped(
         &mut self,
@@ -573,173 +574,186 @@ impl<'p, 'a> Planner<'p, 'a> {
         lifecycle: Option<(&'static str, LifecyclePolicy)>,
     ) -> PlanEntry {
         let inputs = self.inputs;
-        let customer = record.customer;
-        let key = customer.customer_number.as_str();
-        let mapped_hash = mapped.content_hash().to_string();
-
         if let Some(reason) =
             backoff::waiting(state, inputs.now, record.replay, record.changed_in_ecc)
         {
             planned.reason = reason;
             return planned;
         }
+        match link {
+            Some(id) => self.plan_linked_organization(
+                record,
+                planned,
+                mapped,
+                managed_labels,
+                id,
+                state,
+                lifecycle,
+            ),
+            None => {
+                self.plan_unlinked_organization(record, planned, mapped, managed_labels, lifecycle)
+            }
+        }
+    }
 
-        if let Some(id) = link {
-            self.claimed.insert(id, key.to_string());
-            if let Some((status, LifecyclePolicy::Delete)) = lifecycle {
-                planned.operation = Operation::Delete { id };
-                planned.reason = format!("{status} in ECC; sync.on_{status} = \"delete\"");
-                planned.pushed_hash = Some(mapped.content_hash_with("deleted").to_string());
-                planned.tokens = DELETE_TOKENS;
-                return planned;
-            }
-            if let Some(duplicate) = self.duplicate_of.get(key) {
-                if inputs.settings.ecc_duplicates == EccDuplicatePolicy::MapToOne
-                    && inputs.known.organization_links.get(&duplicate.duplicate_of) == Some(&id)
-                {
-                    planned.reason = format!(
-                        "duplicate of customer {} in ECC, mapped to its organization {id}; its fields are the primary's",
-                        alpha_output(&duplicate.duplicate_of)
-                    );
-                    return planned;
-                }
-            }
-            let unchanged = state.is_some_and(|state| {
-                state.pushed_hash.as_deref() == Some(mapped_hash.as_str()) && state.failures == 0
-            });
-            if unchanged && !record.replay {
-                planned.reason = "unchanged since the last write".into();
-                return planned;
-            }
-            planned.pushed_hash = Some(mapped_hash);
-            let current = inputs
-                .pipedrive
-                .as_ref()
-                .map(|view| view.organizations.get(&id));
-            match current {
-                Some(None) => {
-                    planned.operation = Operation::Error;
-                    planned.reason = format!(
-                        "the linked organization {id} is not in Pipedrive any more (deleted or merged there); not re-created, check it and the link"
-                    );
-                    planned.pushed_hash = None;
-                    return planned;
-                }
-                Some(Some(current)) => {
-                    let changes = diff(&mapped, current, managed_labels);
-                    if changes.is_empty() {
-                        planned.reason =
-                            "changed in ECC, but Pipedrive already holds the mapped values".into();
-                        return planned;
-                    }
-                    planned.reason = format!(
-                        "changed: {}",
-                        changes.owned_fields().collect::<Vec<_>>().join(", ")
-                    );
-                    planned.operation = if only_the_status_label(&changes, lifecycle) {
-                        Operation::Label { id, changes }
-                    } else {
-                        Operation::Update {
-                            id,
-                            changes,
-                            diffed: true,
-                        }
-                    };
-                    planned.tokens = UPDATE_TOKENS;
-                }
-                None => {
-                    planned.reason = "mapped content changed; fields to send are decided against the current organization".into();
-                    planned.operation = Operation::Update {
-                        id,
-                        changes: mapped,
-                        diffed: false,
-                    };
-                    planned.tokens = GET_TOKENS + UPDATE_TOKENS;
-                }
-            }
+    /// A linked organization: deleted under the `delete` policy, left to its ECC twin under
+    /// `map-to-one`, skipped while unchanged, else updated with what differs.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_linked_organization(
+        &mut self,
+        record: &CustomerRecord<'a>,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        managed_labels: &[i64],
+        id: i64,
+        state: Option<&RecordState>,
+        lifecycle: Option<(&'static str, LifecyclePolicy)>,
+    ) -> PlanEntry {
+        let inputs = self.inputs;
+        let key = record.customer.customer_number.as_str();
+        let mapped_hash = mapped.content_hash().to_string();
+        self.claimed.insert(id, key.to_string());
+        if let Some((status, LifecyclePolicy::Delete)) = lifecycle {
+            planned.operation = Operation::Delete { id };
+            planned.reason = format!("{status} in ECC; sync.on_{status} = \"delete\"");
+            planned.pushed_hash = Some(mapped.content_hash_with("deleted").to_string());
+            planned.tokens = DELETE_TOKENS;
             return planned;
         }
+        if let Some(duplicate) = self.duplicate_of.get(key) {
+            if inputs.settings.ecc_duplicates == EccDuplicatePolicy::MapToOne
+                && inputs.known.organization_links.get(&duplicate.duplicate_of) == Some(&id)
+            {
+                planned.reason = format!(
+                    "duplicate of customer {} in ECC, mapped to its organization {id}; its fields are the primary's",
+                    alpha_output(&duplicate.duplicate_of)
+                );
+                return planned;
+            }
+        }
+        let unchanged = state.is_some_and(|state| {
+            state.pushed_hash.as_deref() == Some(mapped_hash.as_str()) && state.failures == 0
+        });
+        if unchanged && !record.replay {
+            planned.reason = "unchanged since the last write".into();
+            return planned;
+        }
+        planned.pushed_hash = Some(mapped_hash);
+        self.update_linked_organization(planned, mapped, managed_labels, id, lifecycle)
+    }
 
-        // Not linked yet.
+    /// The update of a linked organization whose mapped content changed: diffed against the
+    /// index when it is loaded, else left to the executor to diff against a fetched copy.
+    fn update_linked_organization(
+        &self,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        managed_labels: &[i64],
+        id: i64,
+        lifecycle: Option<(&'static str, LifecyclePolicy)>,
+    ) -> PlanEntry {
+        let current = self
+            .inputs
+            .pipedrive
+            .as_ref()
+            .map(|view| view.organizations.get(&id));
+        match current {
+            Some(None) => {
+                planned.operation = Operation::Error;
+                planned.reason = format!(
+                    "the linked organization {id} is not in Pipedrive any more (deleted or merged there); not re-created, check it and the link"
+                );
+                planned.pushed_hash = None;
+            }
+            Some(Some(current)) => {
+                let changes = diff(&mapped, current, managed_labels);
+                if changes.is_empty() {
+                    planned.reason =
+                        "changed in ECC, but Pipedrive already holds the mapped values".into();
+                    return planned;
+                }
+                planned.reason = format!(
+                    "changed: {}",
+                    changes.owned_fields().collect::<Vec<_>>().join(", ")
+                );
+                planned.operation = if only_the_status_label(&changes, lifecycle) {
+                    Operation::Label { id, changes }
+                } else {
+                    Operation::Update {
+                        id,
+                        changes,
+                        diffed: true,
+                    }
+                };
+                planned.tokens = UPDATE_TOKENS;
+            }
+            None => {
+                planned.reason = "mapped content changed; fields to send are decided against the current organization".into();
+                planned.operation = Operation::Update {
+                    id,
+                    changes: mapped,
+                    diffed: false,
+                };
+                planned.tokens = GET_TOKENS + UPDATE_TOKENS;
+            }
+        }
+        planned
+    }
+
+    /// An organization not linked yet: never created when deleted or blocked; an ECC
+    /// duplicate follows `sync.ecc_duplicates`; a review decision is carried out; else the
+    /// matcher decides between link, review and create.
+    fn plan_unlinked_organization(
+        &mut self,
+        record: &CustomerRecord<'a>,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        managed_labels: &[i64],
+        lifecycle: Option<(&'static str, LifecyclePolicy)>,
+    ) -> PlanEntry {
+        let inputs = self.inputs;
+        let customer = record.customer;
+        let key = customer.customer_number.as_str();
         if let Some((status, _)) = lifecycle {
             planned.reason = format!("{status} in ECC before it was ever synced: not created");
             return planned;
         }
-        let mut excluded: Vec<i64> = Vec::new();
+        let mapped_hash = mapped.content_hash().to_string();
         let duplicate = self.duplicate_of.get(key).copied();
-        if let Some(duplicate) = duplicate {
-            let primary_link = inputs
-                .known
-                .organization_links
-                .get(&duplicate.duplicate_of)
-                .copied();
-            match inputs.settings.ecc_duplicates {
-                EccDuplicatePolicy::MapToOne => {
-                    planned.evidence = serde_json::to_value(duplicate).ok();
-                    if let Some(id) = primary_link {
-                        planned.operation = Operation::Link {
-                            id,
-                            changes: MappedRecord::new(EntityKind::Organization),
-                            diffed: true,
-                        };
-                        planned.reason = format!("duplicate of customer {} in ECC (sync.ecc_duplicates = \"map-to-one\")", alpha_output(&duplicate.duplicate_of));
-                        planned.pushed_hash = Some(mapped_hash);
-                        return planned;
-                    }
-                    planned.operation = Operation::Deferred;
-                    planned.reason = format!(
-                        "duplicate of customer {} in ECC; linked to its organization once that exists",
-                        alpha_output(&duplicate.duplicate_of)
-                    );
-                    return planned;
-                }
-                EccDuplicatePolicy::KeepApart => {
-                    // Its own organization: never the primary's.
-                    excluded.extend(primary_link);
-                }
-            }
-        }
+        let (mut planned, mut excluded) =
+            match self.apply_ecc_duplicate_policy(planned, duplicate, &mapped_hash) {
+                Ok(next) => next,
+                Err(settled) => return settled,
+            };
         let reviews = inputs
             .known
             .reviews
             .get(&(EntityKind::Organization, key.to_string()))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        if let Some(accepted) = reviews
-            .iter()
-            .rev()
-            .find(|review| review.status == ReviewStatus::Accepted)
-        {
-            return self.link_organization(
-                planned,
-                mapped,
-                mapped_hash,
-                managed_labels,
-                accepted.pipedrive_id,
-                format!("review {} accepted", accepted.id),
-                json!({"rule": MatchRule::ReviewAccepted, "review": accepted.id}),
-            );
+        match review_decision(reviews) {
+            ReviewDecision::Accepted(accepted) => {
+                return self.link_organization(
+                    planned,
+                    mapped,
+                    mapped_hash,
+                    managed_labels,
+                    accepted.pipedrive_id,
+                    format!("review {} accepted", accepted.id),
+                    json!({"rule": MatchRule::ReviewAccepted, "review": accepted.id}),
+                );
+            }
+            ReviewDecision::Pending(pending) => {
+                planned.operation = Operation::AwaitReview;
+                planned.reason = format!(
+                    "waits for review {} (organization {})",
+                    pending.id, pending.pipedrive_id
+                );
+                planned.evidence = Some(pending.evidence.clone());
+                return planned;
+            }
+            ReviewDecision::Open { rejected } => excluded.extend(rejected),
         }
-        if let Some(pending) = reviews
-            .iter()
-            .rev()
-            .find(|review| review.status == ReviewStatus::Pending)
-        {
-            planned.operation = Operation::AwaitReview;
-            planned.reason = format!(
-                "waits for review {} (organization {})",
-                pending.id, pending.pipedrive_id
-            );
-            planned.evidence = Some(pending.evidence.clone());
-            return planned;
-        }
-        excluded.extend(
-            reviews
-                .iter()
-                .filter(|review| review.status == ReviewStatus::Rejected)
-                .map(|review| review.pipedrive_id),
-        );
-
         let Some(view) = &inputs.pipedrive else {
             planned.operation = Operation::Deferred;
             planned.reason =
@@ -750,6 +764,75 @@ impl<'p, 'a> Planner<'p, 'a> {
         };
         let outcome = view.matcher.match_customer(customer, &excluded);
         planned.evidence = Some(outcome.evidence_json());
+        let matched = MatchedOrganization {
+            mapped,
+            mapped_hash,
+            outcome,
+            duplicate,
+            excluded,
+        };
+        self.organization_by_match(planned, matched, managed_labels)
+    }
+
+    /// An ECC duplicate under `map-to-one` is linked to its primary's organization (or waits
+    /// for it): settled. Under `keep-apart` the primary's organization is excluded from the
+    /// match. Returns the entry and the organizations excluded, or the settled entry.
+    fn apply_ecc_duplicate_policy(
+        &self,
+        mut planned: PlanEntry,
+        duplicate: Option<&EccDuplicate>,
+        mapped_hash: &str,
+    ) -> Result<(PlanEntry, Vec<i64>), PlanEntry> {
+        let Some(duplicate) = duplicate else {
+            return Ok((planned, Vec::new()));
+        };
+        let primary_link = self
+            .inputs
+            .known
+            .organization_links
+            .get(&duplicate.duplicate_of)
+            .copied();
+        match self.inputs.settings.ecc_duplicates {
+            EccDuplicatePolicy::MapToOne => {
+                planned.evidence = serde_json::to_value(duplicate).ok();
+                let primary = alpha_output(&duplicate.duplicate_of);
+                if let Some(id) = primary_link {
+                    planned.operation = Operation::Link {
+                        id,
+                        changes: MappedRecord::new(EntityKind::Organization),
+                        diffed: true,
+                    };
+                    planned.reason = format!(
+                        "duplicate of customer {primary} in ECC (sync.ecc_duplicates = \"map-to-one\")"
+                    );
+                    planned.pushed_hash = Some(mapped_hash.to_string());
+                    return Err(planned);
+                }
+                planned.operation = Operation::Deferred;
+                planned.reason = format!(
+                    "duplicate of customer {primary} in ECC; linked to its organization once that exists"
+                );
+                Err(planned)
+            }
+            // Its own organization: never the primary's.
+            EccDuplicatePolicy::KeepApart => Ok((planned, primary_link.into_iter().collect())),
+        }
+    }
+
+    /// Link, review or create, as the matcher decided.
+    fn organization_by_match(
+        &mut self,
+        mut planned: PlanEntry,
+        matched: MatchedOrganization<'a>,
+        managed_labels: &[i64],
+    ) -> PlanEntry {
+        let MatchedOrganization {
+            mapped,
+            mapped_hash,
+            outcome,
+            duplicate,
+            excluded,
+        } = matched;
         match outcome {
             MatchOutcome::Link { evidence } => {
                 if let Some(other) = self.claimed.get(&evidence.pipedrive_id) {
@@ -1129,6 +1212,43 @@ impl<'p, 'a> Planner<'p, 'a> {
             diffed,
         };
         planned
+    }
+}
+
+/// A mapped customer not linked yet, with the matcher's decision about it.
+struct MatchedOrganization<'a> {
+    mapped: MappedRecord,
+    mapped_hash: String,
+    outcome: MatchOutcome,
+    duplicate: Option<&'a EccDuplicate>,
+    /// Organizations it may not be linked to (rejected in review, or its ECC twin's).
+    excluded: Vec<i64>,
+}
+
+/// What the review queue decided about a record, the newest decision first.
+enum ReviewDecision<'r> {
+    Accepted(&'r ReviewItem),
+    Pending(&'r ReviewItem),
+    /// No review accepted or pending: the matcher decides, never choosing a rejected one.
+    Open {
+        rejected: Vec<i64>,
+    },
+}
+
+fn review_decision(reviews: &[ReviewItem]) -> ReviewDecision<'_> {
+    let newest = |status: ReviewStatus| reviews.iter().rev().find(|review| review.status == status);
+    if let Some(accepted) = newest(ReviewStatus::Accepted) {
+        return ReviewDecision::Accepted(accepted);
+    }
+    if let Some(pending) = newest(ReviewStatus::Pending) {
+        return ReviewDecision::Pending(pending);
+    }
+    ReviewDecision::Open {
+        rejected: reviews
+            .iter()
+            .filter(|review| review.status == ReviewStatus::Rejected)
+            .map(|review| review.pipedrive_id)
+            .collect(),
     }
 }
 
