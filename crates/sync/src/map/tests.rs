@@ -243,21 +243,23 @@ fn the_vat_rule_reads_the_field_the_map_writes_the_vat_number_to() {
         Some(key_for("ECC VAT Number").as_str())
     );
 
-    let mut mapping = MappingConfig::default();
-    mapping.organization = vec![
-        FieldRule {
-            target: FieldTarget::CustomByName("ECC VAT Number".into()),
-            source: ValueSource::Field("vat_number".into()),
-            transforms: vec![],
-            enabled: false,
-        },
-        FieldRule {
-            target: FieldTarget::CustomByName("USt-IdNr.".into()),
-            source: ValueSource::Field("vat_number".into()),
-            transforms: vec![],
-            enabled: true,
-        },
-    ];
+    let mut mapping = MappingConfig {
+        organization: vec![
+            FieldRule {
+                target: FieldTarget::CustomByName("ECC VAT Number".into()),
+                source: ValueSource::Field("vat_number".into()),
+                transforms: vec![],
+                enabled: false,
+            },
+            FieldRule {
+                target: FieldTarget::CustomByName("USt-IdNr.".into()),
+                source: ValueSource::Field("vat_number".into()),
+                transforms: vec![],
+                enabled: true,
+            },
+        ],
+        ..MappingConfig::default()
+    };
     let renamed = field_map_with(&mapping, &sync_config());
     assert_eq!(
         renamed.vat_number_key(),

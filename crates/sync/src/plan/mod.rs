@@ -720,10 +720,10 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
         let mapped_hash = mapped.content_hash().to_string();
         let duplicate = self.duplicate_of.get(key).copied();
-        let (mut planned, mut excluded) =
-            match self.apply_ecc_duplicate_policy(planned, duplicate, &mapped_hash) {
-                Ok(next) => next,
-                Err(settled) => return settled,
+        let mut excluded =
+            match self.apply_ecc_duplicate_policy(&mut planned, duplicate, &mapped_hash) {
+                DuplicateStep::Settled => return planned,
+                DuplicateStep::Match { excluded } => excluded,
             };
         let reviews = inputs
             .known
@@ -776,15 +776,17 @@ impl<'p, 'a> Planner<'p, 'a> {
 
     /// An ECC duplicate under `map-to-one` is linked to its primary's organization (or waits
     /// for it): settled. Under `keep-apart` the primary's organization is excluded from the
-    /// match. Returns the entry and the organizations excluded, or the settled entry.
+    /// match.
     fn apply_ecc_duplicate_policy(
         &self,
-        mut planned: PlanEntry,
+        planned: &mut PlanEntry,
         duplicate: Option<&EccDuplicate>,
         mapped_hash: &str,
-    ) -> Result<(PlanEntry, Vec<i64>), PlanEntry> {
+    ) -> DuplicateStep {
         let Some(duplicate) = duplicate else {
-            return Ok((planned, Vec::new()));
+            return DuplicateStep::Match {
+                excluded: Vec::new(),
+            };
         };
         let primary_link = self
             .inputs
@@ -806,16 +808,18 @@ impl<'p, 'a> Planner<'p, 'a> {
                         "duplicate of customer {primary} in ECC (sync.ecc_duplicates = \"map-to-one\")"
                     );
                     planned.pushed_hash = Some(mapped_hash.to_string());
-                    return Err(planned);
+                    return DuplicateStep::Settled;
                 }
                 planned.operation = Operation::Deferred;
                 planned.reason = format!(
                     "duplicate of customer {primary} in ECC; linked to its organization once that exists"
                 );
-                Err(planned)
+                DuplicateStep::Settled
             }
             // Its own organization: never the primary's.
-            EccDuplicatePolicy::KeepApart => Ok((planned, primary_link.into_iter().collect())),
+            EccDuplicatePolicy::KeepApart => DuplicateStep::Match {
+                excluded: primary_link.into_iter().collect(),
+            },
         }
     }
 
@@ -1223,6 +1227,14 @@ struct MatchedOrganization<'a> {
     duplicate: Option<&'a EccDuplicate>,
     /// Organizations it may not be linked to (rejected in review, or its ECC twin's).
     excluded: Vec<i64>,
+}
+
+/// What `sync.ecc_duplicates` made of an unlinked customer.
+enum DuplicateStep {
+    /// The entry is decided (linked to its twin's organization, or waiting for it).
+    Settled,
+    /// The matcher decides, never choosing these organizations.
+    Match { excluded: Vec<i64> },
 }
 
 /// What the review queue decided about a record, the newest decision first.

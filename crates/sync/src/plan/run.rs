@@ -268,7 +268,7 @@ mod tests {
             pipedrive_id: 77,
             linked_at: now(),
         };
-        assert!(due(&[], &[carried_out], &[accepted.clone()]).is_empty());
+        assert!(due(&[], &[carried_out], std::slice::from_ref(&accepted)).is_empty());
 
         let failing = failed(
             state(EntityKind::Organization, "0000001000", "0000001000"),
