@@ -1093,36 +1093,26 @@ impl<'p, 'a> Planner<'p, 'a> {
             .get(&(EntityKind::Person, key.to_string()))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        if let Some(accepted) = reviews
-            .iter()
-            .rev()
-            .find(|review| review.status == ReviewStatus::Accepted)
-        {
-            return self.link_person(
-                planned,
-                mapped,
-                mapped_hash,
-                accepted.pipedrive_id,
-                format!("review {} accepted", accepted.id),
-            );
-        }
-        if let Some(pending) = reviews
-            .iter()
-            .rev()
-            .find(|review| review.status == ReviewStatus::Pending)
-        {
-            planned.operation = Operation::AwaitReview;
-            planned.reason = format!(
-                "waits for review {} (person {})",
-                pending.id, pending.pipedrive_id
-            );
-            return planned;
-        }
-        let rejected: Vec<i64> = reviews
-            .iter()
-            .filter(|review| review.status == ReviewStatus::Rejected)
-            .map(|review| review.pipedrive_id)
-            .collect();
+        let rejected = match review_decision(reviews) {
+            ReviewDecision::Accepted(accepted) => {
+                return self.link_person(
+                    planned,
+                    mapped,
+                    mapped_hash,
+                    accepted.pipedrive_id,
+                    format!("review {} accepted", accepted.id),
+                );
+            }
+            ReviewDecision::Pending(pending) => {
+                planned.operation = Operation::AwaitReview;
+                planned.reason = format!(
+                    "waits for review {} (person {})",
+                    pending.id, pending.pipedrive_id
+                );
+                return planned;
+            }
+            ReviewDecision::Open { rejected } => rejected,
+        };
         if inputs.pipedrive.is_none() {
             planned.operation = Operation::Deferred;
             planned.reason =
