@@ -109,6 +109,9 @@ pub struct RecordState {
     pub connection: String,
     pub kind: EntityKind,
     pub ecc_key: String,
+    /// The customer the record belongs to (its own number for an organization), from the last
+    /// outcome committed for it; `None` only for a state nothing was committed to since.
+    pub customer_number: Option<String>,
     /// Hash of the mapped content last written to Pipedrive (or found equal there).
     pub pushed_hash: Option<String>,
     pub last_seen_at: Option<DateTime<Utc>>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::{EntityKind, OutcomeBatch, SecretKey, StoreError, StoreResult};
+use crate::{EntityKind, OutcomeBatch, RecordOutcome, SecretKey, StoreError, StoreResult};
 
 /// A write under fencing token `presented` may go ahead only if the lease still carries it.
 pub(crate) fn check_fencing(
@@ -23,6 +23,14 @@ pub(crate) fn check_fencing(
             current: current.unwrap_or(0),
         }),
     }
+}
+
+/// The customer a record belongs to, as its outcome's audit event names it; kept with the
+/// record's state so a failed person is retried by re-reading its customer. An empty number
+/// (an event that names none) keeps the stored one.
+pub(crate) fn customer_of(outcome: &RecordOutcome) -> Option<&str> {
+    let customer_number = outcome.audit.customer_number.as_str();
+    (!customer_number.is_empty()).then_some(customer_number)
 }
 
 pub(crate) fn link_conflict(

@@ -42,8 +42,8 @@ pub const DELETE_LINK: &str =
 
 // ── record state ──
 
-const RECORD_STATE_COLUMNS: &str = "connection, kind, ecc_key, pushed_hash, last_seen_at, \
-     last_run_id, failures, retry_after, parked, last_error";
+const RECORD_STATE_COLUMNS: &str = "connection, kind, ecc_key, customer_number, pushed_hash, \
+     last_seen_at, last_run_id, failures, retry_after, parked, last_error";
 
 pub fn record_state_by_ecc_key() -> String {
     format!(
@@ -61,12 +61,14 @@ pub fn record_states_of_kind() -> String {
 
 /// One outcome's effect on a record's state. `$4` is the new pushed hash (NULL keeps the old
 /// one); `$7..$10` are the failure columns of a first sighting; `$11` is the `FailureChange`
-/// ("reset", "increment" or "keep") that says how they change on a known record.
+/// ("reset", "increment" or "keep") that says how they change on a known record; `$12` is the
+/// customer the record belongs to (the outcome's audit names it; NULL keeps the old one).
 pub const UPSERT_RECORD_STATE: &str = "INSERT INTO record_state \
      (connection, kind, ecc_key, pushed_hash, last_seen_at, last_run_id, \
-      failures, retry_after, parked, last_error) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+      failures, retry_after, parked, last_error, customer_number) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12) \
      ON CONFLICT (connection, kind, ecc_key) DO UPDATE SET \
+     customer_number = COALESCE(excluded.customer_number, record_state.customer_number), \
      pushed_hash = COALESCE(excluded.pushed_hash, record_state.pushed_hash), \
      last_seen_at = excluded.last_seen_at, \
      last_run_id = excluded.last_run_id, \

@@ -326,6 +326,80 @@ async fn record_state_round_trips_and_follows_failures(fixture: Arc<TestStore>) 
         .is_empty());
 }
 
+async fn a_person_state_keeps_its_customer_from_its_first_failure_on(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let run = start_run(store, CONNECTION).await;
+    let contact = "0000000042";
+    let person_outcome = |failure: FailureChange, customer_number: &str| {
+        let mut audit = audit_event(run, EntityKind::Person, contact, Action::Error);
+        audit.customer_number = customer_number.to_string();
+        RecordOutcome {
+            kind: EntityKind::Person,
+            ecc_key: contact.to_string(),
+            pushed_hash: None,
+            link: LinkChange::Keep,
+            failure,
+            closes_intent: None,
+            audit,
+        }
+    };
+    let failed = FailureChange::Increment {
+        retry_after: at(600),
+        park: false,
+        error: "503 from Pipedrive".to_string(),
+    };
+    store
+        .commit_outcomes(&batch(run, vec![person_outcome(failed, "0000001000")]))
+        .await
+        .unwrap();
+    let state = store
+        .record_state(CONNECTION, EntityKind::Person, contact)
+        .await
+        .unwrap()
+        .expect("state written");
+    assert_eq!(state.customer_number.as_deref(), Some("0000001000"));
+    assert_eq!(state.failures, 1);
+
+    // An event that names no customer keeps the stored one; a new customer replaces it.
+    store
+        .commit_outcomes(&batch(run, vec![person_outcome(FailureChange::Keep, "")]))
+        .await
+        .unwrap();
+    let states = store
+        .record_states(CONNECTION, EntityKind::Person)
+        .await
+        .unwrap();
+    assert_eq!(states[0].customer_number.as_deref(), Some("0000001000"));
+    store
+        .commit_outcomes(&batch(
+            run,
+            vec![person_outcome(FailureChange::Reset, "0000002000")],
+        ))
+        .await
+        .unwrap();
+    let state = store
+        .record_state(CONNECTION, EntityKind::Person, contact)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.customer_number.as_deref(), Some("0000002000"));
+
+    // An organization is its own customer.
+    store
+        .commit_outcomes(&batch(
+            run,
+            vec![outcome(run, "0000003000", LinkChange::Keep)],
+        ))
+        .await
+        .unwrap();
+    let organization = store
+        .record_state(CONNECTION, EntityKind::Organization, "0000003000")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(organization.customer_number.as_deref(), Some("0000003000"));
+}
+
 async fn intents_stay_open_until_an_outcome_closes_them(fixture: Arc<TestStore>) {
     let store = fixture.store.as_ref();
     let run = start_run(store, CONNECTION).await;
@@ -1278,6 +1352,7 @@ macro_rules! store_test_suite {
 store_test_suite!(
     links_are_unique_both_ways,
     record_state_round_trips_and_follows_failures,
+    a_person_state_keeps_its_customer_from_its_first_failure_on,
     intents_stay_open_until_an_outcome_closes_them,
     stale_cursor_write_is_refused,
     concurrent_batches_on_one_cursor_version_one_commits,

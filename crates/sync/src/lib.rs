@@ -1,8 +1,8 @@
 //! The sync's pure core: the field map (`map`), matching against what Pipedrive already holds
 //! (`matching`) and the plan of what to do with each record (`plan`). No I/O here: the executor
-//! reads ECC and Pipedrive, hands plain data in, and carries the plan out through the governor.
+//! (crate `mlc-engine`) reads ECC and Pipedrive, hands plain data in, and carries the plan out
+//! through the governor.
 
-pub mod execute;
 pub mod existing;
 pub mod map;
 pub mod matching;

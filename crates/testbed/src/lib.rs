@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use mlc_config::Config;
+use mlc_engine::SyncEngine;
 use mlc_pipedrive::{CustomFieldResolver, ResolvedField};
 use mlc_sim_ecc::{SimEccOptions, SpawnedEcc, TruthRecord};
 use mlc_sim_pipedrive::{SimPipedriveOptions, SpawnedPipedrive};
 use mlc_store::StateStore;
-use mlc_sync::execute::SyncEngine;
 
 pub use hand_typed::{hand_typed_name, HandTyped};
 

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use mlc_canonical::alpha_output;
+use mlc_engine::{NoProgress, RunMode, RunOptions, SyncEngine};
 use mlc_sim_ecc::MutationRequest;
 use mlc_store::{Action, AuditQuery, RunStatus};
-use mlc_sync::execute::{NoProgress, RunMode, RunOptions, SyncEngine};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::Value;
 
@@ -33,7 +33,7 @@ fn organizations_by_number(testbed: &Testbed, number_key: &str) -> HashMap<Strin
     by_number
 }
 
-async fn sync(engine: &SyncEngine, mode: RunMode) -> mlc_sync::execute::RunSummary {
+async fn sync(engine: &SyncEngine, mode: RunMode) -> mlc_engine::RunSummary {
     engine
         .run(&RunOptions::new(mode), &NoProgress)
         .await

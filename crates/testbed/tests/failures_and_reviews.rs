@@ -11,12 +11,12 @@ use std::collections::HashMap;
 
 use mlc_canonical::alpha_output;
 use mlc_config::Config;
+use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_pipedrive::ResolvedField;
 use mlc_sim_pipedrive::{FaultSettings, NewOrganization};
 use mlc_store::{
     Action, AuditQuery, EntityKind, NewIntent, NewRun, RecordState, ReviewStatus, RunStatus,
 };
-use mlc_sync::execute::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::{json, Value};
 
@@ -613,5 +613,87 @@ async fn creates_lost_to_server_errors_are_retried_on_the_next_run_without_dupli
         .await
         .unwrap()
         .is_empty());
+    testbed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_person_is_retried_however_busy_the_audit_trail_was_since() {
+    let mut options = TestbedOptions::new(4, 89);
+    options.contacts_per_customer = 1;
+    options.duplicate_rate = 0.0;
+    options.dirty_rate = 0.0;
+    let testbed = Testbed::start(options).await.unwrap();
+    let engine = testbed.engine().await.unwrap();
+    let fields = testbed.setup(&engine).await.unwrap();
+    let contact_key = field_key(&fields, "ECC Contact Number");
+
+    // Every person create fails; the organizations are created.
+    testbed.pipedrive.state().set_faults(FaultSettings {
+        error_rate: 1.0,
+        methods: vec!["POST".into()],
+        path_contains: "/api/v2/persons".into(),
+        ..FaultSettings::default()
+    });
+    let first = sync(&engine, RunMode::Delta).await;
+    assert_eq!(first.status, RunStatus::Partial, "{first:?}");
+    let contacts: Vec<String> = testbed
+        .truth()
+        .iter()
+        .filter(|record| !record.customer.deleted && !record.customer.blocked)
+        .flat_map(|record| record.customer.contacts.iter())
+        .map(|contact| contact.contact_number.clone())
+        .collect();
+    assert!(!contacts.is_empty());
+
+    // A busy run after it writes thousands of audit events about other persons.
+    let busy_run = testbed
+        .store
+        .start_run(&NewRun {
+            connection: "testbed".into(),
+            instance: "busy".into(),
+            mode: "delta".into(),
+        })
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let busy: Vec<mlc_store::AuditEvent> = (0..3000)
+        .map(|index| mlc_store::AuditEvent {
+            id: 0,
+            connection: "testbed".into(),
+            run_id: busy_run,
+            kind: EntityKind::Person,
+            ecc_key: format!("{:010}", 9_000_000 + index),
+            customer_number: format!("{:010}", 8_000_000 + index),
+            read_at: now,
+            source: "soap-rfc:KNVK".into(),
+            extracted: Value::Null,
+            content_hash: String::new(),
+            action: Action::Skip,
+            pipedrive_id: None,
+            outcome: "no call: unchanged since the last write".into(),
+            error: None,
+            recorded_at: now,
+        })
+        .collect();
+    testbed.store.append_audit(&busy).await.unwrap();
+
+    // The next delta run finds each failed person's customer in its state and creates it.
+    testbed
+        .pipedrive
+        .state()
+        .set_faults(FaultSettings::default());
+    backoff_passes(&testbed).await;
+    let second = sync(&engine, RunMode::Delta).await;
+    assert_eq!(second.status, RunStatus::Ok, "{second:?}");
+    let persons = testbed.pipedrive.state().persons();
+    for contact in &contacts {
+        let display = alpha_output(contact);
+        let found = persons
+            .iter()
+            .filter(|person| !person.is_deleted)
+            .filter(|person| person.json["custom_fields"][&contact_key] == display.as_str())
+            .count();
+        assert_eq!(found, 1, "contact {display} was not retried: {second:?}");
+    }
     testbed.shutdown().await;
 }

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use mlc_canonical::alpha_output;
+use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_pipedrive::{CustomFieldResolver, ResolvedField};
 use mlc_store::{Action, AuditQuery, EntityKind, RunStatus};
-use mlc_sync::execute::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::Value;
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::{anyhow, Context};
 use mlc_config::PipedriveAuth;
 use mlc_pipedrive::auth;
-use mlc_sync::execute::pipedrive_wiring::{connect_pipedrive, StoreSecretVault};
+use mlc_engine::pipedrive_wiring::{connect_pipedrive, StoreSecretVault};
 use tokio::io::AsyncBufReadExt;
 
 use crate::exit::CliError;

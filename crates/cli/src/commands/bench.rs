@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use mlc_engine::{NoProgress, RunMode, RunOptions};
 use mlc_sim_ecc::MutationRequest;
-use mlc_sync::execute::{NoProgress, RunMode, RunOptions};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::{json, Value};
 

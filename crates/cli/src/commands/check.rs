@@ -60,7 +60,7 @@ pub fn run(cli: &Cli, _args: &CheckArgs) -> Result<(), CliError> {
             Some(store) => {
                 for line in mlc_pipedrive::check_lines(
                     &config.pipedrive,
-                    mlc_sync::execute::pipedrive_storage(store),
+                    mlc_engine::pipedrive_storage(store),
                 )
                 .await
                 {

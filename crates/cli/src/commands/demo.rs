@@ -6,9 +6,9 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_sim_ecc::MutationRequest;
 use mlc_store::{Action, AuditQuery};
-use mlc_sync::execute::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_testbed::{Testbed, TestbedOptions};
 
 use crate::exit::CliError;

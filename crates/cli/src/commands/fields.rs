@@ -2,7 +2,7 @@
 //! types, so a field map can name them.
 
 use mlc_pipedrive::EntityKind;
-use mlc_sync::execute::connect_pipedrive;
+use mlc_engine::connect_pipedrive;
 
 use crate::exit::CliError;
 use crate::Cli;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use mlc_pipedrive::{CustomFieldResolver, EntityKind, FieldSpec};
-use mlc_sync::execute::connect_pipedrive;
+use mlc_engine::connect_pipedrive;
 
 use crate::exit::CliError;
 use crate::Cli;

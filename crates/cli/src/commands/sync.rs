@@ -6,11 +6,11 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use mlc_store::{Action, RunStatus};
-use mlc_sync::execute::{
+use mlc_engine::{
     LeaseError, Progress, RunLease, RunMode, RunOptions, RunSummary, SyncEngine, SyncError,
     DEFAULT_LEASE_TTL,
 };
+use mlc_store::{Action, RunStatus};
 use mlc_sync::plan::{Operation, Plan};
 
 use crate::exit::CliError;
@@ -187,16 +187,15 @@ fn print_plan(plan: &Plan) {
     ]);
     let mut shown = 0;
     for entry in &plan.entries {
-        if entry.operation == Operation::Nothing && entry.action == Action::Skip {
+        if entry.operation == Operation::Skip {
             continue;
         }
         let target = match &entry.operation {
-            Operation::Update { id, .. }
-            | Operation::Link { id, .. }
-            | Operation::Delete { id }
-            | Operation::Review { id, .. } => id.to_string(),
             Operation::Create { .. } => "new".to_string(),
-            Operation::Nothing => String::new(),
+            operation => operation
+                .pipedrive_id()
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
         };
         let mut why = entry.reason.clone();
         if let Some(score) = entry
@@ -211,7 +210,7 @@ fn print_plan(plan: &Plan) {
             mlc_canonical::alpha_output(&entry.customer_number),
             entry.kind.to_string(),
             mlc_canonical::alpha_output(&entry.ecc_key),
-            entry.action.to_string(),
+            entry.action().to_string(),
             target,
             entry.tokens.to_string(),
             why,

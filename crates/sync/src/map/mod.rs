@@ -233,6 +233,15 @@ impl FieldMapSpec {
             .find(|rule| rule.custom_name.as_deref() == Some(CONTACT_NUMBER_FIELD))
             .and_then(|rule| rule.field.strip_prefix(CUSTOM_FIELD_PREFIX))
             .map(str::to_string);
+        // The VAT rule of the matcher reads the field the map writes the VAT number to, under
+        // whatever name `[mapping]` gives it.
+        let vat_number_key = organization
+            .iter()
+            .find(
+                |rule| matches!(&rule.source, ValueSource::Field(source) if source == "vat_number"),
+            )
+            .and_then(|rule| rule.field.strip_prefix(CUSTOM_FIELD_PREFIX))
+            .map(str::to_string);
         let status_key = organization
             .iter()
             .find(|rule| matches!(&rule.source, ValueSource::Field(source) if source == "status"))
@@ -255,6 +264,7 @@ impl FieldMapSpec {
             phone_label: self.phone_label.clone(),
             customer_number_key,
             contact_number_key,
+            vat_number_key,
             status_states: self.status_states,
             status_field: status_key,
             managed_label_ids,
@@ -371,6 +381,7 @@ pub struct FieldMap {
     phone_label: String,
     customer_number_key: Option<String>,
     contact_number_key: Option<String>,
+    vat_number_key: Option<String>,
     status_field: Option<String>,
     status_states: StatusStates,
     managed_label_ids: Vec<i64>,
@@ -591,6 +602,12 @@ impl FieldMap {
     /// The hash key of the person custom field holding the ECC contact number.
     pub fn contact_number_key(&self) -> Option<&str> {
         self.contact_number_key.as_deref()
+    }
+
+    /// The hash key of the organization custom field the map writes the VAT number to, which
+    /// the matcher's VAT rule reads; `None` when the map does not write it to a custom field.
+    pub fn vat_number_key(&self) -> Option<&str> {
+        self.vat_number_key.as_deref()
     }
 
     /// The mapped key of the status field when a lifecycle policy writes one.

@@ -237,6 +237,41 @@ fn configured_rules_replace_defaults_add_fields_and_disable() {
 }
 
 #[test]
+fn the_vat_rule_reads_the_field_the_map_writes_the_vat_number_to() {
+    assert_eq!(
+        field_map().vat_number_key(),
+        Some(key_for("ECC VAT Number").as_str())
+    );
+
+    let mut mapping = MappingConfig {
+        organization: vec![
+            FieldRule {
+                target: FieldTarget::CustomByName("ECC VAT Number".into()),
+                source: ValueSource::Field("vat_number".into()),
+                transforms: vec![],
+                enabled: false,
+            },
+            FieldRule {
+                target: FieldTarget::CustomByName("USt-IdNr.".into()),
+                source: ValueSource::Field("vat_number".into()),
+                transforms: vec![],
+                enabled: true,
+            },
+        ],
+        ..MappingConfig::default()
+    };
+    let renamed = field_map_with(&mapping, &sync_config());
+    assert_eq!(
+        renamed.vat_number_key(),
+        Some(key_for("USt-IdNr.").as_str())
+    );
+
+    mapping.organization.truncate(1);
+    let without = field_map_with(&mapping, &sync_config());
+    assert_eq!(without.vat_number_key(), None);
+}
+
+#[test]
 fn owner_and_labels_follow_the_rules() {
     let mapping = MappingConfig {
         default_owner_id: Some(1),

@@ -71,6 +71,7 @@ mod tests {
             connection: "default".into(),
             kind: EntityKind::Organization,
             ecc_key: "0000004711".into(),
+            customer_number: Some("0000004711".into()),
             pushed_hash: None,
             last_seen_at: None,
             last_run_id: None,

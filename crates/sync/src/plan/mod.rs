@@ -9,6 +9,7 @@
 
 pub mod backoff;
 pub mod cost;
+pub mod run;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -148,12 +149,19 @@ pub enum OrganizationRef {
     },
 }
 
-/// The Pipedrive side of an entry.
+/// What is done with a record in Pipedrive: the decision and the call that carries it out, in
+/// one, so the two cannot disagree. The audit's [`Action`] is derived from it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "operation", rename_all = "snake_case")]
 pub enum Operation {
-    /// No call (skip, review already queued, deferred, error).
-    Nothing,
+    /// No call: unchanged, already held by Pipedrive, or not synced at all.
+    Skip,
+    /// No call: the record cannot be written (the reason says why).
+    Error,
+    /// No call in this run: it waits for the index, its organization or a later run.
+    Deferred,
+    /// No call: a review already queued waits for its decision.
+    AwaitReview,
     /// POST; `body` is the whole mapped record (`create_body()`).
     Create {
         #[serde(serialize_with = "serialize_patch")]
@@ -170,6 +178,13 @@ pub enum Operation {
         changes: MappedRecord,
         diffed: bool,
     },
+    /// PATCH whose only change is the status label (the `label` lifecycle policy), already
+    /// diffed against the current organization.
+    Label {
+        id: i64,
+        #[serde(serialize_with = "serialize_patch")]
+        changes: MappedRecord,
+    },
     /// Link the record to an existing one, then PATCH what differs (nothing when `changes` is
     /// empty and `diffed`).
     Link {
@@ -184,6 +199,47 @@ pub enum Operation {
     Review { id: i64, score: f64 },
 }
 
+impl Operation {
+    /// The action the audit and the counts record for this operation.
+    pub fn action(&self) -> Action {
+        match self {
+            Operation::Skip => Action::Skip,
+            Operation::Error => Action::Error,
+            Operation::Deferred => Action::Deferred,
+            Operation::AwaitReview | Operation::Review { .. } => Action::Review,
+            Operation::Create { .. } => Action::Create,
+            Operation::Update { .. } => Action::Update,
+            Operation::Label { .. } => Action::Label,
+            Operation::Link { .. } => Action::Link,
+            Operation::Delete { .. } => Action::Delete,
+        }
+    }
+
+    /// Whether carrying it out calls Pipedrive (or the review queue) at all.
+    pub fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Operation::Skip | Operation::Error | Operation::Deferred | Operation::AwaitReview
+        )
+    }
+
+    /// The Pipedrive record the operation works on, when it is an existing one.
+    pub fn pipedrive_id(&self) -> Option<i64> {
+        match self {
+            Operation::Update { id, .. }
+            | Operation::Label { id, .. }
+            | Operation::Link { id, .. }
+            | Operation::Delete { id }
+            | Operation::Review { id, .. } => Some(*id),
+            Operation::Skip
+            | Operation::Error
+            | Operation::Deferred
+            | Operation::AwaitReview
+            | Operation::Create { .. } => None,
+        }
+    }
+}
+
 fn serialize_patch<S: serde::Serializer>(
     record: &MappedRecord,
     serializer: S,
@@ -192,14 +248,14 @@ fn serialize_patch<S: serde::Serializer>(
 }
 
 /// One record's entry in the plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlanEntry {
     pub kind: EntityKind,
     /// KUNNR or PARNR, internal form.
     pub ecc_key: String,
     /// The customer the record belongs to (its own number for an organization).
     pub customer_number: String,
-    pub action: Action,
+    /// What is done, with the call that does it.
     pub operation: Operation,
     /// Why, in words, for the audit and `--dry-run`.
     pub reason: String,
@@ -214,8 +270,38 @@ pub struct PlanEntry {
     /// Tokens the operation is estimated to cost.
     pub tokens: u32,
     /// The record could not be decided without the Pipedrive index.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub needs_index: bool,
+}
+
+impl PlanEntry {
+    /// The action the audit records for this entry.
+    pub fn action(&self) -> Action {
+        self.operation.action()
+    }
+}
+
+/// `--dry-run --json` shows the action beside the operation it is derived from.
+impl Serialize for PlanEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut entry = serializer.serialize_struct("PlanEntry", 11)?;
+        entry.serialize_field("kind", &self.kind)?;
+        entry.serialize_field("ecc_key", &self.ecc_key)?;
+        entry.serialize_field("customer_number", &self.customer_number)?;
+        entry.serialize_field("action", &self.action())?;
+        entry.serialize_field("operation", &self.operation)?;
+        entry.serialize_field("reason", &self.reason)?;
+        entry.serialize_field("content_hash", &self.content_hash)?;
+        entry.serialize_field("pushed_hash", &self.pushed_hash)?;
+        entry.serialize_field("evidence", &self.evidence)?;
+        entry.serialize_field("tokens", &self.tokens)?;
+        if self.needs_index {
+            entry.serialize_field("needs_index", &self.needs_index)?;
+        } else {
+            entry.skip_field("needs_index")?;
+        }
+        entry.end()
+    }
 }
 
 /// The plan of one run.
@@ -231,7 +317,7 @@ impl Plan {
     pub fn counts(&self) -> ActionCounts {
         let mut counts = ActionCounts::new();
         for entry in &self.entries {
-            *counts.entry(entry.action).or_default() += 1;
+            *counts.entry(entry.action()).or_default() += 1;
         }
         counts
     }
@@ -251,9 +337,7 @@ impl Plan {
 
     /// Whether anything at all is to be written (a run without it calls Pipedrive not once).
     pub fn writes_anything(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|entry| entry.operation != Operation::Nothing)
+        self.entries.iter().any(|entry| entry.operation.writes())
     }
 }
 
@@ -334,8 +418,7 @@ fn entry(
         kind,
         ecc_key: ecc_key.to_string(),
         customer_number: customer_number.to_string(),
-        action: Action::Skip,
-        operation: Operation::Nothing,
+        operation: Operation::Skip,
         reason: String::new(),
         content_hash,
         pushed_hash: None,
@@ -369,20 +452,20 @@ fn lifecycle(
 
 /// Why the persons of a customer cannot be written in this run, if they cannot.
 fn person_block_reason(organization: &PlanEntry, customer: &Customer) -> Option<String> {
-    match (&organization.action, &organization.operation) {
-        (Action::Error, _) => Some(format!(
+    match organization.action() {
+        Action::Error => Some(format!(
             "its organization (customer {}) is in error",
             customer.customer_number_display
         )),
-        (Action::Review, _) => Some(format!(
+        Action::Review => Some(format!(
             "its organization (customer {}) waits for review",
             customer.customer_number_display
         )),
-        (Action::Deferred, _) => Some(format!(
+        Action::Deferred => Some(format!(
             "its organization (customer {}) is deferred",
             customer.customer_number_display
         )),
-        (Action::Delete, _) => Some("its organization is deleted in Pipedrive".to_string()),
+        Action::Delete => Some("its organization is deleted in Pipedrive".to_string()),
         _ => None,
     }
 }
@@ -393,15 +476,16 @@ impl<'p, 'a> Planner<'p, 'a> {
             Operation::Create { .. } => Some(OrganizationRef::CreatedInThisRun {
                 customer_number: organization.ecc_key.clone(),
             }),
-            Operation::Update { id, .. } | Operation::Link { id, .. } => {
-                Some(OrganizationRef::Existing { id: *id })
+            Operation::Update { id, .. }
+            | Operation::Label { id, .. }
+            | Operation::Link { id, .. } => Some(OrganizationRef::Existing { id: *id }),
+            Operation::Skip | Operation::Error | Operation::Deferred | Operation::AwaitReview => {
+                self.inputs
+                    .known
+                    .organization_links
+                    .get(&organization.ecc_key)
+                    .map(|id| OrganizationRef::Existing { id: *id })
             }
-            Operation::Nothing => self
-                .inputs
-                .known
-                .organization_links
-                .get(&organization.ecc_key)
-                .map(|id| OrganizationRef::Existing { id: *id }),
             Operation::Delete { .. } | Operation::Review { .. } => None,
         }
     }
@@ -421,14 +505,14 @@ impl<'p, 'a> Planner<'p, 'a> {
         let lifecycle = lifecycle(customer, inputs.settings);
 
         if !record.problems.is_empty() {
-            planned.action = Action::Error;
+            planned.operation = Operation::Error;
             planned.reason = format!("dirty record in ECC: {}", record.problems.join("; "));
             return planned;
         }
         let mut mapped = match inputs.field_map.map_organization(customer) {
             Ok(mapped) => mapped,
             Err(problems) => {
-                planned.action = Action::Error;
+                planned.operation = Operation::Error;
                 planned.reason = format!(
                     "cannot be written to Pipedrive: {}",
                     problems_text(&problems)
@@ -442,7 +526,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         if label_policy_applies {
             let Some(status_label) = inputs.settings.status_label_id else {
                 if matches!(lifecycle, Some((_, LifecyclePolicy::Label))) && link.is_some() {
-                    planned.action = Action::Error;
+                    planned.operation = Operation::Error;
                     planned.reason = "the status label of sync.status_label does not exist in Pipedrive; create it".into();
                     return planned;
                 }
@@ -477,6 +561,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         )
     }
 
+    /// The organization of a mapped customer, unless it waits for its backoff.
     #[allow(clippy::too_many_arguments)]
     fn plan_organization_mapped(
         &mut self,
@@ -489,175 +574,188 @@ impl<'p, 'a> Planner<'p, 'a> {
         lifecycle: Option<(&'static str, LifecyclePolicy)>,
     ) -> PlanEntry {
         let inputs = self.inputs;
-        let customer = record.customer;
-        let key = customer.customer_number.as_str();
-        let mapped_hash = mapped.content_hash().to_string();
-
         if let Some(reason) =
             backoff::waiting(state, inputs.now, record.replay, record.changed_in_ecc)
         {
             planned.reason = reason;
             return planned;
         }
+        match link {
+            Some(id) => self.plan_linked_organization(
+                record,
+                planned,
+                mapped,
+                managed_labels,
+                id,
+                state,
+                lifecycle,
+            ),
+            None => {
+                self.plan_unlinked_organization(record, planned, mapped, managed_labels, lifecycle)
+            }
+        }
+    }
 
-        if let Some(id) = link {
-            self.claimed.insert(id, key.to_string());
-            if let Some((status, LifecyclePolicy::Delete)) = lifecycle {
-                planned.action = Action::Delete;
-                planned.operation = Operation::Delete { id };
-                planned.reason = format!("{status} in ECC; sync.on_{status} = \"delete\"");
-                planned.pushed_hash = Some(mapped.content_hash_with("deleted").to_string());
-                planned.tokens = DELETE_TOKENS;
+    /// A linked organization: deleted under the `delete` policy, left to its ECC twin under
+    /// `map-to-one`, skipped while unchanged, else updated with what differs.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_linked_organization(
+        &mut self,
+        record: &CustomerRecord<'a>,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        managed_labels: &[i64],
+        id: i64,
+        state: Option<&RecordState>,
+        lifecycle: Option<(&'static str, LifecyclePolicy)>,
+    ) -> PlanEntry {
+        let inputs = self.inputs;
+        let key = record.customer.customer_number.as_str();
+        let mapped_hash = mapped.content_hash().to_string();
+        self.claimed.insert(id, key.to_string());
+        if let Some((status, LifecyclePolicy::Delete)) = lifecycle {
+            planned.operation = Operation::Delete { id };
+            planned.reason = format!("{status} in ECC; sync.on_{status} = \"delete\"");
+            planned.pushed_hash = Some(mapped.content_hash_with("deleted").to_string());
+            planned.tokens = DELETE_TOKENS;
+            return planned;
+        }
+        if let Some(duplicate) = self.duplicate_of.get(key) {
+            if inputs.settings.ecc_duplicates == EccDuplicatePolicy::MapToOne
+                && inputs.known.organization_links.get(&duplicate.duplicate_of) == Some(&id)
+            {
+                planned.reason = format!(
+                    "duplicate of customer {} in ECC, mapped to its organization {id}; its fields are the primary's",
+                    alpha_output(&duplicate.duplicate_of)
+                );
                 return planned;
             }
-            if let Some(duplicate) = self.duplicate_of.get(key) {
-                if inputs.settings.ecc_duplicates == EccDuplicatePolicy::MapToOne
-                    && inputs.known.organization_links.get(&duplicate.duplicate_of) == Some(&id)
-                {
-                    planned.reason = format!(
-                        "duplicate of customer {} in ECC, mapped to its organization {id}; its fields are the primary's",
-                        alpha_output(&duplicate.duplicate_of)
-                    );
+        }
+        let unchanged = state.is_some_and(|state| {
+            state.pushed_hash.as_deref() == Some(mapped_hash.as_str()) && state.failures == 0
+        });
+        if unchanged && !record.replay {
+            planned.reason = "unchanged since the last write".into();
+            return planned;
+        }
+        planned.pushed_hash = Some(mapped_hash);
+        self.update_linked_organization(planned, mapped, managed_labels, id, lifecycle)
+    }
+
+    /// The update of a linked organization whose mapped content changed: diffed against the
+    /// index when it is loaded, else left to the executor to diff against a fetched copy.
+    fn update_linked_organization(
+        &self,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        managed_labels: &[i64],
+        id: i64,
+        lifecycle: Option<(&'static str, LifecyclePolicy)>,
+    ) -> PlanEntry {
+        let current = self
+            .inputs
+            .pipedrive
+            .as_ref()
+            .map(|view| view.organizations.get(&id));
+        match current {
+            Some(None) => {
+                planned.operation = Operation::Error;
+                planned.reason = format!(
+                    "the linked organization {id} is not in Pipedrive any more (deleted or merged there); not re-created, check it and the link"
+                );
+                planned.pushed_hash = None;
+            }
+            Some(Some(current)) => {
+                let changes = diff(&mapped, current, managed_labels);
+                if changes.is_empty() {
+                    planned.reason =
+                        "changed in ECC, but Pipedrive already holds the mapped values".into();
                     return planned;
                 }
-            }
-            let unchanged = state.is_some_and(|state| {
-                state.pushed_hash.as_deref() == Some(mapped_hash.as_str()) && state.failures == 0
-            });
-            if unchanged && !record.replay {
-                planned.reason = "unchanged since the last write".into();
-                return planned;
-            }
-            planned.pushed_hash = Some(mapped_hash);
-            let current = inputs
-                .pipedrive
-                .as_ref()
-                .map(|view| view.organizations.get(&id));
-            match current {
-                Some(None) => {
-                    planned.action = Action::Error;
-                    planned.reason = format!(
-                        "the linked organization {id} is not in Pipedrive any more (deleted or merged there); not re-created, check it and the link"
-                    );
-                    planned.pushed_hash = None;
-                    return planned;
-                }
-                Some(Some(current)) => {
-                    let changes = diff(&mapped, current, managed_labels);
-                    if changes.is_empty() {
-                        planned.reason =
-                            "changed in ECC, but Pipedrive already holds the mapped values".into();
-                        return planned;
-                    }
-                    planned.action = organization_update_action(&changes, lifecycle);
-                    planned.reason = format!(
-                        "changed: {}",
-                        changes.owned_fields().collect::<Vec<_>>().join(", ")
-                    );
-                    planned.operation = Operation::Update {
+                planned.reason = format!(
+                    "changed: {}",
+                    changes.owned_fields().collect::<Vec<_>>().join(", ")
+                );
+                planned.operation = if only_the_status_label(&changes, lifecycle) {
+                    Operation::Label { id, changes }
+                } else {
+                    Operation::Update {
                         id,
                         changes,
                         diffed: true,
-                    };
-                    planned.tokens = UPDATE_TOKENS;
-                }
-                None => {
-                    planned.action = Action::Update;
-                    planned.reason = "mapped content changed; fields to send are decided against the current organization".into();
-                    planned.operation = Operation::Update {
-                        id,
-                        changes: mapped,
-                        diffed: false,
-                    };
-                    planned.tokens = GET_TOKENS + UPDATE_TOKENS;
-                }
+                    }
+                };
+                planned.tokens = UPDATE_TOKENS;
             }
-            return planned;
+            None => {
+                planned.reason = "mapped content changed; fields to send are decided against the current organization".into();
+                planned.operation = Operation::Update {
+                    id,
+                    changes: mapped,
+                    diffed: false,
+                };
+                planned.tokens = GET_TOKENS + UPDATE_TOKENS;
+            }
         }
+        planned
+    }
 
-        // Not linked yet.
+    /// An organization not linked yet: never created when deleted or blocked; an ECC
+    /// duplicate follows `sync.ecc_duplicates`; a review decision is carried out; else the
+    /// matcher decides between link, review and create.
+    fn plan_unlinked_organization(
+        &mut self,
+        record: &CustomerRecord<'a>,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        managed_labels: &[i64],
+        lifecycle: Option<(&'static str, LifecyclePolicy)>,
+    ) -> PlanEntry {
+        let inputs = self.inputs;
+        let customer = record.customer;
+        let key = customer.customer_number.as_str();
         if let Some((status, _)) = lifecycle {
             planned.reason = format!("{status} in ECC before it was ever synced: not created");
             return planned;
         }
-        let mut excluded: Vec<i64> = Vec::new();
+        let mapped_hash = mapped.content_hash().to_string();
         let duplicate = self.duplicate_of.get(key).copied();
-        if let Some(duplicate) = duplicate {
-            let primary_link = inputs
-                .known
-                .organization_links
-                .get(&duplicate.duplicate_of)
-                .copied();
-            match inputs.settings.ecc_duplicates {
-                EccDuplicatePolicy::MapToOne => {
-                    planned.evidence = serde_json::to_value(duplicate).ok();
-                    if let Some(id) = primary_link {
-                        planned.action = Action::Link;
-                        planned.operation = Operation::Link {
-                            id,
-                            changes: MappedRecord::new(EntityKind::Organization),
-                            diffed: true,
-                        };
-                        planned.reason = format!("duplicate of customer {} in ECC (sync.ecc_duplicates = \"map-to-one\")", alpha_output(&duplicate.duplicate_of));
-                        planned.pushed_hash = Some(mapped_hash);
-                        return planned;
-                    }
-                    planned.action = Action::Deferred;
-                    planned.reason = format!(
-                        "duplicate of customer {} in ECC; linked to its organization once that exists",
-                        alpha_output(&duplicate.duplicate_of)
-                    );
-                    return planned;
-                }
-                EccDuplicatePolicy::KeepApart => {
-                    // Its own organization: never the primary's.
-                    excluded.extend(primary_link);
-                }
-            }
-        }
+        let mut excluded =
+            match self.apply_ecc_duplicate_policy(&mut planned, duplicate, &mapped_hash) {
+                DuplicateStep::Settled => return planned,
+                DuplicateStep::Match { excluded } => excluded,
+            };
         let reviews = inputs
             .known
             .reviews
             .get(&(EntityKind::Organization, key.to_string()))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        if let Some(accepted) = reviews
-            .iter()
-            .rev()
-            .find(|review| review.status == ReviewStatus::Accepted)
-        {
-            return self.link_organization(
-                planned,
-                mapped,
-                mapped_hash,
-                managed_labels,
-                accepted.pipedrive_id,
-                format!("review {} accepted", accepted.id),
-                json!({"rule": MatchRule::ReviewAccepted, "review": accepted.id}),
-            );
+        match review_decision(reviews) {
+            ReviewDecision::Accepted(accepted) => {
+                return self.link_organization(
+                    planned,
+                    mapped,
+                    mapped_hash,
+                    managed_labels,
+                    accepted.pipedrive_id,
+                    format!("review {} accepted", accepted.id),
+                    json!({"rule": MatchRule::ReviewAccepted, "review": accepted.id}),
+                );
+            }
+            ReviewDecision::Pending(pending) => {
+                planned.operation = Operation::AwaitReview;
+                planned.reason = format!(
+                    "waits for review {} (organization {})",
+                    pending.id, pending.pipedrive_id
+                );
+                planned.evidence = Some(pending.evidence.clone());
+                return planned;
+            }
+            ReviewDecision::Open { rejected } => excluded.extend(rejected),
         }
-        if let Some(pending) = reviews
-            .iter()
-            .rev()
-            .find(|review| review.status == ReviewStatus::Pending)
-        {
-            planned.action = Action::Review;
-            planned.reason = format!(
-                "waits for review {} (organization {})",
-                pending.id, pending.pipedrive_id
-            );
-            planned.evidence = Some(pending.evidence.clone());
-            return planned;
-        }
-        excluded.extend(
-            reviews
-                .iter()
-                .filter(|review| review.status == ReviewStatus::Rejected)
-                .map(|review| review.pipedrive_id),
-        );
-
         let Some(view) = &inputs.pipedrive else {
-            planned.action = Action::Deferred;
+            planned.operation = Operation::Deferred;
             planned.reason =
                 "not linked, and the organization index is not loaded: no create without a lookup"
                     .into();
@@ -666,10 +764,82 @@ impl<'p, 'a> Planner<'p, 'a> {
         };
         let outcome = view.matcher.match_customer(customer, &excluded);
         planned.evidence = Some(outcome.evidence_json());
+        let matched = MatchedOrganization {
+            mapped,
+            mapped_hash,
+            outcome,
+            duplicate,
+            excluded,
+        };
+        self.organization_by_match(planned, matched, managed_labels)
+    }
+
+    /// An ECC duplicate under `map-to-one` is linked to its primary's organization (or waits
+    /// for it): settled. Under `keep-apart` the primary's organization is excluded from the
+    /// match.
+    fn apply_ecc_duplicate_policy(
+        &self,
+        planned: &mut PlanEntry,
+        duplicate: Option<&EccDuplicate>,
+        mapped_hash: &str,
+    ) -> DuplicateStep {
+        let Some(duplicate) = duplicate else {
+            return DuplicateStep::Match {
+                excluded: Vec::new(),
+            };
+        };
+        let primary_link = self
+            .inputs
+            .known
+            .organization_links
+            .get(&duplicate.duplicate_of)
+            .copied();
+        match self.inputs.settings.ecc_duplicates {
+            EccDuplicatePolicy::MapToOne => {
+                planned.evidence = serde_json::to_value(duplicate).ok();
+                let primary = alpha_output(&duplicate.duplicate_of);
+                if let Some(id) = primary_link {
+                    planned.operation = Operation::Link {
+                        id,
+                        changes: MappedRecord::new(EntityKind::Organization),
+                        diffed: true,
+                    };
+                    planned.reason = format!(
+                        "duplicate of customer {primary} in ECC (sync.ecc_duplicates = \"map-to-one\")"
+                    );
+                    planned.pushed_hash = Some(mapped_hash.to_string());
+                    return DuplicateStep::Settled;
+                }
+                planned.operation = Operation::Deferred;
+                planned.reason = format!(
+                    "duplicate of customer {primary} in ECC; linked to its organization once that exists"
+                );
+                DuplicateStep::Settled
+            }
+            // Its own organization: never the primary's.
+            EccDuplicatePolicy::KeepApart => DuplicateStep::Match {
+                excluded: primary_link.into_iter().collect(),
+            },
+        }
+    }
+
+    /// Link, review or create, as the matcher decided.
+    fn organization_by_match(
+        &mut self,
+        mut planned: PlanEntry,
+        matched: MatchedOrganization<'a>,
+        managed_labels: &[i64],
+    ) -> PlanEntry {
+        let MatchedOrganization {
+            mapped,
+            mapped_hash,
+            outcome,
+            duplicate,
+            excluded,
+        } = matched;
         match outcome {
             MatchOutcome::Link { evidence } => {
                 if let Some(other) = self.claimed.get(&evidence.pipedrive_id) {
-                    planned.action = Action::Review;
                     planned.reason = format!(
                         "organization {} fits, but customer {} took it earlier in this run",
                         evidence.pipedrive_id,
@@ -713,7 +883,6 @@ impl<'p, 'a> Planner<'p, 'a> {
                         "duplicate in ECC kept apart (sync.ecc_duplicates = \"keep-apart\")".into(),
                     );
                 }
-                planned.action = Action::Review;
                 planned.reason = format!(
                     "organization {} might be this customer ({:?}, score {:.2}); not created until reviewed",
                     candidate.pipedrive_id, reason, candidate.score
@@ -749,7 +918,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         mapped_hash: String,
         reason: String,
     ) -> PlanEntry {
-        planned.action = Action::Create;
         planned.reason = reason;
         planned.operation = Operation::Create {
             body: mapped,
@@ -772,7 +940,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         evidence: Value,
     ) -> PlanEntry {
         self.claimed.insert(id, planned.ecc_key.clone());
-        planned.action = Action::Link;
         planned.evidence = Some(evidence);
         planned.pushed_hash = Some(mapped_hash);
         let current = self
@@ -818,15 +985,15 @@ impl<'p, 'a> Planner<'p, 'a> {
         let link = inputs.known.person_links.get(key).copied();
 
         if !record.problems.is_empty() {
-            planned.action = Action::Error;
+            planned.operation = Operation::Error;
             planned.reason = format!("dirty record in ECC: {}", record.problems.join("; "));
             return planned;
         }
         if let Some(reason) = blocked_by {
-            planned.action = if reason.contains("deleted in Pipedrive") {
-                Action::Skip
+            planned.operation = if reason.contains("deleted in Pipedrive") {
+                Operation::Skip
             } else {
-                Action::Deferred
+                Operation::Deferred
             };
             planned.reason = reason.to_string();
             return planned;
@@ -839,7 +1006,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         let mut mapped = match inputs.field_map.map_person(customer, contact) {
             Ok(mapped) => mapped,
             Err(problems) => {
-                planned.action = Action::Error;
+                planned.operation = Operation::Error;
                 planned.reason = format!(
                     "cannot be written to Pipedrive: {}",
                     problems_text(&problems)
@@ -876,7 +1043,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             let current = inputs.pipedrive.as_ref().map(|view| view.persons.get(&id));
             match current {
                 Some(None) => {
-                    planned.action = Action::Error;
+                    planned.operation = Operation::Error;
                     planned.pushed_hash = None;
                     planned.reason = format!("the linked person {id} is not in Pipedrive any more (deleted or merged there); not re-created");
                 }
@@ -887,7 +1054,6 @@ impl<'p, 'a> Planner<'p, 'a> {
                             "changed in ECC, but Pipedrive already holds the mapped values".into();
                         return planned;
                     }
-                    planned.action = Action::Update;
                     planned.reason = format!(
                         "changed: {}",
                         changes.owned_fields().collect::<Vec<_>>().join(", ")
@@ -900,7 +1066,6 @@ impl<'p, 'a> Planner<'p, 'a> {
                     planned.tokens = UPDATE_TOKENS;
                 }
                 None => {
-                    planned.action = Action::Update;
                     planned.reason = "mapped content changed; fields to send are decided against the current person".into();
                     planned.operation = Operation::Update {
                         id,
@@ -914,7 +1079,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
 
         let Some(organization_id) = organization_id else {
-            planned.action = Action::Create;
             planned.reason = "new contact of an organization created in this run".into();
             planned.operation = Operation::Create {
                 body: mapped,
@@ -929,38 +1093,28 @@ impl<'p, 'a> Planner<'p, 'a> {
             .get(&(EntityKind::Person, key.to_string()))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        if let Some(accepted) = reviews
-            .iter()
-            .rev()
-            .find(|review| review.status == ReviewStatus::Accepted)
-        {
-            return self.link_person(
-                planned,
-                mapped,
-                mapped_hash,
-                accepted.pipedrive_id,
-                format!("review {} accepted", accepted.id),
-            );
-        }
-        if let Some(pending) = reviews
-            .iter()
-            .rev()
-            .find(|review| review.status == ReviewStatus::Pending)
-        {
-            planned.action = Action::Review;
-            planned.reason = format!(
-                "waits for review {} (person {})",
-                pending.id, pending.pipedrive_id
-            );
-            return planned;
-        }
-        let rejected: Vec<i64> = reviews
-            .iter()
-            .filter(|review| review.status == ReviewStatus::Rejected)
-            .map(|review| review.pipedrive_id)
-            .collect();
+        let rejected = match review_decision(reviews) {
+            ReviewDecision::Accepted(accepted) => {
+                return self.link_person(
+                    planned,
+                    mapped,
+                    mapped_hash,
+                    accepted.pipedrive_id,
+                    format!("review {} accepted", accepted.id),
+                );
+            }
+            ReviewDecision::Pending(pending) => {
+                planned.operation = Operation::AwaitReview;
+                planned.reason = format!(
+                    "waits for review {} (person {})",
+                    pending.id, pending.pipedrive_id
+                );
+                return planned;
+            }
+            ReviewDecision::Open { rejected } => rejected,
+        };
         if inputs.pipedrive.is_none() {
-            planned.action = Action::Deferred;
+            planned.operation = Operation::Deferred;
             planned.reason =
                 "not linked, and the person index is not loaded: no create without a lookup".into();
             planned.needs_index = true;
@@ -1002,7 +1156,6 @@ impl<'p, 'a> Planner<'p, 'a> {
             PersonMatch::Review {
                 person_ids, reason, ..
             } => {
-                planned.action = Action::Review;
                 planned.reason = format!("person(s) {person_ids:?} of organization {organization_id} might be this contact: {reason}");
                 planned.operation = Operation::Review {
                     id: person_ids[0],
@@ -1011,7 +1164,6 @@ impl<'p, 'a> Planner<'p, 'a> {
                 planned
             }
             PersonMatch::Create => {
-                planned.action = Action::Create;
                 planned.reason = format!("no matching person in organization {organization_id}");
                 planned.pushed_hash = mapped_hash;
                 planned.operation = Operation::Create {
@@ -1032,7 +1184,6 @@ impl<'p, 'a> Planner<'p, 'a> {
         id: i64,
         reason: String,
     ) -> PlanEntry {
-        planned.action = Action::Link;
         planned.pushed_hash = mapped_hash;
         planned.reason = reason;
         let current = self
@@ -1058,17 +1209,58 @@ impl<'p, 'a> Planner<'p, 'a> {
     }
 }
 
+/// A mapped customer not linked yet, with the matcher's decision about it.
+struct MatchedOrganization<'a> {
+    mapped: MappedRecord,
+    mapped_hash: String,
+    outcome: MatchOutcome,
+    duplicate: Option<&'a EccDuplicate>,
+    /// Organizations it may not be linked to (rejected in review, or its ECC twin's).
+    excluded: Vec<i64>,
+}
+
+/// What `sync.ecc_duplicates` made of an unlinked customer.
+enum DuplicateStep {
+    /// The entry is decided (linked to its twin's organization, or waiting for it).
+    Settled,
+    /// The matcher decides, never choosing these organizations.
+    Match { excluded: Vec<i64> },
+}
+
+/// What the review queue decided about a record, the newest decision first.
+enum ReviewDecision<'r> {
+    Accepted(&'r ReviewItem),
+    Pending(&'r ReviewItem),
+    /// No review accepted or pending: the matcher decides, never choosing a rejected one.
+    Open {
+        rejected: Vec<i64>,
+    },
+}
+
+fn review_decision(reviews: &[ReviewItem]) -> ReviewDecision<'_> {
+    let newest = |status: ReviewStatus| reviews.iter().rev().find(|review| review.status == status);
+    if let Some(accepted) = newest(ReviewStatus::Accepted) {
+        return ReviewDecision::Accepted(accepted);
+    }
+    if let Some(pending) = newest(ReviewStatus::Pending) {
+        return ReviewDecision::Pending(pending);
+    }
+    ReviewDecision::Open {
+        rejected: reviews
+            .iter()
+            .filter(|review| review.status == ReviewStatus::Rejected)
+            .map(|review| review.pipedrive_id)
+            .collect(),
+    }
+}
+
 /// An update whose only change is the status label is the `label` action.
-fn organization_update_action(
+fn only_the_status_label(
     changes: &MappedRecord,
     lifecycle: Option<(&'static str, LifecyclePolicy)>,
-) -> Action {
+) -> bool {
     let only_labels = changes.len() == 1 && changes.get("label_ids").is_some();
-    if only_labels && matches!(lifecycle, Some((_, LifecyclePolicy::Label))) {
-        Action::Label
-    } else {
-        Action::Update
-    }
+    only_labels && matches!(lifecycle, Some((_, LifecyclePolicy::Label)))
 }
 
 /// The lifecycle status a customer is in ("deleted", "blocked", "") — re-exported for the

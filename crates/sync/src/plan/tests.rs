@@ -80,6 +80,7 @@ fn state(kind: EntityKind, key: &str, pushed: Option<String>) -> RecordState {
         connection: "default".into(),
         kind,
         ecc_key: key.into(),
+        customer_number: None,
         pushed_hash: pushed,
         last_seen_at: None,
         last_run_id: None,
@@ -230,7 +231,7 @@ fn an_unchanged_record_is_skipped_at_no_cost_and_without_the_index() {
     assert!(
         plan.entries
             .iter()
-            .all(|entry| entry.action == Action::Skip),
+            .all(|entry| entry.action() == Action::Skip),
         "{plan:#?}"
     );
     assert_eq!(plan.write_tokens(), 0);
@@ -243,7 +244,7 @@ fn an_unchanged_record_is_skipped_at_no_cost_and_without_the_index() {
 fn a_new_customer_without_a_match_is_created_with_its_persons() {
     let plan = World::new(vec![customer()]).plan();
     let organization = &plan.entries[0];
-    assert_eq!(organization.action, Action::Create);
+    assert_eq!(organization.action(), Action::Create);
     assert_eq!(organization.tokens, 5);
     let Operation::Create {
         body,
@@ -259,7 +260,7 @@ fn a_new_customer_without_a_match_is_created_with_its_persons() {
     assert!(organization.pushed_hash.is_some());
     let persons = person_entries(&plan);
     assert_eq!(persons.len(), 1);
-    assert_eq!(persons[0].action, Action::Create);
+    assert_eq!(persons[0].action(), Action::Create);
     assert_eq!(
         persons[0].operation,
         match &persons[0].operation {
@@ -293,7 +294,7 @@ fn a_change_sends_only_the_changed_fields_and_never_the_salespersons_own() {
     world.customers[0].contacts[0].phones = vec!["0711 999".into()];
     let plan = world.plan();
     let organization = &plan.entries[0];
-    assert_eq!(organization.action, Action::Update);
+    assert_eq!(organization.action(), Action::Update);
     let Operation::Update {
         id: 7,
         changes,
@@ -311,7 +312,7 @@ fn a_change_sends_only_the_changed_fields_and_never_the_salespersons_own() {
     );
     assert!(changes.patch_body().get("custom_fields").is_none());
     let person = &plan.entries[1];
-    assert_eq!(person.action, Action::Update);
+    assert_eq!(person.action(), Action::Update);
     let Operation::Update { changes, .. } = &person.operation else {
         panic!()
     };
@@ -347,9 +348,9 @@ fn a_change_pipedrive_already_holds_costs_nothing_and_stores_the_hash() {
         .unwrap()
         .pushed_hash = None;
     let plan = world.plan();
-    assert_eq!(plan.entries[0].action, Action::Skip);
+    assert_eq!(plan.entries[0].action(), Action::Skip);
     assert!(plan.entries[0].pushed_hash.is_some());
-    assert_eq!(plan.entries[0].operation, Operation::Nothing);
+    assert_eq!(plan.entries[0].operation, Operation::Skip);
 }
 
 #[test]
@@ -357,12 +358,12 @@ fn an_unlinked_customer_waits_for_the_index_instead_of_being_created() {
     let mut world = World::new(vec![customer()]);
     world.with_index = false;
     let plan = world.plan();
-    assert_eq!(plan.entries[0].action, Action::Deferred);
+    assert_eq!(plan.entries[0].action(), Action::Deferred);
     assert!(plan.needs_index());
     assert!(!plan
         .entries
         .iter()
-        .any(|entry| entry.action == Action::Create));
+        .any(|entry| entry.action() == Action::Create));
 }
 
 #[test]
@@ -400,7 +401,7 @@ fn a_hand_typed_organization_is_linked_and_given_the_ecc_values() {
     );
     let plan = world.plan();
     let organization = &plan.entries[0];
-    assert_eq!(organization.action, Action::Link, "{organization:#?}");
+    assert_eq!(organization.action(), Action::Link, "{organization:#?}");
     let Operation::Link {
         id: 50,
         changes,
@@ -419,7 +420,7 @@ fn a_hand_typed_organization_is_linked_and_given_the_ecc_values() {
     assert_eq!(organization.tokens, 5);
     assert_eq!(organization.evidence.as_ref().unwrap()["decision"], "link");
     let person = &plan.entries[1];
-    assert_eq!(person.action, Action::Link, "{person:#?}");
+    assert_eq!(person.action(), Action::Link, "{person:#?}");
     assert!(matches!(person.operation, Operation::Link { id: 501, .. }));
 }
 
@@ -435,13 +436,13 @@ fn reviews_pending_accepted_and_rejected() {
         },
     );
     let plan = world.plan();
-    assert_eq!(plan.entries[0].action, Action::Review);
+    assert_eq!(plan.entries[0].action(), Action::Review);
     assert!(matches!(
         plan.entries[0].operation,
         Operation::Review { id: 60, .. }
     ));
     assert_eq!(
-        plan.entries[1].action,
+        plan.entries[1].action(),
         Action::Deferred,
         "persons wait for their organization"
     );
@@ -464,10 +465,10 @@ fn reviews_pending_accepted_and_rejected() {
         .reviews
         .insert(key.clone(), vec![review(ReviewStatus::Pending)]);
     let plan = world.plan();
-    assert_eq!(plan.entries[0].action, Action::Review);
+    assert_eq!(plan.entries[0].action(), Action::Review);
     assert_eq!(
         plan.entries[0].operation,
-        Operation::Nothing,
+        Operation::AwaitReview,
         "already queued"
     );
 
@@ -476,7 +477,7 @@ fn reviews_pending_accepted_and_rejected() {
         .reviews
         .insert(key.clone(), vec![review(ReviewStatus::Accepted)]);
     let plan = world.plan();
-    assert_eq!(plan.entries[0].action, Action::Link);
+    assert_eq!(plan.entries[0].action(), Action::Link);
     assert!(matches!(
         plan.entries[0].operation,
         Operation::Link { id: 60, .. }
@@ -488,7 +489,7 @@ fn reviews_pending_accepted_and_rejected() {
         .insert(key, vec![review(ReviewStatus::Rejected)]);
     let plan = world.plan();
     assert_eq!(
-        plan.entries[0].action,
+        plan.entries[0].action(),
         Action::Create,
         "{:?}",
         plan.entries[0]
@@ -505,7 +506,7 @@ fn deleted_or_blocked_before_it_was_ever_synced_is_not_created() {
         assert!(
             plan.entries
                 .iter()
-                .all(|entry| entry.action == Action::Skip),
+                .all(|entry| entry.action() == Action::Skip),
             "{plan:#?}"
         );
         assert!(plan.entries[0].reason.contains("before it was ever synced"));
@@ -525,7 +526,7 @@ fn the_deletion_and_block_policies() {
     // leave: nothing lifecycle-specific happens; an otherwise unchanged record is skipped.
     let plan = deleted(LifecyclePolicy::Leave);
     assert_eq!(
-        plan.entries[0].action,
+        plan.entries[0].action(),
         Action::Skip,
         "{:?}",
         plan.entries[0]
@@ -534,28 +535,28 @@ fn the_deletion_and_block_policies() {
     // label: the status label joins the salesperson's labels.
     let plan = deleted(LifecyclePolicy::Label);
     assert_eq!(
-        plan.entries[0].action,
+        plan.entries[0].action(),
         Action::Label,
         "{:?}",
         plan.entries[0]
     );
-    let Operation::Update { changes, .. } = &plan.entries[0].operation else {
+    let Operation::Label { changes, .. } = &plan.entries[0].operation else {
         panic!()
     };
     assert_eq!(changes.get("label_ids"), Some(&json!([3, STATUS_LABEL])));
 
     // delete: the organization is deleted, its persons left alone.
     let plan = deleted(LifecyclePolicy::Delete);
-    assert_eq!(plan.entries[0].action, Action::Delete);
+    assert_eq!(plan.entries[0].action(), Action::Delete);
     assert_eq!(plan.entries[0].operation, Operation::Delete { id: 7 });
     assert_eq!(plan.entries[0].tokens, 3);
-    assert_eq!(plan.entries[1].action, Action::Skip);
+    assert_eq!(plan.entries[1].action(), Action::Skip);
 
     // field (the template's on_blocked): "ECC Status" says so.
     let mut world = World::new(vec![customer()]).synced(0, 7);
     world.customers[0].blocked = true;
     let plan = world.plan();
-    assert_eq!(plan.entries[0].action, Action::Update);
+    assert_eq!(plan.entries[0].action(), Action::Update);
     let Operation::Update { changes, .. } = &plan.entries[0].operation else {
         panic!()
     };
@@ -597,7 +598,7 @@ fn the_label_policy_without_its_label_is_an_error_not_a_guess() {
     world.customers[0].deleted = true;
     world.settings.status_label_id = None;
     let plan = world.plan();
-    assert_eq!(plan.entries[0].action, Action::Error);
+    assert_eq!(plan.entries[0].action(), Action::Error);
     assert!(plan.entries[0].reason.contains("status label"));
 }
 
@@ -618,22 +619,22 @@ fn failed_records_wait_park_and_are_replayed() {
         world
     };
     let plan = failing(2, 10, false).plan();
-    assert_eq!(plan.entries[0].action, Action::Skip);
+    assert_eq!(plan.entries[0].action(), Action::Skip);
     assert!(
         plan.entries[0].reason.contains("next try after"),
         "{}",
         plan.entries[0].reason
     );
     let plan = failing(2, -1, false).plan();
-    assert_eq!(plan.entries[0].action, Action::Update, "due again");
+    assert_eq!(plan.entries[0].action(), Action::Update, "due again");
     let plan = failing(5, -1, true).plan();
     assert!(plan.entries[0].reason.contains("parked"));
     let mut replayed = failing(5, -1, true);
     replayed.replay = true;
-    assert_eq!(replayed.plan().entries[0].action, Action::Update);
+    assert_eq!(replayed.plan().entries[0].action(), Action::Update);
     let mut changed = failing(5, -1, true);
     changed.changed = true;
-    assert_eq!(changed.plan().entries[0].action, Action::Update);
+    assert_eq!(changed.plan().entries[0].action(), Action::Update);
     // A failed record is tried even when its hash did not change.
     let mut unchanged_but_failed = World::new(vec![customer()]).synced(0, 7);
     unchanged_but_failed
@@ -644,7 +645,7 @@ fn failed_records_wait_park_and_are_replayed() {
         .failures = 1;
     unchanged_but_failed.organizations.get_mut(&7).unwrap().name = "Other".into();
     assert_eq!(
-        unchanged_but_failed.plan().entries[0].action,
+        unchanged_but_failed.plan().entries[0].action(),
         Action::Update
     );
 }
@@ -657,15 +658,15 @@ fn dirty_and_unmappable_records_are_errors_with_reasons() {
     assert!(plan
         .entries
         .iter()
-        .all(|entry| entry.action == Action::Error));
+        .all(|entry| entry.action() == Action::Error));
     assert!(plan.entries[0].reason.contains("control characters"));
 
     let mut unknown_country = customer();
     unknown_country.billing_address.country = "XX".into();
     let plan = World::new(vec![unknown_country]).plan();
-    assert_eq!(plan.entries[0].action, Action::Error);
+    assert_eq!(plan.entries[0].action(), Action::Error);
     assert!(plan.entries[0].reason.contains("unknown country code `XX`"));
-    assert_eq!(plan.entries[1].action, Action::Deferred);
+    assert_eq!(plan.entries[1].action(), Action::Deferred);
 }
 
 #[test]
@@ -674,11 +675,11 @@ fn a_linked_organization_gone_from_pipedrive_is_an_error_never_a_second_create()
     world.organizations.clear();
     world.customers[0].name = "Müller Maschinenbau GmbH".into();
     let plan = world.plan();
-    assert_eq!(plan.entries[0].action, Action::Error);
+    assert_eq!(plan.entries[0].action(), Action::Error);
     assert!(!plan
         .entries
         .iter()
-        .any(|entry| entry.action == Action::Create));
+        .any(|entry| entry.action() == Action::Create));
 }
 
 #[test]
@@ -707,9 +708,9 @@ fn two_customers_never_take_one_organization_in_the_same_run() {
         },
     );
     let plan = world.plan();
-    assert_eq!(plan.entries[0].action, Action::Link);
+    assert_eq!(plan.entries[0].action(), Action::Link);
     let second_entry = organization_entry(&plan, &second);
-    assert_eq!(second_entry.action, Action::Review, "{second_entry:#?}");
+    assert_eq!(second_entry.action(), Action::Review, "{second_entry:#?}");
 }
 
 #[test]
@@ -740,7 +741,7 @@ fn ecc_duplicates_are_mapped_to_one_or_kept_apart() {
     world.settings.ecc_duplicates = EccDuplicatePolicy::MapToOne;
     let plan = world.plan();
     let entry = organization_entry(&plan, &twin);
-    assert_eq!(entry.action, Action::Link);
+    assert_eq!(entry.action(), Action::Link);
     assert!(
         matches!(entry.operation, Operation::Link { id: 7, ref changes, .. } if changes.is_empty())
     );
@@ -750,15 +751,15 @@ fn ecc_duplicates_are_mapped_to_one_or_kept_apart() {
     world.duplicates = duplicates.clone();
     world.settings.ecc_duplicates = EccDuplicatePolicy::MapToOne;
     let plan = world.plan();
-    assert_eq!(organization_entry(&plan, &primary).action, Action::Create);
-    assert_eq!(organization_entry(&plan, &twin).action, Action::Deferred);
+    assert_eq!(organization_entry(&plan, &primary).action(), Action::Create);
+    assert_eq!(organization_entry(&plan, &twin).action(), Action::Deferred);
 
     // keep-apart: the twin gets its own organization, not a review against the primary's.
     let mut world = World::new(vec![primary, twin.clone()]).synced(0, 7);
     world.duplicates = duplicates;
     let plan = world.plan();
     let entry = organization_entry(&plan, &twin);
-    assert_eq!(entry.action, Action::Create, "{entry:#?}");
+    assert_eq!(entry.action(), Action::Create, "{entry:#?}");
     assert_eq!(plan.ecc_duplicates.len(), 1);
 }
 
@@ -772,8 +773,8 @@ fn a_new_contact_of_a_linked_organization_is_created_there() {
     world.customers[0].contacts.push(second);
     let plan = world.plan();
     let persons = person_entries(&plan);
-    assert_eq!(persons[0].action, Action::Skip);
-    assert_eq!(persons[1].action, Action::Create, "{:#?}", persons[1]);
+    assert_eq!(persons[0].action(), Action::Skip);
+    assert_eq!(persons[1].action(), Action::Create, "{:#?}", persons[1]);
     let Operation::Create { body, organization } = &persons[1].operation else {
         panic!()
     };

@@ -10,22 +10,24 @@ use mlc_config::Config;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractedCustomer, Extractor};
 use mlc_pipedrive::{CustomFieldResolver, FieldSpec, PipedriveClient, PipedriveError};
 use mlc_store::{
-    Action, ActionCounts, AuditEvent, CursorAdvance, EntityKind, FailureChange, LinkChange,
-    NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, RecordState, RunFinish, RunStatus,
-    StateStore, StoreError,
+    Action, ActionCounts, AuditEvent, CursorAdvance, EntityKind, FailureChange, Link, LinkChange,
+    NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, RecordState, ReviewItem, RunFinish,
+    RunStatus, StateStore, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::convert::{
-    custom_value, existing_organization, existing_person, organization_write, person_write,
+use crate::convert::{
+    check_plan_bodies, custom_value, existing_organization, existing_person, organization_write,
+    person_write, FieldMapFault,
 };
-use super::outcome::{audit_event, note, Progress, ReadContext};
-use crate::existing::{ExistingOrganization, ExistingPerson};
-use crate::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
-use crate::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
-use crate::plan::backoff::record_failure;
-use crate::plan::{
+use crate::outcome::{audit_event, note, Progress, ReadContext};
+use mlc_sync::existing::{ExistingOrganization, ExistingPerson};
+use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
+use mlc_sync::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
+use mlc_sync::plan::backoff::record_failure;
+use mlc_sync::plan::run::{customers_due_again, held_back, run_ending, RunStop, StoredRecords};
+use mlc_sync::plan::{
     plan, CustomerRecord, KnownRecords, Operation, OrganizationRef, PipedriveView, Plan, PlanEntry,
     PlanInputs, PlanSettings,
 };
@@ -36,8 +38,6 @@ const DELTA_STREAM: &str = "ecc-delta";
 const FIELD_KEYS_STREAM: &str = "pipedrive-field-keys";
 /// Creates and updates in flight at once; the governor paces them to the burst limit.
 const DEFAULT_CONCURRENCY: usize = 16;
-/// The custom field the default map writes the VAT number to; the matcher reads it.
-const VAT_FIELD: &str = "ECC VAT Number";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunMode {
@@ -100,15 +100,8 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Setup(String),
-}
-
-/// Why the rest of a run's writes are not sent.
-#[derive(Debug, Clone)]
-enum Stop {
-    /// The budget share is used: what is left is deferred to after the reset.
-    Deferred(String),
-    /// Pipedrive refused the connection (403, credentials): the run failed.
-    Failed(String),
+    #[error(transparent)]
+    FieldMap(#[from] FieldMapFault),
 }
 
 /// Cached field keys and the status label, as stored under `FIELD_KEYS_STREAM`.
@@ -127,6 +120,50 @@ pub struct SyncEngine {
     instance: String,
 }
 
+/// What identifies a run to its steps.
+struct RunParams<'a> {
+    run_id: i64,
+    options: &'a RunOptions,
+    progress: &'a dyn Progress,
+    /// The governor's charged tokens when the run started.
+    tokens_before: u64,
+}
+
+/// What the store knows about a connection's records at the start of a run.
+struct StoreSnapshot {
+    links: Vec<Link>,
+    states: Vec<RecordState>,
+    reviews: Vec<ReviewItem>,
+}
+
+impl StoreSnapshot {
+    fn records(&self) -> StoredRecords<'_> {
+        StoredRecords {
+            states: &self.states,
+            links: &self.links,
+            reviews: &self.reviews,
+        }
+    }
+
+    /// The planner's view, and each record's state by kind and key for the executor.
+    fn into_known(self) -> (KnownRecords, HashMap<(EntityKind, String), RecordState>) {
+        let states = self
+            .states
+            .iter()
+            .map(|state| ((state.kind, state.ecc_key.clone()), state.clone()))
+            .collect();
+        let known = KnownRecords::from_store(self.links, self.states, self.reviews);
+        (known, states)
+    }
+}
+
+/// A run's plan, with what making it cost.
+struct RunPlan {
+    plan: Plan,
+    index_tokens: u64,
+    ecc_duplicates: usize,
+}
+
 /// What one run shares between its concurrent writes.
 struct RunContext<'a> {
     run_id: i64,
@@ -136,7 +173,7 @@ struct RunContext<'a> {
     states: &'a HashMap<(EntityKind, String), RecordState>,
     reads: &'a HashMap<String, ReadContext>,
     counts: Mutex<ActionCounts>,
-    stop: Mutex<Option<Stop>>,
+    stop: Mutex<Option<RunStop>>,
     progress: &'a dyn Progress,
     tokens_before: u64,
     /// Custom field hash key → its name, so the audit says "ECC Payment Terms", not a hash.
@@ -157,7 +194,7 @@ impl SyncEngine {
         store: Arc<dyn StateStore>,
         extractor: Extractor,
     ) -> Result<Self, SyncError> {
-        let client = super::connect_pipedrive(&config.pipedrive, store.clone()).await?;
+        let client = crate::connect_pipedrive(&config.pipedrive, store.clone()).await?;
         Ok(SyncEngine {
             config: config.clone(),
             spec: FieldMapSpec::from_config(&config.mapping, &config.sync),
@@ -228,9 +265,13 @@ impl SyncEngine {
             .await?;
         let tokens_before = self.client.governor().tokens_charged();
         let counts = Mutex::new(ActionCounts::new());
-        let result = self
-            .run_steps(run_id, options, progress, tokens_before, &counts)
-            .await;
+        let params = RunParams {
+            run_id,
+            options,
+            progress,
+            tokens_before,
+        };
+        let result = self.run_steps(&params, &counts).await;
         let tokens_used = self.client.governor().tokens_charged() - tokens_before;
         let counts = counts.into_inner().unwrap_or_default();
         let snapshot = self.client.governor().snapshot();
@@ -275,77 +316,143 @@ impl SyncEngine {
         }
     }
 
+    /// The steps of one run: field map, recovery, what the store knows, the ECC read, the
+    /// plan, and (unless a dry run) carrying it out.
     async fn run_steps(
         &self,
-        run_id: i64,
-        options: &RunOptions,
-        progress: &dyn Progress,
-        tokens_before: u64,
+        run: &RunParams<'_>,
         counts: &Mutex<ActionCounts>,
     ) -> Result<RunSummary, SyncError> {
-        let connection = self.config.sync.connection.clone();
         let cached = self.field_keys().await?;
-        let field_map = self.spec.resolve(&cached.keys).map_err(|unknown| {
-            let names: Vec<String> = unknown.iter().map(ToString::to_string).collect();
-            SyncError::Setup(names.join("; "))
-        })?;
+        let field_map = self.resolve_field_map(&cached)?;
+        if !run.options.dry_run {
+            self.recover_intents(run.run_id, run.options.fencing_token)
+                .await?;
+        }
+        let stored = self.stored_records().await?;
+        let read = self
+            .read_ecc(&run.options.mode, &stored.records(), run.progress)
+            .await?;
+        self.record_rejected(run, &read.rejected, counts).await?;
+        let (known, states) = stored.into_known();
+        let planned = self
+            .plan_run(run.options, &read, &field_map, &cached, &known)
+            .await?;
+        let the_plan = planned.plan;
+        let writes = the_plan
+            .entries
+            .iter()
+            .filter(|entry| entry.operation.writes())
+            .count();
+        run.progress
+            .planned(the_plan.entries.len() as u64, writes as u64);
 
-        if !options.dry_run {
-            self.recover_intents(run_id, options.fencing_token).await?;
+        let mut summary = RunSummary {
+            run_id: run.run_id,
+            status: RunStatus::Ok,
+            counts: ActionCounts::new(),
+            tokens_used: 0,
+            index_tokens: planned.index_tokens,
+            customers_read: read.records.len() as u64,
+            rejected: read.rejected.clone(),
+            ecc_duplicates: planned.ecc_duplicates,
+            plan: None,
+            alert: None,
+            error: None,
+        };
+        if run.options.dry_run {
+            for (action, count) in the_plan.counts() {
+                add_count(counts, action, count);
+            }
+            summary.plan = Some(the_plan);
+            return Ok(summary);
         }
 
-        // What the store knows, read once.
+        let (stop, carried_out) = self
+            .carry_out_plan(run, &field_map, &cached, &states, &read, &the_plan)
+            .await?;
+        for (action, count) in carried_out {
+            add_count(counts, action, count);
+        }
+        let counted = counts
+            .lock()
+            .map(|counts| counts.clone())
+            .unwrap_or_default();
+        let ending = run_ending(stop.as_ref(), &counted);
+        summary.status = ending.status;
+        summary.alert = ending.alert;
+        summary.error = ending.error;
+        if ending.advance_cursor {
+            if let Some(cursor) = &read.cursor_after {
+                self.advance_delta_cursor(run.run_id, run.options.fencing_token, cursor)
+                    .await?;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// The field map with its custom fields resolved to the account's keys.
+    fn resolve_field_map(&self, cached: &CachedFieldKeys) -> Result<FieldMap, SyncError> {
+        self.spec.resolve(&cached.keys).map_err(|unknown| {
+            let names: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+            SyncError::Setup(names.join("; "))
+        })
+    }
+
+    /// What the store knows about the connection's records, read once per run.
+    async fn stored_records(&self) -> Result<StoreSnapshot, SyncError> {
+        let connection = &self.config.sync.connection;
         let mut links = self
             .store
-            .links(&connection, EntityKind::Organization)
+            .links(connection, EntityKind::Organization)
             .await?;
-        links.extend(self.store.links(&connection, EntityKind::Person).await?);
+        links.extend(self.store.links(connection, EntityKind::Person).await?);
         let mut states = self
             .store
-            .record_states(&connection, EntityKind::Organization)
+            .record_states(connection, EntityKind::Organization)
             .await?;
         states.extend(
             self.store
-                .record_states(&connection, EntityKind::Person)
+                .record_states(connection, EntityKind::Person)
                 .await?,
         );
-        let reviews = self.store.reviews(&connection, None).await?;
-        let state_by_key: HashMap<(EntityKind, String), RecordState> = states
-            .iter()
-            .map(|state| ((state.kind, state.ecc_key.clone()), state.clone()))
-            .collect();
-        // Customers whose review was decided and that are not linked yet: the decision is
-        // carried out on the next run even though ECC did not change them.
-        let linked: HashSet<&str> = links
-            .iter()
-            .filter(|link| link.kind == EntityKind::Organization)
-            .map(|link| link.ecc_key.as_str())
-            .collect();
-        let decided: Vec<String> = reviews
-            .iter()
-            .filter(|review| {
-                review.kind == EntityKind::Organization
-                    && review.status != mlc_store::ReviewStatus::Pending
-                    && !linked.contains(review.ecc_key.as_str())
-            })
-            .map(|review| review.ecc_key.clone())
-            .collect();
-        let known = KnownRecords::from_store(links, states, reviews);
+        let reviews = self.store.reviews(connection, None).await?;
+        Ok(StoreSnapshot {
+            links,
+            states,
+            reviews,
+        })
+    }
 
-        // Read ECC.
-        let read = self
-            .read_ecc(&options.mode, &state_by_key, &decided, progress)
-            .await?;
-        let mut rejected_events = Vec::new();
-        for problem in &read.rejected {
-            rejected_events.push(rejected_event(&connection, run_id, problem));
+    /// Dirty records ECC returned are kept out, each with an error in the audit.
+    async fn record_rejected(
+        &self,
+        run: &RunParams<'_>,
+        rejected: &[DataProblem],
+        counts: &Mutex<ActionCounts>,
+    ) -> Result<(), SyncError> {
+        let events: Vec<AuditEvent> = rejected
+            .iter()
+            .map(|problem| rejected_event(&self.config.sync.connection, run.run_id, problem))
+            .collect();
+        if !run.options.dry_run && !events.is_empty() {
+            self.store.append_audit(&events).await?;
         }
-        if !options.dry_run && !rejected_events.is_empty() {
-            self.store.append_audit(&rejected_events).await?;
-        }
-        add_count(counts, Action::Error, rejected_events.len() as u64);
+        add_count(counts, Action::Error, events.len() as u64);
+        Ok(())
+    }
 
-        // Plan, first without reading Pipedrive: a run with nothing new costs no call.
+    /// The plan of the records read, first without reading Pipedrive (a run with nothing new
+    /// costs no call), then, when some record needs it, again with the index of what Pipedrive
+    /// holds. A field-map fault ends the run here, before any write.
+    async fn plan_run(
+        &self,
+        options: &RunOptions,
+        read: &EccRead,
+        field_map: &FieldMap,
+        cached: &CachedFieldKeys,
+        known: &KnownRecords,
+    ) -> Result<RunPlan, SyncError> {
         let customers: Vec<mlc_canonical::Customer> = read
             .records
             .iter()
@@ -353,28 +460,29 @@ impl SyncEngine {
             .collect();
         let match_settings = MatchSettings::from_config(&self.config.sync);
         let ecc_duplicates = find_ecc_duplicates(&customers, match_settings, 2);
-        let replay = matches!(options.mode, RunMode::Customers(_));
-        let changed_in_ecc = !matches!(options.mode, RunMode::Full);
         let records: Vec<CustomerRecord<'_>> = customers
             .iter()
             .map(|customer| CustomerRecord {
                 customer,
                 problems: Vec::new(),
-                changed_in_ecc,
-                replay,
+                changed_in_ecc: !matches!(options.mode, RunMode::Full),
+                replay: matches!(options.mode, RunMode::Customers(_)),
             })
             .collect();
         let settings = PlanSettings::from_config(&self.config.sync, cached.status_label_id);
         let now = Utc::now();
-        let mut the_plan = plan(&PlanInputs {
-            records: &records,
-            field_map: &field_map,
-            settings: &settings,
-            known: &known,
-            pipedrive: None,
-            ecc_duplicates: &ecc_duplicates,
-            now,
-        });
+        let plan_with = |pipedrive: Option<PipedriveView<'_>>| {
+            plan(&PlanInputs {
+                records: &records,
+                field_map,
+                settings: &settings,
+                known,
+                pipedrive,
+                ecc_duplicates: &ecc_duplicates,
+                now,
+            })
+        };
+        let mut the_plan = plan_with(None);
         let mut index_tokens = 0;
         if the_plan.needs_index() {
             let before = self.client.governor().tokens_charged();
@@ -383,68 +491,52 @@ impl SyncEngine {
             let matcher = OrganizationMatcher::new(
                 match_settings,
                 field_map.customer_number_key(),
-                cached.keys.organization.get(VAT_FIELD).map(String::as_str),
+                field_map.vat_number_key(),
                 index.organizations.values(),
                 known
                     .organization_links
                     .iter()
                     .map(|(customer, id)| (customer.as_str(), *id)),
             );
-            the_plan = plan(&PlanInputs {
-                records: &records,
-                field_map: &field_map,
-                settings: &settings,
-                known: &known,
-                pipedrive: Some(PipedriveView {
-                    matcher: &matcher,
-                    organizations: &index.organizations,
-                    persons: &index.persons,
-                }),
-                ecc_duplicates: &ecc_duplicates,
-                now,
-            });
+            the_plan = plan_with(Some(PipedriveView {
+                matcher: &matcher,
+                organizations: &index.organizations,
+                persons: &index.persons,
+            }));
         }
-        let writes = the_plan
-            .entries
-            .iter()
-            .filter(|entry| entry.operation != Operation::Nothing)
-            .count();
-        progress.planned(the_plan.entries.len() as u64, writes as u64);
-
-        let mut summary = RunSummary {
-            run_id,
-            status: RunStatus::Ok,
-            counts: ActionCounts::new(),
-            tokens_used: 0,
+        // A mapped value the write types cannot hold is the same fault for every record: one
+        // error before any write, never a retry per record.
+        check_plan_bodies(&the_plan)?;
+        Ok(RunPlan {
+            plan: the_plan,
             index_tokens,
-            customers_read: read.records.len() as u64,
-            rejected: read.rejected.clone(),
             ecc_duplicates: ecc_duplicates.len(),
-            plan: None,
-            alert: None,
-            error: None,
-        };
-        if options.dry_run {
-            for (action, count) in the_plan.counts() {
-                add_count(counts, action, count);
-            }
-            summary.plan = Some(the_plan);
-            return Ok(summary);
-        }
+        })
+    }
 
-        // Carry the plan out: organizations first, then their persons.
+    /// Carries the plan out, organizations first, then their persons, `concurrency` at a time;
+    /// returns why the run stopped, if it did, and the actions recorded.
+    async fn carry_out_plan(
+        &self,
+        run: &RunParams<'_>,
+        field_map: &FieldMap,
+        cached: &CachedFieldKeys,
+        states: &HashMap<(EntityKind, String), RecordState>,
+        read: &EccRead,
+        the_plan: &Plan,
+    ) -> Result<(Option<RunStop>, ActionCounts), SyncError> {
         let reads = read_contexts(&read.records);
         let context = RunContext {
-            run_id,
-            options,
-            field_map: &field_map,
+            run_id: run.run_id,
+            options: run.options,
+            field_map,
             status_label_id: cached.status_label_id,
-            states: &state_by_key,
+            states,
             reads: &reads,
             counts: Mutex::new(ActionCounts::new()),
             stop: Mutex::new(None),
-            progress,
-            tokens_before,
+            progress: run.progress,
+            tokens_before: run.tokens_before,
             field_names: cached
                 .keys
                 .organization
@@ -458,47 +550,17 @@ impl SyncEngine {
             .iter()
             .partition(|entry| entry.kind == EntityKind::Organization);
         let created: Mutex<HashMap<String, i64>> = Mutex::new(HashMap::new());
-        let concurrency = options.concurrency.max(1);
-        futures::stream::iter(organizations)
-            .map(|entry| self.execute(&context, entry, &created))
-            .buffer_unordered(concurrency)
-            .try_collect::<Vec<()>>()
-            .await?;
-        futures::stream::iter(persons)
-            .map(|entry| self.execute(&context, entry, &created))
-            .buffer_unordered(concurrency)
-            .try_collect::<Vec<()>>()
-            .await?;
-        for (action, count) in context.counts.into_inner().unwrap_or_default() {
-            add_count(counts, action, count);
+        let concurrency = run.options.concurrency.max(1);
+        for entries in [organizations, persons] {
+            futures::stream::iter(entries)
+                .map(|entry| self.execute(&context, entry, &created))
+                .buffer_unordered(concurrency)
+                .try_collect::<Vec<()>>()
+                .await?;
         }
-
         let stop = context.stop.into_inner().unwrap_or(None);
-        let counted = counts
-            .lock()
-            .map(|counts| counts.clone())
-            .unwrap_or_default();
-        summary.status = match &stop {
-            Some(Stop::Deferred(reason)) => {
-                summary.alert = Some(reason.clone());
-                RunStatus::Deferred
-            }
-            Some(Stop::Failed(reason)) => {
-                summary.alert = Some(reason.clone());
-                summary.error = Some(reason.clone());
-                RunStatus::Failed
-            }
-            None if counted.get(&Action::Error).copied().unwrap_or(0) > 0 => RunStatus::Partial,
-            None => RunStatus::Ok,
-        };
-        // The cursor covers every record read; it moves only when none was left unsent.
-        if stop.is_none() {
-            if let Some(cursor) = &read.cursor_after {
-                self.advance_delta_cursor(run_id, options.fencing_token, cursor)
-                    .await?;
-            }
-        }
-        Ok(summary)
+        let counts = context.counts.into_inner().unwrap_or_default();
+        Ok((stop, counts))
     }
 
     /// The custom field keys the map needs, from the store when known, else from Pipedrive.
@@ -662,8 +724,7 @@ impl SyncEngine {
     async fn read_ecc(
         &self,
         mode: &RunMode,
-        states: &HashMap<(EntityKind, String), RecordState>,
-        decided_reviews: &[String],
+        stored: &StoredRecords<'_>,
         progress: &dyn Progress,
     ) -> Result<EccRead, SyncError> {
         let connection = &self.config.sync.connection;
@@ -710,41 +771,14 @@ impl SyncEngine {
                 if *mode == RunMode::Full {
                     return Ok(read);
                 }
-                // Records whose last write failed are tried again even if ECC did not change.
-                let now = Utc::now();
+                // Failed records and decided reviews are read again even if ECC did not
+                // change them.
                 let seen: HashSet<String> = read
                     .records
                     .iter()
                     .map(|record| record.customer.customer_number.clone())
                     .collect();
-                let mut due: Vec<String> = Vec::new();
-                for ((kind, key), state) in states {
-                    let is_due = state.failures > 0
-                        && !state.parked
-                        && state.retry_after.is_none_or(|after| after <= now);
-                    if !is_due {
-                        continue;
-                    }
-                    let customer = match kind {
-                        EntityKind::Organization => Some(key.clone()),
-                        EntityKind::Person => self.customer_of_contact(key).await?,
-                    };
-                    if let Some(customer) = customer.filter(|customer| !seen.contains(customer)) {
-                        due.push(customer);
-                    }
-                }
-                // A decided review is carried out once; a record failing since is left to
-                // its backoff and parking above.
-                for customer in decided_reviews {
-                    let failing = states
-                        .get(&(EntityKind::Organization, customer.clone()))
-                        .is_some_and(|state| state.failures > 0);
-                    if !failing && !seen.contains(customer) {
-                        due.push(customer.clone());
-                    }
-                }
-                due.sort();
-                due.dedup();
+                let due = customers_due_again(stored, &seen, Utc::now());
                 if !due.is_empty() {
                     let batch = self.extractor.customers(&due).await?;
                     read.records.extend(batch.records);
@@ -753,23 +787,6 @@ impl SyncEngine {
             }
         }
         Ok(read)
-    }
-
-    /// The customer a contact belongs to, from its last audit event.
-    async fn customer_of_contact(&self, contact_number: &str) -> Result<Option<String>, SyncError> {
-        let events = self
-            .store
-            .audit(&mlc_store::AuditQuery {
-                connection: Some(self.config.sync.connection.clone()),
-                kind: Some(EntityKind::Person),
-                limit: Some(50),
-                ..Default::default()
-            })
-            .await?;
-        Ok(events
-            .into_iter()
-            .find(|event| event.ecc_key == contact_number)
-            .map(|event| event.customer_number))
     }
 
     /// Every organization and person in Pipedrive, from the list endpoints (500 a page).
@@ -851,11 +868,8 @@ impl SyncEngine {
                 extracted: Value::Null,
             });
         let stopped = context.stop.lock().map(|stop| stop.clone()).unwrap_or(None);
-        let outcome = if let (Some(stop), true) = (&stopped, entry.operation != Operation::Nothing)
-        {
-            let reason = match stop {
-                Stop::Deferred(reason) | Stop::Failed(reason) => reason.clone(),
-            };
+        let outcome = if held_back(stopped.as_ref(), entry.operation.writes()) {
+            let reason = stopped.as_ref().map(RunStop::reason).unwrap_or_default();
             note(
                 entry.kind,
                 &entry.ecc_key,
@@ -950,13 +964,14 @@ impl SyncEngine {
         let state = context.states.get(&(entry.kind, entry.ecc_key.clone()));
         let linked_id = match &entry.operation {
             Operation::Update { id, .. }
+            | Operation::Label { id, .. }
             | Operation::Link { id, .. }
             | Operation::Delete { id } => Some(*id),
             _ => None,
         };
         let result: Result<RecordOutcome, PipedriveError> = match &entry.operation {
-            Operation::Nothing => {
-                let error = (entry.action == Action::Error).then(|| entry.reason.clone());
+            Operation::Skip | Operation::Error | Operation::Deferred | Operation::AwaitReview => {
+                let error = (entry.action() == Action::Error).then(|| entry.reason.clone());
                 let outcome = if error.is_some() {
                     "not written".to_string()
                 } else {
@@ -969,7 +984,7 @@ impl SyncEngine {
                         context,
                         entry,
                         read,
-                        entry.action,
+                        entry.action(),
                         linked_id,
                         outcome,
                         error,
@@ -1015,6 +1030,11 @@ impl SyncEngine {
                 diffed,
             } => {
                 self.update(context, entry, read, *id, changes, *diffed, Action::Update)
+                    .await
+            }
+            // The audit has always recorded a status label change as the update it is.
+            Operation::Label { id, changes } => {
+                self.update(context, entry, read, *id, changes, true, Action::Update)
                     .await
             }
             Operation::Link {
@@ -1245,7 +1265,7 @@ impl SyncEngine {
                 .owned_fields()
                 .map(|field| {
                     field
-                        .strip_prefix(crate::existing::CUSTOM_FIELD_PREFIX)
+                        .strip_prefix(mlc_sync::existing::CUSTOM_FIELD_PREFIX)
                         .and_then(|key| context.field_names.get(key))
                         .map_or(field, String::as_str)
                 })
@@ -1296,11 +1316,11 @@ impl SyncEngine {
         let stop = match &error {
             PipedriveError::BudgetShareUsed { .. }
             | PipedriveError::CompanyBudgetExhausted { .. }
-            | PipedriveError::RateLimited { .. } => Some(Stop::Deferred(message.clone())),
+            | PipedriveError::RateLimited { .. } => Some(RunStop::Deferred(message.clone())),
             PipedriveError::Forbidden403 { .. }
             | PipedriveError::Unauthorized { .. }
             | PipedriveError::InvalidGrant { .. }
-            | PipedriveError::NotAuthorized => Some(Stop::Failed(message.clone())),
+            | PipedriveError::NotAuthorized => Some(RunStop::Failed(message.clone())),
             _ => None,
         };
         if let Some(stop) = stop {

@@ -1,6 +1,7 @@
 //! The executor: the one place with I/O in the sync. It reads ECC through the extractor, hands
-//! plain data to the pure planner, carries the plan out through the Pipedrive client (paced by
-//! the governor), and commits each record's outcome, link and audit event to the store.
+//! plain data to the pure core (`mlc_sync`: map, match, plan), carries the plan out through the
+//! Pipedrive client (paced by the governor), and commits each record's outcome, link and audit
+//! event to the store.
 //!
 //! Crash safety: an intent is written before every create and closed with the outcome in one
 //! transaction; a run that finds open intents first looks the records up in Pipedrive by their

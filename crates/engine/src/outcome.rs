@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use mlc_store::{Action, AuditEvent, EntityKind, FailureChange, LinkChange, RecordOutcome};
 
-use crate::plan::PlanEntry;
+use mlc_sync::plan::PlanEntry;
 
 /// What a run tells the terminal or the UI as it goes.
 pub trait Progress: Send + Sync {
