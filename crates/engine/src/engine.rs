@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use mlc_config::sections::sync::LifecyclePolicy;
 use mlc_config::Config;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractedCustomer, Extractor};
-use mlc_pipedrive::{CustomFieldResolver, FieldSpec, PipedriveClient, PipedriveError};
+use mlc_pipedrive::{CustomFieldResolver, Disposition, FieldSpec, PipedriveClient, PipedriveError};
 use mlc_store::{
     Action, ActionCounts, AuditEvent, CursorAdvance, EntityKind, FailureChange, Link, LinkChange,
     NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, RecordState, ReviewItem, RunFinish,
@@ -1313,15 +1313,13 @@ impl SyncEngine {
         error: PipedriveError,
     ) -> RecordOutcome {
         let message = error.to_string();
-        let stop = match &error {
-            PipedriveError::BudgetShareUsed { .. }
-            | PipedriveError::CompanyBudgetExhausted { .. }
-            | PipedriveError::RateLimited { .. } => Some(RunStop::Deferred(message.clone())),
-            PipedriveError::Forbidden403 { .. }
-            | PipedriveError::Unauthorized { .. }
-            | PipedriveError::InvalidGrant { .. }
-            | PipedriveError::NotAuthorized => Some(RunStop::Failed(message.clone())),
-            _ => None,
+        // The client's one classification decides; here it only becomes the run's stop.
+        let stop = match error.disposition() {
+            Disposition::DeferRun => Some(RunStop::Deferred(message.clone())),
+            Disposition::StopConnection | Disposition::FixConfig => {
+                Some(RunStop::Failed(message.clone()))
+            }
+            Disposition::CountAgainstRecord => None,
         };
         if let Some(stop) = stop {
             if let Ok(mut current) = context.stop.lock() {

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use anyhow::{anyhow, Context};
 use mlc_config::PipedriveAuth;
-use mlc_pipedrive::auth;
 use mlc_engine::pipedrive_wiring::{connect_pipedrive, StoreSecretVault};
+use mlc_pipedrive::auth;
 use tokio::io::AsyncBufReadExt;
 
 use crate::exit::CliError;

@@ -1,8 +1,8 @@
 //! `ml-connector fields`: lists Pipedrive's organization and person fields with their keys and
 //! types, so a field map can name them.
 
-use mlc_pipedrive::EntityKind;
 use mlc_engine::connect_pipedrive;
+use mlc_pipedrive::EntityKind;
 
 use crate::exit::CliError;
 use crate::Cli;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use mlc_pipedrive::{CustomFieldResolver, EntityKind, FieldSpec};
 use mlc_engine::connect_pipedrive;
+use mlc_pipedrive::{CustomFieldResolver, EntityKind, FieldSpec};
 
 use crate::exit::CliError;
 use crate::Cli;
