@@ -11,9 +11,9 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::errors::json_response;
-use crate::faults::FaultSettings;
 use crate::state::{OpError, Shared};
 use crate::webhooks::ChangeSource;
+use mlc_sim_support::FaultSettings;
 
 fn loopback_only(peer: &SocketAddr) -> Result<(), Response> {
     if peer.ip().is_loopback() {
@@ -46,7 +46,7 @@ pub async fn get_faults(
     if let Err(response) = loopback_only(&peer) {
         return response;
     }
-    let settings = shared.faults().settings.clone();
+    let settings = shared.faults().settings().clone();
     json_response(
         StatusCode::OK,
         &serde_json::to_value(settings).unwrap_or_default(),
@@ -62,29 +62,11 @@ pub async fn set_faults(
     if let Err(response) = loopback_only(&peer) {
         return response;
     }
-    let settings: FaultSettings = match serde_json::from_slice(&body) {
+    let settings = match FaultSettings::from_json(&body) {
         Ok(settings) => settings,
-        Err(error) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": format!("invalid fault settings: {error}")}),
-            )
-        }
+        Err(error) => return json_response(StatusCode::BAD_REQUEST, &json!({ "error": error })),
     };
-    for (name, rate) in [
-        ("error_rate", settings.error_rate),
-        ("timeout_rate", settings.timeout_rate),
-        ("reset_rate", settings.reset_rate),
-        ("malformed_rate", settings.malformed_rate),
-    ] {
-        if !(0.0..=1.0).contains(&rate) {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": format!("{name} must be between 0 and 1")}),
-            );
-        }
-    }
-    shared.faults().settings = settings.clone();
+    shared.faults().set(settings.clone());
     json_response(
         StatusCode::OK,
         &serde_json::to_value(settings).unwrap_or_default(),

@@ -14,7 +14,6 @@ mod api;
 mod auth;
 mod costs;
 mod errors;
-mod faults;
 mod fields;
 mod gate;
 mod limits;
@@ -28,9 +27,11 @@ mod webhooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use mlc_sim_support::{CancellationToken, RunningServer};
+
 pub use costs::{token_cost, TOKEN_COSTS};
-pub use faults::FaultSettings;
 pub use limits::{Plan, DAILY_BASE_TOKENS};
+pub use mlc_sim_support::FaultSettings;
 pub use state::{
     NewOrganization, NewPerson, RequestCount, SimHandle, SimStats, StoredOrganization, StoredPerson,
 };
@@ -113,14 +114,13 @@ impl SimPipedriveOptions {
 pub struct SpawnedPipedrive {
     pub addr: SocketAddr,
     handle: SimHandle,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    server: RunningServer,
 }
 
 impl SpawnedPipedrive {
     /// `http://127.0.0.1:PORT`: the company domain (and OAuth `api_domain`) of this simulator.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     /// The API token the simulator accepts in `x-api-token`.
@@ -135,54 +135,37 @@ impl SpawnedPipedrive {
 
     /// Stops accepting connections and waits for the server task to end.
     pub async fn shutdown(mut self) {
-        self.stop();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(sender) = self.shutdown.take() {
-            let _ = sender.send(());
-        }
         self.handle.inner.webhooks.shutdown();
+        self.server.shutdown().await;
     }
 }
 
 impl Drop for SpawnedPipedrive {
     fn drop(&mut self) {
-        self.stop();
+        // Webhook deliveries and held-back answers end with the server.
+        self.server.stop();
+        self.handle.inner.webhooks.shutdown();
     }
 }
 
 /// Binds `options.listen` and serves in a background task.
 pub async fn spawn(options: SimPipedriveOptions) -> anyhow::Result<SpawnedPipedrive> {
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", options.listen))?;
+    let listener = mlc_sim_support::bind(options.listen).await?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(state::Shared::new(&options, addr)?);
     let handle = SimHandle {
         inner: shared.clone(),
     };
-    let app = api::router(shared);
-    let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_receiver.await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "pipedrive simulator stopped");
-        }
-    });
+    let server = mlc_sim_support::serve(
+        listener,
+        api::router(shared),
+        CancellationToken::new(),
+        "pipedrive simulator",
+    )?;
     Ok(SpawnedPipedrive {
         addr,
         handle,
-        shutdown: Some(shutdown_sender),
-        task: Some(task),
+        server,
     })
 }
 

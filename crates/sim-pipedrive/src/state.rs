@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use mlc_sim_support::{FaultInjector, FaultSettings};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::faults::{FaultSettings, FaultState};
 use crate::fields::{EntityKind, FieldSet};
 use crate::limits::{Limits, Plan};
 use crate::model::{
@@ -116,7 +116,7 @@ pub struct Shared {
     pub started: Instant,
     pub store: RwLock<Store>,
     pub limits: Mutex<Limits>,
-    pub faults: Mutex<FaultState>,
+    pub faults: Mutex<FaultInjector>,
     pub stats: Mutex<StatsState>,
     pub oauth: Mutex<OAuthState>,
     pub webhooks: Arc<WebhookHub>,
@@ -186,9 +186,7 @@ impl Shared {
             started: Instant::now(),
             store: RwLock::new(Store::new(options.seed)),
             limits: Mutex::new(limits),
-            faults: Mutex::new(FaultState::new(ChaCha8Rng::seed_from_u64(
-                options.seed ^ 0x5eed,
-            ))),
+            faults: Mutex::new(FaultInjector::new(options.seed ^ 0x5eed)),
             stats: Mutex::new(StatsState::default()),
             oauth: Mutex::new(OAuthState::new(options.seed)),
             webhooks,
@@ -212,7 +210,7 @@ impl Shared {
         lock(&self.limits)
     }
 
-    pub fn faults(&self) -> std::sync::MutexGuard<'_, FaultState> {
+    pub fn faults(&self) -> std::sync::MutexGuard<'_, FaultInjector> {
         lock(&self.faults)
     }
 
@@ -1058,7 +1056,7 @@ impl SimHandle {
     }
 
     pub fn set_faults(&self, settings: FaultSettings) {
-        self.inner.faults().settings = settings;
+        self.inner.faults().set(settings);
     }
 
     /// Pretends `tokens` were already spent today (to test budget exhaustion quickly).
@@ -1149,7 +1147,7 @@ impl Shared {
         *self.write() = Store::new(self.options.seed);
         self.limits().reset();
         lock(&self.stats).requests.clear();
-        self.faults().settings = FaultSettings::default();
+        self.faults().set(FaultSettings::default());
         self.webhooks.clear();
         *self.oauth() = OAuthState::new(self.options.seed);
     }
