@@ -29,14 +29,16 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use mlc_sim_support::{CancellationToken, RunningServer};
 
 pub use changes::{ContactChange, CountRequest, MutationReport, MutationRequest};
-pub use state::{FaultSettings, SimStats};
+pub use mlc_sim_support::FaultSettings;
+pub use state::SimStats;
 pub use truth::TruthRecord;
 
 use crate::generate::GenerationSettings;
 use crate::model::SalesArea;
-use crate::state::{Fault, SimState};
+use crate::state::SimState;
 use crate::truth::TruthScope;
 
 /// `ml-connector sim ecc` options.
@@ -173,8 +175,7 @@ impl SimEccOptions {
 pub struct SpawnedEcc {
     pub addr: SocketAddr,
     state: Arc<SimState>,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    server: RunningServer,
 }
 
 impl SpawnedEcc {
@@ -231,9 +232,8 @@ impl SpawnedEcc {
         self.state.set_faults(settings);
     }
 
-    pub async fn shutdown(self) {
-        let _ = self.shutdown.send(());
-        let _ = self.task.await;
+    pub async fn shutdown(mut self) {
+        self.server.shutdown().await;
     }
 }
 
@@ -283,34 +283,22 @@ pub async fn spawn(options: SimEccOptions) -> anyhow::Result<SpawnedEcc> {
     let data = tokio::task::spawn_blocking(move || generate::generate(&settings))
         .await
         .context("generating the customer master")?;
+    let stopping = CancellationToken::new();
     let state = Arc::new(SimState::new(
         options.clone(),
         data,
         generation,
         scope,
         timezone,
+        stopping.clone(),
     ));
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("binding {}", options.listen))?;
-    let addr = listener.local_addr()?;
-    let (shutdown, shutdown_signal) = tokio::sync::oneshot::channel::<()>();
-    let app = router(state.clone());
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_signal.await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "ECC simulator stopped");
-        }
-    });
+    let listener = mlc_sim_support::bind(options.listen).await?;
+    let server =
+        mlc_sim_support::serve(listener, router(state.clone()), stopping, "ECC simulator")?;
     Ok(SpawnedEcc {
-        addr,
+        addr: server.addr,
         state,
-        shutdown,
-        task,
+        server,
     })
 }
 
@@ -386,7 +374,7 @@ async fn soap_rfc(
         }
         return unauthorized(&state.options.client);
     }
-    let fault = state.injected_fault().await;
+    let fault = state.injected_fault("POST", "/sap/bc/soap/rfc").await;
     let xml = |status: StatusCode, body: String| {
         (
             status,
@@ -405,7 +393,8 @@ async fn soap_rfc(
             );
         }
     };
-    if fault == Fault::Error {
+    if fault.error_status.is_some() {
+        // SAP answers every failure with 500 and a SOAP fault, whichever was drawn.
         return xml(
             StatusCode::INTERNAL_SERVER_ERROR,
             soap::fault(&call.function, "SYSTEM_FAILURE", "Simulated system failure"),
@@ -421,12 +410,7 @@ async fn soap_rfc(
             soap::fault("SOAP", "SYSTEM_FAILURE", &error.to_string()),
         ),
     };
-    let body = if fault == Fault::Truncate {
-        state::truncate_body(&body)
-    } else {
-        body
-    };
-    xml(status, body)
+    state.deliver(fault, xml(status, body)).await
 }
 
 /// Streams the truth as one JSON array, a batch of records at a time, from one consistent
@@ -522,10 +506,18 @@ async fn admin_delete(
     Json(serde_json::json!({ "deleted": deleted })).into_response()
 }
 
-async fn admin_faults(
-    State(state): State<Arc<SimState>>,
-    Json(settings): Json<FaultSettings>,
-) -> Response {
-    state.set_faults(settings.clone());
-    Json(settings).into_response()
+/// Replaces the fault settings (the vocabulary of `mlc_sim_support::FaultSettings`); `{}`
+/// turns all faults off, an unknown key or a rate outside 0..=1 is refused.
+async fn admin_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    match FaultSettings::from_json(&body) {
+        Ok(settings) => {
+            state.set_faults(settings.clone());
+            Json(settings).into_response()
+        }
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": error })),
+        )
+            .into_response(),
+    }
 }
