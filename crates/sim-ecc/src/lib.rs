@@ -346,18 +346,6 @@ struct ClientQuery {
     sap_client: Option<String>,
 }
 
-pub(crate) fn unauthorized(client: &str) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [
-            (header::WWW_AUTHENTICATE, format!("Basic realm=\"SAP NetWeaver Application Server [ECC/{client}]\"")),
-            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
-        ],
-        "<html><head><title>Logon Error Message</title></head><body><h1>Anmeldung fehlgeschlagen</h1><p>Logon failed</p></body></html>",
-    )
-        .into_response()
-}
-
 async fn soap_rfc(
     State(state): State<Arc<SimState>>,
     Query(query): Query<ClientQuery>,
@@ -372,7 +360,7 @@ async fn soap_rfc(
         if let Ok(mut stats) = state.stats.lock() {
             stats.unauthorized += 1;
         }
-        return unauthorized(&state.options.client);
+        return state::unauthorized(&state.options.client);
     }
     let fault = state.injected_fault("POST", "/sap/bc/soap/rfc").await;
     let xml = |status: StatusCode, body: String| {

@@ -860,7 +860,7 @@ pub async fn handle(
         if let Ok(mut stats) = state.stats.lock() {
             stats.unauthorized += 1;
         }
-        return crate::unauthorized(&state.options.client);
+        return crate::state::unauthorized(&state.options.client);
     }
     let fault = state.injected_fault("GET", uri.path()).await;
     if fault.error_status.is_some() {

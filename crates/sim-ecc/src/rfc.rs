@@ -310,10 +310,6 @@ fn candidate_customers(
     Some(candidates)
 }
 
-/// PRSNR = PARNR + this offset for every contact (see `generate`).
-const PERSON_NUMBER_OFFSET: u32 =
-    crate::generate::FIRST_PERSON_NUMBER - crate::generate::FIRST_CONTACT_NUMBER;
-
 fn full_width_number(text: &str) -> Option<u32> {
     (text.len() == 10 && text.bytes().all(|b| b.is_ascii_digit()))
         .then(|| text.parse::<u32>().ok())

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, RwLock};
 
-use axum::response::Response;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use mlc_sim_support::{CancellationToken, FaultInjector, FaultPlan, FaultSettings};
 use serde::{Deserialize, Serialize};
@@ -140,4 +141,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// SAP's answer to a failed logon: 401 with an HTML page.
+pub fn unauthorized(client: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::WWW_AUTHENTICATE, format!("Basic realm=\"SAP NetWeaver Application Server [ECC/{client}]\"")),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+        ],
+        "<html><head><title>Logon Error Message</title></head><body><h1>Anmeldung fehlgeschlagen</h1><p>Logon failed</p></body></html>",
+    )
+        .into_response()
 }
