@@ -19,7 +19,6 @@ mod gate;
 mod limits;
 mod model;
 mod oauth;
-mod search;
 mod state;
 mod validate;
 mod webhooks;

@@ -9,9 +9,8 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use crate::api::{
-    decode_cursor, encode_cursor, invalid_response, ok_with_cursor, parse_limit, query_map,
-};
+use super::paging::{decode_cursor, encode_cursor, parse_limit};
+use super::responses::{invalid_response, ok_with_cursor, query_map};
 use crate::errors::validation_failed;
 use crate::fields::FieldSet;
 use crate::model::{organization_search_text, person_search_text, SearchText, SearchVisibility};
@@ -163,7 +162,7 @@ fn page(mut hits: Vec<(f64, u64, Value)>, query: &SearchQuery) -> Response {
     ok_with_cursor(json!({"items": items}), next)
 }
 
-pub async fn search_organizations(
+pub(super) async fn search_organizations(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -196,7 +195,7 @@ pub async fn search_organizations(
     page(hits, &search)
 }
 
-pub async fn search_persons(
+pub(super) async fn search_persons(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -278,7 +277,7 @@ fn field_matches(candidate: &str, term: &str, mode: &str) -> bool {
 
 /// `GET /api/v2/itemSearch/field`: one field of one entity type; case-sensitive (SPEC-v2);
 /// answers `[{id, name}]` as the document's example shows.
-pub async fn search_by_field(
+pub(super) async fn search_by_field(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
 ) -> Response {
