@@ -30,18 +30,30 @@ pub fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// The records and fields of the simulated company. Handlers read it through the methods
+/// below; writes go through [`Shared`]'s operations, which keep the counts, the search index
+/// and the webhooks in step.
 pub struct Store {
-    pub organizations: BTreeMap<u64, Organization>,
-    pub persons: BTreeMap<u64, Person>,
-    pub organization_fields: FieldSet,
-    pub person_fields: FieldSet,
+    organizations: BTreeMap<u64, Organization>,
+    persons: BTreeMap<u64, Person>,
+    organization_fields: FieldSet,
+    person_fields: FieldSet,
     next_organization_id: u64,
     next_person_id: u64,
-    pub next_field_id: u64,
-    pub next_option_id: u64,
-    pub rng: ChaCha8Rng,
-    pub live_organizations: usize,
-    pub live_persons: usize,
+    next_field_id: u64,
+    next_option_id: u64,
+    rng: ChaCha8Rng,
+    live_organizations: usize,
+    live_persons: usize,
+}
+
+/// One entity's field set with what new fields and options are numbered from: borrowed
+/// together, so a handler can add a field without reaching into the store.
+pub struct FieldNumbering<'a> {
+    pub fields: &'a mut FieldSet,
+    pub next_field_id: &'a mut u64,
+    pub next_option_id: &'a mut u64,
+    pub rng: &'a mut ChaCha8Rng,
 }
 
 impl Store {
@@ -91,6 +103,60 @@ impl Store {
         }
     }
 
+    /// The field set of `kind` with its numbering, to add fields or options.
+    pub fn field_numbering(&mut self, kind: EntityKind) -> FieldNumbering<'_> {
+        let fields = match kind {
+            EntityKind::Organization => &mut self.organization_fields,
+            EntityKind::Person => &mut self.person_fields,
+        };
+        FieldNumbering {
+            fields,
+            next_field_id: &mut self.next_field_id,
+            next_option_id: &mut self.next_option_id,
+            rng: &mut self.rng,
+        }
+    }
+
+    /// The organization with `id`, deleted or not.
+    pub fn organization(&self, id: u64) -> Option<&Organization> {
+        self.organizations.get(&id)
+    }
+
+    /// The person with `id`, deleted or not.
+    pub fn person(&self, id: u64) -> Option<&Person> {
+        self.persons.get(&id)
+    }
+
+    /// Organizations not deleted, with ids in `range`, in ascending id order.
+    pub fn live_organizations_in(
+        &self,
+        range: impl std::ops::RangeBounds<u64>,
+    ) -> impl DoubleEndedIterator<Item = &Organization> {
+        self.organizations
+            .range(range)
+            .map(|(_, org)| org)
+            .filter(|org| !org.is_deleted)
+    }
+
+    /// Persons not deleted, with ids in `range`, in ascending id order.
+    pub fn live_persons_in(
+        &self,
+        range: impl std::ops::RangeBounds<u64>,
+    ) -> impl DoubleEndedIterator<Item = &Person> {
+        self.persons
+            .range(range)
+            .map(|(_, person)| person)
+            .filter(|person| !person.is_deleted)
+    }
+
+    /// How many persons not deleted belong to the organization.
+    pub fn people_count(&self, org_id: u64) -> u64 {
+        self.persons
+            .values()
+            .filter(|person| !person.is_deleted && person.org_id == Some(org_id))
+            .count() as u64
+    }
+
     pub fn live_organization(&self, id: u64) -> Option<&Organization> {
         self.organizations.get(&id).filter(|org| !org.is_deleted)
     }
@@ -114,11 +180,11 @@ pub struct Shared {
     pub seats: u32,
     pub company_id: u64,
     pub started: Instant,
-    pub store: RwLock<Store>,
-    pub limits: Mutex<Limits>,
-    pub faults: Mutex<FaultInjector>,
-    pub stats: Mutex<StatsState>,
-    pub oauth: Mutex<OAuthState>,
+    store: RwLock<Store>,
+    limits: Mutex<Limits>,
+    faults: Mutex<FaultInjector>,
+    stats: Mutex<StatsState>,
+    oauth: Mutex<OAuthState>,
     pub webhooks: Arc<WebhookHub>,
     pub options: SimPipedriveOptions,
 }

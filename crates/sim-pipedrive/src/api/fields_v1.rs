@@ -158,12 +158,9 @@ async fn update_field_v1(
         }
     }
     let mut store = shared.write();
-    let store = &mut *store;
-    let mut next_option_id = store.next_option_id;
-    let fields = match kind {
-        EntityKind::Organization => &mut store.organization_fields,
-        EntityKind::Person => &mut store.person_fields,
-    };
+    let numbering = store.field_numbering(kind);
+    let mut next_option_id = *numbering.next_option_id;
+    let fields = numbering.fields;
     let field = fields.get_mut(index).expect("index from v1_field_index");
     if !field.is_custom {
         return v1_error(StatusCode::BAD_REQUEST, "System fields cannot be edited");
@@ -248,7 +245,7 @@ async fn update_field_v1(
     }
     field.update_time = now;
     let data = field_v1_json(field);
-    store.next_option_id = next_option_id;
+    *numbering.next_option_id = next_option_id;
     ok(data)
 }
 

@@ -140,19 +140,16 @@ pub(super) fn create_field(
         ));
     }
     let mut store = shared.write();
-    let store = &mut *store;
-    let mut next_id = store.next_field_id;
-    let mut next_option_id = store.next_option_id;
-    let fields = match kind {
-        EntityKind::Organization => &mut store.organization_fields,
-        EntityKind::Person => &mut store.person_fields,
-    };
+    let numbering = store.field_numbering(kind);
+    let mut next_id = *numbering.next_field_id;
+    let mut next_option_id = *numbering.next_option_id;
+    let fields = numbering.fields;
     let index = fields.add_custom(
         name,
         field_type,
         labels,
         now_secs(),
-        &mut store.rng,
+        numbering.rng,
         &mut next_id,
         &mut next_option_id,
     );
@@ -164,8 +161,8 @@ pub(super) fn create_field(
             field.add_visible_flag = flag;
         }
     }
-    store.next_field_id = next_id;
-    store.next_option_id = next_option_id;
+    *numbering.next_field_id = next_id;
+    *numbering.next_option_id = next_option_id;
     Ok(index)
 }
 
@@ -360,12 +357,9 @@ async fn field_options(
         Err(response) => return response,
     };
     let mut store = shared.write();
-    let store = &mut *store;
-    let mut next_option_id = store.next_option_id;
-    let fields = match kind {
-        EntityKind::Organization => &mut store.organization_fields,
-        EntityKind::Person => &mut store.person_fields,
-    };
+    let numbering = store.field_numbering(kind);
+    let mut next_option_id = *numbering.next_option_id;
+    let fields = numbering.fields;
     let Some(index) = fields.index_of_key(&code) else {
         return field_not_found();
     };
@@ -445,7 +439,7 @@ async fn field_options(
         }
     }
     field.update_time = now;
-    store.next_option_id = next_option_id;
+    *numbering.next_option_id = next_option_id;
     json_response(
         StatusCode::OK,
         &json!({"success": true, "data": result, "additional_data": null}),

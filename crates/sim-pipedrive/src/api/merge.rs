@@ -75,8 +75,7 @@ pub(super) async fn merge_persons(
     let org_name = person.org_id.and_then(|org_id| {
         shared
             .read()
-            .organizations
-            .get(&org_id)
+            .organization(org_id)
             .map(|org| org.name.clone())
     });
     let (first_name, last_name) = person.first_last();

@@ -55,14 +55,6 @@ fn person_extras(include: &[String]) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn people_count(store: &crate::state::Store, org_id: u64) -> u64 {
-    store
-        .persons
-        .values()
-        .filter(|person| !person.is_deleted && person.org_id == Some(org_id))
-        .count() as u64
-}
-
 pub(super) async fn list_organizations(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
@@ -74,18 +66,13 @@ pub(super) async fn list_organizations(
     };
     let store = shared.read();
     let rows_in = |range: RowRange| {
-        store
-            .organizations
-            .range(range)
-            .map(|(_, org)| org)
-            .filter(|org| !org.is_deleted)
-            .map(|org| Row {
-                id: org.id,
-                owner_id: org.owner_id,
-                org_id: None,
-                add_time: org.add_time,
-                update_time: org.update_time,
-            })
+        store.live_organizations_in(range).map(|org| Row {
+            id: org.id,
+            owner_id: org.owner_id,
+            org_id: None,
+            add_time: org.add_time,
+            update_time: org.update_time,
+        })
     };
     let (ids, next) = select_page(rows_in, &list, false);
     let render = Render {
@@ -101,10 +88,10 @@ pub(super) async fn list_organizations(
         .any(|name| name == "people_count");
     let data: Vec<OrganizationView> = ids
         .iter()
-        .filter_map(|id| store.organizations.get(id))
+        .filter_map(|id| store.organization(*id))
         .map(|org| OrganizationView {
             org,
-            fields: &store.organization_fields,
+            fields: store.fields(EntityKind::Organization),
             render,
             extras: if list.include_fields.is_empty() {
                 Vec::new()
@@ -113,7 +100,7 @@ pub(super) async fn list_organizations(
                     org.id,
                     &list.include_fields,
                     if wants_people {
-                        people_count(&store, org.id)
+                        store.people_count(org.id)
                     } else {
                         0
                     },
@@ -137,18 +124,13 @@ pub(super) async fn list_persons(
     let deal_filter = query.contains_key("deal_id");
     let store = shared.read();
     let rows_in = |range: RowRange| {
-        store
-            .persons
-            .range(range)
-            .map(|(_, person)| person)
-            .filter(|person| !person.is_deleted)
-            .map(|person| Row {
-                id: person.id,
-                owner_id: person.owner_id,
-                org_id: person.org_id,
-                add_time: person.add_time,
-                update_time: person.update_time,
-            })
+        store.live_persons_in(range).map(|person| Row {
+            id: person.id,
+            owner_id: person.owner_id,
+            org_id: person.org_id,
+            add_time: person.add_time,
+            update_time: person.update_time,
+        })
     };
     let (ids, next) = select_page(rows_in, &list, deal_filter);
     let render = Render {
@@ -160,10 +142,10 @@ pub(super) async fn list_persons(
     };
     let data: Vec<PersonView> = ids
         .iter()
-        .filter_map(|id| store.persons.get(id))
+        .filter_map(|id| store.person(*id))
         .map(|person| PersonView {
             person,
-            fields: &store.person_fields,
+            fields: store.fields(EntityKind::Person),
             render,
             extras: person_extras(&list.include_fields),
         })
@@ -217,7 +199,7 @@ pub(super) async fn get_organization(
     };
     let store = shared.read();
     // A deleted organization is still shown, with is_deleted: true, until it is purged.
-    let Some(org) = store.organizations.get(&id) else {
+    let Some(org) = store.organization(id) else {
         return not_found("Organization");
     };
     let render = Render {
@@ -228,9 +210,9 @@ pub(super) async fn get_organization(
     };
     let view = OrganizationView {
         org,
-        fields: &store.organization_fields,
+        fields: store.fields(EntityKind::Organization),
         render,
-        extras: organization_extras(id, &include, people_count(&store, id)),
+        extras: organization_extras(id, &include, store.people_count(id)),
     };
     ok_one(&view)
 }
@@ -251,7 +233,7 @@ pub(super) async fn get_person(
             Err(response) => return response,
         };
     let store = shared.read();
-    let Some(person) = store.persons.get(&id) else {
+    let Some(person) = store.person(id) else {
         return not_found("Person");
     };
     let render = Render {
@@ -262,7 +244,7 @@ pub(super) async fn get_person(
     };
     let view = PersonView {
         person,
-        fields: &store.person_fields,
+        fields: store.fields(EntityKind::Person),
         render,
         extras: person_extras(&include),
     };
