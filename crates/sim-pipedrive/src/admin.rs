@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::errors::json_response;
-use crate::state::{OpError, Shared};
+use crate::state::{OpError, Shared, SimHandle};
 use crate::webhooks::ChangeSource;
 use mlc_sim_support::FaultSettings;
 
@@ -103,9 +103,17 @@ pub async fn ui_edit_handler(
     }
 }
 
+impl SimHandle {
+    /// A salesperson's edit in the UI, as `POST /_sim/ui-edit` takes it; fires webhooks with
+    /// `change_source: "app"`.
+    pub fn ui_edit(&self, request: &Value) -> Result<Value, String> {
+        ui_edit(&self.inner, request)
+    }
+}
+
 /// `{"entity": "organization"|"person", "id": N, "action": "change"|"delete"|"merge",
 ///   "changes": {...v2 PATCH body...}, "merge_into": M}`
-pub fn ui_edit(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> {
+fn ui_edit(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> {
     let entity = request["entity"]
         .as_str()
         .ok_or("entity must be \"organization\" or \"person\"")?;

@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::clock::now_secs;
 use crate::fields::{EntityKind, FieldSet};
 use crate::limits::{Limits, Plan};
 use crate::model::{
@@ -22,13 +23,9 @@ use crate::model::{
     SearchVisibility,
 };
 use crate::oauth::OAuthState;
+use crate::options::SimPipedriveOptions;
 use crate::validate::{organization_input, person_input, Invalid, References};
 use crate::webhooks::{ChangeSource, Event, WebhookHub};
-use crate::SimPipedriveOptions;
-
-pub fn now_secs() -> i64 {
-    chrono::Utc::now().timestamp()
-}
 
 /// The records and fields of the simulated company. Handlers read it through the methods
 /// below; writes go through [`Shared`]'s operations, which keep the counts, the search index
@@ -1128,12 +1125,6 @@ impl SimHandle {
     /// Pretends `tokens` were already spent today (to test budget exhaustion quickly).
     pub fn set_tokens_spent_today(&self, tokens: u64) {
         self.inner.limits().set_spent_today(tokens);
-    }
-
-    /// A salesperson's edit in the UI, as `POST /_sim/ui-edit` takes it; fires webhooks with
-    /// `change_source: "app"`.
-    pub fn ui_edit(&self, request: &Value) -> Result<Value, String> {
-        crate::admin::ui_edit(&self.inner, request)
     }
 
     /// Forgets all records, custom fields, webhooks, tokens spent and stats.

@@ -11,9 +11,10 @@ use serde_json::{json, Value};
 
 use super::fields_v2::{create_field, option_labels};
 use super::responses::{json_body, ok, query_map, v1_error};
+use crate::clock::now_secs;
 use crate::errors::{self, json_response};
 use crate::fields::{field_v1_json, EntityKind};
-use crate::state::{now_secs, Shared};
+use crate::state::Shared;
 use crate::validate::query_integer;
 
 async fn list_fields_v1(shared: Arc<Shared>, kind: EntityKind, query: Option<String>) -> Response {

@@ -11,9 +11,10 @@ use serde_json::{json, Map, Value};
 
 use super::paging::{decode_cursor, encode_cursor, parse_limit};
 use super::responses::{json_body, ok, ok_with_cursor, query_map};
+use crate::clock::now_secs;
 use crate::errors::{self, json_response, v2_error, validation_failed};
 use crate::fields::{field_v2_json, EntityKind, FieldIncludes, CREATABLE_TYPES};
-use crate::state::{now_secs, Shared};
+use crate::state::Shared;
 
 fn field_includes(query: &HashMap<String, String>) -> Result<FieldIncludes, Response> {
     let mut includes = FieldIncludes::default();

@@ -134,9 +134,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     let counted = axum::middleware::from_fn_with_state(shared.clone(), count_plain);
     let plain = Router::new()
-        .route("/oauth/authorize", get(crate::oauth::authorize))
-        .route("/oauth/token", axum::routing::post(crate::oauth::token))
-        .route("/oauth/token/", axum::routing::post(crate::oauth::token))
+        .route("/oauth/authorize", get(super::oauth::authorize))
+        .route("/oauth/token", axum::routing::post(super::oauth::token))
+        .route("/oauth/token/", axum::routing::post(super::oauth::token))
         .route("/_sim/stats", get(crate::admin::stats))
         .route(
             "/_sim/faults",

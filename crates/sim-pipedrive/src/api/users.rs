@@ -7,7 +7,8 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::responses::{ok, v1_time};
-use crate::state::{now_secs, Shared};
+use crate::clock::now_secs;
+use crate::state::Shared;
 
 pub(super) async fn users_me(State(shared): State<Arc<Shared>>) -> Response {
     ok(json!({
