@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::generate::GenerationSettings;
 use crate::model::EccData;
+use crate::options::SimEccOptions;
 use crate::truth::TruthScope;
-use crate::SimEccOptions;
 
 /// What `GET /_sim/stats` reports.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
