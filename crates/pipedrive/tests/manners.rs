@@ -55,7 +55,7 @@ async fn assert_requests_match_spec(server: &MockServer) {
     let requests = server.received_requests().await.unwrap_or_default();
     let mut problems = Vec::new();
     for request in &requests {
-        problems.extend(check(&specs, request));
+        problems.extend(check(specs, request));
     }
     assert!(
         problems.is_empty(),

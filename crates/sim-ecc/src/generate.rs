@@ -27,20 +27,15 @@ pub const DIRTY_UNKNOWN_COUNTRY: &str = "unknown country code XX";
 pub const DIRTY_EMPTY_NAME: &str = "empty name";
 pub const DIRTY_FULL_WIDTH_NAME: &str = "name fills NAME1..NAME4 to full width";
 
-/// Contact persons (PARNR) and their BAS persons (PRSNR) are numbered together, so a contact's
-/// person number is always its contact number plus the difference of these two.
-pub const FIRST_CONTACT_NUMBER: u32 = 1;
-pub const FIRST_PERSON_NUMBER: u32 = 500_000;
-
 pub fn generate(settings: &GenerationSettings) -> EccData {
     let mut data = EccData {
         client: settings.client.clone(),
-        next_customer_number: 100_000,
-        next_one_time_number: 1,
+        next_customer_number: FIRST_CUSTOMER_NUMBER,
+        next_one_time_number: FIRST_ONE_TIME_NUMBER,
         next_contact_number: FIRST_CONTACT_NUMBER,
-        next_address_number: 10_000,
+        next_address_number: FIRST_ADDRESS_NUMBER,
         next_person_number: FIRST_PERSON_NUMBER,
-        next_change_number: 1,
+        next_change_number: FIRST_CHANGE_NUMBER,
         ..EccData::default()
     };
     data.customers.reserve(settings.customers);
@@ -57,7 +52,7 @@ pub fn generate(settings: &GenerationSettings) -> EccData {
     for _ in 0..vendor_contacts {
         let country = &COUNTRIES[rng.gen_range(0..COUNTRIES.len())];
         let address_number = take(&mut data.next_address_number);
-        let vendor = format!("{:010}", 300_000 + rng.gen_range(0..50_000));
+        let vendor = format!("{:010}", rng.gen_range(VENDOR_NUMBERS));
         let domain = format!(
             "{}.{}",
             domain_slug(pick(&mut rng, country.stems)),

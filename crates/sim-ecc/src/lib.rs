@@ -11,6 +11,7 @@ mod changes;
 mod generate;
 mod model;
 mod odata;
+mod options;
 mod rfc;
 mod rows;
 pub mod schema;
@@ -29,152 +30,21 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use mlc_sim_support::{CancellationToken, RunningServer};
 
 pub use changes::{ContactChange, CountRequest, MutationReport, MutationRequest};
-pub use state::{FaultSettings, SimStats};
+pub use mlc_sim_support::FaultSettings;
+pub use options::SimEccOptions;
+pub use state::SimStats;
 pub use truth::TruthRecord;
 
-use crate::generate::GenerationSettings;
-use crate::model::SalesArea;
-use crate::state::{Fault, SimState};
-use crate::truth::TruthScope;
-
-/// `ml-connector sim ecc` options.
-#[derive(clap::Args, Debug, Clone)]
-pub struct SimEccOptions {
-    /// Address to listen on, e.g. 127.0.0.1:18001.
-    #[arg(long, default_value = "127.0.0.1:18001")]
-    pub listen: SocketAddr,
-    /// Number of customers to generate.
-    #[arg(long, default_value_t = 1000)]
-    pub customers: usize,
-    /// Seed of the generated data; the same seed gives the same data.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Average number of contact persons per customer.
-    #[arg(long, default_value_t = 2)]
-    pub contacts_per_customer: usize,
-    /// Share of customers that are near-duplicates of another.
-    #[arg(long, default_value_t = 0.0)]
-    pub duplicate_rate: f64,
-    /// Share of customers with bad rows.
-    #[arg(long, default_value_t = 0.0)]
-    pub dirty_rate: f64,
-    #[arg(long, default_value = "MLC_READER")]
-    pub user: String,
-    #[arg(long, default_value = "secret")]
-    pub password: String,
-    #[arg(long, default_value = "100")]
-    pub client: String,
-    /// Time zone of the simulated SAP server (UDATE/UTIME of change documents).
-    #[arg(long, default_value = "Europe/Berlin")]
-    pub timezone: String,
-    /// Server-side page size of the OData service.
-    #[arg(long, default_value_t = 1000)]
-    pub page_size: usize,
-    /// The RFC_READ_TABLE variants this system offers.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "RFC_READ_TABLE,BBP_RFC_READ_TABLE,/SAPDS/RFC_READ_TABLE"
-    )]
-    pub function_names: Vec<String>,
-    /// Tables RFC_READ_TABLE refuses with NOT_AUTHORIZED (missing S_TABU_DIS), e.g. CDPOS,ADR6.
-    #[arg(long, value_delimiter = ',')]
-    pub not_authorized: Vec<String>,
-    /// Behave like a custom OData service that ignores $top and $skip (and has no server paging).
-    #[arg(long)]
-    pub odata_ignore_paging: bool,
-    /// Behave like a custom OData service that ignores $filter.
-    #[arg(long)]
-    pub odata_ignore_filter: bool,
-    /// Company code the truth (and the OData service) takes payment terms from.
-    #[arg(long, default_value = "1000")]
-    pub company_code: String,
-    /// Sales area VKORG-VTWEG-SPART the truth takes payment terms and ship-to parties from.
-    #[arg(long, default_value = "1000-10-00")]
-    pub sales_area: String,
-    /// Language (ISO) of customizing texts in the truth: payment terms, contact functions.
-    #[arg(long, default_value = "EN")]
-    pub language: String,
-}
-
-impl SimEccOptions {
-    /// Defaults for tests: a free loopback port, `customers` customers from `seed`.
-    pub fn for_tests(customers: usize, seed: u64) -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            customers,
-            seed,
-            contacts_per_customer: 2,
-            duplicate_rate: 0.0,
-            dirty_rate: 0.0,
-            user: "MLC_READER".into(),
-            password: "secret".into(),
-            client: "100".into(),
-            timezone: "Europe/Berlin".into(),
-            page_size: 1000,
-            function_names: rfc::READ_TABLE_FUNCTIONS
-                .iter()
-                .map(|name| name.to_string())
-                .collect(),
-            not_authorized: Vec::new(),
-            odata_ignore_paging: false,
-            odata_ignore_filter: false,
-            company_code: "1000".into(),
-            sales_area: "1000-10-00".into(),
-            language: "EN".into(),
-        }
-    }
-
-    /// SPRAS of `--language`: "EN" → "E", "DE" → "D".
-    pub fn language_key(&self) -> String {
-        match self.language.trim().to_uppercase().as_str() {
-            "DE" | "D" => "D".into(),
-            "FR" | "F" => "F".into(),
-            "NL" | "N" => "N".into(),
-            "PL" | "L" => "L".into(),
-            _ => "E".into(),
-        }
-    }
-
-    fn scope(&self) -> anyhow::Result<TruthScope> {
-        let parts: Vec<&str> = self.sales_area.split('-').collect();
-        let [sales_org, channel, division] = parts.as_slice() else {
-            anyhow::bail!(
-                "--sales-area {:?} is not VKORG-VTWEG-SPART, e.g. 1000-10-00",
-                self.sales_area
-            );
-        };
-        Ok(TruthScope {
-            company_code: self.company_code.trim().to_string(),
-            sales_area: SalesArea {
-                sales_org: sales_org.to_string(),
-                channel: channel.to_string(),
-                division: division.to_string(),
-            },
-            language: self.language_key(),
-        })
-    }
-
-    fn generation(&self) -> GenerationSettings {
-        GenerationSettings {
-            customers: self.customers,
-            seed: self.seed,
-            contacts_per_customer: self.contacts_per_customer,
-            duplicate_rate: self.duplicate_rate,
-            dirty_rate: self.dirty_rate,
-            client: self.client.clone(),
-        }
-    }
-}
+use crate::state::SimState;
 
 /// A simulator running in-process on its own task.
 pub struct SpawnedEcc {
     pub addr: SocketAddr,
     state: Arc<SimState>,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    server: RunningServer,
 }
 
 impl SpawnedEcc {
@@ -231,9 +101,8 @@ impl SpawnedEcc {
         self.state.set_faults(settings);
     }
 
-    pub async fn shutdown(self) {
-        let _ = self.shutdown.send(());
-        let _ = self.task.await;
+    pub async fn shutdown(mut self) {
+        self.server.shutdown().await;
     }
 }
 
@@ -283,34 +152,22 @@ pub async fn spawn(options: SimEccOptions) -> anyhow::Result<SpawnedEcc> {
     let data = tokio::task::spawn_blocking(move || generate::generate(&settings))
         .await
         .context("generating the customer master")?;
+    let stopping = CancellationToken::new();
     let state = Arc::new(SimState::new(
         options.clone(),
         data,
         generation,
         scope,
         timezone,
+        stopping.clone(),
     ));
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("binding {}", options.listen))?;
-    let addr = listener.local_addr()?;
-    let (shutdown, shutdown_signal) = tokio::sync::oneshot::channel::<()>();
-    let app = router(state.clone());
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_signal.await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "ECC simulator stopped");
-        }
-    });
+    let listener = mlc_sim_support::bind(options.listen).await?;
+    let server =
+        mlc_sim_support::serve(listener, router(state.clone()), stopping, "ECC simulator")?;
     Ok(SpawnedEcc {
-        addr,
+        addr: server.addr,
         state,
-        shutdown,
-        task,
+        server,
     })
 }
 
@@ -358,18 +215,6 @@ struct ClientQuery {
     sap_client: Option<String>,
 }
 
-pub(crate) fn unauthorized(client: &str) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [
-            (header::WWW_AUTHENTICATE, format!("Basic realm=\"SAP NetWeaver Application Server [ECC/{client}]\"")),
-            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
-        ],
-        "<html><head><title>Logon Error Message</title></head><body><h1>Anmeldung fehlgeschlagen</h1><p>Logon failed</p></body></html>",
-    )
-        .into_response()
-}
-
 async fn soap_rfc(
     State(state): State<Arc<SimState>>,
     Query(query): Query<ClientQuery>,
@@ -384,9 +229,9 @@ async fn soap_rfc(
         if let Ok(mut stats) = state.stats.lock() {
             stats.unauthorized += 1;
         }
-        return unauthorized(&state.options.client);
+        return state::unauthorized(&state.options.client);
     }
-    let fault = state.injected_fault().await;
+    let fault = state.injected_fault("POST", "/sap/bc/soap/rfc").await;
     let xml = |status: StatusCode, body: String| {
         (
             status,
@@ -405,7 +250,8 @@ async fn soap_rfc(
             );
         }
     };
-    if fault == Fault::Error {
+    if fault.error_status.is_some() {
+        // SAP answers every failure with 500 and a SOAP fault, whichever was drawn.
         return xml(
             StatusCode::INTERNAL_SERVER_ERROR,
             soap::fault(&call.function, "SYSTEM_FAILURE", "Simulated system failure"),
@@ -421,12 +267,7 @@ async fn soap_rfc(
             soap::fault("SOAP", "SYSTEM_FAILURE", &error.to_string()),
         ),
     };
-    let body = if fault == Fault::Truncate {
-        state::truncate_body(&body)
-    } else {
-        body
-    };
-    xml(status, body)
+    state.deliver(fault, xml(status, body)).await
 }
 
 /// Streams the truth as one JSON array, a batch of records at a time, from one consistent
@@ -522,10 +363,18 @@ async fn admin_delete(
     Json(serde_json::json!({ "deleted": deleted })).into_response()
 }
 
-async fn admin_faults(
-    State(state): State<Arc<SimState>>,
-    Json(settings): Json<FaultSettings>,
-) -> Response {
-    state.set_faults(settings.clone());
-    Json(settings).into_response()
+/// Replaces the fault settings (the vocabulary of `mlc_sim_support::FaultSettings`); `{}`
+/// turns all faults off, an unknown key or a rate outside 0..=1 is refused.
+async fn admin_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    match FaultSettings::from_json(&body) {
+        Ok(settings) => {
+            state.set_faults(settings.clone());
+            Json(settings).into_response()
+        }
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": error })),
+        )
+            .into_response(),
+    }
 }

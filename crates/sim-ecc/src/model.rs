@@ -438,6 +438,26 @@ pub struct ContactRange {
     pub customer: u32,
 }
 
+// Number ranges of the simulated client: where each kind of number starts, in one place.
+
+/// KUNNR of customers with internal numbering (account group 0001), written 10 digits wide.
+pub const FIRST_CUSTOMER_NUMBER: u32 = 100_000;
+/// KUNNR of one-time customers (account group CPD): `CPD00001`, ...
+pub const FIRST_ONE_TIME_NUMBER: u32 = 1;
+/// Contact persons (PARNR) and their BAS persons (PRSNR, ADRP-PERSNUMBER) are numbered
+/// together, so a contact's person number is always its contact number plus
+/// [`PERSON_NUMBER_OFFSET`].
+pub const FIRST_CONTACT_NUMBER: u32 = 1;
+pub const FIRST_PERSON_NUMBER: u32 = 500_000;
+/// PRSNR = PARNR + this offset for every contact.
+pub const PERSON_NUMBER_OFFSET: u32 = FIRST_PERSON_NUMBER - FIRST_CONTACT_NUMBER;
+/// ADRNR of customers' and vendor contacts' addresses.
+pub const FIRST_ADDRESS_NUMBER: u32 = 10_000;
+/// CHANGENR of change documents.
+pub const FIRST_CHANGE_NUMBER: u32 = 1;
+/// LIFNR of the vendors whose contact persons share the contact tables with customers'.
+pub const VENDOR_NUMBERS: std::ops::Range<u32> = 300_000..350_000;
+
 /// Everything the simulated ECC client holds.
 #[derive(Debug, Default)]
 pub struct EccData {
@@ -508,8 +528,7 @@ impl EccData {
             .customers
             .iter()
             .flat_map(|customer| &customer.contacts)
-            .all(|contact| contact.prsnr - contact.parnr
-                == crate::generate::FIRST_PERSON_NUMBER - crate::generate::FIRST_CONTACT_NUMBER));
+            .all(|contact| contact.prsnr - contact.parnr == PERSON_NUMBER_OFFSET));
         debug_assert!(self
             .customers
             .windows(2)

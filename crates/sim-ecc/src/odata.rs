@@ -20,7 +20,7 @@ use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 
 use crate::model::*;
 use crate::soap::escape;
-use crate::state::{Fault, SimState};
+use crate::state::SimState;
 use crate::truth::{payment_terms, phone_text, shipping_address};
 
 pub const SERVICE_ROOT: &str = "/sap/opu/odata/sap/ZMLC_CUSTOMER_SRV/";
@@ -860,10 +860,11 @@ pub async fn handle(
         if let Ok(mut stats) = state.stats.lock() {
             stats.unauthorized += 1;
         }
-        return crate::unauthorized(&state.options.client);
+        return crate::state::unauthorized(&state.options.client);
     }
-    let fault = state.injected_fault().await;
-    if fault == Fault::Error {
+    let fault = state.injected_fault("GET", uri.path()).await;
+    if fault.error_status.is_some() {
+        // SAP Gateway answers every failure of the backend with 500, whichever was drawn.
         let error = ODataError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "/IWFND/CM_BEC/026",
@@ -890,12 +891,7 @@ pub async fn handle(
         }
     };
     let (status, content_type, body) = response;
-    let body = if fault == Fault::Truncate {
-        crate::state::truncate_body(&body)
-    } else {
-        body
-    };
-    (
+    let response = (
         status,
         [
             (header::CONTENT_TYPE, content_type),
@@ -903,7 +899,8 @@ pub async fn handle(
         ],
         body,
     )
-        .into_response()
+        .into_response();
+    state.deliver(fault, response).await
 }
 
 type Rendered = (&'static str, String);

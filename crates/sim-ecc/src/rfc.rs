@@ -7,6 +7,7 @@
 
 use crate::abap_where;
 use crate::model::*;
+use crate::options::READ_TABLE_FUNCTIONS;
 use crate::rows::{self, RowRef};
 use crate::schema::{self, FieldDef};
 use crate::soap::{self, ResponseWriter, RfcCall};
@@ -14,12 +15,6 @@ use crate::state::SimState;
 
 /// Maximum characters of a DATA row (TAB512-WA).
 pub const ROW_LIMIT: usize = 512;
-
-pub const READ_TABLE_FUNCTIONS: &[&str] = &[
-    "RFC_READ_TABLE",
-    "BBP_RFC_READ_TABLE",
-    "/SAPDS/RFC_READ_TABLE",
-];
 
 pub enum RfcOutcome {
     Ok(String),
@@ -309,10 +304,6 @@ fn candidate_customers(
     candidates.dedup();
     Some(candidates)
 }
-
-/// PRSNR = PARNR + this offset for every contact (see `generate`).
-const PERSON_NUMBER_OFFSET: u32 =
-    crate::generate::FIRST_PERSON_NUMBER - crate::generate::FIRST_CONTACT_NUMBER;
 
 fn full_width_number(text: &str) -> Option<u32> {
     (text.len() == 10 && text.bytes().all(|b| b.is_ascii_digit()))

@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, RwLock};
 
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use mlc_sim_support::{CancellationToken, FaultInjector, FaultPlan, FaultSettings};
 use serde::{Deserialize, Serialize};
 
 use crate::generate::GenerationSettings;
 use crate::model::EccData;
+use crate::options::SimEccOptions;
 use crate::truth::TruthScope;
-use crate::SimEccOptions;
 
 /// What `GET /_sim/stats` reports.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -26,29 +27,6 @@ pub struct SimStats {
     pub faults_injected: u64,
 }
 
-/// Faults injected into SOAP and OData responses at run time (`POST /_sim/faults`).
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct FaultSettings {
-    /// Share of requests answered with HTTP 500 (a SOAP fault SYSTEM_FAILURE, or an OData error).
-    pub error_rate: f64,
-    /// Added to every response.
-    pub latency_ms: u64,
-    /// Share of requests that hang for `timeout_ms` before being answered.
-    pub timeout_rate: f64,
-    pub timeout_ms: u64,
-    /// Share of responses whose body is cut in half.
-    pub truncate_rate: f64,
-}
-
-/// The fault chosen for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    None,
-    Error,
-    Truncate,
-}
-
 pub struct SimState {
     pub options: SimEccOptions,
     pub generation: GenerationSettings,
@@ -56,7 +34,9 @@ pub struct SimState {
     pub timezone: chrono_tz::Tz,
     pub data: RwLock<EccData>,
     pub stats: Mutex<SimStats>,
-    pub faults: Mutex<(FaultSettings, ChaCha8Rng)>,
+    pub faults: Mutex<FaultInjector>,
+    /// Cancelled when the server stops: ends answers held back by an injected timeout.
+    pub stopping: CancellationToken,
 }
 
 impl SimState {
@@ -66,6 +46,7 @@ impl SimState {
         generation: GenerationSettings,
         scope: TruthScope,
         timezone: chrono_tz::Tz,
+        stopping: CancellationToken,
     ) -> Self {
         let seed = options.seed;
         Self {
@@ -75,10 +56,8 @@ impl SimState {
             timezone,
             data: RwLock::new(data),
             stats: Mutex::new(SimStats::default()),
-            faults: Mutex::new((
-                FaultSettings::default(),
-                ChaCha8Rng::seed_from_u64(seed ^ 0xfa17),
-            )),
+            faults: Mutex::new(FaultInjector::new(seed ^ 0xfa17)),
+            stopping,
         }
     }
 
@@ -122,37 +101,29 @@ impl SimState {
         user.eq_ignore_ascii_case(&self.options.user) && password == self.options.password
     }
 
-    /// Applies latency and timeouts, and picks the fault for this request.
-    pub async fn injected_fault(&self) -> Fault {
-        let (settings, error_roll, timeout_roll, truncate_roll) = {
-            let Ok(mut guard) = self.faults.lock() else {
-                return Fault::None;
-            };
-            let settings = guard.0.clone();
-            let rng = &mut guard.1;
-            (
-                settings,
-                rng.gen::<f64>(),
-                rng.gen::<f64>(),
-                rng.gen::<f64>(),
-            )
-        };
-        if settings.latency_ms > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(settings.latency_ms)).await;
+    /// Draws the fault for one request (see `mlc_sim_support`'s fault vocabulary) and waits
+    /// out its latency.
+    pub async fn injected_fault(&self, method: &str, path: &str) -> FaultPlan {
+        let plan = lock(&self.faults).plan(method, path);
+        if let Some(latency) = plan.latency {
+            tokio::time::sleep(latency).await;
         }
-        if timeout_roll < settings.timeout_rate {
+        if plan.is_fault() {
             self.count_fault();
-            tokio::time::sleep(std::time::Duration::from_millis(settings.timeout_ms.max(1))).await;
         }
-        if error_roll < settings.error_rate {
-            self.count_fault();
-            return Fault::Error;
+        plan
+    }
+
+    /// The answer to a processed request, spoiled as the drawn fault says.
+    pub async fn deliver(&self, plan: FaultPlan, response: Response) -> Response {
+        match plan.after {
+            None => response,
+            Some(after) => {
+                after
+                    .apply(response, self.stopping.clone().cancelled_owned())
+                    .await
+            }
         }
-        if truncate_roll < settings.truncate_rate {
-            self.count_fault();
-            return Fault::Truncate;
-        }
-        Fault::None
     }
 
     fn count_fault(&self) {
@@ -162,17 +133,25 @@ impl SimState {
     }
 
     pub fn set_faults(&self, settings: FaultSettings) {
-        if let Ok(mut guard) = self.faults.lock() {
-            guard.0 = settings;
-        }
+        lock(&self.faults).set(settings);
     }
 }
 
-/// Cuts a body in half on a character boundary, as a dropped connection would.
-pub fn truncate_body(body: &str) -> String {
-    let mut cut = body.len() / 2;
-    while !body.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    body[..cut].to_string()
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// SAP's answer to a failed logon: 401 with an HTML page.
+pub fn unauthorized(client: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::WWW_AUTHENTICATE, format!("Basic realm=\"SAP NetWeaver Application Server [ECC/{client}]\"")),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+        ],
+        "<html><head><title>Logon Error Message</title></head><body><h1>Anmeldung fehlgeschlagen</h1><p>Logon failed</p></body></html>",
+    )
+        .into_response()
 }

@@ -11,9 +11,9 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::errors::json_response;
-use crate::faults::FaultSettings;
-use crate::state::{OpError, Shared};
+use crate::state::{OpError, Shared, SimHandle};
 use crate::webhooks::ChangeSource;
+use mlc_sim_support::FaultSettings;
 
 fn loopback_only(peer: &SocketAddr) -> Result<(), Response> {
     if peer.ip().is_loopback() {
@@ -46,7 +46,7 @@ pub async fn get_faults(
     if let Err(response) = loopback_only(&peer) {
         return response;
     }
-    let settings = shared.faults().settings.clone();
+    let settings = shared.faults().settings().clone();
     json_response(
         StatusCode::OK,
         &serde_json::to_value(settings).unwrap_or_default(),
@@ -62,29 +62,11 @@ pub async fn set_faults(
     if let Err(response) = loopback_only(&peer) {
         return response;
     }
-    let settings: FaultSettings = match serde_json::from_slice(&body) {
+    let settings = match FaultSettings::from_json(&body) {
         Ok(settings) => settings,
-        Err(error) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": format!("invalid fault settings: {error}")}),
-            )
-        }
+        Err(error) => return json_response(StatusCode::BAD_REQUEST, &json!({ "error": error })),
     };
-    for (name, rate) in [
-        ("error_rate", settings.error_rate),
-        ("timeout_rate", settings.timeout_rate),
-        ("reset_rate", settings.reset_rate),
-        ("malformed_rate", settings.malformed_rate),
-    ] {
-        if !(0.0..=1.0).contains(&rate) {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": format!("{name} must be between 0 and 1")}),
-            );
-        }
-    }
-    shared.faults().settings = settings.clone();
+    shared.faults().set(settings.clone());
     json_response(
         StatusCode::OK,
         &serde_json::to_value(settings).unwrap_or_default(),
@@ -121,9 +103,17 @@ pub async fn ui_edit_handler(
     }
 }
 
+impl SimHandle {
+    /// A salesperson's edit in the UI, as `POST /_sim/ui-edit` takes it; fires webhooks with
+    /// `change_source: "app"`.
+    pub fn ui_edit(&self, request: &Value) -> Result<Value, String> {
+        ui_edit(&self.inner, request)
+    }
+}
+
 /// `{"entity": "organization"|"person", "id": N, "action": "change"|"delete"|"merge",
 ///   "changes": {...v2 PATCH body...}, "merge_into": M}`
-pub fn ui_edit(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> {
+fn ui_edit(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> {
     let entity = request["entity"]
         .as_str()
         .ok_or("entity must be \"organization\" or \"person\"")?;

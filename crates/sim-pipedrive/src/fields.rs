@@ -5,7 +5,7 @@
 use rand::RngCore;
 use serde_json::{json, Value};
 
-use crate::model::format_time;
+use crate::clock::format_time;
 
 #[derive(Debug, Clone)]
 pub struct FieldOption {

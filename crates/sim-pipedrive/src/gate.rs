@@ -4,9 +4,7 @@
 //! in the stats by method, route template and status.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -15,7 +13,6 @@ use axum::response::Response;
 use crate::auth::authenticate;
 use crate::costs::{is_search, token_cost};
 use crate::errors;
-use crate::faults::AfterFault;
 use crate::limits::{Admission, RateHeaders};
 use crate::state::Shared;
 
@@ -63,14 +60,7 @@ async fn gate(
     request: Request,
     next: Next,
 ) -> Response {
-    let fault = {
-        let mut faults = shared.faults();
-        if faults.is_quiet() {
-            Default::default()
-        } else {
-            faults.plan(method, request.uri().path())
-        }
-    };
+    let fault = shared.faults().plan(method, request.uri().path());
     if let Some(latency) = fault.latency {
         tokio::time::sleep(latency).await;
     }
@@ -108,37 +98,13 @@ async fn gate(
     add_rate_headers(response.headers_mut(), &rate);
     match fault.after {
         None => response,
-        Some(AfterFault::Timeout) => {
-            // Processed, never answered: the client's timeout has to fire.
+        Some(after) => {
             let mut shutdown = shared.webhooks.shutdown_signal();
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                _ = shutdown.changed() => {}
-            }
-            errors::internal_error()
-        }
-        Some(AfterFault::Reset) => {
-            let (parts, _) = response.into_parts();
-            let failing = futures::stream::once(async {
-                Err::<bytes::Bytes, std::io::Error>(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "simulated connection reset",
-                ))
-            });
-            let mut response = Response::from_parts(parts, Body::from_stream(failing));
-            response
-                .headers_mut()
-                .remove(axum::http::header::CONTENT_LENGTH);
-            response
-        }
-        Some(AfterFault::Malformed) => {
-            let (mut parts, body) = response.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
+            after
+                .apply(response, async move {
+                    let _ = shutdown.changed().await;
+                })
                 .await
-                .unwrap_or_default();
-            let cut = bytes.len() / 2;
-            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(bytes.slice(0..cut)))
         }
     }
 }

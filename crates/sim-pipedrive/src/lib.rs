@@ -12,15 +12,15 @@
 mod admin;
 mod api;
 mod auth;
+mod clock;
 mod costs;
 mod errors;
-mod faults;
 mod fields;
 mod gate;
 mod limits;
 mod model;
 mod oauth;
-mod search;
+mod options;
 mod state;
 mod validate;
 mod webhooks;
@@ -28,99 +28,27 @@ mod webhooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use mlc_sim_support::{CancellationToken, RunningServer};
+
 pub use costs::{token_cost, TOKEN_COSTS};
-pub use faults::FaultSettings;
 pub use limits::{Plan, DAILY_BASE_TOKENS};
+pub use mlc_sim_support::FaultSettings;
+pub use options::SimPipedriveOptions;
 pub use state::{
     NewOrganization, NewPerson, RequestCount, SimHandle, SimStats, StoredOrganization, StoredPerson,
 };
-
-/// `ml-connector sim pipedrive` options.
-#[derive(clap::Args, Debug, Clone)]
-pub struct SimPipedriveOptions {
-    /// Address to listen on, e.g. 127.0.0.1:18002.
-    #[arg(long, default_value = "127.0.0.1:18002")]
-    pub listen: SocketAddr,
-    /// lite | growth | premium | ultimate | unlimited (no rate limits, for benchmarks).
-    #[arg(long, default_value = "growth")]
-    pub plan: String,
-    #[arg(long, default_value_t = 5)]
-    pub seats: u32,
-    /// api-token | oauth
-    #[arg(long, default_value = "api-token")]
-    pub auth: String,
-    #[arg(long, default_value = "sim-token")]
-    pub api_token: String,
-    /// Daily token budget instead of 30,000 x plan multiplier x seats.
-    #[arg(long)]
-    pub budget_tokens: Option<u64>,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Multiplies every simulated delay (webhook retries after 3/30/150 s, the 10 s webhook
-    /// timeout, the 403 block, OAuth code lifetime): 0.01 makes 150 s into 1.5 s.
-    #[arg(long, default_value_t = 1.0)]
-    pub time_scale: f64,
-    /// Milliseconds before a created or changed record shows up in search (real search is an
-    /// index, not read-your-writes).
-    #[arg(long, default_value_t = 0)]
-    pub search_lag_ms: u64,
-    /// Lifetime of OAuth access tokens (`expires_in`).
-    #[arg(long, default_value_t = 3599)]
-    pub token_lifetime_secs: u64,
-    /// Time zone whose midnight resets the daily token budget (Pipedrive: "server's timezone",
-    /// not named; Pipedrive is run from Tallinn).
-    #[arg(long, default_value = "Europe/Tallinn")]
-    pub timezone: String,
-    /// OAuth client id accepted by /oauth/token (Basic auth).
-    #[arg(long, default_value = "sim-client-id")]
-    pub oauth_client_id: String,
-    /// OAuth client secret accepted by /oauth/token (Basic auth).
-    #[arg(long, default_value = "sim-client-secret")]
-    pub oauth_client_secret: String,
-    /// 429 answers to one API token within 10 s after which it gets Cloudflare's HTML 403.
-    #[arg(long, default_value_t = 40)]
-    pub block_after_429s: u32,
-    /// How long such a client stays blocked (scaled by --time-scale).
-    #[arg(long, default_value_t = 60)]
-    pub block_secs: u64,
-}
-
-impl SimPipedriveOptions {
-    /// Options for in-process use: a free loopback port, plan growth with 5 seats, API-token
-    /// auth with token "sim-token", no search lag, real time. Callers change fields as needed.
-    pub fn for_tests() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            plan: "growth".to_string(),
-            seats: 5,
-            auth: "api-token".to_string(),
-            api_token: "sim-token".to_string(),
-            budget_tokens: None,
-            seed: 1,
-            time_scale: 1.0,
-            search_lag_ms: 0,
-            token_lifetime_secs: 3599,
-            timezone: "Europe/Tallinn".to_string(),
-            oauth_client_id: "sim-client-id".to_string(),
-            oauth_client_secret: "sim-client-secret".to_string(),
-            block_after_429s: 40,
-            block_secs: 60,
-        }
-    }
-}
 
 /// A running simulator, owned by the caller; dropped or [`SpawnedPipedrive::shutdown`] stops it.
 pub struct SpawnedPipedrive {
     pub addr: SocketAddr,
     handle: SimHandle,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    server: RunningServer,
 }
 
 impl SpawnedPipedrive {
     /// `http://127.0.0.1:PORT`: the company domain (and OAuth `api_domain`) of this simulator.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     /// The API token the simulator accepts in `x-api-token`.
@@ -135,54 +63,37 @@ impl SpawnedPipedrive {
 
     /// Stops accepting connections and waits for the server task to end.
     pub async fn shutdown(mut self) {
-        self.stop();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(sender) = self.shutdown.take() {
-            let _ = sender.send(());
-        }
         self.handle.inner.webhooks.shutdown();
+        self.server.shutdown().await;
     }
 }
 
 impl Drop for SpawnedPipedrive {
     fn drop(&mut self) {
-        self.stop();
+        // Webhook deliveries and held-back answers end with the server.
+        self.server.stop();
+        self.handle.inner.webhooks.shutdown();
     }
 }
 
 /// Binds `options.listen` and serves in a background task.
 pub async fn spawn(options: SimPipedriveOptions) -> anyhow::Result<SpawnedPipedrive> {
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", options.listen))?;
+    let listener = mlc_sim_support::bind(options.listen).await?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(state::Shared::new(&options, addr)?);
     let handle = SimHandle {
         inner: shared.clone(),
     };
-    let app = api::router(shared);
-    let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_receiver.await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "pipedrive simulator stopped");
-        }
-    });
+    let server = mlc_sim_support::serve(
+        listener,
+        api::router(shared),
+        CancellationToken::new(),
+        "pipedrive simulator",
+    )?;
     Ok(SpawnedPipedrive {
         addr,
         handle,
-        shutdown: Some(shutdown_sender),
-        task: Some(task),
+        server,
     })
 }
 

@@ -5,6 +5,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::clock::format_time;
 use crate::fields::FieldSet;
 
 /// Address parts as Pipedrive v2 names them; `None` is JSON null.
@@ -167,14 +168,6 @@ impl Person {
             None => (self.name.trim().to_string(), String::new()),
         }
     }
-}
-
-/// Formats Unix seconds as Pipedrive v2 does: RFC 3339, UTC, no fraction.
-pub fn format_time(seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(seconds, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
 }
 
 /// Which custom fields a response carries (`custom_fields=` query parameter).

@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use mlc_sim_support::{FaultInjector, FaultSettings};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::faults::{FaultSettings, FaultState};
+use crate::clock::now_secs;
 use crate::fields::{EntityKind, FieldSet};
 use crate::limits::{Limits, Plan};
 use crate::model::{
@@ -22,26 +23,34 @@ use crate::model::{
     SearchVisibility,
 };
 use crate::oauth::OAuthState;
+use crate::options::SimPipedriveOptions;
 use crate::validate::{organization_input, person_input, Invalid, References};
 use crate::webhooks::{ChangeSource, Event, WebhookHub};
-use crate::SimPipedriveOptions;
 
-pub fn now_secs() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
+/// The records and fields of the simulated company. Handlers read it through the methods
+/// below; writes go through [`Shared`]'s operations, which keep the counts, the search index
+/// and the webhooks in step.
 pub struct Store {
-    pub organizations: BTreeMap<u64, Organization>,
-    pub persons: BTreeMap<u64, Person>,
-    pub organization_fields: FieldSet,
-    pub person_fields: FieldSet,
+    organizations: BTreeMap<u64, Organization>,
+    persons: BTreeMap<u64, Person>,
+    organization_fields: FieldSet,
+    person_fields: FieldSet,
     next_organization_id: u64,
     next_person_id: u64,
-    pub next_field_id: u64,
-    pub next_option_id: u64,
-    pub rng: ChaCha8Rng,
-    pub live_organizations: usize,
-    pub live_persons: usize,
+    next_field_id: u64,
+    next_option_id: u64,
+    rng: ChaCha8Rng,
+    live_organizations: usize,
+    live_persons: usize,
+}
+
+/// One entity's field set with what new fields and options are numbered from: borrowed
+/// together, so a handler can add a field without reaching into the store.
+pub struct FieldNumbering<'a> {
+    pub fields: &'a mut FieldSet,
+    pub next_field_id: &'a mut u64,
+    pub next_option_id: &'a mut u64,
+    pub rng: &'a mut ChaCha8Rng,
 }
 
 impl Store {
@@ -91,6 +100,60 @@ impl Store {
         }
     }
 
+    /// The field set of `kind` with its numbering, to add fields or options.
+    pub fn field_numbering(&mut self, kind: EntityKind) -> FieldNumbering<'_> {
+        let fields = match kind {
+            EntityKind::Organization => &mut self.organization_fields,
+            EntityKind::Person => &mut self.person_fields,
+        };
+        FieldNumbering {
+            fields,
+            next_field_id: &mut self.next_field_id,
+            next_option_id: &mut self.next_option_id,
+            rng: &mut self.rng,
+        }
+    }
+
+    /// The organization with `id`, deleted or not.
+    pub fn organization(&self, id: u64) -> Option<&Organization> {
+        self.organizations.get(&id)
+    }
+
+    /// The person with `id`, deleted or not.
+    pub fn person(&self, id: u64) -> Option<&Person> {
+        self.persons.get(&id)
+    }
+
+    /// Organizations not deleted, with ids in `range`, in ascending id order.
+    pub fn live_organizations_in(
+        &self,
+        range: impl std::ops::RangeBounds<u64>,
+    ) -> impl DoubleEndedIterator<Item = &Organization> {
+        self.organizations
+            .range(range)
+            .map(|(_, org)| org)
+            .filter(|org| !org.is_deleted)
+    }
+
+    /// Persons not deleted, with ids in `range`, in ascending id order.
+    pub fn live_persons_in(
+        &self,
+        range: impl std::ops::RangeBounds<u64>,
+    ) -> impl DoubleEndedIterator<Item = &Person> {
+        self.persons
+            .range(range)
+            .map(|(_, person)| person)
+            .filter(|person| !person.is_deleted)
+    }
+
+    /// How many persons not deleted belong to the organization.
+    pub fn people_count(&self, org_id: u64) -> u64 {
+        self.persons
+            .values()
+            .filter(|person| !person.is_deleted && person.org_id == Some(org_id))
+            .count() as u64
+    }
+
     pub fn live_organization(&self, id: u64) -> Option<&Organization> {
         self.organizations.get(&id).filter(|org| !org.is_deleted)
     }
@@ -114,11 +177,11 @@ pub struct Shared {
     pub seats: u32,
     pub company_id: u64,
     pub started: Instant,
-    pub store: RwLock<Store>,
-    pub limits: Mutex<Limits>,
-    pub faults: Mutex<FaultState>,
-    pub stats: Mutex<StatsState>,
-    pub oauth: Mutex<OAuthState>,
+    store: RwLock<Store>,
+    limits: Mutex<Limits>,
+    faults: Mutex<FaultInjector>,
+    stats: Mutex<StatsState>,
+    oauth: Mutex<OAuthState>,
     pub webhooks: Arc<WebhookHub>,
     pub options: SimPipedriveOptions,
 }
@@ -186,9 +249,7 @@ impl Shared {
             started: Instant::now(),
             store: RwLock::new(Store::new(options.seed)),
             limits: Mutex::new(limits),
-            faults: Mutex::new(FaultState::new(ChaCha8Rng::seed_from_u64(
-                options.seed ^ 0x5eed,
-            ))),
+            faults: Mutex::new(FaultInjector::new(options.seed ^ 0x5eed)),
             stats: Mutex::new(StatsState::default()),
             oauth: Mutex::new(OAuthState::new(options.seed)),
             webhooks,
@@ -212,7 +273,7 @@ impl Shared {
         lock(&self.limits)
     }
 
-    pub fn faults(&self) -> std::sync::MutexGuard<'_, FaultState> {
+    pub fn faults(&self) -> std::sync::MutexGuard<'_, FaultInjector> {
         lock(&self.faults)
     }
 
@@ -1058,18 +1119,12 @@ impl SimHandle {
     }
 
     pub fn set_faults(&self, settings: FaultSettings) {
-        self.inner.faults().settings = settings;
+        self.inner.faults().set(settings);
     }
 
     /// Pretends `tokens` were already spent today (to test budget exhaustion quickly).
     pub fn set_tokens_spent_today(&self, tokens: u64) {
         self.inner.limits().set_spent_today(tokens);
-    }
-
-    /// A salesperson's edit in the UI, as `POST /_sim/ui-edit` takes it; fires webhooks with
-    /// `change_source: "app"`.
-    pub fn ui_edit(&self, request: &Value) -> Result<Value, String> {
-        crate::admin::ui_edit(&self.inner, request)
     }
 
     /// Forgets all records, custom fields, webhooks, tokens spent and stats.
@@ -1149,7 +1204,7 @@ impl Shared {
         *self.write() = Store::new(self.options.seed);
         self.limits().reset();
         lock(&self.stats).requests.clear();
-        self.faults().settings = FaultSettings::default();
+        self.faults().set(FaultSettings::default());
         self.webhooks.clear();
         *self.oauth() = OAuthState::new(self.options.seed);
     }

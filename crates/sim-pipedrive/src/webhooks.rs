@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::clock::{format_time, now_secs};
 use crate::fields::EntityKind;
-use crate::model::format_time;
-use crate::state::now_secs;
 
 const RETRY_DELAYS_SECS: [f64; 3] = [3.0, 30.0, 150.0];
 const TIMEOUT_SECS: f64 = 10.0;

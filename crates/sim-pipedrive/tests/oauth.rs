@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{check_response, specs, Api};
+use common::Api;
 use serde_json::Value;
 
 struct TokenAnswer {
@@ -29,8 +29,8 @@ async fn token_request(base: &str, client: (&str, &str), form: &[(&str, &str)]) 
         .unwrap_or_default()
         .to_string();
     let text = response.text().await.unwrap();
-    if let Some(specs) = specs() {
-        let problems = check_response(specs, "POST", "/oauth/token", status, &content_type, &text);
+    if let Some(specs) = mlc_spec_check::load() {
+        let problems = specs.check_response("POST", "/oauth/token", status, &content_type, &text);
         assert!(problems.is_empty(), "{problems:?}");
     }
     TokenAnswer {
@@ -56,10 +56,10 @@ async fn authorization_code(base: &str) -> String {
     assert_eq!(page.status(), 200);
     let content_type = page.headers()["content-type"].to_str().unwrap().to_string();
     let html = page.text().await.unwrap();
-    if let Some(specs) = specs() {
-        assert!(
-            check_response(specs, "GET", "/oauth/authorize", 200, &content_type, &html).is_empty()
-        );
+    if let Some(specs) = mlc_spec_check::load() {
+        assert!(specs
+            .check_response("GET", "/oauth/authorize", 200, &content_type, &html)
+            .is_empty());
     }
     let start = html.find("href=\"").expect("a link back") + 6;
     let link = &html[start..start + html[start..].find('"').unwrap()];

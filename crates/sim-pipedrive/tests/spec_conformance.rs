@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{specs, Api};
+use common::Api;
 use serde_json::{json, Value};
 
 const ORGS: &str = "/api/v2/organizations";
@@ -811,7 +811,7 @@ async fn every_operation_answers_as_the_documents_describe() {
     );
 
     // Every operation in the cost table was answered successfully at least once and checked.
-    if specs().is_some() {
+    if mlc_spec_check::load().is_some() {
         let checked = api.checked.lock().unwrap();
         for (method, route, _) in mlc_sim_pipedrive::TOKEN_COSTS {
             let ok = checked
@@ -828,9 +828,13 @@ async fn every_operation_answers_as_the_documents_describe() {
 
 #[tokio::test]
 async fn the_cost_table_matches_the_documents() {
-    let Some(specs) = specs() else { return };
+    let Some(specs) = mlc_spec_check::load() else {
+        return;
+    };
     for (method, route, cost) in mlc_sim_pipedrive::TOKEN_COSTS {
-        let operation = common::operation(specs, method, route)
+        let operation = specs
+            .operation(method, route)
+            .map(|(_, operation)| operation)
             .unwrap_or_else(|| panic!("{method} {route} is not in the documents"));
         let documented = operation["x-token-cost"]
             .as_u64()
@@ -862,13 +866,15 @@ async fn the_cost_table_matches_the_documents() {
 
 #[tokio::test]
 async fn the_validator_catches_a_wrong_answer() {
-    let Some(specs) = specs() else { return };
+    let Some(specs) = mlc_spec_check::load() else {
+        return;
+    };
     let wrong = r#"{"success": true, "data": {"id": "7", "name": "X"}}"#;
-    let problems = common::check_response(specs, "GET", ORG, 200, "application/json", wrong);
+    let problems = specs.check_response("GET", ORG, 200, "application/json", wrong);
     assert!(
         problems.iter().any(|problem| problem.contains("data.id")),
         "{problems:?}"
     );
-    let undocumented = common::check_response(specs, "GET", ORG, 418, "application/json", "{}");
+    let undocumented = specs.check_response("GET", ORG, 418, "application/json", "{}");
     assert!(!undocumented.is_empty());
 }

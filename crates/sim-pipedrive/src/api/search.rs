@@ -9,11 +9,10 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use crate::api::{
-    decode_cursor, encode_cursor, invalid_response, ok_with_cursor, parse_limit, query_map,
-};
+use super::paging::{decode_cursor, encode_cursor, parse_limit};
+use super::responses::{invalid_response, ok_with_cursor, query_map};
 use crate::errors::validation_failed;
-use crate::fields::FieldSet;
+use crate::fields::{EntityKind, FieldSet};
 use crate::model::{organization_search_text, person_search_text, SearchText, SearchVisibility};
 use crate::state::Shared;
 use crate::validate::{query_bool, query_integer};
@@ -163,7 +162,7 @@ fn page(mut hits: Vec<(f64, u64, Value)>, query: &SearchQuery) -> Response {
     ok_with_cursor(json!({"items": items}), next)
 }
 
-pub async fn search_organizations(
+pub(super) async fn search_organizations(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -176,9 +175,9 @@ pub async fn search_organizations(
         |field: &str| search.fields.is_empty() || search.fields.iter().any(|name| name == field);
     let now_ms = shared.now_ms();
     let store = shared.read();
-    let fields: &FieldSet = &store.organization_fields;
+    let fields: &FieldSet = store.fields(EntityKind::Organization);
     let mut hits = Vec::new();
-    for org in store.organizations.values().filter(|org| !org.is_deleted) {
+    for org in store.live_organizations_in(..) {
         let Some(text) = indexed_text(&org.search, now_ms, || {
             organization_search_text(org, fields)
         }) else {
@@ -196,7 +195,7 @@ pub async fn search_organizations(
     page(hits, &search)
 }
 
-pub async fn search_persons(
+pub(super) async fn search_persons(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -224,9 +223,9 @@ pub async fn search_persons(
         |field: &str| search.fields.is_empty() || search.fields.iter().any(|name| name == field);
     let now_ms = shared.now_ms();
     let store = shared.read();
-    let fields: &FieldSet = &store.person_fields;
+    let fields: &FieldSet = store.fields(EntityKind::Person);
     let mut hits = Vec::new();
-    for person in store.persons.values().filter(|person| !person.is_deleted) {
+    for person in store.live_persons_in(..) {
         if organization_id.is_some() && person.org_id != organization_id {
             continue;
         }
@@ -239,7 +238,7 @@ pub async fn search_persons(
         if let Some(best) = best {
             let organization = person
                 .org_id
-                .and_then(|org_id| store.organizations.get(&org_id))
+                .and_then(|org_id| store.organization(org_id))
                 .map(|org| json!({"id": org.id, "name": org.name, "address": org.address.as_ref().and_then(|address| address.one_line())}));
             hits.push((best, person.id, json!({
                 "id": person.id, "type": "person", "name": text.name, "phones": text.phones, "emails": text.emails,
@@ -278,7 +277,7 @@ fn field_matches(candidate: &str, term: &str, mode: &str) -> bool {
 
 /// `GET /api/v2/itemSearch/field`: one field of one entity type; case-sensitive (SPEC-v2);
 /// answers `[{id, name}]` as the document's example shows.
-pub async fn search_by_field(
+pub(super) async fn search_by_field(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -330,16 +329,15 @@ pub async fn search_by_field(
     };
     match entity.as_str() {
         "organization" => {
-            let fields = &store.organization_fields;
+            let fields = store.fields(EntityKind::Organization);
             let Some(index) = fields.index_of_key(&field_key) else {
                 return validation_failed(&format!(
                     "Validation failed: field: Field '{field_key}' does not exist"
                 ));
             };
             for org in store
-                .organizations
-                .values()
-                .filter(|org| !org.is_deleted && !not_yet_indexed(&org.search))
+                .live_organizations_in(..)
+                .filter(|org| !not_yet_indexed(&org.search))
             {
                 let standard = match field_key.as_str() {
                     "name" => Some(org.name.clone()),
@@ -359,16 +357,15 @@ pub async fn search_by_field(
             }
         }
         "person" => {
-            let fields = &store.person_fields;
+            let fields = store.fields(EntityKind::Person);
             let Some(index) = fields.index_of_key(&field_key) else {
                 return validation_failed(&format!(
                     "Validation failed: field: Field '{field_key}' does not exist"
                 ));
             };
             for person in store
-                .persons
-                .values()
-                .filter(|person| !person.is_deleted && !not_yet_indexed(&person.search))
+                .live_persons_in(..)
+                .filter(|person| !not_yet_indexed(&person.search))
             {
                 let texts = match field_key.as_str() {
                     "name" => Some(vec![person.name.clone()]),
