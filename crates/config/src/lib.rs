@@ -24,6 +24,7 @@ pub use sections::{
     sync::{EccDuplicatePolicy, LifecyclePolicy, Schedule, SyncConfig},
 };
 pub use template::TEMPLATE;
+pub use validator::is_loopback;
 
 use serde::Deserialize;
 

@@ -176,7 +176,7 @@ impl<'a> Validator<'a> {
 }
 
 /// True for a URL whose host is this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
-fn is_loopback(url: &url::Url) -> bool {
+pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(address)) => address.is_loopback(),

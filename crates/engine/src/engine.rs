@@ -8,7 +8,10 @@ use futures::{StreamExt, TryStreamExt};
 use mlc_config::sections::sync::LifecyclePolicy;
 use mlc_config::Config;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractedCustomer, Extractor};
-use mlc_pipedrive::{CustomFieldResolver, Disposition, FieldSpec, PipedriveClient, PipedriveError};
+use mlc_pipedrive::{
+    CustomFieldResolver, Disposition, Entity, FieldSpec, Organization, Person, PipedriveClient,
+    PipedriveError,
+};
 use mlc_store::{
     Action, ActionCounts, AuditEvent, CursorAdvance, EntityKind, FailureChange, Link, LinkChange,
     NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, RecordState, ReviewItem, RunFinish,
@@ -1151,42 +1154,20 @@ impl SyncEngine {
                 .unwrap_or(Value::Null),
             })
             .await?;
-        let sent: Result<i64, PipedriveError> = async {
-            match entry.kind {
-                EntityKind::Organization => {
-                    let write = organization_write(body.create_body())?;
-                    match (external_id_key, &external_id) {
-                        (Some(key), Some(value)) => self
-                            .client
-                            .create_organization_idempotent(&write, key, value)
-                            .await
-                            .map(|organization| organization.id),
-                        _ => self
-                            .client
-                            .create_organization(&write)
-                            .await
-                            .map(|organization| organization.id),
-                    }
-                }
-                EntityKind::Person => {
-                    let mut write = person_write(body.create_body())?;
+        let external = external_id_key.zip(external_id.as_deref());
+        let sent: Result<i64, PipedriveError> = match entry.kind {
+            EntityKind::Organization => match organization_write(body.create_body()) {
+                Ok(write) => self.send_create::<Organization>(&write, external).await,
+                Err(error) => Err(error),
+            },
+            EntityKind::Person => match person_write(body.create_body()) {
+                Ok(mut write) => {
                     write.org_id = org_id;
-                    match (external_id_key, &external_id) {
-                        (Some(key), Some(value)) => self
-                            .client
-                            .create_person_idempotent(&write, key, value)
-                            .await
-                            .map(|person| person.id),
-                        _ => self
-                            .client
-                            .create_person(&write)
-                            .await
-                            .map(|person| person.id),
-                    }
+                    self.send_create::<Person>(&write, external).await
                 }
-            }
-        }
-        .await;
+                Err(error) => Err(error),
+            },
+        };
         match sent {
             Ok(id) => Ok(Ok(RecordOutcome {
                 kind: entry.kind,
@@ -1299,6 +1280,20 @@ impl SyncEngine {
             closes_intent: None,
             audit: self.audit(context, entry, read, result_action, Some(id), outcome, None),
         })
+    }
+
+    /// Creates one record: idempotently (looked up by its external id after an unknown outcome)
+    /// when the map writes one, plainly otherwise. Returns the new Pipedrive id.
+    async fn send_create<E: Entity>(
+        &self,
+        write: &E::Write,
+        external: Option<(&str, &str)>,
+    ) -> Result<i64, PipedriveError> {
+        let created: E = match external {
+            Some((key, value)) => self.client.create_idempotent(write, key, value).await?,
+            None => self.client.create(write).await?,
+        };
+        Ok(created.id())
     }
 
     /// The outcome of a write Pipedrive refused; stops the run's remaining writes when the

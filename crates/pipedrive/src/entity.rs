@@ -27,6 +27,7 @@ pub trait Entity: DeserializeOwned + Send + 'static {
     /// What a create or an update sends.
     type Write: EntityWrite;
 
+    fn id(&self) -> i64;
     fn custom_fields(&self) -> &BTreeMap<String, serde_json::Value>;
     fn is_deleted(&self) -> bool;
 }
@@ -44,6 +45,10 @@ impl Entity for Organization {
     const SEARCH: &'static str = "/api/v2/organizations/search";
     const MERGE: &'static str = "/v1/organizations/{id}/merge";
     type Write = OrganizationWrite;
+
+    fn id(&self) -> i64 {
+        self.id
+    }
 
     fn custom_fields(&self) -> &BTreeMap<String, serde_json::Value> {
         &self.custom_fields
@@ -71,6 +76,10 @@ impl Entity for Person {
     const SEARCH: &'static str = "/api/v2/persons/search";
     const MERGE: &'static str = "/v1/persons/{id}/merge";
     type Write = PersonWrite;
+
+    fn id(&self) -> i64 {
+        self.id
+    }
 
     fn custom_fields(&self) -> &BTreeMap<String, serde_json::Value> {
         &self.custom_fields

@@ -55,13 +55,7 @@ pub fn validate_connect_url(text: &str) -> Result<url::Url, EccError> {
     match url.scheme() {
         "wss" => Ok(url),
         "ws" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(name)) => name == "localhost",
-                Some(url::Host::Ipv4(address)) => address.is_loopback(),
-                Some(url::Host::Ipv6(address)) => address.is_loopback(),
-                None => false,
-            };
-            if loopback {
+            if mlc_config::is_loopback(&url) {
                 Ok(url)
             } else {
                 Err(EccError::Config(format!(
