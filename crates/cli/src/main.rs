@@ -20,15 +20,16 @@ use crate::exit::CliError;
     after_help = "Start with `ml-connector demo` to see a whole sync on the built-in simulators,\nor `ml-connector init` to write a config for your own systems."
 )]
 pub struct Cli {
-    /// Config file (TOML).
+    /// Config file (TOML). `run` takes several (repeat -c), or a directory of *.toml.
     #[arg(
         short,
         long,
         global = true,
         env = "MLC_CONFIG",
-        default_value = "ml-connector.toml"
+        default_value = "ml-connector.toml",
+        action = clap::ArgAction::Append
     )]
-    pub config: PathBuf,
+    pub config: Vec<PathBuf>,
 
     /// Log format: human-readable lines, or one JSON object per line for machines.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
@@ -57,6 +58,7 @@ pub enum Command {
     Auth(commands::auth::AuthArgs),
     Extract(commands::extract::ExtractArgs),
     Sync(commands::sync::SyncArgs),
+    Run(commands::run::RunArgs),
     Runs(commands::history::RunsArgs),
     Audit(commands::history::AuditArgs),
     Review(commands::review::ReviewArgs),

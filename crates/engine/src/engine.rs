@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use mlc_config::sections::sync::LifecyclePolicy;
 use mlc_config::Config;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractedCustomer, Extractor};
@@ -29,11 +29,14 @@ use mlc_sync::existing::{ExistingOrganization, ExistingPerson};
 use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
 use mlc_sync::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
 use mlc_sync::plan::backoff::record_failure;
-use mlc_sync::plan::run::{customers_due_again, held_back, run_ending, RunStop, StoredRecords};
+use mlc_sync::plan::run::{
+    customers_due_again, held_back, pause_after_run, run_ending, RunStop, StoredRecords,
+};
 use mlc_sync::plan::{
     plan, CustomerRecord, KnownRecords, Operation, OrganizationRef, PipedriveView, Plan, PlanEntry,
     PlanInputs, PlanSettings,
 };
+use tokio_util::sync::CancellationToken;
 
 /// The delta cursor's stream name in the store.
 const DELTA_STREAM: &str = "ecc-delta";
@@ -60,6 +63,9 @@ pub struct RunOptions {
     /// The lease's fencing token when the run holds one (the service); `None` for the CLI.
     pub fencing_token: Option<i64>,
     pub concurrency: usize,
+    /// Cancelled when the process shuts down: writes in flight finish and are committed,
+    /// nothing new is sent, and the run ends `interrupted` with its cursor where it was.
+    pub cancel: CancellationToken,
 }
 
 impl RunOptions {
@@ -69,6 +75,7 @@ impl RunOptions {
             dry_run: false,
             fencing_token: None,
             concurrency: DEFAULT_CONCURRENCY,
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -83,6 +90,8 @@ pub struct RunSummary {
     /// Tokens spent reading the index of existing organizations and persons.
     pub index_tokens: u64,
     pub customers_read: u64,
+    /// Wall time of the run's read of ECC (every call it made), when it read.
+    pub ecc_read_secs: Option<f64>,
     /// Dirty records kept out, with why.
     pub rejected: Vec<DataProblem>,
     pub ecc_duplicates: usize,
@@ -91,6 +100,52 @@ pub struct RunSummary {
     pub plan: Option<Plan>,
     pub alert: Option<String>,
     pub error: Option<String>,
+}
+
+impl RunSummary {
+    /// A run that called nothing because the connection is paused.
+    pub fn paused(run_id: i64, pause: &crate::Pause) -> RunSummary {
+        RunSummary {
+            status: RunStatus::Deferred,
+            error: None,
+            alert: Some(crate::pause::pause_message(pause)),
+            ..RunSummary::interrupted(run_id)
+        }
+    }
+
+    /// A run stopped by shutdown before it wrote anything.
+    fn interrupted(run_id: i64) -> RunSummary {
+        RunSummary {
+            run_id,
+            status: RunStatus::Interrupted,
+            counts: ActionCounts::new(),
+            tokens_used: 0,
+            index_tokens: 0,
+            customers_read: 0,
+            ecc_read_secs: None,
+            rejected: Vec::new(),
+            ecc_duplicates: 0,
+            plan: None,
+            alert: None,
+            error: Some(SHUTDOWN_REASON.to_string()),
+        }
+    }
+}
+
+/// Why a run that shutdown stopped ends `interrupted`.
+const SHUTDOWN_REASON: &str = "interrupted: the process is shutting down; the next run resumes";
+
+/// `work`'s result, or `None` when `cancel` fires first (the work is dropped: only reads and
+/// plans are run this way, never a write).
+async fn unless_cancelled<T>(
+    cancel: &CancellationToken,
+    work: impl std::future::Future<Output = Result<T, SyncError>>,
+) -> Result<Option<T>, SyncError> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Ok(None),
+        result = work => result.map(Some),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +307,13 @@ impl SyncEngine {
         progress: &dyn Progress,
     ) -> Result<RunSummary, SyncError> {
         let connection = &self.config.sync.connection;
+        if !options.dry_run {
+            let paused =
+                crate::pause::pause_in_effect(self.store.as_ref(), connection, Utc::now()).await?;
+            if let Some(pause) = paused {
+                return Ok(self.paused_run(&pause).await?);
+            }
+        }
         let mode = match (&options.mode, options.dry_run) {
             (_, true) => "dry-run",
             (RunMode::Delta, _) => "delta",
@@ -282,6 +344,27 @@ impl SyncEngine {
             .stopped
             .clone()
             .or_else(|| snapshot.alerts.last().map(|alert| alert.message.clone()));
+        let status = match &result {
+            Ok(summary) => summary.status,
+            Err(_) => RunStatus::Failed,
+        };
+        if !options.dry_run {
+            let pause = pause_after_run(
+                status,
+                snapshot.stopped.as_deref(),
+                snapshot.deferred_until,
+                Utc::now(),
+            );
+            if let Some(pause) = pause {
+                tracing::warn!(
+                    connection = %connection,
+                    until = %pause.until,
+                    "{}",
+                    pause.reason
+                );
+                crate::pause::record_pause(self.store.as_ref(), connection, &pause).await?;
+            }
+        }
         match result {
             Ok(mut summary) => {
                 summary.tokens_used = tokens_used;
@@ -319,6 +402,15 @@ impl SyncEngine {
         }
     }
 
+    /// A run that calls nothing because the connection is paused (after a 403, or until the
+    /// budget resets); recorded as deferred with the pause as its alert.
+    pub async fn paused_run(&self, pause: &crate::Pause) -> Result<RunSummary, StoreError> {
+        let connection = &self.config.sync.connection;
+        let run_id =
+            crate::pause::record_paused_run(&self.store, connection, &self.instance, pause).await?;
+        Ok(RunSummary::paused(run_id, pause))
+    }
+
     /// The steps of one run: field map, recovery, what the store knows, the ECC read, the
     /// plan, and (unless a dry run) carrying it out.
     async fn run_steps(
@@ -333,14 +425,27 @@ impl SyncEngine {
                 .await?;
         }
         let stored = self.stored_records().await?;
-        let read = self
-            .read_ecc(&run.options.mode, &stored.records(), run.progress)
-            .await?;
+        let cancel = &run.options.cancel;
+        let read_started = std::time::Instant::now();
+        let Some(read) = unless_cancelled(
+            cancel,
+            self.read_ecc(&run.options.mode, &stored.records(), run.progress),
+        )
+        .await?
+        else {
+            return Ok(RunSummary::interrupted(run.run_id));
+        };
+        let ecc_read_secs = read_started.elapsed().as_secs_f64();
         self.record_rejected(run, &read.rejected, counts).await?;
         let (known, states) = stored.into_known();
-        let planned = self
-            .plan_run(run.options, &read, &field_map, &cached, &known)
-            .await?;
+        let Some(planned) = unless_cancelled(
+            cancel,
+            self.plan_run(run.options, &read, &field_map, &cached, &known),
+        )
+        .await?
+        else {
+            return Ok(RunSummary::interrupted(run.run_id));
+        };
         let the_plan = planned.plan;
         let writes = the_plan
             .entries
@@ -357,6 +462,7 @@ impl SyncEngine {
             tokens_used: 0,
             index_tokens: planned.index_tokens,
             customers_read: read.records.len() as u64,
+            ecc_read_secs: Some(ecc_read_secs),
             rejected: read.rejected.clone(),
             ecc_duplicates: planned.ecc_duplicates,
             plan: None,
@@ -555,11 +661,21 @@ impl SyncEngine {
         let created: Mutex<HashMap<String, i64>> = Mutex::new(HashMap::new());
         let concurrency = run.options.concurrency.max(1);
         for entries in [organizations, persons] {
-            futures::stream::iter(entries)
-                .map(|entry| self.execute(&context, entry, &created))
-                .buffer_unordered(concurrency)
-                .try_collect::<Vec<()>>()
-                .await?;
+            // A plain loop over a `FuturesUnordered`, not `stream::map(closure)`: rustc cannot
+            // prove the closure's future `Send` (rust-lang/rust#96865), and the service runs
+            // the engine on a spawned task.
+            let mut entries = entries.into_iter();
+            let mut in_flight = futures::stream::FuturesUnordered::new();
+            loop {
+                while in_flight.len() < concurrency {
+                    let Some(entry) = entries.next() else { break };
+                    in_flight.push(self.execute(&context, entry, &created));
+                }
+                match in_flight.next().await {
+                    Some(result) => result?,
+                    None => break,
+                }
+            }
         }
         let stop = context.stop.into_inner().unwrap_or(None);
         let counts = context.counts.into_inner().unwrap_or_default();
@@ -870,6 +986,13 @@ impl SyncEngine {
                 read_at: Utc::now(),
                 extracted: Value::Null,
             });
+        if context.options.cancel.is_cancelled() {
+            // Shutting down: this entry is not started; the next run finds it again.
+            if let Ok(mut current) = context.stop.lock() {
+                current.get_or_insert(RunStop::Interrupted(SHUTDOWN_REASON.to_string()));
+            }
+            return Ok(());
+        }
         let stopped = context.stop.lock().map(|stop| stop.clone()).unwrap_or(None);
         let outcome = if held_back(stopped.as_ref(), entry.operation.writes()) {
             let reason = stopped.as_ref().map(RunStop::reason).unwrap_or_default();

@@ -127,6 +127,11 @@ impl RunLease {
         self.lease.fencing_token
     }
 
+    /// The lease as the store holds it (to release it when the run's task is gone).
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
     /// True once a renewal found the lease taken by someone else.
     pub fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)

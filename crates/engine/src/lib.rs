@@ -13,9 +13,12 @@ mod convert;
 mod engine;
 mod lease;
 mod outcome;
+mod pause;
 pub mod pipedrive_wiring;
 
 pub use engine::{RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
 pub use lease::{LeaseError, RunLease, DEFAULT_LEASE_TTL};
 pub use outcome::{NoProgress, Progress};
+pub use pause::{pause_in_effect, pause_message, record_pause, record_paused_run, Pause};
 pub use pipedrive_wiring::{connect_pipedrive, pipedrive_storage};
+pub use tokio_util::sync::CancellationToken;

@@ -75,6 +75,8 @@ pub struct GovernorSnapshot {
     pub tokens_charged_by_process: u64,
     pub requests_sent: u64,
     pub responses_429: u64,
+    /// Answers by status ("200", "429", "no-answer", ...), since the governor was created.
+    pub answers: std::collections::BTreeMap<String, u64>,
     /// Set when today's share is used: no call is sent before this time.
     pub deferred_until: Option<DateTime<Utc>>,
     /// Set after Cloudflare's 403: the connection is stopped.
@@ -97,6 +99,7 @@ struct GovernorInner {
     ledger: Mutex<LedgerState>,
     requests_sent: AtomicU64,
     responses_429: AtomicU64,
+    answers: Mutex<std::collections::BTreeMap<String, u64>>,
     tokens_charged: AtomicU64,
     stopped: Mutex<Option<String>>,
     alerts: Mutex<Vec<Alert>>,
@@ -289,6 +292,7 @@ impl Governor {
                 ledger: Mutex::new(LedgerState::default()),
                 requests_sent: AtomicU64::new(0),
                 responses_429: AtomicU64::new(0),
+                answers: Mutex::new(std::collections::BTreeMap::new()),
                 tokens_charged: AtomicU64::new(0),
                 stopped: Mutex::new(None),
                 alerts: Mutex::new(Vec::new()),
@@ -441,6 +445,11 @@ impl Governor {
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one answer by its status (or what came instead of one).
+    pub fn count_answer(&self, class: String) {
+        *lock(&self.inner.answers).entry(class).or_default() += 1;
+    }
+
     /// Follows the server's own headers of a successful answer when they differ from ours: a
     /// different limit is adopted; a full window we did not fill (another integration on the
     /// same token) blocks the lane until the server's reset.
@@ -545,6 +554,7 @@ impl Governor {
             tokens_charged_by_process: self.inner.tokens_charged.load(Ordering::Relaxed),
             requests_sent: self.inner.requests_sent.load(Ordering::Relaxed),
             responses_429: self.inner.responses_429.load(Ordering::Relaxed),
+            answers: lock(&self.inner.answers).clone(),
             deferred_until: match (ledger.deferred_until, ledger.company_exhausted_until) {
                 (Some(share), Some(company)) => Some(share.max(company)),
                 (share, company) => share.or(company),

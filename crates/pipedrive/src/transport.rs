@@ -143,6 +143,7 @@ impl Transport {
             self.governor.pace(call.lane).await;
             let (header_name, header_value) = self.credentials.header().await?;
             let reply = self.exchange(call, &url, header_name, &header_value).await;
+            self.governor.count_answer(reply.answer_class());
             so_far.until_budget_reset = self.governor.until_reset(chrono::Utc::now());
             let Classified { verdict, governor } = classify(&reply, &so_far, &endpoint);
             match governor {
@@ -260,6 +261,19 @@ pub(crate) enum Reply {
         content_type: String,
         body: Vec<u8>,
     },
+}
+
+impl Reply {
+    /// The answer's status ("200", "429", ...), or what came instead ("not-delivered",
+    /// "no-answer", "broken-answer"), for the request counts by status.
+    fn answer_class(&self) -> String {
+        match self {
+            Reply::NotDelivered { .. } => "not-delivered".to_string(),
+            Reply::NoAnswer { .. } => "no-answer".to_string(),
+            Reply::BrokenAnswer { .. } => "broken-answer".to_string(),
+            Reply::Answered { status, .. } => status.as_u16().to_string(),
+        }
+    }
 }
 
 /// What one call has met so far, and what it may still do.

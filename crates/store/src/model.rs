@@ -60,6 +60,8 @@ pub struct AuditQuery {
     pub since: Option<DateTime<Utc>>,
     /// Events recorded before this time (`recorded_at`).
     pub until: Option<DateTime<Utc>>,
+    /// Only events older than this id (the next page after a page ending at it).
+    pub before_id: Option<i64>,
     /// Newest first, at most this many; `None` for all.
     pub limit: Option<u32>,
 }
@@ -110,6 +112,8 @@ pub struct RunRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunQuery {
     pub connection: Option<String>,
+    /// Only the run with this id.
+    pub id: Option<i64>,
     /// Newest first, at most this many.
     pub limit: Option<u32>,
 }

@@ -124,6 +124,9 @@ pub fn audit_query(query: &AuditQuery) -> Select {
     if let Some(until) = query.until {
         select.filter("recorded_at <", Param::Time(until));
     }
+    if let Some(before_id) = query.before_id {
+        select.filter("id <", Param::Integer(before_id));
+    }
     select.finish("ORDER BY id DESC", query.limit)
 }
 
@@ -163,6 +166,9 @@ pub fn runs_query(query: &RunQuery) -> Select {
     );
     if let Some(connection) = &query.connection {
         select.filter("connection =", Param::Text(connection.clone()));
+    }
+    if let Some(id) = query.id {
+        select.filter("id =", Param::Integer(id));
     }
     select.finish("ORDER BY id DESC", query.limit)
 }

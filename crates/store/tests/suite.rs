@@ -947,6 +947,7 @@ async fn runs_are_listed_newest_first_with_their_counts(fixture: Arc<TestStore>)
     let query = RunQuery {
         connection: Some(CONNECTION.to_string()),
         limit: Some(1),
+        id: None,
     };
     let newest = store.runs(&query).await.unwrap();
     assert_eq!(
@@ -1135,11 +1136,24 @@ async fn audit_is_queryable_by_each_filter(fixture: Arc<TestStore>) {
             kind: Some(EntityKind::Organization),
             since: Some(at(0)),
             until: Some(at(100)),
+            before_id: None,
             limit: Some(10),
         })
         .await
         .unwrap();
     assert_eq!(combined.len(), 1);
+    // Paging: the page after the first two continues below the last id seen, none twice.
+    let next_page = store
+        .audit(&AuditQuery {
+            limit: Some(2),
+            before_id: Some(limited[1].id),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(!next_page.is_empty());
+    assert!(next_page.iter().all(|event| event.id < limited[1].id));
+    assert!(next_page.iter().all(|event| event.recorded_at < at(40)));
     assert_eq!(combined[0].error.as_deref(), Some("503 from Pipedrive"));
 }
 

@@ -93,6 +93,7 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> Result<(), CliError> {
                         .unwrap_or(config.sync.connection.clone()),
                 ),
                 limit: Some(args.limit),
+                id: None,
             })
             .await
             .map_err(CliError::failed)
@@ -131,6 +132,7 @@ pub fn audit(cli: &Cli, args: &AuditArgs) -> Result<(), CliError> {
         kind: None,
         since: args.since,
         until: None,
+        before_id: None,
         limit: args.limit,
     };
     let runtime = crate::runtime()?;

@@ -12,6 +12,7 @@ pub mod fields;
 pub mod history;
 pub mod init;
 pub mod review;
+pub mod run;
 pub mod setup;
 #[cfg(feature = "simulators")]
 pub mod sim;
@@ -35,6 +36,7 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Setup(args) => setup::run(cli, args),
         Command::Fields(args) => fields::run(cli, args),
         Command::Sync(args) => sync::run(cli, args),
+        Command::Run(args) => run::run(cli, args),
         #[cfg(feature = "simulators")]
         Command::Demo(args) => demo::run(args),
         #[cfg(feature = "simulators")]
@@ -44,7 +46,12 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
 
 /// Loads and validates the config named on the command line (exit 2 when it is bad).
 pub fn load_config(cli: &Cli) -> Result<mlc_config::Config, CliError> {
-    Ok(mlc_config::load(&cli.config)?)
+    match cli.config.as_slice() {
+        [path] => Ok(mlc_config::load(path)?),
+        _ => Err(CliError::usage(anyhow::anyhow!(
+            "this command takes one config file; only `run` takes several"
+        ))),
+    }
 }
 
 /// Opens the state store the config names, applying migrations.

@@ -61,12 +61,33 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<(), CliError> {
             Some(take_lease(store.clone(), &config.sync.connection, args.wait).await?)
         };
         options.fencing_token = lease.as_ref().map(RunLease::fencing_token);
-        let engine = SyncEngine::connect(&config, store)
-            .await
-            .map_err(engine_error)?;
-        let progress = TerminalProgress::new();
-        let summary = engine.run(&options, &progress).await;
-        progress.finish();
+        // A pause (after Pipedrive's 403, or a used budget share) holds even the first call.
+        let connection = &config.sync.connection;
+        let paused = if options.dry_run {
+            None
+        } else {
+            mlc_engine::pause_in_effect(store.as_ref(), connection, chrono::Utc::now())
+                .await
+                .map_err(CliError::failed)?
+        };
+        let summary = match paused {
+            Some(pause) => {
+                let instance = mlc_store::instance_name();
+                mlc_engine::record_paused_run(&store, connection, &instance, &pause)
+                    .await
+                    .map(|run_id| RunSummary::paused(run_id, &pause))
+                    .map_err(|error| SyncError::Store(error))
+            }
+            None => {
+                let engine = SyncEngine::connect(&config, store)
+                    .await
+                    .map_err(engine_error)?;
+                let progress = TerminalProgress::new();
+                let summary = engine.run(&options, &progress).await;
+                progress.finish();
+                summary
+            }
+        };
         if let Some(lease) = lease {
             if let Err(error) = lease.release().await {
                 tracing::warn!(%error, "cannot release the lease; it expires by itself");

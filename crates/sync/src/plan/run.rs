@@ -17,14 +17,53 @@ pub enum RunStop {
     Deferred(String),
     /// Pipedrive refused the connection (403, credentials): the run failed.
     Failed(String),
+    /// The process is shutting down: writes in flight finish, nothing new is sent, and the
+    /// next run picks up the rest.
+    Interrupted(String),
 }
 
 impl RunStop {
     pub fn reason(&self) -> &str {
         match self {
-            RunStop::Deferred(reason) | RunStop::Failed(reason) => reason,
+            RunStop::Deferred(reason) | RunStop::Failed(reason) | RunStop::Interrupted(reason) => {
+                reason
+            }
         }
     }
+}
+
+/// How long a connection rests after Pipedrive's 403 (Cloudflare blocks a token that kept
+/// sending after 429s; Pipedrive documents no duration, so an hour is a cautious guess).
+pub const FORBIDDEN_PAUSE: chrono::Duration = chrono::Duration::hours(1);
+
+/// A time before which no run of the connection calls Pipedrive again, kept in the store so a
+/// restarted or cron-started process honours it too.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pause {
+    pub until: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// The pause a run's end calls for: after the 403 stop, `FORBIDDEN_PAUSE`; after a deferred
+/// budget, until the budget resets (an hour when the reset is unknown). `None` otherwise.
+pub fn pause_after_run(
+    status: RunStatus,
+    forbidden: Option<&str>,
+    budget_resets_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<Pause> {
+    if let Some(detail) = forbidden {
+        return Some(Pause {
+            until: now + FORBIDDEN_PAUSE,
+            reason: format!("pipedrive answered 403 ({detail}); no call before the pause ends"),
+        });
+    }
+    (status == RunStatus::Deferred).then(|| Pause {
+        until: budget_resets_at
+            .filter(|at| *at > now)
+            .unwrap_or(now + FORBIDDEN_PAUSE),
+        reason: "the daily budget share is used; the rest waits until it resets".to_string(),
+    })
 }
 
 /// Whether an entry is held back because the run stopped: only writes are; entries that call
@@ -56,6 +95,12 @@ pub fn run_ending(stop: Option<&RunStop>, counts: &ActionCounts) -> RunEnding {
         Some(RunStop::Failed(reason)) => RunEnding {
             status: RunStatus::Failed,
             alert: Some(reason.clone()),
+            error: Some(reason.clone()),
+            advance_cursor: false,
+        },
+        Some(RunStop::Interrupted(reason)) => RunEnding {
+            status: RunStatus::Interrupted,
+            alert: None,
             error: Some(reason.clone()),
             advance_cursor: false,
         },
@@ -208,6 +253,43 @@ mod tests {
             &HashSet::new(),
             now(),
         )
+    }
+
+    #[test]
+    fn an_interrupted_run_keeps_its_cursor_and_says_why() {
+        let stop = RunStop::Interrupted("shutting down".into());
+        let ending = run_ending(Some(&stop), &ActionCounts::new());
+        assert_eq!(ending.status, RunStatus::Interrupted);
+        assert!(!ending.advance_cursor);
+        assert_eq!(ending.error.as_deref(), Some("shutting down"));
+        assert!(held_back(Some(&stop), true));
+        assert!(!held_back(Some(&stop), false));
+    }
+
+    #[test]
+    fn a_403_pauses_an_hour_and_a_deferred_budget_until_it_resets() {
+        let forbidden = pause_after_run(RunStatus::Failed, Some("blocked"), None, now()).unwrap();
+        assert_eq!(forbidden.until, now() + FORBIDDEN_PAUSE);
+        assert!(forbidden.reason.contains("403 (blocked)"));
+        let reset = now() + Duration::hours(5);
+        let deferred = pause_after_run(RunStatus::Deferred, None, Some(reset), now()).unwrap();
+        assert_eq!(deferred.until, reset);
+        let unknown = pause_after_run(RunStatus::Deferred, None, None, now()).unwrap();
+        assert_eq!(unknown.until, now() + FORBIDDEN_PAUSE);
+        let past = pause_after_run(
+            RunStatus::Deferred,
+            None,
+            Some(now() - Duration::minutes(1)),
+            now(),
+        )
+        .unwrap();
+        assert!(
+            past.until > now(),
+            "a reset in the past never pauses into the past"
+        );
+        for status in [RunStatus::Ok, RunStatus::Partial, RunStatus::Failed] {
+            assert_eq!(pause_after_run(status, None, Some(reset), now()), None);
+        }
     }
 
     #[test]

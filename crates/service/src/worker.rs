@@ -1,0 +1,433 @@
+//! One worker per connection: at every tick it asks the schedule (from the runs in the store)
+//! whether a run is due, or finds one the API asked for; it then takes the connection's lease,
+//! checks again under it (another instance may have just run), runs, and releases the lease.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use chrono::{DateTime, Utc};
+use mlc_config::Config;
+use mlc_engine::{LeaseError, NoProgress, RunLease, RunMode, RunOptions, RunSummary, SyncEngine};
+use mlc_store::{
+    ActionCounts, Lease, NewRun, RunFinish, RunQuery, RunStatus, StateStore, StoreError,
+};
+
+use crate::schedule::{self, LastRuns, NextRun};
+use crate::{ServiceError, ServiceState};
+
+/// How many of a connection's newest runs the schedule looks at to find the last full one.
+const RUNS_FOR_SCHEDULE: u32 = 200;
+
+/// One connection of the service: its config, its connected engine, and what the API shows.
+pub struct Connection {
+    config: Config,
+    /// Built on first use and kept, so a poll with nothing to do calls Pipedrive for nothing.
+    engine: tokio::sync::Mutex<Option<Arc<SyncEngine>>>,
+    /// The agent hub this connection's ECC is reached through, when the service serves it.
+    agent_hub: Option<mlc_ecc::agent::hub::AgentHub>,
+    /// A run the API asked for, waiting for the lease.
+    requested: Mutex<Option<RunMode>>,
+    wake: tokio::sync::Notify,
+    status: Mutex<ConnectionStatus>,
+}
+
+/// What this instance last saw of its connection, for `/readyz` and `/api/connections`.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionStatus {
+    pub last_ecc_contact: Option<DateTime<Utc>>,
+    pub last_pipedrive_contact: Option<DateTime<Utc>>,
+    /// Why the engine could not be connected, until it is.
+    pub connect_error: Option<String>,
+    pub engine_connected: bool,
+    /// The lease this instance holds while it runs the connection.
+    pub held_lease: Option<Lease>,
+    pub tokens_used_today: Option<u64>,
+    pub tokens_share_today: Option<u64>,
+}
+
+/// The service's connections, and the agent hub's route when one of them reaches ECC through
+/// agents (the first such connection is served at `/agent/connect`; further ones keep their own
+/// `ecc.agent_listen`).
+pub fn connections(
+    configs: Vec<Config>,
+) -> Result<(Vec<Arc<Connection>>, Option<Router>), ServiceError> {
+    let mut router = None;
+    let mut connections = Vec::with_capacity(configs.len());
+    for config in configs {
+        let mut agent_hub = None;
+        if config.ecc.transport == mlc_config::EccTransport::Agent && router.is_none() {
+            let hub = mlc_ecc::agent::hub::AgentHub::from_config(&config.ecc).map_err(|error| {
+                ServiceError::Config(format!("connection {}: {error}", config.sync.connection))
+            })?;
+            router = Some(hub.router());
+            agent_hub = Some(hub);
+        }
+        connections.push(Arc::new(Connection {
+            config,
+            engine: tokio::sync::Mutex::new(None),
+            agent_hub,
+            requested: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+            status: Mutex::new(ConnectionStatus::default()),
+        }));
+    }
+    Ok((connections, router))
+}
+
+impl Connection {
+    pub fn name(&self) -> &str {
+        &self.config.sync.connection
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn status(&self) -> ConnectionStatus {
+        self.status
+            .lock()
+            .map(|status| status.clone())
+            .unwrap_or_default()
+    }
+
+    fn update_status(&self, change: impl FnOnce(&mut ConnectionStatus)) {
+        if let Ok(mut status) = self.status.lock() {
+            change(&mut status);
+        }
+    }
+
+    /// Asks for a run now (the API); a full run asked for wins over a delta.
+    pub fn request_run(&self, mode: RunMode) {
+        if let Ok(mut requested) = self.requested.lock() {
+            let keep_full = matches!(*requested, Some(RunMode::Full));
+            if !keep_full {
+                *requested = Some(mode);
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    fn requested(&self) -> Option<RunMode> {
+        self.requested.lock().ok().and_then(|mode| mode.clone())
+    }
+
+    fn clear_request(&self) {
+        if let Ok(mut requested) = self.requested.lock() {
+            *requested = None;
+        }
+    }
+
+    /// When the schedule runs the connection next, from the runs in the store.
+    pub async fn next_run(
+        &self,
+        store: &dyn StateStore,
+        started: DateTime<Utc>,
+    ) -> Result<Option<NextRun>, StoreError> {
+        let last = self.last_runs(store).await?;
+        Ok(schedule::next_run(
+            &self.config.sync.schedule,
+            self.config.sync.full_reconcile.as_ref(),
+            last,
+            started,
+        ))
+    }
+
+    async fn last_runs(&self, store: &dyn StateStore) -> Result<LastRuns, StoreError> {
+        let runs = store
+            .runs(&RunQuery {
+                connection: Some(self.name().to_string()),
+                limit: Some(RUNS_FOR_SCHEDULE),
+                id: None,
+            })
+            .await?;
+        Ok(LastRuns::from_runs(&runs))
+    }
+
+    /// The run due now: one the API asked for, else the schedule's.
+    async fn due(&self, state: &ServiceState) -> Result<Option<RunMode>, StoreError> {
+        if let Some(requested) = self.requested() {
+            return Ok(Some(requested));
+        }
+        let last = self.last_runs(state.store.as_ref()).await?;
+        Ok(schedule::due(
+            &self.config.sync.schedule,
+            self.config.sync.full_reconcile.as_ref(),
+            last,
+            state.started,
+            Utc::now(),
+        ))
+    }
+
+    /// The connected engine, connecting it first when needed.
+    async fn engine(&self, state: &ServiceState) -> Result<Arc<SyncEngine>, String> {
+        let mut engine = self.engine.lock().await;
+        if let Some(engine) = engine.as_ref() {
+            return Ok(engine.clone());
+        }
+        let connected = match &self.agent_hub {
+            Some(hub) => match mlc_ecc::Extractor::with_agent_hub(&self.config.ecc, hub.clone()) {
+                Ok(extractor) => {
+                    SyncEngine::with_extractor(&self.config, state.store.clone(), extractor).await
+                }
+                Err(error) => Err(error.into()),
+            },
+            None => SyncEngine::connect(&self.config, state.store.clone()).await,
+        };
+        match connected {
+            Ok(connected) => {
+                let connected = Arc::new(connected);
+                *engine = Some(connected.clone());
+                self.update_status(|status| {
+                    status.engine_connected = true;
+                    status.connect_error = None;
+                    status.last_pipedrive_contact = Some(Utc::now());
+                });
+                Ok(connected)
+            }
+            Err(error) => {
+                let message = error.to_string();
+                self.update_status(|status| status.connect_error = Some(message.clone()));
+                Err(message)
+            }
+        }
+    }
+
+    /// After the workers were aborted at the drain bound: a run of ours still marked running
+    /// ends interrupted, and the lease we held is released.
+    pub(crate) async fn after_abort(&self, state: &ServiceState) {
+        let held = self.status().held_lease;
+        let Some(lease) = held else {
+            return;
+        };
+        let reason = "interrupted: the service shut down before the run's writes finished";
+        if let Err(error) = state
+            .store
+            .interrupt_runs(self.name(), Utc::now(), reason)
+            .await
+        {
+            tracing::warn!(connection = self.name(), %error, "cannot mark the run interrupted");
+        }
+        if let Err(error) = state.store.release_lease(&lease).await {
+            tracing::warn!(connection = self.name(), %error, "cannot release the lease");
+        }
+        state.metrics.set_lease_holder(self.name(), None);
+        self.update_status(|status| status.held_lease = None);
+    }
+}
+
+/// The worker of one connection, until shutdown.
+pub async fn work(state: Arc<ServiceState>, connection: Arc<Connection>) {
+    // Connect early so `/readyz` tells at once whether both sides answer; a failure is retried
+    // at the first run.
+    if let Err(error) = connection.engine(&state).await {
+        tracing::warn!(connection = connection.name(), %error, "cannot connect yet");
+    }
+    loop {
+        if state.shutdown.is_cancelled() {
+            break;
+        }
+        if let Err(error) = tick(&state, &connection).await {
+            tracing::warn!(connection = connection.name(), %error, "schedule tick failed");
+        }
+        tokio::select! {
+            _ = state.shutdown.cancelled() => break,
+            _ = tokio::time::sleep(state.options.tick) => {}
+            _ = connection.wake.notified() => {}
+        }
+    }
+}
+
+/// One look at the schedule; runs the connection when a run is due and the lease is free.
+async fn tick(state: &ServiceState, connection: &Connection) -> Result<(), StoreError> {
+    if connection.due(state).await?.is_none() {
+        return Ok(());
+    }
+    let lease = match RunLease::acquire(
+        state.store.clone(),
+        connection.name(),
+        &state.options.instance,
+        state.options.lease_ttl,
+    )
+    .await
+    {
+        Ok(lease) => lease,
+        Err(LeaseError::Busy(holder)) => {
+            state
+                .metrics
+                .set_lease_holder(connection.name(), Some(&holder.holder));
+            return Ok(());
+        }
+        Err(LeaseError::Store(error)) => return Err(error),
+    };
+    // Under the lease, ask again: another instance may have run it a moment ago.
+    let Some(mode) = connection.due(state).await? else {
+        release(state, connection, lease).await;
+        return Ok(());
+    };
+    connection.clear_request();
+    state
+        .metrics
+        .set_lease_holder(connection.name(), Some(&state.options.instance));
+    connection.update_status(|status| status.held_lease = Some(lease.lease().clone()));
+    run_once(state, connection, &lease, mode).await?;
+    release(state, connection, lease).await;
+    Ok(())
+}
+
+async fn release(state: &ServiceState, connection: &Connection, lease: RunLease) {
+    if let Err(error) = lease.release().await {
+        tracing::warn!(connection = connection.name(), %error, "cannot release the lease; it expires by itself");
+    }
+    state.metrics.set_lease_holder(connection.name(), None);
+    connection.update_status(|status| status.held_lease = None);
+}
+
+/// One run under the lease; its outcome goes to the metrics and the connection's status.
+async fn run_once(
+    state: &ServiceState,
+    connection: &Connection,
+    lease: &RunLease,
+    mode: RunMode,
+) -> Result<(), StoreError> {
+    let name = connection.name();
+    let started = Instant::now();
+    // A pause (after Pipedrive's 403, or a used budget share) holds even the engine's connect.
+    if let Some(pause) = mlc_engine::pause_in_effect(state.store.as_ref(), name, Utc::now()).await?
+    {
+        mlc_engine::record_paused_run(&state.store, name, &state.options.instance, &pause).await?;
+        state.metrics.count_run_status(name, RunStatus::Deferred);
+        return Ok(());
+    }
+    let engine = match connection.engine(state).await {
+        Ok(engine) => engine,
+        Err(error) => {
+            // Recorded as a failed run, so the schedule waits its interval before trying again.
+            record_failed_run(state, name, &mode, &error).await?;
+            state.metrics.count_run_status(name, RunStatus::Failed);
+            return Ok(());
+        }
+    };
+    let mut options = RunOptions::new(mode);
+    options.fencing_token = Some(lease.fencing_token());
+    options.cancel = state.shutdown.child_token();
+    let result = engine.run(&options, &NoProgress).await;
+    let secs = started.elapsed().as_secs_f64();
+    let snapshot = engine.client().governor().snapshot();
+    match result {
+        Ok(summary) => {
+            tracing::info!(
+                connection = name,
+                run_id = summary.run_id,
+                status = summary.status.as_str(),
+                customers_read = summary.customers_read,
+                tokens = summary.tokens_used,
+                "run ended"
+            );
+            state.metrics.observe_run(name, &summary, secs);
+            note_contacts(connection, &summary);
+        }
+        Err(error) => {
+            tracing::error!(connection = name, %error, "run failed");
+            state.metrics.count_run_status(name, RunStatus::Failed);
+        }
+    }
+    let label = crate::metrics::ConnectionLabel {
+        connection: name.to_string(),
+    };
+    let share =
+        (snapshot.daily_token_limit as f64 * connection.config.pipedrive.budget_share) as u64;
+    state
+        .metrics
+        .tokens_left
+        .get_or_create(&label)
+        .set(share.saturating_sub(snapshot.tokens_used_today) as i64);
+    connection.update_status(|status| {
+        status.tokens_used_today = Some(snapshot.tokens_used_today);
+        status.tokens_share_today = Some(share);
+    });
+    update_queue_gauges(state, name).await;
+    Ok(())
+}
+
+/// What a run tells of the two sides: a run that read ECC reached it; one that did not fail
+/// reached Pipedrive.
+fn note_contacts(connection: &Connection, summary: &RunSummary) {
+    let now = Utc::now();
+    connection.update_status(|status| {
+        if summary.ecc_read_secs.is_some() {
+            status.last_ecc_contact = Some(now);
+        }
+        if summary.status != RunStatus::Failed {
+            status.last_pipedrive_contact = Some(now);
+        }
+    });
+}
+
+async fn update_queue_gauges(state: &ServiceState, name: &str) {
+    let label = crate::metrics::ConnectionLabel {
+        connection: name.to_string(),
+    };
+    if let Ok(pending) = state
+        .store
+        .reviews(name, Some(mlc_store::ReviewStatus::Pending))
+        .await
+    {
+        state
+            .metrics
+            .review_queue
+            .get_or_create(&label)
+            .set(pending.len() as i64);
+    }
+    let mut parked = 0;
+    for kind in [
+        mlc_store::EntityKind::Organization,
+        mlc_store::EntityKind::Person,
+    ] {
+        if let Ok(states) = state.store.record_states(name, kind).await {
+            parked += states.iter().filter(|state| state.parked).count();
+        }
+    }
+    state
+        .metrics
+        .parked_records
+        .get_or_create(&label)
+        .set(parked as i64);
+}
+
+async fn record_failed_run(
+    state: &ServiceState,
+    connection: &str,
+    mode: &RunMode,
+    error: &str,
+) -> Result<(), StoreError> {
+    let run_id = state
+        .store
+        .start_run(&NewRun {
+            connection: connection.to_string(),
+            instance: state.options.instance.clone(),
+            mode: mode_name(mode).to_string(),
+        })
+        .await?;
+    state
+        .store
+        .finish_run(
+            run_id,
+            &RunFinish {
+                status: RunStatus::Failed,
+                counts: ActionCounts::new(),
+                tokens_used: 0,
+                alert: None,
+                error: Some(format!("cannot connect: {error}")),
+            },
+        )
+        .await
+}
+
+pub fn mode_name(mode: &RunMode) -> &'static str {
+    match mode {
+        RunMode::Delta => "delta",
+        RunMode::Full => "full",
+        RunMode::Customers(_) => "replay",
+    }
+}
