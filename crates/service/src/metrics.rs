@@ -1,6 +1,7 @@
 //! Prometheus metrics at `/metrics`, named `mlc_<name>_<unit>[_total]`. Counters move when a run
 //! ends; gauges are set from the run's end and the governor's state when scraped.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use mlc_engine::RunSummary;
@@ -36,6 +37,18 @@ pub struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CompanyStatusLabels {
+    /// The Pipedrive company's id: connections to one company share its requests and budget.
+    pub company: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CompanyLabel {
+    pub company: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HolderLabels {
     pub connection: String,
     pub holder: String,
@@ -55,8 +68,8 @@ pub struct Metrics {
     pub runs: Family<StatusLabels, Counter>,
     pub run_duration: Family<ConnectionLabel, Histogram>,
     pub ecc_read_duration: Family<ConnectionLabel, Histogram>,
-    pub pipedrive_requests: Family<StatusLabels, Counter>,
-    pub pipedrive_429: Family<ConnectionLabel, Counter>,
+    pub pipedrive_requests: Family<CompanyStatusLabels, Counter>,
+    pub pipedrive_429: Family<CompanyLabel, Counter>,
     pub tokens_used: Family<ConnectionLabel, Counter>,
     pub tokens_left: Family<ConnectionLabel, Gauge>,
     pub lease_holder: Family<HolderLabels, Gauge>,
@@ -64,6 +77,9 @@ pub struct Metrics {
     pub parked_records: Family<ConnectionLabel, Gauge>,
     /// The holder label last set per connection, so a new holder's series replaces the old.
     holders: Mutex<Vec<HolderLabels>>,
+    /// The governors' totals already counted, by company and status: connections to one
+    /// company share one governor, so its requests are counted once.
+    governor_seen: Mutex<HashMap<(String, String), u64>>,
 }
 
 impl Default for Metrics {
@@ -111,13 +127,13 @@ impl Metrics {
             Unit::Seconds,
             ecc_read_duration.clone(),
         );
-        let pipedrive_requests = Family::<StatusLabels, Counter>::default();
+        let pipedrive_requests = Family::<CompanyStatusLabels, Counter>::default();
         registry.register(
             "mlc_pipedrive_requests",
-            "Requests sent to Pipedrive, by the class of their answer",
+            "Requests sent to Pipedrive, by their answer's status (or no-answer, not-delivered, broken-answer)",
             pipedrive_requests.clone(),
         );
-        let pipedrive_429 = Family::<ConnectionLabel, Counter>::default();
+        let pipedrive_429 = Family::<CompanyLabel, Counter>::default();
         registry.register(
             "mlc_pipedrive_429",
             "429 answers from Pipedrive",
@@ -169,6 +185,7 @@ impl Metrics {
             review_queue,
             parked_records,
             holders: Mutex::new(Vec::new()),
+            governor_seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -214,6 +231,42 @@ impl Metrics {
         self.tokens_used
             .get_or_create(&label)
             .inc_by(summary.tokens_used);
+    }
+
+    /// Counts what a company's governor saw since it was last looked at: its answers by status
+    /// and its 429s (totals since the governor was created).
+    pub fn observe_governor(
+        &self,
+        company: &str,
+        answers: &BTreeMap<String, u64>,
+        answers_429: u64,
+    ) {
+        let Ok(mut seen) = self.governor_seen.lock() else {
+            return;
+        };
+        let mut advance = |status: &str, total: u64| {
+            let counted = seen
+                .entry((company.to_string(), status.to_string()))
+                .or_insert(0);
+            let new = total.saturating_sub(*counted);
+            *counted = (*counted).max(total);
+            new
+        };
+        for (status, total) in answers {
+            let new = advance(status, *total);
+            self.pipedrive_requests
+                .get_or_create(&CompanyStatusLabels {
+                    company: company.to_string(),
+                    status: status.clone(),
+                })
+                .inc_by(new);
+        }
+        let new = advance("429-any-lane", answers_429);
+        self.pipedrive_429
+            .get_or_create(&CompanyLabel {
+                company: company.to_string(),
+            })
+            .inc_by(new);
     }
 
     /// Counts a run that failed before it could report (the engine could not connect).

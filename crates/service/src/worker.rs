@@ -332,6 +332,11 @@ async fn run_once(
             state.metrics.count_run_status(name, RunStatus::Failed);
         }
     }
+    if let Some(company) = &snapshot.company {
+        state
+            .metrics
+            .observe_governor(company, &snapshot.answers, snapshot.responses_429);
+    }
     let label = crate::metrics::ConnectionLabel {
         connection: name.to_string(),
     };
