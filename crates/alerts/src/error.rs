@@ -4,7 +4,10 @@
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
     /// `alerts.email_from` or `alerts.email_to` holds something that is not an address.
-    #[error("config key `{key}`: `{address}` is not an e-mail address ({reason}); write it like alerts@example.com or \"ml-connector <alerts@example.com>\"")]
+    #[error(
+        "config key `{key}`: `{address}` is not an e-mail address ({reason}); write it like \
+         alerts@example.com or \"ml-connector <alerts@example.com>\""
+    )]
     Address {
         key: &'static str,
         address: String,

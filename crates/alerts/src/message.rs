@@ -126,13 +126,9 @@ mod tests {
             message.subject,
             "[ml-connector] connection emea: run failed"
         );
-        assert!(
-            message
-                .body
-                .starts_with("Connection emea, run 42 (failed): run failed.\nReason: ecc: logon refused for MLC_READER\n"),
-            "{}",
-            message.body
-        );
+        let lines: Vec<&str> = message.body.lines().collect();
+        assert_eq!(lines[0], "Connection emea, run 42 (failed): run failed.");
+        assert_eq!(lines[1], "Reason: ecc: logon refused for MLC_READER");
         let streak = began(&report, Condition::FailedRunsInARow(3));
         assert_eq!(
             streak.subject,

@@ -397,3 +397,38 @@ async fn a_failed_send_is_logged_without_the_webhook_token_or_the_password() {
         assert!(!logged.contains(secret), "`{secret}` in the log: {logged}");
     }
 }
+
+#[tokio::test]
+async fn a_server_without_starttls_gets_no_mail_when_tls_was_not_switched_off() {
+    // smtp:// means STARTTLS required: the local server does not offer it, so the mail, and a
+    // password with it, must not go out in clear.
+    let smtp = SmtpReceiver::start().await;
+    let config = alerts_config(&format!(
+        "smtp_url = \"smtp://alerts:${{SMTP_PASSWORD}}@127.0.0.1:{}\"\n\
+         email_from = \"connector@example.com\"\n\
+         email_to = [\"sap-team@example.com\"]",
+        smtp.port
+    ));
+    let alerter = Alerter::from_config(&config).unwrap().unwrap();
+
+    let changes = alerter.after_run(&failed("emea", 1, 1)).await;
+
+    assert_eq!(changes.raised, [Condition::RunFailed]);
+    assert!(smtp.mails().is_empty(), "{:?}", smtp.mails());
+}
+
+#[tokio::test]
+async fn tls_channels_are_set_up_without_connecting() {
+    for url in [
+        "smtp://alerts:${SMTP_PASSWORD}@mail.example.com",
+        "smtps://alerts:${SMTP_PASSWORD}@mail.example.com",
+    ] {
+        let config = alerts_config(&format!(
+            "webhook_url = \"https://hooks.example.com/services/T0/B0/x\"\n\
+             smtp_url = \"{url}\"\n\
+             email_from = \"connector@example.com\"\n\
+             email_to = [\"sap-team@example.com\"]"
+        ));
+        assert!(Alerter::from_config(&config).unwrap().is_some(), "{url}");
+    }
+}
