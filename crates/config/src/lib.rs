@@ -14,6 +14,7 @@ pub use error::ConfigError;
 pub use load::{load, parse};
 pub use secret::Secret;
 pub use sections::{
+    alerts::{AlertsConfig, EmailAlerts, SmtpLogin, SmtpSecurity, SmtpServer},
     ecc::{EccConfig, EccTransport, OdataConfig},
     mapping::{
         FieldRule, FieldTarget, LabelRule, MappingConfig, OwnerRule, Transform, ValueSource,
@@ -39,6 +40,8 @@ pub struct Config {
     pub sync: SyncConfig,
     pub mapping: MappingConfig,
     pub server: ServerConfig,
+    /// No `[alerts]` table: no channel, so no alerts.
+    pub alerts: AlertsConfig,
 }
 
 /// The file as written. Every table refuses keys it does not know.
@@ -57,4 +60,6 @@ pub struct RawConfig {
     pub mapping: sections::mapping::RawMapping,
     #[serde(default)]
     pub server: sections::server::RawServer,
+    #[serde(default)]
+    pub alerts: sections::alerts::RawAlerts,
 }

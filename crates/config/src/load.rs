@@ -39,6 +39,7 @@ pub fn parse(
         sync: sections::sync::validate(raw.sync, &validator)?,
         mapping: sections::mapping::validate(raw.mapping, &validator)?,
         server: sections::server::validate(raw.server, &validator)?,
+        alerts: sections::alerts::validate(raw.alerts, &validator)?,
     })
 }
 

@@ -192,4 +192,21 @@ admin_token = "${MLC_ADMIN_TOKEN}"
 # webhook_hmac_secret = "${MLC_WEBHOOK_HMAC}"
 # Where Pipedrive reaches this server.
 # public_url = "https://connector.example.com"
+
+# [alerts]
+# Tells the operator when a run fails, Pipedrive stops the connector (its 403 after repeated
+# 429s), the budget share is used, runs keep failing, or records are parked after repeated
+# failed writes: once when it begins, once when it is resolved. No [alerts] table, no alerts.
+# A Slack or Microsoft Teams incoming webhook, sent {"text": "..."}; https:// (http:// only
+# to this machine).
+# webhook_url = "${MLC_ALERT_WEBHOOK_URL}"
+# E-mail: smtp:// uses STARTTLS (port 587 unless given), smtps:// TLS from the start (465);
+# smtp://127.0.0.1:2525?tls=none sends in clear, only to this machine. A ${VAR} inside the
+# URL is inserted percent-encoded; characters such as @ / ? # % written in the user or password
+# here must be percent-encoded by hand (%40 for @).
+# smtp_url = "smtp://alerts%40example.com:${SMTP_PASSWORD}@mail.example.com:587"
+# email_from = "ml-connector <alerts@example.com>"
+# email_to = ["sap-team@example.com"]
+# One more alert when this many runs of a connection failed in a row.
+# failed_runs_in_a_row = 3
 "#;

@@ -2,11 +2,20 @@
 //! check ranges and choices, and turn every problem into a `ConfigError` naming the file, the
 //! line and the key, with the nearest valid word for a typo.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use toml::Spanned;
 
 use crate::env::{substitute, SubstitutionError};
 use crate::error::ConfigError;
 use crate::secret::Secret;
+
+/// Everything but RFC 3986's unreserved characters: what a value inserted into a URL's user,
+/// password, host or port must have encoded.
+const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// What every section's validation needs: where the file is, its text (for lines), and the
 /// environment for `${VAR}`.
@@ -40,7 +49,34 @@ impl<'a> Validator<'a> {
 
     /// A string value with `${VAR}` substituted.
     pub fn text(&self, key: &str, value: &Spanned<String>) -> Result<String, ConfigError> {
-        substitute(value.get_ref(), self.lookup).map_err(|error| {
+        self.substituted(key, value, self.lookup)
+    }
+
+    /// A URL with `${VAR}` substituted: a variable that is the whole value is taken as it is,
+    /// one inside the URL (a password) is inserted percent-encoded, so a password from the
+    /// environment needs no escaping whatever characters it holds.
+    pub fn url_text(&self, key: &str, value: &Spanned<String>) -> Result<String, ConfigError> {
+        let written = value.get_ref().trim();
+        let whole_variable = written
+            .strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .is_some_and(|name| !name.contains(['$', '{', '}']));
+        if whole_variable {
+            return self.text(key, value);
+        }
+        let encoded = |name: &str| {
+            (self.lookup)(name).map(|found| utf8_percent_encode(&found, URL_COMPONENT).to_string())
+        };
+        self.substituted(key, value, &encoded)
+    }
+
+    fn substituted(
+        &self,
+        key: &str,
+        value: &Spanned<String>,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, ConfigError> {
+        substitute(value.get_ref(), lookup).map_err(|error| {
             let message = match error {
                 SubstitutionError::Missing(name) => {
                     format!("environment variable `{name}` is not set")
@@ -178,7 +214,13 @@ impl<'a> Validator<'a> {
 /// True for a URL whose host is this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
 pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        // Schemes the URL standard does not know (smtp://) keep an IPv4 address as a name.
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|address| address.is_loopback())
+        }
         Some(url::Host::Ipv4(address)) => address.is_loopback(),
         Some(url::Host::Ipv6(address)) => address.is_loopback(),
         None => false,
@@ -201,4 +243,31 @@ pub(crate) fn line_of(text: &str, byte_offset: usize) -> usize {
         .filter(|byte| *byte == b'\n')
         .count()
         + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_hosts_are_this_machine_whatever_the_scheme() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost",
+            "http://[::1]:1",
+            "smtp://127.0.0.2:2525",
+            "smtp://LOCALHOST:25",
+            "smtp://[::1]:2525",
+        ] {
+            assert!(is_loopback(&url::Url::parse(url).unwrap()), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1",
+            "smtp://192.168.1.1:25",
+            "smtp://mail.example.com",
+            "smtp://127.0.0.1.example.com",
+        ] {
+            assert!(!is_loopback(&url::Url::parse(url).unwrap()), "{url}");
+        }
+    }
 }

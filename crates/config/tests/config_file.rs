@@ -1,7 +1,7 @@
 //! The config file as a user meets it: the template validates, mistakes are named with file,
 //! line and key.
 
-use mlc_config::{parse, TEMPLATE};
+use mlc_config::{parse, SmtpSecurity, TEMPLATE};
 
 fn environment(name: &str) -> Option<String> {
     match name {
@@ -148,6 +148,11 @@ fn the_template_mentions_every_key() {
         "webhook_password",
         "webhook_hmac_secret",
         "public_url",
+        "webhook_url",
+        "smtp_url",
+        "email_from",
+        "email_to",
+        "failed_runs_in_a_row",
     ];
     for key in keys {
         assert!(
@@ -195,4 +200,228 @@ fn plain_http_to_another_machine_is_refused_for_pipedrive_and_ecc() {
     }
     let text = TEMPLATE.replace("http://127.0.0.1:18002", "https://acme.pipedrive.com");
     assert!(parse("x.toml", &text, &environment).is_ok());
+}
+
+/// The template with an `[alerts]` table of these lines appended.
+fn with_alerts(lines: &str) -> String {
+    format!("{TEMPLATE}\n[alerts]\n{lines}\n")
+}
+
+fn alerts_environment(name: &str) -> Option<String> {
+    match name {
+        "SMTP_PASSWORD" => Some("hunter2/secret@x".to_string()),
+        "WEBHOOK" => Some("https://hooks.slack.com/services/T0/B0/tokentokentoken".to_string()),
+        _ => environment(name),
+    }
+}
+
+#[test]
+fn without_an_alerts_table_there_is_no_channel() {
+    let config = parse("x.toml", TEMPLATE, &environment).unwrap();
+    assert!(config.alerts.webhook_url.is_none());
+    assert!(config.alerts.email.is_none());
+    assert_eq!(config.alerts.failed_runs_in_a_row, 3);
+}
+
+#[test]
+fn the_commented_alerts_table_of_the_template_validates_once_uncommented() {
+    let start = TEMPLATE
+        .find("# [alerts]")
+        .expect("the template has an [alerts] table");
+    let (before, table) = TEMPLATE.split_at(start);
+    let uncommented: String = table
+        .lines()
+        .map(|line| {
+            let line = line.strip_prefix("# ").unwrap_or(line);
+            if line.starts_with('[') || line.contains(" = ") {
+                line.to_string()
+            } else {
+                format!("# {line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = format!("{before}{uncommented}");
+    let config = parse("x.toml", &text, &|name| match name {
+        "MLC_ALERT_WEBHOOK_URL" => Some("https://hooks.slack.com/services/T0/B0/x".to_string()),
+        _ => alerts_environment(name),
+    })
+    .unwrap_or_else(|error| panic!("{error}"));
+    let email = config.alerts.email.expect("e-mail alerts");
+    assert_eq!(email.smtp.host, "mail.example.com");
+    assert_eq!(email.smtp.port, 587);
+    assert_eq!(email.smtp.security, SmtpSecurity::StartTls);
+    let login = email.smtp.login.expect("a login");
+    assert_eq!(login.user, "alerts@example.com");
+    assert_eq!(login.password.expose(), "hunter2/secret@x");
+    assert_eq!(email.to, ["sap-team@example.com"]);
+    assert!(config.alerts.webhook_url.is_some());
+}
+
+#[test]
+fn smtp_urls_choose_the_security_and_the_port() {
+    let cases = [
+        ("smtp://mail.example.com", SmtpSecurity::StartTls, 587),
+        (
+            "smtp://mail.example.com:25?tls=required",
+            SmtpSecurity::StartTls,
+            25,
+        ),
+        ("smtps://mail.example.com", SmtpSecurity::ImplicitTls, 465),
+        ("smtp://127.0.0.1:2525?tls=none", SmtpSecurity::Plain, 2525),
+        ("smtp://[::1]:2525?tls=none", SmtpSecurity::Plain, 2525),
+    ];
+    for (url, security, port) in cases {
+        let text = with_alerts(&format!(
+            "smtp_url = \"{url}\"\nemail_from = \"a@example.com\"\nemail_to = [\"b@example.com\"]"
+        ));
+        let config = parse("x.toml", &text, &alerts_environment)
+            .unwrap_or_else(|error| panic!("{url}: {error}"));
+        let smtp = config.alerts.email.expect("e-mail alerts").smtp;
+        assert_eq!((smtp.security, smtp.port), (security, port), "{url}");
+        assert!(smtp.login.is_none(), "{url}");
+    }
+}
+
+#[test]
+fn a_bad_alerts_key_or_value_is_named() {
+    let error = parse(
+        "x.toml",
+        &with_alerts("failed_runs_in_row = 3"),
+        &environment,
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "failed_runs_in_row");
+    assert_eq!(error.suggestion.as_deref(), Some("failed_runs_in_a_row"));
+
+    let error = parse(
+        "x.toml",
+        &with_alerts("failed_runs_in_a_row = 0"),
+        &environment,
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "alerts.failed_runs_in_a_row");
+    assert!(error.line.is_some());
+
+    let error = parse(
+        "x.toml",
+        &with_alerts("email_to = \"b@example.com\""),
+        &environment,
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "alerts.email_to", "{error}");
+
+    let error = parse(
+        "x.toml",
+        &with_alerts("smtp_url = \"smtp://mail.example.com\"\nemail_from = \"a@example.com\""),
+        &environment,
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "alerts.email_to", "{error}");
+
+    let error = parse(
+        "x.toml",
+        &with_alerts("email_to = [\"b@example.com\"]"),
+        &environment,
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "alerts.email_to");
+    assert!(error.message.contains("alerts.smtp_url"), "{error}");
+
+    let error = parse(
+        "x.toml",
+        &with_alerts("smtp_url = \"smtp://x\"\nemail_from = \"a@example.com\"\nemail_to = []"),
+        &environment,
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "alerts.email_to");
+}
+
+#[test]
+fn plain_alerts_to_another_machine_are_refused() {
+    let error = parse(
+        "x.toml",
+        &with_alerts("webhook_url = \"http://hooks.example.com/services/T0/B0/token\""),
+        &environment,
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "alerts.webhook_url");
+    assert!(error.message.contains("in clear"), "{error}");
+    assert!(!error.to_string().contains("B0/token"), "{error}");
+    assert!(parse(
+        "x.toml",
+        &with_alerts("webhook_url = \"http://127.0.0.1:9000/hook\""),
+        &environment
+    )
+    .is_ok());
+
+    let error = parse(
+        "x.toml",
+        &with_alerts(
+            "smtp_url = \"smtp://u:${SMTP_PASSWORD}@mail.example.com?tls=none\"\n\
+             email_from = \"a@example.com\"\nemail_to = [\"b@example.com\"]",
+        ),
+        &alerts_environment,
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "alerts.smtp_url");
+    assert!(error.message.contains("in clear"), "{error}");
+}
+
+#[test]
+fn alert_secrets_never_show_in_errors_or_debug() {
+    let broken = [
+        "smtp_url = \"smtp://u:${SMTP_PASSWORD}@mail.example.com/path\"",
+        "smtp_url = \"smtp://u:${SMTP_PASSWORD}@mail.example.com?tls=opportunistic\"",
+        "smtp_url = \"smtp://u:${SMTP_PASSWORD}@mail.example.com:99999\"",
+        "smtp_url = \"ftp://u:${SMTP_PASSWORD}@mail.example.com\"",
+        "smtp_url = \"smtp://u:${SMTP_PASSWORD}@mail.example.com\"",
+        "webhook_url = \"https://hooks slack.com/${WEBHOOK}\"",
+        "webhook_url = \"ftp://${WEBHOOK}\"",
+    ];
+    for lines in broken {
+        let error = parse("x.toml", &with_alerts(lines), &alerts_environment).unwrap_err();
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("tokentoken"), "{shown}");
+        assert!(error.key.starts_with("alerts."), "{shown}");
+    }
+
+    let text = with_alerts(
+        "webhook_url = \"${WEBHOOK}\"\n\
+         smtp_url = \"smtps://u:${SMTP_PASSWORD}@mail.example.com\"\n\
+         email_from = \"a@example.com\"\nemail_to = [\"b@example.com\"]",
+    );
+    let config = parse("x.toml", &text, &alerts_environment).unwrap();
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(!printed.contains("tokentoken"), "{printed}");
+}
+
+#[test]
+fn a_password_from_the_environment_needs_no_escaping_and_a_whole_url_is_taken_as_is() {
+    let with_url = |url: &str| {
+        with_alerts(&format!(
+            "smtp_url = \"{url}\"\nemail_from = \"a@example.com\"\nemail_to = [\"b@example.com\"]"
+        ))
+    };
+    let lookup = |name: &str| match name {
+        "SMTP_PASSWORD" => Some("p@ss/w:rd?#%41".to_string()),
+        "SMTP_URL" => Some("smtps://mlc:p%40ss@mail.example.com:2465".to_string()),
+        _ => environment(name),
+    };
+
+    let text = with_url("smtp://alerts%40example.com:${SMTP_PASSWORD}@mail.example.com");
+    let config = parse("x.toml", &text, &lookup).unwrap_or_else(|error| panic!("{error}"));
+    let login = config.alerts.email.unwrap().smtp.login.unwrap();
+    assert_eq!(login.user, "alerts@example.com");
+    assert_eq!(login.password.expose(), "p@ss/w:rd?#%41");
+
+    let config = parse("x.toml", &with_url("${SMTP_URL}"), &lookup).unwrap();
+    let smtp = config.alerts.email.unwrap().smtp;
+    assert_eq!(
+        (smtp.security, smtp.port),
+        (SmtpSecurity::ImplicitTls, 2465)
+    );
+    assert_eq!(smtp.login.unwrap().password.expose(), "p@ss");
 }

@@ -91,4 +91,54 @@ proptest! {
             prop_assert!(message.contains(key), "the error does not name the key {}: {}", key, message);
         }
     }
+
+    #[test]
+    fn an_odd_alerts_value_is_an_error_naming_the_key_or_accepted(
+        key in prop::sample::select(ALERTS_KEYS.to_vec()),
+        value in odd_value(),
+    ) {
+        let lines: Vec<String> = ALERTS_TABLE
+            .lines()
+            .map(|line| match line.split_once(" = ") {
+                Some((written, _)) if written == key => format!("{key} = {value}"),
+                _ => line.to_string(),
+            })
+            .collect();
+        let text = format!("{TEMPLATE}\n{}\n", lines.join("\n"));
+        if let Err(error) = parse("fuzz.toml", &text, &environment) {
+            let message = error.to_string();
+            prop_assert!(message.contains("fuzz.toml"), "{}", message);
+            prop_assert!(message.contains(key), "the error does not name the key {}: {}", key, message);
+        }
+    }
+
+    #[test]
+    fn any_smtp_url_gives_a_config_or_an_error_that_hides_the_password(
+        url in "(smtps?|http|)(://)?([a-z@:%/]{0,8}\\$\\{PASSWORD\\}@)?[ -~]{0,30}",
+    ) {
+        let text = ALERTS_TABLE.replace("smtps://mlc:${PASSWORD}@mail.example.com", &url);
+        let lookup = |name: &str| (name == "PASSWORD").then(|| "pass/w@rd?#%".to_string());
+        if let Err(error) = parse("fuzz.toml", &format!("{TEMPLATE}\n{text}\n"), &|name| {
+            lookup(name).or_else(|| environment(name))
+        }) {
+            let message = format!("{error} {error:?}");
+            prop_assert!(!message.contains("pass/w@rd"), "{}", message);
+            prop_assert!(message.contains("fuzz.toml"), "{}", message);
+        }
+    }
 }
+
+const ALERTS_TABLE: &str = r#"[alerts]
+webhook_url = "https://hooks.example.com/services/T0/B0/x"
+smtp_url = "smtps://mlc:${PASSWORD}@mail.example.com"
+email_from = "ml-connector <alerts@example.com>"
+email_to = ["sap-team@example.com"]
+failed_runs_in_a_row = 3"#;
+
+const ALERTS_KEYS: [&str; 5] = [
+    "webhook_url",
+    "smtp_url",
+    "email_from",
+    "email_to",
+    "failed_runs_in_a_row",
+];
