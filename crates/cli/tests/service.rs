@@ -95,15 +95,38 @@ async fn service_testbed(options: TestbedOptions, schedule: &str, port: u16) -> 
     (testbed, config)
 }
 
+/// A service process, killed when the test ends, also when it fails.
+struct Service(Child);
+
+impl std::ops::Deref for Service {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Service {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `ml-connector run` with its log in a file of the testbed's folder.
-fn start_service(config: &Path, log_name: &str, port: u16) -> (Child, PathBuf) {
+fn start_service(config: &Path, log_name: &str, port: u16) -> (Service, PathBuf) {
     let log = config.with_file_name(log_name);
     let child = connector(config, &["run", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    (child, log)
+    (Service(child), log)
 }
 
 fn signal(child: &Child, name: &str) {
@@ -458,8 +481,9 @@ async fn the_service_runs_on_schedule_and_answers_per_its_openapi_document() {
         metric(
             &scrape,
             "mlc_pipedrive_requests_total",
-            &[("status", "201")]
-        ) > 0.0
+            &[("status", "200")]
+        ) >= created,
+        "{metrics_text}"
     );
     assert!(metric(&scrape, "mlc_run_duration_seconds_count", &[]) >= 2.0);
     assert!(metric(&scrape, "mlc_records_read_total", &[]) >= 30.0);
@@ -649,6 +673,89 @@ async fn two_instances_on_postgres_share_the_connection_and_take_over_from_a_kil
             "two runs at once: {earlier:?} and {later:?}"
         );
     }
-    assert!(runs.iter().all(|run| run.status != RunStatus::Running));
+    assert!(
+        runs.iter().all(|run| run.status != RunStatus::Running),
+        "{runs:#?}"
+    );
     assert_no_duplicates(&organizations_by_customer(&testbed).await);
+}
+
+/// A webhook receiver on loopback that keeps every body it gets.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = received.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{address}/hook"), received)
+}
+
+/// Pipedrive refuses the token: every scheduled run fails; the webhook hears "run failed" once,
+/// and once more when three runs failed in a row, not at every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_runs_alert_once_per_condition_through_the_webhook() {
+    let port = free_port();
+    let (hook_url, received) = webhook_receiver().await;
+    let testbed = Testbed::start(TestbedOptions::new(5, 14)).await.unwrap();
+    let token = testbed.pipedrive.api_token().to_string();
+    let config = testbed.directory.path().join("ml-connector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}schedule = \"every 1s\"\n\n[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\n[alerts]\nwebhook_url = \"{hook_url}\"\nfailed_runs_in_a_row = 3\n",
+            testbed.config_text.replace(&token, "a-revoked-token")
+        ),
+    )
+    .unwrap();
+    let (mut child, log) = start_service(&config, "service.log", port);
+    let api = Api::new(port);
+    api.wait_healthy(&mut child, &log).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let failed = runs_of(&testbed)
+            .await
+            .iter()
+            .filter(|run| run.status == RunStatus::Failed)
+            .count();
+        if failed >= 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "runs did not fail: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    let texts: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|body| body["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let count = |needle: &str| texts.iter().filter(|text| text.contains(needle)).count();
+    assert_eq!(count("run failed"), 1, "{texts:#?}");
+    assert_eq!(count("3 failed runs in a row"), 1, "{texts:#?}");
+    assert!(
+        texts.iter().all(|text| text.contains("testbed")),
+        "{texts:#?}"
+    );
+    assert!(
+        !texts.iter().any(|text| text.contains("a-revoked-token")),
+        "{texts:#?}"
+    );
+    let (status, readiness) = api.plain("/readyz").await;
+    assert_eq!(status, 0, "the service is gone: {readiness}");
 }

@@ -13,6 +13,8 @@ use mlc_store::{
     ActionCounts, Lease, NewRun, RunFinish, RunQuery, RunStatus, StateStore, StoreError,
 };
 
+use mlc_alerts::RunReport;
+
 use crate::schedule::{self, LastRuns, NextRun};
 use crate::{ServiceError, ServiceState};
 
@@ -26,6 +28,8 @@ pub struct Connection {
     engine: tokio::sync::Mutex<Option<Arc<SyncEngine>>>,
     /// The agent hub this connection's ECC is reached through, when the service serves it.
     agent_hub: Option<mlc_ecc::agent::hub::AgentHub>,
+    /// Where the connection's `[alerts]` go; `None` without a channel.
+    alerter: Option<mlc_alerts::Alerter>,
     /// A run the API asked for, waiting for the lease.
     requested: Mutex<Option<RunMode>>,
     wake: tokio::sync::Notify,
@@ -63,10 +67,14 @@ pub fn connections(
             router = Some(hub.router());
             agent_hub = Some(hub);
         }
+        let alerter = mlc_alerts::Alerter::from_config(&config.alerts).map_err(|error| {
+            ServiceError::Config(format!("connection {}: {error}", config.sync.connection))
+        })?;
         connections.push(Arc::new(Connection {
             config,
             engine: tokio::sync::Mutex::new(None),
             agent_hub,
+            alerter,
             requested: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
             status: Mutex::new(ConnectionStatus::default()),
@@ -303,8 +311,20 @@ async fn run_once(
         Ok(engine) => engine,
         Err(error) => {
             // Recorded as a failed run, so the schedule waits its interval before trying again.
-            record_failed_run(state, name, &mode, &error).await?;
+            let run_id = record_failed_run(state, name, &mode, &error).await?;
             state.metrics.count_run_status(name, RunStatus::Failed);
+            let report = RunReport {
+                connection: name.to_string(),
+                run_id: Some(run_id),
+                status: RunStatus::Failed,
+                alert: None,
+                error: Some(format!("cannot connect: {error}")),
+                forbidden: false,
+                budget_deferred: false,
+                failed_in_a_row: 0,
+                parked_records: 0,
+            };
+            alert(state, connection, report).await?;
             return Ok(());
         }
     };
@@ -314,8 +334,25 @@ async fn run_once(
     let result = engine.run(&options, &NoProgress).await;
     let secs = started.elapsed().as_secs_f64();
     let snapshot = engine.client().governor().snapshot();
-    match result {
+    let mut report = RunReport {
+        connection: name.to_string(),
+        run_id: None,
+        status: RunStatus::Failed,
+        alert: None,
+        error: None,
+        forbidden: snapshot.stopped.is_some(),
+        budget_deferred: false,
+        failed_in_a_row: 0,
+        parked_records: 0,
+    };
+    match &result {
         Ok(summary) => {
+            report.run_id = Some(summary.run_id);
+            report.status = summary.status;
+            report.alert = summary.alert.clone();
+            report.error = summary.error.clone();
+            report.budget_deferred =
+                summary.status == RunStatus::Deferred && snapshot.stopped.is_none();
             tracing::info!(
                 connection = name,
                 run_id = summary.run_id,
@@ -330,6 +367,7 @@ async fn run_once(
         Err(error) => {
             tracing::error!(connection = name, %error, "run failed");
             state.metrics.count_run_status(name, RunStatus::Failed);
+            report.error = Some(error.to_string());
         }
     }
     if let Some(company) = &snapshot.company {
@@ -351,8 +389,49 @@ async fn run_once(
         status.tokens_used_today = Some(snapshot.tokens_used_today);
         status.tokens_share_today = Some(share);
     });
-    update_queue_gauges(state, name).await;
+    report.parked_records = update_queue_gauges(state, name).await;
+    if report.status != RunStatus::Interrupted {
+        alert(state, connection, report).await?;
+    }
     Ok(())
+}
+
+/// Hands a run's report to the connection's alerter, with how many runs failed in a row.
+async fn alert(
+    state: &ServiceState,
+    connection: &Connection,
+    mut report: RunReport,
+) -> Result<(), StoreError> {
+    let Some(alerter) = &connection.alerter else {
+        return Ok(());
+    };
+    let recent = state
+        .store
+        .runs(&RunQuery {
+            connection: Some(connection.name().to_string()),
+            limit: Some(RUNS_FOR_SCHEDULE),
+            id: None,
+        })
+        .await?;
+    report.failed_in_a_row = failed_in_a_row(&recent);
+    let changes = alerter.after_run(&report).await;
+    if !changes.is_empty() {
+        tracing::info!(
+            connection = connection.name(),
+            raised = changes.raised.len(),
+            cleared = changes.cleared.len(),
+            "alerts sent"
+        );
+    }
+    Ok(())
+}
+
+/// Failed runs at the head of `runs` (newest first), paused ones and dry runs passed over.
+fn failed_in_a_row(runs: &[mlc_store::RunRecord]) -> u32 {
+    runs.iter()
+        .filter(|run| run.mode != "paused" && run.mode != "dry-run")
+        .take_while(|run| run.status == RunStatus::Failed)
+        .count() as u32
 }
 
 /// What a run tells of the two sides: a run that read ECC reached it; one that did not fail
@@ -369,7 +448,8 @@ fn note_contacts(connection: &Connection, summary: &RunSummary) {
     });
 }
 
-async fn update_queue_gauges(state: &ServiceState, name: &str) {
+/// Sets the review-queue and parked-record gauges; the number of parked records.
+async fn update_queue_gauges(state: &ServiceState, name: &str) -> u64 {
     let label = crate::metrics::ConnectionLabel {
         connection: name.to_string(),
     };
@@ -398,6 +478,7 @@ async fn update_queue_gauges(state: &ServiceState, name: &str) {
         .parked_records
         .get_or_create(&label)
         .set(parked as i64);
+    parked as u64
 }
 
 async fn record_failed_run(
@@ -405,7 +486,7 @@ async fn record_failed_run(
     connection: &str,
     mode: &RunMode,
     error: &str,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let run_id = state
         .store
         .start_run(&NewRun {
@@ -426,7 +507,8 @@ async fn record_failed_run(
                 error: Some(format!("cannot connect: {error}")),
             },
         )
-        .await
+        .await?;
+    Ok(run_id)
 }
 
 pub fn mode_name(mode: &RunMode) -> &'static str {
