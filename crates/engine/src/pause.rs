@@ -127,7 +127,7 @@ mod tests {
             None
         );
 
-        let run_id = record_paused_run(store.as_ref(), "c", "box:1", &pause)
+        let run_id = record_paused_run(&store, "c", "box:1", &pause)
             .await
             .unwrap();
         let runs = store

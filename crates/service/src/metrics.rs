@@ -319,9 +319,12 @@ mod tests {
     fn names_follow_the_mlc_name_unit_total_convention() {
         let metrics = Metrics::new();
         metrics.count_run_status("c", RunStatus::Ok);
-        metrics.run_duration.get_or_create(&ConnectionLabel {
-            connection: "c".into(),
-        });
+        metrics
+            .run_duration
+            .get_or_create(&ConnectionLabel {
+                connection: "c".into(),
+            })
+            .observe(0.3);
         metrics.set_lease_holder("c", Some("box:1"));
         metrics.set_lease_holder("c", Some("box:2"));
         let text = metrics.encode();

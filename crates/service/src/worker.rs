@@ -361,8 +361,8 @@ async fn run_once(
                 tokens = summary.tokens_used,
                 "run ended"
             );
-            state.metrics.observe_run(name, &summary, secs);
-            note_contacts(connection, &summary);
+            state.metrics.observe_run(name, summary, secs);
+            note_contacts(connection, summary);
         }
         Err(error) => {
             tracing::error!(connection = name, %error, "run failed");

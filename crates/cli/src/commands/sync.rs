@@ -76,7 +76,7 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<(), CliError> {
                 mlc_engine::record_paused_run(&store, connection, &instance, &pause)
                     .await
                     .map(|run_id| RunSummary::paused(run_id, &pause))
-                    .map_err(|error| SyncError::Store(error))
+                    .map_err(SyncError::Store)
             }
             None => {
                 let engine = SyncEngine::connect(&config, store)
