@@ -344,13 +344,8 @@ impl SyncEngine {
             .stopped
             .clone()
             .or_else(|| snapshot.alerts.last().map(|alert| alert.message.clone()));
-        let status = match &result {
-            Ok(summary) => summary.status,
-            Err(_) => RunStatus::Failed,
-        };
         if !options.dry_run {
             let pause = pause_after_run(
-                status,
                 snapshot.stopped.as_deref(),
                 snapshot.deferred_until,
                 Utc::now(),
@@ -1266,6 +1261,7 @@ impl SyncEngine {
                 kind: entry.kind,
                 ecc_key: entry.ecc_key.clone(),
                 operation: "create".into(),
+                fencing_token: context.options.fencing_token,
                 payload: serde_json::to_value(IntentPayload {
                     external_id_key: external_id_key.map(str::to_string),
                     external_id: external_id.clone(),

@@ -16,6 +16,9 @@ pub struct NewIntent {
     pub operation: String,
     /// What is about to be sent, to recognise it in Pipedrive afterwards.
     pub payload: serde_json::Value,
+    /// The lease's fencing token of the run; the intent (and so the create it announces) is
+    /// refused with `Fenced` once the lease moved on. `None` without a lease (a dry run).
+    pub fencing_token: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

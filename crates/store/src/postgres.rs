@@ -347,7 +347,11 @@ impl StateStore for PostgresStore {
     }
 
     async fn record_intent(&self, intent: &NewIntent) -> StoreResult<i64> {
-        sqlx::query_scalar(sql::INSERT_INTENT)
+        let mut transaction = self.begin_write("starting intent").await?;
+        if let Some(presented) = intent.fencing_token {
+            check_fencing_token(&mut transaction, &intent.connection, presented).await?;
+        }
+        let id = sqlx::query_scalar(sql::INSERT_INTENT)
             .bind(&intent.connection)
             .bind(intent.run_id)
             .bind(intent.kind.as_str())
@@ -355,9 +359,14 @@ impl StateStore for PostgresStore {
             .bind(&intent.operation)
             .bind(&intent.payload)
             .bind(Utc::now())
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *transaction)
             .await
-            .map_err(|error| rules::run_reference_error(error, intent.run_id, "writing intent"))
+            .map_err(|error| rules::run_reference_error(error, intent.run_id, "writing intent"))?;
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("committing intent"))?;
+        Ok(id)
     }
 
     async fn open_intents(&self, connection: &str) -> StoreResult<Vec<Intent>> {

@@ -410,6 +410,7 @@ async fn intents_stay_open_until_an_outcome_closes_them(fixture: Arc<TestStore>)
         ecc_key: ecc_key.to_string(),
         operation: "create".to_string(),
         payload: serde_json::json!({ "name": format!("Customer {ecc_key}") }),
+        fencing_token: None,
     };
     let first = store.record_intent(&intent("0000001000")).await.unwrap();
     let second = store.record_intent(&intent("0000002000")).await.unwrap();
@@ -503,6 +504,7 @@ async fn stale_cursor_write_is_refused(fixture: Arc<TestStore>) {
             ecc_key: "0000001000".to_string(),
             operation: "create".to_string(),
             payload: serde_json::json!({}),
+            fencing_token: None,
         })
         .await
         .unwrap();
@@ -649,6 +651,29 @@ async fn commit_with_stale_fencing_token_is_refused_and_leaves_nothing(fixture: 
         .unwrap()
         .is_empty());
     assert_eq!(audit_count(store).await, 0);
+
+    // The intent before a create is fenced too: a run that lost its lease sends no create.
+    let stale_intent = NewIntent {
+        connection: CONNECTION.to_string(),
+        run_id: run,
+        kind: EntityKind::Organization,
+        ecc_key: "0000001000".to_string(),
+        operation: "create".to_string(),
+        payload: serde_json::json!({}),
+        fencing_token: Some(first.fencing_token),
+    };
+    assert!(matches!(
+        store.record_intent(&stale_intent).await.unwrap_err(),
+        StoreError::Fenced { .. }
+    ));
+    assert!(store.open_intents(CONNECTION).await.unwrap().is_empty());
+    store
+        .record_intent(&NewIntent {
+            fencing_token: Some(second.fencing_token),
+            ..stale_intent
+        })
+        .await
+        .expect("the current holder announces its create");
 
     fenced.fencing_token = Some(second.fencing_token);
     store

@@ -301,6 +301,7 @@ async fn a_failed_lookup_after_a_lost_create_never_falls_back_to_a_create() {
             kind: EntityKind::Organization,
             ecc_key: customer.customer_number.clone(),
             operation: "create".into(),
+            fencing_token: None,
             payload: json!({
                 "external_id_key": number_key,
                 "external_id": display,

@@ -44,12 +44,12 @@ pub struct Pause {
     pub reason: String,
 }
 
-/// The pause a run's end calls for: after the 403 stop, `FORBIDDEN_PAUSE`; after a deferred
-/// budget, until the budget resets (an hour when the reset is unknown). `None` otherwise.
+/// The pause a run's end calls for: after the 403 stop, `FORBIDDEN_PAUSE`; while the budget
+/// share is used up (the governor knows until when), until then. `None` otherwise: a run
+/// deferred by 429s of the burst window is not paused, the next one may go at once.
 pub fn pause_after_run(
-    status: RunStatus,
     forbidden: Option<&str>,
-    budget_resets_at: Option<DateTime<Utc>>,
+    budget_deferred_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<Pause> {
     if let Some(detail) = forbidden {
@@ -58,12 +58,12 @@ pub fn pause_after_run(
             reason: format!("pipedrive answered 403 ({detail}); no call before the pause ends"),
         });
     }
-    (status == RunStatus::Deferred).then(|| Pause {
-        until: budget_resets_at
-            .filter(|at| *at > now)
-            .unwrap_or(now + FORBIDDEN_PAUSE),
-        reason: "the daily budget share is used; the rest waits until it resets".to_string(),
-    })
+    budget_deferred_until
+        .filter(|until| *until > now)
+        .map(|until| Pause {
+            until,
+            reason: "the daily budget share is used; the rest waits until it resets".to_string(),
+        })
 }
 
 /// Whether an entry is held back because the run stopped: only writes are; entries that call
@@ -267,29 +267,23 @@ mod tests {
     }
 
     #[test]
-    fn a_403_pauses_an_hour_and_a_deferred_budget_until_it_resets() {
-        let forbidden = pause_after_run(RunStatus::Failed, Some("blocked"), None, now()).unwrap();
+    fn a_403_pauses_an_hour_and_a_used_budget_until_it_resets() {
+        let reset = now() + Duration::hours(5);
+        let forbidden = pause_after_run(Some("blocked"), Some(reset), now()).unwrap();
         assert_eq!(forbidden.until, now() + FORBIDDEN_PAUSE);
         assert!(forbidden.reason.contains("403 (blocked)"));
-        let reset = now() + Duration::hours(5);
-        let deferred = pause_after_run(RunStatus::Deferred, None, Some(reset), now()).unwrap();
+        let deferred = pause_after_run(None, Some(reset), now()).unwrap();
         assert_eq!(deferred.until, reset);
-        let unknown = pause_after_run(RunStatus::Deferred, None, None, now()).unwrap();
-        assert_eq!(unknown.until, now() + FORBIDDEN_PAUSE);
-        let past = pause_after_run(
-            RunStatus::Deferred,
+        assert_eq!(
+            pause_after_run(None, None, now()),
             None,
-            Some(now() - Duration::minutes(1)),
-            now(),
-        )
-        .unwrap();
-        assert!(
-            past.until > now(),
-            "a reset in the past never pauses into the past"
+            "burst 429s pause nothing"
         );
-        for status in [RunStatus::Ok, RunStatus::Partial, RunStatus::Failed] {
-            assert_eq!(pause_after_run(status, None, Some(reset), now()), None);
-        }
+        assert_eq!(
+            pause_after_run(None, Some(now() - Duration::minutes(1)), now()),
+            None,
+            "a reset in the past pauses nothing"
+        );
     }
 
     #[test]
