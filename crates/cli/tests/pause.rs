@@ -77,3 +77,27 @@ fn a_used_budget_share_pauses_every_later_run_until_it_resets() {
     assert_eq!(runs[0]["mode"], "paused", "{runs}");
     assert_eq!(runs[0]["status"], "deferred", "{runs}");
 }
+
+/// A `sync` with nothing changed in ECC, as cron starts it (a new process each time), sends no
+/// request at all to Pipedrive: the identity and the field keys come from the store.
+#[test]
+fn a_cron_sync_with_nothing_changed_sends_pipedrive_nothing() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let testbed = runtime
+        .block_on(Testbed::start(TestbedOptions::new(20, 22)))
+        .unwrap();
+    let config = testbed.directory.path().join("ml-connector.toml");
+    std::fs::write(&config, &testbed.config_text).unwrap();
+    let setup = connector(&config, &["setup"]).output().unwrap();
+    assert!(setup.status.success(), "setup: {}", text(&setup));
+    let first = connector(&config, &["sync", "--json"]).output().unwrap();
+    assert!(first.status.success(), "first: {}", text(&first));
+
+    let before = requests(&testbed);
+    let poll = connector(&config, &["sync", "--json"]).output().unwrap();
+    assert!(poll.status.success(), "poll: {}", text(&poll));
+    let summary: Value = serde_json::from_slice(&poll.stdout).unwrap();
+    assert_eq!(summary["status"], "ok", "{summary}");
+    assert_eq!(summary["tokens_used"], 0, "{summary}");
+    assert_eq!(requests(&testbed) - before, 0, "requests sent by a poll");
+}

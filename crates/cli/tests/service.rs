@@ -759,3 +759,71 @@ async fn failing_runs_alert_once_per_condition_through_the_webhook() {
     let (status, readiness) = api.plain("/readyz").await;
     assert_eq!(status, 0, "the service is gone: {readiness}");
 }
+
+/// `run -c DIRECTORY`: every `*.toml` there is a connection of the one service, sharing its store
+/// and listener; two configs naming one connection are refused with exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_service_runs_every_connection_of_a_config_directory() {
+    let port = free_port();
+    let testbed = Testbed::start(TestbedOptions::new(10, 15)).await.unwrap();
+    let directory = testbed.directory.path().join("connections");
+    std::fs::create_dir(&directory).unwrap();
+    let first = format!(
+        "{}schedule = \"every 2s\"\n\n[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n",
+        testbed.config_text
+    );
+    let second = first.replace("connection = \"testbed\"", "connection = \"second\"");
+    assert_ne!(first, second);
+    std::fs::write(directory.join("a.toml"), &first).unwrap();
+    std::fs::write(directory.join("b.toml"), &second).unwrap();
+    std::fs::write(directory.join("notes.txt"), "not a config").unwrap();
+    let setup = connector(&directory.join("a.toml"), &["setup"])
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "setup: {}", text(&setup));
+
+    let twice = connector(&directory.join("a.toml"), &[])
+        .arg("-c")
+        .arg(directory.join("a.toml"))
+        .arg("run")
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(2), "{}", text(&twice));
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("two configs name connection `testbed`"),
+        "{}",
+        text(&twice)
+    );
+
+    let (mut child, log) = start_service(&directory, "directory-service.log", port);
+    let api = Api::new(port);
+    api.wait_healthy(&mut child, &log).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (status, body) = api.get("/api/connections").await;
+        assert_eq!(status, 200);
+        let connections = body["connections"].as_array().unwrap();
+        let names: Vec<&str> = connections
+            .iter()
+            .map(|connection| connection["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["testbed", "second"]);
+        let all_ran = connections.iter().all(|connection| {
+            matches!(
+                connection["last_run"]["status"].as_str(),
+                Some("ok") | Some("partial")
+            )
+        });
+        if all_ran {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every connection ran: {body}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+}

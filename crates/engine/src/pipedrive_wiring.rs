@@ -10,8 +10,8 @@ use chrono::NaiveDate;
 use mlc_canonical::state::TokenCharge;
 use mlc_config::PipedriveConfig;
 use mlc_pipedrive::{
-    ClientStorage, PipedriveClient, PipedriveError, SecretVault, StorageError, StorageResult,
-    TokenLedger,
+    ClientCache, ClientStorage, PipedriveClient, PipedriveError, SecretVault, StorageError,
+    StorageResult, TokenLedger,
 };
 use mlc_store::{StateStore, StoreError};
 
@@ -66,11 +66,57 @@ impl SecretVault for StoreSecretVault {
     }
 }
 
-/// The ledger and the vault of a Pipedrive client, both in `store`.
+/// The client's cache in the store's cursors (one row per key, under a connection name no
+/// config can give: names are checked to be plain words).
+#[derive(Clone)]
+pub struct StoreClientCache(pub Arc<dyn StateStore>);
+
+/// The cursors' connection column for the client cache.
+const CACHE_CONNECTION: &str = "(pipedrive client)";
+
+#[async_trait]
+impl ClientCache for StoreClientCache {
+    async fn get_value(&self, key: &str) -> StorageResult<Option<String>> {
+        let cursor = self
+            .0
+            .cursor(CACHE_CONNECTION, key)
+            .await
+            .map_err(storage_error)?;
+        Ok(cursor
+            .map(|cursor| cursor.value)
+            .filter(|value| !value.is_empty()))
+    }
+
+    async fn put_value(&self, key: &str, value: &str) -> StorageResult<()> {
+        // Compare-and-swap on the version read; another process writing at the same moment
+        // writes the same kind of value, so one retry settles it.
+        for _ in 0..2 {
+            let version = self
+                .0
+                .cursor(CACHE_CONNECTION, key)
+                .await
+                .map_err(storage_error)?
+                .map(|cursor| cursor.version);
+            match self
+                .0
+                .advance_cursor(CACHE_CONNECTION, key, version, value)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(StoreError::StaleCursor { .. }) => continue,
+                Err(error) => return Err(storage_error(error)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ledger, the vault and the cache of a Pipedrive client, all in `store`.
 pub fn pipedrive_storage(store: Arc<dyn StateStore>) -> ClientStorage {
     ClientStorage {
         ledger: Arc::new(StoreTokenLedger(store.clone())),
-        vault: Arc::new(StoreSecretVault(store)),
+        vault: Arc::new(StoreSecretVault(store.clone())),
+        cache: Arc::new(StoreClientCache(store)),
     }
 }
 
@@ -125,6 +171,25 @@ mod tests {
             second.vault.get_secret("s").await.unwrap().as_deref(),
             Some(&b"tokens"[..])
         );
+    }
+
+    #[tokio::test]
+    async fn the_client_cache_keeps_values_in_the_store_for_every_process() {
+        let store = memory_store().await;
+        let cache = StoreClientCache(store.clone());
+        assert_eq!(cache.get_value("k").await.unwrap(), None);
+        cache.put_value("k", "one").await.unwrap();
+        cache.put_value("k", "two").await.unwrap();
+        assert_eq!(
+            StoreClientCache(store.clone())
+                .get_value("k")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("two")
+        );
+        cache.put_value("k", "").await.unwrap();
+        assert_eq!(cache.get_value("k").await.unwrap(), None, "forgotten");
     }
 
     #[tokio::test]

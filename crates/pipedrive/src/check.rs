@@ -40,7 +40,12 @@ pub async fn check_lines(config: &PipedriveConfig, storage: ClientStorage) -> Ve
         PipedriveAuth::Oauth(_) => "oauth",
     };
     let mut lines = Vec::new();
-    let client = match PipedriveClient::connect(config, storage).await {
+    // The credential is tested for real: no cached identity.
+    let options = crate::client::ConnectOptions {
+        fresh_identity: true,
+        ..crate::client::ConnectOptions::default()
+    };
+    let client = match PipedriveClient::connect_with(config, storage, options).await {
         Ok(client) => client,
         Err(error) => {
             lines.push(CheckLine::failed(

@@ -17,11 +17,12 @@ use crate::auth::{self, Credentials, OauthSession};
 use crate::entity::{with_id, Entity, EntityWrite};
 use crate::error::{PipedriveError, Result};
 use crate::governor::{Governor, GovernorSettings};
+use crate::identity;
 use crate::model::{
     CurrentUser, FieldCreate, FieldDefinition, Organization, OrganizationWrite, Person,
     PersonWrite, SearchHit, Webhook, WebhookCreate,
 };
-use crate::storage::ClientStorage;
+use crate::storage::{ClientCache, ClientStorage};
 use crate::transport::{Call, RetryPolicy, Transport};
 
 /// The list endpoints' largest page: 10 tokens for up to 500 records.
@@ -42,6 +43,9 @@ struct ClientInner {
     transport: Transport,
     user: CurrentUser,
     plan_name: &'static str,
+    /// Where the identity is cached, and under which key (forgotten on a 401).
+    cache: Arc<dyn ClientCache>,
+    identity_key: String,
 }
 
 /// Tuning a test or benchmark may change; `connect` uses the defaults.
@@ -53,6 +57,9 @@ pub struct ConnectOptions {
     /// Called with every API request just before it is sent (tests check them against the
     /// OpenAPI documents).
     pub request_observer: Option<RequestObserver>,
+    /// Ask `/v1/users/me` even when a fresh answer is cached (`check` does: it tests the
+    /// credential).
+    pub fresh_identity: bool,
 }
 
 /// Sees every API request the client sends.
@@ -73,6 +80,7 @@ impl Default for ConnectOptions {
             retry_base_delay: Duration::from_millis(250),
             retry_max_delay: Duration::from_secs(20),
             request_observer: None,
+            fresh_identity: false,
         }
     }
 }
@@ -215,14 +223,30 @@ impl PipedriveClient {
             retry,
             observer: options.request_observer,
         };
-        let call = Call::new(Method::GET, "/v1/users/me", "/v1/users/me".to_string());
-        let user: CurrentUser = transport.call(&call).await?.data;
+        // Who we are, from the cache when a fresh answer is there (a poll then costs nothing).
+        let identity_key = identity::identity_key(&api_domain, &config.auth);
+        let cache = storage.cache.clone();
+        let known = match options.fresh_identity {
+            true => None,
+            false => identity::cached(cache.as_ref(), &identity_key, Utc::now()).await,
+        };
+        let user = match known {
+            Some(user) => user,
+            None => {
+                let call = Call::new(Method::GET, "/v1/users/me", "/v1/users/me".to_string());
+                let user: CurrentUser = transport.call(&call).await?.data;
+                identity::keep(cache.as_ref(), &identity_key, &user, Utc::now()).await;
+                user
+            }
+        };
         transport.governor.set_company(&user.company_id.to_string());
         Ok(PipedriveClient {
             inner: Arc::new(ClientInner {
                 transport,
                 user,
                 plan_name: config.plan.name(),
+                cache,
+                identity_key,
             }),
         })
     }
@@ -232,7 +256,8 @@ impl PipedriveClient {
         &self.inner.transport.governor
     }
 
-    /// The authenticated user and company, as `/v1/users/me` answered at connect.
+    /// The authenticated user and company, as `/v1/users/me` answered at connect (or within the
+    /// day before, from the cache).
     pub fn current_user(&self) -> &CurrentUser {
         &self.inner.user
     }
@@ -249,7 +274,15 @@ impl PipedriveClient {
     /// `GET /v1/users/me` again (2 tokens).
     pub async fn users_me(&self) -> Result<CurrentUser> {
         let call = Call::new(Method::GET, "/v1/users/me", "/v1/users/me".to_string());
-        Ok(self.transport().call(&call).await?.data)
+        let user: CurrentUser = self.data(call).await?;
+        identity::keep(
+            self.inner.cache.as_ref(),
+            &self.inner.identity_key,
+            &user,
+            Utc::now(),
+        )
+        .await;
+        Ok(user)
     }
 
     fn transport(&self) -> &Transport {
@@ -257,7 +290,20 @@ impl PipedriveClient {
     }
 
     async fn data<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
-        Ok(self.transport().call(&call).await?.data)
+        Ok(self.call(&call).await?.data)
+    }
+
+    /// Every call goes through here: a 401 forgets the cached identity, so the next connect
+    /// asks Pipedrive who the credential belongs to.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+    ) -> Result<crate::transport::Envelope<T>> {
+        let answer = self.transport().call(call).await;
+        if let Err(PipedriveError::Unauthorized { .. } | PipedriveError::NotAuthorized) = &answer {
+            identity::forget(self.inner.cache.as_ref(), &self.inner.identity_key).await;
+        }
+        answer
     }
 
     // ── organizations and persons: each operation once, for any [`Entity`] ──
@@ -408,7 +454,7 @@ impl PipedriveClient {
         if let Some(cursor) = cursor {
             call = call.query("cursor", cursor.to_string());
         }
-        let envelope = self.transport().call::<Option<Vec<E>>>(&call).await?;
+        let envelope = self.call::<Option<Vec<E>>>(&call).await?;
         Ok(Page {
             items: envelope.data.unwrap_or_default(),
             next_cursor: envelope
@@ -617,7 +663,7 @@ impl PipedriveClient {
             if let Some(cursor) = &cursor {
                 call = call.query("cursor", cursor.clone());
             }
-            let envelope = self.transport().call::<Vec<FieldDefinition>>(&call).await?;
+            let envelope = self.call::<Vec<FieldDefinition>>(&call).await?;
             fields.extend(envelope.data);
             cursor = envelope.additional_data.and_then(|more| more.next_cursor);
             if cursor.is_none() {

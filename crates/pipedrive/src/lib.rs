@@ -49,6 +49,7 @@ mod entity;
 mod error;
 mod fields;
 mod governor;
+mod identity;
 mod model;
 mod storage;
 mod transport;
@@ -76,5 +77,6 @@ pub use model::{
     Webhook, WebhookCreate,
 };
 pub use storage::{
-    ClientStorage, MemoryLedger, MemoryVault, SecretVault, StorageError, StorageResult, TokenLedger,
+    ClientCache, ClientStorage, MemoryCache, MemoryLedger, MemoryVault, SecretVault, StorageError,
+    StorageResult, TokenLedger,
 };

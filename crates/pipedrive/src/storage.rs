@@ -58,11 +58,20 @@ pub trait SecretVault: Send + Sync {
     async fn put_secret(&self, name: &str, plaintext: &[u8]) -> StorageResult<()>;
 }
 
-/// The ledger and the vault a client uses; cheap to clone.
+/// Small values the client keeps between processes that are not secrets: who `/v1/users/me`
+/// said we are, so a run with nothing to do calls Pipedrive for nothing.
+#[async_trait]
+pub trait ClientCache: Send + Sync {
+    async fn get_value(&self, key: &str) -> StorageResult<Option<String>>;
+    async fn put_value(&self, key: &str, value: &str) -> StorageResult<()>;
+}
+
+/// The ledger, the vault and the cache a client uses; cheap to clone.
 #[derive(Clone)]
 pub struct ClientStorage {
     pub ledger: Arc<dyn TokenLedger>,
     pub vault: Arc<dyn SecretVault>,
+    pub cache: Arc<dyn ClientCache>,
 }
 
 impl ClientStorage {
@@ -72,6 +81,7 @@ impl ClientStorage {
         ClientStorage {
             ledger: Arc::new(MemoryLedger::default()),
             vault: Arc::new(MemoryVault::default()),
+            cache: Arc::new(MemoryCache::default()),
         }
     }
 }
@@ -117,6 +127,24 @@ impl TokenLedger for MemoryLedger {
             .get(&(company.to_string(), day))
             .copied()
             .unwrap_or(0))
+    }
+}
+
+/// A client cache in memory.
+#[derive(Debug, Default)]
+pub struct MemoryCache {
+    values: Mutex<HashMap<String, String>>,
+}
+
+#[async_trait]
+impl ClientCache for MemoryCache {
+    async fn get_value(&self, key: &str) -> StorageResult<Option<String>> {
+        Ok(lock(&self.values).get(key).cloned())
+    }
+
+    async fn put_value(&self, key: &str, value: &str) -> StorageResult<()> {
+        lock(&self.values).insert(key.to_string(), value.to_string());
+        Ok(())
     }
 }
 

@@ -141,6 +141,17 @@ pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, C
     let connection = validator
         .optional_text("sync.connection", &raw.connection)?
         .unwrap_or_else(|| "default".to_string());
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if connection.is_empty() || connection.len() > 64 || !connection.chars().all(plain) {
+        return Err(validator.error(
+            "sync.connection",
+            raw.connection.as_ref().map(|value| value.span()),
+            format!(
+                "`{connection}`: a connection name is 1 to 64 letters, digits, `-`, `_` or `.` \
+                 (it names the connection in the store, the API and the metrics)"
+            ),
+        ));
+    }
     let schedule = match &raw.schedule {
         Some(value) => parse_schedule(validator, "sync.schedule", value)?,
         None => Schedule::Every(Duration::from_secs(300)),
