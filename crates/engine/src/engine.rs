@@ -1430,6 +1430,11 @@ impl SyncEngine {
         // The client's one classification decides; here it only becomes the run's stop.
         let stop = match error.disposition() {
             Disposition::DeferRun => Some(RunStop::Deferred(message.clone())),
+            // An outage: the record keeps its place (nothing charged to it), the run stops
+            // sending and ends deferred with its cursor where it was; the next run tries again.
+            Disposition::ConnectionFault => Some(RunStop::Deferred(format!(
+                "pipedrive is failing ({message}); the run is deferred, no record is charged"
+            ))),
             Disposition::StopConnection | Disposition::FixConfig => {
                 Some(RunStop::Failed(message.clone()))
             }

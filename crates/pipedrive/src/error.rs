@@ -92,8 +92,14 @@ pub enum Disposition {
     /// No further call can succeed (blocked by Cloudflare, credentials refused, OAuth not or
     /// no longer granted): the connection stops until someone acts.
     StopConnection,
-    /// Something about this record or this call went wrong: it counts as one failed attempt
-    /// of the record (parked after `sync.max_failures`), the run goes on.
+    /// Pipedrive (or the way to it) failed, not the record: 5xx, timeouts and resets that
+    /// stayed after the transport's retries, an answer of unknown outcome, an answer that is not
+    /// Pipedrive's JSON, the ledger failing. The run ends "deferred" with its cursor where it
+    /// was; the record is not charged, so an outage of any length parks nothing.
+    ConnectionFault,
+    /// Pipedrive answered about this record (a validation error, its linked id not found, no
+    /// permission for it): it counts as one failed attempt of the record (parked after
+    /// `sync.max_failures`), the run goes on.
     CountAgainstRecord,
     /// The configuration is wrong (a base URL that is not a URL, a custom field that does not
     /// exist): nothing is sent until it is fixed.
@@ -114,14 +120,14 @@ impl PipedriveError {
             PipedriveError::BadUrl { .. } | PipedriveError::UnknownField { .. } => {
                 Disposition::FixConfig
             }
-            PipedriveError::PermissionDenied { .. }
-            | PipedriveError::OutcomeUnknown { .. }
-            | PipedriveError::Validation { .. }
-            | PipedriveError::NotFound { .. }
+            PipedriveError::OutcomeUnknown { .. }
             | PipedriveError::Http { .. }
             | PipedriveError::Malformed { .. }
-            | PipedriveError::OauthFlow { .. }
-            | PipedriveError::Store(_) => Disposition::CountAgainstRecord,
+            | PipedriveError::Store(_) => Disposition::ConnectionFault,
+            PipedriveError::PermissionDenied { .. }
+            | PipedriveError::Validation { .. }
+            | PipedriveError::NotFound { .. }
+            | PipedriveError::OauthFlow { .. } => Disposition::CountAgainstRecord,
         }
     }
 
@@ -143,7 +149,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn budget_and_429s_defer_the_run_credentials_stop_it_the_rest_counts_against_the_record() {
+    fn budget_and_429s_defer_the_run_credentials_stop_it_outages_are_the_connections_the_rest_the_records(
+    ) {
         let deferred = [
             PipedriveError::BudgetShareUsed {
                 used: 10,
@@ -181,20 +188,33 @@ mod tests {
             assert_eq!(error.disposition(), Disposition::StopConnection, "{error}");
             assert!(error.stops_connection() && !error.is_deferred());
         }
-        let record = [
+        let faults = [
             PipedriveError::OutcomeUnknown {
                 endpoint: "POST /x".into(),
                 cause: "timed out".into(),
-            },
-            PipedriveError::Validation {
-                status: 400,
-                message: "bad".into(),
-                endpoint: "POST /x".into(),
             },
             PipedriveError::Http {
                 endpoint: "GET /x".into(),
                 message: "HTTP 502".into(),
                 attempts: 6,
+            },
+            PipedriveError::Malformed {
+                endpoint: "GET /x".into(),
+                message: "an HTML page".into(),
+            },
+        ];
+        for error in &faults {
+            assert_eq!(error.disposition(), Disposition::ConnectionFault, "{error}");
+            assert!(!error.is_deferred() && !error.stops_connection());
+        }
+        let record = [
+            PipedriveError::Validation {
+                status: 400,
+                message: "bad".into(),
+                endpoint: "POST /x".into(),
+            },
+            PipedriveError::NotFound {
+                endpoint: "PATCH /api/v2/organizations/7".into(),
             },
         ];
         for error in &record {

@@ -2,6 +2,8 @@
 //! `POST /_sim/faults` (or the in-process handles). Each request draws its fate once:
 //!
 //! - `error_rate`: answered with a server error *before* it is processed (nothing is written);
+//!   `error_status` sets its status (default one of 500, 502, 503; a 4xx such as 400 stands
+//!   for a refusal about the record);
 //! - `latency_ms`: added before every affected request;
 //! - `timeout_rate`: processed, then the answer is held back, so it never comes within the
 //!   client's timeout: for `timeout_ms` milliseconds when set, otherwise until the simulator
@@ -29,6 +31,9 @@ use serde::{Deserialize, Serialize};
 pub struct FaultSettings {
     /// Share of requests answered with a server error before they are processed.
     pub error_rate: f64,
+    /// The status those are answered with; by default one of 500, 502 and 503 (an outage).
+    /// A 4xx here makes a refusal about the record instead, e.g. 400.
+    pub error_status: Option<u16>,
     /// Milliseconds added before every affected request.
     pub latency_ms: u64,
     /// Share of requests processed and then not answered within the client's timeout.
@@ -95,7 +100,8 @@ pub enum AfterFault {
 pub struct FaultPlan {
     /// Wait this long before handling the request.
     pub latency: Option<Duration>,
-    /// Answer this server error (500, 502 or 503) without processing the request.
+    /// Answer this error (500, 502 or 503, or the configured status) without processing the
+    /// request.
     pub error_status: Option<u16>,
     /// Process the request, then spoil its answer this way.
     pub after: Option<AfterFault>,
@@ -142,7 +148,8 @@ impl FaultInjector {
             ..FaultPlan::default()
         };
         if settings.error_rate > 0.0 && self.rng.gen_bool(settings.error_rate.clamp(0.0, 1.0)) {
-            plan.error_status = Some([500, 502, 503][self.rng.gen_range(0..3)]);
+            let drawn = [500, 502, 503][self.rng.gen_range(0..3)];
+            plan.error_status = Some(settings.error_status.unwrap_or(drawn));
             return plan;
         }
         let roll: f64 = self.rng.gen();
