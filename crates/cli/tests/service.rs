@@ -827,3 +827,91 @@ async fn one_service_runs_every_connection_of_a_config_directory() {
     signal(&child, "TERM");
     assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
 }
+
+/// With transport `agent`, agents connect to the service's own listener at `/agent/connect`:
+/// an `ml-connector agent` process relays the scheduled run's reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_serves_the_agent_hub_on_its_listener() {
+    let port = free_port();
+    let testbed = Testbed::start(TestbedOptions::new(10, 16)).await.unwrap();
+    let token = "agent-token-for-the-service-test";
+    let directory = testbed.directory.path();
+    let agent_token = directory.join("agent.token");
+    std::fs::write(&agent_token, token).unwrap();
+    let stored = directory.join("agent.hash");
+    let hashed = connector(
+        &directory.join("none.toml"),
+        &["agent", "--hash-token", "--token-file"],
+    )
+    .arg(&agent_token)
+    .output()
+    .unwrap();
+    assert!(hashed.status.success(), "{}", text(&hashed));
+    std::fs::write(&stored, String::from_utf8_lossy(&hashed.stdout).trim()).unwrap();
+    // The custom fields, set up over the plain config (setup reads no ECC).
+    let plain = directory.join("plain.toml");
+    std::fs::write(&plain, &testbed.config_text).unwrap();
+    let setup = connector(&plain, &["setup"]).output().unwrap();
+    assert!(setup.status.success(), "setup: {}", text(&setup));
+    let config = directory.join("ml-connector.toml");
+    let config_text = testbed.config_text.replace(
+        "transport = \"soap-rfc\"",
+        &format!(
+            "transport = \"agent\"\nagent_token_file = \"{}\"",
+            stored.display()
+        ),
+    );
+    assert_ne!(config_text, testbed.config_text);
+    std::fs::write(
+        &config,
+        format!(
+            "{config_text}schedule = \"every 1h\"\n\n[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n"
+        ),
+    )
+    .unwrap();
+    let (mut child, log) = start_service(&config, "agent-service.log", port);
+    let api = Api::new(port);
+    api.wait_healthy(&mut child, &log).await;
+    let agent_log = directory.join("agent.log");
+    let agent = Command::new(env!("CARGO_BIN_EXE_ml-connector"))
+        .args(["agent", "--connect"])
+        .arg(format!("ws://127.0.0.1:{port}/agent/connect"))
+        .arg("--token-file")
+        .arg(&agent_token)
+        .args(["--ecc-url", &testbed.ecc.base_url()])
+        .args(["--ecc-client", testbed.ecc.client()])
+        .args(["--ecc-user", testbed.ecc.user()])
+        .env("ECC_PASSWORD", testbed.ecc.password())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&agent_log).unwrap())
+        .spawn()
+        .unwrap();
+    let _agent = Service(agent);
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let runs = runs_of(&testbed).await;
+        let created = runs.iter().any(|run| {
+            matches!(run.status, RunStatus::Ok | RunStatus::Partial)
+                && run
+                    .counts
+                    .get(&mlc_store::Action::Create)
+                    .copied()
+                    .unwrap_or(0)
+                    > 0
+        });
+        if created {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run through the agent: {runs:?}\nservice: {}\nagent: {}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            std::fs::read_to_string(&agent_log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_no_duplicates(&organizations_by_customer(&testbed).await);
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+}
