@@ -13,6 +13,8 @@ use crate::map::{FieldMap, MappedRecord, CUSTOMER_NUMBER_FIELD};
 use crate::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
 use crate::testing::{customer, field_map_with, key_for, other_customer, sync_config};
 
+mod branches;
+
 const STATUS_LABEL: i64 = 99;
 
 fn settings() -> PlanSettings {
