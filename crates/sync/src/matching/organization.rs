@@ -1,6 +1,6 @@
 //! Which existing Pipedrive organization, if any, an ECC customer is: the link table first
 //! (the caller's: a linked customer never reaches the matcher), then the external-id custom
-//! field, then the VAT number, then the same name at the same address, then the fuzzy name
+//! field, then the same name at the same address, then the VAT number, then the fuzzy name
 //! with address evidence.
 //!
 //! An organization linked to another customer number is never linked automatically; the pair
@@ -376,7 +376,24 @@ impl OrganizationMatcher {
                 return outcome;
             }
         }
-        // 2. The VAT number.
+        // 2. The same name at the same address: the only one, and free, is linked; several,
+        // or one linked to another customer, are reviewed. Never scored, so no word weight can
+        // make it look like another company. Before the VAT number, which the branches of one
+        // group share: the organization at a branch's own address is that branch's.
+        let hits: Vec<MatchEvidence> = self
+            .same_name_and_address_records(subject, &mut scratch.keys)
+            .into_iter()
+            .filter(|number| !excluded.contains(&self.index.record(*number).id))
+            .map(|number| {
+                let mut found = evidence_for(number, MatchRule::SameNameAndAddress);
+                found.score = 1.0;
+                found
+            })
+            .collect();
+        if let Some(outcome) = decide_exact(hits, |_| true) {
+            return outcome;
+        }
+        // 3. The VAT number.
         if !subject.vat.is_empty() {
             let hits: Vec<MatchEvidence> = self
                 .index
@@ -397,22 +414,6 @@ impl OrganizationMatcher {
             if let Some(outcome) = decide_exact(hits, |found| found.details.name_score >= 0.5) {
                 return outcome;
             }
-        }
-        // 3. The same name at the same address: the only one, and free, is linked; several,
-        // or one linked to another customer, are reviewed. Never scored, so no word weight can
-        // make it look like another company.
-        let hits: Vec<MatchEvidence> = self
-            .same_name_and_address_records(subject, &mut scratch.keys)
-            .into_iter()
-            .filter(|number| !excluded.contains(&self.index.record(*number).id))
-            .map(|number| {
-                let mut found = evidence_for(number, MatchRule::SameNameAndAddress);
-                found.score = 1.0;
-                found
-            })
-            .collect();
-        if let Some(outcome) = decide_exact(hits, |_| true) {
-            return outcome;
         }
         // 4. Name and address.
         let candidates = self.index.candidates(
@@ -519,8 +520,9 @@ fn evidence(
     }
 }
 
-/// The decision of an exact rule (external id, VAT, same name and address): one clean hit links, a hit linked to
-/// another customer or several hits go to review, no hit lets the next rule decide.
+/// The decision of an exact rule (external id, VAT, same name and address): one clean hit
+/// links, a hit linked to another customer or several hits go to review, no hit lets the next
+/// rule decide.
 fn decide_exact(
     mut hits: Vec<MatchEvidence>,
     confident: impl Fn(&MatchEvidence) -> bool,
@@ -952,6 +954,41 @@ mod tests {
         let outcome = matcher(&[typed(91)], &[]).match_customer(&customer(), &[91]);
         assert!(
             matches!(outcome, MatchOutcome::Create { nearest: None }),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_vat_number_the_branches_share_does_not_hide_the_organization_at_its_own_address() {
+        let mut sibling = organization(
+            96,
+            "Müller Maschinenbau GmbH & Co. KG",
+            "Königstraße",
+            "3",
+            "70173",
+            "Stuttgart",
+        );
+        sibling
+            .custom_fields
+            .insert(VAT_KEY.into(), json!("DE 123456789"));
+        let typed = organization(
+            97,
+            "MUELLER MASCHINENBAU GMBH",
+            "Hauptstr.",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let outcome = matcher(&[sibling.clone(), typed], &[("0000000815", 96)])
+            .match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.pipedrive_id == 97 && evidence.rule == MatchRule::SameNameAndAddress),
+            "{outcome:?}"
+        );
+        // Without one at its address, the shared VAT number still asks a reviewer.
+        let outcome = matcher(&[sibling], &[("0000000815", 96)]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Review { reason: ReviewReason::LinkedToAnotherCustomer, ref candidate, .. } if candidate.rule == MatchRule::VatNumber),
             "{outcome:?}"
         );
     }
