@@ -180,7 +180,7 @@ impl World {
                 review_threshold: 0.7,
             },
             self.map.customer_number_key(),
-            None,
+            self.map.vat_number_key(),
             organizations,
             links,
         );

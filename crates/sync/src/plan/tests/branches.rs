@@ -1,8 +1,8 @@
 //! The branches of one group: thousands of ECC customers where groups share one company name at
-//! different addresses, a share of them typed into Pipedrive by hand (the exact address, the
-//! name as a person writes it), the rest partly synced before, beside organizations of other
-//! companies. The planner must duplicate none of the hand-typed organizations and link none to
-//! another branch.
+//! different addresses (in half the groups one VAT number too), a share of them typed into
+//! Pipedrive by hand (the exact address, the name as a person writes it), the rest partly synced
+//! before, beside organizations of other companies. The planner must duplicate none of the
+//! hand-typed organizations and link none to another branch.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -625,6 +625,10 @@ fn generate() -> Generated {
         let size = rng
             .random_range(2..=10usize)
             .min(CUSTOMERS - branches.len());
+        // One legal entity: in half the groups every branch carries its VAT number.
+        let vat_number = rng
+            .random_bool(0.5)
+            .then(|| format!("{}{:09}", country.code, groups));
         let mut first_address: Option<mlc_canonical::Address> = None;
         groups += 1;
         for _ in 0..size {
@@ -651,6 +655,7 @@ fn generate() -> Generated {
                 &address.city,
             );
             customer.billing_address = address;
+            customer.vat_number = vat_number.clone();
             let mut branch = Branch {
                 customer,
                 hand_typed: None,
