@@ -5,7 +5,9 @@
 //! Compactness is the point (a million records in well under 300 MB): every record's
 //! normalized strings live in one byte arena, a record is 24 bytes, and the blocking keys are
 //! one sorted `Vec<u64>` of (32-bit key hash, record number) pairs, searched by binary search.
-//! A hash collision only adds a candidate the scorer then rejects.
+//! A hash collision only adds a candidate the scorer then rejects. Besides the fuzzy keys, each
+//! record is filed under its exact name and address, so the same company typed in at the same
+//! address is found however common its name is.
 
 use super::normalize::{
     name_variants, normalize_city, normalize_house_number, normalize_postal_code, normalize_street,
@@ -137,6 +139,7 @@ const KEY_PAIR: u8 = b'p';
 const KEY_POSTAL_PREFIX: u8 = b'z';
 const KEY_CUSTOMER: u8 = b'x';
 const KEY_VAT: u8 = b'v';
+const KEY_SAME_ADDRESS: u8 = b'a';
 
 /// A name-token key shared by more records than this is too common to block on ("mueller" in
 /// a German customer base); the pair and postal keys still find those records.
@@ -204,6 +207,32 @@ fn word_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
     for name in [subject.name.as_str(), subject.alt_name.as_str()] {
         for word in name.split(' ').filter(|word| !word.is_empty()) {
             keys.push(key_hash(KEY_TOKEN, &[word]));
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+}
+
+/// Street and house number run together ("hauptstr" + "12a" → "hauptstr12a"), so a number
+/// typed into the street field is the same address as one in its own field.
+pub fn street_with_number(street: &str, house_number: &str) -> String {
+    format!("{street}{house_number}")
+}
+
+/// The keys under which a record is found by its exact name and address (one per spelling of
+/// its name: umlauts expanded and stripped); none when its name, street, postal code or city is
+/// missing. The keys only narrow the search: `score::same_name_and_address` decides.
+pub fn same_address_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
+    if subject.street.is_empty() || subject.postal_code.is_empty() || subject.city.is_empty() {
+        return;
+    }
+    let street = street_with_number(&subject.street, &subject.house_number);
+    for name in [subject.name.as_str(), subject.alt_name.as_str()] {
+        if !name.is_empty() {
+            keys.push(key_hash(
+                KEY_SAME_ADDRESS,
+                &[name, &street, &subject.postal_code, &subject.city],
+            ));
         }
     }
     keys.sort_unstable();
@@ -311,6 +340,7 @@ impl RecordIndexBuilder {
         }
         keys.clear();
         fuzzy_keys(subject, &mut keys);
+        same_address_keys(subject, &mut keys);
         if !subject.customer_number.is_empty() {
             keys.push(customer_key(&subject.customer_number));
         }

@@ -64,9 +64,10 @@ pub fn fold(text: &str, umlauts: UmlautFolding) -> String {
     out
 }
 
-/// "G.m.b.H." → "GmbH", "B.V." → "BV": a word made of single letters each followed by a dot
-/// is one abbreviation, whether it is written with the dots or without them. Without this the
-/// dots would split it into letters that match no legal form.
+/// "G.m.b.H." → "GmbH", "B.V." → "BV", "o.o" → "oo": a word made of single letters joined by
+/// dots is one abbreviation, whether it is written with the dots or without them, and with the
+/// final dot or without it. Without this the dots would split it into letters that match no
+/// legal form.
 fn join_dotted_abbreviations(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains('.') {
         return std::borrow::Cow::Borrowed(text);
@@ -86,12 +87,18 @@ fn join_dotted_abbreviations(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn is_dotted_abbreviation(word: &str) -> bool {
+    let word = word.strip_suffix('.').unwrap_or(word);
     let chars: Vec<char> = word.chars().collect();
-    chars.len() >= 4
-        && chars.len().is_multiple_of(2)
-        && chars
-            .chunks(2)
-            .all(|pair| pair[0].is_alphabetic() && pair[1] == '.')
+    // Letter, dot, letter (, dot, letter ...): at least two letters, the dot only between them.
+    chars.len() >= 3
+        && chars.len() % 2 == 1
+        && chars.iter().enumerate().all(|(position, c)| {
+            if position % 2 == 0 {
+                c.is_alphabetic()
+            } else {
+                *c == '.'
+            }
+        })
 }
 
 /// The words of folded text.
@@ -111,6 +118,12 @@ const LEGAL_FORMS: &[&str] = &[
     "AG & Co. KG",
     "UG (haftungsbeschränkt) & Co. KG",
     "UG (haftungsbeschränkt)",
+    "Gesellschaft mit beschränkter Haftung",
+    "Aktiengesellschaft",
+    "Kommanditgesellschaft",
+    "GbR",
+    "PartG mbB",
+    "PartG",
     "gGmbH",
     "GmbH",
     "GesmbH",
@@ -135,6 +148,9 @@ const LEGAL_FORMS: &[&str] = &[
     "Limited",
     "Pty Ltd",
     "Pty",
+    "Pte. Ltd.",
+    "Pte",
+    "Sdn. Bhd.",
     "LLC",
     "L.L.C.",
     "LLP",
@@ -166,8 +182,17 @@ const LEGAL_FORMS: &[&str] = &[
     "C.V.",
     "Sp. z o.o.",
     "Sp.z o.o.",
+    "Spółka z o.o.",
+    "Spółka z ograniczoną odpowiedzialnością",
+    "Spółka Akcyjna",
+    "Spółka jawna",
+    "Spółka komandytowa",
     "Sp. j.",
     "Sp. k.",
+    "S.A. de C.V.",
+    "BVBA",
+    "SPRL",
+    "CVBA",
     "S.p.A.",
     "SpA",
     "S.r.l.",
@@ -191,7 +216,11 @@ const LEGAL_FORMS: &[&str] = &[
     "Zrt.",
     "Nyrt.",
     "s.r.o.",
+    "spol. s r.o.",
     "a.s.",
+    "OÜ",
+    "UAB",
+    "SIA",
     "d.o.o.",
     "d.d.",
     "S.R.L.",
@@ -206,13 +235,55 @@ const STOP_WORDS: &[&str] = &["and", "und", "et", "the", "der", "die", "das"];
 struct LegalForms {
     /// Each form's words joined by one space ("gmbh co kg").
     sequences: HashSet<String>,
+    /// Each form's letters run together ("gmbhcokg", "spzoo", "sa"), for forms typed as
+    /// single letters with blanks between them ("S. A.", "G. m. b. H.", "s. r. o.").
+    compact: HashSet<String>,
+    /// The most words a form in `sequences` has.
     longest: usize,
+}
+
+impl LegalForms {
+    /// How many of the last `words` are a legal form, if any are (the longest form wins).
+    fn at_end(&self, words: &[&str]) -> Option<usize> {
+        // A name keeps at least one word.
+        if words.len() < 2 {
+            return None;
+        }
+        let available = words.len() - 1;
+        // Words of one or two letters at the end may spell a form letter by letter.
+        let short_run = words[1..]
+            .iter()
+            .rev()
+            .take_while(|word| word.chars().count() <= 2)
+            .count();
+        let mut tail_text = String::new();
+        for length in (1..=available.min(self.longest.max(short_run))).rev() {
+            let tail = &words[words.len() - length..];
+            if length <= self.longest {
+                tail_text.clear();
+                for (index, word) in tail.iter().enumerate() {
+                    if index > 0 {
+                        tail_text.push(' ');
+                    }
+                    tail_text.push_str(word);
+                }
+                if self.sequences.contains(tail_text.as_str()) {
+                    return Some(length);
+                }
+            }
+            if length > 1 && length <= short_run && self.compact.contains(&tail.concat()) {
+                return Some(length);
+            }
+        }
+        None
+    }
 }
 
 fn legal_forms() -> &'static LegalForms {
     static FORMS: OnceLock<LegalForms> = OnceLock::new();
     FORMS.get_or_init(|| {
         let mut sequences = HashSet::new();
+        let mut compact = HashSet::new();
         for form in LEGAL_FORMS {
             for folding in [UmlautFolding::Expand, UmlautFolding::Strip] {
                 let folded = fold(form, folding);
@@ -222,6 +293,7 @@ fn legal_forms() -> &'static LegalForms {
                     sequences.insert(sequence.concat());
                 }
                 sequences.insert(sequence.join(" "));
+                compact.insert(sequence.concat());
             }
         }
         let longest = sequences
@@ -229,7 +301,11 @@ fn legal_forms() -> &'static LegalForms {
             .map(|form| form.split(' ').count())
             .max()
             .unwrap_or(1);
-        LegalForms { sequences, longest }
+        LegalForms {
+            sequences,
+            compact,
+            longest,
+        }
     })
 }
 
@@ -261,25 +337,11 @@ pub fn normalize_name(name: &str, umlauts: UmlautFolding) -> NormalizedName {
     let mut words: Vec<&str> = tokens(&folded).collect();
     let forms = legal_forms();
     let mut stripped: Vec<&str> = Vec::new();
-    let mut tail_text = String::new();
     // Strip legal forms from the end, longest first, as long as a word remains.
-    'strip: while words.len() > 1 {
-        for length in (1..=forms.longest.min(words.len() - 1)).rev() {
-            let tail = &words[words.len() - length..];
-            tail_text.clear();
-            for (index, word) in tail.iter().enumerate() {
-                if index > 0 {
-                    tail_text.push(' ');
-                }
-                tail_text.push_str(word);
-            }
-            if forms.sequences.contains(tail_text.as_str()) {
-                stripped.splice(0..0, tail.iter().copied());
-                words.truncate(words.len() - length);
-                continue 'strip;
-            }
-        }
-        break;
+    while let Some(length) = forms.at_end(&words) {
+        let tail = &words[words.len() - length..];
+        stripped.splice(0..0, tail.iter().copied());
+        words.truncate(words.len() - length);
     }
     let mut distinctive = without_stop_words(&words);
     if distinctive.is_empty() {
@@ -506,6 +568,49 @@ mod tests {
     }
 
     #[test]
+    fn legal_forms_without_the_final_dot_or_with_blanks_inside_are_stripped() {
+        for typed in [
+            "Kowalski Handel Sp. z o.o",
+            "KOWALSKI HANDEL SP. Z O.O.",
+            "Kowalski Handel sp. z o. o.",
+            "Kowalski Handel Sp.z o.o.",
+            "Kowalski Handel Sp z oo",
+            "Kowalski Handel Spółka z o.o.",
+            "  Kowalski   Handel  Sp. z o.o.  ",
+        ] {
+            assert_eq!(key(typed), "handel kowalski", "{typed}");
+        }
+        for (typed, stem) in [
+            ("Iberia Foods S. A.", "foods iberia"),
+            ("Iberia Foods S.A", "foods iberia"),
+            ("Müller G.m.b.H", "mueller"),
+            ("Müller G. m. b. H.", "mueller"),
+            ("Müller Gmbh", "mueller"),
+            ("Müller G.m.b.H&Co.KG", "mueller"),
+            ("Rossi S.R.L", "rossi"),
+            ("Rossi S. r. l.", "rossi"),
+            ("Rossi S. p. A.", "rossi"),
+            ("Jansen B.V", "jansen"),
+            ("Jansen B. V.", "jansen"),
+            ("Jansen N.V", "jansen"),
+            ("Hansen A / S", "hansen"),
+            ("Novak s.r.o", "novak"),
+            ("Novak s. r. o.", "novak"),
+            ("Novak spol. s r.o.", "novak"),
+            ("Kovacs KFT", "kovacs"),
+            ("Dupont S. A. S.", "dupont"),
+            ("Peter Maier e. K.", "maier peter"),
+            ("Widget L.L.C", "widget"),
+            ("Widget Incorporated", "widget"),
+            ("ACME LIMITED ", "acme"),
+            ("Acme Co., Ltd.", "acme"),
+            ("Siemens Aktiengesellschaft", "siemens"),
+        ] {
+            assert_eq!(key(typed), stem, "{typed}");
+        }
+    }
+
+    #[test]
     fn a_name_that_is_only_a_legal_form_keeps_its_word() {
         assert_eq!(key("GmbH"), "gmbh");
         assert_eq!(key("The Limited"), "limited");
@@ -561,6 +666,103 @@ mod tests {
         assert_eq!(city_only.street, "Stuttgart");
     }
 
+    /// Legal forms as ECC holds them; `with_dots` and `with_case` spell them as people type.
+    const TYPED_FORMS: &[&str] = &[
+        "GmbH",
+        "G.m.b.H.",
+        "AG",
+        "KG",
+        "GmbH & Co. KG",
+        "UG (haftungsbeschränkt)",
+        "e.K.",
+        "Sp. z o.o.",
+        "S.A.",
+        "SA",
+        "S.r.l.",
+        "S.p.A.",
+        "SARL",
+        "S.A.S.",
+        "B.V.",
+        "N.V.",
+        "A/S",
+        "ApS",
+        "AB",
+        "Oy",
+        "Oyj",
+        "s.r.o.",
+        "a.s.",
+        "d.o.o.",
+        "Kft.",
+        "Ltd.",
+        "Limited",
+        "Inc.",
+        "Incorporated",
+        "Corp.",
+        "LLC",
+        "PLC",
+        "Pty Ltd",
+    ];
+
+    /// The same form written out and abbreviated.
+    const SYNONYMS: &[(&str, &str)] = &[
+        ("Limited", "Ltd"),
+        ("Incorporated", "Inc."),
+        ("Corporation", "Corp"),
+        ("Company", "Co."),
+        ("Spółka z o.o.", "Sp. z o.o."),
+        ("Gesellschaft mit beschränkter Haftung", "GmbH"),
+        ("Aktiengesellschaft", "AG"),
+    ];
+
+    /// 0: as written; 1: without the final dot; 2: a blank after every inner dot ("S. A.");
+    /// 3: without any dot ("Sp z oo").
+    fn with_dots(form: &str, dots: u8) -> String {
+        match dots {
+            1 => form.strip_suffix('.').unwrap_or(form).to_string(),
+            2 => {
+                form.trim_end_matches('.')
+                    .replace('.', ". ")
+                    .replace(".  ", ". ")
+                    + if form.ends_with('.') { "." } else { "" }
+            }
+            3 => form.replace('.', ""),
+            _ => form.to_string(),
+        }
+    }
+
+    /// 0: as written; 1: all caps; 2: all lowercase; 3: title case ("Gmbh", "Sp. Z O.o.").
+    fn with_case(name: &str, case: u8) -> String {
+        match case {
+            1 => name.to_uppercase(),
+            2 => name.to_lowercase(),
+            3 => name
+                .split(' ')
+                .map(|word| {
+                    let mut chars = word.chars();
+                    match chars.next() {
+                        Some(first) => first
+                            .to_uppercase()
+                            .chain(chars.flat_map(char::to_lowercase))
+                            .collect(),
+                        None => String::new(),
+                    }
+                })
+                .collect::<Vec<String>>()
+                .join(" "),
+            _ => name.to_string(),
+        }
+    }
+
+    /// 0: as written; 1: a trailing blank; 2: blanks around; 3: every blank doubled.
+    fn with_blanks(name: &str, blanks: u8) -> String {
+        match blanks {
+            1 => format!("{name} "),
+            2 => format!("  {name}\t "),
+            3 => name.replace(' ', "  "),
+            _ => name.to_string(),
+        }
+    }
+
     proptest! {
         #[test]
         fn keys_are_sorted_unique_lowercase_words(name in "[A-Za-zÄÖÜäöüßéè&.,' -]{0,40}") {
@@ -584,18 +786,42 @@ mod tests {
 
         #[test]
         fn word_order_never_matters(words in proptest::collection::vec("[a-z]{2,10}", 1..5)) {
-            // Legal forms are stripped from the end only ("Oy Aa" is not "Aa Oy").
-            prop_assume!(words.iter().all(|word| !legal_forms().sequences.contains(word.as_str())));
+            // Legal forms are stripped from the end only ("Oy Aa" is not "Aa Oy", "Gm Bh" is a
+            // GmbH, "Bh Gm" is not).
             let forward = words.join(" ");
             let mut reversed = words.clone();
             reversed.reverse();
-            prop_assert_eq!(key(&forward), key(&reversed.join(" ")));
+            let reversed = reversed.join(" ");
+            let strips_nothing = |name: &str| normalize_name(name, UmlautFolding::Expand).legal_form.is_empty();
+            prop_assume!(strips_nothing(&forward) && strips_nothing(&reversed));
+            prop_assert_eq!(key(&forward), key(&reversed));
         }
 
         #[test]
         fn a_legal_form_suffix_never_matters(stem in "[A-Z][a-z]{3,10} [A-Z][a-z]{3,10}",
                                              form in proptest::sample::select(vec!["GmbH", "AG", "Ltd.", "Limited", "Inc.", "B.V.", "S.A.", "Sp. z o.o.", "GmbH & Co. KG", "SARL", "LLC", "Oy"])) {
             prop_assert_eq!(key(&format!("{stem} {form}")), key(&stem));
+        }
+
+        #[test]
+        fn a_legal_form_as_people_type_it_never_matters(
+            stem in "[A-Z][a-z]{3,10} [A-Z][a-z]{3,10}",
+            form in proptest::sample::select(TYPED_FORMS.to_vec()),
+            dots in 0u8..4,
+            case in 0u8..4,
+            blanks in 0u8..4,
+        ) {
+            prop_assume!(key(&stem).split(' ').count() == 2);
+            let typed = with_blanks(&with_case(&format!("{stem} {}", with_dots(form, dots)), case), blanks);
+            prop_assert_eq!(key(&typed), key(&stem), "{:?}", typed);
+        }
+
+        #[test]
+        fn a_legal_form_written_out_or_abbreviated_never_matters(
+            stem in "[A-Z][a-z]{3,10} [A-Z][a-z]{3,10}",
+            (long, short) in proptest::sample::select(SYNONYMS.to_vec()),
+        ) {
+            prop_assert_eq!(key(&format!("{stem} {long}")), key(&format!("{stem} {short}")));
         }
 
         #[test]

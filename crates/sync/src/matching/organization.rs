@@ -1,18 +1,22 @@
 //! Which existing Pipedrive organization, if any, an ECC customer is: the link table first
 //! (the caller's: a linked customer never reaches the matcher), then the external-id custom
-//! field, then the VAT number, then the fuzzy name with address evidence.
+//! field, then the same name at the same address, then the VAT number, then the fuzzy name
+//! with address evidence.
 //!
 //! An organization linked to another customer number is never linked automatically; the pair
-//! goes to review. Every decision carries its evidence for the audit and the review queue.
+//! goes to review. An organization with the customer's normalized name at its normalized
+//! address is never passed over for a create: it is linked when it is the only one and free,
+//! else reviewed. Every decision carries its evidence for the audit and the review queue.
 
 use mlc_canonical::{alpha_output, Customer};
 use serde::{Deserialize, Serialize};
 
 use super::index::{
-    customer_key, vat_key, IndexedRecord, MatchSubject, RecordIndex, RecordIndexBuilder,
+    customer_key, same_address_keys, vat_key, IndexedRecord, MatchSubject, RecordIndex,
+    RecordIndexBuilder,
 };
 use super::normalize::parse_address_line;
-use super::score::{score, score_above, Evidence};
+use super::score::{same_name_and_address, score, score_above, Evidence};
 use crate::existing::ExistingOrganization;
 
 /// Score bands from `[sync]`.
@@ -42,6 +46,9 @@ pub enum MatchRule {
     /// The organization's "ECC Customer Number" holds this customer's number.
     ExternalId,
     VatNumber,
+    /// The normalized name and the normalized address (street, house number, postal code,
+    /// city) are equal.
+    SameNameAndAddress,
     NameAndAddress,
     /// A reviewer accepted the pair.
     ReviewAccepted,
@@ -298,6 +305,33 @@ impl OrganizationMatcher {
         (!record.customer_number.is_empty()).then_some(record.customer_number)
     }
 
+    /// The organizations with the customer's normalized name at its normalized address, linked
+    /// or not, in index order: the ones that are this customer if any is.
+    pub fn same_name_and_address(&self, customer: &Customer) -> Vec<i64> {
+        let subject = customer_subject(customer);
+        self.same_name_and_address_records(&subject, &mut Vec::new())
+            .into_iter()
+            .map(|number| self.index.record(number).id)
+            .collect()
+    }
+
+    fn same_name_and_address_records(
+        &self,
+        subject: &MatchSubject,
+        keys: &mut Vec<u32>,
+    ) -> Vec<u32> {
+        keys.clear();
+        same_address_keys(subject, keys);
+        let mut numbers: Vec<u32> = keys
+            .iter()
+            .flat_map(|key| self.index.postings(*key))
+            .filter(|number| same_name_and_address(subject, &self.index.record(*number)))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        numbers
+    }
+
     pub fn match_customer(&self, customer: &Customer, excluded: &[i64]) -> MatchOutcome {
         let mut scratch = Scratch::default();
         self.match_subject(&customer_subject(customer), excluded, &mut scratch)
@@ -342,7 +376,24 @@ impl OrganizationMatcher {
                 return outcome;
             }
         }
-        // 2. The VAT number.
+        // 2. The same name at the same address: the only one, and free, is linked; several,
+        // or one linked to another customer, are reviewed. Never scored, so no word weight can
+        // make it look like another company. Before the VAT number, which the branches of one
+        // group share: the organization at a branch's own address is that branch's.
+        let hits: Vec<MatchEvidence> = self
+            .same_name_and_address_records(subject, &mut scratch.keys)
+            .into_iter()
+            .filter(|number| !excluded.contains(&self.index.record(*number).id))
+            .map(|number| {
+                let mut found = evidence_for(number, MatchRule::SameNameAndAddress);
+                found.score = 1.0;
+                found
+            })
+            .collect();
+        if let Some(outcome) = decide_exact(hits, |_| true) {
+            return outcome;
+        }
+        // 3. The VAT number.
         if !subject.vat.is_empty() {
             let hits: Vec<MatchEvidence> = self
                 .index
@@ -364,7 +415,7 @@ impl OrganizationMatcher {
                 return outcome;
             }
         }
-        // 3. Name and address.
+        // 4. Name and address.
         let candidates = self.index.candidates(
             subject,
             SCORED_CANDIDATES,
@@ -469,8 +520,9 @@ fn evidence(
     }
 }
 
-/// The decision of an exact rule (external id, VAT): one clean hit links, a hit linked to
-/// another customer or several hits go to review, no hit lets the next rule decide.
+/// The decision of an exact rule (external id, VAT, same name and address): one clean hit
+/// links, a hit linked to another customer or several hits go to review, no hit lets the next
+/// rule decide.
 fn decide_exact(
     mut hits: Vec<MatchEvidence>,
     confident: impl Fn(&MatchEvidence) -> bool,
@@ -625,7 +677,7 @@ mod tests {
             panic!("expected a link, got {outcome:?}");
         };
         assert_eq!(evidence.pipedrive_id, 10);
-        assert_eq!(evidence.rule, MatchRule::NameAndAddress);
+        assert_eq!(evidence.rule, MatchRule::SameNameAndAddress);
         assert!(evidence.score >= 0.9);
         assert!(evidence.details.agreed.contains(&"postal_code".to_string()));
     }
@@ -824,6 +876,187 @@ mod tests {
         let outcome = matcher(&organizations, &[]).match_customer(&hahn, &[]);
         assert!(
             matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.pipedrive_id == 1),
+            "{outcome:?}"
+        );
+    }
+
+    /// `count` organizations named like a group's branches, each at its own street in Berlin
+    /// and linked to its own customer (0000009000 + n), ids from 500.
+    fn linked_branches(name: &str, count: i64) -> (Vec<ExistingOrganization>, Vec<(String, i64)>) {
+        (0..count)
+            .map(|n| {
+                let branch =
+                    organization(500 + n, name, &format!("Ring {n}"), "1", "10115", "Berlin");
+                (branch, (format!("{:010}", 9000 + n), 500 + n))
+            })
+            .unzip()
+    }
+
+    fn matcher_with_links(
+        organizations: &[ExistingOrganization],
+        links: &[(String, i64)],
+    ) -> OrganizationMatcher {
+        let links: Vec<(&str, i64)> = links
+            .iter()
+            .map(|(number, id)| (number.as_str(), *id))
+            .collect();
+        matcher(organizations, &links)
+    }
+
+    #[test]
+    fn the_same_name_at_the_same_address_is_linked_however_common_the_name() {
+        let (mut organizations, links) = linked_branches("Kowalski Handel Sp. z o.o.", 30);
+        organizations.push(organization(
+            90,
+            "KOWALSKI HANDEL SP. Z O.O ",
+            "hauptstr.",
+            "12",
+            "70173",
+            "STUTTGART",
+        ));
+        let mut branch = customer();
+        branch.name = "Kowalski Handel Sp. z o.o.".into();
+        branch.vat_number = None;
+        let outcome = matcher_with_links(&organizations, &links).match_customer(&branch, &[]);
+        let MatchOutcome::Link { evidence } = outcome else {
+            panic!("expected a link, got {outcome:?}");
+        };
+        assert_eq!(evidence.pipedrive_id, 90);
+        assert_eq!(evidence.rule, MatchRule::SameNameAndAddress);
+        assert_eq!(evidence.score, 1.0);
+    }
+
+    #[test]
+    fn the_same_name_at_the_same_address_twice_or_taken_is_a_review_never_a_create() {
+        let typed = |id| {
+            organization(
+                id,
+                "Müller Maschinenbau",
+                "Hauptstraße",
+                "12",
+                "70173",
+                "Stuttgart",
+            )
+        };
+        let outcome = matcher(&[typed(91), typed(92)], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Review { reason: ReviewReason::Ambiguous, ref candidate, other: Some(ref other) }
+                if candidate.rule == MatchRule::SameNameAndAddress && candidate.pipedrive_id == 91 && other.pipedrive_id == 92),
+            "{outcome:?}"
+        );
+        let outcome = matcher(&[typed(91)], &[("0000000815", 91)]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Review { reason: ReviewReason::LinkedToAnotherCustomer, ref candidate, .. }
+                if candidate.rule == MatchRule::SameNameAndAddress && candidate.linked_to.as_deref() == Some("815")),
+            "{outcome:?}"
+        );
+        // A reviewer's rejection stands: the next rule decides without it.
+        let outcome = matcher(&[typed(91)], &[]).match_customer(&customer(), &[91]);
+        assert!(
+            matches!(outcome, MatchOutcome::Create { nearest: None }),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_vat_number_the_branches_share_does_not_hide_the_organization_at_its_own_address() {
+        let mut sibling = organization(
+            96,
+            "Müller Maschinenbau GmbH & Co. KG",
+            "Königstraße",
+            "3",
+            "70173",
+            "Stuttgart",
+        );
+        sibling
+            .custom_fields
+            .insert(VAT_KEY.into(), json!("DE 123456789"));
+        let typed = organization(
+            97,
+            "MUELLER MASCHINENBAU GMBH",
+            "Hauptstr.",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        let outcome = matcher(&[sibling.clone(), typed], &[("0000000815", 96)])
+            .match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.pipedrive_id == 97 && evidence.rule == MatchRule::SameNameAndAddress),
+            "{outcome:?}"
+        );
+        // Without one at its address, the shared VAT number still asks a reviewer.
+        let outcome = matcher(&[sibling], &[("0000000815", 96)]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Review { reason: ReviewReason::LinkedToAnotherCustomer, ref candidate, .. } if candidate.rule == MatchRule::VatNumber),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_house_number_typed_into_the_street_field_is_the_same_address() {
+        let typed = organization(
+            93,
+            "Müller Maschinenbau",
+            "Hauptstr. 12",
+            "",
+            "D-70173",
+            "Stuttgart",
+        );
+        let outcome = matcher(&[typed], &[]).match_customer(&customer(), &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.rule == MatchRule::SameNameAndAddress),
+            "{outcome:?}"
+        );
+        let next_door = organization(
+            94,
+            "Müller Maschinenbau",
+            "Hauptstraße",
+            "14",
+            "70173",
+            "Stuttgart",
+        );
+        let outcome = matcher(&[next_door], &[]).match_customer(&customer(), &[]);
+        assert!(
+            !matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.rule == MatchRule::SameNameAndAddress),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_name_common_among_the_branches_never_pushes_its_own_address_under_the_review_band() {
+        // Thirty branches make "kowalski" and "handel" common, so the word the salesperson
+        // added weighs most; at the customer's own address that must not end in a create.
+        let (mut organizations, links) = linked_branches("Kowalski Handel Sp. z o.o.", 30);
+        organizations.push(organization(
+            95,
+            "Kowalski Handel Polska",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        ));
+        let mut branch = customer();
+        branch.name = "Kowalski Handel Sp. z o.o.".into();
+        branch.vat_number = None;
+        let outcome = matcher_with_links(&organizations, &links).match_customer(&branch, &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Review { reason: ReviewReason::MiddleBand, ref candidate, .. } if candidate.pipedrive_id == 95),
+            "{outcome:?}"
+        );
+        // Elsewhere the weights still decide: the same typed name in another city is no match.
+        organizations.pop();
+        organizations.push(organization(
+            95,
+            "Kowalski Handel Polska",
+            "Marktplatz",
+            "1",
+            "80331",
+            "München",
+        ));
+        let outcome = matcher_with_links(&organizations, &links).match_customer(&branch, &[]);
+        assert!(
+            matches!(outcome, MatchOutcome::Create { .. }),
             "{outcome:?}"
         );
     }

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::index::{IndexedRecord, MatchSubject};
+use super::index::{street_with_number, IndexedRecord, MatchSubject};
 
 /// Name similarity with every word weighted by its length (no index at hand).
 pub fn name_similarity(a: &str, b: &str) -> f64 {
@@ -104,28 +104,36 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     jaro + 0.1 * prefix as f64 * (1.0 - jaro)
 }
 
+/// A word counts as found in another name from this similarity on.
+const CLOSE_WORD: f64 = 0.88;
+
+/// How alike `word` is to its closest word in `to`.
+fn closest_word(word: &str, to: &str) -> f64 {
+    let length = word.chars().count() as f64;
+    let mut best: f64 = 0.0;
+    for other in to.split(' ') {
+        if word == other {
+            return 1.0;
+        }
+        // Words of very different length are not typos of each other.
+        let other_length = other.chars().count() as f64;
+        if (length - other_length).abs() > 3.0 {
+            continue;
+        }
+        best = best.max(jaro_winkler(word, other));
+    }
+    best
+}
+
 /// Share of `from`'s weight that has a close word in `to`.
 fn directional_similarity(from: &str, to: &str, weight: &dyn Fn(&str) -> f64) -> f64 {
     let mut total = 0.0;
     let mut matched = 0.0;
     for word in from.split(' ') {
-        let length = word.chars().count() as f64;
         let word_weight = weight(word);
         total += word_weight;
-        let mut best: f64 = 0.0;
-        for other in to.split(' ') {
-            if word == other {
-                best = 1.0;
-                break;
-            }
-            // Words of very different length are not typos of each other.
-            let other_length = other.chars().count() as f64;
-            if (length - other_length).abs() > 3.0 {
-                continue;
-            }
-            best = best.max(jaro_winkler(word, other));
-        }
-        if best >= 0.88 {
+        let best = closest_word(word, to);
+        if best >= CLOSE_WORD {
             matched += word_weight * best;
         }
     }
@@ -134,6 +142,19 @@ fn directional_similarity(from: &str, to: &str, weight: &dyn Fn(&str) -> f64) ->
     } else {
         matched / total
     }
+}
+
+/// Whether every word of one name has a close word in the other: they differ only by words one
+/// of them adds ("kowalski handel" and "handel kowalski polska").
+fn one_name_within_the_other(a: &str, b: &str) -> bool {
+    let within = |from: &str, to: &str| {
+        !from.is_empty()
+            && !to.is_empty()
+            && from
+                .split(' ')
+                .all(|word| closest_word(word, to) >= CLOSE_WORD)
+    };
+    within(a, b) || within(b, a)
 }
 
 /// Which parts of two records were compared, and what they said.
@@ -165,6 +186,13 @@ pub fn score(subject: &MatchSubject, record: &IndexedRecord<'_>) -> Evidence {
 /// The score, or `None` when the address alone already keeps it below `floor` (the name can
 /// only lower it further): most candidates of a common name are elsewhere, and this spares
 /// their name comparison.
+///
+/// At the same address, when one name only adds words to the other, the word weights may
+/// raise the name score but never lower it below the plain comparison (words weighted by their
+/// length): the words both share are common when many ECC customers share the name (the
+/// branches of one group), and that must not make the hand-typed organization of one of them
+/// look like another company. Where each name has a word the other lacks ("Hahn
+/// Elektrotechnik", "Lang Elektrotechnik"), the weights decide as everywhere.
 pub fn score_above(
     subject: &MatchSubject,
     record: &IndexedRecord<'_>,
@@ -176,6 +204,67 @@ pub fn score_above(
     if factor < floor {
         return None;
     }
+    let mut name_score = best_name_similarity(subject, record, weight);
+    if name_score < 1.0 && same_address(subject, record) && only_words_added(subject, record) {
+        let by_length = |word: &str| word.chars().count() as f64;
+        name_score = name_score.max(best_name_similarity(subject, record, &by_length));
+    }
+    if name_score >= 0.999 {
+        evidence.agreed.insert(0, "name".into());
+    }
+    evidence.name_score = name_score;
+    evidence.address_factor = factor;
+    evidence.score = (name_score * factor).clamp(0.0, 1.0);
+    Some(evidence)
+}
+
+/// Whether both name the same company exactly: a spelling of one name (umlauts expanded or
+/// stripped) is a spelling of the other, after normalization (legal form, case, punctuation,
+/// blanks and word order do not count).
+pub fn same_name(subject: &MatchSubject, record: &IndexedRecord<'_>) -> bool {
+    let theirs = [record.name, record.alt_name];
+    [subject.name.as_str(), subject.alt_name.as_str()]
+        .iter()
+        .any(|spelling| !spelling.is_empty() && theirs.contains(spelling))
+}
+
+/// Whether both are at one address: street and house number (also when one side typed the
+/// number into the street field), postal code and city agree after normalization, all known on
+/// both sides; and their countries, when both have one, agree.
+pub fn same_address(subject: &MatchSubject, record: &IndexedRecord<'_>) -> bool {
+    let known = |street: &str, postal: &str, city: &str| {
+        !street.is_empty() && !postal.is_empty() && !city.is_empty()
+    };
+    known(&subject.street, &subject.postal_code, &subject.city)
+        && known(record.street, record.postal_code, record.city)
+        && subject.postal_code == record.postal_code
+        && subject.city == record.city
+        && street_with_number(&subject.street, &subject.house_number)
+            == street_with_number(record.street, record.house_number)
+        && (subject.country.is_empty()
+            || record.country.is_empty()
+            || subject.country == record.country)
+}
+
+/// The same company at the same address: the evidence of the same-address rule.
+pub fn same_name_and_address(subject: &MatchSubject, record: &IndexedRecord<'_>) -> bool {
+    same_address(subject, record) && same_name(subject, record)
+}
+
+/// Whether, in some umlaut spelling of each, one name only adds words to the other.
+fn only_words_added(subject: &MatchSubject, record: &IndexedRecord<'_>) -> bool {
+    let ours = [subject.name.as_str(), subject.alt_name.as_str()];
+    let theirs = [record.name, record.alt_name];
+    ours.iter()
+        .any(|a| theirs.iter().any(|b| one_name_within_the_other(a, b)))
+}
+
+/// The name similarity over both umlaut spellings of each side, the best of them.
+fn best_name_similarity(
+    subject: &MatchSubject,
+    record: &IndexedRecord<'_>,
+    weight: &dyn Fn(&str) -> f64,
+) -> f64 {
     let mut name_score = name_similarity_weighted(&subject.name, record.name, weight);
     if name_score < 1.0 && (!subject.alt_name.is_empty() || !record.alt_name.is_empty()) {
         let subject_alt = if subject.alt_name.is_empty() {
@@ -196,13 +285,7 @@ pub fn score_above(
             name_score = name_score.max(name_similarity_weighted(a, b, weight));
         }
     }
-    if name_score >= 0.999 {
-        evidence.agreed.insert(0, "name".into());
-    }
-    evidence.name_score = name_score;
-    evidence.address_factor = factor;
-    evidence.score = (name_score * factor).clamp(0.0, 1.0);
-    Some(evidence)
+    name_score
 }
 
 /// What the address says: 0.85 when nothing can be compared, more for each part that agrees,
@@ -230,12 +313,20 @@ fn address_factor(
     compare("postal_code", postal, 0.07, 0.15);
     let city = both(&subject.city, record.city).then(|| close(&subject.city, record.city, 0.93));
     compare("city", city, 0.06, 0.10);
-    let street =
-        both(&subject.street, record.street).then(|| close(&subject.street, record.street, 0.93));
+    // "Hauptstr. 12" in the street field is "Hauptstr." with the number 12.
+    let number_in_either_field = both(&subject.street, record.street)
+        && street_with_number(&subject.street, &subject.house_number)
+            == street_with_number(record.street, record.house_number);
+    let street = both(&subject.street, record.street)
+        .then(|| number_in_either_field || close(&subject.street, record.street, 0.93));
     compare("street", street, 0.06, 0.35);
     if street == Some(true) {
-        let number = both(&subject.house_number, record.house_number)
-            .then(|| subject.house_number == record.house_number);
+        let number = if number_in_either_field {
+            (!subject.house_number.is_empty() || !record.house_number.is_empty()).then_some(true)
+        } else {
+            both(&subject.house_number, record.house_number)
+                .then(|| subject.house_number == record.house_number)
+        };
         compare("house_number", number, 0.02, 0.06);
     }
     let country = both(&subject.country, record.country).then(|| subject.country == record.country);
@@ -371,6 +462,83 @@ mod tests {
         assert!((0.70..0.90).contains(&evidence.score), "{evidence:?}");
         let city_only = subject("Mueller Maschinenbau", "", "", "", "Stuttgart");
         assert!(score_of(&a, &city_only).score >= 0.90);
+    }
+
+    fn same_name_and_address_of(a: &MatchSubject, b: &MatchSubject) -> (bool, bool) {
+        let mut builder = RecordIndexBuilder::default();
+        builder.add(1, b);
+        let index = builder.finish();
+        let record = index.record(0);
+        (same_name(a, &record), same_address(a, &record))
+    }
+
+    #[test]
+    fn the_same_name_and_address_survive_how_people_type_them() {
+        let ecc = subject(
+            "Müller Maschinenbau GmbH",
+            "Hauptstraße",
+            "12a",
+            "70173",
+            "Stuttgart",
+        );
+        for typed in [
+            subject(
+                "MUELLER MASCHINENBAU GMBH ",
+                "HAUPTSTRASSE",
+                "12 A",
+                "D-70173",
+                "STUTTGART",
+            ),
+            subject(
+                "Muller Maschinenbau",
+                "Hauptstr. 12a",
+                "",
+                "70173",
+                "stuttgart",
+            ),
+            subject(
+                "maschinenbau müller g.m.b.h",
+                "Haupt-Str.",
+                "12a",
+                "70173",
+                " Stuttgart ",
+            ),
+        ] {
+            assert_eq!(
+                same_name_and_address_of(&ecc, &typed),
+                (true, true),
+                "{typed:?}"
+            );
+        }
+        let next_door = subject(
+            "Müller Maschinenbau",
+            "Hauptstraße",
+            "14",
+            "70173",
+            "Stuttgart",
+        );
+        assert_eq!(same_name_and_address_of(&ecc, &next_door), (true, false));
+        let no_street = subject("Müller Maschinenbau", "", "", "70173", "Stuttgart");
+        assert_eq!(same_name_and_address_of(&ecc, &no_street), (true, false));
+        let abroad = MatchSubject::from_parts(
+            "Müller Maschinenbau",
+            "Hauptstraße",
+            "12a",
+            "70173",
+            "Stuttgart",
+            "AT",
+            None,
+            None,
+        );
+        assert_eq!(same_name_and_address_of(&ecc, &abroad), (true, false));
+        let logistics = subject(
+            "Müller Logistik",
+            "Hauptstraße",
+            "12a",
+            "70173",
+            "Stuttgart",
+        );
+        assert_eq!(same_name_and_address_of(&ecc, &logistics), (false, true));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!
 //! Guarantees kept here: an unchanged record costs nothing; a record is never created without
 //! a successful lookup; a customer deleted or blocked before it was ever synced is not created;
-//! two customers never share one organization by themselves.
+//! two customers never share one organization by themselves; an organization with exactly the
+//! name and address of one customer of the run is never linked to another by a fuzzy match
+//! (the branch down the street is not the branch a salesperson typed in).
 
 pub mod backoff;
 pub mod cost;
@@ -26,8 +28,8 @@ use serde_json::{json, Value};
 use crate::existing::{ExistingOrganization, ExistingPerson};
 use crate::map::{customer_status, diff, FieldMap, MappedRecord, MappingProblem};
 use crate::matching::{
-    match_person, EccDuplicate, MatchOutcome, MatchRule, OrganizationMatcher, PersonMatch,
-    ReviewReason,
+    match_person, EccDuplicate, MatchEvidence, MatchOutcome, MatchRule, OrganizationMatcher,
+    PersonMatch, ReviewReason,
 };
 use cost::{CREATE_TOKENS, DELETE_TOKENS, GET_TOKENS, UPDATE_TOKENS};
 
@@ -358,6 +360,7 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
     let mut planner = Planner {
         inputs,
         claimed: HashMap::new(),
+        same_name_and_address: HashMap::new(),
         duplicate_of: inputs
             .ecc_duplicates
             .iter()
@@ -366,6 +369,16 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
         persons_by_organization: HashMap::new(),
     };
     if let Some(view) = &inputs.pipedrive {
+        for record in inputs.records {
+            let customer = record.customer;
+            for id in view.matcher.same_name_and_address(customer) {
+                planner
+                    .same_name_and_address
+                    .entry(id)
+                    .or_default()
+                    .push(customer.customer_number.as_str());
+            }
+        }
         for person in view.persons.values() {
             if let Some(org_id) = person.org_id {
                 planner
@@ -404,6 +417,9 @@ struct Planner<'p, 'a> {
     inputs: &'p PlanInputs<'a>,
     /// Organizations linked in this plan, by the customer that took them.
     claimed: HashMap<i64, String>,
+    /// Organizations with exactly the normalized name and address of customers of this run,
+    /// and theirs.
+    same_name_and_address: HashMap<i64, Vec<&'a str>>,
     duplicate_of: HashMap<&'a str, &'a EccDuplicate>,
     persons_by_organization: HashMap<i64, Vec<&'a ExistingPerson>>,
 }
@@ -851,6 +867,19 @@ impl<'p, 'a> Planner<'p, 'a> {
                     };
                     return planned;
                 }
+                if let Some(other) = self.another_customers_address(&evidence, &planned.ecc_key) {
+                    planned.reason = format!(
+                        "organization {} fits (score {:.2}), but it has exactly the name and address of customer {}; not linked until reviewed",
+                        evidence.pipedrive_id,
+                        evidence.score,
+                        alpha_output(other)
+                    );
+                    planned.operation = Operation::Review {
+                        id: evidence.pipedrive_id,
+                        score: evidence.score,
+                    };
+                    return planned;
+                }
                 let reason = format!(
                     "matched by {:?} (score {:.2})",
                     evidence.rule, evidence.score
@@ -909,6 +938,20 @@ impl<'p, 'a> Planner<'p, 'a> {
                 self.create_organization(planned, mapped, mapped_hash, reason)
             }
         }
+    }
+
+    /// The customer of this run whose exact name and address a fuzzy match has, when that is
+    /// not the customer matched: two branches of one group down one street score alike, and
+    /// the organization is the one at its own address.
+    fn another_customers_address(&self, evidence: &MatchEvidence, customer: &str) -> Option<&str> {
+        if evidence.rule != MatchRule::NameAndAddress {
+            return None;
+        }
+        let owners = self.same_name_and_address.get(&evidence.pipedrive_id)?;
+        if owners.contains(&customer) {
+            return None;
+        }
+        owners.first().copied()
     }
 
     fn create_organization(

@@ -13,6 +13,8 @@ use crate::map::{FieldMap, MappedRecord, CUSTOMER_NUMBER_FIELD};
 use crate::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
 use crate::testing::{customer, field_map_with, key_for, other_customer, sync_config};
 
+mod branches;
+
 const STATUS_LABEL: i64 = 99;
 
 fn settings() -> PlanSettings {
@@ -169,14 +171,17 @@ impl World {
             .iter()
             .map(|(key, id)| (key.as_str(), *id))
             .collect();
+        // In id order, so that no outcome depends on the order of a hash map.
+        let mut organizations: Vec<&ExistingOrganization> = self.organizations.values().collect();
+        organizations.sort_by_key(|organization| organization.id);
         let matcher = OrganizationMatcher::new(
             MatchSettings {
                 link_threshold: 0.9,
                 review_threshold: 0.7,
             },
             self.map.customer_number_key(),
-            None,
-            self.organizations.values(),
+            self.map.vat_number_key(),
+            organizations,
             links,
         );
         let records: Vec<CustomerRecord> = self
@@ -711,6 +716,53 @@ fn two_customers_never_take_one_organization_in_the_same_run() {
     assert_eq!(plan.entries[0].action(), Action::Link);
     let second_entry = organization_entry(&plan, &second);
     assert_eq!(second_entry.action(), Action::Review, "{second_entry:#?}");
+}
+
+#[test]
+fn the_branch_down_the_street_is_not_linked_to_the_organization_typed_in_for_another() {
+    let name = "Kowalski Handel Sp. z o.o.";
+    let down_the_street = other_customer(1, name, "ul. Długa", "10", "00-950", "Warszawa");
+    let typed_in_for = other_customer(2, name, "ul. Długa", "12", "00-950", "Warszawa");
+    let mut world = World::new(vec![down_the_street.clone(), typed_in_for.clone()]);
+    world.organizations.insert(
+        70,
+        ExistingOrganization {
+            id: 70,
+            name: "KOWALSKI HANDEL SP. Z O.O ".into(),
+            address: Some(PipedriveAddress {
+                route: Some("UL. DŁUGA".into()),
+                street_number: Some("12".into()),
+                postal_code: Some("00-950".into()),
+                locality: Some("Warszawa".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let plan = world.plan();
+    let typed = organization_entry(&plan, &typed_in_for);
+    assert!(
+        matches!(typed.operation, Operation::Link { id: 70, .. }),
+        "{typed:?}"
+    );
+    assert!(
+        typed.reason.contains("SameNameAndAddress"),
+        "{}",
+        typed.reason
+    );
+    // Planned first, and 0.98 alike (one street, one name), it still is not that branch.
+    let other = organization_entry(&plan, &down_the_street);
+    assert!(
+        matches!(other.operation, Operation::Review { id: 70, .. }),
+        "{other:?}"
+    );
+    assert!(
+        other
+            .reason
+            .contains("exactly the name and address of customer 2"),
+        "{}",
+        other.reason
+    );
 }
 
 #[test]
