@@ -125,6 +125,10 @@ ecc_duplicates = "keep-apart"
 on_deleted = "field"
 on_blocked = "field"
 status_label = "ECC: deleted or blocked"
+# A linked organization or person a salesperson deleted in Pipedrive (never written to in the
+# trash): recreate (next run), flag (unlinked and parked with an error until
+# `sync --customer K`), or unlink (left alone until the customer changes in ECC).
+on_pipedrive_deleted = "recreate"
 # Failed writes of one record before it is parked until it changes or is replayed.
 max_failures = 5
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use futures::StreamExt;
-use mlc_config::sections::sync::LifecyclePolicy;
+use mlc_config::sections::sync::{LifecyclePolicy, PipedriveDeletedPolicy};
 use mlc_config::Config;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractedCustomer, Extractor};
 use mlc_pipedrive::{
@@ -129,6 +129,13 @@ impl RunSummary {
             alert: None,
             error: Some(SHUTDOWN_REASON.to_string()),
         }
+    }
+}
+
+/// A linked record found in Pipedrive's trash, reported as the 404 it amounts to.
+fn in_the_trash(kind: EntityKind, id: i64) -> PipedriveError {
+    PipedriveError::NotFound {
+        endpoint: format!("{kind} {id} (in the trash)"),
     }
 }
 
@@ -1191,9 +1198,100 @@ impl SyncEngine {
                 })
             }
         };
-        match result {
-            Ok(outcome) => Ok(outcome),
-            Err(error) => Ok(self.failed(context, entry, read, state, linked_id, error)),
+        match (result, &entry.operation, linked_id) {
+            (Ok(outcome), _, _) => Ok(outcome),
+            // Deleting what is gone already is done: the link goes, nothing loops.
+            (Err(PipedriveError::NotFound { .. }), Operation::Delete { .. }, Some(id)) => {
+                Ok(self.already_deleted(context, entry, read, id))
+            }
+            (Err(PipedriveError::NotFound { .. }), _, Some(id)) => {
+                Ok(self.deleted_in_pipedrive(context, entry, read, id))
+            }
+            (Err(error), _, _) => Ok(self.failed(context, entry, read, state, linked_id, error)),
+        }
+    }
+
+    /// A DELETE answered 404: the record is gone already, which is what was asked.
+    fn already_deleted(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        id: i64,
+    ) -> RecordOutcome {
+        RecordOutcome {
+            kind: entry.kind,
+            ecc_key: entry.ecc_key.clone(),
+            pushed_hash: entry.pushed_hash.clone(),
+            link: LinkChange::Remove,
+            failure: FailureChange::Reset,
+            closes_intent: None,
+            audit: self.audit(
+                context,
+                entry,
+                read,
+                Action::Delete,
+                Some(id),
+                format!(
+                    "{} {id} was deleted in Pipedrive already (404): link removed ({})",
+                    entry.kind, entry.reason
+                ),
+                None,
+            ),
+        }
+    }
+
+    /// The linked record is gone (404) or in the trash: it is not written to, the link goes,
+    /// and `sync.on_pipedrive_deleted` says what follows.
+    fn deleted_in_pipedrive(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        id: i64,
+    ) -> RecordOutcome {
+        let now = Utc::now();
+        let gone = format!("{} {id} was deleted in Pipedrive by a person", entry.kind);
+        let (action, outcome, failure) = match self.config.sync.on_pipedrive_deleted {
+            // Due again at once (the planner reads a failed record again): no link, so the
+            // next run matches and, finding nothing alive, creates it.
+            PipedriveDeletedPolicy::Recreate => (
+                Action::Deferred,
+                format!("{gone}: unlinked; the next run creates it again"),
+                FailureChange::Increment {
+                    retry_after: now,
+                    park: false,
+                    error: gone.clone(),
+                },
+            ),
+            PipedriveDeletedPolicy::Flag => (
+                Action::Error,
+                format!(
+                    "{gone}: unlinked and parked (sync.on_pipedrive_deleted = flag); \
+                     `ml-connector sync --customer {}` creates it again",
+                    mlc_canonical::alpha_output(&entry.customer_number)
+                ),
+                FailureChange::Increment {
+                    retry_after: now,
+                    park: true,
+                    error: gone.clone(),
+                },
+            ),
+            PipedriveDeletedPolicy::Unlink => (
+                Action::Deferred,
+                format!("{gone}: unlinked (sync.on_pipedrive_deleted = unlink)"),
+                FailureChange::Keep,
+            ),
+        };
+        let error = (action == Action::Error).then(|| gone.clone());
+        RecordOutcome {
+            kind: entry.kind,
+            ecc_key: entry.ecc_key.clone(),
+            pushed_hash: None,
+            link: LinkChange::Remove,
+            failure,
+            closes_intent: None,
+            audit: self.audit(context, entry, read, action, Some(id), outcome, error),
         }
     }
 
@@ -1338,10 +1436,16 @@ impl SyncEngine {
             match entry.kind {
                 EntityKind::Organization => {
                     let current = self.client.get_organization(id).await?;
+                    if current.is_deleted {
+                        return Err(in_the_trash(entry.kind, id));
+                    }
                     diff(changes, &existing_organization(&current), &managed_labels)
                 }
                 EntityKind::Person => {
                     let current = self.client.get_person(id).await?;
+                    if current.is_deleted {
+                        return Err(in_the_trash(entry.kind, id));
+                    }
                     diff(changes, &existing_person(&current), &managed_labels)
                 }
             }
@@ -1372,13 +1476,24 @@ impl SyncEngine {
                 .collect();
             let fields = fields.join(", ");
             match entry.kind {
+                // A PATCH Pipedrive answered from the trash (it may take one there) is a record
+                // gone like a 404.
                 EntityKind::Organization => {
                     let write = organization_write(changes.patch_body())?;
-                    self.client.update_organization(id, &write).await?;
+                    if self
+                        .client
+                        .update_organization(id, &write)
+                        .await?
+                        .is_deleted
+                    {
+                        return Err(in_the_trash(entry.kind, id));
+                    }
                 }
                 EntityKind::Person => {
                     let write = person_write(changes.patch_body())?;
-                    self.client.update_person(id, &write).await?;
+                    if self.client.update_person(id, &write).await?.is_deleted {
+                        return Err(in_the_trash(entry.kind, id));
+                    }
                 }
             }
             format!("updated {} {id}: {fields}", entry.kind)

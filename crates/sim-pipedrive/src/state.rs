@@ -1086,6 +1086,14 @@ impl SimHandle {
             .collect()
     }
 
+    /// A salesperson deletes an organization in the app (to the trash, as Pipedrive does);
+    /// `false` when there was none alive with that id.
+    pub fn delete_organization_in_app(&self, id: u64) -> bool {
+        self.inner
+            .delete_organization(id, crate::webhooks::ChangeSource::App)
+            .is_ok()
+    }
+
     /// One organization, deleted or not.
     pub fn organization(&self, id: u64) -> Option<StoredOrganization> {
         let store = self.inner.read();

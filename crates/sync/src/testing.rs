@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use mlc_canonical::{Address, ContactPerson, Customer, PaymentTerms};
-use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy};
+use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy, PipedriveDeletedPolicy};
 use mlc_config::{MappingConfig, Schedule, SyncConfig};
 
 use crate::map::{FieldKeys, FieldMap, FieldMapSpec};
@@ -19,6 +19,7 @@ pub fn sync_config() -> SyncConfig {
         ecc_duplicates: EccDuplicatePolicy::KeepApart,
         on_deleted: LifecyclePolicy::Label,
         on_blocked: LifecyclePolicy::Field,
+        on_pipedrive_deleted: PipedriveDeletedPolicy::Recreate,
         status_label: "ECC: deleted or blocked".into(),
         max_failures: 5,
     }

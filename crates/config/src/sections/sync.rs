@@ -20,6 +20,7 @@ pub struct RawSync {
     pub ecc_duplicates: Option<Spanned<String>>,
     pub on_deleted: Option<Spanned<String>>,
     pub on_blocked: Option<Spanned<String>>,
+    pub on_pipedrive_deleted: Option<Spanned<String>>,
     pub status_label: Option<Spanned<String>>,
     pub max_failures: Option<Spanned<i64>>,
 }
@@ -81,6 +82,19 @@ pub enum LifecyclePolicy {
     Delete,
 }
 
+/// What happens when a linked Pipedrive record turns out deleted by a person (404, or in the
+/// trash): it is never written to in the trash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipedriveDeletedPolicy {
+    /// Unlink it; the next run creates the record again (ECC is the master).
+    Recreate,
+    /// Unlink it and park the record with an error a person sees; `sync --customer K`
+    /// recreates it.
+    Flag,
+    /// Unlink it and leave it: created again only after it changes in ECC.
+    Unlink,
+}
+
 /// Two ECC customers that are the same company.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EccDuplicatePolicy {
@@ -103,6 +117,7 @@ pub struct SyncConfig {
     pub ecc_duplicates: EccDuplicatePolicy,
     pub on_deleted: LifecyclePolicy,
     pub on_blocked: LifecyclePolicy,
+    pub on_pipedrive_deleted: PipedriveDeletedPolicy,
     /// Label name used by the `label` policy.
     pub status_label: String,
     /// Failed writes of one record before it is parked.
@@ -206,6 +221,18 @@ pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, C
             &raw.on_blocked,
             LifecyclePolicy::Field,
         )?,
+        on_pipedrive_deleted: match &raw.on_pipedrive_deleted {
+            Some(value) => match validator.choice(
+                "sync.on_pipedrive_deleted",
+                value,
+                &["recreate", "flag", "unlink"],
+            )? {
+                "flag" => PipedriveDeletedPolicy::Flag,
+                "unlink" => PipedriveDeletedPolicy::Unlink,
+                _ => PipedriveDeletedPolicy::Recreate,
+            },
+            None => PipedriveDeletedPolicy::Recreate,
+        },
         status_label: validator
             .optional_text("sync.status_label", &raw.status_label)?
             .unwrap_or_else(|| "ECC: deleted or blocked".to_string()),
