@@ -376,6 +376,8 @@ pub fn person_json(person: &Person, fields: &FieldSet, render: Render<'_>) -> Va
 }
 
 /// Custom fields as webhook v2 writes them: each value an object carrying its `type`.
+/// Webhook v2 carries only the custom fields that hold a value (as in Pipedrive's examples),
+/// each in its typed form.
 fn webhook_custom_fields(values: &CustomValues, fields: &FieldSet) -> Value {
     let mut map = Map::new();
     for (index, field) in fields.custom_fields() {
@@ -383,11 +385,12 @@ fn webhook_custom_fields(values: &CustomValues, fields: &FieldSet) -> Value {
             .iter()
             .find(|(field_index, _)| *field_index == index)
             .map(|(_, value)| value);
-        let typed = match value {
-            None | Some(Value::Null) => Value::Null,
-            Some(value) => webhook_typed_value(&field.field_type, value),
-        };
-        map.insert(field.key.clone(), typed);
+        if let Some(value) = value.filter(|value| !value.is_null()) {
+            map.insert(
+                field.key.clone(),
+                webhook_typed_value(&field.field_type, value),
+            );
+        }
     }
     Value::Object(map)
 }
@@ -460,8 +463,9 @@ pub fn person_webhook_json(person: &Person, fields: &FieldSet) -> Value {
     })
 }
 
-/// Webhook v2 `previous` of a change: the fields whose value changed, with the old value.
-/// `update_time` is left out: it changes on every edit and is not what was edited.
+/// Webhook v2 `previous` of a change: the fields whose value changed, with the old value
+/// (`null` for one that had none), and the old `update_time` when anything changed, as in
+/// Pipedrive's examples.
 pub fn changed_fields(before: &Value, after: &Value) -> Value {
     let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
         return before.clone();
@@ -478,6 +482,16 @@ pub fn changed_fields(before: &Value, after: &Value) -> Value {
             } else {
                 previous.insert(key.clone(), old.clone());
             }
+        }
+    }
+    for key in after.keys() {
+        if !before.contains_key(key) && key != "update_time" {
+            previous.insert(key.clone(), Value::Null);
+        }
+    }
+    if !previous.is_empty() {
+        if let Some(update_time) = before.get("update_time") {
+            previous.insert("update_time".to_string(), update_time.clone());
         }
     }
     Value::Object(previous)

@@ -290,14 +290,16 @@ impl WebhookHub {
         }
     }
 
-    fn payload(&self, hook: &Webhook, event: &Event, attempt: u32) -> Value {
+    /// One delivery's body; `delivery_id` is the same for every attempt of it, so a receiver
+    /// recognises a retry of what it already has (Pipedrive retries after 3, 30 and 150 s).
+    fn payload(&self, hook: &Webhook, event: &Event, delivery_id: &str, attempt: u32) -> Value {
         let mut meta = json!({
             "action": event.action,
             "entity": event.entity.name(),
             "company_id": self.company_id.to_string(),
             "correlation_id": event.correlation_id.to_string(),
             "entity_id": event.entity_id.to_string(),
-            "id": uuid::Uuid::new_v4().to_string(),
+            "id": delivery_id,
             "is_bulk_edit": false,
             "timestamp": event.timestamp,
             "type": "general",
@@ -334,6 +336,7 @@ impl WebhookHub {
                 return;
             }
         }
+        let delivery_id = uuid::Uuid::new_v4().to_string();
         for attempt in 1..=4u32 {
             if attempt > 1 {
                 let delay = self.scaled(RETRY_DELAYS_SECS[attempt as usize - 2]);
@@ -345,7 +348,7 @@ impl WebhookHub {
             if *shutdown.borrow() {
                 return;
             }
-            let body = self.payload(&hook, &event, attempt);
+            let body = self.payload(&hook, &event, &delivery_id, attempt);
             let mut request = self
                 .client
                 .post(&hook.subscription_url)

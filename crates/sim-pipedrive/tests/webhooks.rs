@@ -131,9 +131,19 @@ async fn api_writes_and_ui_edits_are_delivered_as_v2_payloads_with_basic_auth() 
     assert_eq!(change["meta"]["action"], "change");
     assert_eq!(change["data"]["name"], "Webhook SE");
     assert_eq!(
-        change["previous"],
-        json!({"name": "Webhook GmbH"}),
-        "previous holds only the changed fields"
+        change["previous"]["name"], "Webhook GmbH",
+        "previous holds the changed fields"
+    );
+    let previous = change["previous"].as_object().unwrap();
+    assert_eq!(
+        previous.keys().collect::<Vec<_>>(),
+        ["name", "update_time"],
+        "only the changed fields, and the old update_time: {previous:?}"
+    );
+    assert_eq!(
+        change["data"]["custom_fields"],
+        json!({}),
+        "only custom fields that hold a value"
     );
 
     // A salesperson edits the name in the UI.
@@ -227,6 +237,15 @@ async fn failed_deliveries_are_retried_after_3_30_and_150_scaled_seconds() {
         .map(|(_, _, payload)| payload["meta"]["attempt"].as_u64().unwrap())
         .collect();
     assert_eq!(attempts, vec![1, 2, 3]);
+    let ids: Vec<&Value> = deliveries
+        .iter()
+        .map(|(_, _, payload)| &payload["meta"]["id"])
+        .collect();
+    assert!(ids[0].is_string());
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one event id across the retries of one event: {ids:?}"
+    );
     let first_gap = deliveries[1].0 - deliveries[0].0;
     let second_gap = deliveries[2].0 - deliveries[1].0;
     assert!(
