@@ -184,7 +184,13 @@ async fn five_hundred_creates_under_faults_make_five_hundred_organizations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_fields_are_created_once_and_found_by_name() {
-    let sim = spawn(sim_options("growth")).await.unwrap();
+    // This test searches for what it has just written: no index lag.
+    let sim = spawn(SimPipedriveOptions {
+        search_lag_ms: 0,
+        ..sim_options("growth")
+    })
+    .await
+    .unwrap();
     let config = support::api_token_config(&sim.base_url(), "T", PipedrivePlan::Growth);
     let (client, recorder) =
         support::connect_recorded(&config, support::store(), Default::default()).await;

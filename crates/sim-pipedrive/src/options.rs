@@ -29,8 +29,9 @@ pub struct SimPipedriveOptions {
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
     /// Milliseconds before a created or changed record shows up in search (real search is an
-    /// index, not read-your-writes).
-    #[arg(long, default_value_t = 0)]
+    /// index, not read-your-writes; Pipedrive states no figure, a few seconds is a guess). The
+    /// connector never relies on search to avoid duplicates; tests of search itself set 0.
+    #[arg(long, default_value_t = DEFAULT_SEARCH_LAG_MS)]
     pub search_lag_ms: u64,
     /// Lifetime of OAuth access tokens (`expires_in`).
     #[arg(long, default_value_t = 3599)]
@@ -53,9 +54,13 @@ pub struct SimPipedriveOptions {
     pub block_secs: u64,
 }
 
+/// How long search lags behind writes unless told otherwise.
+pub const DEFAULT_SEARCH_LAG_MS: u64 = 3_000;
+
 impl SimPipedriveOptions {
     /// Options for in-process use: a free loopback port, plan growth with 5 seats, API-token
-    /// auth with token "sim-token", no search lag, real time. Callers change fields as needed.
+    /// auth with token "sim-token", search lagging as by default, real time. Callers change
+    /// fields as needed.
     pub fn for_tests() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -66,7 +71,7 @@ impl SimPipedriveOptions {
             budget_tokens: None,
             seed: 1,
             time_scale: 1.0,
-            search_lag_ms: 0,
+            search_lag_ms: DEFAULT_SEARCH_LAG_MS,
             token_lifetime_secs: 3599,
             timezone: "Europe/Tallinn".to_string(),
             oauth_client_id: "sim-client-id".to_string(),
