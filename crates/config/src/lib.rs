@@ -22,7 +22,10 @@ pub use sections::{
     pipedrive::{PipedriveAuth, PipedriveConfig, PipedrivePlan},
     server::ServerConfig,
     store::StoreConfig,
-    sync::{EccDuplicatePolicy, LifecyclePolicy, PipedriveDeletedPolicy, Schedule, SyncConfig},
+    sync::{
+        ContactDeletedPolicy, EccDuplicatePolicy, LifecyclePolicy, PipedriveDeletedPolicy,
+        Schedule, SyncConfig,
+    },
 };
 pub use template::TEMPLATE;
 pub use validator::is_loopback;

@@ -129,6 +129,10 @@ status_label = "ECC: deleted or blocked"
 # trash): recreate (next run), flag (unlinked and parked with an error until
 # `sync --customer K`), or unlink (left alone until the customer changes in ECC).
 on_pipedrive_deleted = "recreate"
+# A contact person deleted in ECC (its KNVK row gone from a customer that is read): leave its
+# person as it is, field (write "deleted" into the person's "ECC Status"), or delete the person
+# in Pipedrive. Only contacts of customers neither deleted nor blocked are judged.
+on_contact_deleted = "field"
 # Failed writes of one record before it is parked until it changes or is replayed.
 max_failures = 5
 
@@ -137,7 +141,8 @@ max_failures = 5
 # address, and the custom fields "ECC Customer Number", "ECC VAT Number", "ECC Account Group",
 # "ECC Payment Terms", "ECC Payment Terms Text", "ECC Shipping Address" (and "ECC Status" with
 # on_deleted/on_blocked = "field"); persons: name, e-mails, phones, organization, and
-# "ECC Contact Number", "ECC Department", "ECC Function". `ml-connector setup` creates them.
+# "ECC Contact Number", "ECC Department", "ECC Function" (and "ECC Status" with
+# on_contact_deleted = "field"). `ml-connector setup` creates them.
 # false: write only the rules below.
 defaults = true
 # Label of the e-mails and phones written to persons: work, home, mobile or other.
@@ -154,7 +159,8 @@ phone_label = "work"
 # vat_number, email, phone, billing_address[.street|.house_number|.postal_code|.city|.region|
 # .country], shipping_address[...], payment_terms.code, payment_terms.text, status; persons:
 # contact_number[_display], first_name, last_name, full_name, department, function, emails,
-# phones, email, phone, customer_number[_display]), or template = "{name} ({customer_number_display})".
+# phones, email, phone, customer_number[_display], status), or
+# template = "{name} ({customer_number_display})".
 # transforms: trim, alpha_output, upper, lower, country_name, table:NAME, join:SEP.
 # enabled = false removes the default rule for that target.
 # [[mapping.organization]]

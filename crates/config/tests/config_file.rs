@@ -1,7 +1,7 @@
 //! The config file as a user meets it: the template validates, mistakes are named with file,
 //! line and key.
 
-use mlc_config::{parse, SmtpSecurity, TEMPLATE};
+use mlc_config::{parse, ContactDeletedPolicy, SmtpSecurity, TEMPLATE};
 
 fn environment(name: &str) -> Option<String> {
     match name {
@@ -60,6 +60,51 @@ fn a_bad_choice_suggests_the_nearest() {
     let error = parse("x.toml", &text, &environment).unwrap_err();
     assert_eq!(error.key, "pipedrive.plan");
     assert_eq!(error.suggestion.as_deref(), Some("growth"));
+}
+
+#[test]
+fn contacts_deleted_in_ecc_follow_on_contact_deleted() {
+    let config = parse("x.toml", TEMPLATE, &environment).unwrap();
+    assert_eq!(config.sync.on_contact_deleted, ContactDeletedPolicy::Field);
+    let without = TEMPLATE.replace("on_contact_deleted = \"field\"\n", "");
+    assert_ne!(without, TEMPLATE);
+    let config = parse("x.toml", &without, &environment).unwrap();
+    assert_eq!(
+        config.sync.on_contact_deleted,
+        ContactDeletedPolicy::Field,
+        "field is the default"
+    );
+    for (value, policy) in [
+        ("leave", ContactDeletedPolicy::Leave),
+        ("field", ContactDeletedPolicy::Field),
+        ("delete", ContactDeletedPolicy::Delete),
+    ] {
+        let text = TEMPLATE.replace(
+            "on_contact_deleted = \"field\"",
+            &format!("on_contact_deleted = \"{value}\""),
+        );
+        let config = parse("x.toml", &text, &environment).unwrap();
+        assert_eq!(config.sync.on_contact_deleted, policy, "{value}");
+    }
+    // `label` is a customer policy: a person has no status label.
+    let text = TEMPLATE.replace(
+        "on_contact_deleted = \"field\"",
+        "on_contact_deleted = \"delte\"",
+    );
+    let error = parse("x.toml", &text, &environment).unwrap_err();
+    assert_eq!(error.key, "sync.on_contact_deleted");
+    assert_eq!(error.suggestion.as_deref(), Some("delete"));
+    assert!(error.line.is_some());
+    let text = TEMPLATE.replace(
+        "on_contact_deleted = \"field\"",
+        "on_contact_deleted = \"label\"",
+    );
+    let error = parse("x.toml", &text, &environment).unwrap_err();
+    assert_eq!(error.key, "sync.on_contact_deleted");
+    assert!(
+        error.to_string().contains("leave, field, delete"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -125,6 +170,8 @@ fn the_template_mentions_every_key() {
         "ecc_duplicates",
         "on_deleted",
         "on_blocked",
+        "on_pipedrive_deleted",
+        "on_contact_deleted",
         "status_label",
         "max_failures",
         "defaults",

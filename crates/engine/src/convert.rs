@@ -165,6 +165,7 @@ mod tests {
                 evidence: None,
                 tokens: 5,
                 needs_index: false,
+                gone_from_ecc: false,
             }],
             ecc_duplicates: Vec::new(),
         }

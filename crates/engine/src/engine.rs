@@ -1242,7 +1242,8 @@ impl SyncEngine {
     }
 
     /// The linked record is gone (404) or in the trash: it is not written to, the link goes,
-    /// and `sync.on_pipedrive_deleted` says what follows.
+    /// and `sync.on_pipedrive_deleted` says what follows, unless the record is gone from ECC
+    /// as well (a contact deleted there): then it is only unlinked.
     fn deleted_in_pipedrive(
         &self,
         context: &RunContext<'_>,
@@ -1252,6 +1253,26 @@ impl SyncEngine {
     ) -> RecordOutcome {
         let now = Utc::now();
         let gone = format!("{} {id} was deleted in Pipedrive by a person", entry.kind);
+        if entry.gone_from_ecc {
+            // Gone on both sides: nothing to write, nothing to create again, nothing to retry.
+            return RecordOutcome {
+                kind: entry.kind,
+                ecc_key: entry.ecc_key.clone(),
+                pushed_hash: None,
+                link: LinkChange::Remove,
+                failure: FailureChange::Reset,
+                closes_intent: None,
+                audit: self.audit(
+                    context,
+                    entry,
+                    read,
+                    Action::Skip,
+                    Some(id),
+                    format!("{gone}, and its record is gone from ECC: link removed, not recreated"),
+                    None,
+                ),
+            };
+        }
         let (action, outcome, failure) = match self.config.sync.on_pipedrive_deleted {
             // Due again at once (the planner reads a failed record again): no link, so the
             // next run matches and, finding nothing alive, creates it.

@@ -1,7 +1,8 @@
-//! Changes to the customer master as SAP transactions make them: XD02/VAP2 edits, XD01
-//! creations and XD06 deletion flags write change documents (CDHDR/CDPOS, object class DEBI,
-//! OBJECTID = KUNNR, UDATE/UTIME in the server's time zone); edits made only in Business
-//! Address Services (ADRC, ADR2, ADR6) write none, and leave KNA1's redundant copies stale.
+//! Changes to the customer master as SAP transactions make them: XD02/VAP2 edits and contact
+//! deletions, XD01 creations and XD06 deletion flags write change documents (CDHDR/CDPOS,
+//! object class DEBI, OBJECTID = KUNNR, UDATE/UTIME in the server's time zone); edits made only
+//! in Business Address Services (ADRC, ADR2, ADR6) write none, and leave KNA1's redundant
+//! copies stale.
 
 use chrono::{Datelike, Timelike, Utc};
 use rand::seq::SliceRandom;
@@ -598,6 +599,60 @@ pub fn delete(state: &SimState, request: &CountRequest) -> Vec<String> {
         numbers.push(kunnr);
     }
     numbers
+}
+
+/// VAP2 (or the contact persons of XD02): deletes `count` contact persons of customers that
+/// are neither one-time accounts nor dirty. KNVK has no deletion flag: the row goes, with its
+/// BAS person (ADRP, ADR6, ADR2), and a change document under the customer logs it (TABNAME
+/// KNVK, CHNGIND 'D'), so a delta reads the customer again. Returns what was deleted.
+pub fn delete_contacts(state: &SimState, request: &CountRequest) -> Vec<ContactChange> {
+    let (date, time) = local_now(state);
+    let mut data = state.write_data();
+    let client = data.client.clone();
+    let seed = request
+        .seed
+        .unwrap_or(state.options.seed ^ data.next_change_number as u64 ^ 0xC0A7);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut candidates: Vec<u32> = data
+        .customers
+        .iter()
+        .filter(|customer| !customer.one_time && customer.dirty.is_none())
+        .flat_map(|customer| customer.contacts.iter().map(|contact| contact.parnr))
+        .collect();
+    let count = request.count.min(candidates.len());
+    let (chosen, _) = candidates.partial_shuffle(&mut rng, count);
+    let mut chosen = chosen.to_vec();
+    chosen.sort_unstable();
+    let mut deleted = Vec::with_capacity(chosen.len());
+    for parnr in chosen {
+        let Some((customer_index, contact_index)) = data.find_contact(parnr) else {
+            continue;
+        };
+        data.customers[customer_index]
+            .contacts
+            .remove(contact_index);
+        let kunnr = data.customers[customer_index].kunnr.to_string();
+        let items = vec![ChangeItem {
+            table: "KNVK",
+            table_key: format!("{client}{}", numc(parnr, 10)).into(),
+            field: "KEY",
+            change_indicator: "D",
+            value_new: "".into(),
+            value_old: "".into(),
+        }];
+        let mut writer = DocumentWriter {
+            data: &mut data,
+            date,
+            time,
+        };
+        writer.write(&kunnr, "VAP2", "U", items, "MEIER");
+        deleted.push(ContactChange {
+            contact_number: numc(parnr, 10),
+            customer_number: kunnr,
+        });
+    }
+    data.rebuild_indexes();
+    deleted
 }
 
 /// Sets the central posting block (KNA1-SPERR, XD05) on customers that are neither deleted nor

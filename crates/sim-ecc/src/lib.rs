@@ -92,6 +92,12 @@ impl SpawnedEcc {
         changes::delete(&self.state, &CountRequest { count, seed: None })
     }
 
+    /// Deletes contact persons (their KNVK rows, with a change document under the customer);
+    /// returns which, with their customers.
+    pub fn delete_contacts(&self, count: usize) -> Vec<ContactChange> {
+        changes::delete_contacts(&self.state, &CountRequest { count, seed: None })
+    }
+
     /// Sets the central posting block (SPERR) on customers; returns their KUNNRs.
     pub fn block(&self, count: usize) -> Vec<String> {
         changes::block(&self.state, &CountRequest { count, seed: None })
@@ -205,6 +211,7 @@ fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/mutate", post(admin_mutate))
         .route("/_sim/create", post(admin_create))
         .route("/_sim/delete", post(admin_delete))
+        .route("/_sim/delete_contacts", post(admin_delete_contacts))
         .route("/_sim/faults", post(admin_faults))
         .with_state(state)
 }
@@ -358,6 +365,16 @@ async fn admin_delete(
     Json(request): Json<CountRequest>,
 ) -> Response {
     let deleted = tokio::task::spawn_blocking(move || changes::delete(&state, &request))
+        .await
+        .unwrap_or_default();
+    Json(serde_json::json!({ "deleted": deleted })).into_response()
+}
+
+async fn admin_delete_contacts(
+    State(state): State<Arc<SimState>>,
+    Json(request): Json<CountRequest>,
+) -> Response {
+    let deleted = tokio::task::spawn_blocking(move || changes::delete_contacts(&state, &request))
         .await
         .unwrap_or_default();
     Json(serde_json::json!({ "deleted": deleted })).into_response()

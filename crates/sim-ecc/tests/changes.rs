@@ -262,6 +262,98 @@ async fn deletion_sets_loevm_with_a_change_document() {
 }
 
 #[tokio::test]
+async fn deleting_contacts_removes_their_knvk_rows_with_a_change_document() {
+    let ecc = ecc("Europe/Berlin").await;
+    let before: HashMap<String, mlc_sim_ecc::TruthRecord> = ecc
+        .sim
+        .truth()
+        .into_iter()
+        .map(|r| (r.customer.customer_number.clone(), r))
+        .collect();
+    let answer = ecc
+        .admin("/_sim/delete_contacts", serde_json::json!({"count": 3}))
+        .await;
+    let deleted: Vec<mlc_sim_ecc::ContactChange> =
+        serde_json::from_value(answer["deleted"].clone()).unwrap();
+    assert_eq!(deleted.len(), 3);
+    let after: HashMap<String, mlc_sim_ecc::TruthRecord> = ecc
+        .sim
+        .truth()
+        .into_iter()
+        .map(|r| (r.customer.customer_number.clone(), r))
+        .collect();
+    for change in &deleted {
+        let had = |truth: &HashMap<String, mlc_sim_ecc::TruthRecord>| {
+            truth[&change.customer_number]
+                .customer
+                .contacts
+                .iter()
+                .any(|contact| contact.contact_number == change.contact_number)
+        };
+        assert!(had(&before), "{change:?} was a contact of its customer");
+        assert!(!had(&after), "{change:?} is gone from the truth");
+        let clause = format!("PARNR = '{}'", change.contact_number);
+        let rows = ecc
+            .read_table(&ReadTable {
+                options: &[&clause],
+                ..ReadTable::new("KNVK", &["PARNR", "KUNNR"])
+            })
+            .await
+            .unwrap();
+        assert!(rows.rows.is_empty(), "KNVK row of {change:?} is gone");
+    }
+    let removed: usize = before
+        .values()
+        .map(|r| r.customer.contacts.len())
+        .sum::<usize>()
+        - after
+            .values()
+            .map(|r| r.customer.contacts.len())
+            .sum::<usize>();
+    assert_eq!(removed, 3, "nothing else changed");
+
+    let items = ecc
+        .read_table(&ReadTable {
+            options: &["TABNAME = 'KNVK' AND CHNGIND = 'D'"],
+            ..ReadTable::new("CDPOS", &["OBJECTID", "CHANGENR", "TABKEY"])
+        })
+        .await
+        .unwrap();
+    let documented: BTreeSet<(String, String)> = items
+        .rows
+        .iter()
+        .map(|row| (row["OBJECTID"].clone(), row["TABKEY"].clone()))
+        .collect();
+    let expected: BTreeSet<(String, String)> = deleted
+        .iter()
+        .map(|change| {
+            (
+                change.customer_number.clone(),
+                format!("{}{}", ecc.sim.client(), change.contact_number),
+            )
+        })
+        .collect();
+    assert_eq!(documented, expected, "one KNVK deletion item per contact");
+    let headers = ecc
+        .read_table(&ReadTable {
+            options: &["TCODE = 'VAP2'"],
+            ..ReadTable::new("CDHDR", &["OBJECTID", "CHANGE_IND"])
+        })
+        .await
+        .unwrap();
+    let customers: BTreeSet<String> = deleted
+        .iter()
+        .map(|change| change.customer_number.clone())
+        .collect();
+    let headed: BTreeSet<String> = headers
+        .rows
+        .iter()
+        .map(|row| row["OBJECTID"].clone())
+        .collect();
+    assert_eq!(headed, customers, "a delta reads each customer again");
+}
+
+#[tokio::test]
 async fn bas_only_address_change_leaves_kna1_copy_stale() {
     let ecc = ecc("Europe/Berlin").await;
     let report = ecc.sim.mutate(&mlc_sim_ecc::MutationRequest {

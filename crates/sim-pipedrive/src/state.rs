@@ -1094,6 +1094,14 @@ impl SimHandle {
             .is_ok()
     }
 
+    /// A salesperson deletes a person in the app (to the trash); `false` when there was none
+    /// alive with that id.
+    pub fn delete_person_in_app(&self, id: u64) -> bool {
+        self.inner
+            .delete_person(id, crate::webhooks::ChangeSource::App)
+            .is_ok()
+    }
+
     /// One organization, deleted or not.
     pub fn organization(&self, id: u64) -> Option<StoredOrganization> {
         let store = self.inner.read();

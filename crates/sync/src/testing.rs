@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use mlc_canonical::{Address, ContactPerson, Customer, PaymentTerms};
-use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy, PipedriveDeletedPolicy};
+use mlc_config::sections::sync::{
+    ContactDeletedPolicy, EccDuplicatePolicy, LifecyclePolicy, PipedriveDeletedPolicy,
+};
 use mlc_config::{MappingConfig, Schedule, SyncConfig};
 
 use crate::map::{FieldKeys, FieldMap, FieldMapSpec};
@@ -20,6 +22,7 @@ pub fn sync_config() -> SyncConfig {
         on_deleted: LifecyclePolicy::Label,
         on_blocked: LifecyclePolicy::Field,
         on_pipedrive_deleted: PipedriveDeletedPolicy::Recreate,
+        on_contact_deleted: ContactDeletedPolicy::Field,
         status_label: "ECC: deleted or blocked".into(),
         max_failures: 5,
     }

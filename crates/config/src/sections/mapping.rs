@@ -60,6 +60,8 @@ pub const PERSON_SOURCES: &[&str] = &[
     "phone",
     "customer_number",
     "customer_number_display",
+    // "deleted" for a contact gone from ECC (`sync.on_contact_deleted = "field"`), else blank.
+    "status",
 ];
 
 /// Standard Pipedrive organization fields a rule may write (v2 request keys).

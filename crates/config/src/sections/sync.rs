@@ -1,4 +1,5 @@
-//! `[sync]`: when to run, how to match, and what to do with deleted or blocked customers.
+//! `[sync]`: when to run, how to match, and what to do with deleted or blocked customers and
+//! with contact persons deleted in ECC.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub struct RawSync {
     pub on_deleted: Option<Spanned<String>>,
     pub on_blocked: Option<Spanned<String>>,
     pub on_pipedrive_deleted: Option<Spanned<String>>,
+    pub on_contact_deleted: Option<Spanned<String>>,
     pub status_label: Option<Spanned<String>>,
     pub max_failures: Option<Spanned<i64>>,
 }
@@ -95,6 +97,18 @@ pub enum PipedriveDeletedPolicy {
     Unlink,
 }
 
+/// What happens to the linked Pipedrive person of a contact person deleted in ECC (its KNVK
+/// row is gone from a customer read in the run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactDeletedPolicy {
+    /// Do nothing in Pipedrive; the person stays linked and as it was.
+    Leave,
+    /// Write "deleted" into the person's "ECC Status" custom field.
+    Field,
+    /// Delete the person in Pipedrive and remove its link.
+    Delete,
+}
+
 /// Two ECC customers that are the same company.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EccDuplicatePolicy {
@@ -118,6 +132,7 @@ pub struct SyncConfig {
     pub on_deleted: LifecyclePolicy,
     pub on_blocked: LifecyclePolicy,
     pub on_pipedrive_deleted: PipedriveDeletedPolicy,
+    pub on_contact_deleted: ContactDeletedPolicy,
     /// Label name used by the `label` policy.
     pub status_label: String,
     /// Failed writes of one record before it is parked.
@@ -232,6 +247,19 @@ pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, C
                 _ => PipedriveDeletedPolicy::Recreate,
             },
             None => PipedriveDeletedPolicy::Recreate,
+        },
+        on_contact_deleted: match &raw.on_contact_deleted {
+            Some(value) => match validator.choice(
+                "sync.on_contact_deleted",
+                value,
+                &["leave", "field", "delete"],
+            )? {
+                "leave" => ContactDeletedPolicy::Leave,
+                "delete" => ContactDeletedPolicy::Delete,
+                _ => ContactDeletedPolicy::Field,
+            },
+            // Like the customer policies: the status field is created by `setup`.
+            None => ContactDeletedPolicy::Field,
         },
         status_label: validator
             .optional_text("sync.status_label", &raw.status_label)?

@@ -13,7 +13,7 @@ use std::fmt;
 
 use mlc_canonical::state::EntityKind;
 use mlc_canonical::{alpha_output, Address, ContactPerson, Customer};
-use mlc_config::sections::sync::LifecyclePolicy;
+use mlc_config::sections::sync::{ContactDeletedPolicy, LifecyclePolicy};
 use mlc_config::{
     FieldRule, FieldTarget, LabelRule, MappingConfig, OwnerRule, SyncConfig, Transform, ValueSource,
 };
@@ -31,6 +31,9 @@ use crate::existing::CUSTOM_FIELD_PREFIX;
 pub const CUSTOMER_NUMBER_FIELD: &str = "ECC Customer Number";
 pub const CONTACT_NUMBER_FIELD: &str = "ECC Contact Number";
 pub const STATUS_FIELD: &str = "ECC Status";
+/// What the "status" source of a person says for a contact deleted in ECC
+/// (`sync.on_contact_deleted = "field"`); a contact that is read says nothing ("").
+pub const CONTACT_DELETED_STATUS: &str = "deleted";
 
 /// Pipedrive's limit for names and varchar fields (spec: maxLength 255).
 pub const MAX_TEXT_LENGTH: usize = 255;
@@ -136,16 +139,21 @@ pub fn default_organization_rules(sync: &SyncConfig) -> Vec<FieldRule> {
 }
 
 /// The person rules that work out of the box. Department and function go to custom fields:
-/// `job_title` exists only for companies with contact sync (research 2.4).
-pub fn default_person_rules() -> Vec<FieldRule> {
-    vec![
+/// `job_title` exists only for companies with contact sync (research 2.4). The status when
+/// `sync.on_contact_deleted` writes it.
+pub fn default_person_rules(sync: &SyncConfig) -> Vec<FieldRule> {
+    let mut rules = vec![
         rule(standard("name"), "full_name"),
         rule(standard("emails"), "emails"),
         rule(standard("phones"), "phones"),
         rule(custom(CONTACT_NUMBER_FIELD), "contact_number_display"),
         rule(custom("ECC Department"), "department"),
         rule(custom("ECC Function"), "function"),
-    ]
+    ];
+    if sync.on_contact_deleted == ContactDeletedPolicy::Field {
+        rules.push(rule(custom(STATUS_FIELD), "status"));
+    }
+    rules
 }
 
 /// Defaults first, each replaced by a configured rule with the same target; configured rules
@@ -168,7 +176,7 @@ fn merge_rules(defaults: Vec<FieldRule>, configured: &[FieldRule]) -> Vec<FieldR
 impl FieldMapSpec {
     pub fn from_config(mapping: &MappingConfig, sync: &SyncConfig) -> Self {
         let (organization_defaults, person_defaults) = if mapping.defaults {
-            (default_organization_rules(sync), default_person_rules())
+            (default_organization_rules(sync), default_person_rules(sync))
         } else {
             (Vec::new(), Vec::new())
         };
@@ -244,7 +252,7 @@ impl FieldMapSpec {
             .map(str::to_string);
         let status_key = organization
             .iter()
-            .find(|rule| matches!(&rule.source, ValueSource::Field(source) if source == "status"))
+            .find(|rule| is_status_rule(rule))
             .map(|rule| rule.field.clone());
         let managed_label_ids = self
             .label_rules
@@ -541,8 +549,14 @@ fn person_source(customer: &Customer, contact: &ContactPerson, source: &str) -> 
         "phone" => SourceValue::optional(contact.phones.first().map(String::as_str)),
         "customer_number" => SourceValue::text(&customer.customer_number),
         "customer_number_display" => SourceValue::text(&customer.customer_number_display),
+        // A contact read from ECC exists there; only `map_deleted_contact` says otherwise.
+        "status" => SourceValue::text(""),
         _ => SourceValue::Absent,
     }
+}
+
+fn is_status_rule(rule: &ResolvedRule) -> bool {
+    matches!(&rule.source, ValueSource::Field(source) if source == "status")
 }
 
 /// Replaces `{field}` placeholders; `{{` and `}}` are literal braces.
@@ -618,6 +632,26 @@ impl FieldMap {
     /// The label ids the map owns (those of its label rules); other labels stay untouched.
     pub fn managed_label_ids(&self) -> &[i64] {
         &self.managed_label_ids
+    }
+
+    /// The person of a contact deleted in ECC as `sync.on_contact_deleted = "field"` writes it:
+    /// only the fields of the person rules that read "status", each saying
+    /// [`CONTACT_DELETED_STATUS`] through its transforms. Empty when no rule writes the status.
+    pub fn map_deleted_contact(&self) -> Result<MappedPerson, Vec<MappingProblem>> {
+        let mut mapped = MappedRecord::new(EntityKind::Person);
+        let mut problems = Vec::new();
+        let lookup = |source: &str| match source {
+            "status" => SourceValue::text(CONTACT_DELETED_STATUS),
+            _ => SourceValue::Absent,
+        };
+        for rule in self.person.iter().filter(|rule| is_status_rule(rule)) {
+            self.apply_rule(rule, &lookup, &mut mapped, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(mapped)
+        } else {
+            Err(problems)
+        }
     }
 
     /// The organization for a customer, or every data problem that keeps it from being written.

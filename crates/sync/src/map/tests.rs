@@ -237,6 +237,77 @@ fn configured_rules_replace_defaults_add_fields_and_disable() {
 }
 
 #[test]
+fn persons_carry_the_status_field_only_when_on_contact_deleted_writes_it() {
+    let person_status = |spec: &FieldMapSpec| {
+        spec.required_custom_fields()
+            .into_iter()
+            .find(|field| field.kind == EntityKind::Person && field.name == STATUS_FIELD)
+    };
+    // field (the default): `setup` creates "ECC Status" for persons; a contact that is read
+    // says nothing there, a deleted one says "deleted".
+    let spec = FieldMapSpec::from_config(&MappingConfig::default(), &sync_config());
+    assert_eq!(
+        person_status(&spec).map(|field| field.field_type),
+        Some("varchar".to_string())
+    );
+    let customer = customer();
+    let map = field_map();
+    let read = map.map_person(&customer, &customer.contacts[0]).unwrap();
+    assert_eq!(read.get(&custom_key(STATUS_FIELD)), Some(&Value::Null));
+    let deleted = map.map_deleted_contact().unwrap();
+    assert_eq!(
+        deleted.owned_fields().collect::<Vec<_>>(),
+        vec![custom_key(STATUS_FIELD).as_str()]
+    );
+    assert_eq!(
+        deleted.get(&custom_key(STATUS_FIELD)),
+        Some(&json!(CONTACT_DELETED_STATUS))
+    );
+
+    // leave and delete write no person status: nothing to create, nothing mapped.
+    for policy in [ContactDeletedPolicy::Leave, ContactDeletedPolicy::Delete] {
+        let mut sync = sync_config();
+        sync.on_contact_deleted = policy;
+        let spec = FieldMapSpec::from_config(&MappingConfig::default(), &sync);
+        assert_eq!(person_status(&spec), None, "{policy:?}");
+        let map = field_map_with(&MappingConfig::default(), &sync);
+        assert!(map.map_deleted_contact().unwrap().is_empty(), "{policy:?}");
+        let read = map.map_person(&customer, &customer.contacts[0]).unwrap();
+        assert!(read.get(&custom_key(STATUS_FIELD)).is_none(), "{policy:?}");
+    }
+
+    // A rule of [mapping] renames the field and transforms the status like any value.
+    let mapping = MappingConfig {
+        person: vec![
+            FieldRule {
+                target: FieldTarget::CustomByName(STATUS_FIELD.into()),
+                source: ValueSource::Field("status".into()),
+                transforms: vec![],
+                enabled: false,
+            },
+            FieldRule {
+                target: FieldTarget::CustomByName("Status in SAP".into()),
+                source: ValueSource::Field("status".into()),
+                transforms: vec![Transform::Upper],
+                enabled: true,
+            },
+        ],
+        ..MappingConfig::default()
+    };
+    let deleted = field_map_with(&mapping, &sync_config())
+        .map_deleted_contact()
+        .unwrap();
+    assert_eq!(
+        deleted.owned_fields().collect::<Vec<_>>(),
+        vec![custom_key("Status in SAP").as_str()]
+    );
+    assert_eq!(
+        deleted.get(&custom_key("Status in SAP")),
+        Some(&json!("DELETED"))
+    );
+}
+
+#[test]
 fn the_vat_rule_reads_the_field_the_map_writes_the_vat_number_to() {
     assert_eq!(
         field_map().vat_number_key(),

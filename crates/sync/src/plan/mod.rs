@@ -7,10 +7,13 @@
 //! a successful lookup; a customer deleted or blocked before it was ever synced is not created;
 //! two customers never share one organization by themselves; an organization with exactly the
 //! name and address of one customer of the run is never linked to another by a fuzzy match
-//! (the branch down the street is not the branch a salesperson typed in).
+//! (the branch down the street is not the branch a salesperson typed in); a person is judged
+//! deleted in ECC only when its customer was read in this run without its contact
+//! ([`deleted_contacts`]).
 
 pub mod backoff;
 pub mod cost;
+pub mod deleted_contacts;
 pub mod run;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,7 +23,7 @@ use mlc_canonical::state::{
     Action, ActionCounts, EntityKind, Link, RecordState, ReviewItem, ReviewStatus,
 };
 use mlc_canonical::{alpha_output, ContactPerson, Customer};
-use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy};
+use mlc_config::sections::sync::{ContactDeletedPolicy, EccDuplicatePolicy, LifecyclePolicy};
 use mlc_config::SyncConfig;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -39,6 +42,7 @@ pub struct PlanSettings {
     pub ecc_duplicates: EccDuplicatePolicy,
     pub on_deleted: LifecyclePolicy,
     pub on_blocked: LifecyclePolicy,
+    pub on_contact_deleted: ContactDeletedPolicy,
     /// The Pipedrive label id of `sync.status_label`, for the `label` policy; `None` when the
     /// label does not exist (the `label` policy then reports an error instead of guessing).
     pub status_label_id: Option<i64>,
@@ -51,6 +55,7 @@ impl PlanSettings {
             ecc_duplicates: sync.ecc_duplicates,
             on_deleted: sync.on_deleted,
             on_blocked: sync.on_blocked,
+            on_contact_deleted: sync.on_contact_deleted,
             status_label_id,
             max_failures: sync.max_failures,
         }
@@ -273,6 +278,9 @@ pub struct PlanEntry {
     pub tokens: u32,
     /// The record could not be decided without the Pipedrive index.
     pub needs_index: bool,
+    /// The ECC record is gone (a contact deleted in ECC): a Pipedrive record found deleted as
+    /// well is the end of it, never something to create again.
+    pub gone_from_ecc: bool,
 }
 
 impl PlanEntry {
@@ -286,7 +294,7 @@ impl PlanEntry {
 impl Serialize for PlanEntry {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut entry = serializer.serialize_struct("PlanEntry", 11)?;
+        let mut entry = serializer.serialize_struct("PlanEntry", 12)?;
         entry.serialize_field("kind", &self.kind)?;
         entry.serialize_field("ecc_key", &self.ecc_key)?;
         entry.serialize_field("customer_number", &self.customer_number)?;
@@ -302,6 +310,11 @@ impl Serialize for PlanEntry {
         } else {
             entry.skip_field("needs_index")?;
         }
+        if self.gone_from_ecc {
+            entry.serialize_field("gone_from_ecc", &self.gone_from_ecc)?;
+        } else {
+            entry.skip_field("gone_from_ecc")?;
+        }
         entry.end()
     }
 }
@@ -309,7 +322,8 @@ impl Serialize for PlanEntry {
 /// The plan of one run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Plan {
-    /// Per customer: its organization's entry, then its persons'.
+    /// Per customer: its organization's entry, then its persons' (those of contacts deleted in
+    /// ECC last).
     pub entries: Vec<PlanEntry>,
     /// ECC duplicates found among the customers read.
     pub ecc_duplicates: Vec<EccDuplicate>,
@@ -355,7 +369,8 @@ pub struct PlanInputs<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// The plan for `inputs.records`, in their order.
+/// The plan for `inputs.records`, in their order: each customer's organization, the persons of
+/// its contacts, then the persons of its contacts deleted in ECC.
 pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
     let mut planner = Planner {
         inputs,
@@ -392,6 +407,7 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
             persons.sort_by_key(|person| person.id);
         }
     }
+    let missing_contacts = deleted_contacts::MissingContacts::new(inputs.records, inputs.known);
     let mut entries = Vec::new();
     for record in inputs.records {
         let organization = planner.plan_organization(record);
@@ -406,6 +422,11 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
                 person_block.as_deref(),
             ));
         }
+        entries.extend(deleted_contacts::deleted_contact_entries(
+            inputs,
+            record,
+            &missing_contacts,
+        ));
     }
     Plan {
         entries,
@@ -441,6 +462,7 @@ fn entry(
         evidence: None,
         tokens: 0,
         needs_index: false,
+        gone_from_ecc: false,
     }
 }
 

@@ -14,6 +14,7 @@ use crate::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
 use crate::testing::{customer, field_map_with, key_for, other_customer, sync_config};
 
 mod branches;
+mod deleted_contacts;
 
 const STATUS_LABEL: i64 = 99;
 
@@ -126,7 +127,7 @@ impl World {
     }
 
     /// Marks `customer` (and its contacts) as synced before: linked, Pipedrive holding exactly
-    /// the mapped values, hashes stored.
+    /// the mapped values, hashes and the customer stored.
     fn synced(mut self, index: usize, org_id: i64) -> Self {
         let customer = self.customers[index].clone();
         let mut mapped = self.map.map_organization(&customer).unwrap();
@@ -135,11 +136,14 @@ impl World {
         self.known.organization_links.insert(key.clone(), org_id);
         self.known.organization_states.insert(
             key.clone(),
-            state(
-                EntityKind::Organization,
-                &key,
-                Some(mapped.content_hash().to_string()),
-            ),
+            RecordState {
+                customer_number: Some(key.clone()),
+                ..state(
+                    EntityKind::Organization,
+                    &key,
+                    Some(mapped.content_hash().to_string()),
+                )
+            },
         );
         self.organizations
             .insert(org_id, existing_from(&mapped, org_id));
@@ -152,11 +156,14 @@ impl World {
                 .insert(contact.contact_number.clone(), person_id);
             self.known.person_states.insert(
                 contact.contact_number.clone(),
-                state(
-                    EntityKind::Person,
-                    &contact.contact_number,
-                    Some(person.content_hash().to_string()),
-                ),
+                RecordState {
+                    customer_number: Some(key.clone()),
+                    ..state(
+                        EntityKind::Person,
+                        &contact.contact_number,
+                        Some(person.content_hash().to_string()),
+                    )
+                },
             );
             self.persons
                 .insert(person_id, person_from(&person, person_id, org_id));
