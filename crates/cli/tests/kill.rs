@@ -10,9 +10,12 @@
 //! Scale by environment for a measurement: `MLC_KILL_CUSTOMERS` (default 250) and
 //! `MLC_KILL_COUNT` (default 6), e.g. `MLC_KILL_CUSTOMERS=2000 MLC_KILL_COUNT=20`.
 
+mod support;
+
+use support::connector;
+
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mlc_canonical::alpha_output;
@@ -42,17 +45,6 @@ fn env_number(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
-}
-
-fn connector(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ml-connector"));
-    command
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("MLC_SECRET_KEY")
-        .env("NO_COLOR", "1");
-    command
 }
 
 fn creates_so_far(testbed: &Testbed) -> u64 {

@@ -3,61 +3,16 @@
 //! lease (or, with `--wait`, runs after it and finds nothing left to do). Pipedrive ends with
 //! one organization per customer. On a SQLite file and on PostgreSQL.
 
+mod support;
+
+use support::{connector, postgres_store_url, text};
+
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use mlc_store::EntityKind;
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::Value;
-
-fn connector(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ml-connector"));
-    command
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("MLC_SECRET_KEY")
-        .env("NO_COLOR", "1");
-    command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// A schema of its own on the test PostgreSQL, or `None` (skip) when none is configured.
-async fn postgres_store_url(name: &str) -> Option<String> {
-    let admin = match std::env::var("MLC_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ if std::env::var("MLC_TEST_STRICT").is_ok_and(|value| value == "1") => {
-            panic!("MLC_TEST_POSTGRES_URL not set and MLC_TEST_STRICT=1")
-        }
-        _ => {
-            println!("skipped: MLC_TEST_POSTGRES_URL not set");
-            return None;
-        }
-    };
-    let schema = format!("mlc_overlap_{name}");
-    let pool = sqlx::PgPool::connect(&admin).await.expect("postgres");
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let separator = if admin.contains('?') { '&' } else { '?' };
-    Some(format!(
-        "{admin}{separator}options=-csearch_path%3D{schema}"
-    ))
-}
 
 async fn testbed(store_url: Option<String>) -> (Testbed, std::path::PathBuf) {
     let mut options = TestbedOptions::new(80, 41);
@@ -207,14 +162,14 @@ async fn sqlite_sync_with_wait_runs_after_the_busy_one_and_writes_nothing_new() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_second_sync_of_a_busy_connection_exits_1_naming_the_holder() {
-    if let Some(url) = postgres_store_url("busy").await {
+    if let Some(url) = postgres_store_url("mlc_overlap_busy").await {
         second_sync_exits_naming_the_holder(Some(url)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sync_with_wait_runs_after_the_busy_one_and_writes_nothing_new() {
-    if let Some(url) = postgres_store_url("wait").await {
+    if let Some(url) = postgres_store_url("mlc_overlap_wait").await {
         waiting_sync_runs_after_the_first_and_writes_nothing_new(Some(url)).await;
     }
 }

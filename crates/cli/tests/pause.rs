@@ -1,31 +1,12 @@
 //! A used budget share pauses the connection in the store: the next `sync` (as cron starts it,
 //! a new process) calls Pipedrive for nothing until the budget resets, and says so.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
+
+use support::{connector, text};
 
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::Value;
-
-fn connector(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ml-connector"));
-    command
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("MLC_SECRET_KEY")
-        .env("NO_COLOR", "1");
-    command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn requests(testbed: &Testbed) -> u64 {
     testbed

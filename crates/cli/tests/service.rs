@@ -6,9 +6,13 @@
 //! instances share a connection: never two runs at once, and a killed instance's work is taken
 //! over.
 
+mod support;
+
+use support::{connector, postgres_store_url, text};
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mlc_store::{EntityKind, RunQuery, RunRecord, RunStatus};
@@ -17,60 +21,12 @@ use serde_json::{json, Value};
 
 const ADMIN_TOKEN: &str = "test-admin-token-4711";
 
-fn connector(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ml-connector"));
-    command
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("MLC_SECRET_KEY")
-        .env("NO_COLOR", "1");
-    command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A schema of its own on the test PostgreSQL, or `None` (skip) when none is configured.
-async fn postgres_store_url(name: &str) -> Option<String> {
-    let admin = match std::env::var("MLC_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ if std::env::var("MLC_TEST_STRICT").is_ok_and(|value| value == "1") => {
-            panic!("MLC_TEST_POSTGRES_URL not set and MLC_TEST_STRICT=1")
-        }
-        _ => {
-            println!("skipped: MLC_TEST_POSTGRES_URL not set");
-            return None;
-        }
-    };
-    let schema = format!("mlc_service_{name}");
-    let pool = sqlx::PgPool::connect(&admin).await.expect("postgres");
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let separator = if admin.contains('?') { '&' } else { '?' };
-    Some(format!(
-        "{admin}{separator}options=-csearch_path%3D{schema}"
-    ))
 }
 
 /// A testbed whose connection runs on `schedule`, its config written with a `[server]` section
@@ -580,7 +536,7 @@ async fn sigterm_in_the_middle_of_a_run_exits_0_and_the_next_run_finishes_the_wo
 /// `interrupted`, no duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_postgres_share_the_connection_and_take_over_from_a_killed_one() {
-    let Some(store_url) = postgres_store_url("ha").await else {
+    let Some(store_url) = postgres_store_url("mlc_service_ha").await else {
         return;
     };
     let mut options = TestbedOptions::new(100, 13);
