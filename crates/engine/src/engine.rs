@@ -1178,23 +1178,9 @@ impl SyncEngine {
                     EntityKind::Organization => self.client.delete_organization(*id).await,
                     EntityKind::Person => self.client.delete_person(*id).await,
                 };
-                // The link goes with the record: a later run must not delete it again.
-                deleted.map(|_| RecordOutcome {
-                    kind: entry.kind,
-                    ecc_key: entry.ecc_key.clone(),
-                    pushed_hash: entry.pushed_hash.clone(),
-                    link: LinkChange::Remove,
-                    failure: FailureChange::Reset,
-                    closes_intent: None,
-                    audit: self.audit(
-                        context,
-                        entry,
-                        read,
-                        Action::Delete,
-                        Some(*id),
-                        format!("deleted {} {id} ({})", entry.kind, entry.reason),
-                        None,
-                    ),
+                deleted.map(|_| {
+                    let outcome = format!("deleted {} {id} ({})", entry.kind, entry.reason);
+                    self.deleted(context, entry, read, *id, outcome)
                 })
             }
         };
@@ -1202,7 +1188,11 @@ impl SyncEngine {
             (Ok(outcome), _, _) => Ok(outcome),
             // Deleting what is gone already is done: the link goes, nothing loops.
             (Err(PipedriveError::NotFound { .. }), Operation::Delete { .. }, Some(id)) => {
-                Ok(self.already_deleted(context, entry, read, id))
+                let outcome = format!(
+                    "{} {id} was deleted in Pipedrive already (404): link removed ({})",
+                    entry.kind, entry.reason
+                );
+                Ok(self.deleted(context, entry, read, id, outcome))
             }
             (Err(PipedriveError::NotFound { .. }), _, Some(id)) => {
                 Ok(self.deleted_in_pipedrive(context, entry, read, id))
@@ -1211,13 +1201,15 @@ impl SyncEngine {
         }
     }
 
-    /// A DELETE answered 404: the record is gone already, which is what was asked.
-    fn already_deleted(
+    /// A record deleted in Pipedrive as asked (or found deleted already, which is what was
+    /// asked): the link goes with it, so a later run does not delete it again.
+    fn deleted(
         &self,
         context: &RunContext<'_>,
         entry: &PlanEntry,
         read: &ReadContext,
         id: i64,
+        outcome: String,
     ) -> RecordOutcome {
         RecordOutcome {
             kind: entry.kind,
@@ -1232,10 +1224,7 @@ impl SyncEngine {
                 read,
                 Action::Delete,
                 Some(id),
-                format!(
-                    "{} {id} was deleted in Pipedrive already (404): link removed ({})",
-                    entry.kind, entry.reason
-                ),
+                outcome,
                 None,
             ),
         }
