@@ -5,12 +5,10 @@
 
 mod support;
 
-use support::{connector, postgres_store_url, text};
+use support::{connector, organizations_by_customer, postgres_store_url, text};
 
-use std::collections::HashMap;
 use std::process::Stdio;
 
-use mlc_store::EntityKind;
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::Value;
 
@@ -28,25 +26,6 @@ async fn testbed(store_url: Option<String>) -> (Testbed, std::path::PathBuf) {
     let setup = connector(&config, &["setup"]).output().unwrap();
     assert!(setup.status.success(), "setup: {}", text(&setup));
     (testbed, config)
-}
-
-/// Organizations in Pipedrive by ECC customer number.
-async fn organizations_by_customer(testbed: &Testbed) -> HashMap<String, usize> {
-    let engine = testbed.engine().await.unwrap();
-    let key = mlc_pipedrive::CustomFieldResolver::new(engine.client().clone())
-        .key(EntityKind::Organization, "ECC Customer Number")
-        .await
-        .unwrap();
-    let mut counts = HashMap::new();
-    for organization in testbed.pipedrive.state().organizations() {
-        if organization.is_deleted {
-            continue;
-        }
-        if let Some(number) = organization.json["custom_fields"][&key].as_str() {
-            *counts.entry(number.to_string()).or_insert(0) += 1;
-        }
-    }
-    counts
 }
 
 /// The first sync's lease, once it holds it.

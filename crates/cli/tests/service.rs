@@ -8,14 +8,14 @@
 
 mod support;
 
-use support::{connector, postgres_store_url, text};
+use support::{connector, organizations_by_customer, postgres_store_url, text};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mlc_store::{EntityKind, RunQuery, RunRecord, RunStatus};
+use mlc_store::{RunQuery, RunRecord, RunStatus};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::{json, Value};
 
@@ -227,25 +227,6 @@ async fn runs_of(testbed: &Testbed) -> Vec<RunRecord> {
         })
         .await
         .unwrap()
-}
-
-/// Organizations in Pipedrive by ECC customer number.
-async fn organizations_by_customer(testbed: &Testbed) -> HashMap<String, usize> {
-    let engine = testbed.engine().await.unwrap();
-    let key = mlc_pipedrive::CustomFieldResolver::new(engine.client().clone())
-        .key(EntityKind::Organization, "ECC Customer Number")
-        .await
-        .unwrap();
-    let mut counts = HashMap::new();
-    for organization in testbed.pipedrive.state().organizations() {
-        if organization.is_deleted {
-            continue;
-        }
-        if let Some(number) = organization.json["custom_fields"][&key].as_str() {
-            *counts.entry(number.to_string()).or_insert(0) += 1;
-        }
-    }
-    counts
 }
 
 fn assert_no_duplicates(organizations: &HashMap<String, usize>) {

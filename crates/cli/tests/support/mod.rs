@@ -3,8 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
+
+use mlc_store::EntityKind;
+use mlc_testbed::Testbed;
 
 /// `ml-connector -c CONFIG ARGS...`, without a secret key from the environment and without
 /// colours.
@@ -55,4 +59,23 @@ pub async fn postgres_store_url(schema: &str) -> Option<String> {
     Some(format!(
         "{admin}{separator}options=-csearch_path%3D{schema}"
     ))
+}
+
+/// Live organizations in Pipedrive by the ECC customer number they carry.
+pub async fn organizations_by_customer(testbed: &Testbed) -> HashMap<String, usize> {
+    let engine = testbed.engine().await.unwrap();
+    let key = mlc_pipedrive::CustomFieldResolver::new(engine.client().clone())
+        .key(EntityKind::Organization, "ECC Customer Number")
+        .await
+        .unwrap();
+    let mut counts = HashMap::new();
+    for organization in testbed.pipedrive.state().organizations() {
+        if organization.is_deleted {
+            continue;
+        }
+        if let Some(number) = organization.json["custom_fields"][&key].as_str() {
+            *counts.entry(number.to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
 }
