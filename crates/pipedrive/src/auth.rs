@@ -246,7 +246,29 @@ pub(crate) enum Credentials {
     Oauth(Arc<OauthSession>),
 }
 
+/// The OAuth scopes the connector needs: one of each group (reading and writing
+/// organizations and persons; creating their custom fields in `setup`).
+pub const NEEDED_SCOPES: [&[&str]; 2] = [&["contacts:full"], &["contact-fields:full", "admin"]];
+
+/// The groups of [`NEEDED_SCOPES`] that `granted` (space- or comma-separated) has none of.
+pub fn missing_scopes(granted: &str) -> Vec<String> {
+    let granted: Vec<&str> = granted.split([' ', ',']).map(str::trim).collect();
+    NEEDED_SCOPES
+        .iter()
+        .filter(|group| !group.iter().any(|scope| granted.contains(scope)))
+        .map(|group| group.join(" or "))
+        .collect()
+}
+
 impl Credentials {
+    /// The OAuth scopes granted (None for an API token, or when Pipedrive did not say).
+    pub(crate) async fn granted_scopes(&self) -> Option<String> {
+        match self {
+            Credentials::ApiToken(_) => None,
+            Credentials::Oauth(session) => session.scope().await,
+        }
+    }
+
     /// The header to send with the next request.
     pub(crate) async fn header(&self) -> Result<(&'static str, String)> {
         match self {
@@ -302,6 +324,11 @@ impl OauthSession {
 
     pub(crate) async fn api_domain(&self) -> String {
         self.tokens.lock().await.api_domain.clone()
+    }
+
+    /// The scopes Pipedrive said it granted, when it said.
+    pub(crate) async fn scope(&self) -> Option<String> {
+        self.tokens.lock().await.scope.clone()
     }
 
     async fn access_token(&self) -> Result<String> {

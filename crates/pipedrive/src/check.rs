@@ -67,6 +67,20 @@ pub async fn check_lines(config: &PipedriveConfig, storage: ClientStorage) -> Ve
             user.name, user.email, user.id, user.company_name, user.company_id, user.company_domain
         ),
     ));
+    if let Some(granted) = client.granted_scopes().await {
+        let missing = crate::auth::missing_scopes(&granted);
+        if missing.is_empty() {
+            lines.push(CheckLine::ok("pipedrive oauth scopes", granted));
+        } else {
+            lines.push(CheckLine::failed(
+                "pipedrive oauth scopes",
+                format!(
+                    "granted \"{granted}\", missing {}: add them to the app in Pipedrive's Developer Hub, then run `ml-connector auth pipedrive` again",
+                    missing.join(", ")
+                ),
+            ));
+        }
+    }
     let governor = client.governor();
     let snapshot = governor.snapshot();
     let mut plan = format!(
@@ -80,11 +94,18 @@ pub async fn check_lines(config: &PipedriveConfig, storage: ClientStorage) -> Ve
         plan.push_str(&format!("; the server reports {server} requests per 2 s"));
     }
     lines.push(CheckLine::ok("pipedrive plan assumed", plan));
+    let reset_zone = match governor.learned_zone() {
+        Some(zone) => format!("midnight UTC{zone}, as pipedrive showed it"),
+        None => format!(
+            "midnight {}, configured (pipedrive shows its own at the first spent budget or reset seen)",
+            config.budget_timezone
+        ),
+    };
     match governor.tokens_used_today().await {
         Ok(used) => lines.push(CheckLine::ok(
             "pipedrive budget share",
             format!(
-                "{} tokens/day ({:.0}% of {}); {} used today, resets at {}",
+                "{} tokens/day ({:.0}% of {}); {} used today, resets at {} ({reset_zone})",
                 config.connector_daily_budget(),
                 config.budget_share * 100.0,
                 config.company_daily_budget(),
@@ -98,4 +119,21 @@ pub async fn check_lines(config: &PipedriveConfig, storage: ClientStorage) -> Ve
         )),
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::missing_scopes;
+
+    #[test]
+    fn scopes_are_missing_by_group() {
+        assert!(
+            missing_scopes("base contacts:full search:read admin contact-fields:full").is_empty()
+        );
+        assert!(missing_scopes("base,contacts:full,admin").is_empty());
+        assert_eq!(
+            missing_scopes("base contacts:read"),
+            vec!["contacts:full", "contact-fields:full or admin"]
+        );
+    }
 }

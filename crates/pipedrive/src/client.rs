@@ -215,6 +215,21 @@ impl PipedriveClient {
             max_delay: options.retry_max_delay,
         };
         let governor = Governor::for_company_domain(&api_domain, settings, storage.ledger);
+        // The budget's reset as an earlier process learned it from the server.
+        let reset_key = format!(
+            "pipedrive-budget-reset:{}",
+            api_domain.trim_end_matches('/')
+        );
+        let learned = match storage.cache.get_value(&reset_key).await {
+            Ok(value) => value
+                .and_then(|text| text.trim().parse::<i32>().ok())
+                .and_then(chrono::FixedOffset::east_opt),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the learned budget reset; the configured zone holds until the server shows it");
+                None
+            }
+        };
+        governor.keep_learned_reset_in(storage.cache.clone(), reset_key, learned);
         let transport = Transport {
             http,
             credentials,
@@ -249,6 +264,11 @@ impl PipedriveClient {
                 identity_key,
             }),
         })
+    }
+
+    /// The OAuth scopes Pipedrive granted (None for an API token).
+    pub async fn granted_scopes(&self) -> Option<String> {
+        self.inner.transport.credentials.granted_scopes().await
     }
 
     /// The governor: tokens used, deferred state, 429s, alerts.

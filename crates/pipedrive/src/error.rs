@@ -24,6 +24,11 @@ pub enum PipedriveError {
         endpoint: String,
         retry_after_secs: u64,
     },
+    /// Pipedrive's fair-use count of POST/PUT requests for today (UTC) is down to the reserve
+    /// left for people and other integrations; the write was not sent. Deferred like
+    /// `BudgetShareUsed`.
+    #[error("pipedrive's daily POST/PUT fair-use limit is nearly used ({left} left for people and other integrations); writes resume at {resets_at}")]
+    FairUseUsed { left: u64, resets_at: DateTime<Utc> },
     /// Repeated 429s on one call; the lane is slowed and the caller should try later.
     #[error(
         "pipedrive kept answering 429 on {endpoint} after {attempts} waits; giving up on this call"
@@ -33,6 +38,11 @@ pub enum PipedriveError {
     /// connection stops and raises an alert.
     #[error("pipedrive blocked the connector with HTTP 403 on {endpoint} ({detail}); stopped to protect the company's API access — wait, then check other integrations' traffic")]
     Forbidden403 { endpoint: String, detail: String },
+    /// The OAuth app was not granted a scope this call needs (Pipedrive's 403 "Scope and URL
+    /// mismatch"): every such call fails the same way, so it is the installation's fault, not
+    /// the record's.
+    #[error("pipedrive refused {endpoint}: the OAuth app lacks a scope this call needs ({message}); grant contacts:full and contact-fields:full (or admin) in the app's settings, then run `ml-connector auth pipedrive` again")]
+    ScopeMissing { endpoint: String, message: String },
     /// A JSON 403 from Pipedrive: the user or OAuth scope lacks permission for this call.
     #[error("pipedrive denied {endpoint}: {message} (check the user's permissions or the OAuth app's scopes)")]
     PermissionDenied { endpoint: String, message: String },
@@ -112,14 +122,15 @@ impl PipedriveError {
         match self {
             PipedriveError::BudgetShareUsed { .. }
             | PipedriveError::CompanyBudgetExhausted { .. }
+            | PipedriveError::FairUseUsed { .. }
             | PipedriveError::RateLimited { .. } => Disposition::DeferRun,
             PipedriveError::Forbidden403 { .. }
             | PipedriveError::Unauthorized { .. }
             | PipedriveError::InvalidGrant { .. }
             | PipedriveError::NotAuthorized => Disposition::StopConnection,
-            PipedriveError::BadUrl { .. } | PipedriveError::UnknownField { .. } => {
-                Disposition::FixConfig
-            }
+            PipedriveError::BadUrl { .. }
+            | PipedriveError::UnknownField { .. }
+            | PipedriveError::ScopeMissing { .. } => Disposition::FixConfig,
             PipedriveError::OutcomeUnknown { .. }
             | PipedriveError::Http { .. }
             | PipedriveError::Malformed { .. }
@@ -164,6 +175,10 @@ mod tests {
             PipedriveError::RateLimited {
                 endpoint: "GET /x".into(),
                 attempts: 3,
+            },
+            PipedriveError::FairUseUsed {
+                left: 200,
+                resets_at: Utc::now(),
             },
         ];
         for error in &deferred {
@@ -229,5 +244,10 @@ mod tests {
             name: "ECC Customer Number".into(),
         };
         assert_eq!(config.disposition(), Disposition::FixConfig);
+        let scope = PipedriveError::ScopeMissing {
+            endpoint: "POST /api/v2/organizations".into(),
+            message: "Scope and URL mismatch".into(),
+        };
+        assert_eq!(scope.disposition(), Disposition::FixConfig);
     }
 }

@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Offset, TimeZone, Timelike, Utc};
 use mlc_canonical::state::TokenCharge;
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use crate::error::{PipedriveError, Result};
-use crate::storage::TokenLedger;
+use crate::storage::{ClientCache, TokenLedger};
 
 /// Pipedrive's burst window.
 pub const BURST_WINDOW: Duration = Duration::from_secs(2);
@@ -34,6 +34,9 @@ const OWN_REQUEST_TOLERANCE: Duration = Duration::from_millis(30);
 const OTHERS_MEMORY: Duration = Duration::from_secs(6);
 /// A lane slowed by a 429 recovers its full rate after this long without another.
 const SLOWDOWN_RECOVERY: Duration = Duration::from_secs(30);
+/// POST/PUT requests of the fair-use limit (`x-daily-requests-left`) left to the company's
+/// people and other integrations: the connector stops writing for the day before it takes them.
+pub const FAIR_USE_RESERVE: u64 = 200;
 
 /// Which window a request counts against. Search requests count against both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +106,51 @@ struct GovernorInner {
     tokens_charged: AtomicU64,
     stopped: Mutex<Option<String>>,
     alerts: Mutex<Vec<Alert>>,
+    /// What `x-daily-requests-left` said last, and on which UTC day.
+    writes_left: Mutex<Option<(u64, NaiveDate)>>,
+    /// The budget's day as Pipedrive showed it (the UTC offset of the zone whose midnight
+    /// resets it); until then the configured zone.
+    learned_zone: Mutex<Option<FixedOffset>>,
+    /// The last `x-daily-ratelimit-token-remaining` and when it came.
+    last_daily_reading: Mutex<Option<(DateTime<Utc>, u64)>>,
+    /// Where a learned reset is kept for the next process.
+    reset_keeper: OnceLock<(Arc<dyn ClientCache>, String)>,
+}
+
+/// The reset of the budget as the server showed it: `reset_at` is an instant at which the
+/// budget came back. Its time of day, to the quarter hour, is midnight of the zone; the zone's
+/// offset follows (-12:00 to +14:00).
+pub fn zone_of_reset(reset_at: DateTime<Utc>) -> FixedOffset {
+    const QUARTER: i64 = 900;
+    const DAY: i64 = 86_400;
+    let seconds = i64::from(reset_at.num_seconds_from_midnight());
+    let rounded = ((seconds + QUARTER / 2) / QUARTER * QUARTER) % DAY;
+    let mut offset = (DAY - rounded) % DAY;
+    if offset > 14 * 3600 {
+        offset -= DAY;
+    }
+    FixedOffset::east_opt(offset as i32).unwrap_or_else(|| FixedOffset::east_opt(0).expect("0"))
+}
+
+/// The instant the budget reset between two readings of the daily headers, when the second
+/// shows more tokens left than the first and they are less than a quarter hour apart: the one
+/// quarter-hour boundary in between (Pipedrive resets at a zone's midnight).
+pub fn reset_between(
+    first: (DateTime<Utc>, u64),
+    second: (DateTime<Utc>, u64),
+) -> Option<DateTime<Utc>> {
+    let ((before, left_before), (after, left_after)) = (first, second);
+    if left_after <= left_before
+        || after <= before
+        || after - before >= chrono::Duration::minutes(15)
+    {
+        return None;
+    }
+    let quarter = 900;
+    let boundary = after.timestamp() / quarter * quarter;
+    (boundary > before.timestamp())
+        .then(|| DateTime::from_timestamp(boundary, 0))
+        .flatten()
 }
 
 #[derive(Debug, Default)]
@@ -228,6 +276,8 @@ pub struct RateLimitHeaders {
     pub reset_secs: Option<u64>,
     pub retry_after_secs: Option<u64>,
     pub daily_token_remaining: Option<u64>,
+    /// `x-daily-requests-left`: POST/PUT requests of the fair-use limit left today (UTC).
+    pub writes_left: Option<u64>,
 }
 
 impl RateLimitHeaders {
@@ -244,6 +294,7 @@ impl RateLimitHeaders {
             reset_secs: number(headers, "x-ratelimit-reset"),
             retry_after_secs: number(headers, "retry-after"),
             daily_token_remaining: number(headers, "x-daily-ratelimit-token-remaining"),
+            writes_left: number(headers, "x-daily-requests-left"),
         }
     }
 }
@@ -255,23 +306,40 @@ pub enum TooManyRequests {
     /// may be sent again.
     WaitBurst(Duration),
     /// The company's daily budget: no wait of seconds helps.
-    DailyBudget { retry_after_secs: u64 },
+    DailyBudget {
+        retry_after_secs: u64,
+        /// The server's Retry-After named the token budget's reset: it is not the fair-use
+        /// limit (whose `x-daily-requests-left` is 0 and which resets at midnight UTC).
+        server_named_reset: bool,
+    },
 }
 
 impl TooManyRequests {
-    /// What a 429's headers say: a wait longer than [`MAX_429_WAIT`], or no daily tokens left,
-    /// is the company's daily budget (back after Retry-After, or at the budget's reset, which
-    /// is `until_budget_reset` away); anything else is the burst window, waited out for
-    /// Retry-After or x-ratelimit-reset (2 s when neither is given), capped.
+    /// What a 429's headers say. It is a daily limit (the token budget, or the POST/PUT fair
+    /// use), back after Retry-After or at the budget's reset (`until_budget_reset` away), when
+    /// Retry-After is longer than [`MAX_429_WAIT`], when no daily tokens are left, or when the
+    /// burst window still had room (`x-ratelimit-remaining` above 0: the window did not refuse
+    /// it). The daily headers are undocumented and sometimes missing, so the burst headers
+    /// decide without them. Anything else is the burst window, waited out for Retry-After or
+    /// x-ratelimit-reset (seconds; 2 s when neither is given), capped.
     pub fn read(headers: &RateLimitHeaders, until_budget_reset: Duration) -> TooManyRequests {
-        let wait_secs = headers.retry_after_secs.or(headers.reset_secs);
+        let burst_window_had_room = headers.remaining.is_some_and(|remaining| remaining > 0);
         let daily = headers.daily_token_remaining == Some(0)
-            || wait_secs.is_some_and(|secs| secs > MAX_429_WAIT.as_secs());
+            || headers
+                .retry_after_secs
+                .is_some_and(|secs| secs > MAX_429_WAIT.as_secs())
+            || burst_window_had_room;
         if daily {
             return TooManyRequests::DailyBudget {
-                retry_after_secs: wait_secs.unwrap_or(until_budget_reset.as_secs()),
+                server_named_reset: headers.writes_left != Some(0)
+                    && headers.retry_after_secs.is_some_and(|secs| secs > 0),
+                retry_after_secs: headers
+                    .retry_after_secs
+                    .filter(|secs| *secs > 0)
+                    .unwrap_or(until_budget_reset.as_secs().max(1)),
             };
         }
+        let wait_secs = headers.retry_after_secs.or(headers.reset_secs);
         TooManyRequests::WaitBurst(
             wait_secs
                 .map(Duration::from_secs)
@@ -296,6 +364,10 @@ impl Governor {
                 tokens_charged: AtomicU64::new(0),
                 stopped: Mutex::new(None),
                 alerts: Mutex::new(Vec::new()),
+                writes_left: Mutex::new(None),
+                learned_zone: Mutex::new(None),
+                last_daily_reading: Mutex::new(None),
+                reset_keeper: OnceLock::new(),
             }),
         }
     }
@@ -427,6 +499,76 @@ impl Governor {
         }
     }
 
+    /// Where the learned budget reset is kept between processes (the client's cache), and
+    /// what was kept there before: adopted at once.
+    pub fn keep_learned_reset_in(
+        &self,
+        cache: Arc<dyn ClientCache>,
+        key: String,
+        known: Option<FixedOffset>,
+    ) {
+        if let Some(zone) = known {
+            let mut learned = lock(&self.inner.learned_zone);
+            learned.get_or_insert(zone);
+        }
+        let _ = self.inner.reset_keeper.set((cache, key));
+    }
+
+    /// The zone whose midnight resets the budget, as the server showed it (None: not yet).
+    pub fn learned_zone(&self) -> Option<FixedOffset> {
+        *lock(&self.inner.learned_zone)
+    }
+
+    /// Learns the budget's day from an instant the server said (or showed) it resets; tells the
+    /// operator when it differs from the configured zone, and keeps it for the next process.
+    fn learn_reset(&self, reset_at: DateTime<Utc>) {
+        let zone = zone_of_reset(reset_at);
+        let previous = lock(&self.inner.learned_zone).replace(zone);
+        if previous == Some(zone) {
+            return;
+        }
+        let configured = self.inner.settings.timezone;
+        let configured_offset = reset_at.with_timezone(&configured).offset().fix();
+        if configured_offset != zone {
+            tracing::warn!(
+                configured = %configured,
+                learned = %zone,
+                "pipedrive resets the token budget at midnight UTC{zone}, not at midnight of pipedrive.budget_timezone; following the server"
+            );
+        }
+        if let Some((cache, key)) = self.inner.reset_keeper.get() {
+            let (cache, key) = (cache.clone(), key.clone());
+            let value = zone.local_minus_utc().to_string();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Err(error) = cache.put_value(&key, &value).await {
+                        tracing::warn!(%error, "cannot keep the learned budget reset; the next process learns it again");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Refuses a POST/PUT/PATCH once Pipedrive's fair-use count for today (UTC) is down to
+    /// [`FAIR_USE_RESERVE`]: the run is deferred until midnight UTC instead of spending what
+    /// the company's people and other integrations need.
+    pub fn check_write_allowance(&self, method: &str) -> Result<()> {
+        if !matches!(method, "POST" | "PUT" | "PATCH") {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let known = *lock(&self.inner.writes_left);
+        match known {
+            Some((left, day)) if day == now.date_naive() && left <= FAIR_USE_RESERVE => {
+                Err(PipedriveError::FairUseUsed {
+                    left,
+                    resets_at: next_midnight(now, chrono_tz::UTC),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Waits until a request of this lane may leave, then counts it as sent.
     pub async fn pace(&self, lane: Lane) {
         let now = Instant::now();
@@ -454,6 +596,25 @@ impl Governor {
     /// different limit is adopted; a full window we did not fill (another integration on the
     /// same token) blocks the lane until the server's reset.
     pub fn observe(&self, lane: Lane, headers: &RateLimitHeaders) {
+        if let Some(remaining) = headers.daily_token_remaining {
+            let reading = (Utc::now(), remaining);
+            let before = lock(&self.inner.last_daily_reading).replace(reading);
+            if let Some(reset_at) = before.and_then(|before| reset_between(before, reading)) {
+                self.learn_reset(reset_at);
+            }
+        }
+        if let Some(left) = headers.writes_left {
+            let mut known = lock(&self.inner.writes_left);
+            let first_time_low = left <= FAIR_USE_RESERVE
+                && known.is_none_or(|(before, _)| before > FAIR_USE_RESERVE);
+            *known = Some((left, Utc::now().date_naive()));
+            drop(known);
+            if first_time_low {
+                self.alert(format!(
+                    "pipedrive's fair-use limit of POST/PUT requests is nearly used today ({left} left); writes wait for midnight UTC"
+                ));
+            }
+        }
         let Some(limit) = headers.limit.filter(|limit| *limit > 0) else {
             return;
         };
@@ -495,8 +656,19 @@ impl Governor {
     pub fn on_too_many_requests(&self, lane: Lane, too_many: &TooManyRequests) {
         self.inner.responses_429.fetch_add(1, Ordering::Relaxed);
         match *too_many {
-            TooManyRequests::DailyBudget { retry_after_secs } => {
+            TooManyRequests::DailyBudget {
+                retry_after_secs,
+                server_named_reset,
+            } => {
                 let until = Utc::now() + chrono::Duration::seconds(retry_after_secs as i64);
+                // The spent budget's Retry-After ends at the budget's reset: the server's day.
+                // Only when it lands on a quarter hour (a zone's midnight), so a Retry-After
+                // that means something else teaches nothing.
+                let off_the_quarter = until.num_seconds_from_midnight() % 900;
+                let on_a_quarter = !(30..=870).contains(&off_the_quarter);
+                if server_named_reset && on_a_quarter {
+                    self.learn_reset(until);
+                }
                 // Nothing more is sent before then: further calls would only collect 429s (and,
                 // with an API token, Cloudflare's block).
                 lock(&self.inner.ledger).company_exhausted_until = Some(until);
@@ -586,9 +758,12 @@ impl Governor {
         }
     }
 
-    /// The budget day `now` falls in, in the configured zone.
+    /// The budget day `now` falls in: in the zone the server showed, else the configured one.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
-        budget_day(now, self.inner.settings.timezone)
+        match self.learned_zone() {
+            Some(zone) => budget_day(now, zone),
+            None => budget_day(now, self.inner.settings.timezone),
+        }
     }
 
     /// How long until the budget resets, from `now`.
@@ -596,9 +771,13 @@ impl Governor {
         (self.next_reset(now) - now).to_std().unwrap_or_default()
     }
 
-    /// The next midnight of the configured zone after `now`.
+    /// The budget's next reset after `now`: midnight of the zone the server showed, else of
+    /// the configured one.
     pub fn next_reset(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        next_midnight(now, self.inner.settings.timezone)
+        match self.learned_zone() {
+            Some(zone) => next_midnight(now, zone),
+            None => next_midnight(now, self.inner.settings.timezone),
+        }
     }
 }
 
@@ -612,13 +791,13 @@ impl std::fmt::Debug for Governor {
 }
 
 /// The budget day of `now` in `zone`.
-pub fn budget_day(now: DateTime<Utc>, zone: chrono_tz::Tz) -> NaiveDate {
+pub fn budget_day<Z: TimeZone>(now: DateTime<Utc>, zone: Z) -> NaiveDate {
     now.with_timezone(&zone).date_naive()
 }
 
 /// The first midnight of `zone` after `now` (the earliest one on a DST change).
-pub fn next_midnight(now: DateTime<Utc>, zone: chrono_tz::Tz) -> DateTime<Utc> {
-    let today = budget_day(now, zone);
+pub fn next_midnight<Z: TimeZone>(now: DateTime<Utc>, zone: Z) -> DateTime<Utc> {
+    let today = budget_day(now, zone.clone());
     let mut day = today;
     loop {
         day = day.succ_opt().unwrap_or(day);
@@ -765,8 +944,24 @@ mod tests {
         assert_eq!(
             TooManyRequests::read(&long, reset),
             TooManyRequests::DailyBudget {
-                retry_after_secs: 301
-            }
+                retry_after_secs: 301,
+                server_named_reset: true,
+            },
+            "no daily headers: still the budget"
+        );
+        let fair_use = RateLimitHeaders {
+            retry_after_secs: Some(40_000),
+            writes_left: Some(0),
+            daily_token_remaining: Some(900),
+            ..RateLimitHeaders::default()
+        };
+        assert_eq!(
+            TooManyRequests::read(&fair_use, reset),
+            TooManyRequests::DailyBudget {
+                retry_after_secs: 40_000,
+                server_named_reset: false,
+            },
+            "the fair-use limit: its reset is not the budget's"
         );
         let spent = RateLimitHeaders {
             daily_token_remaining: Some(0),
@@ -775,9 +970,132 @@ mod tests {
         assert_eq!(
             TooManyRequests::read(&spent, reset),
             TooManyRequests::DailyBudget {
-                retry_after_secs: 5000
+                retry_after_secs: 5000,
+                server_named_reset: false,
             },
-            "without a time, until the budget resets"
+            "without a time, until the budget resets as we know it"
+        );
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_zone_of_a_reset_is_the_one_whose_midnight_it_is() {
+        let zone = |text| zone_of_reset(at(text)).local_minus_utc() / 60;
+        assert_eq!(zone("2026-12-02T22:00:03Z"), 120, "Tallinn in winter");
+        assert_eq!(zone("2026-07-01T20:59:40Z"), 180, "Tallinn in summer");
+        assert_eq!(zone("2026-12-03T00:00:00Z"), 0);
+        assert_eq!(zone("2026-12-03T05:00:00Z"), -300, "New York");
+        assert_eq!(zone("2026-12-02T18:30:00Z"), 330, "India");
+        assert_eq!(zone("2026-12-02T10:00:00Z"), 840, "Kiritimati, +14:00");
+    }
+
+    #[test]
+    fn a_reset_is_read_between_two_readings_a_quarter_hour_apart_at_most() {
+        let reading = |text, left| (at(text), left);
+        assert_eq!(
+            reset_between(
+                reading("2026-12-02T21:55:00Z", 120),
+                reading("2026-12-02T22:04:00Z", 59_990)
+            ),
+            Some(at("2026-12-02T22:00:00Z"))
+        );
+        assert_eq!(
+            reset_between(
+                reading("2026-12-02T21:55:00Z", 120),
+                reading("2026-12-02T21:58:00Z", 110)
+            ),
+            None,
+            "spent, not reset"
+        );
+        assert_eq!(
+            reset_between(
+                reading("2026-12-02T21:40:00Z", 120),
+                reading("2026-12-02T22:04:00Z", 59_990)
+            ),
+            None,
+            "too far apart to tell which quarter"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_budget_day_follows_the_server_once_it_showed_its_reset() {
+        let governor = Governor::new(
+            GovernorSettings {
+                burst_limit: 40,
+                daily_token_limit: 1_000,
+                timezone: chrono_tz::UTC,
+            },
+            crate::storage::ClientStorage::in_memory().ledger,
+        );
+        let cache = Arc::new(crate::storage::MemoryCache::default());
+        governor.keep_learned_reset_in(cache.clone(), "reset".into(), None);
+        let now = at("2026-12-02T23:00:00Z");
+        assert_eq!(governor.next_reset(now), at("2026-12-03T00:00:00Z"));
+        // Retry-After as the simulator sends it: to the next midnight in Tallinn.
+        let mut until_tallinn_midnight = (at("2026-12-03T22:00:00Z") - Utc::now())
+            .num_seconds()
+            .rem_euclid(86_400);
+        if until_tallinn_midnight < 3600 {
+            until_tallinn_midnight += 86_400;
+        }
+        governor.on_too_many_requests(
+            Lane::General,
+            &TooManyRequests::DailyBudget {
+                retry_after_secs: until_tallinn_midnight as u64,
+                server_named_reset: true,
+            },
+        );
+        assert_eq!(governor.learned_zone(), FixedOffset::east_opt(7200));
+        assert_eq!(governor.next_reset(now), at("2026-12-03T22:00:00Z"));
+        assert_eq!(
+            governor.today(now),
+            NaiveDate::from_ymd_opt(2026, 12, 3).unwrap(),
+            "already the 3rd in Tallinn"
+        );
+        tokio::task::yield_now().await;
+        for _ in 0..50 {
+            if cache.get_value("reset").await.unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            cache.get_value("reset").await.unwrap().as_deref(),
+            Some("7200"),
+            "kept for the next process"
+        );
+    }
+
+    #[test]
+    fn writes_stop_for_the_day_when_the_fair_use_count_reaches_the_reserve() {
+        let governor = Governor::new(
+            GovernorSettings {
+                burst_limit: 40,
+                daily_token_limit: 1_000,
+                timezone: chrono_tz::UTC,
+            },
+            crate::storage::ClientStorage::in_memory().ledger,
+        );
+        let left = |writes_left| RateLimitHeaders {
+            writes_left: Some(writes_left),
+            ..RateLimitHeaders::default()
+        };
+        governor.observe(Lane::General, &left(FAIR_USE_RESERVE + 1));
+        assert!(governor.check_write_allowance("POST").is_ok());
+        assert!(governor.snapshot().alerts.is_empty());
+        governor.observe(Lane::General, &left(FAIR_USE_RESERVE));
+        let refused = governor.check_write_allowance("PATCH").unwrap_err();
+        assert!(refused.is_deferred(), "{refused}");
+        assert!(governor.check_write_allowance("GET").is_ok(), "reads go on");
+        assert!(governor.check_write_allowance("DELETE").is_ok());
+        governor.observe(Lane::General, &left(FAIR_USE_RESERVE - 1));
+        assert_eq!(
+            governor.snapshot().alerts.len(),
+            1,
+            "one alert, not one per answer"
         );
     }
 
@@ -793,5 +1111,8 @@ mod tests {
         assert_eq!(parsed.remaining, Some(0));
         assert_eq!(parsed.reset_secs, Some(2));
         assert_eq!(parsed.retry_after_secs, None);
+        assert_eq!(parsed.writes_left, None);
+        headers.insert("x-daily-requests-left", "9999".parse().unwrap());
+        assert_eq!(RateLimitHeaders::parse(&headers).writes_left, Some(9999));
     }
 }

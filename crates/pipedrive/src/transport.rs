@@ -137,6 +137,7 @@ impl Transport {
         let mut charged = false;
         loop {
             self.governor.check_not_stopped(&endpoint)?;
+            self.governor.check_write_allowance(call.method.as_str())?;
             if !charged {
                 self.governor.charge(cost).await?;
             }
@@ -414,12 +415,12 @@ pub(crate) fn classify(reply: &Reply, so_far: &AttemptsSoFar, endpoint: &str) ->
         StatusCode::TOO_MANY_REQUESTS => {
             let too_many = TooManyRequests::read(headers, so_far.until_budget_reset);
             let verdict = match too_many {
-                TooManyRequests::DailyBudget { retry_after_secs } => {
-                    Verdict::GiveUp(PipedriveError::CompanyBudgetExhausted {
-                        endpoint,
-                        retry_after_secs,
-                    })
-                }
+                TooManyRequests::DailyBudget {
+                    retry_after_secs, ..
+                } => Verdict::GiveUp(PipedriveError::CompanyBudgetExhausted {
+                    endpoint,
+                    retry_after_secs,
+                }),
                 TooManyRequests::WaitBurst(_) if so_far.answers_429 + 1 >= MAX_429_PER_CALL => {
                     Verdict::GiveUp(PipedriveError::RateLimited {
                         endpoint,
@@ -437,6 +438,12 @@ pub(crate) fn classify(reply: &Reply, so_far: &AttemptsSoFar, endpoint: &str) ->
             let is_html = content_type.contains("html");
             let is_json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
             if is_json && !is_html {
+                if message.to_ascii_lowercase().contains("scope") {
+                    return only(Verdict::GiveUp(PipedriveError::ScopeMissing {
+                        endpoint,
+                        message,
+                    }));
+                }
                 return only(Verdict::GiveUp(PipedriveError::PermissionDenied {
                     endpoint,
                     message,
@@ -598,6 +605,7 @@ mod tests {
                         reset_secs,
                         retry_after_secs,
                         daily_token_remaining,
+                        writes_left: None,
                     }
                 },
             )
@@ -767,6 +775,11 @@ mod tests {
             GovernorNote::Nothing,
             "a permission is not a block"
         );
+        let scope = br#"{"success":false,"error":"Scope and URL mismatch","errorCode":403}"#;
+        assert!(matches!(
+            verdict(&answered(403, "application/json", scope), &so_far),
+            Verdict::GiveUp(PipedriveError::ScopeMissing { .. })
+        ));
         let blocked = classify(&answered(403, "text/html", b"<html>"), &so_far, "GET /x");
         assert!(matches!(
             blocked.verdict,
@@ -843,6 +856,26 @@ mod tests {
         assert!(matches!(
             verdict(&burst, &fresh(Replay::Unsafe)),
             Verdict::AfterBurstWait
+        ));
+        // No daily headers and no Retry-After (both optional): a window that still had room
+        // did not refuse it, so it is the day's limit, never retried into Cloudflare's block.
+        let budget_without_daily_headers = Reply::Answered {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            headers: RateLimitHeaders {
+                limit: Some(40),
+                remaining: Some(31),
+                reset_secs: Some(2),
+                ..RateLimitHeaders::default()
+            },
+            content_type: "application/json".into(),
+            body: b"{}".to_vec(),
+        };
+        assert!(matches!(
+            verdict(&budget_without_daily_headers, &fresh(Replay::Safe)),
+            Verdict::GiveUp(PipedriveError::CompanyBudgetExhausted {
+                retry_after_secs: 3600,
+                ..
+            })
         ));
         let third = AttemptsSoFar {
             answers_429: 2,

@@ -57,6 +57,15 @@ pub fn too_many_requests(message: &str) -> Response {
     )
 }
 
+/// The 403 of an OAuth token without a scope the operation needs (the body as Pipedrive sends
+/// it, seen in pipedrive/client-php#14).
+pub fn scope_mismatch() -> Response {
+    json_response(
+        StatusCode::FORBIDDEN,
+        &json!({"success": false, "error": "Scope and URL mismatch", "errorCode": 403}),
+    )
+}
+
 /// Cloudflare's block page for api_token clients that kept sending through 429s (RL).
 pub fn cloudflare_block() -> Response {
     let page = "<!DOCTYPE html>\n<html lang=\"en-US\"><head><title>Access denied | api.pipedrive.com used Cloudflare to restrict access</title></head>\n<body><div id=\"cf-wrapper\"><h1>Error 1015</h1><h2>You are being rate limited</h2>\n<p>The owner of this website (api.pipedrive.com) has banned you temporarily from accessing this website.</p>\n<p>This error is produced by Cloudflare, not by Pipedrive.</p></div></body></html>\n";

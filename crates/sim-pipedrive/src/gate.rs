@@ -13,7 +13,8 @@ use axum::response::Response;
 use crate::auth::authenticate;
 use crate::costs::{is_search, token_cost};
 use crate::errors;
-use crate::limits::{Admission, RateHeaders};
+use crate::limits::{Admission, AuthKind, RateHeaders};
+use crate::scopes;
 use crate::state::Shared;
 
 fn set_header(headers: &mut HeaderMap, name: &'static str, value: impl ToString) {
@@ -30,12 +31,17 @@ fn add_rate_headers(headers: &mut HeaderMap, rate: &RateHeaders) {
     set_header(headers, "x-ratelimit-limit", rate.limit);
     set_header(headers, "x-ratelimit-remaining", rate.remaining);
     set_header(headers, "x-ratelimit-reset", rate.reset_secs);
-    set_header(headers, "x-daily-ratelimit-token-limit", rate.daily_limit);
-    set_header(
-        headers,
-        "x-daily-ratelimit-token-remaining",
-        rate.daily_remaining,
-    );
+    if rate.daily_shown {
+        set_header(headers, "x-daily-ratelimit-token-limit", rate.daily_limit);
+        set_header(
+            headers,
+            "x-daily-ratelimit-token-remaining",
+            rate.daily_remaining,
+        );
+    }
+    if let Some(left) = rate.writes_left {
+        set_header(headers, "x-daily-requests-left", left);
+    }
 }
 
 pub async fn api_gate(
@@ -74,8 +80,12 @@ async fn gate(
         Ok(auth) => auth,
         Err(response) => return response,
     };
+    if auth == AuthKind::OAuth && !scopes::allowed(&shared.options.oauth_scopes, method, route) {
+        return errors::scope_mismatch();
+    }
     let cost = token_cost(method, route).unwrap_or(0);
-    let admission = shared.limits().admit(auth, is_search(route), cost);
+    let write = matches!(method, "POST" | "PUT" | "PATCH");
+    let admission = shared.limits().admit(auth, is_search(route), write, cost);
     let rate = match admission {
         Admission::Admitted(rate) => rate,
         Admission::Burst(rate) => {
@@ -88,6 +98,18 @@ async fn gate(
             retry_after_secs,
         } => {
             let mut response = errors::too_many_requests("daily request budget exceeded");
+            add_rate_headers(response.headers_mut(), &headers);
+            if let Some(retry_after_secs) = retry_after_secs {
+                set_header(response.headers_mut(), "retry-after", retry_after_secs);
+            }
+            return response;
+        }
+        Admission::FairUse {
+            headers,
+            retry_after_secs,
+        } => {
+            let mut response =
+                errors::too_many_requests("daily limit of POST/PUT requests exceeded");
             add_rate_headers(response.headers_mut(), &headers);
             set_header(response.headers_mut(), "retry-after", retry_after_secs);
             return response;

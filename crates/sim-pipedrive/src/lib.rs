@@ -14,6 +14,7 @@ mod api;
 mod auth;
 mod clock;
 mod costs;
+mod enrich;
 mod errors;
 mod fields;
 mod gate;
@@ -21,6 +22,7 @@ mod limits;
 mod model;
 mod oauth;
 mod options;
+mod scopes;
 mod state;
 mod validate;
 mod webhooks;
@@ -34,6 +36,7 @@ pub use costs::{token_cost, TOKEN_COSTS};
 pub use limits::{Plan, DAILY_BASE_TOKENS};
 pub use mlc_sim_support::FaultSettings;
 pub use options::SimPipedriveOptions;
+pub use scopes::{DEFAULT_SCOPES, OPERATION_SCOPES};
 pub use state::{
     NewOrganization, NewPerson, RequestCount, SimHandle, SimStats, StoredOrganization, StoredPerson,
 };

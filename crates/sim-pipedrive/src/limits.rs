@@ -106,6 +106,64 @@ struct ClientState {
     search: RollingWindow,
     recent_429s: VecDeque<Instant>,
     blocked_until: Option<Instant>,
+    /// When this client last sent anything (the daily headers go missing after a quiet while).
+    last_seen: Option<Instant>,
+    /// Answers still to come without the daily token headers.
+    answers_without_daily: u32,
+    /// POST/PUT/PATCH requests of the UTC day `writes_day` (the fair-use limit).
+    writes_today: u64,
+    writes_day: Option<chrono::NaiveDate>,
+}
+
+/// When answers carry the undocumented `x-daily-ratelimit-token-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DailyHeaders {
+    /// On every answer.
+    Always,
+    /// Missing from the first answers after a quiet while (a Pipedrive staff answer: "missing
+    /// for a few requests … after a long period of inactivity"); the default.
+    AfterIdle,
+    /// Never sent.
+    Never,
+}
+
+impl DailyHeaders {
+    pub fn parse(text: &str) -> anyhow::Result<DailyHeaders> {
+        Ok(match text {
+            "always" => DailyHeaders::Always,
+            "after-idle" => DailyHeaders::AfterIdle,
+            "never" => DailyHeaders::Never,
+            other => anyhow::bail!(
+                "unknown --daily-token-headers {other:?}: expected always, after-idle or never"
+            ),
+        })
+    }
+}
+
+/// How many answers after a quiet while lack the daily headers.
+const ANSWERS_WITHOUT_DAILY_AFTER_IDLE: u32 = 5;
+
+/// What the simulator does about headers and limits that Pipedrive documents poorly.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitQuirks {
+    pub daily_headers: DailyHeaders,
+    /// How long without a request counts as a quiet while.
+    pub idle_after: Duration,
+    /// Whether a 429 of the spent daily budget carries `Retry-After`.
+    pub budget_retry_after: bool,
+    /// POST/PUT/PATCH requests per API token and UTC day (the 2019 fair-use limit); 0: none.
+    pub writes_per_day: u64,
+}
+
+impl Default for LimitQuirks {
+    fn default() -> Self {
+        LimitQuirks {
+            daily_headers: DailyHeaders::Always,
+            idle_after: Duration::from_secs(600),
+            budget_retry_after: true,
+            writes_per_day: 0,
+        }
+    }
 }
 
 /// The header values of one answer.
@@ -116,6 +174,11 @@ pub struct RateHeaders {
     pub reset_secs: u64,
     pub daily_limit: u64,
     pub daily_remaining: u64,
+    /// Whether the daily token headers are sent with this answer.
+    pub daily_shown: bool,
+    /// `x-daily-requests-left`: POST/PUT requests left today, on answers to writes with an API
+    /// token while the fair-use limit is on.
+    pub writes_left: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -123,6 +186,11 @@ pub enum Admission {
     Admitted(RateHeaders),
     Burst(RateHeaders),
     Budget {
+        headers: RateHeaders,
+        retry_after_secs: Option<u64>,
+    },
+    /// The POST/PUT fair-use limit of the day (UTC) is used up.
+    FairUse {
         headers: RateHeaders,
         retry_after_secs: u64,
     },
@@ -135,6 +203,7 @@ pub struct Limits {
     timezone: chrono_tz::Tz,
     block_after_429s: u32,
     block_for: Duration,
+    quirks: LimitQuirks,
     clients: [ClientState; 2],
     spent_today: u64,
     spent_total: u64,
@@ -149,6 +218,7 @@ impl Limits {
         timezone: chrono_tz::Tz,
         block_after_429s: u32,
         block_for: Duration,
+        quirks: LimitQuirks,
     ) -> Self {
         let daily_budget =
             budget_tokens.unwrap_or(DAILY_BASE_TOKENS * plan.multiplier() * u64::from(seats));
@@ -158,6 +228,7 @@ impl Limits {
             timezone,
             block_after_429s,
             block_for,
+            quirks,
             clients: [ClientState::default(), ClientState::default()],
             spent_today: 0,
             spent_total: 0,
@@ -201,8 +272,17 @@ impl Limits {
         (midnight - chrono::Utc::now()).num_seconds().max(1) as u64
     }
 
-    /// Decides whether a request of `cost` tokens is served, and charges it if so.
-    pub fn admit(&mut self, auth: AuthKind, search: bool, cost: u32) -> Admission {
+    /// Seconds until the next midnight UTC (the fair-use day).
+    fn secs_to_utc_midnight() -> u64 {
+        let now = chrono::Utc::now();
+        let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
+        let midnight = tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        (midnight - now).num_seconds().max(1) as u64
+    }
+
+    /// Decides whether a request of `cost` tokens is served, and charges it if so. `write`:
+    /// a POST, PUT or PATCH (counted against the fair-use limit).
+    pub fn admit(&mut self, auth: AuthKind, search: bool, write: bool, cost: u32) -> Admission {
         self.roll_day();
         let now = Instant::now();
         let plan = self.plan;
@@ -223,11 +303,38 @@ impl Limits {
                 reset_secs: 0,
                 daily_limit: 0,
                 daily_remaining: 0,
+                daily_shown: false,
+                writes_left: None,
             });
         }
         let block_after = self.block_after_429s;
         let block_for = self.block_for;
+        let quirks = self.quirks;
         let client = &mut self.clients[index];
+        let quiet = client
+            .last_seen
+            .is_none_or(|last| now.duration_since(last) >= quirks.idle_after);
+        client.last_seen = Some(now);
+        if quiet && quirks.daily_headers == DailyHeaders::AfterIdle {
+            client.answers_without_daily = ANSWERS_WITHOUT_DAILY_AFTER_IDLE;
+        }
+        let daily_shown = match quirks.daily_headers {
+            DailyHeaders::Always => true,
+            DailyHeaders::Never => false,
+            DailyHeaders::AfterIdle => {
+                let shown = client.answers_without_daily == 0;
+                client.answers_without_daily = client.answers_without_daily.saturating_sub(1);
+                shown
+            }
+        };
+        let utc_today = chrono::Utc::now().date_naive();
+        if client.writes_day != Some(utc_today) {
+            client.writes_day = Some(utc_today);
+            client.writes_today = 0;
+        }
+        let fair_use = auth == AuthKind::ApiToken && write && quirks.writes_per_day > 0;
+        let writes_left =
+            fair_use.then(|| quirks.writes_per_day.saturating_sub(client.writes_today));
         if let Some(until) = client.blocked_until {
             if now < until {
                 return Admission::Blocked;
@@ -259,10 +366,13 @@ impl Limits {
             reset_secs,
             daily_limit,
             daily_remaining,
+            daily_shown,
+            writes_left,
         };
         let over_burst = used >= window_limit;
         let over_budget = u64::from(cost) > daily_remaining;
-        if over_burst || over_budget {
+        let over_fair_use = writes_left == Some(0);
+        if over_burst || over_budget || over_fair_use {
             client.recent_429s.push_back(now);
             while let Some(first) = client.recent_429s.front() {
                 if now.duration_since(*first) > ABUSE_WINDOW {
@@ -279,14 +389,24 @@ impl Limits {
                 headers.remaining = 0;
                 return Admission::Burst(headers);
             }
-            return Admission::Budget {
+            if over_budget {
+                return Admission::Budget {
+                    headers,
+                    retry_after_secs: quirks.budget_retry_after.then(|| self.secs_to_midnight()),
+                };
+            }
+            return Admission::FairUse {
                 headers,
-                retry_after_secs: self.secs_to_midnight(),
+                retry_after_secs: Self::secs_to_utc_midnight(),
             };
         }
         client.general.times.push_back(now);
         if search {
             client.search.times.push_back(now);
+        }
+        if fair_use {
+            client.writes_today += 1;
+            headers.writes_left = Some(quirks.writes_per_day.saturating_sub(client.writes_today));
         }
         headers.remaining = headers.remaining.saturating_sub(1);
         self.spent_today += u64::from(cost);
@@ -320,6 +440,7 @@ mod tests {
             timezone.parse().unwrap(),
             40,
             Duration::from_secs(60),
+            LimitQuirks::default(),
         )
     }
 
@@ -327,17 +448,17 @@ mod tests {
     fn the_budget_comes_back_after_midnight_of_the_server_time_zone() {
         let mut limits = limits("Pacific/Kiritimati");
         assert!(matches!(
-            limits.admit(AuthKind::ApiToken, false, 10),
+            limits.admit(AuthKind::ApiToken, false, false, 10),
             Admission::Admitted(_)
         ));
         assert!(matches!(
-            limits.admit(AuthKind::ApiToken, false, 1),
+            limits.admit(AuthKind::ApiToken, false, false, 1),
             Admission::Budget { .. }
         ));
         // Pretend the last request was yesterday in the server's zone.
         limits.day = limits.day.pred_opt().unwrap();
         assert!(matches!(
-            limits.admit(AuthKind::ApiToken, false, 10),
+            limits.admit(AuthKind::ApiToken, false, false, 10),
             Admission::Admitted(_)
         ));
         assert_eq!(limits.spent_total(), 20);
@@ -349,10 +470,11 @@ mod tests {
             let mut limits = limits(zone);
             limits.set_spent_today(10);
             let Admission::Budget {
-                retry_after_secs, ..
-            } = limits.admit(AuthKind::ApiToken, false, 1)
+                retry_after_secs: Some(retry_after_secs),
+                ..
+            } = limits.admit(AuthKind::ApiToken, false, false, 1)
             else {
-                panic!("expected a budget refusal");
+                panic!("expected a budget refusal with Retry-After");
             };
             let tz: chrono_tz::Tz = zone.parse().unwrap();
             let local = chrono::Utc::now().with_timezone(&tz)
@@ -378,11 +500,71 @@ mod tests {
                 chrono_tz::UTC,
                 40,
                 Duration::from_secs(1),
+                LimitQuirks::default(),
             )
             .daily_budget()
         };
         assert_eq!(budget(Plan::Growth, 10), 600_000);
         assert_eq!(budget(Plan::Ultimate, 3), 630_000);
         assert!(Plan::parse("enterprise").is_err());
+    }
+
+    #[test]
+    fn daily_headers_go_missing_after_a_quiet_while_and_fair_use_counts_writes() {
+        let mut limits = Limits::new(
+            Plan::Growth,
+            1,
+            None,
+            chrono_tz::UTC,
+            40,
+            Duration::from_secs(60),
+            LimitQuirks {
+                daily_headers: DailyHeaders::AfterIdle,
+                idle_after: Duration::from_secs(600),
+                budget_retry_after: false,
+                writes_per_day: 3,
+            },
+        );
+        let mut shown = Vec::new();
+        for _ in 0..7 {
+            let Admission::Admitted(headers) = limits.admit(AuthKind::ApiToken, false, false, 1)
+            else {
+                panic!("admitted");
+            };
+            shown.push(headers.daily_shown);
+            assert_eq!(headers.writes_left, None, "not a write");
+        }
+        assert_eq!(shown, [false, false, false, false, false, true, true]);
+        let mut left = Vec::new();
+        for _ in 0..3 {
+            let Admission::Admitted(headers) = limits.admit(AuthKind::ApiToken, false, true, 1)
+            else {
+                panic!("admitted");
+            };
+            left.push(headers.writes_left);
+        }
+        assert_eq!(left, [Some(2), Some(1), Some(0)]);
+        assert!(matches!(
+            limits.admit(AuthKind::ApiToken, false, true, 1),
+            Admission::FairUse { .. }
+        ));
+        assert!(
+            matches!(
+                limits.admit(AuthKind::OAuth, false, true, 1),
+                Admission::Admitted(RateHeaders {
+                    writes_left: None,
+                    ..
+                })
+            ),
+            "OAuth traffic has no fair-use limit"
+        );
+        limits.set_spent_today(limits.daily_budget());
+        assert!(matches!(
+            limits.admit(AuthKind::ApiToken, false, false, 1),
+            Admission::Budget {
+                retry_after_secs: None,
+                ..
+            }
+        ));
     }
 }

@@ -1,8 +1,10 @@
 //! OAuth 2.0 tokens as Pipedrive issues them (research §4.2): authorization codes, access
-//! tokens that expire, refresh tokens that work once. The `/oauth/...` endpoints that hand
-//! them out are in `api::oauth`.
+//! tokens that expire, refresh tokens that are rotated (work once) or kept (the v1 document:
+//! a refresh resets the refresh token's expiry; its example answers the same token), and that
+//! expire after a while unused (60 days). The `/oauth/...` endpoints that hand them out are in
+//! `api::oauth`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -12,7 +14,8 @@ use rand_chacha::ChaCha8Rng;
 pub struct OAuthState {
     codes: HashMap<String, (Instant, String)>,
     access_tokens: HashMap<String, Instant>,
-    refresh_tokens: HashSet<String>,
+    /// Refresh tokens and when each was issued or last used.
+    refresh_tokens: HashMap<String, Instant>,
     rng: ChaCha8Rng,
 }
 
@@ -22,12 +25,19 @@ pub enum AccessCheck {
     Unknown,
 }
 
+pub enum RefreshCheck {
+    Valid,
+    /// Unused for longer than the refresh token's lifetime.
+    Expired,
+    Unknown,
+}
+
 impl OAuthState {
     pub fn new(seed: u64) -> Self {
         OAuthState {
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
-            refresh_tokens: HashSet::new(),
+            refresh_tokens: HashMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x0a07),
         }
     }
@@ -59,21 +69,37 @@ impl OAuthState {
         self.codes.remove(code)
     }
 
-    /// Whether the refresh token was valid; it stops working now (rotation).
-    pub fn take_refresh_token(&mut self, token: &str) -> bool {
-        self.refresh_tokens.remove(token)
+    /// Whether the refresh token is valid: known and used within `idle` of its last use. With
+    /// `rotate` it stops working now (the answer carries its successor); else it stays and its
+    /// expiry starts again.
+    pub fn use_refresh_token(&mut self, token: &str, rotate: bool, idle: Duration) -> RefreshCheck {
+        let now = Instant::now();
+        let Some(last_used) = self.refresh_tokens.get(token).copied() else {
+            return RefreshCheck::Unknown;
+        };
+        if now.duration_since(last_used) > idle {
+            self.refresh_tokens.remove(token);
+            return RefreshCheck::Expired;
+        }
+        if rotate {
+            self.refresh_tokens.remove(token);
+        } else {
+            self.refresh_tokens.insert(token.to_string(), now);
+        }
+        RefreshCheck::Valid
     }
 
-    /// A new access token (valid for `lifetime`) and its refresh token.
-    pub fn issue(&mut self, lifetime: Duration) -> (String, String) {
+    /// A new access token (valid for `lifetime`) and its refresh token: `keep` when the
+    /// presented one is not rotated, else a new one.
+    pub fn issue(&mut self, lifetime: Duration, keep: Option<String>) -> (String, String) {
         let access = format!(
             "v1u:{}",
             base64::engine::general_purpose::STANDARD.encode(self.random_hex(48))
         );
-        let refresh = format!("1:1:{}", self.random_hex(20));
+        let refresh = keep.unwrap_or_else(|| format!("1:1:{}", self.random_hex(20)));
         self.access_tokens
             .insert(access.clone(), Instant::now() + lifetime);
-        self.refresh_tokens.insert(refresh.clone());
+        self.refresh_tokens.insert(refresh.clone(), Instant::now());
         (access, refresh)
     }
 }

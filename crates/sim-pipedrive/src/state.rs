@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::clock::now_secs;
 use crate::fields::{EntityKind, FieldSet};
-use crate::limits::{Limits, Plan};
+use crate::limits::{DailyHeaders, LimitQuirks, Limits, Plan};
 use crate::model::{
     changed_fields, organization_json, organization_search_text, organization_webhook_json,
     person_json, person_search_text, person_webhook_json, Organization, Person, Render,
@@ -206,6 +206,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// An address as Pipedrive keeps it: geocoded unless `--address-enrichment false`.
+    fn as_kept(&self, address: crate::model::Address) -> crate::model::Address {
+        if self.options.address_enrichment {
+            crate::enrich::geocoded(address)
+        } else {
+            address
+        }
+    }
+
     pub fn new(options: &SimPipedriveOptions, addr: SocketAddr) -> anyhow::Result<Self> {
         let plan = Plan::parse(&options.plan)?;
         let oauth_enabled = match options.auth.as_str() {
@@ -225,6 +234,18 @@ impl Shared {
         if options.time_scale.is_nan() || options.time_scale <= 0.0 {
             anyhow::bail!("--time-scale must be greater than 0");
         }
+        if !matches!(options.oauth_refresh.as_str(), "rotate" | "keep") {
+            anyhow::bail!(
+                "unknown --oauth-refresh {:?}: expected rotate or keep",
+                options.oauth_refresh
+            );
+        }
+        if !matches!(options.merge_text_fields.as_str(), "keep" | "join") {
+            anyhow::bail!(
+                "unknown --merge-text-fields {:?}: expected keep or join",
+                options.merge_text_fields
+            );
+        }
         let time_scale = options.time_scale;
         let block_for = Duration::from_secs_f64(options.block_secs as f64 * time_scale);
         let limits = Limits::new(
@@ -234,6 +255,12 @@ impl Shared {
             timezone,
             options.block_after_429s,
             block_for,
+            LimitQuirks {
+                daily_headers: DailyHeaders::parse(&options.daily_token_headers)?,
+                idle_after: Duration::from_secs_f64(600.0 * time_scale),
+                budget_retry_after: options.budget_retry_after,
+                writes_per_day: options.post_put_per_day,
+            },
         );
         let base_url = format!("http://{addr}");
         let company_id = 7_000_000 + options.seed % 1_000_000;
@@ -355,7 +382,10 @@ impl Shared {
                 is_deleted: false,
                 visible_to: input.visible_to.unwrap_or(3),
                 label_ids: input.label_ids.unwrap_or_default(),
-                address: input.address.flatten().map(Box::new),
+                address: input
+                    .address
+                    .flatten()
+                    .map(|address| Box::new(self.as_kept(address))),
                 custom_fields,
                 search: self.index_later(None),
             };
@@ -422,7 +452,7 @@ impl Shared {
             }
             if let Some(address) = input.address {
                 // Parts not sent become null (MIG): the whole address is replaced.
-                org.address = address.map(Box::new);
+                org.address = address.map(|address| Box::new(self.as_kept(address)));
             }
             apply_custom(&mut org.custom_fields, input.custom_fields);
             org.update_time = input.update_time.unwrap_or_else(now_secs);
@@ -531,13 +561,25 @@ impl Shared {
                     survivor.label_ids.push(*label);
                 }
             }
+            let join_text = self.options.merge_text_fields == "join";
             for (index, value) in &merged.custom_fields {
-                if !survivor
+                let is_text = fields
+                    .get(*index)
+                    .is_some_and(|field| matches!(field.field_type.as_str(), "varchar" | "text"));
+                match survivor
                     .custom_fields
-                    .iter()
-                    .any(|(existing, _)| existing == index)
+                    .iter_mut()
+                    .find(|(existing, _)| existing == index)
                 {
-                    survivor.custom_fields.push((*index, value.clone()));
+                    None => survivor.custom_fields.push((*index, value.clone())),
+                    Some((_, kept)) if join_text && is_text => {
+                        if let (Some(first), Some(second)) = (kept.as_str(), value.as_str()) {
+                            if !second.trim().is_empty() && first.trim() != second.trim() {
+                                *kept = Value::String(format!("{first}, {second}"));
+                            }
+                        }
+                    }
+                    Some(_) => {}
                 }
             }
             survivor.update_time = now_secs();

@@ -282,3 +282,55 @@ async fn unknown_paths_answer_like_pipedrive() {
     assert_eq!(json.json::<Value>().await.unwrap()["success"], false);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_merge_keeps_the_survivors_text_or_joins_both_when_told() {
+    for (mode, expected) in [("keep", "0000004711"), ("join", "0000004711, 0000004712")] {
+        let sim = common::spawn_with(|options| options.merge_text_fields = mode.to_string()).await;
+        let state = sim.state();
+        let key = state
+            .create_custom_field("organization", "ECC Customer Number", "varchar", &[])
+            .unwrap();
+        let note = state
+            .create_custom_field("organization", "Note", "text", &[])
+            .unwrap();
+        let organization = |number: &str, with_note: bool| {
+            let mut custom_fields = serde_json::Map::new();
+            custom_fields.insert(key.clone(), json!(number));
+            if with_note {
+                custom_fields.insert(note.clone(), json!("call first"));
+            }
+            mlc_sim_pipedrive::NewOrganization {
+                name: format!("Customer {number}"),
+                custom_fields,
+                ..Default::default()
+            }
+        };
+        let survivor = state
+            .insert_organization(organization("0000004711", false))
+            .unwrap();
+        let merged = state
+            .insert_organization(organization("0000004712", true))
+            .unwrap();
+        let api = Api::new(&sim.base_url(), sim.api_token());
+        let answer = api
+            .put(
+                "/v1/organizations/{id}/merge",
+                &[("id", &merged.to_string())],
+                &json!({"merge_with_id": survivor}),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let kept = state
+            .organizations()
+            .into_iter()
+            .find(|org| org.id == survivor)
+            .unwrap();
+        assert_eq!(kept.json["custom_fields"][&key], expected, "{mode}");
+        assert_eq!(
+            kept.json["custom_fields"][&note], "call first",
+            "{mode}: an empty field is filled from the merged one"
+        );
+        sim.shutdown().await;
+    }
+}

@@ -214,3 +214,102 @@ async fn a_personal_api_token_is_not_a_bearer_token() {
     assert_eq!(api.get("/api/v2/organizations", &[], &[]).await.status, 401);
     sim.shutdown().await;
 }
+
+async fn first_tokens(base: &str) -> (String, String) {
+    let code = authorization_code(base).await;
+    let tokens = token_request(
+        base,
+        CLIENT,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    (
+        tokens.body["access_token"].as_str().unwrap().to_string(),
+        tokens.body["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_kept_refresh_token_comes_back_and_expires_only_when_unused() {
+    let sim = common::spawn_with(|options| {
+        options.auth = "oauth".to_string();
+        options.oauth_refresh = "keep".to_string();
+        options.refresh_token_idle_secs = 1;
+    })
+    .await;
+    let base = sim.base_url();
+    let (_, refresh) = first_tokens(&base).await;
+    for _ in 0..3 {
+        // Each use starts its expiry again: used every 0.6 s, it outlives its 1 s.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let refreshed = token_request(
+            &base,
+            CLIENT,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+        assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+        assert_eq!(
+            refreshed.body["refresh_token"],
+            refresh.as_str(),
+            "not rotated"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let unused = token_request(
+        &base,
+        CLIENT,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(unused.status, 400);
+    assert_eq!(
+        unused.body["error"],
+        "Invalid grant: refresh_token has expired"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_operation_outside_the_granted_scopes_gets_pipedrives_403() {
+    let sim = common::spawn_with(|options| {
+        options.auth = "oauth".to_string();
+        options.oauth_scopes = "base contacts:read".to_string();
+    })
+    .await;
+    let base = sim.base_url();
+    let (access, _) = first_tokens(&base).await;
+    let api = Api {
+        api_token: None,
+        bearer: Some(access),
+        ..Api::new(&base, "")
+    };
+    let listed = api.get("/api/v2/organizations", &[], &[]).await;
+    assert_eq!(listed.status, 200, "contacts:read reads: {}", listed.text);
+    let created = api
+        .post(
+            "/api/v2/organizations",
+            &[],
+            &serde_json::json!({"name": "Scope GmbH"}),
+        )
+        .await;
+    assert_eq!(created.status, 403, "{}", created.text);
+    assert_eq!(created.json()["error"], "Scope and URL mismatch");
+    assert_eq!(sim.state().stats().organizations, 0, "nothing written");
+    // An API token is not limited by scopes.
+    let token_api = Api::new(&base, sim.api_token());
+    let by_token = token_api
+        .post(
+            "/api/v2/organizations",
+            &[],
+            &serde_json::json!({"name": "Token GmbH"}),
+        )
+        .await;
+    assert_eq!(by_token.status, 200, "{}", by_token.text);
+    sim.shutdown().await;
+}

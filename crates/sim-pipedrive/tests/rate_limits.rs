@@ -12,6 +12,7 @@ async fn lite_with_an_api_token_allows_20_requests_per_2_seconds() {
     let sim = common::spawn_with(|options| {
         options.plan = "lite".to_string();
         options.seats = 1;
+        options.daily_token_headers = "always".to_string();
     })
     .await;
     let api = Api::new(&sim.base_url(), sim.api_token());
@@ -104,6 +105,7 @@ async fn the_budget_is_charged_the_documented_costs_and_refuses_when_spent() {
     let sim = common::spawn_with(|options| {
         options.plan = "premium".to_string();
         options.budget_tokens = Some(200);
+        options.daily_token_headers = "always".to_string();
     })
     .await;
     let api = Api::new(&sim.base_url(), sim.api_token());
@@ -236,5 +238,53 @@ async fn the_unlimited_plan_has_no_limits_and_no_headers() {
         assert_eq!(answer.status, 200);
         assert!(answer.header("x-ratelimit-limit").is_none());
     }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_daily_headers_are_missing_after_a_quiet_while_and_writes_show_the_fair_use_count() {
+    let sim = common::spawn_with(|options| {
+        options.plan = "growth".to_string();
+        options.post_put_per_day = 3;
+    })
+    .await;
+    let api = Api::new(&sim.base_url(), sim.api_token());
+    let mut shown = Vec::new();
+    for _ in 0..6 {
+        let answer = api.get("/v1/users/me", &[], &[]).await;
+        assert_eq!(answer.status, 200);
+        assert!(answer.header("x-ratelimit-remaining").is_some());
+        assert_eq!(answer.header("x-daily-requests-left"), None, "not a write");
+        shown.push(answer.header("x-daily-ratelimit-token-remaining").is_some());
+    }
+    assert_eq!(shown, [false, false, false, false, false, true]);
+    for left in ["2", "1", "0"] {
+        let created = api
+            .post(
+                "/api/v2/organizations",
+                &[],
+                &json!({"name": "Fair Use AG"}),
+            )
+            .await;
+        assert_eq!(created.status, 200, "{}", created.text);
+        assert_eq!(
+            created.header("x-daily-requests-left").as_deref(),
+            Some(left)
+        );
+    }
+    let refused = api
+        .post(
+            "/api/v2/organizations",
+            &[],
+            &json!({"name": "One Too Many AG"}),
+        )
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert!(refused.header("retry-after").is_some());
+    assert_ne!(
+        refused.header("x-ratelimit-remaining").as_deref(),
+        Some("0"),
+        "the burst window did not refuse it"
+    );
     sim.shutdown().await;
 }

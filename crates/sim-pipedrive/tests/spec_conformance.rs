@@ -865,6 +865,35 @@ async fn the_cost_table_matches_the_documents() {
 }
 
 #[tokio::test]
+async fn the_scope_table_matches_the_documents() {
+    let Some(specs) = mlc_spec_check::load() else {
+        return;
+    };
+    for (method, route, scopes) in mlc_sim_pipedrive::OPERATION_SCOPES {
+        let (_, operation) = specs
+            .operation(method, route)
+            .unwrap_or_else(|| panic!("{method} {route} is not in the documents"));
+        let security = operation
+            .get("security")
+            .and_then(|security| security.as_array())
+            .unwrap_or_else(|| panic!("{method} {route} names no security"));
+        let documented: Vec<&str> = security
+            .iter()
+            .filter_map(|scheme| scheme.get("oauth2"))
+            .filter_map(|scopes| scopes.as_array())
+            .flatten()
+            .filter_map(|scope| scope.as_str())
+            .collect();
+        assert_eq!(&documented, scopes, "{method} {route}");
+    }
+    assert_eq!(
+        mlc_sim_pipedrive::OPERATION_SCOPES.len(),
+        mlc_sim_pipedrive::TOKEN_COSTS.len(),
+        "every operation served has its scopes"
+    );
+}
+
+#[tokio::test]
 async fn the_validator_catches_a_wrong_answer() {
     let Some(specs) = mlc_spec_check::load() else {
         return;

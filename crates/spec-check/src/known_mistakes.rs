@@ -34,8 +34,9 @@ pub enum ErrorSchema {
     GenericError,
     /// `{success, error, errorCode}`: the v1 document's `unathorizedResponse`.
     Unauthorized,
-    /// Cloudflare's HTML page (RL: "an HTML error page").
-    Html,
+    /// Cloudflare's HTML page (RL: "an HTML error page"), or, as JSON, `{success, error,
+    /// errorCode}` (the `Unauthorized` shape) when an OAuth scope is missing.
+    HtmlOrUnauthorized,
     /// `{status, success, errors}`: the v1 `WebhooksBadRequestResponse`.
     WebhookError,
 }
@@ -119,8 +120,8 @@ pub const KNOWN_MISTAKES: &[KnownMistake] = &[
     },
     KnownMistake::UndocumentedStatus {
         status: 403,
-        schema: ErrorSchema::Html,
-        reason: "after sustained 429s Cloudflare answers an HTML 403 page (RL)",
+        schema: ErrorSchema::HtmlOrUnauthorized,
+        reason: "after sustained 429s Cloudflare answers an HTML 403 page (RL); an OAuth token without the operation's scope gets {success:false, error:\"Scope and URL mismatch\", errorCode:403} (pipedrive/client-php#14)",
     },
     KnownMistake::UndocumentedStatus {
         status: 405,

@@ -148,13 +148,12 @@ impl Specs {
             ErrorSchema::GenericError => self.v2["paths"]["/deals/{id}/convert/lead"]["post"]
                 ["responses"]["404"]["content"]["application/json"]["schema"]
                 .clone(),
-            ErrorSchema::Unauthorized => self.v1["paths"]["/users/me"]["get"]["responses"]["401"]
-                ["content"]["application/json"]["schema"]
+            ErrorSchema::Unauthorized | ErrorSchema::HtmlOrUnauthorized => self.v1["paths"]
+                ["/users/me"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]
                 .clone(),
             ErrorSchema::WebhookError => self.v1["paths"]["/webhooks"]["post"]["responses"]["400"]
                 ["content"]["application/json"]["schema"]
                 .clone(),
-            ErrorSchema::Html => Value::Null,
         };
         Some((schema, body))
     }
@@ -194,12 +193,7 @@ impl Specs {
             }
         } else {
             match self.undocumented_status_schema(status) {
-                Some((ErrorSchema::Html, _)) => {
-                    if !content_type.starts_with("text/html") {
-                        return vec![format!(
-                            "{method} {route} {status}: expected an HTML page, got {content_type}"
-                        )];
-                    }
+                Some((ErrorSchema::HtmlOrUnauthorized, _)) if content_type.starts_with("text/html") => {
                     return Vec::new();
                 }
                 Some((_, schema)) => schema,

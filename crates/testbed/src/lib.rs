@@ -37,6 +37,8 @@ pub struct TestbedOptions {
     pub store_url: Option<String>,
     /// Extra lines for the `[sync]` table, e.g. `on_deleted = "delete"`.
     pub sync_lines: Vec<String>,
+    /// Changes to the Pipedrive simulator's options (its quirks) before it starts.
+    pub sim_pipedrive: fn(&mut SimPipedriveOptions),
 }
 
 impl TestbedOptions {
@@ -54,6 +56,7 @@ impl TestbedOptions {
             hand_typed: 0,
             store_url: None,
             sync_lines: Vec::new(),
+            sim_pipedrive: |_| {},
         }
     }
 }
@@ -85,6 +88,7 @@ impl Testbed {
         pipedrive_options.seats = options.seats;
         pipedrive_options.budget_tokens = options.budget_tokens;
         pipedrive_options.seed = options.seed;
+        (options.sim_pipedrive)(&mut pipedrive_options);
         let pipedrive = mlc_sim_pipedrive::spawn(pipedrive_options)
             .await
             .context("starting the Pipedrive simulator")?;

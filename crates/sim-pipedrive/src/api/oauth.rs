@@ -1,8 +1,9 @@
 //! OAuth 2.0 as Pipedrive runs it (research §4.2): `/oauth/authorize` answers a page that sends
 //! the browser back with a code (the simulated user always clicks "Allow and install"),
 //! `/oauth/token` exchanges the code or a refresh token, with the client's id and secret in
-//! HTTP Basic auth and a form-encoded body. Access tokens expire; each refresh token works once
-//! (the answer carries its successor).
+//! HTTP Basic auth and a form-encoded body. Access tokens expire; a refresh token is rotated
+//! (works once, the answer carries its successor) or kept (`--oauth-refresh keep`), and
+//! expires after `--refresh-token-idle-secs` unused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,11 +16,11 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::errors::json_response;
+use crate::oauth::RefreshCheck;
 use crate::state::Shared;
 
 /// Authorization codes live 5 minutes (OAuth status codes page).
 const CODE_LIFETIME_SECS: f64 = 300.0;
-const SCOPE: &str = "base contacts:full search:read admin contact-fields:full";
 
 fn oauth_error(status: StatusCode, message: &str) -> Response {
     json_response(
@@ -157,18 +158,28 @@ pub async fn token(
                     "Invalid grant: redirect_uri does not match",
                 );
             }
-            oauth.issue(lifetime)
+            oauth.issue(lifetime, None)
         }
         Some("refresh_token") => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
-            // Rotation: the presented token stops working once used.
-            if !oauth.take_refresh_token(&presented) {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid grant: refresh_token is invalid",
-                );
+            let rotate = shared.options.oauth_refresh == "rotate";
+            let idle = Duration::from_secs(shared.options.refresh_token_idle_secs);
+            match oauth.use_refresh_token(&presented, rotate, idle) {
+                RefreshCheck::Valid => {}
+                RefreshCheck::Expired => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "Invalid grant: refresh_token has expired",
+                    )
+                }
+                RefreshCheck::Unknown => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "Invalid grant: refresh_token is invalid",
+                    )
+                }
             }
-            oauth.issue(lifetime)
+            oauth.issue(lifetime, (!rotate).then_some(presented))
         }
         _ => {
             return oauth_error(
@@ -184,7 +195,7 @@ pub async fn token(
             "token_type": "Bearer",
             "expires_in": shared.options.token_lifetime_secs,
             "refresh_token": refresh,
-            "scope": SCOPE,
+            "scope": shared.options.oauth_scopes,
             "api_domain": shared.base_url,
         }),
     )

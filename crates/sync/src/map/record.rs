@@ -213,13 +213,13 @@ fn id_set(value: Option<&Value>) -> BTreeSet<i64> {
 }
 
 /// Whether Pipedrive's value already says what the map wants. Null, absent and "" are the same
-/// (Pipedrive answers null for a cleared text); text is compared trimmed; an address only on
-/// the subfields the map sets (Pipedrive adds `formatted_address` and others of its own);
-/// e-mails and phones by value, label and primary flag, in order.
+/// (Pipedrive answers null for a cleared text); text is compared trimmed; an address as
+/// [`same_address`] says; e-mails and phones by value, label and primary flag, in order.
 pub fn same_value(field: &str, wanted: &Value, current: Option<&Value>) -> bool {
     let current = current.unwrap_or(&Value::Null);
     match (wanted, current) {
         (wanted, current) if is_blank(wanted) && is_blank(current) => true,
+        (Value::Object(a), Value::Object(b)) if a.contains_key("value") => same_address(a, b),
         (Value::String(a), Value::String(b)) => a.trim() == b.trim(),
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (Value::String(a), Value::Number(b)) | (Value::Number(b), Value::String(a)) => {
@@ -253,6 +253,42 @@ pub fn same_value(field: &str, wanted: &Value, current: Option<&Value>) -> bool 
         }
         (a, b) => a == b,
     }
+}
+
+/// The parts of an address that its one-line `value` already says.
+const PARTS_IN_THE_LINE: [&str; 5] = [
+    "route",
+    "street_number",
+    "postal_code",
+    "locality",
+    "country",
+];
+
+/// Whether Pipedrive's address says what the map sent. Pipedrive geocodes addresses: it may
+/// fill parts nobody sent (`admin_area_level_1/2`, `sublocality`, `formatted_address`) and
+/// rewrite the parts it derives from the line (a street's abbreviation spelled out, a postal
+/// code in capitals), while the line itself stays as sent. So the line decides (blanks
+/// collapsed, case ignored), plus each part the line does not hold (the region) that the map
+/// sets; a part the map leaves empty is Pipedrive's business. What the connector last pushed
+/// is the reference, never what Pipedrive shows; a person's edit in Pipedrive changes the line.
+pub fn same_address(wanted: &Map<String, Value>, current: &Map<String, Value>) -> bool {
+    let line = |address: &Map<String, Value>| {
+        address
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    line(wanted) == line(current)
+        && wanted
+            .iter()
+            .filter(|(part, value)| {
+                *part != "value" && !PARTS_IN_THE_LINE.contains(&part.as_str()) && !is_blank(value)
+            })
+            .all(|(part, value)| same_value(part, value, current.get(part)))
 }
 
 #[cfg(test)]
@@ -321,9 +357,11 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_address_part_sends_the_whole_address() {
+    fn a_changed_address_sends_the_whole_address() {
         let mut current = existing();
-        current.address.as_mut().unwrap().postal_code = Some("70174".into());
+        let address = current.address.as_mut().unwrap();
+        address.value = Some("Hauptstraße 12, 70174 Stuttgart, Germany".into());
+        address.postal_code = Some("70174".into());
         let changes = diff(&mapped(), &current, &[]);
         let address = changes.get("address").expect("address changed");
         assert_eq!(address["route"], "Hauptstraße");
@@ -371,6 +409,35 @@ mod tests {
             first.content_hash(),
             first.content_hash_with("label:deleted")
         );
+    }
+
+    #[test]
+    fn what_pipedrive_adds_to_an_address_or_spells_out_is_no_change() {
+        let mut record = mapped();
+        let mut address = record.get("address").unwrap().clone();
+        address["admin_area_level_1"] = Value::Null;
+        address["route"] = json!("Hauptstr.");
+        address["value"] = json!("Hauptstr. 12, 70173 Stuttgart, Germany");
+        record.set("address", address);
+        let mut current = existing();
+        let geocoded = current.address.as_mut().unwrap();
+        geocoded.value = Some("Hauptstr. 12,  70173 Stuttgart, germany".into());
+        geocoded.admin_area_level_1 = Some("Baden-Württemberg".into());
+        geocoded.sublocality = Some("Mitte".into());
+        assert!(
+            diff(&record, &current, &[]).is_empty(),
+            "filled and spelled out by Pipedrive"
+        );
+    }
+
+    #[test]
+    fn a_region_the_map_sets_is_compared_and_an_edited_line_is_a_change() {
+        let mut current = existing();
+        current.address.as_mut().unwrap().admin_area_level_1 = Some("BY".into());
+        assert!(diff(&mapped(), &current, &[]).get("address").is_some());
+        let mut current = existing();
+        current.address.as_mut().unwrap().value = Some("Königstraße 1, 70173 Stuttgart".into());
+        assert!(diff(&mapped(), &current, &[]).get("address").is_some());
     }
 
     #[test]
