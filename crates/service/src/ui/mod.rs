@@ -133,7 +133,6 @@ async fn require_session(State(ui): State<Arc<Ui>>, request: Request, next: Next
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
-    section: &'a str,
     csrf_token: &'a str,
     message: Option<&'a str>,
 }
@@ -153,7 +152,6 @@ async fn login_form(State(ui): State<Arc<Ui>>, headers: axum::http::HeaderMap) -
 fn login_page(status: StatusCode, message: Option<&str>) -> Response {
     let csrf_token = random_token();
     let page = LoginPage {
-        section: "login",
         csrf_token: &csrf_token,
         message,
     };
