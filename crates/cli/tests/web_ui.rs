@@ -292,7 +292,7 @@ async fn a_person_logs_in_finds_a_customers_history_and_settles_a_review_pair_in
     let scenario = Scenario {
         base: service.base.clone(),
         pair_id: pair.id,
-        organization_id: scenario.organization_id,
+        organization_id: hand_typed.organization_id,
         typed_display: hand_typed.customer_number.trim_start_matches('0').to_string(),
         created_display: created.customer_number_display.clone(),
         created_name: created.name.clone(),

@@ -43,6 +43,7 @@ const NAME_SEARCH_CUSTOMERS: usize = 50;
 /// Pending pairs whose Pipedrive record is read live on one view of the review page (each read
 /// costs tokens of the budget share).
 const REVIEW_LIVE_READS: usize = 20;
+const REVIEW_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type PageResult = Result<Response, PageError>;
 
@@ -995,11 +996,14 @@ async fn pipedrive_side(
         .connection(&item.connection)
         .ok_or_else(|| format!("This service does not run connection {}.", item.connection))?;
     let engine = connection.engine(state).await?;
-    let organization = engine
-        .client()
-        .get_organization(item.pipedrive_id)
-        .await
-        .map_err(|error| format!("Pipedrive did not answer: {error}"))?;
+    // A paced or paused governor may hold the read back: the page does not wait for it.
+    let organization = tokio::time::timeout(
+        REVIEW_READ_TIMEOUT,
+        engine.client().get_organization(item.pipedrive_id),
+    )
+    .await
+    .map_err(|_| "Pipedrive did not answer within 5 seconds.".to_string())?
+    .map_err(|error| format!("Pipedrive did not answer: {error}"))?;
     let mut fields = vec![("name".to_string(), organization.name.clone())];
     if let Some(address) = &organization.address {
         let value = address.value.clone().unwrap_or_default();
