@@ -124,6 +124,8 @@ fn screenshot_directory() -> PathBuf {
 
 /// A screenshot of the whole page (the window grown to the page's height) at `width`.
 async fn snap(browser: &Client, name: &str, width: u32) {
+    // From a short window, so the height measured is the page's, not the last window's.
+    browser.set_window_size(width, 600).await.unwrap();
     let height = browser
         .execute("return document.documentElement.scrollHeight;", vec![])
         .await
@@ -142,6 +144,33 @@ async fn path_of(browser: &Client) -> String {
     match url.query() {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_string(),
+    }
+}
+
+/// Clicks what `locator` finds and waits until the page it leads to has loaded (a click
+/// returns before the navigation it starts has finished).
+async fn click_and_wait(browser: &Client, locator: Locator<'_>) {
+    browser
+        .execute("window.mlcOldPage = true;", vec![])
+        .await
+        .unwrap();
+    browser.find(locator).await.unwrap().click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let loaded = browser
+            .execute(
+                "return window.mlcOldPage === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|value| value.as_bool())
+            .unwrap_or(false);
+        if loaded {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the click led to no new page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -243,11 +272,7 @@ async fn a_person_logs_in_finds_a_customers_history_and_settles_a_review_pair_in
     // The schedule's first run (nothing ran before: at once) syncs and queues the pairs.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let runs = testbed
-            .store
-            .runs(&RunQuery::default())
-            .await
-            .unwrap();
+        let runs = testbed.store.runs(&RunQuery::default()).await.unwrap();
         if runs.iter().any(|run| run.status == RunStatus::Ok) {
             break;
         }
@@ -293,7 +318,10 @@ async fn a_person_logs_in_finds_a_customers_history_and_settles_a_review_pair_in
         base: service.base.clone(),
         pair_id: pair.id,
         organization_id: hand_typed.organization_id,
-        typed_display: hand_typed.customer_number.trim_start_matches('0').to_string(),
+        typed_display: hand_typed
+            .customer_number
+            .trim_start_matches('0')
+            .to_string(),
         created_display: created.customer_number_display.clone(),
         created_name: created.name.clone(),
         created_city: created.billing_address.city.clone(),
@@ -325,260 +353,254 @@ struct Scenario {
     created_city: String,
 }
 
-async fn walk_through(browser: &Client, scenario: &Scenario, testbed: &Testbed, service: &ServiceProcess) {
+async fn walk_through(
+    browser: &Client,
+    scenario: &Scenario,
+    testbed: &Testbed,
+    service: &ServiceProcess,
+) {
     let base = &scenario.base;
-        // Without a session, the overview sends the browser to the login.
-        browser.goto(&format!("{base}/")).await.unwrap();
-        assert_eq!(path_of(&browser).await, "/login");
-        snap(&browser, "01-login", 1280).await;
-        browser
-            .find(Locator::Id("token"))
-            .await
-            .unwrap()
-            .send_keys("a-wrong-token")
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Css("form[action='/login'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        assert!(body_text(&browser).await.contains("Wrong token."));
-        assert_eq!(path_of(&browser).await, "/login");
-        browser
-            .find(Locator::Id("token"))
-            .await
-            .unwrap()
-            .send_keys(ADMIN_TOKEN)
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Css("form[action='/login'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        assert_eq!(path_of(&browser).await, "/", "logged in, at the overview");
+    // Without a session, the overview sends the browser to the login.
+    browser.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(path_of(&browser).await, "/login");
+    snap(&browser, "01-login", 1280).await;
+    browser
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys("a-wrong-token")
+        .await
+        .unwrap();
+    click_and_wait(&browser, Locator::Css("form[action='/login'] button")).await;
+    assert!(body_text(&browser).await.contains("Wrong token."));
+    assert_eq!(path_of(&browser).await, "/login");
+    browser
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_TOKEN)
+        .await
+        .unwrap();
+    click_and_wait(&browser, Locator::Css("form[action='/login'] button")).await;
+    assert_eq!(path_of(&browser).await, "/", "logged in, at the overview");
 
-        // The overview: the connection, its gauge, the chart.
-        let overview = body_text(&browser).await;
-        for expected in ["testbed", "connected", "Last run", "Next run", "429 answers", "Pipedrive tokens today"] {
-            assert!(overview.contains(expected), "overview lacks {expected}: {overview}");
-        }
-        browser.find(Locator::Css("meter")).await.expect("the token gauge");
-        let bars = browser.find_all(Locator::Css("svg.chart rect.bar")).await.unwrap();
-        assert_eq!(bars.len(), 30, "a bar per day of the chart");
-        snap(&browser, "02-overview", 1280).await;
-
-        // By keyboard: the first Tab reaches the skip link, which shows its focus.
-        browser.set_window_size(1280, 900).await.unwrap();
-        browser
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .send_keys(TAB)
-            .await
-            .unwrap();
-        let focused = browser.active_element().await.unwrap();
-        assert_eq!(focused.text().await.unwrap(), "Skip to content");
-        assert_eq!(focused.css_value("outline-style").await.unwrap(), "solid");
-
-        // Runs, and one run with its counts by action.
-        browser
-            .find(Locator::LinkText("Runs"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        assert_eq!(path_of(&browser).await, "/runs");
-        snap(&browser, "03-runs", 1280).await;
-        browser
-            .find(Locator::Css("table tbody tr td a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let run_page = body_text(&browser).await;
-        assert!(run_page.contains("Records by action"), "{run_page}");
-        assert!(run_page.contains("create"), "{run_page}");
-        assert!(run_page.contains("review"), "{run_page}");
-        snap(&browser, "04-run", 1280).await;
-
-        // The audit trail: a customer by number, then its history.
-        let display = scenario.created_display.clone();
-        browser
-            .find(Locator::LinkText("Audit trail"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Id("customer"))
-            .await
-            .unwrap()
-            .send_keys(&display)
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Css("form.search button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        assert_eq!(path_of(&browser).await.split('&').next().unwrap(), format!("/audit?customer={display}"));
-        snap(&browser, "05-audit-search", 1280).await;
-        browser
-            .find(Locator::Css(&format!("table a[href='/audit/customer/{display}']")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        assert_eq!(path_of(&browser).await, format!("/audit/customer/{display}"));
-        let history = body_text(&browser).await;
-        assert!(history.contains(&scenario.created_name), "the history names the customer: {history}");
-        assert!(history.contains("create"), "{history}");
-        assert!(history.contains("soap-rfc"), "what was read: {history}");
-        let organizations = organizations_by_customer(&testbed).await;
-        assert_eq!(organizations.get(&display), Some(&1));
-        let links = browser
-            .find_all(Locator::Css("a[href*='/organization/']"))
-            .await
-            .unwrap();
-        assert!(!links.is_empty(), "a link to the organization in Pipedrive");
-        // The extracted fields, behind a disclosure a keyboard opens too.
-        browser
-            .find(Locator::Css("details summary"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let fields = body_text(&browser).await;
-        assert!(fields.contains("billing_address.city"), "{fields}");
-        assert!(fields.contains(&scenario.created_city), "{fields}");
-        snap(&browser, "06-customer-history", 1280).await;
-
-        // By name: a word of the name finds the customer.
-        let word = scenario
-            .created_name
-            .split_whitespace()
-            .max_by_key(|word| word.chars().count())
-            .unwrap()
-            .to_lowercase();
-        browser.goto(&format!("{base}/audit")).await.unwrap();
-        browser
-            .find(Locator::Id("name"))
-            .await
-            .unwrap()
-            .send_keys(&word)
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Css("form.search button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let found = body_text(&browser).await;
-        assert!(found.contains(&format!("{display} {}", scenario.created_name)), "name search for {word}: {found}");
-        snap(&browser, "07-audit-by-name", 1280).await;
-
-        // The review queue: the pair side by side, accepted.
-        browser
-            .find(Locator::LinkText("Review queue"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let queue = body_text(&browser).await;
-        assert!(queue.contains(&format!("Pair {}", scenario.pair_id)), "{queue}");
-        assert!(queue.contains(&format!("Pipedrive organization {}", scenario.organization_id)), "{queue}");
-        snap(&browser, "08-review", 1280).await;
-        browser
-            .find(Locator::XPath(&format!(
-                "//button[starts-with(normalize-space(.), 'Accept pair {}:')]",
-                scenario.pair_id
-            )))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let decided = body_text(&browser).await;
+    // The overview: the connection, its gauge, the chart.
+    let overview = body_text(&browser).await;
+    for expected in [
+        "testbed",
+        "connected",
+        "Last run",
+        "Next run",
+        "429 answers",
+        "Pipedrive tokens today",
+    ] {
         assert!(
-            decided.contains(&format!("Pair {} accepted", scenario.pair_id)),
-            "{decided}"
+            overview.contains(expected),
+            "overview lacks {expected}: {overview}"
         );
-        let section = browser
-            .find(Locator::Id(&format!("review-{}", scenario.pair_id)))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(section.contains("accepted"), "{section}");
-        assert!(!section.contains("Accept pair"), "a decided pair has no buttons: {section}");
-        snap(&browser, "09-review-accepted", 1280).await;
+    }
+    browser
+        .find(Locator::Css("meter"))
+        .await
+        .expect("the token gauge");
+    let bars = browser
+        .find_all(Locator::Css("svg.chart rect.bar"))
+        .await
+        .unwrap();
+    assert_eq!(bars.len(), 30, "a bar per day of the chart");
+    snap(&browser, "02-overview", 1280).await;
 
-        // The change: the run the decision asked for links the customer to the typed
-        // organization, and its history shows it.
-        let customer_display = scenario.typed_display.clone();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            browser
-                .goto(&format!("{base}/audit/customer/{customer_display}"))
-                .await
-                .unwrap();
-            let history = body_text(&browser).await;
-            if history.contains("link organization")
-                && history.contains(&format!("organization {}", scenario.organization_id))
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the accepted pair was never linked: {history}\n{}",
-                service.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        snap(&browser, "10-customer-linked", 1280).await;
-        let organizations = organizations_by_customer(&testbed).await;
-        assert_eq!(
-            organizations.get(&customer_display),
-            Some(&1),
-            "linked, not created a second time"
-        );
+    // By keyboard: the first Tab reaches the skip link, which shows its focus.
+    browser.set_window_size(1280, 900).await.unwrap();
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys(TAB)
+        .await
+        .unwrap();
+    let focused = browser.active_element().await.unwrap();
+    assert_eq!(focused.text().await.unwrap(), "Skip to content");
+    assert_eq!(focused.css_value("outline-style").await.unwrap(), "solid");
 
-        // A phone: nothing scrolls sideways, the pair stacks.
-        browser.set_window_size(390, 844).await.unwrap();
-        for (path, name) in [("/", "11-phone-overview"), ("/review?status=all", "12-phone-review"), ("/audit", "13-phone-audit")] {
-            browser.goto(&format!("{base}{path}")).await.unwrap();
-            assert!(!overflows_sideways(&browser).await, "{path} scrolls sideways on a phone");
-            snap(&browser, name, 390).await;
-        }
+    // Runs, and one run with its counts by action.
+    click_and_wait(&browser, Locator::LinkText("Runs")).await;
+    assert_eq!(path_of(&browser).await, "/runs");
+    snap(&browser, "03-runs", 1280).await;
+    click_and_wait(&browser, Locator::Css("table tbody tr td a")).await;
+    let run_page = body_text(&browser).await;
+    assert!(run_page.contains("Records by action"), "{run_page}");
+    assert!(run_page.contains("create"), "{run_page}");
+    assert!(run_page.contains("review"), "{run_page}");
+    snap(&browser, "04-run", 1280).await;
 
-        // Logging out ends the session: the overview sends the browser to the login again.
-        browser.set_window_size(1280, 900).await.unwrap();
-        browser.goto(&format!("{base}/")).await.unwrap();
+    // The audit trail: a customer by number, then its history.
+    let display = scenario.created_display.clone();
+    click_and_wait(&browser, Locator::LinkText("Audit trail")).await;
+    browser
+        .find(Locator::Id("customer"))
+        .await
+        .unwrap()
+        .send_keys(&display)
+        .await
+        .unwrap();
+    click_and_wait(&browser, Locator::Css("form.search button[type=submit]")).await;
+    assert_eq!(
+        path_of(&browser).await.split('&').next().unwrap(),
+        format!("/audit?customer={display}")
+    );
+    snap(&browser, "05-audit-search", 1280).await;
+    click_and_wait(
+        &browser,
+        Locator::Css(&format!("table a[href='/audit/customer/{display}']")),
+    )
+    .await;
+    assert_eq!(
+        path_of(&browser).await,
+        format!("/audit/customer/{display}")
+    );
+    let history = body_text(&browser).await;
+    assert!(
+        history.contains(&scenario.created_name),
+        "the history names the customer: {history}"
+    );
+    assert!(history.contains("create"), "{history}");
+    assert!(history.contains("soap-rfc"), "what was read: {history}");
+    let organizations = organizations_by_customer(&testbed).await;
+    assert_eq!(organizations.get(&display), Some(&1));
+    let links = browser
+        .find_all(Locator::Css("a[href*='/organization/']"))
+        .await
+        .unwrap();
+    assert!(!links.is_empty(), "a link to the organization in Pipedrive");
+    // The extracted fields, behind a disclosure a keyboard opens too.
+    browser
+        .find(Locator::Css("details summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let fields = body_text(&browser).await;
+    assert!(fields.contains("billing_address.city"), "{fields}");
+    assert!(fields.contains(&scenario.created_city), "{fields}");
+    snap(&browser, "06-customer-history", 1280).await;
+
+    // By name: a word of the name finds the customer.
+    let word = scenario
+        .created_name
+        .split_whitespace()
+        .max_by_key(|word| word.chars().count())
+        .unwrap()
+        .to_lowercase();
+    browser.goto(&format!("{base}/audit")).await.unwrap();
+    browser
+        .find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys(&word)
+        .await
+        .unwrap();
+    click_and_wait(&browser, Locator::Css("form.search button[type=submit]")).await;
+    let found = body_text(&browser).await;
+    assert!(
+        found.contains(&format!("{display} {}", scenario.created_name)),
+        "name search for {word}: {found}"
+    );
+    snap(&browser, "07-audit-by-name", 1280).await;
+
+    // The review queue: the pair side by side, accepted.
+    click_and_wait(&browser, Locator::LinkText("Review queue")).await;
+    let queue = body_text(&browser).await;
+    assert!(
+        queue.contains(&format!("Pair {}", scenario.pair_id)),
+        "{queue}"
+    );
+    assert!(
+        queue.contains(&format!(
+            "Pipedrive organization {}",
+            scenario.organization_id
+        )),
+        "{queue}"
+    );
+    snap(&browser, "08-review", 1280).await;
+    click_and_wait(
+        &browser,
+        Locator::XPath(&format!(
+            "//button[starts-with(normalize-space(.), 'Accept pair {}:')]",
+            scenario.pair_id
+        )),
+    )
+    .await;
+    let decided = body_text(&browser).await;
+    assert!(
+        decided.contains(&format!("Pair {} accepted", scenario.pair_id)),
+        "{decided}"
+    );
+    let section = browser
+        .find(Locator::Id(&format!("review-{}", scenario.pair_id)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(section.contains("accepted"), "{section}");
+    assert!(
+        !section.contains("Accept pair"),
+        "a decided pair has no buttons: {section}"
+    );
+    snap(&browser, "09-review-accepted", 1280).await;
+
+    // The change: the run the decision asked for links the customer to the typed
+    // organization, and its history shows it.
+    let customer_display = scenario.typed_display.clone();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
         browser
-            .find(Locator::Css("form[action='/logout'] button"))
-            .await
-            .unwrap()
-            .click()
+            .goto(&format!("{base}/audit/customer/{customer_display}"))
             .await
             .unwrap();
-        assert_eq!(path_of(&browser).await, "/login");
-        browser.goto(&format!("{base}/review")).await.unwrap();
-        assert_eq!(path_of(&browser).await, "/login");
+        let history = body_text(&browser).await;
+        if history.contains("link organization")
+            && history.contains(&format!("organization {}", scenario.organization_id))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the accepted pair was never linked: {history}\n{}",
+            service.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    snap(&browser, "10-customer-linked", 1280).await;
+    let organizations = organizations_by_customer(&testbed).await;
+    assert_eq!(
+        organizations.get(&customer_display),
+        Some(&1),
+        "linked, not created a second time"
+    );
+
+    // A phone: nothing scrolls sideways, the pair stacks.
+    browser.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/", "11-phone-overview"),
+        ("/review?status=all", "12-phone-review"),
+        ("/audit", "13-phone-audit"),
+    ] {
+        browser.goto(&format!("{base}{path}")).await.unwrap();
+        assert!(
+            !overflows_sideways(&browser).await,
+            "{path} scrolls sideways on a phone"
+        );
+        snap(&browser, name, 390).await;
+    }
+
+    // Logging out ends the session: the overview sends the browser to the login again.
+    browser.set_window_size(1280, 900).await.unwrap();
+    browser.goto(&format!("{base}/")).await.unwrap();
+    click_and_wait(&browser, Locator::Css("form[action='/logout'] button")).await;
+    assert_eq!(path_of(&browser).await, "/login");
+    browser.goto(&format!("{base}/review")).await.unwrap();
+    assert_eq!(path_of(&browser).await, "/login");
 }

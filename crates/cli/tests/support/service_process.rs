@@ -16,7 +16,12 @@ pub fn free_port() -> u16 {
 }
 
 /// Writes `config_text` with a `[server]` section on `port` and `admin_token` beside it.
-pub fn write_service_config(directory: &Path, config_text: &str, port: u16, admin_token: &str) -> PathBuf {
+pub fn write_service_config(
+    directory: &Path,
+    config_text: &str,
+    port: u16,
+    admin_token: &str,
+) -> PathBuf {
     let config = directory.join("ml-connector.toml");
     std::fs::write(
         &config,
@@ -67,9 +72,15 @@ impl ServiceProcess {
                 return service;
             }
             if let Some(status) = service.child.try_wait().unwrap() {
-                panic!("the service exited ({status}) before it answered: {}", service.log_text());
+                panic!(
+                    "the service exited ({status}) before it answered: {}",
+                    service.log_text()
+                );
             }
-            assert!(Instant::now() < deadline, "the service never answered /healthz");
+            assert!(
+                Instant::now() < deadline,
+                "the service never answered /healthz"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -80,7 +80,12 @@ pub fn axis_maximum(value: u64) -> u64 {
 /// numbers and dates only, nothing a user typed.
 pub fn svg(days: &[DayTotals]) -> String {
     let token_max = axis_maximum(days.iter().map(|day| day.tokens).max().unwrap_or(0));
-    let record_max = axis_maximum(days.iter().map(|day| day.records_written).max().unwrap_or(0));
+    let record_max = axis_maximum(
+        days.iter()
+            .map(|day| day.records_written)
+            .max()
+            .unwrap_or(0),
+    );
     let plot_width = WIDTH - LEFT - RIGHT;
     let plot_height = HEIGHT - TOP - BOTTOM;
     let slot = plot_width / days.len().max(1) as f64;
@@ -189,10 +194,18 @@ mod tests {
             run(
                 "2026-12-03T10:00:00Z",
                 500,
-                &[(Action::Create, 90), (Action::Skip, 400), (Action::Error, 2)],
+                &[
+                    (Action::Create, 90),
+                    (Action::Skip, 400),
+                    (Action::Error, 2),
+                ],
             ),
             run("2026-12-03T11:00:00Z", 20, &[(Action::Update, 4)]),
-            run("2026-12-01T23:59:00Z", 7, &[(Action::Link, 1), (Action::Label, 2)]),
+            run(
+                "2026-12-01T23:59:00Z",
+                7,
+                &[(Action::Link, 1), (Action::Label, 2)],
+            ),
             run("2026-11-01T00:00:00Z", 99_999, &[(Action::Create, 9)]),
         ];
         let totals = daily_totals(&runs, day("2026-12-03"), 30);

@@ -21,11 +21,11 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::ServiceState;
-pub use session::{Session, Sessions};
 use session::{
     clear_cookie, cookie, random_token, secrets_match, set_cookie, LOGIN_CSRF_COOKIE,
     SESSION_COOKIE, SESSION_LIFETIME,
 };
+pub use session::{Session, Sessions};
 
 /// The largest form body a page posts (a CSRF token and a few fields).
 const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -89,8 +89,8 @@ async fn page_headers(request: Request, next: Next) -> Response {
 /// Lets a request with a live session through, with the `Session` as an extension; a POST
 /// only with the session's CSRF token in its form. Without a session: to `/login`.
 async fn require_session(State(ui): State<Arc<Ui>>, request: Request, next: Next) -> Response {
-    let session = cookie(request.headers(), SESSION_COOKIE)
-        .and_then(|id| ui.sessions.find(id, Utc::now()));
+    let session =
+        cookie(request.headers(), SESSION_COOKIE).and_then(|id| ui.sessions.find(id, Utc::now()));
     let Some(session) = session else {
         return Redirect::to("/login").into_response();
     };
@@ -204,11 +204,7 @@ async fn login(
     let mut response = Redirect::to("/").into_response();
     append_cookie(
         &mut response,
-        &set_cookie(
-            SESSION_COOKIE,
-            &session.id,
-            SESSION_LIFETIME.num_seconds(),
-        ),
+        &set_cookie(SESSION_COOKIE, &session.id, SESSION_LIFETIME.num_seconds()),
     );
     append_cookie(&mut response, &clear_cookie(LOGIN_CSRF_COOKIE));
     response
@@ -238,7 +234,11 @@ fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
             .into_response(),
         Err(error) => {
             tracing::error!(%error, "UI page failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page failed to render").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
         }
     }
 }

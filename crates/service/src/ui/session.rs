@@ -198,7 +198,10 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("theme=dark; mlc_session=abc123"),
         );
-        headers.append(header::COOKIE, HeaderValue::from_static("mlc_login_csrf=xyz"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("mlc_login_csrf=xyz"),
+        );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc123"));
         assert_eq!(cookie(&headers, LOGIN_CSRF_COOKIE), Some("xyz"));
         assert_eq!(cookie(&headers, "mlc"), None);
@@ -207,7 +210,13 @@ mod tests {
     #[test]
     fn the_session_cookie_is_http_only_secure_and_strict() {
         let value = set_cookie(SESSION_COOKIE, "abc", 60);
-        for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Max-Age=60"] {
+        for attribute in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=60",
+        ] {
             assert!(value.contains(attribute), "{value} lacks {attribute}");
         }
         assert!(clear_cookie(SESSION_COOKIE).contains("Max-Age=0"));

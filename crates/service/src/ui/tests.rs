@@ -82,10 +82,8 @@ fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
 }
 
 fn post(path: &str, cookie: Option<&str>, form: &str) -> Request<Body> {
-    let mut request = Request::post(path).header(
-        header::CONTENT_TYPE,
-        "application/x-www-form-urlencoded",
-    );
+    let mut request =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
     }
@@ -139,7 +137,14 @@ async fn log_in(router: &Router) -> (String, String) {
 #[tokio::test]
 async fn without_a_session_every_page_but_login_redirects_to_login() {
     let router = router_with(test_ui().await);
-    for path in ["/", "/runs", "/runs/1", "/audit", "/audit/customer/4711", "/review"] {
+    for path in [
+        "/",
+        "/runs",
+        "/runs/1",
+        "/audit",
+        "/audit/customer/4711",
+        "/review",
+    ] {
         let answer = send(&router, get(path, None)).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(answer.location.as_deref(), Some("/login"), "{path}");
@@ -152,7 +157,10 @@ async fn without_a_session_every_page_but_login_redirects_to_login() {
     assert_eq!(answer.location.as_deref(), Some("/login"));
     let answer = send(&router, post("/review/1/accept", None, "csrf=x")).await;
     assert_eq!(answer.location.as_deref(), Some("/login"));
-    assert_eq!(send(&router, get("/login", None)).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&router, get("/login", None)).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -171,7 +179,10 @@ async fn a_wrong_token_is_refused_and_gives_no_session() {
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(answer.body.contains("Wrong token."));
     assert!(answer.cookie(SESSION_COOKIE).is_none());
-    assert!(!answer.body.contains("guessed-0815"), "the typed token is not echoed");
+    assert!(
+        !answer.body.contains("guessed-0815"),
+        "the typed token is not echoed"
+    );
 }
 
 #[tokio::test]
@@ -200,7 +211,11 @@ async fn a_post_without_the_sessions_csrf_token_is_refused() {
     let ui = test_ui().await;
     let router = router_with(ui.clone());
     let (cookie, csrf) = log_in(&router).await;
-    for form in ["".to_string(), "csrf=".to_string(), "csrf=0123abcd".to_string()] {
+    for form in [
+        "".to_string(),
+        "csrf=".to_string(),
+        "csrf=0123abcd".to_string(),
+    ] {
         let answer = send(&router, post("/review/1/accept", Some(&cookie), &form)).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "form {form:?}");
         assert!(answer.body.contains("CSRF token is missing or wrong"));
@@ -210,7 +225,11 @@ async fn a_post_without_the_sessions_csrf_token_is_refused() {
     assert_ne!(other_csrf, csrf);
     let answer = send(
         &router,
-        post("/review/1/accept", Some(&cookie), &format!("csrf={other_csrf}")),
+        post(
+            "/review/1/accept",
+            Some(&cookie),
+            &format!("csrf={other_csrf}"),
+        ),
     )
     .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
@@ -233,7 +252,11 @@ async fn an_expired_or_logged_out_session_is_refused() {
     let expired = ui.sessions.find(id, Utc::now() + super::SESSION_LIFETIME);
     assert!(expired.is_none(), "12 hours after the login");
     let answer = send(&router, get("/", Some(&cookie))).await;
-    assert_eq!(answer.location.as_deref(), Some("/login"), "expired sessions are forgotten");
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/login"),
+        "expired sessions are forgotten"
+    );
 
     let (cookie, csrf_again) = log_in(&router).await;
     assert_ne!(csrf, csrf_again);
@@ -293,14 +316,27 @@ async fn what_ecc_and_pipedrive_hold_is_html_escaped_on_every_page() {
         "/audit?name=s%C3%B6hne",
     ] {
         let answer = send(&router, get(path, Some(&cookie))).await;
-        assert!(!answer.body.contains("<script>alert"), "{path}: {}", answer.body);
+        assert!(
+            !answer.body.contains("<script>alert"),
+            "{path}: {}",
+            answer.body
+        );
         assert!(!answer.body.contains("<img src=x"), "{path}");
         assert!(!answer.body.contains("<b>Ulm"), "{path}");
     }
     let history = send(&router, get("/audit/customer/4711", Some(&cookie))).await;
-    assert!(history.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || history.body.contains("&lt;script&gt;"));
+    assert!(
+        history
+            .body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || history.body.contains("&lt;script&gt;")
+    );
     let search = send(&router, get("/audit?name=s%C3%B6hne", Some(&cookie))).await;
-    assert!(search.body.contains("/audit/customer/4711"), "found by name: {}", search.body);
+    assert!(
+        search.body.contains("/audit/customer/4711"),
+        "found by name: {}",
+        search.body
+    );
     // A hostile search term comes back escaped in the form.
     let answer = send(
         &router,
@@ -369,8 +405,12 @@ fn times_typed_in_the_form_are_read_as_utc() {
     let at = parse_time("From", "2026-12-03T08:30").unwrap().unwrap();
     assert_eq!(at.to_rfc3339(), "2026-12-03T08:30:00+00:00");
     assert!(parse_time("From", "").unwrap().is_none());
-    assert!(parse_time("From", "2026-12-03T08:30:00+01:00").unwrap().is_some());
-    assert!(parse_time("Until", "soon").unwrap_err().contains("Until “soon”"));
+    assert!(parse_time("From", "2026-12-03T08:30:00+01:00")
+        .unwrap()
+        .is_some());
+    assert!(parse_time("Until", "soon")
+        .unwrap_err()
+        .contains("Until “soon”"));
 }
 
 #[test]
