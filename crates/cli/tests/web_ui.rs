@@ -362,8 +362,8 @@ async fn walk_through(
     let base = &scenario.base;
     // Without a session, the overview sends the browser to the login.
     browser.goto(&format!("{base}/")).await.unwrap();
-    assert_eq!(path_of(&browser).await, "/login");
-    snap(&browser, "01-login", 1280).await;
+    assert_eq!(path_of(browser).await, "/login");
+    snap(browser, "01-login", 1280).await;
     browser
         .find(Locator::Id("token"))
         .await
@@ -371,9 +371,9 @@ async fn walk_through(
         .send_keys("a-wrong-token")
         .await
         .unwrap();
-    click_and_wait(&browser, Locator::Css("form[action='/login'] button")).await;
-    assert!(body_text(&browser).await.contains("Wrong token."));
-    assert_eq!(path_of(&browser).await, "/login");
+    click_and_wait(browser, Locator::Css("form[action='/login'] button")).await;
+    assert!(body_text(browser).await.contains("Wrong token."));
+    assert_eq!(path_of(browser).await, "/login");
     browser
         .find(Locator::Id("token"))
         .await
@@ -381,11 +381,11 @@ async fn walk_through(
         .send_keys(ADMIN_TOKEN)
         .await
         .unwrap();
-    click_and_wait(&browser, Locator::Css("form[action='/login'] button")).await;
-    assert_eq!(path_of(&browser).await, "/", "logged in, at the overview");
+    click_and_wait(browser, Locator::Css("form[action='/login'] button")).await;
+    assert_eq!(path_of(browser).await, "/", "logged in, at the overview");
 
     // The overview: the connection, its gauge, the chart.
-    let overview = body_text(&browser).await;
+    let overview = body_text(browser).await;
     for expected in [
         "testbed",
         "connected",
@@ -408,7 +408,7 @@ async fn walk_through(
         .await
         .unwrap();
     assert_eq!(bars.len(), 30, "a bar per day of the chart");
-    snap(&browser, "02-overview", 1280).await;
+    snap(browser, "02-overview", 1280).await;
 
     // By keyboard: the first Tab reaches the skip link, which shows its focus.
     browser.set_window_size(1280, 900).await.unwrap();
@@ -424,19 +424,19 @@ async fn walk_through(
     assert_eq!(focused.css_value("outline-style").await.unwrap(), "solid");
 
     // Runs, and one run with its counts by action.
-    click_and_wait(&browser, Locator::LinkText("Runs")).await;
-    assert_eq!(path_of(&browser).await, "/runs");
-    snap(&browser, "03-runs", 1280).await;
-    click_and_wait(&browser, Locator::Css("table tbody tr td a")).await;
-    let run_page = body_text(&browser).await;
+    click_and_wait(browser, Locator::LinkText("Runs")).await;
+    assert_eq!(path_of(browser).await, "/runs");
+    snap(browser, "03-runs", 1280).await;
+    click_and_wait(browser, Locator::Css("table tbody tr td a")).await;
+    let run_page = body_text(browser).await;
     assert!(run_page.contains("Records by action"), "{run_page}");
     assert!(run_page.contains("create"), "{run_page}");
     assert!(run_page.contains("review"), "{run_page}");
-    snap(&browser, "04-run", 1280).await;
+    snap(browser, "04-run", 1280).await;
 
     // The audit trail: a customer by number, then its history.
     let display = scenario.created_display.clone();
-    click_and_wait(&browser, Locator::LinkText("Audit trail")).await;
+    click_and_wait(browser, Locator::LinkText("Audit trail")).await;
     browser
         .find(Locator::Id("customer"))
         .await
@@ -444,29 +444,26 @@ async fn walk_through(
         .send_keys(&display)
         .await
         .unwrap();
-    click_and_wait(&browser, Locator::Css("form.search button[type=submit]")).await;
+    click_and_wait(browser, Locator::Css("form.search button[type=submit]")).await;
     assert_eq!(
-        path_of(&browser).await.split('&').next().unwrap(),
+        path_of(browser).await.split('&').next().unwrap(),
         format!("/audit?customer={display}")
     );
-    snap(&browser, "05-audit-search", 1280).await;
+    snap(browser, "05-audit-search", 1280).await;
     click_and_wait(
-        &browser,
+        browser,
         Locator::Css(&format!("table a[href='/audit/customer/{display}']")),
     )
     .await;
-    assert_eq!(
-        path_of(&browser).await,
-        format!("/audit/customer/{display}")
-    );
-    let history = body_text(&browser).await;
+    assert_eq!(path_of(browser).await, format!("/audit/customer/{display}"));
+    let history = body_text(browser).await;
     assert!(
         history.contains(&scenario.created_name),
         "the history names the customer: {history}"
     );
     assert!(history.contains("create"), "{history}");
     assert!(history.contains("soap-rfc"), "what was read: {history}");
-    let organizations = organizations_by_customer(&testbed).await;
+    let organizations = organizations_by_customer(testbed).await;
     assert_eq!(organizations.get(&display), Some(&1));
     let links = browser
         .find_all(Locator::Css("a[href*='/organization/']"))
@@ -481,10 +478,10 @@ async fn walk_through(
         .click()
         .await
         .unwrap();
-    let fields = body_text(&browser).await;
+    let fields = body_text(browser).await;
     assert!(fields.contains("billing_address.city"), "{fields}");
     assert!(fields.contains(&scenario.created_city), "{fields}");
-    snap(&browser, "06-customer-history", 1280).await;
+    snap(browser, "06-customer-history", 1280).await;
 
     // By name: a word of the name finds the customer.
     let word = scenario
@@ -501,17 +498,17 @@ async fn walk_through(
         .send_keys(&word)
         .await
         .unwrap();
-    click_and_wait(&browser, Locator::Css("form.search button[type=submit]")).await;
-    let found = body_text(&browser).await;
+    click_and_wait(browser, Locator::Css("form.search button[type=submit]")).await;
+    let found = body_text(browser).await;
     assert!(
         found.contains(&format!("{display} {}", scenario.created_name)),
         "name search for {word}: {found}"
     );
-    snap(&browser, "07-audit-by-name", 1280).await;
+    snap(browser, "07-audit-by-name", 1280).await;
 
     // The review queue: the pair side by side, accepted.
-    click_and_wait(&browser, Locator::LinkText("Review queue")).await;
-    let queue = body_text(&browser).await;
+    click_and_wait(browser, Locator::LinkText("Review queue")).await;
+    let queue = body_text(browser).await;
     assert!(
         queue.contains(&format!("Pair {}", scenario.pair_id)),
         "{queue}"
@@ -523,16 +520,16 @@ async fn walk_through(
         )),
         "{queue}"
     );
-    snap(&browser, "08-review", 1280).await;
+    snap(browser, "08-review", 1280).await;
     click_and_wait(
-        &browser,
+        browser,
         Locator::XPath(&format!(
             "//button[starts-with(normalize-space(.), 'Accept pair {}:')]",
             scenario.pair_id
         )),
     )
     .await;
-    let decided = body_text(&browser).await;
+    let decided = body_text(browser).await;
     assert!(
         decided.contains(&format!("Pair {} accepted", scenario.pair_id)),
         "{decided}"
@@ -549,7 +546,7 @@ async fn walk_through(
         !section.contains("Accept pair"),
         "a decided pair has no buttons: {section}"
     );
-    snap(&browser, "09-review-accepted", 1280).await;
+    snap(browser, "09-review-accepted", 1280).await;
 
     // The change: the run the decision asked for links the customer to the typed
     // organization, and its history shows it.
@@ -560,7 +557,7 @@ async fn walk_through(
             .goto(&format!("{base}/audit/customer/{customer_display}"))
             .await
             .unwrap();
-        let history = body_text(&browser).await;
+        let history = body_text(browser).await;
         if history.contains("link organization")
             && history.contains(&format!("organization {}", scenario.organization_id))
         {
@@ -573,8 +570,8 @@ async fn walk_through(
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    snap(&browser, "10-customer-linked", 1280).await;
-    let organizations = organizations_by_customer(&testbed).await;
+    snap(browser, "10-customer-linked", 1280).await;
+    let organizations = organizations_by_customer(testbed).await;
     assert_eq!(
         organizations.get(&customer_display),
         Some(&1),
@@ -590,17 +587,17 @@ async fn walk_through(
     ] {
         browser.goto(&format!("{base}{path}")).await.unwrap();
         assert!(
-            !overflows_sideways(&browser).await,
+            !overflows_sideways(browser).await,
             "{path} scrolls sideways on a phone"
         );
-        snap(&browser, name, 390).await;
+        snap(browser, name, 390).await;
     }
 
     // Logging out ends the session: the overview sends the browser to the login again.
     browser.set_window_size(1280, 900).await.unwrap();
     browser.goto(&format!("{base}/")).await.unwrap();
-    click_and_wait(&browser, Locator::Css("form[action='/logout'] button")).await;
-    assert_eq!(path_of(&browser).await, "/login");
+    click_and_wait(browser, Locator::Css("form[action='/logout'] button")).await;
+    assert_eq!(path_of(browser).await, "/login");
     browser.goto(&format!("{base}/review")).await.unwrap();
-    assert_eq!(path_of(&browser).await, "/login");
+    assert_eq!(path_of(browser).await, "/login");
 }

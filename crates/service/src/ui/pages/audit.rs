@@ -213,7 +213,7 @@ pub async fn audit(
                         .await?,
                 );
             }
-            events.sort_by(|a, b| b.id.cmp(&a.id));
+            events.sort_by_key(|event| std::cmp::Reverse(event.id));
             events.truncate(AUDIT_PAGE as usize);
             page.events = events.iter().map(|event| event_row(state, event)).collect();
             page.customers = hits;
