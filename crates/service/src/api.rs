@@ -773,6 +773,15 @@ async fn decide(
 async fn list_connections(
     State(state): State<Arc<ServiceState>>,
 ) -> ApiResult<Json<ConnectionList>> {
+    Ok(Json(ConnectionList {
+        connections: connection_views(&state).await?,
+    }))
+}
+
+/// Each connection as `/api/connections` and the UI's overview show it.
+pub(crate) async fn connection_views(
+    state: &ServiceState,
+) -> Result<Vec<ConnectionView>, StoreError> {
     let mut views = Vec::with_capacity(state.connections.len());
     let now = Utc::now();
     for connection in &state.connections {
@@ -817,5 +826,5 @@ async fn list_connections(
             connected: status.engine_connected,
         });
     }
-    Ok(Json(ConnectionList { connections: views }))
+    Ok(views)
 }

@@ -2,13 +2,14 @@
 //! worker that runs it on its schedules or when the API asks; each run holds the connection's
 //! lease in the store, so several instances on one PostgreSQL share the connections and one
 //! connection never runs twice at once, whoever started it (a cron `sync` included). One HTTP
-//! listener serves the API (with its OpenAPI document), `/metrics`, `/healthz`, `/readyz` and
-//! the agent hub. On shutdown the workers stop taking work, in-flight writes finish within a
-//! bound, runs end `interrupted` and leases are released.
+//! listener serves the API (with its OpenAPI document), the web UI, `/metrics`, `/healthz`,
+//! `/readyz` and the agent hub. On shutdown the workers stop taking work, in-flight writes
+//! finish within a bound, runs end `interrupted` and leases are released.
 
 pub mod api;
 pub mod metrics;
 pub mod schedule;
+pub mod ui;
 mod worker;
 
 use std::collections::HashSet;
@@ -151,7 +152,7 @@ pub async fn serve(
         connections = state.connections.len(),
         "ml-connector service listening"
     );
-    let mut router = api::router(state.clone());
+    let mut router = api::router(state.clone()).merge(ui::router(state.clone()));
     if let Some(agents) = agent_router {
         router = router.merge(agents);
     }

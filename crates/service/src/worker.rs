@@ -48,6 +48,8 @@ pub struct ConnectionStatus {
     pub held_lease: Option<Lease>,
     pub tokens_used_today: Option<u64>,
     pub tokens_share_today: Option<u64>,
+    /// Pipedrive's 429 answers to this connection's company since the engine was connected.
+    pub responses_429: Option<u64>,
 }
 
 /// The service's connections, and the agent hub's route when one of them reaches ECC through
@@ -168,7 +170,7 @@ impl Connection {
     }
 
     /// The connected engine, connecting it first when needed.
-    async fn engine(&self, state: &ServiceState) -> Result<Arc<SyncEngine>, String> {
+    pub(crate) async fn engine(&self, state: &ServiceState) -> Result<Arc<SyncEngine>, String> {
         let mut engine = self.engine.lock().await;
         if let Some(engine) = engine.as_ref() {
             return Ok(engine.clone());
@@ -388,6 +390,7 @@ async fn run_once(
     connection.update_status(|status| {
         status.tokens_used_today = Some(snapshot.tokens_used_today);
         status.tokens_share_today = Some(share);
+        status.responses_429 = Some(snapshot.responses_429);
     });
     report.parked_records = update_queue_gauges(state, name).await;
     if report.status != RunStatus::Interrupted {

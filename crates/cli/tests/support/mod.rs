@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod service_process;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
