@@ -23,7 +23,7 @@ pub use sections::{
     server::ServerConfig,
     store::StoreConfig,
     sync::{
-        ContactDeletedPolicy, EccDuplicatePolicy, LifecyclePolicy, PipedriveDeletedPolicy,
+        ContactDeletedPolicy, DriftConfig, DriftPolicy, EccDuplicatePolicy, LifecyclePolicy, PipedriveDeletedPolicy,
         Schedule, SyncConfig,
     },
 };
