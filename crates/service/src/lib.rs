@@ -9,6 +9,7 @@
 pub mod api;
 pub mod metrics;
 pub mod schedule;
+pub mod webhooks;
 mod worker;
 
 use std::collections::HashSet;
