@@ -226,8 +226,10 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
     let original = scene.name_of(id);
     let edited_at = Instant::now();
     state
-        .ui_edit(&json!({"entity": "organization", "id": id, "action": "change",
-                         "changes": {"name": "Renamed by sales"}}))
+        .ui_edit(
+            &json!({"entity": "organization", "id": id, "action": "change",
+                         "changes": {"name": "Renamed by sales"}}),
+        )
         .unwrap();
     scene
         .wait_for("the name set back", Duration::from_secs(5), || async {
@@ -257,7 +259,10 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
         // A signature of another body, replayed onto this one.
         vec![(
             "x-hub-signature-256",
-            mlc_service::webhooks::signature(HMAC_SECRET, &delivery("other", "change", forged_id, None)),
+            mlc_service::webhooks::signature(
+                HMAC_SECRET,
+                &delivery("other", "change", forged_id, None),
+            ),
         )],
         vec![(
             "x-hub-signature-256",
@@ -270,30 +275,49 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
     }
     let log = scene.log();
     assert!(log.contains("webhook refused"), "{log}");
-    assert!(!log.contains("guessed") && !log.contains(HOOK_PASSWORD), "a secret was logged");
+    assert!(
+        !log.contains("guessed") && !log.contains(HOOK_PASSWORD),
+        "a secret was logged"
+    );
 
     // A delivery retried with the same meta.id is applied once; the signed path works too.
     let change = delivery("delivery-7", "change", forged_id, None);
-    let signed = ("x-hub-signature-256", mlc_service::webhooks::signature(HMAC_SECRET, &change));
+    let signed = (
+        "x-hub-signature-256",
+        mlc_service::webhooks::signature(HMAC_SECRET, &change),
+    );
     let (status, first) = scene.deliver(&change, &[signed.clone()]).await;
     assert_eq!((status, first["queued"].is_array()), (200, true), "{first}");
-    let (status, again) = scene.deliver(&change, &[basic(HOOK_USER, HOOK_PASSWORD)]).await;
+    let (status, again) = scene
+        .deliver(&change, &[basic(HOOK_USER, HOOK_PASSWORD)])
+        .await;
     assert_eq!(status, 200);
-    assert!(again.get("queued").is_none(), "a retry was queued again: {again}");
+    assert!(
+        again.get("queued").is_none(),
+        "a retry was queued again: {again}"
+    );
     scene
         .wait_for("the webhook run", Duration::from_secs(5), || async {
             scene.runs("webhook").await.len() > webhook_runs
         })
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(scene.runs("webhook").await.len(), webhook_runs + 1, "applied once");
+    assert_eq!(
+        scene.runs("webhook").await.len(),
+        webhook_runs + 1,
+        "applied once"
+    );
     let link = scene
         .testbed
         .store
         .link("testbed", EntityKind::Organization, &forged_customer)
         .await
         .unwrap();
-    assert_eq!(link.map(|link| link.pipedrive_id), Some(forged_id), "the forged delete changed nothing");
+    assert_eq!(
+        link.map(|link| link.pipedrive_id),
+        Some(forged_id),
+        "the forged delete changed nothing"
+    );
     assert!(!state.organization(forged_id as u64).unwrap().is_deleted);
 
     // A merge into an organization a salesperson typed in: the link follows the survivor.
@@ -305,39 +329,54 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
         })
         .unwrap() as i64;
     state
-        .ui_edit(&json!({"entity": "organization", "id": merged_id, "action": "merge",
-                         "merge_into": survivor}))
+        .ui_edit(
+            &json!({"entity": "organization", "id": merged_id, "action": "merge",
+                         "merge_into": survivor}),
+        )
         .unwrap();
     scene
-        .wait_for("the link to follow the merge", Duration::from_secs(5), || async {
-            scene
-                .testbed
-                .store
-                .link("testbed", EntityKind::Organization, &merged_customer)
-                .await
-                .unwrap()
-                .map(|link| link.pipedrive_id)
-                == Some(survivor)
-        })
+        .wait_for(
+            "the link to follow the merge",
+            Duration::from_secs(5),
+            || async {
+                scene
+                    .testbed
+                    .store
+                    .link("testbed", EntityKind::Organization, &merged_customer)
+                    .await
+                    .unwrap()
+                    .map(|link| link.pipedrive_id)
+                    == Some(survivor)
+            },
+        )
         .await;
     let moved = scene.events(&merged_customer, Action::Link).await;
     assert!(
-        moved.iter().any(|event| event.outcome.contains("merged into")),
+        moved
+            .iter()
+            .any(|event| event.outcome.contains("merged into")),
         "{moved:?}"
     );
     // The survivor carries ECC's values once the drift check ran.
     scene
-        .wait_for("ECC's name on the survivor", Duration::from_secs(5), || async {
-            scene.name_of(survivor) != "Typed in by sales"
-        })
+        .wait_for(
+            "ECC's name on the survivor",
+            Duration::from_secs(5),
+            || async { scene.name_of(survivor) != "Typed in by sales" },
+        )
         .await;
 
     // The next sync (a full one, which reads every customer) creates nothing for it.
     let posts_before = organizations_by_customer(&scene.testbed).await;
-    let sync = connector(&scene.config, &["sync", "--full", "--wait"]).output().unwrap();
+    let sync = connector(&scene.config, &["sync", "--full", "--wait"])
+        .output()
+        .unwrap();
     assert!(sync.status.success(), "{}", text(&sync));
     let after = organizations_by_customer(&scene.testbed).await;
-    assert_eq!(after, posts_before, "the full sync created or lost organizations");
+    assert_eq!(
+        after, posts_before,
+        "the full sync created or lost organizations"
+    );
     let display = merged_customer.trim_start_matches('0');
     assert_eq!(after.get(display), Some(&1), "{after:?}");
     let link = scene
@@ -358,16 +397,24 @@ async fn with_flag_an_edit_is_recorded_and_left_as_it_is() {
         .testbed
         .pipedrive
         .state()
-        .ui_edit(&json!({"entity": "organization", "id": id, "action": "change",
-                         "changes": {"name": "Renamed by sales"}}))
+        .ui_edit(
+            &json!({"entity": "organization", "id": id, "action": "change",
+                         "changes": {"name": "Renamed by sales"}}),
+        )
         .unwrap();
     scene
         .wait_for("the drift flagged", Duration::from_secs(5), || async {
-            !scene.events(&customer, Action::DriftFlagged).await.is_empty()
+            !scene
+                .events(&customer, Action::DriftFlagged)
+                .await
+                .is_empty()
         })
         .await;
     let flagged = scene.events(&customer, Action::DriftFlagged).await;
-    assert!(flagged[0].outcome.contains("sync.drift.name"), "{flagged:?}");
+    assert!(
+        flagged[0].outcome.contains("sync.drift.name"),
+        "{flagged:?}"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(scene.name_of(id), "Renamed by sales");
     assert!(scene.events(&customer, Action::ReAsserted).await.is_empty());

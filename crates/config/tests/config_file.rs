@@ -491,7 +491,10 @@ fn drift_policies_are_read_per_field_group_and_a_wrong_one_is_named() {
     assert_eq!(drift.name, DriftPolicy::Enforce);
     assert_eq!(drift.address, DriftPolicy::Flag);
     assert_eq!(drift.phones, DriftPolicy::Ignore);
-    assert_eq!(drift.custom.get("ECC Payment Terms"), Some(&DriftPolicy::Ignore));
+    assert_eq!(
+        drift.custom.get("ECC Payment Terms"),
+        Some(&DriftPolicy::Ignore)
+    );
     assert_eq!(drift.max_reasserts_per_day, 5);
 
     let wrong = TEMPLATE.replace("name = \"enforce\"", "name = \"fight\"");

@@ -40,8 +40,8 @@ use mlc_sync::plan::run::{
     customers_due_again, held_back, pause_after_run, run_ending, RunStop, StoredRecords,
 };
 use mlc_sync::plan::{
-    plan, CustomerRecord, DriftCheck, KnownRecords, Operation, OrganizationRef, PipedriveView, Plan, PlanEntry,
-    PlanInputs, PlanSettings,
+    plan, CustomerRecord, DriftCheck, KnownRecords, Operation, OrganizationRef, PipedriveView,
+    Plan, PlanEntry, PlanInputs, PlanSettings,
 };
 use tokio_util::sync::CancellationToken;
 

@@ -103,7 +103,11 @@ pub struct WebhookCredentials<'a> {
 
 /// Whether the delivery is authentic: the configured Basic credentials (both compared in
 /// constant time), or a valid signature of the raw body.
-pub fn authenticated(credentials: &WebhookCredentials<'_>, headers: &HeaderMap, body: &[u8]) -> bool {
+pub fn authenticated(
+    credentials: &WebhookCredentials<'_>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> bool {
     if let Some((user, password)) = credentials.basic {
         let presented = headers
             .get(header::AUTHORIZATION)
@@ -161,7 +165,10 @@ pub async fn receive(
     body: Bytes,
 ) -> Response {
     let Some(first) = state.connections.first() else {
-        return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "no connection"}));
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "no connection"}),
+        );
     };
     let server = &first.config().server;
     let basic = match (&server.webhook_user, &server.webhook_password) {
@@ -170,7 +177,10 @@ pub async fn receive(
     };
     let credentials = WebhookCredentials {
         basic,
-        hmac_secret: server.webhook_hmac_secret.as_ref().map(|secret| secret.expose()),
+        hmac_secret: server
+            .webhook_hmac_secret
+            .as_ref()
+            .map(|secret| secret.expose()),
     };
     if !authenticated(&credentials, &headers, &body) {
         tracing::warn!(
@@ -183,8 +193,13 @@ pub async fn receive(
         );
         return (
             StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"ml-connector webhooks\"")],
-            Json(json!({"error": "valid HTTP Basic credentials or a valid signature are required"})),
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"ml-connector webhooks\"",
+            )],
+            Json(
+                json!({"error": "valid HTTP Basic credentials or a valid signature are required"}),
+            ),
         )
             .into_response();
     }
@@ -196,10 +211,16 @@ pub async fn receive(
         }
     };
     let Some(kind) = event.kind else {
-        return answer(StatusCode::OK, json!({"ignored": "not an organization or person"}));
+        return answer(
+            StatusCode::OK,
+            json!({"ignored": "not an organization or person"}),
+        );
     };
     if event.action == "create" {
-        return answer(StatusCode::OK, json!({"ignored": "a create is nothing ECC mastered"}));
+        return answer(
+            StatusCode::OK,
+            json!({"ignored": "a create is nothing ECC mastered"}),
+        );
     }
     let mut queued = Vec::new();
     for connection in &state.connections {
@@ -212,12 +233,18 @@ pub async fn receive(
             Err(error) => {
                 tracing::error!(connection = connection.name(), %error, event = %event.id, "webhook not taken: the store failed");
                 // Pipedrive retries a failed delivery with the same id.
-                return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "store unavailable"}));
+                return answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": "store unavailable"}),
+                );
             }
         }
     }
     if queued.is_empty() {
-        return answer(StatusCode::OK, json!({"ignored": "not a record the connector manages, or taken already"}));
+        return answer(
+            StatusCode::OK,
+            json!({"ignored": "not a record the connector manages, or taken already"}),
+        );
     }
     tracing::info!(event = %event.id, action = %event.action, %kind, id = event.entity_id, connections = ?queued, "webhook queued");
     answer(StatusCode::OK, json!({"queued": queued}))
@@ -238,7 +265,10 @@ async fn take(
     else {
         return Ok(None);
     };
-    if event.change_source == "api" && event.user_id.is_some() && event.user_id == connection.pipedrive_user_id() {
+    if event.change_source == "api"
+        && event.user_id.is_some()
+        && event.user_id == connection.pipedrive_user_id()
+    {
         // The connector's own write coming back.
         return Ok(None);
     }
@@ -294,7 +324,10 @@ mod tests {
         assert_eq!(event.entity_id, 12);
         assert_eq!(event.merged_to_id, Some(15));
         assert_eq!(event.user_id, Some(1));
-        let deal = parse_event(&payload(json!({"id": "x", "action": "change", "entity": "deal", "entity_id": 3}))).unwrap();
+        let deal = parse_event(&payload(
+            json!({"id": "x", "action": "change", "entity": "deal", "entity_id": 3}),
+        ))
+        .unwrap();
         assert_eq!(deal.kind, None);
     }
 
@@ -305,34 +338,67 @@ mod tests {
         let no_id = payload(json!({"action": "change", "entity": "person", "entity_id": "1"}));
         assert!(parse_event(&no_id).unwrap_err().contains("meta.id"));
         let no_entity_id = payload(json!({"id": "a", "action": "change", "entity": "person"}));
-        assert!(parse_event(&no_entity_id).unwrap_err().contains("entity_id"));
+        assert!(parse_event(&no_entity_id)
+            .unwrap_err()
+            .contains("entity_id"));
     }
 
     fn basic(user: &str, password: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        headers.insert(header::AUTHORIZATION, format!("Basic {encoded}").parse().unwrap());
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Basic {encoded}").parse().unwrap(),
+        );
         headers
     }
 
     #[test]
     fn basic_credentials_must_match_both_parts() {
-        let credentials = WebhookCredentials { basic: Some(("pipedrive", "s3cret")), hmac_secret: None };
-        assert!(authenticated(&credentials, &basic("pipedrive", "s3cret"), b"{}"));
-        assert!(!authenticated(&credentials, &basic("pipedrive", "wrong"), b"{}"));
-        assert!(!authenticated(&credentials, &basic("other", "s3cret"), b"{}"));
+        let credentials = WebhookCredentials {
+            basic: Some(("pipedrive", "s3cret")),
+            hmac_secret: None,
+        };
+        assert!(authenticated(
+            &credentials,
+            &basic("pipedrive", "s3cret"),
+            b"{}"
+        ));
+        assert!(!authenticated(
+            &credentials,
+            &basic("pipedrive", "wrong"),
+            b"{}"
+        ));
+        assert!(!authenticated(
+            &credentials,
+            &basic("other", "s3cret"),
+            b"{}"
+        ));
         assert!(!authenticated(&credentials, &HeaderMap::new(), b"{}"));
     }
 
     #[test]
     fn a_signature_must_be_over_this_very_body() {
-        let credentials = WebhookCredentials { basic: None, hmac_secret: Some("relay-key") };
+        let credentials = WebhookCredentials {
+            basic: None,
+            hmac_secret: Some("relay-key"),
+        };
         let body = br#"{"meta":{"id":"1"}}"#;
         let mut headers = HeaderMap::new();
-        headers.insert(SIGNATURE_HEADER, signature("relay-key", body).parse().unwrap());
+        headers.insert(
+            SIGNATURE_HEADER,
+            signature("relay-key", body).parse().unwrap(),
+        );
         assert!(authenticated(&credentials, &headers, body));
-        assert!(!authenticated(&credentials, &headers, br#"{"meta":{"id":"2"}}"#), "replayed onto another body");
-        headers.insert(SIGNATURE_HEADER, signature("other-key", body).parse().unwrap());
+        assert!(
+            !authenticated(&credentials, &headers, br#"{"meta":{"id":"2"}}"#),
+            "replayed onto another body"
+        );
+        headers.insert(
+            SIGNATURE_HEADER,
+            signature("other-key", body).parse().unwrap(),
+        );
         assert!(!authenticated(&credentials, &headers, body));
         headers.insert(SIGNATURE_HEADER, "sha256=zz".parse().unwrap());
         assert!(!authenticated(&credentials, &headers, body));
@@ -340,7 +406,10 @@ mod tests {
 
     #[test]
     fn nothing_configured_accepts_nothing() {
-        let credentials = WebhookCredentials { basic: None, hmac_secret: None };
+        let credentials = WebhookCredentials {
+            basic: None,
+            hmac_secret: None,
+        };
         assert!(!authenticated(&credentials, &basic("", ""), b"{}"));
     }
 }

@@ -193,8 +193,16 @@ mod tests {
 
     #[test]
     fn by_default_every_drifted_field_is_set_back() {
-        let changes = drifted(&[("name", json!("Müller GmbH")), ("address", json!({"value": "x"}))]);
-        let settled = settle_drift(&changes, &DriftConfig::default(), &names(), &BTreeMap::new());
+        let changes = drifted(&[
+            ("name", json!("Müller GmbH")),
+            ("address", json!({"value": "x"})),
+        ]);
+        let settled = settle_drift(
+            &changes,
+            &DriftConfig::default(),
+            &names(),
+            &BTreeMap::new(),
+        );
         assert_eq!(settled.reassert, changes);
         assert!(settled.flagged.is_empty());
         assert!(settled.ignored.is_empty());
@@ -277,7 +285,10 @@ mod tests {
         let pipedrive = BTreeMap::from([("name".to_string(), json!("typed"))]);
         let first = drift_record(&["name", "address"], &pipedrive, &changes, "webhook");
         let second = drift_record(&["name"], &pipedrive, &changes, "reconcile");
-        assert_eq!(first.pointer("/drift/pipedrive/name"), Some(&json!("typed")));
+        assert_eq!(
+            first.pointer("/drift/pipedrive/name"),
+            Some(&json!("typed"))
+        );
         assert_eq!(first.pointer("/drift/ecc/name"), Some(&json!("A")));
         let counts = reasserted_fields([first, second, json!({"NAME1": "x"})].iter());
         assert_eq!(counts.get("name"), Some(&2));

@@ -51,8 +51,9 @@ pub fn missing_webhooks(
 }
 
 fn webhook_url(text: &str) -> Result<String, CliError> {
-    let url = url::Url::parse(text)
-        .map_err(|error| CliError::usage(anyhow::anyhow!("--webhooks {text}: not a URL: {error}")))?;
+    let url = url::Url::parse(text).map_err(|error| {
+        CliError::usage(anyhow::anyhow!("--webhooks {text}: not a URL: {error}"))
+    })?;
     let plain_http_allowed = url.scheme() == "http" && mlc_config::is_loopback(&url);
     if url.scheme() != "https" && !plain_http_allowed {
         return Err(CliError::usage(anyhow::anyhow!(
@@ -69,7 +70,8 @@ async fn register_webhooks(
     client: &mlc_pipedrive::PipedriveClient,
     url: &str,
 ) -> Result<(), CliError> {
-    let (Some(user), Some(password)) = (&config.server.webhook_user, &config.server.webhook_password)
+    let (Some(user), Some(password)) =
+        (&config.server.webhook_user, &config.server.webhook_password)
     else {
         return Err(CliError::usage(anyhow::anyhow!(
             "{}: set server.webhook_user and server.webhook_password before --webhooks: \

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
+use mlc_pipedrive::PipedriveError;
 use mlc_store::{
     Action, AuditEvent, AuditQuery, EntityKind, FailureChange, LinkChange, OutcomeBatch,
     RecordOutcome, StoreError,
@@ -15,7 +16,6 @@ use mlc_sync::drift::{drift_record, reasserted_fields, settle_drift};
 use mlc_sync::existing::ExistingRecord;
 use mlc_sync::map::{diff, MappedRecord};
 use mlc_sync::plan::PlanEntry;
-use mlc_pipedrive::PipedriveError;
 use serde_json::{json, Value};
 
 use super::refusals::in_the_trash;
@@ -287,7 +287,10 @@ impl SyncEngine {
                 ),
                 None,
             );
-            event.extracted = with_drift(&read.extracted, drift_record(&fields, &held, &drifted, found_by));
+            event.extracted = with_drift(
+                &read.extracted,
+                drift_record(&fields, &held, &drifted, found_by),
+            );
             event
         });
         if settlement.reassert.is_empty() {
@@ -319,7 +322,12 @@ impl SyncEngine {
         match entry.kind {
             EntityKind::Organization => {
                 let write = organization_write(settlement.reassert.patch_body())?;
-                if self.client.update_organization(id, &write).await?.is_deleted {
+                if self
+                    .client
+                    .update_organization(id, &write)
+                    .await?
+                    .is_deleted
+                {
                     return Err(in_the_trash(entry.kind, id));
                 }
             }

@@ -535,7 +535,10 @@ fn drift_check(
                     )
                 })
                 .collect();
-            planned.reason = format!("edited in Pipedrive since the last write: {}", fields.join(", "));
+            planned.reason = format!(
+                "edited in Pipedrive since the last write: {}",
+                fields.join(", ")
+            );
             planned.evidence = Some(json!({ "pipedrive": held }));
             planned.operation = Operation::Update {
                 id,
@@ -553,7 +556,8 @@ fn drift_check(
         (DriftCheck::AgainstRecord, None) | (_, Some(None)) => {
             // Fetched by id: a record gone from the list is found deleted (and then follows
             // `sync.on_pipedrive_deleted`) or merged; one edited is settled field by field.
-            planned.reason = "unchanged since the last write; compared with the record in Pipedrive".into();
+            planned.reason =
+                "unchanged since the last write; compared with the record in Pipedrive".into();
             planned.operation = Operation::Update {
                 id,
                 changes: mapped,

@@ -261,7 +261,9 @@ fn a_reconciliation_finds_a_field_edited_in_pipedrive_since_the_last_write() {
     world.drift = DriftCheck::AgainstIndex;
     let untouched = world.plan();
     assert!(!untouched.writes_anything(), "{untouched:#?}");
-    assert!(untouched.entries[0].reason.contains("Pipedrive holds what was pushed"));
+    assert!(untouched.entries[0]
+        .reason
+        .contains("Pipedrive holds what was pushed"));
 
     world.organizations.get_mut(&7).unwrap().name = "Mueller (typed by sales)".into();
     let plan = world.plan();
@@ -281,7 +283,10 @@ fn a_reconciliation_finds_a_field_edited_in_pipedrive_since_the_last_write() {
         "Mueller (typed by sales)"
     );
     assert_eq!(organization.pushed_hash, {
-        let stored = world.known.organization_states.get(&world.customers[0].customer_number);
+        let stored = world
+            .known
+            .organization_states
+            .get(&world.customers[0].customer_number);
         stored.unwrap().pushed_hash.clone()
     });
     assert!(
