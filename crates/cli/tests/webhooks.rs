@@ -286,7 +286,7 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
         "x-hub-signature-256",
         mlc_service::webhooks::signature(HMAC_SECRET, &change),
     );
-    let (status, first) = scene.deliver(&change, &[signed.clone()]).await;
+    let (status, first) = scene.deliver(&change, &[signed]).await;
     assert_eq!((status, first["queued"].is_array()), (200, true), "{first}");
     let (status, again) = scene
         .deliver(&change, &[basic(HOOK_USER, HOOK_PASSWORD)])
