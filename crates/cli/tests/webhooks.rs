@@ -2,8 +2,9 @@
 //! separate process against the simulators, `setup --webhooks` registering the subscriptions
 //! once, a salesperson's edit in Pipedrive (`/_sim/ui-edit`) set back within 5 seconds with
 //! `enforce` and only recorded with `flag`, forged deliveries refused with 401 and changing
-//! nothing, a retried delivery applied once, and a merge moving the link so that the next sync
-//! does not create the merged organization again.
+//! nothing, a retried delivery applied once, a merge moving the link so that the next sync
+//! does not create the merged organization again, and a deletion following
+//! `sync.on_pipedrive_deleted`.
 
 mod support;
 
@@ -418,4 +419,36 @@ async fn with_flag_an_edit_is_recorded_and_left_as_it_is() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(scene.name_of(id), "Renamed by sales");
     assert!(scene.events(&customer, Action::ReAsserted).await.is_empty());
+
+    // A deletion follows sync.on_pipedrive_deleted (recreate, the default): unlinked at once,
+    // created again by the next run.
+    let (deleted_customer, deleted_id) = scene.linked_organizations().await[1].clone();
+    scene
+        .testbed
+        .pipedrive
+        .state()
+        .ui_edit(&json!({"entity": "organization", "id": deleted_id, "action": "delete"}))
+        .unwrap();
+    scene
+        .wait_for(
+            "the deleted organization unlinked",
+            Duration::from_secs(5),
+            || async {
+                scene
+                    .testbed
+                    .store
+                    .link("testbed", EntityKind::Organization, &deleted_customer)
+                    .await
+                    .unwrap()
+                    .is_none()
+            },
+        )
+        .await;
+    let unlinked = scene.events(&deleted_customer, Action::Deferred).await;
+    assert!(
+        unlinked
+            .iter()
+            .any(|event| event.outcome.contains("deleted in Pipedrive by a person")),
+        "{unlinked:?}"
+    );
 }
