@@ -404,6 +404,34 @@ mod tests {
         assert!(!authenticated(&credentials, &headers, body));
     }
 
+    proptest::proptest! {
+        /// Whatever arrives, the parser answers an event or an error, and never panics.
+        #[test]
+        fn any_body_is_read_or_refused_without_a_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_event(&body);
+        }
+
+        /// A payload with arbitrary meta values: an event only with an id and numeric entity id.
+        #[test]
+        fn any_meta_is_read_or_refused(id in ".{0,20}", entity in "organization|person|deal|", entity_id in ".{0,12}") {
+            let body = payload(json!({"id": id, "action": "change", "entity": entity, "entity_id": entity_id}));
+            if let Ok(event) = parse_event(&body) {
+                proptest::prop_assert!(!event.id.is_empty());
+                proptest::prop_assert_eq!(event.entity_id.to_string(), entity_id.trim().trim_start_matches('+').parse::<i64>().unwrap().to_string());
+            }
+        }
+
+        /// A signature is valid for its own body only.
+        #[test]
+        fn a_signature_holds_for_no_other_body(body in ".{0,64}", other in ".{0,64}") {
+            let credentials = WebhookCredentials { basic: None, hmac_secret: Some("k") };
+            let mut headers = HeaderMap::new();
+            headers.insert(SIGNATURE_HEADER, signature("k", body.as_bytes()).parse().unwrap());
+            proptest::prop_assert!(authenticated(&credentials, &headers, body.as_bytes()));
+            proptest::prop_assert_eq!(authenticated(&credentials, &headers, other.as_bytes()), body == other);
+        }
+    }
+
     #[test]
     fn nothing_configured_accepts_nothing() {
         let credentials = WebhookCredentials {
