@@ -248,6 +248,37 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
     );
     eprintln!("re-asserted {took:?} after the edit");
 
+    // A person's e-mail or name is ECC's as well.
+    let person = scene
+        .testbed
+        .store
+        .links("testbed", EntityKind::Person)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("a linked person");
+    let person_name = |id: i64| {
+        state.person(id as u64).unwrap().json["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let person_before = person_name(person.pipedrive_id);
+    state
+        .ui_edit(
+            &json!({"entity": "person", "id": person.pipedrive_id, "action": "change",
+                         "changes": {"name": "Someone Else"}}),
+        )
+        .unwrap();
+    scene
+        .wait_for(
+            "the person's name set back",
+            Duration::from_secs(5),
+            || async { person_name(person.pipedrive_id) == person_before },
+        )
+        .await;
+
     // Forged deliveries: a delete of a linked organization would unlink it if taken.
     let (forged_customer, forged_id) = linked[1].clone();
     let body = delivery("forged-1", "delete", forged_id, None);
