@@ -339,6 +339,28 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
         webhook_runs + 1,
         "applied once"
     );
+
+    // An organization the connector does not manage: answered, nothing run, no call.
+    let tokens_before = state.stats().tokens_used_total;
+    let (status, unmanaged) = scene
+        .deliver(
+            &delivery("delivery-8", "change", 999_999, None),
+            &[basic(HOOK_USER, HOOK_PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(unmanaged.get("ignored").is_some(), "{unmanaged}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        state.stats().tokens_used_total,
+        tokens_before,
+        "no Pipedrive call"
+    );
+    assert_eq!(
+        scene.runs("webhook").await.len(),
+        webhook_runs + 1,
+        "nothing run"
+    );
     let link = scene
         .testbed
         .store
