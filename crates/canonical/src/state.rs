@@ -52,10 +52,18 @@ pub enum Action {
     Deferred,
     Delete,
     Label,
+    /// An ECC-mastered field edited in Pipedrive was set back to what ECC says (drift policy
+    /// `enforce`).
+    #[serde(rename = "re-asserted")]
+    ReAsserted,
+    /// An ECC-mastered field edited in Pipedrive was recorded and left as it is (drift policy
+    /// `flag`, or edited back and forth too often in a day).
+    #[serde(rename = "drift-flagged")]
+    DriftFlagged,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 11] = [
         Action::Create,
         Action::Update,
         Action::Link,
@@ -65,6 +73,8 @@ impl Action {
         Action::Deferred,
         Action::Delete,
         Action::Label,
+        Action::ReAsserted,
+        Action::DriftFlagged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +88,8 @@ impl Action {
             Action::Deferred => "deferred",
             Action::Delete => "delete",
             Action::Label => "label",
+            Action::ReAsserted => "re-asserted",
+            Action::DriftFlagged => "drift-flagged",
         }
     }
 

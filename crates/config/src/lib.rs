@@ -23,8 +23,8 @@ pub use sections::{
     server::ServerConfig,
     store::StoreConfig,
     sync::{
-        ContactDeletedPolicy, EccDuplicatePolicy, LifecyclePolicy, PipedriveDeletedPolicy,
-        Schedule, SyncConfig,
+        ContactDeletedPolicy, DriftConfig, DriftPolicy, EccDuplicatePolicy, LifecyclePolicy,
+        PipedriveDeletedPolicy, Schedule, SyncConfig,
     },
 };
 pub use template::TEMPLATE;

@@ -136,6 +136,23 @@ on_contact_deleted = "field"
 # Failed writes of one record before it is parked until it changes or is replayed.
 max_failures = 5
 
+[sync.drift]
+# A salesperson edits an ECC-mastered field of a linked record in Pipedrive (told by a webhook,
+# or found by the full reconciliation comparing Pipedrive with what was last pushed):
+# enforce (set it back, audited "re-asserted"; costs tokens like any write), flag (audited
+# "drift-flagged", left as it is), or ignore. Per group of mapped fields:
+name = "enforce"
+address = "enforce"
+emails = "enforce"
+phones = "enforce"
+owner = "enforce"
+labels = "enforce"                     # only the labels the map manages
+organization = "enforce"               # a person's organization
+custom_fields = "enforce"              # every mapped custom field, unless named below
+# custom = { "ECC Payment Terms" = "flag" }
+# A field set back this many times in 24 hours is flagged instead of fought over.
+max_reasserts_per_day = 3
+
 [mapping]
 # The built-in field map works as it is: organization name, billing address into Pipedrive's
 # address, and the custom fields "ECC Customer Number", "ECC VAT Number", "ECC Account Group",

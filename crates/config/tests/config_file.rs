@@ -472,3 +472,32 @@ fn a_password_from_the_environment_needs_no_escaping_and_a_whole_url_is_taken_as
     );
     assert_eq!(smtp.login.unwrap().password.expose(), "p@ss");
 }
+
+#[test]
+fn drift_policies_are_read_per_field_group_and_a_wrong_one_is_named() {
+    use mlc_config::DriftPolicy;
+    let defaults = parse("x.toml", TEMPLATE, &environment).unwrap();
+    assert_eq!(defaults.sync.drift, mlc_config::DriftConfig::default());
+    let text = TEMPLATE
+        .replace("address = \"enforce\"", "address = \"flag\"")
+        .replace("phones = \"enforce\"", "phones = \"ignore\"")
+        .replace(
+            "# custom = { \"ECC Payment Terms\" = \"flag\" }",
+            "custom = { \"ECC Payment Terms\" = \"ignore\" }",
+        )
+        .replace("max_reasserts_per_day = 3", "max_reasserts_per_day = 5");
+    let config = parse("x.toml", &text, &environment).unwrap();
+    let drift = &config.sync.drift;
+    assert_eq!(drift.name, DriftPolicy::Enforce);
+    assert_eq!(drift.address, DriftPolicy::Flag);
+    assert_eq!(drift.phones, DriftPolicy::Ignore);
+    assert_eq!(
+        drift.custom.get("ECC Payment Terms"),
+        Some(&DriftPolicy::Ignore)
+    );
+    assert_eq!(drift.max_reasserts_per_day, 5);
+
+    let wrong = TEMPLATE.replace("name = \"enforce\"", "name = \"fight\"");
+    let error = parse("x.toml", &wrong, &environment).unwrap_err();
+    assert_eq!(error.key, "sync.drift.name", "{error}");
+}

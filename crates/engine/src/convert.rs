@@ -166,6 +166,7 @@ mod tests {
                 tokens: 5,
                 needs_index: false,
                 gone_from_ecc: false,
+                drift: false,
             }],
             ecc_duplicates: Vec::new(),
         }

@@ -1,7 +1,10 @@
 //! `SyncEngine::run`: one run of one connection, from reading ECC to the last commit.
 
+mod drift;
 mod refusals;
 mod stopped;
+
+pub use drift::{MergedRecord, PipedriveEvents};
 
 use refusals::in_the_trash;
 use stopped::SHUTDOWN_REASON;
@@ -37,8 +40,8 @@ use mlc_sync::plan::run::{
     customers_due_again, held_back, pause_after_run, run_ending, RunStop, StoredRecords,
 };
 use mlc_sync::plan::{
-    plan, CustomerRecord, KnownRecords, Operation, OrganizationRef, PipedriveView, Plan, PlanEntry,
-    PlanInputs, PlanSettings,
+    plan, CustomerRecord, DriftCheck, KnownRecords, Operation, OrganizationRef, PipedriveView,
+    Plan, PlanEntry, PlanInputs, PlanSettings,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +60,9 @@ pub enum RunMode {
     Full,
     /// These customers (internal or display form), re-tried even when parked.
     Customers(Vec<String>),
+    /// What webhooks told: merged records' links follow their survivors, then the named
+    /// customers' linked records are compared with Pipedrive and drift settled by `[sync.drift]`.
+    Webhook(PipedriveEvents),
 }
 
 #[derive(Debug, Clone)]
@@ -290,6 +296,7 @@ impl SyncEngine {
             (RunMode::Delta, _) => "delta",
             (RunMode::Full, _) => "full",
             (RunMode::Customers(_), _) => "replay",
+            (RunMode::Webhook(_), _) => "webhook",
         };
         let run_id = self
             .store
@@ -389,6 +396,10 @@ impl SyncEngine {
         if !run.options.dry_run {
             self.recover_intents(run.run_id, run.options.fencing_token)
                 .await?;
+            if let RunMode::Webhook(events) = &run.options.mode {
+                self.follow_merges(run.run_id, run.options.fencing_token, &events.merges)
+                    .await?;
+            }
         }
         let stored = self.stored_records().await?;
         let cancel = &run.options.cancel;
@@ -540,8 +551,13 @@ impl SyncEngine {
             .map(|customer| CustomerRecord {
                 customer,
                 problems: Vec::new(),
-                changed_in_ecc: !matches!(options.mode, RunMode::Full),
+                changed_in_ecc: !matches!(options.mode, RunMode::Full | RunMode::Webhook(_)),
                 replay: matches!(options.mode, RunMode::Customers(_)),
+                drift: match options.mode {
+                    RunMode::Full => DriftCheck::AgainstIndex,
+                    RunMode::Webhook(_) => DriftCheck::AgainstRecord,
+                    RunMode::Delta | RunMode::Customers(_) => DriftCheck::Off,
+                },
             })
             .collect();
         let settings = PlanSettings::from_config(&self.config.sync, cached.status_label_id);
@@ -823,7 +839,10 @@ impl SyncEngine {
             progress.read(read.records.len() as u64);
         };
         match mode {
-            RunMode::Customers(numbers) => {
+            RunMode::Customers(numbers)
+            | RunMode::Webhook(PipedriveEvents {
+                customers: numbers, ..
+            }) => {
                 let internal: Vec<String> = numbers
                     .iter()
                     .map(|number| {
@@ -1115,6 +1134,25 @@ impl SyncEngine {
             Operation::Create { body, organization } => {
                 self.create(context, entry, read, body, organization.as_ref(), created)
                     .await?
+            }
+            Operation::Update {
+                id,
+                changes,
+                diffed,
+            } if entry.drift => {
+                let today = self.reasserted_today(entry).await?;
+                match self
+                    .settle_drift(context, entry, read, *id, changes, *diffed, &today)
+                    .await
+                {
+                    Ok(settled) => {
+                        if let Some(flagged) = settled.flagged_too {
+                            self.store.append_audit(&[flagged]).await?;
+                        }
+                        Ok(settled.outcome)
+                    }
+                    Err(error) => Err(error),
+                }
             }
             Operation::Update {
                 id,

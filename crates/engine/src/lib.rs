@@ -16,7 +16,9 @@ mod outcome;
 mod pause;
 pub mod pipedrive_wiring;
 
-pub use engine::{RunMode, RunOptions, RunSummary, SyncEngine, SyncError};
+pub use engine::{
+    MergedRecord, PipedriveEvents, RunMode, RunOptions, RunSummary, SyncEngine, SyncError,
+};
 pub use lease::{LeaseError, RunLease, DEFAULT_LEASE_TTL};
 pub use outcome::{NoProgress, Progress};
 pub use pause::{pause_in_effect, pause_message, record_pause, record_paused_run, Pause};

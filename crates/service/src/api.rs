@@ -81,6 +81,7 @@ pub fn router(state: Arc<ServiceState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/webhooks/pipedrive", post(crate::webhooks::receive))
         .merge(api)
         .with_state(state)
 }

@@ -10,6 +10,7 @@ pub mod api;
 pub mod metrics;
 pub mod schedule;
 pub mod ui;
+pub mod webhooks;
 mod worker;
 
 use std::collections::HashSet;

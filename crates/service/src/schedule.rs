@@ -10,7 +10,8 @@ use mlc_store::RunRecord;
 /// The last runs that count for the schedule, read from the connection's recent runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LastRuns {
-    /// The start of the newest run that read ECC (any mode but a dry run), or was paused.
+    /// The start of the newest run that read ECC (any mode but a dry run or a run webhooks asked
+    /// for, which reads only the records they named), or was paused.
     pub any: Option<DateTime<Utc>>,
     /// The start of the newest full reconciliation.
     pub full: Option<DateTime<Utc>>,
@@ -19,7 +20,7 @@ pub struct LastRuns {
 impl LastRuns {
     /// From the connection's runs, newest first (as `StateStore::runs` returns them).
     pub fn from_runs(runs: &[RunRecord]) -> LastRuns {
-        let counted = |run: &&RunRecord| run.mode != "dry-run";
+        let counted = |run: &&RunRecord| run.mode != "dry-run" && run.mode != "webhook";
         LastRuns {
             any: runs.iter().find(counted).map(|run| run.started_at),
             full: runs
@@ -175,8 +176,9 @@ mod tests {
     }
 
     #[test]
-    fn last_runs_ignore_dry_runs_and_find_the_newest_full_one() {
+    fn last_runs_ignore_dry_runs_and_webhook_runs_and_find_the_newest_full_one() {
         let runs = [
+            run("webhook", "2026-12-03T10:06:00Z"),
             run("dry-run", "2026-12-03T10:05:00Z"),
             run("paused", "2026-12-03T10:04:00Z"),
             run("delta", "2026-12-03T10:03:00Z"),

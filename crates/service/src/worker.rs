@@ -8,7 +8,9 @@ use std::time::Instant;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use mlc_config::Config;
-use mlc_engine::{LeaseError, NoProgress, RunLease, RunMode, RunOptions, RunSummary, SyncEngine};
+use mlc_engine::{
+    LeaseError, NoProgress, PipedriveEvents, RunLease, RunMode, RunOptions, RunSummary, SyncEngine,
+};
 use mlc_store::{
     ActionCounts, Lease, NewRun, RunFinish, RunQuery, RunStatus, StateStore, StoreError,
 };
@@ -17,6 +19,10 @@ use mlc_alerts::RunReport;
 
 use crate::schedule::{self, LastRuns, NextRun};
 use crate::{ServiceError, ServiceState};
+
+/// Webhook delivery ids are kept this long (Pipedrive retries within minutes).
+const WEBHOOK_KEEP_DAYS: i64 = 7;
+const WEBHOOK_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
 
 /// How many of a connection's newest runs the schedule looks at to find the last full one.
 const RUNS_FOR_SCHEDULE: u32 = 200;
@@ -32,6 +38,8 @@ pub struct Connection {
     alerter: Option<mlc_alerts::Alerter>,
     /// A run the API asked for, waiting for the lease.
     requested: Mutex<Option<RunMode>>,
+    /// What webhooks told since the last webhook run, waiting for the lease.
+    pipedrive_events: Mutex<PipedriveEvents>,
     wake: tokio::sync::Notify,
     status: Mutex<ConnectionStatus>,
 }
@@ -78,6 +86,7 @@ pub fn connections(
             agent_hub,
             alerter,
             requested: Mutex::new(None),
+            pipedrive_events: Mutex::new(PipedriveEvents::default()),
             wake: tokio::sync::Notify::new(),
             status: Mutex::new(ConnectionStatus::default()),
         }));
@@ -116,6 +125,37 @@ impl Connection {
             }
         }
         self.wake.notify_one();
+    }
+
+    /// Queues what a webhook told for the next webhook run, and wakes the worker.
+    pub fn enqueue_pipedrive_events(&self, events: PipedriveEvents) {
+        if let Ok(mut pending) = self.pipedrive_events.lock() {
+            pending.absorb(events);
+        }
+        self.wake.notify_one();
+    }
+
+    fn has_pipedrive_events(&self) -> bool {
+        self.pipedrive_events
+            .lock()
+            .map(|pending| !pending.is_empty())
+            .unwrap_or(false)
+    }
+
+    fn take_pipedrive_events(&self) -> PipedriveEvents {
+        self.pipedrive_events
+            .lock()
+            .map(|mut pending| std::mem::take(&mut *pending))
+            .unwrap_or_default()
+    }
+
+    /// The Pipedrive user the connector writes as, once connected (to know its own writes
+    /// when their webhooks come back).
+    pub fn pipedrive_user_id(&self) -> Option<i64> {
+        let engine = self.engine.try_lock().ok()?;
+        engine
+            .as_ref()
+            .map(|engine| engine.client().current_user().id)
     }
 
     fn requested(&self) -> Option<RunMode> {
@@ -160,13 +200,18 @@ impl Connection {
             return Ok(Some(requested));
         }
         let last = self.last_runs(state.store.as_ref()).await?;
-        Ok(schedule::due(
+        let scheduled = schedule::due(
             &self.config.sync.schedule,
             self.config.sync.full_reconcile.as_ref(),
             last,
             state.started,
             Utc::now(),
-        ))
+        );
+        if scheduled.is_none() && self.has_pipedrive_events() {
+            // Taken from the queue once the lease is held.
+            return Ok(Some(RunMode::Webhook(PipedriveEvents::default())));
+        }
+        Ok(scheduled)
     }
 
     /// The connected engine, connecting it first when needed.
@@ -233,9 +278,17 @@ pub async fn work(state: Arc<ServiceState>, connection: Arc<Connection>) {
     if let Err(error) = connection.engine(&state).await {
         tracing::warn!(connection = connection.name(), %error, "cannot connect yet");
     }
+    let mut last_prune: Option<Instant> = None;
     loop {
         if state.shutdown.is_cancelled() {
             break;
+        }
+        if last_prune.is_none_or(|at| at.elapsed() >= WEBHOOK_PRUNE_EVERY) {
+            last_prune = Some(Instant::now());
+            let before = Utc::now() - chrono::Duration::days(WEBHOOK_KEEP_DAYS);
+            if let Err(error) = state.store.prune_webhook_events(before).await {
+                tracing::warn!(connection = connection.name(), %error, "cannot prune old webhook deliveries");
+            }
         }
         if let Err(error) = tick(&state, &connection).await {
             tracing::warn!(connection = connection.name(), %error, "schedule tick failed");
@@ -275,7 +328,13 @@ async fn tick(state: &ServiceState, connection: &Connection) -> Result<(), Store
         release(state, connection, lease).await;
         return Ok(());
     };
-    connection.clear_request();
+    let mode = match mode {
+        RunMode::Webhook(_) => RunMode::Webhook(connection.take_pipedrive_events()),
+        other => {
+            connection.clear_request();
+            other
+        }
+    };
     state
         .metrics
         .set_lease_holder(connection.name(), Some(&state.options.instance));
@@ -519,5 +578,6 @@ pub fn mode_name(mode: &RunMode) -> &'static str {
         RunMode::Delta => "delta",
         RunMode::Full => "full",
         RunMode::Customers(_) => "replay",
+        RunMode::Webhook(_) => "webhook",
     }
 }

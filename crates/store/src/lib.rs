@@ -366,6 +366,18 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<u64>;
 
     // ── secrets, encrypted at rest (AES-256-GCM); both fail when the store has no key ──
+    // ── webhook deliveries, so a retried one is applied once ──
+    /// Takes Pipedrive delivery `event_id` (its `meta.id`) for the connection: `true` the first
+    /// time, `false` for every later delivery of the same id.
+    async fn note_webhook_event(
+        &self,
+        connection: &str,
+        event_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Forgets deliveries taken before `before`; returns how many.
+    async fn prune_webhook_events(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
     async fn put_secret(&self, name: &str, plaintext: &[u8]) -> StoreResult<()>;
     async fn get_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
 }

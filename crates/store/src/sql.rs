@@ -273,6 +273,15 @@ pub const UPSERT_SECRET: &str = "INSERT INTO secrets (name, nonce, ciphertext, u
 
 pub const SECRET_BY_NAME: &str = "SELECT nonce, ciphertext FROM secrets WHERE name = $1";
 
+// ── webhook deliveries taken ──
+
+/// Takes delivery `$2`; returns a row only when it was not taken before.
+pub const NOTE_WEBHOOK_EVENT: &str =
+    "INSERT INTO webhook_events (connection, event_id, received_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (connection, event_id) DO NOTHING RETURNING event_id";
+
+pub const PRUNE_WEBHOOK_EVENTS: &str = "DELETE FROM webhook_events WHERE received_at < $1";
+
 // ── queries with optional filters ──
 
 /// A value bound to a query built at run time.

@@ -765,6 +765,31 @@ impl StateStore for SqliteStore {
         Ok(result.rows_affected())
     }
 
+    async fn note_webhook_event(
+        &self,
+        connection: &str,
+        event_id: &str,
+        received_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let taken: Option<String> = sqlx::query_scalar(sql::NOTE_WEBHOOK_EVENT)
+            .bind(connection)
+            .bind(event_id)
+            .bind(timestamp(received_at))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("noting a webhook delivery"))?;
+        Ok(taken.is_some())
+    }
+
+    async fn prune_webhook_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let pruned = sqlx::query(sql::PRUNE_WEBHOOK_EVENTS)
+            .bind(timestamp(before))
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("pruning webhook deliveries"))?;
+        Ok(pruned.rows_affected())
+    }
+
     async fn put_secret(&self, name: &str, plaintext: &[u8]) -> StoreResult<()> {
         let sealed = self.secret_key(name)?.seal(name, plaintext)?;
         sqlx::query(sql::UPSERT_SECRET)

@@ -1367,6 +1367,46 @@ async fn reopening_keeps_the_state(fixture: Arc<TestStore>) {
     assert_eq!(reopened.backend(), expected_backend);
 }
 
+async fn a_webhook_delivery_is_taken_once_per_connection_and_pruned_by_age(
+    fixture: Arc<TestStore>,
+) {
+    let store = fixture.store.as_ref();
+    assert!(store
+        .note_webhook_event(CONNECTION, "delivery-1", at(0))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .note_webhook_event(CONNECTION, "delivery-1", at(5))
+            .await
+            .unwrap(),
+        "a retry of the same delivery is not taken again"
+    );
+    assert!(
+        store
+            .note_webhook_event("other", "delivery-1", at(5))
+            .await
+            .unwrap(),
+        "another connection takes its own copy"
+    );
+    assert!(store
+        .note_webhook_event(CONNECTION, "delivery-2", at(100))
+        .await
+        .unwrap());
+    assert_eq!(store.prune_webhook_events(at(50)).await.unwrap(), 2);
+    assert!(
+        store
+            .note_webhook_event(CONNECTION, "delivery-1", at(200))
+            .await
+            .unwrap(),
+        "a pruned id is forgotten"
+    );
+    assert!(!store
+        .note_webhook_event(CONNECTION, "delivery-2", at(200))
+        .await
+        .unwrap());
+}
+
 macro_rules! store_test_suite {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1406,6 +1446,7 @@ store_test_suite!(
     secrets_are_encrypted_at_rest_and_round_trip,
     a_wrong_secret_key_fails_with_a_clear_error,
     reopening_keeps_the_state,
+    a_webhook_delivery_is_taken_once_per_connection_and_pruned_by_age,
 );
 
 // ── SQLite only: the file ──

@@ -3,6 +3,7 @@
 //! (crate `mlc-engine`) reads ECC and Pipedrive, hands plain data in, and carries the plan out
 //! through the governor.
 
+pub mod drift;
 pub mod existing;
 pub mod map;
 pub mod matching;

@@ -25,6 +25,7 @@ pub fn sync_config() -> SyncConfig {
         on_contact_deleted: ContactDeletedPolicy::Field,
         status_label: "ECC: deleted or blocked".into(),
         max_failures: 5,
+        drift: mlc_config::DriftConfig::default(),
     }
 }
 

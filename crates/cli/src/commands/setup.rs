@@ -12,12 +12,102 @@ use crate::Cli;
 /// Create the custom fields the field map needs in Pipedrive; print their keys.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Example:\n  ml-connector setup\n\nFields that exist already (same name) are kept; a field of another type is reported."
+    after_help = "Example:\n  ml-connector setup\n  ml-connector setup --webhooks https://connector.example.com/webhooks/pipedrive\n\nFields that exist already (same name) are kept; a field of another type is reported.\nWebhook subscriptions that exist already for the URL are kept, never duplicated."
 )]
-pub struct SetupArgs {}
+pub struct SetupArgs {
+    /// Also registers Pipedrive webhooks (v2 payloads, HTTP Basic from server.webhook_user and
+    /// server.webhook_password) for changes and deletions (merges included) of organizations and
+    /// persons, sent to URL (the public address of `run`'s /webhooks/pipedrive).
+    #[arg(long, value_name = "URL")]
+    pub webhooks: Option<String>,
+}
 
-pub fn run(cli: &Cli, _args: &SetupArgs) -> Result<(), CliError> {
+/// The subscriptions the connector needs: a v2 merge is a delete (with `merged_to_id`) of the
+/// losing record and a change of the survivor, so change and delete cover edits, deletions and
+/// merges.
+pub const WEBHOOK_EVENTS: [(&str, &str); 4] = [
+    ("change", "organization"),
+    ("delete", "organization"),
+    ("change", "person"),
+    ("delete", "person"),
+];
+
+/// The subscriptions of [`WEBHOOK_EVENTS`] that `existing` lacks for `url` (v2 ones).
+pub fn missing_webhooks(
+    existing: &[mlc_pipedrive::Webhook],
+    url: &str,
+) -> Vec<(&'static str, &'static str)> {
+    WEBHOOK_EVENTS
+        .into_iter()
+        .filter(|(action, object)| {
+            !existing.iter().any(|hook| {
+                hook.subscription_url == url
+                    && (hook.event_action == *action || hook.event_action == "*")
+                    && (hook.event_object == *object || hook.event_object == "*")
+                    && hook.version.as_deref().unwrap_or("2.0") == "2.0"
+            })
+        })
+        .collect()
+}
+
+fn webhook_url(text: &str) -> Result<String, CliError> {
+    let url = url::Url::parse(text).map_err(|error| {
+        CliError::usage(anyhow::anyhow!("--webhooks {text}: not a URL: {error}"))
+    })?;
+    let plain_http_allowed = url.scheme() == "http" && mlc_config::is_loopback(&url);
+    if url.scheme() != "https" && !plain_http_allowed {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--webhooks {text}: Pipedrive sends the Basic credentials with every delivery, so \
+             the URL must be https:// (http:// only to this machine)"
+        )));
+    }
+    Ok(text.to_string())
+}
+
+/// Registers the missing subscriptions; prints each.
+async fn register_webhooks(
+    config: &mlc_config::Config,
+    client: &mlc_pipedrive::PipedriveClient,
+    url: &str,
+) -> Result<(), CliError> {
+    let (Some(user), Some(password)) =
+        (&config.server.webhook_user, &config.server.webhook_password)
+    else {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "{}: set server.webhook_user and server.webhook_password before --webhooks: \
+             Pipedrive sends them with every delivery and `run` refuses deliveries without them",
+            config.source
+        )));
+    };
+    let existing = client.list_webhooks().await.map_err(CliError::failed)?;
+    let missing = missing_webhooks(&existing, url);
+    for (action, object) in WEBHOOK_EVENTS {
+        let state = if missing.contains(&(action, object)) {
+            let created = client
+                .create_webhook(&mlc_pipedrive::WebhookCreate {
+                    subscription_url: url.to_string(),
+                    event_action: action.to_string(),
+                    event_object: object.to_string(),
+                    name: format!("ml-connector {} {action}.{object}", config.sync.connection),
+                    user_id: Some(client.current_user().id),
+                    http_auth_user: Some(user.clone()),
+                    http_auth_password: Some(password.expose().to_string()),
+                    version: "2.0".to_string(),
+                })
+                .await
+                .map_err(CliError::failed)?;
+            format!("created (id {})", created.id)
+        } else {
+            "exists".to_string()
+        };
+        println!("webhook  {action}.{object:<12}  {state}  {url}");
+    }
+    Ok(())
+}
+
+pub fn run(cli: &Cli, args: &SetupArgs) -> Result<(), CliError> {
     let config = super::load_config(cli)?;
+    let webhooks = args.webhooks.as_deref().map(webhook_url).transpose()?;
     let specs = needed_fields(&config);
     let runtime = crate::runtime()?;
     runtime.block_on(async {
@@ -45,6 +135,9 @@ pub fn run(cli: &Cli, _args: &SetupArgs) -> Result<(), CliError> {
                 warnings += 1;
                 eprintln!("warning: {} field \"{}\" {warning}", field.entity, field.name);
             }
+        }
+        if let Some(url) = &webhooks {
+            register_webhooks(&config, &client, url).await?;
         }
         if let Some(warning) = missing_status_label(&config, &resolver).await? {
             // Not a failure: labels are made in Pipedrive's settings, not through the API.
@@ -109,5 +202,49 @@ fn entity_order(entity: EntityKind) -> u8 {
     match entity {
         EntityKind::Organization => 0,
         EntityKind::Person => 1,
+    }
+}
+
+#[cfg(test)]
+mod webhook_tests {
+    use super::*;
+
+    fn hook(action: &str, object: &str, url: &str) -> mlc_pipedrive::Webhook {
+        mlc_pipedrive::Webhook {
+            id: 1,
+            event_action: action.into(),
+            event_object: object.into(),
+            subscription_url: url.into(),
+            version: Some("2.0".into()),
+            is_active: serde_json::json!(1),
+            http_auth_user: Some("pipedrive".into()),
+        }
+    }
+
+    #[test]
+    fn only_the_subscriptions_missing_for_this_url_are_created() {
+        let url = "https://c.example.com/webhooks/pipedrive";
+        assert_eq!(missing_webhooks(&[], url).len(), 4);
+        let existing = [
+            hook("change", "organization", url),
+            hook("delete", "*", url),
+            hook("change", "person", "https://elsewhere.example.com/"),
+        ];
+        assert_eq!(missing_webhooks(&existing, url), [("change", "person")]);
+        let mut old = hook("change", "person", url);
+        old.version = Some("1.0".into());
+        assert_eq!(
+            missing_webhooks(&[old], url).len(),
+            4,
+            "a v1 subscription sends payloads the receiver does not read"
+        );
+    }
+
+    #[test]
+    fn the_webhook_url_must_be_https_except_on_this_machine() {
+        assert!(webhook_url("https://c.example.com/webhooks/pipedrive").is_ok());
+        assert!(webhook_url("http://127.0.0.1:8080/webhooks/pipedrive").is_ok());
+        assert!(webhook_url("http://c.example.com/webhooks/pipedrive").is_err());
+        assert!(webhook_url("not a url").is_err());
     }
 }

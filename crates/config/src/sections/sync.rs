@@ -25,6 +25,27 @@ pub struct RawSync {
     pub on_contact_deleted: Option<Spanned<String>>,
     pub status_label: Option<Spanned<String>>,
     pub max_failures: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub drift: RawDrift,
+}
+
+/// `[sync.drift]`: what happens when someone edits an ECC-mastered field in Pipedrive, per
+/// group of mapped fields.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrift {
+    pub name: Option<Spanned<String>>,
+    pub address: Option<Spanned<String>>,
+    pub emails: Option<Spanned<String>>,
+    pub phones: Option<Spanned<String>>,
+    pub owner: Option<Spanned<String>>,
+    pub labels: Option<Spanned<String>>,
+    pub organization: Option<Spanned<String>>,
+    pub custom_fields: Option<Spanned<String>>,
+    /// Custom fields by their Pipedrive name, overriding `custom_fields`.
+    #[serde(default)]
+    pub custom: std::collections::BTreeMap<String, Spanned<String>>,
+    pub max_reasserts_per_day: Option<Spanned<i64>>,
 }
 
 /// When a connection runs.
@@ -97,6 +118,64 @@ pub enum PipedriveDeletedPolicy {
     Unlink,
 }
 
+/// What happens when a mapped (ECC-mastered) field of a linked record is edited in Pipedrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftPolicy {
+    /// Set it back to what ECC says (a PATCH, audited "re-asserted").
+    Enforce,
+    /// Record it (audited "drift-flagged") and leave it as it is.
+    Flag,
+    /// Leave it, record nothing.
+    Ignore,
+}
+
+impl DriftPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftPolicy::Enforce => "enforce",
+            DriftPolicy::Flag => "flag",
+            DriftPolicy::Ignore => "ignore",
+        }
+    }
+}
+
+/// The drift policy of each group of mapped fields. Groups: `name`, `address`, `emails`,
+/// `phones`, `owner` (owner_id), `labels` (the labels the map manages), `organization` (a
+/// person's org_id), `custom_fields` (every mapped custom field, unless `custom` names it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftConfig {
+    pub name: DriftPolicy,
+    pub address: DriftPolicy,
+    pub emails: DriftPolicy,
+    pub phones: DriftPolicy,
+    pub owner: DriftPolicy,
+    pub labels: DriftPolicy,
+    pub organization: DriftPolicy,
+    pub custom_fields: DriftPolicy,
+    /// Custom fields by their Pipedrive name.
+    pub custom: std::collections::BTreeMap<String, DriftPolicy>,
+    /// A field re-asserted this many times in the last 24 hours is flagged instead of set back
+    /// again (someone keeps changing it: a person should look, not a loop).
+    pub max_reasserts_per_day: u32,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            name: DriftPolicy::Enforce,
+            address: DriftPolicy::Enforce,
+            emails: DriftPolicy::Enforce,
+            phones: DriftPolicy::Enforce,
+            owner: DriftPolicy::Enforce,
+            labels: DriftPolicy::Enforce,
+            organization: DriftPolicy::Enforce,
+            custom_fields: DriftPolicy::Enforce,
+            custom: std::collections::BTreeMap::new(),
+            max_reasserts_per_day: 3,
+        }
+    }
+}
+
 /// What happens to the linked Pipedrive person of a contact person deleted in ECC (its KNVK
 /// row is gone from a customer read in the run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +216,53 @@ pub struct SyncConfig {
     pub status_label: String,
     /// Failed writes of one record before it is parked.
     pub max_failures: u32,
+    /// `[sync.drift]`: edits of ECC-mastered fields in Pipedrive.
+    pub drift: DriftConfig,
+}
+
+fn drift_policy(
+    validator: &Validator<'_>,
+    key: &str,
+    value: &Option<Spanned<String>>,
+) -> Result<DriftPolicy, ConfigError> {
+    let Some(value) = value else {
+        return Ok(DriftPolicy::Enforce);
+    };
+    Ok(
+        match validator.choice(key, value, &["enforce", "flag", "ignore"])? {
+            "flag" => DriftPolicy::Flag,
+            "ignore" => DriftPolicy::Ignore,
+            _ => DriftPolicy::Enforce,
+        },
+    )
+}
+
+fn validate_drift(raw: &RawDrift, validator: &Validator<'_>) -> Result<DriftConfig, ConfigError> {
+    let mut custom = std::collections::BTreeMap::new();
+    for (name, value) in &raw.custom {
+        let key = format!("sync.drift.custom.\"{name}\"");
+        custom.insert(
+            name.clone(),
+            drift_policy(validator, &key, &Some(value.clone()))?,
+        );
+    }
+    Ok(DriftConfig {
+        name: drift_policy(validator, "sync.drift.name", &raw.name)?,
+        address: drift_policy(validator, "sync.drift.address", &raw.address)?,
+        emails: drift_policy(validator, "sync.drift.emails", &raw.emails)?,
+        phones: drift_policy(validator, "sync.drift.phones", &raw.phones)?,
+        owner: drift_policy(validator, "sync.drift.owner", &raw.owner)?,
+        labels: drift_policy(validator, "sync.drift.labels", &raw.labels)?,
+        organization: drift_policy(validator, "sync.drift.organization", &raw.organization)?,
+        custom_fields: drift_policy(validator, "sync.drift.custom_fields", &raw.custom_fields)?,
+        custom,
+        max_reasserts_per_day: match &raw.max_reasserts_per_day {
+            Some(value) => {
+                validator.number_in("sync.drift.max_reasserts_per_day", value, 0..=1_000)? as u32
+            }
+            None => 3,
+        },
+    })
 }
 
 fn lifecycle(
@@ -268,6 +394,7 @@ pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, C
             Some(value) => validator.number_in("sync.max_failures", value, 1..=1_000)? as u32,
             None => 5,
         },
+        drift: validate_drift(&raw.drift, validator)?,
     })
 }
 

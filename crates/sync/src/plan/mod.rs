@@ -28,7 +28,7 @@ use mlc_config::SyncConfig;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::existing::{ExistingOrganization, ExistingPerson};
+use crate::existing::{ExistingOrganization, ExistingPerson, ExistingRecord};
 use crate::map::{customer_status, diff, FieldMap, MappedRecord, MappingProblem};
 use crate::matching::{
     match_person, EccDuplicate, MatchEvidence, MatchOutcome, MatchRule, OrganizationMatcher,
@@ -73,6 +73,22 @@ pub struct CustomerRecord<'a> {
     pub changed_in_ecc: bool,
     /// Named by `sync --customer`: tried whatever its state.
     pub replay: bool,
+    /// Whether a linked record unchanged since its last write is compared with what Pipedrive
+    /// holds, to find fields edited there (drift, `[sync.drift]`).
+    pub drift: DriftCheck,
+}
+
+/// How a run looks for drift in the linked records it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriftCheck {
+    /// It does not (a delta run: what changed in ECC is written, nothing else is looked at).
+    #[default]
+    Off,
+    /// Against the index of every organization and person (the full reconciliation: Pipedrive
+    /// drops webhooks after failures, so this finds what they did not tell).
+    AgainstIndex,
+    /// Against the record fetched by id (a run a webhook asked for: one record, one GET).
+    AgainstRecord,
 }
 
 impl<'a> CustomerRecord<'a> {
@@ -82,6 +98,7 @@ impl<'a> CustomerRecord<'a> {
             problems: Vec::new(),
             changed_in_ecc: false,
             replay: false,
+            drift: DriftCheck::Off,
         }
     }
 }
@@ -281,6 +298,9 @@ pub struct PlanEntry {
     /// The ECC record is gone (a contact deleted in ECC): a Pipedrive record found deleted as
     /// well is the end of it, never something to create again.
     pub gone_from_ecc: bool,
+    /// Its mapped content is what was last pushed, and the update is about fields edited in
+    /// Pipedrive since: the executor settles them by `[sync.drift]` (`crate::drift`).
+    pub drift: bool,
 }
 
 impl PlanEntry {
@@ -314,6 +334,11 @@ impl Serialize for PlanEntry {
             entry.serialize_field("gone_from_ecc", &self.gone_from_ecc)?;
         } else {
             entry.skip_field("gone_from_ecc")?;
+        }
+        if self.drift {
+            entry.serialize_field("drift", &self.drift)?;
+        } else {
+            entry.skip_field("drift")?;
         }
         entry.end()
     }
@@ -463,6 +488,7 @@ fn entry(
         tokens: 0,
         needs_index: false,
         gone_from_ecc: false,
+        drift: false,
     }
 }
 
@@ -472,6 +498,76 @@ fn problems_text(problems: &[MappingProblem]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A linked record whose mapped content is what was last pushed: skipped, unless the run looks
+/// for drift; then the fields Pipedrive holds otherwise (edited there since) are an update
+/// marked `drift`, which the executor settles by `[sync.drift]`. `current` is the record in the
+/// index (`None` without an index, `Some(None)` when the index does not hold it).
+fn drift_check(
+    check: DriftCheck,
+    mut planned: PlanEntry,
+    mapped: MappedRecord,
+    managed_labels: &[i64],
+    id: i64,
+    current: Option<Option<&dyn ExistingRecord>>,
+) -> PlanEntry {
+    planned.reason = "unchanged since the last write".into();
+    match (check, current) {
+        (DriftCheck::Off, _) => {
+            planned.pushed_hash = None;
+        }
+        (_, Some(Some(current))) => {
+            let changes = diff(&mapped, current, managed_labels);
+            if changes.is_empty() {
+                planned.pushed_hash = None;
+                planned.reason =
+                    "unchanged since the last write, and Pipedrive holds what was pushed".into();
+                return planned;
+            }
+            let fields: Vec<&str> = changes.owned_fields().collect();
+            let held: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|field| {
+                    (
+                        field.to_string(),
+                        current.current_value(field).unwrap_or(Value::Null),
+                    )
+                })
+                .collect();
+            planned.reason = format!(
+                "edited in Pipedrive since the last write: {}",
+                fields.join(", ")
+            );
+            planned.evidence = Some(json!({ "pipedrive": held }));
+            planned.operation = Operation::Update {
+                id,
+                changes,
+                diffed: true,
+            };
+            planned.drift = true;
+            planned.tokens = UPDATE_TOKENS;
+        }
+        (DriftCheck::AgainstIndex, None) => {
+            // Planned again once the index is loaded.
+            planned.pushed_hash = None;
+            planned.needs_index = true;
+        }
+        (DriftCheck::AgainstRecord, None) | (_, Some(None)) => {
+            // Fetched by id: a record gone from the list is found deleted (and then follows
+            // `sync.on_pipedrive_deleted`) or merged; one edited is settled field by field.
+            planned.reason =
+                "unchanged since the last write; compared with the record in Pipedrive".into();
+            planned.operation = Operation::Update {
+                id,
+                changes: mapped,
+                diffed: false,
+            };
+            planned.drift = true;
+            planned.tokens = GET_TOKENS + UPDATE_TOKENS;
+        }
+    }
+    planned
 }
 
 /// The lifecycle state of a customer and the policy that applies to it.
@@ -673,8 +769,13 @@ impl<'p, 'a> Planner<'p, 'a> {
             state.pushed_hash.as_deref() == Some(mapped_hash.as_str()) && state.failures == 0
         });
         if unchanged && !record.replay {
-            planned.reason = "unchanged since the last write".into();
-            return planned;
+            planned.pushed_hash = Some(mapped_hash);
+            let current = self.inputs.pipedrive.as_ref().map(|view| {
+                view.organizations
+                    .get(&id)
+                    .map(|current| current as &dyn ExistingRecord)
+            });
+            return drift_check(record.drift, planned, mapped, managed_labels, id, current);
         }
         planned.pushed_hash = Some(mapped_hash);
         self.update_linked_organization(planned, mapped, managed_labels, id, lifecycle)
@@ -1101,8 +1202,13 @@ impl<'p, 'a> Planner<'p, 'a> {
                     && state.failures == 0
             });
             if unchanged && !record.replay {
-                planned.reason = "unchanged since the last write".into();
-                return planned;
+                planned.pushed_hash = mapped_hash;
+                let current = inputs.pipedrive.as_ref().map(|view| {
+                    view.persons
+                        .get(&id)
+                        .map(|current| current as &dyn ExistingRecord)
+                });
+                return drift_check(record.drift, planned, mapped, &[], id, current);
             }
             planned.pushed_hash = mapped_hash;
             let current = inputs.pipedrive.as_ref().map(|view| view.persons.get(&id));

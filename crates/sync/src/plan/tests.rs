@@ -107,6 +107,7 @@ struct World {
     replay: bool,
     changed: bool,
     problems: Vec<String>,
+    drift: DriftCheck,
 }
 
 impl World {
@@ -123,6 +124,7 @@ impl World {
             replay: false,
             changed: false,
             problems: Vec::new(),
+            drift: DriftCheck::Off,
         }
     }
 
@@ -199,6 +201,7 @@ impl World {
                 problems: self.problems.clone(),
                 changed_in_ecc: self.changed,
                 replay: self.replay,
+                drift: self.drift,
             })
             .collect();
         plan(&PlanInputs {
@@ -250,6 +253,113 @@ fn an_unchanged_record_is_skipped_at_no_cost_and_without_the_index() {
     assert!(!plan.writes_anything());
     assert!(!plan.needs_index());
     assert_eq!(plan.entries[0].reason, "unchanged since the last write");
+}
+
+#[test]
+fn a_reconciliation_finds_a_field_edited_in_pipedrive_since_the_last_write() {
+    let mut world = World::new(vec![customer()]).synced(0, 7);
+    world.drift = DriftCheck::AgainstIndex;
+    let untouched = world.plan();
+    assert!(!untouched.writes_anything(), "{untouched:#?}");
+    assert!(untouched.entries[0]
+        .reason
+        .contains("Pipedrive holds what was pushed"));
+
+    world.organizations.get_mut(&7).unwrap().name = "Mueller (typed by sales)".into();
+    let plan = world.plan();
+    let organization = organization_entry(&plan, &world.customers[0]);
+    assert!(organization.drift);
+    let Operation::Update {
+        id: 7,
+        changes,
+        diffed: true,
+    } = &organization.operation
+    else {
+        panic!("{organization:?}");
+    };
+    assert_eq!(changes.owned_fields().collect::<Vec<_>>(), ["name"]);
+    assert_eq!(
+        organization.evidence.as_ref().unwrap()["pipedrive"]["name"],
+        "Mueller (typed by sales)"
+    );
+    assert_eq!(organization.pushed_hash, {
+        let stored = world
+            .known
+            .organization_states
+            .get(&world.customers[0].customer_number);
+        stored.unwrap().pushed_hash.clone()
+    });
+    assert!(
+        person_entries(&plan).iter().all(|person| !person.drift),
+        "the persons were not edited: {plan:#?}"
+    );
+}
+
+#[test]
+fn a_delta_run_does_not_look_for_drift() {
+    let mut world = World::new(vec![customer()]).synced(0, 7);
+    world.organizations.get_mut(&7).unwrap().name = "Typed".into();
+    let plan = world.plan();
+    assert!(!plan.writes_anything(), "{plan:#?}");
+}
+
+#[test]
+fn a_reconciliation_without_the_index_asks_for_it_and_a_webhook_run_fetches_the_record() {
+    let mut world = World::new(vec![customer()]).synced(0, 7);
+    world.with_index = false;
+    world.drift = DriftCheck::AgainstIndex;
+    let plan = world.plan();
+    assert!(plan.needs_index());
+    assert!(!plan.writes_anything());
+
+    world.drift = DriftCheck::AgainstRecord;
+    let plan = world.plan();
+    assert!(!plan.needs_index());
+    let organization = organization_entry(&plan, &world.customers[0]);
+    assert!(organization.drift);
+    assert!(matches!(
+        organization.operation,
+        Operation::Update {
+            id: 7,
+            diffed: false,
+            ..
+        }
+    ));
+    assert_eq!(organization.tokens, GET_TOKENS + UPDATE_TOKENS);
+}
+
+#[test]
+fn a_reconciliation_looks_up_a_linked_organization_gone_from_the_list() {
+    let mut world = World::new(vec![customer()]).synced(0, 7);
+    world.drift = DriftCheck::AgainstIndex;
+    world.organizations.remove(&7);
+    let plan = world.plan();
+    let organization = organization_entry(&plan, &world.customers[0]);
+    assert!(
+        matches!(
+            organization.operation,
+            Operation::Update {
+                id: 7,
+                diffed: false,
+                ..
+            }
+        ),
+        "fetched by id, so a deletion follows sync.on_pipedrive_deleted: {organization:?}"
+    );
+}
+
+#[test]
+fn a_reconciliation_finds_a_person_edited_in_pipedrive() {
+    let mut world = World::new(vec![customer()]).synced(0, 7);
+    world.drift = DriftCheck::AgainstIndex;
+    world.persons.get_mut(&700).unwrap().name = "Anna S.".into();
+    let plan = world.plan();
+    let persons = person_entries(&plan);
+    assert!(persons[0].drift, "{persons:#?}");
+    let Operation::Update { changes, .. } = &persons[0].operation else {
+        panic!("{persons:?}");
+    };
+    assert_eq!(changes.owned_fields().collect::<Vec<_>>(), ["name"]);
 }
 
 #[test]
