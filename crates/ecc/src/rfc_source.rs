@@ -139,6 +139,16 @@ fn group_by(rows: Vec<Row>, field: &str) -> HashMap<String, Vec<Row>> {
     grouped
 }
 
+fn group_by_address_and_person(rows: Vec<Row>) -> HashMap<(String, String), Vec<Row>> {
+    let mut grouped: HashMap<(String, String), Vec<Row>> = HashMap::new();
+    for row in rows {
+        let address = row.get("ADDRNUMBER").cloned().unwrap_or_default();
+        let person = row.get("PERSNUMBER").cloned().unwrap_or_default();
+        grouped.entry((address, person)).or_default().push(row);
+    }
+    grouped
+}
+
 fn index_by(rows: Vec<Row>, field: &str) -> HashMap<String, Row> {
     rows.into_iter()
         .map(|row| (row.get(field).cloned().unwrap_or_default(), row))
@@ -298,12 +308,14 @@ impl RfcSource {
                 fields,
                 filter,
             };
-        let email_fields = vec!["FLGDEFAULT", "SMTP_ADDR"];
-        let phone_fields = vec!["FLGDEFAULT", "TEL_NUMBER", "TEL_EXTENS"];
-        let organization = Condition::eq("PERSNUMBER", " ");
-
-        let organization_emails = communication("ADR6", email_fields.clone(), organization.clone());
-        let organization_phones = communication("ADR2", phone_fields.clone(), organization);
+        let in_use = ["FLGDEFAULT", "FLG_NOUSE", "VALID_FROM", "VALID_TO"];
+        let email_fields = [in_use.as_slice(), &["SMTP_ADDR"]].concat();
+        let phone_fields = [in_use.as_slice(), &["TEL_NUMBER", "TEL_EXTENS", "R3_USER"]].concat();
+        // Everything under the customers' own address numbers: PERSNUMBER blank is the
+        // company's, a contact's PRSNR its work data. Never by PERSNUMBER alone: the same
+        // person's private rows sit under KNVK-ADRNP_2 with that PERSNUMBER.
+        let emails_read = communication("ADR6", email_fields, Condition::all(vec![]));
+        let phones_read = communication("ADR2", phone_fields, Condition::all(vec![]));
         let (knb1, knvv, knvp, knvk, adrc_rows, emails, phones, texts) = futures::try_join!(
             self.read_scoped(knb1, "KUNNR", &scope),
             self.read_scoped(knvv, "KUNNR", &scope),
@@ -311,17 +323,21 @@ impl RfcSource {
             self.read_scoped(knvk, "KUNNR", &scope),
             self.reader.read_in(&adrc, "ADDRNUMBER", &address_numbers),
             self.reader
-                .read_in(&organization_emails, "ADDRNUMBER", &address_numbers),
+                .read_in(&emails_read, "ADDRNUMBER", &address_numbers),
             self.reader
-                .read_in(&organization_phones, "ADDRNUMBER", &address_numbers),
+                .read_in(&phones_read, "ADDRNUMBER", &address_numbers),
             self.texts(),
         )?;
 
         let mut tables = CustomerTables {
             company_code: index_by(knb1, "KUNNR"),
             sales_area: index_by(knvv, "KUNNR"),
-            address_emails: group_by(emails, "ADDRNUMBER"),
-            address_phones: group_by(phones, "ADDRNUMBER"),
+            emails: group_by_address_and_person(emails),
+            phones: group_by_address_and_person(phones),
+            server_now: DeltaCursor::now(settings.timezone)
+                .server_time
+                .format("%Y%m%d%H%M%S")
+                .to_string(),
             payment_texts: texts.0.clone(),
             function_texts: texts.1.clone(),
             ..CustomerTables::default()
@@ -358,23 +374,16 @@ impl RfcSource {
             fields: vec!["NAME_FIRST", "NAME_LAST"],
             filter: Condition::eq("NATION", " "),
         };
-        let no_filter = Condition::all(vec![]);
         let ship_to_read = TableRead {
             table: "KNA1",
             keys: &["KUNNR"],
             fields: vec!["ADRNR"],
             filter: Condition::all(vec![]),
         };
-        let person_emails_read = communication("ADR6", email_fields, no_filter.clone());
-        let person_phones_read = communication("ADR2", phone_fields, no_filter);
-        let (ship_to_kna1, person_rows, person_emails, person_phones) = futures::try_join!(
+        let (ship_to_kna1, person_rows) = futures::try_join!(
             self.reader
                 .read_in(&ship_to_read, "KUNNR", &ship_to_numbers),
             self.reader.read_in(&persons, "PERSNUMBER", &person_numbers),
-            self.reader
-                .read_in(&person_emails_read, "PERSNUMBER", &person_numbers),
-            self.reader
-                .read_in(&person_phones_read, "PERSNUMBER", &person_numbers),
         )?;
         let ship_to_addresses = field_values(&ship_to_kna1, "ADRNR");
         for row in ship_to_kna1 {
@@ -396,8 +405,6 @@ impl RfcSource {
             .extend(index_by(more_addresses, "ADDRNUMBER"));
         tables.contacts = group_by(contacts, "KUNNR");
         tables.persons = index_by(person_rows, "PERSNUMBER");
-        tables.person_emails = group_by(person_emails, "PERSNUMBER");
-        tables.person_phones = group_by(person_phones, "PERSNUMBER");
 
         let read_at = Utc::now();
         let source = format!("{}:KNA1", self.label);

@@ -6,7 +6,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use common::{
+    acceptance_options, assert_matches_truth, assert_no_hidden_communication, collect, config,
+    spawn,
+};
 use mlc_ecc::Extractor;
 use mlc_sim_ecc::MutationRequest;
 
@@ -25,6 +28,7 @@ async fn a_full_extract_over_odata_equals_the_truth() {
     let extractor = Extractor::connect(&config).await.unwrap();
     let collected = collect(extractor.full()).await.unwrap();
     assert_matches_truth(&collected, &sim.truth());
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     assert!(collected
         .records
         .iter()
@@ -45,6 +49,7 @@ async fn contacts_expanded_inline_and_a_service_that_ignores_paging() {
     let extractor = Extractor::connect(&config).await.unwrap();
     let collected = collect(extractor.full()).await.unwrap();
     assert_matches_truth(&collected, &sim.truth());
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     sim.shutdown().await;
 }
 

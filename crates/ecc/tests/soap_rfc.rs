@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use common::{
+    acceptance_options, assert_matches_truth, assert_no_hidden_communication, collect, config,
+    spawn,
+};
 use std::sync::Arc;
 
 use mlc_ecc::{EccError, Extractor};
@@ -21,6 +24,7 @@ async fn a_full_extract_equals_the_truth_and_reports_every_dirty_record() {
         "the data set has dirty records"
     );
     assert_matches_truth(&collected, &truth);
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     assert!(
         collected.cursor.is_some(),
         "the full read ends with a cursor"
@@ -81,6 +85,7 @@ async fn falls_back_to_another_read_function_when_rfc_read_table_is_missing() {
         .unwrap();
     let collected = collect(extractor.full()).await.unwrap();
     assert_matches_truth(&collected, &sim.truth());
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     let stats = sim.stats();
     assert!(
         stats

@@ -350,6 +350,7 @@ fn change_customer(
                         country: country.code,
                         default: true,
                         mobile: false,
+                        ..Default::default()
                     },
                 ),
             }
@@ -475,6 +476,7 @@ fn set_default_email(emails: &mut Vec<Email>, address: String) {
                 consnumber,
                 address: text(address),
                 default: true,
+                ..Default::default()
             });
         }
     }
@@ -520,6 +522,7 @@ fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                         country: country.code,
                         default: true,
                         mobile: false,
+                        ..Default::default()
                     },
                 ),
             }

@@ -70,6 +70,12 @@ impl SpawnedEcc {
         truth::truth(&self.state.read_data(), &self.state.scope)
     }
 
+    /// Every e-mail address and phone number ECC holds that must never reach a record: the
+    /// contacts' private ones (under KNVK-ADRNP_2) and rows not in use (FLG_NOUSE, validity).
+    pub fn hidden_communication(&self) -> Vec<String> {
+        truth::hidden_communication(&self.state.read_data())
+    }
+
     pub fn stats(&self) -> SimStats {
         self.state
             .stats

@@ -240,7 +240,15 @@ fn candidate_customers(
                 .iter()
                 .map(|value| full_width_number(value))
                 .collect();
-            let found = numbers?.into_iter().filter_map(|number| {
+            let numbers = numbers?;
+            // Contacts' private addresses (KNVK-ADRNP_2) belong to no customer's number range.
+            if numbers
+                .iter()
+                .any(|number| *number >= PRIVATE_ADDRESS_OFFSET)
+            {
+                return None;
+            }
+            let found = numbers.into_iter().filter_map(|number| {
                 let position = data
                     .customers
                     .partition_point(|customer| customer.address_number < number);
@@ -249,6 +257,9 @@ fn candidate_customers(
             return Some(found.collect());
         }
         let (low, high) = numeric_bounds(clause.bounds(table, "ADDRNUMBER")?, 0)?;
+        if high >= PRIVATE_ADDRESS_OFFSET {
+            return None;
+        }
         let start = data
             .customers
             .partition_point(|customer| customer.address_number < low);

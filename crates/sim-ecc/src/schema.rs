@@ -455,6 +455,14 @@ pub static KNVK: TableDef = TableDef {
         f("PRSNR", C, 10, "Person number"),
         f("PAKN1", C, 3, "Contact person: Attribute 6"),
         f("PAKN2", C, 3, "Contact person: Attribute 7"),
+        f("LOEVM", C, 1, "Central Deletion Flag for Master Record"),
+        f("KZHERK", C, 1, "Indicator: Origin of Contact Person Data"),
+        f(
+            "ADRNP_2",
+            C,
+            10,
+            "Address Number of the Private Address (Business Address Services)",
+        ),
     ],
 };
 

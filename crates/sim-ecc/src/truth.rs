@@ -165,3 +165,37 @@ pub fn truth(data: &EccData, scope: &TruthScope) -> Vec<TruthRecord> {
         .map(|customer| truth_record(data, customer, scope))
         .collect()
 }
+
+/// The e-mail addresses and phones (as a record would show them) that ECC holds but no record
+/// may contain: private rows under KNVK-ADRNP_2 and rows not in use. Values that also appear in
+/// use somewhere (a shared switchboard number) are left out, so a finding is a real leak.
+pub fn hidden_communication(data: &EccData) -> Vec<String> {
+    let contacts = data
+        .customers
+        .iter()
+        .flat_map(|customer| &customer.contacts)
+        .chain(data.vendor_contacts.iter().map(|vendor| &vendor.contact));
+    let mut hidden = std::collections::BTreeSet::new();
+    let mut in_use = std::collections::BTreeSet::new();
+    let add =
+        |emails: &[Email], phones: &[Phone], into: &mut std::collections::BTreeSet<String>| {
+            into.extend(emails.iter().map(|email| email.address.trim().to_string()));
+            into.extend(phones.iter().map(phone_text));
+        };
+    for customer in &data.customers {
+        add(&customer.emails, &customer.phones, &mut in_use);
+        if let Some(inactive) = &customer.inactive {
+            add(&inactive.emails, &inactive.phones, &mut hidden);
+        }
+    }
+    for contact in contacts {
+        add(&contact.emails, &contact.phones, &mut in_use);
+        if let Some(inactive) = &contact.inactive {
+            add(&inactive.emails, &inactive.phones, &mut hidden);
+        }
+        if let Some(private) = &contact.private {
+            add(&private.emails, &private.phones, &mut hidden);
+        }
+    }
+    hidden.difference(&in_use).cloned().collect()
+}
