@@ -78,6 +78,9 @@ page_size = 1000
 
 [ecc.odata.contact_properties]
 # department = "Department"
+# Work numbers only; mobile numbers are written to Pipedrive labelled "mobile".
+# phones = "PhoneList"
+# mobile_phones = "MobileList"
 
 [pipedrive]
 # Your company domain (https://yourcompany.pipedrive.com), or the api_domain from OAuth.

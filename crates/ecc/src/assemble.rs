@@ -227,12 +227,13 @@ fn assemble_contact(knvk: &Row, address_number: &str, tables: &CustomerTables) -
                 .into_iter()
                 .filter_map(|row| optional(value(row, "SMTP_ADDR")))
                 .collect(),
-            ordered(tables.phones.get(&work), &tables.server_now)
-                .into_iter()
-                .filter_map(phone_of)
-                .collect(),
+            ordered(tables.phones.get(&work), &tables.server_now),
         )
     };
+    // R3_USER '2' (mobile) and '3' (default mobile) are mobile phones; blank and '1' landlines.
+    let (mobile, landline): (Vec<&Row>, Vec<&Row>) = phones
+        .into_iter()
+        .partition(|row| matches!(value(row, "R3_USER"), "2" | "3"));
     ContactPerson {
         contact_number: value(knvk, "PARNR").to_string(),
         first_name,
@@ -243,7 +244,8 @@ fn assemble_contact(knvk: &Row, address_number: &str, tables: &CustomerTables) -
             .and_then(|code| tables.function_texts.get(&code).cloned())
             .and_then(|text| optional(&text)),
         emails,
-        phones,
+        phones: landline.into_iter().filter_map(phone_of).collect(),
+        mobile_phones: mobile.into_iter().filter_map(phone_of).collect(),
     }
 }
 
@@ -464,6 +466,11 @@ mod tests {
                     ("TEL_NUMBER", "0711 123456"),
                     ("TEL_EXTENS", "12"),
                 ]),
+                row(&[
+                    ("CONSNUMBER", "003"),
+                    ("TEL_NUMBER", "0171 555123"),
+                    ("R3_USER", "2"),
+                ]),
             ],
         );
         tables
@@ -509,6 +516,7 @@ mod tests {
         );
         assert_eq!(contact.function.as_deref(), Some("Head of Purchasing"));
         assert_eq!(contact.phones, vec!["0711 123456-12", "0711 99"]);
+        assert_eq!(contact.mobile_phones, vec!["0171 555123"]);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! `$top`, `$skip`, `$skiptoken`, and Gateway's error body.
 //!
 //! Properties: see `CUSTOMER_PROPERTIES` and `CONTACT_PROPERTIES`. A contact's `Email` and
-//! `Phone` are its default ones; `EmailList` and `PhoneList` hold all of them, default first,
-//! separated by ";" (Edm V2 has no collections of primitives). `ChangedAt` is the latest DEBI
+//! `Phone` are its default ones; `EmailList`, `PhoneList` (landlines) and `MobileList` hold all
+//! work ones in use, default first, separated by ";" (Edm V2 has no collections of primitives). `ChangedAt` is the latest DEBI
 //! change document of the customer (its creation date when it has none), converted from the
 //! server's local time to UTC, so BAS-only changes do not move it, as on a real system.
 
@@ -118,7 +118,8 @@ static CONTACT_PROPERTIES: &[Property] = &[
     p("Email", EdmType::String, 241, "E-Mail Address"),
     p("Phone", EdmType::String, 41, "Telephone"),
     p("EmailList", EdmType::String, 0, "All E-Mail Addresses"),
-    p("PhoneList", EdmType::String, 0, "All Telephone Numbers"),
+    p("PhoneList", EdmType::String, 0, "All Landline Numbers"),
+    p("MobileList", EdmType::String, 0, "All Mobile Numbers"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,9 +339,10 @@ impl<'a> Context<'a> {
                     .collect::<Vec<_>>()
                     .join(";"),
             ),
-            "PhoneList" => Value::Str(
+            "PhoneList" | "MobileList" => Value::Str(
                 default_first(&contact.phones, |p| p.default, |p| p.consnumber)
                     .into_iter()
+                    .filter(|phone| phone.mobile == (property == "MobileList"))
                     .map(phone_text)
                     .collect::<Vec<_>>()
                     .join(";"),

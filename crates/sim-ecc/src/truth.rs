@@ -103,10 +103,10 @@ pub fn contact_record(contact: &Contact, scope: &TruthScope) -> ContactPerson {
         .into_iter()
         .map(|email| email.address.trim().to_string())
         .collect();
-    let phones = default_first(&contact.phones, |p| p.default, |p| p.consnumber)
-        .into_iter()
-        .map(phone_text)
-        .collect();
+    let (mobile_phones, phones): (Vec<&Phone>, Vec<&Phone>) =
+        default_first(&contact.phones, |p| p.default, |p| p.consnumber)
+            .into_iter()
+            .partition(|phone| phone.mobile);
     ContactPerson {
         contact_number: numc(contact.parnr, 10),
         first_name: contact.first_name.trim().to_string(),
@@ -115,7 +115,8 @@ pub fn contact_record(contact: &Contact, scope: &TruthScope) -> ContactPerson {
         function: optional(contact.function)
             .and_then(|code| function_text(&code, &scope.language).map(str::to_string)),
         emails,
-        phones,
+        phones: phones.into_iter().map(phone_text).collect(),
+        mobile_phones: mobile_phones.into_iter().map(phone_text).collect(),
     }
 }
 

@@ -29,7 +29,7 @@ fn communication_values(record: &Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_private_or_unused_e_mail_or_phone_reaches_pipedrive() {
+async fn no_private_or_unused_e_mail_or_phone_reaches_pipedrive_and_mobiles_are_labelled() {
     let mut options = TestbedOptions::new(200, 21);
     options.dirty_rate = 0.0;
     options.duplicate_rate = 0.0;
@@ -74,5 +74,44 @@ async fn no_private_or_unused_e_mail_or_phone_reaches_pipedrive() {
         missing.is_empty(),
         "work e-mails missing in Pipedrive: {missing:?}"
     );
+    // Mobile numbers (ADR2-R3_USER) arrive labelled "mobile", landlines "work".
+    let labels: BTreeSet<(String, String)> = persons
+        .iter()
+        .flat_map(|person| {
+            person.json["phones"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|entry| {
+            (
+                entry["value"].as_str().unwrap_or_default().to_string(),
+                entry["label"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let synced_contacts = || {
+        testbed
+            .truth()
+            .into_iter()
+            .filter(|record| !record.customer.deleted && !record.customer.blocked)
+            .flat_map(|record| record.customer.contacts)
+    };
+    let mobiles: Vec<String> = synced_contacts()
+        .flat_map(|contact| contact.mobile_phones)
+        .collect();
+    assert!(mobiles.len() > 10, "contacts with mobile numbers");
+    for mobile in &mobiles {
+        assert!(
+            labels.contains(&(mobile.clone(), "mobile".to_string())),
+            "mobile {mobile:?} not labelled mobile in Pipedrive"
+        );
+    }
+    for landline in synced_contacts().flat_map(|contact| contact.phones) {
+        assert!(
+            labels.contains(&(landline.clone(), "work".to_string())),
+            "landline {landline:?} not labelled work in Pipedrive"
+        );
+    }
     testbed.shutdown().await;
 }

@@ -43,9 +43,9 @@ pub const CUSTOMER_DEFAULTS: [(&str, &str); 31] = [
     ("changed_at", "ChangedAt"),
 ];
 
-/// Canonical contact fields and their default properties. `emails` and `phones` may be a
-/// collection, or text with several values separated by `;`.
-pub const CONTACT_DEFAULTS: [(&str, &str); 8] = [
+/// Canonical contact fields and their default properties. `emails`, `phones` and `mobile_phones`
+/// may be a collection, or text with several values separated by `;`.
+pub const CONTACT_DEFAULTS: [(&str, &str); 9] = [
     ("contact_number", "ContactNumber"),
     ("customer_number", "CustomerNumber"),
     ("first_name", "FirstName"),
@@ -54,6 +54,7 @@ pub const CONTACT_DEFAULTS: [(&str, &str); 8] = [
     ("function", "Function"),
     ("emails", "EmailList"),
     ("phones", "PhoneList"),
+    ("mobile_phones", "MobileList"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -400,6 +400,7 @@ impl ODataSource {
             function: optional(field("function")),
             emails: list(entity, self.map.contact("emails")),
             phones: list(entity, self.map.contact("phones")),
+            mobile_phones: list(entity, self.map.contact("mobile_phones")),
         }
     }
 
