@@ -1,7 +1,8 @@
 //! Customers read table by table with RFC_READ_TABLE: KNA1 pages by key range drive the read;
 //! for each page the dependent tables (KNB1, KNVV, KNVP, KNVK, ADRC, ADR6, ADR2, ADRP) are read
 //! by the same key range or by IN-lists of address and person numbers, joined, and assembled.
-//! Deltas come from ERDAT (new) and CDHDR object class DEBI (changed, contacts included).
+//! Deltas come from ERDAT (new), CDHDR object class DEBI (changed, contacts included) and the
+//! Business Address Services classes ADRESSE/ADRESSE2/ADRESSE3 (addresses, e-mails, phones).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -41,6 +42,31 @@ const PROBE_FIELDS: [&str; 12] = [
     "SPRAS",
     "OBJECTCLAS",
 ];
+
+/// Change-document object classes of Business Address Services: organization addresses
+/// (address type 1), private addresses of persons (type 2) and persons at a company's address
+/// (type 3). BAS writes them where the system logs address changes; DEBI documents do not cover
+/// ADRC, ADR6 or ADR2.
+pub const ADDRESS_OBJECT_CLASSES: [&str; 3] = ["ADRESSE", "ADRESSE2", "ADRESSE3"];
+
+/// The address and person numbers in a BAS change document's OBJECTID. The layout is the
+/// address or person group (CHAR 4) followed by the 10-digit number(s); every run of digits
+/// whose length is a multiple of ten is read as such numbers, so the parse does not depend on
+/// the group's width or on whether a person number follows the address number.
+pub fn numbers_in_object_id(object_id: &str) -> Vec<String> {
+    let mut numbers = Vec::new();
+    for run in object_id.split(|c: char| !c.is_ascii_digit()) {
+        if run.is_empty() || run.len() % 10 != 0 {
+            continue;
+        }
+        numbers.extend(
+            run.as_bytes()
+                .chunks(10)
+                .map(|chunk| String::from_utf8_lossy(chunk).into_owned()),
+        );
+    }
+    numbers
+}
 
 const KNA1_FIELDS: [&str; 14] = [
     "NAME1", "NAME2", "NAME3", "NAME4", "KTOKD", "STCEG", "LOEVM", "SPERR", "AUFSD", "LIFSD",
@@ -221,6 +247,42 @@ impl RfcSource {
                 Ok((texts(payment, "ZTERM"), texts(function, "PAFKT")))
             })
             .await
+    }
+
+    /// The customers whose address (KNA1-ADRNR) or whose contact's person (KNVK-PRSNR) is one of
+    /// `numbers`. A contact's private address number matches neither and needs no re-read:
+    /// private data is never extracted.
+    async fn owners_of_addresses(
+        &self,
+        numbers: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, EccError> {
+        if numbers.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let numbers: Vec<String> = numbers.iter().cloned().collect();
+        let by_address = TableRead {
+            table: "KNA1",
+            keys: &["KUNNR"],
+            fields: vec!["ADRNR"],
+            filter: Condition::all(vec![]),
+        };
+        let by_person = TableRead {
+            table: "KNVK",
+            keys: &["PARNR"],
+            fields: vec!["KUNNR", "PRSNR"],
+            filter: Condition::all(vec![]),
+        };
+        let (customers, contacts) = futures::try_join!(
+            self.reader.read_in(&by_address, "ADRNR", &numbers),
+            self.reader.read_in(&by_person, "PRSNR", &numbers),
+        )?;
+        Ok(customers
+            .iter()
+            .chain(&contacts)
+            .filter_map(|row| row.get("KUNNR"))
+            .filter(|number| !number.is_empty())
+            .cloned()
+            .collect())
     }
 
     /// Reads `read` for the customers of `scope`: by the KNA1 key range, or by IN-lists.
@@ -460,53 +522,77 @@ impl CustomerSource for RfcSource {
         let window = since.window_start(self.settings.overlap);
         let date = sap_date(&window);
         let time = sap_time(&window);
-        let changes = TableRead {
+        let in_window = Condition::Or(vec![
+            Condition::compare("UDATE", Op::Gt, date.clone()),
+            Condition::all(vec![
+                Condition::eq("UDATE", date.clone()),
+                Condition::compare("UTIME", Op::Ge, time),
+            ]),
+        ]);
+        let documents = |classes: Condition| TableRead {
             table: "CDHDR",
             keys: &["OBJECTCLAS", "OBJECTID", "CHANGENR"],
             fields: vec!["UDATE", "UTIME"],
-            filter: Condition::all(vec![
-                Condition::eq("OBJECTCLAS", "DEBI"),
-                Condition::Or(vec![
-                    Condition::compare("UDATE", Op::Gt, date.clone()),
-                    Condition::all(vec![
-                        Condition::eq("UDATE", date.clone()),
-                        Condition::compare("UTIME", Op::Ge, time),
-                    ]),
-                ]),
-            ]),
+            filter: Condition::all(vec![classes, in_window.clone()]),
         };
+        let changes = documents(Condition::eq("OBJECTCLAS", "DEBI"));
+        let address_changes = documents(Condition::Or(
+            ADDRESS_OBJECT_CLASSES
+                .iter()
+                .map(|class| Condition::eq("OBJECTCLAS", *class))
+                .collect(),
+        ));
         let created = self.kna1_read(Condition::compare("ERDAT", Op::Ge, date));
         let created = TableRead {
             fields: vec!["ERDAT"],
             ..created
         };
-        let (change_rows, created_rows) = futures::try_join!(
+        let (change_rows, address_rows, created_rows) = futures::try_join!(
             self.reader.read_all(&changes),
+            self.reader.read_all(&address_changes),
             self.reader.read_all(&created)
         )?;
 
         let window_start = window;
         let mut next = DeltaCursor::at(next_time);
+        let next_window = next.window_start(self.settings.overlap);
         let mut numbers = BTreeSet::new();
+        // Returns the document's object id when it was not returned before; remembers what the
+        // next window will read again.
+        let take = |row: &Row, id: String, next: &mut DeltaCursor| -> bool {
+            let stamp = sap_date_time(
+                row.get("UDATE").map(String::as_str).unwrap_or(""),
+                row.get("UTIME").map(String::as_str).unwrap_or(""),
+            );
+            let new = !since.seen_changes.contains(&id);
+            if stamp.is_some_and(|stamp| stamp >= next_window && stamp >= window_start) {
+                next.seen_changes.push(id);
+            }
+            new
+        };
         for row in &change_rows {
             let object = row.get("OBJECTID").cloned().unwrap_or_default();
             let id = format!(
                 "{object}/{}",
                 row.get("CHANGENR").map(String::as_str).unwrap_or("")
             );
-            let stamp = sap_date_time(
-                row.get("UDATE").map(String::as_str).unwrap_or(""),
-                row.get("UTIME").map(String::as_str).unwrap_or(""),
-            );
-            if !since.seen_changes.contains(&id) {
+            if take(row, id, &mut next) {
                 numbers.insert(object);
             }
-            // Remember what the next window will read again.
-            let next_window = next.window_start(self.settings.overlap);
-            if stamp.is_some_and(|stamp| stamp >= next_window && stamp >= window_start) {
-                next.seen_changes.push(id);
+        }
+        let mut address_numbers = BTreeSet::new();
+        for row in &address_rows {
+            let class = row.get("OBJECTCLAS").map(String::as_str).unwrap_or("");
+            let object = row.get("OBJECTID").map(String::as_str).unwrap_or("");
+            let id = format!(
+                "{class}:{object}/{}",
+                row.get("CHANGENR").map(String::as_str).unwrap_or("")
+            );
+            if take(row, id, &mut next) {
+                address_numbers.extend(numbers_in_object_id(object));
             }
         }
+        numbers.extend(self.owners_of_addresses(&address_numbers).await?);
         let next_window_day = sap_date(&next.window_start(self.settings.overlap));
         for row in &created_rows {
             let number = row.get("KUNNR").cloned().unwrap_or_default();
@@ -605,5 +691,25 @@ impl FullRead for RfcFullRead {
         };
         let batch = self.source.complete(page.rows, scope).await?;
         Ok(Some(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_ids_of_address_change_documents_give_their_numbers() {
+        assert_eq!(numbers_in_object_id("BP  0000010042"), vec!["0000010042"]);
+        assert_eq!(
+            numbers_in_object_id("BP  00000100420000500001"),
+            vec!["0000010042", "0000500001"]
+        );
+        assert_eq!(
+            numbers_in_object_id("BC01 0000010042 0000500001"),
+            vec!["0000010042", "0000500001"]
+        );
+        assert!(numbers_in_object_id("0000004711").len() == 1);
+        assert!(numbers_in_object_id("BP  123").is_empty());
     }
 }

@@ -121,6 +121,7 @@ fn add_history(data: &mut EccData, seed: u64) {
         };
         let old_name = customer.name[0].to_uppercase();
         documents.push(ChangeDocument {
+            object_class: "DEBI",
             object_id: customer.kunnr.into(),
             change_number: 0,
             user: pick(&mut rng, CREATORS),

@@ -471,6 +471,8 @@ pub fn truncate(text: &str, length: usize) -> String {
 /// A change document: CDHDR with its CDPOS items.
 #[derive(Debug, Clone)]
 pub struct ChangeDocument {
+    /// CDHDR-OBJECTCLAS: DEBI for the customer master, ADRESSE for Business Address Services.
+    pub object_class: &'static str,
     pub object_id: Box<str>,
     pub change_number: u32,
     pub user: &'static str,

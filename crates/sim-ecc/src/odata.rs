@@ -6,9 +6,9 @@
 //!
 //! Properties: see `CUSTOMER_PROPERTIES` and `CONTACT_PROPERTIES`. A contact's `Email` and
 //! `Phone` are its default ones; `EmailList`, `PhoneList` (landlines) and `MobileList` hold all
-//! work ones in use, default first, separated by ";" (Edm V2 has no collections of primitives). `ChangedAt` is the latest DEBI
-//! change document of the customer (its creation date when it has none), converted from the
-//! server's local time to UTC, so BAS-only changes do not move it, as on a real system.
+//! work ones in use, default first, separated by ";" (Edm V2 has no collections of primitives).
+//! `ChangedAt` is the latest DEBI change document of the customer (its creation date when it has
+//! none), converted from the server's local time to UTC, so BAS-only changes do not move it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -211,7 +211,11 @@ struct Context<'a> {
 impl<'a> Context<'a> {
     fn new(state: &'a SimState, data: &'a EccData) -> Self {
         let mut changed: HashMap<&str, (u32, u32)> = HashMap::new();
-        for document in &data.change_documents {
+        for document in data
+            .change_documents
+            .iter()
+            .filter(|document| document.object_class == "DEBI")
+        {
             let entry = changed.entry(&*document.object_id).or_insert((0, 0));
             if (document.date, document.time) > *entry {
                 *entry = (document.date, document.time);

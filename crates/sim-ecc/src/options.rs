@@ -72,6 +72,10 @@ pub struct SimEccOptions {
     /// Language (ISO) of customizing texts in the truth: payment terms, contact functions.
     #[arg(long, default_value = "EN")]
     pub language: String,
+    /// Write no Business Address Services change documents (object class ADRESSE) for edits of
+    /// addresses, e-mails and phones, as systems that do not log them.
+    #[arg(long)]
+    pub no_address_change_documents: bool,
 }
 
 impl SimEccOptions {
@@ -99,7 +103,13 @@ impl SimEccOptions {
             company_code: "1000".into(),
             sales_area: "1000-10-00".into(),
             language: "EN".into(),
+            no_address_change_documents: false,
         }
+    }
+
+    /// Whether BAS-only edits write ADRESSE change documents (the default).
+    pub fn address_change_documents(&self) -> bool {
+        !self.no_address_change_documents
     }
 
     /// SPRAS of `--language`: "EN" → "E", "DE" → "D".

@@ -358,7 +358,7 @@ fn adrc<'a>(c: &'a CustomerMaster, international: bool, field: &str) -> Cow<'a, 
 
 fn cdhdr<'a>(document: &'a ChangeDocument, field: &str) -> Cow<'a, str> {
     match field {
-        "OBJECTCLAS" => b("DEBI"),
+        "OBJECTCLAS" => b(document.object_class),
         "OBJECTID" => b(&document.object_id),
         "CHANGENR" => o(numc(document.change_number, 10)),
         "USERNAME" => b(document.user),
@@ -723,6 +723,7 @@ mod tests {
         });
         let mut data = data;
         data.change_documents.push(ChangeDocument {
+            object_class: "DEBI",
             object_id: "0000100000".into(),
             change_number: 1,
             user: "MEIER",
