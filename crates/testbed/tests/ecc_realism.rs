@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
+use mlc_canonical::alpha_output;
 use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
+use mlc_sim_ecc::MutationRequest;
 use mlc_store::{Action, RunStatus};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::Value;
@@ -111,6 +113,81 @@ async fn no_private_or_unused_e_mail_or_phone_reaches_pipedrive_and_mobiles_are_
         assert!(
             labels.contains(&(landline.clone(), "work".to_string())),
             "landline {landline:?} not labelled work in Pipedrive"
+        );
+    }
+    testbed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_only_change_reaches_pipedrive_with_a_delta_run() {
+    let mut options = TestbedOptions::new(200, 23);
+    options.dirty_rate = 0.0;
+    options.duplicate_rate = 0.0;
+    let testbed = Testbed::start(options).await.unwrap();
+    let engine = testbed.engine().await.unwrap();
+    let fields = testbed.setup(&engine).await.unwrap();
+    let number_key = fields
+        .iter()
+        .find(|field| field.name == "ECC Customer Number")
+        .map(|field| field.key.clone())
+        .unwrap();
+    sync(&engine, RunMode::Delta).await;
+    let before = testbed.truth();
+
+    // Edits in Business Address Services only: ADRC, ADR6 or ADR2, each with its ADRESSE
+    // change document and no DEBI one.
+    let report = testbed.ecc.mutate(&MutationRequest {
+        address_only: 15,
+        seed: 3,
+        ..Default::default()
+    });
+    let delta = sync(&engine, RunMode::Delta).await;
+    assert!(
+        delta.customers_read as usize >= report.address_only.len(),
+        "the delta read every address-only change: {delta:?}"
+    );
+
+    let after = testbed.truth();
+    let street_changes: Vec<_> = after
+        .iter()
+        .filter(|record| {
+            report
+                .address_only
+                .contains(&record.customer.customer_number)
+        })
+        .filter(|record| !record.customer.deleted && !record.customer.blocked)
+        .filter(|record| {
+            before.iter().any(|old| {
+                old.customer.customer_number == record.customer.customer_number
+                    && old.customer.billing_address != record.customer.billing_address
+            })
+        })
+        .collect();
+    assert!(
+        !street_changes.is_empty(),
+        "some of the edits moved a street or house number"
+    );
+    let organizations = testbed.pipedrive.state().organizations();
+    for record in street_changes {
+        let display = alpha_output(&record.customer.customer_number);
+        let organization = organizations
+            .iter()
+            .find(|organization| {
+                organization.json["custom_fields"][&number_key].as_str() == Some(display.as_str())
+            })
+            .unwrap_or_else(|| panic!("customer {display} has an organization"));
+        let address = &record.customer.billing_address;
+        assert_eq!(
+            organization.json["address"]["route"].as_str().unwrap_or(""),
+            address.street,
+            "street of {display} after the delta"
+        );
+        assert_eq!(
+            organization.json["address"]["street_number"]
+                .as_str()
+                .unwrap_or(""),
+            address.house_number,
+            "house number of {display} after the delta"
         );
     }
     testbed.shutdown().await;
