@@ -171,22 +171,35 @@ pub fn assemble_customer(
         .contacts
         .get(&customer_number)
         .map(|rows| {
+            // A contact flagged for deletion (KNVK-LOEVM) is a deleted contact.
             rows.iter()
+                .filter(|row| value(row, "LOEVM").is_empty())
                 .map(|row| assemble_contact(row, address_number, tables))
                 .collect()
         })
         .unwrap_or_default();
     contacts.sort_by(|a, b| a.contact_number.cmp(&b.contact_number));
 
-    let flag = |field: &str| !value(kna1, field).is_empty();
+    // Flags count at every level read: KNA1, KNB1 of the company code, KNVV of the sales area.
+    let company = tables.company_code.get(&customer_number);
+    let area = tables.sales_area.get(&customer_number);
+    let set = |row: Option<&Row>, field: &str| row.is_some_and(|row| !value(row, field).is_empty());
+    let deleted = set(Some(kna1), "LOEVM") || set(company, "LOEVM") || set(area, "LOEVM");
+    let blocked = ["SPERR", "AUFSD", "LIFSD", "FAKSD"]
+        .iter()
+        .any(|field| set(Some(kna1), field))
+        || set(company, "SPERR")
+        || ["AUFSD", "LIFSD", "FAKSD"]
+            .iter()
+            .any(|field| set(area, field));
     let mut customer = Customer {
         customer_number_display: alpha_output(&customer_number),
         name: join_name_parts(&name_parts),
         name_parts,
         account_group: value(kna1, "KTOKD").to_string(),
         vat_number: optional(value(kna1, "STCEG")),
-        deleted: value(kna1, "LOEVM") == "X",
-        blocked: value(kna1, "SPERR") == "X" || flag("AUFSD") || flag("LIFSD") || flag("FAKSD"),
+        deleted,
+        blocked,
         billing_address,
         shipping_address,
         email,
@@ -609,5 +622,46 @@ mod tests {
         );
         let (customer, _) = assemble_customer(&kna1(), &tables, DirtyRecordPolicy::Skip);
         assert_eq!(customer.unwrap().contacts[0].emails, vec!["anna@x.de"]);
+    }
+
+    #[test]
+    fn flags_count_in_the_company_code_the_sales_area_and_on_contacts() {
+        let clean = |tables: &CustomerTables| {
+            let mut kna1 = kna1();
+            kna1.remove("AUFSD");
+            assemble_customer(&kna1, tables, DirtyRecordPolicy::Skip)
+                .0
+                .unwrap()
+        };
+        let customer = clean(&sample_tables());
+        assert!(!customer.deleted && !customer.blocked);
+        assert_eq!(customer.contacts.len(), 1);
+
+        for (company, area, deleted, blocked) in [
+            (("LOEVM", "X"), ("", ""), true, false),
+            (("SPERR", "X"), ("", ""), false, true),
+            (("", ""), ("LOEVM", "X"), true, false),
+            (("", ""), ("AUFSD", "01"), false, true),
+            (("", ""), ("LIFSD", "01"), false, true),
+            (("", ""), ("FAKSD", "02"), false, true),
+        ] {
+            let mut tables = sample_tables();
+            tables
+                .company_code
+                .insert("0000004711".into(), row(&[("ZTERM", "ZB30"), company]));
+            tables
+                .sales_area
+                .insert("0000004711".into(), row(&[("ZTERM", ""), area]));
+            let customer = clean(&tables);
+            assert_eq!(
+                (customer.deleted, customer.blocked),
+                (deleted, blocked),
+                "KNB1 {company:?} KNVV {area:?}"
+            );
+        }
+
+        let mut tables = sample_tables();
+        tables.contacts.get_mut("0000004711").unwrap()[0].insert("LOEVM".into(), "X".into());
+        assert!(clean(&tables).contacts.is_empty());
     }
 }

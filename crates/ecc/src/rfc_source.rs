@@ -327,13 +327,13 @@ impl RfcSource {
         let knb1 = TableRead {
             table: "KNB1",
             keys: &["KUNNR", "BUKRS"],
-            fields: vec!["ZTERM"],
+            fields: vec!["ZTERM", "LOEVM", "SPERR"],
             filter: Condition::eq("BUKRS", settings.company_code.clone()),
         };
         let knvv = TableRead {
             table: "KNVV",
             keys: &["KUNNR", "VKORG", "VTWEG", "SPART"],
-            fields: vec!["ZTERM"],
+            fields: vec!["ZTERM", "LOEVM", "AUFSD", "LIFSD", "FAKSD"],
             filter: Condition::all(sales_area.clone()),
         };
         let mut partner_filter = sales_area;
@@ -347,7 +347,9 @@ impl RfcSource {
         let knvk = TableRead {
             table: "KNVK",
             keys: &["PARNR"],
-            fields: vec!["KUNNR", "NAMEV", "NAME1", "ABTPA", "PAFKT", "PRSNR"],
+            fields: vec![
+                "KUNNR", "NAMEV", "NAME1", "ABTPA", "PAFKT", "PRSNR", "LOEVM",
+            ],
             filter: Condition::all(vec![]),
         };
         let adrc = TableRead {

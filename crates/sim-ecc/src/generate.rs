@@ -463,6 +463,7 @@ impl Generator<'_> {
         let prsnr = take(&mut data.next_person_number);
         let mut side = side_rng(self.settings.seed, SIDE_CONTACT, parnr);
         let private = private_address(&mut side, country, first_name, last_name, prsnr);
+        let deletion_flag = side.gen_bool(0.03);
         Contact {
             parnr,
             prsnr,
@@ -485,7 +486,7 @@ impl Generator<'_> {
             inactive: inactive_communication(&mut side, country, &emails, &local, domain),
             emails,
             private,
-            deletion_flag: false,
+            deletion_flag,
         }
     }
 }

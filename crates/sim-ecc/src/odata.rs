@@ -109,6 +109,7 @@ static CUSTOMER_PROPERTIES: &[Property] = &[
 
 static CONTACT_PROPERTIES: &[Property] = &[
     p("ContactNumber", EdmType::String, 10, "Contact Person"),
+    p("DeletionFlag", EdmType::Boolean, 0, "Deletion Flag"),
     p("CustomerNumber", EdmType::String, 10, "Customer"),
     p("FirstName", EdmType::String, 35, "First Name"),
     p("LastName", EdmType::String, 35, "Last Name"),
@@ -266,11 +267,12 @@ impl<'a> Context<'a> {
             "VatRegNo" => s(customer.vat),
             "AccountGroup" => s(customer.account_group),
             "OneTimeAccount" => Value::Bool(customer.one_time),
-            "DeletionFlag" => Value::Bool(customer.deletion_flag),
-            "PostingBlock" => Value::Bool(customer.posting_block),
-            "OrderBlock" => s(customer.blocks.order()),
-            "DeliveryBlock" => s(customer.blocks.delivery()),
-            "BillingBlock" => s(customer.blocks.billing()),
+            // The service reads the flags at every level of its company code and sales area.
+            "DeletionFlag" => Value::Bool(crate::truth::deleted(customer, scope)),
+            "PostingBlock" => Value::Bool(crate::truth::posting_block(customer, scope)),
+            "OrderBlock" => s(crate::truth::blocks(customer, scope)[0]),
+            "DeliveryBlock" => s(crate::truth::blocks(customer, scope)[1]),
+            "BillingBlock" => s(crate::truth::blocks(customer, scope)[2]),
             "PaymentTerms" => Value::Str(
                 payment_terms(customer, scope)
                     .map(|terms| terms.code)
@@ -321,6 +323,7 @@ impl<'a> Context<'a> {
         let s = |text: &str| Value::Str(text.trim().to_string());
         match property {
             "ContactNumber" => Value::Str(numc(contact.parnr, 10)),
+            "DeletionFlag" => Value::Bool(contact.deletion_flag),
             "CustomerNumber" => s(customer.kunnr),
             "FirstName" => s(contact.first_name),
             "LastName" => s(contact.last_name),

@@ -120,6 +120,57 @@ pub fn contact_record(contact: &Contact, scope: &TruthScope) -> ContactPerson {
     }
 }
 
+/// KNB1 of the scope's company code.
+fn company_data<'a>(customer: &'a CustomerMaster, scope: &TruthScope) -> Option<&'a CompanyData> {
+    customer
+        .company_codes
+        .iter()
+        .find(|company| company.company_code() == scope.company_code)
+}
+
+/// KNVV of the scope's sales area.
+fn sales_data<'a>(customer: &'a CustomerMaster, scope: &TruthScope) -> Option<&'a SalesData> {
+    customer
+        .sales_areas
+        .iter()
+        .find(|area| area.is_area(&scope.sales_area))
+}
+
+/// Flagged for deletion centrally (KNA1-LOEVM), in the scope's company code (KNB1-LOEVM) or in
+/// its sales area (KNVV-LOEVM).
+pub fn deleted(customer: &CustomerMaster, scope: &TruthScope) -> bool {
+    customer.deletion_flag
+        || company_data(customer, scope).is_some_and(|company| company.deletion_flag)
+        || sales_data(customer, scope).is_some_and(|area| area.deletion_flag)
+}
+
+/// The posting block of KNA1 or of the scope's company code (KNB1-SPERR).
+pub fn posting_block(customer: &CustomerMaster, scope: &TruthScope) -> bool {
+    customer.posting_block || company_data(customer, scope).is_some_and(|c| c.posting_block)
+}
+
+/// The order, delivery and billing block: KNA1's, else the scope's sales area's (KNVV).
+pub fn blocks(customer: &CustomerMaster, scope: &TruthScope) -> [&'static str; 3] {
+    let area = sales_data(customer, scope).map(|area| area.blocks);
+    let pick = |central: &'static str, of_area: fn(&Blocks) -> &'static str| {
+        if central.is_empty() {
+            area.as_ref().map_or("", of_area)
+        } else {
+            central
+        }
+    };
+    [
+        pick(customer.blocks.order(), Blocks::order),
+        pick(customer.blocks.delivery(), Blocks::delivery),
+        pick(customer.blocks.billing(), Blocks::billing),
+    ]
+}
+
+/// Blocked centrally, in the scope's company code or in its sales area.
+pub fn blocked(customer: &CustomerMaster, scope: &TruthScope) -> bool {
+    posting_block(customer, scope) || blocks(customer, scope).iter().any(|code| !code.is_empty())
+}
+
 pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthScope) -> Customer {
     let name_parts: [String; 4] =
         std::array::from_fn(|index| customer.name[index].trim().to_string());
@@ -130,8 +181,8 @@ pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthS
         name_parts,
         account_group: customer.account_group.to_string(),
         vat_number: optional(customer.vat),
-        deleted: customer.deletion_flag,
-        blocked: customer.posting_block || customer.blocks.any(),
+        deleted: deleted(customer, scope),
+        blocked: blocked(customer, scope),
         billing_address: billing_address(customer),
         shipping_address: shipping_address(data, customer, scope),
         email: customer
@@ -142,9 +193,11 @@ pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthS
             .map(phone_text)
             .filter(|phone| !phone.is_empty()),
         payment_terms: payment_terms(customer, scope),
+        // A contact flagged for deletion (KNVK-LOEVM) is a deleted contact.
         contacts: customer
             .contacts
             .iter()
+            .filter(|contact| !contact.deletion_flag)
             .map(|contact| contact_record(contact, scope))
             .collect(),
     }

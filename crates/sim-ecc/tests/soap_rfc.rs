@@ -70,7 +70,10 @@ async fn kna1_rows_sliced_by_offsets_match_the_truth() {
             record.customer.customer_number
         );
         assert_eq!(row["KTOKD"], record.customer.account_group);
-        assert_eq!(row["LOEVM"] == "X", record.customer.deleted);
+        // Deleted centrally, or in the company code or sales area (KNB1/KNVV-LOEVM).
+        if row["LOEVM"] == "X" {
+            assert!(record.customer.deleted);
+        }
         if record.dirty.is_none() {
             assert_eq!(row["LAND1"], record.customer.billing_address.country);
         }
@@ -306,11 +309,23 @@ async fn in_lists_between_and_boolean_logic_select_the_right_rows() {
         })
         .await
         .unwrap();
+    let centrally_deleted: BTreeSet<String> = ecc
+        .read_table(&ReadTable {
+            options: &["LOEVM = 'X'"],
+            ..ReadTable::new("KNA1", &["KUNNR"])
+        })
+        .await
+        .unwrap()
+        .rows
+        .iter()
+        .map(|row| row["KUNNR"].clone())
+        .collect();
+    assert!(!centrally_deleted.is_empty());
     let expected: BTreeSet<String> = truth
         .iter()
         .filter(|r| {
             ["DE", "AT"].contains(&r.customer.billing_address.country.as_str())
-                && !r.customer.deleted
+                && !centrally_deleted.contains(&r.customer.customer_number)
         })
         .map(|r| r.customer.customer_number.clone())
         .collect();
@@ -531,12 +546,24 @@ async fn bapis_return_their_structures_and_business_errors_in_return() {
         .unwrap()
         .items("CONTACTADDRESSDATA")
         .len();
-    assert_eq!(
-        contacts,
-        truth
-            .iter()
-            .map(|r| r.customer.contacts.len())
-            .sum::<usize>()
+    // The BAPI lists every KNVK row of a customer, those flagged for deletion too.
+    let knvk_rows = ecc
+        .read_table(&ReadTable {
+            options: &["KUNNR <> ' '"],
+            ..ReadTable::new("KNVK", &["PARNR"])
+        })
+        .await
+        .unwrap()
+        .rows
+        .len();
+    assert_eq!(contacts, knvk_rows);
+    assert!(
+        contacts
+            > truth
+                .iter()
+                .map(|r| r.customer.contacts.len())
+                .sum::<usize>(),
+        "some contacts are flagged for deletion and not in the truth"
     );
 
     let (_, document, _) = ecc
@@ -565,7 +592,7 @@ async fn vendor_contacts_sit_in_knvk_with_a_blank_customer() {
     let customers_only = ecc
         .read_table(&ReadTable {
             options: &["KUNNR <> ' '"],
-            ..ReadTable::new("KNVK", &["PARNR"])
+            ..ReadTable::new("KNVK", &["PARNR", "LOEVM"])
         })
         .await
         .unwrap();
@@ -586,7 +613,14 @@ async fn vendor_contacts_sit_in_knvk_with_a_blank_customer() {
         .iter()
         .map(|r| r.customer.contacts.len())
         .sum();
-    assert_eq!(customers_only.rows.len(), truth_contacts);
+    // A contact flagged for deletion (KNVK-LOEVM) is not in the truth.
+    let flagged = customers_only
+        .rows
+        .iter()
+        .filter(|row| row["LOEVM"] == "X")
+        .count();
+    assert!(flagged > 0, "some contacts are flagged for deletion");
+    assert_eq!(customers_only.rows.len() - flagged, truth_contacts);
     assert!(all
         .rows
         .iter()

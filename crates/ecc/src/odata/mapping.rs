@@ -45,8 +45,10 @@ pub const CUSTOMER_DEFAULTS: [(&str, &str); 31] = [
 
 /// Canonical contact fields and their default properties. `emails`, `phones` and `mobile_phones`
 /// may be a collection, or text with several values separated by `;`.
-pub const CONTACT_DEFAULTS: [(&str, &str); 9] = [
+pub const CONTACT_DEFAULTS: [(&str, &str); 10] = [
     ("contact_number", "ContactNumber"),
+    // A contact flagged for deletion (KNVK-LOEVM) is left out, as a deleted contact.
+    ("deleted", "DeletionFlag"),
     ("customer_number", "CustomerNumber"),
     ("first_name", "FirstName"),
     ("last_name", "LastName"),

@@ -292,8 +292,10 @@ impl ODataSource {
             let contact_entities =
                 inline.unwrap_or_else(|| contacts.remove(&number).unwrap_or_default());
             let mut customer = self.customer_of(&entity);
+            let deleted = self.map.contact("deleted");
             customer.contacts = contact_entities
                 .iter()
+                .filter(|contact| deleted.is_empty() || !flag(contact, deleted))
                 .map(|contact| self.contact_of(contact))
                 .collect();
             customer
