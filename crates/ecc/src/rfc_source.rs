@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use chrono_tz::Tz;
 use mlc_config::sections::ecc::DirtyRecordPolicy;
+use mlc_config::CustomerSelection;
 use mlc_config::EccConfig;
 use tokio::sync::OnceCell;
 
@@ -68,9 +69,9 @@ pub fn numbers_in_object_id(object_id: &str) -> Vec<String> {
     numbers
 }
 
-const KNA1_FIELDS: [&str; 14] = [
+const KNA1_FIELDS: [&str; 15] = [
     "NAME1", "NAME2", "NAME3", "NAME4", "KTOKD", "STCEG", "LOEVM", "SPERR", "AUFSD", "LIFSD",
-    "FAKSD", "ADRNR", "ERDAT", "XCPDK",
+    "FAKSD", "ADRNR", "ERDAT", "XCPDK", "LAND1",
 ];
 
 /// SAP's one-letter language key (SPRAS) for an ISO code; one letter is taken as it is.
@@ -122,6 +123,7 @@ pub struct ReadSettings {
     pub policy: DirtyRecordPolicy,
     pub timezone: Tz,
     pub overlap: Duration,
+    pub selection: CustomerSelection,
 }
 
 impl ReadSettings {
@@ -135,6 +137,7 @@ impl ReadSettings {
             policy: config.dirty_records,
             timezone: config.timezone,
             overlap: config.delta_overlap,
+            selection: config.select.clone(),
         }
     }
 }
@@ -476,12 +479,25 @@ impl RfcSource {
         for row in &kna1 {
             let (customer, problems) = assemble_customer(row, &tables, settings.policy);
             match customer {
-                Some(customer) => batch.records.push(ExtractedCustomer {
-                    customer,
-                    source: source.clone(),
-                    read_at,
-                    problems,
-                }),
+                Some(mut customer) => {
+                    // Outside `[ecc.select]` now (read by number, or by a condition the KNA1
+                    // WHERE clause cannot hold): treated like a customer flagged for deletion.
+                    let number = &customer.customer_number;
+                    if !selected(
+                        &settings.selection,
+                        row,
+                        tables.company_code.contains_key(number),
+                        tables.sales_area.contains_key(number),
+                    ) {
+                        customer.deleted = true;
+                    }
+                    batch.records.push(ExtractedCustomer {
+                        customer,
+                        source: source.clone(),
+                        read_at,
+                        problems,
+                    })
+                }
                 None => batch.rejected.extend(problems),
             }
         }
@@ -671,6 +687,47 @@ impl CustomerSource for RfcSource {
     }
 }
 
+/// `[ecc.select]` as a KNA1 condition: account groups, countries and the creation date. The
+/// company-code and sales-area conditions need KNB1/KNVV and are checked by [`selected`].
+pub fn selection_condition(selection: &CustomerSelection) -> Condition {
+    let mut conditions = Vec::new();
+    if !selection.account_groups.is_empty() {
+        conditions.push(Condition::is_in("KTOKD", selection.account_groups.clone()));
+    }
+    for group in &selection.exclude_account_groups {
+        conditions.push(Condition::compare("KTOKD", Op::Ne, group.clone()));
+    }
+    if !selection.countries.is_empty() {
+        conditions.push(Condition::is_in("LAND1", selection.countries.clone()));
+    }
+    if let Some(day) = &selection.created_after {
+        conditions.push(Condition::compare("ERDAT", Op::Gt, day.clone()));
+    }
+    Condition::all(conditions)
+}
+
+/// Whether the customer of this KNA1 row is in `[ecc.select]`, given whether it has KNB1 data
+/// in the configured company code and KNVV data in the configured sales area.
+pub fn selected(
+    selection: &CustomerSelection,
+    kna1: &Row,
+    in_company_code: bool,
+    in_sales_area: bool,
+) -> bool {
+    let field = |name: &str| kna1.get(name).map(|value| value.trim()).unwrap_or("");
+    let group = field("KTOKD");
+    (selection.account_groups.is_empty() || selection.account_groups.iter().any(|g| g == group))
+        && !selection.exclude_account_groups.iter().any(|g| g == group)
+        && (selection.countries.is_empty()
+            || selection.countries.iter().any(|c| c == field("LAND1")))
+        && selection
+            .created_after
+            .as_ref()
+            .is_none_or(|day| field("ERDAT") > day.as_str())
+        && (!selection.only_with_company_code || in_company_code)
+        && (!selection.only_with_sales_area || in_sales_area)
+}
+
 /// The full read: KNA1 by key ranges, each range completed with its dependent tables.
 struct RfcFullRead {
     source: Arc<RfcSource>,
@@ -680,7 +737,9 @@ struct RfcFullRead {
 #[async_trait::async_trait]
 impl FullRead for RfcFullRead {
     async fn next_batch(&mut self) -> Result<Option<ExtractBatch>, EccError> {
-        let read = self.source.kna1_read(Condition::all(vec![]));
+        let read = self
+            .source
+            .kna1_read(selection_condition(&self.source.settings.selection));
         // A failed page ends the read (the stream stops at its error); the next read starts over.
         let Some(page) = self.source.reader.next_page(&read, &mut self.pager).await? else {
             return Ok(None);
@@ -699,6 +758,139 @@ impl FullRead for RfcFullRead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kna1(group: &str, country: &str, created: &str) -> Row {
+        [("KTOKD", group), ("LAND1", country), ("ERDAT", created)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_select_key_admits_and_refuses_customers() {
+        let everything = CustomerSelection::default();
+        assert!(selected(
+            &everything,
+            &kna1("CPD", "XX", "19990101"),
+            false,
+            false
+        ));
+        assert!(selection_condition(&everything).is_empty());
+
+        let groups = CustomerSelection {
+            account_groups: vec!["0001".into()],
+            ..Default::default()
+        };
+        assert!(selected(
+            &groups,
+            &kna1("0001", "DE", "20200101"),
+            false,
+            false
+        ));
+        assert!(!selected(
+            &groups,
+            &kna1("0002", "DE", "20200101"),
+            false,
+            false
+        ));
+
+        let excluded = CustomerSelection {
+            exclude_account_groups: vec!["CPD".into()],
+            ..Default::default()
+        };
+        assert!(!selected(
+            &excluded,
+            &kna1("CPD", "DE", "20200101"),
+            true,
+            true
+        ));
+        assert!(selected(
+            &excluded,
+            &kna1("0001", "DE", "20200101"),
+            true,
+            true
+        ));
+
+        let countries = CustomerSelection {
+            countries: vec!["DE".into(), "AT".into()],
+            ..Default::default()
+        };
+        assert!(selected(
+            &countries,
+            &kna1("0001", "AT", "20200101"),
+            false,
+            false
+        ));
+        assert!(!selected(
+            &countries,
+            &kna1("0001", "FR", "20200101"),
+            false,
+            false
+        ));
+
+        let company = CustomerSelection {
+            only_with_company_code: true,
+            ..Default::default()
+        };
+        assert!(selected(
+            &company,
+            &kna1("0001", "DE", "20200101"),
+            true,
+            false
+        ));
+        assert!(!selected(
+            &company,
+            &kna1("0001", "DE", "20200101"),
+            false,
+            true
+        ));
+
+        let area = CustomerSelection {
+            only_with_sales_area: true,
+            ..Default::default()
+        };
+        assert!(selected(
+            &area,
+            &kna1("0001", "DE", "20200101"),
+            false,
+            true
+        ));
+        assert!(!selected(
+            &area,
+            &kna1("0001", "DE", "20200101"),
+            true,
+            false
+        ));
+
+        let created = CustomerSelection {
+            created_after: Some("20200101".into()),
+            ..Default::default()
+        };
+        assert!(selected(
+            &created,
+            &kna1("0001", "DE", "20200102"),
+            false,
+            false
+        ));
+        assert!(!selected(
+            &created,
+            &kna1("0001", "DE", "20200101"),
+            false,
+            false
+        ));
+
+        let all = CustomerSelection {
+            account_groups: vec!["0001".into()],
+            exclude_account_groups: vec!["CPD".into()],
+            countries: vec!["DE".into()],
+            created_after: Some("20200101".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            selection_condition(&all).to_lines().unwrap().join(" "),
+            "( KTOKD IN ( '0001' ) AND KTOKD NE 'CPD' AND LAND1 IN ( 'DE' ) AND ERDAT GT '20200101' )"
+        );
+    }
 
     #[test]
     fn object_ids_of_address_change_documents_give_their_numbers() {

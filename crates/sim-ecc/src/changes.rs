@@ -765,3 +765,25 @@ pub fn block(state: &SimState, request: &CountRequest) -> Vec<String> {
     }
     numbers
 }
+
+/// XD02: the customer's account group changed (KNA1-KTOKD), with its DEBI change document.
+/// Returns false when there is no such customer.
+pub fn change_account_group(state: &SimState, kunnr: &str, account_group: &str) -> bool {
+    let (date, time) = local_now(state);
+    let mut data = state.write_data();
+    let client = data.client.clone();
+    let Some(index) = data.customer_index(kunnr) else {
+        return false;
+    };
+    let group: &'static str = text(account_group);
+    let old = std::mem::replace(&mut data.customers[index].account_group, group);
+    let kunnr = data.customers[index].kunnr.to_string();
+    let items = vec![item("KNA1", key_kna1(&client, &kunnr), "KTOKD", old, group)];
+    let mut writer = DocumentWriter {
+        data: &mut data,
+        date,
+        time,
+    };
+    writer.write(&kunnr, "XD02", "U", items, "MEIER");
+    true
+}

@@ -109,6 +109,11 @@ impl SpawnedEcc {
         changes::block(&self.state, &CountRequest { count, seed: None })
     }
 
+    /// Changes a customer's account group (KNA1-KTOKD) through XD02, with a change document.
+    pub fn change_account_group(&self, kunnr: &str, account_group: &str) -> bool {
+        changes::change_account_group(&self.state, kunnr, account_group)
+    }
+
     pub fn set_faults(&self, settings: FaultSettings) {
         self.state.set_faults(settings);
     }

@@ -37,6 +37,8 @@ pub struct TestbedOptions {
     pub store_url: Option<String>,
     /// Extra lines for the `[sync]` table, e.g. `on_deleted = "delete"`.
     pub sync_lines: Vec<String>,
+    /// Lines appended after `[sync]`, e.g. an `[ecc.select]` table.
+    pub extra_lines: Vec<String>,
 }
 
 impl TestbedOptions {
@@ -54,6 +56,7 @@ impl TestbedOptions {
             hand_typed: 0,
             store_url: None,
             sync_lines: Vec::new(),
+            extra_lines: Vec::new(),
         }
     }
 }
@@ -125,6 +128,7 @@ budget_share = {share}
 [sync]
 connection = "testbed"
 {sync_lines}
+{extra_lines}
 "#,
             ecc_url = ecc.base_url(),
             client = ecc.client(),
@@ -135,6 +139,7 @@ connection = "testbed"
             seats = options.seats,
             share = options.budget_share,
             sync_lines = options.sync_lines.join("\n"),
+            extra_lines = options.extra_lines.join("\n"),
         );
         let config = mlc_config::parse("testbed.toml", &config_text, &|_| None)
             .map_err(|error| anyhow::anyhow!("testbed config: {error}"))?;

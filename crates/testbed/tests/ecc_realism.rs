@@ -192,3 +192,123 @@ async fn an_address_only_change_reaches_pipedrive_with_a_delta_run() {
     }
     testbed.shutdown().await;
 }
+
+/// Organizations in Pipedrive by "ECC Customer Number", and their "ECC Status".
+fn organizations_by_number(
+    testbed: &Testbed,
+    fields: &[mlc_pipedrive::ResolvedField],
+) -> Vec<(String, String)> {
+    let key = |name: &str| {
+        fields
+            .iter()
+            .find(|field| field.name == name)
+            .map(|field| field.key.clone())
+            .unwrap()
+    };
+    let (number_key, status_key) = (key("ECC Customer Number"), key("ECC Status"));
+    testbed
+        .pipedrive
+        .state()
+        .organizations()
+        .iter()
+        .map(|organization| {
+            let text = |key: &str| {
+                organization.json["custom_fields"][key]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (text(&number_key), text(&status_key))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_selected_customers_reach_pipedrive_and_one_leaving_the_selection_follows_on_deleted()
+{
+    let mut options = TestbedOptions::new(240, 25);
+    options.dirty_rate = 0.0;
+    options.duplicate_rate = 0.0;
+    options.extra_lines = vec![
+        "[ecc.select]".into(),
+        "countries = [\"DE\", \"AT\", \"FR\", \"US\"]".into(),
+        "exclude_account_groups = [\"CPD\"]".into(),
+        "only_with_company_code = true".into(),
+    ];
+    let testbed = Testbed::start(options).await.unwrap();
+    let engine = testbed.engine().await.unwrap();
+    let fields = testbed.setup(&engine).await.unwrap();
+    sync(&engine, RunMode::Full).await;
+
+    let truth = testbed.truth();
+    let countries = ["DE", "AT", "FR", "US"];
+    let in_selection = |record: &mlc_sim_ecc::TruthRecord| {
+        countries.contains(&record.customer.billing_address.country.as_str())
+            && record.customer.account_group != "CPD"
+    };
+    let organizations = organizations_by_number(&testbed, &fields);
+    let synced: BTreeSet<&str> = organizations
+        .iter()
+        .map(|(number, _)| number.as_str())
+        .collect();
+    let outside: Vec<String> = truth
+        .iter()
+        .filter(|record| !in_selection(record))
+        .map(|record| alpha_output(&record.customer.customer_number))
+        .collect();
+    assert!(
+        outside.len() > 20,
+        "the data set has customers outside the selection"
+    );
+    for number in &outside {
+        assert!(
+            !synced.contains(number.as_str()),
+            "customer {number} is outside [ecc.select] and reached Pipedrive"
+        );
+    }
+    let inside = truth
+        .iter()
+        .filter(|record| in_selection(record))
+        .filter(|record| !record.customer.deleted && !record.customer.blocked)
+        .filter(|record| synced.contains(alpha_output(&record.customer.customer_number).as_str()))
+        .count();
+    assert!(
+        inside > 50,
+        "selected customers reached Pipedrive ({inside})"
+    );
+
+    // A synced customer leaves the selection (its account group becomes CPD): the next delta
+    // treats it like a customer flagged for deletion (on_deleted = "field": ECC Status).
+    let leaving = truth
+        .iter()
+        .find(|record| {
+            in_selection(record)
+                && !record.customer.deleted
+                && !record.customer.blocked
+                && organizations.contains(&(
+                    alpha_output(&record.customer.customer_number),
+                    String::new(),
+                ))
+        })
+        .expect("a synced active customer");
+    let number = alpha_output(&leaving.customer.customer_number);
+    assert!(testbed
+        .ecc
+        .change_account_group(&leaving.customer.customer_number, "CPD"));
+    sync(&engine, RunMode::Delta).await;
+    let after = organizations_by_number(&testbed, &fields);
+    assert!(
+        after.contains(&(number.clone(), "deleted".to_string())),
+        "customer {number} left the selection: its organization says deleted"
+    );
+    let changed: Vec<&(String, String)> = after
+        .iter()
+        .filter(|entry| !organizations.contains(entry))
+        .collect();
+    assert_eq!(
+        changed.len(),
+        1,
+        "only that organization changed: {changed:?}"
+    );
+    testbed.shutdown().await;
+}

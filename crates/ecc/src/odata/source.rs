@@ -65,6 +65,14 @@ impl ODataSource {
         config: &EccConfig,
         label: &str,
     ) -> Result<Self, EccError> {
+        if !config.select.is_everything() {
+            return Err(EccError::Config(
+                "ecc.select is applied by the soap-rfc transport (and the agent via soap-rfc); \
+                 over OData the Gateway service decides which customers it exposes: remove \
+                 [ecc.select] or filter in the service"
+                    .into(),
+            ));
+        }
         Ok(ODataSource {
             fetch,
             map: PropertyMap::from_config(&config.odata)?,
