@@ -234,3 +234,58 @@ async fn with_dirty_records_cleaned_every_customer_is_kept_and_its_problems_trav
     }
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_read_holds_only_the_customers_ecc_select_names() {
+    let sim = spawn(acceptance_options(400)).await;
+    let numbers = |collected: &common::Collected| -> std::collections::BTreeSet<String> {
+        collected
+            .records
+            .iter()
+            .map(|record| record.customer.customer_number.clone())
+            .collect()
+    };
+    let selection = [
+        ("account_groups", "[\"0001\"]"),
+        ("countries", "[\"DE\", \"AT\"]"),
+    ];
+    let extractor = Extractor::connect(&config(&sim, "soap-rfc", &selection))
+        .await
+        .unwrap();
+    let selected = numbers(&collect(extractor.full()).await.unwrap());
+    let expected: std::collections::BTreeSet<String> = sim
+        .truth()
+        .iter()
+        .filter(|record| record.dirty.is_none())
+        .filter(|record| record.customer.account_group == "0001")
+        .filter(|record| ["DE", "AT"].contains(&record.customer.billing_address.country.as_str()))
+        .map(|record| record.customer.customer_number.clone())
+        .collect();
+    assert_eq!(selected, expected);
+
+    let newer = [
+        selection[0],
+        selection[1],
+        ("created_after", "\"2018-01-01\""),
+    ];
+    let extractor = Extractor::connect(&config(&sim, "soap-rfc", &newer))
+        .await
+        .unwrap();
+    let newer = numbers(&collect(extractor.full()).await.unwrap());
+    assert!(
+        newer.is_subset(&selected) && !newer.is_empty() && newer.len() < selected.len(),
+        "created_after keeps the older ones out: {} of {}",
+        newer.len(),
+        selected.len()
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecc_select_over_odata_is_refused_with_a_reason() {
+    let sim = spawn(acceptance_options(20)).await;
+    let config = config(&sim, "odata", &[("countries", "[\"DE\"]")]);
+    let error = Extractor::connect(&config).await.err().expect("refused");
+    assert!(error.to_string().contains("ecc.select"), "{error}");
+    sim.shutdown().await;
+}
