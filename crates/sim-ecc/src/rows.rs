@@ -570,7 +570,7 @@ pub fn scan_customers<'a>(
                                 inactive: Option<&'a InactiveCommunication>|
              -> bool {
                 emit(address_number, person, emails, phone_list)
-                    && inactive.map_or(true, |inactive| {
+                    && inactive.is_none_or(|inactive| {
                         emit(address_number, person, &inactive.emails, &inactive.phones)
                     })
             };
@@ -607,7 +607,7 @@ pub fn scan_customers<'a>(
                     contact.inactive.as_deref(),
                 );
                 let private = work
-                    && contact.private.as_deref().map_or(true, |private| {
+                    && contact.private.as_deref().is_none_or(|private| {
                         emit_all(
                             private.address_number,
                             contact.prsnr,
