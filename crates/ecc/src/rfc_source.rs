@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use chrono_tz::Tz;
 use mlc_config::sections::ecc::DirtyRecordPolicy;
 use mlc_config::CustomerSelection;
@@ -23,13 +23,13 @@ use crate::rfc::where_clause::{Condition, Op};
 use crate::source::{CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead};
 
 /// The tables the extraction reads, for `check` and for the agent's allow-list.
-pub const TABLES_READ: [&str; 12] = [
+pub const TABLES_READ: [&str; 13] = [
     "KNA1", "KNB1", "KNVV", "KNVP", "KNVK", "ADRC", "ADR6", "ADR2", "ADRP", "TVZBT", "TPFKT",
-    "CDHDR",
+    "CDHDR", "TTZCU",
 ];
 
 /// The first key field of each table in `TABLES_READ`, asked for by the NO_DATA probe of `check`.
-const PROBE_FIELDS: [&str; 12] = [
+const PROBE_FIELDS: [&str; 13] = [
     "KUNNR",
     "KUNNR",
     "KUNNR",
@@ -42,7 +42,77 @@ const PROBE_FIELDS: [&str; 12] = [
     "SPRAS",
     "SPRAS",
     "OBJECTCLAS",
+    "TZONESYS",
 ];
+
+/// SAP time zones (table TTZZ) and an IANA zone with the same rules, to compare TTZCU-TZONESYS
+/// with `ecc.timezone`.
+const SAP_TIME_ZONES: [(&str, &str); 12] = [
+    ("UTC", "UTC"),
+    ("GMT", "UTC"),
+    ("GMTUK", "Europe/London"),
+    ("CET", "Europe/Berlin"),
+    ("EET", "Europe/Helsinki"),
+    ("EST", "America/New_York"),
+    ("CST", "America/Chicago"),
+    ("MST", "America/Denver"),
+    ("PST", "America/Los_Angeles"),
+    ("JAPAN", "Asia/Tokyo"),
+    ("INDIA", "Asia/Kolkata"),
+    ("AUSNSW", "Australia/Sydney"),
+];
+
+/// The `ecc time zone` check line: whether `ecc.timezone` keeps the same time as the system's
+/// own zone (TTZCU-TZONESYS) in winter and in summer. Change documents carry the system's local
+/// time, so a wrong zone shifts every delta window.
+pub fn time_zone_check(system_zone: &str, configured: Tz) -> CheckLine {
+    let name = "ecc time zone";
+    let system_zone = system_zone.trim();
+    let Some(like) = SAP_TIME_ZONES
+        .iter()
+        .find(|(sap, _)| *sap == system_zone)
+        .and_then(|(_, iana)| iana.parse::<Tz>().ok())
+    else {
+        return CheckLine::passed(
+            name,
+            format!(
+                "the system's zone {system_zone:?} (TTZCU-TZONESYS) is not one ml-connector knows; \
+                 make sure ecc.timezone = \"{}\" keeps the same time",
+                configured.name()
+            ),
+        );
+    };
+    use chrono::{Offset, TimeZone};
+    let year = Utc::now().year();
+    let same = [1, 7].iter().all(|month| {
+        let instant = Utc
+            .with_ymd_and_hms(year, *month, 15, 12, 0, 0)
+            .single()
+            .unwrap_or_else(Utc::now);
+        instant.with_timezone(&like).offset().fix()
+            == instant.with_timezone(&configured).offset().fix()
+    });
+    if same {
+        CheckLine::passed(
+            name,
+            format!(
+                "{system_zone} (TTZCU-TZONESYS) matches ecc.timezone {}",
+                configured.name()
+            ),
+        )
+    } else {
+        CheckLine::failed(
+            name,
+            format!(
+                "the system's time zone is {system_zone} (TTZCU-TZONESYS, like {}) but ecc.timezone is {}: \
+                 change documents would be read in the wrong window; set ecc.timezone = \"{}\"",
+                like.name(),
+                configured.name(),
+                like.name()
+            ),
+        )
+    }
+}
 
 /// Change-document object classes of Business Address Services: organization addresses
 /// (address type 1), private addresses of persons (type 2) and persons at a company's address
@@ -675,6 +745,24 @@ impl CustomerSource for RfcSource {
                 Err(error) => lines.push(CheckLine::failed(name, error.to_string())),
             }
         }
+        let zone = TableRead {
+            table: "TTZCU",
+            keys: &["CLIENT"],
+            fields: vec!["TZONESYS"],
+            filter: Condition::all(vec![]),
+        };
+        match self.reader.read_all(&zone).await {
+            Ok(rows) => match rows.first().and_then(|row| row.get("TZONESYS")) {
+                Some(system_zone) => {
+                    lines.push(time_zone_check(system_zone, self.settings.timezone))
+                }
+                None => lines.push(CheckLine::failed(
+                    "ecc time zone",
+                    "TTZCU has no row: the system's time zone is not maintained (STZAC)",
+                )),
+            },
+            Err(error) => lines.push(CheckLine::failed("ecc time zone", error.to_string())),
+        }
         lines
     }
 
@@ -889,6 +977,27 @@ mod tests {
         assert_eq!(
             selection_condition(&all).to_lines().unwrap().join(" "),
             "( KTOKD IN ( '0001' ) AND KTOKD NE 'CPD' AND LAND1 IN ( 'DE' ) AND ERDAT GT '20200101' )"
+        );
+    }
+
+    #[test]
+    fn the_time_zone_check_compares_the_systems_zone_with_the_configured_one() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let new_york: Tz = "America/New_York".parse().unwrap();
+        assert!(time_zone_check("CET", berlin).ok);
+        assert!(time_zone_check("CET", "Europe/Vienna".parse().unwrap()).ok);
+        let mismatch = time_zone_check("CET", new_york);
+        assert!(!mismatch.ok);
+        assert!(
+            mismatch.detail.contains("CET") && mismatch.detail.contains("America/New_York"),
+            "{}",
+            mismatch.detail
+        );
+        assert!(!time_zone_check("UTC", berlin).ok);
+        assert!(time_zone_check("EST", new_york).ok);
+        assert!(
+            time_zone_check("ZZZ", berlin).ok,
+            "unknown zones are not failed"
         );
     }
 

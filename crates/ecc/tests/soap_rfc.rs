@@ -289,3 +289,36 @@ async fn ecc_select_over_odata_is_refused_with_a_reason() {
     assert!(error.to_string().contains("ecc.select"), "{error}");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_when_ecc_timezone_is_not_the_systems_own_naming_both() {
+    // The simulated server runs on Europe/Berlin (TTZCU-TZONESYS = CET).
+    let sim = spawn(acceptance_options(20)).await;
+    for (configured, ok) in [("\"Europe/Berlin\"", true), ("\"America/New_York\"", false)] {
+        let extractor = Extractor::connect(&config(&sim, "soap-rfc", &[("timezone", configured)]))
+            .await
+            .unwrap();
+        let lines = extractor.check().await;
+        let line = lines
+            .iter()
+            .find(|line| line.name == "ecc time zone")
+            .unwrap_or_else(|| panic!("no time zone line: {lines:?}"));
+        assert_eq!(line.ok, ok, "{configured}: {}", line.detail);
+        assert!(line.detail.contains("CET"), "{}", line.detail);
+        if !ok {
+            assert!(
+                line.detail.contains("America/New_York") && line.detail.contains("Europe/Berlin"),
+                "{}",
+                line.detail
+            );
+        }
+        assert!(
+            lines
+                .iter()
+                .find(|line| line.name == "ecc table TTZCU")
+                .is_some_and(|line| line.ok),
+            "{lines:?}"
+        );
+    }
+    sim.shutdown().await;
+}

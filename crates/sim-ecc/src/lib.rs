@@ -166,9 +166,10 @@ pub async fn spawn(options: SimEccOptions) -> anyhow::Result<SpawnedEcc> {
     let scope = options.scope()?;
     let generation = options.generation();
     let settings = generation.clone();
-    let data = tokio::task::spawn_blocking(move || generate::generate(&settings))
+    let mut data = tokio::task::spawn_blocking(move || generate::generate(&settings))
         .await
         .context("generating the customer master")?;
+    data.system_time_zone = model::sap_time_zone(&options.timezone);
     let stopping = CancellationToken::new();
     let state = Arc::new(SimState::new(
         options.clone(),

@@ -528,6 +528,8 @@ pub const VENDOR_NUMBERS: std::ops::Range<u32> = 300_000..350_000;
 #[derive(Debug, Default)]
 pub struct EccData {
     pub client: String,
+    /// TTZCU-TZONESYS: the system's time zone as SAP names it (TTZZ), e.g. "CET".
+    pub system_time_zone: &'static str,
     pub customers: Vec<CustomerMaster>,
     pub vendor_contacts: Vec<VendorContact>,
     pub change_documents: Vec<ChangeDocument>,
@@ -635,6 +637,25 @@ impl EccData {
                     .position(|contact| contact.parnr == parnr)
                     .map(|contact_index| (customer_index, contact_index))
             })
+    }
+}
+
+/// SAP's name (table TTZZ) of the zone an IANA name stands for; "UTC" for one it does not know.
+pub fn sap_time_zone(iana: &str) -> &'static str {
+    match iana {
+        "Europe/Berlin" | "Europe/Vienna" | "Europe/Zurich" | "Europe/Paris"
+        | "Europe/Amsterdam" | "Europe/Brussels" | "Europe/Rome" | "Europe/Madrid"
+        | "Europe/Warsaw" | "Europe/Prague" | "Europe/Stockholm" | "Europe/Copenhagen"
+        | "Europe/Oslo" => "CET",
+        "Europe/London" | "Europe/Dublin" => "GMTUK",
+        "Europe/Helsinki" | "Europe/Athens" | "Europe/Bucharest" | "Europe/Sofia" => "EET",
+        "America/New_York" | "America/Detroit" | "America/Toronto" => "EST",
+        "America/Chicago" => "CST",
+        "America/Denver" => "MST",
+        "America/Los_Angeles" => "PST",
+        "Asia/Tokyo" => "JAPAN",
+        "Asia/Kolkata" => "INDIA",
+        _ => "UTC",
     }
 }
 

@@ -52,6 +52,8 @@ pub enum RowRef<'a> {
         code: &'static str,
         text: &'static str,
     },
+    /// TTZCU, the client's one row of time-zone customizing.
+    Ttzcu(&'static str),
     Cdhdr(&'a ChangeDocument),
     Cdpos(&'a ChangeDocument, &'a ChangeItem),
 }
@@ -262,6 +264,11 @@ impl<'a> RowRef<'a> {
                 "SPRAS" => b(language),
                 "PAFKT" => b(code),
                 "VTEXT" => b(text),
+                _ => b(""),
+            },
+            RowRef::Ttzcu(zone) => match field {
+                "FLAGACTIVE" => b("X"),
+                "TZONESYS" | "TZONEDEF" => b(zone),
                 _ => b(""),
             },
             RowRef::Cdhdr(document) => cdhdr(document, field),
@@ -662,6 +669,9 @@ pub fn scan_customers<'a>(
                     }
                 }
             }
+        }
+        "TTZCU" => {
+            visit(RowRef::Ttzcu(data.system_time_zone));
         }
         "CDHDR" => {
             for document in &data.change_documents {

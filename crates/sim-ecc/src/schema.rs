@@ -849,9 +849,21 @@ pub static CDPOS: TableDef = TableDef {
     ],
 };
 
+pub static TTZCU: TableDef = TableDef {
+    name: "TTZCU",
+    text: "Time Zones: Customizing for the Client",
+    fields: &[
+        k("CLIENT", C, 3, "Client"),
+        f("FLAGACTIVE", C, 1, "Time zone support is active"),
+        f("TZONESYS", C, 6, "System time zone"),
+        f("TZONEDEF", C, 6, "Default time zone for users"),
+    ],
+};
+
 /// Every table RFC_READ_TABLE can read; anything else is TABLE_NOT_AVAILABLE.
 pub static TABLES: &[&TableDef] = &[
     &KNA1, &KNB1, &KNVV, &KNVP, &KNVK, &ADRC, &ADR2, &ADR6, &ADRP, &TVZBT, &TPFKT, &CDHDR, &CDPOS,
+    &TTZCU,
 ];
 
 pub fn table(name: &str) -> Option<&'static TableDef> {
