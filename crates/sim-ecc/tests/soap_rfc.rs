@@ -710,3 +710,82 @@ async fn key_bounded_reads_return_exactly_what_a_full_scan_filters() {
     assert!(!expected.is_empty());
     assert_eq!(bounded.raw_rows, expected);
 }
+
+#[tokio::test]
+async fn flags_in_the_company_code_the_sales_area_and_on_contacts_reach_the_truth() {
+    let ecc = ecc(1500).await;
+    let truth = ecc.sim.truth();
+    let record = |number: &str| {
+        truth
+            .iter()
+            .find(|record| record.customer.customer_number == number)
+            .unwrap()
+    };
+    let central: BTreeSet<String> = ecc
+        .read_table(&ReadTable {
+            options: &[
+                "LOEVM = 'X' OR SPERR = 'X' OR AUFSD <> ' '",
+                "OR LIFSD <> ' ' OR FAKSD <> ' '",
+            ],
+            ..ReadTable::new("KNA1", &["KUNNR"])
+        })
+        .await
+        .unwrap()
+        .rows
+        .iter()
+        .map(|row| row["KUNNR"].clone())
+        .collect();
+    let company = ecc
+        .read_table(&ReadTable {
+            options: &["BUKRS = '1000' AND ( LOEVM = 'X' OR SPERR = 'X' )"],
+            ..ReadTable::new("KNB1", &["KUNNR", "LOEVM", "SPERR"])
+        })
+        .await
+        .unwrap();
+    let area = ecc
+        .read_table(&ReadTable {
+            options: &[
+                "VKORG = '1000' AND VTWEG = '10' AND SPART = '00' AND",
+                "( LOEVM = 'X' OR AUFSD <> ' ' OR LIFSD <> ' ' OR FAKSD <> ' ' )",
+            ],
+            ..ReadTable::new("KNVV", &["KUNNR", "LOEVM", "AUFSD"])
+        })
+        .await
+        .unwrap();
+    let mut only_below = 0;
+    for row in company.rows.iter().chain(&area.rows) {
+        let customer = &record(&row["KUNNR"]).customer;
+        if row["LOEVM"] == "X" {
+            assert!(customer.deleted, "{} LOEVM below KNA1", row["KUNNR"]);
+        } else {
+            assert!(customer.blocked, "{} blocked below KNA1", row["KUNNR"]);
+        }
+        if !central.contains(&row["KUNNR"]) {
+            only_below += 1;
+        }
+    }
+    assert!(
+        only_below > 0,
+        "some customers are flagged only in KNB1 or KNVV"
+    );
+
+    let flagged_contacts = ecc
+        .read_table(&ReadTable {
+            options: &["LOEVM = 'X' AND KUNNR <> ' '"],
+            ..ReadTable::new("KNVK", &["PARNR", "KUNNR"])
+        })
+        .await
+        .unwrap();
+    assert!(!flagged_contacts.rows.is_empty());
+    for row in &flagged_contacts.rows {
+        assert!(
+            record(&row["KUNNR"])
+                .customer
+                .contacts
+                .iter()
+                .all(|contact| contact.contact_number != row["PARNR"]),
+            "contact {} is flagged for deletion: not in the truth",
+            row["PARNR"]
+        );
+    }
+}
