@@ -322,3 +322,35 @@ async fn check_fails_when_ecc_timezone_is_not_the_systems_own_naming_both() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soap_service_switched_off_in_sicf_says_what_to_activate() {
+    let mut options = acceptance_options(10);
+    options.soap_service_inactive = true;
+    let sim = spawn(options).await;
+    let extractor = Extractor::connect(&config(&sim, "soap-rfc", &[]))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let lines = extractor.check().await;
+    let logon = lines
+        .iter()
+        .find(|line| line.name == "ecc logon")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert!(!logon.ok);
+    assert!(
+        logon.detail.contains("SICF") && logon.detail.contains("/sap/bc/soap/rfc"),
+        "{}",
+        logon.detail
+    );
+    assert!(
+        !logon.detail.contains("ecc.password"),
+        "not a password problem: {}",
+        logon.detail
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "no long retries"
+    );
+    sim.shutdown().await;
+}

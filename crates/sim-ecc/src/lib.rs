@@ -241,6 +241,9 @@ async fn soap_rfc(
     body: Bytes,
 ) -> Response {
     state.count_request();
+    if state.options.soap_service_inactive {
+        return state::service_not_active("/sap/bc/soap/rfc");
+    }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());

@@ -76,6 +76,10 @@ pub struct SimEccOptions {
     /// addresses, e-mails and phones, as systems that do not log them.
     #[arg(long)]
     pub no_address_change_documents: bool,
+    /// Answer /sap/bc/soap/rfc as a system where the service is switched off in SICF (HTTP 403
+    /// with the ICF error page).
+    #[arg(long)]
+    pub soap_service_inactive: bool,
 }
 
 impl SimEccOptions {
@@ -104,6 +108,7 @@ impl SimEccOptions {
             sales_area: "1000-10-00".into(),
             language: "EN".into(),
             no_address_change_documents: false,
+            soap_service_inactive: false,
         }
     }
 

@@ -363,7 +363,25 @@ impl SoapRfcTransport {
             .await
             .map_err(|error| network_error(&endpoint, &error))?;
         let status = response.status().as_u16();
-        if status == 401 || status == 403 {
+        if status == 403 {
+            let text = read_capped(response, &endpoint, self.max_response_bytes).await?;
+            if is_inactive_service_page(&text) {
+                return Err(EccError::Http {
+                    endpoint,
+                    status,
+                    detail: "the ICF service /sap/bc/soap/rfc is switched off on this system: \
+                             ask the SAP team to activate default_host/sap/bc/soap/rfc in \
+                             transaction SICF (see docs/sap-setup.md), or use transport odata"
+                        .into(),
+                });
+            }
+            return Err(EccError::LogonFailed {
+                endpoint,
+                user: self.user.clone(),
+                status,
+            });
+        }
+        if status == 401 {
             return Err(EccError::LogonFailed {
                 endpoint,
                 user: self.user.clone(),
@@ -411,6 +429,15 @@ impl RfcTransport for SoapRfcTransport {
     fn endpoint(&self) -> String {
         self.url.split('?').next().unwrap_or(&self.url).to_string()
     }
+}
+
+/// The ICF's error page for a service that is not active in SICF ("Service cannot be reached",
+/// "Service is not active"), as opposed to a 403 for a user without the logon right.
+fn is_inactive_service_page(text: &str) -> bool {
+    let text = text.to_lowercase();
+    text.contains("service is not active")
+        || text.contains("service cannot be reached")
+        || text.contains("service not active")
 }
 
 #[cfg(test)]
