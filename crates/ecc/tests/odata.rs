@@ -129,3 +129,51 @@ async fn a_service_that_ignores_filter_still_gives_exact_reads_and_deltas() {
     assert_eq!(got, expected);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_metadata_and_names_a_mapped_property_the_service_lacks() {
+    let sim = spawn(acceptance_options(10)).await;
+    let metadata_line = |lines: Vec<mlc_ecc::CheckLine>| {
+        lines
+            .into_iter()
+            .find(|line| line.name == "ecc odata metadata")
+            .expect("a metadata line")
+    };
+    let extractor = Extractor::connect(&config(&sim, "odata", &[]))
+        .await
+        .unwrap();
+    let line = metadata_line(extractor.check().await);
+    assert!(line.ok, "{}", line.detail);
+
+    let extractor = Extractor::connect(&config(
+        &sim,
+        "odata",
+        &[
+            ("department", "\"Departmnt\""),
+            ("contact_set", "\"ContactSet\""),
+        ],
+    ))
+    .await
+    .unwrap();
+    let line = metadata_line(extractor.check().await);
+    assert!(!line.ok);
+    assert!(
+        line.detail.contains("ecc.odata.contact_set") && line.detail.contains("ContactPersonSet"),
+        "{}",
+        line.detail
+    );
+    let extractor = Extractor::connect(&config(&sim, "odata", &[("department", "\"Departmnt\"")]))
+        .await
+        .unwrap();
+    let line = metadata_line(extractor.check().await);
+    assert!(!line.ok);
+    assert!(
+        line.detail
+            .contains("ecc.odata.contact_properties.department")
+            && line.detail.contains("Departmnt")
+            && line.detail.contains("nearest property is Department"),
+        "{}",
+        line.detail
+    );
+    sim.shutdown().await;
+}

@@ -105,6 +105,21 @@ impl PropertyMap {
         Ok(PropertyMap { customer, contact })
     }
 
+    /// Every mapped customer field and its property, those the service has at all.
+    pub fn customer_entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.customer
+            .iter()
+            .filter(|(_, property)| !property.is_empty())
+            .map(|(field, property)| (field.as_str(), property.as_str()))
+    }
+
+    pub fn contact_entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.contact
+            .iter()
+            .filter(|(_, property)| !property.is_empty())
+            .map(|(field, property)| (field.as_str(), property.as_str()))
+    }
+
     /// The property of a canonical customer field; "" when the service has none.
     pub fn customer(&self, field: &str) -> &str {
         self.customer.get(field).map(String::as_str).unwrap_or("")

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::json::{self, flag, parse_collection, text, CollectionPage};
 use super::mapping::PropertyMap;
+use super::metadata::{nearest, ServiceMetadata};
 use super::ODataFetch;
 use crate::assemble::inspect;
 use crate::delta::DeltaCursor;
@@ -83,6 +84,71 @@ impl ODataSource {
             label: label.to_string(),
             calls: AtomicU64::new(0),
         })
+    }
+
+    /// The `ecc odata metadata` check line: every configured entity set and mapped property
+    /// exists in the service's `$metadata`; a missing one is named with the nearest existing.
+    async fn metadata_check(&self) -> CheckLine {
+        let name = "ecc odata metadata";
+        let path = format!("{}$metadata", self.service());
+        let metadata = match self.fetch.get(&path).await {
+            Ok((200, body)) => match ServiceMetadata::parse(&body, &self.fetch.endpoint()) {
+                Ok(metadata) => metadata,
+                Err(error) => return CheckLine::failed(name, error.to_string()),
+            },
+            Ok((status, _)) => {
+                return CheckLine::failed(name, format!("{path} answered HTTP {status}"))
+            }
+            Err(error) => return CheckLine::failed(name, error.to_string()),
+        };
+        let mut problems = Vec::new();
+        let sets = [
+            (
+                &self.config.customer_set,
+                "ecc.odata.customer_set",
+                self.map.customer_entries().collect::<Vec<_>>(),
+                "customer_properties",
+            ),
+            (
+                &self.config.contact_set,
+                "ecc.odata.contact_set",
+                self.map.contact_entries().collect::<Vec<_>>(),
+                "contact_properties",
+            ),
+        ];
+        for (set, key, entries, table) in sets {
+            let Some(properties) = metadata.properties_of(set) else {
+                let nearest = nearest(set, metadata.entity_sets.keys())
+                    .map(|name| format!("; the nearest set is {name}"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "{key} = {set:?}: the service has no such entity set{nearest}"
+                ));
+                continue;
+            };
+            let properties: Vec<String> = properties.to_vec();
+            for (field, property) in entries {
+                // A path into a complex type or a navigation is checked by its first step.
+                let first = property.split('/').next().unwrap_or(property);
+                if properties.iter().any(|known| known == first) {
+                    continue;
+                }
+                let nearest = nearest(first, &properties)
+                    .map(|name| format!("; the nearest property is {name}"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "ecc.odata.{table}.{field} = {property:?}: {set} has no property {first}{nearest}"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            CheckLine::passed(
+                name,
+                "every entity set and mapped property exists in $metadata",
+            )
+        } else {
+            CheckLine::failed(name, problems.join("; "))
+        }
     }
 
     fn service(&self) -> String {
@@ -691,6 +757,7 @@ impl CustomerSource for ODataSource {
                 Err(error) => lines.push(CheckLine::failed(name, error.to_string())),
             }
         }
+        lines.push(self.metadata_check().await);
         lines
     }
 
