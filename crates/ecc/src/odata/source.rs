@@ -406,7 +406,7 @@ impl ODataSource {
                     || matches!(entity.get(property), Some(Value::String(text)) if !text.trim().is_empty() && !text.trim().eq_ignore_ascii_case("false")))
         };
         let optional = |value: String| (!value.trim().is_empty()).then(|| value.trim().to_string());
-        let customer_number = field("customer_number");
+        let customer_number = internal_key(&field("customer_number"));
         let name_parts = [
             field("name1"),
             field("name2"),
@@ -469,7 +469,7 @@ impl ODataSource {
         };
         let optional = |value: String| (!value.trim().is_empty()).then(|| value.trim().to_string());
         ContactPerson {
-            contact_number: field("contact_number"),
+            contact_number: internal_key(&field("contact_number")),
             first_name: field("first_name"),
             last_name: field("last_name"),
             department: optional(field("department")),
@@ -770,9 +770,49 @@ impl CustomerSource for ODataSource {
     }
 }
 
+/// KUNNR/PARNR in SAP's internal form: Gateway applies the ALPHA output conversion to
+/// dictionary-bound properties, so "4711" arrives for "0000004711"; converted back (ALPHA
+/// input), keys agree with the soap-rfc transport.
+fn internal_key(number: &str) -> String {
+    mlc_canonical::alpha_input(number, 10).unwrap_or_else(|| number.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct NoService;
+
+    #[async_trait::async_trait]
+    impl ODataFetch for NoService {
+        async fn get(&self, _path: &str) -> Result<(u16, String), EccError> {
+            Ok((404, String::new()))
+        }
+        fn endpoint(&self) -> String {
+            "test".into()
+        }
+    }
+
+    #[test]
+    fn numbers_without_leading_zeros_become_internal_keys() {
+        let config = mlc_config::parse("t.toml", mlc_config::TEMPLATE, &|_| Some("x".into()))
+            .unwrap()
+            .ecc;
+        let source = ODataSource::new(Arc::new(NoService), &config, "odata").unwrap();
+        let entity = |pairs: &[(&str, &str)]| -> Map<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect()
+        };
+        let customer = source.customer_of(&entity(&[("CustomerNumber", "4711"), ("Name1", "A")]));
+        assert_eq!(customer.customer_number, "0000004711");
+        assert_eq!(customer.customer_number_display, "4711");
+        let external = source.customer_of(&entity(&[("CustomerNumber", "CPD00001")]));
+        assert_eq!(external.customer_number, "CPD00001");
+        let contact = source.contact_of(&entity(&[("ContactNumber", "32")]));
+        assert_eq!(contact.contact_number, "0000000032");
+    }
 
     #[test]
     fn literals_double_their_quotes() {
