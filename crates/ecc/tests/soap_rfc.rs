@@ -312,6 +312,12 @@ async fn check_fails_when_ecc_timezone_is_not_the_systems_own_naming_both() {
                 line.detail
             );
         }
+        let clock = lines.iter().find(|line| line.name == "ecc clock").unwrap();
+        assert!(
+            clock.ok && clock.detail.contains("Date header"),
+            "{}",
+            clock.detail
+        );
         assert!(
             lines
                 .iter()

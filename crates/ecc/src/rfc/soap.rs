@@ -318,6 +318,9 @@ pub struct SoapRfcTransport {
     password: String,
     retries: u32,
     max_response_bytes: usize,
+    /// The server's clock minus ours in milliseconds, from the last answer's `Date` header;
+    /// `i64::MIN` until one arrived.
+    skew_millis: std::sync::atomic::AtomicI64,
 }
 
 impl SoapRfcTransport {
@@ -347,6 +350,7 @@ impl SoapRfcTransport {
             password: password.to_string(),
             retries,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            skew_millis: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -363,6 +367,17 @@ impl SoapRfcTransport {
             .await
             .map_err(|error| network_error(&endpoint, &error))?;
         let status = response.status().as_u16();
+        if let Some(skew) = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|date| super::skew_from_date_header(date, chrono::Utc::now()))
+        {
+            self.skew_millis.store(
+                skew.num_milliseconds(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         if status == 403 {
             let text = read_capped(response, &endpoint, self.max_response_bytes).await?;
             if is_inactive_service_page(&text) {
@@ -428,6 +443,11 @@ impl RfcTransport for SoapRfcTransport {
 
     fn endpoint(&self) -> String {
         self.url.split('?').next().unwrap_or(&self.url).to_string()
+    }
+
+    fn clock_skew(&self) -> Option<chrono::Duration> {
+        let millis = self.skew_millis.load(std::sync::atomic::Ordering::Relaxed);
+        (millis != i64::MIN).then(|| chrono::Duration::milliseconds(millis))
     }
 }
 
