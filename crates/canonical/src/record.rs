@@ -4,9 +4,13 @@
 //! Conventions, shared by the extraction and the ECC simulator's truth:
 //! - SAP CHAR values are trimmed; a blank optional scalar is `None`, a blank address part is "".
 //! - Keys are in SAP's internal form (`"0000004711"`), the display form sits beside them.
+//! - Only e-mails and phones in use count: ADR6/ADR2 rows flagged FLG_NOUSE or outside their
+//!   VALID_FROM/VALID_TO are left out.
 //! - `email`/`phone` of a customer are its default ones (FLGDEFAULT = 'X', else the lowest
-//!   CONSNUMBER) with PERSNUMBER blank; a contact's `emails`/`phones` list every entry of its
-//!   PRSNR, the default first, then by CONSNUMBER.
+//!   CONSNUMBER) under its ADRNR with PERSNUMBER blank; a contact's `emails`/`phones` list every
+//!   entry under the customer's ADRNR with the contact's PRSNR (its work data; never the private
+//!   rows under KNVK-ADRNP_2), the default first, then by CONSNUMBER. Mobile numbers (ADR2-R3_USER
+//!   '2' or '3') are in `mobile_phones`, ordered the same way, not in `phones`.
 //! - A phone is ADR2-TEL_NUMBER, followed by "-" and TEL_EXTENS when there is an extension.
 //! - `payment_terms` is KNVV-ZTERM of the configured sales area, or KNB1-ZTERM of the configured
 //!   company code when the sales area has none; the text comes from TVZBT in the configured
@@ -75,7 +79,11 @@ pub struct ContactPerson {
     pub department: Option<String>,
     pub function: Option<String>,
     pub emails: Vec<String>,
+    /// Landline numbers (ADR2-R3_USER blank or '1').
     pub phones: Vec<String>,
+    /// Mobile numbers (ADR2-R3_USER '2' or '3'), written to Pipedrive labelled "mobile".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mobile_phones: Vec<String>,
 }
 
 /// Joins NAME1..NAME4 the way the brief defines `name`: the non-empty parts, one space apart.
@@ -152,6 +160,14 @@ impl ContactPerson {
         hasher.count(self.phones.len());
         for phone in &self.phones {
             hasher.text(phone);
+        }
+        // Only when there are any, so contacts without mobiles keep the hash they had.
+        if !self.mobile_phones.is_empty() {
+            hasher.text("mobile_phones");
+            hasher.count(self.mobile_phones.len());
+            for phone in &self.mobile_phones {
+                hasher.text(phone);
+            }
         }
         hasher.finish()
     }

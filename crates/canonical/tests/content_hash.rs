@@ -46,6 +46,7 @@ fn mueller() -> Customer {
             function: Some("Head of Purchasing".into()),
             emails: vec!["a.schmidt@mueller-maschinenbau.de".into()],
             phones: vec!["0711 123456-12".into()],
+            mobile_phones: Vec::new(),
         }],
     }
 }

@@ -15,7 +15,7 @@ pub use load::{load, parse};
 pub use secret::Secret;
 pub use sections::{
     alerts::{AlertsConfig, EmailAlerts, SmtpLogin, SmtpSecurity, SmtpServer},
-    ecc::{EccConfig, EccTransport, OdataConfig},
+    ecc::{CustomerSelection, EccConfig, EccTransport, OdataConfig},
     mapping::{
         FieldRule, FieldTarget, LabelRule, MappingConfig, OwnerRule, Transform, ValueSource,
     },

@@ -78,6 +78,20 @@ page_size = 1000
 
 [ecc.odata.contact_properties]
 # department = "Department"
+# Work numbers only; mobile numbers are written to Pipedrive labelled "mobile".
+# phones = "PhoneList"
+# mobile_phones = "MobileList"
+
+[ecc.select]
+# Which customers to sync; all of them when nothing is set. Pushed down into the read (KNA1's
+# WHERE clause) where ECC can filter; a customer that leaves the selection (its account group
+# changed, say) is treated like one flagged for deletion: sync.on_deleted says what happens.
+# account_groups = ["0001"]            # KNA1-KTOKD in the list
+# exclude_account_groups = ["CPD"]     # KNA1-KTOKD not in the list (one-time customers)
+# countries = ["DE", "AT", "CH"]       # KNA1-LAND1 in the list
+# only_with_company_code = true        # has data in ecc.company_code (KNB1)
+# only_with_sales_area = true          # has data in the configured sales area (KNVV)
+# created_after = "2020-01-01"         # KNA1-ERDAT after this day
 
 [pipedrive]
 # Your company domain (https://yourcompany.pipedrive.com), or the api_domain from OAuth.

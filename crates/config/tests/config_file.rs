@@ -107,6 +107,71 @@ fn contacts_deleted_in_ecc_follow_on_contact_deleted() {
     );
 }
 
+/// The template with its `[ecc.select]` lines uncommented and `replace` applied to them.
+fn with_selection(replace: &[(&str, &str)]) -> String {
+    let mut text = TEMPLATE.to_string();
+    for key in [
+        "account_groups",
+        "exclude_account_groups",
+        "countries",
+        "only_with_company_code",
+        "only_with_sales_area",
+        "created_after",
+    ] {
+        text = text.replacen(&format!("# {key} = "), &format!("{key} = "), 1);
+    }
+    for (from, to) in replace {
+        text = text.replacen(from, to, 1);
+    }
+    text
+}
+
+#[test]
+fn the_selection_of_the_template_validates_once_uncommented() {
+    let everything = parse("x.toml", TEMPLATE, &environment).unwrap();
+    assert!(everything.ecc.select.is_everything());
+    let config = parse("x.toml", &with_selection(&[]), &environment).unwrap();
+    let select = &config.ecc.select;
+    assert_eq!(select.account_groups, vec!["0001"]);
+    assert_eq!(select.exclude_account_groups, vec!["CPD"]);
+    assert_eq!(select.countries, vec!["DE", "AT", "CH"]);
+    assert!(select.only_with_company_code && select.only_with_sales_area);
+    assert_eq!(select.created_after.as_deref(), Some("20200101"));
+}
+
+#[test]
+fn a_bad_selection_value_is_named() {
+    for (from, to, key) in [
+        (
+            "created_after = \"2020-01-01\"",
+            "created_after = \"01.01.2020\"",
+            "ecc.select.created_after",
+        ),
+        (
+            "countries = [\"DE\", \"AT\", \"CH\"]",
+            "countries = [\"DE'\"]",
+            "ecc.select.countries",
+        ),
+        (
+            "account_groups = [\"0001\"]",
+            "account_groups = [\"00001\"]",
+            "ecc.select.account_groups",
+        ),
+    ] {
+        let text = with_selection(&[(from, to)]);
+        let error = parse("x.toml", &text, &environment).unwrap_err();
+        assert_eq!(error.key, key, "{error}");
+        assert!(error.line.is_some(), "{error}");
+    }
+    let text = with_selection(&[("only_with_sales_area = true", "only_with_sale_area = true")]);
+    let error = parse("x.toml", &text, &environment).unwrap_err();
+    assert_eq!(
+        error.suggestion.as_deref(),
+        Some("only_with_sales_area"),
+        "{error}"
+    );
+}
+
 #[test]
 fn out_of_range_numbers_are_refused() {
     let text = TEMPLATE.replace("budget_share = 0.5", "budget_share = 1.5");
@@ -144,6 +209,12 @@ fn the_template_mentions_every_key() {
         "agent_via",
         "agent_wait_secs",
         "in_list_size",
+        "account_groups",
+        "exclude_account_groups",
+        "countries",
+        "only_with_company_code",
+        "only_with_sales_area",
+        "created_after",
         "service_path",
         "customer_set",
         "contact_set",

@@ -37,16 +37,17 @@ pub struct CustomerTables {
     pub address_number: HashMap<String, String>,
     /// ADRC, NATION blank, by ADDRNUMBER.
     pub addresses: HashMap<String, Row>,
-    /// ADR6/ADR2 of organizations (PERSNUMBER blank), by ADDRNUMBER.
-    pub address_emails: HashMap<String, Vec<Row>>,
-    pub address_phones: HashMap<String, Vec<Row>>,
+    /// ADR6/ADR2 under the customers' own address numbers, by (ADDRNUMBER, PERSNUMBER): PERSNUMBER
+    /// blank is the company's own, KNVK-PRSNR a contact's work data. A contact's private rows
+    /// (under KNVK-ADRNP_2) are never read, so they cannot be here.
+    pub emails: HashMap<(String, String), Vec<Row>>,
+    pub phones: HashMap<(String, String), Vec<Row>>,
+    /// The server's local time "YYYYMMDDHHMMSS", against which VALID_FROM/VALID_TO are checked.
+    pub server_now: String,
     /// KNVK rows with KUNNR set, by KUNNR.
     pub contacts: HashMap<String, Vec<Row>>,
     /// ADRP by PERSNUMBER.
     pub persons: HashMap<String, Row>,
-    /// ADR6/ADR2 of persons, by PERSNUMBER.
-    pub person_emails: HashMap<String, Vec<Row>>,
-    pub person_phones: HashMap<String, Vec<Row>>,
     /// TVZBT-VTEXT by ZTERM, TPFKT-VTEXT by PAFKT, in the configured language.
     pub payment_texts: HashMap<String, String>,
     pub function_texts: HashMap<String, String>,
@@ -61,9 +62,25 @@ fn optional(text: &str) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
-/// Communication rows ordered as the conventions want: the default first, then by CONSNUMBER.
-fn ordered(rows: &[Row]) -> Vec<&Row> {
-    let mut ordered: Vec<&Row> = rows.iter().collect();
+/// Whether an ADR6/ADR2 row is in use: not flagged "not used" (FLG_NOUSE) and valid at
+/// `server_now` (VALID_FROM/VALID_TO are "YYYYMMDDHHMMSS" in the server's time, blank = open).
+fn in_use(row: &Row, server_now: &str) -> bool {
+    if value(row, "FLG_NOUSE") == "X" {
+        return false;
+    }
+    let valid_from = value(row, "VALID_FROM").trim();
+    let valid_to = value(row, "VALID_TO").trim();
+    let open = |stamp: &str| stamp.is_empty() || stamp.bytes().all(|byte| byte == b'0');
+    (open(valid_from) || valid_from <= server_now) && (open(valid_to) || valid_to >= server_now)
+}
+
+/// The rows in use ordered as the conventions want: the default first, then by CONSNUMBER.
+fn ordered<'a>(rows: Option<&'a Vec<Row>>, server_now: &str) -> Vec<&'a Row> {
+    let mut ordered: Vec<&Row> = rows
+        .into_iter()
+        .flatten()
+        .filter(|row| in_use(row, server_now))
+        .collect();
     ordered.sort_by(|a, b| {
         let default_a = value(a, "FLGDEFAULT") != "X";
         let default_b = value(b, "FLGDEFAULT") != "X";
@@ -115,19 +132,13 @@ pub fn assemble_customer(
     ];
     let address_number = value(kna1, "ADRNR");
     let billing_address = address_of(tables.addresses.get(address_number));
-    let email = tables
-        .address_emails
-        .get(address_number)
-        .and_then(|rows| {
-            ordered(rows)
-                .first()
-                .map(|row| value(row, "SMTP_ADDR").to_string())
-        })
-        .and_then(|text| optional(&text));
-    let phone = tables
-        .address_phones
-        .get(address_number)
-        .and_then(|rows| ordered(rows).first().and_then(|row| phone_of(row)));
+    let own = (address_number.to_string(), String::new());
+    let email = ordered(tables.emails.get(&own), &tables.server_now)
+        .first()
+        .and_then(|row| optional(value(row, "SMTP_ADDR")));
+    let phone = ordered(tables.phones.get(&own), &tables.server_now)
+        .first()
+        .and_then(|row| phone_of(row));
 
     let sales_terms = tables
         .sales_area
@@ -160,22 +171,35 @@ pub fn assemble_customer(
         .contacts
         .get(&customer_number)
         .map(|rows| {
+            // A contact flagged for deletion (KNVK-LOEVM) is a deleted contact.
             rows.iter()
-                .map(|row| assemble_contact(row, tables))
+                .filter(|row| value(row, "LOEVM").is_empty())
+                .map(|row| assemble_contact(row, address_number, tables))
                 .collect()
         })
         .unwrap_or_default();
     contacts.sort_by(|a, b| a.contact_number.cmp(&b.contact_number));
 
-    let flag = |field: &str| !value(kna1, field).is_empty();
+    // Flags count at every level read: KNA1, KNB1 of the company code, KNVV of the sales area.
+    let company = tables.company_code.get(&customer_number);
+    let area = tables.sales_area.get(&customer_number);
+    let set = |row: Option<&Row>, field: &str| row.is_some_and(|row| !value(row, field).is_empty());
+    let deleted = set(Some(kna1), "LOEVM") || set(company, "LOEVM") || set(area, "LOEVM");
+    let blocked = ["SPERR", "AUFSD", "LIFSD", "FAKSD"]
+        .iter()
+        .any(|field| set(Some(kna1), field))
+        || set(company, "SPERR")
+        || ["AUFSD", "LIFSD", "FAKSD"]
+            .iter()
+            .any(|field| set(area, field));
     let mut customer = Customer {
         customer_number_display: alpha_output(&customer_number),
         name: join_name_parts(&name_parts),
         name_parts,
         account_group: value(kna1, "KTOKD").to_string(),
         vat_number: optional(value(kna1, "STCEG")),
-        deleted: value(kna1, "LOEVM") == "X",
-        blocked: value(kna1, "SPERR") == "X" || flag("AUFSD") || flag("LIFSD") || flag("FAKSD"),
+        deleted,
+        blocked,
         billing_address,
         shipping_address,
         email,
@@ -191,7 +215,9 @@ pub fn assemble_customer(
     (Some(customer), problems)
 }
 
-fn assemble_contact(knvk: &Row, tables: &CustomerTables) -> ContactPerson {
+/// A contact of the customer whose address number is `address_number`: its work e-mails and
+/// phones are the rows under that address with the contact's PERSNUMBER.
+fn assemble_contact(knvk: &Row, address_number: &str, tables: &CustomerTables) -> ContactPerson {
     let person_number = value(knvk, "PRSNR");
     let person = tables.persons.get(person_number);
     let (first_name, last_name) = match person {
@@ -204,21 +230,23 @@ fn assemble_contact(knvk: &Row, tables: &CustomerTables) -> ContactPerson {
             value(knvk, "NAME1").to_string(),
         ),
     };
-    let emails = tables
-        .person_emails
-        .get(person_number)
-        .map(|rows| {
-            ordered(rows)
+    let work = (address_number.to_string(), person_number.to_string());
+    let (emails, phones) = if person_number.is_empty() {
+        // Without a BAS person there is no work communication to read.
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            ordered(tables.emails.get(&work), &tables.server_now)
                 .into_iter()
                 .filter_map(|row| optional(value(row, "SMTP_ADDR")))
-                .collect()
-        })
-        .unwrap_or_default();
-    let phones = tables
-        .person_phones
-        .get(person_number)
-        .map(|rows| ordered(rows).into_iter().filter_map(phone_of).collect())
-        .unwrap_or_default();
+                .collect(),
+            ordered(tables.phones.get(&work), &tables.server_now),
+        )
+    };
+    // R3_USER '2' (mobile) and '3' (default mobile) are mobile phones; blank and '1' landlines.
+    let (mobile, landline): (Vec<&Row>, Vec<&Row>) = phones
+        .into_iter()
+        .partition(|row| matches!(value(row, "R3_USER"), "2" | "3"));
     ContactPerson {
         contact_number: value(knvk, "PARNR").to_string(),
         first_name,
@@ -229,7 +257,8 @@ fn assemble_contact(knvk: &Row, tables: &CustomerTables) -> ContactPerson {
             .and_then(|code| tables.function_texts.get(&code).cloned())
             .and_then(|text| optional(&text)),
         emails,
-        phones,
+        phones: landline.into_iter().filter_map(phone_of).collect(),
+        mobile_phones: mobile.into_iter().filter_map(phone_of).collect(),
     }
 }
 
@@ -371,6 +400,10 @@ mod tests {
             .collect()
     }
 
+    fn own(address_number: &str) -> (String, String) {
+        (address_number.to_string(), String::new())
+    }
+
     fn sample_tables() -> CustomerTables {
         let mut tables = CustomerTables::default();
         tables.addresses.insert(
@@ -395,8 +428,9 @@ mod tests {
         tables
             .address_number
             .insert("0000004712".into(), "0000000200".into());
-        tables.address_emails.insert(
-            "0000000100".into(),
+        tables.server_now = "20261203120000".into();
+        tables.emails.insert(
+            own("0000000100"),
             vec![
                 row(&[("CONSNUMBER", "001"), ("SMTP_ADDR", "first@x.de")]),
                 row(&[
@@ -406,8 +440,8 @@ mod tests {
                 ]),
             ],
         );
-        tables.address_phones.insert(
-            "0000000100".into(),
+        tables.phones.insert(
+            own("0000000100"),
             vec![row(&[("CONSNUMBER", "001"), ("TEL_NUMBER", "0711 123456")])],
         );
         tables
@@ -436,14 +470,19 @@ mod tests {
             "P1".into(),
             row(&[("NAME_FIRST", "Anna"), ("NAME_LAST", "Schmidt")]),
         );
-        tables.person_phones.insert(
-            "P1".into(),
+        tables.phones.insert(
+            ("0000000100".into(), "P1".into()),
             vec![
                 row(&[("CONSNUMBER", "002"), ("TEL_NUMBER", "0711 99")]),
                 row(&[
                     ("CONSNUMBER", "001"),
                     ("TEL_NUMBER", "0711 123456"),
                     ("TEL_EXTENS", "12"),
+                ]),
+                row(&[
+                    ("CONSNUMBER", "003"),
+                    ("TEL_NUMBER", "0171 555123"),
+                    ("R3_USER", "2"),
                 ]),
             ],
         );
@@ -490,13 +529,14 @@ mod tests {
         );
         assert_eq!(contact.function.as_deref(), Some("Head of Purchasing"));
         assert_eq!(contact.phones, vec!["0711 123456-12", "0711 99"]);
+        assert_eq!(contact.mobile_phones, vec!["0171 555123"]);
     }
 
     #[test]
     fn a_dirty_record_is_reported_and_skipped_or_cleaned() {
         let mut tables = sample_tables();
-        tables.address_emails.insert(
-            "0000000100".into(),
+        tables.emails.insert(
+            own("0000000100"),
             vec![row(&[("FLGDEFAULT", "X"), ("SMTP_ADDR", "info(at)x.de")])],
         );
         let mut dirty = kna1();
@@ -512,5 +552,116 @@ mod tests {
         let cleaned = cleaned.unwrap();
         assert_eq!(cleaned.name_parts[0], "Müller Maschinenbau");
         assert_eq!(cleaned.email, None);
+    }
+
+    #[test]
+    fn rows_flagged_not_used_or_out_of_validity_are_left_out() {
+        let mut tables = sample_tables();
+        let work = ("0000000100".to_string(), "P1".to_string());
+        tables.emails.insert(
+            work.clone(),
+            vec![
+                row(&[
+                    ("CONSNUMBER", "001"),
+                    ("FLGDEFAULT", "X"),
+                    ("FLG_NOUSE", "X"),
+                    ("SMTP_ADDR", "old@x.de"),
+                ]),
+                row(&[
+                    ("CONSNUMBER", "002"),
+                    ("VALID_TO", "20191231235959"),
+                    ("SMTP_ADDR", "expired@x.de"),
+                ]),
+                row(&[
+                    ("CONSNUMBER", "003"),
+                    ("VALID_FROM", "20900101000000"),
+                    ("SMTP_ADDR", "future@x.de"),
+                ]),
+                row(&[
+                    ("CONSNUMBER", "004"),
+                    ("VALID_FROM", "20200101000000"),
+                    ("VALID_TO", "20991231235959"),
+                    ("SMTP_ADDR", "anna@x.de"),
+                ]),
+                row(&[("CONSNUMBER", "005"), ("SMTP_ADDR", "a.schmidt@x.de")]),
+            ],
+        );
+        tables.emails.insert(
+            own("0000000100"),
+            vec![
+                row(&[
+                    ("CONSNUMBER", "001"),
+                    ("FLGDEFAULT", "X"),
+                    ("FLG_NOUSE", "X"),
+                    ("SMTP_ADDR", "old-info@x.de"),
+                ]),
+                row(&[("CONSNUMBER", "002"), ("SMTP_ADDR", "info@x.de")]),
+            ],
+        );
+        let (customer, _) = assemble_customer(&kna1(), &tables, DirtyRecordPolicy::Skip);
+        let customer = customer.unwrap();
+        assert_eq!(customer.email.as_deref(), Some("info@x.de"));
+        assert_eq!(
+            customer.contacts[0].emails,
+            vec!["anna@x.de", "a.schmidt@x.de"]
+        );
+    }
+
+    #[test]
+    fn a_contact_reads_only_rows_under_its_customers_address() {
+        let mut tables = sample_tables();
+        // The same person under another address number is its private address (KNVK-ADRNP_2),
+        // or another company's: not this contact's work data.
+        tables.emails.insert(
+            ("3000500001".into(), "P1".into()),
+            vec![row(&[("CONSNUMBER", "001"), ("SMTP_ADDR", "anna@web.de")])],
+        );
+        tables.emails.insert(
+            ("0000000100".into(), "P1".into()),
+            vec![row(&[("CONSNUMBER", "001"), ("SMTP_ADDR", "anna@x.de")])],
+        );
+        let (customer, _) = assemble_customer(&kna1(), &tables, DirtyRecordPolicy::Skip);
+        assert_eq!(customer.unwrap().contacts[0].emails, vec!["anna@x.de"]);
+    }
+
+    #[test]
+    fn flags_count_in_the_company_code_the_sales_area_and_on_contacts() {
+        let clean = |tables: &CustomerTables| {
+            let mut kna1 = kna1();
+            kna1.remove("AUFSD");
+            assemble_customer(&kna1, tables, DirtyRecordPolicy::Skip)
+                .0
+                .unwrap()
+        };
+        let customer = clean(&sample_tables());
+        assert!(!customer.deleted && !customer.blocked);
+        assert_eq!(customer.contacts.len(), 1);
+
+        for (company, area, deleted, blocked) in [
+            (("LOEVM", "X"), ("", ""), true, false),
+            (("SPERR", "X"), ("", ""), false, true),
+            (("", ""), ("LOEVM", "X"), true, false),
+            (("", ""), ("AUFSD", "01"), false, true),
+            (("", ""), ("LIFSD", "01"), false, true),
+            (("", ""), ("FAKSD", "02"), false, true),
+        ] {
+            let mut tables = sample_tables();
+            tables
+                .company_code
+                .insert("0000004711".into(), row(&[("ZTERM", "ZB30"), company]));
+            tables
+                .sales_area
+                .insert("0000004711".into(), row(&[("ZTERM", ""), area]));
+            let customer = clean(&tables);
+            assert_eq!(
+                (customer.deleted, customer.blocked),
+                (deleted, blocked),
+                "KNB1 {company:?} KNVV {area:?}"
+            );
+        }
+
+        let mut tables = sample_tables();
+        tables.contacts.get_mut("0000004711").unwrap()[0].insert("LOEVM".into(), "X".into());
+        assert!(clean(&tables).contacts.is_empty());
     }
 }

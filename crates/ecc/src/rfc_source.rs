@@ -1,15 +1,17 @@
 //! Customers read table by table with RFC_READ_TABLE: KNA1 pages by key range drive the read;
 //! for each page the dependent tables (KNB1, KNVV, KNVP, KNVK, ADRC, ADR6, ADR2, ADRP) are read
 //! by the same key range or by IN-lists of address and person numbers, joined, and assembled.
-//! Deltas come from ERDAT (new) and CDHDR object class DEBI (changed, contacts included).
+//! Deltas come from ERDAT (new), CDHDR object class DEBI (changed, contacts included) and the
+//! Business Address Services classes ADRESSE/ADRESSE2/ADRESSE3 (addresses, e-mails, phones).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use chrono_tz::Tz;
 use mlc_config::sections::ecc::DirtyRecordPolicy;
+use mlc_config::CustomerSelection;
 use mlc_config::EccConfig;
 use tokio::sync::OnceCell;
 
@@ -21,13 +23,13 @@ use crate::rfc::where_clause::{Condition, Op};
 use crate::source::{CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead};
 
 /// The tables the extraction reads, for `check` and for the agent's allow-list.
-pub const TABLES_READ: [&str; 12] = [
+pub const TABLES_READ: [&str; 13] = [
     "KNA1", "KNB1", "KNVV", "KNVP", "KNVK", "ADRC", "ADR6", "ADR2", "ADRP", "TVZBT", "TPFKT",
-    "CDHDR",
+    "CDHDR", "TTZCU",
 ];
 
 /// The first key field of each table in `TABLES_READ`, asked for by the NO_DATA probe of `check`.
-const PROBE_FIELDS: [&str; 12] = [
+const PROBE_FIELDS: [&str; 13] = [
     "KUNNR",
     "KUNNR",
     "KUNNR",
@@ -40,11 +42,136 @@ const PROBE_FIELDS: [&str; 12] = [
     "SPRAS",
     "SPRAS",
     "OBJECTCLAS",
+    "TZONESYS",
 ];
 
-const KNA1_FIELDS: [&str; 14] = [
+/// The `ecc clock` check line: how far the server's clock (its HTTP `Date` header) is from
+/// ours. The delta window follows the server's clock; a skew beyond the overlap is reported,
+/// because on the server's own side it means its change documents and ours disagree.
+pub fn clock_check(skew: Option<chrono::Duration>, overlap: Duration) -> CheckLine {
+    let name = "ecc clock";
+    let Some(skew) = skew else {
+        return CheckLine::passed(
+            name,
+            "the server sent no Date header; the delta window follows this machine's clock",
+        );
+    };
+    let seconds = skew.num_seconds();
+    if seconds.unsigned_abs() > overlap.as_secs() {
+        CheckLine::failed(
+            name,
+            format!(
+                "the server's clock is {seconds} s {} ours, more than ecc.delta_overlap_secs = {}: \
+                 fix the time synchronisation (NTP) of one of them or raise the overlap",
+                if seconds > 0 { "ahead of" } else { "behind" },
+                overlap.as_secs()
+            ),
+        )
+    } else {
+        CheckLine::passed(
+            name,
+            format!("the server's clock is {seconds} s from ours (Date header); the delta window follows the server's"),
+        )
+    }
+}
+
+/// SAP time zones (table TTZZ) and an IANA zone with the same rules, to compare TTZCU-TZONESYS
+/// with `ecc.timezone`.
+const SAP_TIME_ZONES: [(&str, &str); 12] = [
+    ("UTC", "UTC"),
+    ("GMT", "UTC"),
+    ("GMTUK", "Europe/London"),
+    ("CET", "Europe/Berlin"),
+    ("EET", "Europe/Helsinki"),
+    ("EST", "America/New_York"),
+    ("CST", "America/Chicago"),
+    ("MST", "America/Denver"),
+    ("PST", "America/Los_Angeles"),
+    ("JAPAN", "Asia/Tokyo"),
+    ("INDIA", "Asia/Kolkata"),
+    ("AUSNSW", "Australia/Sydney"),
+];
+
+/// The `ecc time zone` check line: whether `ecc.timezone` keeps the same time as the system's
+/// own zone (TTZCU-TZONESYS) in winter and in summer. Change documents carry the system's local
+/// time, so a wrong zone shifts every delta window.
+pub fn time_zone_check(system_zone: &str, configured: Tz) -> CheckLine {
+    let name = "ecc time zone";
+    let system_zone = system_zone.trim();
+    let Some(like) = SAP_TIME_ZONES
+        .iter()
+        .find(|(sap, _)| *sap == system_zone)
+        .and_then(|(_, iana)| iana.parse::<Tz>().ok())
+    else {
+        return CheckLine::passed(
+            name,
+            format!(
+                "the system's zone {system_zone:?} (TTZCU-TZONESYS) is not one ml-connector knows; \
+                 make sure ecc.timezone = \"{}\" keeps the same time",
+                configured.name()
+            ),
+        );
+    };
+    use chrono::{Offset, TimeZone};
+    let year = Utc::now().year();
+    let same = [1, 7].iter().all(|month| {
+        let instant = Utc
+            .with_ymd_and_hms(year, *month, 15, 12, 0, 0)
+            .single()
+            .unwrap_or_else(Utc::now);
+        instant.with_timezone(&like).offset().fix()
+            == instant.with_timezone(&configured).offset().fix()
+    });
+    if same {
+        CheckLine::passed(
+            name,
+            format!(
+                "{system_zone} (TTZCU-TZONESYS) matches ecc.timezone {}",
+                configured.name()
+            ),
+        )
+    } else {
+        CheckLine::failed(
+            name,
+            format!(
+                "the system's time zone is {system_zone} (TTZCU-TZONESYS, like {}) but ecc.timezone is {}: \
+                 change documents would be read in the wrong window; set ecc.timezone = \"{}\"",
+                like.name(),
+                configured.name(),
+                like.name()
+            ),
+        )
+    }
+}
+
+/// Change-document object classes of Business Address Services: organization addresses
+/// (address type 1), private addresses of persons (type 2) and persons at a company's address
+/// (type 3). BAS writes them where the system logs address changes; DEBI documents do not cover
+/// ADRC, ADR6 or ADR2.
+pub const ADDRESS_OBJECT_CLASSES: [&str; 3] = ["ADRESSE", "ADRESSE2", "ADRESSE3"];
+
+/// The address and person numbers in a BAS change document's OBJECTID. The layout is the
+/// address or person group (CHAR 4) followed by the 10-digit number(s); every run of digits
+/// whose length is a multiple of ten is read as such numbers, so the parse does not depend on
+/// the group's width or on whether a person number follows the address number.
+pub fn numbers_in_object_id(object_id: &str) -> Vec<String> {
+    let mut numbers = Vec::new();
+    for run in object_id.split(|c: char| !c.is_ascii_digit()) {
+        if run.is_empty() || run.len() % 10 != 0 {
+            continue;
+        }
+        numbers.extend(
+            run.as_bytes()
+                .chunks(10)
+                .map(|chunk| String::from_utf8_lossy(chunk).into_owned()),
+        );
+    }
+    numbers
+}
+
+const KNA1_FIELDS: [&str; 15] = [
     "NAME1", "NAME2", "NAME3", "NAME4", "KTOKD", "STCEG", "LOEVM", "SPERR", "AUFSD", "LIFSD",
-    "FAKSD", "ADRNR", "ERDAT", "XCPDK",
+    "FAKSD", "ADRNR", "ERDAT", "XCPDK", "LAND1",
 ];
 
 /// SAP's one-letter language key (SPRAS) for an ISO code; one letter is taken as it is.
@@ -96,6 +223,7 @@ pub struct ReadSettings {
     pub policy: DirtyRecordPolicy,
     pub timezone: Tz,
     pub overlap: Duration,
+    pub selection: CustomerSelection,
 }
 
 impl ReadSettings {
@@ -109,6 +237,7 @@ impl ReadSettings {
             policy: config.dirty_records,
             timezone: config.timezone,
             overlap: config.delta_overlap,
+            selection: config.select.clone(),
         }
     }
 }
@@ -139,6 +268,16 @@ fn group_by(rows: Vec<Row>, field: &str) -> HashMap<String, Vec<Row>> {
     grouped
 }
 
+fn group_by_address_and_person(rows: Vec<Row>) -> HashMap<(String, String), Vec<Row>> {
+    let mut grouped: HashMap<(String, String), Vec<Row>> = HashMap::new();
+    for row in rows {
+        let address = row.get("ADDRNUMBER").cloned().unwrap_or_default();
+        let person = row.get("PERSNUMBER").cloned().unwrap_or_default();
+        grouped.entry((address, person)).or_default().push(row);
+    }
+    grouped
+}
+
 fn index_by(rows: Vec<Row>, field: &str) -> HashMap<String, Row> {
     rows.into_iter()
         .map(|row| (row.get(field).cloned().unwrap_or_default(), row))
@@ -165,6 +304,12 @@ impl RfcSource {
 
     pub fn reader(&self) -> &Arc<TableReader> {
         &self.reader
+    }
+
+    /// Now on the server's clock: ours corrected by the skew its last answer's `Date` showed.
+    fn server_now(&self) -> DeltaCursor {
+        let skew = self.reader.transport().clock_skew().unwrap_or_default();
+        DeltaCursor::from_utc(Utc::now() + skew, self.settings.timezone)
     }
 
     fn kna1_read(&self, filter: Condition) -> TableRead {
@@ -213,6 +358,42 @@ impl RfcSource {
             .await
     }
 
+    /// The customers whose address (KNA1-ADRNR) or whose contact's person (KNVK-PRSNR) is one of
+    /// `numbers`. A contact's private address number matches neither and needs no re-read:
+    /// private data is never extracted.
+    async fn owners_of_addresses(
+        &self,
+        numbers: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, EccError> {
+        if numbers.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let numbers: Vec<String> = numbers.iter().cloned().collect();
+        let by_address = TableRead {
+            table: "KNA1",
+            keys: &["KUNNR"],
+            fields: vec!["ADRNR"],
+            filter: Condition::all(vec![]),
+        };
+        let by_person = TableRead {
+            table: "KNVK",
+            keys: &["PARNR"],
+            fields: vec!["KUNNR", "PRSNR"],
+            filter: Condition::all(vec![]),
+        };
+        let (customers, contacts) = futures::try_join!(
+            self.reader.read_in(&by_address, "ADRNR", &numbers),
+            self.reader.read_in(&by_person, "PRSNR", &numbers),
+        )?;
+        Ok(customers
+            .iter()
+            .chain(&contacts)
+            .filter_map(|row| row.get("KUNNR"))
+            .filter(|number| !number.is_empty())
+            .cloned()
+            .collect())
+    }
+
     /// Reads `read` for the customers of `scope`: by the KNA1 key range, or by IN-lists.
     async fn read_scoped(
         &self,
@@ -255,13 +436,13 @@ impl RfcSource {
         let knb1 = TableRead {
             table: "KNB1",
             keys: &["KUNNR", "BUKRS"],
-            fields: vec!["ZTERM"],
+            fields: vec!["ZTERM", "LOEVM", "SPERR"],
             filter: Condition::eq("BUKRS", settings.company_code.clone()),
         };
         let knvv = TableRead {
             table: "KNVV",
             keys: &["KUNNR", "VKORG", "VTWEG", "SPART"],
-            fields: vec!["ZTERM"],
+            fields: vec!["ZTERM", "LOEVM", "AUFSD", "LIFSD", "FAKSD"],
             filter: Condition::all(sales_area.clone()),
         };
         let mut partner_filter = sales_area;
@@ -275,7 +456,9 @@ impl RfcSource {
         let knvk = TableRead {
             table: "KNVK",
             keys: &["PARNR"],
-            fields: vec!["KUNNR", "NAMEV", "NAME1", "ABTPA", "PAFKT", "PRSNR"],
+            fields: vec![
+                "KUNNR", "NAMEV", "NAME1", "ABTPA", "PAFKT", "PRSNR", "LOEVM",
+            ],
             filter: Condition::all(vec![]),
         };
         let adrc = TableRead {
@@ -298,12 +481,14 @@ impl RfcSource {
                 fields,
                 filter,
             };
-        let email_fields = vec!["FLGDEFAULT", "SMTP_ADDR"];
-        let phone_fields = vec!["FLGDEFAULT", "TEL_NUMBER", "TEL_EXTENS"];
-        let organization = Condition::eq("PERSNUMBER", " ");
-
-        let organization_emails = communication("ADR6", email_fields.clone(), organization.clone());
-        let organization_phones = communication("ADR2", phone_fields.clone(), organization);
+        let in_use = ["FLGDEFAULT", "FLG_NOUSE", "VALID_FROM", "VALID_TO"];
+        let email_fields = [in_use.as_slice(), &["SMTP_ADDR"]].concat();
+        let phone_fields = [in_use.as_slice(), &["TEL_NUMBER", "TEL_EXTENS", "R3_USER"]].concat();
+        // Everything under the customers' own address numbers: PERSNUMBER blank is the
+        // company's, a contact's PRSNR its work data. Never by PERSNUMBER alone: the same
+        // person's private rows sit under KNVK-ADRNP_2 with that PERSNUMBER.
+        let emails_read = communication("ADR6", email_fields, Condition::all(vec![]));
+        let phones_read = communication("ADR2", phone_fields, Condition::all(vec![]));
         let (knb1, knvv, knvp, knvk, adrc_rows, emails, phones, texts) = futures::try_join!(
             self.read_scoped(knb1, "KUNNR", &scope),
             self.read_scoped(knvv, "KUNNR", &scope),
@@ -311,17 +496,21 @@ impl RfcSource {
             self.read_scoped(knvk, "KUNNR", &scope),
             self.reader.read_in(&adrc, "ADDRNUMBER", &address_numbers),
             self.reader
-                .read_in(&organization_emails, "ADDRNUMBER", &address_numbers),
+                .read_in(&emails_read, "ADDRNUMBER", &address_numbers),
             self.reader
-                .read_in(&organization_phones, "ADDRNUMBER", &address_numbers),
+                .read_in(&phones_read, "ADDRNUMBER", &address_numbers),
             self.texts(),
         )?;
 
         let mut tables = CustomerTables {
             company_code: index_by(knb1, "KUNNR"),
             sales_area: index_by(knvv, "KUNNR"),
-            address_emails: group_by(emails, "ADDRNUMBER"),
-            address_phones: group_by(phones, "ADDRNUMBER"),
+            emails: group_by_address_and_person(emails),
+            phones: group_by_address_and_person(phones),
+            server_now: DeltaCursor::now(settings.timezone)
+                .server_time
+                .format("%Y%m%d%H%M%S")
+                .to_string(),
             payment_texts: texts.0.clone(),
             function_texts: texts.1.clone(),
             ..CustomerTables::default()
@@ -358,23 +547,16 @@ impl RfcSource {
             fields: vec!["NAME_FIRST", "NAME_LAST"],
             filter: Condition::eq("NATION", " "),
         };
-        let no_filter = Condition::all(vec![]);
         let ship_to_read = TableRead {
             table: "KNA1",
             keys: &["KUNNR"],
             fields: vec!["ADRNR"],
             filter: Condition::all(vec![]),
         };
-        let person_emails_read = communication("ADR6", email_fields, no_filter.clone());
-        let person_phones_read = communication("ADR2", phone_fields, no_filter);
-        let (ship_to_kna1, person_rows, person_emails, person_phones) = futures::try_join!(
+        let (ship_to_kna1, person_rows) = futures::try_join!(
             self.reader
                 .read_in(&ship_to_read, "KUNNR", &ship_to_numbers),
             self.reader.read_in(&persons, "PERSNUMBER", &person_numbers),
-            self.reader
-                .read_in(&person_emails_read, "PERSNUMBER", &person_numbers),
-            self.reader
-                .read_in(&person_phones_read, "PERSNUMBER", &person_numbers),
         )?;
         let ship_to_addresses = field_values(&ship_to_kna1, "ADRNR");
         for row in ship_to_kna1 {
@@ -396,8 +578,6 @@ impl RfcSource {
             .extend(index_by(more_addresses, "ADDRNUMBER"));
         tables.contacts = group_by(contacts, "KUNNR");
         tables.persons = index_by(person_rows, "PERSNUMBER");
-        tables.person_emails = group_by(person_emails, "PERSNUMBER");
-        tables.person_phones = group_by(person_phones, "PERSNUMBER");
 
         let read_at = Utc::now();
         let source = format!("{}:KNA1", self.label);
@@ -405,12 +585,25 @@ impl RfcSource {
         for row in &kna1 {
             let (customer, problems) = assemble_customer(row, &tables, settings.policy);
             match customer {
-                Some(customer) => batch.records.push(ExtractedCustomer {
-                    customer,
-                    source: source.clone(),
-                    read_at,
-                    problems,
-                }),
+                Some(mut customer) => {
+                    // Outside `[ecc.select]` now (read by number, or by a condition the KNA1
+                    // WHERE clause cannot hold): treated like a customer flagged for deletion.
+                    let number = &customer.customer_number;
+                    if !selected(
+                        &settings.selection,
+                        row,
+                        tables.company_code.contains_key(number),
+                        tables.sales_area.contains_key(number),
+                    ) {
+                        customer.deleted = true;
+                    }
+                    batch.records.push(ExtractedCustomer {
+                        customer,
+                        source: source.clone(),
+                        read_at,
+                        problems,
+                    })
+                }
                 None => batch.rejected.extend(problems),
             }
         }
@@ -447,59 +640,83 @@ impl CustomerSource for RfcSource {
         &self,
         since: &DeltaCursor,
     ) -> Result<(Vec<String>, DeltaCursor), EccError> {
-        let next_time = DeltaCursor::now(self.settings.timezone)
-            .server_time
-            .max(since.server_time);
+        // The window ends at the server's time (its `Date` header), not ours: change documents
+        // carry the server's clock.
+        let next_time = self.server_now().server_time.max(since.server_time);
         let window = since.window_start(self.settings.overlap);
         let date = sap_date(&window);
         let time = sap_time(&window);
-        let changes = TableRead {
+        let in_window = Condition::Or(vec![
+            Condition::compare("UDATE", Op::Gt, date.clone()),
+            Condition::all(vec![
+                Condition::eq("UDATE", date.clone()),
+                Condition::compare("UTIME", Op::Ge, time),
+            ]),
+        ]);
+        let documents = |classes: Condition| TableRead {
             table: "CDHDR",
             keys: &["OBJECTCLAS", "OBJECTID", "CHANGENR"],
             fields: vec!["UDATE", "UTIME"],
-            filter: Condition::all(vec![
-                Condition::eq("OBJECTCLAS", "DEBI"),
-                Condition::Or(vec![
-                    Condition::compare("UDATE", Op::Gt, date.clone()),
-                    Condition::all(vec![
-                        Condition::eq("UDATE", date.clone()),
-                        Condition::compare("UTIME", Op::Ge, time),
-                    ]),
-                ]),
-            ]),
+            filter: Condition::all(vec![classes, in_window.clone()]),
         };
+        let changes = documents(Condition::eq("OBJECTCLAS", "DEBI"));
+        let address_changes = documents(Condition::Or(
+            ADDRESS_OBJECT_CLASSES
+                .iter()
+                .map(|class| Condition::eq("OBJECTCLAS", *class))
+                .collect(),
+        ));
         let created = self.kna1_read(Condition::compare("ERDAT", Op::Ge, date));
         let created = TableRead {
             fields: vec!["ERDAT"],
             ..created
         };
-        let (change_rows, created_rows) = futures::try_join!(
+        let (change_rows, address_rows, created_rows) = futures::try_join!(
             self.reader.read_all(&changes),
+            self.reader.read_all(&address_changes),
             self.reader.read_all(&created)
         )?;
 
         let window_start = window;
         let mut next = DeltaCursor::at(next_time);
+        let next_window = next.window_start(self.settings.overlap);
         let mut numbers = BTreeSet::new();
+        // Returns the document's object id when it was not returned before; remembers what the
+        // next window will read again.
+        let take = |row: &Row, id: String, next: &mut DeltaCursor| -> bool {
+            let stamp = sap_date_time(
+                row.get("UDATE").map(String::as_str).unwrap_or(""),
+                row.get("UTIME").map(String::as_str).unwrap_or(""),
+            );
+            let new = !since.seen_changes.contains(&id);
+            if stamp.is_some_and(|stamp| stamp >= next_window && stamp >= window_start) {
+                next.seen_changes.push(id);
+            }
+            new
+        };
         for row in &change_rows {
             let object = row.get("OBJECTID").cloned().unwrap_or_default();
             let id = format!(
                 "{object}/{}",
                 row.get("CHANGENR").map(String::as_str).unwrap_or("")
             );
-            let stamp = sap_date_time(
-                row.get("UDATE").map(String::as_str).unwrap_or(""),
-                row.get("UTIME").map(String::as_str).unwrap_or(""),
-            );
-            if !since.seen_changes.contains(&id) {
+            if take(row, id, &mut next) {
                 numbers.insert(object);
             }
-            // Remember what the next window will read again.
-            let next_window = next.window_start(self.settings.overlap);
-            if stamp.is_some_and(|stamp| stamp >= next_window && stamp >= window_start) {
-                next.seen_changes.push(id);
+        }
+        let mut address_numbers = BTreeSet::new();
+        for row in &address_rows {
+            let class = row.get("OBJECTCLAS").map(String::as_str).unwrap_or("");
+            let object = row.get("OBJECTID").map(String::as_str).unwrap_or("");
+            let id = format!(
+                "{class}:{object}/{}",
+                row.get("CHANGENR").map(String::as_str).unwrap_or("")
+            );
+            if take(row, id, &mut next) {
+                address_numbers.extend(numbers_in_object_id(object));
             }
         }
+        numbers.extend(self.owners_of_addresses(&address_numbers).await?);
         let next_window_day = sap_date(&next.window_start(self.settings.overlap));
         for row in &created_rows {
             let number = row.get("KUNNR").cloned().unwrap_or_default();
@@ -515,7 +732,7 @@ impl CustomerSource for RfcSource {
     }
 
     fn cursor_now(&self) -> DeltaCursor {
-        DeltaCursor::now(self.settings.timezone)
+        self.server_now()
     }
 
     async fn check(&self) -> Vec<CheckLine> {
@@ -564,6 +781,28 @@ impl CustomerSource for RfcSource {
                 Err(error) => lines.push(CheckLine::failed(name, error.to_string())),
             }
         }
+        lines.push(clock_check(
+            self.reader.transport().clock_skew(),
+            self.settings.overlap,
+        ));
+        let zone = TableRead {
+            table: "TTZCU",
+            keys: &["CLIENT"],
+            fields: vec!["TZONESYS"],
+            filter: Condition::all(vec![]),
+        };
+        match self.reader.read_all(&zone).await {
+            Ok(rows) => match rows.first().and_then(|row| row.get("TZONESYS")) {
+                Some(system_zone) => {
+                    lines.push(time_zone_check(system_zone, self.settings.timezone))
+                }
+                None => lines.push(CheckLine::failed(
+                    "ecc time zone",
+                    "TTZCU has no row: the system's time zone is not maintained (STZAC)",
+                )),
+            },
+            Err(error) => lines.push(CheckLine::failed("ecc time zone", error.to_string())),
+        }
         lines
     }
 
@@ -576,6 +815,47 @@ impl CustomerSource for RfcSource {
     }
 }
 
+/// `[ecc.select]` as a KNA1 condition: account groups, countries and the creation date. The
+/// company-code and sales-area conditions need KNB1/KNVV and are checked by [`selected`].
+pub fn selection_condition(selection: &CustomerSelection) -> Condition {
+    let mut conditions = Vec::new();
+    if !selection.account_groups.is_empty() {
+        conditions.push(Condition::is_in("KTOKD", selection.account_groups.clone()));
+    }
+    for group in &selection.exclude_account_groups {
+        conditions.push(Condition::compare("KTOKD", Op::Ne, group.clone()));
+    }
+    if !selection.countries.is_empty() {
+        conditions.push(Condition::is_in("LAND1", selection.countries.clone()));
+    }
+    if let Some(day) = &selection.created_after {
+        conditions.push(Condition::compare("ERDAT", Op::Gt, day.clone()));
+    }
+    Condition::all(conditions)
+}
+
+/// Whether the customer of this KNA1 row is in `[ecc.select]`, given whether it has KNB1 data
+/// in the configured company code and KNVV data in the configured sales area.
+pub fn selected(
+    selection: &CustomerSelection,
+    kna1: &Row,
+    in_company_code: bool,
+    in_sales_area: bool,
+) -> bool {
+    let field = |name: &str| kna1.get(name).map(|value| value.trim()).unwrap_or("");
+    let group = field("KTOKD");
+    (selection.account_groups.is_empty() || selection.account_groups.iter().any(|g| g == group))
+        && !selection.exclude_account_groups.iter().any(|g| g == group)
+        && (selection.countries.is_empty()
+            || selection.countries.iter().any(|c| c == field("LAND1")))
+        && selection
+            .created_after
+            .as_ref()
+            .is_none_or(|day| field("ERDAT") > day.as_str())
+        && (!selection.only_with_company_code || in_company_code)
+        && (!selection.only_with_sales_area || in_sales_area)
+}
+
 /// The full read: KNA1 by key ranges, each range completed with its dependent tables.
 struct RfcFullRead {
     source: Arc<RfcSource>,
@@ -585,7 +865,9 @@ struct RfcFullRead {
 #[async_trait::async_trait]
 impl FullRead for RfcFullRead {
     async fn next_batch(&mut self) -> Result<Option<ExtractBatch>, EccError> {
-        let read = self.source.kna1_read(Condition::all(vec![]));
+        let read = self
+            .source
+            .kna1_read(selection_condition(&self.source.settings.selection));
         // A failed page ends the read (the stream stops at its error); the next read starts over.
         let Some(page) = self.source.reader.next_page(&read, &mut self.pager).await? else {
             return Ok(None);
@@ -598,5 +880,200 @@ impl FullRead for RfcFullRead {
         };
         let batch = self.source.complete(page.rows, scope).await?;
         Ok(Some(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn kna1(group: &str, country: &str, created: &str) -> Row {
+        [("KTOKD", group), ("LAND1", country), ("ERDAT", created)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_select_key_admits_and_refuses_customers() {
+        let everything = CustomerSelection::default();
+        assert!(selected(
+            &everything,
+            &kna1("CPD", "XX", "19990101"),
+            false,
+            false
+        ));
+        assert!(selection_condition(&everything).is_empty());
+
+        let groups = CustomerSelection {
+            account_groups: vec!["0001".into()],
+            ..Default::default()
+        };
+        assert!(selected(
+            &groups,
+            &kna1("0001", "DE", "20200101"),
+            false,
+            false
+        ));
+        assert!(!selected(
+            &groups,
+            &kna1("0002", "DE", "20200101"),
+            false,
+            false
+        ));
+
+        let excluded = CustomerSelection {
+            exclude_account_groups: vec!["CPD".into()],
+            ..Default::default()
+        };
+        assert!(!selected(
+            &excluded,
+            &kna1("CPD", "DE", "20200101"),
+            true,
+            true
+        ));
+        assert!(selected(
+            &excluded,
+            &kna1("0001", "DE", "20200101"),
+            true,
+            true
+        ));
+
+        let countries = CustomerSelection {
+            countries: vec!["DE".into(), "AT".into()],
+            ..Default::default()
+        };
+        assert!(selected(
+            &countries,
+            &kna1("0001", "AT", "20200101"),
+            false,
+            false
+        ));
+        assert!(!selected(
+            &countries,
+            &kna1("0001", "FR", "20200101"),
+            false,
+            false
+        ));
+
+        let company = CustomerSelection {
+            only_with_company_code: true,
+            ..Default::default()
+        };
+        assert!(selected(
+            &company,
+            &kna1("0001", "DE", "20200101"),
+            true,
+            false
+        ));
+        assert!(!selected(
+            &company,
+            &kna1("0001", "DE", "20200101"),
+            false,
+            true
+        ));
+
+        let area = CustomerSelection {
+            only_with_sales_area: true,
+            ..Default::default()
+        };
+        assert!(selected(
+            &area,
+            &kna1("0001", "DE", "20200101"),
+            false,
+            true
+        ));
+        assert!(!selected(
+            &area,
+            &kna1("0001", "DE", "20200101"),
+            true,
+            false
+        ));
+
+        let created = CustomerSelection {
+            created_after: Some("20200101".into()),
+            ..Default::default()
+        };
+        assert!(selected(
+            &created,
+            &kna1("0001", "DE", "20200102"),
+            false,
+            false
+        ));
+        assert!(!selected(
+            &created,
+            &kna1("0001", "DE", "20200101"),
+            false,
+            false
+        ));
+
+        let all = CustomerSelection {
+            account_groups: vec!["0001".into()],
+            exclude_account_groups: vec!["CPD".into()],
+            countries: vec!["DE".into()],
+            created_after: Some("20200101".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            selection_condition(&all).to_lines().unwrap().join(" "),
+            "( KTOKD IN ( '0001' ) AND KTOKD NE 'CPD' AND LAND1 IN ( 'DE' ) AND ERDAT GT '20200101' )"
+        );
+    }
+
+    #[test]
+    fn the_clock_check_reports_a_skew_beyond_the_overlap() {
+        let overlap = Duration::from_secs(600);
+        assert!(clock_check(None, overlap).ok);
+        assert!(clock_check(Some(chrono::Duration::seconds(-30)), overlap).ok);
+        let ahead = clock_check(Some(chrono::Duration::seconds(900)), overlap);
+        assert!(
+            !ahead.ok && ahead.detail.contains("900 s ahead"),
+            "{}",
+            ahead.detail
+        );
+        let received = chrono::Utc.with_ymd_and_hms(2026, 12, 3, 6, 0, 0).unwrap();
+        let skew = crate::rfc::skew_from_date_header("Thu, 03 Dec 2026 06:15:00 GMT", received);
+        assert_eq!(skew, Some(chrono::Duration::minutes(15)));
+        assert_eq!(
+            crate::rfc::skew_from_date_header("yesterday", received),
+            None
+        );
+    }
+
+    #[test]
+    fn the_time_zone_check_compares_the_systems_zone_with_the_configured_one() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let new_york: Tz = "America/New_York".parse().unwrap();
+        assert!(time_zone_check("CET", berlin).ok);
+        assert!(time_zone_check("CET", "Europe/Vienna".parse().unwrap()).ok);
+        let mismatch = time_zone_check("CET", new_york);
+        assert!(!mismatch.ok);
+        assert!(
+            mismatch.detail.contains("CET") && mismatch.detail.contains("America/New_York"),
+            "{}",
+            mismatch.detail
+        );
+        assert!(!time_zone_check("UTC", berlin).ok);
+        assert!(time_zone_check("EST", new_york).ok);
+        assert!(
+            time_zone_check("ZZZ", berlin).ok,
+            "unknown zones are not failed"
+        );
+    }
+
+    #[test]
+    fn object_ids_of_address_change_documents_give_their_numbers() {
+        assert_eq!(numbers_in_object_id("BP  0000010042"), vec!["0000010042"]);
+        assert_eq!(
+            numbers_in_object_id("BP  00000100420000500001"),
+            vec!["0000010042", "0000500001"]
+        );
+        assert_eq!(
+            numbers_in_object_id("BC01 0000010042 0000500001"),
+            vec!["0000010042", "0000500001"]
+        );
+        assert!(numbers_in_object_id("0000004711").len() == 1);
+        assert!(numbers_in_object_id("BP  123").is_empty());
     }
 }

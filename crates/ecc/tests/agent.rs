@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use common::{
+    acceptance_options, assert_matches_truth, assert_no_hidden_communication, collect, config,
+    spawn,
+};
 use mlc_ecc::agent::allow::AllowList;
 use mlc_ecc::agent::hub::{stored_token_form, AgentHub, AgentRfcTransport, StandaloneListener};
 use mlc_ecc::agent::protocol::{token_hash, AgentAnswer, AgentRequest};
@@ -85,6 +88,7 @@ async fn extraction_through_the_agent_equals_the_truth() {
     let extractor = Extractor::with_agent_hub(&config, hub.clone()).unwrap();
     let collected = collect(extractor.full()).await.unwrap();
     assert_matches_truth(&collected, &sim.truth());
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     assert!(collected
         .records
         .iter()
@@ -222,6 +226,7 @@ async fn killing_and_restarting_the_agent_mid_extract_loses_and_repeats_nothing(
     );
     assert!(hub.connections() >= 2, "a second agent connected");
     assert_matches_truth(&collected, &sim.truth());
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     second_agent.abort();
     sim.shutdown().await;
 }
@@ -239,6 +244,7 @@ async fn the_agent_relays_odata_too() {
     let extractor = Extractor::with_agent_hub(&config, hub.clone()).unwrap();
     let collected = collect(extractor.full()).await.unwrap();
     assert_matches_truth(&collected, &sim.truth());
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     assert!(collected
         .records
         .iter()

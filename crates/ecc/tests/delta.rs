@@ -1,6 +1,7 @@
 //! Deltas against the simulator: after SAP-style changes, a delta read returns exactly the
 //! customers whose change documents say so (contact changes mapped to their customer), a second
-//! poll returns nothing new, and only a full reconciliation sees address-only changes.
+//! poll returns nothing new; address-only changes come through their ADRESSE change documents,
+//! or, on a system that writes none, through the full reconciliation.
 
 mod common;
 
@@ -12,7 +13,11 @@ use mlc_sim_ecc::MutationRequest;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delta_returns_the_changed_customers_and_a_full_read_the_address_only_changes() {
-    let sim = spawn(acceptance_options(300)).await;
+    // A system that writes no Business Address Services change documents: address-only edits
+    // are for the full reconciliation.
+    let mut options = acceptance_options(300);
+    options.no_address_change_documents = true;
+    let sim = spawn(options).await;
     let config = config(&sim, "soap-rfc", &[("rows_per_call", "100")]);
     let extractor = Extractor::connect(&config).await.unwrap();
     let initial = collect(extractor.full()).await.unwrap();
@@ -124,5 +129,54 @@ async fn a_delta_returns_the_changed_customers_and_a_full_read_the_address_only_
             );
         }
     }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_only_changes_reach_the_delta_through_their_adresse_change_documents() {
+    let sim = spawn(acceptance_options(300)).await;
+    let config = config(&sim, "soap-rfc", &[("rows_per_call", "100")]);
+    let extractor = Extractor::connect(&config).await.unwrap();
+    let initial = collect(extractor.full()).await.unwrap();
+    let cursor = initial.cursor.clone().expect("a full read yields a cursor");
+    let report = sim.mutate(&MutationRequest {
+        customers: 0,
+        contacts: 0,
+        address_only: 6,
+        seed: 5,
+    });
+    assert_eq!(report.address_only.len(), 6);
+    let delta = collect(extractor.delta(&cursor)).await.unwrap();
+    let got: BTreeSet<String> = delta
+        .records
+        .iter()
+        .map(|record| record.customer.customer_number.clone())
+        .chain(
+            delta
+                .rejected
+                .iter()
+                .map(|problem| problem.customer_number.clone()),
+        )
+        .collect();
+    let expected: BTreeSet<String> = report.address_only.iter().cloned().collect();
+    assert_eq!(got, expected, "every address-only change, nothing else");
+    let truth = sim.truth();
+    for record in &delta.records {
+        let want = truth
+            .iter()
+            .find(|truth| truth.customer.customer_number == record.customer.customer_number)
+            .unwrap();
+        assert_eq!(record.customer, {
+            let mut want = want.customer.clone();
+            want.contacts
+                .sort_by(|a, b| a.contact_number.cmp(&b.contact_number));
+            want
+        });
+    }
+    // Read once: the next poll re-reads the overlap window and returns nothing again.
+    let again = collect(extractor.delta(delta.cursor.as_ref().unwrap()))
+        .await
+        .unwrap();
+    assert!(again.records.is_empty());
     sim.shutdown().await;
 }

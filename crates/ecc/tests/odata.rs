@@ -6,7 +6,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use common::{
+    acceptance_options, assert_matches_truth, assert_no_hidden_communication, collect, config,
+    spawn,
+};
 use mlc_ecc::Extractor;
 use mlc_sim_ecc::MutationRequest;
 
@@ -25,6 +28,7 @@ async fn a_full_extract_over_odata_equals_the_truth() {
     let extractor = Extractor::connect(&config).await.unwrap();
     let collected = collect(extractor.full()).await.unwrap();
     assert_matches_truth(&collected, &sim.truth());
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     assert!(collected
         .records
         .iter()
@@ -45,6 +49,7 @@ async fn contacts_expanded_inline_and_a_service_that_ignores_paging() {
     let extractor = Extractor::connect(&config).await.unwrap();
     let collected = collect(extractor.full()).await.unwrap();
     assert_matches_truth(&collected, &sim.truth());
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     sim.shutdown().await;
 }
 
@@ -122,5 +127,53 @@ async fn a_service_that_ignores_filter_still_gives_exact_reads_and_deltas() {
         .collect();
     let expected: BTreeSet<String> = report.customers.iter().cloned().collect();
     assert_eq!(got, expected);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_metadata_and_names_a_mapped_property_the_service_lacks() {
+    let sim = spawn(acceptance_options(10)).await;
+    let metadata_line = |lines: Vec<mlc_ecc::CheckLine>| {
+        lines
+            .into_iter()
+            .find(|line| line.name == "ecc odata metadata")
+            .expect("a metadata line")
+    };
+    let extractor = Extractor::connect(&config(&sim, "odata", &[]))
+        .await
+        .unwrap();
+    let line = metadata_line(extractor.check().await);
+    assert!(line.ok, "{}", line.detail);
+
+    let extractor = Extractor::connect(&config(
+        &sim,
+        "odata",
+        &[
+            ("department", "\"Departmnt\""),
+            ("contact_set", "\"ContactSet\""),
+        ],
+    ))
+    .await
+    .unwrap();
+    let line = metadata_line(extractor.check().await);
+    assert!(!line.ok);
+    assert!(
+        line.detail.contains("ecc.odata.contact_set") && line.detail.contains("ContactPersonSet"),
+        "{}",
+        line.detail
+    );
+    let extractor = Extractor::connect(&config(&sim, "odata", &[("department", "\"Departmnt\"")]))
+        .await
+        .unwrap();
+    let line = metadata_line(extractor.check().await);
+    assert!(!line.ok);
+    assert!(
+        line.detail
+            .contains("ecc.odata.contact_properties.department")
+            && line.detail.contains("Departmnt")
+            && line.detail.contains("nearest property is Department"),
+        "{}",
+        line.detail
+    );
     sim.shutdown().await;
 }

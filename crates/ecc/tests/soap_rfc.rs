@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use common::{
+    acceptance_options, assert_matches_truth, assert_no_hidden_communication, collect, config,
+    spawn,
+};
 use std::sync::Arc;
 
 use mlc_ecc::{EccError, Extractor};
@@ -21,6 +24,7 @@ async fn a_full_extract_equals_the_truth_and_reports_every_dirty_record() {
         "the data set has dirty records"
     );
     assert_matches_truth(&collected, &truth);
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     assert!(
         collected.cursor.is_some(),
         "the full read ends with a cursor"
@@ -81,6 +85,7 @@ async fn falls_back_to_another_read_function_when_rfc_read_table_is_missing() {
         .unwrap();
     let collected = collect(extractor.full()).await.unwrap();
     assert_matches_truth(&collected, &sim.truth());
+    assert_no_hidden_communication(&collected, &sim.hidden_communication());
     let stats = sim.stats();
     assert!(
         stats
@@ -227,5 +232,131 @@ async fn with_dirty_records_cleaned_every_customer_is_kept_and_its_problems_trav
             );
         }
     }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_read_holds_only_the_customers_ecc_select_names() {
+    let sim = spawn(acceptance_options(400)).await;
+    let numbers = |collected: &common::Collected| -> std::collections::BTreeSet<String> {
+        collected
+            .records
+            .iter()
+            .map(|record| record.customer.customer_number.clone())
+            .collect()
+    };
+    let selection = [
+        ("account_groups", "[\"0001\"]"),
+        ("countries", "[\"DE\", \"AT\"]"),
+    ];
+    let extractor = Extractor::connect(&config(&sim, "soap-rfc", &selection))
+        .await
+        .unwrap();
+    let selected = numbers(&collect(extractor.full()).await.unwrap());
+    let expected: std::collections::BTreeSet<String> = sim
+        .truth()
+        .iter()
+        .filter(|record| record.dirty.is_none())
+        .filter(|record| record.customer.account_group == "0001")
+        .filter(|record| ["DE", "AT"].contains(&record.customer.billing_address.country.as_str()))
+        .map(|record| record.customer.customer_number.clone())
+        .collect();
+    assert_eq!(selected, expected);
+
+    let newer = [
+        selection[0],
+        selection[1],
+        ("created_after", "\"2018-01-01\""),
+    ];
+    let extractor = Extractor::connect(&config(&sim, "soap-rfc", &newer))
+        .await
+        .unwrap();
+    let newer = numbers(&collect(extractor.full()).await.unwrap());
+    assert!(
+        newer.is_subset(&selected) && !newer.is_empty() && newer.len() < selected.len(),
+        "created_after keeps the older ones out: {} of {}",
+        newer.len(),
+        selected.len()
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecc_select_over_odata_is_refused_with_a_reason() {
+    let sim = spawn(acceptance_options(20)).await;
+    let config = config(&sim, "odata", &[("countries", "[\"DE\"]")]);
+    let error = Extractor::connect(&config).await.err().expect("refused");
+    assert!(error.to_string().contains("ecc.select"), "{error}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_when_ecc_timezone_is_not_the_systems_own_naming_both() {
+    // The simulated server runs on Europe/Berlin (TTZCU-TZONESYS = CET).
+    let sim = spawn(acceptance_options(20)).await;
+    for (configured, ok) in [("\"Europe/Berlin\"", true), ("\"America/New_York\"", false)] {
+        let extractor = Extractor::connect(&config(&sim, "soap-rfc", &[("timezone", configured)]))
+            .await
+            .unwrap();
+        let lines = extractor.check().await;
+        let line = lines
+            .iter()
+            .find(|line| line.name == "ecc time zone")
+            .unwrap_or_else(|| panic!("no time zone line: {lines:?}"));
+        assert_eq!(line.ok, ok, "{configured}: {}", line.detail);
+        assert!(line.detail.contains("CET"), "{}", line.detail);
+        if !ok {
+            assert!(
+                line.detail.contains("America/New_York") && line.detail.contains("Europe/Berlin"),
+                "{}",
+                line.detail
+            );
+        }
+        let clock = lines.iter().find(|line| line.name == "ecc clock").unwrap();
+        assert!(
+            clock.ok && clock.detail.contains("Date header"),
+            "{}",
+            clock.detail
+        );
+        assert!(
+            lines
+                .iter()
+                .find(|line| line.name == "ecc table TTZCU")
+                .is_some_and(|line| line.ok),
+            "{lines:?}"
+        );
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soap_service_switched_off_in_sicf_says_what_to_activate() {
+    let mut options = acceptance_options(10);
+    options.soap_service_inactive = true;
+    let sim = spawn(options).await;
+    let extractor = Extractor::connect(&config(&sim, "soap-rfc", &[]))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let lines = extractor.check().await;
+    let logon = lines
+        .iter()
+        .find(|line| line.name == "ecc logon")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert!(!logon.ok);
+    assert!(
+        logon.detail.contains("SICF") && logon.detail.contains("/sap/bc/soap/rfc"),
+        "{}",
+        logon.detail
+    );
+    assert!(
+        !logon.detail.contains("ecc.password"),
+        "not a password problem: {}",
+        logon.detail
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "no long retries"
+    );
     sim.shutdown().await;
 }

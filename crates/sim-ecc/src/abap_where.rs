@@ -102,6 +102,21 @@ pub fn parse(table: &'static TableDef, lines: &[String]) -> Result<WhereClause, 
     })
 }
 
+/// Open SQL's dynamic WHERE wants blanks (or the line's start or end) around operators and
+/// parentheses: `LAND1='FR'` and `('DE')` are OPTION_NOT_VALID on ECC.
+fn spaced(characters: &[char], start: usize, width: usize) -> Result<(), String> {
+    let blank = |position: Option<&char>| position.is_none_or(|c| c.is_whitespace());
+    let before = start.checked_sub(1).and_then(|index| characters.get(index));
+    if blank(before) && blank(characters.get(start + width)) {
+        return Ok(());
+    }
+    let token: String = characters[start..start + width].iter().collect();
+    Err(format!(
+        "`{token}` needs a blank on both sides in {:?}",
+        characters.iter().collect::<String>()
+    ))
+}
+
 fn tokenize(line: &str, tokens: &mut Vec<Token>) -> Result<(), String> {
     let characters: Vec<char> = line.chars().collect();
     let mut index = 0;
@@ -132,10 +147,12 @@ fn tokenize(line: &str, tokens: &mut Vec<Token>) -> Result<(), String> {
                 tokens.push(Token::Literal(literal));
             }
             '(' => {
+                spaced(&characters, index, 1)?;
                 tokens.push(Token::Open);
                 index += 1;
             }
             ')' => {
+                spaced(&characters, index, 1)?;
                 tokens.push(Token::Close);
                 index += 1;
             }
@@ -144,6 +161,7 @@ fn tokenize(line: &str, tokens: &mut Vec<Token>) -> Result<(), String> {
                 index += 1;
             }
             '=' => {
+                spaced(&characters, index, 1)?;
                 tokens.push(Token::Operator("EQ"));
                 index += 1;
             }
@@ -156,6 +174,7 @@ fn tokenize(line: &str, tokens: &mut Vec<Token>) -> Result<(), String> {
                     ('<', _) => ("LT", 1),
                     _ => ("GT", 1),
                 };
+                spaced(&characters, index, width)?;
                 tokens.push(Token::Operator(operator));
                 index += width;
             }
@@ -658,7 +677,7 @@ mod tests {
 
     #[test]
     fn in_between_like_and_not_work() {
-        assert!(check(&["LAND1 IN ('DE', 'AT')"], "X", "AT"));
+        assert!(check(&["LAND1 IN ( 'DE', 'AT' )"], "X", "AT"));
         assert!(check(&["LAND1 NOT IN ( 'DE' , 'AT' )"], "X", "FR"));
         assert!(check(
             &["KUNNR BETWEEN '0000100000' AND '0000100005'"],
@@ -698,7 +717,7 @@ mod tests {
         let bounds = clause.bounds(&KNA1, "KUNNR").unwrap();
         assert_eq!(bounds.low.as_deref(), Some("0000100010"));
         assert_eq!(bounds.high.as_deref(), Some("0000100020"));
-        let clause = parse(&KNA1, &lines(&["KUNNR IN ('0000100005', '0000100001')"])).unwrap();
+        let clause = parse(&KNA1, &lines(&["KUNNR IN ( '0000100005', '0000100001' )"])).unwrap();
         assert_eq!(
             clause.bounds(&KNA1, "KUNNR").unwrap().low.as_deref(),
             Some("0000100001")

@@ -1,8 +1,9 @@
 //! Changes to the customer master as SAP transactions make them: XD02/VAP2 edits and contact
 //! deletions, XD01 creations and XD06 deletion flags write change documents (CDHDR/CDPOS,
 //! object class DEBI, OBJECTID = KUNNR, UDATE/UTIME in the server's time zone); edits made only
-//! in Business Address Services (ADRC, ADR2, ADR6) write none, and leave KNA1's redundant
-//! copies stale.
+//! in Business Address Services (ADRC, ADR2, ADR6) write no DEBI document, leave KNA1's
+//! redundant copies stale, and write BAS's own (object class ADRESSE, OBJECTID = address group
+//! and address number) unless the simulator runs with `--no-address-change-documents`.
 
 use chrono::{Datelike, Timelike, Utc};
 use rand::seq::SliceRandom;
@@ -23,7 +24,8 @@ pub struct MutationRequest {
     pub customers: usize,
     /// Contacts changed through VAP2 (name, department, function; sometimes the e-mail too).
     pub contacts: usize,
-    /// Customers whose e-mail, phone or street is changed in BAS only: no change document.
+    /// Customers whose e-mail, phone or street is changed in BAS only: no DEBI change document,
+    /// an ADRESSE one unless switched off.
     pub address_only: usize,
     pub seed: u64,
 }
@@ -82,10 +84,23 @@ impl DocumentWriter<'_> {
         items: Vec<ChangeItem>,
         user: &'static str,
     ) -> String {
+        self.write_for("DEBI", kunnr, transaction, change_indicator, items, user)
+    }
+
+    fn write_for(
+        &mut self,
+        object_class: &'static str,
+        object_id: &str,
+        transaction: &'static str,
+        change_indicator: &'static str,
+        items: Vec<ChangeItem>,
+        user: &'static str,
+    ) -> String {
         let change_number = self.data.next_change_number;
         self.data.next_change_number += 1;
         self.data.change_documents.push(ChangeDocument {
-            object_id: kunnr.into(),
+            object_class,
+            object_id: object_id.into(),
             change_number,
             user,
             date: self.date,
@@ -205,7 +220,24 @@ pub fn mutate(state: &SimState, request: &MutationRequest) -> MutationReport {
 
     let chosen_address_only = pick_customers(&data, &mut rng, request.address_only, &chosen);
     for index in chosen_address_only.iter().copied() {
-        change_in_bas_only(&mut data.customers[index], &mut rng);
+        let item = change_in_bas_only(&mut data.customers[index], &mut rng, &client);
+        if state.options.address_change_documents() {
+            let object_id = address_object_id(data.customers[index].address_number);
+            let user = CREATORS[rng.gen_range(0..CREATORS.len())];
+            let mut writer = DocumentWriter {
+                data: &mut data,
+                date,
+                time,
+            };
+            report.change_numbers.push(writer.write_for(
+                "ADRESSE",
+                &object_id,
+                "XD02",
+                "U",
+                vec![item],
+                user,
+            ));
+        }
         report
             .address_only
             .push(data.customers[index].kunnr.to_string());
@@ -350,6 +382,7 @@ fn change_customer(
                         country: country.code,
                         default: true,
                         mobile: false,
+                        ..Default::default()
                     },
                 ),
             }
@@ -475,15 +508,29 @@ fn set_default_email(emails: &mut Vec<Email>, address: String) {
                 consnumber,
                 address: text(address),
                 default: true,
+                ..Default::default()
             });
         }
     }
 }
 
-/// An edit in BAS only: e-mail (ADR6), phone (ADR2) or street (ADRC). KNA1 is not touched.
-fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
+/// CDHDR-OBJECTID of a Business Address Services change document for an organization address
+/// (object class ADRESSE, address type 1): the address group (CHAR 4; BP for the customer
+/// master) followed by the address number.
+pub fn address_object_id(address_number: u32) -> String {
+    format!("{:<4}{}", "BP", numc(address_number, 10))
+}
+
+/// An edit in BAS only: e-mail (ADR6), phone (ADR2) or street (ADRC). KNA1 is not touched, and
+/// no DEBI change document is written; the returned item is what BAS logs under ADRESSE.
+fn change_in_bas_only(
+    customer: &mut CustomerMaster,
+    rng: &mut ChaCha8Rng,
+    client: &str,
+) -> ChangeItem {
     customer.freeze_kna1_copy();
     let country = country_of(customer);
+    let address_number = numc(customer.address_number, 10);
     match rng.gen_range(0..3) {
         0 => {
             let domain = format!(
@@ -496,7 +543,18 @@ fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                 ["kontakt", "office", "service", "einkauf"][rng.gen_range(0..4)],
                 rng.gen_range(1..99)
             );
-            set_default_email(&mut customer.emails, address);
+            let old = customer
+                .default_email()
+                .map(|email| email.address.to_string())
+                .unwrap_or_default();
+            set_default_email(&mut customer.emails, address.clone());
+            let consnumber = customer.default_email().map_or(1, |email| email.consnumber);
+            let key = format!(
+                "{client}{address_number}{:<10}00010101{}",
+                "",
+                numc(u32::from(consnumber), 3)
+            );
+            item("ADR6", key, "SMTP_ADDR", &old, &address)
         }
         1 => {
             let number: Text = text(format!(
@@ -504,6 +562,10 @@ fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                 rng.gen_range(20..999),
                 rng.gen_range(100_000..9_999_999)
             ));
+            let old = customer
+                .default_phone()
+                .map(|phone| phone.number.to_string())
+                .unwrap_or_default();
             match customer.phones.iter_mut().find(|phone| phone.default) {
                 Some(phone) => phone.number = number,
                 None => customer.phones.insert(
@@ -520,19 +582,30 @@ fn change_in_bas_only(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                         country: country.code,
                         default: true,
                         mobile: false,
+                        ..Default::default()
                     },
                 ),
             }
+            let consnumber = customer.default_phone().map_or(1, |phone| phone.consnumber);
+            let key = format!(
+                "{client}{address_number}{:<10}00010101{}",
+                "",
+                numc(u32::from(consnumber), 3)
+            );
+            item("ADR2", key, "TEL_NUMBER", &old, number)
         }
         _ => {
             let street = country.streets[rng.gen_range(0..country.streets.len())];
             let house_number = (rng.gen_range(1..250) + 1).to_string();
+            let old = customer.house_number.to_string();
             if *customer.house_number == *house_number && *customer.street == *street {
                 customer.house_number = text(format!("{house_number}a"));
             } else {
                 customer.house_number = text(house_number);
             }
             customer.street = street;
+            let key = format!("{client}{address_number}00010101 ");
+            item("ADRC", key, "HOUSE_NUM1", &old, customer.house_number)
         }
     }
 }
@@ -691,4 +764,26 @@ pub fn block(state: &SimState, request: &CountRequest) -> Vec<String> {
         numbers.push(kunnr);
     }
     numbers
+}
+
+/// XD02: the customer's account group changed (KNA1-KTOKD), with its DEBI change document.
+/// Returns false when there is no such customer.
+pub fn change_account_group(state: &SimState, kunnr: &str, account_group: &str) -> bool {
+    let (date, time) = local_now(state);
+    let mut data = state.write_data();
+    let client = data.client.clone();
+    let Some(index) = data.customer_index(kunnr) else {
+        return false;
+    };
+    let group: &'static str = text(account_group);
+    let old = std::mem::replace(&mut data.customers[index].account_group, group);
+    let kunnr = data.customers[index].kunnr.to_string();
+    let items = vec![item("KNA1", key_kna1(&client, &kunnr), "KTOKD", old, group)];
+    let mut writer = DocumentWriter {
+        data: &mut data,
+        date,
+        time,
+    };
+    writer.write(&kunnr, "XD02", "U", items, "MEIER");
+    true
 }

@@ -121,6 +121,7 @@ fn add_history(data: &mut EccData, seed: u64) {
         };
         let old_name = customer.name[0].to_uppercase();
         documents.push(ChangeDocument {
+            object_class: "DEBI",
             object_id: customer.kunnr.into(),
             change_number: 0,
             user: pick(&mut rng, CREATORS),
@@ -236,6 +237,9 @@ impl Generator<'_> {
         let mut customer = self.base(data, rng, country, kunnr, name, created_on);
         customer.emails = customer_emails(rng, &domain);
         customer.phones = phones(rng, country, 0.3);
+        let mut side = side_rng(self.settings.seed, SIDE_CUSTOMER, customer.address_number);
+        customer.inactive =
+            inactive_communication(&mut side, country, &customer.emails, "info", &domain);
         customer.vat = text(vat_number(rng, country));
         let contact_count = contact_count(rng, self.settings.contacts_per_customer);
         for _ in 0..contact_count {
@@ -284,6 +288,7 @@ impl Generator<'_> {
             industry: pick(rng, &["", "MECH", "RETL", "CHEM", "TRAN", "FOOD"]),
             emails: Vec::new(),
             phones: Vec::new(),
+            inactive: None,
             company_codes,
             sales_areas,
             contacts: Vec::new(),
@@ -435,7 +440,7 @@ impl Generator<'_> {
         } else {
             0
         };
-        let emails = (0..email_count)
+        let emails: Vec<Email> = (0..email_count)
             .map(|position| {
                 let address = match position {
                     0 => format!("{local}@{domain}"),
@@ -450,12 +455,18 @@ impl Generator<'_> {
                     consnumber: position as u16 + 1,
                     address: text(address),
                     default: position == default_position,
+                    ..Default::default()
                 }
             })
             .collect();
+        let parnr = take(&mut data.next_contact_number);
+        let prsnr = take(&mut data.next_person_number);
+        let mut side = side_rng(self.settings.seed, SIDE_CONTACT, parnr);
+        let private = private_address(&mut side, country, first_name, last_name, prsnr);
+        let deletion_flag = side.gen_bool(0.03);
         Contact {
-            parnr: take(&mut data.next_contact_number),
-            prsnr: take(&mut data.next_person_number),
+            parnr,
+            prsnr,
             first_name,
             last_name,
             department: if rng.gen_bool(0.8) {
@@ -471,10 +482,134 @@ impl Generator<'_> {
             sex: pick(rng, &["1", "2", ""]),
             language: country.language,
             created_on,
-            emails,
             phones: phones(rng, country, 0.5),
+            inactive: inactive_communication(&mut side, country, &emails, &local, domain),
+            emails,
+            private,
+            deletion_flag,
         }
     }
+}
+
+/// Side generators for what the simulator learnt later (private addresses, rows not in use):
+/// seeded per record, so the data a seed gave before stays exactly as it was.
+const SIDE_CONTACT: u64 = 0xc0_47ac7;
+const SIDE_CUSTOMER: u64 = 0xc0_5700e;
+
+fn side_rng(seed: u64, kind: u64, number: u32) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(
+        seed.rotate_left(13) ^ kind ^ u64::from(number).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    )
+}
+
+/// The private address (KNVK-ADRNP_2) a share of contact persons have, with a private e-mail and
+/// a mobile or home phone: values that must never reach the CRM.
+fn private_address(
+    rng: &mut ChaCha8Rng,
+    country: &'static Country,
+    first_name: &str,
+    last_name: &str,
+    person_number: u32,
+) -> Option<Box<PrivateAddress>> {
+    if !rng.gen_bool(0.3) {
+        return None;
+    }
+    let provider = pick(
+        rng,
+        &[
+            "web.de",
+            "gmx.net",
+            "t-online.de",
+            "outlook.com",
+            "yahoo.com",
+        ],
+    );
+    let address = format!(
+        "{}{}{:02}@{provider}",
+        local_part(first_name),
+        local_part(last_name),
+        rng.gen_range(1..99)
+    );
+    let number = format!(
+        "01{}{} {}",
+        rng.gen_range(5..8),
+        rng.gen_range(0..10),
+        rng.gen_range(1_000_000..9_999_999)
+    );
+    Some(Box::new(PrivateAddress {
+        address_number: person_number + PRIVATE_ADDRESS_OFFSET,
+        emails: vec![Email {
+            consnumber: 1,
+            address: text(address),
+            default: true,
+            ..Default::default()
+        }],
+        phones: vec![Phone {
+            consnumber: 1,
+            number: text(number),
+            country: country.code,
+            default: true,
+            mobile: true,
+            ..Default::default()
+        }],
+    }))
+}
+
+/// Rows not in use next to the ones in use, as systems collect them: an old e-mail flagged "not
+/// used", one whose validity ended years ago, one valid only from far ahead, an old phone.
+fn inactive_communication(
+    rng: &mut ChaCha8Rng,
+    country: &'static Country,
+    emails: &[Email],
+    local: &str,
+    domain: &str,
+) -> Option<Box<InactiveCommunication>> {
+    let roll = rng.gen_range(0..100);
+    if roll >= 20 {
+        return None;
+    }
+    let next = emails
+        .iter()
+        .map(|email| email.consnumber)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let (address, validity) = match roll {
+        0..=7 => (format!("alt.{local}@{domain}"), Validity::NotUsed),
+        8..=13 => (
+            format!("{local}.old@{domain}"),
+            Validity::ExpiredOn(rng.gen_range(2015..2023) * 10_000 + 1231),
+        ),
+        _ => (
+            format!("{local}.neu@{domain}"),
+            Validity::ValidFrom(rng.gen_range(2090..2099) * 10_000 + 101),
+        ),
+    };
+    let phones = if rng.gen_bool(0.5) {
+        vec![Phone {
+            consnumber: 9,
+            number: text(format!(
+                "0{} {}",
+                rng.gen_range(20..999),
+                rng.gen_range(100_000..9_999_999)
+            )),
+            country: country.code,
+            validity: Validity::NotUsed,
+            ..Default::default()
+        }]
+    } else {
+        Vec::new()
+    };
+    Some(Box::new(InactiveCommunication {
+        emails: vec![Email {
+            consnumber: next,
+            address: text(address),
+            // A flagged row may still carry the default flag it had while it was in use.
+            default: validity == Validity::NotUsed && rng.gen_bool(0.5),
+            validity,
+        }],
+        phones,
+    }))
 }
 
 fn push(data: &mut EccData, customer: CustomerMaster) -> usize {
@@ -644,17 +779,20 @@ fn customer_emails(rng: &mut ChaCha8Rng, domain: &str) -> Vec<Email> {
             consnumber: 1,
             address: text(format!("info@{domain}")),
             default: true,
+            ..Default::default()
         }],
         85..=94 => vec![
             Email {
                 consnumber: 1,
                 address: text(format!("buchhaltung@{domain}")),
                 default: false,
+                ..Default::default()
             },
             Email {
                 consnumber: 2,
                 address: text(format!("info@{domain}")),
                 default: true,
+                ..Default::default()
             },
         ],
         _ => vec![
@@ -662,11 +800,13 @@ fn customer_emails(rng: &mut ChaCha8Rng, domain: &str) -> Vec<Email> {
                 consnumber: 1,
                 address: text(format!("office@{domain}")),
                 default: false,
+                ..Default::default()
             },
             Email {
                 consnumber: 2,
                 address: text(format!("sales@{domain}")),
                 default: false,
+                ..Default::default()
             },
         ],
     }
@@ -704,6 +844,7 @@ fn phones(rng: &mut ChaCha8Rng, country: &'static Country, extension_share: f64)
                 country: country.code,
                 default: position == 0,
                 mobile,
+                ..Default::default()
             }
         })
         .collect()
@@ -802,6 +943,7 @@ fn make_dirty(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                 consnumber: 1,
                 address: text(bad),
                 default: true,
+                ..Default::default()
             }];
             customer.dirty = Some(DIRTY_INVALID_EMAIL);
         }

@@ -70,6 +70,12 @@ impl SpawnedEcc {
         truth::truth(&self.state.read_data(), &self.state.scope)
     }
 
+    /// Every e-mail address and phone number ECC holds that must never reach a record: the
+    /// contacts' private ones (under KNVK-ADRNP_2) and rows not in use (FLG_NOUSE, validity).
+    pub fn hidden_communication(&self) -> Vec<String> {
+        truth::hidden_communication(&self.state.read_data())
+    }
+
     pub fn stats(&self) -> SimStats {
         self.state
             .stats
@@ -101,6 +107,11 @@ impl SpawnedEcc {
     /// Sets the central posting block (SPERR) on customers; returns their KUNNRs.
     pub fn block(&self, count: usize) -> Vec<String> {
         changes::block(&self.state, &CountRequest { count, seed: None })
+    }
+
+    /// Changes a customer's account group (KNA1-KTOKD) through XD02, with a change document.
+    pub fn change_account_group(&self, kunnr: &str, account_group: &str) -> bool {
+        changes::change_account_group(&self.state, kunnr, account_group)
     }
 
     pub fn set_faults(&self, settings: FaultSettings) {
@@ -155,9 +166,10 @@ pub async fn spawn(options: SimEccOptions) -> anyhow::Result<SpawnedEcc> {
     let scope = options.scope()?;
     let generation = options.generation();
     let settings = generation.clone();
-    let data = tokio::task::spawn_blocking(move || generate::generate(&settings))
+    let mut data = tokio::task::spawn_blocking(move || generate::generate(&settings))
         .await
         .context("generating the customer master")?;
+    data.system_time_zone = model::sap_time_zone(&options.timezone);
     let stopping = CancellationToken::new();
     let state = Arc::new(SimState::new(
         options.clone(),
@@ -229,6 +241,9 @@ async fn soap_rfc(
     body: Bytes,
 ) -> Response {
     state.count_request();
+    if state.options.soap_service_inactive {
+        return state::service_not_active("/sap/bc/soap/rfc");
+    }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());

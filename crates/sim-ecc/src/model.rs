@@ -44,16 +44,50 @@ pub fn text(value: impl AsRef<str>) -> Text {
     std::str::from_utf8(used).unwrap_or("")
 }
 
+/// Whether an ADR6/ADR2 row is in use: SAP keeps numbers flagged "not used" (FLG_NOUSE) and
+/// numbers outside their validity (VALID_FROM/VALID_TO, "YYYYMMDDHHMMSS", blank = open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Validity {
+    #[default]
+    Current,
+    NotUsed,
+    /// Valid until the end of this day (YYYYMMDD), long past.
+    ExpiredOn(u32),
+    /// Valid from the start of this day (YYYYMMDD), far ahead.
+    ValidFrom(u32),
+}
+
+impl Validity {
+    pub fn not_used_flag(self) -> &'static str {
+        flag(self == Validity::NotUsed)
+    }
+
+    pub fn valid_from(self) -> String {
+        match self {
+            Validity::ValidFrom(date) => format!("{date:08}000000"),
+            _ => String::new(),
+        }
+    }
+
+    pub fn valid_to(self) -> String {
+        match self {
+            Validity::ExpiredOn(date) => format!("{date:08}235959"),
+            _ => String::new(),
+        }
+    }
+}
+
 /// One e-mail address (ADR6 row).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Email {
     pub consnumber: u16,
     pub address: Text,
     pub default: bool,
+    pub validity: Validity,
 }
 
 /// One telephone number (ADR2 row).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Phone {
     pub consnumber: u16,
     pub number: Text,
@@ -61,6 +95,24 @@ pub struct Phone {
     pub country: &'static str,
     pub default: bool,
     pub mobile: bool,
+    pub validity: Validity,
+}
+
+/// Communication rows that exist in ADR6/ADR2 but are not in use (`Validity` other than
+/// `Current`): they are rendered into the tables, and the truth leaves them out.
+#[derive(Debug, Clone, Default)]
+pub struct InactiveCommunication {
+    pub emails: Vec<Email>,
+    pub phones: Vec<Phone>,
+}
+
+/// A contact person's private address (KNVK-ADRNP_2): e-mails and phones under its own
+/// ADDRNUMBER with the person's PERSNUMBER. Never part of the truth.
+#[derive(Debug, Clone)]
+pub struct PrivateAddress {
+    pub address_number: u32,
+    pub emails: Vec<Email>,
+    pub phones: Vec<Phone>,
 }
 
 /// Block codes (AUFSD, LIFSD, FAKSD) as small indices: a million customers stay compact.
@@ -245,8 +297,15 @@ pub struct Contact {
     pub sex: &'static str,
     pub language: &'static str,
     pub created_on: u32,
+    /// Work e-mails and phones in use (ADDRNUMBER = the customer's, PERSNUMBER = PRSNR).
     pub emails: Vec<Email>,
     pub phones: Vec<Phone>,
+    /// Work rows not in use (flagged or out of validity).
+    pub inactive: Option<Box<InactiveCommunication>>,
+    /// KNVK-ADRNP_2 with its rows, for a share of contacts.
+    pub private: Option<Box<PrivateAddress>>,
+    /// KNVK-LOEVM.
+    pub deletion_flag: bool,
 }
 
 /// A contact person of a vendor: KNVK with LIFNR set and KUNNR blank.
@@ -291,6 +350,8 @@ pub struct CustomerMaster {
     pub industry: &'static str,
     pub emails: Vec<Email>,
     pub phones: Vec<Phone>,
+    /// The company's own rows not in use (flagged or out of validity).
+    pub inactive: Option<Box<InactiveCommunication>>,
     pub company_codes: Vec<CompanyData>,
     pub sales_areas: Vec<SalesData>,
     pub contacts: Vec<Contact>,
@@ -410,6 +471,8 @@ pub fn truncate(text: &str, length: usize) -> String {
 /// A change document: CDHDR with its CDPOS items.
 #[derive(Debug, Clone)]
 pub struct ChangeDocument {
+    /// CDHDR-OBJECTCLAS: DEBI for the customer master, ADRESSE for Business Address Services.
+    pub object_class: &'static str,
     pub object_id: Box<str>,
     pub change_number: u32,
     pub user: &'static str,
@@ -453,6 +516,9 @@ pub const FIRST_PERSON_NUMBER: u32 = 500_000;
 pub const PERSON_NUMBER_OFFSET: u32 = FIRST_PERSON_NUMBER - FIRST_CONTACT_NUMBER;
 /// ADRNR of customers' and vendor contacts' addresses.
 pub const FIRST_ADDRESS_NUMBER: u32 = 10_000;
+/// ADRNR of contacts' private addresses (KNVK-ADRNP_2): the person number plus this offset, a
+/// range of its own so the other numbers stay as they were.
+pub const PRIVATE_ADDRESS_OFFSET: u32 = 3_000_000_000;
 /// CHANGENR of change documents.
 pub const FIRST_CHANGE_NUMBER: u32 = 1;
 /// LIFNR of the vendors whose contact persons share the contact tables with customers'.
@@ -462,6 +528,8 @@ pub const VENDOR_NUMBERS: std::ops::Range<u32> = 300_000..350_000;
 #[derive(Debug, Default)]
 pub struct EccData {
     pub client: String,
+    /// TTZCU-TZONESYS: the system's time zone as SAP names it (TTZZ), e.g. "CET".
+    pub system_time_zone: &'static str,
     pub customers: Vec<CustomerMaster>,
     pub vendor_contacts: Vec<VendorContact>,
     pub change_documents: Vec<ChangeDocument>,
@@ -569,6 +637,25 @@ impl EccData {
                     .position(|contact| contact.parnr == parnr)
                     .map(|contact_index| (customer_index, contact_index))
             })
+    }
+}
+
+/// SAP's name (table TTZZ) of the zone an IANA name stands for; "UTC" for one it does not know.
+pub fn sap_time_zone(iana: &str) -> &'static str {
+    match iana {
+        "Europe/Berlin" | "Europe/Vienna" | "Europe/Zurich" | "Europe/Paris"
+        | "Europe/Amsterdam" | "Europe/Brussels" | "Europe/Rome" | "Europe/Madrid"
+        | "Europe/Warsaw" | "Europe/Prague" | "Europe/Stockholm" | "Europe/Copenhagen"
+        | "Europe/Oslo" => "CET",
+        "Europe/London" | "Europe/Dublin" => "GMTUK",
+        "Europe/Helsinki" | "Europe/Athens" | "Europe/Bucharest" | "Europe/Sofia" => "EET",
+        "America/New_York" | "America/Detroit" | "America/Toronto" => "EST",
+        "America/Chicago" => "CST",
+        "America/Denver" => "MST",
+        "America/Los_Angeles" => "PST",
+        "Asia/Tokyo" => "JAPAN",
+        "Asia/Kolkata" => "INDIA",
+        _ => "UTC",
     }
 }
 

@@ -5,10 +5,10 @@
 //! `$top`, `$skip`, `$skiptoken`, and Gateway's error body.
 //!
 //! Properties: see `CUSTOMER_PROPERTIES` and `CONTACT_PROPERTIES`. A contact's `Email` and
-//! `Phone` are its default ones; `EmailList` and `PhoneList` hold all of them, default first,
-//! separated by ";" (Edm V2 has no collections of primitives). `ChangedAt` is the latest DEBI
-//! change document of the customer (its creation date when it has none), converted from the
-//! server's local time to UTC, so BAS-only changes do not move it, as on a real system.
+//! `Phone` are its default ones; `EmailList`, `PhoneList` (landlines) and `MobileList` hold all
+//! work ones in use, default first, separated by ";" (Edm V2 has no collections of primitives).
+//! `ChangedAt` is the latest DEBI change document of the customer (its creation date when it has
+//! none), converted from the server's local time to UTC, so BAS-only changes do not move it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,6 +109,7 @@ static CUSTOMER_PROPERTIES: &[Property] = &[
 
 static CONTACT_PROPERTIES: &[Property] = &[
     p("ContactNumber", EdmType::String, 10, "Contact Person"),
+    p("DeletionFlag", EdmType::Boolean, 0, "Deletion Flag"),
     p("CustomerNumber", EdmType::String, 10, "Customer"),
     p("FirstName", EdmType::String, 35, "First Name"),
     p("LastName", EdmType::String, 35, "Last Name"),
@@ -118,7 +119,8 @@ static CONTACT_PROPERTIES: &[Property] = &[
     p("Email", EdmType::String, 241, "E-Mail Address"),
     p("Phone", EdmType::String, 41, "Telephone"),
     p("EmailList", EdmType::String, 0, "All E-Mail Addresses"),
-    p("PhoneList", EdmType::String, 0, "All Telephone Numbers"),
+    p("PhoneList", EdmType::String, 0, "All Landline Numbers"),
+    p("MobileList", EdmType::String, 0, "All Mobile Numbers"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +212,11 @@ struct Context<'a> {
 impl<'a> Context<'a> {
     fn new(state: &'a SimState, data: &'a EccData) -> Self {
         let mut changed: HashMap<&str, (u32, u32)> = HashMap::new();
-        for document in &data.change_documents {
+        for document in data
+            .change_documents
+            .iter()
+            .filter(|document| document.object_class == "DEBI")
+        {
             let entry = changed.entry(&*document.object_id).or_insert((0, 0));
             if (document.date, document.time) > *entry {
                 *entry = (document.date, document.time);
@@ -261,11 +267,12 @@ impl<'a> Context<'a> {
             "VatRegNo" => s(customer.vat),
             "AccountGroup" => s(customer.account_group),
             "OneTimeAccount" => Value::Bool(customer.one_time),
-            "DeletionFlag" => Value::Bool(customer.deletion_flag),
-            "PostingBlock" => Value::Bool(customer.posting_block),
-            "OrderBlock" => s(customer.blocks.order()),
-            "DeliveryBlock" => s(customer.blocks.delivery()),
-            "BillingBlock" => s(customer.blocks.billing()),
+            // The service reads the flags at every level of its company code and sales area.
+            "DeletionFlag" => Value::Bool(crate::truth::deleted(customer, scope)),
+            "PostingBlock" => Value::Bool(crate::truth::posting_block(customer, scope)),
+            "OrderBlock" => s(crate::truth::blocks(customer, scope)[0]),
+            "DeliveryBlock" => s(crate::truth::blocks(customer, scope)[1]),
+            "BillingBlock" => s(crate::truth::blocks(customer, scope)[2]),
             "PaymentTerms" => Value::Str(
                 payment_terms(customer, scope)
                     .map(|terms| terms.code)
@@ -316,6 +323,7 @@ impl<'a> Context<'a> {
         let s = |text: &str| Value::Str(text.trim().to_string());
         match property {
             "ContactNumber" => Value::Str(numc(contact.parnr, 10)),
+            "DeletionFlag" => Value::Bool(contact.deletion_flag),
             "CustomerNumber" => s(customer.kunnr),
             "FirstName" => s(contact.first_name),
             "LastName" => s(contact.last_name),
@@ -338,9 +346,10 @@ impl<'a> Context<'a> {
                     .collect::<Vec<_>>()
                     .join(";"),
             ),
-            "PhoneList" => Value::Str(
+            "PhoneList" | "MobileList" => Value::Str(
                 default_first(&contact.phones, |p| p.default, |p| p.consnumber)
                     .into_iter()
+                    .filter(|phone| phone.mobile == (property == "MobileList"))
                     .map(phone_text)
                     .collect::<Vec<_>>()
                     .join(";"),

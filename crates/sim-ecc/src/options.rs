@@ -72,6 +72,14 @@ pub struct SimEccOptions {
     /// Language (ISO) of customizing texts in the truth: payment terms, contact functions.
     #[arg(long, default_value = "EN")]
     pub language: String,
+    /// Write no Business Address Services change documents (object class ADRESSE) for edits of
+    /// addresses, e-mails and phones, as systems that do not log them.
+    #[arg(long)]
+    pub no_address_change_documents: bool,
+    /// Answer /sap/bc/soap/rfc as a system where the service is switched off in SICF (HTTP 403
+    /// with the ICF error page).
+    #[arg(long)]
+    pub soap_service_inactive: bool,
 }
 
 impl SimEccOptions {
@@ -99,7 +107,14 @@ impl SimEccOptions {
             company_code: "1000".into(),
             sales_area: "1000-10-00".into(),
             language: "EN".into(),
+            no_address_change_documents: false,
+            soap_service_inactive: false,
         }
+    }
+
+    /// Whether BAS-only edits write ADRESSE change documents (the default).
+    pub fn address_change_documents(&self) -> bool {
+        !self.no_address_change_documents
     }
 
     /// SPRAS of `--language`: "EN" → "E", "DE" → "D".

@@ -67,12 +67,7 @@ fn read_table(state: &SimState, function: &str, parameters: &soap::Element) -> R
         .lock()
         .map(|mut stats| *stats.calls_by_table.entry(table_name.clone()).or_default() += 1)
         .ok();
-    let Some(table) = schema::table(&table_name) else {
-        return fail(
-            "TABLE_NOT_AVAILABLE",
-            format!("Table {table_name} is not available"),
-        );
-    };
+    // As RFC_READ_TABLE: the authority check (VIEW_AUTHORITY_CHECK) comes before the lookup.
     if state
         .options
         .not_authorized
@@ -84,6 +79,12 @@ fn read_table(state: &SimState, function: &str, parameters: &soap::Element) -> R
             format!("No authorization to read table {table_name} (S_TABU_DIS)"),
         );
     }
+    let Some(table) = schema::table(&table_name) else {
+        return fail(
+            "TABLE_NOT_AVAILABLE",
+            format!("Table {table_name} is not available"),
+        );
+    };
     let delimiter: String = parameters.scalar("DELIMITER").chars().take(1).collect();
     let no_data = !parameters.scalar("NO_DATA").trim().is_empty();
     let row_skips = parse_count(&parameters.scalar("ROWSKIPS"));
@@ -116,7 +117,9 @@ fn read_table(state: &SimState, function: &str, parameters: &soap::Element) -> R
         cursor += field.length + delimiter_width;
     }
     let row_width = cursor - delimiter_width;
-    if row_width > ROW_LIMIT {
+    // Raised only `IF line_cursor > line_length AND no_data EQ space`: a NO_DATA probe of
+    // fields that do not fit still returns the field list.
+    if row_width > ROW_LIMIT && !no_data {
         return fail("DATA_BUFFER_EXCEEDED", format!("Selected fields of {table_name} need {row_width} characters per row, more than {ROW_LIMIT}"));
     }
     let options: Vec<String> = parameters
@@ -240,7 +243,15 @@ fn candidate_customers(
                 .iter()
                 .map(|value| full_width_number(value))
                 .collect();
-            let found = numbers?.into_iter().filter_map(|number| {
+            let numbers = numbers?;
+            // Contacts' private addresses (KNVK-ADRNP_2) belong to no customer's number range.
+            if numbers
+                .iter()
+                .any(|number| *number >= PRIVATE_ADDRESS_OFFSET)
+            {
+                return None;
+            }
+            let found = numbers.into_iter().filter_map(|number| {
                 let position = data
                     .customers
                     .partition_point(|customer| customer.address_number < number);
@@ -249,6 +260,9 @@ fn candidate_customers(
             return Some(found.collect());
         }
         let (low, high) = numeric_bounds(clause.bounds(table, "ADDRNUMBER")?, 0)?;
+        if high >= PRIVATE_ADDRESS_OFFSET {
+            return None;
+        }
         let start = data
             .customers
             .partition_point(|customer| customer.address_number < low);
@@ -771,7 +785,7 @@ mod tests {
                 base + a.min(b),
                 base + a.max(b)
             ),
-            1 => format!("{field} IN ('{:010}', '{:010}')", base + a, base + b),
+            1 => format!("{field} IN ( '{:010}', '{:010}' )", base + a, base + b),
             2 => format!(
                 "( {field} {operator} '{:010}' OR {field} EQ '{:010}' )",
                 base + a,

@@ -52,6 +52,8 @@ pub enum RowRef<'a> {
         code: &'static str,
         text: &'static str,
     },
+    /// TTZCU, the client's one row of time-zone customizing.
+    Ttzcu(&'static str),
     Cdhdr(&'a ChangeDocument),
     Cdpos(&'a ChangeDocument, &'a ChangeItem),
 }
@@ -165,6 +167,12 @@ impl<'a> RowRef<'a> {
                         .unwrap_or_default(),
                 ),
                 "PRSNR" => o(person_number(contact.prsnr)),
+                "ADRNP_2" => o(contact
+                    .private
+                    .as_ref()
+                    .map(|private| address_number(private.address_number))
+                    .unwrap_or_default()),
+                "LOEVM" => b(flag(contact.deletion_flag)),
                 "ERDAT" => o(dats(contact.created_on)),
                 "ERNAM" => b("MEIER"),
                 "SORTL" => o(truncate(&contact.last_name.to_uppercase(), 10)),
@@ -185,18 +193,14 @@ impl<'a> RowRef<'a> {
                 "CONSNUMBER" => o(numc(u32::from(phone.consnumber), 3)),
                 "COUNTRY" => b(phone.country),
                 "FLGDEFAULT" => b(flag(phone.default)),
+                "FLG_NOUSE" => b(phone.validity.not_used_flag()),
+                "VALID_FROM" => o(phone.validity.valid_from()),
+                "VALID_TO" => o(phone.validity.valid_to()),
                 "HOME_FLAG" => b("X"),
                 "TEL_NUMBER" => b(phone.number),
                 "TEL_EXTENS" => b(phone.extension),
-                "TELNR_LONG" => o(truncate(
-                    &format!("{}{}", phone.number, phone.extension),
-                    30,
-                )),
-                "TELNR_CALL" => o(phone
-                    .number
-                    .chars()
-                    .filter(|c| c.is_ascii_digit())
-                    .collect()),
+                "TELNR_LONG" => o(truncate(&international_number(phone), 30)),
+                "TELNR_CALL" => o(truncate(&call_number(phone), 30)),
                 "R3_USER" => b(match (phone.mobile, phone.default) {
                     (false, false) => "",
                     (false, true) => "1",
@@ -215,6 +219,9 @@ impl<'a> RowRef<'a> {
                 "DATE_FROM" => b("00010101"),
                 "CONSNUMBER" => o(numc(u32::from(email.consnumber), 3)),
                 "FLGDEFAULT" => b(flag(email.default)),
+                "FLG_NOUSE" => b(email.validity.not_used_flag()),
+                "VALID_FROM" => o(email.validity.valid_from()),
+                "VALID_TO" => o(email.validity.valid_to()),
                 "HOME_FLAG" => b("X"),
                 "SMTP_ADDR" => b(email.address),
                 "SMTP_SRCH" => o(truncate(&email.address.to_uppercase(), 20)),
@@ -257,6 +264,11 @@ impl<'a> RowRef<'a> {
                 "SPRAS" => b(language),
                 "PAFKT" => b(code),
                 "VTEXT" => b(text),
+                _ => b(""),
+            },
+            RowRef::Ttzcu(zone) => match field {
+                "FLAGACTIVE" => b("X"),
+                "TZONESYS" | "TZONEDEF" => b(zone),
                 _ => b(""),
             },
             RowRef::Cdhdr(document) => cdhdr(document, field),
@@ -353,7 +365,7 @@ fn adrc<'a>(c: &'a CustomerMaster, international: bool, field: &str) -> Cow<'a, 
 
 fn cdhdr<'a>(document: &'a ChangeDocument, field: &str) -> Cow<'a, str> {
     match field {
-        "OBJECTCLAS" => b("DEBI"),
+        "OBJECTCLAS" => b(document.object_class),
         "OBJECTID" => b(&document.object_id),
         "CHANGENR" => o(numc(document.change_number, 10)),
         "USERNAME" => b(document.user),
@@ -363,6 +375,43 @@ fn cdhdr<'a>(document: &'a ChangeDocument, field: &str) -> Cow<'a, str> {
         "CHANGE_IND" => b(document.change_indicator),
         "LANGU" => b("E"),
         _ => b(""),
+    }
+}
+
+/// ADR2-TELNR_LONG as SAP fills it: the country's dialling code (from ADR2-COUNTRY, unless the
+/// clerk typed one), the number without its trunk 0, and "-" and the extension.
+pub fn international_number(phone: &Phone) -> String {
+    let number = phone.number.trim();
+    let national = if number.starts_with('+') {
+        number.to_string()
+    } else {
+        let prefix = crate::vocabulary::COUNTRIES
+            .iter()
+            .find(|country| country.code == phone.country)
+            .map_or("", |country| country.phone_prefix);
+        let without_trunk = number.strip_prefix('0').unwrap_or(number);
+        if prefix.is_empty() {
+            without_trunk.to_string()
+        } else {
+            format!("{prefix} {without_trunk}")
+        }
+    };
+    let extension = phone.extension.trim();
+    if extension.is_empty() {
+        national
+    } else {
+        format!("{national}-{extension}")
+    }
+}
+
+/// ADR2-TELNR_CALL: the complete number as digits after "+", for finding a caller.
+fn call_number(phone: &Phone) -> String {
+    let long = international_number(phone);
+    let digits: String = long.chars().filter(|c| c.is_ascii_digit()).collect();
+    if long.starts_with('+') {
+        format!("+{digits}")
+    } else {
+        digits
     }
 }
 
@@ -519,33 +568,62 @@ pub fn scan_customers<'a>(
                     })
                 }
             };
+            // Under each address: the rows in use, then those flagged or out of validity; a
+            // contact's private rows sit under its own address number (KNVK-ADRNP_2).
+            let mut emit_all = |address_number: u32,
+                                person: u32,
+                                emails: &'a [Email],
+                                phone_list: &'a [Phone],
+                                inactive: Option<&'a InactiveCommunication>|
+             -> bool {
+                emit(address_number, person, emails, phone_list)
+                    && inactive.is_none_or(|inactive| {
+                        emit(address_number, person, &inactive.emails, &inactive.phones)
+                    })
+            };
+            let contacts = order
+                .iter()
+                .map(|index| &data.customers[*index as usize])
+                .flat_map(|customer| {
+                    customer
+                        .contacts
+                        .iter()
+                        .map(move |contact| (customer.address_number, contact))
+                });
+            let vendors = data
+                .vendor_contacts
+                .iter()
+                .map(|vendor| (vendor.address_number, &vendor.contact));
             for customer in customers() {
-                if !emit(
+                if !emit_all(
                     customer.address_number,
                     0,
                     &customer.emails,
                     &customer.phones,
+                    customer.inactive.as_deref(),
                 ) {
                     return;
                 }
-                for contact in &customer.contacts {
-                    if !emit(
-                        customer.address_number,
-                        contact.prsnr,
-                        &contact.emails,
-                        &contact.phones,
-                    ) {
-                        return;
-                    }
-                }
             }
-            for vendor in &data.vendor_contacts {
-                if !emit(
-                    vendor.address_number,
-                    vendor.contact.prsnr,
-                    &vendor.contact.emails,
-                    &vendor.contact.phones,
-                ) {
+            for (address_number, contact) in contacts.chain(vendors) {
+                let work = emit_all(
+                    address_number,
+                    contact.prsnr,
+                    &contact.emails,
+                    &contact.phones,
+                    contact.inactive.as_deref(),
+                );
+                let private = work
+                    && contact.private.as_deref().is_none_or(|private| {
+                        emit_all(
+                            private.address_number,
+                            contact.prsnr,
+                            &private.emails,
+                            &private.phones,
+                            None,
+                        )
+                    });
+                if !private {
                     return;
                 }
             }
@@ -591,6 +669,9 @@ pub fn scan_customers<'a>(
                     }
                 }
             }
+        }
+        "TTZCU" => {
+            visit(RowRef::Ttzcu(data.system_time_zone));
         }
         "CDHDR" => {
             for document in &data.change_documents {
@@ -652,6 +733,7 @@ mod tests {
         });
         let mut data = data;
         data.change_documents.push(ChangeDocument {
+            object_class: "DEBI",
             object_id: "0000100000".into(),
             change_number: 1,
             user: "MEIER",

@@ -455,6 +455,14 @@ pub static KNVK: TableDef = TableDef {
         f("PRSNR", C, 10, "Person number"),
         f("PAKN1", C, 3, "Contact person: Attribute 6"),
         f("PAKN2", C, 3, "Contact person: Attribute 7"),
+        f("LOEVM", C, 1, "Central Deletion Flag for Master Record"),
+        f("KZHERK", C, 1, "Indicator: Origin of Contact Person Data"),
+        f(
+            "ADRNP_2",
+            C,
+            10,
+            "Address Number of the Private Address (Business Address Services)",
+        ),
     ],
 };
 
@@ -841,9 +849,21 @@ pub static CDPOS: TableDef = TableDef {
     ],
 };
 
+pub static TTZCU: TableDef = TableDef {
+    name: "TTZCU",
+    text: "Time Zones: Customizing for the Client",
+    fields: &[
+        k("CLIENT", C, 3, "Client"),
+        f("FLAGACTIVE", C, 1, "Time zone support is active"),
+        f("TZONESYS", C, 6, "System time zone"),
+        f("TZONEDEF", C, 6, "Default time zone for users"),
+    ],
+};
+
 /// Every table RFC_READ_TABLE can read; anything else is TABLE_NOT_AVAILABLE.
 pub static TABLES: &[&TableDef] = &[
     &KNA1, &KNB1, &KNVV, &KNVP, &KNVK, &ADRC, &ADR2, &ADR6, &ADRP, &TVZBT, &TPFKT, &CDHDR, &CDPOS,
+    &TTZCU,
 ];
 
 pub fn table(name: &str) -> Option<&'static TableDef> {

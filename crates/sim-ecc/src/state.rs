@@ -155,3 +155,21 @@ pub fn unauthorized(client: &str) -> Response {
     )
         .into_response()
 }
+
+/// What the ICF answers for a service switched off in SICF: HTTP 403 with its error page, before
+/// any logon.
+pub fn service_not_active(path: &str) -> Response {
+    let page = format!(
+        "<html><head><title>Service cannot be reached</title></head><body>\
+         <h2>Service cannot be reached</h2><p><b>What has happened?</b></p>\
+         <p>URL http://ecc{path} call was terminated because the corresponding service is not \
+         available.</p><p>Note: The termination occurred in system ECC with error code 403 and \
+         for the reason Forbidden.</p><p>Error: Service is not active</p></body></html>"
+    );
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
+}

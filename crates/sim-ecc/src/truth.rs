@@ -103,10 +103,10 @@ pub fn contact_record(contact: &Contact, scope: &TruthScope) -> ContactPerson {
         .into_iter()
         .map(|email| email.address.trim().to_string())
         .collect();
-    let phones = default_first(&contact.phones, |p| p.default, |p| p.consnumber)
-        .into_iter()
-        .map(phone_text)
-        .collect();
+    let (mobile_phones, phones): (Vec<&Phone>, Vec<&Phone>) =
+        default_first(&contact.phones, |p| p.default, |p| p.consnumber)
+            .into_iter()
+            .partition(|phone| phone.mobile);
     ContactPerson {
         contact_number: numc(contact.parnr, 10),
         first_name: contact.first_name.trim().to_string(),
@@ -115,8 +115,60 @@ pub fn contact_record(contact: &Contact, scope: &TruthScope) -> ContactPerson {
         function: optional(contact.function)
             .and_then(|code| function_text(&code, &scope.language).map(str::to_string)),
         emails,
-        phones,
+        phones: phones.into_iter().map(phone_text).collect(),
+        mobile_phones: mobile_phones.into_iter().map(phone_text).collect(),
     }
+}
+
+/// KNB1 of the scope's company code.
+fn company_data<'a>(customer: &'a CustomerMaster, scope: &TruthScope) -> Option<&'a CompanyData> {
+    customer
+        .company_codes
+        .iter()
+        .find(|company| company.company_code() == scope.company_code)
+}
+
+/// KNVV of the scope's sales area.
+fn sales_data<'a>(customer: &'a CustomerMaster, scope: &TruthScope) -> Option<&'a SalesData> {
+    customer
+        .sales_areas
+        .iter()
+        .find(|area| area.is_area(&scope.sales_area))
+}
+
+/// Flagged for deletion centrally (KNA1-LOEVM), in the scope's company code (KNB1-LOEVM) or in
+/// its sales area (KNVV-LOEVM).
+pub fn deleted(customer: &CustomerMaster, scope: &TruthScope) -> bool {
+    customer.deletion_flag
+        || company_data(customer, scope).is_some_and(|company| company.deletion_flag)
+        || sales_data(customer, scope).is_some_and(|area| area.deletion_flag)
+}
+
+/// The posting block of KNA1 or of the scope's company code (KNB1-SPERR).
+pub fn posting_block(customer: &CustomerMaster, scope: &TruthScope) -> bool {
+    customer.posting_block || company_data(customer, scope).is_some_and(|c| c.posting_block)
+}
+
+/// The order, delivery and billing block: KNA1's, else the scope's sales area's (KNVV).
+pub fn blocks(customer: &CustomerMaster, scope: &TruthScope) -> [&'static str; 3] {
+    let area = sales_data(customer, scope).map(|area| area.blocks);
+    let pick = |central: &'static str, of_area: fn(&Blocks) -> &'static str| {
+        if central.is_empty() {
+            area.as_ref().map_or("", of_area)
+        } else {
+            central
+        }
+    };
+    [
+        pick(customer.blocks.order(), Blocks::order),
+        pick(customer.blocks.delivery(), Blocks::delivery),
+        pick(customer.blocks.billing(), Blocks::billing),
+    ]
+}
+
+/// Blocked centrally, in the scope's company code or in its sales area.
+pub fn blocked(customer: &CustomerMaster, scope: &TruthScope) -> bool {
+    posting_block(customer, scope) || blocks(customer, scope).iter().any(|code| !code.is_empty())
 }
 
 pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthScope) -> Customer {
@@ -129,8 +181,8 @@ pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthS
         name_parts,
         account_group: customer.account_group.to_string(),
         vat_number: optional(customer.vat),
-        deleted: customer.deletion_flag,
-        blocked: customer.posting_block || customer.blocks.any(),
+        deleted: deleted(customer, scope),
+        blocked: blocked(customer, scope),
         billing_address: billing_address(customer),
         shipping_address: shipping_address(data, customer, scope),
         email: customer
@@ -141,9 +193,11 @@ pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthS
             .map(phone_text)
             .filter(|phone| !phone.is_empty()),
         payment_terms: payment_terms(customer, scope),
+        // A contact flagged for deletion (KNVK-LOEVM) is a deleted contact.
         contacts: customer
             .contacts
             .iter()
+            .filter(|contact| !contact.deletion_flag)
             .map(|contact| contact_record(contact, scope))
             .collect(),
     }
@@ -164,4 +218,38 @@ pub fn truth(data: &EccData, scope: &TruthScope) -> Vec<TruthRecord> {
     data.customers_in_key_order()
         .map(|customer| truth_record(data, customer, scope))
         .collect()
+}
+
+/// The e-mail addresses and phones (as a record would show them) that ECC holds but no record
+/// may contain: private rows under KNVK-ADRNP_2 and rows not in use. Values that also appear in
+/// use somewhere (a shared switchboard number) are left out, so a finding is a real leak.
+pub fn hidden_communication(data: &EccData) -> Vec<String> {
+    let contacts = data
+        .customers
+        .iter()
+        .flat_map(|customer| &customer.contacts)
+        .chain(data.vendor_contacts.iter().map(|vendor| &vendor.contact));
+    let mut hidden = std::collections::BTreeSet::new();
+    let mut in_use = std::collections::BTreeSet::new();
+    let add =
+        |emails: &[Email], phones: &[Phone], into: &mut std::collections::BTreeSet<String>| {
+            into.extend(emails.iter().map(|email| email.address.trim().to_string()));
+            into.extend(phones.iter().map(phone_text));
+        };
+    for customer in &data.customers {
+        add(&customer.emails, &customer.phones, &mut in_use);
+        if let Some(inactive) = &customer.inactive {
+            add(&inactive.emails, &inactive.phones, &mut hidden);
+        }
+    }
+    for contact in contacts {
+        add(&contact.emails, &contact.phones, &mut in_use);
+        if let Some(inactive) = &contact.inactive {
+            add(&inactive.emails, &inactive.phones, &mut hidden);
+        }
+        if let Some(private) = &contact.private {
+            add(&private.emails, &private.phones, &mut hidden);
+        }
+    }
+    hidden.difference(&in_use).cloned().collect()
 }

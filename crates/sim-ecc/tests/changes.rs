@@ -386,7 +386,10 @@ async fn bas_only_address_change_leaves_kna1_copy_stale() {
         "KNA1-STRAS is a copy BAS-only edits do not update"
     );
     let all_headers = ecc
-        .read_table(&ReadTable::new("CDHDR", &["OBJECTID", "UDATE"]))
+        .read_table(&ReadTable::new(
+            "CDHDR",
+            &["OBJECTCLAS", "OBJECTID", "UDATE"],
+        ))
         .await
         .unwrap();
     assert!(
@@ -397,9 +400,48 @@ async fn bas_only_address_change_leaves_kna1_copy_stale() {
         all_headers
             .rows
             .iter()
+            .filter(|row| row["OBJECTCLAS"] == "DEBI")
             .all(|row| row["UDATE"].as_str() < "20260101"),
-        "and none from today's BAS-only edits"
+        "no DEBI document from today's BAS-only edits"
     );
+    // BAS logs each edit under its own object class: address group BP, then the ADRNR.
+    let address_numbers: HashMap<String, String> = ecc
+        .read_table(&ReadTable::new("KNA1", &["KUNNR", "ADRNR"]))
+        .await
+        .unwrap()
+        .rows
+        .iter()
+        .map(|row| (row["KUNNR"].clone(), row["ADRNR"].clone()))
+        .collect();
+    let mut documented: Vec<String> = all_headers
+        .rows
+        .iter()
+        .filter(|row| row["OBJECTCLAS"] == "ADRESSE")
+        .map(|row| row["OBJECTID"].clone())
+        .collect();
+    documented.sort();
+    let mut expected: Vec<String> = report
+        .address_only
+        .iter()
+        .map(|number| format!("BP  {}", address_numbers[number]))
+        .collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+}
+
+#[tokio::test]
+async fn without_address_change_documents_bas_edits_leave_no_trace_in_cdhdr() {
+    let mut options = mlc_sim_ecc::SimEccOptions::for_tests(120, 1);
+    options.no_address_change_documents = true;
+    let sim = mlc_sim_ecc::spawn(options).await.unwrap();
+    let report = sim.mutate(&mlc_sim_ecc::MutationRequest {
+        address_only: 5,
+        seed: 2,
+        ..Default::default()
+    });
+    assert_eq!(report.address_only.len(), 5);
+    assert!(report.change_numbers.is_empty(), "{report:?}");
+    sim.shutdown().await;
 }
 
 #[tokio::test]

@@ -70,7 +70,10 @@ async fn kna1_rows_sliced_by_offsets_match_the_truth() {
             record.customer.customer_number
         );
         assert_eq!(row["KTOKD"], record.customer.account_group);
-        assert_eq!(row["LOEVM"] == "X", record.customer.deleted);
+        // Deleted centrally, or in the company code or sales area (KNB1/KNVV-LOEVM).
+        if row["LOEVM"] == "X" {
+            assert!(record.customer.deleted);
+        }
         if record.dirty.is_none() {
             assert_eq!(row["LAND1"], record.customer.billing_address.country);
         }
@@ -126,11 +129,30 @@ async fn bas_tables_agree_with_the_truth() {
             options: &["PERSNUMBER = ' '"],
             ..ReadTable::new(
                 "ADR6",
-                &["ADDRNUMBER", "CONSNUMBER", "FLGDEFAULT", "SMTP_ADDR"],
+                &[
+                    "ADDRNUMBER",
+                    "CONSNUMBER",
+                    "FLGDEFAULT",
+                    "FLG_NOUSE",
+                    "VALID_FROM",
+                    "VALID_TO",
+                    "SMTP_ADDR",
+                ],
             )
         })
         .await
         .unwrap();
+    // Rows flagged "not used" or outside their validity are in the table, not in the truth.
+    let today = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+    let in_use = |row: &&HashMap<String, String>| {
+        row["FLG_NOUSE"] != "X"
+            && (row["VALID_FROM"].is_empty() || row["VALID_FROM"] <= today)
+            && (row["VALID_TO"].is_empty() || row["VALID_TO"] >= today)
+    };
+    assert!(
+        adr6.rows.iter().any(|row| !in_use(&row)),
+        "the simulator keeps rows not in use"
+    );
     for record in &truth {
         let customer = &record.customer;
         let address = addresses[&address_of[&customer.customer_number]];
@@ -144,6 +166,7 @@ async fn bas_tables_agree_with_the_truth() {
             .rows
             .iter()
             .filter(|row| row["ADDRNUMBER"] == address_of[&customer.customer_number])
+            .filter(in_use)
             .collect();
         emails.sort_by_key(|row| (row["FLGDEFAULT"] != "X", row["CONSNUMBER"].clone()));
         assert_eq!(
@@ -166,14 +189,16 @@ async fn every_field_of_kna1_or_adrc_exceeds_the_row_buffer() {
         assert_eq!(fault.status, 500);
         assert_eq!(fault.exception, "DATA_BUFFER_EXCEEDED", "{table}");
     }
-    let fault = ecc
+    // As RFC_READ_TABLE: DATA_BUFFER_EXCEEDED only when NO_DATA is blank; a probe of every
+    // field returns the field list.
+    let probe = ecc
         .read_table(&ReadTable {
             no_data: true,
             ..ReadTable::new("KNA1", &[])
         })
         .await
-        .unwrap_err();
-    assert_eq!(fault.exception, "DATA_BUFFER_EXCEEDED");
+        .unwrap();
+    assert!(probe.rows.is_empty() && probe.fields.len() > 50);
     let fields = [
         "KUNNR", "NAME1", "NAME2", "NAME3", "NAME4", "ORT01", "STRAS", "TELFX", "MCOD1", "MCOD2",
         "MCOD3", "BAHNE", "BAHNS", "TELTX", "TELX1", "ORT02", "STCEG", "PFACH", "PSTLZ",
@@ -281,16 +306,28 @@ async fn in_lists_between_and_boolean_logic_select_the_right_rows() {
     let truth = ecc.sim.truth();
     let answer = ecc
         .read_table(&ReadTable {
-            options: &["LAND1 IN ('DE', 'AT')", "AND LOEVM = ' '"],
+            options: &["LAND1 IN ( 'DE', 'AT' )", "AND LOEVM = ' '"],
             ..ReadTable::new("KNA1", &["KUNNR"])
         })
         .await
         .unwrap();
+    let centrally_deleted: BTreeSet<String> = ecc
+        .read_table(&ReadTable {
+            options: &["LOEVM = 'X'"],
+            ..ReadTable::new("KNA1", &["KUNNR"])
+        })
+        .await
+        .unwrap()
+        .rows
+        .iter()
+        .map(|row| row["KUNNR"].clone())
+        .collect();
+    assert!(!centrally_deleted.is_empty());
     let expected: BTreeSet<String> = truth
         .iter()
         .filter(|r| {
             ["DE", "AT"].contains(&r.customer.billing_address.country.as_str())
-                && !r.customer.deleted
+                && !centrally_deleted.contains(&r.customer.customer_number)
         })
         .map(|r| r.customer.customer_number.clone())
         .collect();
@@ -511,12 +548,24 @@ async fn bapis_return_their_structures_and_business_errors_in_return() {
         .unwrap()
         .items("CONTACTADDRESSDATA")
         .len();
-    assert_eq!(
-        contacts,
-        truth
-            .iter()
-            .map(|r| r.customer.contacts.len())
-            .sum::<usize>()
+    // The BAPI lists every KNVK row of a customer, those flagged for deletion too.
+    let knvk_rows = ecc
+        .read_table(&ReadTable {
+            options: &["KUNNR <> ' '"],
+            ..ReadTable::new("KNVK", &["PARNR"])
+        })
+        .await
+        .unwrap()
+        .rows
+        .len();
+    assert_eq!(contacts, knvk_rows);
+    assert!(
+        contacts
+            > truth
+                .iter()
+                .map(|r| r.customer.contacts.len())
+                .sum::<usize>(),
+        "some contacts are flagged for deletion and not in the truth"
     );
 
     let (_, document, _) = ecc
@@ -545,7 +594,7 @@ async fn vendor_contacts_sit_in_knvk_with_a_blank_customer() {
     let customers_only = ecc
         .read_table(&ReadTable {
             options: &["KUNNR <> ' '"],
-            ..ReadTable::new("KNVK", &["PARNR"])
+            ..ReadTable::new("KNVK", &["PARNR", "LOEVM"])
         })
         .await
         .unwrap();
@@ -566,7 +615,14 @@ async fn vendor_contacts_sit_in_knvk_with_a_blank_customer() {
         .iter()
         .map(|r| r.customer.contacts.len())
         .sum();
-    assert_eq!(customers_only.rows.len(), truth_contacts);
+    // A contact flagged for deletion (KNVK-LOEVM) is not in the truth.
+    let flagged = customers_only
+        .rows
+        .iter()
+        .filter(|row| row["LOEVM"] == "X")
+        .count();
+    assert!(flagged > 0, "some contacts are flagged for deletion");
+    assert_eq!(customers_only.rows.len() - flagged, truth_contacts);
     assert!(all
         .rows
         .iter()
@@ -617,10 +673,19 @@ async fn key_bounded_reads_return_exactly_what_a_full_scan_filters() {
         })
         .await
         .unwrap();
+    let below_two = everything
+        .rows
+        .iter()
+        .filter(|row| row["ADDRNUMBER"].as_str() <= "2")
+        .count();
+    assert!(
+        below_two < everything.rows.len(),
+        "private addresses (KNVK-ADRNP_2) are numbered '3...'"
+    );
     assert_eq!(
         short.rows.len(),
-        everything.rows.len(),
-        "string comparison: every '00...' number is below '2'"
+        below_two,
+        "string comparison: every '00...' number is below '2', no '3...' one"
     );
 
     let kna1 = ecc
@@ -646,4 +711,124 @@ async fn key_bounded_reads_return_exactly_what_a_full_scan_filters() {
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(bounded.raw_rows, expected);
+}
+
+#[tokio::test]
+async fn flags_in_the_company_code_the_sales_area_and_on_contacts_reach_the_truth() {
+    let ecc = ecc(1500).await;
+    let truth = ecc.sim.truth();
+    let record = |number: &str| {
+        truth
+            .iter()
+            .find(|record| record.customer.customer_number == number)
+            .unwrap()
+    };
+    let central: BTreeSet<String> = ecc
+        .read_table(&ReadTable {
+            options: &[
+                "LOEVM = 'X' OR SPERR = 'X' OR AUFSD <> ' '",
+                "OR LIFSD <> ' ' OR FAKSD <> ' '",
+            ],
+            ..ReadTable::new("KNA1", &["KUNNR"])
+        })
+        .await
+        .unwrap()
+        .rows
+        .iter()
+        .map(|row| row["KUNNR"].clone())
+        .collect();
+    let company = ecc
+        .read_table(&ReadTable {
+            options: &["BUKRS = '1000' AND ( LOEVM = 'X' OR SPERR = 'X' )"],
+            ..ReadTable::new("KNB1", &["KUNNR", "LOEVM", "SPERR"])
+        })
+        .await
+        .unwrap();
+    let area = ecc
+        .read_table(&ReadTable {
+            options: &[
+                "VKORG = '1000' AND VTWEG = '10' AND SPART = '00' AND",
+                "( LOEVM = 'X' OR AUFSD <> ' ' OR LIFSD <> ' ' OR FAKSD <> ' ' )",
+            ],
+            ..ReadTable::new("KNVV", &["KUNNR", "LOEVM", "AUFSD"])
+        })
+        .await
+        .unwrap();
+    let mut only_below = 0;
+    for row in company.rows.iter().chain(&area.rows) {
+        let customer = &record(&row["KUNNR"]).customer;
+        if row["LOEVM"] == "X" {
+            assert!(customer.deleted, "{} LOEVM below KNA1", row["KUNNR"]);
+        } else {
+            assert!(customer.blocked, "{} blocked below KNA1", row["KUNNR"]);
+        }
+        if !central.contains(&row["KUNNR"]) {
+            only_below += 1;
+        }
+    }
+    assert!(
+        only_below > 0,
+        "some customers are flagged only in KNB1 or KNVV"
+    );
+
+    let flagged_contacts = ecc
+        .read_table(&ReadTable {
+            options: &["LOEVM = 'X' AND KUNNR <> ' '"],
+            ..ReadTable::new("KNVK", &["PARNR", "KUNNR"])
+        })
+        .await
+        .unwrap();
+    assert!(!flagged_contacts.rows.is_empty());
+    for row in &flagged_contacts.rows {
+        assert!(
+            record(&row["KUNNR"])
+                .customer
+                .contacts
+                .iter()
+                .all(|contact| contact.contact_number != row["PARNR"]),
+            "contact {} is flagged for deletion: not in the truth",
+            row["PARNR"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn where_clauses_need_blanks_around_operators_and_parentheses_and_authority_comes_first() {
+    let ecc = ecc(20).await;
+    for options in [
+        "LAND1='DE'",
+        "LAND1 IN ('DE', 'AT')",
+        "( LAND1 = 'DE')",
+        "LAND1 <>'DE'",
+    ] {
+        let fault = ecc
+            .read_table(&ReadTable {
+                options: &[options],
+                ..ReadTable::new("KNA1", &["KUNNR"])
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(fault.exception, "OPTION_NOT_VALID", "{options}");
+    }
+    assert!(ecc
+        .read_table(&ReadTable {
+            options: &["( LAND1 = 'DE' OR LAND1 IN ( 'AT', 'CH' ) )"],
+            ..ReadTable::new("KNA1", &["KUNNR"])
+        })
+        .await
+        .is_ok());
+
+    let mut options = SimEccOptions::for_tests(5, 1);
+    options.not_authorized = vec!["ZSECRET".into(), "ADR6".into()];
+    let restricted = Ecc::start(options).await;
+    for table in ["ZSECRET", "ADR6"] {
+        let fault = restricted
+            .read_table(&ReadTable::new(table, &[]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            fault.exception, "NOT_AUTHORIZED",
+            "{table}: checked before the lookup"
+        );
+    }
 }

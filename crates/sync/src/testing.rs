@@ -73,6 +73,7 @@ pub fn contact(number: &str, first: &str, last: &str, email: &str) -> ContactPer
             vec![email.into()]
         },
         phones: vec!["0711 123456-12".into()],
+        mobile_phones: Vec::new(),
     }
 }
 

@@ -39,6 +39,8 @@ pub struct TestbedOptions {
     pub sync_lines: Vec<String>,
     /// Changes to the Pipedrive simulator's options (its quirks) before it starts.
     pub sim_pipedrive: fn(&mut SimPipedriveOptions),
+    /// Lines appended after `[sync]`, e.g. an `[ecc.select]` table.
+    pub extra_lines: Vec<String>,
 }
 
 impl TestbedOptions {
@@ -57,6 +59,7 @@ impl TestbedOptions {
             store_url: None,
             sync_lines: Vec::new(),
             sim_pipedrive: |_| {},
+            extra_lines: Vec::new(),
         }
     }
 }
@@ -129,6 +132,7 @@ budget_share = {share}
 [sync]
 connection = "testbed"
 {sync_lines}
+{extra_lines}
 "#,
             ecc_url = ecc.base_url(),
             client = ecc.client(),
@@ -139,6 +143,7 @@ connection = "testbed"
             seats = options.seats,
             share = options.budget_share,
             sync_lines = options.sync_lines.join("\n"),
+            extra_lines = options.extra_lines.join("\n"),
         );
         let config = mlc_config::parse("testbed.toml", &config_text, &|_| None)
             .map_err(|error| anyhow::anyhow!("testbed config: {error}"))?;

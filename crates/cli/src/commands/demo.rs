@@ -127,7 +127,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let created = testbed.ecc.create(5);
     let deleted = testbed.ecc.delete(3);
     println!(
-        "\n4. in ECC: {} customers and {} contacts changed (change documents), {} addresses changed in BAS only (no change document), {} customers created, {} flagged for deletion",
+        "\n4. in ECC: {} customers and {} contacts changed (change documents), {} addresses changed in BAS only (ADRESSE change documents, no DEBI one), {} customers created, {} flagged for deletion",
         report.customers.len(),
         report.contacts.len(),
         report.address_only.len(),
@@ -141,7 +141,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
 
     let fourth = timed_run(&engine, RunMode::Full).await?;
     println!(
-        "\n6. full reconciliation ({:.1} s): finds the address-only changes by content hash",
+        "\n6. full reconciliation ({:.1} s): compares content hashes (catches what no change document says)",
         fourth.0
     );
     print_counts(&fourth.1);

@@ -40,6 +40,43 @@ pub struct RawEcc {
     pub in_list_size: Option<Spanned<i64>>,
     pub max_response_mib: Option<Spanned<i64>>,
     pub odata: Option<RawOdata>,
+    pub select: Option<RawSelect>,
+}
+
+/// `[ecc.select]`: which customers to sync.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSelect {
+    pub account_groups: Option<Spanned<Vec<String>>>,
+    pub exclude_account_groups: Option<Spanned<Vec<String>>>,
+    pub countries: Option<Spanned<Vec<String>>>,
+    pub only_with_company_code: Option<Spanned<bool>>,
+    pub only_with_sales_area: Option<Spanned<bool>>,
+    pub created_after: Option<Spanned<String>>,
+}
+
+/// Which customers to sync; all when every field is empty or false. A customer outside the
+/// selection is treated like one flagged for deletion (`sync.on_deleted`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerSelection {
+    /// KNA1-KTOKD in this list (empty: any).
+    pub account_groups: Vec<String>,
+    /// KNA1-KTOKD not in this list.
+    pub exclude_account_groups: Vec<String>,
+    /// KNA1-LAND1 in this list (empty: any).
+    pub countries: Vec<String>,
+    /// The customer exists in `ecc.company_code` (KNB1).
+    pub only_with_company_code: bool,
+    /// The customer exists in the configured sales area (KNVV).
+    pub only_with_sales_area: bool,
+    /// KNA1-ERDAT after this day, "YYYYMMDD".
+    pub created_after: Option<String>,
+}
+
+impl CustomerSelection {
+    pub fn is_everything(&self) -> bool {
+        *self == CustomerSelection::default()
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -112,6 +149,7 @@ pub struct EccConfig {
     /// Answers from ECC larger than this are refused (`ecc.max_response_mib`).
     pub max_response_bytes: usize,
     pub odata: OdataConfig,
+    pub select: CustomerSelection,
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +263,7 @@ pub fn validate(raw: RawEcc, validator: &Validator<'_>) -> Result<EccConfig, Con
         None => DirtyRecordPolicy::Skip,
     };
     let odata = validate_odata(raw.odata.unwrap_or_default(), validator)?;
+    let select = validate_select(raw.select.unwrap_or_default(), validator)?;
     Ok(EccConfig {
         transport,
         base_url,
@@ -323,6 +362,83 @@ pub fn validate(raw: RawEcc, validator: &Validator<'_>) -> Result<EccConfig, Con
             * 1024
             * 1024,
         odata,
+        select,
+    })
+}
+
+/// SAP codes for `[ecc.select]` lists: trimmed, upper case, letters and digits, at most
+/// `width` characters (KTOKD 4, LAND1 3).
+fn sap_codes(
+    validator: &Validator<'_>,
+    key: &str,
+    value: &Option<Spanned<Vec<String>>>,
+    width: usize,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let mut codes = Vec::new();
+    for code in value.get_ref() {
+        let code = code.trim().to_uppercase();
+        if code.is_empty()
+            || code.chars().count() > width
+            || !code.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(validator.error(
+                key,
+                Some(value.span()),
+                format!(
+                    "{code:?} is not an SAP code of at most {width} letters or digits, e.g. [\"0001\", \"DE\"]"
+                ),
+            ));
+        }
+        codes.push(code);
+    }
+    Ok(codes)
+}
+
+fn validate_select(
+    raw: RawSelect,
+    validator: &Validator<'_>,
+) -> Result<CustomerSelection, ConfigError> {
+    let created_after = match &raw.created_after {
+        None => None,
+        Some(value) => {
+            let text = value.get_ref().trim();
+            let digits: String = text.chars().filter(|c| *c != '-').collect();
+            let valid = text.len() == 10
+                && digits.len() == 8
+                && digits.chars().all(|c| c.is_ascii_digit())
+                && matches!(digits[4..6].parse::<u32>(), Ok(1..=12))
+                && matches!(digits[6..8].parse::<u32>(), Ok(1..=31));
+            if !valid {
+                return Err(validator.error(
+                    "ecc.select.created_after",
+                    Some(value.span()),
+                    format!("{text:?} is not a date YYYY-MM-DD"),
+                ));
+            }
+            Some(digits)
+        }
+    };
+    let flag = |value: &Option<Spanned<bool>>| value.as_ref().is_some_and(|v| *v.get_ref());
+    Ok(CustomerSelection {
+        account_groups: sap_codes(
+            validator,
+            "ecc.select.account_groups",
+            &raw.account_groups,
+            4,
+        )?,
+        exclude_account_groups: sap_codes(
+            validator,
+            "ecc.select.exclude_account_groups",
+            &raw.exclude_account_groups,
+            4,
+        )?,
+        countries: sap_codes(validator, "ecc.select.countries", &raw.countries, 3)?,
+        only_with_company_code: flag(&raw.only_with_company_code),
+        only_with_sales_area: flag(&raw.only_with_sales_area),
+        created_after,
     })
 }
 

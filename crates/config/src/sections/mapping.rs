@@ -55,7 +55,9 @@ pub const PERSON_SOURCES: &[&str] = &[
     "department",
     "function",
     "emails",
+    // Landlines and then mobile numbers (labelled "mobile"); `mobile_phones` the mobiles alone.
     "phones",
+    "mobile_phones",
     "email",
     "phone",
     "customer_number",

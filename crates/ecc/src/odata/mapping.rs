@@ -43,10 +43,12 @@ pub const CUSTOMER_DEFAULTS: [(&str, &str); 31] = [
     ("changed_at", "ChangedAt"),
 ];
 
-/// Canonical contact fields and their default properties. `emails` and `phones` may be a
-/// collection, or text with several values separated by `;`.
-pub const CONTACT_DEFAULTS: [(&str, &str); 8] = [
+/// Canonical contact fields and their default properties. `emails`, `phones` and `mobile_phones`
+/// may be a collection, or text with several values separated by `;`.
+pub const CONTACT_DEFAULTS: [(&str, &str); 10] = [
     ("contact_number", "ContactNumber"),
+    // A contact flagged for deletion (KNVK-LOEVM) is left out, as a deleted contact.
+    ("deleted", "DeletionFlag"),
     ("customer_number", "CustomerNumber"),
     ("first_name", "FirstName"),
     ("last_name", "LastName"),
@@ -54,6 +56,7 @@ pub const CONTACT_DEFAULTS: [(&str, &str); 8] = [
     ("function", "Function"),
     ("emails", "EmailList"),
     ("phones", "PhoneList"),
+    ("mobile_phones", "MobileList"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +103,21 @@ impl PropertyMap {
             "contact_properties",
         )?;
         Ok(PropertyMap { customer, contact })
+    }
+
+    /// Every mapped customer field and its property, those the service has at all.
+    pub fn customer_entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.customer
+            .iter()
+            .filter(|(_, property)| !property.is_empty())
+            .map(|(field, property)| (field.as_str(), property.as_str()))
+    }
+
+    pub fn contact_entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.contact
+            .iter()
+            .filter(|(_, property)| !property.is_empty())
+            .map(|(field, property)| (field.as_str(), property.as_str()))
     }
 
     /// The property of a canonical customer field; "" when the service has none.

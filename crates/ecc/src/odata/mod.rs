@@ -5,6 +5,7 @@
 
 pub mod json;
 mod mapping;
+mod metadata;
 mod source;
 
 pub use mapping::PropertyMap;

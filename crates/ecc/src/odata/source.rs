@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::json::{self, flag, parse_collection, text, CollectionPage};
 use super::mapping::PropertyMap;
+use super::metadata::{nearest, ServiceMetadata};
 use super::ODataFetch;
 use crate::assemble::inspect;
 use crate::delta::DeltaCursor;
@@ -65,6 +66,14 @@ impl ODataSource {
         config: &EccConfig,
         label: &str,
     ) -> Result<Self, EccError> {
+        if !config.select.is_everything() {
+            return Err(EccError::Config(
+                "ecc.select is applied by the soap-rfc transport (and the agent via soap-rfc); \
+                 over OData the Gateway service decides which customers it exposes: remove \
+                 [ecc.select] or filter in the service"
+                    .into(),
+            ));
+        }
         Ok(ODataSource {
             fetch,
             map: PropertyMap::from_config(&config.odata)?,
@@ -75,6 +84,71 @@ impl ODataSource {
             label: label.to_string(),
             calls: AtomicU64::new(0),
         })
+    }
+
+    /// The `ecc odata metadata` check line: every configured entity set and mapped property
+    /// exists in the service's `$metadata`; a missing one is named with the nearest existing.
+    async fn metadata_check(&self) -> CheckLine {
+        let name = "ecc odata metadata";
+        let path = format!("{}$metadata", self.service());
+        let metadata = match self.fetch.get(&path).await {
+            Ok((200, body)) => match ServiceMetadata::parse(&body, &self.fetch.endpoint()) {
+                Ok(metadata) => metadata,
+                Err(error) => return CheckLine::failed(name, error.to_string()),
+            },
+            Ok((status, _)) => {
+                return CheckLine::failed(name, format!("{path} answered HTTP {status}"))
+            }
+            Err(error) => return CheckLine::failed(name, error.to_string()),
+        };
+        let mut problems = Vec::new();
+        let sets = [
+            (
+                &self.config.customer_set,
+                "ecc.odata.customer_set",
+                self.map.customer_entries().collect::<Vec<_>>(),
+                "customer_properties",
+            ),
+            (
+                &self.config.contact_set,
+                "ecc.odata.contact_set",
+                self.map.contact_entries().collect::<Vec<_>>(),
+                "contact_properties",
+            ),
+        ];
+        for (set, key, entries, table) in sets {
+            let Some(properties) = metadata.properties_of(set) else {
+                let nearest = nearest(set, metadata.entity_sets.keys())
+                    .map(|name| format!("; the nearest set is {name}"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "{key} = {set:?}: the service has no such entity set{nearest}"
+                ));
+                continue;
+            };
+            let properties: Vec<String> = properties.to_vec();
+            for (field, property) in entries {
+                // A path into a complex type or a navigation is checked by its first step.
+                let first = property.split('/').next().unwrap_or(property);
+                if properties.iter().any(|known| known == first) {
+                    continue;
+                }
+                let nearest = nearest(first, &properties)
+                    .map(|name| format!("; the nearest property is {name}"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "ecc.odata.{table}.{field} = {property:?}: {set} has no property {first}{nearest}"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            CheckLine::passed(
+                name,
+                "every entity set and mapped property exists in $metadata",
+            )
+        } else {
+            CheckLine::failed(name, problems.join("; "))
+        }
     }
 
     fn service(&self) -> String {
@@ -292,8 +366,10 @@ impl ODataSource {
             let contact_entities =
                 inline.unwrap_or_else(|| contacts.remove(&number).unwrap_or_default());
             let mut customer = self.customer_of(&entity);
+            let deleted = self.map.contact("deleted");
             customer.contacts = contact_entities
                 .iter()
+                .filter(|contact| deleted.is_empty() || !flag(contact, deleted))
                 .map(|contact| self.contact_of(contact))
                 .collect();
             customer
@@ -330,7 +406,7 @@ impl ODataSource {
                     || matches!(entity.get(property), Some(Value::String(text)) if !text.trim().is_empty() && !text.trim().eq_ignore_ascii_case("false")))
         };
         let optional = |value: String| (!value.trim().is_empty()).then(|| value.trim().to_string());
-        let customer_number = field("customer_number");
+        let customer_number = internal_key(&field("customer_number"));
         let name_parts = [
             field("name1"),
             field("name2"),
@@ -393,13 +469,14 @@ impl ODataSource {
         };
         let optional = |value: String| (!value.trim().is_empty()).then(|| value.trim().to_string());
         ContactPerson {
-            contact_number: field("contact_number"),
+            contact_number: internal_key(&field("contact_number")),
             first_name: field("first_name"),
             last_name: field("last_name"),
             department: optional(field("department")),
             function: optional(field("function")),
             emails: list(entity, self.map.contact("emails")),
             phones: list(entity, self.map.contact("phones")),
+            mobile_phones: list(entity, self.map.contact("mobile_phones")),
         }
     }
 
@@ -680,6 +757,7 @@ impl CustomerSource for ODataSource {
                 Err(error) => lines.push(CheckLine::failed(name, error.to_string())),
             }
         }
+        lines.push(self.metadata_check().await);
         lines
     }
 
@@ -692,9 +770,49 @@ impl CustomerSource for ODataSource {
     }
 }
 
+/// KUNNR/PARNR in SAP's internal form: Gateway applies the ALPHA output conversion to
+/// dictionary-bound properties, so "4711" arrives for "0000004711"; converted back (ALPHA
+/// input), keys agree with the soap-rfc transport.
+fn internal_key(number: &str) -> String {
+    mlc_canonical::alpha_input(number, 10).unwrap_or_else(|| number.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct NoService;
+
+    #[async_trait::async_trait]
+    impl ODataFetch for NoService {
+        async fn get(&self, _path: &str) -> Result<(u16, String), EccError> {
+            Ok((404, String::new()))
+        }
+        fn endpoint(&self) -> String {
+            "test".into()
+        }
+    }
+
+    #[test]
+    fn numbers_without_leading_zeros_become_internal_keys() {
+        let config = mlc_config::parse("t.toml", mlc_config::TEMPLATE, &|_| Some("x".into()))
+            .unwrap()
+            .ecc;
+        let source = ODataSource::new(Arc::new(NoService), &config, "odata").unwrap();
+        let entity = |pairs: &[(&str, &str)]| -> Map<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect()
+        };
+        let customer = source.customer_of(&entity(&[("CustomerNumber", "4711"), ("Name1", "A")]));
+        assert_eq!(customer.customer_number, "0000004711");
+        assert_eq!(customer.customer_number_display, "4711");
+        let external = source.customer_of(&entity(&[("CustomerNumber", "CPD00001")]));
+        assert_eq!(external.customer_number, "CPD00001");
+        let contact = source.contact_of(&entity(&[("ContactNumber", "32")]));
+        assert_eq!(contact.contact_number, "0000000032");
+    }
 
     #[test]
     fn literals_double_their_quotes() {

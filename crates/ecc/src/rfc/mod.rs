@@ -73,4 +73,19 @@ pub trait RfcTransport: Send + Sync {
     async fn call(&self, call: &RfcCall) -> Result<RfcReply, EccError>;
     /// Where calls go, for messages ("http://host/sap/bc/soap/rfc", "agent").
     fn endpoint(&self) -> String;
+    /// How far the server's clock is ahead of ours (negative: behind), from the HTTP `Date`
+    /// header of its last answer; `None` when no answer carried one.
+    fn clock_skew(&self) -> Option<chrono::Duration> {
+        None
+    }
+}
+
+/// The skew of a server whose answer, received at `received`, said `Date: <header>`
+/// (IMF-fixdate, e.g. "Thu, 03 Dec 2026 06:33:39 GMT"); `None` for a header that is no date.
+pub fn skew_from_date_header(
+    header: &str,
+    received: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::Duration> {
+    let server = chrono::DateTime::parse_from_rfc2822(header.trim()).ok()?;
+    Some(server.with_timezone(&chrono::Utc) - received)
 }

@@ -318,6 +318,9 @@ pub struct SoapRfcTransport {
     password: String,
     retries: u32,
     max_response_bytes: usize,
+    /// The server's clock minus ours in milliseconds, from the last answer's `Date` header;
+    /// `i64::MIN` until one arrived.
+    skew_millis: std::sync::atomic::AtomicI64,
 }
 
 impl SoapRfcTransport {
@@ -347,6 +350,7 @@ impl SoapRfcTransport {
             password: password.to_string(),
             retries,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            skew_millis: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -363,7 +367,36 @@ impl SoapRfcTransport {
             .await
             .map_err(|error| network_error(&endpoint, &error))?;
         let status = response.status().as_u16();
-        if status == 401 || status == 403 {
+        if let Some(skew) = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|date| super::skew_from_date_header(date, chrono::Utc::now()))
+        {
+            self.skew_millis.store(
+                skew.num_milliseconds(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        if status == 403 {
+            let text = read_capped(response, &endpoint, self.max_response_bytes).await?;
+            if is_inactive_service_page(&text) {
+                return Err(EccError::Http {
+                    endpoint,
+                    status,
+                    detail: "the ICF service /sap/bc/soap/rfc is switched off on this system: \
+                             ask the SAP team to activate default_host/sap/bc/soap/rfc in \
+                             transaction SICF (see docs/sap-setup.md), or use transport odata"
+                        .into(),
+                });
+            }
+            return Err(EccError::LogonFailed {
+                endpoint,
+                user: self.user.clone(),
+                status,
+            });
+        }
+        if status == 401 {
             return Err(EccError::LogonFailed {
                 endpoint,
                 user: self.user.clone(),
@@ -411,6 +444,20 @@ impl RfcTransport for SoapRfcTransport {
     fn endpoint(&self) -> String {
         self.url.split('?').next().unwrap_or(&self.url).to_string()
     }
+
+    fn clock_skew(&self) -> Option<chrono::Duration> {
+        let millis = self.skew_millis.load(std::sync::atomic::Ordering::Relaxed);
+        (millis != i64::MIN).then(|| chrono::Duration::milliseconds(millis))
+    }
+}
+
+/// The ICF's error page for a service that is not active in SICF ("Service cannot be reached",
+/// "Service is not active"), as opposed to a 403 for a user without the logon right.
+fn is_inactive_service_page(text: &str) -> bool {
+    let text = text.to_lowercase();
+    text.contains("service is not active")
+        || text.contains("service cannot be reached")
+        || text.contains("service not active")
 }
 
 #[cfg(test)]

@@ -153,3 +153,30 @@ pub fn assert_matches_truth(collected: &Collected, truth: &[TruthRecord]) {
         );
     }
 }
+
+/// No e-mail address or phone number ECC holds privately (KNVK-ADRNP_2) or keeps unused
+/// (FLG_NOUSE, validity) appears anywhere in the extracted records.
+pub fn assert_no_hidden_communication(collected: &Collected, hidden: &[String]) {
+    assert!(
+        hidden.len() > 10,
+        "the simulator holds private and unused rows to leak ({} found)",
+        hidden.len()
+    );
+    let hidden: BTreeSet<&str> = hidden.iter().map(String::as_str).collect();
+    for record in &collected.records {
+        let customer = &record.customer;
+        let values = customer.email.iter().chain(customer.phone.iter()).chain(
+            customer
+                .contacts
+                .iter()
+                .flat_map(|contact| contact.emails.iter().chain(contact.phones.iter())),
+        );
+        for value in values {
+            assert!(
+                !hidden.contains(value.as_str()),
+                "customer {}: {value:?} is a private or unused e-mail/phone",
+                customer.customer_number
+            );
+        }
+    }
+}

@@ -401,6 +401,8 @@ enum SourceValue {
     Absent,
     Text(String),
     List(Vec<String>),
+    /// E-mails or phones where some carry their own label (a contact's mobile numbers).
+    Labelled(Vec<(String, Option<&'static str>)>),
     Address(Address),
 }
 
@@ -422,6 +424,11 @@ impl SourceValue {
             SourceValue::Absent => String::new(),
             SourceValue::Text(text) => text.clone(),
             SourceValue::List(items) => items.join(", "),
+            SourceValue::Labelled(items) => items
+                .iter()
+                .map(|(item, _)| item.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             SourceValue::Address(address) => address_line(address, None),
         }
     }
@@ -544,9 +551,29 @@ fn person_source(customer: &Customer, contact: &ContactPerson, source: &str) -> 
         "department" => SourceValue::optional(contact.department.as_deref()),
         "function" => SourceValue::optional(contact.function.as_deref()),
         "emails" => SourceValue::List(contact.emails.clone()),
-        "phones" => SourceValue::List(contact.phones.clone()),
+        // Landlines with the map's phone label, then mobile numbers labelled "mobile".
+        "phones" => SourceValue::Labelled(
+            contact
+                .phones
+                .iter()
+                .map(|phone| (phone.clone(), None))
+                .chain(
+                    contact
+                        .mobile_phones
+                        .iter()
+                        .map(|phone| (phone.clone(), Some(MOBILE_LABEL))),
+                )
+                .collect(),
+        ),
+        "mobile_phones" => SourceValue::List(contact.mobile_phones.clone()),
         "email" => SourceValue::optional(contact.emails.first().map(String::as_str)),
-        "phone" => SourceValue::optional(contact.phones.first().map(String::as_str)),
+        "phone" => SourceValue::optional(
+            contact
+                .phones
+                .first()
+                .or(contact.mobile_phones.first())
+                .map(String::as_str),
+        ),
         "customer_number" => SourceValue::text(&customer.customer_number),
         "customer_number_display" => SourceValue::text(&customer.customer_number_display),
         // A contact read from ECC exists there; only `map_deleted_contact` says otherwise.
@@ -554,6 +581,9 @@ fn person_source(customer: &Customer, contact: &ContactPerson, source: &str) -> 
         _ => SourceValue::Absent,
     }
 }
+
+/// Pipedrive's label for a mobile phone entry.
+const MOBILE_LABEL: &str = "mobile";
 
 fn is_status_rule(rule: &ResolvedRule) -> bool {
     matches!(&rule.source, ValueSource::Field(source) if source == "status")
@@ -770,6 +800,12 @@ impl FieldMap {
                 SourceValue::List(items) => {
                     SourceValue::List(items.iter().map(|item| f(item)).collect::<Result<_, _>>()?)
                 }
+                SourceValue::Labelled(items) => SourceValue::Labelled(
+                    items
+                        .iter()
+                        .map(|(item, label)| Ok((f(item)?, *label)))
+                        .collect::<Result<_, String>>()?,
+                ),
                 other => other,
             })
         };
@@ -796,6 +832,14 @@ impl FieldMap {
                 })
             }
             Transform::Join(separator) => Ok(match value {
+                SourceValue::Labelled(items) => SourceValue::Text(
+                    items
+                        .iter()
+                        .map(|(item, _)| item.trim())
+                        .filter(|item| !item.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(separator),
+                ),
                 SourceValue::List(items) => SourceValue::Text(
                     items
                         .iter()
@@ -853,18 +897,22 @@ impl FieldMap {
                 }
             },
             TargetKind::Entries(kind) => {
-                let items = match value {
+                let items: Vec<(String, Option<&str>)> = match value {
                     SourceValue::Absent => Vec::new(),
-                    SourceValue::List(items) => items,
-                    other => vec![other.as_text()],
+                    SourceValue::List(items) => {
+                        items.into_iter().map(|item| (item, None)).collect()
+                    }
+                    SourceValue::Labelled(items) => items,
+                    other => vec![(other.as_text(), None)],
                 };
-                let label = match kind {
+                let default_label = match kind {
                     EntryKind::Email => &self.email_label,
                     EntryKind::Phone => &self.phone_label,
                 };
                 let mut entries = Vec::new();
                 let mut seen = BTreeSet::new();
-                for item in items {
+                for (item, own_label) in items {
+                    let label = own_label.unwrap_or(default_label);
                     let item = item.trim();
                     if item.is_empty() || !seen.insert(item.to_lowercase()) {
                         continue;

@@ -62,6 +62,27 @@ fn the_default_map_writes_the_brief_fields() {
 }
 
 #[test]
+fn a_contacts_mobile_numbers_follow_its_landlines_labelled_mobile() {
+    let customer = customer();
+    let mut contact = customer.contacts[0].clone();
+    contact.mobile_phones.push("0171 5551234".into());
+    let mapped = field_map().map_person(&customer, &contact).expect("maps");
+    assert_eq!(
+        mapped.get("phones"),
+        Some(&json!([
+            {"value": "0711 123456-12", "primary": true, "label": "work"},
+            {"value": "0171 5551234", "primary": false, "label": "mobile"}
+        ]))
+    );
+    contact.phones.clear();
+    let mapped = field_map().map_person(&customer, &contact).expect("maps");
+    assert_eq!(
+        mapped.get("phones"),
+        Some(&json!([{"value": "0171 5551234", "primary": true, "label": "mobile"}]))
+    );
+}
+
+#[test]
 fn the_default_person_has_name_labelled_emails_and_contact_number() {
     let customer = customer();
     let mut contact = customer.contacts[0].clone();
