@@ -314,7 +314,13 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
         let address = &customer.billing_address;
         assert_eq!(part("postal_code"), address.postal_code, "{display}");
         assert_eq!(part("locality"), address.city, "{display}");
-        assert_eq!(part("route"), address.street, "{display}");
+        // Pipedrive geocodes the parts ("Bahnhofstr." becomes "Bahnhofstraße"); the line
+        // stays as sent.
+        assert!(
+            part("value").starts_with(address.street.trim()),
+            "{display}: {}",
+            part("value")
+        );
         assert_eq!(
             links.get(&customer.customer_number),
             organization["id"].as_i64().as_ref(),
@@ -325,7 +331,12 @@ async fn sync_killed_at_random_moments_ends_without_duplicates_and_with_one_outc
             let person = persons
                 .get(&contact_display)
                 .and_then(|found| found.first())
-                .unwrap_or_else(|| panic!("contact {contact_display} has no person"));
+                .unwrap_or_else(|| {
+                    panic!(
+                        "contact {contact_display} of customer {display} has no person; last audit event: {:?}",
+                        latest.get(&(EntityKind::Person, contact.contact_number.clone()))
+                    )
+                });
             assert_eq!(
                 person.org_id.map(|id| id as i64),
                 organization["id"].as_i64(),
