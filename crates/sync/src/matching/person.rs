@@ -72,26 +72,38 @@ pub fn match_person(
             }),
         }
     };
-    if let Some(key) = contact_number_key {
+    let carried_number = |person: &ExistingPerson| {
+        contact_number_key
+            .and_then(|key| person.custom_fields.get(key))
+            .and_then(|value| match value {
+                serde_json::Value::String(text) if !text.trim().is_empty() => {
+                    Some(alpha_output(text))
+                }
+                serde_json::Value::Number(number) => Some(number.to_string()),
+                _ => None,
+            })
+    };
+    if contact_number_key.is_some() {
         let hits: Vec<&ExistingPerson> = persons
             .iter()
             .copied()
-            .filter(|person| {
-                person
-                    .custom_fields
-                    .get(key)
-                    .and_then(|value| match value {
-                        serde_json::Value::String(text) => Some(alpha_output(text)),
-                        serde_json::Value::Number(number) => Some(number.to_string()),
-                        _ => None,
-                    })
-                    .is_some_and(|number| number == own_number)
-            })
+            .filter(|person| carried_number(person).is_some_and(|number| number == own_number))
             .collect();
         if let Some(decision) = decide(hits, PersonRule::ExternalId) {
             return decision;
         }
     }
+    // Another ECC contact's person is that contact's, whatever its e-mail or name: two
+    // contacts of one name are two people in ECC, and a run that was killed after creating the
+    // first must decide the second as an uninterrupted run does (create it).
+    let persons: Vec<&ExistingPerson> = persons
+        .iter()
+        .copied()
+        .filter(|person| {
+            !linked_elsewhere(person)
+                && carried_number(person).is_none_or(|number| number == own_number)
+        })
+        .collect();
     let emails: Vec<String> = contact
         .emails
         .iter()
@@ -175,6 +187,37 @@ mod tests {
     }
 
     #[test]
+    fn another_contacts_person_is_never_matched_by_email_or_name() {
+        // Contacts 12345 and 99999 are both "Anna Schmidt" with one e-mail. A run killed after
+        // creating 99999's person decides 12345 as an uninterrupted run does: create.
+        let anna = contact("0000012345", "Anna", "Schmidt", "a.schmidt@example.com");
+        let by_link = person(6, "Anna Schmidt", "a.schmidt@example.com");
+        let linked: BTreeMap<i64, String> = [(6, "0000099999".to_string())].into_iter().collect();
+        assert_eq!(
+            match_person(&anna, &[&by_link], Some("key"), &linked),
+            PersonMatch::Create
+        );
+        let mut by_field = person(7, "Anna Schmidt", "a.schmidt@example.com");
+        by_field
+            .custom_fields
+            .insert("key".into(), serde_json::json!("99999"));
+        let none = BTreeMap::new();
+        assert_eq!(
+            match_person(&anna, &[&by_field], Some("key"), &none),
+            PersonMatch::Create
+        );
+        // A hand-typed person of that name beside them is still found.
+        let typed = person(8, "Schmidt, Anna", "anna@example.com");
+        assert_eq!(
+            match_person(&anna, &[&by_link, &by_field, &typed], Some("key"), &linked),
+            PersonMatch::Link {
+                person_id: 8,
+                rule: PersonRule::Name
+            }
+        );
+    }
+
+    #[test]
     fn the_contact_number_field_wins_and_links_elsewhere_go_to_review() {
         let anna = contact("0000012345", "Anna", "Schmidt", "a.schmidt@example.com");
         let mut numbered = person(5, "A. Schmidt", "anna@private.example");
@@ -190,9 +233,10 @@ mod tests {
                 rule: PersonRule::ExternalId
             }
         );
-        let linked: BTreeMap<i64, String> = [(6, "0000099999".to_string())].into_iter().collect();
+        // The same number on a person linked to another contact is a conflict for a person.
+        let linked: BTreeMap<i64, String> = [(5, "0000099999".to_string())].into_iter().collect();
         assert!(matches!(
-            match_person(&anna, &[&by_email], Some("key"), &linked),
+            match_person(&anna, &[&numbered], Some("key"), &linked),
             PersonMatch::Review { .. }
         ));
         let twice = person(7, "Anna Schmidt", "x@example.com");
