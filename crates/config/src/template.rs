@@ -66,14 +66,20 @@ agent_wait_secs = 120
 service_path = "/sap/opu/odata/sap/ZMLC_CUSTOMER_SRV/"
 customer_set = "CustomerSet"
 contact_set = "ContactPersonSet"
+# The last change: an Edm.DateTime; one with sap:display-format="Date" (a date only) is read
+# as such, and a delta then reads the day before the window again.
 changed_at_property = "ChangedAt"
+# When the date and the server's local time of the change are two properties (UDATE, UTIME):
+# the Edm.Time property.
+# changed_time_property = "ChangedTime"
 # Navigation from a customer to its contacts, read inline with $expand (one request a page);
 # "" reads the contact set by customer number instead.
 expand_contacts = "ToContacts"
 page_size = 1000
 
 [ecc.odata.customer_properties]
-# canonical field = "OData property", over the defaults.
+# canonical field = "OData property", over the defaults. A path may go into a complex type
+# ("Address/City") and through one navigation ("ToSalesArea/PaymentTerms", expanded by the reader).
 # vat_number = "VatRegNo"
 
 [ecc.odata.contact_properties]

@@ -219,6 +219,7 @@ fn the_template_mentions_every_key() {
         "customer_set",
         "contact_set",
         "changed_at_property",
+        "changed_time_property",
         "expand_contacts",
         "page_size",
         "auth",

@@ -124,14 +124,14 @@ pub fn assemble_customer(
     policy: DirtyRecordPolicy,
 ) -> (Option<Customer>, Vec<DataProblem>) {
     let customer_number = value(kna1, "KUNNR").to_string();
-    let name_parts = [
-        value(kna1, "NAME1").to_string(),
-        value(kna1, "NAME2").to_string(),
-        value(kna1, "NAME3").to_string(),
-        value(kna1, "NAME4").to_string(),
-    ];
     let address_number = value(kna1, "ADRNR");
-    let billing_address = address_of(tables.addresses.get(address_number));
+    let address = tables.addresses.get(address_number);
+    // The name as SAP shows it: ADRC's lines of 40 characters; KNA1 keeps copies cut at 35,
+    // read only for a customer without its ADRC row.
+    let name_row = address.unwrap_or(kna1);
+    let name_parts =
+        ["NAME1", "NAME2", "NAME3", "NAME4"].map(|field| value(name_row, field).to_string());
+    let billing_address = address_of(address);
     let own = (address_number.to_string(), String::new());
     let email = ordered(tables.emails.get(&own), &tables.server_now)
         .first()
@@ -348,9 +348,9 @@ pub fn inspect(customer: &mut Customer, clean: bool) -> Vec<DataProblem> {
         .collect()
 }
 
-/// A name line at least this long in every one of NAME1..NAME4 (35 characters each) means the
-/// name ran out of room.
-const NEARLY_FULL_NAME_LINE: usize = 33;
+/// A name line at least this long in every one of NAME1..NAME4 (40 characters each in ADRC)
+/// means the name ran out of room.
+const NEARLY_FULL_NAME_LINE: usize = 38;
 
 struct Findings {
     clean: bool,
@@ -409,6 +409,8 @@ mod tests {
         tables.addresses.insert(
             "0000000100".into(),
             row(&[
+                ("NAME1", "Müller Maschinenbau"),
+                ("NAME2", "GmbH & Co. KG Zweigwerk Stuttgart-Vaihingen"),
                 ("STREET", "Hauptstraße"),
                 ("HOUSE_NUM1", "12"),
                 ("POST_CODE1", "70173"),
@@ -496,7 +498,7 @@ mod tests {
         row(&[
             ("KUNNR", "0000004711"),
             ("NAME1", "Müller Maschinenbau"),
-            ("NAME2", "GmbH & Co. KG"),
+            ("NAME2", "GmbH & Co. KG Zweigwerk Stuttgart-Va"),
             ("KTOKD", "0001"),
             ("STCEG", "DE123456789"),
             ("ADRNR", "0000000100"),
@@ -511,7 +513,19 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         let customer = customer.unwrap();
         assert_eq!(customer.customer_number_display, "4711");
-        assert_eq!(customer.name, "Müller Maschinenbau GmbH & Co. KG");
+        // ADRC's 40-character line, not KNA1's copy cut at 35.
+        assert_eq!(
+            customer.name,
+            "Müller Maschinenbau GmbH & Co. KG Zweigwerk Stuttgart-Vaihingen"
+        );
+        // A customer without its ADRC row keeps KNA1's name.
+        let mut without_address = sample_tables();
+        without_address.addresses.remove("0000000100");
+        let (fallback, _) = assemble_customer(&kna1(), &without_address, DirtyRecordPolicy::Clean);
+        assert_eq!(
+            fallback.unwrap().name,
+            "Müller Maschinenbau GmbH & Co. KG Zweigwerk Stuttgart-Va"
+        );
         assert!(customer.blocked && !customer.deleted);
         assert_eq!(customer.email.as_deref(), Some("info@x.de"));
         assert_eq!(customer.phone.as_deref(), Some("0711 123456"));
@@ -539,8 +553,10 @@ mod tests {
             own("0000000100"),
             vec![row(&[("FLGDEFAULT", "X"), ("SMTP_ADDR", "info(at)x.de")])],
         );
-        let mut dirty = kna1();
-        dirty.insert("NAME1".into(), "Müller\u{7}Maschinenbau".into());
+        if let Some(address) = tables.addresses.get_mut("0000000100") {
+            address.insert("NAME1".into(), "Müller\u{7}Maschinenbau".into());
+        }
+        let dirty = kna1();
         let (skipped, problems) = assemble_customer(&dirty, &tables, DirtyRecordPolicy::Skip);
         assert!(skipped.is_none());
         assert_eq!(problems.len(), 2, "{problems:?}");

@@ -465,6 +465,10 @@ impl RfcSource {
             table: "ADRC",
             keys: &["ADDRNUMBER", "DATE_FROM", "NATION"],
             fields: vec![
+                "NAME1",
+                "NAME2",
+                "NAME3",
+                "NAME4",
                 "STREET",
                 "HOUSE_NUM1",
                 "POST_CODE1",
@@ -778,6 +782,10 @@ impl CustomerSource for RfcSource {
                     name,
                     format!("readable ({fields} fields)"),
                 )),
+                // TTZCU only names the zone; the time zone line asks RFC_SYSTEM_INFO instead.
+                Err(error @ EccError::NotAuthorized { .. }) if *table == "TTZCU" => lines.push(
+                    CheckLine::passed(name, format!("{error}; see the time zone line")),
+                ),
                 Err(error) => lines.push(CheckLine::failed(name, error.to_string())),
             }
         }
@@ -801,7 +809,24 @@ impl CustomerSource for RfcSource {
                     "TTZCU has no row: the system's time zone is not maintained (STZAC)",
                 )),
             },
-            Err(error) => lines.push(CheckLine::failed("ecc time zone", error.to_string())),
+            // Without S_TABU_NAM for TTZCU, RFC_SYSTEM_INFO still tells the server's offset.
+            Err(error) => {
+                let line = match self
+                    .reader
+                    .transport()
+                    .call(&crate::rfc::system_info::call())
+                    .await
+                {
+                    Ok(reply) => crate::rfc::system_info::time_zone_check(
+                        &reply,
+                        self.settings.timezone,
+                        Utc::now(),
+                        &error.to_string(),
+                    ),
+                    Err(_) => CheckLine::failed("ecc time zone", error.to_string()),
+                };
+                lines.push(line);
+            }
         }
         lines
     }

@@ -252,3 +252,32 @@ async fn the_agent_relays_odata_too() {
     agent.abort();
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_through_the_agent_reads_the_servers_zone_and_clock() {
+    // The simulated server runs on Europe/Berlin (TTZCU-TZONESYS = CET).
+    let sim = spawn(acceptance_options(10)).await;
+    let (hub, listener) = hub().await;
+    let agent = tokio::spawn(run_agent(agent_options(&sim, listener.local_addr(), TOKEN)));
+    wait_connected(&hub).await;
+    for (configured, ok) in [("\"Europe/Berlin\"", true), ("\"America/New_York\"", false)] {
+        let config = config(&sim, "agent", &[("timezone", configured)]);
+        let extractor = Extractor::with_agent_hub(&config, hub.clone()).unwrap();
+        let lines = extractor.check().await;
+        let zone = lines
+            .iter()
+            .find(|line| line.name == "ecc time zone")
+            .unwrap_or_else(|| panic!("no time zone line: {lines:?}"));
+        assert_eq!(zone.ok, ok, "{configured}: {}", zone.detail);
+        assert!(zone.detail.contains("CET"), "{}", zone.detail);
+        // The Date header of ECC's answers comes through the agent.
+        let clock = lines.iter().find(|line| line.name == "ecc clock").unwrap();
+        assert!(
+            clock.ok && clock.detail.contains("Date header"),
+            "{}",
+            clock.detail
+        );
+    }
+    agent.abort();
+    sim.shutdown().await;
+}

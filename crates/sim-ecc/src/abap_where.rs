@@ -390,6 +390,9 @@ impl Parser {
 pub fn normalize(field_type: FieldType, length: usize, value: &str) -> String {
     match field_type {
         FieldType::Char => value.trim_end_matches(' ').to_string(),
+        // Compared as numbers: fixed decimals, zero-padded, so text order is numeric order for
+        // the non-negative values the simulator holds.
+        FieldType::Packed(_) => format!("{:020.6}", value.trim().parse::<f64>().unwrap_or(0.0)),
         _ => {
             let mut padded = String::with_capacity(length);
             crate::schema::FieldDef {
@@ -548,6 +551,7 @@ fn literal_value(table: &TableDef, field: usize, literal: &str) -> String {
     let definition = &table.fields[field];
     match definition.field_type {
         FieldType::Char => literal.trim_end_matches(' ').to_string(),
+        FieldType::Packed(_) => normalize(definition.field_type, definition.length, literal),
         // Open SQL converts the literal to the column's type: '42' on a NUMC 10 is '0000000042'.
         _ if literal.trim().chars().all(|c| c.is_ascii_digit()) => {
             normalize(definition.field_type, definition.length, literal)

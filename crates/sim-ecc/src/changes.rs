@@ -411,12 +411,14 @@ fn rename(
     let old = customer.name[0].to_string();
     let stem = country.stems[rng.gen_range(0..country.stems.len())];
     let legal_form = country.legal_forms[rng.gen_range(0..country.legal_forms.len())];
-    let mut new = truncate(&format!("{stem} {legal_form}"), 35);
+    let mut new = truncate(&format!("{stem} {legal_form}"), ADRC_NAME_LENGTH);
     if new == old {
-        new = truncate(&format!("{stem} Holding"), 35);
+        new = truncate(&format!("{stem} Holding"), ADRC_NAME_LENGTH);
     }
     customer.name[0] = text(&new);
-    vec![item("KNA1", key, "NAME1", &old, &new)]
+    // The change document is KNA1's: its copy of the line, 35 characters.
+    let copy = |line: &str| truncate(line, KNA1_NAME_LENGTH);
+    vec![item("KNA1", key, "NAME1", &copy(&old), &copy(&new))]
 }
 
 /// One VAP2 edit of a contact: always a KNVK field (logged under DEBI with TABNAME KNVK),

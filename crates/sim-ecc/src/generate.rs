@@ -134,8 +134,8 @@ fn add_history(data: &mut EccData, seed: u64) {
                 table_key: format!("{}{:<10}", data.client, customer.kunnr).into(),
                 field: "NAME1",
                 change_indicator: "U",
-                value_new: customer.name[0].into(),
-                value_old: truncate(&old_name, 35).into(),
+                value_new: truncate(customer.name[0], KNA1_NAME_LENGTH).into(),
+                value_old: truncate(&old_name, KNA1_NAME_LENGTH).into(),
             }],
         });
     }
@@ -240,6 +240,11 @@ impl Generator<'_> {
         let mut side = side_rng(self.settings.seed, SIDE_CUSTOMER, customer.address_number);
         customer.inactive =
             inactive_communication(&mut side, country, &customer.emails, "info", &domain);
+        // Some second name lines use ADRC's full 40 characters, which KNA1's 35-character copy
+        // cuts: the name is ADRC's.
+        if customer.name[1].is_empty() && customer.name[2].is_empty() && side.gen_bool(0.1) {
+            customer.name[1] = text(pick(&mut side, LONG_NAME_LINES));
+        }
         customer.vat = text(vat_number(rng, country));
         let contact_count = contact_count(rng, self.settings.contacts_per_customer);
         for _ in 0..contact_count {
@@ -349,7 +354,10 @@ impl Generator<'_> {
             [sold_to_name, "", "", ""],
             created_on,
         );
-        customer.name[1] = text(truncate(&format!("{label} {}", customer.city), 35));
+        customer.name[1] = text(truncate(
+            &format!("{label} {}", customer.city),
+            ADRC_NAME_LENGTH,
+        ));
         // NAME1 is the sold-to's: so is a control character in it, and the truth says so.
         if data.customers[sold_to].dirty == Some(DIRTY_CONTROL_CHARACTER) {
             customer.dirty = Some(DIRTY_CONTROL_CHARACTER);
@@ -493,6 +501,14 @@ impl Generator<'_> {
 
 /// Side generators for what the simulator learnt later (private addresses, rows not in use):
 /// seeded per record, so the data a seed gave before stays exactly as it was.
+/// Second name lines of 36 to 40 characters: whole in ADRC, cut in KNA1.
+const LONG_NAME_LINES: &[&str] = &[
+    "Zweigniederlassung Vertrieb und Service",
+    "Abteilung Einkauf und Materialwirtschaft",
+    "Geschäftsbereich Industrie und Handwerk",
+    "Purchasing and Supply Chain Department",
+];
+
 const SIDE_CONTACT: u64 = 0xc0_47ac7;
 const SIDE_CUSTOMER: u64 = 0xc0_5700e;
 
@@ -637,7 +653,7 @@ pub fn split_name(full_name: &str) -> [Text; 4] {
     for word in full_name.split(' ').filter(|word| !word.is_empty()) {
         let current = lines[line].chars().count();
         let needed = word.chars().count() + usize::from(current > 0);
-        if current + needed > 35 && current > 0 {
+        if current + needed > ADRC_NAME_LENGTH && current > 0 {
             if line == 3 {
                 break;
             }
@@ -647,8 +663,8 @@ pub fn split_name(full_name: &str) -> [Text; 4] {
             lines[line].push(' ');
         }
         lines[line].push_str(word);
-        if lines[line].chars().count() > 35 {
-            lines[line] = truncate(&lines[line], 35);
+        if lines[line].chars().count() > ADRC_NAME_LENGTH {
+            lines[line] = truncate(&lines[line], ADRC_NAME_LENGTH);
         }
     }
     lines.map(text)
@@ -924,7 +940,7 @@ fn make_dirty(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
                 .map_or(name.len(), |(position, _)| position);
             customer.name[0] = text(truncate(
                 &format!("{}{control}{}", &name[..middle], &name[middle..]),
-                35,
+                ADRC_NAME_LENGTH,
             ));
             customer.dirty = Some(DIRTY_CONTROL_CHARACTER);
         }
@@ -974,7 +990,7 @@ fn make_dirty(customer: &mut CustomerMaster, rng: &mut ChaCha8Rng) {
             let mut parts: [Text; 4] = Default::default();
             let mut characters = full.chars();
             for part in &mut parts {
-                let line: String = characters.by_ref().take(35).collect();
+                let line: String = characters.by_ref().take(ADRC_NAME_LENGTH).collect();
                 *part = text(line.trim());
             }
             customer.name = parts;
@@ -1012,12 +1028,19 @@ mod tests {
     }
 
     #[test]
-    fn names_fit_kna1_and_split_at_words() {
+    fn names_fit_adrc_and_split_at_words() {
         let data = generate(&settings(500));
+        let mut longer_than_kna1 = 0;
         for customer in &data.customers {
             for part in &customer.name {
-                assert!(part.chars().count() <= 35, "{part}");
+                assert!(part.chars().count() <= ADRC_NAME_LENGTH, "{part}");
+                longer_than_kna1 += usize::from(part.chars().count() > KNA1_NAME_LENGTH);
             }
+        }
+        assert!(longer_than_kna1 > 5, "{longer_than_kna1} lines longer than KNA1's");
+        for line in LONG_NAME_LINES {
+            let length = line.chars().count();
+            assert!((36..=40).contains(&length), "{line}: {length}");
         }
         let split = split_name(
             "Schwäbische Hüttenwerke Vertriebsgesellschaft Süddeutschland GmbH & Co. KG",

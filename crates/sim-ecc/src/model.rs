@@ -464,6 +464,11 @@ pub fn street_line(street: &str, house_number: &str) -> String {
     truncate(&line, 35)
 }
 
+/// A name line in BAS (ADRC-NAME1..NAME4), where the customer's name is kept.
+pub const ADRC_NAME_LENGTH: usize = 40;
+/// KNA1-NAME1..NAME4: the shorter copies of the ADRC lines, cut at 35 characters.
+pub const KNA1_NAME_LENGTH: usize = 35;
+
 pub fn truncate(text: &str, length: usize) -> String {
     text.chars().take(length).collect()
 }

@@ -23,6 +23,7 @@ use crate::soap::escape;
 use crate::state::SimState;
 use crate::truth::{payment_terms, phone_text, shipping_address};
 
+mod custom;
 mod filter;
 
 use filter::{evaluate, parse_filter, truthy};
@@ -251,6 +252,14 @@ impl<'a> Context<'a> {
             .unwrap_or_else(|| local.and_utc().timestamp_millis())
     }
 
+    /// UDATE and UTIME of the customer's latest DEBI change document, else its creation day.
+    fn last_change(&self, customer: &CustomerMaster) -> (u32, u32) {
+        self.changed
+            .get(customer.kunnr)
+            .copied()
+            .unwrap_or((customer.created_on, 0))
+    }
+
     fn customer_value(&self, customer: &CustomerMaster, property: &str) -> Value {
         let scope = &self.state.scope;
         let s = |text: &str| Value::Str(text.trim().to_string());
@@ -311,12 +320,19 @@ impl<'a> Context<'a> {
             }
             "CreatedOn" => Value::DateTime(date_ms(customer.created_on)),
             "ChangedAt" => {
-                let (date, time) = self
-                    .changed
-                    .get(customer.kunnr)
-                    .copied()
-                    .unwrap_or((customer.created_on, 0));
+                let (date, time) = self.last_change(customer);
                 Value::DateTime(self.local_to_epoch_ms(date, time))
+            }
+            // The custom service's local date (midnight UTC, as Gateway writes a DATS) and time.
+            "ChangedOn" => Value::DateTime(date_ms(self.last_change(customer).0)),
+            "ChangedTime" => {
+                let time = self.last_change(customer).1;
+                Value::Str(format!(
+                    "PT{:02}H{:02}M{:02}S",
+                    time / 10_000,
+                    (time / 100) % 100,
+                    time % 100
+                ))
             }
             _ => Value::Null,
         }
@@ -617,8 +633,21 @@ fn route(
     if path.is_empty() {
         return Ok(service_document(json, base));
     }
+    let custom = custom::active(state);
     if path == "$metadata" {
-        return Ok(("application/xml; charset=utf-8", metadata()));
+        let metadata = if custom {
+            custom::metadata()
+        } else {
+            metadata()
+        };
+        return Ok(("application/xml; charset=utf-8", metadata));
+    }
+    if custom && !json {
+        return Err(ODataError {
+            status: StatusCode::NOT_ACCEPTABLE,
+            code: "/IWBEP/CM_MGW_RT/004",
+            message: "This service is provided in JSON only: use $format=json".into(),
+        });
     }
     let (segment, navigation) = match path.split_once('/') {
         Some((segment, rest)) => (segment, Some(rest)),
@@ -635,7 +664,10 @@ fn route(
                 .strip_prefix('\'')
                 .and_then(|k| k.strip_suffix('\''))
                 .ok_or_else(|| bad_request(format!("Invalid key {key}")))?;
-            (name, Some(key.replace("''", "'")))
+            let key = key.replace("''", "'");
+            // Gateway converts a key shown without leading zeros back (ALPHA input).
+            let key = if custom { custom::alpha_input(&key) } else { key };
+            (name, Some(key))
         }
         None => (segment, None),
     };
@@ -712,7 +744,7 @@ fn select_entities<'a>(
 ) -> Result<Vec<Entity<'a>>, ODataError> {
     let filter = match options.get("$filter") {
         Some(text) if !context.state.options.odata_ignore_filter => {
-            Some(parse_filter(text, set).map_err(|error| {
+            Some(parse_filter(text, set, custom::active(context.state)).map_err(|error| {
                 bad_request(format!("Invalid filter expression: '{text}'. {error}"))
             })?)
         }
@@ -723,10 +755,7 @@ fn select_entities<'a>(
         for part in text.split(',') {
             let mut words = part.split_whitespace();
             let name = words.next().unwrap_or("");
-            let property = set
-                .properties()
-                .iter()
-                .find(|property| property.name == name)
+            let property = resolve_property(set, name, custom::active(context.state))
                 .ok_or_else(|| {
                     bad_request(format!(
                         "Invalid $orderby: property '{name}' not found in type '{}'",
@@ -740,7 +769,7 @@ fn select_entities<'a>(
                     return Err(bad_request(format!("Invalid $orderby direction '{other}'")))
                 }
             };
-            order.push((property.name, descending));
+            order.push((property, descending));
         }
     }
     let data = context.data;
@@ -814,6 +843,17 @@ fn select_entities<'a>(
     Ok(entities)
 }
 
+/// The (flat) property a name in `$filter` or `$orderby` stands for.
+fn resolve_property(set: EntitySet, name: &str, custom: bool) -> Option<&'static str> {
+    if custom {
+        return custom::flat_property(set, name);
+    }
+    set.properties()
+        .iter()
+        .find(|property| property.name == name)
+        .map(|property| property.name)
+}
+
 fn compare_values(a: &Value, b: &Value) -> std::cmp::Ordering {
     match (a, b) {
         (Value::Str(a), Value::Str(b)) => a.cmp(b),
@@ -879,6 +919,23 @@ fn expands_contacts(set: EntitySet, options: &QueryOptions) -> Result<bool, ODat
     }
 }
 
+/// How the custom service shapes a request's entities: expanded navigations and `$select`.
+type CustomShape = (custom::Expand, Option<Vec<String>>);
+
+fn custom_shape(
+    context: &Context<'_>,
+    set: EntitySet,
+    options: &QueryOptions,
+) -> Result<Option<CustomShape>, ODataError> {
+    if !custom::active(context.state) {
+        return Ok(None);
+    }
+    Ok(Some((
+        custom::expand(set, options)?,
+        custom::selection(set, options)?,
+    )))
+}
+
 fn collection(
     context: &Context<'_>,
     set: EntitySet,
@@ -887,8 +944,14 @@ fn collection(
     json: bool,
     base: &str,
 ) -> Result<Rendered, ODataError> {
-    let properties = selected_properties(set, options)?;
-    let expand = expands_contacts(set, options)?;
+    let custom_shape = custom_shape(context, set, options)?;
+    let (properties, expand) = match custom_shape {
+        Some(_) => (Vec::new(), false),
+        None => (
+            selected_properties(set, options)?,
+            expands_contacts(set, options)?,
+        ),
+    };
     let ignore_paging = context.state.options.odata_ignore_paging;
     let skip = if ignore_paging {
         None
@@ -940,7 +1003,12 @@ fn collection(
     if json {
         let results: Vec<serde_json::Value> = page
             .iter()
-            .map(|entity| entity_json(context, entity, &properties, expand, base))
+            .map(|entity| match &custom_shape {
+                Some((expand, selection)) => {
+                    custom::entity_json(context, entity, *expand, selection.as_deref(), base)
+                }
+                None => entity_json(context, entity, &properties, expand, base),
+            })
             .collect();
         let mut d = serde_json::Map::new();
         if let Some(count) = count {
@@ -1158,6 +1226,11 @@ fn single(
     json: bool,
     base: &str,
 ) -> Result<Rendered, ODataError> {
+    if let Some((expand, selection)) = custom_shape(context, entity.set(), options)? {
+        let entity = custom::entity_json(context, &entity, expand, selection.as_deref(), base);
+        let body = serde_json::json!({ "d": entity });
+        return Ok(("application/json; charset=utf-8", body.to_string()));
+    }
     let properties = selected_properties(entity.set(), options)?;
     let expand = expands_contacts(entity.set(), options)?;
     if json {
@@ -1272,21 +1345,24 @@ mod tests {
     fn filter_grammar_parses_and_refuses() {
         assert!(parse_filter(
             "Country eq 'DE' and not (City eq 'Köln' or substringof('GmbH',Name1))",
-            EntitySet::Customers
+            EntitySet::Customers,
+            false
         )
         .is_ok());
         assert!(parse_filter(
             "ChangedAt ge datetime'2026-01-01T00:00:00'",
-            EntitySet::Customers
+            EntitySet::Customers,
+            false
         )
         .is_ok());
-        assert!(parse_filter("startswith(Name1,'M''x')", EntitySet::Customers).is_ok());
-        assert!(parse_filter("Nope eq 'x'", EntitySet::Customers).is_err());
-        assert!(parse_filter("Country eq", EntitySet::Customers).is_err());
-        assert!(parse_filter("Country eq 'DE", EntitySet::Customers).is_err());
+        assert!(parse_filter("startswith(Name1,'M''x')", EntitySet::Customers, false).is_ok());
+        assert!(parse_filter("Nope eq 'x'", EntitySet::Customers, false).is_err());
+        assert!(parse_filter("Country eq", EntitySet::Customers, false).is_err());
+        assert!(parse_filter("Country eq 'DE", EntitySet::Customers, false).is_err());
         assert!(parse_filter(
             "ChangedAt ge datetime'2026-01-01T00:00:00Z'",
-            EntitySet::Customers
+            EntitySet::Customers,
+            false
         )
         .is_err());
     }
@@ -1294,7 +1370,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn any_filter_parses_or_fails_without_panicking(text in "[ -~ä]{0,60}") {
-            let _ = parse_filter(&text, EntitySet::Customers);
+            let _ = parse_filter(&text, EntitySet::Customers, false);
         }
 
         #[test]
@@ -1302,7 +1378,7 @@ mod tests {
             "Country", "eq", "ne", "'DE'", "and", "or", "not", "(", ")", "substringof(", ",", "Name1",
             "datetime'2026-01-01T00:00'", "ChangedAt", "gt", "true", "startswith(", "tolower(", "1",
         ]), 0..12)) {
-            let _ = parse_filter(&words.join(" "), EntitySet::Customers);
+            let _ = parse_filter(&words.join(" "), EntitySet::Customers, false);
         }
     }
 

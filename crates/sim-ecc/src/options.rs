@@ -63,6 +63,12 @@ pub struct SimEccOptions {
     /// Behave like a custom OData service that ignores $filter.
     #[arg(long)]
     pub odata_ignore_filter: bool,
+    /// Behave like a company's own Gateway service: addresses in a complex type
+    /// (`Address/City`, `ShipToAddress/City`), payment terms behind the navigation
+    /// `ToPaymentTerms`, customer and contact numbers without leading zeros, the last change as a
+    /// date (`ChangedOn`) and a local time (`ChangedTime`); JSON only.
+    #[arg(long)]
+    pub odata_custom_service: bool,
     /// Company code the truth (and the OData service) takes payment terms from.
     #[arg(long, default_value = "1000")]
     pub company_code: String,
@@ -104,6 +110,7 @@ impl SimEccOptions {
             not_authorized: Vec::new(),
             odata_ignore_paging: false,
             odata_ignore_filter: false,
+            odata_custom_service: false,
             company_code: "1000".into(),
             sales_area: "1000-10-00".into(),
             language: "EN".into(),

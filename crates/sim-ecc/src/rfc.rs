@@ -1,6 +1,6 @@
 //! The function modules behind `/sap/bc/soap/rfc`: RFC_READ_TABLE (and its twins
 //! BBP_RFC_READ_TABLE and /SAPDS/RFC_READ_TABLE), BAPI_CUSTOMER_GETLIST,
-//! BAPI_CUSTOMER_GETDETAIL2 and BAPI_CUSTOMER_GETCONTACTLIST.
+//! BAPI_CUSTOMER_GETDETAIL2, BAPI_CUSTOMER_GETCONTACTLIST and RFC_SYSTEM_INFO.
 //!
 //! Exceptions of RFC_READ_TABLE are SOAP faults (HTTP 500); BAPIs report business errors in
 //! RETURN with HTTP 200.
@@ -50,12 +50,49 @@ pub fn call(state: &SimState, call: &RfcCall) -> RfcOutcome {
         "BAPI_CUSTOMER_GETCONTACTLIST" => {
             RfcOutcome::Ok(customer_getcontactlist(state, &call.parameters))
         }
+        "RFC_SYSTEM_INFO" => RfcOutcome::Ok(system_info(state)),
         _ => RfcOutcome::Fault(soap::fault(
             function,
             "FU_NOT_FOUND",
             &format!("Function module {function} not found"),
         )),
     }
+}
+
+/// RFC_SYSTEM_INFO: RFCSI_EXPORT as the kernel fills it. RFCTZONE is SY-TZONE, the offset from
+/// UTC in seconds without daylight saving time; RFCDAYST is SY-DAYST, "X" while it is on.
+fn system_info(state: &SimState) -> String {
+    use chrono_tz::OffsetComponents;
+    let now = chrono::Utc::now().with_timezone(&state.timezone);
+    let offset = now.offset();
+    let standard = offset.base_utc_offset().num_seconds();
+    let summer = !offset.dst_offset().is_zero();
+    let function = "RFC_SYSTEM_INFO";
+    let mut writer = ResponseWriter::new(function);
+    let text = |value: &str| value.to_string();
+    writer.structure(
+        "RFCSI_EXPORT",
+        &[
+            ("RFCPROTO", text("011")),
+            ("RFCCHARTYP", text("4103")),
+            ("RFCINTTYP", text("LIT")),
+            ("RFCFLOTYP", text("IE3")),
+            ("RFCDEST", text("mlcsim_MLC_00")),
+            ("RFCHOST", text("mlcsim")),
+            ("RFCSYSID", text("MLC")),
+            ("RFCDATABS", text("MLC")),
+            ("RFCDBHOST", text("mlcsim")),
+            ("RFCDBSYS", text("ADABAS D")),
+            ("RFCSAPRL", text("731")),
+            ("RFCMACH", text("  390")),
+            ("RFCOPSYS", text("Linux")),
+            ("RFCTZONE", format!("{standard:>6}")),
+            ("RFCDAYST", text(if summer { "X" } else { "" })),
+            ("RFCIPADDR", text("127.0.0.1")),
+            ("RFCKERNRL", text("722")),
+        ],
+    );
+    writer.finish(function)
 }
 
 fn read_table(state: &SimState, function: &str, parameters: &soap::Element) -> RfcOutcome {

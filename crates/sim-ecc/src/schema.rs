@@ -1,5 +1,7 @@
 //! The ECC tables the simulator serves, as the data dictionary defines them: field name, ABAP
-//! type as RFC_READ_TABLE reports it (C, N, D, T), length in characters, key flag and short text.
+//! type as RFC_READ_TABLE reports it (C, N, D, T, P), length in characters, key flag and short
+//! text. A packed field's length is its number of digits (DFIES-LENG), which is all the room
+//! RFC_READ_TABLE gives it in a row.
 //!
 //! Lengths are characters of a Unicode system (research §1; docsfortec's byte lengths halved).
 //! Tables carry their real width, populated or blank, so that selecting every field of KNA1,
@@ -16,6 +18,9 @@ pub enum FieldType {
     Date,
     /// TIMS: HHMMSS.
     Time,
+    /// DEC, CURR, QUAN (ABAP type P) with this many decimals: RFC_READ_TABLE MOVEs the number
+    /// into its LENG characters (see `FieldDef::pad`).
+    Packed(u8),
 }
 
 impl FieldType {
@@ -25,6 +30,7 @@ impl FieldType {
             FieldType::Numc => "N",
             FieldType::Date => "D",
             FieldType::Time => "T",
+            FieldType::Packed(_) => "P",
         }
     }
 }
@@ -44,6 +50,7 @@ impl FieldDef {
     pub fn pad(&self, value: &str, out: &mut String) {
         let count = value.chars().count();
         match self.field_type {
+            FieldType::Packed(decimals) => out.push_str(&packed_in_row(value, decimals, self.length)),
             FieldType::Char => {
                 out.extend(value.chars().take(self.length));
                 for _ in count.min(self.length)..self.length {
@@ -67,6 +74,32 @@ impl FieldDef {
             }
         }
     }
+}
+
+/// A packed number `value` ("-2.5") as RFC_READ_TABLE's `MOVE <comp> TO <wa>+offset(LENG)`
+/// leaves it, following ABAP's conversion of type p to c: the digits with a decimal point and
+/// `decimals` places, a minus sign or a blank after them, right-aligned; when that does not fit,
+/// a positive number drops the blank, and what still does not fit is cut on the left with `*`
+/// in the first place ("*.0" for 10.0 in three characters).
+pub fn packed_in_row(value: &str, decimals: u8, length: usize) -> String {
+    let number: f64 = value.trim().parse().unwrap_or(0.0);
+    let negative = number < 0.0;
+    let digits = format!("{:.*}", usize::from(decimals), number.abs());
+    let with_sign = format!("{digits}{}", if negative { '-' } else { ' ' });
+    let shown = if with_sign.chars().count() <= length {
+        with_sign
+    } else if !negative && digits.chars().count() <= length {
+        digits
+    } else {
+        let text = if negative { with_sign } else { digits };
+        let count = text.chars().count();
+        let kept: String = text.chars().skip(count - length).collect();
+        kept.chars()
+            .enumerate()
+            .map(|(index, c)| if index == 0 { '*' } else { c })
+            .collect()
+    };
+    format!("{shown:>length$}")
 }
 
 #[derive(Debug)]
@@ -113,6 +146,22 @@ const fn k(
         field_type,
         length,
         key: true,
+        text,
+    }
+}
+
+/// A packed field: `length` digits (DFIES-LENG), `decimals` of them after the point.
+const fn packed(
+    name: &'static str,
+    length: usize,
+    decimals: u8,
+    text: &'static str,
+) -> FieldDef {
+    FieldDef {
+        name,
+        field_type: FieldType::Packed(decimals),
+        length,
+        key: false,
         text,
     }
 }
@@ -361,6 +410,9 @@ pub static KNVV: TableDef = TableDef {
         f("VWERK", C, 4, "Delivering Plant (Own or External)"),
         f("VKGRP", C, 3, "Sales Group"),
         f("VKBUR", C, 4, "Sales Office"),
+        packed("ANTLF", 1, 0, "Maximum Number of Partial Deliveries Allowed Per Item"),
+        packed("UEBTO", 3, 1, "Overdelivery Tolerance"),
+        packed("UNTTO", 3, 1, "Underdelivery Tolerance"),
     ],
 };
 
@@ -873,6 +925,18 @@ pub fn table(name: &str) -> Option<&'static TableDef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_fields_are_written_as_rfc_read_table_moves_them() {
+        assert_eq!(packed_in_row("2.5", 1, 3), "2.5");
+        assert_eq!(packed_in_row("2.5", 1, 5), " 2.5 ");
+        assert_eq!(packed_in_row("10", 1, 3), "*.0");
+        assert_eq!(packed_in_row("-2.5", 1, 5), " 2.5-");
+        assert_eq!(packed_in_row("-2.5", 1, 3), "*5-");
+        assert_eq!(packed_in_row("", 1, 3), "0.0");
+        assert_eq!(packed_in_row("7", 0, 1), "7");
+        assert_eq!(KNVV.field("UNTTO").unwrap().field_type.code(), "P");
+    }
 
     #[test]
     fn wide_tables_exceed_the_rfc_row_limit() {

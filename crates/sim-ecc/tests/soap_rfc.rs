@@ -64,8 +64,11 @@ async fn kna1_rows_sliced_by_offsets_match_the_truth() {
         .collect();
     for record in &truth {
         let row = by_number[record.customer.customer_number.as_str()];
+        // KNA1 holds a copy of ADRC's name line (the truth's), cut at 35 characters.
+        let copy: String = record.customer.name_parts[0].chars().take(35).collect();
         assert_eq!(
-            row["NAME1"], record.customer.name_parts[0],
+            row["NAME1"],
+            copy.trim_end(),
             "{}",
             record.customer.customer_number
         );

@@ -86,6 +86,7 @@ pub struct RawOdata {
     pub customer_set: Option<Spanned<String>>,
     pub contact_set: Option<Spanned<String>>,
     pub changed_at_property: Option<Spanned<String>>,
+    pub changed_time_property: Option<Spanned<String>>,
     pub expand_contacts: Option<Spanned<String>>,
     pub page_size: Option<Spanned<i64>>,
     #[serde(default)]
@@ -158,6 +159,9 @@ pub struct OdataConfig {
     pub customer_set: String,
     pub contact_set: String,
     pub changed_at_property: Option<String>,
+    /// The local time of the last change when `changed_at_property` holds only its date
+    /// (UDATE and UTIME in two properties).
+    pub changed_time_property: Option<String>,
     /// Navigation property from a customer to its contacts, used with `$expand`.
     pub expand_contacts: Option<String>,
     pub page_size: usize,
@@ -479,6 +483,9 @@ fn validate_odata(raw: RawOdata, validator: &Validator<'_>) -> Result<OdataConfi
             "ChangedAt",
         )?)
         .filter(|property| !property.is_empty()),
+        changed_time_property: validator
+            .optional_text("ecc.odata.changed_time_property", &raw.changed_time_property)?
+            .filter(|property| !property.is_empty()),
         expand_contacts: Some(text_or(
             validator,
             "ecc.odata.expand_contacts",

@@ -28,13 +28,18 @@ pub struct AllowList {
 }
 
 impl Default for AllowList {
-    /// RFC_READ_TABLE and its variants on the tables the connector reads, the read BAPIs, and
-    /// GETs under `/sap/opu/odata/`.
+    /// RFC_READ_TABLE and its variants on the tables the connector reads, the read BAPIs,
+    /// RFC_SYSTEM_INFO (the server's time zone where TTZCU is not readable), and GETs under
+    /// `/sap/opu/odata/`.
     fn default() -> Self {
         AllowList {
             table_functions: READ_FUNCTIONS.iter().map(|name| name.to_string()).collect(),
             tables: TABLES_READ.iter().map(|name| name.to_string()).collect(),
-            functions: READ_BAPIS.iter().map(|name| name.to_string()).collect(),
+            functions: READ_BAPIS
+                .iter()
+                .chain([&crate::rfc::system_info::FUNCTION])
+                .map(|name| name.to_string())
+                .collect(),
             odata_prefixes: vec!["/sap/opu/odata/".to_string()],
         }
     }

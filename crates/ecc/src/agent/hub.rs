@@ -313,11 +313,17 @@ async fn accept_agent(
 pub struct AgentRfcTransport {
     hub: AgentHub,
     wait: Duration,
+    /// How far ECC's clock (relayed by the agent) is ahead of ours; `i64::MIN` until known.
+    skew_millis: std::sync::atomic::AtomicI64,
 }
 
 impl AgentRfcTransport {
     pub fn new(hub: AgentHub, wait: Duration) -> Self {
-        AgentRfcTransport { hub, wait }
+        AgentRfcTransport {
+            hub,
+            wait,
+            skew_millis: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
     }
 }
 
@@ -329,7 +335,16 @@ impl RfcTransport for AgentRfcTransport {
             .request(AgentRequest::Rfc { call: call.clone() }, self.wait)
             .await?
         {
-            AgentAnswer::Rfc { reply } => Ok(reply),
+            AgentAnswer::Rfc { reply, server_time } => {
+                if let Some(server_time) = server_time {
+                    let skew = server_time - chrono::Utc::now();
+                    self.skew_millis.store(
+                        skew.num_milliseconds(),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                Ok(reply)
+            }
             AgentAnswer::Error { error } => Err(error),
             AgentAnswer::Odata { .. } => Err(EccError::Malformed {
                 source_name: "agent".into(),
@@ -340,6 +355,11 @@ impl RfcTransport for AgentRfcTransport {
 
     fn endpoint(&self) -> String {
         "agent".to_string()
+    }
+
+    fn clock_skew(&self) -> Option<chrono::Duration> {
+        let millis = self.skew_millis.load(std::sync::atomic::Ordering::Relaxed);
+        (millis != i64::MIN).then(|| chrono::Duration::milliseconds(millis))
     }
 }
 

@@ -21,7 +21,14 @@ pub enum AgentRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentAnswer {
-    Rfc { reply: RfcReply },
+    Rfc {
+        reply: RfcReply,
+        /// The ECC server's clock when it answered (its HTTP `Date` header, as the agent read
+        /// it), so the delta window follows the server's clock through the agent too. Agents
+        /// of earlier versions send none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server_time: Option<chrono::DateTime<chrono::Utc>>,
+    },
     Odata { status: u16, body: String },
     Error { error: EccError },
 }

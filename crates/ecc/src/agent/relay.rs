@@ -146,7 +146,13 @@ impl Relay {
                     "relayed RFC call"
                 );
                 match answer {
-                    Ok(reply) => AgentAnswer::Rfc { reply },
+                    Ok(reply) => AgentAnswer::Rfc {
+                        reply,
+                        server_time: self
+                            .rfc
+                            .clock_skew()
+                            .map(|skew| chrono::Utc::now() + skew),
+                    },
                     Err(error) => AgentAnswer::Error { error },
                 }
             }

@@ -113,9 +113,41 @@ pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(milliseconds).single()
 }
 
+/// An Edm.Time as V2 JSON writes it (`PT14H30M05S`, an XML duration within one day).
+pub fn parse_time(text: &str) -> Option<chrono::NaiveTime> {
+    let mut rest = text.trim().strip_prefix("PT")?;
+    let (mut hours, mut minutes, mut seconds) = (0u32, 0u32, 0u32);
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .filter(|end| *end > 0)?;
+        let number: f64 = rest[..digits].parse().ok()?;
+        match rest[digits..].chars().next()? {
+            'H' => hours = number as u32,
+            'M' => minutes = number as u32,
+            'S' => seconds = number as u32,
+            _ => return None,
+        }
+        rest = &rest[digits + 1..];
+    }
+    chrono::NaiveTime::from_hms_opt(hours, minutes, seconds)
+}
+
+/// The value at a property path: `City`, `Address/City` into a complex type, or
+/// `ToSalesArea/PaymentTerms` through an expanded navigation. A navigation that was not expanded
+/// (`__deferred`) or has no target (`null`) has no value.
+pub fn lookup<'a>(entity: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut steps = path.split('/');
+    let mut value = entity.get(steps.next()?)?;
+    for step in steps {
+        value = value.as_object()?.get(step)?;
+    }
+    Some(value)
+}
+
 /// A property as text: strings as they are, numbers and booleans written out, null as "".
 pub fn text(entity: &Map<String, Value>, property: &str) -> String {
-    match entity.get(property) {
+    match lookup(entity, property) {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Number(number)) => number.to_string(),
         Some(Value::Bool(flag)) => flag.to_string(),
@@ -125,7 +157,7 @@ pub fn text(entity: &Map<String, Value>, property: &str) -> String {
 
 /// A flag property: Edm.Boolean true, or SAP's "X".
 pub fn flag(entity: &Map<String, Value>, property: &str) -> bool {
-    match entity.get(property) {
+    match lookup(entity, property) {
         Some(Value::Bool(flag)) => *flag,
         Some(Value::String(text)) => {
             let text = text.trim();
@@ -152,6 +184,23 @@ mod tests {
     }
 
     #[test]
+    fn paths_go_into_complex_types_and_expanded_navigations() {
+        let entity: Map<String, Value> = serde_json::from_str(
+            r#"{"Address":{"__metadata":{"type":"Z.Address"},"City":"Köln"},
+                "ToSalesArea":{"PaymentTerms":"ZB30"},"ToShipTo":null,
+                "ToContacts":{"__deferred":{"uri":"x"}},"Flag":"X"}"#,
+        )
+        .unwrap();
+        assert_eq!(text(&entity, "Address/City"), "Köln");
+        assert_eq!(text(&entity, "ToSalesArea/PaymentTerms"), "ZB30");
+        assert_eq!(text(&entity, "ToShipTo/City"), "");
+        assert_eq!(text(&entity, "ToContacts/Name"), "");
+        assert_eq!(text(&entity, "Address/Street"), "");
+        assert_eq!(text(&entity, "Address"), "");
+        assert!(flag(&entity, "Flag"));
+    }
+
+    #[test]
     fn dates_and_errors() {
         assert_eq!(
             parse_date("/Date(836438400000)/").unwrap().to_rfc3339(),
@@ -163,6 +212,14 @@ mod tests {
         );
         assert_eq!(parse_date("/Date(-1000)/").unwrap().timestamp(), -1);
         assert_eq!(parse_date("2024-01-01"), None);
+        assert_eq!(
+            parse_time("PT14H05M09S"),
+            chrono::NaiveTime::from_hms_opt(14, 5, 9)
+        );
+        assert_eq!(parse_time("PT0S"), chrono::NaiveTime::from_hms_opt(0, 0, 0));
+        assert_eq!(parse_time("PT25H"), None);
+        assert_eq!(parse_time("14:05:09"), None);
+        assert_eq!(parse_time("PTH"), None);
         let body = r#"{"error":{"code":"/IWBEP/CM_MGW_RT/022","message":{"lang":"en","value":"Invalid filter"},"innererror":{"errordetails":[{"message":"Property Foo not found"}]}}}"#;
         let (code, message) = parse_error(body).unwrap();
         assert_eq!(code, "/IWBEP/CM_MGW_RT/022");

@@ -6,6 +6,7 @@
 pub mod json;
 mod mapping;
 mod metadata;
+mod shape;
 mod source;
 
 pub use mapping::PropertyMap;

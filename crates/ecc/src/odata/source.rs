@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::{Duration, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use mlc_canonical::{
     alpha_output, record::join_name_parts, Address, ContactPerson, Customer, PaymentTerms,
@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 
 use super::json::{self, flag, parse_collection, text, CollectionPage};
 use super::mapping::PropertyMap;
-use super::metadata::{nearest, ServiceMetadata};
+use super::metadata::ServiceMetadata;
+use super::shape::{has_paths, metadata_problems, ChangeStamp, ServiceShape};
 use super::ODataFetch;
 use crate::assemble::inspect;
 use crate::delta::DeltaCursor;
@@ -58,6 +59,8 @@ pub struct ODataSource {
     overlap: std::time::Duration,
     label: String,
     calls: AtomicU64,
+    /// Learned from `$metadata` at the first read that needs it.
+    shape: tokio::sync::OnceCell<ServiceShape>,
 }
 
 impl ODataSource {
@@ -83,68 +86,69 @@ impl ODataSource {
             overlap: config.delta_overlap,
             label: label.to_string(),
             calls: AtomicU64::new(0),
+            shape: tokio::sync::OnceCell::new(),
         })
     }
 
+    /// The service's `$metadata`, parsed.
+    async fn read_metadata(&self) -> Result<ServiceMetadata, EccError> {
+        let path = format!("{}$metadata", self.service());
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match self.fetch.get(&path).await? {
+            (200, body) => ServiceMetadata::parse(&body, &self.fetch.endpoint()),
+            (status, body) => Err(EccError::Http {
+                endpoint: format!("{}{path}", self.fetch.endpoint()),
+                status,
+                detail: body.chars().take(200).collect(),
+            }),
+        }
+    }
+
+    /// The service's shape, read from `$metadata` once. Without mapped paths a service whose
+    /// `$metadata` cannot be read is taken as plain (its change stamp a timestamp).
+    async fn shape(&self) -> Result<&ServiceShape, EccError> {
+        self.shape
+            .get_or_try_init(|| async {
+                let needed = has_paths(&self.map);
+                let detect_dates = !self.map.customer("changed_at").is_empty()
+                    && self.config.changed_time_property.is_none();
+                if !needed && !detect_dates {
+                    return ServiceShape::learn(None, &self.config, &self.map);
+                }
+                match self.read_metadata().await {
+                    Ok(metadata) => ServiceShape::learn(Some(&metadata), &self.config, &self.map),
+                    Err(error) if !needed => {
+                        tracing::warn!(%error, "$metadata unreadable: the change stamp is taken as a timestamp");
+                        ServiceShape::learn(None, &self.config, &self.map)
+                    }
+                    Err(error) => Err(error),
+                }
+            })
+            .await
+    }
+
     /// The `ecc odata metadata` check line: every configured entity set and mapped property
-    /// exists in the service's `$metadata`; a missing one is named with the nearest existing.
+    /// path exists in the service's `$metadata`; a missing one is named with the nearest
+    /// existing.
     async fn metadata_check(&self) -> CheckLine {
         let name = "ecc odata metadata";
-        let path = format!("{}$metadata", self.service());
-        let metadata = match self.fetch.get(&path).await {
-            Ok((200, body)) => match ServiceMetadata::parse(&body, &self.fetch.endpoint()) {
-                Ok(metadata) => metadata,
-                Err(error) => return CheckLine::failed(name, error.to_string()),
-            },
-            Ok((status, _)) => {
-                return CheckLine::failed(name, format!("{path} answered HTTP {status}"))
-            }
+        let metadata = match self.read_metadata().await {
+            Ok(metadata) => metadata,
             Err(error) => return CheckLine::failed(name, error.to_string()),
         };
-        let mut problems = Vec::new();
-        let sets = [
-            (
-                &self.config.customer_set,
-                "ecc.odata.customer_set",
-                self.map.customer_entries().collect::<Vec<_>>(),
-                "customer_properties",
-            ),
-            (
-                &self.config.contact_set,
-                "ecc.odata.contact_set",
-                self.map.contact_entries().collect::<Vec<_>>(),
-                "contact_properties",
-            ),
-        ];
-        for (set, key, entries, table) in sets {
-            let Some(properties) = metadata.properties_of(set) else {
-                let nearest = nearest(set, metadata.entity_sets.keys())
-                    .map(|name| format!("; the nearest set is {name}"))
-                    .unwrap_or_default();
-                problems.push(format!(
-                    "{key} = {set:?}: the service has no such entity set{nearest}"
-                ));
-                continue;
-            };
-            let properties: Vec<String> = properties.to_vec();
-            for (field, property) in entries {
-                // A path into a complex type or a navigation is checked by its first step.
-                let first = property.split('/').next().unwrap_or(property);
-                if properties.iter().any(|known| known == first) {
-                    continue;
-                }
-                let nearest = nearest(first, &properties)
-                    .map(|name| format!("; the nearest property is {name}"))
-                    .unwrap_or_default();
-                problems.push(format!(
-                    "ecc.odata.{table}.{field} = {property:?}: {set} has no property {first}{nearest}"
-                ));
-            }
-        }
+        let problems = metadata_problems(&metadata, &self.config, &self.map);
         if problems.is_empty() {
+            let changed = match ServiceShape::learn(Some(&metadata), &self.config, &self.map) {
+                Ok(shape) => match shape.changed {
+                    ChangeStamp::Timestamp => "",
+                    ChangeStamp::DateOnly => "; the change stamp is a date only, deltas re-read the day before",
+                    ChangeStamp::DateAndTime(_) => "; the change stamp is a date and a local time",
+                },
+                Err(error) => return CheckLine::failed(name, error.to_string()),
+            };
             CheckLine::passed(
                 name,
-                "every entity set and mapped property exists in $metadata",
+                format!("every entity set and mapped property exists in $metadata{changed}"),
             )
         } else {
             CheckLine::failed(name, problems.join("; "))
@@ -251,11 +255,26 @@ impl ODataSource {
         }
     }
 
-    fn customer_query(&self) -> Vec<(&'static str, String)> {
-        match &self.config.expand_contacts {
-            Some(navigation) => vec![("$expand", navigation.clone())],
-            None => Vec::new(),
+    /// `$expand` of a customer read: the contacts' navigation (with the navigations of
+    /// contact paths under it) and the navigations of customer paths.
+    async fn customer_query(&self) -> Result<Vec<(&'static str, String)>, EccError> {
+        let shape = self.shape().await?;
+        let mut expand: Vec<String> = Vec::new();
+        if let Some(contacts) = &self.config.expand_contacts {
+            expand.push(contacts.clone());
+            expand.extend(
+                shape
+                    .contact_navigations
+                    .iter()
+                    .map(|navigation| format!("{contacts}/{navigation}")),
+            );
         }
+        expand.extend(shape.customer_navigations.iter().cloned());
+        Ok(if expand.is_empty() {
+            Vec::new()
+        } else {
+            vec![("$expand", expand.join(","))]
+        })
     }
 
     /// The customers of `numbers` by `$filter`, every page followed; entities of other
@@ -273,7 +292,7 @@ impl ODataSource {
                 .map(|number| format!("{key} eq {}", odata_literal(number)))
                 .collect::<Vec<_>>()
                 .join(" or ");
-            let mut query = self.customer_query();
+            let mut query = self.customer_query().await?;
             query.push(("$filter", filter));
             let mut path = Some(self.set_path(&self.config.customer_set, &query));
             let mut followed = HashSet::new();
@@ -282,9 +301,9 @@ impl ODataSource {
                 let ignored_filter = page
                     .results
                     .iter()
-                    .any(|entity| !wanted.contains(text(entity, &key).as_str()));
+                    .any(|entity| !wanted.contains(internal_key(&text(entity, &key)).as_str()));
                 for entity in page.results {
-                    let number = text(&entity, &key);
+                    let number = internal_key(&text(&entity, &key));
                     if wanted.contains(number.as_str()) {
                         found.insert(number, entity);
                     }
@@ -299,7 +318,7 @@ impl ODataSource {
             }
         }
         let mut entities: Vec<Map<String, Value>> = found.into_values().collect();
-        entities.sort_by_key(|entity| text(entity, &key));
+        entities.sort_by_key(|entity| internal_key(&text(entity, &key)));
         Ok(entities)
     }
 
@@ -319,18 +338,23 @@ impl ODataSource {
                 .map(|number| format!("{key} eq {}", odata_literal(number)))
                 .collect::<Vec<_>>()
                 .join(" or ");
-            let mut path = Some(self.set_path(&self.config.contact_set, &[("$filter", filter)]));
+            let mut query = vec![("$filter", filter)];
+            let navigations = &self.shape().await?.contact_navigations;
+            if !navigations.is_empty() {
+                query.push(("$expand", navigations.join(",")));
+            }
+            let mut path = Some(self.set_path(&self.config.contact_set, &query));
             let mut followed = HashSet::new();
             let mut ignored_filter = false;
             while let Some(current) = path.take() {
                 let page = self.get_page(&current, &self.config.contact_set).await?;
                 for entity in page.results {
-                    let customer = text(&entity, &key);
+                    let customer = internal_key(&text(&entity, &key));
                     if !wanted.contains(customer.as_str()) {
                         ignored_filter = true;
                         continue;
                     }
-                    if seen.insert(text(&entity, &contact_key)) {
+                    if seen.insert(internal_key(&text(&entity, &contact_key))) {
                         contacts.entry(customer).or_default().push(entity);
                     }
                 }
@@ -347,7 +371,10 @@ impl ODataSource {
     /// Canonical records of customer entities (with their contacts inline or from the set).
     async fn assemble(&self, entities: Vec<Map<String, Value>>) -> Result<ExtractBatch, EccError> {
         let key = self.map.customer("customer_number").to_string();
-        let numbers: Vec<String> = entities.iter().map(|entity| text(entity, &key)).collect();
+        let numbers: Vec<String> = entities
+            .iter()
+            .map(|entity| internal_key(&text(entity, &key)))
+            .collect();
         let mut contacts = match &self.config.expand_contacts {
             Some(_) => HashMap::new(),
             None if numbers.is_empty() => HashMap::new(),
@@ -357,7 +384,7 @@ impl ODataSource {
         let source = format!("{}:{}", self.label, self.config.customer_set);
         let mut batch = ExtractBatch::default();
         for entity in entities {
-            let number = text(&entity, &key);
+            let number = internal_key(&text(&entity, &key));
             let inline = self
                 .config
                 .expand_contacts
@@ -480,15 +507,46 @@ impl ODataSource {
         }
     }
 
-    /// `changed_at` of an entity in server-local time (`/Date(ms)/` is UTC).
-    fn changed_at(&self, entity: &Map<String, Value>) -> Option<NaiveDateTime> {
+    /// `changed_at` of an entity in server-local time: a timestamp (`/Date(ms)/` is UTC), a
+    /// local date (midnight UTC as Gateway writes a DATS, no zone to convert), or a local date
+    /// and a local time.
+    fn changed_at(&self, entity: &Map<String, Value>, stamp: &ChangeStamp) -> Option<NaiveDateTime> {
         let property = self.map.customer("changed_at");
         if property.is_empty() {
             return None;
         }
-        json::parse_date(&text(entity, property))
-            .map(|instant| instant.with_timezone(&self.timezone).naive_local())
+        let instant = json::parse_date(&text(entity, property))?;
+        Some(match stamp {
+            ChangeStamp::Timestamp => instant.with_timezone(&self.timezone).naive_local(),
+            ChangeStamp::DateOnly => instant.date_naive().and_time(NaiveTime::MIN),
+            ChangeStamp::DateAndTime(time_property) => {
+                let time = json::parse_time(&text(entity, time_property)).unwrap_or(NaiveTime::MIN);
+                instant.date_naive().and_time(time)
+            }
+        })
     }
+}
+
+/// `$select` of property paths, and the `$expand` the navigations among them need: a path into
+/// a complex type selects the complex property, one through a navigation selects itself.
+fn selection(paths: &[String], navigations: &[String]) -> (String, String) {
+    let mut select: Vec<String> = Vec::new();
+    let mut expand: Vec<String> = Vec::new();
+    for path in paths {
+        let first = path.split('/').next().unwrap_or(path).to_string();
+        let item = if navigations.contains(&first) {
+            if !expand.contains(&first) {
+                expand.push(first);
+            }
+            path.clone()
+        } else {
+            first
+        };
+        if !select.contains(&item) {
+            select.push(item);
+        }
+    }
+    (select.join(","), expand.join(","))
 }
 
 /// Values of a collection property (`{"results":[...]}`, an array, or text separated by `;`).
@@ -496,7 +554,7 @@ fn list(entity: &Map<String, Value>, property: &str) -> Vec<String> {
     if property.is_empty() {
         return Vec::new();
     }
-    let values: Vec<String> = match entity.get(property) {
+    let values: Vec<String> = match json::lookup(entity, property) {
         Some(Value::Array(items)) => items.iter().map(value_text).collect(),
         Some(Value::Object(object)) => match object.get("results") {
             Some(Value::Array(items)) => items.iter().map(value_text).collect(),
@@ -578,7 +636,7 @@ impl FullRead for ODataFullRead {
                 (_, Window::Done) => return Ok(None),
                 (Some(next), _) => source.next_path(next),
                 (None, Window::Skip(skip)) => {
-                    let mut query = source.customer_query();
+                    let mut query = source.customer_query().await?;
                     query.push(("$top", top.to_string()));
                     query.push(("$skip", skip.to_string()));
                     if *skip == 0 {
@@ -587,7 +645,7 @@ impl FullRead for ODataFullRead {
                     source.set_path(&set, &query)
                 }
                 (None, Window::Key(last)) => {
-                    let mut query = source.customer_query();
+                    let mut query = source.customer_query().await?;
                     query.push(("$filter", format!("{key} gt {}", odata_literal(last))));
                     query.push(("$orderby", key.clone()));
                     query.push(("$top", top.to_string()));
@@ -599,7 +657,7 @@ impl FullRead for ODataFullRead {
             let keys: Vec<String> = page
                 .results
                 .iter()
-                .map(|entity| text(entity, &key))
+                .map(|entity| internal_key(&text(entity, &key)))
                 .collect();
             let first = keys.iter().min().cloned();
             let repeated = window_start
@@ -692,22 +750,44 @@ impl CustomerSource for ODataSource {
                     .into(),
             ));
         }
+        let shape = self.shape().await?.clone();
         let next_time = DeltaCursor::now(self.timezone)
             .server_time
             .max(since.server_time);
         let window = since.window_start(self.overlap);
         let key = self.map.customer("customer_number").to_string();
         let set = self.config.customer_set.clone();
-        // OData V2 datetime literals carry no zone; Gateway reads them as UTC.
-        let window_utc = DeltaCursor::at(window).to_utc(self.timezone);
-        let filter = format!(
-            "{property} ge datetime'{}'",
-            window_utc.format("%Y-%m-%dT%H:%M:%S")
-        );
-        let query = vec![
-            ("$filter", filter),
-            ("$select", format!("{key},{property}")),
-        ];
+        // Changes at or after `lower` (server-local) count.
+        let lower = match &shape.changed {
+            ChangeStamp::Timestamp | ChangeStamp::DateAndTime(_) => window,
+            // A day only: the whole day before the window's too, so a change late on a day
+            // is not lost to the time the date cannot show.
+            ChangeStamp::DateOnly => (window.date() - Duration::days(1)).and_time(NaiveTime::MIN),
+        };
+        let filter = match &shape.changed {
+            // OData V2 datetime literals carry no zone; Gateway reads them as UTC.
+            ChangeStamp::Timestamp => format!(
+                "{property} ge datetime'{}'",
+                DeltaCursor::at(window)
+                    .to_utc(self.timezone)
+                    .format("%Y-%m-%dT%H:%M:%S")
+            ),
+            // A date is the server's local day at midnight, as written.
+            ChangeStamp::DateOnly | ChangeStamp::DateAndTime(_) => format!(
+                "{property} ge datetime'{}T00:00:00'",
+                lower.date().format("%Y-%m-%d")
+            ),
+        };
+        let mut selected = vec![key.clone(), property.clone()];
+        if let ChangeStamp::DateAndTime(time) = &shape.changed {
+            selected.push(time.clone());
+        }
+        let mut query = vec![("$filter", filter)];
+        let (select, expand) = selection(&selected, &shape.customer_navigations);
+        query.push(("$select", select));
+        if !expand.is_empty() {
+            query.push(("$expand", expand));
+        }
         let mut path = Some(self.set_path(&set, &query));
         let mut followed = HashSet::new();
         let mut numbers = BTreeSet::new();
@@ -716,14 +796,19 @@ impl CustomerSource for ODataSource {
         while let Some(current) = path.take() {
             let page = self.get_page(&current, &set).await?;
             for entity in &page.results {
-                let Some(changed) = self.changed_at(entity) else {
+                let Some(changed) = self.changed_at(entity, &shape.changed) else {
                     continue;
                 };
                 // A service that ignores $filter sends everything: filter here too.
-                if changed < window {
+                if changed < lower {
                     continue;
                 }
-                let number = text(entity, &key);
+                let number = internal_key(&text(entity, &key));
+                if shape.changed == ChangeStamp::DateOnly {
+                    // Two changes on one day look the same: every one in the window is read.
+                    numbers.insert(number);
+                    continue;
+                }
                 let id = format!("{number}@{}", changed.format("%Y%m%d%H%M%S"));
                 if !since.seen_changes.contains(&id) {
                     numbers.insert(number);

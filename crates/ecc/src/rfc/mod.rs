@@ -3,6 +3,7 @@
 //! know which one it talks to.
 
 pub mod soap;
+pub mod system_info;
 pub mod table_reader;
 pub mod where_clause;
 

@@ -114,9 +114,81 @@ pub fn parse_wa(wa: &str, layout: &[FieldLayout]) -> Row {
             let end = (field.offset + field.length).min(chars.len());
             let value: String = chars[start..end].iter().collect();
             // Only SAP's blank padding is cut: a tab or line break in the data stays visible.
-            (field.name.clone(), value.trim_matches(' ').to_string())
+            let value = value.trim_matches(' ');
+            let value = match field.kind.as_str() {
+                // A cut-off packed value keeps its star: `cut_off_packed` finds it.
+                "P" => packed_number(value).unwrap_or_else(|| value.to_string()),
+                _ => value.to_string(),
+            };
+            (field.name.clone(), value)
         })
         .collect()
+}
+
+/// A packed number (type P) as RFC_READ_TABLE writes it: moved into as many characters as the
+/// field has digits (DFIES-LENG), decimal point included, the minus sign after the digits
+/// ("12.50-"), and, when that is too narrow, cut on the left with `*` in the first place
+/// ("*.0" for 10.0 in a DEC 3,1 field). Normalized to "-12.50"; `None` for a cut-off or
+/// unreadable value.
+pub fn packed_number(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some("0".into());
+    }
+    let (digits, negative) = match text.strip_suffix('-') {
+        Some(digits) => (digits.trim(), true),
+        None => (text, false),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |part: &str| part.chars().all(|c| c.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let number = if fraction.is_empty() {
+        whole.to_string()
+    } else {
+        format!("{whole}.{fraction}")
+    };
+    let zero = number.chars().all(|c| c == '0' || c == '.');
+    Some(if negative && !zero {
+        format!("-{number}")
+    } else {
+        number
+    })
+}
+
+/// The packed fields of `layout` whose value in `row` RFC_READ_TABLE cut off, as an error
+/// naming the table, the field, the row's key and what to do.
+fn cut_off_packed(
+    table: &str,
+    function: &str,
+    keys: &[&str],
+    layout: &[FieldLayout],
+    row: &Row,
+) -> Result<(), EccError> {
+    for field in layout.iter().filter(|field| field.kind == "P") {
+        let value = row.get(&field.name).map(String::as_str).unwrap_or("");
+        if packed_number(value).is_some() {
+            continue;
+        }
+        let key: Vec<String> = keys
+            .iter()
+            .map(|key| format!("{key}={}", row.get(*key).map(String::as_str).unwrap_or("")))
+            .collect();
+        return Err(EccError::Malformed {
+            source_name: format!("{function} on {table}"),
+            detail: format!(
+                "{table}-{} of the row {} reads `{value}`: {function} writes a packed field in \
+                 its number of digits, and this value needed more room, so SAP cut it off; \
+                 leave the field out of the read",
+                field.name,
+                key.join(", ")
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Reads the FIELDS table of a reply into layouts.
@@ -375,11 +447,15 @@ impl TableReader {
                 ),
             });
         }
-        Ok(reply
+        let rows: Vec<Row> = reply
             .table("DATA")
             .iter()
             .map(|row| parse_wa(row.get("WA").map(String::as_str).unwrap_or(""), &layout))
-            .collect())
+            .collect();
+        for row in &rows {
+            cut_off_packed(read.table, &function, read.keys, &layout, row)?;
+        }
+        Ok(rows)
     }
 
     /// The next page of `read`: every row in a key range `(lower, upper]` that holds at most
@@ -709,6 +785,43 @@ impl KeyPager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_numbers_read_as_rfc_read_table_writes_them() {
+        assert_eq!(packed_number("12.50-").as_deref(), Some("-12.50"));
+        assert_eq!(packed_number("  0.0").as_deref(), Some("0.0"));
+        assert_eq!(packed_number("0.0-").as_deref(), Some("0.0"));
+        assert_eq!(packed_number("007").as_deref(), Some("7"));
+        assert_eq!(packed_number("").as_deref(), Some("0"));
+        assert_eq!(packed_number("*.0"), None);
+        assert_eq!(packed_number("*5-"), None);
+        assert_eq!(packed_number("1,5"), None);
+        let layout = [
+            FieldLayout {
+                name: "KUNNR".into(),
+                offset: 0,
+                length: 10,
+                kind: "C".into(),
+            },
+            FieldLayout {
+                name: "UNTTO".into(),
+                offset: 11,
+                length: 3,
+                kind: "P".into(),
+            },
+        ];
+        let row = parse_wa("0000004711|2.5", &layout);
+        assert_eq!(row["UNTTO"], "2.5");
+        assert!(cut_off_packed("KNVV", "RFC_READ_TABLE", &["KUNNR"], &layout, &row).is_ok());
+        let row = parse_wa("0000004711|*.0", &layout);
+        let error = cut_off_packed("KNVV", "RFC_READ_TABLE", &["KUNNR"], &layout, &row)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("KNVV-UNTTO") && error.contains("KUNNR=0000004711"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn rows_are_cut_by_offset_in_characters_not_by_the_delimiter() {

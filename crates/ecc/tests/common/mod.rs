@@ -26,6 +26,17 @@ pub async fn spawn(options: SimEccOptions) -> SpawnedEcc {
 /// `[ecc]` for the simulator: the template with the simulator's address and `overrides`
 /// (`key = value` lines of `[ecc]`, replacing the template's line for that key).
 pub fn config(sim: &SpawnedEcc, transport: &str, overrides: &[(&str, &str)]) -> EccConfig {
+    config_with_lines(sim, transport, overrides, &[])
+}
+
+/// [`config`], and `lines` (`(table header, line)`) added at the top of their table, e.g.
+/// `("[ecc.odata.customer_properties]", "city = \"Address/City\"")`.
+pub fn config_with_lines(
+    sim: &SpawnedEcc,
+    transport: &str,
+    overrides: &[(&str, &str)],
+    lines: &[(&str, &str)],
+) -> EccConfig {
     let mut text = mlc_config::TEMPLATE
         .replace(
             "base_url = \"http://127.0.0.1:18001\"",
@@ -44,6 +55,10 @@ pub fn config(sim: &SpawnedEcc, transport: &str, overrides: &[(&str, &str)]) -> 
             .unwrap_or_else(|| panic!("the template has no `{key}` line"))
             .to_string();
         text = text.replacen(&line, &format!("{key} = {value}"), 1);
+    }
+    for (header, line) in lines {
+        assert!(text.contains(header), "the template has no {header} table");
+        text = text.replacen(&format!("{header}\n"), &format!("{header}\n{line}\n"), 1);
     }
     let password = sim.password().to_string();
     let lookup = move |name: &str| match name {

@@ -81,8 +81,9 @@ fn tokenize_filter(text: &str) -> Result<Vec<FilterToken>, String> {
             '\'' => tokens.push(FilterToken::Literal(Value::Str(read_quoted(&mut index)?))),
             c if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' || c == ':' => {
                 let start = index;
+                // A property path into a complex type (`Address/City`) is one word.
                 while index < characters.len()
-                    && (characters[index].is_alphanumeric() || "_-.:".contains(characters[index]))
+                    && (characters[index].is_alphanumeric() || "_-.:/".contains(characters[index]))
                 {
                     index += 1;
                 }
@@ -119,6 +120,8 @@ struct FilterParser {
     tokens: Vec<FilterToken>,
     position: usize,
     set: EntitySet,
+    /// The custom service: its property paths, and numbers compared after ALPHA input.
+    custom: bool,
 }
 
 impl FilterParser {
@@ -155,6 +158,12 @@ impl FilterParser {
                 let operator = word.clone();
                 self.position += 1;
                 let right = self.operand()?;
+                let (left, right) = if self.custom {
+                    let converted_left = alpha_compared(left.clone(), &right);
+                    (converted_left, alpha_compared(right, &left))
+                } else {
+                    (left, right)
+                };
                 return Ok(Expression::Compare(
                     operator,
                     Box::new(left),
@@ -217,30 +226,43 @@ impl FilterParser {
                 Ok(Expression::Call(word, arguments))
             }
             FilterToken::Word(word) => {
-                let property = self
-                    .set
-                    .properties()
-                    .iter()
-                    .find(|property| property.name == word)
-                    .ok_or_else(|| {
-                        format!(
-                            "Property '{word}' not found in type '{NAMESPACE}.{}'",
-                            self.set.type_name()
-                        )
-                    })?;
-                Ok(Expression::Property(property.name))
+                let property = resolve_property(self.set, &word, self.custom).ok_or_else(|| {
+                    format!(
+                        "Property '{word}' not found in type '{NAMESPACE}.{}'",
+                        self.set.type_name()
+                    )
+                })?;
+                Ok(Expression::Property(property))
             }
             other => Err(format!("unexpected {other:?}")),
         }
     }
 }
 
-pub(super) fn parse_filter(text: &str, set: EntitySet) -> Result<Expression, String> {
+/// A string literal compared with a number Gateway shows without leading zeros, converted back
+/// (ALPHA input) as Gateway does, so `CustomerNumber eq '4711'` finds "0000004711".
+fn alpha_compared(literal: Expression, other: &Expression) -> Expression {
+    match (literal, other) {
+        (Expression::Literal(Value::Str(text)), Expression::Property(flat))
+            if custom::is_alpha_key(flat) =>
+        {
+            Expression::Literal(Value::Str(custom::alpha_input(&text)))
+        }
+        (literal, _) => literal,
+    }
+}
+
+pub(super) fn parse_filter(
+    text: &str,
+    set: EntitySet,
+    custom: bool,
+) -> Result<Expression, String> {
     let tokens = tokenize_filter(text)?;
     let mut parser = FilterParser {
         tokens,
         position: 0,
         set,
+        custom,
     };
     let expression = parser.or()?;
     if parser.position != parser.tokens.len() {
