@@ -305,6 +305,17 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
         let (status, _) = scene.deliver(&body, headers).await;
         assert_eq!(status, 401, "{headers:?}");
     }
+    // A body far beyond any delivery is refused before it is read, even with the right
+    // credentials: the service never holds more than the webhook body limit.
+    let mut oversized = delivery("oversized-1", "delete", forged_id, None);
+    oversized.truncate(oversized.len() - 1);
+    oversized.extend_from_slice(b",\"padding\":\"");
+    oversized.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
+    oversized.extend_from_slice(b"\"}");
+    let (status, _) = scene
+        .deliver(&oversized, &[basic(HOOK_USER, HOOK_PASSWORD)])
+        .await;
+    assert_eq!(status, 413, "an oversized delivery");
     let log = scene.log();
     assert!(log.contains("webhook refused"), "{log}");
     assert!(

@@ -117,6 +117,8 @@ budget_share = 0.5
 budget_timezone = "UTC"
 timeout_secs = 30
 retries = 5
+# Answers larger than this are refused, naming the endpoint (a list page is a few MiB).
+max_response_mib = 32
 
 [pipedrive.oauth]
 # Used with auth = "oauth"; run `ml-connector auth pipedrive` once to authorize.

@@ -51,7 +51,7 @@ pub mod rfc_source;
 pub mod source;
 
 pub use agent::hub::{AgentHub, StandaloneListener};
-pub use agent::relay::{run_agent, AgentOptions, EccAccess};
+pub use agent::relay::{check_connection, run_agent, AgentOptions, EccAccess};
 pub use assemble::DataProblem;
 pub use delta::DeltaCursor;
 pub use error::EccError;

@@ -38,11 +38,16 @@ fn agent_options(sim: &SpawnedEcc, hub_address: std::net::SocketAddr, token: &st
                 accept_invalid_certs: false,
             },
             retries: 1,
+            max_response_bytes: mlc_ecc::http::DEFAULT_MAX_RESPONSE_BYTES,
         },
         allow: AllowList::default(),
         max_in_flight: 8,
         heartbeat: Duration::from_secs(5),
         max_backoff: Duration::from_secs(1),
+        // Directly, whatever the environment of the test says.
+        proxy: Some("none".into()),
+        connector_ca_file: None,
+        connect_timeout: Duration::from_secs(10),
     }
 }
 
@@ -279,5 +284,207 @@ async fn check_through_the_agent_reads_the_servers_zone_and_clock() {
         );
     }
     agent.abort();
+    sim.shutdown().await;
+}
+
+/// A tiny HTTP proxy that only tunnels (CONNECT), as company proxies let outbound traffic
+/// through; it records each tunnel's target.
+async fn connect_proxy() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let tunnels = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let Ok(byte) = client.read_u8().await else {
+                        return;
+                    };
+                    head.push(byte);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(target) = head
+                    .strip_prefix("CONNECT ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                else {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                        .await;
+                    return;
+                };
+                seen.lock().unwrap().push(target.to_string());
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (address, tunnels)
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// TLS in front of the hub with a certificate of a private CA (tests/fixtures/tls), as a
+/// connector behind a company CA is reached.
+async fn tls_front(backend: std::net::SocketAddr) -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certificates: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&std::fs::read(fixture("connector.pem")).unwrap())
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key =
+        PrivateKeyDer::from_pem_slice(&std::fs::read(fixture("connector.key")).unwrap()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certificates, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+                }
+            });
+        }
+    });
+    address
+}
+
+/// An allowed read through the hub answers with rows.
+async fn assert_reads_through(hub: &AgentHub) {
+    let answer = hub
+        .request(
+            AgentRequest::Rfc {
+                call: RfcCall::new("RFC_READ_TABLE")
+                    .import("QUERY_TABLE", "KNA1")
+                    .import("ROWCOUNT", "3")
+                    .table(
+                        "FIELDS",
+                        vec![vec![("FIELDNAME".to_string(), "KUNNR".to_string())]],
+                    ),
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&answer, AgentAnswer::Rfc { reply, .. } if !reply.table("DATA").is_empty()),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_reaches_the_connector_through_an_http_connect_proxy() {
+    let sim = spawn(acceptance_options(10)).await;
+    let (hub, listener) = hub().await;
+    let (proxy, tunnels) = connect_proxy().await;
+    let mut options = agent_options(&sim, listener.local_addr(), TOKEN);
+    options.proxy = Some(format!("http://{proxy}"));
+    mlc_ecc::check_connection(&options).await.unwrap();
+    let agent = tokio::spawn(run_agent(options));
+    wait_connected(&hub).await;
+    assert_reads_through(&hub).await;
+    let hub_target = listener.local_addr().to_string();
+    let seen = tunnels.lock().unwrap().clone();
+    assert!(
+        seen.len() >= 2 && seen.iter().all(|target| *target == hub_target),
+        "tunnels {seen:?}, hub at {hub_target}"
+    );
+    agent.abort();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_to_a_connector_behind_a_private_ca_needs_the_ca_file() {
+    let sim = spawn(acceptance_options(10)).await;
+    let (hub, listener) = hub().await;
+    let front = tls_front(listener.local_addr()).await;
+    let mut options = agent_options(&sim, listener.local_addr(), TOKEN);
+    options.connect_url = format!("wss://localhost:{}/agent/connect", front.port());
+
+    // The public web roots do not know the company CA: refused, saying why.
+    let refused = mlc_ecc::check_connection(&options).await.unwrap_err();
+    assert!(
+        matches!(&refused, EccError::Unreachable { detail, .. } if detail.to_lowercase().contains("certificate")),
+        "{refused:?}"
+    );
+    assert_eq!(hub.connections(), 0);
+
+    // With --ca-file, through the proxy too.
+    options.connector_ca_file = Some(fixture("ca.pem"));
+    mlc_ecc::check_connection(&options).await.unwrap();
+    let (proxy, tunnels) = connect_proxy().await;
+    options.proxy = Some(format!("http://{proxy}"));
+    let agent = tokio::spawn(run_agent(options));
+    wait_connected(&hub).await;
+    assert_reads_through(&hub).await;
+    assert!(
+        tunnels
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|target| *target == format!("localhost:{}", front.port())),
+        "the wss connection went through the proxy"
+    );
+    agent.abort();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_newest_agent_drops_the_one_still_connected_serves() {
+    let sim = spawn(acceptance_options(10)).await;
+    let (hub, listener) = hub().await;
+    let older = tokio::spawn(run_agent(agent_options(&sim, listener.local_addr(), TOKEN)));
+    wait_connected(&hub).await;
+    let newer = tokio::spawn(run_agent(agent_options(&sim, listener.local_addr(), TOKEN)));
+    for _ in 0..200 {
+        if hub.agents_connected() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(hub.agents_connected(), 2, "both agents connected");
+    assert_reads_through(&hub).await;
+
+    // The newest goes away for good; the older one, still connected, serves at once.
+    newer.abort();
+    let _ = newer.await;
+    for _ in 0..200 {
+        if hub.agents_connected() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(hub.agents_connected(), 1);
+    assert!(hub.connected(), "an agent serves");
+    assert_reads_through(&hub).await;
+    assert_eq!(hub.connections(), 2, "no agent had to connect again");
+    older.abort();
     sim.shutdown().await;
 }

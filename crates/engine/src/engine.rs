@@ -136,6 +136,9 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Setup(String),
+    /// Another run advanced the delta cursor while this one ran (overlapping runs).
+    #[error("{0}")]
+    CursorConflict(String),
     #[error(transparent)]
     FieldMap(#[from] FieldMapFault),
 }
@@ -402,6 +405,14 @@ impl SyncEngine {
                     .await?;
             }
         }
+        // The cursor's compare-and-swap expects the version this run starts from, so a run
+        // that overlapped this one and moved the cursor meanwhile makes this advance a conflict
+        // instead of being overwritten (and its window lost).
+        let cursor_version_at_start = self
+            .store
+            .cursor(&self.config.sync.connection, DELTA_STREAM)
+            .await?
+            .map(|cursor| cursor.version);
         let stored = self.stored_records().await?;
         let cancel = &run.options.cancel;
         let read_started = std::time::Instant::now();
@@ -471,7 +482,7 @@ impl SyncEngine {
         summary.error = ending.error;
         if ending.advance_cursor {
             if let Some(cursor) = &read.cursor_after {
-                self.advance_delta_cursor(run.run_id, run.options.fencing_token, cursor)
+                self.advance_delta_cursor(run, cursor_version_at_start, cursor)
                     .await?;
             }
         }
@@ -816,28 +827,43 @@ impl SyncEngine {
         })
     }
 
+    /// Moves the delta cursor from the version the run started with. When another run moved
+    /// it meanwhile, this run's outcomes stay committed and the cursor stays where the other
+    /// run put it: the next delta reads on from there, so no change is skipped.
     async fn advance_delta_cursor(
         &self,
-        run_id: i64,
-        fencing_token: Option<i64>,
+        run: &RunParams<'_>,
+        expected_version: Option<i64>,
         cursor: &DeltaCursor,
     ) -> Result<(), SyncError> {
         let connection = &self.config.sync.connection;
-        let current = self.store.cursor(connection, DELTA_STREAM).await?;
-        self.store
+        let committed = self
+            .store
             .commit_outcomes(&OutcomeBatch {
                 connection: connection.clone(),
-                run_id,
-                fencing_token,
+                run_id: run.run_id,
+                fencing_token: run.options.fencing_token,
                 outcomes: Vec::new(),
                 cursor: Some(CursorAdvance {
                     stream: DELTA_STREAM.to_string(),
-                    expected_version: current.map(|cursor| cursor.version),
+                    expected_version,
                     value: cursor.encode(),
                 }),
             })
-            .await?;
-        Ok(())
+            .await;
+        match committed {
+            Ok(_) => Ok(()),
+            Err(StoreError::StaleCursor {
+                expected, found, ..
+            }) => Err(SyncError::CursorConflict(format!(
+                "connection {connection}: another run moved the delta cursor while this one ran \
+                 (version {} at the start, {} now); this run's outcomes are kept, the cursor \
+                 stays where the other run put it and the next delta run reads on from there",
+                expected.map_or("none".to_string(), |version| version.to_string()),
+                found.map_or("none".to_string(), |version| version.to_string()),
+            ))),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Carries out one plan entry and commits its outcome. Only store errors end the run;

@@ -55,6 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         budget_timezone: chrono_tz::UTC,
         timeout: Duration::from_secs(30),
         retries: 5,
+        max_response_bytes: 32 * 1024 * 1024,
     };
     let client = PipedriveClient::connect(&config, storage).await?;
     let burst_limit = client.governor().snapshot().burst_limit as usize;

@@ -135,6 +135,9 @@ pub async fn exchange_code(
     Ok(tokens)
 }
 
+/// The longest answer read from the OAuth token endpoint.
+const TOKEN_ANSWER_CAP: usize = 1024 * 1024;
+
 /// What went wrong at the token endpoint.
 enum TokenFailure {
     InvalidGrant(String),
@@ -182,7 +185,16 @@ async fn token_request_classified(
             })
         })?;
     let status = response.status();
-    let text = response.text().await.unwrap_or_default();
+    // A token answer is a few hundred bytes; a larger one is not read into memory.
+    let text = match crate::transport::read_bounded(response, TOKEN_ANSWER_CAP).await {
+        Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+        Err(failure) => {
+            return Err(TokenFailure::Other(PipedriveError::OauthFlow {
+                step,
+                message: format!("{}: {failure}", oauth.token_url),
+            }))
+        }
+    };
     if status.is_success() {
         return serde_json::from_str(&text).map_err(|error| {
             TokenFailure::Other(PipedriveError::OauthFlow {

@@ -32,6 +32,21 @@ const CREATE_CHECK_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
 /// Lost answers of one create before `create_*_idempotent` gives up.
 const MAX_UNKNOWN_OUTCOMES: u32 = 6;
 
+/// The HTTP client for Pipedrive and its OAuth server: every request, its body included, ends
+/// within `timeout` (a stalled connection is an error, never a hang); connecting within 10 s.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| PipedriveError::Http {
+            endpoint: "client setup".to_string(),
+            message: error.to_string(),
+            attempts: 0,
+        })
+}
+
 /// A Pipedrive connection: cheap to clone (one `Arc` inside); every clone, and every client of
 /// the same company in the process, shares one [`Governor`].
 #[derive(Clone)]
@@ -175,16 +190,7 @@ impl PipedriveClient {
         storage: ClientStorage,
         options: ConnectOptions,
     ) -> Result<PipedriveClient> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| PipedriveError::Http {
-                endpoint: "client setup".to_string(),
-                message: error.to_string(),
-                attempts: 0,
-            })?;
+        let http = http_client(config.timeout)?;
         let (credentials, api_domain) = match &config.auth {
             PipedriveAuth::ApiToken(token) => (
                 Credentials::ApiToken(token.clone()),
@@ -237,6 +243,7 @@ impl PipedriveClient {
             api_domain: Arc::from(api_domain.as_str()),
             retry,
             observer: options.request_observer,
+            max_response_bytes: config.max_response_bytes,
         };
         // Who we are, from the cache when a fresh answer is there (a poll then costs nothing).
         let identity_key = identity::identity_key(&api_domain, &config.auth);

@@ -78,6 +78,14 @@ pub enum PipedriveError {
     /// An answer that is not the JSON the spec describes.
     #[error("pipedrive {endpoint}: unexpected answer: {message}")]
     Malformed { endpoint: String, message: String },
+    /// An answer longer than `pipedrive.max_response_mib`: read no further, so a broken or
+    /// hostile server cannot make the connector hold unbounded memory.
+    #[error("pipedrive {endpoint}: the answer is larger than pipedrive.max_response_mib ({limit_mib} MiB; {seen} bytes and more), refused; raise pipedrive.max_response_mib if it is legitimate")]
+    ResponseTooLarge {
+        endpoint: String,
+        limit_mib: usize,
+        seen: u64,
+    },
     #[error(
         "pipedrive custom field \"{name}\" ({entity}) does not exist: run `ml-connector setup`"
     )]
@@ -134,6 +142,7 @@ impl PipedriveError {
             PipedriveError::OutcomeUnknown { .. }
             | PipedriveError::Http { .. }
             | PipedriveError::Malformed { .. }
+            | PipedriveError::ResponseTooLarge { .. }
             | PipedriveError::Store(_) => Disposition::ConnectionFault,
             PipedriveError::PermissionDenied { .. }
             | PipedriveError::Validation { .. }
@@ -216,6 +225,11 @@ mod tests {
             PipedriveError::Malformed {
                 endpoint: "GET /x".into(),
                 message: "an HTML page".into(),
+            },
+            PipedriveError::ResponseTooLarge {
+                endpoint: "GET /x".into(),
+                limit_mib: 32,
+                seen: 40 << 20,
             },
         ];
         for error in &faults {

@@ -56,8 +56,8 @@ mod transport;
 
 pub use check::{check_lines, CheckLine};
 pub use client::{
-    ConnectOptions, FieldSearchHit, ListQuery, Page, PipedriveClient, RequestObserver, SearchField,
-    SentRequest, LIST_PAGE_LIMIT,
+    http_client, ConnectOptions, FieldSearchHit, ListQuery, Page, PipedriveClient, RequestObserver,
+    SearchField, SentRequest, LIST_PAGE_LIMIT,
 };
 pub use cost::{token_cost, OperationCost, OPERATION_COSTS, UNKNOWN_OPERATION_COST};
 pub use entity::{Entity, EntityWrite};

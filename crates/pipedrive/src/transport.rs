@@ -110,6 +110,8 @@ pub(crate) struct Transport {
     pub api_domain: Arc<str>,
     pub retry: RetryPolicy,
     pub observer: Option<RequestObserver>,
+    /// Answers longer than this are refused (`pipedrive.max_response_mib`).
+    pub max_response_bytes: usize,
 }
 
 impl Transport {
@@ -232,18 +234,61 @@ impl Transport {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        match response.bytes().await {
+        match read_bounded(response, self.max_response_bytes).await {
             Ok(body) => Reply::Answered {
                 status,
                 headers,
                 content_type,
-                body: body.to_vec(),
+                body,
             },
-            Err(error) => Reply::BrokenAnswer {
+            Err(BodyFailure::TooLarge { seen }) => Reply::TooLarge {
+                limit: self.max_response_bytes,
+                seen,
+            },
+            Err(BodyFailure::Broken(error)) => Reply::BrokenAnswer {
                 cause: transport_cause(&error),
             },
         }
     }
+}
+
+pub(crate) enum BodyFailure {
+    TooLarge { seen: u64 },
+    Broken(reqwest::Error),
+}
+
+impl std::fmt::Display for BodyFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyFailure::TooLarge { seen } => {
+                write!(formatter, "the answer is too large ({seen} bytes and more)")
+            }
+            BodyFailure::Broken(error) => write!(formatter, "{}", transport_cause(error)),
+        }
+    }
+}
+
+/// Reads a body up to `cap` bytes; a longer one (by its Content-Length or as it streams in)
+/// is read no further.
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyFailure> {
+    if let Some(length) = response.content_length() {
+        if length > cap as u64 {
+            return Err(BodyFailure::TooLarge { seen: length });
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyFailure::Broken)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyFailure::TooLarge {
+                seen: (body.len() + chunk.len()) as u64,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// What came back from one attempt.
@@ -255,6 +300,8 @@ pub(crate) enum Reply {
     NoAnswer { cause: String },
     /// The answer began and broke off before its body was read.
     BrokenAnswer { cause: String },
+    /// The answer was longer than `limit` bytes (`seen` and more) and was not read.
+    TooLarge { limit: usize, seen: u64 },
     Answered {
         status: StatusCode,
         headers: RateLimitHeaders,
@@ -272,6 +319,7 @@ impl Reply {
             Reply::NotDelivered { .. } => "not-delivered".to_string(),
             Reply::NoAnswer { .. } => "no-answer".to_string(),
             Reply::BrokenAnswer { .. } => "broken-answer".to_string(),
+            Reply::TooLarge { .. } => "too-large".to_string(),
             Reply::Answered { status, .. } => status.as_u16().to_string(),
         }
     }
@@ -383,6 +431,23 @@ pub(crate) fn classify(reply: &Reply, so_far: &AttemptsSoFar, endpoint: &str) ->
                 format!("the answer broke off: {cause}"),
                 http_error(cause.clone()),
             ))
+        }
+        // Sending it again brings the same answer; a create it answered may have been done.
+        Reply::TooLarge { limit, seen } => {
+            let error = PipedriveError::ResponseTooLarge {
+                endpoint: endpoint.clone(),
+                limit_mib: limit / (1024 * 1024),
+                seen: *seen,
+            };
+            let verdict = if so_far.replay == Replay::Unsafe {
+                Verdict::GiveUp(PipedriveError::OutcomeUnknown {
+                    endpoint: endpoint.clone(),
+                    cause: error.to_string(),
+                })
+            } else {
+                Verdict::GiveUp(error)
+            };
+            return only(verdict);
         }
         Reply::Answered {
             status,
@@ -627,6 +692,7 @@ mod tests {
             ".{0,20}".prop_map(|cause| Reply::NotDelivered { cause }),
             ".{0,20}".prop_map(|cause| Reply::NoAnswer { cause }),
             ".{0,20}".prop_map(|cause| Reply::BrokenAnswer { cause }),
+            (1usize..64, 0u64..1_000).prop_map(|(limit, seen)| Reply::TooLarge { limit, seen }),
             (
                 prop_oneof![
                     Just(200u16),
@@ -689,7 +755,7 @@ mod tests {
             let so_far = AttemptsSoFar { replay: Replay::Unsafe, ..so_far };
             let may_have_happened = match &reply {
                 Reply::NotDelivered { .. } => false,
-                Reply::NoAnswer { .. } | Reply::BrokenAnswer { .. } => true,
+                Reply::NoAnswer { .. } | Reply::BrokenAnswer { .. } | Reply::TooLarge { .. } => true,
                 Reply::Answered { status, body, .. } => {
                     status.is_server_error()
                         || (status.is_success() && serde_json::from_slice::<serde_json::Value>(body).is_err())

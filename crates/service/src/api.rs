@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -81,7 +81,11 @@ pub fn router(state: Arc<ServiceState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/webhooks/pipedrive", post(crate::webhooks::receive))
+        .route(
+            "/webhooks/pipedrive",
+            post(crate::webhooks::receive)
+                .layer(DefaultBodyLimit::max(crate::webhooks::MAX_BODY_BYTES)),
+        )
         .merge(api)
         .with_state(state)
 }

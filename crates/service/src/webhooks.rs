@@ -27,6 +27,9 @@ use crate::ServiceState;
 
 /// The signature header of relays that sign (GitHub's convention, which most relays follow).
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+/// The largest delivery read: Pipedrive's v2 payloads (one record, before and after) are a few
+/// KiB; a larger body is refused with 413 before it is read.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// One delivery, as far as the connector reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,7 +407,40 @@ mod tests {
         assert!(!authenticated(&credentials, &headers, body));
     }
 
+    /// The fuzz case budget: `MLC_FUZZ_CASES` (default 256, what CI runs); a long run:
+    /// `MLC_FUZZ_CASES=100000 cargo test -p mlc-service --release webhooks`.
+    fn fuzz_cases() -> u32 {
+        std::env::var("MLC_FUZZ_CASES")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(256)
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(fuzz_cases()))]
+
+        /// A real delivery damaged (cut short, a byte replaced, a stretch repeated) is read
+        /// or refused, never a panic; what is read has an id and a numeric entity id.
+        #[test]
+        fn a_damaged_delivery_is_read_or_refused(
+            cut in 0usize..400,
+            at in 0usize..400,
+            byte in proptest::num::u8::ANY,
+            repeat in 0usize..4,
+        ) {
+            let mut body = payload(json!({"id": "d-1", "action": "change", "entity": "organization", "entity_id": "42"}));
+            let at = at % body.len().max(1);
+            body[at] = byte;
+            let stretch: Vec<u8> = body[at..(at + 8).min(body.len())].to_vec();
+            for _ in 0..repeat {
+                body.splice(at..at, stretch.iter().copied());
+            }
+            body.truncate(cut.max(1).min(body.len()));
+            if let Ok(event) = parse_event(&body) {
+                proptest::prop_assert!(!event.id.is_empty());
+            }
+        }
+
         /// Whatever arrives, the parser answers an event or an error, and never panics.
         #[test]
         fn any_body_is_read_or_refused_without_a_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {

@@ -43,9 +43,24 @@ pub struct AgentArgs {
     pub ecc_password_env: String,
     #[arg(long, default_value = "EN")]
     pub ecc_language: String,
-    /// Company CA bundle (PEM) for HTTPS to ECC.
+    /// Company CA bundle (PEM), trusted besides the public web roots for HTTPS to ECC and for
+    /// wss to the connector.
     #[arg(long)]
     pub ca_file: Option<String>,
+    /// HTTP proxy to reach the connector through (CONNECT), e.g. http://proxy.corp:3128 or
+    /// http://user:password@proxy.corp:3128; `none` connects directly. Unset: HTTPS_PROXY
+    /// (wss) or HTTP_PROXY (ws), then ALL_PROXY, unless NO_PROXY names the connector's host.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Seconds connecting to the connector (proxy, TLS, upgrade) may take.
+    #[arg(long, default_value_t = 30)]
+    pub connect_timeout_secs: u64,
+    /// Connect to the connector once (proxy, CA, token), report, and exit.
+    #[arg(long)]
+    pub check: bool,
+    /// Answers from ECC larger than this many MiB are refused instead of relayed.
+    #[arg(long, default_value_t = 64)]
+    pub max_response_mib: usize,
     /// Accept any ECC certificate (tests only; logged loudly).
     #[arg(long)]
     pub accept_invalid_certs: bool,
@@ -108,21 +123,45 @@ pub fn run(args: &AgentArgs) -> Result<(), CliError> {
                 accept_invalid_certs: args.accept_invalid_certs,
             },
             retries: args.retries,
+            max_response_bytes: args.max_response_mib.clamp(1, 4096) * 1024 * 1024,
         },
         allow,
         max_in_flight: args.max_in_flight.max(1),
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         max_backoff: Duration::from_secs(30),
+        proxy: args.proxy.clone(),
+        connector_ca_file: args.ca_file.clone(),
+        connect_timeout: Duration::from_secs(args.connect_timeout_secs.max(1)),
     };
     mlc_ecc::agent::relay::validate_connect_url(&options.connect_url).map_err(CliError::usage)?;
     let runtime = crate::runtime()?;
+    if args.check {
+        return runtime.block_on(async {
+            mlc_ecc::check_connection(&options)
+                .await
+                .map_err(agent_error)?;
+            println!(
+                "connected to {} and the agent token was accepted",
+                options.connect_url
+            );
+            Ok(())
+        });
+    }
     runtime.block_on(async {
         tokio::select! {
-            outcome = run_agent(options) => outcome.map_err(CliError::failed),
+            outcome = run_agent(options) => outcome.map_err(agent_error),
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("stopping the agent");
                 Ok(())
             }
         }
     })
+}
+
+/// A wrong option (proxy, CA file, URL) is bad usage; anything else a failure.
+fn agent_error(error: mlc_ecc::EccError) -> CliError {
+    match error {
+        mlc_ecc::EccError::Config(_) => CliError::usage(error),
+        other => CliError::failed(other),
+    }
 }

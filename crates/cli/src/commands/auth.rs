@@ -82,7 +82,8 @@ fn pipedrive(cli: &Cli, args: &PipedriveAuthArgs) -> Result<(), CliError> {
         .await
         .map_err(|_| CliError::failed(anyhow!("no authorization code within {} s; run `ml-connector auth pipedrive` again", args.timeout_secs)))?
         .map_err(CliError::failed)?;
-        let http = reqwest::Client::new();
+        // The token endpoint gets the same bound as every Pipedrive call.
+        let http = mlc_pipedrive::http_client(config.pipedrive.timeout).map_err(CliError::failed)?;
         let tokens = auth::exchange_code(&http, &StoreSecretVault(store.clone()), oauth, &code)
             .await
             .map_err(CliError::failed)?;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod converged;
 pub mod service_process;
 
 use std::collections::HashMap;

@@ -21,6 +21,7 @@ pub struct RawPipedrive {
     pub budget_timezone: Option<Spanned<String>>,
     pub timeout_secs: Option<Spanned<i64>>,
     pub retries: Option<Spanned<i64>>,
+    pub max_response_mib: Option<Spanned<i64>>,
     pub oauth: Option<RawOauth>,
 }
 
@@ -107,6 +108,8 @@ pub struct PipedriveConfig {
     pub budget_timezone: chrono_tz::Tz,
     pub timeout: std::time::Duration,
     pub retries: u32,
+    /// Answers larger than this are refused (`pipedrive.max_response_mib`).
+    pub max_response_bytes: usize,
 }
 
 impl PipedriveConfig {
@@ -232,6 +235,12 @@ pub fn validate(
         Some(value) => validator.number_in("pipedrive.retries", value, 0..=20)?,
         None => 5,
     };
+    // A list page of 500 organizations with every custom field is a few MiB; the default
+    // leaves room many times over and still bounds what a broken server can make us hold.
+    let max_response_mib = match &raw.max_response_mib {
+        Some(value) => validator.number_in("pipedrive.max_response_mib", value, 1..=1_024)?,
+        None => DEFAULT_MAX_RESPONSE_MIB,
+    };
     Ok(PipedriveConfig {
         base_url,
         auth,
@@ -242,5 +251,9 @@ pub fn validate(
         budget_timezone,
         timeout: std::time::Duration::from_secs(timeout_secs as u64),
         retries: retries as u32,
+        max_response_bytes: max_response_mib as usize * 1024 * 1024,
     })
 }
+
+/// `pipedrive.max_response_mib` when the config does not set it.
+pub const DEFAULT_MAX_RESPONSE_MIB: i64 = 32;

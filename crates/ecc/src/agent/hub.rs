@@ -25,6 +25,7 @@ use super::protocol::{
     token_hash, AgentAnswer, AgentRequest, AnswerFrame, RequestFrame, CONNECT_PATH,
 };
 use crate::error::EccError;
+use crate::http::DEFAULT_MAX_RESPONSE_BYTES;
 use crate::odata::ODataFetch;
 use crate::rfc::{RfcCall, RfcReply, RfcTransport};
 
@@ -42,26 +43,39 @@ struct AgentLink {
 
 struct HubInner {
     token_hash: [u8; 32],
+    /// The newest connected agent, the one requests go to.
     current: watch::Sender<Option<Arc<AgentLink>>>,
+    /// Every connected agent, oldest first: when the newest drops, the next newest serves.
+    alive: Mutex<Vec<Arc<AgentLink>>>,
+    /// The largest frame read from an agent (an answer of ECC's, JSON-encoded).
+    max_frame_bytes: usize,
     next_request: AtomicU64,
     next_link: AtomicU64,
     connections: AtomicU64,
 }
 
-/// Accepts agents and sends requests to the one connected last.
+/// Accepts agents and sends requests to the newest one still connected.
 #[derive(Clone)]
 pub struct AgentHub {
     inner: Arc<HubInner>,
 }
 
 impl AgentHub {
-    /// A hub accepting agents whose token hashes to `token_hash`.
+    /// A hub accepting agents whose token hashes to `token_hash`, reading frames up to twice
+    /// the default ECC answer cap (JSON escaping) and a margin.
     pub fn new(token_hash: [u8; 32]) -> Self {
+        Self::with_frame_limit(token_hash, frame_limit_for(DEFAULT_MAX_RESPONSE_BYTES))
+    }
+
+    /// As `new`, reading frames of at most `max_frame_bytes`; a larger one drops that agent.
+    pub fn with_frame_limit(token_hash: [u8; 32], max_frame_bytes: usize) -> Self {
         let (current, _) = watch::channel(None);
         AgentHub {
             inner: Arc::new(HubInner {
                 token_hash,
                 current,
+                alive: Mutex::new(Vec::new()),
+                max_frame_bytes,
                 next_request: AtomicU64::new(1),
                 next_link: AtomicU64::new(1),
                 connections: AtomicU64::new(0),
@@ -78,7 +92,10 @@ impl AgentHub {
         let text = std::fs::read_to_string(path).map_err(|error| {
             EccError::Config(format!("cannot read ecc.agent_token_file {path}: {error}"))
         })?;
-        Ok(AgentHub::new(parse_stored_token(text.trim(), path)?))
+        Ok(AgentHub::with_frame_limit(
+            parse_stored_token(text.trim(), path)?,
+            frame_limit_for(config.max_response_bytes),
+        ))
     }
 
     /// The route agents connect to, for the `run` service to mount (or the standalone listener).
@@ -170,14 +187,39 @@ impl AgentHub {
         }
     }
 
-    /// Drops `link` as the current agent (if it still is) and fails its requests in flight.
+    /// Agents connected now.
+    pub fn agents_connected(&self) -> usize {
+        self.inner.alive.lock().map_or(0, |alive| alive.len())
+    }
+
+    /// A new agent serves from now on; the others stay connected as its stand-ins.
+    fn welcome(&self, link: &Arc<AgentLink>) {
+        if let Ok(mut alive) = self.inner.alive.lock() {
+            alive.push(link.clone());
+        }
+        self.inner.current.send_replace(Some(link.clone()));
+    }
+
+    /// Drops `link` (gone or failing) and fails its requests in flight; when it was the one
+    /// serving, the newest agent still connected takes over.
     fn forget(&self, link: &Arc<AgentLink>) {
+        let newest_left = self.inner.alive.lock().ok().and_then(|mut alive| {
+            alive.retain(|other| other.number != link.number);
+            alive.last().cloned()
+        });
         self.inner.current.send_if_modified(|current| {
             if current
                 .as_ref()
                 .is_some_and(|current| current.number == link.number)
             {
-                *current = None;
+                if let Some(next) = &newest_left {
+                    tracing::info!(
+                        gone = link.number,
+                        serving = next.number,
+                        "an agent dropped; the newest one still connected serves"
+                    );
+                }
+                *current = newest_left.clone();
                 true
             } else {
                 false
@@ -203,7 +245,7 @@ impl AgentHub {
         });
         self.inner.connections.fetch_add(1, Ordering::Relaxed);
         tracing::info!(agent = link.number, %peer, "agent connected");
-        self.inner.current.send_replace(Some(link.clone()));
+        self.welcome(&link);
         let writer = tokio::spawn(async move {
             while let Some(message) = to_send.recv().await {
                 if sink.send(message).await.is_err() {
@@ -217,7 +259,15 @@ impl AgentHub {
         loop {
             tokio::select! {
                 message = stream.next() => {
-                    let Some(Ok(message)) = message else { break };
+                    let message = match message {
+                        Some(Ok(message)) => message,
+                        Some(Err(error)) => {
+                            // A frame beyond the limit ends here too, read no further.
+                            tracing::warn!(agent = link.number, %error, limit_bytes = self.inner.max_frame_bytes, "the agent's connection failed; dropping it");
+                            break;
+                        }
+                        None => break,
+                    };
                     last_heard = tokio::time::Instant::now();
                     match message {
                         Message::Text(text) => self.deliver(&link, text.as_str()),
@@ -259,6 +309,14 @@ impl AgentHub {
             }
         }
     }
+}
+
+/// The largest agent frame for ECC answers of at most `max_response_bytes`: JSON may escape
+/// every byte of the answer into two, plus the frame's own fields.
+fn frame_limit_for(max_response_bytes: usize) -> usize {
+    max_response_bytes
+        .saturating_mul(2)
+        .saturating_add(1024 * 1024)
 }
 
 /// `sha256:<hex>` → the hash; anything else is a plain token, hashed here.
@@ -304,8 +362,10 @@ async fn accept_agent(
         .and_then(|value| value.to_str().ok())
         .unwrap_or("direct")
         .to_string();
+    let limit = hub.inner.max_frame_bytes;
     upgrade
-        .max_message_size(256 * 1024 * 1024)
+        .max_message_size(limit)
+        .max_frame_size(limit)
         .on_upgrade(move |socket| hub.serve(socket, peer))
 }
 

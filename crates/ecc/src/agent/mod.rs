@@ -7,8 +7,11 @@
 //! - `hub`: the connector's side: accepts agents (token checked against a stored SHA-256 hash,
 //!   in constant time) and offers them as an RFC or OData transport.
 //! - `relay`: the agent's side: connect, authenticate, relay, heartbeat, reconnect.
+//! - `tunnel`: the agent's way out: an HTTP proxy's CONNECT, TLS with the company CA, a
+//!   connect timeout.
 
 pub mod allow;
 pub mod hub;
 pub mod protocol;
 pub mod relay;
+pub mod tunnel;

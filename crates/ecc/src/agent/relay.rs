@@ -8,15 +8,15 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::{mpsc, Semaphore};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use mlc_config::Secret;
 
 use super::allow::AllowList;
 use super::protocol::{AgentAnswer, AgentRequest, AnswerFrame, RequestFrame};
+use super::tunnel::{self, ConnectorRoute};
 use crate::error::EccError;
-use crate::http::{build_client, network_error, HttpSettings};
+use crate::http::{build_client, network_error, read_capped, HttpSettings};
 use crate::rfc::soap::SoapRfcTransport;
 use crate::rfc::RfcTransport;
 
@@ -31,6 +31,8 @@ pub struct EccAccess {
     pub password: Secret,
     pub http: HttpSettings,
     pub retries: u32,
+    /// Answers from ECC larger than this are refused (`--max-response-mib`).
+    pub max_response_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,56 @@ pub struct AgentOptions {
     pub heartbeat: Duration,
     /// Longest wait between reconnection attempts.
     pub max_backoff: Duration,
+    /// `--proxy`: an HTTP proxy to tunnel through with CONNECT (`none`: directly); unset, the
+    /// environment's HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY decide.
+    pub proxy: Option<String>,
+    /// `--ca-file`: company CAs (PEM) trusted for wss besides the public web roots.
+    pub connector_ca_file: Option<String>,
+    /// How long opening the connection (proxy, TLS, upgrade) may take.
+    pub connect_timeout: Duration,
+}
+
+impl AgentOptions {
+    /// The way to the connector these options describe, checked: URL, proxy, CA file.
+    fn route(&self) -> Result<ConnectorRoute, EccError> {
+        let url = validate_connect_url(&self.connect_url)?;
+        let proxy = tunnel::proxy_for(&url, self.proxy.as_deref(), &|name| {
+            std::env::var(name).ok()
+        })?;
+        if let Some(proxy) = &proxy {
+            tracing::info!(origin = %proxy.origin, proxy = %proxy_display(&proxy.proxy), "connecting through a proxy");
+        }
+        let tls = if url.scheme() == "wss" {
+            tunnel::tls_connector(self.connector_ca_file.as_deref())?
+        } else {
+            None
+        };
+        Ok(ConnectorRoute {
+            url,
+            token: self.token.expose().to_string(),
+            proxy,
+            tls,
+            timeout: self.connect_timeout,
+        })
+    }
+}
+
+/// The proxy's host and port, never its credentials.
+fn proxy_display(proxy: &url::Url) -> String {
+    format!(
+        "{}:{}",
+        proxy.host_str().unwrap_or_default(),
+        proxy.port_or_known_default().unwrap_or(80)
+    )
+}
+
+/// Connects once, presents the token, and closes: what `ml-connector agent --check` does to
+/// prove the way out (proxy, CA, token) before the agent is left running.
+pub async fn check_connection(options: &AgentOptions) -> Result<(), EccError> {
+    let route = options.route()?;
+    let mut socket = tunnel::connect(&route).await?;
+    let _ = socket.close(None).await;
+    Ok(())
 }
 
 /// Checks the connector URL: wss anywhere, ws only to loopback (tests, or a tunnel).
@@ -69,18 +121,19 @@ pub fn validate_connect_url(text: &str) -> Result<url::Url, EccError> {
     }
 }
 
-/// How long opening the connection to the connector (TCP, TLS, WebSocket upgrade) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long opening the connection to the connector (TCP, proxy, TLS, WebSocket upgrade) may
+/// take unless the options say otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the agent until the connector refuses its token (an error) or the task is stopped.
 /// Connection losses are retried with jittered exponential backoff.
 pub async fn run_agent(options: AgentOptions) -> Result<(), EccError> {
-    let url = validate_connect_url(&options.connect_url)?;
+    let route = options.route()?;
     let relay = Arc::new(Relay::new(&options)?);
     let mut backoff = Duration::from_millis(250);
     loop {
         let started = tokio::time::Instant::now();
-        match session(&url, &options, relay.clone()).await {
+        match session(&route, &options, relay.clone()).await {
             Err(error @ EccError::AgentRefused(_)) => return Err(error),
             Err(error) => tracing::warn!(%error, "connection to the connector lost"),
             Ok(()) => tracing::info!("the connector closed the connection"),
@@ -117,7 +170,8 @@ impl Relay {
                 &ecc.user,
                 ecc.password.expose(),
                 ecc.retries,
-            ),
+            )
+            .with_response_cap(ecc.max_response_bytes),
             http,
             allow: options.allow.clone(),
             ecc,
@@ -197,59 +251,18 @@ impl Relay {
             .await
             .map_err(|error| network_error(&self.ecc.base_url, &error))?;
         let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| network_error(&self.ecc.base_url, &error))?;
+        let body = read_capped(response, &self.ecc.base_url, self.ecc.max_response_bytes).await?;
         Ok((status, body))
     }
 }
 
 async fn session(
-    url: &url::Url,
+    route: &ConnectorRoute,
     options: &AgentOptions,
     relay: Arc<Relay>,
 ) -> Result<(), EccError> {
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|error| EccError::Config(format!("--connect {url}: {error}")))?;
-    let bearer = format!("Bearer {}", options.token.expose().trim());
-    request.headers_mut().insert(
-        "Authorization",
-        bearer.parse().map_err(|_| {
-            EccError::Config("the agent token holds characters a header cannot".into())
-        })?,
-    );
-    let connecting =
-        tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request));
-    let Ok(connected) = connecting.await else {
-        return Err(EccError::Unreachable {
-            endpoint: url.to_string(),
-            detail: format!(
-                "no connection within {} s (a proxy or firewall that accepts and stalls?)",
-                CONNECT_TIMEOUT.as_secs()
-            ),
-        });
-    };
-    let (socket, _) = match connected {
-        Ok(connected) => connected,
-        Err(tokio_tungstenite::tungstenite::Error::Http(response))
-            if response.status() == 401 || response.status() == 403 =>
-        {
-            tracing::error!("the connector refused the agent token");
-            return Err(EccError::AgentRefused(format!(
-                "the connector at {url} refused the agent token (HTTP {})",
-                response.status()
-            )));
-        }
-        Err(error) => {
-            return Err(EccError::Unreachable {
-                endpoint: url.to_string(),
-                detail: error.to_string(),
-            })
-        }
-    };
+    let url = &route.url;
+    let socket = tunnel::connect(route).await?;
     tracing::info!(%url, "connected to the connector");
     let (mut sink, mut stream) = socket.split();
     let (answers, mut to_send) = mpsc::channel::<Message>(256);

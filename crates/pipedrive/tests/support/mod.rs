@@ -28,6 +28,7 @@ pub fn api_token_config(base_url: &str, token: &str, plan: PipedrivePlan) -> Pip
         budget_timezone: chrono_tz::UTC,
         timeout: Duration::from_secs(5),
         retries: 5,
+        max_response_bytes: 32 * 1024 * 1024,
     }
 }
 
