@@ -334,7 +334,12 @@ async fn only_with_company_code_and_only_with_sales_area_keep_the_customers_that
     let truth = sim.truth();
     let deleted_in_ecc: std::collections::BTreeMap<&str, bool> = truth
         .iter()
-        .map(|record| (record.customer.customer_number.as_str(), record.customer.deleted))
+        .map(|record| {
+            (
+                record.customer.customer_number.as_str(),
+                record.customer.deleted,
+            )
+        })
         .collect();
     for (key, holders) in [
         ("only_with_company_code", &in_company),
@@ -436,7 +441,11 @@ async fn without_ttzcu_the_time_zone_check_asks_rfc_system_info() {
             line.detail
         );
         if !ok {
-            assert!(line.detail.contains("Asia/Tokyo is at UTC+09:00"), "{}", line.detail);
+            assert!(
+                line.detail.contains("Asia/Tokyo is at UTC+09:00"),
+                "{}",
+                line.detail
+            );
         }
     }
     sim.shutdown().await;
