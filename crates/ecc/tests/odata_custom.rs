@@ -60,7 +60,10 @@ fn custom_config(
         .iter()
         .map(|line| ("[ecc.odata.customer_properties]", line.as_str()))
         .collect();
-    let mut all = vec![("page_size", "200"), ("changed_at_property", "\"ChangedOn\"")];
+    let mut all = vec![
+        ("page_size", "200"),
+        ("changed_at_property", "\"ChangedOn\""),
+    ];
     all.extend_from_slice(overrides);
     config_with_lines(sim, "odata", &all, &lines)
 }
@@ -199,7 +202,10 @@ async fn a_change_date_without_time_is_read_as_a_date_with_a_day_of_overlap() {
         .map(|record| record.customer.customer_number.clone())
         .chain(delta.rejected.iter().map(|p| p.customer_number.clone()))
         .collect();
-    assert!(got.is_superset(&expected), "{got:?} lacks some of {expected:?}");
+    assert!(
+        got.is_superset(&expected),
+        "{got:?} lacks some of {expected:?}"
+    );
     // A date cannot tell a second change on the same day: the next poll reads them again.
     let again = collect(extractor.delta(delta.cursor.as_ref().unwrap()))
         .await

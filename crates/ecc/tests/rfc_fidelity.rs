@@ -38,7 +38,10 @@ async fn packed_fields_are_read_as_numbers_and_a_cut_off_one_is_named() {
         fields,
         filter: Condition::all(vec![]),
     };
-    let rows = reader.read_all(&read(vec!["ANTLF", "UEBTO"])).await.unwrap();
+    let rows = reader
+        .read_all(&read(vec!["ANTLF", "UEBTO"]))
+        .await
+        .unwrap();
     assert!(!rows.is_empty());
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     for row in &rows {

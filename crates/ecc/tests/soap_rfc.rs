@@ -284,6 +284,93 @@ async fn a_full_read_holds_only_the_customers_ecc_select_names() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_with_company_code_and_only_with_sales_area_keep_the_customers_that_have_them() {
+    use mlc_ecc::rfc::soap::SoapRfcTransport;
+    use mlc_ecc::rfc::table_reader::{TableRead, TableReader};
+    use mlc_ecc::rfc::where_clause::Condition;
+    use std::collections::BTreeSet;
+
+    let sim = spawn(acceptance_options(300)).await;
+    let transport = Arc::new(SoapRfcTransport::new(
+        reqwest::Client::new(),
+        &sim.base_url(),
+        sim.client(),
+        "EN",
+        sim.user(),
+        sim.password(),
+        0,
+    ));
+    let reader = TableReader::new(transport, "auto", 200, 100);
+    // Who has data in company code 1000, and in sales area 1000-10-00 (the template's).
+    let holders = |table: &'static str, keys: &'static [&'static str], filter: Condition| {
+        let read = TableRead {
+            table,
+            keys,
+            fields: vec![],
+            filter,
+        };
+        let reader = &reader;
+        async move {
+            reader
+                .read_all(&read)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|row| row["KUNNR"].clone())
+                .collect::<BTreeSet<String>>()
+        }
+    };
+    let in_company = holders("KNB1", &["KUNNR", "BUKRS"], Condition::eq("BUKRS", "1000")).await;
+    let in_area = holders(
+        "KNVV",
+        &["KUNNR", "VKORG", "VTWEG", "SPART"],
+        Condition::all(vec![
+            Condition::eq("VKORG", "1000"),
+            Condition::eq("VTWEG", "10"),
+            Condition::eq("SPART", "00"),
+        ]),
+    )
+    .await;
+    let truth = sim.truth();
+    let deleted_in_ecc: std::collections::BTreeMap<&str, bool> = truth
+        .iter()
+        .map(|record| {
+            (
+                record.customer.customer_number.as_str(),
+                record.customer.deleted,
+            )
+        })
+        .collect();
+    for (key, holders) in [
+        ("only_with_company_code", &in_company),
+        ("only_with_sales_area", &in_area),
+    ] {
+        let extractor = Extractor::connect(&config(&sim, "soap-rfc", &[(key, "true")]))
+            .await
+            .unwrap();
+        let records = collect(extractor.full()).await.unwrap().records;
+        // A customer outside the selection is read as deleted, so sync.on_deleted applies.
+        let mut outside = 0;
+        for record in &records {
+            let number = record.customer.customer_number.as_str();
+            let selected = holders.contains(number);
+            outside += usize::from(!selected);
+            assert_eq!(
+                record.customer.deleted,
+                deleted_in_ecc[number] || !selected,
+                "{key}: customer {number}"
+            );
+        }
+        assert!(
+            outside > 0 && outside < records.len(),
+            "{key}: {outside} of {} customers lack the data",
+            records.len()
+        );
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecc_select_over_odata_is_refused_with_a_reason() {
     let sim = spawn(acceptance_options(20)).await;
     let config = config(&sim, "odata", &[("countries", "[\"DE\"]")]);
@@ -354,7 +441,11 @@ async fn without_ttzcu_the_time_zone_check_asks_rfc_system_info() {
             line.detail
         );
         if !ok {
-            assert!(line.detail.contains("Asia/Tokyo is at UTC+09:00"), "{}", line.detail);
+            assert!(
+                line.detail.contains("Asia/Tokyo is at UTC+09:00"),
+                "{}",
+                line.detail
+            );
         }
     }
     sim.shutdown().await;

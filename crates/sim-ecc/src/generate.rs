@@ -1037,7 +1037,10 @@ mod tests {
                 longer_than_kna1 += usize::from(part.chars().count() > KNA1_NAME_LENGTH);
             }
         }
-        assert!(longer_than_kna1 > 5, "{longer_than_kna1} lines longer than KNA1's");
+        assert!(
+            longer_than_kna1 > 5,
+            "{longer_than_kna1} lines longer than KNA1's"
+        );
         for line in LONG_NAME_LINES {
             let length = line.chars().count();
             assert!((36..=40).contains(&length), "{line}: {length}");

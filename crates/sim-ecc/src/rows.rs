@@ -778,7 +778,12 @@ mod tests {
                     let value = row.value("100", field.name);
                     // A packed value is a number; RFC_READ_TABLE fits it into the row.
                     if let crate::schema::FieldType::Packed(_) = field.field_type {
-                        assert!(value.parse::<f64>().is_ok(), "{}-{} = {value:?}", table.name, field.name);
+                        assert!(
+                            value.parse::<f64>().is_ok(),
+                            "{}-{} = {value:?}",
+                            table.name,
+                            field.name
+                        );
                         continue;
                     }
                     assert!(

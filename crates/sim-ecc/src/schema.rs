@@ -50,7 +50,9 @@ impl FieldDef {
     pub fn pad(&self, value: &str, out: &mut String) {
         let count = value.chars().count();
         match self.field_type {
-            FieldType::Packed(decimals) => out.push_str(&packed_in_row(value, decimals, self.length)),
+            FieldType::Packed(decimals) => {
+                out.push_str(&packed_in_row(value, decimals, self.length))
+            }
             FieldType::Char => {
                 out.extend(value.chars().take(self.length));
                 for _ in count.min(self.length)..self.length {
@@ -151,12 +153,7 @@ const fn k(
 }
 
 /// A packed field: `length` digits (DFIES-LENG), `decimals` of them after the point.
-const fn packed(
-    name: &'static str,
-    length: usize,
-    decimals: u8,
-    text: &'static str,
-) -> FieldDef {
+const fn packed(name: &'static str, length: usize, decimals: u8, text: &'static str) -> FieldDef {
     FieldDef {
         name,
         field_type: FieldType::Packed(decimals),
@@ -410,7 +407,12 @@ pub static KNVV: TableDef = TableDef {
         f("VWERK", C, 4, "Delivering Plant (Own or External)"),
         f("VKGRP", C, 3, "Sales Group"),
         f("VKBUR", C, 4, "Sales Office"),
-        packed("ANTLF", 1, 0, "Maximum Number of Partial Deliveries Allowed Per Item"),
+        packed(
+            "ANTLF",
+            1,
+            0,
+            "Maximum Number of Partial Deliveries Allowed Per Item",
+        ),
         packed("UEBTO", 3, 1, "Overdelivery Tolerance"),
         packed("UNTTO", 3, 1, "Underdelivery Tolerance"),
     ],

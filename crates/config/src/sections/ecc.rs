@@ -484,7 +484,10 @@ fn validate_odata(raw: RawOdata, validator: &Validator<'_>) -> Result<OdataConfi
         )?)
         .filter(|property| !property.is_empty()),
         changed_time_property: validator
-            .optional_text("ecc.odata.changed_time_property", &raw.changed_time_property)?
+            .optional_text(
+                "ecc.odata.changed_time_property",
+                &raw.changed_time_property,
+            )?
             .filter(|property| !property.is_empty()),
         expand_contacts: Some(text_or(
             validator,

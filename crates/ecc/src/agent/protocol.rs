@@ -29,8 +29,13 @@ pub enum AgentAnswer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         server_time: Option<chrono::DateTime<chrono::Utc>>,
     },
-    Odata { status: u16, body: String },
-    Error { error: EccError },
+    Odata {
+        status: u16,
+        body: String,
+    },
+    Error {
+        error: EccError,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

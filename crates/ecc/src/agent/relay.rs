@@ -202,10 +202,7 @@ impl Relay {
                 match answer {
                     Ok(reply) => AgentAnswer::Rfc {
                         reply,
-                        server_time: self
-                            .rfc
-                            .clock_skew()
-                            .map(|skew| chrono::Utc::now() + skew),
+                        server_time: self.rfc.clock_skew().map(|skew| chrono::Utc::now() + skew),
                     },
                     Err(error) => AgentAnswer::Error { error },
                 }

@@ -33,7 +33,10 @@ pub enum PropertyKind {
     /// A property of a complex type (name without namespace).
     Complex(String),
     /// A navigation property: its association and the role it leads to.
-    Navigation { association: String, to_role: String },
+    Navigation {
+        association: String,
+        to_role: String,
+    },
 }
 
 /// Where a property path ends, and the navigation it goes through (at most one).
@@ -304,18 +307,39 @@ mod tests {
         assert_eq!((city.navigation, city.leaf.name.as_str()), (None, "City"));
         let terms = metadata.resolve("Customer", "ToArea/Terms").unwrap();
         assert_eq!(terms.navigation.as_deref(), Some("ToArea"));
-        let deep = metadata.resolve("Customer", "ToArea/Address/Street").unwrap();
+        let deep = metadata
+            .resolve("Customer", "ToArea/Address/Street")
+            .unwrap();
         assert_eq!(deep.leaf.name, "Street");
         let changed = metadata.resolve("Customer", "ChangedOn").unwrap().leaf;
-        assert!(matches!(changed.kind, PropertyKind::Primitive { date_only: true, .. }));
+        assert!(matches!(
+            changed.kind,
+            PropertyKind::Primitive {
+                date_only: true,
+                ..
+            }
+        ));
         let changed = metadata.resolve("Customer", "ChangedAt").unwrap().leaf;
-        assert!(matches!(changed.kind, PropertyKind::Primitive { date_only: false, .. }));
+        assert!(matches!(
+            changed.kind,
+            PropertyKind::Primitive {
+                date_only: false,
+                ..
+            }
+        ));
 
         let missing = metadata.resolve("Customer", "Address/Citty").unwrap_err().0;
-        assert_eq!(missing, "Addr has no property Citty; the nearest property is City");
+        assert_eq!(
+            missing,
+            "Addr has no property Citty; the nearest property is City"
+        );
         let missing = metadata.resolve("Customer", "Adress/City").unwrap_err().0;
         assert!(missing.contains("nearest property is Address"), "{missing}");
-        assert!(metadata.resolve("Customer", "Address").unwrap_err().0.contains("Address/City"));
+        assert!(metadata
+            .resolve("Customer", "Address")
+            .unwrap_err()
+            .0
+            .contains("Address/City"));
         assert!(metadata.resolve("Customer", "CustomerNumber/X").is_err());
         assert!(metadata
             .resolve("Customer", "ToArea/Back/CustomerNumber")

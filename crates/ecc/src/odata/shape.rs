@@ -56,8 +56,16 @@ impl ServiceShape {
             return Ok(shape);
         };
         let sets = [
-            (&config.customer_set, map.customer_entries().collect::<Vec<_>>(), "customer_properties"),
-            (&config.contact_set, map.contact_entries().collect::<Vec<_>>(), "contact_properties"),
+            (
+                &config.customer_set,
+                map.customer_entries().collect::<Vec<_>>(),
+                "customer_properties",
+            ),
+            (
+                &config.contact_set,
+                map.contact_entries().collect::<Vec<_>>(),
+                "contact_properties",
+            ),
         ];
         for (index, (set, entries, table)) in sets.into_iter().enumerate() {
             let Some(entity_type) = metadata.type_of(set) else {
@@ -140,8 +148,16 @@ pub fn metadata_problems(
         })
         .collect();
     let sets = [
-        (&config.customer_set, "ecc.odata.customer_set", customer_entries),
-        (&config.contact_set, "ecc.odata.contact_set", contact_entries),
+        (
+            &config.customer_set,
+            "ecc.odata.customer_set",
+            customer_entries,
+        ),
+        (
+            &config.contact_set,
+            "ecc.odata.contact_set",
+            contact_entries,
+        ),
     ];
     for (set, set_key, entries) in sets {
         let Some(entity_type) = metadata.type_of(set) else {

@@ -141,7 +141,9 @@ impl ODataSource {
             let changed = match ServiceShape::learn(Some(&metadata), &self.config, &self.map) {
                 Ok(shape) => match shape.changed {
                     ChangeStamp::Timestamp => "",
-                    ChangeStamp::DateOnly => "; the change stamp is a date only, deltas re-read the day before",
+                    ChangeStamp::DateOnly => {
+                        "; the change stamp is a date only, deltas re-read the day before"
+                    }
                     ChangeStamp::DateAndTime(_) => "; the change stamp is a date and a local time",
                 },
                 Err(error) => return CheckLine::failed(name, error.to_string()),
@@ -510,7 +512,11 @@ impl ODataSource {
     /// `changed_at` of an entity in server-local time: a timestamp (`/Date(ms)/` is UTC), a
     /// local date (midnight UTC as Gateway writes a DATS, no zone to convert), or a local date
     /// and a local time.
-    fn changed_at(&self, entity: &Map<String, Value>, stamp: &ChangeStamp) -> Option<NaiveDateTime> {
+    fn changed_at(
+        &self,
+        entity: &Map<String, Value>,
+        stamp: &ChangeStamp,
+    ) -> Option<NaiveDateTime> {
         let property = self.map.customer("changed_at");
         if property.is_empty() {
             return None;

@@ -30,7 +30,11 @@ pub fn server_offset(reply: &RfcReply) -> Option<(i64, bool)> {
 fn utc_offset(seconds: i64) -> String {
     let sign = if seconds < 0 { '-' } else { '+' };
     let seconds = seconds.abs();
-    format!("UTC{sign}{:02}:{:02}", seconds / 3600, (seconds % 3600) / 60)
+    format!(
+        "UTC{sign}{:02}:{:02}",
+        seconds / 3600,
+        (seconds % 3600) / 60
+    )
 }
 
 /// The `ecc time zone` line from RFC_SYSTEM_INFO: the server's offset and daylight saving flag

@@ -252,11 +252,7 @@ fn alpha_compared(literal: Expression, other: &Expression) -> Expression {
     }
 }
 
-pub(super) fn parse_filter(
-    text: &str,
-    set: EntitySet,
-    custom: bool,
-) -> Result<Expression, String> {
+pub(super) fn parse_filter(text: &str, set: EntitySet, custom: bool) -> Result<Expression, String> {
     let tokens = tokenize_filter(text)?;
     let mut parser = FilterParser {
         tokens,
