@@ -183,7 +183,11 @@ fn out_of_range_numbers_are_refused() {
 fn burst_limit_and_audit_retention_have_defaults_and_are_checked() {
     let config = parse("x.toml", TEMPLATE, &environment).unwrap();
     assert_eq!(config.pipedrive.burst_limit, None);
-    assert_eq!(config.pipedrive.burst_limit(), 40, "growth with an API token");
+    assert_eq!(
+        config.pipedrive.burst_limit(),
+        40,
+        "growth with an API token"
+    );
     assert_eq!(config.audit.keep_days, 90);
 
     let text = TEMPLATE

@@ -263,7 +263,9 @@ async fn insert_audit_event(
             .bind(&event.ecc_key)
             .fetch_optional(&mut *connection)
             .await
-            .map_err(query_error("finding the record's full copy in the audit trail"))?;
+            .map_err(query_error(
+                "finding the record's full copy in the audit trail",
+            ))?;
         if let Some(narrow) = rules::narrow_skip(event, copy.as_ref()) {
             let outcome_id = outcome_id(&mut *connection, &event.outcome, outcome_ids).await?;
             sqlx::query(sql::INSERT_AUDIT_SKIP_POSTGRES)
@@ -276,7 +278,9 @@ async fn insert_audit_event(
                 .bind(event.recorded_at)
                 .execute(&mut *connection)
                 .await
-                .map_err(|error| rules::run_reference_error(error, event.run_id, "writing audit event"))?;
+                .map_err(|error| {
+                    rules::run_reference_error(error, event.run_id, "writing audit event")
+                })?;
             return Ok(());
         }
     }

@@ -159,4 +159,3 @@ mod tests {
         assert!(check_fencing("c", 1, None).is_err());
     }
 }
-

@@ -176,7 +176,10 @@ pub fn audit_query(query: &AuditQuery, skip_time: SkipTimeColumn) -> Select {
     if let Some(after_id) = query.after_id {
         select.filter("id >", Param::Integer(after_id));
     }
-    if query.action.is_none_or(|action| action == crate::Action::Skip) {
+    if query
+        .action
+        .is_none_or(|action| action == crate::Action::Skip)
+    {
         select.union_all(format!(
             "SELECT s.id, f.connection, s.run_id, f.kind, f.ecc_key, f.customer_number, \
              {read_at} AS read_at, f.source, f.extracted, \

@@ -345,7 +345,9 @@ async fn insert_audit_event(
             .bind(&event.ecc_key)
             .fetch_optional(&mut *connection)
             .await
-            .map_err(query_error("finding the record's full copy in the audit trail"))?;
+            .map_err(query_error(
+                "finding the record's full copy in the audit trail",
+            ))?;
         if let Some(narrow) = rules::narrow_skip(event, copy.as_ref()) {
             let outcome_id = outcome_id(&mut *connection, &event.outcome, outcome_ids).await?;
             let id: i64 = sqlx::query_scalar(sql::NEXT_AUDIT_ID_SQLITE)
@@ -363,7 +365,9 @@ async fn insert_audit_event(
                 .bind(rules::unix_micros(event.recorded_at))
                 .execute(&mut *connection)
                 .await
-                .map_err(|error| rules::run_reference_error(error, event.run_id, "writing audit event"))?;
+                .map_err(|error| {
+                    rules::run_reference_error(error, event.run_id, "writing audit event")
+                })?;
             return Ok(());
         }
     }

@@ -34,7 +34,10 @@ fn hash(ecc_key: &str, version: u32) -> String {
     let seed = format!("{ecc_key}/{version}");
     let mut hex = String::new();
     while hex.len() < 64 {
-        hex.push_str(&format!("{:016x}", fxhash(&format!("{seed}/{}", hex.len()))));
+        hex.push_str(&format!(
+            "{:016x}",
+            fxhash(&format!("{seed}/{}", hex.len()))
+        ));
     }
     hex.truncate(64);
     hex
@@ -120,7 +123,12 @@ async fn history(store: &dyn StateStore, ecc_key: &str) -> Vec<(Action, i64)> {
         .await
         .expect("audit query")
         .into_iter()
-        .map(|event| (event.action, event.recorded_at.timestamp() - at(0).timestamp()))
+        .map(|event| {
+            (
+                event.action,
+                event.recorded_at.timestamp() - at(0).timestamp(),
+            )
+        })
         .collect()
 }
 
@@ -157,7 +165,10 @@ async fn a_skip_after_a_full_copy_is_stored_narrow_and_reads_back_whole(fixture:
 
     let all = store.audit(&AuditQuery::default()).await.unwrap();
     assert_eq!(all.len(), 6, "{all:#?}");
-    assert!(all.windows(2).all(|pair| pair[0].id > pair[1].id), "newest first");
+    assert!(
+        all.windows(2).all(|pair| pair[0].id > pair[1].id),
+        "newest first"
+    );
     let ids: BTreeSet<i64> = all.iter().map(|event| event.id).collect();
     assert_eq!(ids.len(), 6, "skips and full events share one id sequence");
 
@@ -172,7 +183,10 @@ async fn a_skip_after_a_full_copy_is_stored_narrow_and_reads_back_whole(fixture:
             .clone()
     };
     let stored_created = read_back(&created);
-    assert_eq!(stored_created.full_copy_id, None, "a create holds its own copy");
+    assert_eq!(
+        stored_created.full_copy_id, None,
+        "a create holds its own copy"
+    );
     let stored_person = read_back(&person);
 
     let mut expected = skipped.clone();
@@ -196,7 +210,10 @@ async fn a_skip_after_a_full_copy_is_stored_narrow_and_reads_back_whole(fixture:
     assert_eq!(first_sight.extracted, never_seen.extracted);
 
     let stored_rehashed = read_back(&rehashed);
-    assert_eq!(stored_rehashed.content_hash, rehashed.content_hash, "its own hash");
+    assert_eq!(
+        stored_rehashed.content_hash, rehashed.content_hash,
+        "its own hash"
+    );
     assert_eq!(stored_rehashed.outcome, rehashed.outcome);
     assert_eq!(stored_rehashed.full_copy_id, Some(stored_created.id));
     assert_eq!(stored_rehashed.extracted, created.extracted);
@@ -301,7 +318,9 @@ const RECORDS: usize = 2_000;
 
 async fn a_no_change_run_adds_under_100_bytes_a_record(fixture: Arc<TestStore>) {
     let store = fixture.store.as_ref();
-    let keys: Vec<String> = (0..RECORDS).map(|n| format!("{:010}", 100_000 + n)).collect();
+    let keys: Vec<String> = (0..RECORDS)
+        .map(|n| format!("{:010}", 100_000 + n))
+        .collect();
     let empty = fixture.audit_bytes().await;
     let first = start_run(store).await;
     for chunk in keys.chunks(500) {
@@ -351,7 +370,10 @@ async fn a_no_change_run_adds_under_100_bytes_a_record(fixture: Arc<TestStore>) 
         })
         .await
         .unwrap();
-    assert_eq!(skips[0].extracted, event(first, &keys[RECORDS - 1], Action::Skip, 0).extracted);
+    assert_eq!(
+        skips[0].extracted,
+        event(first, &keys[RECORDS - 1], Action::Skip, 0).extracted
+    );
 }
 
 async fn retention_keeps_each_record_s_latest_event_and_the_copy_it_points_at(
@@ -402,7 +424,10 @@ async fn retention_keeps_each_record_s_latest_event_and_the_copy_it_points_at(
     commit(
         store,
         third,
-        vec![skip(third, "A", 40, 32), event(third, "E", Action::Create, 50)],
+        vec![
+            skip(third, "A", 40, 32),
+            event(third, "E", Action::Create, 50),
+        ],
     )
     .await;
     fixture.backdate_runs(at(0)).await;
@@ -421,7 +446,11 @@ async fn retention_keeps_each_record_s_latest_event_and_the_copy_it_points_at(
     assert_eq!(history(store, "C").await, vec![(Action::Update, 20)]);
     assert_eq!(
         history(store, "D").await,
-        vec![(Action::Update, 38), (Action::Skip, 36), (Action::Create, 10)],
+        vec![
+            (Action::Update, 38),
+            (Action::Skip, 36),
+            (Action::Create, 10)
+        ],
         "a skip within the kept days keeps the copy it reads back"
     );
     assert_eq!(history(store, "E").await, vec![(Action::Create, 50)]);
@@ -429,7 +458,10 @@ async fn retention_keeps_each_record_s_latest_event_and_the_copy_it_points_at(
     assert_eq!(store.prune_audit(at(35)).await.unwrap(), 0, "nothing more");
 
     let pruned = store.prune_audit(at(100)).await.unwrap();
-    assert_eq!(pruned, 2, "D's skip, then the copy nothing points at any more");
+    assert_eq!(
+        pruned, 2,
+        "D's skip, then the copy nothing points at any more"
+    );
     assert_eq!(
         history(store, "A").await,
         vec![(Action::Skip, 40), (Action::Update, 32)]

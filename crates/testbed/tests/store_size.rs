@@ -29,7 +29,7 @@ async fn a_no_change_full_run_adds_under_100_bytes_a_record_to_the_store() {
     let customers = std::env::var("MLC_STORE_SIZE_CUSTOMERS")
         .ok()
         .and_then(|value| value.parse().ok())
-        .unwrap_or(500);
+        .unwrap_or(300);
     let mut options = TestbedOptions::new(customers, 17);
     options.dirty_rate = 0.0;
     options.duplicate_rate = 0.0;
@@ -39,7 +39,10 @@ async fn a_no_change_full_run_adds_under_100_bytes_a_record_to_the_store() {
     let file = testbed.directory.path().join("state.db");
     let full = || RunOptions::new(RunMode::Full);
 
-    let first = engine.run(&RunOptions::new(RunMode::Delta), &NoProgress).await.unwrap();
+    let first = engine
+        .run(&RunOptions::new(RunMode::Delta), &NoProgress)
+        .await
+        .unwrap();
     assert_eq!(first.status, RunStatus::Ok, "{first:?}");
     // The first reconciliation may still compare with Pipedrive; the one after it is the steady
     // state of a night with nothing changed.

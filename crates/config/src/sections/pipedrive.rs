@@ -206,7 +206,9 @@ pub fn validate(
         None => 1,
     };
     let burst_limit = match &raw.burst_limit {
-        Some(value) => Some(validator.number_in("pipedrive.burst_limit", value, 1..=1_000_000)? as u32),
+        Some(value) => {
+            Some(validator.number_in("pipedrive.burst_limit", value, 1..=1_000_000)? as u32)
+        }
         None => None,
     };
     let budget_share = match &raw.budget_share {
