@@ -196,6 +196,11 @@ pub struct AuditEvent {
     pub outcome: String,
     pub error: Option<String>,
     pub recorded_at: DateTime<Utc>,
+    /// Set when read back for a skip the store kept narrow: the event holding the last full copy
+    /// of what was read for the record, whose `extracted` this event shows (its own read had
+    /// `content_hash`). `None` for an event that holds its own copy, and when writing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_copy_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,7 +60,7 @@ pub enum Command {
     Sync(commands::sync::SyncArgs),
     Run(commands::run::RunArgs),
     Runs(commands::history::RunsArgs),
-    Audit(commands::history::AuditArgs),
+    Audit(commands::audit::AuditArgs),
     Review(commands::review::ReviewArgs),
     Agent(commands::agent::AgentArgs),
     #[cfg(feature = "simulators")]

@@ -15,6 +15,7 @@ pub use load::{load, parse};
 pub use secret::Secret;
 pub use sections::{
     alerts::{AlertsConfig, EmailAlerts, SmtpLogin, SmtpSecurity, SmtpServer},
+    audit::AuditConfig,
     ecc::{CustomerSelection, EccConfig, EccTransport, OdataConfig},
     mapping::{
         FieldRule, FieldTarget, LabelRule, MappingConfig, OwnerRule, Transform, ValueSource,
@@ -41,6 +42,7 @@ pub struct Config {
     pub ecc: EccConfig,
     pub pipedrive: PipedriveConfig,
     pub sync: SyncConfig,
+    pub audit: AuditConfig,
     pub mapping: MappingConfig,
     pub server: ServerConfig,
     /// No `[alerts]` table: no channel, so no alerts.
@@ -59,6 +61,8 @@ pub struct RawConfig {
     pub pipedrive: sections::pipedrive::RawPipedrive,
     #[serde(default)]
     pub sync: sections::sync::RawSync,
+    #[serde(default)]
+    pub audit: sections::audit::RawAudit,
     #[serde(default)]
     pub mapping: sections::mapping::RawMapping,
     #[serde(default)]

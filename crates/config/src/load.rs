@@ -37,6 +37,7 @@ pub fn parse(
         ecc: sections::ecc::validate(raw.ecc, &validator)?,
         pipedrive: sections::pipedrive::validate(raw.pipedrive, &validator)?,
         sync: sections::sync::validate(raw.sync, &validator)?,
+        audit: sections::audit::validate(raw.audit, &validator)?,
         mapping: sections::mapping::validate(raw.mapping, &validator)?,
         server: sections::server::validate(raw.server, &validator)?,
         alerts: sections::alerts::validate(raw.alerts, &validator)?,

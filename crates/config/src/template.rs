@@ -108,6 +108,9 @@ api_token = "${PIPEDRIVE_API_TOKEN}"
 # lite | growth | premium | ultimate: sets the burst limit and the daily token budget.
 plan = "growth"
 seats = 5
+# Requests per 2 s when your company's limit is not the plan's (a custom contract, or a
+# simulator without limits); the limit Pipedrive reports in its headers still wins.
+# burst_limit = 100
 # Share of the company's daily token budget (30,000 x plan multiplier x seats) ml-connector
 # may spend; the rest stays for the sales team's other tools.
 budget_share = 0.5
@@ -174,6 +177,11 @@ custom_fields = "enforce"              # every mapped custom field, unless named
 # custom = { "ECC Payment Terms" = "flag" }
 # A field set back this many times in 24 hours is flagged instead of fought over.
 max_reasserts_per_day = 3
+
+[audit]
+# Events older than this are pruned at the end of each run; each record's latest event and the
+# last full copy of what was read for it stay, however old.
+keep_days = 90
 
 [mapping]
 # The built-in field map works as it is: organization name, billing address into Pipedrive's

@@ -180,6 +180,32 @@ fn out_of_range_numbers_are_refused() {
 }
 
 #[test]
+fn burst_limit_and_audit_retention_have_defaults_and_are_checked() {
+    let config = parse("x.toml", TEMPLATE, &environment).unwrap();
+    assert_eq!(config.pipedrive.burst_limit, None);
+    assert_eq!(
+        config.pipedrive.burst_limit(),
+        40,
+        "growth with an API token"
+    );
+    assert_eq!(config.audit.keep_days, 90);
+
+    let text = TEMPLATE
+        .replace("# burst_limit = 100", "burst_limit = 100000")
+        .replace("keep_days = 90", "keep_days = 30");
+    let config = parse("x.toml", &text, &environment).unwrap();
+    assert_eq!(config.pipedrive.burst_limit(), 100_000);
+    assert_eq!(config.audit.keep_days, 30);
+
+    let text = TEMPLATE.replace("# burst_limit = 100", "burst_limit = 0");
+    let error = parse("x.toml", &text, &environment).unwrap_err();
+    assert_eq!(error.key, "pipedrive.burst_limit");
+    let text = TEMPLATE.replace("keep_days = 90", "keep_days = 0");
+    let error = parse("x.toml", &text, &environment).unwrap_err();
+    assert_eq!(error.key, "audit.keep_days");
+}
+
+#[test]
 fn the_template_mentions_every_key() {
     // Keys of the raw config, by table, as the user writes them.
     let keys = [
@@ -226,6 +252,7 @@ fn the_template_mentions_every_key() {
         "api_token",
         "plan",
         "seats",
+        "burst_limit",
         "budget_share",
         "daily_budget_tokens",
         "budget_timezone",
@@ -246,6 +273,7 @@ fn the_template_mentions_every_key() {
         "on_contact_deleted",
         "status_label",
         "max_failures",
+        "keep_days",
         "defaults",
         "email_label",
         "phone_label",

@@ -3,6 +3,7 @@
 mod drift;
 mod intents;
 mod refusals;
+mod retention;
 mod stopped;
 
 pub use drift::{MergedRecord, PipedriveEvents};
@@ -361,6 +362,7 @@ impl SyncEngine {
                         },
                     )
                     .await?;
+                self.prune_audit_trail().await;
                 Ok(summary)
             }
             Err(error) => {
@@ -1425,6 +1427,7 @@ fn rejected_event(connection: &str, run_id: i64, problem: &DataProblem) -> Audit
         outcome: "kept out: dirty record in ECC".into(),
         error: Some(format!("{}: {}", problem.field, problem.reason)),
         recorded_at: now,
+        full_copy_id: None,
     }
 }
 

@@ -61,6 +61,7 @@ pub fn audit_event(
         outcome,
         error,
         recorded_at: now,
+        full_copy_id: None,
     }
 }
 

@@ -50,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         auth: PipedriveAuth::ApiToken(Secret::new("bench-token")),
         plan,
         seats: 5,
+        burst_limit: None,
         budget_share: 1.0,
         daily_budget_tokens: None,
         budget_timezone: chrono_tz::UTC,

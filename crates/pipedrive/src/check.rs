@@ -83,8 +83,13 @@ pub async fn check_lines(config: &PipedriveConfig, storage: ClientStorage) -> Ve
     }
     let governor = client.governor();
     let snapshot = governor.snapshot();
+    let burst_origin = if config.burst_limit.is_some() {
+        "pipedrive.burst_limit"
+    } else {
+        auth
+    };
     let mut plan = format!(
-        "{} with {} seat(s): {} requests per 2 s ({auth}), company budget {} tokens/day",
+        "{} with {} seat(s): {} requests per 2 s ({burst_origin}), company budget {} tokens/day",
         config.plan.name(),
         config.seats,
         snapshot.burst_limit,

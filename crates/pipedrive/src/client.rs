@@ -211,7 +211,7 @@ impl PipedriveClient {
             message: error.to_string(),
         })?;
         let settings = GovernorSettings {
-            burst_limit: config.plan.burst_limit(&config.auth),
+            burst_limit: config.burst_limit(),
             daily_token_limit: config.connector_daily_budget(),
             timezone: config.budget_timezone,
         };

@@ -450,6 +450,61 @@ async fn the_server_s_own_burst_limit_is_followed_when_it_differs() {
 }
 
 #[tokio::test]
+async fn a_configured_burst_limit_replaces_the_plan_s_and_the_server_still_has_the_last_word() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/organizations/5"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .insert_header("x-ratelimit-limit", "20")
+                .insert_header("x-ratelimit-remaining", "0")
+                .set_body_json(
+                    json!({"success": false, "error": "Too many requests", "errorCode": 429}),
+                ),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/organizations/5"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-ratelimit-limit", "20")
+                .insert_header("x-ratelimit-remaining", "19")
+                .insert_header("x-ratelimit-reset", "2")
+                .set_body_json(json!({"success": true, "data": organization(5, "1")})),
+        )
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let config = mlc_config::PipedriveConfig {
+        burst_limit: Some(100_000),
+        ..support::api_token_config(&server.uri(), "T", PipedrivePlan::Growth)
+    };
+    let client = PipedriveClient::connect_with(&config, support::store(), support::quick())
+        .await
+        .expect("connects");
+    assert_eq!(
+        client.governor().snapshot().burst_limit,
+        100_000,
+        "pipedrive.burst_limit instead of growth's 40"
+    );
+    client
+        .get_organization(5)
+        .await
+        .expect("read after the 429's wait");
+    let snapshot = client.governor().snapshot();
+    assert_eq!(snapshot.responses_429, 1, "the 429 was taken as one");
+    assert_eq!(
+        snapshot.server_burst_limit,
+        Some(20),
+        "the limit in the server's headers is followed over the configured one"
+    );
+}
+
+#[tokio::test]
 async fn every_call_of_the_client_is_shaped_as_the_spec_says() {
     let server = server().await;
     let person = json!({"id": 3, "name": "Anna Schmidt", "org_id": 5, "owner_id": 1, "emails": [], "phones": [],

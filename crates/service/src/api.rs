@@ -305,9 +305,13 @@ pub struct AuditView {
     pub customer_number: String,
     pub read_at: DateTime<Utc>,
     pub source: String,
-    /// The extracted record as read from ECC.
+    /// The extracted record as read from ECC; for a skip that stores only its hash, the record
+    /// as read in event `full_copy_id`.
     #[schema(value_type = Object)]
     pub extracted: serde_json::Value,
+    /// A skip that stores only its hash: the event holding the last full copy of the record.
+    pub full_copy_id: Option<i64>,
+    /// The hash of what this event read.
     pub content_hash: String,
     pub action: String,
     pub pipedrive_id: Option<i64>,
@@ -328,6 +332,7 @@ impl From<AuditEvent> for AuditView {
             read_at: event.read_at,
             source: event.source,
             extracted: event.extracted,
+            full_copy_id: event.full_copy_id,
             content_hash: event.content_hash,
             action: event.action.to_string(),
             pipedrive_id: event.pipedrive_id,
@@ -649,6 +654,7 @@ async fn list_audit(
             since: params.since,
             until: params.until,
             before_id: params.cursor,
+            after_id: None,
             limit: Some(limit),
         })
         .await?;

@@ -168,6 +168,7 @@ fn outcome(run_id: i64, index: usize) -> RecordOutcome {
             outcome: "201 created".to_string(),
             error: None,
             recorded_at: Utc::now(),
+            full_copy_id: None,
         },
     }
 }

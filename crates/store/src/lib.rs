@@ -270,10 +270,16 @@ pub trait StateStore: Send + Sync {
     /// when the cursor's expected version is not current.
     async fn commit_outcomes(&self, batch: &OutcomeBatch) -> StoreResult<()>;
 
-    /// Appends audit events that change no state (a dirty record, a dry run).
+    /// Appends audit events that change no state (a dirty record, a dry run). A skip of a record
+    /// whose trail holds a full copy of what was read is kept narrow: its hash and a pointer to
+    /// that copy, not the extracted record again (so in `commit_outcomes`).
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()>;
-    /// Newest first (by id); see `AuditQuery` for the filters.
+    /// Newest first (by id); see `AuditQuery` for the filters. A skip kept narrow reads back with
+    /// the extracted record of the full copy it points at (`full_copy_id`).
     async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+    /// Deletes the audit events recorded before `older_than`, except each record's latest event
+    /// and the full copy a kept skip points at; returns how many. One indexed delete per table.
+    async fn prune_audit(&self, older_than: DateTime<Utc>) -> StoreResult<u64>;
 
     // ── cursors per (connection, stream), compare-and-swap ──
     async fn cursor(&self, connection: &str, stream: &str) -> StoreResult<Option<Cursor>>;

@@ -65,6 +65,8 @@ pub struct AuditQuery {
     pub until: Option<DateTime<Utc>>,
     /// Only events older than this id (the next page after a page ending at it).
     pub before_id: Option<i64>,
+    /// Only events newer than this id.
+    pub after_id: Option<i64>,
     /// Newest first, at most this many; `None` for all.
     pub limit: Option<u32>,
 }

@@ -43,6 +43,7 @@ fn bind_params<'q, O>(
             Param::Text(text) => query.bind(text.as_str()),
             Param::Integer(number) => query.bind(*number),
             Param::Time(at) => query.bind(*at),
+            Param::SkipTime(at) => query.bind(*at),
         };
     }
     query
@@ -163,6 +164,7 @@ async fn write_outcome(
     batch: &OutcomeBatch,
     outcome: &RecordOutcome,
     now: DateTime<Utc>,
+    outcome_ids: &mut rules::OutcomeIds,
 ) -> StoreResult<()> {
     let kind = outcome.kind.as_str();
     let failure = FailureColumns::of(&outcome.failure);
@@ -234,7 +236,7 @@ async fn write_outcome(
         }
     }
 
-    insert_audit_event(&mut *connection, &outcome.audit).await?;
+    insert_audit_event(&mut *connection, &outcome.audit, outcome_ids).await?;
 
     if let Some(intent_id) = outcome.closes_intent {
         sqlx::query(sql::DELETE_INTENT)
@@ -247,8 +249,42 @@ async fn write_outcome(
     Ok(())
 }
 
-async fn insert_audit_event(connection: &mut PgConnection, event: &AuditEvent) -> StoreResult<i64> {
-    sqlx::query_scalar(sql::INSERT_AUDIT_EVENT)
+/// Writes one audit event: a skip of a record with a full copy narrow (see `rules::narrow_skip`),
+/// anything else whole.
+async fn insert_audit_event(
+    connection: &mut PgConnection,
+    event: &AuditEvent,
+    outcome_ids: &mut rules::OutcomeIds,
+) -> StoreResult<()> {
+    if event.action == crate::Action::Skip && event.error.is_none() {
+        let copy: Option<rules::FullCopy> = sqlx::query_as(sql::FULL_COPY_OF_RECORD)
+            .bind(&event.connection)
+            .bind(event.kind.as_str())
+            .bind(&event.ecc_key)
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(query_error(
+                "finding the record's full copy in the audit trail",
+            ))?;
+        if let Some(narrow) = rules::narrow_skip(event, copy.as_ref()) {
+            let outcome_id = outcome_id(&mut *connection, &event.outcome, outcome_ids).await?;
+            sqlx::query(sql::INSERT_AUDIT_SKIP_POSTGRES)
+                .bind(event.run_id)
+                .bind(narrow.full_copy_id)
+                .bind(narrow.content_hash)
+                .bind(event.pipedrive_id)
+                .bind(outcome_id)
+                .bind(event.read_at)
+                .bind(event.recorded_at)
+                .execute(&mut *connection)
+                .await
+                .map_err(|error| {
+                    rules::run_reference_error(error, event.run_id, "writing audit event")
+                })?;
+            return Ok(());
+        }
+    }
+    sqlx::query(sql::INSERT_AUDIT_EVENT)
         .bind(&event.connection)
         .bind(event.run_id)
         .bind(event.kind.as_str())
@@ -263,9 +299,36 @@ async fn insert_audit_event(connection: &mut PgConnection, event: &AuditEvent) -
         .bind(&event.outcome)
         .bind(event.error.as_deref())
         .bind(event.recorded_at)
-        .fetch_one(connection)
+        .execute(connection)
         .await
-        .map_err(|error| rules::run_reference_error(error, event.run_id, "writing audit event"))
+        .map_err(|error| rules::run_reference_error(error, event.run_id, "writing audit event"))?;
+    Ok(())
+}
+
+/// The id of an outcome text in `audit_outcomes`, stored on first use.
+async fn outcome_id(
+    connection: &mut PgConnection,
+    text: &str,
+    known: &mut rules::OutcomeIds,
+) -> StoreResult<i64> {
+    if let Some(id) = known.get(text) {
+        return Ok(*id);
+    }
+    let inserted: Option<i64> = sqlx::query_scalar(sql::INSERT_AUDIT_OUTCOME)
+        .bind(text)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(query_error("storing an audit outcome text"))?;
+    let id = match inserted {
+        Some(id) => id,
+        None => sqlx::query_scalar(sql::AUDIT_OUTCOME_ID)
+            .bind(text)
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(query_error("reading an audit outcome text"))?,
+    };
+    known.insert(text.to_string(), id);
+    Ok(id)
 }
 
 #[async_trait]
@@ -387,8 +450,9 @@ impl StateStore for PostgresStore {
         if let Some(advance) = &batch.cursor {
             advance_cursor_on(&mut transaction, &batch.connection, advance, now).await?;
         }
+        let mut outcome_ids = rules::OutcomeIds::new();
         for outcome in &batch.outcomes {
-            write_outcome(&mut transaction, batch, outcome, now).await?;
+            write_outcome(&mut transaction, batch, outcome, now, &mut outcome_ids).await?;
         }
         transaction
             .commit()
@@ -401,8 +465,9 @@ impl StateStore for PostgresStore {
             return Ok(());
         }
         let mut transaction = self.begin_write("starting audit append").await?;
+        let mut outcome_ids = rules::OutcomeIds::new();
         for event in events {
-            insert_audit_event(&mut transaction, event).await?;
+            insert_audit_event(&mut transaction, event, &mut outcome_ids).await?;
         }
         transaction
             .commit()
@@ -411,7 +476,7 @@ impl StateStore for PostgresStore {
     }
 
     async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
-        let select = sql::audit_query(query);
+        let select = sql::audit_query(query, sql::postgres_skip_time);
         let rows: Vec<AuditRow> = bind_params(sqlx::query_as(&select.sql), &select.params)
             .fetch_all(&self.pool)
             .await
@@ -694,6 +759,31 @@ impl StateStore for PostgresStore {
             .await
             .map_err(query_error("noting a webhook delivery"))?;
         Ok(taken.is_some())
+    }
+
+    async fn prune_audit(&self, older_than: DateTime<Utc>) -> StoreResult<u64> {
+        let mut transaction = self.begin_write("starting audit prune").await?;
+        let first_recent_run: Option<i64> = sqlx::query_scalar(sql::FIRST_RUN_STARTED_SINCE)
+            .bind(older_than)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(query_error("finding the runs to prune"))?;
+        let skips = sqlx::query(sql::PRUNE_AUDIT_SKIPS)
+            .bind(older_than)
+            .bind(first_recent_run.unwrap_or(i64::MAX))
+            .execute(&mut *transaction)
+            .await
+            .map_err(query_error("pruning audit skips"))?;
+        let events = sqlx::query(sql::PRUNE_AUDIT_EVENTS)
+            .bind(older_than)
+            .execute(&mut *transaction)
+            .await
+            .map_err(query_error("pruning audit events"))?;
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("committing audit prune"))?;
+        Ok(skips.rows_affected() + events.rows_affected())
     }
 
     async fn prune_webhook_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {

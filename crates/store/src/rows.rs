@@ -126,6 +126,7 @@ pub struct AuditRow {
     outcome: String,
     error: Option<String>,
     recorded_at: DateTime<Utc>,
+    full_copy_id: Option<i64>,
 }
 
 impl AuditRow {
@@ -153,6 +154,7 @@ impl AuditRow {
             outcome: self.outcome,
             error: self.error,
             recorded_at: self.recorded_at,
+            full_copy_id: self.full_copy_id,
         })
     }
 }

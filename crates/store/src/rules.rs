@@ -101,6 +101,52 @@ pub(crate) fn lease_expiry(
         })
 }
 
+/// A record's newest full copy in the audit trail, as `FULL_COPY_OF_RECORD` reads it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FullCopy {
+    pub id: i64,
+    pub customer_number: String,
+    pub source: String,
+    pub content_hash: String,
+}
+
+/// What a skip stores when it is kept narrow: the copy it points at, and its hash only when it
+/// differs from the copy's.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct NarrowSkip<'a> {
+    pub full_copy_id: i64,
+    pub content_hash: Option<&'a str>,
+}
+
+/// Whether `event` is written narrow, pointing at `copy`: a skip without an error, of a record
+/// with a full copy whose customer and source it shares (those are read back from the copy).
+/// Anything else, the first event of a record above all, keeps its own full copy.
+pub(crate) fn narrow_skip<'a>(
+    event: &'a crate::AuditEvent,
+    copy: Option<&FullCopy>,
+) -> Option<NarrowSkip<'a>> {
+    if event.action != crate::Action::Skip || event.error.is_some() {
+        return None;
+    }
+    let copy = copy?;
+    if copy.customer_number != event.customer_number || copy.source != event.source {
+        return None;
+    }
+    Some(NarrowSkip {
+        full_copy_id: copy.id,
+        content_hash: (copy.content_hash != event.content_hash)
+            .then_some(event.content_hash.as_str()),
+    })
+}
+
+/// Outcome texts of narrow skips already stored in this transaction, by text.
+pub(crate) type OutcomeIds = std::collections::HashMap<String, i64>;
+
+/// Microseconds since 1970, as SQLite keeps the times of narrow skips.
+pub(crate) fn unix_micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,11 +97,57 @@ pub const INSERT_AUDIT_EVENT: &str = "INSERT INTO audit_events \
       content_hash, action, pipedrive_id, outcome, error, recorded_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
 
-const AUDIT_COLUMNS: &str = "id, connection, run_id, kind, ecc_key, customer_number, read_at, \
-     source, extracted, content_hash, action, pipedrive_id, outcome, error, recorded_at";
+/// The newest full copy of a record (an `audit_events` row with a content hash: a kept-out dirty
+/// record has none), which its skips point at.
+pub const FULL_COPY_OF_RECORD: &str = "SELECT id, customer_number, source, content_hash \
+     FROM audit_events WHERE connection = $1 AND kind = $2 AND ecc_key = $3 AND content_hash <> '' \
+     ORDER BY id DESC LIMIT 1";
 
-/// Newest first; `since` is inclusive, `until` exclusive, both on `recorded_at`.
-pub fn audit_query(query: &AuditQuery) -> Select {
+/// A narrow skip; SQLite gives the id (`NEXT_AUDIT_ID_SQLITE`), PostgreSQL's default takes it
+/// from audit_events' sequence.
+pub const INSERT_AUDIT_SKIP_SQLITE: &str = "INSERT INTO audit_skips \
+     (id, run_id, full_copy_id, content_hash, pipedrive_id, outcome_id, read_at, recorded_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub const INSERT_AUDIT_SKIP_POSTGRES: &str = "INSERT INTO audit_skips \
+     (run_id, full_copy_id, content_hash, pipedrive_id, outcome_id, read_at, recorded_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Takes the next id of audit_events' sequence for a skip (SQLite keeps it in sqlite_sequence,
+/// where an AUTOINCREMENT insert into audit_events takes its ids too).
+pub const NEXT_AUDIT_ID_SQLITE: &str =
+    "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'audit_events' RETURNING seq";
+
+/// Stores an outcome text once; no row when it is there already.
+pub const INSERT_AUDIT_OUTCOME: &str =
+    "INSERT INTO audit_outcomes (text) VALUES ($1) ON CONFLICT (text) DO NOTHING RETURNING id";
+
+pub const AUDIT_OUTCOME_ID: &str = "SELECT id FROM audit_outcomes WHERE text = $1";
+
+/// How a backend turns a skip's stored time column into the type of audit_events' times.
+pub type SkipTimeColumn = fn(&str) -> String;
+
+/// SQLite keeps skip times as microseconds: back to the fixed-width text of the other times.
+pub fn sqlite_skip_time(column: &str) -> String {
+    format!(
+        "(strftime('%Y-%m-%dT%H:%M:%S', {column} / 1000000, 'unixepoch') \
+         || printf('.%06dZ', {column} % 1000000))"
+    )
+}
+
+/// PostgreSQL keeps them as `timestamptz` already.
+pub fn postgres_skip_time(column: &str) -> String {
+    column.to_string()
+}
+
+const AUDIT_COLUMNS: &str = "id, connection, run_id, kind, ecc_key, customer_number, read_at, \
+     source, extracted, content_hash, action, pipedrive_id, outcome, error, recorded_at, \
+     CAST(NULL AS BIGINT) AS full_copy_id";
+
+/// Newest first over both tables of the trail: full events, and narrow skips read back whole
+/// (record, customer, source and extracted record from the full copy they point at, the hash
+/// their own when they differ). `since` is inclusive, `until` exclusive, both on `recorded_at`.
+pub fn audit_query(query: &AuditQuery, skip_time: SkipTimeColumn) -> Select {
     let mut select = Select::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events"));
     if let Some(connection) = &query.connection {
         select.filter("connection =", Param::Text(connection.clone()));
@@ -127,8 +173,76 @@ pub fn audit_query(query: &AuditQuery) -> Select {
     if let Some(before_id) = query.before_id {
         select.filter("id <", Param::Integer(before_id));
     }
+    if let Some(after_id) = query.after_id {
+        select.filter("id >", Param::Integer(after_id));
+    }
+    if query
+        .action
+        .is_none_or(|action| action == crate::Action::Skip)
+    {
+        select.union_all(format!(
+            "SELECT s.id, f.connection, s.run_id, f.kind, f.ecc_key, f.customer_number, \
+             {read_at} AS read_at, f.source, f.extracted, \
+             COALESCE(s.content_hash, f.content_hash) AS content_hash, 'skip' AS action, \
+             s.pipedrive_id, o.text AS outcome, NULL AS error, {recorded_at} AS recorded_at, \
+             s.full_copy_id \
+             FROM audit_skips s JOIN audit_events f ON f.id = s.full_copy_id \
+             JOIN audit_outcomes o ON o.id = s.outcome_id",
+            read_at = skip_time("s.read_at"),
+            recorded_at = skip_time("s.recorded_at"),
+        ));
+        if let Some(connection) = &query.connection {
+            select.filter("f.connection =", Param::Text(connection.clone()));
+        }
+        if let Some(customer_number) = &query.customer_number {
+            select.filter("f.customer_number =", Param::Text(customer_number.clone()));
+        }
+        if let Some(run_id) = query.run_id {
+            select.filter("s.run_id =", Param::Integer(run_id));
+        }
+        if let Some(kind) = query.kind {
+            select.filter("f.kind =", Param::Text(kind.as_str().to_string()));
+        }
+        if let Some(since) = query.since {
+            select.filter("s.recorded_at >=", Param::SkipTime(since));
+        }
+        if let Some(until) = query.until {
+            select.filter("s.recorded_at <", Param::SkipTime(until));
+        }
+        if let Some(before_id) = query.before_id {
+            select.filter("s.id <", Param::Integer(before_id));
+        }
+        if let Some(after_id) = query.after_id {
+            select.filter("s.id >", Param::Integer(after_id));
+        }
+    }
     select.finish("ORDER BY id DESC", query.limit)
 }
+
+/// The first audit id of the runs started at or after `$1`: no skip of a later run is old
+/// enough to prune, so the prune reads the skips index of the earlier runs only.
+pub const FIRST_RUN_STARTED_SINCE: &str = "SELECT MIN(id) FROM runs WHERE started_at >= $1";
+
+/// Skips recorded before `$1` (of runs before `$2`) that are not their record's latest event:
+/// a later skip points at the same copy, or a later event of the record is in audit_events.
+pub const PRUNE_AUDIT_SKIPS: &str = "DELETE FROM audit_skips \
+     WHERE run_id < $2 AND recorded_at < $1 AND ( \
+       EXISTS (SELECT 1 FROM audit_skips later \
+               WHERE later.full_copy_id = audit_skips.full_copy_id AND later.id > audit_skips.id) \
+       OR EXISTS (SELECT 1 FROM audit_events copy JOIN audit_events later \
+                  ON later.connection = copy.connection AND later.kind = copy.kind \
+                  AND later.ecc_key = copy.ecc_key AND later.id > audit_skips.id \
+                  WHERE copy.id = audit_skips.full_copy_id))";
+
+/// Full events recorded before `$1` with a later event of the same record, unless a skip still
+/// points at them: each record's latest event stays, and the copy its latest skip reads back.
+pub const PRUNE_AUDIT_EVENTS: &str = "DELETE FROM audit_events \
+     WHERE recorded_at < $1 \
+       AND EXISTS (SELECT 1 FROM audit_events later \
+                   WHERE later.connection = audit_events.connection \
+                   AND later.kind = audit_events.kind AND later.ecc_key = audit_events.ecc_key \
+                   AND later.id > audit_events.id) \
+       AND NOT EXISTS (SELECT 1 FROM audit_skips WHERE audit_skips.full_copy_id = audit_events.id)";
 
 // ── cursors ──
 
@@ -290,6 +404,8 @@ pub enum Param {
     Text(String),
     Integer(i64),
     Time(DateTime<Utc>),
+    /// A time compared with a column of `audit_skips` (microseconds in SQLite).
+    SkipTime(DateTime<Utc>),
 }
 
 /// A SELECT whose WHERE clause depends on which filters are set.
@@ -297,6 +413,8 @@ pub enum Param {
 pub struct Select {
     pub sql: String,
     pub params: Vec<Param>,
+    /// Filters of the current SELECT so far (a UNION ALL starts a new one).
+    filters: usize,
 }
 
 impl Select {
@@ -304,17 +422,22 @@ impl Select {
         Select {
             sql: head,
             params: Vec::new(),
+            filters: 0,
         }
+    }
+
+    /// Starts `UNION ALL <head>`; later filters apply to it, numbering their parameters on.
+    fn union_all(&mut self, head: String) {
+        self.sql.push_str(" UNION ALL ");
+        self.sql.push_str(&head);
+        self.filters = 0;
     }
 
     /// Adds `AND <column_and_operator> $N`.
     fn filter(&mut self, column_and_operator: &str, value: Param) {
         self.params.push(value);
-        let keyword = if self.params.len() == 1 {
-            "WHERE"
-        } else {
-            "AND"
-        };
+        self.filters += 1;
+        let keyword = if self.filters == 1 { "WHERE" } else { "AND" };
         self.sql.push_str(&format!(
             " {keyword} {column_and_operator} ${}",
             self.params.len()
@@ -344,7 +467,7 @@ mod tests {
             limit: Some(10),
             ..AuditQuery::default()
         };
-        let select = audit_query(&query);
+        let select = audit_query(&query, postgres_skip_time);
         assert!(
             select.sql.ends_with(
                 "FROM audit_events WHERE customer_number = $1 AND action = $2 \

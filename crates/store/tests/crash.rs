@@ -319,6 +319,7 @@ fn outcome(run_id: i64, batch: u64, index: usize) -> RecordOutcome {
             outcome: "201 created".to_string(),
             error: None,
             recorded_at: at(1),
+            full_copy_id: None,
         },
     }
 }

@@ -1,6 +1,7 @@
 //! The store's test suite, written once and run against SQLite and PostgreSQL
 //! (`store_test_suite!` at the bottom makes one test per backend of every function listed).
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeSet;
@@ -45,6 +46,7 @@ fn audit_event(run_id: i64, kind: EntityKind, ecc_key: &str, action: Action) -> 
         outcome: "201 created".to_string(),
         error: None,
         recorded_at: at(1),
+        full_copy_id: None,
     }
 }
 
@@ -1162,6 +1164,7 @@ async fn audit_is_queryable_by_each_filter(fixture: Arc<TestStore>) {
             since: Some(at(0)),
             until: Some(at(100)),
             before_id: None,
+            after_id: None,
             limit: Some(10),
         })
         .await
@@ -1405,27 +1408,6 @@ async fn a_webhook_delivery_is_taken_once_per_connection_and_pruned_by_age(
         .note_webhook_event(CONNECTION, "delivery-2", at(200))
         .await
         .unwrap());
-}
-
-macro_rules! store_test_suite {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::TestStore::run(super::Backend::Sqlite, super::$test).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::TestStore::run(super::Backend::Postgres, super::$test).await;
-                }
-            )*
-        }
-    };
 }
 
 store_test_suite!(

@@ -683,6 +683,7 @@ async fn a_failed_person_is_retried_however_busy_the_audit_trail_was_since() {
             outcome: "no call: unchanged since the last write".into(),
             error: None,
             recorded_at: now,
+            full_copy_id: None,
         })
         .collect();
     testbed.store.append_audit(&busy).await.unwrap();

@@ -1,11 +1,11 @@
-//! `ml-connector runs` and `ml-connector audit`: the history in the state store, as a table for
-//! people or as JSON / JSON lines / CSV for machines.
+//! `ml-connector runs`: the history of runs in the state store, as a table for people or as
+//! JSON / JSON lines / CSV for machines; the formats and parsers `audit` shares.
 
 use std::io::Write;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
-use mlc_store::{Action, AuditEvent, AuditQuery, RunQuery, RunRecord};
+use mlc_store::{Action, RunQuery, RunRecord};
 
 use crate::exit::CliError;
 use crate::Cli;
@@ -36,38 +36,14 @@ pub struct RunsArgs {
     pub connection: Option<String>,
 }
 
-/// Search the audit trail: what was read, what was decided, what Pipedrive answered.
-#[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Examples:\n  ml-connector audit --customer 4711\n  ml-connector audit --action error --format csv > errors.csv\n  ml-connector audit --run 12 --format jsonl"
-)]
-pub struct AuditArgs {
-    /// Customer number, with or without leading zeros.
-    #[arg(long)]
-    pub customer: Option<String>,
-    #[arg(long)]
-    pub run: Option<i64>,
-    /// create, update, link, skip, review, error, deferred, delete, label
-    #[arg(long, value_parser = parse_action)]
-    pub action: Option<Action>,
-    /// Only events recorded at or after this time (RFC 3339 or YYYY-MM-DD).
-    #[arg(long, value_parser = parse_time)]
-    pub since: Option<DateTime<Utc>>,
-    #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
-    pub format: HistoryFormat,
-    /// At most this many events, newest first.
-    #[arg(long)]
-    pub limit: Option<u32>,
-}
-
-fn parse_action(text: &str) -> Result<Action, String> {
+pub(crate) fn parse_action(text: &str) -> Result<Action, String> {
     Action::parse(text).ok_or_else(|| {
         let names: Vec<&str> = Action::ALL.iter().map(|action| action.as_str()).collect();
         format!("`{text}` is not one of {}", names.join(", "))
     })
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));
     }
@@ -114,51 +90,6 @@ pub fn runs(cli: &Cli, args: &RunsArgs) -> Result<(), CliError> {
     print_rows(args.format, &columns, &rows).map_err(CliError::failed)
 }
 
-pub fn audit(cli: &Cli, args: &AuditArgs) -> Result<(), CliError> {
-    let config = super::load_config(cli)?;
-    let customer_number = match &args.customer {
-        Some(number) => Some(mlc_canonical::alpha_input(number, 10).ok_or_else(|| {
-            CliError::usage(anyhow::anyhow!(
-                "--customer {number}: longer than a KUNNR (10)"
-            ))
-        })?),
-        None => None,
-    };
-    let query = AuditQuery {
-        connection: Some(config.sync.connection.clone()),
-        customer_number,
-        run_id: args.run,
-        action: args.action,
-        kind: None,
-        since: args.since,
-        until: None,
-        before_id: None,
-        limit: args.limit,
-    };
-    let runtime = crate::runtime()?;
-    let events = runtime.block_on(async {
-        let store = super::open_store(&config).await?;
-        store.audit(&query).await.map_err(CliError::failed)
-    })?;
-    let rows: Vec<serde_json::Value> = events.iter().map(audit_json).collect();
-    let columns = [
-        "id",
-        "run_id",
-        "kind",
-        "ecc_key",
-        "customer_number",
-        "action",
-        "pipedrive_id",
-        "outcome",
-        "error",
-        "source",
-        "read_at",
-        "content_hash",
-        "extracted",
-    ];
-    print_rows(args.format, &columns, &rows).map_err(CliError::failed)
-}
-
 /// A run as JSON: the fields of `runs --format json` the brief promises, counts by action.
 pub fn run_json(run: &RunRecord) -> serde_json::Value {
     let counts: serde_json::Map<String, serde_json::Value> = run
@@ -178,26 +109,6 @@ pub fn run_json(run: &RunRecord) -> serde_json::Value {
         "tokens_used": run.tokens_used,
         "alert": run.alert,
         "error": run.error,
-    })
-}
-
-pub fn audit_json(event: &AuditEvent) -> serde_json::Value {
-    serde_json::json!({
-        "id": event.id,
-        "connection": event.connection,
-        "run_id": event.run_id,
-        "kind": event.kind.as_str(),
-        "ecc_key": event.ecc_key,
-        "customer_number": event.customer_number,
-        "read_at": event.read_at.to_rfc3339(),
-        "source": event.source,
-        "extracted": event.extracted,
-        "content_hash": event.content_hash,
-        "action": event.action.as_str(),
-        "pipedrive_id": event.pipedrive_id,
-        "outcome": event.outcome,
-        "error": event.error,
-        "recorded_at": event.recorded_at.to_rfc3339(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! One module per command. Each takes its parsed arguments and returns `CliError` on failure.
 
 pub mod agent;
+pub mod audit;
 pub mod auth;
 #[cfg(feature = "simulators")]
 pub mod bench;
@@ -28,7 +29,7 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         #[cfg(feature = "simulators")]
         Command::Sim(args) => sim::run(args),
         Command::Runs(args) => history::runs(cli, args),
-        Command::Audit(args) => history::audit(cli, args),
+        Command::Audit(args) => audit::run(cli, args),
         Command::Review(args) => review::run(cli, args),
         Command::Extract(args) => extract::run(cli, args),
         Command::Agent(args) => agent::run(args),

@@ -16,6 +16,7 @@ pub struct RawPipedrive {
     pub api_token: Option<Spanned<String>>,
     pub plan: Option<Spanned<String>>,
     pub seats: Option<Spanned<i64>>,
+    pub burst_limit: Option<Spanned<i64>>,
     pub budget_share: Option<Spanned<f64>>,
     pub daily_budget_tokens: Option<Spanned<i64>>,
     pub budget_timezone: Option<Spanned<String>>,
@@ -100,6 +101,9 @@ pub struct PipedriveConfig {
     pub auth: PipedriveAuth,
     pub plan: PipedrivePlan,
     pub seats: u32,
+    /// Requests per 2-second window when the company's limit is not the plan's (a custom
+    /// contract, a simulator without limits); `None` takes the plan's figure.
+    pub burst_limit: Option<u32>,
     /// Share of the company's daily token budget the connector may spend (0 < share <= 1).
     pub budget_share: f64,
     /// The company's daily budget when it is known better than the formula.
@@ -113,6 +117,13 @@ pub struct PipedriveConfig {
 }
 
 impl PipedriveConfig {
+    /// Requests allowed per 2-second window before the server says otherwise: the configured
+    /// `burst_limit`, else the plan's figure for the way of authenticating.
+    pub fn burst_limit(&self) -> u32 {
+        self.burst_limit
+            .unwrap_or_else(|| self.plan.burst_limit(&self.auth))
+    }
+
     /// The company's whole daily budget: explicit, or 30,000 x plan multiplier x seats.
     pub fn company_daily_budget(&self) -> u64 {
         self.daily_budget_tokens
@@ -197,6 +208,12 @@ pub fn validate(
         Some(value) => validator.number_in("pipedrive.seats", value, 1..=100_000)? as u32,
         None => 1,
     };
+    let burst_limit = match &raw.burst_limit {
+        Some(value) => {
+            Some(validator.number_in("pipedrive.burst_limit", value, 1..=1_000_000)? as u32)
+        }
+        None => None,
+    };
     let budget_share = match &raw.budget_share {
         Some(value) => {
             let share = validator.number_in("pipedrive.budget_share", value, 0.0..=1.0)?;
@@ -246,6 +263,7 @@ pub fn validate(
         auth,
         plan,
         seats,
+        burst_limit,
         budget_share,
         daily_budget_tokens,
         budget_timezone,

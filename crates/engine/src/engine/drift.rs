@@ -110,6 +110,7 @@ impl SyncEngine {
                 outcome,
                 error,
                 recorded_at: now,
+                full_copy_id: None,
             };
             let moved = RecordOutcome {
                 kind: merge.kind,

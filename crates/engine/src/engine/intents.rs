@@ -77,6 +77,7 @@ impl SyncEngine {
                 outcome,
                 error: None,
                 recorded_at: Utc::now(),
+                full_copy_id: None,
             };
             self.store
                 .commit_outcomes(&OutcomeBatch {

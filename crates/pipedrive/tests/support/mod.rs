@@ -23,6 +23,7 @@ pub fn api_token_config(base_url: &str, token: &str, plan: PipedrivePlan) -> Pip
         auth: PipedriveAuth::ApiToken(Secret::new(token)),
         plan,
         seats: 5,
+        burst_limit: None,
         budget_share: 0.5,
         daily_budget_tokens: None,
         budget_timezone: chrono_tz::UTC,

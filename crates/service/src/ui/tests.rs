@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use chrono::Utc;
-use mlc_store::{Action, AuditEvent, EntityKind, NewRun};
+use mlc_store::{Action, AuditEvent, AuditQuery, EntityKind, NewRun};
 use tower::ServiceExt;
 
 use super::session::{LOGIN_CSRF_COOKIE, SESSION_COOKIE};
@@ -304,6 +304,7 @@ async fn what_ecc_and_pipedrive_hold_is_html_escaped_on_every_page() {
             outcome: "refused".into(),
             error: Some("<img src=x onerror=alert(2)>".into()),
             recorded_at: Utc::now(),
+            full_copy_id: None,
         }])
         .await
         .unwrap();
@@ -344,6 +345,83 @@ async fn what_ecc_and_pipedrive_hold_is_html_escaped_on_every_page() {
     )
     .await;
     assert!(!answer.body.contains("\"><script>"));
+}
+
+#[tokio::test]
+async fn a_skip_shows_its_hash_and_points_at_the_record_as_last_read() {
+    let ui = test_ui().await;
+    let store = ui.service.store.clone();
+    let run = |mode: &str| NewRun {
+        connection: "main".into(),
+        instance: "host:1".into(),
+        mode: mode.into(),
+    };
+    let first = store.start_run(&run("full")).await.unwrap();
+    let second = store.start_run(&run("full")).await.unwrap();
+    let read = |run_id, action, outcome: &str| AuditEvent {
+        id: 0,
+        connection: "main".into(),
+        run_id,
+        kind: EntityKind::Organization,
+        ecc_key: "0000004711".into(),
+        customer_number: "0000004711".into(),
+        read_at: Utc::now(),
+        source: "soap-rfc:KNA1".into(),
+        extracted: serde_json::json!({"name": "Müller Maschinenbau GmbH", "billing_address": {"city": "Ulm"}}),
+        content_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        action,
+        pipedrive_id: Some(42),
+        outcome: outcome.into(),
+        error: None,
+        recorded_at: Utc::now(),
+        full_copy_id: None,
+    };
+    store
+        .append_audit(&[read(first, Action::Create, "201 created")])
+        .await
+        .unwrap();
+    store
+        .append_audit(&[read(
+            second,
+            Action::Skip,
+            "no call: unchanged since the last write",
+        )])
+        .await
+        .unwrap();
+    let events = store.audit(&AuditQuery::default()).await.unwrap();
+    let (skip, created) = (&events[0], &events[1]);
+    assert_eq!(
+        skip.full_copy_id,
+        Some(created.id),
+        "the skip is stored narrow"
+    );
+
+    let router = router_with(ui);
+    let (cookie, _) = log_in(&router).await;
+    let history = send(&router, get("/audit/customer/4711", Some(&cookie))).await;
+    assert_eq!(history.status, StatusCode::OK);
+    assert!(
+        history.body.contains("Müller Maschinenbau GmbH"),
+        "the name from the full copy: {}",
+        history.body
+    );
+    assert!(history
+        .body
+        .contains(&format!("href=\"#event-{}\"", created.id)));
+    assert!(history
+        .body
+        .contains(&format!("id=\"event-{}\"", created.id)));
+    assert_eq!(
+        history.body.matches("Extracted fields").count(),
+        1,
+        "the record's fields once, with the create"
+    );
+    assert!(history.body.contains(&skip.content_hash));
+    let list = send(&router, get("/audit?customer=4711", Some(&cookie))).await;
+    assert!(list.body.contains("9f86d081884c"), "{}", list.body);
+    assert!(list
+        .body
+        .contains(&format!("/audit/customer/4711#event-{}", created.id)));
 }
 
 #[tokio::test]

@@ -149,6 +149,73 @@ impl TestStore {
         }
     }
 
+    /// What the store takes on disk for the audit trail. SQLite: the whole file with its WAL
+    /// after a checkpoint, the measure of BRIEF §4. PostgreSQL: the audit tables with their
+    /// indexes (other tables hold dead row versions until vacuum, which says nothing here).
+    pub async fn audit_bytes(&self) -> u64 {
+        match &self.place {
+            Place::Sqlite { file, .. } => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+                    .await
+                    .expect("raw sqlite connection");
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&pool)
+                    .await
+                    .expect("checkpoint");
+                pool.close().await;
+                let size = |path: PathBuf| std::fs::metadata(path).map_or(0, |meta| meta.len());
+                let mut wal = file.as_os_str().to_os_string();
+                wal.push("-wal");
+                size(file.clone()) + size(PathBuf::from(wal))
+            }
+            Place::Postgres { .. } => {
+                let pool = sqlx::PgPool::connect(&self.url)
+                    .await
+                    .expect("raw connection");
+                let bytes: i64 = sqlx::query_scalar(
+                    "SELECT CAST(SUM(pg_total_relation_size(c.oid)) AS BIGINT) FROM pg_class c \
+                     JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = current_schema() AND c.relkind = 'r' \
+                     AND c.relname IN ('audit_events', 'audit_skips', 'audit_outcomes')",
+                )
+                .fetch_one(&pool)
+                .await
+                .expect("relation sizes");
+                pool.close().await;
+                bytes as u64
+            }
+        }
+    }
+
+    /// Moves every run's start to `started_at`, as if they ran then (the prune finds old skips
+    /// through their runs).
+    pub async fn backdate_runs(&self, started_at: DateTime<Utc>) {
+        match &self.place {
+            Place::Sqlite { file, .. } => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+                    .await
+                    .expect("raw sqlite connection");
+                sqlx::query("UPDATE runs SET started_at = $1")
+                    .bind(started_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+                    .execute(&pool)
+                    .await
+                    .expect("backdate runs");
+                pool.close().await;
+            }
+            Place::Postgres { .. } => {
+                let pool = sqlx::PgPool::connect(&self.url)
+                    .await
+                    .expect("raw connection");
+                sqlx::query("UPDATE runs SET started_at = $1")
+                    .bind(started_at)
+                    .execute(&pool)
+                    .await
+                    .expect("backdate runs");
+                pool.close().await;
+            }
+        }
+    }
+
     async fn cleanup(&self) {
         if let Place::Postgres { admin_url, schema } = &self.place {
             if let Ok(admin) = sqlx::PgPool::connect(admin_url).await {
@@ -189,4 +256,28 @@ pub fn at(seconds: i64) -> DateTime<Utc> {
         .single()
         .expect("valid date")
         + chrono::Duration::seconds(seconds)
+}
+
+/// One test per backend of every function listed, each on a fresh store:
+/// `store_test_suite!(a, b)` makes `sqlite::a`, `postgres::a`, `sqlite::b`, ...
+#[allow(unused_macros)] // not every test binary has a suite
+macro_rules! store_test_suite {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::TestStore::run(super::Backend::Sqlite, super::$test).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::TestStore::run(super::Backend::Postgres, super::$test).await;
+                }
+            )*
+        }
+    };
 }

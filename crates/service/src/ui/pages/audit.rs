@@ -91,6 +91,7 @@ impl AuditFilters {
             since: parse_time("From", &self.since)?,
             until: parse_time("Until", &self.until)?,
             before_id,
+            after_id: None,
             limit: Some(AUDIT_PAGE),
         })
     }

@@ -201,6 +201,11 @@ struct EventRow {
     read: String,
     source: String,
     content_hash: String,
+    /// The hash's first characters, for a table cell.
+    short_hash: String,
+    /// A skip that keeps its hash only: the event holding the record as read.
+    full_copy_id: Option<i64>,
+    /// The extracted record's fields; empty for such a skip, whose copy shows them.
     fields: Vec<(String, String)>,
 }
 
@@ -227,6 +232,12 @@ fn event_row(state: &ServiceState, event: &AuditEvent) -> EventRow {
         read: time(event.read_at),
         source: event.source.clone(),
         content_hash: event.content_hash.clone(),
-        fields: flatten_fields(&event.extracted),
+        short_hash: event.content_hash.chars().take(12).collect(),
+        full_copy_id: event.full_copy_id,
+        fields: if event.full_copy_id.is_some() {
+            Vec::new()
+        } else {
+            flatten_fields(&event.extracted)
+        },
     }
 }
