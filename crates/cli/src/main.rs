@@ -75,9 +75,42 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
     let outcome = commands::dispatch(&cli);
+    report_peak_memory();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => error.report(),
+    }
+}
+
+/// The environment variable that makes `ml-connector` write its peak resident memory (kB, from
+/// /proc/self/status VmHWM) to the file it names when it exits (`bench scale` sets it).
+pub const PEAK_RSS_ENV: &str = "MLC_REPORT_PEAK_RSS";
+
+/// With `MLC_REPORT_PEAK_RSS=FILE` (set by `bench scale` for the processes it measures), writes
+/// this process's peak resident memory in kB (VmHWM of /proc/self/status) to FILE. Linux only;
+/// elsewhere nothing is written.
+fn report_peak_memory() {
+    let Some(path) = std::env::var_os(PEAK_RSS_ENV) else {
+        return;
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kb = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+    if let Some(peak_kb) = peak_kb {
+        if let Err(error) = std::fs::write(&path, peak_kb.to_string()) {
+            eprintln!(
+                "cannot write the peak memory to {}: {error}",
+                path.to_string_lossy()
+            );
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 //! `SyncEngine::run`: one run of one connection, from reading ECC to the last commit.
 
 mod drift;
+mod index;
 mod intents;
+mod read;
 mod refusals;
 mod retention;
+mod spill;
 mod stopped;
 
 pub use drift::{MergedRecord, PipedriveEvents};
@@ -35,16 +38,18 @@ use crate::convert::{
     person_write, FieldMapFault,
 };
 use crate::outcome::{audit_event, note, Progress, ReadContext};
-use mlc_sync::existing::{ExistingOrganization, ExistingPerson};
+use index::{IndexKeys, PipedriveIndex};
 use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
-use mlc_sync::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
+use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomersBuilder};
 use mlc_sync::plan::run::{
     customers_due_again, held_back, pause_after_run, run_ending, RunStop, StoredRecords,
 };
 use mlc_sync::plan::{
-    plan, CustomerRecord, DriftCheck, KnownRecords, Operation, OrganizationRef, PipedriveView,
-    Plan, PlanEntry, PlanInputs, PlanSettings,
+    plan_batch, CustomerRecord, DriftCheck, KnownRecords, MissingContacts, Operation,
+    OrganizationRef, PipedriveView, Plan, PlanEntry, PlanInputs, PlanMemory, PlanSettings,
+    WholeRun,
 };
+use read::{RunRead, WholeRunSummary};
 use tokio_util::sync::CancellationToken;
 
 /// The delta cursor's stream name in the store.
@@ -75,6 +80,9 @@ pub struct RunOptions {
     /// The lease's fencing token when the run holds one (the service); `None` for the CLI.
     pub fencing_token: Option<i64>,
     pub concurrency: usize,
+    /// Customers planned and carried out at a time (with their contacts): a run's memory holds
+    /// one batch of records, mapped bodies and plan entries.
+    pub batch_size: usize,
     /// Cancelled when the process shuts down: writes in flight finish and are committed,
     /// nothing new is sent, and the run ends `interrupted` with its cursor where it was.
     pub cancel: CancellationToken,
@@ -87,6 +95,7 @@ impl RunOptions {
             dry_run: false,
             fencing_token: None,
             concurrency: DEFAULT_CONCURRENCY,
+            batch_size: PLAN_BATCH,
             cancel: CancellationToken::new(),
         }
     }
@@ -185,23 +194,26 @@ impl StoreSnapshot {
         }
     }
 
-    /// The planner's view, and each record's state by kind and key for the executor.
-    fn into_known(self) -> (KnownRecords, HashMap<(EntityKind, String), RecordState>) {
-        let states = self
-            .states
-            .iter()
-            .map(|state| ((state.kind, state.ecc_key.clone()), state.clone()))
-            .collect();
-        let known = KnownRecords::from_store(self.links, self.states, self.reviews);
-        (known, states)
+    /// The planner's view, which the executor reads each record's state from too.
+    fn into_known(self) -> KnownRecords {
+        KnownRecords::from_store(self.links, self.states, self.reviews)
     }
 }
 
-/// A run's plan, with what making it cost.
-struct RunPlan {
-    plan: Plan,
-    index_tokens: u64,
-    ecc_duplicates: usize,
+/// Customers planned and carried out at a time, unless `RunOptions::batch_size` says
+/// otherwise: memory holds one batch of them (records, mapped bodies, plan entries), never the
+/// run.
+const PLAN_BATCH: usize = 1000;
+
+/// What every batch of a run is planned with.
+struct BatchPlanning<'a> {
+    options: &'a RunOptions,
+    field_map: &'a FieldMap,
+    settings: PlanSettings,
+    known: &'a KnownRecords,
+    index: Option<&'a PipedriveIndex>,
+    ecc_duplicates: &'a [EccDuplicate],
+    whole_run: &'a WholeRunSummary,
 }
 
 /// What one run shares between its concurrent writes.
@@ -210,7 +222,7 @@ struct RunContext<'a> {
     options: &'a RunOptions,
     field_map: &'a FieldMap,
     status_label_id: Option<i64>,
-    states: &'a HashMap<(EntityKind, String), RecordState>,
+    known: &'a KnownRecords,
     reads: &'a HashMap<String, ReadContext>,
     counts: Mutex<ActionCounts>,
     stop: Mutex<Option<RunStop>>,
@@ -218,6 +230,16 @@ struct RunContext<'a> {
     tokens_before: u64,
     /// Custom field hash key → its name, so the audit says "ECC Payment Terms", not a hash.
     field_names: HashMap<String, String>,
+}
+
+impl RunContext<'_> {
+    /// What the store knew of a record when the run started.
+    fn state(&self, kind: EntityKind, ecc_key: &str) -> Option<&RecordState> {
+        match kind {
+            EntityKind::Organization => self.known.organization_states.get(ecc_key),
+            EntityKind::Person => self.known.person_states.get(ecc_key),
+        }
+    }
 }
 
 impl SyncEngine {
@@ -416,63 +438,115 @@ impl SyncEngine {
             .await?
             .map(|cursor| cursor.version);
         let stored = self.stored_records().await?;
+        // Failed records and decided reviews are read again in a delta even if ECC did not
+        // change them.
+        let due = match &run.options.mode {
+            RunMode::Delta => customers_due_again(&stored.records(), &HashSet::new(), Utc::now()),
+            _ => Vec::new(),
+        };
+        let known = stored.into_known();
+        let settings = PlanSettings::from_config(&self.config.sync, cached.status_label_id);
         let cancel = &run.options.cancel;
         let read_started = std::time::Instant::now();
-        let Some(read) = unless_cancelled(
-            cancel,
-            self.read_ecc(&run.options.mode, &stored.records(), run.progress),
-        )
-        .await?
+        let first_pass = FirstPass {
+            options: run.options,
+            field_map: &field_map,
+            settings: &settings,
+            known: &known,
+        };
+        let Some(read) =
+            unless_cancelled(cancel, self.read_ecc(&first_pass, due, run.progress)).await?
         else {
             return Ok(RunSummary::interrupted(run.run_id));
         };
         let ecc_read_secs = read_started.elapsed().as_secs_f64();
+        let customers_read = read.len() as u64;
+        let (read, whole_run) = read.finish(&known);
         self.record_rejected(run, &read.rejected, counts).await?;
-        let (known, states) = stored.into_known();
-        let Some(planned) = unless_cancelled(
-            cancel,
-            self.plan_run(run.options, &read, &field_map, &cached, &known),
-        )
-        .await?
-        else {
-            return Ok(RunSummary::interrupted(run.run_id));
+        let match_settings = MatchSettings::from_config(&self.config.sync);
+        let ecc_duplicates = whole_run.customers.duplicates(match_settings, 2);
+        let mut index_tokens = 0;
+        let index = if read.needs_index {
+            let before = self.client.governor().tokens_charged();
+            let keys = IndexKeys {
+                settings: match_settings,
+                customer_number_key: field_map.customer_number_key(),
+                vat_key: field_map.vat_number_key(),
+                links: &known.organization_links,
+            };
+            let Some(index) =
+                unless_cancelled(cancel, PipedriveIndex::load(&self.client, keys)).await?
+            else {
+                return Ok(RunSummary::interrupted(run.run_id));
+            };
+            index_tokens = self.client.governor().tokens_charged() - before;
+            Some(index)
+        } else {
+            None
         };
-        let the_plan = planned.plan;
-        let writes = the_plan
-            .entries
-            .iter()
-            .filter(|entry| entry.operation.writes())
-            .count();
-        run.progress
-            .planned(the_plan.entries.len() as u64, writes as u64);
 
         let mut summary = RunSummary {
             run_id: run.run_id,
             status: RunStatus::Ok,
             counts: ActionCounts::new(),
             tokens_used: 0,
-            index_tokens: planned.index_tokens,
-            customers_read: read.records.len() as u64,
+            index_tokens,
+            customers_read,
             ecc_read_secs: Some(ecc_read_secs),
             rejected: read.rejected.clone(),
-            ecc_duplicates: planned.ecc_duplicates,
+            ecc_duplicates: ecc_duplicates.len(),
             plan: None,
             alert: None,
             error: None,
         };
-        if run.options.dry_run {
-            for (action, count) in the_plan.counts() {
+        let planning = BatchPlanning {
+            options: run.options,
+            field_map: &field_map,
+            settings,
+            known: &known,
+            index: index.as_ref(),
+            ecc_duplicates: &ecc_duplicates,
+            whole_run: &whole_run,
+        };
+        let mut memory = PlanMemory::default();
+        let mut batches = read.customers.into_batches(run.options.batch_size)?;
+        let mut dry_run_plan = Plan {
+            entries: Vec::new(),
+            ecc_duplicates: ecc_duplicates.clone(),
+        };
+        let (mut planned_entries, mut planned_writes) = (0u64, 0u64);
+        let mut stop: Option<RunStop> = None;
+        loop {
+            let batch = batches.next_batch()?;
+            if batch.is_empty() {
+                break;
+            }
+            let the_plan = self.plan_batch(&planning, &batch, &mut memory)?;
+            planned_entries += the_plan.entries.len() as u64;
+            planned_writes += the_plan
+                .entries
+                .iter()
+                .filter(|entry| entry.operation.writes())
+                .count() as u64;
+            run.progress.planned(planned_entries, planned_writes);
+            if run.options.dry_run {
+                dry_run_plan.entries.extend(the_plan.entries);
+                continue;
+            }
+            let (stopped, carried_out) = self
+                .carry_out_plan(run, &field_map, &cached, &known, &batch, &the_plan, stop)
+                .await?;
+            stop = stopped;
+            for (action, count) in carried_out {
                 add_count(counts, action, count);
             }
-            summary.plan = Some(the_plan);
-            return Ok(summary);
         }
-
-        let (stop, carried_out) = self
-            .carry_out_plan(run, &field_map, &cached, &states, &read, &the_plan)
-            .await?;
-        for (action, count) in carried_out {
-            add_count(counts, action, count);
+        if run.options.dry_run {
+            for (action, count) in dry_run_plan.counts() {
+                add_count(counts, action, count);
+            }
+            summary.plan = Some(dry_run_plan);
+            return Ok(summary);
         }
         let counted = counts
             .lock()
@@ -542,28 +616,15 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// The plan of the records read, first without reading Pipedrive (a run with nothing new
-    /// costs no call), then, when some record needs it, again with the index of what Pipedrive
-    /// holds. A field-map fault ends the run here, before any write.
-    async fn plan_run(
-        &self,
+    /// The customer records of one batch as the planner takes them.
+    fn customer_records<'c>(
         options: &RunOptions,
-        read: &EccRead,
-        field_map: &FieldMap,
-        cached: &CachedFieldKeys,
-        known: &KnownRecords,
-    ) -> Result<RunPlan, SyncError> {
-        let customers: Vec<mlc_canonical::Customer> = read
-            .records
+        batch: &'c [ExtractedCustomer],
+    ) -> Vec<CustomerRecord<'c>> {
+        batch
             .iter()
-            .map(|record| record.customer.clone())
-            .collect();
-        let match_settings = MatchSettings::from_config(&self.config.sync);
-        let ecc_duplicates = find_ecc_duplicates(&customers, match_settings, 2);
-        let records: Vec<CustomerRecord<'_>> = customers
-            .iter()
-            .map(|customer| CustomerRecord {
-                customer,
+            .map(|record| CustomerRecord {
+                customer: &record.customer,
                 problems: Vec::new(),
                 changed_in_ecc: !matches!(options.mode, RunMode::Full | RunMode::Webhook(_)),
                 replay: matches!(options.mode, RunMode::Customers(_)),
@@ -573,73 +634,67 @@ impl SyncEngine {
                     RunMode::Delta | RunMode::Customers(_) => DriftCheck::Off,
                 },
             })
-            .collect();
-        let settings = PlanSettings::from_config(&self.config.sync, cached.status_label_id);
-        let now = Utc::now();
-        let plan_with = |pipedrive: Option<PipedriveView<'_>>| {
-            plan(&PlanInputs {
+            .collect()
+    }
+
+    /// The plan of one batch of the records read, with the index of what Pipedrive holds when
+    /// the run loaded it. A field-map fault ends the run here, before the batch's writes.
+    fn plan_batch(
+        &self,
+        planning: &BatchPlanning<'_>,
+        batch: &[ExtractedCustomer],
+        memory: &mut PlanMemory,
+    ) -> Result<Plan, SyncError> {
+        let records = Self::customer_records(planning.options, batch);
+        let the_plan = plan_batch(
+            &PlanInputs {
                 records: &records,
-                field_map,
-                settings: &settings,
-                known,
-                pipedrive,
-                ecc_duplicates: &ecc_duplicates,
-                now,
-            })
-        };
-        let mut the_plan = plan_with(None);
-        let mut index_tokens = 0;
-        if the_plan.needs_index() {
-            let before = self.client.governor().tokens_charged();
-            let index = self.load_index().await?;
-            index_tokens = self.client.governor().tokens_charged() - before;
-            let matcher = OrganizationMatcher::new(
-                match_settings,
-                field_map.customer_number_key(),
-                field_map.vat_number_key(),
-                index.organizations.values(),
-                known
-                    .organization_links
-                    .iter()
-                    .map(|(customer, id)| (customer.as_str(), *id)),
-            );
-            the_plan = plan_with(Some(PipedriveView {
-                matcher: &matcher,
-                organizations: &index.organizations,
-                persons: &index.persons,
-            }));
-        }
+                field_map: planning.field_map,
+                settings: &planning.settings,
+                known: planning.known,
+                pipedrive: planning.index.map(|index| PipedriveView {
+                    matcher: &index.matcher,
+                    existing: index,
+                }),
+                ecc_duplicates: planning.ecc_duplicates,
+                now: Utc::now(),
+                whole_run: Some(WholeRun {
+                    customers: &planning.whole_run.customers,
+                    missing_contacts: &planning.whole_run.missing_contacts,
+                }),
+            },
+            memory,
+        );
         // A mapped value the write types cannot hold is the same fault for every record: one
         // error before any write, never a retry per record.
         check_plan_bodies(&the_plan)?;
-        Ok(RunPlan {
-            plan: the_plan,
-            index_tokens,
-            ecc_duplicates: ecc_duplicates.len(),
-        })
+        Ok(the_plan)
     }
 
-    /// Carries the plan out, organizations first, then their persons, `concurrency` at a time;
-    /// returns why the run stopped, if it did, and the actions recorded.
+    /// Carries one batch's plan out, organizations first, then their persons, `concurrency` at
+    /// a time; returns why the run stopped (now or in an earlier batch: `stop`), if it did,
+    /// and the actions recorded.
+    #[allow(clippy::too_many_arguments)]
     async fn carry_out_plan(
         &self,
         run: &RunParams<'_>,
         field_map: &FieldMap,
         cached: &CachedFieldKeys,
-        states: &HashMap<(EntityKind, String), RecordState>,
-        read: &EccRead,
+        known: &KnownRecords,
+        batch: &[ExtractedCustomer],
         the_plan: &Plan,
+        stop: Option<RunStop>,
     ) -> Result<(Option<RunStop>, ActionCounts), SyncError> {
-        let reads = read_contexts(&read.records);
+        let reads = read_contexts(batch);
         let context = RunContext {
             run_id: run.run_id,
             options: run.options,
             field_map,
             status_label_id: cached.status_label_id,
-            states,
+            known,
             reads: &reads,
             counts: Mutex::new(ActionCounts::new()),
-            stop: Mutex::new(None),
+            stop: Mutex::new(stop),
             progress: run.progress,
             tokens_before: run.tokens_before,
             field_names: cached
@@ -736,24 +791,24 @@ impl SyncEngine {
         Ok(cached)
     }
 
-    /// Reads the customers this run covers, with the records due for a retry.
+    /// Reads the customers this run covers, with the records due again (`due`, a delta's),
+    /// into a spill file, planning each batch once without the Pipedrive index to learn
+    /// whether the run needs it.
     async fn read_ecc(
         &self,
-        mode: &RunMode,
-        stored: &StoredRecords<'_>,
+        first_pass: &FirstPass<'_>,
+        due: Vec<String>,
         progress: &dyn Progress,
-    ) -> Result<EccRead, SyncError> {
+    ) -> Result<RunRead, SyncError> {
         let connection = &self.config.sync.connection;
-        let mut read = EccRead::default();
-        let add = |batch: mlc_ecc::ExtractBatch, read: &mut EccRead| {
-            read.records.extend(batch.records);
-            read.rejected.extend(batch.rejected);
-            if batch.cursor_after.is_some() {
-                read.cursor_after = batch.cursor_after;
-            }
-            progress.read(read.records.len() as u64);
+        let mut read = RunRead::new(due)?;
+        let add = |batch: mlc_ecc::ExtractBatch, read: &mut RunRead| {
+            read.add(&batch, first_pass.known)?;
+            read.needs_index |= first_pass.needs_index(&batch.records)?;
+            progress.read(read.len() as u64);
+            Ok::<(), SyncError>(())
         };
-        match mode {
+        match &first_pass.options.mode {
             RunMode::Customers(numbers)
             | RunMode::Webhook(PipedriveEvents {
                 customers: numbers, ..
@@ -764,11 +819,11 @@ impl SyncEngine {
                         mlc_canonical::alpha_input(number, 10).unwrap_or_else(|| number.clone())
                     })
                     .collect();
-                let batch = self.extractor.customers(&internal).await?;
-                add(batch, &mut read);
-                read.cursor_after = None;
+                let mut batch = self.extractor.customers(&internal).await?;
+                batch.cursor_after = None;
+                add(batch, &mut read)?;
             }
-            RunMode::Full | RunMode::Delta => {
+            mode @ (RunMode::Full | RunMode::Delta) => {
                 // A delta reads from the stored cursor; the first run, with none, reads all.
                 let since = match mode {
                     RunMode::Delta => self
@@ -785,48 +840,17 @@ impl SyncEngine {
                     None => self.extractor.full().boxed(),
                 };
                 while let Some(batch) = stream.next().await {
-                    add(batch?, &mut read);
+                    add(batch?, &mut read)?;
                 }
-                if *mode == RunMode::Full {
-                    return Ok(read);
-                }
-                // Failed records and decided reviews are read again even if ECC did not
-                // change them.
-                let seen: HashSet<String> = read
-                    .records
-                    .iter()
-                    .map(|record| record.customer.customer_number.clone())
-                    .collect();
-                let due = customers_due_again(stored, &seen, Utc::now());
+                let due = read.due_not_read();
                 if !due.is_empty() {
-                    let batch = self.extractor.customers(&due).await?;
-                    read.records.extend(batch.records);
-                    read.rejected.extend(batch.rejected);
+                    let mut batch = self.extractor.customers(&due).await?;
+                    batch.cursor_after = None;
+                    add(batch, &mut read)?;
                 }
             }
         }
         Ok(read)
-    }
-
-    /// Every organization and person in Pipedrive, from the list endpoints (500 a page).
-    async fn load_index(&self) -> Result<PipedriveIndex, SyncError> {
-        let organizations = self.client.list_organizations(None).await?;
-        let persons = self
-            .client
-            .list_persons(&mlc_pipedrive::ListQuery::default())
-            .await?;
-        Ok(PipedriveIndex {
-            organizations: organizations
-                .iter()
-                .filter(|organization| !organization.is_deleted)
-                .map(|organization| (organization.id, existing_organization(organization)))
-                .collect(),
-            persons: persons
-                .iter()
-                .filter(|person| !person.is_deleted)
-                .map(|person| (person.id, existing_person(person)))
-                .collect(),
-        })
     }
 
     /// Moves the delta cursor from the version the run started with. When another run moved
@@ -1002,7 +1026,7 @@ impl SyncEngine {
         read: &ReadContext,
         created: &Mutex<HashMap<String, i64>>,
     ) -> Result<RecordOutcome, SyncError> {
-        let state = context.states.get(&(entry.kind, entry.ecc_key.clone()));
+        let state = context.state(entry.kind, &entry.ecc_key);
         let linked_id = match &entry.operation {
             Operation::Update { id, .. }
             | Operation::Label { id, .. }
@@ -1247,7 +1271,7 @@ impl SyncEngine {
             }
             Err(error) => {
                 // Nothing was created: close the intent with the failure.
-                let state = context.states.get(&(entry.kind, entry.ecc_key.clone()));
+                let state = context.state(entry.kind, &entry.ecc_key);
                 let mut outcome = self.failed(context, entry, read, state, None, error);
                 outcome.closes_intent = Some(intent);
                 Ok(Ok(outcome))
@@ -1369,16 +1393,42 @@ impl SyncEngine {
     }
 }
 
-#[derive(Default)]
-struct EccRead {
-    records: Vec<ExtractedCustomer>,
-    rejected: Vec<DataProblem>,
-    cursor_after: Option<DeltaCursor>,
+/// What the first pass plans each batch with: no index, no whole-run knowledge, only to learn
+/// whether the run needs the index, and to find a field-map fault before any write.
+struct FirstPass<'a> {
+    options: &'a RunOptions,
+    field_map: &'a FieldMap,
+    settings: &'a PlanSettings,
+    known: &'a KnownRecords,
 }
 
-struct PipedriveIndex {
-    organizations: HashMap<i64, ExistingOrganization>,
-    persons: HashMap<i64, ExistingPerson>,
+impl FirstPass<'_> {
+    /// Whether some of these records cannot be decided without the Pipedrive index. Without
+    /// the run's ECC duplicates an unlinked duplicate counts as needing it (which it does
+    /// unless `map-to-one` settles it).
+    fn needs_index(&self, batch: &[ExtractedCustomer]) -> Result<bool, SyncError> {
+        let records = SyncEngine::customer_records(self.options, batch);
+        let nobody = RunCustomersBuilder::with_capacity(0).finish();
+        let no_missing_contacts = MissingContacts::default();
+        let the_plan = plan_batch(
+            &PlanInputs {
+                records: &records,
+                field_map: self.field_map,
+                settings: self.settings,
+                known: self.known,
+                pipedrive: None,
+                ecc_duplicates: &[],
+                now: Utc::now(),
+                whole_run: Some(WholeRun {
+                    customers: &nobody,
+                    missing_contacts: &no_missing_contacts,
+                }),
+            },
+            &mut PlanMemory::default(),
+        );
+        check_plan_bodies(&the_plan)?;
+        Ok(the_plan.needs_index())
+    }
 }
 
 /// What an intent remembers to recognise its record in Pipedrive after a crash.
@@ -1393,6 +1443,7 @@ struct IntentPayload {
     extracted: Value,
 }
 
+/// What each customer of a batch was read as, for the audit.
 fn read_contexts(records: &[ExtractedCustomer]) -> HashMap<String, ReadContext> {
     records
         .iter()

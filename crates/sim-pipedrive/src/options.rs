@@ -89,6 +89,11 @@ pub struct SimPipedriveOptions {
     /// How long such a client stays blocked (scaled by --time-scale).
     #[arg(long, default_value_t = 60)]
     pub block_secs: u64,
+    /// Requests per 2 s instead of the plan's figure, reported in `x-ratelimit-limit` (a
+    /// company with a custom limit; `bench scale` sets a high one to get pacing out of the
+    /// way, as the connector follows the limit the server reports).
+    #[arg(long)]
+    pub burst_limit: Option<u32>,
 }
 
 /// How long search lags behind writes unless told otherwise.
@@ -123,6 +128,7 @@ impl SimPipedriveOptions {
             post_put_per_day: 10_000,
             block_after_429s: 40,
             block_secs: 60,
+            burst_limit: None,
         }
     }
 }

@@ -260,6 +260,7 @@ impl Shared {
                 idle_after: Duration::from_secs_f64(600.0 * time_scale),
                 budget_retry_after: options.budget_retry_after,
                 writes_per_day: options.post_put_per_day,
+                burst_limit: options.burst_limit,
             },
         );
         let base_url = format!("http://{addr}");

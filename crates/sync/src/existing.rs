@@ -129,3 +129,72 @@ impl ExistingRecord for ExistingPerson {
 
 /// Mapped field keys of custom fields are "custom_fields." followed by the hash key.
 pub const CUSTOM_FIELD_PREFIX: &str = "custom_fields.";
+
+/// What Pipedrive holds, looked up by id. The planner asks only for the records it decides
+/// about, so a large account need not be held in memory whole: the engine reads them back
+/// from a spill file; tests and small callers use [`ExistingRecords`].
+pub trait ExistingLookup: Sync {
+    fn organization(&self, id: i64) -> Option<ExistingOrganization>;
+    fn person(&self, id: i64) -> Option<ExistingPerson>;
+    /// The persons of an organization, by id.
+    fn persons_of(&self, organization_id: i64) -> Vec<ExistingPerson>;
+}
+
+/// Existing records held in memory.
+#[derive(Debug, Clone, Default)]
+pub struct ExistingRecords {
+    organizations: std::collections::HashMap<i64, ExistingOrganization>,
+    persons: std::collections::HashMap<i64, ExistingPerson>,
+    /// Person ids by organization, each list by id.
+    by_organization: std::collections::HashMap<i64, Vec<i64>>,
+}
+
+impl ExistingRecords {
+    pub fn new(
+        organizations: impl IntoIterator<Item = ExistingOrganization>,
+        persons: impl IntoIterator<Item = ExistingPerson>,
+    ) -> Self {
+        let organizations = organizations
+            .into_iter()
+            .map(|organization| (organization.id, organization))
+            .collect();
+        let persons: std::collections::HashMap<i64, ExistingPerson> = persons
+            .into_iter()
+            .map(|person| (person.id, person))
+            .collect();
+        let mut by_organization: std::collections::HashMap<i64, Vec<i64>> =
+            std::collections::HashMap::new();
+        for person in persons.values() {
+            if let Some(org_id) = person.org_id {
+                by_organization.entry(org_id).or_default().push(person.id);
+            }
+        }
+        for ids in by_organization.values_mut() {
+            ids.sort_unstable();
+        }
+        ExistingRecords {
+            organizations,
+            persons,
+            by_organization,
+        }
+    }
+}
+
+impl ExistingLookup for ExistingRecords {
+    fn organization(&self, id: i64) -> Option<ExistingOrganization> {
+        self.organizations.get(&id).cloned()
+    }
+
+    fn person(&self, id: i64) -> Option<ExistingPerson> {
+        self.persons.get(&id).cloned()
+    }
+
+    fn persons_of(&self, organization_id: i64) -> Vec<ExistingPerson> {
+        self.by_organization
+            .get(&organization_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.persons.get(id).cloned())
+            .collect()
+    }
+}

@@ -6,9 +6,9 @@
 use mlc_canonical::Customer;
 use serde::{Deserialize, Serialize};
 
-use super::index::{vat_key, RecordIndexBuilder};
+use super::index::{same_address_keys, vat_key, MatchSubject, RecordIndex, RecordIndexBuilder};
 use super::organization::{customer_subject, parallel_map, MatchSettings};
-use super::score::{score, score_above, Evidence};
+use super::score::{same_name_and_address, score, score_above, Evidence};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EccDuplicate {
@@ -28,91 +28,189 @@ pub fn find_ecc_duplicates(
     settings: MatchSettings,
     threads: usize,
 ) -> Vec<EccDuplicate> {
-    let mut order: Vec<usize> = (0..customers.len()).collect();
-    order.sort_by(|a, b| {
-        customers[*a]
-            .customer_number
-            .cmp(&customers[*b].customer_number)
-    });
-    // rank[i] = position of customers[i] in customer-number order.
-    let mut rank = vec![0usize; customers.len()];
-    for (position, index) in order.iter().enumerate() {
-        rank[*index] = position;
+    let mut builder = RunCustomersBuilder::with_capacity(customers.len());
+    for customer in customers {
+        builder.add(customer);
     }
-    let subjects: Vec<_> = customers.iter().map(customer_subject).collect();
-    let mut builder = RecordIndexBuilder::with_capacity(customers.len());
-    for (index, subject) in subjects.iter().enumerate() {
-        builder.add(index as i64, subject);
+    builder.finish().duplicates(settings, threads)
+}
+
+/// Collects the customers of a run as they are read, one batch at a time.
+pub struct RunCustomersBuilder {
+    index: RecordIndexBuilder,
+    numbers: String,
+    ends: Vec<u32>,
+}
+
+impl RunCustomersBuilder {
+    pub fn with_capacity(customers: usize) -> Self {
+        RunCustomersBuilder {
+            index: RecordIndexBuilder::with_capacity(customers),
+            numbers: String::with_capacity(customers * 10),
+            ends: Vec::with_capacity(customers),
+        }
     }
-    let index = builder.finish();
-    let positions: Vec<usize> = (0..customers.len()).collect();
-    // For each customer, its best earlier look-alike.
-    let best_earlier: Vec<Option<(usize, f64, &'static str, Evidence)>> =
-        parallel_map(&positions, threads, |position, scratch| {
-            let subject = &subjects[*position];
-            let mut best: Option<(usize, f64, &'static str, Evidence)> = None;
-            let mut consider =
-                |other: usize, rule: &'static str, evidence: Evidence, effective: f64| {
-                    if other == *position || rank[other] > rank[*position] {
-                        return;
+
+    pub fn add(&mut self, customer: &Customer) {
+        let position = self.ends.len() as i64;
+        self.index.add(position, &customer_subject(customer));
+        self.numbers.push_str(&customer.customer_number);
+        self.ends
+            .push(u32::try_from(self.numbers.len()).unwrap_or(u32::MAX));
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn finish(mut self) -> RunCustomers {
+        self.numbers.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        RunCustomers {
+            index: self.index.finish(),
+            numbers: self.numbers,
+            ends: self.ends,
+        }
+    }
+}
+
+/// Every customer a run read, compact (their match subjects in a [`RecordIndex`], their numbers
+/// in one string), for the rules that look at the whole run while it is planned batch by
+/// batch: ECC duplicates, and an organization with exactly the name and address of one of
+/// them.
+pub struct RunCustomers {
+    index: RecordIndex,
+    numbers: String,
+    ends: Vec<u32>,
+}
+
+impl RunCustomers {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The customer number (internal form) of the customer read at `position`.
+    pub fn number(&self, position: usize) -> &str {
+        let start = match position {
+            0 => 0,
+            _ => self.ends[position - 1] as usize,
+        };
+        &self.numbers[start..self.ends[position] as usize]
+    }
+
+    /// Bytes held, for the benchmark's figures.
+    pub fn heap_bytes(&self) -> usize {
+        self.index.heap_bytes() + self.numbers.capacity() + self.ends.capacity() * 4
+    }
+
+    /// The customers (internal numbers, in the order read) with exactly the normalized name and
+    /// address of `subject`.
+    pub fn with_same_name_and_address(&self, subject: &MatchSubject) -> Vec<&str> {
+        let mut keys = Vec::new();
+        same_address_keys(subject, &mut keys);
+        let mut positions: Vec<u32> = keys
+            .iter()
+            .flat_map(|key| self.index.postings(*key))
+            .filter(|number| same_name_and_address(subject, &self.index.record(*number)))
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        positions
+            .into_iter()
+            .map(|number| self.number(self.index.record(number).id as usize))
+            .collect()
+    }
+
+    /// Every customer that duplicates an earlier one (by customer number), in customer-number
+    /// order.
+    pub fn duplicates(&self, settings: MatchSettings, threads: usize) -> Vec<EccDuplicate> {
+        let count = self.len();
+        let mut order: Vec<usize> = (0..count).collect();
+        order.sort_by(|a, b| self.number(*a).cmp(self.number(*b)));
+        // rank[i] = position of customer i in customer-number order.
+        let mut rank = vec![0usize; count];
+        for (position, index) in order.iter().enumerate() {
+            rank[*index] = position;
+        }
+        let index = &self.index;
+        let positions: Vec<usize> = (0..count).collect();
+        // For each customer, its best earlier look-alike.
+        let best_earlier: Vec<Option<(usize, f64, &'static str, Evidence)>> =
+            parallel_map(&positions, threads, |position, scratch| {
+                let subject = index.record(*position as u32).subject();
+                let mut best: Option<(usize, f64, &'static str, Evidence)> = None;
+                let mut consider =
+                    |other: usize, rule: &'static str, evidence: Evidence, effective: f64| {
+                        if other == *position || rank[other] > rank[*position] {
+                            return;
+                        }
+                        if best
+                            .as_ref()
+                            .is_none_or(|(_, score, _, _)| effective > *score)
+                        {
+                            best = Some((other, effective, rule, evidence));
+                        }
+                    };
+                if !subject.vat.is_empty() {
+                    for number in index.postings(vat_key(&subject.vat)) {
+                        let record = index.record(number);
+                        if record.vat != subject.vat {
+                            continue;
+                        }
+                        let evidence = score(&subject, &record);
+                        if evidence.name_score >= 0.5 {
+                            consider(record.id as usize, "vat", evidence, 1.0);
+                        }
                     }
-                    if best
-                        .as_ref()
-                        .is_none_or(|(_, score, _, _)| effective > *score)
-                    {
-                        best = Some((other, effective, rule, evidence));
-                    }
-                };
-            if !subject.vat.is_empty() {
-                for number in index.postings(vat_key(&subject.vat)) {
+                }
+                for (number, _) in
+                    index.candidates(&subject, 48, &mut scratch.keys, &mut scratch.found)
+                {
                     let record = index.record(number);
-                    if record.vat != subject.vat {
+                    let other = record.id as usize;
+                    if other == *position || rank[other] > rank[*position] {
                         continue;
                     }
-                    let evidence = score(subject, &record);
-                    if evidence.name_score >= 0.5 {
-                        consider(record.id as usize, "vat", evidence, 1.0);
+                    let weight = |word: &str| index.word_weight(word);
+                    let Some(evidence) =
+                        score_above(&subject, &record, settings.link_threshold, &weight)
+                    else {
+                        continue;
+                    };
+                    if evidence.score >= settings.link_threshold {
+                        let effective = evidence.score;
+                        consider(record.id as usize, "name_and_address", evidence, effective);
                     }
                 }
-            }
-            for (number, _) in index.candidates(subject, 48, &mut scratch.keys, &mut scratch.found)
-            {
-                let record = index.record(number);
-                let other = record.id as usize;
-                if other == *position || rank[other] > rank[*position] {
-                    continue;
-                }
-                let weight = |word: &str| index.word_weight(word);
-                let Some(evidence) =
-                    score_above(subject, &record, settings.link_threshold, &weight)
-                else {
-                    continue;
-                };
-                if evidence.score >= settings.link_threshold {
-                    let effective = evidence.score;
-                    consider(record.id as usize, "name_and_address", evidence, effective);
-                }
-            }
-            best
-        });
-    // Resolve chains so every duplicate points at a customer that is no duplicate itself.
-    let mut primary_of: Vec<Option<usize>> = vec![None; customers.len()];
-    let mut duplicates = Vec::new();
-    for index in order {
-        let Some((other, score, rule, evidence)) = best_earlier[index].clone() else {
-            continue;
-        };
-        let primary = primary_of[other].unwrap_or(other);
-        primary_of[index] = Some(primary);
-        duplicates.push(EccDuplicate {
-            customer_number: customers[index].customer_number.clone(),
-            duplicate_of: customers[primary].customer_number.clone(),
-            score,
-            rule: rule.to_string(),
-            evidence,
-        });
+                best
+            });
+        // Resolve chains so every duplicate points at a customer that is no duplicate itself.
+        let mut primary_of: Vec<Option<usize>> = vec![None; count];
+        let mut duplicates = Vec::new();
+        for index in order {
+            let Some((other, score, rule, evidence)) = best_earlier[index].clone() else {
+                continue;
+            };
+            let primary = primary_of[other].unwrap_or(other);
+            primary_of[index] = Some(primary);
+            duplicates.push(EccDuplicate {
+                customer_number: self.number(index).to_string(),
+                duplicate_of: self.number(primary).to_string(),
+                score,
+                rule: rule.to_string(),
+                evidence,
+            });
+        }
+        duplicates
     }
-    duplicates
 }
 
 #[cfg(test)]

@@ -118,6 +118,21 @@ pub struct IndexedRecord<'a> {
 }
 
 impl IndexedRecord<'_> {
+    /// The subject this record was indexed from (its strings as stored, at most 255 bytes each).
+    pub fn subject(&self) -> MatchSubject {
+        MatchSubject {
+            name: self.name.to_string(),
+            alt_name: self.alt_name.to_string(),
+            postal_code: self.postal_code.to_string(),
+            city: self.city.to_string(),
+            street: self.street.to_string(),
+            house_number: self.house_number.to_string(),
+            country: self.country.to_string(),
+            vat: self.vat.to_string(),
+            customer_number: self.customer_number.to_string(),
+        }
+    }
+
     fn parts(&self) -> [&str; PARTS] {
         [
             self.name,

@@ -9,7 +9,7 @@ pub mod organization;
 pub mod person;
 pub mod score;
 
-pub use duplicates::{find_ecc_duplicates, EccDuplicate};
+pub use duplicates::{find_ecc_duplicates, EccDuplicate, RunCustomers, RunCustomersBuilder};
 pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{
     customer_subject, organization_subject, MatchEvidence, MatchOutcome, MatchRule, MatchSettings,

@@ -298,6 +298,12 @@ impl OrganizationMatcher {
         self.index.heap_bytes()
     }
 
+    /// The subject an organization was indexed as (with the customer number it is linked to).
+    pub fn subject_of(&self, pipedrive_id: i64) -> Option<MatchSubject> {
+        let number = self.index.number_of(pipedrive_id)?;
+        Some(self.index.record(number).subject())
+    }
+
     /// The customer number an organization is linked to, if any.
     pub fn linked_customer(&self, pipedrive_id: i64) -> Option<&str> {
         let number = self.index.number_of(pipedrive_id)?;

@@ -24,12 +24,13 @@ const DELETED_MARKER: &str = "contact-deleted-in-ecc";
 
 /// The linked persons whose contact the run did not read, by the customer they belong to
 /// (the customer of the last outcome committed for them), for the customers the run read.
-pub struct MissingContacts<'a> {
-    by_customer: HashMap<&'a str, Vec<(&'a str, i64)>>,
+#[derive(Debug, Default)]
+pub struct MissingContacts {
+    by_customer: HashMap<String, Vec<(String, i64)>>,
 }
 
-impl<'a> MissingContacts<'a> {
-    pub fn new(records: &'a [CustomerRecord<'a>], known: &'a KnownRecords) -> Self {
+impl MissingContacts {
+    pub fn new(records: &[CustomerRecord<'_>], known: &KnownRecords) -> Self {
         let customers_read: HashSet<&str> = records
             .iter()
             .map(|record| record.customer.customer_number.as_str())
@@ -41,11 +42,27 @@ impl<'a> MissingContacts<'a> {
             .flat_map(|record| &record.customer.contacts)
             .map(|contact| contact.contact_number.as_str())
             .collect();
-        let mut by_customer: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
-        for (contact_number, person_id) in &known.person_links {
-            if contacts_read.contains(contact_number.as_str()) {
+        let not_read = known
+            .person_links
+            .keys()
+            .filter(|contact_number| !contacts_read.contains(contact_number.as_str()));
+        MissingContacts::of_unread(known, not_read, |customer| {
+            customers_read.contains(customer)
+        })
+    }
+
+    /// From the linked contacts a run did not read and whether it read a customer: the run is
+    /// read batch by batch, and only the caller saw all of it.
+    pub fn of_unread<'k>(
+        known: &'k KnownRecords,
+        not_read: impl IntoIterator<Item = &'k String>,
+        customer_read: impl Fn(&str) -> bool,
+    ) -> Self {
+        let mut by_customer: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+        for contact_number in not_read {
+            let Some(person_id) = known.person_links.get(contact_number) else {
                 continue;
-            }
+            };
             let Some(customer) = known
                 .person_states
                 .get(contact_number)
@@ -54,11 +71,11 @@ impl<'a> MissingContacts<'a> {
                 // No customer known for it: it cannot be judged by a customer's read.
                 continue;
             };
-            if customers_read.contains(customer) {
+            if customer_read(customer) {
                 by_customer
-                    .entry(customer)
+                    .entry(customer.to_string())
                     .or_default()
-                    .push((contact_number.as_str(), *person_id));
+                    .push((contact_number.clone(), *person_id));
             }
         }
         for persons in by_customer.values_mut() {
@@ -68,7 +85,7 @@ impl<'a> MissingContacts<'a> {
     }
 
     /// The contacts of `customer_number` that are linked but were not read, in number order.
-    pub fn of(&self, customer_number: &str) -> &[(&'a str, i64)] {
+    pub fn of(&self, customer_number: &str) -> &[(String, i64)] {
         self.by_customer
             .get(customer_number)
             .map(Vec::as_slice)
@@ -81,7 +98,7 @@ impl<'a> MissingContacts<'a> {
 pub fn deleted_contact_entries(
     inputs: &PlanInputs<'_>,
     record: &CustomerRecord<'_>,
-    missing: &MissingContacts<'_>,
+    missing: &MissingContacts,
 ) -> Vec<PlanEntry> {
     let customer = record.customer;
     if !record.problems.is_empty() || customer.deleted || customer.blocked {
@@ -187,7 +204,7 @@ fn mark_deleted(
     let current = inputs
         .pipedrive
         .as_ref()
-        .and_then(|view| view.persons.get(&person_id));
+        .and_then(|view| view.existing.person(person_id));
     let Some(current) = current else {
         // Not in the index either means it is gone in Pipedrive too: the executor's look-up
         // finds out, and a person gone on both sides is only unlinked.
@@ -202,7 +219,7 @@ fn mark_deleted(
         planned.tokens = GET_TOKENS + UPDATE_TOKENS;
         return;
     };
-    let changes = diff(&changes, current, &[]);
+    let changes = diff(&changes, &current, &[]);
     planned.reason = if changes.is_empty() {
         format!("{gone}; person {person_id} holds the status already: remembered, no call")
     } else {

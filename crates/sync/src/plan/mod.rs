@@ -28,13 +28,14 @@ use mlc_config::SyncConfig;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::existing::{ExistingOrganization, ExistingPerson, ExistingRecord};
+use crate::existing::{ExistingLookup, ExistingPerson, ExistingRecord};
 use crate::map::{customer_status, diff, FieldMap, MappedRecord, MappingProblem};
 use crate::matching::{
     match_person, EccDuplicate, MatchEvidence, MatchOutcome, MatchRule, OrganizationMatcher,
-    PersonMatch, ReviewReason,
+    PersonMatch, ReviewReason, RunCustomers,
 };
 use cost::{CREATE_TOKENS, DELETE_TOKENS, GET_TOKENS, UPDATE_TOKENS};
+pub use deleted_contacts::MissingContacts;
 
 /// The policies of `[sync]` the planner applies, with the status label resolved to its id.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,8 +157,23 @@ impl KnownRecords {
 /// copy by the executor, and unlinked ones wait (no create without a lookup).
 pub struct PipedriveView<'a> {
     pub matcher: &'a OrganizationMatcher,
-    pub organizations: &'a HashMap<i64, ExistingOrganization>,
-    pub persons: &'a HashMap<i64, ExistingPerson>,
+    /// The organizations and persons themselves, looked up by id.
+    pub existing: &'a dyn ExistingLookup,
+}
+
+/// What a run planned batch by batch carries from one batch to the next.
+#[derive(Debug, Default)]
+pub struct PlanMemory {
+    /// Organizations linked in this run, by the customer that took them.
+    claimed: HashMap<i64, String>,
+}
+
+/// The whole run, for the rules a batch cannot decide alone: the customers with exactly an
+/// organization's name and address, and the contacts deleted in ECC. `None` in
+/// [`PlanInputs`] when the records are the whole run.
+pub struct WholeRun<'a> {
+    pub customers: &'a RunCustomers,
+    pub missing_contacts: &'a MissingContacts,
 }
 
 /// Where a person's organization is.
@@ -392,23 +408,29 @@ pub struct PlanInputs<'a> {
     /// From `matching::find_ecc_duplicates` over the customers read (or all customers).
     pub ecc_duplicates: &'a [EccDuplicate],
     pub now: DateTime<Utc>,
+    /// Set when `records` is one batch of a larger run.
+    pub whole_run: Option<WholeRun<'a>>,
 }
 
 /// The plan for `inputs.records`, in their order: each customer's organization, the persons of
 /// its contacts, then the persons of its contacts deleted in ECC.
 pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
+    plan_batch(inputs, &mut PlanMemory::default())
+}
+
+/// The plan for one batch of a run; `memory` carries what the batches before decided.
+pub fn plan_batch(inputs: &PlanInputs<'_>, memory: &mut PlanMemory) -> Plan {
     let mut planner = Planner {
         inputs,
-        claimed: HashMap::new(),
+        claimed: std::mem::take(&mut memory.claimed),
         same_name_and_address: HashMap::new(),
         duplicate_of: inputs
             .ecc_duplicates
             .iter()
             .map(|duplicate| (duplicate.customer_number.as_str(), duplicate))
             .collect(),
-        persons_by_organization: HashMap::new(),
     };
-    if let Some(view) = &inputs.pipedrive {
+    if let (Some(view), None) = (&inputs.pipedrive, &inputs.whole_run) {
         for record in inputs.records {
             let customer = record.customer;
             for id in view.matcher.same_name_and_address(customer) {
@@ -416,23 +438,18 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
                     .same_name_and_address
                     .entry(id)
                     .or_default()
-                    .push(customer.customer_number.as_str());
+                    .push(customer.customer_number.clone());
             }
-        }
-        for person in view.persons.values() {
-            if let Some(org_id) = person.org_id {
-                planner
-                    .persons_by_organization
-                    .entry(org_id)
-                    .or_default()
-                    .push(person);
-            }
-        }
-        for persons in planner.persons_by_organization.values_mut() {
-            persons.sort_by_key(|person| person.id);
         }
     }
-    let missing_contacts = deleted_contacts::MissingContacts::new(inputs.records, inputs.known);
+    let own_missing_contacts;
+    let missing_contacts = match &inputs.whole_run {
+        Some(whole_run) => whole_run.missing_contacts,
+        None => {
+            own_missing_contacts = MissingContacts::new(inputs.records, inputs.known);
+            &own_missing_contacts
+        }
+    };
     let mut entries = Vec::new();
     for record in inputs.records {
         let organization = planner.plan_organization(record);
@@ -450,9 +467,10 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
         entries.extend(deleted_contacts::deleted_contact_entries(
             inputs,
             record,
-            &missing_contacts,
+            missing_contacts,
         ));
     }
+    memory.claimed = planner.claimed;
     Plan {
         entries,
         ecc_duplicates: inputs.ecc_duplicates.to_vec(),
@@ -464,10 +482,9 @@ struct Planner<'p, 'a> {
     /// Organizations linked in this plan, by the customer that took them.
     claimed: HashMap<i64, String>,
     /// Organizations with exactly the normalized name and address of customers of this run,
-    /// and theirs.
-    same_name_and_address: HashMap<i64, Vec<&'a str>>,
+    /// and theirs (when the records are the whole run; else `WholeRun` answers).
+    same_name_and_address: HashMap<i64, Vec<String>>,
     duplicate_of: HashMap<&'a str, &'a EccDuplicate>,
-    persons_by_organization: HashMap<i64, Vec<&'a ExistingPerson>>,
 }
 
 fn entry(
@@ -770,9 +787,14 @@ impl<'p, 'a> Planner<'p, 'a> {
         });
         if unchanged && !record.replay {
             planned.pushed_hash = Some(mapped_hash);
-            let current = self.inputs.pipedrive.as_ref().map(|view| {
-                view.organizations
-                    .get(&id)
+            let current = self
+                .inputs
+                .pipedrive
+                .as_ref()
+                .map(|view| view.existing.organization(id));
+            let current = current.as_ref().map(|current| {
+                current
+                    .as_ref()
                     .map(|current| current as &dyn ExistingRecord)
             });
             return drift_check(record.drift, planned, mapped, managed_labels, id, current);
@@ -795,8 +817,8 @@ impl<'p, 'a> Planner<'p, 'a> {
             .inputs
             .pipedrive
             .as_ref()
-            .map(|view| view.organizations.get(&id));
-        match current {
+            .map(|view| view.existing.organization(id));
+        match current.as_ref().map(Option::as_ref) {
             Some(None) => {
                 planned.operation = Operation::Error;
                 planned.reason = format!(
@@ -995,7 +1017,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                         "organization {} fits (score {:.2}), but it has exactly the name and address of customer {}; not linked until reviewed",
                         evidence.pipedrive_id,
                         evidence.score,
-                        alpha_output(other)
+                        alpha_output(&other)
                     );
                     planned.operation = Operation::Review {
                         id: evidence.pipedrive_id,
@@ -1066,15 +1088,33 @@ impl<'p, 'a> Planner<'p, 'a> {
     /// The customer of this run whose exact name and address a fuzzy match has, when that is
     /// not the customer matched: two branches of one group down one street score alike, and
     /// the organization is the one at its own address.
-    fn another_customers_address(&self, evidence: &MatchEvidence, customer: &str) -> Option<&str> {
+    fn another_customers_address(
+        &self,
+        evidence: &MatchEvidence,
+        customer: &str,
+    ) -> Option<String> {
         if evidence.rule != MatchRule::NameAndAddress {
             return None;
         }
-        let owners = self.same_name_and_address.get(&evidence.pipedrive_id)?;
-        if owners.contains(&customer) {
+        let owners: Vec<String> = match (&self.inputs.whole_run, &self.inputs.pipedrive) {
+            (Some(whole_run), Some(view)) => {
+                let subject = view.matcher.subject_of(evidence.pipedrive_id)?;
+                whole_run
+                    .customers
+                    .with_same_name_and_address(&subject)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            }
+            _ => self
+                .same_name_and_address
+                .get(&evidence.pipedrive_id)?
+                .clone(),
+        };
+        if owners.iter().any(|owner| owner == customer) {
             return None;
         }
-        owners.first().copied()
+        owners.into_iter().next()
     }
 
     fn create_organization(
@@ -1112,8 +1152,8 @@ impl<'p, 'a> Planner<'p, 'a> {
             .inputs
             .pipedrive
             .as_ref()
-            .and_then(|view| view.organizations.get(&id));
-        let (changes, diffed) = match current {
+            .and_then(|view| view.existing.organization(id));
+        let (changes, diffed) = match &current {
             Some(current) => (diff(&mapped, current, managed_labels), true),
             None => (mapped, false),
         };
@@ -1203,16 +1243,23 @@ impl<'p, 'a> Planner<'p, 'a> {
             });
             if unchanged && !record.replay {
                 planned.pushed_hash = mapped_hash;
-                let current = inputs.pipedrive.as_ref().map(|view| {
-                    view.persons
-                        .get(&id)
+                let current = inputs
+                    .pipedrive
+                    .as_ref()
+                    .map(|view| view.existing.person(id));
+                let current = current.as_ref().map(|current| {
+                    current
+                        .as_ref()
                         .map(|current| current as &dyn ExistingRecord)
                 });
                 return drift_check(record.drift, planned, mapped, &[], id, current);
             }
             planned.pushed_hash = mapped_hash;
-            let current = inputs.pipedrive.as_ref().map(|view| view.persons.get(&id));
-            match current {
+            let current = inputs
+                .pipedrive
+                .as_ref()
+                .map(|view| view.existing.person(id));
+            match current.as_ref().map(Option::as_ref) {
                 Some(None) => {
                     planned.operation = Operation::Error;
                     planned.pushed_hash = None;
@@ -1291,17 +1338,15 @@ impl<'p, 'a> Planner<'p, 'a> {
             planned.needs_index = true;
             return planned;
         }
-        let candidates: Vec<&ExistingPerson> = self
-            .persons_by_organization
-            .get(&organization_id)
-            .map(|persons| {
-                persons
-                    .iter()
-                    .copied()
-                    .filter(|person| !rejected.contains(&person.id))
-                    .collect()
-            })
+        let in_organization: Vec<ExistingPerson> = inputs
+            .pipedrive
+            .as_ref()
+            .map(|view| view.existing.persons_of(organization_id))
             .unwrap_or_default();
+        let candidates: Vec<&ExistingPerson> = in_organization
+            .iter()
+            .filter(|person| !rejected.contains(&person.id))
+            .collect();
         let linked: BTreeMap<i64, String> = inputs
             .known
             .person_links
@@ -1361,8 +1406,8 @@ impl<'p, 'a> Planner<'p, 'a> {
             .inputs
             .pipedrive
             .as_ref()
-            .and_then(|view| view.persons.get(&id));
-        let (changes, diffed) = match current {
+            .and_then(|view| view.existing.person(id));
+        let (changes, diffed) = match &current {
             Some(current) => (diff(&mapped, current, &[]), true),
             None => (mapped, false),
         };

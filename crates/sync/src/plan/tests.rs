@@ -8,7 +8,9 @@ use mlc_config::MappingConfig;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::existing::{ContactEntry, ExistingOrganization, ExistingPerson, PipedriveAddress};
+use crate::existing::{
+    ContactEntry, ExistingOrganization, ExistingPerson, ExistingRecords, PipedriveAddress,
+};
 use crate::map::{FieldMap, MappedRecord, CUSTOMER_NUMBER_FIELD};
 use crate::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
 use crate::testing::{customer, field_map_with, key_for, other_customer, sync_config};
@@ -204,6 +206,10 @@ impl World {
                 drift: self.drift,
             })
             .collect();
+        let existing = ExistingRecords::new(
+            self.organizations.values().cloned(),
+            self.persons.values().cloned(),
+        );
         plan(&PlanInputs {
             records: &records,
             field_map: &self.map,
@@ -211,11 +217,11 @@ impl World {
             known: &self.known,
             pipedrive: self.with_index.then_some(PipedriveView {
                 matcher: &matcher,
-                organizations: &self.organizations,
-                persons: &self.persons,
+                existing: &existing,
             }),
             ecc_duplicates: &self.duplicates,
             now: Utc::now(),
+            whole_run: None,
         })
     }
 }

@@ -1,5 +1,4 @@
-//! `ml-connector bench`: the product's targets measured on the built-in simulators, printed with
-//! their ratio to the physical limit, and written as JSON for machines.
+//! The sync's targets on the in-process simulators, each with its ratio to the physical limit:
 //!
 //! - `initial-load`: every customer created; tokens per organization against the minimum (5 a
 //!   create plus the index pages), wall time against what the plan's burst limit allows, the
@@ -9,7 +8,6 @@
 //! - `change-poll`: customers changed in ECC, then one delta run: the time from the change to
 //!   Pipedrive showing it (target: the poll interval plus 5 s), tokens and PATCHes per change.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -18,56 +16,10 @@ use mlc_sim_ecc::MutationRequest;
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::{json, Value};
 
-use crate::exit::CliError;
-
-/// Measure the sync's targets on the built-in simulators.
-#[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Examples:\n  ml-connector bench\n  ml-connector bench --customers 2000 --plan growth --json bench.json"
-)]
-pub struct BenchArgs {
-    /// Customers in the simulated ECC for the initial load.
-    #[arg(long, default_value_t = 1000)]
-    pub customers: usize,
-    /// Pipedrive plan (sets the burst limit the wall time is compared with).
-    #[arg(long, default_value = "premium")]
-    pub plan: String,
-    /// Customers changed in ECC for the change-poll scenario.
-    #[arg(long, default_value_t = 50)]
-    pub changes: usize,
-    /// Also write the figures as JSON to this file.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
-}
-
-pub fn run(args: &BenchArgs) -> Result<(), CliError> {
-    let runtime = crate::runtime()?;
-    let scenarios = runtime.block_on(bench(args)).map_err(CliError::failed)?;
-    for scenario in &scenarios {
-        println!("{}", scenario["name"].as_str().unwrap_or_default());
-        if let Some(metrics) = scenario["metrics"].as_object() {
-            for (name, value) in metrics {
-                println!("  {name:<28} {value}");
-            }
-        }
-    }
-    if let Some(path) = &args.json {
-        let document = json!({ "scenarios": scenarios });
-        std::fs::write(
-            path,
-            serde_json::to_string_pretty(&document).unwrap_or_default(),
-        )
-        .with_context(|| format!("writing {}", path.display()))
-        .map_err(CliError::failed)?;
-        println!("wrote {}", path.display());
-    }
-    Ok(())
-}
+use super::{round, BenchArgs, Scenario};
 
 /// Requests per second the plan's burst limit allows with an API token.
-fn burst_per_second(plan: &str) -> f64 {
+pub(super) fn burst_per_second(plan: &str) -> f64 {
     match plan {
         "lite" => 10.0,
         "growth" => 20.0,
@@ -76,7 +28,7 @@ fn burst_per_second(plan: &str) -> f64 {
     }
 }
 
-fn total_requests(testbed: &Testbed) -> u64 {
+pub(super) fn total_requests(testbed: &Testbed) -> u64 {
     testbed
         .pipedrive
         .state()
@@ -87,9 +39,13 @@ fn total_requests(testbed: &Testbed) -> u64 {
         .sum()
 }
 
-async fn bench(args: &BenchArgs) -> anyhow::Result<Vec<Value>> {
-    let mut options = TestbedOptions::new(args.customers, args.seed);
-    options.plan = args.plan.clone();
+/// The initial load, then (when `wanted`) the no-change poll and the change poll on the same
+/// testbed; the initial load is reported when it is wanted itself.
+pub(super) async fn run(args: &BenchArgs, wanted: &[Scenario]) -> anyhow::Result<Vec<Value>> {
+    let customers = args.customers_or(1000);
+    let mut options = TestbedOptions::new(customers, args.seed);
+    let plan = args.plan_or("premium").to_string();
+    options.plan = plan.clone();
     // Organizations only, so tokens per organization are not mixed with persons.
     options.contacts_per_customer = 0;
     options.dirty_rate = 0.0;
@@ -120,13 +76,13 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Vec<Value>> {
     let tokens_per_org = load.tokens_used as f64 / created as f64;
     let tokens_minimum_per_org = (5 * created + load.index_tokens) as f64 / created as f64;
     let minimum_requests = created + load.index_tokens / 10;
-    let bound_secs = minimum_requests as f64 / burst_per_second(&args.plan);
+    let bound_secs = minimum_requests as f64 / burst_per_second(&plan);
     scenarios.push(json!({
         "name": "initial-load",
         "metrics": {
-            "customers": args.customers,
+            "customers": customers,
             "organizations_created": created,
-            "plan": args.plan,
+            "plan": plan,
             "tokens_used": load.tokens_used,
             "tokens_per_org": round(tokens_per_org),
             "tokens_minimum_per_org": round(tokens_minimum_per_org),
@@ -140,6 +96,14 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Vec<Value>> {
         }
     }));
 
+    if !wanted.contains(&Scenario::InitialLoad) {
+        scenarios.clear();
+    }
+    if !wanted.contains(&Scenario::NoChangePoll) && !wanted.contains(&Scenario::ChangePoll) {
+        testbed.shutdown().await;
+        return Ok(scenarios);
+    }
+
     // ── a poll with nothing changed ──
     let requests_before = total_requests(&testbed);
     let ecc_calls_before = engine.extractor().calls();
@@ -148,7 +112,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Vec<Value>> {
         .run(&RunOptions::new(RunMode::Delta), &NoProgress)
         .await
         .context("no-change poll")?;
-    scenarios.push(json!({
+    let no_change = json!({
         "name": "no-change-poll",
         "metrics": {
             "pipedrive_tokens": poll.tokens_used,
@@ -157,7 +121,14 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Vec<Value>> {
             "customers_read": poll.customers_read,
             "wall_secs": round(started.elapsed().as_secs_f64()),
         }
-    }));
+    });
+    if wanted.contains(&Scenario::NoChangePoll) {
+        scenarios.push(no_change);
+    }
+    if !wanted.contains(&Scenario::ChangePoll) {
+        testbed.shutdown().await;
+        return Ok(scenarios);
+    }
 
     // ── changes in ECC, then one poll ──
     let report = testbed.ecc.mutate(&MutationRequest {
@@ -202,8 +173,4 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Vec<Value>> {
     }));
     testbed.shutdown().await;
     Ok(scenarios)
-}
-
-fn round(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
 }

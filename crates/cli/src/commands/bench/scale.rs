@@ -1,0 +1,366 @@
+//! `bench scale`: the connector at 10,000 to 1,000,000 customers, each program in its own
+//! process as in production: `sim ecc` and `sim pipedrive` (with a burst limit high enough that
+//! pacing is out of the way: the governor follows the limit the server reports), then
+//! `extract --full`, a first sync into the empty Pipedrive and a full reconciliation with
+//! nothing changed, each a child process of this one. A child reports its own peak resident
+//! memory (VmHWM) when `MLC_REPORT_PEAK_RSS` names a file; the wall time of the full run is
+//! compared with that of `extract --full` of the same data in the same bench run (ECC is the
+//! bound); the store's growth in the full run is divided by the records it covered.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use super::round;
+
+use crate::PEAK_RSS_ENV;
+
+/// How long a simulator may take to generate its data and listen (a million customers take a
+/// while).
+const SIM_START_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// What one size measured.
+#[derive(Debug, Clone)]
+pub(super) struct ScaleFigures {
+    pub customers: usize,
+    /// Organizations and persons the full run covered.
+    pub records: u64,
+    pub sim_ecc_start_secs: f64,
+    pub extract_secs: f64,
+    pub first_sync_secs: f64,
+    pub first_sync_peak_rss_mb: f64,
+    pub full_sync_secs: f64,
+    pub full_sync_peak_rss_mb: f64,
+    pub store_bytes_after_first_sync: u64,
+    pub store_bytes_per_record: f64,
+}
+
+impl ScaleFigures {
+    pub(super) fn ratio_to_extract(&self) -> f64 {
+        self.full_sync_secs / self.extract_secs.max(1e-9)
+    }
+
+    pub(super) fn to_json(&self) -> Value {
+        json!({
+            "name": "scale",
+            "metrics": {
+                "customers": self.customers,
+                "first_sync_peak_rss_mb": round(self.first_sync_peak_rss_mb),
+                "full_sync_peak_rss_mb": round(self.full_sync_peak_rss_mb),
+                "full_sync_wall_ratio_to_extract": round(self.ratio_to_extract()),
+                "store_bytes_per_record": round(self.store_bytes_per_record),
+                "records": self.records,
+                "extract_wall_secs": round(self.extract_secs),
+                "first_sync_wall_secs": round(self.first_sync_secs),
+                "full_sync_wall_secs": round(self.full_sync_secs),
+                "store_bytes_after_first_sync": self.store_bytes_after_first_sync,
+                "sim_ecc_start_secs": round(self.sim_ecc_start_secs),
+            }
+        })
+    }
+}
+
+/// Each size in turn, on fresh simulators and a fresh store.
+pub(super) async fn run(sizes: &[usize], seed: u64) -> anyhow::Result<Vec<ScaleFigures>> {
+    let mut measured = Vec::new();
+    for &customers in sizes {
+        eprintln!("bench scale: {customers} customers");
+        measured.push(measure(customers, seed).await?);
+    }
+    Ok(measured)
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?)
+}
+
+/// A simulator as a child process, ended when dropped.
+struct SimProcess {
+    child: Child,
+    name: &'static str,
+}
+
+impl SimProcess {
+    async fn start(
+        program: &Path,
+        name: &'static str,
+        args: &[String],
+        log: &Path,
+    ) -> anyhow::Result<SimProcess> {
+        let log_file =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let child = Command::new(program)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(SimProcess { child, name })
+    }
+
+    /// Waits until it accepts connections on `addr`.
+    async fn ready(&mut self, addr: SocketAddr, log: &Path) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "{} exited ({status}) before listening: {}",
+                    self.name,
+                    tail(log)
+                );
+            }
+            if started.elapsed() > SIM_START_TIMEOUT {
+                bail!(
+                    "{} did not listen on {addr} within {SIM_START_TIMEOUT:?}",
+                    self.name
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// The last lines of a log, for an error message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}
+
+/// One `ml-connector` command as a child process: its wall time, its peak resident memory in
+/// MB, and what it printed.
+struct ChildRun {
+    secs: f64,
+    peak_rss_mb: f64,
+    stdout: String,
+}
+
+async fn run_child(
+    program: &Path,
+    config: &Path,
+    args: &[&str],
+    directory: &Path,
+    label: &str,
+    keep_stdout: bool,
+) -> anyhow::Result<ChildRun> {
+    let peak_file = directory.join(format!("{label}.peak"));
+    let log = directory.join(format!("{label}.log"));
+    let log_file =
+        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let started = Instant::now();
+    let output = Command::new(program)
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env(PEAK_RSS_ENV, &peak_file)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        // What `extract` prints is as large as ECC: thrown away, never held.
+        .stdout(if keep_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("running ml-connector {}", args.join(" ")))?;
+    let secs = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!(
+            "ml-connector {} ended with {}: {}",
+            args.join(" "),
+            output.status,
+            tail(&log)
+        );
+    }
+    let peak_kb: f64 = std::fs::read_to_string(&peak_file)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .with_context(|| {
+            format!(
+                "ml-connector {} reported no peak memory (in {})",
+                args.join(" "),
+                peak_file.display()
+            )
+        })?;
+    Ok(ChildRun {
+        secs,
+        peak_rss_mb: peak_kb / 1024.0,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+    })
+}
+
+/// Bytes of the SQLite store on disk (the database and its write-ahead log).
+fn store_bytes(database: &Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .map(|suffix| {
+            let mut path = database.as_os_str().to_owned();
+            path.push(suffix);
+            std::fs::metadata(PathBuf::from(path))
+                .map(|meta| meta.len())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Records a run's summary (`sync --json`) counted, every action included.
+fn records_in(summary: &str) -> anyhow::Result<u64> {
+    let summary: Value = serde_json::from_str(summary).context("reading sync --json")?;
+    let counts = summary["counts"]
+        .as_object()
+        .context("sync --json without counts")?;
+    Ok(counts.values().filter_map(Value::as_u64).sum())
+}
+
+async fn measure(customers: usize, seed: u64) -> anyhow::Result<ScaleFigures> {
+    let program = std::env::current_exe().context("finding this program")?;
+    let directory = tempfile::tempdir().context("creating a temporary folder")?;
+    let dir = directory.path();
+    let ecc_addr = free_port()?;
+    let pipedrive_addr = free_port()?;
+
+    let ecc_log = dir.join("sim-ecc.log");
+    let started = Instant::now();
+    let mut ecc = SimProcess::start(
+        &program,
+        "sim ecc",
+        &[
+            "sim".into(),
+            "ecc".into(),
+            "--listen".into(),
+            ecc_addr.to_string(),
+            "--customers".into(),
+            customers.to_string(),
+            "--seed".into(),
+            seed.to_string(),
+        ],
+        &ecc_log,
+    )
+    .await?;
+    let pipedrive_log = dir.join("sim-pipedrive.log");
+    let mut pipedrive = SimProcess::start(
+        &program,
+        "sim pipedrive",
+        &[
+            "sim".into(),
+            "pipedrive".into(),
+            "--listen".into(),
+            pipedrive_addr.to_string(),
+            "--plan".into(),
+            "ultimate".into(),
+            "--burst-limit".into(),
+            "1000000".into(),
+            "--budget-tokens".into(),
+            "1000000000000".into(),
+            "--post-put-per-day".into(),
+            "0".into(),
+        ],
+        &pipedrive_log,
+    )
+    .await?;
+    ecc.ready(ecc_addr, &ecc_log).await?;
+    let sim_ecc_start_secs = started.elapsed().as_secs_f64();
+    pipedrive.ready(pipedrive_addr, &pipedrive_log).await?;
+
+    let database = dir.join("state.db");
+    let config = dir.join("scale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[store]
+url = "sqlite://{database}"
+
+[ecc]
+transport = "soap-rfc"
+base_url = "http://{ecc_addr}"
+client = "100"
+user = "MLC_READER"
+password = "secret"
+timezone = "Europe/Berlin"
+
+[pipedrive]
+base_url = "http://{pipedrive_addr}"
+api_token = "sim-token"
+plan = "ultimate"
+daily_budget_tokens = 1000000000000
+budget_share = 1.0
+
+[sync]
+connection = "scale"
+"#,
+            database = database.display(),
+        ),
+    )
+    .context("writing the bench config")?;
+
+    run_child(&program, &config, &["setup"], dir, "setup", false).await?;
+    let extract = run_child(
+        &program,
+        &config,
+        &["extract", "--full", "--format", "jsonl"],
+        dir,
+        "extract",
+        false,
+    )
+    .await?;
+    eprintln!("  extract --full: {:.1} s", extract.secs);
+    let first = run_child(
+        &program,
+        &config,
+        &["sync", "--json"],
+        dir,
+        "first-sync",
+        true,
+    )
+    .await?;
+    eprintln!(
+        "  first sync: {:.1} s, peak {:.1} MB",
+        first.secs, first.peak_rss_mb
+    );
+    let store_before = store_bytes(&database);
+    let full = run_child(
+        &program,
+        &config,
+        &["sync", "--full", "--json"],
+        dir,
+        "full-sync",
+        true,
+    )
+    .await?;
+    let store_after = store_bytes(&database);
+    let records = records_in(&full.stdout)?;
+    eprintln!(
+        "  full sync: {:.1} s, peak {:.1} MB, {records} records",
+        full.secs, full.peak_rss_mb
+    );
+    drop(ecc);
+    drop(pipedrive);
+    Ok(ScaleFigures {
+        customers,
+        records,
+        sim_ecc_start_secs,
+        extract_secs: extract.secs,
+        first_sync_secs: first.secs,
+        first_sync_peak_rss_mb: first.peak_rss_mb,
+        full_sync_secs: full.secs,
+        full_sync_peak_rss_mb: full.peak_rss_mb,
+        store_bytes_after_first_sync: store_before,
+        store_bytes_per_record: store_after.saturating_sub(store_before) as f64
+            / records.max(1) as f64,
+    })
+}

@@ -1,0 +1,124 @@
+//! The index of what Pipedrive holds, read page by page from the list endpoints (500 a page)
+//! and kept compact: the matcher's normalized names and keys in memory, the records themselves
+//! in a spill file the planner reads back by id, and the persons of each organization as id
+//! pairs. A million organizations fit in well under 300 MB.
+
+use mlc_pipedrive::{ListQuery, PipedriveClient};
+use mlc_sync::existing::{ExistingLookup, ExistingOrganization, ExistingPerson};
+use mlc_sync::matching::{MatchSettings, OrganizationMatcher};
+
+use super::spill::SpillById;
+use super::SyncError;
+use crate::convert::{existing_organization, existing_person};
+
+pub(super) struct PipedriveIndex {
+    pub(super) matcher: OrganizationMatcher,
+    organizations: SpillById<ExistingOrganization>,
+    persons: SpillById<ExistingPerson>,
+    /// (organization id, person id), sorted.
+    persons_by_organization: Vec<(i64, i64)>,
+}
+
+/// Which custom fields the matcher reads, and the link table's rows.
+pub(super) struct IndexKeys<'a> {
+    pub(super) settings: MatchSettings,
+    pub(super) customer_number_key: Option<&'a str>,
+    pub(super) vat_key: Option<&'a str>,
+    /// The link table's organizations: customer number → organization id.
+    pub(super) links: &'a std::collections::HashMap<String, i64>,
+}
+
+impl PipedriveIndex {
+    /// Every organization and person not in the trash.
+    pub(super) async fn load(
+        client: &PipedriveClient,
+        keys: IndexKeys<'_>,
+    ) -> Result<PipedriveIndex, SyncError> {
+        let mut matcher =
+            OrganizationMatcher::builder(keys.settings, keys.customer_number_key, keys.vat_key, 0);
+        let mut organizations = SpillById::new("the organization index")?;
+        let query = ListQuery::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = client
+                .list_organizations_page(&query, cursor.as_deref())
+                .await?;
+            for organization in page.items.iter().filter(|found| !found.is_deleted) {
+                let existing = existing_organization(organization);
+                matcher.add_organization(&existing);
+                organizations.push(existing.id, &existing)?;
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        organizations.finish()?;
+        for (customer_number, id) in keys.links {
+            matcher.add_link(customer_number, *id);
+        }
+        let mut persons = SpillById::new("the person index")?;
+        let mut persons_by_organization = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = client.list_persons_page(&query, cursor.as_deref()).await?;
+            for person in page.items.iter().filter(|found| !found.is_deleted) {
+                let existing = existing_person(person);
+                if let Some(org_id) = existing.org_id {
+                    persons_by_organization.push((org_id, existing.id));
+                }
+                persons.push(existing.id, &existing)?;
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        persons.finish()?;
+        persons_by_organization.sort_unstable();
+        persons_by_organization.dedup();
+        persons_by_organization.shrink_to_fit();
+        let index = PipedriveIndex {
+            matcher: matcher.finish(),
+            organizations,
+            persons,
+            persons_by_organization,
+        };
+        tracing::debug!(
+            organizations = index.organizations.len(),
+            persons = index.persons.len(),
+            held_bytes = index.heap_bytes(),
+            "pipedrive index loaded"
+        );
+        Ok(index)
+    }
+
+    /// Bytes held in memory.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.matcher.heap_bytes()
+            + self.organizations.heap_bytes()
+            + self.persons.heap_bytes()
+            + self.persons_by_organization.capacity() * 16
+    }
+}
+
+impl ExistingLookup for PipedriveIndex {
+    fn organization(&self, id: i64) -> Option<ExistingOrganization> {
+        self.organizations.get(id)
+    }
+
+    fn person(&self, id: i64) -> Option<ExistingPerson> {
+        self.persons.get(id)
+    }
+
+    fn persons_of(&self, organization_id: i64) -> Vec<ExistingPerson> {
+        let start = self
+            .persons_by_organization
+            .partition_point(|(org_id, _)| *org_id < organization_id);
+        self.persons_by_organization[start..]
+            .iter()
+            .take_while(|(org_id, _)| *org_id == organization_id)
+            .filter_map(|(_, person_id)| self.persons.get(*person_id))
+            .collect()
+    }
+}
