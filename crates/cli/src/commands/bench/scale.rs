@@ -297,6 +297,7 @@ timezone = "Europe/Berlin"
 base_url = "http://{pipedrive_addr}"
 api_token = "sim-token"
 plan = "ultimate"
+burst_limit = 1000000
 daily_budget_tokens = 1000000000000
 budget_share = 1.0
 
