@@ -296,15 +296,16 @@ fn short_hash_cell(event: &AuditEvent) -> String {
     event.content_hash.chars().take(10).collect()
 }
 
-/// The outcome, the error after it, and for a narrow skip the event holding the record as read.
+/// The outcome and the error after it; for a narrow skip first the event holding the record as
+/// read (first, so a cut keeps it).
 fn outcome_cell(event: &AuditEvent) -> String {
-    let mut text = event.outcome.clone();
+    let mut text = match event.full_copy_id {
+        Some(copy) => format!("copy #{copy}: {}", event.outcome),
+        None => event.outcome.clone(),
+    };
     if let Some(error) = &event.error {
         text.push_str(": ");
         text.push_str(error);
-    }
-    if let Some(copy) = event.full_copy_id {
-        text.push_str(&format!(" (as read: event {copy})"));
     }
     text
 }
@@ -430,7 +431,7 @@ fn write_table(
     if width.is_some() && events.iter().any(|event| event.full_copy_id.is_some()) {
         writeln!(
             out,
-            "A skip stores its hash and points at the event holding the record as read: --wide or --format json show it."
+            "copy #N: a skip keeps its hash; event N holds the record as read (--wide)."
         )?;
     }
     Ok(())
@@ -501,7 +502,7 @@ mod tests {
     #[test]
     fn a_narrow_skip_points_at_the_event_holding_the_record_as_read() {
         let text = table(Some(120));
-        assert!(text.contains("(as read: event 81234)"), "{text}");
+        assert!(text.contains("copy #81234"), "{text}");
     }
 
     #[test]
