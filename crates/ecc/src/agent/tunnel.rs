@@ -468,7 +468,10 @@ mod tests {
         let outcome = tokio::time::timeout(Duration::from_secs(10), connect(&route))
             .await
             .expect("the connect ends");
-        let error = outcome.err().expect("no connection").to_string();
+        let Err(error) = outcome else {
+            panic!("connected through a stalled proxy")
+        };
+        let error = error.to_string();
         assert!(
             error.contains("no connection within") && error.contains("--proxy"),
             "{error}"
@@ -499,7 +502,10 @@ mod tests {
             tls: None,
             timeout: Duration::from_secs(5),
         };
-        let error = connect(&route).await.err().expect("refused").to_string();
+        let Err(error) = connect(&route).await else {
+            panic!("connected though the proxy refused")
+        };
+        let error = error.to_string();
         assert!(
             error.contains("407") && error.contains("HTTPS_PROXY"),
             "{error}"
