@@ -42,6 +42,7 @@ mod sqlite;
 
 pub use model::*;
 pub use secret::SecretKey;
+pub use sqlite::bytes_on_disk as sqlite_bytes_on_disk;
 
 use std::sync::Arc;
 

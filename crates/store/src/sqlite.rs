@@ -907,6 +907,20 @@ impl StateStore for SqliteStore {
     }
 }
 
+/// What a SQLite store takes on disk: the database file and its WAL, after a checkpoint that
+/// empties the WAL into the file (the measure of BRIEF §4).
+pub async fn bytes_on_disk(file: &Path) -> Result<u64, sqlx::Error> {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display())).await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    let size = |path: PathBuf| std::fs::metadata(path).map_or(0, |meta| meta.len());
+    let mut wal = file.as_os_str().to_os_string();
+    wal.push("-wal");
+    Ok(size(file.to_path_buf()) + size(PathBuf::from(wal)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! What a no-change full reconciliation costs the store on disk (BRIEF §4: under 100 bytes a
 //! record): the SQLite file and its WAL, checkpointed, before and after the run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mlc_engine::{NoProgress, RunMode, RunOptions};
 use mlc_store::{Action, AuditQuery, RunStatus};
@@ -9,18 +9,9 @@ use mlc_testbed::{Testbed, TestbedOptions};
 
 /// The database file and its WAL after a checkpoint that empties the WAL into the file.
 async fn store_bytes(file: &Path) -> u64 {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+    mlc_store::sqlite_bytes_on_disk(file)
         .await
-        .expect("raw sqlite connection");
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&pool)
-        .await
-        .expect("checkpoint");
-    pool.close().await;
-    let size = |path: PathBuf| std::fs::metadata(path).map_or(0, |meta| meta.len());
-    let mut wal = file.as_os_str().to_os_string();
-    wal.push("-wal");
-    size(file.to_path_buf()) + size(PathBuf::from(wal))
+        .expect("the SQLite store's size")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

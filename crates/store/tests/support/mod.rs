@@ -154,20 +154,9 @@ impl TestStore {
     /// indexes (other tables hold dead row versions until vacuum, which says nothing here).
     pub async fn audit_bytes(&self) -> u64 {
         match &self.place {
-            Place::Sqlite { file, .. } => {
-                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
-                    .await
-                    .expect("raw sqlite connection");
-                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(&pool)
-                    .await
-                    .expect("checkpoint");
-                pool.close().await;
-                let size = |path: PathBuf| std::fs::metadata(path).map_or(0, |meta| meta.len());
-                let mut wal = file.as_os_str().to_os_string();
-                wal.push("-wal");
-                size(file.clone()) + size(PathBuf::from(wal))
-            }
+            Place::Sqlite { file, .. } => mlc_store::sqlite_bytes_on_disk(file)
+                .await
+                .expect("the SQLite store's size"),
             Place::Postgres { .. } => {
                 let pool = sqlx::PgPool::connect(&self.url)
                     .await
