@@ -81,14 +81,24 @@ pub enum EccError {
 
 impl EccError {
     /// Whether the same call may succeed when repeated: network trouble, server errors, a
-    /// dropped agent. SAP's answers about the call itself (authorization, fields) never change
-    /// on a retry.
+    /// dropped agent, an answer cut off on the way, and RFC's system exceptions (a work process
+    /// that died, a lost gateway connection: SYSTEM_FAILURE, COMMUNICATION_FAILURE,
+    /// RESOURCE_FAILURE). Every call the connector makes only reads, so repeating one is safe;
+    /// one that fails the same way each time costs `ecc.retries` short waits and then fails
+    /// with SAP's message. SAP's answers about the call itself (authorization, fields, WHERE)
+    /// never change on a retry.
     pub fn is_retryable(&self) -> bool {
         match self {
-            EccError::Unreachable { .. } | EccError::AgentUnavailable(_) => true,
+            EccError::Unreachable { .. }
+            | EccError::AgentUnavailable(_)
+            | EccError::Malformed { .. } => true,
             EccError::Http { status, .. } | EccError::OData { status, .. } => {
                 *status >= 500 || *status == 429
             }
+            EccError::SapFault { code, .. } => matches!(
+                code.as_str(),
+                "SYSTEM_FAILURE" | "COMMUNICATION_FAILURE" | "RESOURCE_FAILURE"
+            ),
             _ => false,
         }
     }
@@ -97,6 +107,35 @@ impl EccError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_exceptions_and_cut_answers_are_retried_and_answers_about_the_call_are_not() {
+        let fault = |code: &str| EccError::SapFault {
+            function: "RFC_READ_TABLE".into(),
+            code: code.into(),
+            message: "m".into(),
+        };
+        assert!(fault("SYSTEM_FAILURE").is_retryable());
+        assert!(fault("COMMUNICATION_FAILURE").is_retryable());
+        assert!(fault("RESOURCE_FAILURE").is_retryable());
+        assert!(!fault("TABLE_WITHOUT_DATA").is_retryable());
+        assert!(EccError::Malformed {
+            source_name: "RFC_READ_TABLE (SOAP)".into(),
+            detail: "not XML at byte 517".into(),
+        }
+        .is_retryable());
+        assert!(!EccError::NotAuthorized {
+            table: "KNA1".into(),
+            function: "RFC_READ_TABLE".into(),
+        }
+        .is_retryable());
+        assert!(!EccError::OptionNotValid {
+            table: "KNA1".into(),
+            function: "RFC_READ_TABLE".into(),
+            detail: "d".into(),
+        }
+        .is_retryable());
+    }
 
     #[test]
     fn every_error_crosses_the_agent_connection_unchanged() {

@@ -40,6 +40,18 @@ pub fn creates_so_far(testbed: &Testbed) -> u64 {
     (stats.organizations + stats.persons) as u64
 }
 
+/// Every write request Pipedrive's simulator has answered (creates, updates, deletes, whatever
+/// the answer), so a run that only updates shows its writes too.
+pub fn writes_so_far(testbed: &Testbed) -> u64 {
+    let stats = testbed.pipedrive.state().stats();
+    stats
+        .requests
+        .iter()
+        .filter(|request| request.method != "GET")
+        .map(|request| request.count)
+        .sum()
+}
+
 /// What [`assert_converged`] found, for the test's summary line.
 pub struct Converged {
     pub organizations: usize,
