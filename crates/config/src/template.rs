@@ -33,6 +33,8 @@ division = "00"
 read_table_function = "auto"
 rows_per_call = 5000
 timeout_secs = 60
+# Extra attempts of a call after a network error, an HTTP 5xx, an answer cut off, or RFC's
+# SYSTEM_FAILURE / COMMUNICATION_FAILURE (every call only reads, so repeating one is safe).
 retries = 3
 # Change documents are read again this far back, so nothing falls between two polls.
 delta_overlap_secs = 600
