@@ -7,7 +7,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use common::{
+    acceptance_options, assert_deltas_follow_the_servers_clock, assert_matches_truth, collect,
+    config, server_behind_options, spawn,
+};
 use mlc_ecc::{DeltaCursor, Extractor};
 use mlc_sim_ecc::MutationRequest;
 
@@ -178,5 +181,16 @@ async fn address_only_changes_reach_the_delta_through_their_adresse_change_docum
         .await
         .unwrap();
     assert!(again.records.is_empty());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soap_rfc_delta_follows_a_server_clock_two_hours_behind() {
+    let sim = spawn(server_behind_options(150)).await;
+    let config = config(&sim, "soap-rfc", &[]);
+    assert_deltas_follow_the_servers_clock(&sim, &config, || async {
+        Extractor::connect(&config).await.unwrap()
+    })
+    .await;
     sim.shutdown().await;
 }

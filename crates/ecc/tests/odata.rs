@@ -7,8 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    acceptance_options, assert_matches_truth, assert_no_hidden_communication, collect, config,
-    spawn,
+    acceptance_options, assert_deltas_follow_the_servers_clock, assert_matches_truth,
+    assert_no_hidden_communication, collect, config, server_behind_options, spawn,
 };
 use mlc_ecc::Extractor;
 use mlc_sim_ecc::MutationRequest;
@@ -175,5 +175,16 @@ async fn check_reads_metadata_and_names_a_mapped_property_the_service_lacks() {
         "{}",
         line.detail
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_odata_delta_follows_a_gateway_clock_two_hours_behind() {
+    let sim = spawn(server_behind_options(150)).await;
+    let config = config(&sim, "odata", &[]);
+    assert_deltas_follow_the_servers_clock(&sim, &config, || async {
+        Extractor::connect(&config).await.unwrap()
+    })
+    .await;
     sim.shutdown().await;
 }
