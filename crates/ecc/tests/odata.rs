@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 
 use common::{
     acceptance_options, assert_deltas_follow_the_servers_clock, assert_matches_truth,
-    assert_no_hidden_communication, collect, config, server_behind_options, spawn,
+    assert_no_hidden_communication, changed_customers, collect, config, server_behind_options,
+    spawn,
 };
 use mlc_ecc::Extractor;
 use mlc_sim_ecc::MutationRequest;
@@ -67,26 +68,8 @@ async fn an_odata_delta_returns_the_customers_changed_since_the_cursor() {
         address_only: 2,
         seed: 5,
     });
-    let mut expected: BTreeSet<String> = report.customers.iter().cloned().collect();
-    expected.extend(
-        report
-            .contacts
-            .iter()
-            .map(|change| change.customer_number.clone()),
-    );
     let delta = collect(extractor.delta(&cursor)).await.unwrap();
-    let mut got: BTreeSet<String> = delta
-        .records
-        .iter()
-        .map(|record| record.customer.customer_number.clone())
-        .collect();
-    got.extend(
-        delta
-            .rejected
-            .iter()
-            .map(|problem| problem.customer_number.clone()),
-    );
-    assert_eq!(got, expected);
+    assert_eq!(delta.customer_numbers(), changed_customers(&report));
     sim.shutdown().await;
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::{Future, Stream, StreamExt};
 use mlc_config::EccConfig;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractBatch, ExtractedCustomer, Extractor};
-use mlc_sim_ecc::{MutationRequest, SimEccOptions, SpawnedEcc, TruthRecord};
+use mlc_sim_ecc::{MutationReport, MutationRequest, SimEccOptions, SpawnedEcc, TruthRecord};
 
 /// The data set of the brief's acceptance run, smaller so the suite stays fast.
 pub fn acceptance_options(customers: usize) -> SimEccOptions {
@@ -77,6 +77,37 @@ pub struct Collected {
     pub rejected: Vec<DataProblem>,
     pub cursor: Option<DeltaCursor>,
     pub batches: usize,
+}
+
+impl Collected {
+    /// The customers the stream held, extracted or reported as dirty.
+    pub fn customer_numbers(&self) -> BTreeSet<String> {
+        self.records
+            .iter()
+            .map(|record| record.customer.customer_number.clone())
+            .chain(
+                self.rejected
+                    .iter()
+                    .map(|problem| problem.customer_number.clone()),
+            )
+            .collect()
+    }
+}
+
+/// The customers a mutation wrote change documents under: those changed, and those whose
+/// contacts changed.
+pub fn changed_customers(report: &MutationReport) -> BTreeSet<String> {
+    report
+        .customers
+        .iter()
+        .cloned()
+        .chain(
+            report
+                .contacts
+                .iter()
+                .map(|change| change.customer_number.clone()),
+        )
+        .collect()
 }
 
 pub async fn collect(
@@ -239,29 +270,14 @@ pub async fn assert_deltas_follow_the_servers_clock<Connect, Connecting>(
         address_only: 0,
         seed: 17,
     });
-    let mut expected: BTreeSet<String> = report.customers.iter().cloned().collect();
-    expected.extend(
-        report
-            .contacts
-            .iter()
-            .map(|change| change.customer_number.clone()),
-    );
+    let mut expected = changed_customers(&report);
     expected.extend(sim.create(1));
 
     let extractor = connect().await;
     let next = collect(extractor.delta(&cursor)).await.unwrap();
-    let got: BTreeSet<String> = next
-        .records
-        .iter()
-        .map(|record| record.customer.customer_number.clone())
-        .chain(
-            next.rejected
-                .iter()
-                .map(|problem| problem.customer_number.clone()),
-        )
-        .collect();
     assert_eq!(
-        got, expected,
+        next.customer_numbers(),
+        expected,
         "the changes made after the previous delta, by the server's clock"
     );
 
