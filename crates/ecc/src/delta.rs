@@ -43,6 +43,12 @@ impl DeltaCursor {
         DeltaCursor::from_utc(Utc::now(), server_zone)
     }
 
+    /// Our instant `ours` on the server's clock: corrected by `skew` (the server's clock minus
+    /// ours, as the `Date` header of its answers showed), ours as it is while none did.
+    pub fn on_server_clock(ours: DateTime<Utc>, skew: Option<Duration>, server_zone: Tz) -> Self {
+        DeltaCursor::from_utc(ours + skew.unwrap_or_else(Duration::zero), server_zone)
+    }
+
     /// The instant in UTC; a local time that does not exist (spring forward) is taken as the
     /// earlier offset, an ambiguous one as the earlier instant.
     pub fn to_utc(&self, server_zone: Tz) -> DateTime<Utc> {

@@ -116,23 +116,27 @@ impl Extractor {
 
     /// Every customer, in batches of at most `ecc.rows_per_call` customers; memory stays bounded
     /// by one batch whatever the number of customers. The last batch carries the delta cursor
-    /// the read covers (taken when the read started).
+    /// the read covers: the time the read started, on the server's clock.
     pub fn full(&self) -> impl Stream<Item = Result<ExtractBatch, EccError>> + Send + 'static {
         let source = self.source.clone();
-        let cursor = source.cursor_now();
-        let read = source.start_full();
-        stream::unfold(Some((read, cursor)), |state| async move {
-            let (mut read, cursor) = state?;
-            match read.next_batch().await {
-                Ok(Some(batch)) => Some((Ok(batch), Some((read, cursor)))),
-                Ok(None) => Some((
-                    Ok(ExtractBatch {
-                        cursor_after: Some(cursor),
-                        ..ExtractBatch::default()
-                    }),
-                    None,
-                )),
-                Err(error) => Some((Err(error), None)),
+        let started = chrono::Utc::now();
+        let read = source.clone().start_full();
+        stream::unfold(Some(read), move |state| {
+            let source = source.clone();
+            async move {
+                let mut read = state?;
+                match read.next_batch().await {
+                    Ok(Some(batch)) => Some((Ok(batch), Some(read))),
+                    // Converted now, not at the start: the read's answers told the server's clock.
+                    Ok(None) => Some((
+                        Ok(ExtractBatch {
+                            cursor_after: Some(source.cursor_at(started)),
+                            ..ExtractBatch::default()
+                        }),
+                        None,
+                    )),
+                    Err(error) => Some((Err(error), None)),
+                }
             }
         })
     }
@@ -222,9 +226,10 @@ impl Extractor {
         self.source.calls()
     }
 
-    /// A delta cursor at the ECC server's current time.
+    /// A delta cursor at the ECC server's current time (the connector's while no answer of the
+    /// server told its clock).
     pub fn cursor_now(&self) -> DeltaCursor {
-        self.source.cursor_now()
+        self.source.cursor_at(chrono::Utc::now())
     }
 }
 

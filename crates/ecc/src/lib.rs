@@ -8,7 +8,8 @@
 //! - `odata`: the Gateway transport with its configurable property map.
 //! - `agent`: the relay inside the SAP network (`relay`) and the connector's side (`hub`).
 //! - `assemble` + `quality`: canonical records from joined rows, dirty values reported per
-//!   record. `delta`: the cursor in server-local time.
+//!   record. `delta`: the cursor in server-local time, placed on the server's clock as
+//!   `server_clock` reads it from the `Date` header of its answers.
 //! - `extractor`: what the rest of the connector calls.
 //!
 //! # The API the sync engine calls
@@ -48,6 +49,7 @@ pub mod odata;
 pub mod quality;
 pub mod rfc;
 pub mod rfc_source;
+pub mod server_clock;
 pub mod source;
 
 pub use agent::hub::{AgentHub, StandaloneListener};

@@ -45,36 +45,6 @@ const PROBE_FIELDS: [&str; 13] = [
     "TZONESYS",
 ];
 
-/// The `ecc clock` check line: how far the server's clock (its HTTP `Date` header) is from
-/// ours. The delta window follows the server's clock; a skew beyond the overlap is reported,
-/// because on the server's own side it means its change documents and ours disagree.
-pub fn clock_check(skew: Option<chrono::Duration>, overlap: Duration) -> CheckLine {
-    let name = "ecc clock";
-    let Some(skew) = skew else {
-        return CheckLine::passed(
-            name,
-            "the server sent no Date header; the delta window follows this machine's clock",
-        );
-    };
-    let seconds = skew.num_seconds();
-    if seconds.unsigned_abs() > overlap.as_secs() {
-        CheckLine::failed(
-            name,
-            format!(
-                "the server's clock is {seconds} s {} ours, more than ecc.delta_overlap_secs = {}: \
-                 fix the time synchronisation (NTP) of one of them or raise the overlap",
-                if seconds > 0 { "ahead of" } else { "behind" },
-                overlap.as_secs()
-            ),
-        )
-    } else {
-        CheckLine::passed(
-            name,
-            format!("the server's clock is {seconds} s from ours (Date header); the delta window follows the server's"),
-        )
-    }
-}
-
 /// SAP time zones (table TTZZ) and an IANA zone with the same rules, to compare TTZCU-TZONESYS
 /// with `ecc.timezone`.
 const SAP_TIME_ZONES: [(&str, &str); 12] = [
@@ -306,12 +276,6 @@ impl RfcSource {
         &self.reader
     }
 
-    /// Now on the server's clock: ours corrected by the skew its last answer's `Date` showed.
-    fn server_now(&self) -> DeltaCursor {
-        let skew = self.reader.transport().clock_skew().unwrap_or_default();
-        DeltaCursor::from_utc(Utc::now() + skew, self.settings.timezone)
-    }
-
     fn kna1_read(&self, filter: Condition) -> TableRead {
         TableRead {
             table: "KNA1",
@@ -511,7 +475,8 @@ impl RfcSource {
             sales_area: index_by(knvv, "KUNNR"),
             emails: group_by_address_and_person(emails),
             phones: group_by_address_and_person(phones),
-            server_now: DeltaCursor::now(settings.timezone)
+            server_now: self
+                .cursor_at(Utc::now())
                 .server_time
                 .format("%Y%m%d%H%M%S")
                 .to_string(),
@@ -645,8 +610,8 @@ impl CustomerSource for RfcSource {
         since: &DeltaCursor,
     ) -> Result<(Vec<String>, DeltaCursor), EccError> {
         // The window ends at the server's time (its `Date` header), not ours: change documents
-        // carry the server's clock.
-        let next_time = self.server_now().server_time.max(since.server_time);
+        // carry the server's clock. Taken before the reads, converted after their answers.
+        let asked_at = Utc::now();
         let window = since.window_start(self.settings.overlap);
         let date = sap_date(&window);
         let time = sap_time(&window);
@@ -682,6 +647,7 @@ impl CustomerSource for RfcSource {
         )?;
 
         let window_start = window;
+        let next_time = self.cursor_at(asked_at).server_time.max(since.server_time);
         let mut next = DeltaCursor::at(next_time);
         let next_window = next.window_start(self.settings.overlap);
         let mut numbers = BTreeSet::new();
@@ -735,8 +701,9 @@ impl CustomerSource for RfcSource {
         Ok((numbers.into_iter().collect(), next))
     }
 
-    fn cursor_now(&self) -> DeltaCursor {
-        self.server_now()
+    fn cursor_at(&self, ours: chrono::DateTime<Utc>) -> DeltaCursor {
+        let skew = self.reader.transport().clock_skew();
+        DeltaCursor::on_server_clock(ours, skew, self.settings.timezone)
     }
 
     async fn check(&self) -> Vec<CheckLine> {
@@ -789,7 +756,7 @@ impl CustomerSource for RfcSource {
                 Err(error) => lines.push(CheckLine::failed(name, error.to_string())),
             }
         }
-        lines.push(clock_check(
+        lines.push(crate::server_clock::clock_check(
             self.reader.transport().clock_skew(),
             self.settings.overlap,
         ));
@@ -911,7 +878,6 @@ impl FullRead for RfcFullRead {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn kna1(group: &str, country: &str, created: &str) -> Row {
         [("KTOKD", group), ("LAND1", country), ("ERDAT", created)]
@@ -1043,26 +1009,6 @@ mod tests {
         assert_eq!(
             selection_condition(&all).to_lines().unwrap().join(" "),
             "( KTOKD IN ( '0001' ) AND KTOKD NE 'CPD' AND LAND1 IN ( 'DE' ) AND ERDAT GT '20200101' )"
-        );
-    }
-
-    #[test]
-    fn the_clock_check_reports_a_skew_beyond_the_overlap() {
-        let overlap = Duration::from_secs(600);
-        assert!(clock_check(None, overlap).ok);
-        assert!(clock_check(Some(chrono::Duration::seconds(-30)), overlap).ok);
-        let ahead = clock_check(Some(chrono::Duration::seconds(900)), overlap);
-        assert!(
-            !ahead.ok && ahead.detail.contains("900 s ahead"),
-            "{}",
-            ahead.detail
-        );
-        let received = chrono::Utc.with_ymd_and_hms(2026, 12, 3, 6, 0, 0).unwrap();
-        let skew = crate::rfc::skew_from_date_header("Thu, 03 Dec 2026 06:15:00 GMT", received);
-        assert_eq!(skew, Some(chrono::Duration::minutes(15)));
-        assert_eq!(
-            crate::rfc::skew_from_date_header("yesterday", received),
-            None
         );
     }
 

@@ -73,8 +73,10 @@ pub trait CustomerSource: Send + Sync {
         since: &DeltaCursor,
     ) -> Result<(Vec<String>, DeltaCursor), EccError>;
 
-    /// The cursor a full read starting now covers.
-    fn cursor_now(&self) -> DeltaCursor;
+    /// The cursor for our instant `ours` on the server's clock, as far as the answers so far
+    /// tell it: a read takes its instant before it starts and asks for the cursor after its
+    /// answers came, so the skew is known even for the first read of a process.
+    fn cursor_at(&self, ours: DateTime<Utc>) -> DeltaCursor;
 
     async fn check(&self) -> Vec<CheckLine>;
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    acceptance_options, assert_matches_truth, assert_no_hidden_communication, collect, config,
-    spawn,
+    acceptance_options, assert_deltas_follow_the_servers_clock, assert_matches_truth,
+    assert_no_hidden_communication, collect, config, server_behind_options, spawn,
 };
 use mlc_ecc::agent::allow::AllowList;
 use mlc_ecc::agent::hub::{stored_token_form, AgentHub, AgentRfcTransport, StandaloneListener};
@@ -486,5 +486,23 @@ async fn when_the_newest_agent_drops_the_one_still_connected_serves() {
     assert_reads_through(&hub).await;
     assert_eq!(hub.connections(), 2, "no agent had to connect again");
     older.abort();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltas_through_the_agent_follow_a_server_clock_two_hours_behind() {
+    let sim = spawn(server_behind_options(150)).await;
+    let (hub, listener) = hub().await;
+    let agent = tokio::spawn(run_agent(agent_options(&sim, listener.local_addr(), TOKEN)));
+    wait_connected(&hub).await;
+    // OData relayed by the agent, then RFC relayed by it.
+    for via in ["\"odata\"", "\"soap-rfc\""] {
+        let config = config(&sim, "agent", &[("agent_via", via)]);
+        assert_deltas_follow_the_servers_clock(&sim, &config, || async {
+            Extractor::with_agent_hub(&config, hub.clone()).unwrap()
+        })
+        .await;
+    }
+    agent.abort();
     sim.shutdown().await;
 }

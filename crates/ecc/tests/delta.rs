@@ -7,7 +7,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{acceptance_options, assert_matches_truth, collect, config, spawn};
+use common::{
+    acceptance_options, assert_deltas_follow_the_servers_clock, assert_matches_truth,
+    changed_customers, collect, config, server_behind_options, spawn,
+};
 use mlc_ecc::{DeltaCursor, Extractor};
 use mlc_sim_ecc::MutationRequest;
 
@@ -38,13 +41,7 @@ async fn a_delta_returns_the_changed_customers_and_a_full_read_the_address_only_
         seed: 11,
     });
     let created = sim.create(2);
-    let mut expected: BTreeSet<String> = report.customers.iter().cloned().collect();
-    expected.extend(
-        report
-            .contacts
-            .iter()
-            .map(|change| change.customer_number.clone()),
-    );
+    let mut expected = changed_customers(&report);
     expected.extend(created.iter().cloned());
     let dirty: BTreeSet<String> = sim
         .truth()
@@ -54,17 +51,7 @@ async fn a_delta_returns_the_changed_customers_and_a_full_read_the_address_only_
         .collect();
 
     let delta = collect(extractor.delta(&cursor)).await.unwrap();
-    let mut got: BTreeSet<String> = delta
-        .records
-        .iter()
-        .map(|record| record.customer.customer_number.clone())
-        .collect();
-    got.extend(
-        delta
-            .rejected
-            .iter()
-            .map(|problem| problem.customer_number.clone()),
-    );
+    let got = delta.customer_numbers();
     assert_eq!(
         got, expected,
         "the delta returns exactly the changed and created customers"
@@ -147,17 +134,7 @@ async fn address_only_changes_reach_the_delta_through_their_adresse_change_docum
     });
     assert_eq!(report.address_only.len(), 6);
     let delta = collect(extractor.delta(&cursor)).await.unwrap();
-    let got: BTreeSet<String> = delta
-        .records
-        .iter()
-        .map(|record| record.customer.customer_number.clone())
-        .chain(
-            delta
-                .rejected
-                .iter()
-                .map(|problem| problem.customer_number.clone()),
-        )
-        .collect();
+    let got = delta.customer_numbers();
     let expected: BTreeSet<String> = report.address_only.iter().cloned().collect();
     assert_eq!(got, expected, "every address-only change, nothing else");
     let truth = sim.truth();
@@ -178,5 +155,16 @@ async fn address_only_changes_reach_the_delta_through_their_adresse_change_docum
         .await
         .unwrap();
     assert!(again.records.is_empty());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soap_rfc_delta_follows_a_server_clock_two_hours_behind() {
+    let sim = spawn(server_behind_options(150)).await;
+    let config = config(&sim, "soap-rfc", &[]);
+    assert_deltas_follow_the_servers_clock(&sim, &config, || async {
+        Extractor::connect(&config).await.unwrap()
+    })
+    .await;
     sim.shutdown().await;
 }

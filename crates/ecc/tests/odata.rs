@@ -7,7 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    acceptance_options, assert_matches_truth, assert_no_hidden_communication, collect, config,
+    acceptance_options, assert_deltas_follow_the_servers_clock, assert_matches_truth,
+    assert_no_hidden_communication, changed_customers, collect, config, server_behind_options,
     spawn,
 };
 use mlc_ecc::Extractor;
@@ -67,26 +68,8 @@ async fn an_odata_delta_returns_the_customers_changed_since_the_cursor() {
         address_only: 2,
         seed: 5,
     });
-    let mut expected: BTreeSet<String> = report.customers.iter().cloned().collect();
-    expected.extend(
-        report
-            .contacts
-            .iter()
-            .map(|change| change.customer_number.clone()),
-    );
     let delta = collect(extractor.delta(&cursor)).await.unwrap();
-    let mut got: BTreeSet<String> = delta
-        .records
-        .iter()
-        .map(|record| record.customer.customer_number.clone())
-        .collect();
-    got.extend(
-        delta
-            .rejected
-            .iter()
-            .map(|problem| problem.customer_number.clone()),
-    );
-    assert_eq!(got, expected);
+    assert_eq!(delta.customer_numbers(), changed_customers(&report));
     sim.shutdown().await;
 }
 
@@ -175,5 +158,16 @@ async fn check_reads_metadata_and_names_a_mapped_property_the_service_lacks() {
         "{}",
         line.detail
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_odata_delta_follows_a_gateway_clock_two_hours_behind() {
+    let sim = spawn(server_behind_options(150)).await;
+    let config = config(&sim, "odata", &[]);
+    assert_deltas_follow_the_servers_clock(&sim, &config, || async {
+        Extractor::connect(&config).await.unwrap()
+    })
+    .await;
     sim.shutdown().await;
 }

@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-
 use common::{
-    acceptance_options, assert_matches_truth, assert_no_hidden_communication, collect,
-    config_with_lines, spawn,
+    acceptance_options, assert_matches_truth, assert_no_hidden_communication, changed_customers,
+    collect, config_with_lines, spawn,
 };
 use mlc_config::EccConfig;
 use mlc_ecc::Extractor;
@@ -170,17 +168,6 @@ async fn check_follows_paths_through_the_complex_type_and_names_the_missing_step
     sim.shutdown().await;
 }
 
-fn changed_customers(report: &mlc_sim_ecc::MutationReport) -> BTreeSet<String> {
-    let mut expected: BTreeSet<String> = report.customers.iter().cloned().collect();
-    expected.extend(
-        report
-            .contacts
-            .iter()
-            .map(|change| change.customer_number.clone()),
-    );
-    expected
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_date_without_time_is_read_as_a_date_with_a_day_of_overlap() {
     let sim = custom_service(150).await;
@@ -196,12 +183,7 @@ async fn a_change_date_without_time_is_read_as_a_date_with_a_day_of_overlap() {
     });
     let expected = changed_customers(&report);
     let delta = collect(extractor.delta(&cursor)).await.unwrap();
-    let got: BTreeSet<String> = delta
-        .records
-        .iter()
-        .map(|record| record.customer.customer_number.clone())
-        .chain(delta.rejected.iter().map(|p| p.customer_number.clone()))
-        .collect();
+    let got = delta.customer_numbers();
     assert!(
         got.is_superset(&expected),
         "{got:?} lacks some of {expected:?}"
@@ -210,12 +192,7 @@ async fn a_change_date_without_time_is_read_as_a_date_with_a_day_of_overlap() {
     let again = collect(extractor.delta(delta.cursor.as_ref().unwrap()))
         .await
         .unwrap();
-    let again: BTreeSet<String> = again
-        .records
-        .iter()
-        .map(|record| record.customer.customer_number.clone())
-        .chain(again.rejected.iter().map(|p| p.customer_number.clone()))
-        .collect();
+    let again = again.customer_numbers();
     assert!(again.is_superset(&expected));
     sim.shutdown().await;
 }
@@ -235,12 +212,7 @@ async fn a_change_date_and_local_time_in_two_properties_give_exact_deltas() {
         seed: 12,
     });
     let delta = collect(extractor.delta(&cursor)).await.unwrap();
-    let got: BTreeSet<String> = delta
-        .records
-        .iter()
-        .map(|record| record.customer.customer_number.clone())
-        .chain(delta.rejected.iter().map(|p| p.customer_number.clone()))
-        .collect();
+    let got = delta.customer_numbers();
     assert_eq!(got, changed_customers(&report));
     // Seen once: the next poll over the same window returns nothing.
     let again = collect(extractor.delta(delta.cursor.as_ref().unwrap()))

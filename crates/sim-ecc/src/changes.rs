@@ -5,7 +5,7 @@
 //! redundant copies stale, and write BAS's own (object class ADRESSE, OBJECTID = address group
 //! and address number) unless the simulator runs with `--no-address-change-documents`.
 
-use chrono::{Datelike, Timelike, Utc};
+use chrono::{Datelike, Timelike};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -58,7 +58,7 @@ pub struct CountRequest {
 
 /// The server's local date (YYYYMMDD) and time (HHMMSS) now.
 pub fn local_now(state: &SimState) -> (u32, u32) {
-    let now = Utc::now().with_timezone(&state.timezone);
+    let now = state.now().with_timezone(&state.timezone);
     (
         now.year() as u32 * 10_000 + now.month() * 100 + now.day(),
         now.hour() * 10_000 + now.minute() * 100 + now.second(),

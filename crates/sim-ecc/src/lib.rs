@@ -225,7 +225,21 @@ fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/delete", post(admin_delete))
         .route("/_sim/delete_contacts", post(admin_delete_contacts))
         .route("/_sim/faults", post(admin_faults))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            server_date,
+        ))
         .with_state(state)
+}
+
+/// Every answer carries the `Date` of the simulated host's clock (`--clock-offset-secs`), as
+/// the ICF writes it from its host's: the connector places its delta windows by it.
+async fn server_date(State(state): State<Arc<SimState>>, mut response: Response) -> Response {
+    let date = state.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(value) = header::HeaderValue::from_str(&date) {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -86,6 +86,11 @@ pub struct SimEccOptions {
     /// with the ICF error page).
     #[arg(long)]
     pub soap_service_inactive: bool,
+    /// How far the SAP host's clock is from the real time, in seconds (negative: behind). Change
+    /// documents, creation dates and the `Date` header of every answer (SOAP and OData) follow
+    /// that clock, as on a host whose time synchronisation drifted.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    pub clock_offset_secs: i64,
 }
 
 impl SimEccOptions {
@@ -116,6 +121,7 @@ impl SimEccOptions {
             language: "EN".into(),
             no_address_change_documents: false,
             soap_service_inactive: false,
+            clock_offset_secs: 0,
         }
     }
 

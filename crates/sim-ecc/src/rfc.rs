@@ -63,7 +63,7 @@ pub fn call(state: &SimState, call: &RfcCall) -> RfcOutcome {
 /// UTC in seconds without daylight saving time; RFCDAYST is SY-DAYST, "X" while it is on.
 fn system_info(state: &SimState) -> String {
     use chrono_tz::OffsetComponents;
-    let now = chrono::Utc::now().with_timezone(&state.timezone);
+    let now = state.now().with_timezone(&state.timezone);
     let offset = now.offset();
     let standard = offset.base_utc_offset().num_seconds();
     let summer = !offset.dst_offset().is_zero();

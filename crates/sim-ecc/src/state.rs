@@ -61,6 +61,11 @@ impl SimState {
         }
     }
 
+    /// Now on the simulated host's clock (`--clock-offset-secs` from the real time).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::seconds(self.options.clock_offset_secs)
+    }
+
     pub fn read_data(&self) -> std::sync::RwLockReadGuard<'_, EccData> {
         self.data
             .read()

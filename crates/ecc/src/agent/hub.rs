@@ -28,6 +28,7 @@ use crate::error::EccError;
 use crate::http::DEFAULT_MAX_RESPONSE_BYTES;
 use crate::odata::ODataFetch;
 use crate::rfc::{RfcCall, RfcReply, RfcTransport};
+use crate::server_clock::ServerClock;
 
 /// How often the hub pings an agent, and how long it waits for any frame before it gives the
 /// connection up.
@@ -373,8 +374,8 @@ async fn accept_agent(
 pub struct AgentRfcTransport {
     hub: AgentHub,
     wait: Duration,
-    /// How far ECC's clock (relayed by the agent) is ahead of ours; `i64::MIN` until known.
-    skew_millis: std::sync::atomic::AtomicI64,
+    /// ECC's clock, as the agent relays it.
+    clock: ServerClock,
 }
 
 impl AgentRfcTransport {
@@ -382,7 +383,7 @@ impl AgentRfcTransport {
         AgentRfcTransport {
             hub,
             wait,
-            skew_millis: std::sync::atomic::AtomicI64::new(i64::MIN),
+            clock: ServerClock::default(),
         }
     }
 }
@@ -397,11 +398,7 @@ impl RfcTransport for AgentRfcTransport {
         {
             AgentAnswer::Rfc { reply, server_time } => {
                 if let Some(server_time) = server_time {
-                    let skew = server_time - chrono::Utc::now();
-                    self.skew_millis.store(
-                        skew.num_milliseconds(),
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
+                    self.clock.observe(server_time);
                 }
                 Ok(reply)
             }
@@ -418,8 +415,7 @@ impl RfcTransport for AgentRfcTransport {
     }
 
     fn clock_skew(&self) -> Option<chrono::Duration> {
-        let millis = self.skew_millis.load(std::sync::atomic::Ordering::Relaxed);
-        (millis != i64::MIN).then(|| chrono::Duration::milliseconds(millis))
+        self.clock.skew()
     }
 }
 
@@ -427,6 +423,8 @@ impl RfcTransport for AgentRfcTransport {
 pub struct AgentODataFetch {
     hub: AgentHub,
     wait: Duration,
+    /// Gateway's clock, as the agent relays it.
+    clock: ServerClock,
 }
 
 impl AgentODataFetch {
@@ -434,6 +432,7 @@ impl AgentODataFetch {
         AgentODataFetch {
             hub,
             wait: config.agent_wait,
+            clock: ServerClock::default(),
         }
     }
 }
@@ -451,7 +450,16 @@ impl ODataFetch for AgentODataFetch {
             )
             .await?
         {
-            AgentAnswer::Odata { status, body } => Ok((status, body)),
+            AgentAnswer::Odata {
+                status,
+                body,
+                server_time,
+            } => {
+                if let Some(server_time) = server_time {
+                    self.clock.observe(server_time);
+                }
+                Ok((status, body))
+            }
             AgentAnswer::Error { error } => Err(error),
             AgentAnswer::Rfc { .. } => Err(EccError::Malformed {
                 source_name: "agent".into(),
@@ -462,6 +470,10 @@ impl ODataFetch for AgentODataFetch {
 
     fn endpoint(&self) -> String {
         "agent".to_string()
+    }
+
+    fn clock_skew(&self) -> Option<chrono::Duration> {
+        self.clock.skew()
     }
 }
 

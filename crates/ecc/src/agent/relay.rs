@@ -19,6 +19,7 @@ use crate::error::EccError;
 use crate::http::{build_client, network_error, read_capped, HttpSettings};
 use crate::rfc::soap::SoapRfcTransport;
 use crate::rfc::RfcTransport;
+use crate::server_clock::date_header;
 
 /// How the agent reaches ECC: the same settings `[ecc]` would hold, given on the agent's
 /// command line because the agent runs elsewhere.
@@ -219,19 +220,27 @@ impl Relay {
                 let service_path = path.split('?').next().unwrap_or_default();
                 tracing::info!(
                     path = service_path,
-                    status = answer.as_ref().map_or(0, |(status, _)| *status),
+                    status = answer.as_ref().map_or(0, |(status, _, _)| *status),
                     millis = started.elapsed().as_millis() as u64,
                     "relayed OData request"
                 );
                 match answer {
-                    Ok((status, body)) => AgentAnswer::Odata { status, body },
+                    Ok((status, body, server_time)) => AgentAnswer::Odata {
+                        status,
+                        body,
+                        server_time,
+                    },
                     Err(error) => AgentAnswer::Error { error },
                 }
             }
         }
     }
 
-    async fn odata_get(&self, path: &str) -> Result<(u16, String), EccError> {
+    /// The status and body of Gateway's answer, and the time its `Date` header states.
+    async fn odata_get(
+        &self,
+        path: &str,
+    ) -> Result<(u16, String, Option<chrono::DateTime<chrono::Utc>>), EccError> {
         let separator = if path.contains('?') { '&' } else { '?' };
         let url = format!(
             "{}{path}{separator}sap-client={}&sap-language={}",
@@ -248,8 +257,9 @@ impl Relay {
             .await
             .map_err(|error| network_error(&self.ecc.base_url, &error))?;
         let status = response.status().as_u16();
+        let server_time = date_header(response.headers());
         let body = read_capped(response, &self.ecc.base_url, self.ecc.max_response_bytes).await?;
-        Ok((status, body))
+        Ok((status, body, server_time))
     }
 }
 

@@ -16,12 +16,18 @@ use mlc_config::EccConfig;
 
 use crate::error::EccError;
 use crate::http::{network_error, read_capped, with_retries};
+use crate::server_clock::ServerClock;
 
 /// An HTTP GET of a path under the ECC host, answering (status, body). The agent relays the same.
 #[async_trait::async_trait]
 pub trait ODataFetch: Send + Sync {
     async fn get(&self, path: &str) -> Result<(u16, String), EccError>;
     fn endpoint(&self) -> String;
+    /// How far Gateway's clock is ahead of ours (negative: behind), from the HTTP `Date`
+    /// header of its last answer; `None` when no answer carried one.
+    fn clock_skew(&self) -> Option<chrono::Duration> {
+        None
+    }
 }
 
 /// Direct HTTPS to Gateway with Basic auth, `sap-client` and `sap-language`.
@@ -34,6 +40,8 @@ pub struct HttpODataFetch {
     password: String,
     retries: u32,
     max_response_bytes: usize,
+    /// Gateway's clock, from the `Date` header of its answers.
+    clock: ServerClock,
 }
 
 impl HttpODataFetch {
@@ -47,6 +55,7 @@ impl HttpODataFetch {
             password: config.password.expose().to_string(),
             retries: config.retries,
             max_response_bytes: config.max_response_bytes,
+            clock: ServerClock::default(),
         }
     }
 
@@ -60,6 +69,7 @@ impl HttpODataFetch {
             .await
             .map_err(|error| network_error(&self.base_url, &error))?;
         let status = response.status().as_u16();
+        self.clock.observe_headers(response.headers());
         let body = read_capped(response, &self.base_url, self.max_response_bytes).await?;
         if status >= 500 || status == 429 {
             // Worth another try; the caller sees the body if every try fails.
@@ -92,5 +102,9 @@ impl ODataFetch for HttpODataFetch {
 
     fn endpoint(&self) -> String {
         self.base_url.clone()
+    }
+
+    fn clock_skew(&self) -> Option<chrono::Duration> {
+        self.clock.skew()
     }
 }

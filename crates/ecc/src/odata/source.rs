@@ -24,6 +24,7 @@ use super::ODataFetch;
 use crate::assemble::inspect;
 use crate::delta::DeltaCursor;
 use crate::error::EccError;
+use crate::server_clock::clock_check;
 use crate::source::{CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead};
 
 /// Characters left as they are in a query value: what OData syntax needs to stay readable.
@@ -757,9 +758,9 @@ impl CustomerSource for ODataSource {
             ));
         }
         let shape = self.shape().await?.clone();
-        let next_time = DeltaCursor::now(self.timezone)
-            .server_time
-            .max(since.server_time);
+        // The window ends at Gateway's time (its `Date` header), not ours: the change stamps
+        // carry the server's clock. Taken before the reads, converted after their answers.
+        let asked_at = Utc::now();
         let window = since.window_start(self.overlap);
         let key = self.map.customer("customer_number").to_string();
         let set = self.config.customer_set.clone();
@@ -796,9 +797,7 @@ impl CustomerSource for ODataSource {
         }
         let mut path = Some(self.set_path(&set, &query));
         let mut followed = HashSet::new();
-        let mut numbers = BTreeSet::new();
-        let mut next = DeltaCursor::at(next_time);
-        let next_window = next.window_start(self.overlap);
+        let mut in_window = Vec::new();
         while let Some(current) = path.take() {
             let page = self.get_page(&current, &set).await?;
             for entity in &page.results {
@@ -806,30 +805,35 @@ impl CustomerSource for ODataSource {
                     continue;
                 };
                 // A service that ignores $filter sends everything: filter here too.
-                if changed < lower {
-                    continue;
-                }
-                let number = internal_key(&text(entity, &key));
-                if shape.changed == ChangeStamp::DateOnly {
-                    // Two changes on one day look the same: every one in the window is read.
-                    numbers.insert(number);
-                    continue;
-                }
-                let id = format!("{number}@{}", changed.format("%Y%m%d%H%M%S"));
-                if !since.seen_changes.contains(&id) {
-                    numbers.insert(number);
-                }
-                if changed >= next_window {
-                    next.seen_changes.push(id);
+                if changed >= lower {
+                    in_window.push((internal_key(&text(entity, &key)), changed));
                 }
             }
             path = self.follow(page.next, &mut followed, &set)?;
         }
+        let next_time = self.cursor_at(asked_at).server_time.max(since.server_time);
+        let mut next = DeltaCursor::at(next_time);
+        let next_window = next.window_start(self.overlap);
+        let mut numbers = BTreeSet::new();
+        for (number, changed) in in_window {
+            if shape.changed == ChangeStamp::DateOnly {
+                // Two changes on one day look the same: every one in the window is read.
+                numbers.insert(number);
+                continue;
+            }
+            let id = format!("{number}@{}", changed.format("%Y%m%d%H%M%S"));
+            if !since.seen_changes.contains(&id) {
+                numbers.insert(number);
+            }
+            if changed >= next_window {
+                next.seen_changes.push(id);
+            }
+        }
         Ok((numbers.into_iter().collect(), next))
     }
 
-    fn cursor_now(&self) -> DeltaCursor {
-        DeltaCursor::now(self.timezone)
+    fn cursor_at(&self, ours: chrono::DateTime<Utc>) -> DeltaCursor {
+        DeltaCursor::on_server_clock(ours, self.fetch.clock_skew(), self.timezone)
     }
 
     async fn check(&self) -> Vec<CheckLine> {
@@ -847,6 +851,10 @@ impl CustomerSource for ODataSource {
                 )),
                 Err(error) => lines.push(CheckLine::failed(name, error.to_string())),
             }
+        }
+        // Without any answer there is no Date header to judge; the set lines say why.
+        if lines.iter().any(|line| line.ok) {
+            lines.push(clock_check(self.fetch.clock_skew(), self.overlap));
         }
         lines.push(self.metadata_check().await);
         lines

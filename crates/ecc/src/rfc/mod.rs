@@ -80,13 +80,3 @@ pub trait RfcTransport: Send + Sync {
         None
     }
 }
-
-/// The skew of a server whose answer, received at `received`, said `Date: <header>`
-/// (IMF-fixdate, e.g. "Thu, 03 Dec 2026 06:33:39 GMT"); `None` for a header that is no date.
-pub fn skew_from_date_header(
-    header: &str,
-    received: chrono::DateTime<chrono::Utc>,
-) -> Option<chrono::Duration> {
-    let server = chrono::DateTime::parse_from_rfc2822(header.trim()).ok()?;
-    Some(server.with_timezone(&chrono::Utc) - received)
-}

@@ -9,6 +9,7 @@ use quick_xml::Reader;
 use super::{RfcCall, RfcReply, RfcTransport};
 use crate::error::EccError;
 use crate::http::{network_error, read_capped, with_retries, DEFAULT_MAX_RESPONSE_BYTES};
+use crate::server_clock::ServerClock;
 
 const RFC_NAMESPACE: &str = "urn:sap-com:document:sap:rfc:functions";
 
@@ -318,9 +319,8 @@ pub struct SoapRfcTransport {
     password: String,
     retries: u32,
     max_response_bytes: usize,
-    /// The server's clock minus ours in milliseconds, from the last answer's `Date` header;
-    /// `i64::MIN` until one arrived.
-    skew_millis: std::sync::atomic::AtomicI64,
+    /// The server's clock, from the `Date` header of its answers.
+    clock: ServerClock,
 }
 
 impl SoapRfcTransport {
@@ -350,7 +350,7 @@ impl SoapRfcTransport {
             password: password.to_string(),
             retries,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            skew_millis: std::sync::atomic::AtomicI64::new(i64::MIN),
+            clock: ServerClock::default(),
         }
     }
 
@@ -367,17 +367,7 @@ impl SoapRfcTransport {
             .await
             .map_err(|error| network_error(&endpoint, &error))?;
         let status = response.status().as_u16();
-        if let Some(skew) = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|date| super::skew_from_date_header(date, chrono::Utc::now()))
-        {
-            self.skew_millis.store(
-                skew.num_milliseconds(),
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
+        self.clock.observe_headers(response.headers());
         if status == 403 {
             let text = read_capped(response, &endpoint, self.max_response_bytes).await?;
             if is_inactive_service_page(&text) {
@@ -446,8 +436,7 @@ impl RfcTransport for SoapRfcTransport {
     }
 
     fn clock_skew(&self) -> Option<chrono::Duration> {
-        let millis = self.skew_millis.load(std::sync::atomic::Ordering::Relaxed);
-        (millis != i64::MIN).then(|| chrono::Duration::milliseconds(millis))
+        self.clock.skew()
     }
 }
 

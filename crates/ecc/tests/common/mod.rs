@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::{Stream, StreamExt};
+use futures::{Future, Stream, StreamExt};
 use mlc_config::EccConfig;
-use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractBatch, ExtractedCustomer};
-use mlc_sim_ecc::{SimEccOptions, SpawnedEcc, TruthRecord};
+use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractBatch, ExtractedCustomer, Extractor};
+use mlc_sim_ecc::{MutationReport, MutationRequest, SimEccOptions, SpawnedEcc, TruthRecord};
 
 /// The data set of the brief's acceptance run, smaller so the suite stays fast.
 pub fn acceptance_options(customers: usize) -> SimEccOptions {
@@ -77,6 +77,37 @@ pub struct Collected {
     pub rejected: Vec<DataProblem>,
     pub cursor: Option<DeltaCursor>,
     pub batches: usize,
+}
+
+impl Collected {
+    /// The customers the stream held, extracted or reported as dirty.
+    pub fn customer_numbers(&self) -> BTreeSet<String> {
+        self.records
+            .iter()
+            .map(|record| record.customer.customer_number.clone())
+            .chain(
+                self.rejected
+                    .iter()
+                    .map(|problem| problem.customer_number.clone()),
+            )
+            .collect()
+    }
+}
+
+/// The customers a mutation wrote change documents under: those changed, and those whose
+/// contacts changed.
+pub fn changed_customers(report: &MutationReport) -> BTreeSet<String> {
+    report
+        .customers
+        .iter()
+        .cloned()
+        .chain(
+            report
+                .contacts
+                .iter()
+                .map(|change| change.customer_number.clone()),
+        )
+        .collect()
 }
 
 pub async fn collect(
@@ -194,4 +225,72 @@ pub fn assert_no_hidden_communication(collected: &Collected, hidden: &[String]) 
             );
         }
     }
+}
+
+/// How far the skewed simulator's clock is behind ours: two hours, far beyond the template's
+/// `delta_overlap_secs = 600`.
+pub const SERVER_BEHIND: chrono::Duration = chrono::Duration::hours(2);
+
+/// [`acceptance_options`] on a SAP host whose clock is [`SERVER_BEHIND`] ours: its change
+/// documents and the `Date` header of its answers follow that clock.
+pub fn server_behind_options(customers: usize) -> SimEccOptions {
+    let mut options = acceptance_options(customers);
+    options.clock_offset_secs = -SERVER_BEHIND.num_seconds();
+    options
+}
+
+/// Against a simulator from [`server_behind_options`]: a change made in ECC after a delta
+/// reaches the next delta, and `check` reports the skew. A window placed on the connector's
+/// clock would start two hours after the change's stamp and miss it. `connect` builds a fresh
+/// extractor for every step, as each `ml-connector sync` is a process of its own that has not
+/// heard the server's clock before its first answer.
+pub async fn assert_deltas_follow_the_servers_clock<Connect, Connecting>(
+    sim: &SpawnedEcc,
+    config: &EccConfig,
+    connect: Connect,
+) where
+    Connect: Fn() -> Connecting,
+    Connecting: Future<Output = Extractor>,
+{
+    let initial = collect(connect().await.full()).await.unwrap();
+    let cursor = initial.cursor.expect("a full read yields a cursor");
+    let previous = collect(connect().await.delta(&cursor)).await.unwrap();
+    let cursor = previous.cursor.expect("a delta yields a cursor");
+    let ours = DeltaCursor::now(config.timezone).server_time;
+    let behind = ours - cursor.server_time;
+    assert!(
+        (behind - SERVER_BEHIND).num_seconds().abs() < 60,
+        "the cursor {} is on the server's clock, {SERVER_BEHIND} behind ours ({ours}); it is {behind} behind",
+        cursor.server_time
+    );
+
+    let report = sim.mutate(&MutationRequest {
+        customers: 3,
+        contacts: 2,
+        address_only: 0,
+        seed: 17,
+    });
+    let mut expected = changed_customers(&report);
+    expected.extend(sim.create(1));
+
+    let extractor = connect().await;
+    let next = collect(extractor.delta(&cursor)).await.unwrap();
+    assert_eq!(
+        next.customer_numbers(),
+        expected,
+        "the changes made after the previous delta, by the server's clock"
+    );
+
+    let lines = extractor.check().await;
+    let clock = lines
+        .iter()
+        .find(|line| line.name == "ecc clock")
+        .unwrap_or_else(|| panic!("no clock line: {lines:?}"));
+    assert!(
+        !clock.ok
+            && clock.detail.contains("-7200 s behind")
+            && clock.detail.contains("ecc.delta_overlap_secs = 600"),
+        "{}",
+        clock.detail
+    );
 }
