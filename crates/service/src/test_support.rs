@@ -11,15 +11,17 @@ use mlc_store::{
 
 use crate::{ServiceOptions, ServiceState};
 
-pub const TOKEN: &str = "service-test-token-4711";
+pub const TOKEN: &str = "ui-test-token-4711";
 pub const CONNECTION: &str = "default";
 
-/// The template's config, its variables filled in.
+/// The template's config, its variables filled in; ECC and Pipedrive at a closed port, so a
+/// page that reads Pipedrive live is refused at once.
 pub fn config() -> mlc_config::Config {
-    mlc_config::parse("test.toml", mlc_config::TEMPLATE, &|_| {
-        Some("test-secret".to_string())
-    })
-    .expect("the template parses")
+    let text = mlc_config::TEMPLATE
+        .replace("http://127.0.0.1:18001", "http://127.0.0.1:9")
+        .replace("http://127.0.0.1:18002", "http://127.0.0.1:9");
+    mlc_config::parse("test.toml", &text, &|_| Some("test-secret".to_string()))
+        .expect("the template parses")
 }
 
 pub async fn state() -> Arc<ServiceState> {

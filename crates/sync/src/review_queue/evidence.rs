@@ -50,6 +50,9 @@ pub struct ReviewEvidence {
     pub rule: Option<String>,
     /// For first (heaviest first), then against (heaviest first), then neutral values.
     pub comparisons: Vec<Comparison>,
+    /// The ECC key the proposed record already carries or is linked to, when the matcher said
+    /// so (`linked_to`): accepting the pair would take it from that record.
+    pub linked_to: Option<String>,
 }
 
 /// Keys that name a comparison in a comparison object.
@@ -90,6 +93,7 @@ impl ReviewEvidence {
             reason: text(root.get("reason")).map(|reason| words(&reason)),
             rule: None,
             comparisons: Vec::new(),
+            linked_to: None,
         };
         let candidates: Vec<&Map<String, Value>> = CANDIDATE_KEYS
             .iter()
@@ -193,6 +197,7 @@ impl ReviewEvidence {
             self.push(neutral("address factor", format!("{factor:.2}")));
         }
         if let Some(linked) = text(object.get("linked_to")) {
+            self.linked_to.get_or_insert(linked.clone());
             self.push(Comparison {
                 name: "linked to".into(),
                 value: Some(format!("customer {}", mlc_canonical::alpha_output(&linked))),
@@ -242,7 +247,8 @@ impl ReviewEvidence {
 }
 
 impl Comparison {
-    /// `+name(weight)`, `−name`, `~name value`.
+    /// `+name(weight)`, `−name`, `~name value`; a value that says more than its direction
+    /// (`−linked to customer 4711`) is kept.
     pub fn short(&self) -> String {
         let sign = match self.direction {
             Direction::For => "+",
@@ -251,7 +257,9 @@ impl Comparison {
         };
         match (self.weight, &self.value) {
             (Some(weight), _) => format!("{sign}{}({weight:.1})", self.name),
-            (None, Some(value)) if self.direction == Direction::Neutral => {
+            (None, Some(value))
+                if self.direction == Direction::Neutral || value_direction(value).is_none() =>
+            {
                 format!("{sign}{} {value}", self.name)
             }
             _ => format!("{sign}{}", self.name),
@@ -434,6 +442,10 @@ mod tests {
         );
         let linked = read.against().nth(1).unwrap();
         assert_eq!(linked.value.as_deref(), Some("customer 4711"));
+        assert_eq!(read.linked_to.as_deref(), Some("0000004711"));
+        assert!(read
+            .summary(200)
+            .contains("−street −linked to customer 4711"));
         assert!(
             !read.comparisons.iter().any(|c| c.name == "country"),
             "the runner-up's evidence is not the candidate's"

@@ -7,10 +7,14 @@
 //! - accepting a group accepts the one pair named and rejects the group's other pairs: "this
 //!   organization is that customer, and none of the others";
 //! - `accept --above` holds back a pair whose record is proposed for several customers (a group
-//!   decision), already linked to or accepted for another ECC record, or whose customer has
-//!   other pending pairs; each held-back pair says why;
+//!   decision), already linked to or accepted for another ECC record (by the link table, an
+//!   accepted pair, or the matcher's evidence: the organization carries another customer
+//!   number), or whose customer has other pending pairs; each held-back pair says why;
 //! - rejecting is always safe (the customer is matched again without that record), so a reject
 //!   rule holds nothing back.
+//!
+//! The score rules decide organization pairs only: a person pair carries no match score (the
+//! matcher queues it with 1.0 when several persons fit or the one that fits is taken).
 
 use std::collections::BTreeMap;
 
@@ -18,6 +22,7 @@ use mlc_canonical::alpha_output;
 use mlc_canonical::state::{DecisionRule, EntityKind, ReviewItem, ReviewStatus};
 use serde::Serialize;
 
+use super::evidence::ReviewEvidence;
 use super::rank::groups;
 
 /// A decision over the queue, as the reviewer asked for it.
@@ -146,7 +151,7 @@ pub fn select(
             reject: items
                 .iter()
                 .filter(pending)
-                .filter(|item| item.score < score)
+                .filter(|item| item.kind == EntityKind::Organization && item.score < score)
                 .map(|item| item.id)
                 .collect(),
             ..Selection::default()
@@ -164,7 +169,7 @@ pub fn select(
             for item in items
                 .iter()
                 .filter(pending)
-                .filter(|item| item.score >= score)
+                .filter(|item| item.kind == EntityKind::Organization && item.score >= score)
             {
                 let group = &groups[&(item.kind, item.pipedrive_id)];
                 let others = &pending_per_key[&(item.kind, item.ecc_key.as_str())];
@@ -219,6 +224,16 @@ fn taken_by_another(
             ));
         }
     }
+    if let Some(carried) = ReviewEvidence::read(&item.evidence).linked_to {
+        if alpha_output(&carried) != alpha_output(&item.ecc_key) {
+            return Some(format!(
+                "{} {} carries ECC record {} (the matcher's evidence)",
+                item.kind,
+                item.pipedrive_id,
+                alpha_output(&carried)
+            ));
+        }
+    }
     items
         .iter()
         .find(|other| {
@@ -267,7 +282,24 @@ mod tests {
             pair(7, "0000000007", 70, 0.96), // its customer has two pending pairs
             pair(8, "0000000007", 80, 0.74),
             pair(9, "0000000009", 90, 0.72),
+            person(10, "0000000010", 100),
+            carried(11, "0000000011", 110, 0.97, "0000004712"),
         ]
+    }
+
+    /// A person pair, queued with the matcher's placeholder score 1.0.
+    fn person(id: i64, ecc_key: &str, pipedrive_id: i64) -> ReviewItem {
+        let mut item = pair(id, ecc_key, pipedrive_id, 1.0);
+        item.kind = EntityKind::Person;
+        item
+    }
+
+    /// A pair whose organization carries another customer number, as the evidence says.
+    fn carried(id: i64, ecc_key: &str, pipedrive_id: i64, score: f64, carried: &str) -> ReviewItem {
+        let mut item = pair(id, ecc_key, pipedrive_id, score);
+        item.evidence = serde_json::json!({"decision": "review",
+            "reason": "linked_to_another_customer", "candidate": {"linked_to": carried}});
+        item
     }
 
     fn linked(kind: EntityKind, id: i64) -> Option<String> {
@@ -285,7 +317,7 @@ mod tests {
             .iter()
             .map(|held| (held.id, held.reason.as_str()))
             .collect();
-        assert_eq!(held.len(), 4, "{held:?}");
+        assert_eq!(held.len(), 5, "{held:?}");
         assert_eq!(held[0].0, 2);
         assert!(held[0]
             .1
@@ -299,6 +331,12 @@ mod tests {
             .contains("already accepted for ECC record 6 (pair 6)"));
         assert_eq!(held[3].0, 7);
         assert!(held[3].1.contains("has 2 pending pairs (7, 8)"));
+        assert_eq!(held[4].0, 11);
+        assert!(held[4].1.contains("carries ECC record 4712"));
+        assert!(
+            !selection.accept.contains(&10),
+            "a person pair's placeholder score decides nothing"
+        );
     }
 
     #[test]
@@ -318,6 +356,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(below.reject, [8, 9], "0.80 itself is not rejected");
+        let everything = select(
+            &items,
+            QueueRule::RejectBelow { score: 1.0 },
+            &nothing_linked,
+        )
+        .unwrap();
+        assert!(
+            !everything.reject.contains(&10),
+            "person pairs are decided one by one"
+        );
         assert!(below.held_back.is_empty() && below.accept.is_empty());
     }
 

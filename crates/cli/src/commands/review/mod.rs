@@ -30,10 +30,11 @@ evidence included.
 Groups: a Pipedrive record is linked to one ECC record only. `accept --group ID` accepts pair ID
 and rejects the other pending pairs proposing the same record; `reject --group ID` rejects them
 all. `accept --above SCORE` accepts every pending pair scoring at least SCORE except those it
-must leave to a person (a record proposed for several customers, already linked to or accepted
-for another, or a customer with several pending pairs): each is listed with its reason.
-`reject --below SCORE` rejects every pending pair scoring below SCORE. `--dry-run` shows what
-would be decided. Every decided pair gets its own decision record (`review history`) naming
+must leave to a person (a record proposed for several customers, already linked to, accepted
+for or, by the matcher's evidence, carrying another customer, or a customer with several
+pending pairs): each is listed with its reason. `reject --below SCORE` rejects every pending
+pair scoring below SCORE. Score rules decide organization pairs only (a person pair has no
+match score). `--dry-run` shows what would be decided. Every decided pair gets its own decision record (`review history`) naming
 the rule (single pair, group of pair ID, score >= S, score < S) and who decided.";
 
 /// The duplicate review queue: pairs of an ECC record and an existing Pipedrive record the

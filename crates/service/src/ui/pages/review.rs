@@ -212,15 +212,18 @@ async fn pipedrive_side(
     let connection = state
         .connection(&item.connection)
         .ok_or_else(|| format!("This service does not run connection {}.", item.connection))?;
-    let engine = connection.engine(state).await?;
-    // A paced or paused governor may hold the read back: the page does not wait for it.
-    let organization = tokio::time::timeout(
-        REVIEW_READ_TIMEOUT,
-        engine.client().get_organization(item.pipedrive_id),
-    )
+    // Connecting may retry, and a paced or paused governor may hold the read back: the page
+    // does not wait for either.
+    let organization = tokio::time::timeout(REVIEW_READ_TIMEOUT, async {
+        let engine = connection.engine(state).await?;
+        engine
+            .client()
+            .get_organization(item.pipedrive_id)
+            .await
+            .map_err(|error| format!("Pipedrive did not answer: {error}"))
+    })
     .await
-    .map_err(|_| "Pipedrive did not answer within 5 seconds.".to_string())?
-    .map_err(|error| format!("Pipedrive did not answer: {error}"))?;
+    .map_err(|_| "Pipedrive did not answer within 5 seconds.".to_string())??;
     let mut fields = vec![("name".to_string(), organization.name.clone())];
     if let Some(address) = &organization.address {
         let value = address.value.clone().unwrap_or_default();
@@ -255,17 +258,20 @@ pub async fn review(
     Query(params): Query<ReviewParams>,
 ) -> PageResult {
     let status_text = params.status.clone().unwrap_or_else(|| "pending".into());
-    render(&ui, &session, &status_text, params.decided, None).await
+    render(&ui, &session, &status_text, params.decided, None, true).await
 }
 
 /// The page for `status_text` (pending, accepted, rejected, all), with pair `decided`'s notice
-/// or the `notice` given.
+/// or the `notice` given. With `read_live`, pending pairs' Pipedrive records are read live
+/// until one read fails (Pipedrive is then not asked again for this view); the page that
+/// answers a decision shows what the matcher saw instead, at once.
 async fn render(
     ui: &Ui,
     session: &Session,
     status_text: &str,
     decided: Option<i64>,
     mut notice: Option<String>,
+    read_live: bool,
 ) -> PageResult {
     let state = &ui.service;
     let status = match status_text {
@@ -281,7 +287,7 @@ async fn render(
         ranked.extend(review_queue::rank(&items, band));
     }
     let mut cards = Vec::new();
-    let mut live_reads = 0;
+    let mut live_reads = if read_live { 0 } else { REVIEW_LIVE_READS };
     for (position, pair) in ranked.iter().enumerate() {
         let item = &pair.item;
         if decided == Some(item.id) {
@@ -308,7 +314,10 @@ async fn render(
                 live_reads += 1;
                 match pipedrive_side(state, item).await {
                     Ok(fields) => (fields, None),
-                    Err(note) => (evidence_fields(&item.evidence), Some(note)),
+                    Err(note) => {
+                        live_reads = REVIEW_LIVE_READS;
+                        (evidence_fields(&item.evidence), Some(note))
+                    }
                 }
             } else {
                 (
@@ -443,7 +452,7 @@ async fn decide_group(ui: &Ui, session: &Session, rule: QueueRule) -> PageResult
     };
     let notice = decide_and_describe(ui, &connection, rule, false).await;
     match notice {
-        Ok(notice) => render(ui, session, "pending", None, Some(notice)).await,
+        Ok(notice) => render(ui, session, "pending", None, Some(notice), false).await,
         Err(text) => Ok(message(
             StatusCode::CONFLICT,
             session,
@@ -500,7 +509,15 @@ pub async fn bulk(
             Err(text) => notices.push(text),
         }
     }
-    render(&ui, &session, "pending", None, Some(notices.join(" "))).await
+    render(
+        &ui,
+        &session,
+        "pending",
+        None,
+        Some(notices.join(" ")),
+        false,
+    )
+    .await
 }
 
 /// Decides `rule` in `connection` (or previews it) and says what happened, pair by pair.
