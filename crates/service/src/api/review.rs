@@ -374,7 +374,7 @@ pub(super) async fn accept_group(
     Path(id): Path<i64>,
     Query(params): Query<DryRunParams>,
 ) -> ApiResult<Json<DecisionReport>> {
-    group(&state, QueueRule::AcceptGroup { pair: id }, params).await
+    group(&state, id, QueueRule::AcceptGroup { pair: id }, params).await
 }
 
 /// Rejects every pending pair proposing the same Pipedrive record as pair `id`.
@@ -394,17 +394,16 @@ pub(super) async fn reject_group(
     Path(id): Path<i64>,
     Query(params): Query<DryRunParams>,
 ) -> ApiResult<Json<DecisionReport>> {
-    group(&state, QueueRule::RejectGroup { pair: id }, params).await
+    group(&state, id, QueueRule::RejectGroup { pair: id }, params).await
 }
 
+/// `rule`, a decision of pair `pair`'s group, in the connection the pair belongs to.
 async fn group(
     state: &ServiceState,
+    pair: i64,
     rule: QueueRule,
     params: DryRunParams,
 ) -> ApiResult<Json<DecisionReport>> {
-    let (QueueRule::AcceptGroup { pair } | QueueRule::RejectGroup { pair }) = rule else {
-        return Err(ApiError::bad_request("not a group decision"));
-    };
     let names: Vec<&str> = state
         .connections
         .iter()

@@ -218,15 +218,8 @@ impl ReviewEvidence {
         }
     }
 
-    pub fn for_(&self) -> impl Iterator<Item = &Comparison> {
-        self.with(Direction::For)
-    }
-
-    pub fn against(&self) -> impl Iterator<Item = &Comparison> {
-        self.with(Direction::Against)
-    }
-
-    fn with(&self, direction: Direction) -> impl Iterator<Item = &Comparison> {
+    /// The comparisons pointing `direction`'s way, heaviest first.
+    pub fn pointing(&self, direction: Direction) -> impl Iterator<Item = &Comparison> {
         self.comparisons
             .iter()
             .filter(move |comparison| comparison.direction == direction)
@@ -414,9 +407,7 @@ mod tests {
 
     fn names(evidence: &ReviewEvidence, direction: Direction) -> Vec<String> {
         evidence
-            .comparisons
-            .iter()
-            .filter(|comparison| comparison.direction == direction)
+            .pointing(direction)
             .map(|comparison| comparison.name.clone())
             .collect()
     }
@@ -440,7 +431,7 @@ mod tests {
             names(&read, Direction::Neutral),
             ["name similarity", "address factor"]
         );
-        let linked = read.against().nth(1).unwrap();
+        let linked = read.pointing(Direction::Against).nth(1).unwrap();
         assert_eq!(linked.value.as_deref(), Some("customer 4711"));
         assert_eq!(read.linked_to.as_deref(), Some("0000004711"));
         assert!(read
@@ -471,7 +462,7 @@ mod tests {
             ["vat number", "house number"]
         );
         assert_eq!(names(&read, Direction::Neutral), ["phone"]);
-        let vat = read.against().next().unwrap();
+        let vat = read.pointing(Direction::Against).next().unwrap();
         assert_eq!(vat.weight, Some(-6.5));
         assert_eq!(vat.value.as_deref(), Some("DE123 ≠ DE999"));
         assert_eq!(

@@ -397,10 +397,10 @@ pub async fn decide(
         "accept" => ReviewStatus::Accepted,
         "reject" => ReviewStatus::Rejected,
         "accept-group" => {
-            return decide_group(&ui, &session, QueueRule::AcceptGroup { pair: id }).await
+            return decide_group(&ui, &session, id, QueueRule::AcceptGroup { pair: id }).await
         }
         "reject-group" => {
-            return decide_group(&ui, &session, QueueRule::RejectGroup { pair: id }).await
+            return decide_group(&ui, &session, id, QueueRule::RejectGroup { pair: id }).await
         }
         _ => {
             return Ok(message(
@@ -429,16 +429,9 @@ pub async fn decide(
     Ok(Redirect::to(&format!("/review?status=all&decided={id}#review-{id}")).into_response())
 }
 
-async fn decide_group(ui: &Ui, session: &Session, rule: QueueRule) -> PageResult {
+/// `rule`, a decision of pair `pair`'s group, in the connection the pair belongs to.
+async fn decide_group(ui: &Ui, session: &Session, pair: i64, rule: QueueRule) -> PageResult {
     let state = &ui.service;
-    let (QueueRule::AcceptGroup { pair } | QueueRule::RejectGroup { pair }) = rule else {
-        return Ok(message(
-            StatusCode::NOT_FOUND,
-            session,
-            "No such decision",
-            "Not a group decision.",
-        ));
-    };
     let names: Vec<&str> = state.connections.iter().map(|c| c.name()).collect();
     let connection =
         mlc_engine::review_rules::connection_of_pair(state.store.as_ref(), &names, pair).await?;
