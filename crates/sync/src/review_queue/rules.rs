@@ -16,7 +16,7 @@
 //! The score rules decide organization pairs only: a person pair carries no match score (the
 //! matcher queues it with 1.0 when several persons fit or the one that fits is taken).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use mlc_canonical::alpha_output;
 use mlc_canonical::state::{DecisionRule, EntityKind, ReviewItem, ReviewStatus};
@@ -132,7 +132,7 @@ pub fn select(
                     ..Selection::default()
                 });
             }
-            if let Some(holder) = taken_by_another(items, named, linked_to) {
+            if let Some(holder) = taken_by_another(&accepted_records(items), named, linked_to) {
                 return Ok(Selection {
                     held_back: vec![HeldBack {
                         id: pair,
@@ -158,6 +158,7 @@ pub fn select(
         }),
         QueueRule::AcceptAtOrAbove { score } => {
             let groups = groups(items);
+            let accepted = accepted_records(items);
             let mut pending_per_key: BTreeMap<(EntityKind, &str), Vec<i64>> = BTreeMap::new();
             for item in items.iter().filter(pending) {
                 pending_per_key
@@ -183,7 +184,7 @@ pub fn select(
                         join(&group.pair_ids),
                         item.id
                     ))
-                } else if let Some(holder) = taken_by_another(items, item, linked_to) {
+                } else if let Some(holder) = taken_by_another(&accepted, item, linked_to) {
                     Some(holder)
                 } else if others.len() > 1 {
                     Some(format!(
@@ -208,9 +209,21 @@ pub fn select(
     }
 }
 
-/// Why `item`'s record cannot be given to its ECC record: linked to, or accepted for, another.
+/// The pairs accepted so far, by the record they give away: (kind, Pipedrive id) → the pair.
+type Accepted<'a> = HashMap<(EntityKind, i64), &'a ReviewItem>;
+
+fn accepted_records(items: &[ReviewItem]) -> Accepted<'_> {
+    items
+        .iter()
+        .filter(|item| item.status == ReviewStatus::Accepted)
+        .map(|item| ((item.kind, item.pipedrive_id), item))
+        .collect()
+}
+
+/// Why `item`'s record cannot be given to its ECC record: linked to, accepted for, or (by the
+/// matcher's evidence) carrying another.
 fn taken_by_another(
-    items: &[ReviewItem],
+    accepted: &Accepted<'_>,
     item: &ReviewItem,
     linked_to: &dyn Fn(EntityKind, i64) -> Option<String>,
 ) -> Option<String> {
@@ -234,14 +247,9 @@ fn taken_by_another(
             ));
         }
     }
-    items
-        .iter()
-        .find(|other| {
-            other.status == ReviewStatus::Accepted
-                && other.kind == item.kind
-                && other.pipedrive_id == item.pipedrive_id
-                && other.ecc_key != item.ecc_key
-        })
+    accepted
+        .get(&(item.kind, item.pipedrive_id))
+        .filter(|other| other.ecc_key != item.ecc_key)
         .map(|other| {
             format!(
                 "{} {} is already accepted for ECC record {} (pair {})",

@@ -124,13 +124,15 @@ fn print_groups(items: &[mlc_store::ReviewItem], format: HistoryFormat) -> Resul
             .cmp(&a.settles())
             .then(a.pair_ids[0].cmp(&b.pair_ids[0]))
     });
+    let scores: std::collections::HashMap<i64, f64> =
+        items.iter().map(|item| (item.id, item.score)).collect();
     let rows: Vec<Value> = groups
         .iter()
         .map(|group| {
-            let best = items
+            let best = group
+                .pair_ids
                 .iter()
-                .filter(|item| group.pair_ids.contains(&item.id))
-                .map(|item| item.score)
+                .filter_map(|id| scores.get(id).copied())
                 .fold(f64::NAN, f64::max);
             json!({
                 "group": group.pair_ids[0],
