@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
     /// An ECC customer ↔ a Pipedrive organization.
@@ -261,6 +261,16 @@ impl ReviewStatus {
             ReviewStatus::Rejected => "rejected",
         }
     }
+
+    pub fn parse(text: &str) -> Option<ReviewStatus> {
+        [
+            ReviewStatus::Pending,
+            ReviewStatus::Accepted,
+            ReviewStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,6 +296,106 @@ pub struct ReviewItem {
     pub status: ReviewStatus,
     pub created_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// How a review decision was taken, recorded with every pair it decided: one pair by its id,
+/// a group (every pending pair proposing the same Pipedrive record as pair `of_pair`), or a
+/// score rule over the pending queue.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum DecisionRule {
+    Single,
+    Group { of_pair: i64 },
+    ScoreAtOrAbove { score: f64 },
+    ScoreBelow { score: f64 },
+}
+
+impl DecisionRule {
+    /// Pairs decided by a rule other than `Single` must still be pending when the decision is
+    /// written: a pair someone decided in the meantime keeps that decision.
+    pub fn only_pending(self) -> bool {
+        self != DecisionRule::Single
+    }
+
+    /// The stored form: `single`, `group:12`, `score>=0.9`, `score<0.75`.
+    pub fn to_stored(self) -> String {
+        match self {
+            DecisionRule::Single => "single".to_string(),
+            DecisionRule::Group { of_pair } => format!("group:{of_pair}"),
+            DecisionRule::ScoreAtOrAbove { score } => format!("score>={score}"),
+            DecisionRule::ScoreBelow { score } => format!("score<{score}"),
+        }
+    }
+
+    pub fn parse_stored(text: &str) -> Option<DecisionRule> {
+        if text == "single" {
+            return Some(DecisionRule::Single);
+        }
+        if let Some(pair) = text.strip_prefix("group:") {
+            return pair
+                .parse()
+                .ok()
+                .map(|of_pair| DecisionRule::Group { of_pair });
+        }
+        if let Some(score) = text.strip_prefix("score>=") {
+            return score
+                .parse()
+                .ok()
+                .map(|score| DecisionRule::ScoreAtOrAbove { score });
+        }
+        text.strip_prefix("score<")
+            .and_then(|score| score.parse().ok())
+            .map(|score| DecisionRule::ScoreBelow { score })
+    }
+}
+
+impl fmt::Display for DecisionRule {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecisionRule::Single => formatter.write_str("single pair"),
+            DecisionRule::Group { of_pair } => write!(formatter, "group of pair {of_pair}"),
+            DecisionRule::ScoreAtOrAbove { score } => write!(formatter, "bulk: score >= {score}"),
+            DecisionRule::ScoreBelow { score } => write!(formatter, "bulk: score < {score}"),
+        }
+    }
+}
+
+/// Pairs to decide in one transaction (a group decision accepts one pair and rejects the
+/// others at once), each getting its own decision record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewReviewDecision {
+    /// Each pair's id and its new status: accepted or rejected (pending puts a pair back in
+    /// the queue).
+    pub pairs: Vec<(i64, ReviewStatus)>,
+    pub rule: DecisionRule,
+    /// Who or what decided: `cli:USER`, `api`, `ui`.
+    pub decided_by: String,
+}
+
+impl NewReviewDecision {
+    pub fn single(id: i64, decision: ReviewStatus, decided_by: &str) -> NewReviewDecision {
+        NewReviewDecision {
+            pairs: vec![(id, decision)],
+            rule: DecisionRule::Single,
+            decided_by: decided_by.to_string(),
+        }
+    }
+}
+
+/// One decision on one pair, as recorded: the review queue's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewDecisionRecord {
+    pub id: i64,
+    pub review_id: i64,
+    pub connection: String,
+    pub kind: EntityKind,
+    pub ecc_key: String,
+    pub pipedrive_id: i64,
+    pub score: f64,
+    pub decision: ReviewStatus,
+    pub rule: DecisionRule,
+    pub decided_by: String,
+    pub decided_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

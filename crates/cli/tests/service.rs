@@ -364,6 +364,21 @@ async fn the_service_runs_on_schedule_and_answers_per_its_openapi_document() {
     let (status, body) = api.post("/api/review/987654/accept", json!({})).await;
     assert_eq!(status, 404);
     contract.check("post", "/api/review/{id}/accept", status, &body);
+    let (status, body) = api
+        .post(
+            "/api/review/accept",
+            json!({"above": 0.99, "dry_run": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dry_run"], true);
+    contract.check("post", "/api/review/accept", status, &body);
+    let (status, body) = api.post("/api/review/reject", json!({"below": 1.5})).await;
+    assert_eq!(status, 400, "{body}");
+    contract.check("post", "/api/review/reject", status, &body);
+    let (status, body) = api.post("/api/review/987654/reject-group", json!({})).await;
+    assert_eq!(status, 404);
+    contract.check("post", "/api/review/{id}/reject-group", status, &body);
 
     let (status, body) = api.get("/api/connections").await;
     contract.check("get", "/api/connections", status, &body);

@@ -15,6 +15,7 @@ mod lease;
 mod outcome;
 mod pause;
 pub mod pipedrive_wiring;
+pub mod review_rules;
 
 pub use engine::{
     MergedRecord, PipedriveEvents, RunMode, RunOptions, RunSummary, SyncEngine, SyncError,

@@ -13,6 +13,9 @@ pub mod ui;
 pub mod webhooks;
 mod worker;
 
+#[cfg(test)]
+mod test_support;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -313,9 +313,32 @@ pub trait StateStore: Send + Sync {
         connection: &str,
         status: Option<ReviewStatus>,
     ) -> StoreResult<Vec<ReviewItem>>;
-    /// Sets the status and `decided_at` (back to none for `Pending`); `NoSuchReview` for an
-    /// unknown id.
-    async fn decide_review(&self, id: i64, decision: ReviewStatus) -> StoreResult<ReviewItem>;
+    /// Decides `decision.pairs` in one transaction: each pair gets its status and `decided_at`
+    /// (back to none for `Pending`) and its own decision record naming the rule and who
+    /// decided. A `Single` rule refuses an unknown id with `NoSuchReview` and decides whatever
+    /// the pair's status; any other rule decides only the pairs still pending, leaving the
+    /// others as they are (someone decided them meanwhile). Returns the pairs decided, in the
+    /// order given.
+    async fn decide_reviews(&self, decision: &NewReviewDecision) -> StoreResult<Vec<ReviewItem>>;
+    /// One pair by its id, recorded as a `Single` decision by `decided_by`.
+    async fn decide_review(
+        &self,
+        id: i64,
+        decision: ReviewStatus,
+        decided_by: &str,
+    ) -> StoreResult<ReviewItem> {
+        self.decide_reviews(&NewReviewDecision::single(id, decision, decided_by))
+            .await?
+            .pop()
+            .ok_or(StoreError::NoSuchReview(id))
+    }
+    /// The decision records of a connection's pairs (of pair `review_id` only, when given),
+    /// oldest first.
+    async fn review_decisions(
+        &self,
+        connection: &str,
+        review_id: Option<i64>,
+    ) -> StoreResult<Vec<ReviewDecisionRecord>>;
 
     // ── the daily token ledger per Pipedrive company, shared by every instance ──
     /// Atomically adds `tokens` to the day's total if it stays within `limit`.

@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Action, ActionCounts, AuditEvent, Cursor, EntityKind, Intent, LeaseHolder, Link, RecordState,
-    ReviewItem, ReviewStatus, RunRecord, RunStatus, StoreError, StoreResult,
+    Action, ActionCounts, AuditEvent, Cursor, DecisionRule, EntityKind, Intent, LeaseHolder, Link,
+    RecordState, ReviewDecisionRecord, ReviewItem, ReviewStatus, RunRecord, RunStatus, StoreError,
+    StoreResult,
 };
 
 fn corrupt(table: &str, key: impl std::fmt::Display, message: String) -> StoreError {
@@ -264,14 +265,55 @@ impl ReviewRow {
     }
 }
 
+#[derive(sqlx::FromRow)]
+pub struct ReviewDecisionRow {
+    id: i64,
+    review_id: i64,
+    connection: String,
+    kind: String,
+    ecc_key: String,
+    pipedrive_id: i64,
+    score: f64,
+    decision: String,
+    rule: String,
+    decided_by: String,
+    decided_at: DateTime<Utc>,
+}
+
+impl ReviewDecisionRow {
+    pub fn into_model(self) -> StoreResult<ReviewDecisionRecord> {
+        let decision = review_status(&self.decision).ok_or_else(|| {
+            corrupt(
+                "review_decisions",
+                self.id,
+                format!("unknown decision {:?}", self.decision),
+            )
+        })?;
+        let rule = DecisionRule::parse_stored(&self.rule).ok_or_else(|| {
+            corrupt(
+                "review_decisions",
+                self.id,
+                format!("unknown rule {:?}", self.rule),
+            )
+        })?;
+        Ok(ReviewDecisionRecord {
+            kind: entity_kind("review_decisions", self.id, &self.kind)?,
+            decision,
+            rule,
+            id: self.id,
+            review_id: self.review_id,
+            connection: self.connection,
+            ecc_key: self.ecc_key,
+            pipedrive_id: self.pipedrive_id,
+            score: self.score,
+            decided_by: self.decided_by,
+            decided_at: self.decided_at,
+        })
+    }
+}
+
 fn review_status(text: &str) -> Option<ReviewStatus> {
-    [
-        ReviewStatus::Pending,
-        ReviewStatus::Accepted,
-        ReviewStatus::Rejected,
-    ]
-    .into_iter()
-    .find(|status| status.as_str() == text)
+    ReviewStatus::parse(text)
 }
 
 /// The token ledger stores totals as BIGINT.

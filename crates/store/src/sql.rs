@@ -301,11 +301,29 @@ pub const INSERT_REVIEW: &str = "INSERT INTO reviews \
 pub const REVIEW_ID_OF_PAIR: &str = "SELECT id FROM reviews \
      WHERE connection = $1 AND kind = $2 AND ecc_key = $3 AND pipedrive_id = $4";
 
-pub fn decide_review() -> String {
+/// Decides pair `$1`; with `only_pending`, only while it is still pending (no row otherwise).
+pub fn decide_review(only_pending: bool) -> String {
+    let guard = if only_pending {
+        " AND status = 'pending'"
+    } else {
+        ""
+    };
     format!(
-        "UPDATE reviews SET status = $2, decided_at = $3 WHERE id = $1 RETURNING {REVIEW_COLUMNS}"
+        "UPDATE reviews SET status = $2, decided_at = $3 WHERE id = $1{guard} \
+         RETURNING {REVIEW_COLUMNS}"
     )
 }
+
+pub const INSERT_REVIEW_DECISION: &str = "INSERT INTO review_decisions \
+     (review_id, decision, rule, decided_by, decided_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// The decisions of a connection (of one pair with `$2`), oldest first, with their pair.
+pub const REVIEW_DECISIONS: &str = "SELECT decisions.id, decisions.review_id, \
+     reviews.connection, reviews.kind, reviews.ecc_key, reviews.pipedrive_id, reviews.score, \
+     decisions.decision, decisions.rule, decisions.decided_by, decisions.decided_at \
+     FROM review_decisions decisions JOIN reviews ON reviews.id = decisions.review_id \
+     WHERE reviews.connection = $1 AND ($2 IS NULL OR decisions.review_id = $2) \
+     ORDER BY decisions.id";
 
 /// Oldest first: the queue is worked in the order it filled.
 pub fn reviews_query(connection: &str, status: Option<crate::ReviewStatus>) -> Select {

@@ -19,16 +19,16 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::rows::{
     self, AuditRow, CursorRow, FailureColumns, IntentRow, LeaseHolderRow, LinkRow, RecordStateRow,
-    ReviewRow, RunRow,
+    ReviewDecisionRow, ReviewRow, RunRow,
 };
 use crate::rules;
 use crate::secret::SealedSecret;
 use crate::sql::{self, Param};
 use crate::{
     query_error, redact_url, AuditEvent, AuditQuery, Cursor, CursorAdvance, EntityKind, Intent,
-    Lease, LeaseHolder, Link, LinkChange, NewIntent, NewReview, NewRun, OutcomeBatch,
-    RecordOutcome, RecordState, ReviewItem, ReviewStatus, RunFinish, RunQuery, RunRecord,
-    SecretKey, StateStore, StoreError, StoreResult, TokenCharge,
+    Lease, LeaseHolder, Link, LinkChange, NewIntent, NewReview, NewReviewDecision, NewRun,
+    OutcomeBatch, RecordOutcome, RecordState, ReviewDecisionRecord, ReviewItem, ReviewStatus,
+    RunFinish, RunQuery, RunRecord, SecretKey, StateStore, StoreError, StoreResult, TokenCharge,
 };
 
 /// How long a writer waits for another (in this or another process) to commit.
@@ -679,16 +679,59 @@ impl StateStore for SqliteStore {
         rows.into_iter().map(ReviewRow::into_model).collect()
     }
 
-    async fn decide_review(&self, id: i64, decision: ReviewStatus) -> StoreResult<ReviewItem> {
-        let decided_at = (decision != ReviewStatus::Pending).then(Utc::now);
-        let row: Option<ReviewRow> = sqlx::query_as(&sql::decide_review())
-            .bind(id)
-            .bind(decision.as_str())
-            .bind(optional_timestamp(decided_at))
-            .fetch_optional(&self.pool)
+    async fn decide_reviews(&self, decision: &NewReviewDecision) -> StoreResult<Vec<ReviewItem>> {
+        let now = Utc::now();
+        let update = sql::decide_review(decision.rule.only_pending());
+        let rule = decision.rule.to_stored();
+        let mut transaction = self.begin_write("starting review decision").await?;
+        let mut decided = Vec::with_capacity(decision.pairs.len());
+        for &(id, status) in &decision.pairs {
+            let decided_at = (status != ReviewStatus::Pending).then_some(now);
+            let row: Option<ReviewRow> = sqlx::query_as(&update)
+                .bind(id)
+                .bind(status.as_str())
+                .bind(optional_timestamp(decided_at))
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(query_error("deciding review"))?;
+            let Some(row) = row else {
+                if decision.rule.only_pending() {
+                    continue;
+                }
+                return Err(StoreError::NoSuchReview(id));
+            };
+            sqlx::query(sql::INSERT_REVIEW_DECISION)
+                .bind(id)
+                .bind(status.as_str())
+                .bind(&rule)
+                .bind(&decision.decided_by)
+                .bind(timestamp(now))
+                .execute(&mut *transaction)
+                .await
+                .map_err(query_error("recording review decision"))?;
+            decided.push(row.into_model()?);
+        }
+        transaction
+            .commit()
             .await
-            .map_err(query_error("deciding review"))?;
-        row.ok_or(StoreError::NoSuchReview(id))?.into_model()
+            .map_err(query_error("committing review decision"))?;
+        Ok(decided)
+    }
+
+    async fn review_decisions(
+        &self,
+        connection: &str,
+        review_id: Option<i64>,
+    ) -> StoreResult<Vec<ReviewDecisionRecord>> {
+        let rows: Vec<ReviewDecisionRow> = sqlx::query_as(sql::REVIEW_DECISIONS)
+            .bind(connection)
+            .bind(review_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading review decisions"))?;
+        rows.into_iter()
+            .map(ReviewDecisionRow::into_model)
+            .collect()
     }
 
     async fn charge_tokens(

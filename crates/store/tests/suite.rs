@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use mlc_store::{
     Action, ActionCounts, AuditEvent, AuditQuery, CursorAdvance, EntityKind, FailureChange,
-    LinkChange, NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, ReviewStatus, RunFinish,
-    RunQuery, RunStatus, SecretKey, StateStore, StoreError, TokenCharge,
+    LinkChange, NewIntent, NewRun, OutcomeBatch, RecordOutcome, RunFinish, RunQuery, RunStatus,
+    SecretKey, StateStore, StoreError, TokenCharge,
 };
 use support::{at, Backend, TestStore};
 
@@ -1185,78 +1185,6 @@ async fn audit_is_queryable_by_each_filter(fixture: Arc<TestStore>) {
     assert_eq!(combined[0].error.as_deref(), Some("503 from Pipedrive"));
 }
 
-// ── review queue ──
-
-async fn review_queue_is_idempotent_and_records_decisions(fixture: Arc<TestStore>) {
-    let store = fixture.store.as_ref();
-    let pair = |pipedrive_id: i64| NewReview {
-        connection: CONNECTION.to_string(),
-        kind: EntityKind::Organization,
-        ecc_key: "0000001000".to_string(),
-        pipedrive_id,
-        score: 0.87,
-        evidence: serde_json::json!({ "name": 0.91, "city": "equal" }),
-    };
-    let first = store.enqueue_review(&pair(500)).await.unwrap();
-    assert_eq!(
-        store.enqueue_review(&pair(500)).await.unwrap(),
-        first,
-        "queued once"
-    );
-    let second = store.enqueue_review(&pair(501)).await.unwrap();
-    assert_ne!(first, second);
-
-    let pending = store
-        .reviews(CONNECTION, Some(ReviewStatus::Pending))
-        .await
-        .unwrap();
-    assert_eq!(
-        pending.iter().map(|item| item.id).collect::<Vec<_>>(),
-        vec![first, second]
-    );
-    assert_eq!(pending[0].score, 0.87);
-    assert_eq!(
-        pending[0].evidence,
-        serde_json::json!({ "name": 0.91, "city": "equal" })
-    );
-    assert!(pending[0].decided_at.is_none());
-
-    let before = Utc::now() - chrono::Duration::seconds(1);
-    let decided = store
-        .decide_review(first, ReviewStatus::Accepted)
-        .await
-        .unwrap();
-    assert_eq!(decided.status, ReviewStatus::Accepted);
-    assert!(decided.decided_at.is_some_and(|at| at >= before));
-    assert_eq!(
-        store.enqueue_review(&pair(500)).await.unwrap(),
-        first,
-        "a decided pair is not asked again"
-    );
-    let pending = store
-        .reviews(CONNECTION, Some(ReviewStatus::Pending))
-        .await
-        .unwrap();
-    assert_eq!(
-        pending.iter().map(|item| item.id).collect::<Vec<_>>(),
-        vec![second]
-    );
-    let accepted = store
-        .reviews(CONNECTION, Some(ReviewStatus::Accepted))
-        .await
-        .unwrap();
-    assert_eq!(accepted.len(), 1);
-    assert_eq!(accepted[0].status, ReviewStatus::Accepted);
-    assert_eq!(store.reviews(CONNECTION, None).await.unwrap().len(), 2);
-    assert!(store.reviews("other", None).await.unwrap().is_empty());
-
-    let missing = second + 1000;
-    assert!(matches!(
-        store.decide_review(missing, ReviewStatus::Rejected).await,
-        Err(StoreError::NoSuchReview(id)) if id == missing
-    ));
-}
-
 // ── secrets ──
 
 async fn secrets_are_encrypted_at_rest_and_round_trip(fixture: Arc<TestStore>) {
@@ -1424,7 +1352,6 @@ store_test_suite!(
     concurrent_chargers_never_exceed_the_limit,
     runs_are_listed_newest_first_with_their_counts,
     audit_is_queryable_by_each_filter,
-    review_queue_is_idempotent_and_records_decisions,
     secrets_are_encrypted_at_rest_and_round_trip,
     a_wrong_secret_key_fails_with_a_clear_error,
     reopening_keeps_the_state,

@@ -477,12 +477,12 @@ async fn a_review_is_queued_without_a_create_and_accepting_links_rejecting_creat
     let rejected = &reviews[1];
     testbed
         .store
-        .decide_review(accepted.id, ReviewStatus::Accepted)
+        .decide_review(accepted.id, ReviewStatus::Accepted, "test")
         .await
         .unwrap();
     testbed
         .store
-        .decide_review(rejected.id, ReviewStatus::Rejected)
+        .decide_review(rejected.id, ReviewStatus::Rejected, "test")
         .await
         .unwrap();
     let decided = sync(&engine, RunMode::Delta).await;

@@ -118,6 +118,16 @@ pub fn print_rows(
     columns: &[&str],
     rows: &[serde_json::Value],
 ) -> anyhow::Result<()> {
+    print_rows_cut(format, columns, rows, 60)
+}
+
+/// `print_rows` with table cells cut at `max_cell_chars` characters.
+pub fn print_rows_cut(
+    format: HistoryFormat,
+    columns: &[&str],
+    rows: &[serde_json::Value],
+    max_cell_chars: usize,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
@@ -145,7 +155,11 @@ pub fn print_rows(
             table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
             table.set_header(columns.iter().copied());
             for row in rows {
-                table.add_row(columns.iter().map(|column| cell(&row[*column], 60)));
+                table.add_row(
+                    columns
+                        .iter()
+                        .map(|column| cell(&row[*column], max_cell_chars)),
+                );
             }
             writeln!(out, "{table}")?;
             writeln!(out, "{} row(s)", rows.len())?;

@@ -52,6 +52,7 @@ fn router_with(ui: Arc<Ui>) -> Router {
         .route("/audit", get(pages::audit))
         .route("/audit/customer/{number}", get(pages::customer))
         .route("/review", get(pages::review))
+        .route("/review/bulk", post(pages::bulk))
         .route("/review/{id}/{decision}", post(pages::decide))
         .route("/logout", post(logout))
         .route_layer(middleware::from_fn_with_state(ui.clone(), require_session));

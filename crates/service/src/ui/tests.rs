@@ -14,7 +14,7 @@ use super::session::{LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use super::{router_with, Sessions, Ui};
 use crate::{ServiceOptions, ServiceState};
 
-const TOKEN: &str = "ui-test-token-4711";
+use crate::test_support::TOKEN;
 
 async fn test_ui() -> Arc<Ui> {
     let store = mlc_store::open("sqlite::memory:", None).await.unwrap();
@@ -504,4 +504,120 @@ fn the_review_reason_is_said_in_words() {
     assert!(reason.contains("Agree: postal code, city."));
     assert!(reason.contains("Differ: street."));
     assert!(reason.contains("customer number 4712"));
+}
+
+#[tokio::test]
+async fn the_review_page_ranks_explains_and_settles_groups_and_score_rules() {
+    let service = crate::test_support::state().await;
+    crate::test_support::queue(service.store.as_ref()).await;
+    let store = service.store.clone();
+    let router = router_with(Arc::new(Ui {
+        service,
+        sessions: Sessions::new(),
+    }));
+    let (cookie, csrf) = log_in(&router).await;
+    let page = send(&router, get("/review", Some(&cookie))).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let position = |id: i64| {
+        page.body
+            .find(&format!("id=\"review-{id}\""))
+            .unwrap_or_else(|| panic!("pair {id} is on the page"))
+    };
+    assert!(
+        position(1) < position(2)
+            && position(2) < position(3)
+            && position(3) < position(5)
+            && position(5) < position(4),
+        "the group first, then by distance to a threshold"
+    );
+    assert!(page
+        .body
+        .contains("<td data-label=\"Comparison\">postal code</td>"));
+    assert!(page.body.contains("<td data-label=\"Weight\">+4.00</td>"));
+    assert!(page.body.contains("<td data-label=\"Value\">12 ≠ 14</td>"));
+    assert!(page.body.contains("action=\"/review/1/accept-group\""));
+    assert!(page.body.contains("action=\"/review/bulk\""));
+
+    let pending = |store: Arc<dyn mlc_store::StateStore>| async move {
+        store
+            .reviews("default", Some(mlc_store::ReviewStatus::Pending))
+            .await
+            .unwrap()
+            .len()
+    };
+    let preview = send(
+        &router,
+        post(
+            "/review/bulk",
+            Some(&cookie),
+            &format!("csrf={csrf}&decision=accept&score=0.84&preview=1"),
+        ),
+    )
+    .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(
+        preview
+            .body
+            .contains("nothing decided: would accept 1 pair(s) [3]"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains("Held back pair 5"));
+    assert_eq!(pending(store.clone()).await, 5, "a preview decides nothing");
+
+    let rejected = send(
+        &router,
+        post(
+            "/review/bulk",
+            Some(&cookie),
+            &format!("csrf={csrf}&decision=reject&score=0.75"),
+        ),
+    )
+    .await;
+    assert!(
+        rejected.body.contains("rejected 1 pair(s) [4]"),
+        "{}",
+        rejected.body
+    );
+    let group = send(
+        &router,
+        post(
+            "/review/2/accept-group",
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(group.status, StatusCode::OK, "{}", group.body);
+    assert!(
+        group
+            .body
+            .contains("accepted 1 pair(s) [2], rejected 1 pair(s) [1]"),
+        "{}",
+        group.body
+    );
+    assert_eq!(pending(store.clone()).await, 2);
+    let records = store.review_decisions("default", None).await.unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|record| record.decided_by == "ui"));
+    assert_eq!(
+        records[0].rule,
+        mlc_store::DecisionRule::ScoreBelow { score: 0.75 }
+    );
+    assert_eq!(
+        records[1].rule,
+        mlc_store::DecisionRule::Group { of_pair: 2 }
+    );
+
+    let refused = send(
+        &router,
+        post(
+            "/review/bulk",
+            Some(&cookie),
+            &format!("csrf={csrf}&decision=accept&score=2"),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("outside 0..1"));
 }

@@ -14,7 +14,7 @@ pub use audit::{audit, customer};
 pub use overview::{overview, trigger_run};
 #[cfg(test)]
 pub use review::review_reason;
-pub use review::{decide, review};
+pub use review::{bulk, decide, review};
 pub use runs::{run, runs};
 
 use axum::http::StatusCode;

@@ -1,5 +1,7 @@
-//! The review queue: each pair side by side (the ECC record as last extracted, the Pipedrive
-//! record read live), the score and why, and the accept and reject forms.
+//! The review queue, ranked (`mlc_sync::review_queue::rank`): each pair side by side (the ECC
+//! record as last extracted, the Pipedrive record read live), the score and why, its evidence
+//! for and against with weights, its group, and the forms that decide one pair, a group, or
+//! every pending pair on one side of a score (with a preview).
 
 use std::sync::Arc;
 
@@ -7,10 +9,12 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
-use axum::Extension;
+use axum::{Extension, Form};
 use mlc_canonical::alpha_output;
+use mlc_engine::review_rules::{decide_by_rule, ReviewRuleError};
 use mlc_engine::RunMode;
 use mlc_store::{AuditQuery, EntityKind, ReviewItem, ReviewStatus, StoreError};
+use mlc_sync::review_queue::{self, parse_score, Direction, QueueRule, ReviewEvidence, ScoreBand};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -23,7 +27,20 @@ use crate::ServiceState;
 const REVIEW_LIVE_READS: usize = 20;
 const REVIEW_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Who decides through the web UI, in the decision records.
+const DECIDED_BY: &str = "ui";
+
+/// One row of a pair's evidence table.
+struct EvidenceRow {
+    /// for, against or value.
+    direction: &'static str,
+    name: String,
+    value: String,
+    weight: String,
+}
+
 struct ReviewCard {
+    rank: usize,
     id: i64,
     kind: String,
     kind_ecc: &'static str,
@@ -38,6 +55,11 @@ struct ReviewCard {
     pipedrive_fields: Vec<(String, String)>,
     pipedrive_note: Option<String>,
     pipedrive_link: String,
+    evidence: Vec<EvidenceRow>,
+    /// The other pending pairs proposing the same Pipedrive record.
+    group_others: Vec<i64>,
+    /// How many ECC records a decision of the group settles.
+    settles: usize,
 }
 
 #[derive(Template)]
@@ -49,6 +71,26 @@ struct ReviewPage {
     statuses: Vec<&'static str>,
     status: String,
     items: Vec<ReviewCard>,
+}
+
+fn evidence_rows(evidence: &Value) -> Vec<EvidenceRow> {
+    ReviewEvidence::read(evidence)
+        .comparisons
+        .into_iter()
+        .map(|comparison| EvidenceRow {
+            direction: match comparison.direction {
+                Direction::For => "for",
+                Direction::Against => "against",
+                Direction::Neutral => "value",
+            },
+            name: comparison.name,
+            value: comparison.value.unwrap_or_default(),
+            weight: comparison
+                .weight
+                .map(|weight| format!("{weight:+.2}"))
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -170,15 +212,18 @@ async fn pipedrive_side(
     let connection = state
         .connection(&item.connection)
         .ok_or_else(|| format!("This service does not run connection {}.", item.connection))?;
-    let engine = connection.engine(state).await?;
-    // A paced or paused governor may hold the read back: the page does not wait for it.
-    let organization = tokio::time::timeout(
-        REVIEW_READ_TIMEOUT,
-        engine.client().get_organization(item.pipedrive_id),
-    )
+    // Connecting may retry, and a paced or paused governor may hold the read back: the page
+    // does not wait for either.
+    let organization = tokio::time::timeout(REVIEW_READ_TIMEOUT, async {
+        let engine = connection.engine(state).await?;
+        engine
+            .client()
+            .get_organization(item.pipedrive_id)
+            .await
+            .map_err(|error| format!("Pipedrive did not answer: {error}"))
+    })
     .await
-    .map_err(|_| "Pipedrive did not answer within 5 seconds.".to_string())?
-    .map_err(|error| format!("Pipedrive did not answer: {error}"))?;
+    .map_err(|_| "Pipedrive did not answer within 5 seconds.".to_string())??;
     let mut fields = vec![("name".to_string(), organization.name.clone())];
     if let Some(address) = &organization.address {
         let value = address.value.clone().unwrap_or_default();
@@ -212,23 +257,40 @@ pub async fn review(
     Extension(session): Extension<Session>,
     Query(params): Query<ReviewParams>,
 ) -> PageResult {
+    let status_text = params.status.clone().unwrap_or_else(|| "pending".into());
+    render(&ui, &session, &status_text, params.decided, None, true).await
+}
+
+/// The page for `status_text` (pending, accepted, rejected, all), with pair `decided`'s notice
+/// or the `notice` given. With `read_live`, pending pairs' Pipedrive records are read live
+/// until one read fails (Pipedrive is then not asked again for this view); the page that
+/// answers a decision shows what the matcher saw instead, at once.
+async fn render(
+    ui: &Ui,
+    session: &Session,
+    status_text: &str,
+    decided: Option<i64>,
+    mut notice: Option<String>,
+    read_live: bool,
+) -> PageResult {
     let state = &ui.service;
-    let status_text = params.status.unwrap_or_else(|| "pending".into());
-    let status = match status_text.as_str() {
+    let status = match status_text {
         "all" => None,
         "accepted" => Some(ReviewStatus::Accepted),
         "rejected" => Some(ReviewStatus::Rejected),
         _ => Some(ReviewStatus::Pending),
     };
-    let mut items = Vec::new();
+    let mut ranked = Vec::new();
     for connection in &state.connections {
-        items.extend(state.store.reviews(connection.name(), status).await?);
+        let items = state.store.reviews(connection.name(), status).await?;
+        let band = ScoreBand::from_config(&connection.config().sync);
+        ranked.extend(review_queue::rank(&items, band));
     }
-    let mut notice = None;
     let mut cards = Vec::new();
-    let mut live_reads = 0;
-    for item in &items {
-        if params.decided == Some(item.id) {
+    let mut live_reads = if read_live { 0 } else { REVIEW_LIVE_READS };
+    for (position, pair) in ranked.iter().enumerate() {
+        let item = &pair.item;
+        if decided == Some(item.id) {
             notice = Some(match item.status {
                 ReviewStatus::Accepted => format!(
                     "Pair {} accepted: the next run links ECC {} to Pipedrive {} {}.",
@@ -252,7 +314,10 @@ pub async fn review(
                 live_reads += 1;
                 match pipedrive_side(state, item).await {
                     Ok(fields) => (fields, None),
-                    Err(note) => (evidence_fields(&item.evidence), Some(note)),
+                    Err(note) => {
+                        live_reads = REVIEW_LIVE_READS;
+                        (evidence_fields(&item.evidence), Some(note))
+                    }
                 }
             } else {
                 (
@@ -265,6 +330,7 @@ pub async fn review(
             .map(|connection| connection.config().pipedrive.base_url.clone())
             .unwrap_or_default();
         cards.push(ReviewCard {
+            rank: position + 1,
             id: item.id,
             kind: item.kind.to_string(),
             kind_ecc: match item.kind {
@@ -282,6 +348,14 @@ pub async fn review(
             pipedrive_fields,
             pipedrive_note,
             pipedrive_link: pipedrive_record_link(&base_url, item.kind, item.pipedrive_id),
+            evidence: evidence_rows(&item.evidence),
+            group_others: pair
+                .group
+                .iter()
+                .copied()
+                .filter(|id| *id != item.id)
+                .collect(),
+            settles: pair.settles,
         });
     }
     let page = ReviewPage {
@@ -299,43 +373,47 @@ pub async fn review(
     Ok(html(StatusCode::OK, page.render()))
 }
 
-/// Accept or reject a pair (as `POST /api/review/{id}/accept|reject`), then a run is asked for.
+/// Accept or reject a pair (as `POST /api/review/{id}/accept|reject`), or settle its group
+/// (`accept-group`: the pair gets the record, the group's other pairs are rejected;
+/// `reject-group`), then a run is asked for.
 pub async fn decide(
     State(ui): State<Arc<Ui>>,
     Extension(session): Extension<Session>,
     Path((id, decision)): Path<(String, String)>,
 ) -> PageResult {
     let state = &ui.service;
+    let no_such_pair = |id: &str| {
+        message(
+            StatusCode::NOT_FOUND,
+            &session,
+            "No such pair",
+            &format!("There is no pair {id} in the review queue."),
+        )
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return Ok(no_such_pair(&id));
+    };
     let decision = match decision.as_str() {
         "accept" => ReviewStatus::Accepted,
         "reject" => ReviewStatus::Rejected,
+        "accept-group" => {
+            return decide_group(&ui, &session, id, QueueRule::AcceptGroup { pair: id }).await
+        }
+        "reject-group" => {
+            return decide_group(&ui, &session, id, QueueRule::RejectGroup { pair: id }).await
+        }
         _ => {
             return Ok(message(
                 StatusCode::NOT_FOUND,
                 &session,
                 "No such decision",
-                "A pair is accepted or rejected.",
+                "A pair is accepted or rejected, alone or with its group.",
             ))
         }
     };
-    let Ok(id) = id.parse::<i64>() else {
-        return Ok(message(
-            StatusCode::NOT_FOUND,
-            &session,
-            "No such pair",
-            &format!("There is no pair {id} in the review queue."),
-        ));
-    };
-    let item = match state.store.decide_review(id, decision).await {
+    let item = match state.store.decide_review(id, decision, DECIDED_BY).await {
         Ok(item) => item,
-        Err(StoreError::NoSuchReview(_)) => {
-            return Ok(message(
-                StatusCode::NOT_FOUND,
-                &session,
-                "No such pair",
-                &format!("There is no pair {id} in the review queue."),
-            ))
-        }
+        Err(StoreError::NoSuchReview(_)) => return Ok(no_such_pair(&id.to_string())),
         Err(error) => return Err(error.into()),
     };
     tracing::info!(
@@ -349,4 +427,139 @@ pub async fn decide(
         connection.request_run(RunMode::Delta);
     }
     Ok(Redirect::to(&format!("/review?status=all&decided={id}#review-{id}")).into_response())
+}
+
+/// `rule`, a decision of pair `pair`'s group, in the connection the pair belongs to.
+async fn decide_group(ui: &Ui, session: &Session, pair: i64, rule: QueueRule) -> PageResult {
+    let state = &ui.service;
+    let names: Vec<&str> = state.connections.iter().map(|c| c.name()).collect();
+    let connection =
+        mlc_engine::review_rules::connection_of_pair(state.store.as_ref(), &names, pair).await?;
+    let Some(connection) = connection else {
+        return Ok(message(
+            StatusCode::NOT_FOUND,
+            session,
+            "No such pair",
+            &format!("There is no pair {pair} in the review queue."),
+        ));
+    };
+    let notice = decide_and_describe(ui, &connection, rule, false).await;
+    match notice {
+        Ok(notice) => render(ui, session, "pending", None, Some(notice), false).await,
+        Err(text) => Ok(message(
+            StatusCode::CONFLICT,
+            session,
+            "Group not decided",
+            &text,
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BulkForm {
+    /// accept (score at least) or reject (score below).
+    decision: String,
+    score: String,
+    /// Present: show what would be decided, decide nothing.
+    preview: Option<String>,
+}
+
+/// Every pending pair of every connection on one side of a score: accepted at or above it (but
+/// those a person must decide), or rejected below it; a preview decides nothing.
+pub async fn bulk(
+    State(ui): State<Arc<Ui>>,
+    Extension(session): Extension<Session>,
+    Form(form): Form<BulkForm>,
+) -> PageResult {
+    let score = match parse_score(&form.score) {
+        Ok(score) => score,
+        Err(text) => {
+            return Ok(message(
+                StatusCode::BAD_REQUEST,
+                &session,
+                "No such score",
+                &text,
+            ))
+        }
+    };
+    let rule = match form.decision.as_str() {
+        "accept" => QueueRule::AcceptAtOrAbove { score },
+        "reject" => QueueRule::RejectBelow { score },
+        _ => {
+            return Ok(message(
+                StatusCode::BAD_REQUEST,
+                &session,
+                "No such decision",
+                "Pairs are accepted at or above a score, or rejected below one.",
+            ))
+        }
+    };
+    let preview = form.preview.is_some();
+    let mut notices = Vec::new();
+    for connection in &ui.service.connections {
+        match decide_and_describe(&ui, connection.name(), rule, preview).await {
+            Ok(notice) => notices.push(notice),
+            Err(text) => notices.push(text),
+        }
+    }
+    render(
+        &ui,
+        &session,
+        "pending",
+        None,
+        Some(notices.join(" ")),
+        false,
+    )
+    .await
+}
+
+/// Decides `rule` in `connection` (or previews it) and says what happened, pair by pair.
+async fn decide_and_describe(
+    ui: &Ui,
+    connection: &str,
+    rule: QueueRule,
+    preview: bool,
+) -> Result<String, String> {
+    let state = &ui.service;
+    let outcome = decide_by_rule(state.store.as_ref(), connection, rule, DECIDED_BY, preview)
+        .await
+        .map_err(|error| match error {
+            ReviewRuleError::Rule(rule) => rule.to_string(),
+            ReviewRuleError::Store(store) => format!("The store failed: {store}"),
+        })?;
+    if !outcome.decided.is_empty() {
+        if let Some(connection) = state.connection(connection) {
+            connection.request_run(RunMode::Delta);
+        }
+    }
+    let how = rule.decision_rule();
+    let selection = &outcome.selection;
+    let list = |ids: &[i64]| {
+        ids.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = if preview {
+        format!(
+            "Preview ({how}), nothing decided: would accept {} pair(s) [{}], would reject {} \
+             pair(s) [{}].",
+            selection.accept.len(),
+            list(&selection.accept),
+            selection.reject.len(),
+            list(&selection.reject)
+        )
+    } else {
+        format!(
+            "Decided ({how}): accepted {} pair(s) [{}], rejected {} pair(s) [{}].",
+            outcome.count(ReviewStatus::Accepted),
+            list(&selection.accept),
+            outcome.count(ReviewStatus::Rejected),
+            list(&selection.reject)
+        )
+    };
+    for held in &selection.held_back {
+        text.push_str(&format!(" Held back pair {}: {}.", held.id, held.reason));
+    }
+    Ok(format!("Connection {connection}: {text}"))
 }

@@ -14,15 +14,19 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use mlc_engine::RunMode;
-use mlc_store::{
-    Action, AuditEvent, AuditQuery, ReviewItem, ReviewStatus, RunQuery, RunRecord, StoreError,
-};
+use mlc_store::{Action, AuditEvent, AuditQuery, RunQuery, RunRecord, StoreError};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::ServiceState;
+
+mod review;
+pub use review::{
+    AcceptAbove, ComparisonView, DecisionReport, HeldBackView, RejectBelow, ReviewList,
+    ReviewParams, ReviewView,
+};
 
 /// Audit events per page when the caller does not say.
 const DEFAULT_PAGE: u32 = 100;
@@ -40,9 +44,13 @@ const MAX_PAGE: u32 = 1_000;
         trigger_run,
         get_run,
         list_audit,
-        list_reviews,
-        accept_review,
-        reject_review,
+        review::list_reviews,
+        review::accept_review,
+        review::reject_review,
+        review::accept_group,
+        review::reject_group,
+        review::accept_above,
+        review::reject_below,
         list_connections
     ),
     modifiers(&BearerAuth),
@@ -68,9 +76,13 @@ pub fn router(state: Arc<ServiceState>) -> Router {
         .route("/api/runs", get(list_runs).post(trigger_run))
         .route("/api/runs/{id}", get(get_run))
         .route("/api/audit", get(list_audit))
-        .route("/api/review", get(list_reviews))
-        .route("/api/review/{id}/accept", post(accept_review))
-        .route("/api/review/{id}/reject", post(reject_review))
+        .route("/api/review", get(review::list_reviews))
+        .route("/api/review/accept", post(review::accept_above))
+        .route("/api/review/reject", post(review::reject_below))
+        .route("/api/review/{id}/accept", post(review::accept_review))
+        .route("/api/review/{id}/reject", post(review::reject_review))
+        .route("/api/review/{id}/accept-group", post(review::accept_group))
+        .route("/api/review/{id}/reject-group", post(review::reject_group))
         .route("/api/connections", get(list_connections))
         .route("/api/openapi.json", get(openapi_document))
         .route_layer(middleware::from_fn_with_state(
@@ -368,54 +380,6 @@ pub struct AuditParams {
     pub limit: Option<u32>,
 }
 
-/// A pair waiting for (or given) a person's decision: an ECC record and the existing Pipedrive
-/// record it may be.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ReviewView {
-    pub id: i64,
-    pub connection: String,
-    pub kind: String,
-    pub ecc_key: String,
-    pub pipedrive_id: i64,
-    pub score: f64,
-    /// Why the matcher proposed the pair.
-    #[schema(value_type = Object)]
-    pub evidence: serde_json::Value,
-    /// pending, accepted or rejected.
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-    pub decided_at: Option<DateTime<Utc>>,
-}
-
-impl From<ReviewItem> for ReviewView {
-    fn from(item: ReviewItem) -> Self {
-        ReviewView {
-            id: item.id,
-            connection: item.connection,
-            kind: item.kind.to_string(),
-            ecc_key: item.ecc_key,
-            pipedrive_id: item.pipedrive_id,
-            score: item.score,
-            evidence: item.evidence,
-            status: item.status.as_str().to_string(),
-            created_at: item.created_at,
-            decided_at: item.decided_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ReviewList {
-    pub reviews: Vec<ReviewView>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct ReviewParams {
-    pub connection: Option<String>,
-    /// pending (default), accepted, rejected or all.
-    pub status: Option<String>,
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LeaseView {
     pub holder: String,
@@ -466,6 +430,13 @@ impl ApiError {
     fn not_found(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::CONFLICT,
             message: message.into(),
         }
     }
@@ -667,111 +638,6 @@ async fn list_audit(
     }))
 }
 
-/// The review queue, oldest first.
-#[utoipa::path(
-    get,
-    path = "/api/review",
-    params(ReviewParams),
-    responses(
-        (status = 200, description = "Review items, oldest first", body = ReviewList),
-        (status = 400, description = "An unknown status or connection", body = ErrorBody),
-        (status = 401, description = "No or wrong bearer token", body = ErrorBody)
-    )
-)]
-async fn list_reviews(
-    State(state): State<Arc<ServiceState>>,
-    Query(params): Query<ReviewParams>,
-) -> ApiResult<Json<ReviewList>> {
-    let status = match params.status.as_deref().unwrap_or("pending") {
-        "all" => None,
-        "pending" => Some(ReviewStatus::Pending),
-        "accepted" => Some(ReviewStatus::Accepted),
-        "rejected" => Some(ReviewStatus::Rejected),
-        text => {
-            return Err(ApiError::bad_request(format!(
-                "status `{text}`: use pending, accepted, rejected or all"
-            )))
-        }
-    };
-    let names: Vec<String> = match params.connection {
-        Some(name) => {
-            if state.connection(&name).is_none() {
-                return Err(ApiError::bad_request(format!(
-                    "no connection named `{name}`"
-                )));
-            }
-            vec![name]
-        }
-        None => state
-            .connections
-            .iter()
-            .map(|connection| connection.name().to_string())
-            .collect(),
-    };
-    let mut reviews = Vec::new();
-    for name in names {
-        reviews.extend(state.store.reviews(&name, status).await?);
-    }
-    Ok(Json(ReviewList {
-        reviews: reviews.into_iter().map(ReviewView::from).collect(),
-    }))
-}
-
-/// Accepts a pair: the next run links the ECC record to the Pipedrive record.
-#[utoipa::path(
-    post,
-    path = "/api/review/{id}/accept",
-    params(("id" = i64, Path, description = "The review item's id")),
-    responses(
-        (status = 200, description = "The decided item", body = ReviewView),
-        (status = 404, description = "No such review item", body = ErrorBody),
-        (status = 401, description = "No or wrong bearer token", body = ErrorBody)
-    )
-)]
-async fn accept_review(
-    State(state): State<Arc<ServiceState>>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<ReviewView>> {
-    decide(&state, id, ReviewStatus::Accepted).await
-}
-
-/// Rejects a pair: the next run creates a new record for the ECC one.
-#[utoipa::path(
-    post,
-    path = "/api/review/{id}/reject",
-    params(("id" = i64, Path, description = "The review item's id")),
-    responses(
-        (status = 200, description = "The decided item", body = ReviewView),
-        (status = 404, description = "No such review item", body = ErrorBody),
-        (status = 401, description = "No or wrong bearer token", body = ErrorBody)
-    )
-)]
-async fn reject_review(
-    State(state): State<Arc<ServiceState>>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<ReviewView>> {
-    decide(&state, id, ReviewStatus::Rejected).await
-}
-
-async fn decide(
-    state: &ServiceState,
-    id: i64,
-    decision: ReviewStatus,
-) -> ApiResult<Json<ReviewView>> {
-    let item = state.store.decide_review(id, decision).await?;
-    tracing::info!(
-        review = id,
-        decision = decision.as_str(),
-        ecc_key = %item.ecc_key,
-        pipedrive_id = item.pipedrive_id,
-        "review decided through the API"
-    );
-    if let Some(connection) = state.connection(&item.connection) {
-        connection.request_run(RunMode::Delta);
-    }
-    Ok(Json(ReviewView::from(item)))
-}
-
 /// Each connection: last and next run, lease holder, tokens used today.
 #[utoipa::path(
     get,
@@ -839,3 +705,6 @@ pub(crate) async fn connection_views(
     }
     Ok(views)
 }
+
+#[cfg(test)]
+mod tests;
