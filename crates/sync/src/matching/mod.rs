@@ -2,6 +2,7 @@
 //! is, or that there is none. Pure code over an index built once per run from the list
 //! endpoints; every decision carries its evidence.
 
+pub mod contact;
 pub mod duplicates;
 pub mod index;
 pub mod normalize;
@@ -13,7 +14,7 @@ pub use duplicates::{find_ecc_duplicates, EccDuplicate, RunCustomers, RunCustome
 pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{
     customer_subject, organization_subject, MatchEvidence, MatchOutcome, MatchRule, MatchSettings,
-    OrganizationMatcher, OrganizationMatcherBuilder, ReviewReason,
+    OrganizationEvidenceFields, OrganizationMatcher, OrganizationMatcherBuilder, ReviewReason,
 };
 pub use person::{match_person, PersonMatch, PersonRule};
 pub use score::Evidence;

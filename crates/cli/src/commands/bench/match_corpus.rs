@@ -567,7 +567,15 @@ fn identity(random: &mut Random) -> Identity {
         .chance(45)
         .then(|| random.next() % 900_000_000 + 100_000_000);
     let (domain_stem, free_mail) = match random.below(100) {
-        0..=59 => (Some(self::domain_stem(&brand)), None),
+        // One domain per company: two companies of one name register two domains.
+        0..=59 => (
+            Some(format!(
+                "{}-{}",
+                self::domain_stem(&brand),
+                random.below(100_000)
+            )),
+            None,
+        ),
         60..=84 => (None, Some(random.pick(FREE_MAIL))),
         _ => (None, None),
     };

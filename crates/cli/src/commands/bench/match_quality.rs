@@ -11,10 +11,15 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use mlc_canonical::Customer;
-use mlc_sync::matching::{find_ecc_duplicates, MatchOutcome, MatchSettings, OrganizationMatcher};
+use mlc_sync::matching::{
+    find_ecc_duplicates, MatchOutcome, MatchSettings, OrganizationEvidenceFields,
+    OrganizationMatcher,
+};
 use serde_json::{json, Value};
 
-use super::match_corpus::{hand_typed_name, MatchCorpus, Random, NUMBER_KEY, VAT_KEY};
+use super::match_corpus::{
+    hand_typed_name, MatchCorpus, Random, NUMBER_KEY, PHONE_KEY, VAT_KEY, WEBSITE_KEY,
+};
 use super::round;
 
 /// Customers generated and matched at once.
@@ -89,6 +94,18 @@ impl Tally {
     }
 }
 
+/// The custom fields the corpus's organizations carry their evidence in, as a field map that
+/// writes the customer number, VAT number, phone and website would name them.
+fn evidence_fields() -> OrganizationEvidenceFields {
+    OrganizationEvidenceFields {
+        customer_number: Some(NUMBER_KEY.into()),
+        vat: Some(VAT_KEY.into()),
+        phone: Some(PHONE_KEY.into()),
+        email: None,
+        website: Some(WEBSITE_KEY.into()),
+    }
+}
+
 /// Peak resident memory of this process so far (VmHWM), in MB; NaN where /proc is missing.
 fn peak_rss_mb() -> f64 {
     crate::peak_rss_kb().map_or(f64::NAN, |kb| kb as f64 / 1024.0)
@@ -107,8 +124,7 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
     // other companies. Generating them is not the matcher's time.
     let mut generate_secs = 0.0;
     let started = Instant::now();
-    let mut builder =
-        OrganizationMatcher::builder(settings, Some(NUMBER_KEY), Some(VAT_KEY), organizations);
+    let mut builder = OrganizationMatcher::builder(settings, evidence_fields(), organizations);
     let mut added = 0usize;
     for index in 0..customers.min(organizations) {
         let generated_at = Instant::now();
