@@ -191,6 +191,7 @@ const KEY_CUSTOMER: u8 = b'x';
 const KEY_VAT: u8 = b'v';
 const KEY_SAME_ADDRESS: u8 = b'a';
 const KEY_PHONE: u8 = b'f';
+const KEY_NAME_POSTAL: u8 = b'c';
 const KEY_DOMAIN: u8 = b'd';
 
 /// A name-token key shared by more records than this is too common to block on ("mueller" in
@@ -323,6 +324,12 @@ pub fn domain_key(domain: &str) -> u32 {
     key_hash(KEY_DOMAIN, &[domain])
 }
 
+/// The key of a name in a postal code: how many customers of a run share it tells whether a
+/// postal code alone places an organization at this customer.
+pub fn name_postal_key(name: &str, postal_code: &str) -> u32 {
+    key_hash(KEY_NAME_POSTAL, &[name, postal_code])
+}
+
 /// The keys of a subject's other evidence (VAT number, phone, domain), under which a record is
 /// found however its name was typed.
 pub fn evidence_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
@@ -334,6 +341,9 @@ pub fn evidence_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
     }
     if !subject.domain.is_empty() {
         keys.push(domain_key(&subject.domain));
+    }
+    if !subject.name.is_empty() && !subject.postal_code.is_empty() {
+        keys.push(name_postal_key(&subject.name, &subject.postal_code));
     }
 }
 

@@ -11,9 +11,10 @@
 use mlc_canonical::{alpha_output, Customer};
 use serde::{Deserialize, Serialize};
 
+use super::duplicates::RunCustomers;
 use super::index::{
-    customer_key, same_address_keys, vat_key, IndexedRecord, MatchSubject, RecordIndex,
-    RecordIndexBuilder,
+    customer_key, domain_key, name_postal_key, same_address_keys, vat_key, IndexedRecord,
+    MatchSubject, RecordIndex, RecordIndexBuilder,
 };
 use super::normalize::parse_address_line;
 use super::score::{same_name_and_address, score, score_above, Evidence};
@@ -357,22 +358,61 @@ impl OrganizationMatcher {
 
     pub fn match_customer(&self, customer: &Customer, excluded: &[i64]) -> MatchOutcome {
         let mut scratch = Scratch::default();
-        self.match_subject(&customer_subject(customer), excluded, &mut scratch)
+        self.match_subject(&customer_subject(customer), excluded, None, &mut scratch)
+    }
+
+    /// Matches a customer knowing the run's other customers (`run`): a VAT number or domain
+    /// no other customer of the run has identifies the company even where no address does.
+    pub fn match_customer_in_run(
+        &self,
+        customer: &Customer,
+        excluded: &[i64],
+        run: &RunCustomers,
+    ) -> MatchOutcome {
+        let mut scratch = Scratch::default();
+        self.match_subject(
+            &customer_subject(customer),
+            excluded,
+            Some(run),
+            &mut scratch,
+        )
     }
 
     /// Matches many customers on all cores (`threads` = 0: as many as the machine has), in
-    /// order.
-    pub fn match_customers(&self, customers: &[Customer], threads: usize) -> Vec<MatchOutcome> {
+    /// order, knowing the run's customers when `run` is given.
+    pub fn match_customers(
+        &self,
+        customers: &[Customer],
+        run: Option<&RunCustomers>,
+        threads: usize,
+    ) -> Vec<MatchOutcome> {
         parallel_map(customers, threads, |customer, scratch| {
-            self.match_subject(&customer_subject(customer), &[], scratch)
+            self.match_subject(&customer_subject(customer), &[], run, scratch)
         })
     }
 
-    /// Matches one subject; `excluded` are organizations a reviewer rejected for it.
+    /// Whether the evidence for a pair can link it: some part places it at the customer's
+    /// site (street, postal code, phone), or a VAT number or domain agrees that no other
+    /// customer of the run has. Without `run` a VAT number or domain counts as the customer's
+    /// own. The branches of one group share their VAT number and domain, each at its own
+    /// address, so for them only the site tells which organization is whose.
+    fn can_link(subject: &MatchSubject, evidence: &Evidence, run: Option<&RunCustomers>) -> bool {
+        if evidence.places_the_site() {
+            return true;
+        }
+        let only_this_customer = |key: u32| run.is_none_or(|run| run.customers_sharing(key) <= 1);
+        let agreed = |part: &str| evidence.agreed.iter().any(|agreed| agreed == part);
+        (agreed("vat") && only_this_customer(vat_key(&subject.vat)))
+            || (agreed("domain") && only_this_customer(domain_key(&subject.domain)))
+    }
+
+    /// Matches one subject; `excluded` are organizations a reviewer rejected for it; `run`,
+    /// when known, the run's customers.
     pub fn match_subject(
         &self,
         subject: &MatchSubject,
         excluded: &[i64],
+        run: Option<&RunCustomers>,
         scratch: &mut Scratch,
     ) -> MatchOutcome {
         let own_number = subject.customer_number.as_str();
@@ -428,7 +468,8 @@ impl OrganizationMatcher {
                 .filter(|number| !excluded.contains(&self.index.record(*number).id))
                 .map(|number| evidence_for(number, MatchRule::VatNumber))
                 .filter(|found| {
-                    !found.details.address_disagrees() && found.details.places_the_site()
+                    !found.details.address_disagrees()
+                        && Self::can_link(subject, &found.details, run)
                 })
                 .map(|mut found| {
                     found.score = if found.details.name_score >= 0.5 {
@@ -505,9 +546,25 @@ impl OrganizationMatcher {
                 other: None,
             };
         }
-        if best.score < self.settings.link_threshold || !best.details.places_the_site() {
+        if best.score < self.settings.link_threshold || !Self::can_link(subject, &best.details, run)
+        {
             return MatchOutcome::Review {
                 reason: ReviewReason::MiddleBand,
+                candidate: best,
+                other: None,
+            };
+        }
+        // Placed by the postal code alone (no street, no phone to compare), the organization may
+        // be another customer's of the same name in that postal code.
+        let agreed = |part: &str| best.details.agreed.iter().any(|agreed| agreed == part);
+        let postal_code_only = !agreed("street") && !agreed("phone") && agreed("postal_code");
+        if postal_code_only
+            && run.is_some_and(|run| {
+                run.customers_sharing(name_postal_key(&subject.name, &subject.postal_code)) > 1
+            })
+        {
+            return MatchOutcome::Review {
+                reason: ReviewReason::Ambiguous,
                 candidate: best,
                 other: None,
             };
@@ -1198,7 +1255,7 @@ mod tests {
             })
             .collect();
         let matcher = matcher(&organizations, &[]);
-        let outcomes = matcher.match_customers(&customers, 2);
+        let outcomes = matcher.match_customers(&customers, None, 2);
         for (n, outcome) in outcomes.iter().enumerate() {
             assert!(
                 matches!(outcome, MatchOutcome::Link { evidence } if evidence.pipedrive_id == n as i64),

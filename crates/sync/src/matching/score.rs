@@ -384,10 +384,14 @@ fn address_factor(
         )
     });
     // A company has many lines (a branch's own, the head office's): a different number says
-    // little, the same number much.
-    factor += compare("phone", phone, 0.10, 0.03);
+    // little beside an address, the same number much. Without an address to compare, the line
+    // and the domain are what tell two companies of one name apart, so a difference there
+    // counts much against.
+    let address_compared = postal.is_some() || city.is_some() || street.is_some();
+    let unplaced_penalty = if address_compared { 0.0 } else { 0.17 };
+    factor += compare("phone", phone, 0.10, 0.03 + unplaced_penalty);
     let domain = both(&subject.domain, record.domain).then(|| subject.domain == record.domain);
-    factor += compare("domain", domain, 0.06, 0.05);
+    factor += compare("domain", domain, 0.06, 0.05 + unplaced_penalty);
     factor.clamp(0.0, 1.15)
 }
 
