@@ -8,6 +8,8 @@ pub mod index;
 pub mod normalize;
 pub mod organization;
 pub mod person;
+#[cfg(test)]
+mod run_evidence_tests;
 pub mod score;
 
 pub use duplicates::{find_ecc_duplicates, EccDuplicate, RunCustomers, RunCustomersBuilder};
