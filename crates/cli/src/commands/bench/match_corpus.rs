@@ -518,11 +518,7 @@ fn domain_stem(text: &str) -> String {
             'ß' => out.push_str("ss"),
             'é' | 'è' => out.push('e'),
             c if c.is_ascii_alphanumeric() => out.push(c),
-            ' ' | '&' | '-' => {
-                if !out.ends_with('-') && !out.is_empty() {
-                    out.push('-');
-                }
-            }
+            ' ' | '&' | '-' if !out.ends_with('-') && !out.is_empty() => out.push('-'),
             _ => {}
         }
     }
