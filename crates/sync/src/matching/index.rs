@@ -226,7 +226,7 @@ fn prefix(token: &str, chars: usize) -> &str {
 
 /// The fuzzy blocking keys of a subject: the whole name (rare, so it weighs most), each name
 /// word, each pair of its first words (their first four letters, so a typo further in still
-/// meets), each of its first three words with the initial of another, and postal code + the
+/// meets), its first two words each with the other's initial, and postal code + the
 /// first three letters of each word.
 pub fn fuzzy_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
     for name in [subject.name.as_str(), subject.alt_name.as_str()] {
@@ -254,7 +254,7 @@ pub fn fuzzy_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
         }
         // A word with the initial of another: a typo in the other word ("Isar Hlzbau") or in
         // its first letters still meets ("isar" + "h").
-        let first_words = &words[..words.len().min(3)];
+        let first_words = &words[..words.len().min(2)];
         for (index, first) in first_words.iter().enumerate() {
             for second in &first_words[index + 1..] {
                 keys.push(key_hash(KEY_WORD_INITIAL, &[first, prefix(second, 1)]));

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use mlc_canonical::Customer;
 use mlc_sync::matching::{
-    find_ecc_duplicates, MatchOutcome, MatchSettings, OrganizationEvidenceFields,
+    find_ecc_duplicates, MatchOutcome, MatchRule, MatchSettings, OrganizationEvidenceFields,
     OrganizationMatcher, RunCustomersBuilder,
 };
 use serde_json::{json, Value};
@@ -49,6 +49,20 @@ struct Tally {
     review_reasons: BTreeMap<String, usize>,
     /// Links by the rule that made them.
     link_rules: BTreeMap<String, usize>,
+    /// Scored pairs (the fuzzy rule's link, review candidate or nearest organization) by score
+    /// band (0.7, 0.8, 0.9: the band from there to 0.1 above): how many, and how many of them
+    /// are the customer's true organization. What a score means is the second over the first.
+    scored_pairs: BTreeMap<&'static str, (usize, usize)>,
+}
+
+/// The score bands of `Tally::scored_pairs`.
+fn score_band(score: f64) -> Option<&'static str> {
+    match score {
+        s if s >= 0.9 => Some("0_9"),
+        s if s >= 0.8 => Some("0_8"),
+        s if s >= 0.7 => Some("0_7"),
+        _ => None,
+    }
 }
 
 impl Tally {
@@ -56,6 +70,20 @@ impl Tally {
         self.customers += 1;
         if truth.is_some() {
             self.with_organization += 1;
+        }
+        let pair = match outcome {
+            MatchOutcome::Link { evidence } => Some(evidence),
+            MatchOutcome::Review { candidate, .. } => Some(candidate),
+            MatchOutcome::Create { nearest } => nearest.as_ref(),
+        };
+        if let Some(pair) = pair.filter(|pair| pair.rule == MatchRule::NameAndAddress) {
+            if let Some(band) = score_band(pair.score) {
+                let (pairs, true_pairs) = self.scored_pairs.entry(band).or_default();
+                *pairs += 1;
+                if truth == Some(pair.pipedrive_id) {
+                    *true_pairs += 1;
+                }
+            }
         }
         match outcome {
             MatchOutcome::Link { evidence } => {
@@ -219,6 +247,13 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
         }
         for (reason, count) in tally.review_reasons {
             object.insert(format!("review_{reason}"), json!(count));
+        }
+        for (band, (pairs, true_pairs)) in tally.scored_pairs {
+            object.insert(format!("scored_pairs_from_{band}"), json!(pairs));
+            object.insert(
+                format!("true_share_from_{band}"),
+                json!(round(share(true_pairs, pairs))),
+            );
         }
     }
     json!({ "name": "match", "metrics": metrics })

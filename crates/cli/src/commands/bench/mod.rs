@@ -15,6 +15,7 @@
 
 mod match_corpus;
 mod match_quality;
+mod match_vocabulary;
 mod naive_peer;
 mod plot;
 mod scale;
