@@ -470,8 +470,7 @@ impl SyncEngine {
             let before = self.client.governor().tokens_charged();
             let keys = IndexKeys {
                 settings: match_settings,
-                customer_number_key: field_map.customer_number_key(),
-                vat_key: field_map.vat_number_key(),
+                fields: field_map.organization_evidence_fields(),
                 links: &known.organization_links,
             };
             let Some(index) =

@@ -227,6 +227,9 @@ fn print_plan(plan: &Plan) {
         {
             why = format!("{why} (score {score:.3})");
         }
+        if let Some(pair) = entry.evidence.as_ref().and_then(pair_evidence) {
+            why = format!("{why}; {pair}");
+        }
         table.add_row([
             mlc_canonical::alpha_output(&entry.customer_number),
             entry.kind.to_string(),
@@ -241,6 +244,33 @@ fn print_plan(plan: &Plan) {
     if shown > 0 {
         println!("{table}");
     }
+}
+
+/// What the matcher compared for the pair it decided on (the link, the review candidate or
+/// the nearest organization below the review band): "for: name, postal_code, vat; against:
+/// house_number".
+fn pair_evidence(outcome: &serde_json::Value) -> Option<String> {
+    let pair = ["evidence", "candidate", "nearest"]
+        .iter()
+        .find_map(|key| outcome.get(*key).filter(|pair| pair.is_object()))?;
+    let parts = |key: &str| -> String {
+        pair.get(key)
+            .and_then(|parts| parts.as_array())
+            .map(|parts| {
+                parts
+                    .iter()
+                    .filter_map(|part| part.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|joined| !joined.is_empty())
+            .unwrap_or_else(|| "-".to_string())
+    };
+    Some(format!(
+        "for: {}; against: {}",
+        parts("agreed"),
+        parts("disagreed")
+    ))
 }
 
 /// The progress line on a terminal; silent when stderr is not one.
@@ -306,5 +336,35 @@ impl Progress for TerminalProgress {
         self.written.fetch_add(1, Ordering::Relaxed);
         self.tokens.store(tokens, Ordering::Relaxed);
         self.show();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pair_evidence;
+    use serde_json::json;
+
+    #[test]
+    fn the_dry_run_shows_the_evidence_for_and_against_the_pair() {
+        let review = json!({
+            "decision": "review",
+            "reason": "middle_band",
+            "candidate": {"pipedrive_id": 7, "agreed": ["name", "postal_code", "vat"], "disagreed": ["house_number"]},
+            "other": null
+        });
+        assert_eq!(
+            pair_evidence(&review).as_deref(),
+            Some("for: name, postal_code, vat; against: house_number")
+        );
+        let create =
+            json!({"decision": "create", "nearest": {"agreed": [], "disagreed": ["street"]}});
+        assert_eq!(
+            pair_evidence(&create).as_deref(),
+            Some("for: -; against: street")
+        );
+        assert_eq!(
+            pair_evidence(&json!({"decision": "create", "nearest": null})),
+            None
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use mlc_pipedrive::{ListQuery, PipedriveClient};
 use mlc_sync::existing::{ExistingLookup, ExistingOrganization, ExistingPerson};
-use mlc_sync::matching::{MatchSettings, OrganizationMatcher};
+use mlc_sync::matching::{MatchSettings, OrganizationEvidenceFields, OrganizationMatcher};
 
 use super::spill::SpillById;
 use super::SyncError;
@@ -22,8 +22,7 @@ pub(super) struct PipedriveIndex {
 /// Which custom fields the matcher reads, and the link table's rows.
 pub(super) struct IndexKeys<'a> {
     pub(super) settings: MatchSettings,
-    pub(super) customer_number_key: Option<&'a str>,
-    pub(super) vat_key: Option<&'a str>,
+    pub(super) fields: OrganizationEvidenceFields,
     /// The link table's organizations: customer number → organization id.
     pub(super) links: &'a std::collections::HashMap<String, i64>,
 }
@@ -34,8 +33,7 @@ impl PipedriveIndex {
         client: &PipedriveClient,
         keys: IndexKeys<'_>,
     ) -> Result<PipedriveIndex, SyncError> {
-        let mut matcher =
-            OrganizationMatcher::builder(keys.settings, keys.customer_number_key, keys.vat_key, 0);
+        let mut matcher = OrganizationMatcher::builder(keys.settings, keys.fields, 0);
         let mut organizations = SpillById::new("the organization index")?;
         let query = ListQuery::default();
         let mut cursor: Option<String> = None;

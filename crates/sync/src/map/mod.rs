@@ -654,6 +654,28 @@ impl FieldMap {
         self.vat_number_key.as_deref()
     }
 
+    /// The organization custom fields the matcher reads its evidence from: those the map
+    /// writes the customer number, VAT number, phone, e-mail and website to. A hand-typed
+    /// organization with the same phone in that field is more likely the customer.
+    pub fn organization_evidence_fields(&self) -> crate::matching::OrganizationEvidenceFields {
+        let custom_field_of = |source_name: &str| {
+            self.organization
+                .iter()
+                .find(|rule| {
+                    matches!(&rule.source, ValueSource::Field(source) if source == source_name)
+                })
+                .and_then(|rule| rule.field.strip_prefix(CUSTOM_FIELD_PREFIX))
+                .map(str::to_string)
+        };
+        crate::matching::OrganizationEvidenceFields {
+            customer_number: self.customer_number_key.clone(),
+            vat: self.vat_number_key.clone(),
+            phone: custom_field_of("phone"),
+            email: custom_field_of("email"),
+            website: custom_field_of("website"),
+        }
+    }
+
     /// The mapped key of the status field when a lifecycle policy writes one.
     pub fn status_field(&self) -> Option<&str> {
         self.status_field.as_deref()

@@ -106,6 +106,13 @@ impl RunCustomers {
         &self.numbers[start..self.ends[position] as usize]
     }
 
+    /// How many customers of the run are filed under `key` (a VAT number's or a domain's, see
+    /// `index::vat_key`): more than one means the VAT number or domain is a group's, shared by
+    /// its branches.
+    pub fn customers_sharing(&self, key: u32) -> usize {
+        self.index.posting_count(key)
+    }
+
     /// Bytes held, for the benchmark's figures.
     pub fn heap_bytes(&self) -> usize {
         self.index.heap_bytes() + self.numbers.capacity() + self.ends.capacity() * 4

@@ -9,6 +9,7 @@
 //! record is filed under its exact name and address, so the same company typed in at the same
 //! address is found however common its name is.
 
+use super::contact::{email_domain, normalize_phone, normalize_vat, website_domain};
 use super::normalize::{
     name_variants, normalize_city, normalize_house_number, normalize_postal_code, normalize_street,
     NormalizedName,
@@ -27,8 +28,13 @@ pub struct MatchSubject {
     pub house_number: String,
     /// The country's English name, folded ("germany"), or "" when unknown.
     pub country: String,
-    /// VAT number, uppercase letters and digits.
+    /// VAT number, uppercase letters and digits, without the country prefix.
     pub vat: String,
+    /// Phone number as "calling code, blank, national number" (`PhoneNumber::key`), or "".
+    pub phone: String,
+    /// The company's own internet domain (from its e-mail address or website; never free
+    /// mail), or "".
+    pub domain: String,
     /// The ECC customer number (display form) the record carries or is linked to.
     pub customer_number: String,
 }
@@ -56,10 +62,37 @@ impl MatchSubject {
             house_number: normalize_house_number(house_number),
             country: normalize_country(country),
             vat: vat.map(normalize_vat).unwrap_or_default(),
+            phone: String::new(),
+            domain: String::new(),
             customer_number: customer_number
                 .map(mlc_canonical::alpha_output)
                 .unwrap_or_default(),
         }
+    }
+
+    /// With a phone number as typed, placed by the subject's country when written nationally
+    /// (or by `country`, an ISO code, when given).
+    pub fn with_phone(mut self, phone: Option<&str>, country: &str) -> Self {
+        let country = if country.is_empty() {
+            self.country.as_str()
+        } else {
+            country
+        };
+        self.phone = phone
+            .and_then(|phone| normalize_phone(phone, country))
+            .map(|phone| phone.key())
+            .unwrap_or_default();
+        self
+    }
+
+    /// With the company's domain from an e-mail address or a website, whichever is the
+    /// company's own (free mail is not).
+    pub fn with_domain(mut self, email: Option<&str>, website: Option<&str>) -> Self {
+        self.domain = website
+            .and_then(website_domain)
+            .or_else(|| email.and_then(email_domain))
+            .unwrap_or_default();
+        self
     }
 }
 
@@ -75,14 +108,6 @@ pub fn normalize_country(country: &str) -> String {
     normalize_city(trimmed)
 }
 
-/// VAT number as compared: uppercase letters and digits ("DE 123 456 789" → "DE123456789").
-pub fn normalize_vat(vat: &str) -> String {
-    vat.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
 const NAME: usize = 0;
 const ALT_NAME: usize = 1;
 const POSTAL: usize = 2;
@@ -92,7 +117,9 @@ const NUMBER: usize = 5;
 const COUNTRY: usize = 6;
 const CUSTOMER: usize = 7;
 const VAT: usize = 8;
-const PARTS: usize = 9;
+const PHONE: usize = 9;
+const DOMAIN: usize = 10;
+const PARTS: usize = 11;
 
 /// One record: its id and where its strings sit in the arena (each at most 255 bytes).
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +142,8 @@ pub struct IndexedRecord<'a> {
     pub country: &'a str,
     pub customer_number: &'a str,
     pub vat: &'a str,
+    pub phone: &'a str,
+    pub domain: &'a str,
 }
 
 impl IndexedRecord<'_> {
@@ -129,6 +158,8 @@ impl IndexedRecord<'_> {
             house_number: self.house_number.to_string(),
             country: self.country.to_string(),
             vat: self.vat.to_string(),
+            phone: self.phone.to_string(),
+            domain: self.domain.to_string(),
             customer_number: self.customer_number.to_string(),
         }
     }
@@ -144,17 +175,24 @@ impl IndexedRecord<'_> {
             self.country,
             self.customer_number,
             self.vat,
+            self.phone,
+            self.domain,
         ]
     }
 }
 
 /// Blocking key kinds, as the first byte hashed.
 const KEY_TOKEN: u8 = b't';
+const KEY_NAME: u8 = b'n';
 const KEY_PAIR: u8 = b'p';
+const KEY_WORD_INITIAL: u8 = b'i';
 const KEY_POSTAL_PREFIX: u8 = b'z';
 const KEY_CUSTOMER: u8 = b'x';
 const KEY_VAT: u8 = b'v';
 const KEY_SAME_ADDRESS: u8 = b'a';
+const KEY_PHONE: u8 = b'f';
+const KEY_NAME_POSTAL: u8 = b'c';
+const KEY_DOMAIN: u8 = b'd';
 
 /// A name-token key shared by more records than this is too common to block on ("mueller" in
 /// a German customer base); the pair and postal keys still find those records.
@@ -186,14 +224,16 @@ fn prefix(token: &str, chars: usize) -> &str {
     }
 }
 
-/// The fuzzy blocking keys of a subject: each name word, each pair of its first words (their
-/// first four letters, so a typo further in still meets), and
-/// postal code + the first three letters of each word.
+/// The fuzzy blocking keys of a subject: the whole name (rare, so it weighs most), each name
+/// word, each pair of its first words (their first four letters, so a typo further in still
+/// meets), its first two words each with the other's initial, and postal code + the
+/// first three letters of each word.
 pub fn fuzzy_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
     for name in [subject.name.as_str(), subject.alt_name.as_str()] {
         if name.is_empty() {
             continue;
         }
+        keys.push(key_hash(KEY_NAME, &[name]));
         let words: Vec<&str> = name.split(' ').filter(|word| !word.is_empty()).collect();
         for word in &words {
             if word.chars().count() >= 2 {
@@ -210,6 +250,15 @@ pub fn fuzzy_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
         for (index, first) in head.iter().enumerate() {
             for second in &head[index + 1..] {
                 keys.push(key_hash(KEY_PAIR, &[prefix(first, 4), prefix(second, 4)]));
+            }
+        }
+        // A word with the initial of another: a typo in the other word ("Isar Hlzbau") or in
+        // its first letters still meets ("isar" + "h").
+        let first_words = &words[..words.len().min(2)];
+        for (index, first) in first_words.iter().enumerate() {
+            for second in &first_words[index + 1..] {
+                keys.push(key_hash(KEY_WORD_INITIAL, &[first, prefix(second, 1)]));
+                keys.push(key_hash(KEY_WORD_INITIAL, &[second, prefix(first, 1)]));
             }
         }
     }
@@ -260,6 +309,42 @@ pub fn customer_key(customer_number: &str) -> u32 {
 
 pub fn vat_key(vat: &str) -> u32 {
     key_hash(KEY_VAT, &[vat])
+}
+
+/// The key of a phone number: its national number only, so a number written nationally
+/// without a known country meets its international writing.
+pub fn phone_key(phone: &str) -> u32 {
+    let national = phone
+        .split_once(' ')
+        .map_or(phone, |(_, national)| national);
+    key_hash(KEY_PHONE, &[national])
+}
+
+pub fn domain_key(domain: &str) -> u32 {
+    key_hash(KEY_DOMAIN, &[domain])
+}
+
+/// The key of a name in a postal code: how many customers of a run share it tells whether a
+/// postal code alone places an organization at this customer.
+pub fn name_postal_key(name: &str, postal_code: &str) -> u32 {
+    key_hash(KEY_NAME_POSTAL, &[name, postal_code])
+}
+
+/// The keys of a subject's other evidence (VAT number, phone, domain), under which a record is
+/// found however its name was typed.
+pub fn evidence_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
+    if !subject.vat.is_empty() {
+        keys.push(vat_key(&subject.vat));
+    }
+    if !subject.phone.is_empty() {
+        keys.push(phone_key(&subject.phone));
+    }
+    if !subject.domain.is_empty() {
+        keys.push(domain_key(&subject.domain));
+    }
+    if !subject.name.is_empty() && !subject.postal_code.is_empty() {
+        keys.push(name_postal_key(&subject.name, &subject.postal_code));
+    }
 }
 
 /// A hasher for keys that already are hashes: one multiply spreads them over the table.
@@ -340,6 +425,8 @@ impl RecordIndexBuilder {
             &subject.country,
             &subject.customer_number,
             &subject.vat,
+            &subject.phone,
+            &subject.domain,
         ];
         for (slot, part) in parts.into_iter().enumerate() {
             let clipped = clip(part);
@@ -359,9 +446,7 @@ impl RecordIndexBuilder {
         if !subject.customer_number.is_empty() {
             keys.push(customer_key(&subject.customer_number));
         }
-        if !subject.vat.is_empty() {
-            keys.push(vat_key(&subject.vat));
-        }
+        evidence_keys(subject, &mut keys);
         for key in &keys {
             self.postings
                 .push((u64::from(*key) << 32) | u64::from(number));
@@ -490,6 +575,8 @@ impl RecordIndex {
             country: parts[COUNTRY],
             customer_number: parts[CUSTOMER],
             vat: parts[VAT],
+            phone: parts[PHONE],
+            domain: parts[DOMAIN],
         }
     }
 
@@ -540,7 +627,8 @@ impl RecordIndex {
         self.range(key).len()
     }
 
-    /// Candidate records for a subject by its fuzzy keys, each with the weight of the keys it
+    /// Candidate records for a subject by its fuzzy keys and its other evidence (VAT number,
+    /// phone, domain), each with the weight of the keys it
     /// shares (rarer keys weigh more), heaviest first, at most `limit`.
     pub fn candidates(
         &self,
@@ -552,6 +640,7 @@ impl RecordIndex {
         keys.clear();
         found.clear();
         fuzzy_keys(subject, keys);
+        evidence_keys(subject, keys);
         for key in keys.iter() {
             let range = self.range(*key);
             if range.len() > COMMON_KEY_LIMIT {

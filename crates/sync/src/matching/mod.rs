@@ -2,18 +2,21 @@
 //! is, or that there is none. Pure code over an index built once per run from the list
 //! endpoints; every decision carries its evidence.
 
+pub mod contact;
 pub mod duplicates;
 pub mod index;
 pub mod normalize;
 pub mod organization;
 pub mod person;
+#[cfg(test)]
+mod run_evidence_tests;
 pub mod score;
 
 pub use duplicates::{find_ecc_duplicates, EccDuplicate, RunCustomers, RunCustomersBuilder};
 pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{
     customer_subject, organization_subject, MatchEvidence, MatchOutcome, MatchRule, MatchSettings,
-    OrganizationMatcher, OrganizationMatcherBuilder, ReviewReason,
+    OrganizationEvidenceFields, OrganizationMatcher, OrganizationMatcherBuilder, ReviewReason,
 };
 pub use person::{match_person, PersonMatch, PersonRule};
 pub use score::Evidence;

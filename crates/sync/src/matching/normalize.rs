@@ -37,7 +37,11 @@ pub fn fold(text: &str, umlauts: UmlautFolding) -> String {
             'ß' => out.push_str("ss"),
             'æ' => out.push_str("ae"),
             'œ' => out.push_str("oe"),
-            'ø' => out.push('o'),
+            'ø' => out.push_str(match umlauts {
+                UmlautFolding::Expand => "oe",
+                UmlautFolding::Strip => "o",
+            }),
+            'а'..='я' | 'ё' | 'є' | 'і' | 'ї' | 'ґ' => out.push_str(cyrillic_to_latin(c)),
             'ł' => out.push('l'),
             'đ' | 'ð' => out.push('d'),
             'þ' => out.push_str("th"),
@@ -62,6 +66,44 @@ pub fn fold(text: &str, umlauts: UmlautFolding) -> String {
         }
     }
     out
+}
+
+/// A lowercase Cyrillic letter in Latin letters, as Russian and Ukrainian names are commonly
+/// written in the West ("Кузнецов" → "kuznetsov", "Захаров" → "zakharov").
+fn cyrillic_to_latin(c: char) -> &'static str {
+    match c {
+        'а' => "a",
+        'б' => "b",
+        'в' => "v",
+        'г' | 'ґ' => "g",
+        'д' => "d",
+        'е' | 'ё' | 'э' | 'є' => "e",
+        'ж' => "zh",
+        'з' => "z",
+        'и' | 'і' => "i",
+        'ї' => "yi",
+        'й' | 'ы' => "y",
+        'к' => "k",
+        'л' => "l",
+        'м' => "m",
+        'н' => "n",
+        'о' => "o",
+        'п' => "p",
+        'р' => "r",
+        'с' => "s",
+        'т' => "t",
+        'у' => "u",
+        'ф' => "f",
+        'х' => "kh",
+        'ц' => "ts",
+        'ч' => "ch",
+        'ш' => "sh",
+        'щ' => "shch",
+        'ю' => "yu",
+        'я' => "ya",
+        // The hard and soft signs have no sound of their own.
+        _ => "",
+    }
 }
 
 /// "G.m.b.H." → "GmbH", "B.V." → "BV", "o.o" → "oo": a word made of single letters joined by
@@ -232,6 +274,24 @@ const LEGAL_FORMS: &[&str] = &[
 /// Words that carry no identity: "Smith & Sons" and "Smith and Sons" are the same.
 const STOP_WORDS: &[&str] = &["and", "und", "et", "the", "der", "die", "das"];
 
+/// Abbreviations people type for words of company names, and the word they stand for: "ACME
+/// Intl Mfg" is "ACME International Manufacturing".
+const ABBREVIATIONS: &[(&str, &str)] = &[
+    ("intl", "international"),
+    ("mfg", "manufacturing"),
+    ("bros", "brothers"),
+    ("svcs", "services"),
+    ("svc", "service"),
+];
+
+/// The word an abbreviation stands for, or the word itself.
+fn expand_abbreviation(word: &str) -> &str {
+    ABBREVIATIONS
+        .iter()
+        .find(|(short, _)| *short == word)
+        .map_or(word, |(_, long)| long)
+}
+
 struct LegalForms {
     /// Each form's words joined by one space ("gmbh co kg").
     sequences: HashSet<String>,
@@ -240,6 +300,9 @@ struct LegalForms {
     compact: HashSet<String>,
     /// The most words a form in `sequences` has.
     longest: usize,
+    /// The one-word forms of six letters or more ("limited", "gesellschaft"), which people
+    /// also mistype ("Limiited", "Limitde").
+    long_words: Vec<String>,
 }
 
 impl LegalForms {
@@ -275,8 +338,44 @@ impl LegalForms {
                 return Some(length);
             }
         }
-        None
+        let last = words[words.len() - 1];
+        let mistyped_form = last.len() >= 6
+            && self
+                .long_words
+                .iter()
+                .any(|form| within_one_edit(last, form));
+        mistyped_form.then_some(1)
     }
+}
+
+/// Whether `a` becomes `b` by one letter inserted, deleted, replaced, or two neighbours
+/// swapped (Damerau-Levenshtein distance at most 1). Jaro-Winkler misses some of these: a
+/// letter dropped near the start of a long word ("dstribution") scores under 0.87.
+pub fn within_one_edit(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a == b {
+        return true;
+    }
+    let (shorter, longer) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if longer.len() - shorter.len() > 1 {
+        return false;
+    }
+    let prefix = shorter
+        .iter()
+        .zip(longer)
+        .take_while(|(x, y)| x == y)
+        .count();
+    if shorter.len() == longer.len() {
+        // One replaced, or the two at `prefix` swapped.
+        let rest_equal = |from: usize| shorter[from..] == longer[from..];
+        return rest_equal(prefix + 1)
+            || (prefix + 1 < shorter.len()
+                && shorter[prefix] == longer[prefix + 1]
+                && shorter[prefix + 1] == longer[prefix]
+                && rest_equal(prefix + 2));
+    }
+    // One inserted into the longer at `prefix`.
+    shorter[prefix..] == longer[prefix + 1..]
 }
 
 fn legal_forms() -> &'static LegalForms {
@@ -301,10 +400,16 @@ fn legal_forms() -> &'static LegalForms {
             .map(|form| form.split(' ').count())
             .max()
             .unwrap_or(1);
+        let long_words = sequences
+            .iter()
+            .filter(|form| !form.contains(' ') && form.len() >= 6)
+            .cloned()
+            .collect();
         LegalForms {
             sequences,
             compact,
             longest,
+            long_words,
         }
     })
 }
@@ -334,7 +439,7 @@ fn without_stop_words<'a>(words: &[&'a str]) -> Vec<&'a str> {
 /// Normalizes a company name under one umlaut folding.
 pub fn normalize_name(name: &str, umlauts: UmlautFolding) -> NormalizedName {
     let folded = fold(name, umlauts);
-    let mut words: Vec<&str> = tokens(&folded).collect();
+    let mut words: Vec<&str> = tokens(&folded).map(expand_abbreviation).collect();
     let forms = legal_forms();
     let mut stripped: Vec<&str> = Vec::new();
     // Strip legal forms from the end, longest first, as long as a word remains.
@@ -366,7 +471,7 @@ pub fn name_variants(name: &str) -> (NormalizedName, Option<NormalizedName>) {
     let expanded = normalize_name(name, UmlautFolding::Expand);
     let has_umlaut = name
         .chars()
-        .any(|c| matches!(c, 'ä' | 'ö' | 'ü' | 'Ä' | 'Ö' | 'Ü'));
+        .any(|c| matches!(c, 'ä' | 'ö' | 'ü' | 'Ä' | 'Ö' | 'Ü' | 'ø' | 'Ø'));
     if !has_umlaut {
         return (expanded, None);
     }
@@ -446,8 +551,20 @@ pub fn split_street_and_number(line: &str) -> (String, String) {
     if words.is_empty() {
         return (String::new(), String::new());
     }
+    // "6 A": a number and its letter, no street.
+    if words.len() == 2
+        && looks_like_house_number(words[0])
+        && words[1].len() == 1
+        && words[1].chars().all(|c| c.is_ascii_alphabetic())
+    {
+        return (String::new(), words.join(" "));
+    }
     if words[0].starts_with(|c: char| c.is_ascii_digit()) && words.len() > 1 {
         return (words[1..].join(" "), words[0].to_string());
+    }
+    // Only a number: the street was left out.
+    if words.len() == 1 && looks_like_house_number(words[0]) {
+        return (String::new(), words[0].to_string());
     }
     match words
         .iter()
@@ -475,9 +592,10 @@ pub fn parse_address_line(line: &str) -> ParsedAddress {
             .split_whitespace()
             .next()
             .is_some_and(looks_like_postal_code);
-        let postal_code_follows = others
-            .iter()
-            .any(|segment| segment.split_whitespace().any(looks_like_postal_code));
+        let postal_code_follows = others.iter().any(|segment| {
+            let words: Vec<&str> = segment.split_whitespace().collect();
+            postal_code_in(&words).is_some()
+        });
         if !starts_with_postal || others.is_empty() || postal_code_follows {
             let (street, number) = split_street_and_number(first);
             parsed.street = street;
@@ -487,13 +605,13 @@ pub fn parse_address_line(line: &str) -> ParsedAddress {
     }
     for segment in rest {
         let words: Vec<&str> = segment.split_whitespace().collect();
-        if let Some(position) = words.iter().position(|word| looks_like_postal_code(word)) {
+        if let Some((position, length)) = postal_code_in(&words) {
             if parsed.postal_code.is_empty() {
-                parsed.postal_code = words[position].to_string();
+                parsed.postal_code = words[position..position + length].join(" ");
                 let city: Vec<&str> = words
                     .iter()
                     .enumerate()
-                    .filter(|(index, _)| *index != position)
+                    .filter(|(index, _)| !(position..position + length).contains(index))
                     .map(|(_, word)| *word)
                     .collect();
                 if parsed.city.is_empty() {
@@ -512,6 +630,40 @@ pub fn parse_address_line(line: &str) -> ParsedAddress {
 fn looks_like_postal_code(word: &str) -> bool {
     let digits = word.chars().filter(char::is_ascii_digit).count();
     digits >= 3 && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// "12", "12a", "7-9": a house number, not a street.
+fn looks_like_house_number(word: &str) -> bool {
+    word.len() <= 8
+        && word.starts_with(|c: char| c.is_ascii_digit())
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Where the postal code is among a segment's words, and how many words it takes: one ("70173",
+/// "00-950"), or two for the Dutch ("1031 EF") and British ("SW1A 1AA") forms.
+fn postal_code_in(words: &[&str]) -> Option<(usize, usize)> {
+    let letters = |word: &str, count: usize| {
+        word.len() == count && word.chars().all(|c| c.is_ascii_alphabetic())
+    };
+    for (position, pair) in words.windows(2).enumerate() {
+        let (first, second) = (pair[0], pair[1]);
+        let dutch =
+            first.len() == 4 && first.chars().all(|c| c.is_ascii_digit()) && letters(second, 2);
+        let british_outward = (2..=4).contains(&first.len())
+            && first.starts_with(|c: char| c.is_ascii_alphabetic())
+            && first.chars().any(|c| c.is_ascii_digit())
+            && first.chars().all(|c| c.is_ascii_alphanumeric());
+        let british_inward = second.len() == 3
+            && second.starts_with(|c: char| c.is_ascii_digit())
+            && letters(&second[1..], 2);
+        if dutch || (british_outward && british_inward) {
+            return Some((position, 2));
+        }
+    }
+    words
+        .iter()
+        .position(|word| looks_like_postal_code(word))
+        .map(|position| (position, 1))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -611,6 +763,37 @@ mod tests {
     }
 
     #[test]
+    fn a_mistyped_long_legal_form_is_still_stripped() {
+        assert_eq!(key("Gross Sued Limiited"), "gross sued");
+        assert_eq!(key("Braun Chemie Limitde"), "braun chemie");
+        // A short word one letter from a form is a name word ("Ag" is a form, "Agi" is not).
+        assert_eq!(key("Hans Agi"), "agi hans");
+    }
+
+    #[test]
+    fn one_edit_apart_means_one_letter_added_dropped_replaced_or_swapped() {
+        for (a, b) in [
+            ("distribution", "dstribution"),
+            ("verpackung", "verppackung"),
+            ("solutions", "soltuions"),
+            ("techniek", "tecchniek"),
+            ("limited", "limitde"),
+            ("abc", "abc"),
+            ("abc", "abd"),
+        ] {
+            assert!(within_one_edit(a, b), "{a} {b}");
+            assert!(within_one_edit(b, a), "{b} {a}");
+        }
+        for (a, b) in [
+            ("distribution", "dstributon"),
+            ("abcd", "badc"),
+            ("abc", "abcde"),
+        ] {
+            assert!(!within_one_edit(a, b), "{a} {b}");
+        }
+    }
+
+    #[test]
     fn a_name_that_is_only_a_legal_form_keeps_its_word() {
         assert_eq!(key("GmbH"), "gmbh");
         assert_eq!(key("The Limited"), "limited");
@@ -632,8 +815,31 @@ mod tests {
     #[test]
     fn other_scripts_survive_folding() {
         assert_eq!(key("Łódź Żywiec"), "lodz zywiec");
-        assert_eq!(key("Ørsted A/S"), "orsted");
+        assert_eq!(key("Ørsted A/S"), "oersted");
+        assert_eq!(
+            name_variants("Møller A/S")
+                .1
+                .map(|name| name.key)
+                .as_deref(),
+            Some("moller")
+        );
         assert!(!key("Αθήνα").is_empty());
+    }
+
+    #[test]
+    fn cyrillic_names_read_as_their_latin_spelling() {
+        assert_eq!(key("ООО Кузнецов Логистик"), key("OOO Kuznetsov Logistik"));
+        assert_eq!(key("Захаров Handel GmbH"), "handel zakharov");
+        assert_eq!(key("Щукин"), "shchukin");
+    }
+
+    #[test]
+    fn abbreviations_read_as_the_words_they_stand_for() {
+        assert_eq!(
+            key("Acme Intl Mfg Inc."),
+            key("ACME International Manufacturing")
+        );
+        assert_eq!(key("Smith Bros & Co"), key("Smith Brothers and Co"));
     }
 
     #[test]
@@ -664,6 +870,51 @@ mod tests {
         assert_eq!(us.postal_code, "94085");
         let city_only = parse_address_line("Stuttgart");
         assert_eq!(city_only.street, "Stuttgart");
+        let dutch = parse_address_line("Keizersgracht 144, 1031 EF Amsterdam");
+        assert_eq!(
+            (
+                dutch.street.as_str(),
+                dutch.postal_code.as_str(),
+                dutch.city.as_str()
+            ),
+            ("Keizersgracht", "1031 EF", "Amsterdam")
+        );
+        let british = parse_address_line("5 Church Lane, M2 5AA Manchester");
+        assert_eq!(
+            (
+                british.house_number.as_str(),
+                british.postal_code.as_str(),
+                british.city.as_str()
+            ),
+            ("5", "M2 5AA", "Manchester")
+        );
+        // The street left out, the number typed.
+        let number_and_letter = parse_address_line(" 6 A, 30-119 Kraków");
+        assert_eq!(
+            (
+                number_and_letter.street.as_str(),
+                number_and_letter.house_number.as_str()
+            ),
+            ("", "6 A")
+        );
+        let british_without_street = parse_address_line(" 122, M1 2AA London");
+        assert_eq!(
+            (
+                british_without_street.house_number.as_str(),
+                british_without_street.postal_code.as_str(),
+                british_without_street.city.as_str()
+            ),
+            ("122", "M1 2AA", "London")
+        );
+        let no_street = parse_address_line(" 190, 80237 Denver");
+        assert_eq!(
+            (
+                no_street.street.as_str(),
+                no_street.house_number.as_str(),
+                no_street.postal_code.as_str()
+            ),
+            ("", "190", "80237")
+        );
     }
 
     /// Legal forms as ECC holds them; `with_dots` and `with_case` spell them as people type.

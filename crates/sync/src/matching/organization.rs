@@ -11,9 +11,10 @@
 use mlc_canonical::{alpha_output, Customer};
 use serde::{Deserialize, Serialize};
 
+use super::duplicates::RunCustomers;
 use super::index::{
-    customer_key, same_address_keys, vat_key, IndexedRecord, MatchSubject, RecordIndex,
-    RecordIndexBuilder,
+    customer_key, domain_key, name_postal_key, same_address_keys, vat_key, IndexedRecord,
+    MatchSubject, RecordIndex, RecordIndexBuilder,
 };
 use super::normalize::parse_address_line;
 use super::score::{same_name_and_address, score, score_above, Evidence};
@@ -114,7 +115,8 @@ const SCORED_CANDIDATES: usize = 24;
 /// Two candidates closer than this are a tie the matcher does not break.
 const AMBIGUITY_MARGIN: f64 = 0.02;
 
-/// The subject of a customer: its name and billing address, VAT number and display number.
+/// The subject of a customer: its name and billing address, VAT number, phone, mail domain and
+/// display number.
 pub fn customer_subject(customer: &Customer) -> MatchSubject {
     let address = &customer.billing_address;
     MatchSubject::from_parts(
@@ -127,14 +129,28 @@ pub fn customer_subject(customer: &Customer) -> MatchSubject {
         customer.vat_number.as_deref(),
         Some(&customer.customer_number_display),
     )
+    .with_phone(customer.phone.as_deref(), &address.country)
+    .with_domain(customer.email.as_deref(), None)
+}
+
+/// Which custom fields of an organization hold the evidence the matcher reads (40-character
+/// hash keys, from the resolved field map): the fields the map writes the ECC customer
+/// number, VAT number, phone and e-mail to, and a website field. `None`: not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganizationEvidenceFields {
+    pub customer_number: Option<String>,
+    pub vat: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub website: Option<String>,
 }
 
 /// The subject of an existing organization. Its address comes from the subfields, or parsed
-/// from `value` when only that was typed; its customer number from the external-id field.
+/// from `value` when only that was typed; its customer number, VAT number, phone and domain
+/// from the custom fields `fields` names (the website also from the standard `website` field).
 pub fn organization_subject(
     organization: &ExistingOrganization,
-    customer_number_key: Option<&str>,
-    vat_key: Option<&str>,
+    fields: &OrganizationEvidenceFields,
 ) -> MatchSubject {
     let text_field = |key: Option<&str>| {
         key.and_then(|key| organization.custom_fields.get(key))
@@ -145,8 +161,17 @@ pub fn organization_subject(
             })
             .filter(|text| !text.is_empty())
     };
-    let customer_number = text_field(customer_number_key);
-    let vat = text_field(vat_key);
+    let customer_number = text_field(fields.customer_number.as_deref());
+    let vat = text_field(fields.vat.as_deref());
+    let phone = text_field(fields.phone.as_deref());
+    let email = text_field(fields.email.as_deref());
+    let website = text_field(fields.website.as_deref()).or_else(|| {
+        organization
+            .other_fields
+            .get("website")
+            .and_then(|value| value.as_str())
+            .map(str::to_string)
+    });
     let empty = String::new();
     let (street, number, postal, city, country) = match &organization.address {
         None => (
@@ -191,6 +216,8 @@ pub fn organization_subject(
         vat.as_deref(),
         customer_number.as_deref(),
     )
+    .with_phone(phone.as_deref(), "")
+    .with_domain(email.as_deref(), website.as_deref())
 }
 
 /// Builds the matcher record by record, so a large account never needs its whole list in
@@ -199,18 +226,13 @@ pub struct OrganizationMatcherBuilder {
     index: RecordIndexBuilder,
     links: Vec<(i64, String)>,
     settings: MatchSettings,
-    customer_number_key: Option<String>,
-    vat_key: Option<String>,
+    fields: OrganizationEvidenceFields,
 }
 
 impl OrganizationMatcherBuilder {
     /// Adds an organization from the list endpoint.
     pub fn add_organization(&mut self, organization: &ExistingOrganization) {
-        let subject = organization_subject(
-            organization,
-            self.customer_number_key.as_deref(),
-            self.vat_key.as_deref(),
-        );
+        let subject = organization_subject(organization, &self.fields);
         self.index.add(organization.id, &subject);
     }
 
@@ -243,32 +265,28 @@ pub struct OrganizationMatcher {
 }
 
 impl OrganizationMatcher {
-    /// `customer_number_key` and `vat_key` are the hash keys of the custom fields holding the
-    /// ECC customer number and the VAT number (from the resolved field map), if it writes them.
+    /// `fields` names the custom fields holding the evidence (from the resolved field map).
     pub fn builder(
         settings: MatchSettings,
-        customer_number_key: Option<&str>,
-        vat_key: Option<&str>,
+        fields: OrganizationEvidenceFields,
         expected: usize,
     ) -> OrganizationMatcherBuilder {
         OrganizationMatcherBuilder {
             index: RecordIndexBuilder::with_capacity(expected),
             links: Vec::new(),
             settings,
-            customer_number_key: customer_number_key.map(str::to_string),
-            vat_key: vat_key.map(str::to_string),
+            fields,
         }
     }
 
     /// The matcher over `organizations` with the link table's `(customer number, id)` rows.
     pub fn new<'a>(
         settings: MatchSettings,
-        customer_number_key: Option<&str>,
-        vat_key: Option<&str>,
+        fields: OrganizationEvidenceFields,
         organizations: impl IntoIterator<Item = &'a ExistingOrganization>,
         links: impl IntoIterator<Item = (&'a str, i64)>,
     ) -> Self {
-        let mut builder = OrganizationMatcher::builder(settings, customer_number_key, vat_key, 0);
+        let mut builder = OrganizationMatcher::builder(settings, fields, 0);
         for organization in organizations {
             builder.add_organization(organization);
         }
@@ -340,22 +358,61 @@ impl OrganizationMatcher {
 
     pub fn match_customer(&self, customer: &Customer, excluded: &[i64]) -> MatchOutcome {
         let mut scratch = Scratch::default();
-        self.match_subject(&customer_subject(customer), excluded, &mut scratch)
+        self.match_subject(&customer_subject(customer), excluded, None, &mut scratch)
+    }
+
+    /// Matches a customer knowing the run's other customers (`run`): a VAT number or domain
+    /// no other customer of the run has identifies the company even where no address does.
+    pub fn match_customer_in_run(
+        &self,
+        customer: &Customer,
+        excluded: &[i64],
+        run: &RunCustomers,
+    ) -> MatchOutcome {
+        let mut scratch = Scratch::default();
+        self.match_subject(
+            &customer_subject(customer),
+            excluded,
+            Some(run),
+            &mut scratch,
+        )
     }
 
     /// Matches many customers on all cores (`threads` = 0: as many as the machine has), in
-    /// order.
-    pub fn match_customers(&self, customers: &[Customer], threads: usize) -> Vec<MatchOutcome> {
+    /// order, knowing the run's customers when `run` is given.
+    pub fn match_customers(
+        &self,
+        customers: &[Customer],
+        run: Option<&RunCustomers>,
+        threads: usize,
+    ) -> Vec<MatchOutcome> {
         parallel_map(customers, threads, |customer, scratch| {
-            self.match_subject(&customer_subject(customer), &[], scratch)
+            self.match_subject(&customer_subject(customer), &[], run, scratch)
         })
     }
 
-    /// Matches one subject; `excluded` are organizations a reviewer rejected for it.
+    /// Whether the evidence for a pair can link it: some part places it at the customer's
+    /// site (street, postal code, phone), or a VAT number or domain agrees that no other
+    /// customer of the run has. Without `run` a VAT number or domain counts as the customer's
+    /// own. The branches of one group share their VAT number and domain, each at its own
+    /// address, so for them only the site tells which organization is whose.
+    fn can_link(subject: &MatchSubject, evidence: &Evidence, run: Option<&RunCustomers>) -> bool {
+        if evidence.places_the_site() {
+            return true;
+        }
+        let only_this_customer = |key: u32| run.is_none_or(|run| run.customers_sharing(key) <= 1);
+        let agreed = |part: &str| evidence.agreed.iter().any(|agreed| agreed == part);
+        (agreed("vat") && only_this_customer(vat_key(&subject.vat)))
+            || (agreed("domain") && only_this_customer(domain_key(&subject.domain)))
+    }
+
+    /// Matches one subject; `excluded` are organizations a reviewer rejected for it; `run`,
+    /// when known, the run's customers.
     pub fn match_subject(
         &self,
         subject: &MatchSubject,
         excluded: &[i64],
+        run: Option<&RunCustomers>,
         scratch: &mut Scratch,
     ) -> MatchOutcome {
         let own_number = subject.customer_number.as_str();
@@ -399,16 +456,22 @@ impl OrganizationMatcher {
         if let Some(outcome) = decide_exact(hits, |_| true) {
             return outcome;
         }
-        // 3. The VAT number.
+        // 3. The VAT number, where the address places the organization at the customer's site
+        // and does not contradict it: the branches of one group share their VAT number, each
+        // at its own address, so one elsewhere (or nowhere) is left to the scoring, where the
+        // VAT number counts for it and the address against.
         if !subject.vat.is_empty() {
             let hits: Vec<MatchEvidence> = self
                 .index
                 .postings(vat_key(&subject.vat))
                 .filter(|number| self.index.record(*number).vat == subject.vat)
                 .filter(|number| !excluded.contains(&self.index.record(*number).id))
-                .map(|number| {
-                    let mut found = evidence_for(number, MatchRule::VatNumber);
-                    found.details.agreed.push("vat".into());
+                .map(|number| evidence_for(number, MatchRule::VatNumber))
+                .filter(|found| {
+                    !found.details.address_disagrees()
+                        && Self::can_link(subject, &found.details, run)
+                })
+                .map(|mut found| {
                     found.score = if found.details.name_score >= 0.5 {
                         1.0
                     } else {
@@ -483,9 +546,25 @@ impl OrganizationMatcher {
                 other: None,
             };
         }
-        if best.score < self.settings.link_threshold {
+        if best.score < self.settings.link_threshold || !Self::can_link(subject, &best.details, run)
+        {
             return MatchOutcome::Review {
                 reason: ReviewReason::MiddleBand,
+                candidate: best,
+                other: None,
+            };
+        }
+        // Placed by the postal code alone (no street, no phone to compare), the organization may
+        // be another customer's of the same name in that postal code.
+        let agreed = |part: &str| best.details.agreed.iter().any(|agreed| agreed == part);
+        let postal_code_only = !agreed("street") && !agreed("phone") && agreed("postal_code");
+        if postal_code_only
+            && run.is_some_and(|run| {
+                run.customers_sharing(name_postal_key(&subject.name, &subject.postal_code)) > 1
+            })
+        {
+            return MatchOutcome::Review {
+                reason: ReviewReason::Ambiguous,
                 candidate: best,
                 other: None,
             };
@@ -653,8 +732,11 @@ mod tests {
     ) -> OrganizationMatcher {
         OrganizationMatcher::new(
             settings(),
-            Some(NUMBER_KEY),
-            Some(VAT_KEY),
+            OrganizationEvidenceFields {
+                customer_number: Some(NUMBER_KEY.into()),
+                vat: Some(VAT_KEY.into()),
+                ..Default::default()
+            },
             organizations,
             links.iter().copied(),
         )
@@ -991,12 +1073,18 @@ mod tests {
             matches!(outcome, MatchOutcome::Link { ref evidence } if evidence.pipedrive_id == 97 && evidence.rule == MatchRule::SameNameAndAddress),
             "{outcome:?}"
         );
-        // Without one at its address, the shared VAT number still asks a reviewer.
+        // Without one at its address, the sibling at another street is another branch: the
+        // shared VAT number counts for it, the street against, and the branch is created.
         let outcome = matcher(&[sibling], &[("0000000815", 96)]).match_customer(&customer(), &[]);
-        assert!(
-            matches!(outcome, MatchOutcome::Review { reason: ReviewReason::LinkedToAnotherCustomer, ref candidate, .. } if candidate.rule == MatchRule::VatNumber),
-            "{outcome:?}"
-        );
+        let MatchOutcome::Create {
+            nearest: Some(nearest),
+        } = outcome
+        else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(nearest.pipedrive_id, 96);
+        assert!(nearest.details.agreed.contains(&"vat".to_string()));
+        assert!(nearest.details.disagreed.contains(&"street".to_string()));
     }
 
     #[test]
@@ -1167,7 +1255,7 @@ mod tests {
             })
             .collect();
         let matcher = matcher(&organizations, &[]);
-        let outcomes = matcher.match_customers(&customers, 2);
+        let outcomes = matcher.match_customers(&customers, None, 2);
         for (n, outcome) in outcomes.iter().enumerate() {
             assert!(
                 matches!(outcome, MatchOutcome::Link { evidence } if evidence.pipedrive_id == n as i64),

@@ -1,13 +1,18 @@
 //! How alike two companies are: a name similarity (token-set Jaro-Winkler over the normalized
-//! names) scaled by the address evidence (postal code, city, street, house number, country).
+//! names) scaled by the other evidence: the address (postal code and house number strong, city
+//! weak; a different house number on the same street, another street or another country
+//! against), the VAT number, the phone number and the company's internet domain (for when
+//! they agree, against when both have one and they differ).
 //!
-//! The address can only confirm or contradict the name, never make up for it: two different
-//! companies in one building stay apart, and one company typed twice with the same address
-//! comes together.
+//! The other evidence can only confirm or contradict the name, never make up for it: two
+//! different companies in one building stay apart, and one company typed twice with the same
+//! address comes together.
 
 use serde::{Deserialize, Serialize};
 
+use super::contact::{same_phone, PhoneNumber};
 use super::index::{street_with_number, IndexedRecord, MatchSubject};
+use super::normalize::within_one_edit;
 
 /// Name similarity with every word weighted by its length (no index at hand).
 pub fn name_similarity(a: &str, b: &str) -> f64 {
@@ -107,7 +112,9 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
 /// A word counts as found in another name from this similarity on.
 const CLOSE_WORD: f64 = 0.88;
 
-/// How alike `word` is to its closest word in `to`.
+/// How alike `word` is to its closest word in `to`: Jaro-Winkler, or for words of eight
+/// letters or more one edit apart (a letter dropped, doubled, replaced or swapped, which
+/// Jaro-Winkler scores low near a word's start) 1 - 1/length.
 fn closest_word(word: &str, to: &str) -> f64 {
     let length = word.chars().count() as f64;
     let mut best: f64 = 0.0;
@@ -120,7 +127,12 @@ fn closest_word(word: &str, to: &str) -> f64 {
         if (length - other_length).abs() > 3.0 {
             continue;
         }
-        best = best.max(jaro_winkler(word, other));
+        let mut similarity = jaro_winkler(word, other);
+        let longer = length.max(other_length);
+        if similarity < CLOSE_WORD && longer >= 8.0 && within_one_edit(word, other) {
+            similarity = 1.0 - 1.0 / longer;
+        }
+        best = best.max(similarity);
     }
     best
 }
@@ -165,10 +177,36 @@ pub struct Evidence {
     /// compared).
     pub address_factor: f64,
     pub score: f64,
-    /// Parts both records have and that agree ("postal_code", "city", "street", ...).
+    /// Parts both records have and that agree ("postal_code", "city", "street", "vat",
+    /// "phone", "domain", ...): the evidence for the pair.
     pub agreed: Vec<String>,
-    /// Parts both records have and that disagree.
+    /// Parts both records have and that disagree: the evidence against.
     pub disagreed: Vec<String>,
+}
+
+/// The parts of an address; when one of them disagrees the address is not the same.
+pub const ADDRESS_PARTS: &[&str] = &["postal_code", "city", "street", "house_number", "country"];
+
+/// The parts that place a record at one site of a company, not just at the company: its
+/// street, postal code or phone line. The VAT number, the domain and the city are the whole
+/// company's (every branch of a group shares them).
+pub const SITE_PARTS: &[&str] = &["street", "postal_code", "phone"];
+
+impl Evidence {
+    /// Whether some part agrees that places the pair at one site: without it a link could join
+    /// a customer to the organization of another branch of its group.
+    pub fn places_the_site(&self) -> bool {
+        self.agreed
+            .iter()
+            .any(|part| SITE_PARTS.contains(&part.as_str()))
+    }
+
+    /// Whether any part of the address disagrees.
+    pub fn address_disagrees(&self) -> bool {
+        self.disagreed
+            .iter()
+            .any(|part| ADDRESS_PARTS.contains(&part.as_str()))
+    }
 }
 
 const BASELINE: f64 = 0.85;
@@ -215,6 +253,7 @@ pub fn score_above(
     evidence.name_score = name_score;
     evidence.address_factor = factor;
     evidence.score = (name_score * factor).clamp(0.0, 1.0);
+    debug_assert!((0.0..=1.0).contains(&evidence.score));
     Some(evidence)
 }
 
@@ -288,38 +327,42 @@ fn best_name_similarity(
     name_score
 }
 
-/// What the address says: 0.85 when nothing can be compared, more for each part that agrees,
-/// less for each that disagrees (a different street most of all), never above 1.
+/// What the address and the other evidence say: 0.85 when nothing can be compared, more for
+/// each part that agrees, less for each that disagrees (a different street, house number, VAT
+/// number or country most of all). The address alone never lifts it above 1; a VAT number,
+/// phone or domain that agrees may, up to 1.15, so a name typed with a typo among agreeing
+/// numbers still links.
 fn address_factor(
     subject: &MatchSubject,
     record: &IndexedRecord<'_>,
     evidence: &mut Evidence,
 ) -> f64 {
     let mut factor = BASELINE;
+    // What one part adds to the factor, noted as evidence for or against.
     let mut compare = |name: &str, agrees: Option<bool>, bonus: f64, penalty: f64| match agrees {
         Some(true) => {
-            factor += bonus;
             evidence.agreed.push(name.to_string());
+            bonus
         }
         Some(false) => {
-            factor -= penalty;
             evidence.disagreed.push(name.to_string());
+            -penalty
         }
-        None => {}
+        None => 0.0,
     };
     let both = |a: &str, b: &str| !a.is_empty() && !b.is_empty();
     let postal = both(&subject.postal_code, record.postal_code)
         .then(|| subject.postal_code == record.postal_code);
-    compare("postal_code", postal, 0.07, 0.15);
+    factor += compare("postal_code", postal, 0.07, 0.15);
     let city = both(&subject.city, record.city).then(|| close(&subject.city, record.city, 0.93));
-    compare("city", city, 0.06, 0.10);
+    factor += compare("city", city, 0.06, 0.10);
     // "Hauptstr. 12" in the street field is "Hauptstr." with the number 12.
     let number_in_either_field = both(&subject.street, record.street)
         && street_with_number(&subject.street, &subject.house_number)
             == street_with_number(record.street, record.house_number);
     let street = both(&subject.street, record.street)
         .then(|| number_in_either_field || close(&subject.street, record.street, 0.93));
-    compare("street", street, 0.06, 0.35);
+    factor += compare("street", street, 0.06, 0.35);
     if street == Some(true) {
         let number = if number_in_either_field {
             (!subject.house_number.is_empty() || !record.house_number.is_empty()).then_some(true)
@@ -327,11 +370,29 @@ fn address_factor(
             both(&subject.house_number, record.house_number)
                 .then(|| subject.house_number == record.house_number)
         };
-        compare("house_number", number, 0.02, 0.06);
+        factor += compare("house_number", number, 0.03, 0.25);
     }
     let country = both(&subject.country, record.country).then(|| subject.country == record.country);
-    compare("country", country, 0.0, 0.40);
-    factor.clamp(0.0, 1.0)
+    factor += compare("country", country, 0.0, 0.40);
+    factor = factor.min(1.0);
+    let vat = both(&subject.vat, record.vat).then(|| subject.vat == record.vat);
+    factor += compare("vat", vat, 0.10, 0.35);
+    let phone = both(&subject.phone, record.phone).then(|| {
+        same_phone(
+            &PhoneNumber::from_key(&subject.phone),
+            &PhoneNumber::from_key(record.phone),
+        )
+    });
+    // A company has many lines (a branch's own, the head office's): a different number says
+    // little beside an address, the same number much. Without an address to compare, the line
+    // and the domain are what tell two companies of one name apart, so a difference there
+    // counts much against.
+    let address_compared = postal.is_some() || city.is_some() || street.is_some();
+    let unplaced_penalty = if address_compared { 0.0 } else { 0.17 };
+    factor += compare("phone", phone, 0.10, 0.03 + unplaced_penalty);
+    let domain = both(&subject.domain, record.domain).then(|| subject.domain == record.domain);
+    factor += compare("domain", domain, 0.06, 0.05 + unplaced_penalty);
+    factor.clamp(0.0, 1.15)
 }
 
 #[cfg(test)]

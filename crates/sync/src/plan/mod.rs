@@ -923,7 +923,13 @@ impl<'p, 'a> Planner<'p, 'a> {
             planned.needs_index = true;
             return planned;
         };
-        let outcome = view.matcher.match_customer(customer, &excluded);
+        let outcome = match &inputs.whole_run {
+            Some(whole_run) => {
+                view.matcher
+                    .match_customer_in_run(customer, &excluded, whole_run.customers)
+            }
+            None => view.matcher.match_customer(customer, &excluded),
+        };
         planned.evidence = Some(outcome.evidence_json());
         let matched = MatchedOrganization {
             mapped,

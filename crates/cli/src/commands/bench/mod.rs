@@ -9,7 +9,13 @@
 //! - `scale` ([`scale`]): the connector as its own process against simulators in theirs, at
 //!   10,000 to 1,000,000 customers: peak memory, wall time against `extract --full`, store
 //!   growth. Not quick: run only when named.
+//! - `match` ([`match_quality`]): the matcher against a generated truth ([`match_corpus`]),
+//!   100,000 customers x 100,000 organizations by default: links right and wrong, duplicates it
+//!   would create, reviews, wall time and peak memory. In process, no simulator.
 
+mod match_corpus;
+mod match_quality;
+mod match_vocabulary;
 mod naive_peer;
 mod plot;
 mod scale;
@@ -35,26 +41,29 @@ pub enum Scenario {
     NaivePeer,
     /// Memory and time of a first sync and a no-change full run, separate processes (slow).
     Scale,
+    /// The matcher against a generated truth: right and wrong links, missed, reviews, time.
+    Match,
 }
 
 impl Scenario {
     /// Run when no scenario is named.
     fn quick(self) -> bool {
-        !matches!(self, Scenario::Scale)
+        !matches!(self, Scenario::Scale | Scenario::Match)
     }
 }
 
 /// Measure the sync's targets on the built-in simulators.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  ml-connector bench\n  ml-connector bench initial-load --customers 2000 --plan growth --json bench.json\n  ml-connector bench scale --customers 10000,100000 --plot scale.svg --json scale.json"
+    after_help = "Examples:\n  ml-connector bench\n  ml-connector bench initial-load --customers 2000 --plan growth --json bench.json\n  ml-connector bench scale --customers 10000,100000 --plot scale.svg --json scale.json\n  ml-connector bench match --json match.json"
 )]
 pub struct BenchArgs {
     /// Scenarios to run; every quick one when none is named (scale is not quick).
     #[arg(value_enum, value_name = "SCENARIO")]
     pub scenarios: Vec<Scenario>,
-    /// Customers in the simulated ECC (default 1,000; naive-peer: 200; scale: 10,000). Scale
-    /// takes a comma-separated list and runs each size.
+    /// Customers in the simulated ECC (default 1,000; naive-peer: 200; scale: 10,000; match:
+    /// 100,000, matched against as many organizations). Scale takes a comma-separated list and
+    /// runs each size.
     #[arg(long, value_delimiter = ',')]
     pub customers: Vec<usize>,
     /// Pipedrive plan, which sets the burst limit (default premium; naive-peer: growth).
@@ -93,6 +102,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             Scenario::ChangePoll,
             Scenario::NaivePeer,
             Scenario::Scale,
+            Scenario::Match,
         ]
         .into_iter()
         .filter(|scenario| scenario.quick())
@@ -151,6 +161,11 @@ async fn run_scenarios(args: &BenchArgs, wanted: &[Scenario]) -> anyhow::Result<
             println!("wrote {}", path.display());
         }
         scenarios.extend(measured.iter().map(scale::ScaleFigures::to_json));
+    }
+    if wanted.contains(&Scenario::Match) {
+        let customers = args.customers_or(100_000);
+        // Two matching threads: the target is stated for two cores.
+        scenarios.push(match_quality::run(customers, customers, args.seed, 2));
     }
     Ok(scenarios)
 }

@@ -1,0 +1,294 @@
+//! `bench match`: the matcher against the generated truth ([`match_corpus`]): N ECC customers
+//! matched against N existing organizations, in process, as a first sync does it (the index
+//! built record by record as the list endpoint's pages would arrive, the run's customers held
+//! compact as a sync holds them, the customers matched in batches so only the index and the
+//! compact run stay in memory). Reports how many customers were linked to the
+//! right organization, to a wrong one, would get a duplicate created, or go to review, and the
+//! wall time (building the index and the compact run, and matching; not generating the data)
+//! and peak memory.
+//!
+//! [`match_corpus`]: super::match_corpus
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use mlc_canonical::Customer;
+use mlc_sync::matching::{
+    find_ecc_duplicates, MatchOutcome, MatchRule, MatchSettings, OrganizationEvidenceFields,
+    OrganizationMatcher, RunCustomersBuilder,
+};
+use serde_json::{json, Value};
+
+use super::match_corpus::{
+    hand_typed_name, MatchCorpus, Random, NUMBER_KEY, PHONE_KEY, VAT_KEY, WEBSITE_KEY,
+};
+use super::round;
+
+/// Customers generated and matched at once.
+const BATCH: usize = 20_000;
+
+/// The score bands of the default `[sync]` configuration.
+fn settings() -> MatchSettings {
+    MatchSettings {
+        link_threshold: 0.90,
+        review_threshold: 0.70,
+    }
+}
+
+/// The outcomes against the truth.
+#[derive(Debug, Default)]
+struct Tally {
+    customers: usize,
+    with_organization: usize,
+    linked_right: usize,
+    linked_wrong: usize,
+    missed_would_create: usize,
+    review: usize,
+    review_without_true_match: usize,
+    /// Review reasons, and whether the customer has a true organization.
+    review_reasons: BTreeMap<String, usize>,
+    /// Links by the rule that made them.
+    link_rules: BTreeMap<String, usize>,
+    /// Scored pairs (the fuzzy rule's link, review candidate or nearest organization) by score
+    /// band (0.7, 0.8, 0.9: the band from there to 0.1 above): how many, and how many of them
+    /// are the customer's true organization. What a score means is the second over the first.
+    scored_pairs: BTreeMap<&'static str, (usize, usize)>,
+}
+
+/// The score bands of `Tally::scored_pairs`.
+fn score_band(score: f64) -> Option<&'static str> {
+    match score {
+        s if s >= 0.9 => Some("0_9"),
+        s if s >= 0.8 => Some("0_8"),
+        s if s >= 0.7 => Some("0_7"),
+        _ => None,
+    }
+}
+
+impl Tally {
+    fn add(&mut self, outcome: &MatchOutcome, truth: Option<i64>) {
+        self.customers += 1;
+        if truth.is_some() {
+            self.with_organization += 1;
+        }
+        let pair = match outcome {
+            MatchOutcome::Link { evidence } => Some(evidence),
+            MatchOutcome::Review { candidate, .. } => Some(candidate),
+            MatchOutcome::Create { nearest } => nearest.as_ref(),
+        };
+        if let Some(pair) = pair.filter(|pair| pair.rule == MatchRule::NameAndAddress) {
+            if let Some(band) = score_band(pair.score) {
+                let (pairs, true_pairs) = self.scored_pairs.entry(band).or_default();
+                *pairs += 1;
+                if truth == Some(pair.pipedrive_id) {
+                    *true_pairs += 1;
+                }
+            }
+        }
+        match outcome {
+            MatchOutcome::Link { evidence } => {
+                let rule = serde_json::to_value(evidence.rule).unwrap_or_default();
+                *self
+                    .link_rules
+                    .entry(rule.as_str().unwrap_or_default().to_string())
+                    .or_default() += 1;
+                if truth == Some(evidence.pipedrive_id) {
+                    self.linked_right += 1;
+                } else {
+                    self.linked_wrong += 1;
+                }
+            }
+            MatchOutcome::Review { reason, .. } => {
+                self.review += 1;
+                if truth.is_none() {
+                    self.review_without_true_match += 1;
+                }
+                let reason = serde_json::to_value(reason).unwrap_or_default();
+                let key = format!(
+                    "{}_{}",
+                    reason.as_str().unwrap_or_default(),
+                    if truth.is_some() {
+                        "with_truth"
+                    } else {
+                        "without_truth"
+                    }
+                );
+                *self.review_reasons.entry(key).or_default() += 1;
+            }
+            MatchOutcome::Create { .. } => {
+                if truth.is_some() {
+                    self.missed_would_create += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The custom fields the corpus's organizations carry their evidence in, as a field map that
+/// writes the customer number, VAT number, phone and website would name them.
+fn evidence_fields() -> OrganizationEvidenceFields {
+    OrganizationEvidenceFields {
+        customer_number: Some(NUMBER_KEY.into()),
+        vat: Some(VAT_KEY.into()),
+        phone: Some(PHONE_KEY.into()),
+        email: None,
+        website: Some(WEBSITE_KEY.into()),
+    }
+}
+
+/// Peak resident memory of this process so far (VmHWM), in MB; NaN where /proc is missing.
+fn peak_rss_mb() -> f64 {
+    crate::peak_rss_kb().map_or(f64::NAN, |kb| kb as f64 / 1024.0)
+}
+
+pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: usize) -> Value {
+    let corpus = MatchCorpus {
+        seed,
+        customers,
+        organizations,
+    };
+    let settings = settings();
+    eprintln!("bench match: {customers} customers x {organizations} organizations");
+
+    // The index: organizations 1..=customers are the hand-typed twins of customers, the rest
+    // other companies. Generating them is not the matcher's time.
+    let mut generate_secs = 0.0;
+    let started = Instant::now();
+    let mut builder = OrganizationMatcher::builder(settings, evidence_fields(), organizations);
+    let mut added = 0usize;
+    for index in 0..customers.min(organizations) {
+        let generated_at = Instant::now();
+        let organization = corpus.customer(index).organization;
+        generate_secs += generated_at.elapsed().as_secs_f64();
+        if let Some(organization) = organization {
+            builder.add_organization(&organization);
+            added += 1;
+        }
+    }
+    let mut next_id = customers as i64 + 1;
+    while added < organizations {
+        let generated_at = Instant::now();
+        let organization = corpus.other_organization(next_id);
+        generate_secs += generated_at.elapsed().as_secs_f64();
+        builder.add_organization(&organization);
+        next_id += 1;
+        added += 1;
+    }
+    let matcher = builder.finish();
+    let index_secs = started.elapsed().as_secs_f64() - generate_secs;
+
+    // The run's customers, compact, as a sync holds them before it plans: they tell a VAT
+    // number or domain of one customer from a group's.
+    let mut generate_secs = 0.0;
+    let started = Instant::now();
+    let mut run_builder = RunCustomersBuilder::with_capacity(customers);
+    for index in 0..customers {
+        let generated_at = Instant::now();
+        let customer = corpus.customer(index).customer;
+        generate_secs += generated_at.elapsed().as_secs_f64();
+        run_builder.add(&customer);
+    }
+    let run = run_builder.finish();
+    let run_secs = started.elapsed().as_secs_f64() - generate_secs;
+
+    let mut tally = Tally::default();
+    let mut match_secs = 0.0;
+    let mut start = 0;
+    while start < customers {
+        let end = (start + BATCH).min(customers);
+        let (batch, truths): (Vec<Customer>, Vec<Option<i64>>) = (start..end)
+            .map(|index| {
+                let generated = corpus.customer(index);
+                let truth = generated.organization.map(|organization| organization.id);
+                (generated.customer, truth)
+            })
+            .unzip();
+        let matched_at = Instant::now();
+        let outcomes = matcher.match_customers(&batch, Some(&run), threads);
+        match_secs += matched_at.elapsed().as_secs_f64();
+        for (outcome, truth) in outcomes.iter().zip(truths) {
+            tally.add(outcome, truth);
+        }
+        start = end;
+    }
+    let index_mb = matcher.heap_bytes() as f64 / 1_048_576.0;
+    let run_mb = run.heap_bytes() as f64 / 1_048_576.0;
+    let peak_rss_mb = peak_rss_mb();
+    drop(matcher);
+    drop(run);
+    let (duplicates_planted, duplicates_found) = ecc_duplicates(&corpus, settings, threads);
+
+    let share = |part: usize, of: usize| part as f64 / of.max(1) as f64;
+    let mut metrics = json!({
+        "customers": customers,
+        "organizations": organizations,
+        "customers_with_organization": tally.with_organization,
+        "linked_right_share": round(share(tally.linked_right, tally.with_organization)),
+        "linked_right": tally.linked_right,
+        "linked_wrong": tally.linked_wrong,
+        "missed_would_create": tally.missed_would_create,
+        "review_share": round(share(tally.review, tally.customers)),
+        "review": tally.review,
+        "review_without_true_match": tally.review_without_true_match,
+        "wall_secs": round(index_secs + run_secs + match_secs),
+        "index_secs": round(index_secs),
+        "run_customers_secs": round(run_secs),
+        "match_secs": round(match_secs),
+        "threads": threads,
+        "index_mb": round(index_mb),
+        "run_customers_mb": round(run_mb),
+        "peak_rss_mb": round(peak_rss_mb),
+        "ecc_duplicates_planted": duplicates_planted,
+        "ecc_duplicates_found": duplicates_found,
+    });
+    if let Some(object) = metrics.as_object_mut() {
+        for (rule, count) in tally.link_rules {
+            object.insert(format!("link_by_{rule}"), json!(count));
+        }
+        for (reason, count) in tally.review_reasons {
+            object.insert(format!("review_{reason}"), json!(count));
+        }
+        for (band, (pairs, true_pairs)) in tally.scored_pairs {
+            object.insert(format!("scored_pairs_from_{band}"), json!(pairs));
+            object.insert(
+                format!("true_share_from_{band}"),
+                json!(round(share(true_pairs, pairs))),
+            );
+        }
+    }
+    json!({ "name": "match", "metrics": metrics })
+}
+
+/// Duplicates inside ECC: near-duplicates of 2% of the first customers (up to 100,000), typed
+/// again under another number; how many of them the duplicate search finds.
+fn ecc_duplicates(corpus: &MatchCorpus, settings: MatchSettings, threads: usize) -> (usize, usize) {
+    let count = corpus.customers.min(100_000);
+    let mut ecc: Vec<Customer> = (0..count)
+        .map(|index| corpus.customer(index).customer)
+        .collect();
+    let mut random = Random::new(corpus.seed ^ 0x1234);
+    let mut planted = Vec::new();
+    for twin in 0..count / 50 {
+        let original = ecc[(twin * 7_919) % count].clone();
+        let mut copy = original.clone();
+        copy.customer_number = format!("{:010}", 5_000_000 + twin);
+        copy.customer_number_display = (5_000_000 + twin).to_string();
+        copy.name = hand_typed_name(&mut random, &original.name);
+        copy.billing_address.street = copy.billing_address.street.replace("straße", "str.");
+        planted.push((
+            copy.customer_number.clone(),
+            original.customer_number.clone(),
+        ));
+        ecc.push(copy);
+    }
+    let duplicates = find_ecc_duplicates(&ecc, settings, threads);
+    let found = planted
+        .iter()
+        .filter(|(copy, original)| {
+            duplicates.iter().any(|duplicate| {
+                &duplicate.customer_number == copy && &duplicate.duplicate_of == original
+            })
+        })
+        .count();
+    (planted.len(), found)
+}
