@@ -3,6 +3,7 @@
 mod drift;
 mod index;
 mod intents;
+mod known;
 mod read;
 mod refusals;
 mod retention;
@@ -14,7 +15,7 @@ pub use drift::{MergedRecord, PipedriveEvents};
 use refusals::in_the_trash;
 use stopped::SHUTDOWN_REASON;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -26,7 +27,7 @@ use mlc_pipedrive::{
     CustomFieldResolver, Entity, FieldSpec, Organization, Person, PipedriveClient, PipedriveError,
 };
 use mlc_store::{
-    Action, ActionCounts, AuditEvent, CursorAdvance, EntityKind, FailureChange, Link, LinkChange,
+    Action, ActionCounts, AuditEvent, CursorAdvance, EntityKind, FailureChange, LinkChange,
     NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, RecordState, ReviewItem, RunFinish,
     RunStatus, StateStore, StoreError,
 };
@@ -39,11 +40,10 @@ use crate::convert::{
 };
 use crate::outcome::{audit_event, note, Progress, ReadContext};
 use index::{IndexKeys, PipedriveIndex};
+use known::{BatchKeys, DuplicatesKnown};
 use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
 use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomersBuilder};
-use mlc_sync::plan::run::{
-    customers_due_again, held_back, pause_after_run, run_ending, RunStop, StoredRecords,
-};
+use mlc_sync::plan::run::{held_back, pause_after_run, run_ending, RunStop};
 use mlc_sync::plan::{
     plan_batch, CustomerRecord, DriftCheck, KnownRecords, MissingContacts, Operation,
     OrganizationRef, PipedriveView, Plan, PlanEntry, PlanInputs, PlanMemory, PlanSettings,
@@ -178,28 +178,6 @@ struct RunParams<'a> {
     tokens_before: u64,
 }
 
-/// What the store knows about a connection's records at the start of a run.
-struct StoreSnapshot {
-    links: Vec<Link>,
-    states: Vec<RecordState>,
-    reviews: Vec<ReviewItem>,
-}
-
-impl StoreSnapshot {
-    fn records(&self) -> StoredRecords<'_> {
-        StoredRecords {
-            states: &self.states,
-            links: &self.links,
-            reviews: &self.reviews,
-        }
-    }
-
-    /// The planner's view, which the executor reads each record's state from too.
-    fn into_known(self) -> KnownRecords {
-        KnownRecords::from_store(self.links, self.states, self.reviews)
-    }
-}
-
 /// Customers planned and carried out at a time, unless `RunOptions::batch_size` says
 /// otherwise: memory holds one batch of them (records, mapped bodies, plan entries), never the
 /// run.
@@ -210,7 +188,8 @@ struct BatchPlanning<'a> {
     options: &'a RunOptions,
     field_map: &'a FieldMap,
     settings: PlanSettings,
-    known: &'a KnownRecords,
+    /// The connection's reviews, whole: a batch's known records take theirs from here.
+    reviews: &'a [ReviewItem],
     index: Option<&'a PipedriveIndex>,
     ecc_duplicates: &'a [EccDuplicate],
     whole_run: &'a WholeRunSummary,
@@ -437,14 +416,16 @@ impl SyncEngine {
             .cursor(&self.config.sync.connection, DELTA_STREAM)
             .await?
             .map(|cursor| cursor.version);
-        let stored = self.stored_records().await?;
+        let connection = &self.config.sync.connection;
+        let reviews = self.store.reviews(connection, None).await?;
         // Failed records and decided reviews are read again in a delta even if ECC did not
         // change them.
         let due = match &run.options.mode {
-            RunMode::Delta => customers_due_again(&stored.records(), &HashSet::new(), Utc::now()),
+            RunMode::Delta => {
+                known::customers_due(self.store.as_ref(), connection, &reviews).await?
+            }
             _ => Vec::new(),
         };
-        let known = stored.into_known();
         let settings = PlanSettings::from_config(&self.config.sync, cached.status_label_id);
         let cancel = &run.options.cancel;
         let read_started = std::time::Instant::now();
@@ -452,7 +433,7 @@ impl SyncEngine {
             options: run.options,
             field_map: &field_map,
             settings: &settings,
-            known: &known,
+            reviews: &reviews,
         };
         let Some(read) =
             unless_cancelled(cancel, self.read_ecc(&first_pass, due, run.progress)).await?
@@ -461,7 +442,7 @@ impl SyncEngine {
         };
         let ecc_read_secs = read_started.elapsed().as_secs_f64();
         let customers_read = read.len() as u64;
-        let (read, whole_run) = read.finish(&known);
+        let (read, whole_run) = read.finish(self.store.as_ref(), connection).await?;
         self.record_rejected(run, &read.rejected, counts).await?;
         let match_settings = MatchSettings::from_config(&self.config.sync);
         let ecc_duplicates = whole_run.customers.duplicates(match_settings, 2);
@@ -472,7 +453,8 @@ impl SyncEngine {
                 settings: match_settings,
                 customer_number_key: field_map.customer_number_key(),
                 vat_key: field_map.vat_number_key(),
-                links: &known.organization_links,
+                store: self.store.as_ref(),
+                connection,
             };
             let Some(index) =
                 unless_cancelled(cancel, PipedriveIndex::load(&self.client, keys)).await?
@@ -503,11 +485,13 @@ impl SyncEngine {
             options: run.options,
             field_map: &field_map,
             settings,
-            known: &known,
+            reviews: &reviews,
             index: index.as_ref(),
             ecc_duplicates: &ecc_duplicates,
             whole_run: &whole_run,
         };
+        let duplicates_known =
+            DuplicatesKnown::read(self.store.as_ref(), connection, &ecc_duplicates).await?;
         let mut memory = PlanMemory::default();
         let mut batches = read.customers.into_batches(run.options.batch_size)?;
         let mut dry_run_plan = Plan {
@@ -521,7 +505,15 @@ impl SyncEngine {
             if batch.is_empty() {
                 break;
             }
-            let the_plan = self.plan_batch(&planning, &batch, &mut memory)?;
+            let known = BatchKeys::of(&batch, &whole_run.missing_contacts)
+                .known(
+                    self.store.as_ref(),
+                    connection,
+                    planning.reviews,
+                    &duplicates_known,
+                )
+                .await?;
+            let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
             planned_entries += the_plan.entries.len() as u64;
             planned_writes += the_plan
                 .entries
@@ -573,31 +565,6 @@ impl SyncEngine {
         })
     }
 
-    /// What the store knows about the connection's records, read once per run.
-    async fn stored_records(&self) -> Result<StoreSnapshot, SyncError> {
-        let connection = &self.config.sync.connection;
-        let mut links = self
-            .store
-            .links(connection, EntityKind::Organization)
-            .await?;
-        links.extend(self.store.links(connection, EntityKind::Person).await?);
-        let mut states = self
-            .store
-            .record_states(connection, EntityKind::Organization)
-            .await?;
-        states.extend(
-            self.store
-                .record_states(connection, EntityKind::Person)
-                .await?,
-        );
-        let reviews = self.store.reviews(connection, None).await?;
-        Ok(StoreSnapshot {
-            links,
-            states,
-            reviews,
-        })
-    }
-
     /// Dirty records ECC returned are kept out, each with an error in the audit.
     async fn record_rejected(
         &self,
@@ -642,6 +609,7 @@ impl SyncEngine {
     fn plan_batch(
         &self,
         planning: &BatchPlanning<'_>,
+        known: &KnownRecords,
         batch: &[ExtractedCustomer],
         memory: &mut PlanMemory,
     ) -> Result<Plan, SyncError> {
@@ -651,7 +619,7 @@ impl SyncEngine {
                 records: &records,
                 field_map: planning.field_map,
                 settings: &planning.settings,
-                known: planning.known,
+                known,
                 pipedrive: planning.index.map(|index| PipedriveView {
                     matcher: &index.matcher,
                     existing: index,
@@ -802,12 +770,6 @@ impl SyncEngine {
     ) -> Result<RunRead, SyncError> {
         let connection = &self.config.sync.connection;
         let mut read = RunRead::new(due)?;
-        let add = |batch: mlc_ecc::ExtractBatch, read: &mut RunRead| {
-            read.add(&batch, first_pass.known)?;
-            read.needs_index |= first_pass.needs_index(&batch.records)?;
-            progress.read(read.len() as u64);
-            Ok::<(), SyncError>(())
-        };
         match &first_pass.options.mode {
             RunMode::Customers(numbers)
             | RunMode::Webhook(PipedriveEvents {
@@ -821,7 +783,8 @@ impl SyncEngine {
                     .collect();
                 let mut batch = self.extractor.customers(&internal).await?;
                 batch.cursor_after = None;
-                add(batch, &mut read)?;
+                self.take_batch(first_pass, batch, &mut read, progress)
+                    .await?;
             }
             mode @ (RunMode::Full | RunMode::Delta) => {
                 // A delta reads from the stored cursor; the first run, with none, reads all.
@@ -840,17 +803,42 @@ impl SyncEngine {
                     None => self.extractor.full().boxed(),
                 };
                 while let Some(batch) = stream.next().await {
-                    add(batch?, &mut read)?;
+                    self.take_batch(first_pass, batch?, &mut read, progress)
+                        .await?;
                 }
                 let due = read.due_not_read();
                 if !due.is_empty() {
                     let mut batch = self.extractor.customers(&due).await?;
                     batch.cursor_after = None;
-                    add(batch, &mut read)?;
+                    self.take_batch(first_pass, batch, &mut read, progress)
+                        .await?;
                 }
             }
         }
         Ok(read)
+    }
+
+    /// Files one batch read from ECC away, and plans it once without the index (with what the
+    /// store knows of its own records) to learn whether the run needs the index.
+    async fn take_batch(
+        &self,
+        first_pass: &FirstPass<'_>,
+        batch: mlc_ecc::ExtractBatch,
+        read: &mut RunRead,
+        progress: &dyn Progress,
+    ) -> Result<(), SyncError> {
+        read.add(&batch)?;
+        let known = BatchKeys::of(&batch.records, &MissingContacts::default())
+            .known(
+                self.store.as_ref(),
+                &self.config.sync.connection,
+                first_pass.reviews,
+                &DuplicatesKnown::default(),
+            )
+            .await?;
+        read.needs_index |= first_pass.needs_index(&known, &batch.records)?;
+        progress.read(read.len() as u64);
+        Ok(())
     }
 
     /// Moves the delta cursor from the version the run started with. When another run moved
@@ -1399,14 +1387,18 @@ struct FirstPass<'a> {
     options: &'a RunOptions,
     field_map: &'a FieldMap,
     settings: &'a PlanSettings,
-    known: &'a KnownRecords,
+    reviews: &'a [ReviewItem],
 }
 
 impl FirstPass<'_> {
     /// Whether some of these records cannot be decided without the Pipedrive index. Without
     /// the run's ECC duplicates an unlinked duplicate counts as needing it (which it does
     /// unless `map-to-one` settles it).
-    fn needs_index(&self, batch: &[ExtractedCustomer]) -> Result<bool, SyncError> {
+    fn needs_index(
+        &self,
+        known: &KnownRecords,
+        batch: &[ExtractedCustomer],
+    ) -> Result<bool, SyncError> {
         let records = SyncEngine::customer_records(self.options, batch);
         let nobody = RunCustomersBuilder::with_capacity(0).finish();
         let no_missing_contacts = MissingContacts::default();
@@ -1415,7 +1407,7 @@ impl FirstPass<'_> {
                 records: &records,
                 field_map: self.field_map,
                 settings: self.settings,
-                known: self.known,
+                known,
                 pipedrive: None,
                 ecc_duplicates: &[],
                 now: Utc::now(),
