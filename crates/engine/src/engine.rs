@@ -205,6 +205,9 @@ struct RunContext<'a> {
     reads: &'a HashMap<String, ReadContext>,
     counts: Mutex<ActionCounts>,
     stop: Mutex<Option<RunStop>>,
+    /// Outcomes carried out and not committed yet: committed together, one transaction for a
+    /// batch's organizations and one for its persons (see `commit_carried_out`).
+    carried_out: Mutex<Vec<RecordOutcome>>,
     progress: &'a dyn Progress,
     tokens_before: u64,
     /// Custom field hash key → its name, so the audit says "ECC Payment Terms", not a hash.
@@ -663,6 +666,7 @@ impl SyncEngine {
             reads: &reads,
             counts: Mutex::new(ActionCounts::new()),
             stop: Mutex::new(stop),
+            carried_out: Mutex::new(Vec::new()),
             progress: run.progress,
             tokens_before: run.tokens_before,
             field_names: cached
@@ -691,10 +695,20 @@ impl SyncEngine {
                     in_flight.push(self.execute(&context, entry, &created));
                 }
                 match in_flight.next().await {
-                    Some(result) => result?,
+                    Some(Ok(())) => {}
+                    Some(Err(error)) => {
+                        // What was carried out before the error is still recorded; the error
+                        // is what the run reports.
+                        drop(in_flight);
+                        if let Err(commit_error) = self.commit_carried_out(&context).await {
+                            tracing::error!(%commit_error, "cannot commit a batch's outcomes");
+                        }
+                        return Err(error);
+                    }
                     None => break,
                 }
             }
+            self.commit_carried_out(&context).await?;
         }
         let stop = context.stop.into_inner().unwrap_or(None);
         let counts = context.counts.into_inner().unwrap_or_default();
@@ -880,8 +894,9 @@ impl SyncEngine {
         }
     }
 
-    /// Carries out one plan entry and commits its outcome. Only store errors end the run;
-    /// a Pipedrive error is the record's outcome, or stops the remaining writes.
+    /// Carries out one plan entry and files its outcome for the batch's commit. Only store
+    /// errors end the run; a Pipedrive error is the record's outcome, or stops the remaining
+    /// writes.
     async fn execute(
         &self,
         context: &RunContext<'_>,
@@ -941,6 +956,63 @@ impl SyncEngine {
         };
         let action = outcome.audit.action;
         let pipedrive_id = outcome.audit.pipedrive_id;
+        if let Ok(mut carried_out) = context.carried_out.lock() {
+            carried_out.push(outcome);
+        }
+        if entry.kind == EntityKind::Organization {
+            if let Some(id) = pipedrive_id {
+                if let Ok(mut created) = created.lock() {
+                    created.insert(entry.customer_number.clone(), id);
+                }
+            }
+        }
+        if let Ok(mut counts) = context.counts.lock() {
+            *counts.entry(action).or_default() += 1;
+        }
+        let tokens = self.client.governor().tokens_charged() - context.tokens_before;
+        context.progress.handled(action, tokens);
+        Ok(())
+    }
+
+    /// Commits the outcomes carried out since the last commit in one transaction: a store
+    /// transaction per record would bound the run by the disk's flushes, not by ECC. Crash
+    /// safety holds as before: a create's intent is committed before its call, so a create
+    /// whose outcome a crash lost is found by its external id at the next run; any other
+    /// outcome lost is planned again. When one outcome's link conflicts, the outcomes are
+    /// committed one by one, each conflict recorded.
+    async fn commit_carried_out(&self, context: &RunContext<'_>) -> Result<(), SyncError> {
+        let outcomes = match context.carried_out.lock() {
+            Ok(mut carried_out) => std::mem::take(&mut *carried_out),
+            Err(_) => return Ok(()),
+        };
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let batch = OutcomeBatch {
+            connection: self.config.sync.connection.clone(),
+            run_id: context.run_id,
+            fencing_token: context.options.fencing_token,
+            outcomes,
+            cursor: None,
+        };
+        match self.store.commit_outcomes(&batch).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::LinkConflict { .. }) => {
+                for outcome in batch.outcomes {
+                    self.commit_one(context, outcome).await?;
+                }
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Commits one outcome; a link conflict keeps the existing link and says so in the audit.
+    async fn commit_one(
+        &self,
+        context: &RunContext<'_>,
+        outcome: RecordOutcome,
+    ) -> Result<(), SyncError> {
         let batch = OutcomeBatch {
             connection: self.config.sync.connection.clone(),
             run_id: context.run_id,
@@ -949,7 +1021,7 @@ impl SyncEngine {
             cursor: None,
         };
         match self.store.commit_outcomes(&batch).await {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             Err(StoreError::LinkConflict { linked_to, .. }) => {
                 // Two ECC keys for one organization (a mapped ECC duplicate, or a link made
                 // by hand): keep the existing link and record the pairing in the audit.
@@ -965,22 +1037,10 @@ impl SyncEngine {
                         ..batch
                     })
                     .await?;
+                Ok(())
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => Err(error.into()),
         }
-        if entry.kind == EntityKind::Organization {
-            if let Some(id) = pipedrive_id {
-                if let Ok(mut created) = created.lock() {
-                    created.insert(entry.customer_number.clone(), id);
-                }
-            }
-        }
-        if let Ok(mut counts) = context.counts.lock() {
-            *counts.entry(action).or_default() += 1;
-        }
-        let tokens = self.client.governor().tokens_charged() - context.tokens_before;
-        context.progress.handled(action, tokens);
-        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
