@@ -167,6 +167,10 @@ fn redact_unparsable_url(url: &str) -> String {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// ECC keys bound in one `IN (...)` list: far below SQLite's and PostgreSQL's limits on
+/// parameters, and a batch of a run takes a few lists.
+pub(crate) const KEYS_PER_QUERY: usize = 500;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("state store {url}: {message}")]
@@ -244,6 +248,23 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<Option<Link>>;
     /// Every link of a kind, for building the match index in one read.
     async fn links(&self, connection: &str, kind: EntityKind) -> StoreResult<Vec<Link>>;
+    /// The links of these ECC keys (keys not linked are left out), for planning one batch of a
+    /// run without holding every link of the connection.
+    async fn links_of_keys(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        ecc_keys: &[String],
+    ) -> StoreResult<Vec<Link>>;
+    /// At most `limit` links of a kind with an ECC key after `after` (`None`: from the first),
+    /// in ECC key order: the whole table a page at a time.
+    async fn links_page(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Link>>;
 
     // ── record state ──
     async fn record_state(
@@ -252,12 +273,22 @@ pub trait StateStore: Send + Sync {
         kind: EntityKind,
         ecc_key: &str,
     ) -> StoreResult<Option<RecordState>>;
-    /// Every record state of a kind, for planning a run in one read.
+    /// Every record state of a kind.
     async fn record_states(
         &self,
         connection: &str,
         kind: EntityKind,
     ) -> StoreResult<Vec<RecordState>>;
+    /// The states of these ECC keys (keys never recorded are left out), for planning one batch.
+    async fn record_states_of_keys(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        ecc_keys: &[String],
+    ) -> StoreResult<Vec<RecordState>>;
+    /// The states of both kinds whose last write failed (`failures > 0`), parked or not: what
+    /// a delta run may read again although ECC did not change it.
+    async fn failing_record_states(&self, connection: &str) -> StoreResult<Vec<RecordState>>;
 
     // ── crash safety: an intent is written before every create ──
     /// Records that a create of (kind, ECC key) is about to be sent; returns the intent's id.

@@ -25,6 +25,30 @@ pub fn links_of_kind() -> String {
     format!("SELECT {LINK_COLUMNS} FROM links WHERE connection = $1 AND kind = $2 ORDER BY ecc_key")
 }
 
+/// `$1` connection, `$2` kind, then `count` ECC keys from `$3` on.
+pub fn links_of_keys(count: usize) -> String {
+    format!(
+        "SELECT {LINK_COLUMNS} FROM links WHERE connection = $1 AND kind = $2 AND ecc_key IN ({})",
+        key_placeholders(count)
+    )
+}
+
+/// The next `$4` links after ECC key `$3` ("" for the first), in ECC key order.
+pub fn links_page() -> String {
+    format!(
+        "SELECT {LINK_COLUMNS} FROM links WHERE connection = $1 AND kind = $2 AND ecc_key > $3 \
+         ORDER BY ecc_key LIMIT $4"
+    )
+}
+
+/// `$3, $4, ...`: `count` parameters after the connection and the kind.
+fn key_placeholders(count: usize) -> String {
+    (0..count)
+        .map(|index| format!("${}", index + 3))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The ECC key other than `$3` that holds Pipedrive id `$4`, if any.
 pub const LINK_HOLDER_OF_PIPEDRIVE_ID: &str = "SELECT ecc_key FROM links \
      WHERE connection = $1 AND kind = $2 AND ecc_key <> $3 AND pipedrive_id = $4";
@@ -56,6 +80,22 @@ pub fn record_states_of_kind() -> String {
     format!(
         "SELECT {RECORD_STATE_COLUMNS} FROM record_state \
          WHERE connection = $1 AND kind = $2 ORDER BY ecc_key"
+    )
+}
+
+/// `$1` connection, `$2` kind, then `count` ECC keys from `$3` on.
+pub fn record_states_of_keys(count: usize) -> String {
+    format!(
+        "SELECT {RECORD_STATE_COLUMNS} FROM record_state \
+         WHERE connection = $1 AND kind = $2 AND ecc_key IN ({})",
+        key_placeholders(count)
+    )
+}
+
+pub fn failing_record_states() -> String {
+    format!(
+        "SELECT {RECORD_STATE_COLUMNS} FROM record_state \
+         WHERE connection = $1 AND failures > 0 ORDER BY kind, ecc_key"
     )
 }
 

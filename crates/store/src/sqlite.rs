@@ -466,6 +466,50 @@ impl StateStore for SqliteStore {
         rows.into_iter().map(LinkRow::into_model).collect()
     }
 
+    async fn links_of_keys(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        ecc_keys: &[String],
+    ) -> StoreResult<Vec<Link>> {
+        let mut links = Vec::new();
+        for keys in ecc_keys.chunks(crate::KEYS_PER_QUERY) {
+            let sql = sql::links_of_keys(keys.len());
+            let mut query = sqlx::query_as::<_, LinkRow>(&sql)
+                .bind(connection)
+                .bind(kind.as_str());
+            for key in keys {
+                query = query.bind(key);
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_error("reading the links of a batch"))?;
+            for row in rows {
+                links.push(row.into_model()?);
+            }
+        }
+        Ok(links)
+    }
+
+    async fn links_page(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Link>> {
+        let rows: Vec<LinkRow> = sqlx::query_as(&sql::links_page())
+            .bind(connection)
+            .bind(kind.as_str())
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading a page of links"))?;
+        rows.into_iter().map(LinkRow::into_model).collect()
+    }
+
     async fn record_state(
         &self,
         connection: &str,
@@ -493,6 +537,41 @@ impl StateStore for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(query_error("reading record states"))?;
+        rows.into_iter().map(RecordStateRow::into_model).collect()
+    }
+
+    async fn record_states_of_keys(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        ecc_keys: &[String],
+    ) -> StoreResult<Vec<RecordState>> {
+        let mut states = Vec::new();
+        for keys in ecc_keys.chunks(crate::KEYS_PER_QUERY) {
+            let sql = sql::record_states_of_keys(keys.len());
+            let mut query = sqlx::query_as::<_, RecordStateRow>(&sql)
+                .bind(connection)
+                .bind(kind.as_str());
+            for key in keys {
+                query = query.bind(key);
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_error("reading the record states of a batch"))?;
+            for row in rows {
+                states.push(row.into_model()?);
+            }
+        }
+        Ok(states)
+    }
+
+    async fn failing_record_states(&self, connection: &str) -> StoreResult<Vec<RecordState>> {
+        let rows: Vec<RecordStateRow> = sqlx::query_as(&sql::failing_record_states())
+            .bind(connection)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading failing record states"))?;
         rows.into_iter().map(RecordStateRow::into_model).collect()
     }
 

@@ -1338,8 +1338,84 @@ async fn a_webhook_delivery_is_taken_once_per_connection_and_pruned_by_age(
         .unwrap());
 }
 
+/// A batch of a run reads the links and states of its own keys, and the index reads the links a
+/// page at a time, so a run never holds every link of the connection.
+async fn links_and_states_are_read_by_keys_and_by_pages(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let run = start_run(store, CONNECTION).await;
+    let keys: Vec<String> = (1..=7).map(|n| format!("{:010}", n * 1000)).collect();
+    let mut outcomes: Vec<RecordOutcome> = keys
+        .iter()
+        .enumerate()
+        .map(|(index, key)| outcome(run, key, LinkChange::Set(100 + index as i64)))
+        .collect();
+    outcomes[2].failure = FailureChange::Increment {
+        retry_after: at(50),
+        park: false,
+        error: "timeout".to_string(),
+    };
+    store.commit_outcomes(&batch(run, outcomes)).await.unwrap();
+
+    let wanted = vec![
+        keys[1].clone(),
+        keys[4].clone(),
+        "0000099999".to_string(),
+        keys[1].clone(),
+    ];
+    let mut linked: Vec<(String, i64)> = store
+        .links_of_keys(CONNECTION, EntityKind::Organization, &wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|link| (link.ecc_key, link.pipedrive_id))
+        .collect();
+    linked.sort();
+    assert_eq!(linked, vec![(keys[1].clone(), 101), (keys[4].clone(), 104)]);
+    assert!(store
+        .links_of_keys(CONNECTION, EntityKind::Person, &wanted)
+        .await
+        .unwrap()
+        .is_empty());
+    let mut states: Vec<String> = store
+        .record_states_of_keys(CONNECTION, EntityKind::Organization, &wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|state| state.ecc_key)
+        .collect();
+    states.sort();
+    assert_eq!(states, vec![keys[1].clone(), keys[4].clone()]);
+    assert!(store
+        .record_states_of_keys(CONNECTION, EntityKind::Organization, &[])
+        .await
+        .unwrap()
+        .is_empty());
+
+    let failing = store.failing_record_states(CONNECTION).await.unwrap();
+    assert_eq!(failing.len(), 1);
+    assert_eq!(
+        (failing[0].ecc_key.as_str(), failing[0].failures),
+        (keys[2].as_str(), 1)
+    );
+
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .links_page(CONNECTION, EntityKind::Organization, after.as_deref(), 3)
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.ecc_key.clone());
+        paged.extend(page.into_iter().map(|link| link.ecc_key));
+    }
+    assert_eq!(paged, keys);
+}
+
 store_test_suite!(
     links_are_unique_both_ways,
+    links_and_states_are_read_by_keys_and_by_pages,
     record_state_round_trips_and_follows_failures,
     a_person_state_keeps_its_customer_from_its_first_failure_on,
     intents_stay_open_until_an_outcome_closes_them,

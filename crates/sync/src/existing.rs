@@ -138,6 +138,14 @@ pub trait ExistingLookup: Sync {
     fn person(&self, id: i64) -> Option<ExistingPerson>;
     /// The persons of an organization, by id.
     fn persons_of(&self, organization_id: i64) -> Vec<ExistingPerson>;
+    /// The ECC contact the store links person `person_id` to, when the lookup knows the store's
+    /// person links (the engine's index does, since a batch's [`KnownRecords`] holds only the
+    /// links of its own contacts); `None` otherwise, and then only `KnownRecords` is asked.
+    ///
+    /// [`KnownRecords`]: crate::plan::KnownRecords
+    fn contact_linked_to(&self, _person_id: i64) -> Option<String> {
+        None
+    }
 }
 
 /// Existing records held in memory.

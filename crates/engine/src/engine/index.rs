@@ -1,12 +1,15 @@
 //! The index of what Pipedrive holds, read page by page from the list endpoints (500 a page)
 //! and kept compact: the matcher's normalized names and keys in memory, the records themselves
 //! in a spill file the planner reads back by id, and the persons of each organization as id
-//! pairs. A million organizations fit in well under 300 MB.
+//! pairs, with the store's person links by Pipedrive id. A million organizations fit in well
+//! under 300 MB.
 
 use mlc_pipedrive::{ListQuery, PipedriveClient};
+use mlc_store::{EntityKind, StateStore};
 use mlc_sync::existing::{ExistingLookup, ExistingOrganization, ExistingPerson};
 use mlc_sync::matching::{MatchSettings, OrganizationEvidenceFields, OrganizationMatcher};
 
+use super::known::{for_each_link, LinkedPersons};
 use super::spill::SpillById;
 use super::SyncError;
 use crate::convert::{existing_organization, existing_person};
@@ -17,14 +20,15 @@ pub(super) struct PipedriveIndex {
     persons: SpillById<ExistingPerson>,
     /// (organization id, person id), sorted.
     persons_by_organization: Vec<(i64, i64)>,
+    linked_persons: LinkedPersons,
 }
 
-/// Which custom fields the matcher reads, and the link table's rows.
+/// Which custom fields the matcher reads, and where the link table is.
 pub(super) struct IndexKeys<'a> {
     pub(super) settings: MatchSettings,
     pub(super) fields: OrganizationEvidenceFields,
-    /// The link table's organizations: customer number → organization id.
-    pub(super) links: &'a std::collections::HashMap<String, i64>,
+    pub(super) store: &'a dyn StateStore,
+    pub(super) connection: &'a str,
 }
 
 impl PipedriveIndex {
@@ -52,9 +56,16 @@ impl PipedriveIndex {
             }
         }
         organizations.finish()?;
-        for (customer_number, id) in keys.links {
-            matcher.add_link(customer_number, *id);
-        }
+        for_each_link(
+            keys.store,
+            keys.connection,
+            EntityKind::Organization,
+            |link| {
+                matcher.add_link(&link.ecc_key, link.pipedrive_id);
+                Ok(())
+            },
+        )
+        .await?;
         let mut persons = SpillById::new("the person index")?;
         let mut persons_by_organization = Vec::new();
         let mut cursor: Option<String> = None;
@@ -81,6 +92,7 @@ impl PipedriveIndex {
             organizations,
             persons,
             persons_by_organization,
+            linked_persons: LinkedPersons::load(keys.store, keys.connection).await?,
         };
         tracing::debug!(
             organizations = index.organizations.len(),
@@ -97,6 +109,7 @@ impl PipedriveIndex {
             + self.organizations.heap_bytes()
             + self.persons.heap_bytes()
             + self.persons_by_organization.capacity() * 16
+            + self.linked_persons.heap_bytes()
     }
 }
 
@@ -118,5 +131,9 @@ impl ExistingLookup for PipedriveIndex {
             .take_while(|(org_id, _)| *org_id == organization_id)
             .filter_map(|(_, person_id)| self.persons.get(*person_id))
             .collect()
+    }
+
+    fn contact_linked_to(&self, person_id: i64) -> Option<String> {
+        self.linked_persons.contact_of(person_id)
     }
 }

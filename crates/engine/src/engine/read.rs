@@ -1,6 +1,6 @@
 //! The first pass of a run: ECC read batch by batch into a spill file, keeping only what the
 //! rules over the whole run need, compact: every customer's match subject (ECC duplicates, an
-//! organization with exactly one customer's name and address), which linked contacts and which
+//! organization with exactly one customer's name and address), which contacts and which
 //! customers were read (contacts deleted in ECC), the records due again that were not read yet,
 //! and whether any record needs the Pipedrive index. The second pass plans and writes the
 //! spilled customers batch by batch.
@@ -9,9 +9,11 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use mlc_ecc::{DataProblem, DeltaCursor, ExtractBatch, ExtractedCustomer};
+use mlc_store::{EntityKind, Link, StateStore};
 use mlc_sync::matching::{RunCustomers, RunCustomersBuilder};
 use mlc_sync::plan::{KnownRecords, MissingContacts};
 
+use super::known::LINK_PAGE;
 use super::spill::Spill;
 use super::SyncError;
 
@@ -31,8 +33,8 @@ pub(super) struct RunRead {
     pub(super) needs_index: bool,
     run_customers: RunCustomersBuilder,
     customers_read: HashSet<u64>,
-    /// Linked contacts read (under whichever customer).
-    linked_contacts_read: HashSet<u64>,
+    /// Contacts read (under whichever customer).
+    contacts_read: HashSet<u64>,
     /// Customers due again (failed, or a review decided) not read yet, in number order.
     due: VecDeque<String>,
 }
@@ -46,7 +48,7 @@ impl RunRead {
             needs_index: false,
             run_customers: RunCustomersBuilder::with_capacity(0),
             customers_read: HashSet::new(),
-            linked_contacts_read: HashSet::new(),
+            contacts_read: HashSet::new(),
             due: due.into(),
         })
     }
@@ -57,11 +59,7 @@ impl RunRead {
 
     /// Files one batch away; the caller has planned it once to learn whether it needs the
     /// index.
-    pub(super) fn add(
-        &mut self,
-        batch: &ExtractBatch,
-        known: &KnownRecords,
-    ) -> Result<(), SyncError> {
+    pub(super) fn add(&mut self, batch: &ExtractBatch) -> Result<(), SyncError> {
         for record in &batch.records {
             let customer = &record.customer;
             self.customers.push(record)?;
@@ -69,10 +67,7 @@ impl RunRead {
             self.customers_read
                 .insert(key_hash(&customer.customer_number));
             for contact in &customer.contacts {
-                if known.person_links.contains_key(&contact.contact_number) {
-                    self.linked_contacts_read
-                        .insert(key_hash(&contact.contact_number));
-                }
+                self.contacts_read.insert(key_hash(&contact.contact_number));
             }
         }
         self.rejected.extend(batch.rejected.iter().cloned());
@@ -90,8 +85,13 @@ impl RunRead {
             .collect()
     }
 
-    /// Done reading: what the second pass needs about the whole run.
-    pub(super) fn finish(self, known: &KnownRecords) -> (ReadCustomers, WholeRunSummary) {
+    /// Done reading: what the second pass needs about the whole run. The contacts deleted in
+    /// ECC are found by walking the store's person links a page at a time.
+    pub(super) async fn finish(
+        self,
+        store: &dyn StateStore,
+        connection: &str,
+    ) -> Result<(ReadCustomers, WholeRunSummary), SyncError> {
         let RunRead {
             customers,
             rejected,
@@ -99,17 +99,33 @@ impl RunRead {
             needs_index,
             run_customers,
             customers_read,
-            linked_contacts_read,
+            contacts_read,
             ..
         } = self;
-        let not_read = known
-            .person_links
-            .keys()
-            .filter(|contact_number| !linked_contacts_read.contains(&key_hash(contact_number)));
-        let missing_contacts = MissingContacts::of_unread(known, not_read, |customer| {
-            customers_read.contains(&key_hash(customer))
-        });
-        (
+        // A page of links at a time: in a delta nearly every linked contact is unread, and
+        // only those of the customers read are kept.
+        let mut missing_contacts = MissingContacts::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .links_page(connection, EntityKind::Person, after.as_deref(), LINK_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.ecc_key.clone());
+            let not_read: Vec<Link> = page
+                .into_iter()
+                .filter(|link| !contacts_read.contains(&key_hash(&link.ecc_key)))
+                .collect();
+            let keys: Vec<String> = not_read.iter().map(|link| link.ecc_key.clone()).collect();
+            let states = store
+                .record_states_of_keys(connection, EntityKind::Person, &keys)
+                .await?;
+            let unread = KnownRecords::from_store(not_read, states, Vec::new());
+            missing_contacts.merge(MissingContacts::of_unread(&unread, &keys, |customer| {
+                customers_read.contains(&key_hash(customer))
+            }));
+        }
+        Ok((
             ReadCustomers {
                 customers,
                 rejected,
@@ -120,7 +136,7 @@ impl RunRead {
                 customers: run_customers.finish(),
                 missing_contacts,
             },
-        )
+        ))
     }
 }
 

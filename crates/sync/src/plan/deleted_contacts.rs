@@ -84,6 +84,16 @@ impl MissingContacts {
         MissingContacts { by_customer }
     }
 
+    /// Adds what `other` found (from another part of the link table), keeping each customer's
+    /// contacts in number order.
+    pub fn merge(&mut self, other: MissingContacts) {
+        for (customer, persons) in other.by_customer {
+            let mine = self.by_customer.entry(customer).or_default();
+            mine.extend(persons);
+            mine.sort_unstable();
+        }
+    }
+
     /// The contacts of `customer_number` that are linked but were not read, in number order.
     pub fn of(&self, customer_number: &str) -> &[(String, i64)] {
         self.by_customer

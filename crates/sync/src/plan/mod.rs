@@ -1353,13 +1353,20 @@ impl<'p, 'a> Planner<'p, 'a> {
             .iter()
             .filter(|person| !rejected.contains(&person.id))
             .collect();
-        let linked: BTreeMap<i64, String> = inputs
+        let mut linked: BTreeMap<i64, String> = inputs
             .known
             .person_links
             .iter()
             .filter(|(_, id)| candidates.iter().any(|person| person.id == **id))
             .map(|(number, id)| (*id, number.clone()))
             .collect();
+        if let Some(view) = &inputs.pipedrive {
+            for person in &candidates {
+                if let Some(number) = view.existing.contact_linked_to(person.id) {
+                    linked.entry(person.id).or_insert(number);
+                }
+            }
+        }
         let decision = match_person(
             contact,
             &candidates,

@@ -8,7 +8,7 @@
 //! bound); the store's growth in the full run is divided by the records it covered.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -204,18 +204,12 @@ async fn run_child(
     })
 }
 
-/// Bytes of the SQLite store on disk (the database and its write-ahead log).
-fn store_bytes(database: &Path) -> u64 {
-    ["", "-wal"]
-        .iter()
-        .map(|suffix| {
-            let mut path = database.as_os_str().to_owned();
-            path.push(suffix);
-            std::fs::metadata(PathBuf::from(path))
-                .map(|meta| meta.len())
-                .unwrap_or(0)
-        })
-        .sum()
+/// Bytes of the SQLite store on disk: the database and its write-ahead log after a checkpoint,
+/// so what a run wrote is counted once whether or not it still sits in the WAL.
+async fn store_bytes(database: &Path) -> anyhow::Result<u64> {
+    mlc_store::sqlite_bytes_on_disk(database)
+        .await
+        .with_context(|| format!("measuring the store {}", database.display()))
 }
 
 /// Records a run's summary (`sync --json`) counted, every action included.
@@ -333,7 +327,7 @@ connection = "scale"
         "  first sync: {:.1} s, peak {:.1} MB",
         first.secs, first.peak_rss_mb
     );
-    let store_before = store_bytes(&database);
+    let store_before = store_bytes(&database).await?;
     let full = run_child(
         &program,
         &config,
@@ -343,7 +337,7 @@ connection = "scale"
         true,
     )
     .await?;
-    let store_after = store_bytes(&database);
+    let store_after = store_bytes(&database).await?;
     let records = records_in(&full.stdout)?;
     eprintln!(
         "  full sync: {:.1} s, peak {:.1} MB, {records} records",

@@ -1,0 +1,643 @@
+//! Carrying a batch's plan out: each entry's call to Pipedrive (organizations first, then their
+//! persons, `concurrency` at a time), its audit event, and the batch's outcomes committed
+//! together once its calls are done.
+
+use super::*;
+
+impl SyncEngine {
+    /// Carries one batch's plan out, organizations first, then their persons, `concurrency` at
+    /// a time; returns why the run stopped (now or in an earlier batch: `stop`), if it did,
+    /// and the actions recorded.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn carry_out_plan(
+        &self,
+        run: &RunParams<'_>,
+        field_map: &FieldMap,
+        cached: &CachedFieldKeys,
+        known: &KnownRecords,
+        batch: &[ExtractedCustomer],
+        the_plan: &Plan,
+        stop: Option<RunStop>,
+    ) -> Result<(Option<RunStop>, ActionCounts), SyncError> {
+        let reads = read_contexts(batch);
+        let context = RunContext {
+            run_id: run.run_id,
+            options: run.options,
+            field_map,
+            status_label_id: cached.status_label_id,
+            known,
+            reads: &reads,
+            counts: Mutex::new(ActionCounts::new()),
+            stop: Mutex::new(stop),
+            carried_out: Mutex::new(Vec::new()),
+            progress: run.progress,
+            tokens_before: run.tokens_before,
+            field_names: cached
+                .keys
+                .organization
+                .iter()
+                .chain(cached.keys.person.iter())
+                .map(|(name, key)| (key.clone(), name.clone()))
+                .collect(),
+        };
+        let (organizations, persons): (Vec<&PlanEntry>, Vec<&PlanEntry>) = the_plan
+            .entries
+            .iter()
+            .partition(|entry| entry.kind == EntityKind::Organization);
+        let created: Mutex<HashMap<String, i64>> = Mutex::new(HashMap::new());
+        let concurrency = run.options.concurrency.max(1);
+        for entries in [organizations, persons] {
+            // A plain loop over a `FuturesUnordered`, not `stream::map(closure)`: rustc cannot
+            // prove the closure's future `Send` (rust-lang/rust#96865), and the service runs
+            // the engine on a spawned task.
+            let mut entries = entries.into_iter();
+            let mut in_flight = futures::stream::FuturesUnordered::new();
+            loop {
+                while in_flight.len() < concurrency {
+                    let Some(entry) = entries.next() else { break };
+                    in_flight.push(self.execute(&context, entry, &created));
+                }
+                match in_flight.next().await {
+                    Some(Ok(())) => {}
+                    Some(Err(error)) => {
+                        // What was carried out before the error is still recorded; the error
+                        // is what the run reports.
+                        drop(in_flight);
+                        if let Err(commit_error) = self.commit_carried_out(&context).await {
+                            tracing::error!(%commit_error, "cannot commit a batch's outcomes");
+                        }
+                        return Err(error);
+                    }
+                    None => break,
+                }
+            }
+            self.commit_carried_out(&context).await?;
+        }
+        let stop = context.stop.into_inner().unwrap_or(None);
+        let counts = context.counts.into_inner().unwrap_or_default();
+        Ok((stop, counts))
+    }
+
+    /// Carries out one plan entry and files its outcome for the batch's commit. Only store
+    /// errors end the run; a Pipedrive error is the record's outcome, or stops the remaining
+    /// writes.
+    async fn execute(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        created: &Mutex<HashMap<String, i64>>,
+    ) -> Result<(), SyncError> {
+        let read = context
+            .reads
+            .get(&entry.customer_number)
+            .map(|read| {
+                let mut read = read.clone();
+                if entry.kind == EntityKind::Person {
+                    read.extracted = read
+                        .extracted
+                        .get("contacts")
+                        .and_then(Value::as_array)
+                        .and_then(|contacts| {
+                            contacts
+                                .iter()
+                                .find(|contact| contact["contact_number"] == entry.ecc_key)
+                        })
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                }
+                read
+            })
+            .unwrap_or_else(|| ReadContext {
+                source: "unknown".into(),
+                read_at: Utc::now(),
+                extracted: Value::Null,
+            });
+        if context.options.cancel.is_cancelled() {
+            // Shutting down: this entry is not started; the next run finds it again.
+            if let Ok(mut current) = context.stop.lock() {
+                current.get_or_insert(RunStop::Interrupted(SHUTDOWN_REASON.to_string()));
+            }
+            return Ok(());
+        }
+        let stopped = context.stop.lock().map(|stop| stop.clone()).unwrap_or(None);
+        let outcome = if held_back(stopped.as_ref(), entry.operation.writes()) {
+            let reason = stopped.as_ref().map(RunStop::reason).unwrap_or_default();
+            note(
+                entry.kind,
+                &entry.ecc_key,
+                self.audit(
+                    context,
+                    entry,
+                    &read,
+                    Action::Deferred,
+                    None,
+                    format!("not sent: {reason}"),
+                    None,
+                ),
+            )
+        } else {
+            self.carry_out(context, entry, &read, created).await?
+        };
+        let action = outcome.audit.action;
+        let pipedrive_id = outcome.audit.pipedrive_id;
+        if let Ok(mut carried_out) = context.carried_out.lock() {
+            carried_out.push(outcome);
+        }
+        if entry.kind == EntityKind::Organization {
+            if let Some(id) = pipedrive_id {
+                if let Ok(mut created) = created.lock() {
+                    created.insert(entry.customer_number.clone(), id);
+                }
+            }
+        }
+        if let Ok(mut counts) = context.counts.lock() {
+            *counts.entry(action).or_default() += 1;
+        }
+        let tokens = self.client.governor().tokens_charged() - context.tokens_before;
+        context.progress.handled(action, tokens);
+        Ok(())
+    }
+
+    /// Commits the outcomes carried out since the last commit in one transaction: a store
+    /// transaction per record would bound the run by the disk's flushes, not by ECC. Crash
+    /// safety holds as before: a create's intent is committed before its call, so a create
+    /// whose outcome a crash lost is found by its external id at the next run; any other
+    /// outcome lost is planned again. When one outcome's link conflicts, the outcomes are
+    /// committed one by one, each conflict recorded.
+    async fn commit_carried_out(&self, context: &RunContext<'_>) -> Result<(), SyncError> {
+        let outcomes = match context.carried_out.lock() {
+            Ok(mut carried_out) => std::mem::take(&mut *carried_out),
+            Err(_) => return Ok(()),
+        };
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let batch = OutcomeBatch {
+            connection: self.config.sync.connection.clone(),
+            run_id: context.run_id,
+            fencing_token: context.options.fencing_token,
+            outcomes,
+            cursor: None,
+        };
+        match self.store.commit_outcomes(&batch).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::LinkConflict { .. }) => {
+                for outcome in batch.outcomes {
+                    self.commit_one(context, outcome).await?;
+                }
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Commits one outcome; a link conflict keeps the existing link and says so in the audit.
+    async fn commit_one(
+        &self,
+        context: &RunContext<'_>,
+        outcome: RecordOutcome,
+    ) -> Result<(), SyncError> {
+        let batch = OutcomeBatch {
+            connection: self.config.sync.connection.clone(),
+            run_id: context.run_id,
+            fencing_token: context.options.fencing_token,
+            outcomes: vec![outcome.clone()],
+            cursor: None,
+        };
+        match self.store.commit_outcomes(&batch).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::LinkConflict { linked_to, .. }) => {
+                // Two ECC keys for one organization (a mapped ECC duplicate, or a link made
+                // by hand): keep the existing link and record the pairing in the audit.
+                let mut outcome = outcome;
+                outcome.link = LinkChange::Keep;
+                outcome.audit.outcome = format!(
+                    "{}; the organization stays linked to ECC key {linked_to}",
+                    outcome.audit.outcome
+                );
+                self.store
+                    .commit_outcomes(&OutcomeBatch {
+                        outcomes: vec![outcome],
+                        ..batch
+                    })
+                    .await?;
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn audit(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        action: Action,
+        pipedrive_id: Option<i64>,
+        outcome: String,
+        error: Option<String>,
+    ) -> AuditEvent {
+        audit_event(
+            &self.config.sync.connection,
+            context.run_id,
+            entry,
+            read,
+            action,
+            pipedrive_id,
+            outcome,
+            error,
+        )
+    }
+
+    /// The Pipedrive side of one entry, and the outcome to commit.
+    async fn carry_out(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        created: &Mutex<HashMap<String, i64>>,
+    ) -> Result<RecordOutcome, SyncError> {
+        let state = context.state(entry.kind, &entry.ecc_key);
+        let linked_id = match &entry.operation {
+            Operation::Update { id, .. }
+            | Operation::Label { id, .. }
+            | Operation::Link { id, .. }
+            | Operation::Delete { id } => Some(*id),
+            _ => None,
+        };
+        let result: Result<RecordOutcome, PipedriveError> = match &entry.operation {
+            Operation::Skip | Operation::Error | Operation::Deferred | Operation::AwaitReview => {
+                let error = (entry.action() == Action::Error).then(|| entry.reason.clone());
+                let outcome = if error.is_some() {
+                    "not written".to_string()
+                } else {
+                    format!("no call: {}", entry.reason)
+                };
+                Ok(note(
+                    entry.kind,
+                    &entry.ecc_key,
+                    self.audit(
+                        context,
+                        entry,
+                        read,
+                        entry.action(),
+                        linked_id,
+                        outcome,
+                        error,
+                    ),
+                ))
+            }
+            Operation::Review { id, score } => {
+                let review_id = self
+                    .store
+                    .enqueue_review(&NewReview {
+                        connection: self.config.sync.connection.clone(),
+                        kind: entry.kind,
+                        ecc_key: entry.ecc_key.clone(),
+                        pipedrive_id: *id,
+                        score: *score,
+                        evidence: entry.evidence.clone().unwrap_or(Value::Null),
+                    })
+                    .await?;
+                Ok(note(
+                    entry.kind,
+                    &entry.ecc_key,
+                    self.audit(
+                        context,
+                        entry,
+                        read,
+                        Action::Review,
+                        Some(*id),
+                        format!(
+                            "queued for review {review_id}: {} {id} (score {score:.3}); not created",
+                            entry.kind
+                        ),
+                        None,
+                    ),
+                ))
+            }
+            Operation::Create { body, organization } => {
+                self.create(context, entry, read, body, organization.as_ref(), created)
+                    .await?
+            }
+            Operation::Update {
+                id,
+                changes,
+                diffed,
+            } if entry.drift => {
+                let today = self.reasserted_today(entry).await?;
+                match self
+                    .settle_drift(context, entry, read, *id, changes, *diffed, &today)
+                    .await
+                {
+                    Ok(settled) => {
+                        if let Some(flagged) = settled.flagged_too {
+                            self.store.append_audit(&[flagged]).await?;
+                        }
+                        Ok(settled.outcome)
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Operation::Update {
+                id,
+                changes,
+                diffed,
+            } => {
+                self.update(context, entry, read, *id, changes, *diffed, Action::Update)
+                    .await
+            }
+            // The audit has always recorded a status label change as the update it is.
+            Operation::Label { id, changes } => {
+                self.update(context, entry, read, *id, changes, true, Action::Update)
+                    .await
+            }
+            Operation::Link {
+                id,
+                changes,
+                diffed,
+            } => {
+                self.update(context, entry, read, *id, changes, *diffed, Action::Link)
+                    .await
+            }
+            Operation::Delete { id } => {
+                let deleted = match entry.kind {
+                    EntityKind::Organization => self.client.delete_organization(*id).await,
+                    EntityKind::Person => self.client.delete_person(*id).await,
+                };
+                deleted.map(|_| {
+                    let outcome = format!("deleted {} {id} ({})", entry.kind, entry.reason);
+                    self.deleted(context, entry, read, *id, outcome)
+                })
+            }
+        };
+        match (result, &entry.operation, linked_id) {
+            (Ok(outcome), _, _) => Ok(outcome),
+            // Deleting what is gone already is done: the link goes, nothing loops.
+            (Err(PipedriveError::NotFound { .. }), Operation::Delete { .. }, Some(id)) => {
+                let outcome = format!(
+                    "{} {id} was deleted in Pipedrive already (404): link removed ({})",
+                    entry.kind, entry.reason
+                );
+                Ok(self.deleted(context, entry, read, id, outcome))
+            }
+            (Err(PipedriveError::NotFound { .. }), _, Some(id)) => {
+                Ok(self.deleted_in_pipedrive(context, entry, read, id))
+            }
+            (Err(error), _, _) => Ok(self.failed(context, entry, read, state, linked_id, error)),
+        }
+    }
+
+    async fn create(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        body: &MappedRecord,
+        organization: Option<&OrganizationRef>,
+        created: &Mutex<HashMap<String, i64>>,
+    ) -> Result<Result<RecordOutcome, PipedriveError>, StoreError> {
+        let external_id_key = match entry.kind {
+            EntityKind::Organization => context.field_map.customer_number_key(),
+            EntityKind::Person => context.field_map.contact_number_key(),
+        };
+        let external_id = external_id_key.and_then(|key| custom_value(body, key));
+        let org_id = match organization {
+            None => None,
+            Some(OrganizationRef::Existing { id }) => Some(*id),
+            Some(OrganizationRef::CreatedInThisRun { customer_number }) => {
+                let id = created
+                    .lock()
+                    .ok()
+                    .and_then(|created| created.get(customer_number).copied());
+                match id {
+                    Some(id) => Some(id),
+                    None => {
+                        return Ok(Ok(note(
+                            entry.kind,
+                            &entry.ecc_key,
+                            self.audit(
+                                context,
+                                entry,
+                                read,
+                                Action::Error,
+                                None,
+                                "not created".into(),
+                                Some(format!(
+                                    "the organization of customer {} was not created in this run",
+                                    mlc_canonical::alpha_output(customer_number)
+                                )),
+                            ),
+                        )))
+                    }
+                }
+            }
+        };
+        // A person created under an organization of this run was planned before its org_id was
+        // known; its pushed hash is the planner's formula with the org_id now set, so the next
+        // run sees it unchanged.
+        let pushed_hash = match (&entry.pushed_hash, entry.kind, org_id) {
+            (None, EntityKind::Person, Some(org_id)) => {
+                let mut sent_body = body.clone();
+                sent_body.set("org_id", json!(org_id));
+                Some(sent_body.content_hash().to_string())
+            }
+            _ => entry.pushed_hash.clone(),
+        };
+        let intent = self
+            .store
+            .record_intent(&NewIntent {
+                connection: self.config.sync.connection.clone(),
+                run_id: context.run_id,
+                kind: entry.kind,
+                ecc_key: entry.ecc_key.clone(),
+                operation: "create".into(),
+                fencing_token: context.options.fencing_token,
+                payload: serde_json::to_value(IntentPayload {
+                    external_id_key: external_id_key.map(str::to_string),
+                    external_id: external_id.clone(),
+                    pushed_hash: pushed_hash.clone(),
+                    content_hash: entry.content_hash.clone(),
+                    customer_number: entry.customer_number.clone(),
+                    extracted: read.extracted.clone(),
+                })
+                .unwrap_or(Value::Null),
+            })
+            .await?;
+        let external = external_id_key.zip(external_id.as_deref());
+        let sent: Result<i64, PipedriveError> = match entry.kind {
+            EntityKind::Organization => match organization_write(body.create_body()) {
+                Ok(write) => self.send_create::<Organization>(&write, external).await,
+                Err(error) => Err(error),
+            },
+            EntityKind::Person => match person_write(body.create_body()) {
+                Ok(mut write) => {
+                    write.org_id = org_id;
+                    self.send_create::<Person>(&write, external).await
+                }
+                Err(error) => Err(error),
+            },
+        };
+        match sent {
+            Ok(id) => Ok(Ok(RecordOutcome {
+                kind: entry.kind,
+                ecc_key: entry.ecc_key.clone(),
+                pushed_hash,
+                link: LinkChange::Set(id),
+                failure: FailureChange::Reset,
+                closes_intent: Some(intent),
+                audit: self.audit(
+                    context,
+                    entry,
+                    read,
+                    Action::Create,
+                    Some(id),
+                    format!("created {} {id} ({})", entry.kind, entry.reason),
+                    None,
+                ),
+            })),
+            Err(error @ PipedriveError::OutcomeUnknown { .. }) => {
+                // The intent stays open: the next run finds out whether it exists.
+                Ok(Err(error))
+            }
+            Err(error) => {
+                // Nothing was created: close the intent with the failure.
+                let state = context.state(entry.kind, &entry.ecc_key);
+                let mut outcome = self.failed(context, entry, read, state, None, error);
+                outcome.closes_intent = Some(intent);
+                Ok(Ok(outcome))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        id: i64,
+        changes: &MappedRecord,
+        diffed: bool,
+        action: Action,
+    ) -> Result<RecordOutcome, PipedriveError> {
+        let changes = if diffed {
+            changes.clone()
+        } else {
+            let mut managed_labels = context.field_map.managed_label_ids().to_vec();
+            managed_labels.extend(context.status_label_id);
+            match entry.kind {
+                EntityKind::Organization => {
+                    let current = self.client.get_organization(id).await?;
+                    if current.is_deleted {
+                        return Err(in_the_trash(entry.kind, id));
+                    }
+                    diff(changes, &existing_organization(&current), &managed_labels)
+                }
+                EntityKind::Person => {
+                    let current = self.client.get_person(id).await?;
+                    if current.is_deleted {
+                        return Err(in_the_trash(entry.kind, id));
+                    }
+                    diff(changes, &existing_person(&current), &managed_labels)
+                }
+            }
+        };
+        let link = if action == Action::Link {
+            LinkChange::Set(id)
+        } else {
+            LinkChange::Keep
+        };
+        let mut result_action = action;
+        let outcome = if changes.is_empty() {
+            if action == Action::Update {
+                result_action = Action::Skip;
+            }
+            format!(
+                "{} {id} already holds the mapped values: no call",
+                entry.kind
+            )
+        } else {
+            let fields: Vec<&str> = changes
+                .owned_fields()
+                .map(|field| {
+                    field
+                        .strip_prefix(mlc_sync::existing::CUSTOM_FIELD_PREFIX)
+                        .and_then(|key| context.field_names.get(key))
+                        .map_or(field, String::as_str)
+                })
+                .collect();
+            let fields = fields.join(", ");
+            match entry.kind {
+                // A PATCH Pipedrive answered from the trash (it may take one there) is a record
+                // gone like a 404.
+                EntityKind::Organization => {
+                    let write = organization_write(changes.patch_body())?;
+                    if self
+                        .client
+                        .update_organization(id, &write)
+                        .await?
+                        .is_deleted
+                    {
+                        return Err(in_the_trash(entry.kind, id));
+                    }
+                }
+                EntityKind::Person => {
+                    let write = person_write(changes.patch_body())?;
+                    if self.client.update_person(id, &write).await?.is_deleted {
+                        return Err(in_the_trash(entry.kind, id));
+                    }
+                }
+            }
+            format!("updated {} {id}: {fields}", entry.kind)
+        };
+        let outcome = match action {
+            Action::Link => format!(
+                "linked to {} {id} ({}); {outcome}",
+                entry.kind, entry.reason
+            ),
+            _ => outcome,
+        };
+        Ok(RecordOutcome {
+            kind: entry.kind,
+            ecc_key: entry.ecc_key.clone(),
+            pushed_hash: entry.pushed_hash.clone(),
+            link,
+            failure: FailureChange::Reset,
+            closes_intent: None,
+            audit: self.audit(context, entry, read, result_action, Some(id), outcome, None),
+        })
+    }
+
+    /// Creates one record: idempotently (looked up by its external id after an unknown outcome)
+    /// when the map writes one, plainly otherwise. Returns the new Pipedrive id.
+    async fn send_create<E: Entity>(
+        &self,
+        write: &E::Write,
+        external: Option<(&str, &str)>,
+    ) -> Result<i64, PipedriveError> {
+        let created: E = match external {
+            Some((key, value)) => self.client.create_idempotent(write, key, value).await?,
+            None => self.client.create(write).await?,
+        };
+        Ok(created.id())
+    }
+}
+
+/// What each customer of a batch was read as, for the audit.
+fn read_contexts(records: &[ExtractedCustomer]) -> HashMap<String, ReadContext> {
+    records
+        .iter()
+        .map(|record| {
+            (
+                record.customer.customer_number.clone(),
+                ReadContext {
+                    source: record.source.clone(),
+                    read_at: record.read_at,
+                    extracted: serde_json::to_value(&record.customer).unwrap_or(Value::Null),
+                },
+            )
+        })
+        .collect()
+}
