@@ -358,6 +358,38 @@ impl RfcSource {
             .collect())
     }
 
+    /// The customers whose ship-to partner (KNVP, PARVW = WE, in the configured sales area) is
+    /// one of `numbers`: a customer's shipping address is its ship-to partner's address, and a
+    /// change to that partner writes change documents for the partner only.
+    async fn sold_to_of_ship_to(
+        &self,
+        numbers: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, EccError> {
+        if numbers.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let settings = &self.settings;
+        let partners = TableRead {
+            table: "KNVP",
+            keys: &["KUNNR", "VKORG", "VTWEG", "SPART", "PARVW", "PARZA"],
+            fields: vec!["KUNN2"],
+            filter: Condition::all(vec![
+                Condition::eq("VKORG", settings.sales_organization.clone()),
+                Condition::eq("VTWEG", settings.distribution_channel.clone()),
+                Condition::eq("SPART", settings.division.clone()),
+                Condition::eq("PARVW", "WE"),
+            ]),
+        };
+        let numbers: Vec<String> = numbers.iter().cloned().collect();
+        let rows = self.reader.read_in(&partners, "KUNN2", &numbers).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| row.get("KUNNR"))
+            .filter(|number| !number.is_empty())
+            .cloned()
+            .collect())
+    }
+
     /// Reads `read` for the customers of `scope`: by the KNA1 key range, or by IN-lists.
     async fn read_scoped(
         &self,
@@ -698,6 +730,7 @@ impl CustomerSource for RfcSource {
             }
         }
         numbers.remove("");
+        numbers.extend(self.sold_to_of_ship_to(&numbers).await?);
         Ok((numbers.into_iter().collect(), next))
     }
 

@@ -168,3 +168,59 @@ async fn a_soap_rfc_delta_follows_a_server_clock_two_hours_behind() {
     .await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ship_to_partners_address_change_reaches_the_delta_for_the_customers_it_ships_to() {
+    let sim = spawn(acceptance_options(300)).await;
+    let config = config(&sim, "soap-rfc", &[("rows_per_call", "100")]);
+    let extractor = Extractor::connect(&config).await.unwrap();
+    let initial = collect(extractor.full()).await.unwrap();
+    let cursor = initial.cursor.clone().expect("a full read yields a cursor");
+    let report = sim.mutate(&MutationRequest {
+        customers: 0,
+        contacts: 0,
+        address_only: 60,
+        seed: 11,
+    });
+    let delta = collect(extractor.delta(&cursor)).await.unwrap();
+    let got = delta.customer_numbers();
+    // Every customer read before whose record now differs: those whose address changed, and
+    // those whose ship-to partner is one of them (a customer's shipping address is its
+    // partner's, and the change documents name the partner only).
+    let truth = sim.truth();
+    let sorted = |customer: &mlc_canonical::Customer| {
+        let mut customer = customer.clone();
+        customer
+            .contacts
+            .sort_by(|a, b| a.contact_number.cmp(&b.contact_number));
+        customer
+    };
+    let changed: BTreeSet<String> = initial
+        .records
+        .iter()
+        .filter(|read| {
+            truth
+                .iter()
+                .find(|truth| truth.customer.customer_number == read.customer.customer_number)
+                .is_some_and(|truth| sorted(&truth.customer) != sorted(&read.customer))
+        })
+        .map(|read| read.customer.customer_number.clone())
+        .collect();
+    let shipped_to: Vec<&String> = changed
+        .iter()
+        .filter(|number| !report.address_only.contains(number))
+        .collect();
+    assert!(
+        !shipped_to.is_empty(),
+        "the seed must change the address of some customer's ship-to partner"
+    );
+    for number in &changed {
+        assert!(
+            got.contains(number),
+            "customer {number} changed but the delta did not read it (ship-to of a changed \
+             partner: {})",
+            shipped_to.contains(&number)
+        );
+    }
+    sim.shutdown().await;
+}
