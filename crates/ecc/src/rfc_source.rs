@@ -358,6 +358,22 @@ impl RfcSource {
             .collect())
     }
 
+    /// KNVP's ship-to partners (PARVW WE) in the configured sales area: KUNNR ships to KUNN2.
+    fn ship_to_partners(&self) -> TableRead {
+        let settings = &self.settings;
+        TableRead {
+            table: "KNVP",
+            keys: &["KUNNR", "VKORG", "VTWEG", "SPART", "PARVW", "PARZA"],
+            fields: vec!["KUNN2"],
+            filter: Condition::all(vec![
+                Condition::eq("VKORG", settings.sales_organization.clone()),
+                Condition::eq("VTWEG", settings.distribution_channel.clone()),
+                Condition::eq("SPART", settings.division.clone()),
+                Condition::eq("PARVW", "WE"),
+            ]),
+        }
+    }
+
     /// The customers whose ship-to partner (KNVP, PARVW = WE, in the configured sales area) is
     /// one of `numbers`: a customer's shipping address is its ship-to partner's address, and a
     /// change to that partner writes change documents for the partner only.
@@ -368,20 +384,11 @@ impl RfcSource {
         if numbers.is_empty() {
             return Ok(BTreeSet::new());
         }
-        let settings = &self.settings;
-        let partners = TableRead {
-            table: "KNVP",
-            keys: &["KUNNR", "VKORG", "VTWEG", "SPART", "PARVW", "PARZA"],
-            fields: vec!["KUNN2"],
-            filter: Condition::all(vec![
-                Condition::eq("VKORG", settings.sales_organization.clone()),
-                Condition::eq("VTWEG", settings.distribution_channel.clone()),
-                Condition::eq("SPART", settings.division.clone()),
-                Condition::eq("PARVW", "WE"),
-            ]),
-        };
         let numbers: Vec<String> = numbers.iter().cloned().collect();
-        let rows = self.reader.read_in(&partners, "KUNN2", &numbers).await?;
+        let rows = self
+            .reader
+            .read_in(&self.ship_to_partners(), "KUNN2", &numbers)
+            .await?;
         Ok(rows
             .iter()
             .filter_map(|row| row.get("KUNNR"))
@@ -439,16 +446,9 @@ impl RfcSource {
             table: "KNVV",
             keys: &["KUNNR", "VKORG", "VTWEG", "SPART"],
             fields: vec!["ZTERM", "LOEVM", "AUFSD", "LIFSD", "FAKSD"],
-            filter: Condition::all(sales_area.clone()),
+            filter: Condition::all(sales_area),
         };
-        let mut partner_filter = sales_area;
-        partner_filter.push(Condition::eq("PARVW", "WE"));
-        let knvp = TableRead {
-            table: "KNVP",
-            keys: &["KUNNR", "VKORG", "VTWEG", "SPART", "PARVW", "PARZA"],
-            fields: vec!["KUNN2"],
-            filter: Condition::all(partner_filter),
-        };
+        let knvp = self.ship_to_partners();
         let knvk = TableRead {
             table: "KNVK",
             keys: &["PARNR"],
