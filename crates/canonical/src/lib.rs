@@ -6,9 +6,11 @@
 
 pub mod alpha;
 pub mod hash;
+pub mod number;
 pub mod record;
 pub mod state;
 
 pub use alpha::{alpha_input, alpha_output};
 pub use hash::ContentHash;
+pub use number::{CustomerNumber, DisplayNumber};
 pub use record::{Address, ContactPerson, Customer, PaymentTerms};

@@ -25,14 +25,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::alpha::alpha_output;
 use crate::hash::{ContentHash, ContentHasher};
+use crate::number::{CustomerNumber, DisplayNumber};
 
 /// A customer of the ECC customer master, which becomes a Pipedrive organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     /// KUNNR in SAP's internal form, e.g. "0000004711".
-    pub customer_number: String,
+    pub customer_number: CustomerNumber,
     /// KUNNR without leading zeros, e.g. "4711".
-    pub customer_number_display: String,
+    pub customer_number_display: DisplayNumber,
     /// The non-empty NAME1..NAME4 joined by one space.
     pub name: String,
     pub name_parts: [String; 4],
@@ -101,8 +102,8 @@ impl Customer {
     /// changed contact does not make its organization look changed.
     pub fn organization_hash(&self) -> ContentHash {
         let mut hasher = ContentHasher::new("customer/v1");
-        hasher.text(&self.customer_number);
-        hasher.text(&self.customer_number_display);
+        hasher.text(self.customer_number.as_str());
+        hasher.text(self.customer_number_display.as_str());
         hasher.text(&self.name);
         for part in &self.name_parts {
             hasher.text(part);
@@ -141,7 +142,7 @@ impl Customer {
 
     /// Checks the display form against the internal key; both come from one KUNNR.
     pub fn display_number_matches(&self) -> bool {
-        alpha_output(&self.customer_number) == self.customer_number_display
+        self.customer_number.display() == self.customer_number_display
     }
 }
 

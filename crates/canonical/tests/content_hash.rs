@@ -10,8 +10,8 @@ const CONTENT_HASH: &str = "4e70b16dd3cfe6473ce29f4feb38cc113a9faacc4c547c66b1c4
 
 fn mueller() -> Customer {
     Customer {
-        customer_number: "0000004711".into(),
-        customer_number_display: "4711".into(),
+        customer_number: mlc_canonical::CustomerNumber::from_internal("0000004711"),
+        customer_number_display: mlc_canonical::DisplayNumber::new("4711"),
         name: "Müller Maschinenbau GmbH & Co. KG".into(),
         name_parts: [
             "Müller Maschinenbau".into(),

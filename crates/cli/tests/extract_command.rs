@@ -61,7 +61,7 @@ async fn extract_prints_one_canonical_record_per_line_and_writes_nothing() {
     assert_eq!(records.len(), clean);
     for dirty in truth.iter().filter(|record| record.dirty.is_some()) {
         assert!(
-            stderr.contains(&dirty.customer.customer_number),
+            stderr.contains(dirty.customer.customer_number.as_str()),
             "{} not reported: {stderr}",
             dirty.customer.customer_number
         );
@@ -76,7 +76,11 @@ async fn extract_prints_one_canonical_record_per_line_and_writes_nothing() {
 
     let wanted = truth.iter().find(|record| record.dirty.is_none()).unwrap();
     let display = wanted.customer.customer_number_display.clone();
-    let output = extract(&config, &["--customer", &display, "--format", "table"]).await;
+    let output = extract(
+        &config,
+        &["--customer", display.as_str(), "--format", "table"],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -85,7 +89,7 @@ async fn extract_prints_one_canonical_record_per_line_and_writes_nothing() {
     );
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
     assert!(
-        stdout.lines().nth(1).unwrap().starts_with(&display),
+        stdout.lines().nth(1).unwrap().starts_with(display.as_str()),
         "{stdout}"
     );
 

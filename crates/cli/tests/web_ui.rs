@@ -245,7 +245,7 @@ async fn review_testbed(port: u16) -> (Testbed, PathBuf, Vec<HandTyped>) {
             })
             .unwrap();
         typed.push(HandTyped {
-            customer_number: customer.customer_number.clone(),
+            customer_number: customer.customer_number.to_string(),
             organization_id: organization_id as i64,
         });
     }
@@ -310,7 +310,7 @@ async fn a_person_logs_in_finds_a_customers_history_and_settles_a_review_pair_in
                 && !customer.blocked
                 && typed
                     .iter()
-                    .all(|typed| typed.customer_number != customer.customer_number)
+                    .all(|typed| typed.customer_number != customer.customer_number.as_str())
         })
         .expect("a customer synced by create");
 
@@ -322,7 +322,7 @@ async fn a_person_logs_in_finds_a_customers_history_and_settles_a_review_pair_in
             .customer_number
             .trim_start_matches('0')
             .to_string(),
-        created_display: created.customer_number_display.clone(),
+        created_display: created.customer_number_display.to_string(),
         created_name: created.name.clone(),
         created_city: created.billing_address.city.clone(),
     };

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use mlc_canonical::{
-    alpha_output, record::join_name_parts, Address, ContactPerson, Customer, PaymentTerms,
+    record::join_name_parts, Address, ContactPerson, Customer, CustomerNumber, PaymentTerms,
 };
 use mlc_config::sections::ecc::DirtyRecordPolicy;
 use serde::{Deserialize, Serialize};
@@ -192,8 +192,9 @@ pub fn assemble_customer(
         || ["AUFSD", "LIFSD", "FAKSD"]
             .iter()
             .any(|field| set(area, field));
+    let customer_number = CustomerNumber::from_internal(customer_number);
     let mut customer = Customer {
-        customer_number_display: alpha_output(&customer_number),
+        customer_number_display: customer_number.display(),
         name: join_name_parts(&name_parts),
         name_parts,
         account_group: value(kna1, "KTOKD").to_string(),
@@ -341,7 +342,7 @@ pub fn inspect(customer: &mut Customer, clean: bool) -> Vec<DataProblem> {
         .problems
         .into_iter()
         .map(|(field, reason)| DataProblem {
-            customer_number: number.clone(),
+            customer_number: number.to_string(),
             field,
             reason,
         })
@@ -512,7 +513,7 @@ mod tests {
             assemble_customer(&kna1(), &sample_tables(), DirtyRecordPolicy::Skip);
         assert!(problems.is_empty(), "{problems:?}");
         let customer = customer.unwrap();
-        assert_eq!(customer.customer_number_display, "4711");
+        assert_eq!(customer.customer_number_display.as_str(), "4711");
         // ADRC's 40-character line, not KNA1's copy cut at 35.
         assert_eq!(
             customer.name,

@@ -593,8 +593,8 @@ impl RfcSource {
                     if !selected(
                         &settings.selection,
                         row,
-                        tables.company_code.contains_key(number),
-                        tables.sales_area.contains_key(number),
+                        tables.company_code.contains_key(number.as_str()),
+                        tables.sales_area.contains_key(number.as_str()),
                     ) {
                         customer.deleted = true;
                     }

@@ -86,13 +86,13 @@ async fn a_service_that_ignores_filter_still_gives_exact_reads_and_deltas() {
         .filter(|record| record.dirty.is_none())
         .skip(3)
         .take(2)
-        .map(|record| record.customer.customer_number.clone())
+        .map(|record| record.customer.customer_number.to_string())
         .collect();
     let batch = extractor.customers(&wanted).await.unwrap();
     let got: Vec<String> = batch
         .records
         .iter()
-        .map(|record| record.customer.customer_number.clone())
+        .map(|record| record.customer.customer_number.to_string())
         .collect();
     assert_eq!(got, wanted);
     let cursor = extractor.cursor_now();
@@ -106,7 +106,7 @@ async fn a_service_that_ignores_filter_still_gives_exact_reads_and_deltas() {
     let got: BTreeSet<String> = delta
         .records
         .iter()
-        .map(|record| record.customer.customer_number.clone())
+        .map(|record| record.customer.customer_number.to_string())
         .collect();
     let expected: BTreeSet<String> = report.customers.iter().cloned().collect();
     assert_eq!(got, expected);

@@ -108,13 +108,13 @@ async fn a_service_with_addresses_in_a_complex_type_and_numbers_without_zeros_eq
             .filter(|record| record.dirty.is_none())
             .skip(5)
             .take(3)
-            .map(|record| record.customer.customer_number.clone())
+            .map(|record| record.customer.customer_number.to_string())
             .collect();
         let batch = extractor.customers(&wanted).await.unwrap();
         let got: Vec<String> = batch
             .records
             .iter()
-            .map(|record| record.customer.customer_number.clone())
+            .map(|record| record.customer.customer_number.to_string())
             .collect();
         assert_eq!(got, wanted);
     }

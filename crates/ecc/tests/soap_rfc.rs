@@ -50,7 +50,7 @@ async fn customers_by_number_and_a_quote_cannot_widen_the_read() {
         .iter()
         .filter(|record| record.dirty.is_none())
         .take(3)
-        .map(|record| record.customer.customer_number.clone())
+        .map(|record| record.customer.customer_number.to_string())
         .collect();
     let batch = extractor.customers(&wanted).await.unwrap();
     let got: Vec<&str> = batch
@@ -180,7 +180,7 @@ async fn fields_wider_than_one_row_are_read_in_groups_and_joined_on_the_key() {
     let truth = sim.truth();
     assert_eq!(rows.len(), truth.len());
     for (row, expected) in rows.iter().zip(&truth) {
-        assert_eq!(row["KUNNR"], expected.customer.customer_number);
+        assert_eq!(row["KUNNR"], expected.customer.customer_number.as_str());
         // NAME1 comes from the first group, STCEG and ADRNR from the second.
         if expected.dirty.is_none() {
             // KNA1's copy of ADRC's name line, cut at 35 characters.
@@ -244,7 +244,7 @@ async fn a_full_read_holds_only_the_customers_ecc_select_names() {
         collected
             .records
             .iter()
-            .map(|record| record.customer.customer_number.clone())
+            .map(|record| record.customer.customer_number.to_string())
             .collect()
     };
     let selection = [
@@ -261,7 +261,7 @@ async fn a_full_read_holds_only_the_customers_ecc_select_names() {
         .filter(|record| record.dirty.is_none())
         .filter(|record| record.customer.account_group == "0001")
         .filter(|record| ["DE", "AT"].contains(&record.customer.billing_address.country.as_str()))
-        .map(|record| record.customer.customer_number.clone())
+        .map(|record| record.customer.customer_number.to_string())
         .collect();
     assert_eq!(selected, expected);
 

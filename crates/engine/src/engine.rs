@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use futures::StreamExt;
+use mlc_canonical::CustomerNumber;
 use mlc_config::sections::sync::LifecyclePolicy;
 use mlc_config::Config;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractedCustomer, Extractor};
@@ -203,7 +204,7 @@ struct RunContext<'a> {
     field_map: &'a FieldMap,
     status_label_id: Option<i64>,
     known: &'a KnownRecords,
-    reads: &'a HashMap<String, ReadContext>,
+    reads: &'a HashMap<CustomerNumber, ReadContext>,
     counts: Mutex<ActionCounts>,
     stop: Mutex<Option<RunStop>>,
     /// Outcomes carried out and not committed yet: committed together, one transaction for a

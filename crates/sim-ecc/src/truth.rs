@@ -2,7 +2,7 @@
 //! model by the conventions at the top of `mlc_canonical::record` (never by extraction code).
 
 use mlc_canonical::record::join_name_parts;
-use mlc_canonical::{alpha_output, Address, ContactPerson, Customer, PaymentTerms};
+use mlc_canonical::{Address, ContactPerson, Customer, CustomerNumber, PaymentTerms};
 use serde::{Deserialize, Serialize};
 
 use crate::model::*;
@@ -175,8 +175,8 @@ pub fn customer_record(data: &EccData, customer: &CustomerMaster, scope: &TruthS
     let name_parts: [String; 4] =
         std::array::from_fn(|index| customer.name[index].trim().to_string());
     Customer {
-        customer_number: customer.kunnr.to_string(),
-        customer_number_display: alpha_output(customer.kunnr),
+        customer_number: CustomerNumber::from_internal(customer.kunnr),
+        customer_number_display: CustomerNumber::from_internal(customer.kunnr).display(),
         name: join_name_parts(&name_parts),
         name_parts,
         account_group: customer.account_group.to_string(),

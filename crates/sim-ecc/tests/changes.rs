@@ -31,7 +31,7 @@ async fn mutations_write_change_documents_in_server_local_time_and_move_the_trut
         .sim
         .truth()
         .into_iter()
-        .map(|r| (r.customer.customer_number.clone(), r))
+        .map(|r| (r.customer.customer_number.to_string(), r))
         .collect();
     let report = ecc
         .admin(
@@ -56,7 +56,7 @@ async fn mutations_write_change_documents_in_server_local_time_and_move_the_trut
         .sim
         .truth()
         .into_iter()
-        .map(|r| (r.customer.customer_number.clone(), r))
+        .map(|r| (r.customer.customer_number.to_string(), r))
         .collect();
     for number in customers.iter().chain(&address_only) {
         assert_ne!(
@@ -225,7 +225,7 @@ async fn created_customers_carry_todays_date_and_an_insert_document() {
         .sim
         .truth()
         .into_iter()
-        .map(|r| r.customer.customer_number)
+        .map(|r| r.customer.customer_number.into_string())
         .collect();
     assert!(numbers.iter().all(|number| truth.contains(number)));
 }
@@ -242,7 +242,7 @@ async fn deletion_sets_loevm_with_a_change_document() {
         .sim
         .truth()
         .into_iter()
-        .map(|r| (r.customer.customer_number, r.customer.deleted))
+        .map(|r| (r.customer.customer_number.into_string(), r.customer.deleted))
         .collect();
     assert!(deleted.iter().all(|number| truth[number]));
     let items = ecc
@@ -268,7 +268,7 @@ async fn deleting_contacts_removes_their_knvk_rows_with_a_change_document() {
         .sim
         .truth()
         .into_iter()
-        .map(|r| (r.customer.customer_number.clone(), r))
+        .map(|r| (r.customer.customer_number.to_string(), r))
         .collect();
     let answer = ecc
         .admin("/_sim/delete_contacts", serde_json::json!({"count": 3}))
@@ -280,7 +280,7 @@ async fn deleting_contacts_removes_their_knvk_rows_with_a_change_document() {
         .sim
         .truth()
         .into_iter()
-        .map(|r| (r.customer.customer_number.clone(), r))
+        .map(|r| (r.customer.customer_number.to_string(), r))
         .collect();
     for change in &deleted {
         let had = |truth: &HashMap<String, mlc_sim_ecc::TruthRecord>| {
@@ -365,7 +365,7 @@ async fn bas_only_address_change_leaves_kna1_copy_stale() {
         .sim
         .truth()
         .into_iter()
-        .map(|r| (r.customer.customer_number.clone(), r))
+        .map(|r| (r.customer.customer_number.to_string(), r))
         .collect();
     let rows = ecc
         .read_table(&ReadTable::new("KNA1", &["KUNNR", "STRAS"]))
@@ -523,7 +523,9 @@ async fn truth_endpoint_matches_the_in_process_truth() {
     for duplicate in duplicates {
         let original = over_http
             .iter()
-            .find(|r| Some(&r.customer.customer_number) == duplicate.duplicate_of.as_ref())
+            .find(|r| {
+                Some(r.customer.customer_number.as_str()) == duplicate.duplicate_of.as_deref()
+            })
             .unwrap();
         assert_eq!(
             original.customer.billing_address.postal_code,
@@ -581,7 +583,7 @@ async fn editing_a_ship_to_party_moves_its_sold_to_without_a_change_document_for
         .sim
         .truth()
         .into_iter()
-        .map(|r| (r.customer.customer_number.clone(), r))
+        .map(|r| (r.customer.customer_number.to_string(), r))
         .collect();
     let report = ecc.sim.mutate(&mlc_sim_ecc::MutationRequest {
         customers: 150,
@@ -597,7 +599,7 @@ async fn editing_a_ship_to_party_moves_its_sold_to_without_a_change_document_for
         .sim
         .truth()
         .into_iter()
-        .map(|r| (r.customer.customer_number.clone(), r))
+        .map(|r| (r.customer.customer_number.to_string(), r))
         .collect();
     let moved = report
         .ship_to_affected

@@ -50,7 +50,7 @@ async fn paging_through_next_returns_every_customer_exactly_once() {
         .sim
         .truth()
         .iter()
-        .map(|r| r.customer.customer_number.clone())
+        .map(|r| r.customer.customer_number.to_string())
         .collect();
     assert_eq!(unique, expected);
 }
@@ -68,7 +68,7 @@ async fn inline_count_is_a_string_and_top_skip_cut_the_window() {
         .sim
         .truth()
         .iter()
-        .map(|r| r.customer.customer_number.clone())
+        .map(|r| r.customer.customer_number.to_string())
         .collect();
     numbers.sort();
     assert_eq!(results[0]["CustomerNumber"], serde_json::json!(numbers[3]));
@@ -139,14 +139,14 @@ async fn filters_combine_functions_and_logic() {
             ["DE", "AT"].contains(&r.customer.billing_address.country.as_str())
                 && !r.customer.deleted
         })
-        .filter(|r| r.customer.customer_number.starts_with("00001"))
-        .map(|r| r.customer.customer_number.clone())
+        .filter(|r| r.customer.customer_number.as_str().starts_with("00001"))
+        .map(|r| r.customer.customer_number.to_string())
         .collect();
     assert_eq!(found, expected);
     let name = truth
         .iter()
         .find(|r| r.customer.name_parts[0].contains("GmbH"))
-        .map(|r| r.customer.customer_number.clone());
+        .map(|r| r.customer.customer_number.to_string());
     if let Some(number) = name {
         let page = ecc
             .odata_json("CustomerSet?$format=json&$filter=substringof('GmbH',Name1)")

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use mlc_canonical::{Address, ContactPerson, Customer, PaymentTerms};
+use mlc_canonical::{
+    Address, ContactPerson, Customer, CustomerNumber, DisplayNumber, PaymentTerms,
+};
 use mlc_config::sections::sync::{
     ContactDeletedPolicy, EccDuplicatePolicy, LifecyclePolicy, PipedriveDeletedPolicy,
 };
@@ -80,8 +82,8 @@ pub fn contact(number: &str, first: &str, last: &str, email: &str) -> ContactPer
 /// The brief's example customer.
 pub fn customer() -> Customer {
     Customer {
-        customer_number: "0000004711".into(),
-        customer_number_display: "4711".into(),
+        customer_number: CustomerNumber::from_internal("0000004711"),
+        customer_number_display: DisplayNumber::new("4711"),
         name: "Müller Maschinenbau GmbH & Co. KG".into(),
         name_parts: [
             "Müller Maschinenbau".into(),
@@ -127,8 +129,8 @@ pub fn other_customer(
     city: &str,
 ) -> Customer {
     let mut customer = customer();
-    customer.customer_number = format!("{number:010}");
-    customer.customer_number_display = number.to_string();
+    customer.customer_number = CustomerNumber::from_internal(format!("{number:010}"));
+    customer.customer_number_display = customer.customer_number.display();
     customer.name = name.into();
     customer.name_parts = [name.into(), String::new(), String::new(), String::new()];
     customer.vat_number = None;

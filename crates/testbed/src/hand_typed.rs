@@ -79,7 +79,7 @@ pub(crate) fn type_in(
             })
             .map_err(|error| anyhow::anyhow!("typing in {typed_name}: {error}"))?;
         typed.push(HandTyped {
-            customer_number: customer.customer_number.clone(),
+            customer_number: customer.customer_number.to_string(),
             organization_id,
             typed_name,
         });

@@ -120,7 +120,7 @@ async fn overlapping_runs_cannot_both_advance_the_delta_cursor() {
     let truth: HashMap<String, mlc_canonical::Customer> = testbed
         .truth()
         .into_iter()
-        .map(|record| (record.customer.customer_number.clone(), record.customer))
+        .map(|record| (record.customer.customer_number.to_string(), record.customer))
         .collect();
     let mut checked = 0;
     for number in changed.customers.iter().chain(&later.customers) {

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use mlc_canonical::alpha_output;
 use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_sim_ecc::MutationRequest;
 use mlc_store::{Action, RunStatus};
@@ -153,7 +152,7 @@ async fn an_address_only_change_reaches_pipedrive_with_a_delta_run() {
         .filter(|record| {
             report
                 .address_only
-                .contains(&record.customer.customer_number)
+                .contains(&record.customer.customer_number.to_string())
         })
         .filter(|record| !record.customer.deleted && !record.customer.blocked)
         .filter(|record| {
@@ -169,7 +168,7 @@ async fn an_address_only_change_reaches_pipedrive_with_a_delta_run() {
     );
     let organizations = testbed.pipedrive.state().organizations();
     for record in street_changes {
-        let display = alpha_output(&record.customer.customer_number);
+        let display = record.customer.customer_number.display().into_string();
         let organization = organizations
             .iter()
             .find(|organization| {
@@ -254,7 +253,7 @@ async fn only_selected_customers_reach_pipedrive_and_one_leaving_the_selection_f
     let outside: Vec<String> = truth
         .iter()
         .filter(|record| !in_selection(record))
-        .map(|record| alpha_output(&record.customer.customer_number))
+        .map(|record| record.customer.customer_number.display().into_string())
         .collect();
     assert!(
         outside.len() > 20,
@@ -270,7 +269,16 @@ async fn only_selected_customers_reach_pipedrive_and_one_leaving_the_selection_f
         .iter()
         .filter(|record| in_selection(record))
         .filter(|record| !record.customer.deleted && !record.customer.blocked)
-        .filter(|record| synced.contains(alpha_output(&record.customer.customer_number).as_str()))
+        .filter(|record| {
+            synced.contains(
+                record
+                    .customer
+                    .customer_number
+                    .display()
+                    .into_string()
+                    .as_str(),
+            )
+        })
         .count();
     assert!(
         inside > 50,
@@ -286,15 +294,15 @@ async fn only_selected_customers_reach_pipedrive_and_one_leaving_the_selection_f
                 && !record.customer.deleted
                 && !record.customer.blocked
                 && organizations.contains(&(
-                    alpha_output(&record.customer.customer_number),
+                    record.customer.customer_number.display().into_string(),
                     String::new(),
                 ))
         })
         .expect("a synced active customer");
-    let number = alpha_output(&leaving.customer.customer_number);
+    let number = leaving.customer.customer_number.display().into_string();
     assert!(testbed
         .ecc
-        .change_account_group(&leaving.customer.customer_number, "CPD"));
+        .change_account_group(leaving.customer.customer_number.as_str(), "CPD"));
     sync(&engine, RunMode::Delta).await;
     let after = organizations_by_number(&testbed, &fields);
     assert!(

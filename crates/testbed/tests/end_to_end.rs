@@ -82,7 +82,7 @@ async fn first_sync_creates_links_and_audits_then_costs_nothing_then_follows_cha
     let mut checked = 0;
     for record in &truth {
         let customer = &record.customer;
-        let display = alpha_output(&customer.customer_number);
+        let display = customer.customer_number.display().into_string();
         if record.dirty.is_some() || customer.deleted || customer.blocked {
             assert!(
                 !by_number.contains_key(&display) || record.dirty.is_none(),
@@ -92,9 +92,9 @@ async fn first_sync_creates_links_and_audits_then_costs_nothing_then_follows_cha
             );
             continue;
         }
-        if pending_reviews.contains(&customer.customer_number) {
+        if pending_reviews.contains(&customer.customer_number.to_string()) {
             assert!(
-                !links.contains_key(&customer.customer_number),
+                !links.contains_key(customer.customer_number.as_str()),
                 "customer {display} is both linked and in review"
             );
             continue;
@@ -139,7 +139,7 @@ async fn first_sync_creates_links_and_audits_then_costs_nothing_then_follows_cha
             part("value")
         );
         assert_eq!(
-            links.get(&customer.customer_number),
+            links.get(customer.customer_number.as_str()),
             organization["id"].as_i64().as_ref()
         );
         checked += 1;
@@ -150,16 +150,16 @@ async fn first_sync_creates_links_and_audits_then_costs_nothing_then_follows_cha
     let mut missed = Vec::new();
     for typed in &testbed.hand_typed {
         let linked = links.get(&typed.customer_number).copied();
-        let reviewed = pending_reviews.contains(&typed.customer_number);
+        let reviewed = pending_reviews.contains(&typed.customer_number.to_string());
         if linked != Some(typed.organization_id as i64) && !reviewed {
             let customer = truth
                 .iter()
-                .find(|record| record.customer.customer_number == typed.customer_number)
+                .find(|record| record.customer.customer_number.as_str() == typed.customer_number)
                 .map(|record| record.customer.name.clone())
                 .unwrap_or_default();
             missed.push(format!(
                 "customer {} {customer:?}: hand-typed {:?} (organization {}) not linked; linked to {linked:?}",
-                alpha_output(&typed.customer_number),
+                mlc_canonical::alpha_output(&typed.customer_number),
                 typed.typed_name,
                 typed.organization_id
             ));
@@ -194,7 +194,7 @@ async fn first_sync_creates_links_and_audits_then_costs_nothing_then_follows_cha
         persons_by_number.entry(number).or_default().push(person);
     }
     for record in &truth {
-        let Some(org_id) = links.get(&record.customer.customer_number) else {
+        let Some(org_id) = links.get(record.customer.customer_number.as_str()) else {
             continue;
         };
         if record.dirty.is_some() {
@@ -225,7 +225,7 @@ async fn first_sync_creates_links_and_audits_then_costs_nothing_then_follows_cha
         let events = testbed
             .store
             .audit(&AuditQuery {
-                customer_number: Some(record.customer.customer_number.clone()),
+                customer_number: Some(record.customer.customer_number.to_string()),
                 action: Some(Action::Error),
                 ..AuditQuery::default()
             })
@@ -234,7 +234,7 @@ async fn first_sync_creates_links_and_audits_then_costs_nothing_then_follows_cha
         assert!(
             events.iter().any(|event| event.error.is_some()),
             "dirty customer {} ({:?}) has no error in the audit",
-            alpha_output(&record.customer.customer_number),
+            record.customer.customer_number.display().into_string(),
             record.dirty
         );
     }
@@ -306,7 +306,7 @@ async fn first_sync_creates_links_and_audits_then_costs_nothing_then_follows_cha
     let truth_after: HashMap<String, mlc_canonical::Customer> = testbed
         .truth()
         .into_iter()
-        .map(|record| (record.customer.customer_number.clone(), record.customer))
+        .map(|record| (record.customer.customer_number.to_string(), record.customer))
         .collect();
     for (id, number) in &noted {
         let organization = testbed.pipedrive.state().organization(*id as u64).unwrap();

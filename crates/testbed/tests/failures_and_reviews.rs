@@ -119,7 +119,7 @@ async fn a_refused_write_is_retried_then_parked_then_shown_then_replayed() {
         by_country
             .entry(customer.billing_address.country.trim().to_uppercase())
             .or_default()
-            .push(customer.customer_number.clone());
+            .push(customer.customer_number.to_string());
     }
     let (country, failing) = by_country
         .iter()
@@ -154,13 +154,13 @@ async fn a_refused_write_is_retried_then_parked_then_shown_then_replayed() {
     }
     for customer in active
         .iter()
-        .filter(|c| !failing.contains(&c.customer_number))
+        .filter(|c| !failing.contains(&c.customer_number.to_string()))
     {
         assert_eq!(
             organizations_of(
                 &testbed,
                 &number_key,
-                &alpha_output(&customer.customer_number)
+                &customer.customer_number.display().into_string()
             )
             .len(),
             1,
@@ -269,7 +269,7 @@ async fn a_failed_lookup_after_a_lost_create_never_falls_back_to_a_create() {
         .map(|record| record.customer)
         .find(|customer| !customer.deleted && !customer.blocked && !customer.name.is_empty())
         .unwrap();
-    let display = alpha_output(&customer.customer_number).to_string();
+    let display = customer.customer_number.display().into_string().to_string();
 
     // A run was killed after its create reached Pipedrive and before it recorded the outcome:
     // the organization exists, the intent is open.
@@ -299,7 +299,7 @@ async fn a_failed_lookup_after_a_lost_create_never_falls_back_to_a_create() {
             connection: "testbed".into(),
             run_id: killed_run,
             kind: EntityKind::Organization,
-            ecc_key: customer.customer_number.clone(),
+            ecc_key: customer.customer_number.to_string(),
             operation: "create".into(),
             fencing_token: None,
             payload: json!({
@@ -357,7 +357,7 @@ async fn a_failed_lookup_after_a_lost_create_never_falls_back_to_a_create() {
         .link(
             "testbed",
             EntityKind::Organization,
-            &customer.customer_number,
+            customer.customer_number.as_str(),
         )
         .await
         .unwrap()
@@ -421,7 +421,7 @@ async fn review_testbed(seed: u64) -> (Testbed, SyncEngine, String, Vec<Typed>) 
             })
             .unwrap();
         typed.push(Typed {
-            customer_number: customer.customer_number.clone(),
+            customer_number: customer.customer_number.to_string(),
             organization_id,
         });
     }

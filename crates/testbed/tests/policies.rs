@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use mlc_canonical::alpha_output;
 use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_pipedrive::{CustomFieldResolver, ResolvedField};
 use mlc_store::{Action, AuditQuery, EntityKind, RunStatus};
@@ -122,7 +121,7 @@ async fn scenario(lifecycle: Lifecycle, policy: &str, extra: &[&str]) -> Scenari
         if customer.deleted || customer.blocked {
             never_synced += 1;
             assert!(
-                !by_number.contains_key(&alpha_output(&customer.customer_number)),
+                !by_number.contains_key(&customer.customer_number.display().into_string()),
                 "customer {} was {} in ECC before it was ever synced, yet has an organization",
                 customer.customer_number,
                 if customer.deleted {

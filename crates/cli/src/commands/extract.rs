@@ -89,7 +89,7 @@ pub fn run(cli: &Cli, args: &ExtractArgs) -> Result<(), CliError> {
                 let found = batch
                     .records
                     .iter()
-                    .any(|record| &record.customer.customer_number == number)
+                    .any(|record| record.customer.customer_number.as_str() == number)
                     || batch
                         .rejected
                         .iter()

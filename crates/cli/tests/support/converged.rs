@@ -180,19 +180,19 @@ pub async fn assert_converged(testbed: &Testbed, customers: usize) -> Converged 
     let mut checked = 0;
     for record in &truth {
         let customer = &record.customer;
-        let display = alpha_output(&customer.customer_number);
+        let display = customer.customer_number.display().into_string();
         if record.dirty.is_some() || customer.deleted || customer.blocked {
             continue;
         }
-        if pending.contains(&customer.customer_number) {
+        if pending.contains(customer.customer_number.as_str()) {
             continue;
         }
         let found = organizations.get(&display).unwrap_or_else(|| {
             panic!(
                 "customer {display} (duplicate of {:?}) has no organization; linked to {:?}; last audit event: {:?}",
                 record.duplicate_of,
-                links.get(&customer.customer_number),
-                latest.get(&(EntityKind::Organization, customer.customer_number.clone()))
+                links.get(customer.customer_number.as_str()),
+                latest.get(&(EntityKind::Organization, customer.customer_number.to_string()))
             )
         });
         let organization = &found[0];
@@ -214,7 +214,7 @@ pub async fn assert_converged(testbed: &Testbed, customers: usize) -> Converged 
             part("value")
         );
         assert_eq!(
-            links.get(&customer.customer_number),
+            links.get(customer.customer_number.as_str()),
             organization["id"].as_i64().as_ref(),
             "link of {display}"
         );
@@ -258,11 +258,14 @@ pub async fn assert_converged(testbed: &Testbed, customers: usize) -> Converged 
     ];
     for record in &truth {
         let customer = &record.customer;
-        let key = (EntityKind::Organization, customer.customer_number.clone());
+        let key = (
+            EntityKind::Organization,
+            customer.customer_number.to_string(),
+        );
         let event = latest.get(&key).unwrap_or_else(|| {
             panic!(
                 "customer {} has no audit event",
-                alpha_output(&customer.customer_number)
+                customer.customer_number.display().into_string()
             )
         });
         assert!(
@@ -281,8 +284,8 @@ pub async fn assert_converged(testbed: &Testbed, customers: usize) -> Converged 
                 .get(&key)
                 .unwrap_or_else(|| panic!("contact {} has no audit event", contact.contact_number));
             // A person waits while its organization is in review: that is its answer.
-            let waits_for_review =
-                event.action == Action::Deferred && pending.contains(&customer.customer_number);
+            let waits_for_review = event.action == Action::Deferred
+                && pending.contains(customer.customer_number.as_str());
             assert!(
                 final_actions.contains(&event.action) || waits_for_review,
                 "contact {}: last audit event is {:?} ({})",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use mlc_canonical::{
-    alpha_output, record::join_name_parts, Address, ContactPerson, Customer, PaymentTerms,
+    record::join_name_parts, Address, ContactPerson, Customer, CustomerNumber, PaymentTerms,
 };
 use mlc_config::sections::ecc::DirtyRecordPolicy;
 use mlc_config::{EccConfig, OdataConfig};
@@ -436,7 +436,8 @@ impl ODataSource {
                     || matches!(entity.get(property), Some(Value::String(text)) if !text.trim().is_empty() && !text.trim().eq_ignore_ascii_case("false")))
         };
         let optional = |value: String| (!value.trim().is_empty()).then(|| value.trim().to_string());
-        let customer_number = internal_key(&field("customer_number"));
+        let customer_number =
+            CustomerNumber::from_internal(internal_key(&field("customer_number")));
         let name_parts = [
             field("name1"),
             field("name2"),
@@ -461,7 +462,7 @@ impl ODataSource {
             country: field("ship_to_country"),
         };
         Customer {
-            customer_number_display: alpha_output(&customer_number),
+            customer_number_display: customer_number.display(),
             name: join_name_parts(&name_parts),
             name_parts,
             account_group: field("account_group"),
@@ -905,10 +906,10 @@ mod tests {
                 .collect()
         };
         let customer = source.customer_of(&entity(&[("CustomerNumber", "4711"), ("Name1", "A")]));
-        assert_eq!(customer.customer_number, "0000004711");
-        assert_eq!(customer.customer_number_display, "4711");
+        assert_eq!(customer.customer_number.as_str(), "0000004711");
+        assert_eq!(customer.customer_number_display.as_str(), "4711");
         let external = source.customer_of(&entity(&[("CustomerNumber", "CPD00001")]));
-        assert_eq!(external.customer_number, "CPD00001");
+        assert_eq!(external.customer_number.as_str(), "CPD00001");
         let contact = source.contact_of(&entity(&[("ContactNumber", "32")]));
         assert_eq!(contact.contact_number, "0000000032");
     }

@@ -84,11 +84,11 @@ impl Collected {
     pub fn customer_numbers(&self) -> BTreeSet<String> {
         self.records
             .iter()
-            .map(|record| record.customer.customer_number.clone())
+            .map(|record| record.customer.customer_number.to_string())
             .chain(
                 self.rejected
                     .iter()
-                    .map(|problem| problem.customer_number.clone()),
+                    .map(|problem| problem.customer_number.to_string()),
             )
             .collect()
     }
@@ -105,7 +105,7 @@ pub fn changed_customers(report: &MutationReport) -> BTreeSet<String> {
             report
                 .contacts
                 .iter()
-                .map(|change| change.customer_number.clone()),
+                .map(|change| change.customer_number.to_string()),
         )
         .collect()
 }
@@ -136,7 +136,7 @@ pub async fn collect(
 pub fn assert_matches_truth(collected: &Collected, truth: &[TruthRecord]) {
     let mut by_number: BTreeMap<&str, &ExtractedCustomer> = BTreeMap::new();
     for record in &collected.records {
-        let previous = by_number.insert(&record.customer.customer_number, record);
+        let previous = by_number.insert(record.customer.customer_number.as_str(), record);
         assert!(
             previous.is_none(),
             "customer {} extracted twice",
@@ -286,7 +286,7 @@ pub async fn assert_deltas_follow_the_servers_clock<Connect, Connecting>(
         assert!(
             truth
                 .iter()
-                .any(|truth| &truth.customer.customer_number == extra
+                .any(|truth| truth.customer.customer_number.as_str() == extra
                     && truth.customer.shipping_address.is_some()),
             "customer {extra} was read, but it neither changed nor ships to another customer"
         );

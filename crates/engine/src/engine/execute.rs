@@ -89,7 +89,7 @@ impl SyncEngine {
     ) -> Result<(), SyncError> {
         let read = context
             .reads
-            .get(&entry.customer_number)
+            .get(entry.customer_number.as_str())
             .map(|read| {
                 let mut read = read.clone();
                 if entry.kind == EntityKind::Person {
@@ -626,7 +626,7 @@ impl SyncEngine {
 }
 
 /// What each customer of a batch was read as, for the audit.
-fn read_contexts(records: &[ExtractedCustomer]) -> HashMap<String, ReadContext> {
+fn read_contexts(records: &[ExtractedCustomer]) -> HashMap<CustomerNumber, ReadContext> {
     records
         .iter()
         .map(|record| {

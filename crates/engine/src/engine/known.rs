@@ -30,7 +30,7 @@ impl BatchKeys {
     pub(super) fn of(batch: &[ExtractedCustomer], missing: &MissingContacts) -> Self {
         let mut organizations: Vec<String> = batch
             .iter()
-            .map(|record| record.customer.customer_number.clone())
+            .map(|record| record.customer.customer_number.to_string())
             .collect();
         let mut persons: Vec<String> = Vec::new();
         for record in batch {
@@ -43,7 +43,7 @@ impl BatchKeys {
             );
             persons.extend(
                 missing
-                    .of(&customer.customer_number)
+                    .of(customer.customer_number.as_str())
                     .iter()
                     .map(|(contact_number, _)| contact_number.clone()),
             );

@@ -65,7 +65,7 @@ impl RunRead {
             self.customers.push(record)?;
             self.run_customers.add(customer);
             self.customers_read
-                .insert(key_hash(&customer.customer_number));
+                .insert(key_hash(customer.customer_number.as_str()));
             for contact in &customer.contacts {
                 self.contacts_read.insert(key_hash(&contact.contact_number));
             }

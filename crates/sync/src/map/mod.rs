@@ -500,8 +500,8 @@ fn organization_source(customer: &Customer, states: StatusStates, source: &str) 
         return address_part(customer.shipping_address.as_ref(), part);
     }
     match source {
-        "customer_number" => SourceValue::text(&customer.customer_number),
-        "customer_number_display" => SourceValue::text(&customer.customer_number_display),
+        "customer_number" => SourceValue::text(customer.customer_number.as_str()),
+        "customer_number_display" => SourceValue::text(customer.customer_number_display.as_str()),
         "name" => SourceValue::text(&customer.name),
         "name_parts" => SourceValue::List(
             customer
@@ -574,8 +574,8 @@ fn person_source(customer: &Customer, contact: &ContactPerson, source: &str) -> 
                 .or(contact.mobile_phones.first())
                 .map(String::as_str),
         ),
-        "customer_number" => SourceValue::text(&customer.customer_number),
-        "customer_number_display" => SourceValue::text(&customer.customer_number_display),
+        "customer_number" => SourceValue::text(customer.customer_number.as_str()),
+        "customer_number_display" => SourceValue::text(customer.customer_number_display.as_str()),
         // A contact read from ECC exists there; only `map_deleted_contact` says otherwise.
         "status" => SourceValue::text(""),
         _ => SourceValue::Absent,

@@ -54,7 +54,7 @@ impl RunCustomersBuilder {
     pub fn add(&mut self, customer: &Customer) {
         let position = self.ends.len() as i64;
         self.index.add(position, &customer_subject(customer));
-        self.numbers.push_str(&customer.customer_number);
+        self.numbers.push_str(customer.customer_number.as_str());
         self.ends
             .push(u32::try_from(self.numbers.len()).unwrap_or(u32::MAX));
     }
@@ -278,11 +278,20 @@ mod tests {
         ];
         let duplicates = find_ecc_duplicates(&customers, settings(), 1);
         assert_eq!(duplicates.len(), 2, "{duplicates:#?}");
-        assert_eq!(duplicates[0].customer_number, twin.customer_number);
-        assert_eq!(duplicates[0].duplicate_of, original.customer_number);
+        assert_eq!(duplicates[0].customer_number, twin.customer_number.as_str());
+        assert_eq!(
+            duplicates[0].duplicate_of,
+            original.customer_number.as_str()
+        );
         assert_eq!(duplicates[0].rule, "name_and_address");
-        assert_eq!(duplicates[1].customer_number, third.customer_number);
-        assert_eq!(duplicates[1].duplicate_of, original.customer_number);
+        assert_eq!(
+            duplicates[1].customer_number,
+            third.customer_number.as_str()
+        );
+        assert_eq!(
+            duplicates[1].duplicate_of,
+            original.customer_number.as_str()
+        );
         assert_eq!(duplicates[1].rule, "vat");
     }
 

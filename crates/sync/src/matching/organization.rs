@@ -127,7 +127,7 @@ pub fn customer_subject(customer: &Customer) -> MatchSubject {
         &address.city,
         &address.country,
         customer.vat_number.as_deref(),
-        Some(&customer.customer_number_display),
+        Some(customer.customer_number_display.as_str()),
     )
     .with_phone(customer.phone.as_deref(), &address.country)
     .with_domain(customer.email.as_deref(), None)

@@ -56,8 +56,8 @@ fn typed_without_address(fields: &[(&str, &str)]) -> ExistingOrganization {
 /// Another branch of the test customer's group: same name, VAT number and domain, elsewhere.
 fn branch() -> Customer {
     let mut branch = customer();
-    branch.customer_number = "0000004712".into();
-    branch.customer_number_display = "4712".into();
+    branch.customer_number = mlc_canonical::CustomerNumber::from_internal("0000004712");
+    branch.customer_number_display = mlc_canonical::DisplayNumber::new("4712");
     branch.billing_address.street = "Königstraße".into();
     branch.billing_address.postal_code = "80331".into();
     branch.billing_address.city = "München".into();
@@ -148,7 +148,7 @@ fn a_postal_code_alone_links_only_when_no_other_customer_of_the_run_has_the_name
         "{outcome:?}"
     );
     let mut namesake = customer.clone();
-    namesake.customer_number = "0000009999".into();
+    namesake.customer_number = mlc_canonical::CustomerNumber::from_internal("0000009999");
     namesake.billing_address.street = "Lindenstraße".into();
     namesake.vat_number = None;
     let run = run_of(&[customer.clone(), namesake]);

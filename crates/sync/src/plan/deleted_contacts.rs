@@ -115,7 +115,7 @@ pub fn deleted_contact_entries(
         return Vec::new();
     }
     missing
-        .of(&customer.customer_number)
+        .of(customer.customer_number.as_str())
         .iter()
         .map(|(contact_number, person_id)| {
             plan_deleted_contact(inputs, record, contact_number, *person_id)
@@ -136,7 +136,7 @@ pub fn plan_deleted_contact(
     let mut planned = entry(
         EntityKind::Person,
         contact_number,
-        &customer.customer_number,
+        customer.customer_number.as_str(),
         String::new(),
     );
     planned.gone_from_ecc = true;

@@ -438,7 +438,7 @@ pub fn plan_batch(inputs: &PlanInputs<'_>, memory: &mut PlanMemory) -> Plan {
                     .same_name_and_address
                     .entry(id)
                     .or_default()
-                    .push(customer.customer_number.clone());
+                    .push(customer.customer_number.to_string());
             }
         }
     }
@@ -1190,7 +1190,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         let mut planned = entry(
             EntityKind::Person,
             key,
-            &customer.customer_number,
+            customer.customer_number.as_str(),
             contact.content_hash().to_string(),
         );
         let state = inputs.known.person_states.get(key);

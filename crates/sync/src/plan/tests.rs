@@ -136,7 +136,7 @@ impl World {
         let customer = self.customers[index].clone();
         let mut mapped = self.map.map_organization(&customer).unwrap();
         mapped.set("label_ids", json!([]));
-        let key = customer.customer_number.clone();
+        let key = customer.customer_number.to_string();
         self.known.organization_links.insert(key.clone(), org_id);
         self.known.organization_states.insert(
             key.clone(),
@@ -229,7 +229,8 @@ fn organization_entry(plan: &Plan, customer: &Customer) -> PlanEntry {
     plan.entries
         .iter()
         .find(|entry| {
-            entry.kind == EntityKind::Organization && entry.ecc_key == customer.customer_number
+            entry.kind == EntityKind::Organization
+                && entry.ecc_key == customer.customer_number.as_str()
         })
         .cloned()
         .expect("an organization entry")
@@ -291,7 +292,7 @@ fn a_reconciliation_finds_a_field_edited_in_pipedrive_since_the_last_write() {
         let stored = world
             .known
             .organization_states
-            .get(&world.customers[0].customer_number);
+            .get(world.customers[0].customer_number.as_str());
         stored.unwrap().pushed_hash.clone()
     });
     assert!(

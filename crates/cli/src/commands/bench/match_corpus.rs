@@ -11,7 +11,7 @@
 //! Everything is a pure function of the seed and the customer's position, so customers can be
 //! generated in batches without holding them all.
 
-use mlc_canonical::{Address, Customer, PaymentTerms};
+use mlc_canonical::{Address, Customer, CustomerNumber, DisplayNumber, PaymentTerms};
 use mlc_sync::existing::{ExistingOrganization, PipedriveAddress};
 use serde_json::json;
 
@@ -385,8 +385,8 @@ impl MatchCorpus {
         };
         let number = index + 1;
         let customer = Customer {
-            customer_number: format!("{number:010}"),
-            customer_number_display: number.to_string(),
+            customer_number: CustomerNumber::from_internal(format!("{number:010}")),
+            customer_number_display: DisplayNumber::new(number.to_string()),
             name: identity.name.clone(),
             name_parts: [
                 identity.name.clone(),

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use mlc_canonical::Customer;
+use mlc_canonical::{Customer, CustomerNumber};
 use mlc_sync::matching::{
     find_ecc_duplicates, MatchOutcome, MatchRule, MatchSettings, OrganizationEvidenceFields,
     OrganizationMatcher, RunCustomersBuilder,
@@ -271,8 +271,8 @@ fn ecc_duplicates(corpus: &MatchCorpus, settings: MatchSettings, threads: usize)
     for twin in 0..count / 50 {
         let original = ecc[(twin * 7_919) % count].clone();
         let mut copy = original.clone();
-        copy.customer_number = format!("{:010}", 5_000_000 + twin);
-        copy.customer_number_display = (5_000_000 + twin).to_string();
+        copy.customer_number = CustomerNumber::from_internal(format!("{:010}", 5_000_000 + twin));
+        copy.customer_number_display = copy.customer_number.display();
         copy.name = hand_typed_name(&mut random, &original.name);
         copy.billing_address.street = copy.billing_address.street.replace("straße", "str.");
         planted.push((
@@ -286,7 +286,8 @@ fn ecc_duplicates(corpus: &MatchCorpus, settings: MatchSettings, threads: usize)
         .iter()
         .filter(|(copy, original)| {
             duplicates.iter().any(|duplicate| {
-                &duplicate.customer_number == copy && &duplicate.duplicate_of == original
+                duplicate.customer_number == copy.as_str()
+                    && duplicate.duplicate_of == original.as_str()
             })
         })
         .count();

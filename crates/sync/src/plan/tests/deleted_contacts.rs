@@ -67,7 +67,7 @@ fn with_field_the_person_of_a_deleted_contact_says_deleted_and_nothing_else_chan
     );
     let gone = &persons[1];
     assert_eq!(gone.ecc_key, GONE);
-    assert_eq!(gone.customer_number, "0000004711");
+    assert_eq!(gone.customer_number.as_str(), "0000004711");
     assert!(gone.gone_from_ecc);
     assert!(gone.reason.contains("contact 12346 is deleted in ECC"));
     let Operation::Update {
