@@ -1,7 +1,20 @@
 //! A customer's number in its two forms, as two types: SAP's internal form ("0000004711"), the
 //! key of everything the connector stores and compares, and the display form ("4711") that
 //! people see and Pipedrive's number field holds. Keeping them apart lets the compiler refuse a
-//! comparison of one with the other, which would find no match and silently create duplicates.
+//! comparison of one with the other, which would find no match and silently create duplicates:
+//!
+//! ```compile_fail
+//! use mlc_canonical::CustomerNumber;
+//! let number = CustomerNumber::from_input("4711").unwrap();
+//! let same = number == number.display(); // internal against display form: refused
+//! ```
+//!
+//! ```
+//! use mlc_canonical::CustomerNumber;
+//! let number = CustomerNumber::from_input("4711").unwrap();
+//! assert_eq!(number.display(), number.display());
+//! assert_eq!(number.as_str(), "0000004711");
+//! ```
 
 use std::borrow::Borrow;
 use std::fmt;
