@@ -1,0 +1,303 @@
+//! A contact person: written once its organization is settled (created earlier in the plan,
+//! linked, or being updated), and never ahead of it. A linked person is kept current like any
+//! linked record; an unlinked one is looked for among the persons of its organization only
+//! (the contact number, then e-mail and name), so a contact is never matched across companies.
+
+use std::collections::BTreeMap;
+
+use mlc_canonical::state::{Action, EntityKind};
+use mlc_canonical::{ContactPerson, Customer};
+use serde_json::json;
+
+use super::cost::{CREATE_TOKENS, GET_TOKENS, UPDATE_TOKENS};
+use super::{
+    backoff, drift_check, problems_text, review_decision, CustomerRecord, Operation,
+    OrganizationRef, PlanEntry, Planner, ReviewDecision,
+};
+use crate::existing::{ExistingPerson, ExistingRecord};
+use crate::map::{diff, MappedRecord};
+use crate::matching::{match_person, PersonMatch};
+
+/// Why the persons of a customer cannot be written in this run, if they cannot.
+pub(super) fn person_block_reason(organization: &PlanEntry, customer: &Customer) -> Option<String> {
+    match organization.action() {
+        Action::Error => Some(format!(
+            "its organization (customer {}) is in error",
+            customer.customer_number_display
+        )),
+        Action::Review => Some(format!(
+            "its organization (customer {}) waits for review",
+            customer.customer_number_display
+        )),
+        Action::Deferred => Some(format!(
+            "its organization (customer {}) is deferred",
+            customer.customer_number_display
+        )),
+        Action::Delete => Some("its organization is deleted in Pipedrive".to_string()),
+        _ => None,
+    }
+}
+
+impl<'p, 'a> Planner<'p, 'a> {
+    /// The person of `contact`: `organization` is where it belongs (`None` when its customer
+    /// is not synced), `blocked_by` why its organization keeps it from being written now.
+    pub(super) fn plan_person(
+        &mut self,
+        record: &CustomerRecord<'a>,
+        contact: &ContactPerson,
+        organization: Option<OrganizationRef>,
+        blocked_by: Option<&str>,
+    ) -> PlanEntry {
+        let inputs = self.inputs;
+        let customer = record.customer;
+        let key = contact.contact_number.as_str();
+        let mut planned = PlanEntry::new(
+            EntityKind::Person,
+            key,
+            &customer.customer_number,
+            contact.content_hash().to_string(),
+        );
+        let state = inputs.known.person_states.get(key);
+        let link = inputs.known.person_links.get(key).copied();
+
+        if !record.problems.is_empty() {
+            planned.operation = Operation::Error;
+            planned.reason = format!("dirty record in ECC: {}", record.problems.join("; "));
+            return planned;
+        }
+        if let Some(reason) = blocked_by {
+            planned.operation = if reason.contains("deleted in Pipedrive") {
+                Operation::Skip
+            } else {
+                Operation::Deferred
+            };
+            planned.reason = reason.to_string();
+            return planned;
+        }
+        let Some(organization) = organization else {
+            planned.reason =
+                "its customer is not synced (deleted or blocked before it was ever synced)".into();
+            return planned;
+        };
+        let mut mapped = match inputs.field_map.map_person(customer, contact) {
+            Ok(mapped) => mapped,
+            Err(problems) => {
+                planned.operation = Operation::Error;
+                planned.reason = format!(
+                    "cannot be written to Pipedrive: {}",
+                    problems_text(&problems)
+                );
+                return planned;
+            }
+        };
+        if let Some(reason) =
+            backoff::waiting(state, inputs.now, record.replay, record.changed_in_ecc)
+        {
+            planned.reason = reason;
+            return planned;
+        }
+        let organization_id = match &organization {
+            OrganizationRef::Existing { id } => {
+                mapped.set("org_id", json!(id));
+                Some(*id)
+            }
+            OrganizationRef::CreatedInThisRun { .. } => None,
+        };
+        let mapped_hash = organization_id.map(|_| mapped.content_hash().to_string());
+
+        if let Some(id) = link {
+            let unchanged = state.is_some_and(|state| {
+                state.pushed_hash.is_some()
+                    && state.pushed_hash == mapped_hash
+                    && state.failures == 0
+            });
+            if unchanged && !record.replay {
+                planned.pushed_hash = mapped_hash;
+                let current = inputs
+                    .pipedrive
+                    .as_ref()
+                    .map(|view| view.existing.person(id));
+                let current = current.as_ref().map(|current| {
+                    current
+                        .as_ref()
+                        .map(|current| current as &dyn ExistingRecord)
+                });
+                return drift_check(record.drift, planned, mapped, &[], id, current);
+            }
+            planned.pushed_hash = mapped_hash;
+            let current = inputs
+                .pipedrive
+                .as_ref()
+                .map(|view| view.existing.person(id));
+            match current.as_ref().map(Option::as_ref) {
+                Some(None) => {
+                    planned.operation = Operation::Error;
+                    planned.pushed_hash = None;
+                    planned.reason = format!("the linked person {id} is not in Pipedrive any more (deleted or merged there); not re-created");
+                }
+                Some(Some(current)) => {
+                    let changes = diff(&mapped, current, &[]);
+                    if changes.is_empty() {
+                        planned.reason =
+                            "changed in ECC, but Pipedrive already holds the mapped values".into();
+                        return planned;
+                    }
+                    planned.reason = format!(
+                        "changed: {}",
+                        changes.owned_fields().collect::<Vec<_>>().join(", ")
+                    );
+                    planned.operation = Operation::Update {
+                        id,
+                        changes,
+                        diffed: true,
+                    };
+                    planned.tokens = UPDATE_TOKENS;
+                }
+                None => {
+                    planned.reason = "mapped content changed; fields to send are decided against the current person".into();
+                    planned.operation = Operation::Update {
+                        id,
+                        changes: mapped,
+                        diffed: false,
+                    };
+                    planned.tokens = GET_TOKENS + UPDATE_TOKENS;
+                }
+            }
+            return planned;
+        }
+
+        let Some(organization_id) = organization_id else {
+            planned.reason = "new contact of an organization created in this run".into();
+            planned.operation = Operation::Create {
+                body: mapped,
+                organization: Some(organization),
+            };
+            planned.tokens = CREATE_TOKENS;
+            return planned;
+        };
+        let reviews = inputs
+            .known
+            .reviews
+            .get(&(EntityKind::Person, key.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let rejected = match review_decision(reviews) {
+            ReviewDecision::Accepted(accepted) => {
+                return self.link_person(
+                    planned,
+                    mapped,
+                    mapped_hash,
+                    accepted.pipedrive_id,
+                    format!("review {} accepted", accepted.id),
+                );
+            }
+            ReviewDecision::Pending(pending) => {
+                planned.operation = Operation::AwaitReview;
+                planned.reason = format!(
+                    "waits for review {} (person {})",
+                    pending.id, pending.pipedrive_id
+                );
+                return planned;
+            }
+            ReviewDecision::Open { rejected } => rejected,
+        };
+        if inputs.pipedrive.is_none() {
+            planned.operation = Operation::Deferred;
+            planned.reason =
+                "not linked, and the person index is not loaded: no create without a lookup".into();
+            planned.needs_index = true;
+            return planned;
+        }
+        let in_organization: Vec<ExistingPerson> = inputs
+            .pipedrive
+            .as_ref()
+            .map(|view| view.existing.persons_of(organization_id))
+            .unwrap_or_default();
+        let candidates: Vec<&ExistingPerson> = in_organization
+            .iter()
+            .filter(|person| !rejected.contains(&person.id))
+            .collect();
+        let mut linked: BTreeMap<i64, String> = inputs
+            .known
+            .person_links
+            .iter()
+            .filter(|(_, id)| candidates.iter().any(|person| person.id == **id))
+            .map(|(number, id)| (*id, number.clone()))
+            .collect();
+        if let Some(view) = &inputs.pipedrive {
+            for person in &candidates {
+                if let Some(number) = view.existing.contact_linked_to(person.id) {
+                    linked.entry(person.id).or_insert(number);
+                }
+            }
+        }
+        let decision = match_person(
+            contact,
+            &candidates,
+            inputs.field_map.contact_number_key(),
+            &linked,
+        );
+        planned.evidence = serde_json::to_value(&decision).ok();
+        match decision {
+            PersonMatch::Link { person_id, rule } => self.link_person(
+                planned,
+                mapped,
+                mapped_hash,
+                person_id,
+                format!("matched by {rule:?} in organization {organization_id}"),
+            ),
+            PersonMatch::Review {
+                person_ids, reason, ..
+            } => {
+                planned.reason = format!("person(s) {person_ids:?} of organization {organization_id} might be this contact: {reason}");
+                planned.operation = Operation::Review {
+                    id: person_ids[0],
+                    score: 1.0,
+                };
+                planned
+            }
+            PersonMatch::Create => {
+                planned.reason = format!("no matching person in organization {organization_id}");
+                planned.pushed_hash = mapped_hash;
+                planned.operation = Operation::Create {
+                    body: mapped,
+                    organization: Some(organization),
+                };
+                planned.tokens = CREATE_TOKENS;
+                planned
+            }
+        }
+    }
+
+    fn link_person(
+        &mut self,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        mapped_hash: Option<String>,
+        id: i64,
+        reason: String,
+    ) -> PlanEntry {
+        planned.pushed_hash = mapped_hash;
+        planned.reason = reason;
+        let current = self
+            .inputs
+            .pipedrive
+            .as_ref()
+            .and_then(|view| view.existing.person(id));
+        let (changes, diffed) = match &current {
+            Some(current) => (diff(&mapped, current, &[]), true),
+            None => (mapped, false),
+        };
+        planned.tokens = match (diffed, changes.is_empty()) {
+            (true, true) => 0,
+            (true, false) => UPDATE_TOKENS,
+            (false, _) => GET_TOKENS + UPDATE_TOKENS,
+        };
+        planned.operation = Operation::Link {
+            id,
+            changes,
+            diffed,
+        };
+        planned
+    }
+}
