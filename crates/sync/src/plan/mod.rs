@@ -15,6 +15,7 @@ pub mod backoff;
 pub mod cost;
 pub mod deleted_contacts;
 mod entry;
+mod linked;
 mod organization;
 mod person;
 pub mod run;
@@ -26,12 +27,10 @@ use mlc_canonical::state::{EntityKind, Link, RecordState, ReviewItem, ReviewStat
 use mlc_canonical::Customer;
 use mlc_config::sections::sync::{ContactDeletedPolicy, EccDuplicatePolicy, LifecyclePolicy};
 use mlc_config::SyncConfig;
-use serde_json::{json, Value};
 
-use crate::existing::{ExistingLookup, ExistingRecord};
-use crate::map::{customer_status, diff, FieldMap, MappedRecord, MappingProblem};
+use crate::existing::ExistingLookup;
+use crate::map::{customer_status, FieldMap, MappingProblem};
 use crate::matching::{EccDuplicate, OrganizationMatcher, RunCustomers};
-use cost::{GET_TOKENS, UPDATE_TOKENS};
 pub use deleted_contacts::MissingContacts;
 pub use entry::{Operation, OrganizationRef, Plan, PlanEntry};
 
@@ -269,76 +268,6 @@ fn problems_text(problems: &[MappingProblem]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// A linked record whose mapped content is what was last pushed: skipped, unless the run looks
-/// for drift; then the fields Pipedrive holds otherwise (edited there since) are an update
-/// marked `drift`, which the executor settles by `[sync.drift]`. `current` is the record in the
-/// index (`None` without an index, `Some(None)` when the index does not hold it).
-fn drift_check(
-    check: DriftCheck,
-    mut planned: PlanEntry,
-    mapped: MappedRecord,
-    managed_labels: &[i64],
-    id: i64,
-    current: Option<Option<&dyn ExistingRecord>>,
-) -> PlanEntry {
-    planned.reason = "unchanged since the last write".into();
-    match (check, current) {
-        (DriftCheck::Off, _) => {
-            planned.pushed_hash = None;
-        }
-        (_, Some(Some(current))) => {
-            let changes = diff(&mapped, current, managed_labels);
-            if changes.is_empty() {
-                planned.pushed_hash = None;
-                planned.reason =
-                    "unchanged since the last write, and Pipedrive holds what was pushed".into();
-                return planned;
-            }
-            let fields: Vec<&str> = changes.owned_fields().collect();
-            let held: serde_json::Map<String, Value> = fields
-                .iter()
-                .map(|field| {
-                    (
-                        field.to_string(),
-                        current.current_value(field).unwrap_or(Value::Null),
-                    )
-                })
-                .collect();
-            planned.reason = format!(
-                "edited in Pipedrive since the last write: {}",
-                fields.join(", ")
-            );
-            planned.evidence = Some(json!({ "pipedrive": held }));
-            planned.operation = Operation::Update {
-                id,
-                changes,
-                diffed: true,
-            };
-            planned.drift = true;
-            planned.tokens = UPDATE_TOKENS;
-        }
-        (DriftCheck::AgainstIndex, None) => {
-            // Planned again once the index is loaded.
-            planned.pushed_hash = None;
-            planned.needs_index = true;
-        }
-        (DriftCheck::AgainstRecord, None) | (_, Some(None)) => {
-            // Fetched by id: a record gone from the list is found deleted (and then follows
-            // `sync.on_pipedrive_deleted`) or merged; one edited is settled field by field.
-            planned.reason =
-                "unchanged since the last write; compared with the record in Pipedrive".into();
-            planned.operation = Operation::Update {
-                id,
-                changes: mapped,
-                diffed: false,
-            };
-            planned.drift = true;
-            planned.tokens = GET_TOKENS + UPDATE_TOKENS;
-        }
-    }
-    planned
 }
 
 /// What the review queue decided about a record, the newest decision first.

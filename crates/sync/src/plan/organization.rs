@@ -14,9 +14,10 @@ use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy};
 use serde_json::{json, Value};
 
 use super::cost::{CREATE_TOKENS, DELETE_TOKENS, GET_TOKENS, UPDATE_TOKENS};
+use super::linked::drift_check;
 use super::{
-    backoff, drift_check, problems_text, review_decision, CustomerRecord, Operation,
-    OrganizationRef, PlanEntry, PlanSettings, Planner, ReviewDecision,
+    backoff, problems_text, review_decision, CustomerRecord, Operation, OrganizationRef, PlanEntry,
+    PlanSettings, Planner, ReviewDecision,
 };
 use crate::existing::ExistingRecord;
 use crate::map::{diff, MappedRecord};

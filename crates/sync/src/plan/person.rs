@@ -10,9 +10,10 @@ use mlc_canonical::{ContactPerson, Customer};
 use serde_json::json;
 
 use super::cost::{CREATE_TOKENS, GET_TOKENS, UPDATE_TOKENS};
+use super::linked::drift_check;
 use super::{
-    backoff, drift_check, problems_text, review_decision, CustomerRecord, Operation,
-    OrganizationRef, PlanEntry, Planner, ReviewDecision,
+    backoff, problems_text, review_decision, CustomerRecord, Operation, OrganizationRef, PlanEntry,
+    Planner, ReviewDecision,
 };
 use crate::existing::{ExistingPerson, ExistingRecord};
 use crate::map::{diff, MappedRecord};

@@ -7,6 +7,7 @@ use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy};
 use mlc_config::MappingConfig;
 use serde_json::{json, Value};
 
+use super::cost::{GET_TOKENS, UPDATE_TOKENS};
 use super::*;
 use crate::existing::{
     ContactEntry, ExistingOrganization, ExistingPerson, ExistingRecords, PipedriveAddress,
