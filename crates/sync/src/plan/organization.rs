@@ -13,14 +13,13 @@ use mlc_canonical::Customer;
 use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy};
 use serde_json::{json, Value};
 
-use super::cost::{CREATE_TOKENS, DELETE_TOKENS, GET_TOKENS, UPDATE_TOKENS};
-use super::linked::drift_check;
+use super::cost::{CREATE_TOKENS, DELETE_TOKENS};
+use super::linked::LinkedRecord;
 use super::{
     backoff, problems_text, review_decision, CustomerRecord, Operation, OrganizationRef, PlanEntry,
     PlanSettings, Planner, ReviewDecision,
 };
-use crate::existing::ExistingRecord;
-use crate::map::{diff, MappedRecord};
+use crate::map::MappedRecord;
 use crate::matching::{EccDuplicate, MatchEvidence, MatchOutcome, MatchRule, ReviewReason};
 
 /// The lifecycle state of a customer and the policy that applies to it.
@@ -198,83 +197,15 @@ impl<'p, 'a> Planner<'p, 'a> {
                 return planned;
             }
         }
-        let unchanged = state.is_some_and(|state| {
-            state.pushed_hash.as_deref() == Some(mapped_hash.as_str()) && state.failures == 0
-        });
-        if unchanged && !record.replay {
-            planned.pushed_hash = Some(mapped_hash);
-            let current = self
-                .inputs
-                .pipedrive
-                .as_ref()
-                .map(|view| view.existing.organization(id));
-            let current = current.as_ref().map(|current| {
-                current
-                    .as_ref()
-                    .map(|current| current as &dyn ExistingRecord)
-            });
-            return drift_check(record.drift, planned, mapped, managed_labels, id, current);
-        }
-        planned.pushed_hash = Some(mapped_hash);
-        self.update_linked_organization(planned, mapped, managed_labels, id, lifecycle)
-    }
-
-    /// The update of a linked organization whose mapped content changed: diffed against the
-    /// index when it is loaded, else left to the executor to diff against a fetched copy.
-    fn update_linked_organization(
-        &self,
-        mut planned: PlanEntry,
-        mapped: MappedRecord,
-        managed_labels: &[i64],
-        id: i64,
-        lifecycle: Option<(&'static str, LifecyclePolicy)>,
-    ) -> PlanEntry {
-        let current = self
-            .inputs
-            .pipedrive
-            .as_ref()
-            .map(|view| view.existing.organization(id));
-        match current.as_ref().map(Option::as_ref) {
-            Some(None) => {
-                planned.operation = Operation::Error;
-                planned.reason = format!(
-                    "the linked organization {id} is not in Pipedrive any more (deleted or merged there); not re-created, check it and the link"
-                );
-                planned.pushed_hash = None;
-            }
-            Some(Some(current)) => {
-                let changes = diff(&mapped, current, managed_labels);
-                if changes.is_empty() {
-                    planned.reason =
-                        "changed in ECC, but Pipedrive already holds the mapped values".into();
-                    return planned;
-                }
-                planned.reason = format!(
-                    "changed: {}",
-                    changes.owned_fields().collect::<Vec<_>>().join(", ")
-                );
-                planned.operation = if only_the_status_label(&changes, lifecycle) {
-                    Operation::Label { id, changes }
-                } else {
-                    Operation::Update {
-                        id,
-                        changes,
-                        diffed: true,
-                    }
-                };
-                planned.tokens = UPDATE_TOKENS;
-            }
-            None => {
-                planned.reason = "mapped content changed; fields to send are decided against the current organization".into();
-                planned.operation = Operation::Update {
-                    id,
-                    changes: mapped,
-                    diffed: false,
-                };
-                planned.tokens = GET_TOKENS + UPDATE_TOKENS;
-            }
-        }
-        planned
+        let linked = LinkedRecord {
+            id,
+            mapped,
+            mapped_hash: Some(mapped_hash),
+            state,
+            managed_labels,
+            labelled: matches!(lifecycle, Some((_, LifecyclePolicy::Label))),
+        };
+        self.plan_linked_record(record, planned, linked)
     }
 
     /// An organization not linked yet: never created when deleted or blocked; an ECC
@@ -556,6 +487,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         planned
     }
 
+    /// Links the customer to organization `id`, claimed by it for the rest of the run.
     #[allow(clippy::too_many_arguments)]
     fn link_organization(
         &mut self,
@@ -569,28 +501,14 @@ impl<'p, 'a> Planner<'p, 'a> {
     ) -> PlanEntry {
         self.claimed.insert(id, planned.ecc_key.clone());
         planned.evidence = Some(evidence);
-        planned.pushed_hash = Some(mapped_hash);
-        let current = self
-            .inputs
-            .pipedrive
-            .as_ref()
-            .and_then(|view| view.existing.organization(id));
-        let (changes, diffed) = match &current {
-            Some(current) => (diff(&mapped, current, managed_labels), true),
-            None => (mapped, false),
-        };
-        planned.tokens = match (diffed, changes.is_empty()) {
-            (true, true) => 0,
-            (true, false) => UPDATE_TOKENS,
-            (false, _) => GET_TOKENS + UPDATE_TOKENS,
-        };
-        planned.reason = reason;
-        planned.operation = Operation::Link {
+        self.link_record(
+            planned,
+            mapped,
+            Some(mapped_hash),
+            managed_labels,
             id,
-            changes,
-            diffed,
-        };
-        planned
+            reason,
+        )
     }
 }
 
@@ -610,13 +528,4 @@ enum DuplicateStep {
     Settled,
     /// The matcher decides, never choosing these organizations.
     Match { excluded: Vec<i64> },
-}
-
-/// An update whose only change is the status label is the `label` action.
-fn only_the_status_label(
-    changes: &MappedRecord,
-    lifecycle: Option<(&'static str, LifecyclePolicy)>,
-) -> bool {
-    let only_labels = changes.len() == 1 && changes.get("label_ids").is_some();
-    only_labels && matches!(lifecycle, Some((_, LifecyclePolicy::Label)))
 }

@@ -9,14 +9,14 @@ use mlc_canonical::state::{Action, EntityKind};
 use mlc_canonical::{ContactPerson, Customer};
 use serde_json::json;
 
-use super::cost::{CREATE_TOKENS, GET_TOKENS, UPDATE_TOKENS};
-use super::linked::drift_check;
+use super::cost::CREATE_TOKENS;
+use super::linked::LinkedRecord;
 use super::{
     backoff, problems_text, review_decision, CustomerRecord, Operation, OrganizationRef, PlanEntry,
     Planner, ReviewDecision,
 };
-use crate::existing::{ExistingPerson, ExistingRecord};
-use crate::map::{diff, MappedRecord};
+use crate::existing::ExistingPerson;
+use crate::map::MappedRecord;
 use crate::matching::{match_person, PersonMatch};
 
 /// Why the persons of a customer cannot be written in this run, if they cannot.
@@ -107,67 +107,35 @@ impl<'p, 'a> Planner<'p, 'a> {
         let mapped_hash = organization_id.map(|_| mapped.content_hash().to_string());
 
         if let Some(id) = link {
-            let unchanged = state.is_some_and(|state| {
-                state.pushed_hash.is_some()
-                    && state.pushed_hash == mapped_hash
-                    && state.failures == 0
-            });
-            if unchanged && !record.replay {
-                planned.pushed_hash = mapped_hash;
-                let current = inputs
-                    .pipedrive
-                    .as_ref()
-                    .map(|view| view.existing.person(id));
-                let current = current.as_ref().map(|current| {
-                    current
-                        .as_ref()
-                        .map(|current| current as &dyn ExistingRecord)
-                });
-                return drift_check(record.drift, planned, mapped, &[], id, current);
-            }
-            planned.pushed_hash = mapped_hash;
-            let current = inputs
-                .pipedrive
-                .as_ref()
-                .map(|view| view.existing.person(id));
-            match current.as_ref().map(Option::as_ref) {
-                Some(None) => {
-                    planned.operation = Operation::Error;
-                    planned.pushed_hash = None;
-                    planned.reason = format!("the linked person {id} is not in Pipedrive any more (deleted or merged there); not re-created");
-                }
-                Some(Some(current)) => {
-                    let changes = diff(&mapped, current, &[]);
-                    if changes.is_empty() {
-                        planned.reason =
-                            "changed in ECC, but Pipedrive already holds the mapped values".into();
-                        return planned;
-                    }
-                    planned.reason = format!(
-                        "changed: {}",
-                        changes.owned_fields().collect::<Vec<_>>().join(", ")
-                    );
-                    planned.operation = Operation::Update {
-                        id,
-                        changes,
-                        diffed: true,
-                    };
-                    planned.tokens = UPDATE_TOKENS;
-                }
-                None => {
-                    planned.reason = "mapped content changed; fields to send are decided against the current person".into();
-                    planned.operation = Operation::Update {
-                        id,
-                        changes: mapped,
-                        diffed: false,
-                    };
-                    planned.tokens = GET_TOKENS + UPDATE_TOKENS;
-                }
-            }
-            return planned;
+            let linked = LinkedRecord {
+                id,
+                mapped,
+                mapped_hash,
+                state,
+                managed_labels: &[],
+                labelled: false,
+            };
+            return self.plan_linked_record(record, planned, linked);
         }
+        self.plan_unlinked_person(planned, contact, mapped, mapped_hash, organization)
+    }
 
-        let Some(organization_id) = organization_id else {
+    /// A person not linked yet: a review decision is carried out; else it is looked for among
+    /// the persons of its organization, and created when none fits.
+    fn plan_unlinked_person(
+        &mut self,
+        mut planned: PlanEntry,
+        contact: &ContactPerson,
+        mapped: MappedRecord,
+        mapped_hash: Option<String>,
+        organization: OrganizationRef,
+    ) -> PlanEntry {
+        let inputs = self.inputs;
+        let key = contact.contact_number.as_str();
+        let OrganizationRef::Existing {
+            id: organization_id,
+        } = organization
+        else {
             planned.reason = "new contact of an organization created in this run".into();
             planned.operation = Operation::Create {
                 body: mapped,
@@ -184,10 +152,11 @@ impl<'p, 'a> Planner<'p, 'a> {
             .unwrap_or_default();
         let rejected = match review_decision(reviews) {
             ReviewDecision::Accepted(accepted) => {
-                return self.link_person(
+                return self.link_record(
                     planned,
                     mapped,
                     mapped_hash,
+                    &[],
                     accepted.pipedrive_id,
                     format!("review {} accepted", accepted.id),
                 );
@@ -202,18 +171,14 @@ impl<'p, 'a> Planner<'p, 'a> {
             }
             ReviewDecision::Open { rejected } => rejected,
         };
-        if inputs.pipedrive.is_none() {
+        let Some(view) = &inputs.pipedrive else {
             planned.operation = Operation::Deferred;
             planned.reason =
                 "not linked, and the person index is not loaded: no create without a lookup".into();
             planned.needs_index = true;
             return planned;
-        }
-        let in_organization: Vec<ExistingPerson> = inputs
-            .pipedrive
-            .as_ref()
-            .map(|view| view.existing.persons_of(organization_id))
-            .unwrap_or_default();
+        };
+        let in_organization: Vec<ExistingPerson> = view.existing.persons_of(organization_id);
         let candidates: Vec<&ExistingPerson> = in_organization
             .iter()
             .filter(|person| !rejected.contains(&person.id))
@@ -225,11 +190,9 @@ impl<'p, 'a> Planner<'p, 'a> {
             .filter(|(_, id)| candidates.iter().any(|person| person.id == **id))
             .map(|(number, id)| (*id, number.clone()))
             .collect();
-        if let Some(view) = &inputs.pipedrive {
-            for person in &candidates {
-                if let Some(number) = view.existing.contact_linked_to(person.id) {
-                    linked.entry(person.id).or_insert(number);
-                }
+        for person in &candidates {
+            if let Some(number) = view.existing.contact_linked_to(person.id) {
+                linked.entry(person.id).or_insert(number);
             }
         }
         let decision = match_person(
@@ -240,10 +203,11 @@ impl<'p, 'a> Planner<'p, 'a> {
         );
         planned.evidence = serde_json::to_value(&decision).ok();
         match decision {
-            PersonMatch::Link { person_id, rule } => self.link_person(
+            PersonMatch::Link { person_id, rule } => self.link_record(
                 planned,
                 mapped,
                 mapped_hash,
+                &[],
                 person_id,
                 format!("matched by {rule:?} in organization {organization_id}"),
             ),
@@ -268,37 +232,5 @@ impl<'p, 'a> Planner<'p, 'a> {
                 planned
             }
         }
-    }
-
-    fn link_person(
-        &mut self,
-        mut planned: PlanEntry,
-        mapped: MappedRecord,
-        mapped_hash: Option<String>,
-        id: i64,
-        reason: String,
-    ) -> PlanEntry {
-        planned.pushed_hash = mapped_hash;
-        planned.reason = reason;
-        let current = self
-            .inputs
-            .pipedrive
-            .as_ref()
-            .and_then(|view| view.existing.person(id));
-        let (changes, diffed) = match &current {
-            Some(current) => (diff(&mapped, current, &[]), true),
-            None => (mapped, false),
-        };
-        planned.tokens = match (diffed, changes.is_empty()) {
-            (true, true) => 0,
-            (true, false) => UPDATE_TOKENS,
-            (false, _) => GET_TOKENS + UPDATE_TOKENS,
-        };
-        planned.operation = Operation::Link {
-            id,
-            changes,
-            diffed,
-        };
-        planned
     }
 }
