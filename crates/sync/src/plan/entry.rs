@@ -177,6 +177,13 @@ impl PlanEntry {
         }
     }
 
+    /// The entry as an error: nothing is called, and `reason` says why.
+    pub(super) fn into_error(mut self, reason: String) -> Self {
+        self.operation = Operation::Error;
+        self.reason = reason;
+        self
+    }
+
     /// The action the audit records for this entry.
     pub fn action(&self) -> Action {
         self.operation.action()
@@ -198,20 +205,18 @@ impl Serialize for PlanEntry {
         entry.serialize_field("pushed_hash", &self.pushed_hash)?;
         entry.serialize_field("evidence", &self.evidence)?;
         entry.serialize_field("tokens", &self.tokens)?;
-        if self.needs_index {
-            entry.serialize_field("needs_index", &self.needs_index)?;
-        } else {
-            entry.skip_field("needs_index")?;
-        }
-        if self.gone_from_ecc {
-            entry.serialize_field("gone_from_ecc", &self.gone_from_ecc)?;
-        } else {
-            entry.skip_field("gone_from_ecc")?;
-        }
-        if self.drift {
-            entry.serialize_field("drift", &self.drift)?;
-        } else {
-            entry.skip_field("drift")?;
+        // The flags appear only when set: most entries have none.
+        let flags = [
+            ("needs_index", self.needs_index),
+            ("gone_from_ecc", self.gone_from_ecc),
+            ("drift", self.drift),
+        ];
+        for (name, set) in flags {
+            if set {
+                entry.serialize_field(name, &set)?;
+            } else {
+                entry.skip_field(name)?;
+            }
         }
         entry.end()
     }

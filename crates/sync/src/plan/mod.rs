@@ -262,6 +262,25 @@ struct Planner<'p, 'a> {
     duplicate_of: HashMap<&'a str, &'a EccDuplicate>,
 }
 
+impl CustomerRecord<'_> {
+    /// Why the record cannot be written at all, when extraction found it dirty: its
+    /// organization and its persons are errors alike.
+    fn dirty_reason(&self) -> Option<String> {
+        if self.problems.is_empty() {
+            return None;
+        }
+        Some(format!("dirty record in ECC: {}", self.problems.join("; ")))
+    }
+}
+
+/// Why a record the field map could not map cannot be written.
+fn unmappable_reason(problems: &[MappingProblem]) -> String {
+    format!(
+        "cannot be written to Pipedrive: {}",
+        problems_text(problems)
+    )
+}
+
 fn problems_text(problems: &[MappingProblem]) -> String {
     problems
         .iter()
@@ -280,7 +299,13 @@ enum ReviewDecision<'r> {
     },
 }
 
-fn review_decision(reviews: &[ReviewItem]) -> ReviewDecision<'_> {
+/// What the review queue decided about the record of `kind` with ECC key `key`.
+fn review_decision<'r>(known: &'r KnownRecords, kind: EntityKind, key: &str) -> ReviewDecision<'r> {
+    let reviews = known
+        .reviews
+        .get(&(kind, key.to_string()))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let newest = |status: ReviewStatus| reviews.iter().rev().find(|review| review.status == status);
     if let Some(accepted) = newest(ReviewStatus::Accepted) {
         return ReviewDecision::Accepted(accepted);

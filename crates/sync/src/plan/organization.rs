@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use super::cost::{CREATE_TOKENS, DELETE_TOKENS};
 use super::linked::LinkedRecord;
 use super::{
-    backoff, problems_text, review_decision, CustomerRecord, Operation, OrganizationRef, PlanEntry,
-    PlanSettings, Planner, ReviewDecision,
+    backoff, review_decision, unmappable_reason, CustomerRecord, Operation, OrganizationRef,
+    PlanEntry, PlanSettings, Planner, ReviewDecision,
 };
 use crate::map::MappedRecord;
 use crate::matching::{EccDuplicate, MatchEvidence, MatchOutcome, MatchRule, ReviewReason};
@@ -56,11 +56,13 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
     }
 
+    /// The organization of `record`'s customer: an error when the record cannot be written,
+    /// else the mapped record with the status label settled, planned by its link.
     pub(super) fn plan_organization(&mut self, record: &CustomerRecord<'a>) -> PlanEntry {
         let inputs = self.inputs;
         let customer = record.customer;
         let key = customer.customer_number.as_str();
-        let mut planned = PlanEntry::new(
+        let planned = PlanEntry::new(
             EntityKind::Organization,
             key,
             key,
@@ -70,51 +72,40 @@ impl<'p, 'a> Planner<'p, 'a> {
         let link = inputs.known.organization_links.get(key).copied();
         let lifecycle = lifecycle(customer, inputs.settings);
 
-        if !record.problems.is_empty() {
-            planned.operation = Operation::Error;
-            planned.reason = format!("dirty record in ECC: {}", record.problems.join("; "));
-            return planned;
+        if let Some(reason) = record.dirty_reason() {
+            return planned.into_error(reason);
         }
         let mut mapped = match inputs.field_map.map_organization(customer) {
             Ok(mapped) => mapped,
-            Err(problems) => {
-                planned.operation = Operation::Error;
-                planned.reason = format!(
-                    "cannot be written to Pipedrive: {}",
-                    problems_text(&problems)
-                );
-                return planned;
-            }
+            Err(problems) => return planned.into_error(unmappable_reason(&problems)),
         };
         let mut managed_labels = inputs.field_map.managed_label_ids().to_vec();
         let label_policy_applies = [inputs.settings.on_deleted, inputs.settings.on_blocked]
             .contains(&LifecyclePolicy::Label);
+        let labelled = matches!(lifecycle, Some((_, LifecyclePolicy::Label)));
         if label_policy_applies {
-            let Some(status_label) = inputs.settings.status_label_id else {
-                if matches!(lifecycle, Some((_, LifecyclePolicy::Label))) && link.is_some() {
-                    planned.operation = Operation::Error;
-                    planned.reason = "the status label of sync.status_label does not exist in Pipedrive; create it".into();
-                    return planned;
+            match inputs.settings.status_label_id {
+                Some(status_label) => {
+                    managed_labels.push(status_label);
+                    let mut wanted: BTreeSet<i64> = match mapped.get("label_ids") {
+                        Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_i64).collect(),
+                        _ => BTreeSet::new(),
+                    };
+                    if labelled {
+                        wanted.insert(status_label);
+                    }
+                    mapped.set("label_ids", json!(wanted.into_iter().collect::<Vec<_>>()));
                 }
-                return self.plan_organization_mapped(
-                    record,
-                    planned,
-                    mapped,
-                    &managed_labels,
-                    link,
-                    state,
-                    lifecycle,
-                );
-            };
-            managed_labels.push(status_label);
-            let mut wanted: BTreeSet<i64> = match mapped.get("label_ids") {
-                Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_i64).collect(),
-                _ => BTreeSet::new(),
-            };
-            if matches!(lifecycle, Some((_, LifecyclePolicy::Label))) {
-                wanted.insert(status_label);
+                // Without the label only a linked organization that is to carry it is stuck;
+                // the others are planned as if no label policy applied.
+                None if labelled && link.is_some() => {
+                    return planned.into_error(
+                        "the status label of sync.status_label does not exist in Pipedrive; create it"
+                            .into(),
+                    );
+                }
+                None => {}
             }
-            mapped.set("label_ids", json!(wanted.into_iter().collect::<Vec<_>>()));
         }
         self.plan_organization_mapped(
             record,
@@ -233,13 +224,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 DuplicateStep::Settled => return planned,
                 DuplicateStep::Match { excluded } => excluded,
             };
-        let reviews = inputs
-            .known
-            .reviews
-            .get(&(EntityKind::Organization, key.to_string()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        match review_decision(reviews) {
+        match review_decision(inputs.known, EntityKind::Organization, key) {
             ReviewDecision::Accepted(accepted) => {
                 return self.link_organization(
                     planned,

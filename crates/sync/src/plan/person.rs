@@ -12,8 +12,8 @@ use serde_json::json;
 use super::cost::CREATE_TOKENS;
 use super::linked::LinkedRecord;
 use super::{
-    backoff, problems_text, review_decision, CustomerRecord, Operation, OrganizationRef, PlanEntry,
-    Planner, ReviewDecision,
+    backoff, review_decision, unmappable_reason, CustomerRecord, Operation, OrganizationRef,
+    PlanEntry, Planner, ReviewDecision,
 };
 use crate::existing::ExistingPerson;
 use crate::map::MappedRecord;
@@ -61,10 +61,8 @@ impl<'p, 'a> Planner<'p, 'a> {
         let state = inputs.known.person_states.get(key);
         let link = inputs.known.person_links.get(key).copied();
 
-        if !record.problems.is_empty() {
-            planned.operation = Operation::Error;
-            planned.reason = format!("dirty record in ECC: {}", record.problems.join("; "));
-            return planned;
+        if let Some(reason) = record.dirty_reason() {
+            return planned.into_error(reason);
         }
         if let Some(reason) = blocked_by {
             planned.operation = if reason.contains("deleted in Pipedrive") {
@@ -82,14 +80,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         };
         let mut mapped = match inputs.field_map.map_person(customer, contact) {
             Ok(mapped) => mapped,
-            Err(problems) => {
-                planned.operation = Operation::Error;
-                planned.reason = format!(
-                    "cannot be written to Pipedrive: {}",
-                    problems_text(&problems)
-                );
-                return planned;
-            }
+            Err(problems) => return planned.into_error(unmappable_reason(&problems)),
         };
         if let Some(reason) =
             backoff::waiting(state, inputs.now, record.replay, record.changed_in_ecc)
@@ -144,13 +135,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             planned.tokens = CREATE_TOKENS;
             return planned;
         };
-        let reviews = inputs
-            .known
-            .reviews
-            .get(&(EntityKind::Person, key.to_string()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let rejected = match review_decision(reviews) {
+        let rejected = match review_decision(inputs.known, EntityKind::Person, key) {
             ReviewDecision::Accepted(accepted) => {
                 return self.link_record(
                     planned,
