@@ -10,6 +10,14 @@
 //! (the branch down the street is not the branch a salesperson typed in); a person is judged
 //! deleted in ECC only when its customer was read in this run without its contact
 //! ([`deleted_contacts`]).
+//!
+//! This module holds the inputs and the walk over the records; the deciding is split by what
+//! is decided: `organization` (a customer's organization: lifecycle, status label, ECC
+//! duplicates, reviews, the matcher), `person` (a contact's person, behind its organization),
+//! `linked` (what any linked record gets: skip, drift check, update, link), and
+//! [`deleted_contacts`]. `entry` is the vocabulary they answer in ([`PlanEntry`],
+//! [`Operation`]); [`backoff`] and [`cost`] are the retry pause and the token prices, [`run`]
+//! the decisions about a run as a whole.
 
 pub mod backoff;
 pub mod cost;
@@ -252,6 +260,7 @@ pub fn plan_batch(inputs: &PlanInputs<'_>, memory: &mut PlanMemory) -> Plan {
     }
 }
 
+/// One plan in the making: the inputs, and what the records planned so far decided.
 struct Planner<'p, 'a> {
     inputs: &'p PlanInputs<'a>,
     /// Organizations linked in this plan, by the customer that took them.
@@ -259,6 +268,7 @@ struct Planner<'p, 'a> {
     /// Organizations with exactly the normalized name and address of customers of this run,
     /// and theirs (when the records are the whole run; else `WholeRun` answers).
     same_name_and_address: HashMap<i64, Vec<String>>,
+    /// The ECC duplicates found, by the duplicate's customer number.
     duplicate_of: HashMap<&'a str, &'a EccDuplicate>,
 }
 
@@ -281,6 +291,7 @@ fn unmappable_reason(problems: &[MappingProblem]) -> String {
     )
 }
 
+/// The field map's problems with a record, in one line.
 fn problems_text(problems: &[MappingProblem]) -> String {
     problems
         .iter()
