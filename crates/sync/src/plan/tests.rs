@@ -14,7 +14,9 @@ use crate::existing::{
 };
 use crate::map::{FieldMap, MappedRecord, CUSTOMER_NUMBER_FIELD};
 use crate::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
-use crate::testing::{customer, field_map_with, key_for, other_customer, sync_config};
+use crate::testing::{
+    customer, field_map_with, key_for, other_customer, record_state, sync_config,
+};
 
 mod branches;
 mod deleted_contacts;
@@ -85,17 +87,8 @@ fn person_from(mapped: &MappedRecord, id: i64, org_id: i64) -> ExistingPerson {
 
 fn state(kind: EntityKind, key: &str, pushed: Option<String>) -> RecordState {
     RecordState {
-        connection: "default".into(),
-        kind,
-        ecc_key: key.into(),
-        customer_number: None,
         pushed_hash: pushed,
-        last_seen_at: None,
-        last_run_id: None,
-        failures: 0,
-        retry_after: None,
-        parked: false,
-        last_error: None,
+        ..record_state(kind, key)
     }
 }
 
