@@ -1,8 +1,9 @@
 //! Fixtures shared by the unit tests: a customer as in the brief, a sync config with the
-//! template's defaults, and field keys as `setup` would have created them.
+//! template's defaults, field keys as `setup` would have created them, and a record's state.
 
 use std::time::Duration;
 
+use mlc_canonical::state::{EntityKind, RecordState};
 use mlc_canonical::{
     Address, ContactPerson, Customer, CustomerNumber, DisplayNumber, PaymentTerms,
 };
@@ -12,6 +13,24 @@ use mlc_config::sections::sync::{
 use mlc_config::{MappingConfig, Schedule, SyncConfig};
 
 use crate::map::{FieldKeys, FieldMap, FieldMapSpec};
+
+/// The store's state of a record of connection "default" that has never failed; tests set
+/// what they are about with struct update syntax.
+pub fn record_state(kind: EntityKind, ecc_key: &str) -> RecordState {
+    RecordState {
+        connection: "default".into(),
+        kind,
+        ecc_key: ecc_key.into(),
+        customer_number: None,
+        pushed_hash: None,
+        last_seen_at: None,
+        last_run_id: None,
+        failures: 0,
+        retry_after: None,
+        parked: false,
+        last_error: None,
+    }
+}
 
 pub fn sync_config() -> SyncConfig {
     SyncConfig {

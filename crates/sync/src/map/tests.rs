@@ -1,7 +1,9 @@
+use mlc_canonical::Address;
+use mlc_config::sections::sync::ContactDeletedPolicy;
 use mlc_config::{
     FieldRule, FieldTarget, LabelRule, MappingConfig, OwnerRule, Transform, ValueSource,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::*;
 use crate::existing::{ContactEntry, ExistingPerson};

@@ -66,19 +66,16 @@ mod tests {
     use super::*;
     use mlc_canonical::state::EntityKind;
 
+    use crate::testing::record_state;
+
     fn state(failures: u32, retry_after: Option<DateTime<Utc>>, parked: bool) -> RecordState {
         RecordState {
-            connection: "default".into(),
-            kind: EntityKind::Organization,
-            ecc_key: "0000004711".into(),
             customer_number: Some("0000004711".into()),
-            pushed_hash: None,
-            last_seen_at: None,
-            last_run_id: None,
             failures,
             retry_after,
             parked,
             last_error: Some("500 from Pipedrive".into()),
+            ..record_state(EntityKind::Organization, "0000004711")
         }
     }
 

@@ -14,7 +14,7 @@ use mlc_config::sections::sync::ContactDeletedPolicy;
 
 use super::cost::{DELETE_TOKENS, GET_TOKENS, UPDATE_TOKENS};
 use super::{
-    backoff, entry, problems_text, CustomerRecord, KnownRecords, Operation, PlanEntry, PlanInputs,
+    backoff, problems_text, CustomerRecord, KnownRecords, Operation, PlanEntry, PlanInputs,
 };
 use crate::map::diff;
 
@@ -133,7 +133,7 @@ pub fn plan_deleted_contact(
 ) -> PlanEntry {
     let customer = record.customer;
     // Nothing was read for it: the audit's content hash stays empty.
-    let mut planned = entry(
+    let mut planned = PlanEntry::new(
         EntityKind::Person,
         contact_number,
         customer.customer_number.as_str(),

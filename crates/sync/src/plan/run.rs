@@ -198,6 +198,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::testing::record_state;
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-03-02T10:00:00Z")
@@ -207,17 +208,8 @@ mod tests {
 
     fn state(kind: EntityKind, key: &str, customer: &str) -> RecordState {
         RecordState {
-            connection: "default".into(),
-            kind,
-            ecc_key: key.into(),
             customer_number: Some(customer.into()),
-            pushed_hash: None,
-            last_seen_at: None,
-            last_run_id: None,
-            failures: 0,
-            retry_after: None,
-            parked: false,
-            last_error: None,
+            ..record_state(kind, key)
         }
     }
 

@@ -9,7 +9,7 @@ use mlc_config::sections::sync::ContactDeletedPolicy;
 use mlc_config::{FieldRule, FieldTarget, MappingConfig, ValueSource};
 use serde_json::json;
 
-use super::{person_entries, World};
+use super::{actions, person_entries, World};
 use crate::map::STATUS_FIELD;
 use crate::plan::{Operation, Plan, PlanEntry};
 use crate::testing::{contact, customer, field_map_with, key_for, other_customer, sync_config};
@@ -221,10 +221,7 @@ fn only_customers_read_in_this_run_are_judged() {
     )];
     let plan = world.plan();
     assert!(person_entries(&plan).is_empty(), "{plan:#?}");
-    assert!(!plan
-        .entries
-        .iter()
-        .any(|entry| entry.action() == Action::Delete));
+    assert!(!actions(&plan).contains(&Action::Delete));
 }
 
 #[test]

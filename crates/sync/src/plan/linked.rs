@@ -1,0 +1,256 @@
+//! A record linked to a Pipedrive record, organization and person alike. Unchanged since its
+//! last write it costs nothing, unless the run looks for drift: then the fields edited in
+//! Pipedrive since are an update, which the executor settles by `[sync.drift]`
+//! (`crate::drift`). Changed, it is updated with what differs from Pipedrive's copy; linked
+//! just now (matched, or accepted in review), it is given the mapped values. A linked record
+//! Pipedrive lost is an error, never created again.
+
+use mlc_canonical::state::{EntityKind, RecordState};
+use serde_json::{json, Value};
+
+use super::cost::{GET_TOKENS, UPDATE_TOKENS};
+use super::{CustomerRecord, DriftCheck, Operation, PlanEntry, Planner};
+use crate::existing::{ExistingOrganization, ExistingPerson, ExistingRecord};
+use crate::map::{diff, MappedRecord};
+
+/// A mapped record and the Pipedrive record it is linked to.
+pub(super) struct LinkedRecord<'s> {
+    pub id: i64,
+    pub mapped: MappedRecord,
+    /// The hash of `mapped`, stored once the write succeeded; `None` for a person whose
+    /// organization is created in this run (its `org_id` is not known yet).
+    pub mapped_hash: Option<String>,
+    pub state: Option<&'s RecordState>,
+    /// The labels the connector manages: a diff leaves the salespeople's own alone.
+    pub managed_labels: &'s [i64],
+    /// The customer is deleted or blocked under the `label` policy: an update of the status
+    /// label alone is the `label` action.
+    pub labelled: bool,
+}
+
+/// Pipedrive's copy of a record, from the index.
+enum IndexedRecord {
+    Organization(ExistingOrganization),
+    Person(ExistingPerson),
+}
+
+impl IndexedRecord {
+    fn as_existing(&self) -> &dyn ExistingRecord {
+        match self {
+            IndexedRecord::Organization(organization) => organization,
+            IndexedRecord::Person(person) => person,
+        }
+    }
+}
+
+impl<'p, 'a> Planner<'p, 'a> {
+    /// Pipedrive's copy of record `id`: `None` when the run has not loaded the index,
+    /// `Some(None)` when the index does not hold it (deleted or merged in Pipedrive).
+    fn indexed(&self, kind: EntityKind, id: i64) -> Option<Option<IndexedRecord>> {
+        let view = self.inputs.pipedrive.as_ref()?;
+        Some(match kind {
+            EntityKind::Organization => view
+                .existing
+                .organization(id)
+                .map(IndexedRecord::Organization),
+            EntityKind::Person => view.existing.person(id).map(IndexedRecord::Person),
+        })
+    }
+
+    /// A linked record: left alone (or checked for drift) while its mapped content is what
+    /// was last pushed without a failure since, else updated with what differs.
+    pub(super) fn plan_linked_record(
+        &self,
+        record: &CustomerRecord<'_>,
+        mut planned: PlanEntry,
+        linked: LinkedRecord<'_>,
+    ) -> PlanEntry {
+        let LinkedRecord {
+            id,
+            mapped,
+            mapped_hash,
+            state,
+            managed_labels,
+            labelled,
+        } = linked;
+        let unchanged = state.is_some_and(|state| {
+            state.pushed_hash.is_some() && state.pushed_hash == mapped_hash && state.failures == 0
+        });
+        planned.pushed_hash = mapped_hash;
+        let indexed = self.indexed(planned.kind, id);
+        let current = indexed
+            .as_ref()
+            .map(|indexed| indexed.as_ref().map(IndexedRecord::as_existing));
+        if unchanged && !record.replay {
+            return drift_check(record.drift, planned, mapped, managed_labels, id, current);
+        }
+        update_changed(planned, mapped, managed_labels, id, current, labelled)
+    }
+
+    /// Links the record to Pipedrive record `id` and gives it what differs of the mapped
+    /// values (all of them, diffed by the executor, when the index is not loaded).
+    pub(super) fn link_record(
+        &self,
+        mut planned: PlanEntry,
+        mapped: MappedRecord,
+        mapped_hash: Option<String>,
+        managed_labels: &[i64],
+        id: i64,
+        reason: String,
+    ) -> PlanEntry {
+        planned.pushed_hash = mapped_hash;
+        planned.reason = reason;
+        let (changes, diffed) = match self.indexed(planned.kind, id).flatten() {
+            Some(current) => (diff(&mapped, current.as_existing(), managed_labels), true),
+            None => (mapped, false),
+        };
+        planned.tokens = match (diffed, changes.is_empty()) {
+            (true, true) => 0,
+            (true, false) => UPDATE_TOKENS,
+            (false, _) => GET_TOKENS + UPDATE_TOKENS,
+        };
+        planned.operation = Operation::Link {
+            id,
+            changes,
+            diffed,
+        };
+        planned
+    }
+}
+
+/// A linked record whose mapped content is what was last pushed: skipped, unless the run looks
+/// for drift; then the fields Pipedrive holds otherwise (edited there since) are an update
+/// marked `drift`, which the executor settles by `[sync.drift]`. `current` is the record in the
+/// index (`None` without an index, `Some(None)` when the index does not hold it).
+fn drift_check(
+    check: DriftCheck,
+    mut planned: PlanEntry,
+    mapped: MappedRecord,
+    managed_labels: &[i64],
+    id: i64,
+    current: Option<Option<&dyn ExistingRecord>>,
+) -> PlanEntry {
+    planned.reason = "unchanged since the last write".into();
+    match (check, current) {
+        (DriftCheck::Off, _) => {
+            planned.pushed_hash = None;
+        }
+        (_, Some(Some(current))) => {
+            let changes = diff(&mapped, current, managed_labels);
+            if changes.is_empty() {
+                planned.pushed_hash = None;
+                planned.reason =
+                    "unchanged since the last write, and Pipedrive holds what was pushed".into();
+                return planned;
+            }
+            let fields: Vec<&str> = changes.owned_fields().collect();
+            let held: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|field| {
+                    (
+                        field.to_string(),
+                        current.current_value(field).unwrap_or(Value::Null),
+                    )
+                })
+                .collect();
+            planned.reason = format!(
+                "edited in Pipedrive since the last write: {}",
+                fields.join(", ")
+            );
+            planned.evidence = Some(json!({ "pipedrive": held }));
+            planned.operation = Operation::Update {
+                id,
+                changes,
+                diffed: true,
+            };
+            planned.drift = true;
+            planned.tokens = UPDATE_TOKENS;
+        }
+        (DriftCheck::AgainstIndex, None) => {
+            // Planned again once the index is loaded.
+            planned.pushed_hash = None;
+            planned.needs_index = true;
+        }
+        (DriftCheck::AgainstRecord, None) | (_, Some(None)) => {
+            // Fetched by id: a record gone from the list is found deleted (and then follows
+            // `sync.on_pipedrive_deleted`) or merged; one edited is settled field by field.
+            planned.reason =
+                "unchanged since the last write; compared with the record in Pipedrive".into();
+            planned.operation = Operation::Update {
+                id,
+                changes: mapped,
+                diffed: false,
+            };
+            planned.drift = true;
+            planned.tokens = GET_TOKENS + UPDATE_TOKENS;
+        }
+    }
+    planned
+}
+
+/// The update of a linked record whose mapped content changed: diffed against the index when
+/// it is loaded, else left to the executor to diff against a fetched copy.
+fn update_changed(
+    mut planned: PlanEntry,
+    mapped: MappedRecord,
+    managed_labels: &[i64],
+    id: i64,
+    current: Option<Option<&dyn ExistingRecord>>,
+    labelled: bool,
+) -> PlanEntry {
+    let kind = planned.kind;
+    match current {
+        Some(None) => {
+            planned.operation = Operation::Error;
+            planned.reason = match kind {
+                EntityKind::Organization => format!(
+                    "the linked organization {id} is not in Pipedrive any more (deleted or merged there); not re-created, check it and the link"
+                ),
+                EntityKind::Person => format!(
+                    "the linked person {id} is not in Pipedrive any more (deleted or merged there); not re-created"
+                ),
+            };
+            planned.pushed_hash = None;
+        }
+        Some(Some(current)) => {
+            let changes = diff(&mapped, current, managed_labels);
+            if changes.is_empty() {
+                planned.reason =
+                    "changed in ECC, but Pipedrive already holds the mapped values".into();
+                return planned;
+            }
+            planned.reason = format!(
+                "changed: {}",
+                changes.owned_fields().collect::<Vec<_>>().join(", ")
+            );
+            planned.operation = if labelled && only_the_labels(&changes) {
+                Operation::Label { id, changes }
+            } else {
+                Operation::Update {
+                    id,
+                    changes,
+                    diffed: true,
+                }
+            };
+            planned.tokens = UPDATE_TOKENS;
+        }
+        None => {
+            planned.reason = format!(
+                "mapped content changed; fields to send are decided against the current {kind}"
+            );
+            planned.operation = Operation::Update {
+                id,
+                changes: mapped,
+                diffed: false,
+            };
+            planned.tokens = GET_TOKENS + UPDATE_TOKENS;
+        }
+    }
+    planned
+}
+
+/// Whether an update changes nothing but the labels (under the `label` policy: the status
+/// label, the `label` action).
+fn only_the_labels(changes: &MappedRecord) -> bool {
+    changes.len() == 1 && changes.get("label_ids").is_some()
+}
