@@ -232,7 +232,7 @@ pub struct RfcSource {
 fn group_by(rows: Vec<Row>, field: &str) -> HashMap<String, Vec<Row>> {
     let mut grouped: HashMap<String, Vec<Row>> = HashMap::new();
     for row in rows {
-        let key = row.get(field).cloned().unwrap_or_default();
+        let key = row.value(field).to_string();
         grouped.entry(key).or_default().push(row);
     }
     grouped
@@ -241,8 +241,8 @@ fn group_by(rows: Vec<Row>, field: &str) -> HashMap<String, Vec<Row>> {
 fn group_by_address_and_person(rows: Vec<Row>) -> HashMap<(String, String), Vec<Row>> {
     let mut grouped: HashMap<(String, String), Vec<Row>> = HashMap::new();
     for row in rows {
-        let address = row.get("ADDRNUMBER").cloned().unwrap_or_default();
-        let person = row.get("PERSNUMBER").cloned().unwrap_or_default();
+        let address = row.value("ADDRNUMBER").to_string();
+        let person = row.value("PERSNUMBER").to_string();
         grouped.entry((address, person)).or_default().push(row);
     }
     grouped
@@ -250,14 +250,15 @@ fn group_by_address_and_person(rows: Vec<Row>) -> HashMap<(String, String), Vec<
 
 fn index_by(rows: Vec<Row>, field: &str) -> HashMap<String, Row> {
     rows.into_iter()
-        .map(|row| (row.get(field).cloned().unwrap_or_default(), row))
+        .map(|row| (row.value(field).to_string(), row))
         .collect()
 }
 
 fn field_values(rows: &[Row], field: &str) -> Vec<String> {
     let set: BTreeSet<String> = rows
         .iter()
-        .filter_map(|row| row.get(field).filter(|value| !value.is_empty()).cloned())
+        .filter_map(|row| row.get(field).filter(|value| !value.is_empty()))
+        .map(str::to_string)
         .collect();
     set.into_iter().collect()
 }
@@ -309,12 +310,7 @@ impl RfcSource {
                 )?;
                 let texts = |rows: Vec<Row>, key: &str| -> HashMap<String, String> {
                     rows.into_iter()
-                        .map(|row| {
-                            (
-                                row.get(key).cloned().unwrap_or_default(),
-                                row.get("VTEXT").cloned().unwrap_or_default(),
-                            )
-                        })
+                        .map(|row| (row.value(key).to_string(), row.value("VTEXT").to_string()))
                         .collect()
                 };
                 Ok((texts(payment, "ZTERM"), texts(function, "PAFKT")))
@@ -352,9 +348,9 @@ impl RfcSource {
         Ok(customers
             .iter()
             .chain(&contacts)
-            .filter_map(|row| row.get("KUNNR"))
+            .map(|row| row.value("KUNNR"))
             .filter(|number| !number.is_empty())
-            .cloned()
+            .map(str::to_string)
             .collect())
     }
 
@@ -391,9 +387,9 @@ impl RfcSource {
             .await?;
         Ok(rows
             .iter()
-            .filter_map(|row| row.get("KUNNR"))
+            .map(|row| row.value("KUNNR"))
             .filter(|number| !number.is_empty())
-            .cloned()
+            .map(str::to_string)
             .collect())
     }
 
@@ -518,8 +514,8 @@ impl RfcSource {
         };
         for row in &kna1 {
             tables.address_number.insert(
-                row.get("KUNNR").cloned().unwrap_or_default(),
-                row.get("ADRNR").cloned().unwrap_or_default(),
+                row.value("KUNNR").to_string(),
+                row.value("ADRNR").to_string(),
             );
         }
         tables.addresses = index_by(adrc_rows, "ADDRNUMBER");
@@ -530,7 +526,7 @@ impl RfcSource {
         let ship_to_numbers: Vec<String> = ship_to
             .values()
             .filter_map(|partners| partners.first())
-            .filter_map(|partner| partner.get("KUNN2").cloned())
+            .filter_map(|partner| partner.get("KUNN2").map(str::to_string))
             .filter(|number| !number.is_empty() && !tables.address_number.contains_key(number))
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -562,8 +558,8 @@ impl RfcSource {
         let ship_to_addresses = field_values(&ship_to_kna1, "ADRNR");
         for row in ship_to_kna1 {
             tables.address_number.insert(
-                row.get("KUNNR").cloned().unwrap_or_default(),
-                row.get("ADRNR").cloned().unwrap_or_default(),
+                row.value("KUNNR").to_string(),
+                row.value("ADRNR").to_string(),
             );
         }
         let missing_addresses: Vec<String> = ship_to_addresses
@@ -686,10 +682,7 @@ impl CustomerSource for RfcSource {
         // Returns the document's object id when it was not returned before; remembers what the
         // next window will read again.
         let take = |row: &Row, id: String, next: &mut DeltaCursor| -> bool {
-            let stamp = sap_date_time(
-                row.get("UDATE").map(String::as_str).unwrap_or(""),
-                row.get("UTIME").map(String::as_str).unwrap_or(""),
-            );
+            let stamp = sap_date_time(row.value("UDATE"), row.value("UTIME"));
             let new = !since.seen_changes.contains(&id);
             if stamp.is_some_and(|stamp| stamp >= next_window && stamp >= window_start) {
                 next.seen_changes.push(id);
@@ -697,23 +690,17 @@ impl CustomerSource for RfcSource {
             new
         };
         for row in &change_rows {
-            let object = row.get("OBJECTID").cloned().unwrap_or_default();
-            let id = format!(
-                "{object}/{}",
-                row.get("CHANGENR").map(String::as_str).unwrap_or("")
-            );
+            let object = row.value("OBJECTID").to_string();
+            let id = format!("{object}/{}", row.value("CHANGENR"));
             if take(row, id, &mut next) {
                 numbers.insert(object);
             }
         }
         let mut address_numbers = BTreeSet::new();
         for row in &address_rows {
-            let class = row.get("OBJECTCLAS").map(String::as_str).unwrap_or("");
-            let object = row.get("OBJECTID").map(String::as_str).unwrap_or("");
-            let id = format!(
-                "{class}:{object}/{}",
-                row.get("CHANGENR").map(String::as_str).unwrap_or("")
-            );
+            let class = row.value("OBJECTCLAS");
+            let object = row.value("OBJECTID");
+            let id = format!("{class}:{object}/{}", row.value("CHANGENR"));
             if take(row, id, &mut next) {
                 address_numbers.extend(numbers_in_object_id(object));
             }
@@ -721,11 +708,14 @@ impl CustomerSource for RfcSource {
         numbers.extend(self.owners_of_addresses(&address_numbers).await?);
         let next_window_day = sap_date(&next.window_start(self.settings.overlap));
         for row in &created_rows {
-            let number = row.get("KUNNR").cloned().unwrap_or_default();
+            let number = row.value("KUNNR").to_string();
             if !since.seen_new.contains(&number) {
                 numbers.insert(number.clone());
             }
-            if row.get("ERDAT").is_some_and(|day| *day >= next_window_day) {
+            if row
+                .get("ERDAT")
+                .is_some_and(|day| day >= next_window_day.as_str())
+            {
                 next.seen_new.push(number);
             }
         }

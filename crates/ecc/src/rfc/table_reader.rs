@@ -3,7 +3,7 @@
 //! the key fields in every group, rows cut by OFFSET/LENGTH in characters, groups joined again on
 //! the key, paging by key range (`key GT last`, ROWCOUNT, sorted here), never by ROWSKIPS.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -33,8 +33,7 @@ pub struct FieldLayout {
     pub kind: String,
 }
 
-/// A table row: field → trimmed value.
-pub type Row = BTreeMap<String, String>;
+pub use super::row::{Row, RowBuilder, RowJoiner, RowLayout};
 
 /// What to read from one table: the key (for paging and joining), the other fields, a filter.
 #[derive(Debug, Clone)]
@@ -103,26 +102,44 @@ pub fn pack_field_groups(
         .collect())
 }
 
+/// The names of `layout`'s fields, shared by every row read with it.
+pub fn row_layout(layout: &[FieldLayout]) -> Arc<RowLayout> {
+    RowLayout::new(layout.iter().map(|field| &field.name))
+}
+
 /// Cuts one WA row into fields by OFFSET/LENGTH counted in characters. SAP drops trailing
 /// blanks in SOAP, so a row may be shorter than its layout; missing characters are blanks.
-pub fn parse_wa(wa: &str, layout: &[FieldLayout]) -> Row {
-    let chars: Vec<char> = wa.chars().collect();
-    layout
-        .iter()
-        .map(|field| {
-            let start = field.offset.min(chars.len());
-            let end = (field.offset + field.length).min(chars.len());
-            let value: String = chars[start..end].iter().collect();
-            // Only SAP's blank padding is cut: a tab or line break in the data stays visible.
-            let value = value.trim_matches(' ');
-            let value = match field.kind.as_str() {
-                // A cut-off packed value keeps its star: `cut_off_packed` finds it.
-                "P" => packed_number(value).unwrap_or_else(|| value.to_string()),
-                _ => value.to_string(),
-            };
-            (field.name.clone(), value)
-        })
-        .collect()
+/// `names` is [`row_layout`] of `layout`.
+pub fn parse_wa(wa: &str, layout: &[FieldLayout], names: &Arc<RowLayout>) -> Row {
+    debug_assert_eq!(layout.len(), names.len());
+    // Byte offset of every character, and of the end; ASCII rows (most) need none.
+    let char_starts: Option<Vec<usize>> = (!wa.is_ascii()).then(|| {
+        wa.char_indices()
+            .map(|(start, _)| start)
+            .chain([wa.len()])
+            .collect()
+    });
+    let char_count = char_starts
+        .as_ref()
+        .map_or(wa.len(), |starts| starts.len() - 1);
+    let byte_at = |position: usize| match &char_starts {
+        Some(starts) => starts[position],
+        None => position,
+    };
+    let mut row = RowBuilder::new(names.clone(), wa.len());
+    for field in layout {
+        let start = field.offset.min(char_count);
+        let end = field.offset.saturating_add(field.length).min(char_count);
+        let value = wa.get(byte_at(start)..byte_at(end)).unwrap_or("");
+        // Only SAP's blank padding is cut: a tab or line break in the data stays visible.
+        let value = value.trim_matches(' ');
+        match field.kind.as_str() {
+            // A cut-off packed value keeps its star: `cut_off_packed` finds it.
+            "P" => row.push(packed_number(value).as_deref().unwrap_or(value)),
+            _ => row.push(value),
+        }
+    }
+    row.finish()
 }
 
 /// A packed number (type P) as RFC_READ_TABLE writes it: moved into as many characters as the
@@ -169,13 +186,13 @@ fn cut_off_packed(
     row: &Row,
 ) -> Result<(), EccError> {
     for field in layout.iter().filter(|field| field.kind == "P") {
-        let value = row.get(&field.name).map(String::as_str).unwrap_or("");
+        let value = row.value(&field.name);
         if packed_number(value).is_some() {
             continue;
         }
         let key: Vec<String> = keys
             .iter()
-            .map(|key| format!("{key}={}", row.get(*key).map(String::as_str).unwrap_or("")))
+            .map(|key| format!("{key}={}", row.value(key)))
             .collect();
         return Err(EccError::Malformed {
             source_name: format!("{function} on {table}"),
@@ -447,10 +464,17 @@ impl TableReader {
                 ),
             });
         }
+        let names = row_layout(&layout);
         let rows: Vec<Row> = reply
             .table("DATA")
             .iter()
-            .map(|row| parse_wa(row.get("WA").map(String::as_str).unwrap_or(""), &layout))
+            .map(|row| {
+                parse_wa(
+                    row.get("WA").map(String::as_str).unwrap_or(""),
+                    &layout,
+                    &names,
+                )
+            })
             .collect();
         for row in &rows {
             cut_off_packed(read.table, &function, read.keys, &layout, row)?;
@@ -485,8 +509,14 @@ impl TableReader {
         let key_of = |row: &Row| -> Vec<String> {
             read.keys
                 .iter()
-                .map(|key| row.get(*key).cloned().unwrap_or_default())
+                .map(|key| row.value(key).to_string())
                 .collect()
+        };
+        let by_key = |a: &Row, b: &Row| {
+            read.keys
+                .iter()
+                .map(|key| a.value(key))
+                .cmp(read.keys.iter().map(|key| b.value(key)))
         };
         loop {
             if pager.finished {
@@ -516,7 +546,7 @@ impl TableReader {
             let mut rows = self
                 .read_group(read, &groups[0], &range, rows_per_call + 1)
                 .await?;
-            rows.sort_by_key(|row| key_of(row));
+            rows.sort_by(by_key);
             if rows.len() > rows_per_call {
                 pager.overflowed(rows.iter().map(key_of).collect(), upper);
                 continue;
@@ -526,21 +556,22 @@ impl TableReader {
             if rows.is_empty() {
                 continue;
             }
-            if groups.len() > 1 {
-                let index: HashMap<Vec<String>, usize> = rows
+            for group in groups.iter().skip(1) {
+                // The same complete range again: the same rows, other columns.
+                let part = self.read_group(read, group, &range, 0).await?;
+                let index: HashMap<Vec<String>, usize> = part
                     .iter()
                     .enumerate()
                     .map(|(position, row)| (key_of(row), position))
                     .collect();
-                for group in &groups[1..] {
-                    // The same complete range again: the same rows, other columns.
-                    let part = self.read_group(read, group, &range, 0).await?;
-                    for part_row in part {
-                        if let Some(position) = index.get(&key_of(&part_row)) {
-                            rows[*position].extend(part_row);
-                        }
-                    }
-                }
+                let mut joiner = RowJoiner::default();
+                rows = rows
+                    .into_iter()
+                    .map(|row| match index.get(&key_of(&row)) {
+                        Some(position) => joiner.join(row, &part[*position]),
+                        None => row,
+                    })
+                    .collect();
             }
             return Ok(Some(Page { rows, lower, upper }));
         }
@@ -590,10 +621,7 @@ impl TableReader {
             let wanted: std::collections::HashSet<&str> =
                 unique.iter().map(|value| value.as_str()).collect();
             let mut rows = self.read_all(&ranged).await?;
-            rows.retain(|row| {
-                row.get(field)
-                    .is_some_and(|value| wanted.contains(value.as_str()))
-            });
+            rows.retain(|row| row.get(field).is_some_and(|value| wanted.contains(value)));
             return Ok(rows);
         }
         let chunks: Vec<Vec<String>> = unique
@@ -784,6 +812,8 @@ impl KeyPager {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -810,10 +840,11 @@ mod tests {
                 kind: "P".into(),
             },
         ];
-        let row = parse_wa("0000004711|2.5", &layout);
-        assert_eq!(row["UNTTO"], "2.5");
+        let names = row_layout(&layout);
+        let row = parse_wa("0000004711|2.5", &layout, &names);
+        assert_eq!(row.get("UNTTO"), Some("2.5"));
         assert!(cut_off_packed("KNVV", "RFC_READ_TABLE", &["KUNNR"], &layout, &row).is_ok());
-        let row = parse_wa("0000004711|*.0", &layout);
+        let row = parse_wa("0000004711|*.0", &layout, &names);
         let error = cut_off_packed("KNVV", "RFC_READ_TABLE", &["KUNNR"], &layout, &row)
             .unwrap_err()
             .to_string();
@@ -845,14 +876,32 @@ mod tests {
                 kind: "C".into(),
             },
         ];
+        let names = row_layout(&layout);
         // A name holding the delimiter, multi-byte characters, and trailing blanks cut off.
-        let row = parse_wa("0000000042|Mü|ler & Söhn|Köln", &layout);
-        assert_eq!(row["KUNNR"], "0000000042");
-        assert_eq!(row["NAME1"], "Mü|ler & Söhn");
-        assert_eq!(row["ORT01"], "Köln");
-        let short = parse_wa("0000000043|Ab", &layout);
-        assert_eq!(short["NAME1"], "Ab");
-        assert_eq!(short["ORT01"], "");
+        let row = parse_wa("0000000042|Mü|ler & Söhn|Köln", &layout, &names);
+        assert_eq!(row.get("KUNNR"), Some("0000000042"));
+        assert_eq!(row.get("NAME1"), Some("Mü|ler & Söhn"));
+        assert_eq!(row.get("ORT01"), Some("Köln"));
+        let short = parse_wa("0000000043|Ab", &layout, &names);
+        assert_eq!(short.get("NAME1"), Some("Ab"));
+        assert_eq!(short.get("ORT01"), Some(""));
+        // Blank fields inside the row, and a line cut off in the middle of a multi-byte field.
+        let blanks = parse_wa("0000000044|             |Zürich  ", &layout, &names);
+        assert_eq!(blanks.get("NAME1"), Some(""));
+        assert_eq!(blanks.get("ORT01"), Some("Zürich"));
+        let cut = parse_wa("0000000045|Ørsted Å", &layout, &names);
+        assert_eq!(cut.get("NAME1"), Some("Ørsted Å"));
+        assert_eq!(cut.get("ORT01"), Some(""));
+        // Only blanks are padding: a tab in the data stays.
+        let tab = parse_wa("0000000046|\tTab          |x", &layout, &names);
+        assert_eq!(tab.get("NAME1"), Some("\tTab"));
+        // Every row of a read shares the names of its layout.
+        for parsed in [&row, &short, &blanks, &cut, &tab] {
+            assert!(Arc::ptr_eq(parsed.layout(), &names));
+        }
+        assert!(parse_wa("", &layout, &names)
+            .fields()
+            .all(|(_, value)| value.is_empty()));
     }
 
     #[test]
@@ -1011,6 +1060,50 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A row written as RFC_READ_TABLE writes it (each value padded with blanks to its
+        /// field's length in characters, fields joined by the delimiter, trailing blanks
+        /// dropped as SOAP drops them, perhaps cut shorter still) reads back as its values.
+        #[test]
+        fn a_written_row_reads_back_as_its_values(
+            values in proptest::collection::vec("[a-zA-Z0-9 äöüßÅø€漢|\t.-]{0,12}", 1..12),
+            extra in proptest::collection::vec(0usize..4, 12),
+            cut in proptest::option::of(0usize..200),
+        ) {
+            let mut layout = Vec::new();
+            let mut offset = 0;
+            for (index, value) in values.iter().enumerate() {
+                let length = value.chars().count() + extra[index];
+                layout.push(FieldLayout {
+                    name: format!("F{index}"),
+                    offset,
+                    length,
+                    kind: "C".into(),
+                });
+                offset += length + 1;
+            }
+            let written: Vec<String> = values
+                .iter()
+                .zip(&layout)
+                .map(|(value, field)| format!("{value:<width$}", width = field.length))
+                .collect();
+            let mut wa = written.join(DELIMITER).trim_end_matches(' ').to_string();
+            if let Some(cut) = cut {
+                wa = wa.chars().take(cut).collect();
+            }
+            let kept = wa.chars().count();
+            let names = row_layout(&layout);
+            let row = parse_wa(&wa, &layout, &names);
+            for (value, field) in values.iter().zip(&layout) {
+                let expected: String = value
+                    .chars()
+                    .take(kept.saturating_sub(field.offset))
+                    .collect();
+                proptest::prop_assert_eq!(row.value(&field.name), expected.trim_matches(' '));
+            }
+        }
+    }
+
+    proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
         #[test]
         fn key_range_paging_returns_every_row_once_whatever_the_server_order(
@@ -1032,7 +1125,7 @@ mod tests {
                 }
                 Ok(rows)
             })?;
-            let got: Vec<String> = rows.iter().map(|row| row["KUNNR"].clone()).collect();
+            let got: Vec<String> = rows.iter().map(|row| row.value("KUNNR").to_string()).collect();
             proptest::prop_assert_eq!(got, keys);
         }
     }
