@@ -578,7 +578,12 @@ impl RfcSource {
 
         let read_at = Utc::now();
         let source = format!("{}:KNA1", self.label);
-        let mut batch = ExtractBatch::default();
+        // Sized once: growing by doubling left up to half of a page's records unused, and held
+        // the old and the new buffer at once while it copied.
+        let mut batch = ExtractBatch {
+            records: Vec::with_capacity(kna1.len()),
+            ..ExtractBatch::default()
+        };
         for row in &kna1 {
             let (customer, problems) = assemble_customer(row, &tables, settings.policy);
             match customer {
