@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
 use mlc_config::sections::ecc::DirtyRecordPolicy;
 use mlc_config::CustomerSelection;
@@ -21,6 +21,9 @@ use crate::error::EccError;
 use crate::rfc::table_reader::{KeyPager, Row, TableRead, TableReader};
 use crate::rfc::where_clause::{Condition, Op};
 use crate::source::{CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead};
+
+mod time_zone;
+pub use time_zone::time_zone_check;
 
 /// The tables the extraction reads, for `check` and for the agent's allow-list.
 pub const TABLES_READ: [&str; 13] = [
@@ -44,75 +47,6 @@ const PROBE_FIELDS: [&str; 13] = [
     "OBJECTCLAS",
     "TZONESYS",
 ];
-
-/// SAP time zones (table TTZZ) and an IANA zone with the same rules, to compare TTZCU-TZONESYS
-/// with `ecc.timezone`.
-const SAP_TIME_ZONES: [(&str, &str); 12] = [
-    ("UTC", "UTC"),
-    ("GMT", "UTC"),
-    ("GMTUK", "Europe/London"),
-    ("CET", "Europe/Berlin"),
-    ("EET", "Europe/Helsinki"),
-    ("EST", "America/New_York"),
-    ("CST", "America/Chicago"),
-    ("MST", "America/Denver"),
-    ("PST", "America/Los_Angeles"),
-    ("JAPAN", "Asia/Tokyo"),
-    ("INDIA", "Asia/Kolkata"),
-    ("AUSNSW", "Australia/Sydney"),
-];
-
-/// The `ecc time zone` check line: whether `ecc.timezone` keeps the same time as the system's
-/// own zone (TTZCU-TZONESYS) in winter and in summer. Change documents carry the system's local
-/// time, so a wrong zone shifts every delta window.
-pub fn time_zone_check(system_zone: &str, configured: Tz) -> CheckLine {
-    let name = "ecc time zone";
-    let system_zone = system_zone.trim();
-    let Some(like) = SAP_TIME_ZONES
-        .iter()
-        .find(|(sap, _)| *sap == system_zone)
-        .and_then(|(_, iana)| iana.parse::<Tz>().ok())
-    else {
-        return CheckLine::passed(
-            name,
-            format!(
-                "the system's zone {system_zone:?} (TTZCU-TZONESYS) is not one ml-connector knows; \
-                 make sure ecc.timezone = \"{}\" keeps the same time",
-                configured.name()
-            ),
-        );
-    };
-    use chrono::{Offset, TimeZone};
-    let year = Utc::now().year();
-    let same = [1, 7].iter().all(|month| {
-        let instant = Utc
-            .with_ymd_and_hms(year, *month, 15, 12, 0, 0)
-            .single()
-            .unwrap_or_else(Utc::now);
-        instant.with_timezone(&like).offset().fix()
-            == instant.with_timezone(&configured).offset().fix()
-    });
-    if same {
-        CheckLine::passed(
-            name,
-            format!(
-                "{system_zone} (TTZCU-TZONESYS) matches ecc.timezone {}",
-                configured.name()
-            ),
-        )
-    } else {
-        CheckLine::failed(
-            name,
-            format!(
-                "the system's time zone is {system_zone} (TTZCU-TZONESYS, like {}) but ecc.timezone is {}: \
-                 change documents would be read in the wrong window; set ecc.timezone = \"{}\"",
-                like.name(),
-                configured.name(),
-                like.name()
-            ),
-        )
-    }
-}
 
 /// Change-document object classes of Business Address Services: organization addresses
 /// (address type 1), private addresses of persons (type 2) and persons at a company's address
@@ -904,175 +838,4 @@ impl FullRead for RfcFullRead {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kna1(group: &str, country: &str, created: &str) -> Row {
-        [("KTOKD", group), ("LAND1", country), ("ERDAT", created)]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn each_select_key_admits_and_refuses_customers() {
-        let everything = CustomerSelection::default();
-        assert!(selected(
-            &everything,
-            &kna1("CPD", "XX", "19990101"),
-            false,
-            false
-        ));
-        assert!(selection_condition(&everything).is_empty());
-
-        let groups = CustomerSelection {
-            account_groups: vec!["0001".into()],
-            ..Default::default()
-        };
-        assert!(selected(
-            &groups,
-            &kna1("0001", "DE", "20200101"),
-            false,
-            false
-        ));
-        assert!(!selected(
-            &groups,
-            &kna1("0002", "DE", "20200101"),
-            false,
-            false
-        ));
-
-        let excluded = CustomerSelection {
-            exclude_account_groups: vec!["CPD".into()],
-            ..Default::default()
-        };
-        assert!(!selected(
-            &excluded,
-            &kna1("CPD", "DE", "20200101"),
-            true,
-            true
-        ));
-        assert!(selected(
-            &excluded,
-            &kna1("0001", "DE", "20200101"),
-            true,
-            true
-        ));
-
-        let countries = CustomerSelection {
-            countries: vec!["DE".into(), "AT".into()],
-            ..Default::default()
-        };
-        assert!(selected(
-            &countries,
-            &kna1("0001", "AT", "20200101"),
-            false,
-            false
-        ));
-        assert!(!selected(
-            &countries,
-            &kna1("0001", "FR", "20200101"),
-            false,
-            false
-        ));
-
-        let company = CustomerSelection {
-            only_with_company_code: true,
-            ..Default::default()
-        };
-        assert!(selected(
-            &company,
-            &kna1("0001", "DE", "20200101"),
-            true,
-            false
-        ));
-        assert!(!selected(
-            &company,
-            &kna1("0001", "DE", "20200101"),
-            false,
-            true
-        ));
-
-        let area = CustomerSelection {
-            only_with_sales_area: true,
-            ..Default::default()
-        };
-        assert!(selected(
-            &area,
-            &kna1("0001", "DE", "20200101"),
-            false,
-            true
-        ));
-        assert!(!selected(
-            &area,
-            &kna1("0001", "DE", "20200101"),
-            true,
-            false
-        ));
-
-        let created = CustomerSelection {
-            created_after: Some("20200101".into()),
-            ..Default::default()
-        };
-        assert!(selected(
-            &created,
-            &kna1("0001", "DE", "20200102"),
-            false,
-            false
-        ));
-        assert!(!selected(
-            &created,
-            &kna1("0001", "DE", "20200101"),
-            false,
-            false
-        ));
-
-        let all = CustomerSelection {
-            account_groups: vec!["0001".into()],
-            exclude_account_groups: vec!["CPD".into()],
-            countries: vec!["DE".into()],
-            created_after: Some("20200101".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            selection_condition(&all).to_lines().unwrap().join(" "),
-            "( KTOKD IN ( '0001' ) AND KTOKD NE 'CPD' AND LAND1 IN ( 'DE' ) AND ERDAT GT '20200101' )"
-        );
-    }
-
-    #[test]
-    fn the_time_zone_check_compares_the_systems_zone_with_the_configured_one() {
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let new_york: Tz = "America/New_York".parse().unwrap();
-        assert!(time_zone_check("CET", berlin).ok);
-        assert!(time_zone_check("CET", "Europe/Vienna".parse().unwrap()).ok);
-        let mismatch = time_zone_check("CET", new_york);
-        assert!(!mismatch.ok);
-        assert!(
-            mismatch.detail.contains("CET") && mismatch.detail.contains("America/New_York"),
-            "{}",
-            mismatch.detail
-        );
-        assert!(!time_zone_check("UTC", berlin).ok);
-        assert!(time_zone_check("EST", new_york).ok);
-        assert!(
-            time_zone_check("ZZZ", berlin).ok,
-            "unknown zones are not failed"
-        );
-    }
-
-    #[test]
-    fn object_ids_of_address_change_documents_give_their_numbers() {
-        assert_eq!(numbers_in_object_id("BP  0000010042"), vec!["0000010042"]);
-        assert_eq!(
-            numbers_in_object_id("BP  00000100420000500001"),
-            vec!["0000010042", "0000500001"]
-        );
-        assert_eq!(
-            numbers_in_object_id("BC01 0000010042 0000500001"),
-            vec!["0000010042", "0000500001"]
-        );
-        assert!(numbers_in_object_id("0000004711").len() == 1);
-        assert!(numbers_in_object_id("BP  123").is_empty());
-    }
-}
+mod tests;
