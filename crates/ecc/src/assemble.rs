@@ -54,7 +54,7 @@ pub struct CustomerTables {
 }
 
 fn value<'a>(row: &'a Row, field: &str) -> &'a str {
-    row.get(field).map(String::as_str).unwrap_or("")
+    row.value(field)
 }
 
 fn optional(text: &str) -> Option<String> {
@@ -555,7 +555,13 @@ mod tests {
             vec![row(&[("FLGDEFAULT", "X"), ("SMTP_ADDR", "info(at)x.de")])],
         );
         if let Some(address) = tables.addresses.get_mut("0000000100") {
-            address.insert("NAME1".into(), "Müller\u{7}Maschinenbau".into());
+            *address = address
+                .fields()
+                .map(|(name, value)| match name {
+                    "NAME1" => (name, "Müller\u{7}Maschinenbau"),
+                    _ => (name, value),
+                })
+                .collect();
         }
         let dirty = kna1();
         let (skipped, problems) = assemble_customer(&dirty, &tables, DirtyRecordPolicy::Skip);
@@ -644,8 +650,10 @@ mod tests {
     #[test]
     fn flags_count_in_the_company_code_the_sales_area_and_on_contacts() {
         let clean = |tables: &CustomerTables| {
-            let mut kna1 = kna1();
-            kna1.remove("AUFSD");
+            let kna1: Row = kna1()
+                .fields()
+                .filter(|(name, _)| *name != "AUFSD")
+                .collect();
             assemble_customer(&kna1, tables, DirtyRecordPolicy::Skip)
                 .0
                 .unwrap()
@@ -678,7 +686,8 @@ mod tests {
         }
 
         let mut tables = sample_tables();
-        tables.contacts.get_mut("0000004711").unwrap()[0].insert("LOEVM".into(), "X".into());
+        let contact = &mut tables.contacts.get_mut("0000004711").unwrap()[0];
+        *contact = contact.fields().chain([("LOEVM", "X")]).collect();
         assert!(clean(&tables).contacts.is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! (`soap`) or the agent's WebSocket (`crate::agent`). The table reader above them does not
 //! know which one it talks to.
 
+pub mod row;
 pub mod soap;
 pub mod system_info;
 pub mod table_reader;

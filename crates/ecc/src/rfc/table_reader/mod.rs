@@ -3,7 +3,7 @@
 //! the key fields in every group, rows cut by OFFSET/LENGTH in characters, groups joined again on
 //! the key, paging by key range (`key GT last`, ROWCOUNT, sorted here), never by ROWSKIPS.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -33,8 +33,7 @@ pub struct FieldLayout {
     pub kind: String,
 }
 
-/// A table row: field → trimmed value.
-pub type Row = BTreeMap<String, String>;
+pub use super::row::{Row, RowBuilder, RowJoiner, RowLayout};
 
 /// What to read from one table: the key (for paging and joining), the other fields, a filter.
 #[derive(Debug, Clone)]
@@ -103,26 +102,44 @@ pub fn pack_field_groups(
         .collect())
 }
 
+/// The names of `layout`'s fields, shared by every row read with it.
+pub fn row_layout(layout: &[FieldLayout]) -> Arc<RowLayout> {
+    RowLayout::new(layout.iter().map(|field| &field.name))
+}
+
 /// Cuts one WA row into fields by OFFSET/LENGTH counted in characters. SAP drops trailing
 /// blanks in SOAP, so a row may be shorter than its layout; missing characters are blanks.
-pub fn parse_wa(wa: &str, layout: &[FieldLayout]) -> Row {
-    let chars: Vec<char> = wa.chars().collect();
-    layout
-        .iter()
-        .map(|field| {
-            let start = field.offset.min(chars.len());
-            let end = (field.offset + field.length).min(chars.len());
-            let value: String = chars[start..end].iter().collect();
-            // Only SAP's blank padding is cut: a tab or line break in the data stays visible.
-            let value = value.trim_matches(' ');
-            let value = match field.kind.as_str() {
-                // A cut-off packed value keeps its star: `cut_off_packed` finds it.
-                "P" => packed_number(value).unwrap_or_else(|| value.to_string()),
-                _ => value.to_string(),
-            };
-            (field.name.clone(), value)
-        })
-        .collect()
+/// `names` is [`row_layout`] of `layout`.
+pub fn parse_wa(wa: &str, layout: &[FieldLayout], names: &Arc<RowLayout>) -> Row {
+    debug_assert_eq!(layout.len(), names.len());
+    // Byte offset of every character, and of the end; ASCII rows (most) need none.
+    let char_starts: Option<Vec<usize>> = (!wa.is_ascii()).then(|| {
+        wa.char_indices()
+            .map(|(start, _)| start)
+            .chain([wa.len()])
+            .collect()
+    });
+    let char_count = char_starts
+        .as_ref()
+        .map_or(wa.len(), |starts| starts.len() - 1);
+    let byte_at = |position: usize| match &char_starts {
+        Some(starts) => starts[position],
+        None => position,
+    };
+    let mut row = RowBuilder::new(names.clone(), wa.len());
+    for field in layout {
+        let start = field.offset.min(char_count);
+        let end = field.offset.saturating_add(field.length).min(char_count);
+        let value = wa.get(byte_at(start)..byte_at(end)).unwrap_or("");
+        // Only SAP's blank padding is cut: a tab or line break in the data stays visible.
+        let value = value.trim_matches(' ');
+        match field.kind.as_str() {
+            // A cut-off packed value keeps its star: `cut_off_packed` finds it.
+            "P" => row.push(packed_number(value).as_deref().unwrap_or(value)),
+            _ => row.push(value),
+        }
+    }
+    row.finish()
 }
 
 /// A packed number (type P) as RFC_READ_TABLE writes it: moved into as many characters as the
@@ -169,13 +186,13 @@ fn cut_off_packed(
     row: &Row,
 ) -> Result<(), EccError> {
     for field in layout.iter().filter(|field| field.kind == "P") {
-        let value = row.get(&field.name).map(String::as_str).unwrap_or("");
+        let value = row.value(&field.name);
         if packed_number(value).is_some() {
             continue;
         }
         let key: Vec<String> = keys
             .iter()
-            .map(|key| format!("{key}={}", row.get(*key).map(String::as_str).unwrap_or("")))
+            .map(|key| format!("{key}={}", row.value(key)))
             .collect();
         return Err(EccError::Malformed {
             source_name: format!("{function} on {table}"),
@@ -447,10 +464,17 @@ impl TableReader {
                 ),
             });
         }
+        let names = row_layout(&layout);
         let rows: Vec<Row> = reply
             .table("DATA")
             .iter()
-            .map(|row| parse_wa(row.get("WA").map(String::as_str).unwrap_or(""), &layout))
+            .map(|row| {
+                parse_wa(
+                    row.get("WA").map(String::as_str).unwrap_or(""),
+                    &layout,
+                    &names,
+                )
+            })
             .collect();
         for row in &rows {
             cut_off_packed(read.table, &function, read.keys, &layout, row)?;
@@ -485,8 +509,14 @@ impl TableReader {
         let key_of = |row: &Row| -> Vec<String> {
             read.keys
                 .iter()
-                .map(|key| row.get(*key).cloned().unwrap_or_default())
+                .map(|key| row.value(key).to_string())
                 .collect()
+        };
+        let by_key = |a: &Row, b: &Row| {
+            read.keys
+                .iter()
+                .map(|key| a.value(key))
+                .cmp(read.keys.iter().map(|key| b.value(key)))
         };
         loop {
             if pager.finished {
@@ -516,7 +546,7 @@ impl TableReader {
             let mut rows = self
                 .read_group(read, &groups[0], &range, rows_per_call + 1)
                 .await?;
-            rows.sort_by_key(|row| key_of(row));
+            rows.sort_by(by_key);
             if rows.len() > rows_per_call {
                 pager.overflowed(rows.iter().map(key_of).collect(), upper);
                 continue;
@@ -526,21 +556,22 @@ impl TableReader {
             if rows.is_empty() {
                 continue;
             }
-            if groups.len() > 1 {
-                let index: HashMap<Vec<String>, usize> = rows
+            for group in groups.iter().skip(1) {
+                // The same complete range again: the same rows, other columns.
+                let part = self.read_group(read, group, &range, 0).await?;
+                let index: HashMap<Vec<String>, usize> = part
                     .iter()
                     .enumerate()
                     .map(|(position, row)| (key_of(row), position))
                     .collect();
-                for group in &groups[1..] {
-                    // The same complete range again: the same rows, other columns.
-                    let part = self.read_group(read, group, &range, 0).await?;
-                    for part_row in part {
-                        if let Some(position) = index.get(&key_of(&part_row)) {
-                            rows[*position].extend(part_row);
-                        }
-                    }
-                }
+                let mut joiner = RowJoiner::default();
+                rows = rows
+                    .into_iter()
+                    .map(|row| match index.get(&key_of(&row)) {
+                        Some(position) => joiner.join(row, &part[*position]),
+                        None => row,
+                    })
+                    .collect();
             }
             return Ok(Some(Page { rows, lower, upper }));
         }
@@ -590,10 +621,7 @@ impl TableReader {
             let wanted: std::collections::HashSet<&str> =
                 unique.iter().map(|value| value.as_str()).collect();
             let mut rows = self.read_all(&ranged).await?;
-            rows.retain(|row| {
-                row.get(field)
-                    .is_some_and(|value| wanted.contains(value.as_str()))
-            });
+            rows.retain(|row| row.get(field).is_some_and(|value| wanted.contains(value)));
             return Ok(rows);
         }
         let chunks: Vec<Vec<String>> = unique
@@ -783,257 +811,4 @@ impl KeyPager {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn packed_numbers_read_as_rfc_read_table_writes_them() {
-        assert_eq!(packed_number("12.50-").as_deref(), Some("-12.50"));
-        assert_eq!(packed_number("  0.0").as_deref(), Some("0.0"));
-        assert_eq!(packed_number("0.0-").as_deref(), Some("0.0"));
-        assert_eq!(packed_number("007").as_deref(), Some("7"));
-        assert_eq!(packed_number("").as_deref(), Some("0"));
-        assert_eq!(packed_number("*.0"), None);
-        assert_eq!(packed_number("*5-"), None);
-        assert_eq!(packed_number("1,5"), None);
-        let layout = [
-            FieldLayout {
-                name: "KUNNR".into(),
-                offset: 0,
-                length: 10,
-                kind: "C".into(),
-            },
-            FieldLayout {
-                name: "UNTTO".into(),
-                offset: 11,
-                length: 3,
-                kind: "P".into(),
-            },
-        ];
-        let row = parse_wa("0000004711|2.5", &layout);
-        assert_eq!(row["UNTTO"], "2.5");
-        assert!(cut_off_packed("KNVV", "RFC_READ_TABLE", &["KUNNR"], &layout, &row).is_ok());
-        let row = parse_wa("0000004711|*.0", &layout);
-        let error = cut_off_packed("KNVV", "RFC_READ_TABLE", &["KUNNR"], &layout, &row)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("KNVV-UNTTO") && error.contains("KUNNR=0000004711"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn rows_are_cut_by_offset_in_characters_not_by_the_delimiter() {
-        let layout = vec![
-            FieldLayout {
-                name: "KUNNR".into(),
-                offset: 0,
-                length: 10,
-                kind: "C".into(),
-            },
-            FieldLayout {
-                name: "NAME1".into(),
-                offset: 11,
-                length: 13,
-                kind: "C".into(),
-            },
-            FieldLayout {
-                name: "ORT01".into(),
-                offset: 25,
-                length: 8,
-                kind: "C".into(),
-            },
-        ];
-        // A name holding the delimiter, multi-byte characters, and trailing blanks cut off.
-        let row = parse_wa("0000000042|Mü|ler & Söhn|Köln", &layout);
-        assert_eq!(row["KUNNR"], "0000000042");
-        assert_eq!(row["NAME1"], "Mü|ler & Söhn");
-        assert_eq!(row["ORT01"], "Köln");
-        let short = parse_wa("0000000043|Ab", &layout);
-        assert_eq!(short["NAME1"], "Ab");
-        assert_eq!(short["ORT01"], "");
-    }
-
-    #[test]
-    fn groups_fit_the_row_and_carry_the_key() {
-        let lengths: HashMap<&str, usize> = [
-            ("KUNNR", 10),
-            ("A", 200),
-            ("B", 200),
-            ("C", 200),
-            ("D", 30),
-            ("E", 241),
-        ]
-        .into_iter()
-        .collect();
-        let length_of = |name: &str| lengths.get(name).copied();
-        let groups =
-            pack_field_groups("T", &["KUNNR"], &["A", "B", "C", "D", "E"], &length_of).unwrap();
-        assert_eq!(groups.len(), 2, "{groups:?}");
-        for group in &groups {
-            assert_eq!(group[0], "KUNNR");
-            let width: usize = group
-                .iter()
-                .map(|field| lengths[field.as_str()])
-                .sum::<usize>()
-                + group.len()
-                - 1;
-            assert!(width <= ROW_WIDTH, "{group:?} is {width} wide");
-        }
-        let all: Vec<&String> = groups
-            .iter()
-            .flat_map(|group| group.iter().skip(1))
-            .collect();
-        assert_eq!(all, ["A", "B", "C", "D", "E"]);
-        assert!(matches!(
-            pack_field_groups("T", &["KUNNR"], &["X"], &length_of),
-            Err(EccError::FieldNotValid { .. })
-        ));
-    }
-
-    /// A table server that returns matching rows in any order it likes, cut at ROWCOUNT, as a
-    /// database without ORDER BY may. It understands the conditions a single-key read sends:
-    /// `KUNNR <op> 'literal'` joined by AND.
-    struct UnorderedServer {
-        keys: Vec<String>,
-        order_seed: u64,
-    }
-
-    fn literal_conditions(lines: &[String]) -> Vec<(String, String)> {
-        let text = lines.join(" ");
-        let tokens: Vec<&str> = text.split(' ').filter(|token| !token.is_empty()).collect();
-        let mut conditions = Vec::new();
-        for window in tokens.windows(3) {
-            if window[0] == "KUNNR" && window[2].starts_with('\'') {
-                conditions.push((
-                    window[1].to_string(),
-                    window[2].trim_matches('\'').to_string(),
-                ));
-            }
-        }
-        conditions
-    }
-
-    #[async_trait::async_trait]
-    impl RfcTransport for UnorderedServer {
-        async fn call(&self, call: &RfcCall) -> Result<RfcReply, EccError> {
-            let fields: Vec<String> = call
-                .tables
-                .iter()
-                .find(|(name, _)| name == "FIELDS")
-                .map(|(_, rows)| rows.iter().map(|row| row[0].1.clone()).collect())
-                .unwrap_or_default();
-            let layout_row = |name: &str, offset: usize| {
-                [
-                    ("FIELDNAME", name.to_string()),
-                    ("OFFSET", format!("{offset:06}")),
-                    ("LENGTH", "000010".to_string()),
-                    ("TYPE", "C".to_string()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect::<BTreeMap<_, _>>()
-            };
-            let mut reply = RfcReply::default();
-            reply.tables.insert(
-                "FIELDS".into(),
-                fields
-                    .iter()
-                    .enumerate()
-                    .map(|(index, name)| layout_row(name, index * 11))
-                    .collect(),
-            );
-            if call.import_value("NO_DATA") == Some("X") {
-                return Ok(reply);
-            }
-            let options: Vec<String> = call
-                .tables
-                .iter()
-                .find(|(name, _)| name == "OPTIONS")
-                .map(|(_, rows)| rows.iter().map(|row| row[0].1.clone()).collect())
-                .unwrap_or_default();
-            let conditions = literal_conditions(&options);
-            let row_count: usize = call
-                .import_value("ROWCOUNT")
-                .unwrap_or("0")
-                .parse()
-                .unwrap_or(0);
-            let mut matching: Vec<&String> = self
-                .keys
-                .iter()
-                .filter(|key| {
-                    conditions.iter().all(|(op, literal)| match op.as_str() {
-                        "GT" => key.as_str() > literal.as_str(),
-                        "GE" => key.as_str() >= literal.as_str(),
-                        "LT" => key.as_str() < literal.as_str(),
-                        "LE" => key.as_str() <= literal.as_str(),
-                        "EQ" => key.as_str() == literal.as_str(),
-                        _ => true,
-                    })
-                })
-                .collect();
-            // Any order: a seeded shuffle, or reversed.
-            if self.order_seed == 0 {
-                matching.reverse();
-            } else {
-                let mut state = self.order_seed;
-                for index in (1..matching.len()).rev() {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    matching.swap(index, (state >> 33) as usize % (index + 1));
-                }
-            }
-            if row_count > 0 {
-                matching.truncate(row_count);
-            }
-            let data = matching
-                .into_iter()
-                .map(|key| {
-                    let wa = fields
-                        .iter()
-                        .map(|_| format!("{key:<10}"))
-                        .collect::<Vec<_>>()
-                        .join("|");
-                    [("WA".to_string(), wa)]
-                        .into_iter()
-                        .collect::<BTreeMap<_, _>>()
-                })
-                .collect();
-            reply.tables.insert("DATA".into(), data);
-            Ok(reply)
-        }
-
-        fn endpoint(&self) -> String {
-            "memory".into()
-        }
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
-        #[test]
-        fn key_range_paging_returns_every_row_once_whatever_the_server_order(
-            numbers in proptest::collection::btree_set(0u32..100_000, 0..1500),
-            rows_per_call in 1usize..120,
-            order_seed in 0u64..4,
-        ) {
-            let keys: Vec<String> = numbers.iter().map(|number| format!("{number:010}")).collect();
-            let server = Arc::new(UnorderedServer { keys: keys.clone(), order_seed });
-            let reader = TableReader::new(server, "auto", rows_per_call, 50);
-            let read = TableRead { table: "KNA1", keys: &["KUNNR"], fields: vec!["NAME1"], filter: Condition::all(vec![]) };
-            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            let rows = runtime.block_on(async {
-                let mut pager = KeyPager::default();
-                let mut rows = Vec::new();
-                while let Some(page) = reader.next_page(&read, &mut pager).await.unwrap() {
-                    proptest::prop_assert!(page.rows.len() <= rows_per_call);
-                    rows.extend(page.rows);
-                }
-                Ok(rows)
-            })?;
-            let got: Vec<String> = rows.iter().map(|row| row["KUNNR"].clone()).collect();
-            proptest::prop_assert_eq!(got, keys);
-        }
-    }
-}
+mod tests;

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
 use mlc_config::sections::ecc::DirtyRecordPolicy;
 use mlc_config::CustomerSelection;
@@ -21,6 +21,9 @@ use crate::error::EccError;
 use crate::rfc::table_reader::{KeyPager, Row, TableRead, TableReader};
 use crate::rfc::where_clause::{Condition, Op};
 use crate::source::{CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead};
+
+mod time_zone;
+pub use time_zone::time_zone_check;
 
 /// The tables the extraction reads, for `check` and for the agent's allow-list.
 pub const TABLES_READ: [&str; 13] = [
@@ -44,75 +47,6 @@ const PROBE_FIELDS: [&str; 13] = [
     "OBJECTCLAS",
     "TZONESYS",
 ];
-
-/// SAP time zones (table TTZZ) and an IANA zone with the same rules, to compare TTZCU-TZONESYS
-/// with `ecc.timezone`.
-const SAP_TIME_ZONES: [(&str, &str); 12] = [
-    ("UTC", "UTC"),
-    ("GMT", "UTC"),
-    ("GMTUK", "Europe/London"),
-    ("CET", "Europe/Berlin"),
-    ("EET", "Europe/Helsinki"),
-    ("EST", "America/New_York"),
-    ("CST", "America/Chicago"),
-    ("MST", "America/Denver"),
-    ("PST", "America/Los_Angeles"),
-    ("JAPAN", "Asia/Tokyo"),
-    ("INDIA", "Asia/Kolkata"),
-    ("AUSNSW", "Australia/Sydney"),
-];
-
-/// The `ecc time zone` check line: whether `ecc.timezone` keeps the same time as the system's
-/// own zone (TTZCU-TZONESYS) in winter and in summer. Change documents carry the system's local
-/// time, so a wrong zone shifts every delta window.
-pub fn time_zone_check(system_zone: &str, configured: Tz) -> CheckLine {
-    let name = "ecc time zone";
-    let system_zone = system_zone.trim();
-    let Some(like) = SAP_TIME_ZONES
-        .iter()
-        .find(|(sap, _)| *sap == system_zone)
-        .and_then(|(_, iana)| iana.parse::<Tz>().ok())
-    else {
-        return CheckLine::passed(
-            name,
-            format!(
-                "the system's zone {system_zone:?} (TTZCU-TZONESYS) is not one ml-connector knows; \
-                 make sure ecc.timezone = \"{}\" keeps the same time",
-                configured.name()
-            ),
-        );
-    };
-    use chrono::{Offset, TimeZone};
-    let year = Utc::now().year();
-    let same = [1, 7].iter().all(|month| {
-        let instant = Utc
-            .with_ymd_and_hms(year, *month, 15, 12, 0, 0)
-            .single()
-            .unwrap_or_else(Utc::now);
-        instant.with_timezone(&like).offset().fix()
-            == instant.with_timezone(&configured).offset().fix()
-    });
-    if same {
-        CheckLine::passed(
-            name,
-            format!(
-                "{system_zone} (TTZCU-TZONESYS) matches ecc.timezone {}",
-                configured.name()
-            ),
-        )
-    } else {
-        CheckLine::failed(
-            name,
-            format!(
-                "the system's time zone is {system_zone} (TTZCU-TZONESYS, like {}) but ecc.timezone is {}: \
-                 change documents would be read in the wrong window; set ecc.timezone = \"{}\"",
-                like.name(),
-                configured.name(),
-                like.name()
-            ),
-        )
-    }
-}
 
 /// Change-document object classes of Business Address Services: organization addresses
 /// (address type 1), private addresses of persons (type 2) and persons at a company's address
@@ -232,7 +166,7 @@ pub struct RfcSource {
 fn group_by(rows: Vec<Row>, field: &str) -> HashMap<String, Vec<Row>> {
     let mut grouped: HashMap<String, Vec<Row>> = HashMap::new();
     for row in rows {
-        let key = row.get(field).cloned().unwrap_or_default();
+        let key = row.value(field).to_string();
         grouped.entry(key).or_default().push(row);
     }
     grouped
@@ -241,8 +175,8 @@ fn group_by(rows: Vec<Row>, field: &str) -> HashMap<String, Vec<Row>> {
 fn group_by_address_and_person(rows: Vec<Row>) -> HashMap<(String, String), Vec<Row>> {
     let mut grouped: HashMap<(String, String), Vec<Row>> = HashMap::new();
     for row in rows {
-        let address = row.get("ADDRNUMBER").cloned().unwrap_or_default();
-        let person = row.get("PERSNUMBER").cloned().unwrap_or_default();
+        let address = row.value("ADDRNUMBER").to_string();
+        let person = row.value("PERSNUMBER").to_string();
         grouped.entry((address, person)).or_default().push(row);
     }
     grouped
@@ -250,14 +184,15 @@ fn group_by_address_and_person(rows: Vec<Row>) -> HashMap<(String, String), Vec<
 
 fn index_by(rows: Vec<Row>, field: &str) -> HashMap<String, Row> {
     rows.into_iter()
-        .map(|row| (row.get(field).cloned().unwrap_or_default(), row))
+        .map(|row| (row.value(field).to_string(), row))
         .collect()
 }
 
 fn field_values(rows: &[Row], field: &str) -> Vec<String> {
     let set: BTreeSet<String> = rows
         .iter()
-        .filter_map(|row| row.get(field).filter(|value| !value.is_empty()).cloned())
+        .filter_map(|row| row.get(field).filter(|value| !value.is_empty()))
+        .map(str::to_string)
         .collect();
     set.into_iter().collect()
 }
@@ -309,12 +244,7 @@ impl RfcSource {
                 )?;
                 let texts = |rows: Vec<Row>, key: &str| -> HashMap<String, String> {
                     rows.into_iter()
-                        .map(|row| {
-                            (
-                                row.get(key).cloned().unwrap_or_default(),
-                                row.get("VTEXT").cloned().unwrap_or_default(),
-                            )
-                        })
+                        .map(|row| (row.value(key).to_string(), row.value("VTEXT").to_string()))
                         .collect()
                 };
                 Ok((texts(payment, "ZTERM"), texts(function, "PAFKT")))
@@ -352,9 +282,9 @@ impl RfcSource {
         Ok(customers
             .iter()
             .chain(&contacts)
-            .filter_map(|row| row.get("KUNNR"))
+            .map(|row| row.value("KUNNR"))
             .filter(|number| !number.is_empty())
-            .cloned()
+            .map(str::to_string)
             .collect())
     }
 
@@ -391,9 +321,9 @@ impl RfcSource {
             .await?;
         Ok(rows
             .iter()
-            .filter_map(|row| row.get("KUNNR"))
+            .map(|row| row.value("KUNNR"))
             .filter(|number| !number.is_empty())
-            .cloned()
+            .map(str::to_string)
             .collect())
     }
 
@@ -518,8 +448,8 @@ impl RfcSource {
         };
         for row in &kna1 {
             tables.address_number.insert(
-                row.get("KUNNR").cloned().unwrap_or_default(),
-                row.get("ADRNR").cloned().unwrap_or_default(),
+                row.value("KUNNR").to_string(),
+                row.value("ADRNR").to_string(),
             );
         }
         tables.addresses = index_by(adrc_rows, "ADDRNUMBER");
@@ -530,7 +460,7 @@ impl RfcSource {
         let ship_to_numbers: Vec<String> = ship_to
             .values()
             .filter_map(|partners| partners.first())
-            .filter_map(|partner| partner.get("KUNN2").cloned())
+            .filter_map(|partner| partner.get("KUNN2").map(str::to_string))
             .filter(|number| !number.is_empty() && !tables.address_number.contains_key(number))
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -562,8 +492,8 @@ impl RfcSource {
         let ship_to_addresses = field_values(&ship_to_kna1, "ADRNR");
         for row in ship_to_kna1 {
             tables.address_number.insert(
-                row.get("KUNNR").cloned().unwrap_or_default(),
-                row.get("ADRNR").cloned().unwrap_or_default(),
+                row.value("KUNNR").to_string(),
+                row.value("ADRNR").to_string(),
             );
         }
         let missing_addresses: Vec<String> = ship_to_addresses
@@ -582,7 +512,12 @@ impl RfcSource {
 
         let read_at = Utc::now();
         let source = format!("{}:KNA1", self.label);
-        let mut batch = ExtractBatch::default();
+        // Sized once: growing by doubling left up to half of a page's records unused, and held
+        // the old and the new buffer at once while it copied.
+        let mut batch = ExtractBatch {
+            records: Vec::with_capacity(kna1.len()),
+            ..ExtractBatch::default()
+        };
         for row in &kna1 {
             let (customer, problems) = assemble_customer(row, &tables, settings.policy);
             match customer {
@@ -686,10 +621,7 @@ impl CustomerSource for RfcSource {
         // Returns the document's object id when it was not returned before; remembers what the
         // next window will read again.
         let take = |row: &Row, id: String, next: &mut DeltaCursor| -> bool {
-            let stamp = sap_date_time(
-                row.get("UDATE").map(String::as_str).unwrap_or(""),
-                row.get("UTIME").map(String::as_str).unwrap_or(""),
-            );
+            let stamp = sap_date_time(row.value("UDATE"), row.value("UTIME"));
             let new = !since.seen_changes.contains(&id);
             if stamp.is_some_and(|stamp| stamp >= next_window && stamp >= window_start) {
                 next.seen_changes.push(id);
@@ -697,23 +629,17 @@ impl CustomerSource for RfcSource {
             new
         };
         for row in &change_rows {
-            let object = row.get("OBJECTID").cloned().unwrap_or_default();
-            let id = format!(
-                "{object}/{}",
-                row.get("CHANGENR").map(String::as_str).unwrap_or("")
-            );
+            let object = row.value("OBJECTID").to_string();
+            let id = format!("{object}/{}", row.value("CHANGENR"));
             if take(row, id, &mut next) {
                 numbers.insert(object);
             }
         }
         let mut address_numbers = BTreeSet::new();
         for row in &address_rows {
-            let class = row.get("OBJECTCLAS").map(String::as_str).unwrap_or("");
-            let object = row.get("OBJECTID").map(String::as_str).unwrap_or("");
-            let id = format!(
-                "{class}:{object}/{}",
-                row.get("CHANGENR").map(String::as_str).unwrap_or("")
-            );
+            let class = row.value("OBJECTCLAS");
+            let object = row.value("OBJECTID");
+            let id = format!("{class}:{object}/{}", row.value("CHANGENR"));
             if take(row, id, &mut next) {
                 address_numbers.extend(numbers_in_object_id(object));
             }
@@ -721,11 +647,14 @@ impl CustomerSource for RfcSource {
         numbers.extend(self.owners_of_addresses(&address_numbers).await?);
         let next_window_day = sap_date(&next.window_start(self.settings.overlap));
         for row in &created_rows {
-            let number = row.get("KUNNR").cloned().unwrap_or_default();
+            let number = row.value("KUNNR").to_string();
             if !since.seen_new.contains(&number) {
                 numbers.insert(number.clone());
             }
-            if row.get("ERDAT").is_some_and(|day| *day >= next_window_day) {
+            if row
+                .get("ERDAT")
+                .is_some_and(|day| day >= next_window_day.as_str())
+            {
                 next.seen_new.push(number);
             }
         }
@@ -909,175 +838,4 @@ impl FullRead for RfcFullRead {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kna1(group: &str, country: &str, created: &str) -> Row {
-        [("KTOKD", group), ("LAND1", country), ("ERDAT", created)]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn each_select_key_admits_and_refuses_customers() {
-        let everything = CustomerSelection::default();
-        assert!(selected(
-            &everything,
-            &kna1("CPD", "XX", "19990101"),
-            false,
-            false
-        ));
-        assert!(selection_condition(&everything).is_empty());
-
-        let groups = CustomerSelection {
-            account_groups: vec!["0001".into()],
-            ..Default::default()
-        };
-        assert!(selected(
-            &groups,
-            &kna1("0001", "DE", "20200101"),
-            false,
-            false
-        ));
-        assert!(!selected(
-            &groups,
-            &kna1("0002", "DE", "20200101"),
-            false,
-            false
-        ));
-
-        let excluded = CustomerSelection {
-            exclude_account_groups: vec!["CPD".into()],
-            ..Default::default()
-        };
-        assert!(!selected(
-            &excluded,
-            &kna1("CPD", "DE", "20200101"),
-            true,
-            true
-        ));
-        assert!(selected(
-            &excluded,
-            &kna1("0001", "DE", "20200101"),
-            true,
-            true
-        ));
-
-        let countries = CustomerSelection {
-            countries: vec!["DE".into(), "AT".into()],
-            ..Default::default()
-        };
-        assert!(selected(
-            &countries,
-            &kna1("0001", "AT", "20200101"),
-            false,
-            false
-        ));
-        assert!(!selected(
-            &countries,
-            &kna1("0001", "FR", "20200101"),
-            false,
-            false
-        ));
-
-        let company = CustomerSelection {
-            only_with_company_code: true,
-            ..Default::default()
-        };
-        assert!(selected(
-            &company,
-            &kna1("0001", "DE", "20200101"),
-            true,
-            false
-        ));
-        assert!(!selected(
-            &company,
-            &kna1("0001", "DE", "20200101"),
-            false,
-            true
-        ));
-
-        let area = CustomerSelection {
-            only_with_sales_area: true,
-            ..Default::default()
-        };
-        assert!(selected(
-            &area,
-            &kna1("0001", "DE", "20200101"),
-            false,
-            true
-        ));
-        assert!(!selected(
-            &area,
-            &kna1("0001", "DE", "20200101"),
-            true,
-            false
-        ));
-
-        let created = CustomerSelection {
-            created_after: Some("20200101".into()),
-            ..Default::default()
-        };
-        assert!(selected(
-            &created,
-            &kna1("0001", "DE", "20200102"),
-            false,
-            false
-        ));
-        assert!(!selected(
-            &created,
-            &kna1("0001", "DE", "20200101"),
-            false,
-            false
-        ));
-
-        let all = CustomerSelection {
-            account_groups: vec!["0001".into()],
-            exclude_account_groups: vec!["CPD".into()],
-            countries: vec!["DE".into()],
-            created_after: Some("20200101".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            selection_condition(&all).to_lines().unwrap().join(" "),
-            "( KTOKD IN ( '0001' ) AND KTOKD NE 'CPD' AND LAND1 IN ( 'DE' ) AND ERDAT GT '20200101' )"
-        );
-    }
-
-    #[test]
-    fn the_time_zone_check_compares_the_systems_zone_with_the_configured_one() {
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let new_york: Tz = "America/New_York".parse().unwrap();
-        assert!(time_zone_check("CET", berlin).ok);
-        assert!(time_zone_check("CET", "Europe/Vienna".parse().unwrap()).ok);
-        let mismatch = time_zone_check("CET", new_york);
-        assert!(!mismatch.ok);
-        assert!(
-            mismatch.detail.contains("CET") && mismatch.detail.contains("America/New_York"),
-            "{}",
-            mismatch.detail
-        );
-        assert!(!time_zone_check("UTC", berlin).ok);
-        assert!(time_zone_check("EST", new_york).ok);
-        assert!(
-            time_zone_check("ZZZ", berlin).ok,
-            "unknown zones are not failed"
-        );
-    }
-
-    #[test]
-    fn object_ids_of_address_change_documents_give_their_numbers() {
-        assert_eq!(numbers_in_object_id("BP  0000010042"), vec!["0000010042"]);
-        assert_eq!(
-            numbers_in_object_id("BP  00000100420000500001"),
-            vec!["0000010042", "0000500001"]
-        );
-        assert_eq!(
-            numbers_in_object_id("BC01 0000010042 0000500001"),
-            vec!["0000010042", "0000500001"]
-        );
-        assert!(numbers_in_object_id("0000004711").len() == 1);
-        assert!(numbers_in_object_id("BP  123").is_empty());
-    }
-}
+mod tests;
