@@ -50,6 +50,7 @@ impl SyncEngine {
             // A plain loop over a `FuturesUnordered`, not `stream::map(closure)`: rustc cannot
             // prove the closure's future `Send` (rust-lang/rust#96865), and the service runs
             // the engine on a spawned task.
+            let started = std::time::Instant::now();
             let mut entries = entries.into_iter();
             let mut in_flight = futures::stream::FuturesUnordered::new();
             loop {
@@ -71,7 +72,10 @@ impl SyncEngine {
                     None => break,
                 }
             }
+            run.phases.since(Phase::CarryOut, started);
+            let started = std::time::Instant::now();
             self.commit_carried_out(&context).await?;
+            run.phases.since(Phase::Commits, started);
         }
         let stop = context.stop.into_inner().unwrap_or(None);
         let counts = context.counts.into_inner().unwrap_or_default();
