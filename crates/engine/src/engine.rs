@@ -41,6 +41,7 @@ use crate::convert::{
     person_write, FieldMapFault,
 };
 use crate::outcome::{audit_event, note, Progress, ReadContext};
+use execute::PendingCommit;
 use index::{IndexKeys, IndexLoading, PipedriveIndex};
 use known::{BatchKeys, DuplicatesKnown};
 use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
@@ -213,7 +214,7 @@ struct RunContext<'a> {
     counts: Mutex<ActionCounts>,
     stop: Mutex<Option<RunStop>>,
     /// Outcomes carried out and not committed yet: committed together, one transaction for a
-    /// batch's organizations and one for its persons (see `commit_carried_out`).
+    /// batch's organizations and one for its persons (see `execute::PendingCommit`).
     carried_out: Mutex<Vec<RecordOutcome>>,
     progress: &'a dyn Progress,
     tokens_before: u64,
@@ -543,44 +544,65 @@ impl SyncEngine {
             ecc_duplicates: ecc_duplicates.clone(),
         };
         let (mut planned_entries, mut planned_writes) = (0u64, 0u64);
-        let mut stop: Option<RunStop> = None;
-        loop {
-            let batch = batches.next_batch()?;
-            if batch.is_empty() {
-                break;
+        // Each batch's outcomes are committed while the next batch is read and planned; its
+        // calls wait for that commit (see `PendingCommit`), and so does the end of the run.
+        let mut pending = PendingCommit::default();
+        let second_pass = async {
+            let mut stop: Option<RunStop> = None;
+            loop {
+                let batch = batches.next_batch()?;
+                if batch.is_empty() {
+                    break;
+                }
+                let reads_started = std::time::Instant::now();
+                let known = BatchKeys::of(&batch, &whole_run.missing_contacts)
+                    .known(
+                        self.store.as_ref(),
+                        connection,
+                        planning.reviews,
+                        &duplicates_known,
+                    )
+                    .await?;
+                run.phases.since(Phase::StoreReads, reads_started);
+                let planning_started = std::time::Instant::now();
+                let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
+                run.phases.since(Phase::Planning, planning_started);
+                planned_entries += the_plan.entries.len() as u64;
+                planned_writes += the_plan
+                    .entries
+                    .iter()
+                    .filter(|entry| entry.operation.writes())
+                    .count() as u64;
+                run.progress.planned(planned_entries, planned_writes);
+                if run.options.dry_run {
+                    dry_run_plan.entries.extend(the_plan.entries);
+                    continue;
+                }
+                let (stopped, carried_out) = self
+                    .carry_out_plan(
+                        run,
+                        &field_map,
+                        &cached,
+                        &known,
+                        &batch,
+                        &the_plan,
+                        stop,
+                        &mut pending,
+                    )
+                    .await?;
+                stop = stopped;
+                for (action, count) in carried_out {
+                    add_count(counts, action, count);
+                }
             }
-            let reads_started = std::time::Instant::now();
-            let known = BatchKeys::of(&batch, &whole_run.missing_contacts)
-                .known(
-                    self.store.as_ref(),
-                    connection,
-                    planning.reviews,
-                    &duplicates_known,
-                )
-                .await?;
-            run.phases.since(Phase::StoreReads, reads_started);
-            let planning_started = std::time::Instant::now();
-            let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
-            run.phases.since(Phase::Planning, planning_started);
-            planned_entries += the_plan.entries.len() as u64;
-            planned_writes += the_plan
-                .entries
-                .iter()
-                .filter(|entry| entry.operation.writes())
-                .count() as u64;
-            run.progress.planned(planned_entries, planned_writes);
-            if run.options.dry_run {
-                dry_run_plan.entries.extend(the_plan.entries);
-                continue;
-            }
-            let (stopped, carried_out) = self
-                .carry_out_plan(run, &field_map, &cached, &known, &batch, &the_plan, stop)
-                .await?;
-            stop = stopped;
-            for (action, count) in carried_out {
-                add_count(counts, action, count);
-            }
-        }
+            Ok::<_, SyncError>(stop)
+        };
+        let looped = second_pass.await;
+        let committed_started = std::time::Instant::now();
+        let committed = pending.done(&run.phases).await;
+        run.phases.since(Phase::CommitWait, committed_started);
+        let stop = looped?;
+        committed?;
         if run.options.dry_run {
             for (action, count) in dry_run_plan.counts() {
                 add_count(counts, action, count);

@@ -30,8 +30,10 @@ pub(super) enum Phase {
     Planning,
     /// Carrying the plans out: Pipedrive calls and the outcomes' audit events.
     CarryOut,
-    /// Committing the outcomes to the store.
+    /// Committing the outcomes to the store (in the background, beside the next batch).
     Commits,
+    /// Waiting for an earlier batch's commit before a call to Pipedrive, or at the end.
+    CommitWait,
 }
 
 impl Phase {
@@ -48,6 +50,7 @@ impl Phase {
             Phase::Planning => "planning",
             Phase::CarryOut => "carry_out",
             Phase::Commits => "commits",
+            Phase::CommitWait => "commit_wait",
         }
     }
 }
