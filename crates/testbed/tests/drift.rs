@@ -80,14 +80,17 @@ async fn the_index_read_beside_the_ecc_read_still_finds_an_edit() {
         latency_ms: 250,
         ..FaultSettings::default()
     });
-    testbed.pipedrive.set_faults(FaultSettings {
+    testbed.pipedrive.state().set_faults(FaultSettings {
         latency_ms: 100,
         methods: vec!["GET".into()],
         ..FaultSettings::default()
     });
     let full = sync(&engine, RunMode::Full).await;
     testbed.ecc.set_faults(FaultSettings::default());
-    testbed.pipedrive.set_faults(FaultSettings::default());
+    testbed
+        .pipedrive
+        .state()
+        .set_faults(FaultSettings::default());
 
     assert_eq!(
         full.counts.get(&Action::ReAsserted),
