@@ -72,6 +72,7 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
+    one_malloc_arena();
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
     let outcome = commands::dispatch(&cli);
@@ -81,6 +82,32 @@ fn main() -> ExitCode {
         Err(error) => error.report(),
     }
 }
+
+/// Keeps glibc's allocator to one arena unless `MALLOC_ARENA_MAX` says otherwise. A run's steps
+/// work side by side on the runtime's threads (the Pipedrive index is read while ECC is), and
+/// glibc gives each thread that allocates an arena of its own, which keeps what was freed
+/// there: measured on a full run of 20,000 customers, a peak of 262 MB with the default arenas,
+/// 235 MB with two, 167 MB with one (as before the steps overlapped). Called first thing, before
+/// any thread exists.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn one_malloc_arena() {
+    use std::os::raw::c_int;
+    extern "C" {
+        fn mallopt(param: c_int, value: c_int) -> c_int;
+    }
+    /// glibc's `M_ARENA_MAX` (malloc.h).
+    const M_ARENA_MAX: c_int = -8;
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; no thread allocates concurrently
+        // yet, and a refusal (return 0) leaves glibc's default in place.
+        unsafe {
+            mallopt(M_ARENA_MAX, 1);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}
 
 /// The environment variable that makes `ml-connector` write its peak resident memory (kB, from
 /// /proc/self/status VmHWM) to the file it names when it exits (`bench scale` sets it).

@@ -5,6 +5,7 @@ mod execute;
 mod index;
 mod intents;
 mod known;
+mod phases;
 mod read;
 mod refusals;
 mod retention;
@@ -41,7 +42,8 @@ use crate::convert::{
     person_write, FieldMapFault,
 };
 use crate::outcome::{audit_event, note, Progress, ReadContext};
-use index::{IndexKeys, PipedriveIndex};
+use execute::PendingCommit;
+use index::{IndexKeys, IndexLoading, PipedriveIndex};
 use known::{BatchKeys, DuplicatesKnown};
 use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
 use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomersBuilder};
@@ -51,6 +53,7 @@ use mlc_sync::plan::{
     OrganizationRef, PipedriveView, Plan, PlanEntry, PlanInputs, PlanMemory, PlanSettings,
     WholeRun,
 };
+use phases::{Phase, PhaseClock};
 use read::{RunRead, WholeRunSummary};
 use tokio_util::sync::CancellationToken;
 
@@ -115,6 +118,9 @@ pub struct RunSummary {
     pub customers_read: u64,
     /// Wall time of the run's read of ECC (every call it made), when it read.
     pub ecc_read_secs: Option<f64>,
+    /// Seconds spent per step of the run (`ecc_read`, `index_read`, `planning`, `commits`...);
+    /// steps that overlap (the index is read while ECC is) add up to more than the wall time.
+    pub phase_secs: std::collections::BTreeMap<String, f64>,
     /// Dirty records kept out, with why.
     pub rejected: Vec<DataProblem>,
     pub ecc_duplicates: usize,
@@ -178,6 +184,7 @@ struct RunParams<'a> {
     progress: &'a dyn Progress,
     /// The governor's charged tokens when the run started.
     tokens_before: u64,
+    phases: PhaseClock,
 }
 
 /// Customers planned and carried out at a time, unless `RunOptions::batch_size` says
@@ -208,7 +215,7 @@ struct RunContext<'a> {
     counts: Mutex<ActionCounts>,
     stop: Mutex<Option<RunStop>>,
     /// Outcomes carried out and not committed yet: committed together, one transaction for a
-    /// batch's organizations and one for its persons (see `commit_carried_out`).
+    /// batch's organizations and one for its persons (see `execute::PendingCommit`).
     carried_out: Mutex<Vec<RecordOutcome>>,
     progress: &'a dyn Progress,
     tokens_before: u64,
@@ -324,6 +331,7 @@ impl SyncEngine {
             options,
             progress,
             tokens_before,
+            phases: PhaseClock::default(),
         };
         let result = self.run_steps(&params, &counts).await;
         let tokens_used = self.client.governor().tokens_charged() - tokens_before;
@@ -352,6 +360,7 @@ impl SyncEngine {
         match result {
             Ok(mut summary) => {
                 summary.tokens_used = tokens_used;
+                summary.phase_secs = params.phases.seconds();
                 summary.counts = counts;
                 if summary.alert.is_none() {
                     summary.alert = governor_alert;
@@ -433,42 +442,74 @@ impl SyncEngine {
         };
         let settings = PlanSettings::from_config(&self.config.sync, cached.status_label_id);
         let cancel = &run.options.cancel;
+        let match_settings = MatchSettings::from_config(&self.config.sync);
+        let index_keys = || IndexKeys {
+            settings: match_settings,
+            fields: field_map.organization_evidence_fields(),
+            store: self.store.clone(),
+            connection: connection.clone(),
+        };
+        let since = self.delta_since(&run.options.mode).await?;
+        // A run that reads every customer (a full reconciliation, a first run) needs the index
+        // for all of them: linked records are compared with it, unlinked ones matched against
+        // it. It is loaded while ECC is read, and the first pass plans nothing.
+        let reads_every_customer = match &run.options.mode {
+            RunMode::Full => true,
+            RunMode::Delta => since.is_none(),
+            RunMode::Customers(_) | RunMode::Webhook(_) => false,
+        };
+        let index_loading =
+            reads_every_customer.then(|| IndexLoading::start(&self.client, index_keys()));
         let read_started = std::time::Instant::now();
         let first_pass = FirstPass {
             options: run.options,
             field_map: &field_map,
             settings: &settings,
             reviews: &reviews,
+            phases: &run.phases,
+            plans: !reads_every_customer,
         };
         let Some(read) =
-            unless_cancelled(cancel, self.read_ecc(&first_pass, due, run.progress)).await?
+            unless_cancelled(cancel, self.read_ecc(&first_pass, since, due, run.progress)).await?
         else {
             return Ok(RunSummary::interrupted(run.run_id));
         };
         let ecc_read_secs = read_started.elapsed().as_secs_f64();
+        run.phases.since(Phase::EccRead, read_started);
         let customers_read = read.len() as u64;
+        let finish_started = std::time::Instant::now();
         let (read, whole_run) = read.finish(self.store.as_ref(), connection).await?;
+        run.phases.since(Phase::ReadFinish, finish_started);
         self.record_rejected(run, &read.rejected, counts).await?;
-        let match_settings = MatchSettings::from_config(&self.config.sync);
+        let duplicates_started = std::time::Instant::now();
         let ecc_duplicates = whole_run.customers.duplicates(match_settings, 2);
+        run.phases.since(Phase::EccDuplicates, duplicates_started);
         let mut index_tokens = 0;
-        let index = if read.needs_index {
-            let before = self.client.governor().tokens_charged();
-            let keys = IndexKeys {
-                settings: match_settings,
-                fields: field_map.organization_evidence_fields(),
-                store: self.store.as_ref(),
-                connection,
-            };
-            let Some(index) =
-                unless_cancelled(cancel, PipedriveIndex::load(&self.client, keys)).await?
-            else {
-                return Ok(RunSummary::interrupted(run.run_id));
-            };
-            index_tokens = self.client.governor().tokens_charged() - before;
-            Some(index)
-        } else {
-            None
+        let index = match index_loading {
+            Some(loading) => {
+                let waited = std::time::Instant::now();
+                let Some(loaded) = unless_cancelled(cancel, loading.loaded()).await? else {
+                    return Ok(RunSummary::interrupted(run.run_id));
+                };
+                run.phases.since(Phase::IndexWait, waited);
+                run.phases.add(Phase::IndexRead, loaded.secs);
+                index_tokens = loaded.tokens;
+                Some(loaded.index)
+            }
+            None if read.needs_index => {
+                let before = self.client.governor().tokens_charged();
+                let index_started = std::time::Instant::now();
+                let Some(index) =
+                    unless_cancelled(cancel, PipedriveIndex::load(&self.client, index_keys()))
+                        .await?
+                else {
+                    return Ok(RunSummary::interrupted(run.run_id));
+                };
+                index_tokens = self.client.governor().tokens_charged() - before;
+                run.phases.since(Phase::IndexRead, index_started);
+                Some(index)
+            }
+            None => None,
         };
 
         let mut summary = RunSummary {
@@ -479,6 +520,7 @@ impl SyncEngine {
             index_tokens,
             customers_read,
             ecc_read_secs: Some(ecc_read_secs),
+            phase_secs: Default::default(),
             rejected: read.rejected.clone(),
             ecc_duplicates: ecc_duplicates.len(),
             plan: None,
@@ -503,40 +545,65 @@ impl SyncEngine {
             ecc_duplicates: ecc_duplicates.clone(),
         };
         let (mut planned_entries, mut planned_writes) = (0u64, 0u64);
-        let mut stop: Option<RunStop> = None;
-        loop {
-            let batch = batches.next_batch()?;
-            if batch.is_empty() {
-                break;
+        // Each batch's outcomes are committed while the next batch is read and planned; its
+        // calls wait for that commit (see `PendingCommit`), and so does the end of the run.
+        let mut pending = PendingCommit::default();
+        let second_pass = async {
+            let mut stop: Option<RunStop> = None;
+            loop {
+                let batch = batches.next_batch()?;
+                if batch.is_empty() {
+                    break;
+                }
+                let reads_started = std::time::Instant::now();
+                let known = BatchKeys::of(&batch, &whole_run.missing_contacts)
+                    .known(
+                        self.store.as_ref(),
+                        connection,
+                        planning.reviews,
+                        &duplicates_known,
+                    )
+                    .await?;
+                run.phases.since(Phase::StoreReads, reads_started);
+                let planning_started = std::time::Instant::now();
+                let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
+                run.phases.since(Phase::Planning, planning_started);
+                planned_entries += the_plan.entries.len() as u64;
+                planned_writes += the_plan
+                    .entries
+                    .iter()
+                    .filter(|entry| entry.operation.writes())
+                    .count() as u64;
+                run.progress.planned(planned_entries, planned_writes);
+                if run.options.dry_run {
+                    dry_run_plan.entries.extend(the_plan.entries);
+                    continue;
+                }
+                let (stopped, carried_out) = self
+                    .carry_out_plan(
+                        run,
+                        &field_map,
+                        &cached,
+                        &known,
+                        &batch,
+                        &the_plan,
+                        stop,
+                        &mut pending,
+                    )
+                    .await?;
+                stop = stopped;
+                for (action, count) in carried_out {
+                    add_count(counts, action, count);
+                }
             }
-            let known = BatchKeys::of(&batch, &whole_run.missing_contacts)
-                .known(
-                    self.store.as_ref(),
-                    connection,
-                    planning.reviews,
-                    &duplicates_known,
-                )
-                .await?;
-            let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
-            planned_entries += the_plan.entries.len() as u64;
-            planned_writes += the_plan
-                .entries
-                .iter()
-                .filter(|entry| entry.operation.writes())
-                .count() as u64;
-            run.progress.planned(planned_entries, planned_writes);
-            if run.options.dry_run {
-                dry_run_plan.entries.extend(the_plan.entries);
-                continue;
-            }
-            let (stopped, carried_out) = self
-                .carry_out_plan(run, &field_map, &cached, &known, &batch, &the_plan, stop)
-                .await?;
-            stop = stopped;
-            for (action, count) in carried_out {
-                add_count(counts, action, count);
-            }
-        }
+            Ok::<_, SyncError>(stop)
+        };
+        let looped = second_pass.await;
+        let committed_started = std::time::Instant::now();
+        let committed = pending.done(&run.phases).await;
+        run.phases.since(Phase::CommitWait, committed_started);
+        let stop = looped?;
+        committed?;
         if run.options.dry_run {
             for (action, count) in dry_run_plan.counts() {
                 add_count(counts, action, count);
@@ -701,16 +768,32 @@ impl SyncEngine {
         Ok(cached)
     }
 
-    /// Reads the customers this run covers, with the records due again (`due`, a delta's),
-    /// into a spill file, planning each batch once without the Pipedrive index to learn
-    /// whether the run needs it.
+    /// Where a delta run reads from: the stored cursor; `None` for the other modes and for a
+    /// delta without one (the first run reads every customer).
+    async fn delta_since(&self, mode: &RunMode) -> Result<Option<DeltaCursor>, SyncError> {
+        if !matches!(mode, RunMode::Delta) {
+            return Ok(None);
+        }
+        let stored = self
+            .store
+            .cursor(&self.config.sync.connection, DELTA_STREAM)
+            .await?;
+        Ok(stored
+            .filter(|cursor| !cursor.value.is_empty())
+            .map(|cursor| DeltaCursor::decode(&cursor.value))
+            .transpose()?)
+    }
+
+    /// Reads the customers this run covers (a delta from `since`), with the records due again
+    /// (`due`, a delta's), into a spill file; unless the run reads every customer, each batch
+    /// is planned once without the Pipedrive index to learn whether the run needs it.
     async fn read_ecc(
         &self,
         first_pass: &FirstPass<'_>,
+        since: Option<DeltaCursor>,
         due: Vec<String>,
         progress: &dyn Progress,
     ) -> Result<RunRead, SyncError> {
-        let connection = &self.config.sync.connection;
         let mut read = RunRead::new(due)?;
         match &first_pass.options.mode {
             RunMode::Customers(numbers)
@@ -728,23 +811,18 @@ impl SyncEngine {
                 self.take_batch(first_pass, batch, &mut read, progress)
                     .await?;
             }
-            mode @ (RunMode::Full | RunMode::Delta) => {
-                // A delta reads from the stored cursor; the first run, with none, reads all.
-                let since = match mode {
-                    RunMode::Delta => self
-                        .store
-                        .cursor(connection, DELTA_STREAM)
-                        .await?
-                        .filter(|cursor| !cursor.value.is_empty())
-                        .map(|cursor| DeltaCursor::decode(&cursor.value))
-                        .transpose()?,
-                    _ => None,
-                };
-                let mut stream = match &since {
+            RunMode::Full | RunMode::Delta => {
+                let stream = match &since {
                     Some(since) => self.extractor.delta(since).boxed(),
                     None => self.extractor.full().boxed(),
                 };
-                while let Some(batch) = stream.next().await {
+                let mut batches = read::Prefetched::start(stream);
+                loop {
+                    let waited = std::time::Instant::now();
+                    let Some(batch) = batches.next().await else {
+                        break;
+                    };
+                    first_pass.phases.since(Phase::EccWait, waited);
                     self.take_batch(first_pass, batch?, &mut read, progress)
                         .await?;
                 }
@@ -769,7 +847,13 @@ impl SyncEngine {
         read: &mut RunRead,
         progress: &dyn Progress,
     ) -> Result<(), SyncError> {
+        let started = std::time::Instant::now();
         read.add(&batch)?;
+        if !first_pass.plans {
+            first_pass.phases.since(Phase::FirstPass, started);
+            progress.read(read.len() as u64);
+            return Ok(());
+        }
         let known = BatchKeys::of(&batch.records, &MissingContacts::default())
             .known(
                 self.store.as_ref(),
@@ -779,6 +863,7 @@ impl SyncEngine {
             )
             .await?;
         read.needs_index |= first_pass.needs_index(&known, &batch.records)?;
+        first_pass.phases.since(Phase::FirstPass, started);
         progress.read(read.len() as u64);
         Ok(())
     }
@@ -830,6 +915,9 @@ struct FirstPass<'a> {
     field_map: &'a FieldMap,
     settings: &'a PlanSettings,
     reviews: &'a [ReviewItem],
+    phases: &'a PhaseClock,
+    /// Whether each batch is planned; not when the run loads the index whatever it reads.
+    plans: bool,
 }
 
 impl FirstPass<'_> {

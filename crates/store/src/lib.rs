@@ -39,6 +39,7 @@ mod rules;
 mod secret;
 mod sql;
 mod sqlite;
+mod sqlite_skips;
 
 pub use model::*;
 pub use secret::SecretKey;

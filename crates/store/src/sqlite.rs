@@ -24,6 +24,7 @@ use crate::rows::{
 use crate::rules;
 use crate::secret::SealedSecret;
 use crate::sql::{self, Param};
+use crate::sqlite_skips;
 use crate::{
     query_error, redact_url, AuditEvent, AuditQuery, Cursor, CursorAdvance, EntityKind, Intent,
     Lease, LeaseHolder, Link, LinkChange, NewIntent, NewReview, NewReviewDecision, NewRun,
@@ -97,7 +98,7 @@ fn keep_private(file: &Path) -> std::io::Result<()> {
 }
 
 /// Fixed-width UTC text, microseconds like PostgreSQL: comparing the text compares the times.
-fn timestamp(at: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
@@ -333,7 +334,7 @@ async fn write_outcome(
 
 /// Writes one audit event: a skip of a record with a full copy narrow (see `rules::narrow_skip`),
 /// anything else whole.
-async fn insert_audit_event(
+pub(crate) async fn insert_audit_event(
     connection: &mut SqliteConnection,
     event: &AuditEvent,
     outcome_ids: &mut rules::OutcomeIds,
@@ -393,7 +394,7 @@ async fn insert_audit_event(
 }
 
 /// The id of an outcome text in `audit_outcomes`, stored on first use.
-async fn outcome_id(
+pub(crate) async fn outcome_id(
     connection: &mut SqliteConnection,
     text: &str,
     known: &mut rules::OutcomeIds,
@@ -617,8 +618,23 @@ impl StateStore for SqliteStore {
             advance_cursor_on(&mut transaction, &batch.connection, advance, now).await?;
         }
         let mut outcome_ids = rules::OutcomeIds::new();
-        for outcome in &batch.outcomes {
-            write_outcome(&mut transaction, batch, outcome, now, &mut outcome_ids).await?;
+        let mut rest = batch.outcomes.as_slice();
+        while let Some(outcome) = rest.first() {
+            let skips = sqlite_skips::plain_skip_chunk(rest);
+            if skips > 0 {
+                sqlite_skips::write_plain_skips(
+                    &mut transaction,
+                    batch,
+                    &rest[..skips],
+                    now,
+                    &mut outcome_ids,
+                )
+                .await?;
+                rest = &rest[skips..];
+            } else {
+                write_outcome(&mut transaction, batch, outcome, now, &mut outcome_ids).await?;
+                rest = &rest[1..];
+            }
         }
         transaction
             .commit()

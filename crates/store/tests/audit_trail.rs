@@ -475,7 +475,87 @@ async fn retention_keeps_each_record_s_latest_event_and_the_copy_it_points_at(
     assert_eq!(history(store, "E").await, vec![(Action::Create, 50)]);
 }
 
+/// A full run's commit: hundreds of skips (written a chunk at a time in SQLite) with an update
+/// and a record seen for the first time among them keep the order of the batch in the audit
+/// trail, and every record's state says it was seen in this run.
+async fn a_large_batch_of_skips_keeps_its_order_and_marks_every_record_seen(
+    fixture: Arc<TestStore>,
+) {
+    let store = fixture.store.as_ref();
+    let keys: Vec<String> = (0..600).map(|n| format!("{:010}", 200_000 + n)).collect();
+    let first = start_run(store).await;
+    let created = keys
+        .iter()
+        .map(|key| event(first, key, Action::Create, 10))
+        .collect();
+    commit(store, first, created).await;
+
+    let second = start_run(store).await;
+    let mut batch: Vec<AuditEvent> = keys
+        .iter()
+        .map(|key| event(second, key, Action::Skip, 20))
+        .collect();
+    let mut updated = event(second, &keys[300], Action::Update, 20);
+    updated.outcome = "200 updated 1 field".to_string();
+    batch[300] = updated;
+    batch.insert(450, event(second, "0000999999", Action::Skip, 20));
+    let written: Vec<(String, Action)> = batch
+        .iter()
+        .map(|event| (event.ecc_key.clone(), event.action))
+        .collect();
+    commit(store, second, batch).await;
+
+    let mut read_back = store
+        .audit(&AuditQuery {
+            run_id: Some(second),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    read_back.reverse();
+    let order: Vec<(String, Action)> = read_back
+        .iter()
+        .map(|event| (event.ecc_key.clone(), event.action))
+        .collect();
+    assert_eq!(order, written, "the audit trail keeps the batch's order");
+    let narrow = read_back
+        .iter()
+        .filter(|event| event.full_copy_id.is_some())
+        .count();
+    assert_eq!(
+        narrow, 599,
+        "every skip of a record with a full copy is narrow"
+    );
+    let first_sight = read_back
+        .iter()
+        .find(|event| event.ecc_key == "0000999999")
+        .unwrap();
+    assert_eq!(first_sight.full_copy_id, None);
+
+    let mut all_keys = keys.clone();
+    all_keys.push("0000999999".to_string());
+    let states = store
+        .record_states_of_keys(CONNECTION, EntityKind::Organization, &all_keys)
+        .await
+        .unwrap();
+    assert_eq!(states.len(), 601);
+    assert!(
+        states.iter().all(|state| state.last_run_id == Some(second)),
+        "every record seen in the second run"
+    );
+    let kept = states
+        .iter()
+        .find(|state| state.ecc_key == keys[0])
+        .unwrap();
+    assert_eq!(
+        kept.pushed_hash.as_deref(),
+        Some(hash(&keys[0], 1).as_str()),
+        "a skip keeps the pushed hash"
+    );
+}
+
 store_test_suite!(
+    a_large_batch_of_skips_keeps_its_order_and_marks_every_record_seen,
     a_skip_after_a_full_copy_is_stored_narrow_and_reads_back_whole,
     a_no_change_run_adds_under_100_bytes_a_record,
     retention_keeps_each_record_s_latest_event_and_the_copy_it_points_at,

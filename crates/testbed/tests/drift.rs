@@ -2,11 +2,12 @@
 //! nightly run compares what Pipedrive holds with what was last pushed): an edited name is set
 //! back under `enforce` and charged like any write, a delta run does not look, a field edited
 //! back and forth more than `max_reasserts_per_day` times is flagged instead of fought over,
-//! and `flag` only records.
+//! and `flag` only records. The index the reconciliation compares against is read while ECC is.
 
 use std::collections::HashMap;
 
 use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
+use mlc_sim_pipedrive::FaultSettings;
 use mlc_store::{Action, EntityKind, RunStatus};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::json;
@@ -65,6 +66,55 @@ fn name_of(testbed: &Testbed, id: i64) -> String {
         .organization(id as u64)
         .unwrap()
         .name
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_read_beside_the_ecc_read_still_finds_an_edit() {
+    let (testbed, engine, links) = synced(&[]).await;
+    let (_, &id) = links.iter().next().unwrap();
+    let original = name_of(&testbed, id);
+    rename(&testbed, id, "Renamed by sales");
+    // A slow ECC (every RFC call) and a slower Pipedrive than the store: the index's pages
+    // take a while, the ECC read longer.
+    testbed.ecc.set_faults(FaultSettings {
+        latency_ms: 250,
+        ..FaultSettings::default()
+    });
+    testbed.pipedrive.state().set_faults(FaultSettings {
+        latency_ms: 100,
+        methods: vec!["GET".into()],
+        ..FaultSettings::default()
+    });
+    let full = sync(&engine, RunMode::Full).await;
+    testbed.ecc.set_faults(FaultSettings::default());
+    testbed
+        .pipedrive
+        .state()
+        .set_faults(FaultSettings::default());
+
+    assert_eq!(
+        full.counts.get(&Action::ReAsserted),
+        Some(&1),
+        "the edit is found against the index read beside ECC: {full:?}"
+    );
+    assert_eq!(name_of(&testbed, id), original);
+    let phase = |name: &str| full.phase_secs.get(name).copied().unwrap_or_default();
+    assert!(
+        phase("index_read") >= 0.2,
+        "an organization and a person page at 100 ms each: {:?}",
+        full.phase_secs
+    );
+    assert!(
+        phase("ecc_read") > phase("index_read"),
+        "{:?}",
+        full.phase_secs
+    );
+    assert!(
+        phase("index_wait") < phase("index_read") / 2.0,
+        "the index was read while ECC was, not after it: {:?}",
+        full.phase_secs
+    );
+    testbed.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

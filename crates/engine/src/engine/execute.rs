@@ -1,8 +1,112 @@
 //! Carrying a batch's plan out: each entry's call to Pipedrive (organizations first, then their
 //! persons, `concurrency` at a time), its audit event, and the batch's outcomes committed
-//! together once its calls are done.
+//! together once its calls are done, in the background while the run goes on
+//! ([`PendingCommit`]).
 
 use super::*;
+
+/// The commits of carried-out outcomes still running, in order, beside the next batch's store
+/// reads and planning. Nothing is sent to Pipedrive and no other store write is made for a
+/// batch before every earlier commit is done, so what the store holds at each call is what it
+/// held when the commits ran in line. A batch reads only its own records, which no earlier
+/// batch writes, so reading beside a commit reads what the run started from.
+#[derive(Default)]
+pub(super) struct PendingCommit {
+    /// The last commit started; it waits for the one before it. Its result is the time the
+    /// commits took.
+    commit: Option<CommitTask>,
+}
+
+type CommitTask = tokio::task::JoinHandle<Result<std::time::Duration, SyncError>>;
+
+async fn finished(commit: CommitTask) -> Result<std::time::Duration, SyncError> {
+    commit.await.map_err(|error| {
+        SyncError::Setup(format!("committing a batch's outcomes stopped: {error}"))
+    })?
+}
+
+impl PendingCommit {
+    /// Waits until every commit started is done (their time goes to `phases`); the first
+    /// error among them.
+    pub(super) async fn done(&mut self, phases: &PhaseClock) -> Result<(), SyncError> {
+        if let Some(commit) = self.commit.take() {
+            phases.add(Phase::Commits, finished(commit).await?);
+        }
+        Ok(())
+    }
+
+    /// Commits `batch` after the commits started before it.
+    fn then_commit(&mut self, store: Arc<dyn StateStore>, batch: OutcomeBatch) {
+        let before = self.commit.take();
+        self.commit = Some(tokio::spawn(async move {
+            let mut spent = match before {
+                Some(before) => finished(before).await?,
+                None => std::time::Duration::ZERO,
+            };
+            let started = std::time::Instant::now();
+            commit_outcomes(store.as_ref(), batch).await?;
+            spent += started.elapsed();
+            Ok(spent)
+        }));
+    }
+}
+
+/// Commits outcomes in one transaction: a store transaction per record would bound the run by
+/// the disk's flushes, not by ECC. Crash safety holds as before: a create's intent is committed
+/// before its call, so a create whose outcome a crash lost is found by its external id at the
+/// next run; any other outcome lost is planned again. When one outcome's link conflicts, the
+/// outcomes are committed one by one, each conflict recorded.
+async fn commit_outcomes(store: &dyn StateStore, batch: OutcomeBatch) -> Result<(), SyncError> {
+    if batch.outcomes.is_empty() {
+        return Ok(());
+    }
+    match store.commit_outcomes(&batch).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::LinkConflict { .. }) => {
+            let OutcomeBatch {
+                connection,
+                run_id,
+                fencing_token,
+                outcomes,
+                cursor,
+            } = batch;
+            for outcome in outcomes {
+                let one = OutcomeBatch {
+                    connection: connection.clone(),
+                    run_id,
+                    fencing_token,
+                    outcomes: vec![outcome],
+                    cursor: cursor.clone(),
+                };
+                commit_one(store, one).await?;
+            }
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Commits one outcome; a link conflict keeps the existing link and says so in the audit.
+async fn commit_one(store: &dyn StateStore, batch: OutcomeBatch) -> Result<(), SyncError> {
+    match store.commit_outcomes(&batch).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::LinkConflict { linked_to, .. }) => {
+            // Two ECC keys for one organization (a mapped ECC duplicate, or a link made by
+            // hand): keep the existing link and record the pairing in the audit.
+            let mut batch = batch;
+            for outcome in &mut batch.outcomes {
+                outcome.link = LinkChange::Keep;
+                outcome.audit.outcome = format!(
+                    "{}; the organization stays linked to ECC key {linked_to}",
+                    outcome.audit.outcome
+                );
+            }
+            store.commit_outcomes(&batch).await?;
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
 
 impl SyncEngine {
     /// Carries one batch's plan out, organizations first, then their persons, `concurrency` at
@@ -18,6 +122,7 @@ impl SyncEngine {
         batch: &[ExtractedCustomer],
         the_plan: &Plan,
         stop: Option<RunStop>,
+        pending: &mut PendingCommit,
     ) -> Result<(Option<RunStop>, ActionCounts), SyncError> {
         let reads = read_contexts(batch);
         let context = RunContext {
@@ -47,9 +152,24 @@ impl SyncEngine {
         let created: Mutex<HashMap<String, i64>> = Mutex::new(HashMap::new());
         let concurrency = run.options.concurrency.max(1);
         for entries in [organizations, persons] {
+            let only_notes = entries.iter().all(|entry| {
+                matches!(
+                    entry.operation,
+                    Operation::Skip
+                        | Operation::Error
+                        | Operation::Deferred
+                        | Operation::AwaitReview
+                )
+            });
+            if !only_notes {
+                let waited = std::time::Instant::now();
+                pending.done(&run.phases).await?;
+                run.phases.since(Phase::CommitWait, waited);
+            }
             // A plain loop over a `FuturesUnordered`, not `stream::map(closure)`: rustc cannot
             // prove the closure's future `Send` (rust-lang/rust#96865), and the service runs
             // the engine on a spawned task.
+            let started = std::time::Instant::now();
             let mut entries = entries.into_iter();
             let mut in_flight = futures::stream::FuturesUnordered::new();
             loop {
@@ -63,7 +183,12 @@ impl SyncEngine {
                         // What was carried out before the error is still recorded; the error
                         // is what the run reports.
                         drop(in_flight);
-                        if let Err(commit_error) = self.commit_carried_out(&context).await {
+                        if let Err(commit_error) = pending.done(&run.phases).await {
+                            tracing::error!(%commit_error, "cannot commit a batch's outcomes");
+                        }
+                        let batch = self.carried_out_batch(&context);
+                        if let Err(commit_error) = commit_outcomes(self.store.as_ref(), batch).await
+                        {
                             tracing::error!(%commit_error, "cannot commit a batch's outcomes");
                         }
                         return Err(error);
@@ -71,7 +196,8 @@ impl SyncEngine {
                     None => break,
                 }
             }
-            self.commit_carried_out(&context).await?;
+            run.phases.since(Phase::CarryOut, started);
+            pending.then_commit(self.store.clone(), self.carried_out_batch(&context));
         }
         let stop = context.stop.into_inner().unwrap_or(None);
         let counts = context.counts.into_inner().unwrap_or_default();
@@ -158,72 +284,19 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Commits the outcomes carried out since the last commit in one transaction: a store
-    /// transaction per record would bound the run by the disk's flushes, not by ECC. Crash
-    /// safety holds as before: a create's intent is committed before its call, so a create
-    /// whose outcome a crash lost is found by its external id at the next run; any other
-    /// outcome lost is planned again. When one outcome's link conflicts, the outcomes are
-    /// committed one by one, each conflict recorded.
-    async fn commit_carried_out(&self, context: &RunContext<'_>) -> Result<(), SyncError> {
-        let outcomes = match context.carried_out.lock() {
-            Ok(mut carried_out) => std::mem::take(&mut *carried_out),
-            Err(_) => return Ok(()),
-        };
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        let batch = OutcomeBatch {
+    /// The outcomes carried out since the last commit, to commit.
+    fn carried_out_batch(&self, context: &RunContext<'_>) -> OutcomeBatch {
+        let outcomes = context
+            .carried_out
+            .lock()
+            .map(|mut carried_out| std::mem::take(&mut *carried_out))
+            .unwrap_or_default();
+        OutcomeBatch {
             connection: self.config.sync.connection.clone(),
             run_id: context.run_id,
             fencing_token: context.options.fencing_token,
             outcomes,
             cursor: None,
-        };
-        match self.store.commit_outcomes(&batch).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::LinkConflict { .. }) => {
-                for outcome in batch.outcomes {
-                    self.commit_one(context, outcome).await?;
-                }
-                Ok(())
-            }
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// Commits one outcome; a link conflict keeps the existing link and says so in the audit.
-    async fn commit_one(
-        &self,
-        context: &RunContext<'_>,
-        outcome: RecordOutcome,
-    ) -> Result<(), SyncError> {
-        let batch = OutcomeBatch {
-            connection: self.config.sync.connection.clone(),
-            run_id: context.run_id,
-            fencing_token: context.options.fencing_token,
-            outcomes: vec![outcome.clone()],
-            cursor: None,
-        };
-        match self.store.commit_outcomes(&batch).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::LinkConflict { linked_to, .. }) => {
-                // Two ECC keys for one organization (a mapped ECC duplicate, or a link made
-                // by hand): keep the existing link and record the pairing in the audit.
-                let mut outcome = outcome;
-                outcome.link = LinkChange::Keep;
-                outcome.audit.outcome = format!(
-                    "{}; the organization stays linked to ECC key {linked_to}",
-                    outcome.audit.outcome
-                );
-                self.store
-                    .commit_outcomes(&OutcomeBatch {
-                        outcomes: vec![outcome],
-                        ..batch
-                    })
-                    .await?;
-                Ok(())
-            }
-            Err(error) => Err(error.into()),
         }
     }
 

@@ -2,12 +2,17 @@
 //! and kept compact: the matcher's normalized names and keys in memory, the records themselves
 //! in a spill file the planner reads back by id, and the persons of each organization as id
 //! pairs, with the store's person links by Pipedrive id. A million organizations fit in well
-//! under 300 MB.
+//! under 300 MB. A run that reads every customer loads it in the background while ECC is read
+//! ([`IndexLoading`]): it does not depend on ECC, and ECC is the bound of such a run.
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use mlc_pipedrive::{ListQuery, PipedriveClient};
 use mlc_store::{EntityKind, StateStore};
 use mlc_sync::existing::{ExistingLookup, ExistingOrganization, ExistingPerson};
 use mlc_sync::matching::{MatchSettings, OrganizationEvidenceFields, OrganizationMatcher};
+use tokio::task::JoinHandle;
 
 use super::known::{for_each_link, LinkedPersons};
 use super::spill::SpillById;
@@ -24,18 +29,72 @@ pub(super) struct PipedriveIndex {
 }
 
 /// Which custom fields the matcher reads, and where the link table is.
-pub(super) struct IndexKeys<'a> {
+pub(super) struct IndexKeys {
     pub(super) settings: MatchSettings,
     pub(super) fields: OrganizationEvidenceFields,
-    pub(super) store: &'a dyn StateStore,
-    pub(super) connection: &'a str,
+    pub(super) store: Arc<dyn StateStore>,
+    pub(super) connection: String,
+}
+
+/// The index loaded on a task of its own, so the run reads ECC meanwhile. Dropped before it is
+/// taken (the run failed or was cancelled), it stops the load.
+pub(super) struct IndexLoading {
+    task: Option<JoinHandle<Result<LoadedIndex, SyncError>>>,
+}
+
+/// The index, with what loading it cost.
+pub(super) struct LoadedIndex {
+    pub(super) index: PipedriveIndex,
+    /// Tokens charged for its pages.
+    pub(super) tokens: u64,
+    /// Wall time of the load.
+    pub(super) secs: std::time::Duration,
+}
+
+impl IndexLoading {
+    pub(super) fn start(client: &PipedriveClient, keys: IndexKeys) -> Self {
+        let client = client.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let before = client.governor().tokens_charged();
+            let index = PipedriveIndex::load(&client, keys).await?;
+            Ok(LoadedIndex {
+                index,
+                tokens: client.governor().tokens_charged() - before,
+                secs: started.elapsed(),
+            })
+        });
+        IndexLoading { task: Some(task) }
+    }
+
+    /// The index once it is loaded.
+    pub(super) async fn loaded(mut self) -> Result<LoadedIndex, SyncError> {
+        let Some(task) = self.task.as_mut() else {
+            return Err(SyncError::Setup(
+                "the Pipedrive index was taken twice".to_string(),
+            ));
+        };
+        let joined = task.await;
+        self.task = None;
+        joined.map_err(|error| {
+            SyncError::Setup(format!("reading the Pipedrive index stopped: {error}"))
+        })?
+    }
+}
+
+impl Drop for IndexLoading {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }
 
 impl PipedriveIndex {
     /// Every organization and person not in the trash.
     pub(super) async fn load(
         client: &PipedriveClient,
-        keys: IndexKeys<'_>,
+        keys: IndexKeys,
     ) -> Result<PipedriveIndex, SyncError> {
         let mut matcher = OrganizationMatcher::builder(keys.settings, keys.fields, 0);
         let mut organizations = SpillById::new("the organization index")?;
@@ -57,8 +116,8 @@ impl PipedriveIndex {
         }
         organizations.finish()?;
         for_each_link(
-            keys.store,
-            keys.connection,
+            keys.store.as_ref(),
+            &keys.connection,
             EntityKind::Organization,
             |link| {
                 matcher.add_link(&link.ecc_key, link.pipedrive_id);
@@ -92,7 +151,7 @@ impl PipedriveIndex {
             organizations,
             persons,
             persons_by_organization,
-            linked_persons: LinkedPersons::load(keys.store, keys.connection).await?,
+            linked_persons: LinkedPersons::load(keys.store.as_ref(), &keys.connection).await?,
         };
         tracing::debug!(
             organizations = index.organizations.len(),

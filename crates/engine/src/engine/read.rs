@@ -8,7 +8,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use mlc_ecc::{DataProblem, DeltaCursor, ExtractBatch, ExtractedCustomer};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractBatch, ExtractedCustomer};
 use mlc_store::{EntityKind, Link, StateStore};
 use mlc_sync::matching::{RunCustomers, RunCustomersBuilder};
 use mlc_sync::plan::{KnownRecords, MissingContacts};
@@ -137,6 +139,45 @@ impl RunRead {
                 missing_contacts,
             },
         ))
+    }
+}
+
+/// ECC's batches read one ahead on a task of their own: ECC prepares the next page while the
+/// run files the last one away, so the run waits for ECC alone. A page is read only once the
+/// channel has room for it, so one batch at most waits beside the one the run holds. Dropped,
+/// it stops the read.
+pub(super) struct Prefetched {
+    batches: tokio::sync::mpsc::Receiver<Result<ExtractBatch, EccError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Prefetched {
+    pub(super) fn start(mut stream: BoxStream<'static, Result<ExtractBatch, EccError>>) -> Self {
+        let (sender, batches) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            while let Ok(slot) = sender.reserve().await {
+                let Some(batch) = stream.next().await else {
+                    break;
+                };
+                let failed = batch.is_err();
+                slot.send(batch);
+                if failed {
+                    break;
+                }
+            }
+        });
+        Prefetched { batches, task }
+    }
+
+    /// The next batch; `None` once the read is done.
+    pub(super) async fn next(&mut self) -> Option<Result<ExtractBatch, EccError>> {
+        self.batches.recv().await
+    }
+}
+
+impl Drop for Prefetched {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

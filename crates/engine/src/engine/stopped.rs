@@ -30,6 +30,7 @@ impl RunSummary {
             index_tokens: 0,
             customers_read: 0,
             ecc_read_secs: None,
+            phase_secs: Default::default(),
             rejected: Vec::new(),
             ecc_duplicates: 0,
             plan: None,

@@ -38,6 +38,11 @@ pub(super) struct ScaleFigures {
     pub full_sync_peak_rss_mb: f64,
     pub store_bytes_after_first_sync: u64,
     pub store_bytes_per_record: f64,
+    /// Where the full run's time went, step by step (`phase_secs` of its `sync --json`); the
+    /// steps that overlap add up to more than its wall time.
+    pub full_sync_phase_secs: Value,
+    /// The same for the first sync.
+    pub first_sync_phase_secs: Value,
 }
 
 impl ScaleFigures {
@@ -60,6 +65,8 @@ impl ScaleFigures {
                 "full_sync_wall_secs": round(self.full_sync_secs),
                 "store_bytes_after_first_sync": self.store_bytes_after_first_sync,
                 "sim_ecc_start_secs": round(self.sim_ecc_start_secs),
+                "first_sync_phase_secs": self.first_sync_phase_secs,
+                "full_sync_phase_secs": self.full_sync_phase_secs,
             }
         })
     }
@@ -212,6 +219,29 @@ async fn store_bytes(database: &Path) -> anyhow::Result<u64> {
         .with_context(|| format!("measuring the store {}", database.display()))
 }
 
+/// The seconds per step a run's summary (`sync --json`) reports, one line for the terminal.
+fn phases_line(phases: &Value) -> String {
+    phases
+        .as_object()
+        .map(|phases| {
+            phases
+                .iter()
+                .filter_map(|(phase, secs)| Some(format!("{phase} {:.1} s", secs.as_f64()?)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// The seconds per step of a run's summary (`sync --json`).
+fn phases_in(summary: &str) -> anyhow::Result<Value> {
+    let summary: Value = serde_json::from_str(summary).context("reading sync --json")?;
+    Ok(summary
+        .get("phase_secs")
+        .cloned()
+        .unwrap_or_else(|| json!({})))
+}
+
 /// Records a run's summary (`sync --json`) counted, every action included.
 fn records_in(summary: &str) -> anyhow::Result<u64> {
     let summary: Value = serde_json::from_str(summary).context("reading sync --json")?;
@@ -323,9 +353,12 @@ connection = "scale"
         true,
     )
     .await?;
+    let first_sync_phase_secs = phases_in(&first.stdout)?;
     eprintln!(
-        "  first sync: {:.1} s, peak {:.1} MB",
-        first.secs, first.peak_rss_mb
+        "  first sync: {:.1} s, peak {:.1} MB ({})",
+        first.secs,
+        first.peak_rss_mb,
+        phases_line(&first_sync_phase_secs)
     );
     let store_before = store_bytes(&database).await?;
     let full = run_child(
@@ -339,9 +372,12 @@ connection = "scale"
     .await?;
     let store_after = store_bytes(&database).await?;
     let records = records_in(&full.stdout)?;
+    let full_sync_phase_secs = phases_in(&full.stdout)?;
     eprintln!(
-        "  full sync: {:.1} s, peak {:.1} MB, {records} records",
-        full.secs, full.peak_rss_mb
+        "  full sync: {:.1} s, peak {:.1} MB, {records} records ({})",
+        full.secs,
+        full.peak_rss_mb,
+        phases_line(&full_sync_phase_secs)
     );
     drop(ecc);
     drop(pipedrive);
@@ -357,5 +393,7 @@ connection = "scale"
         store_bytes_after_first_sync: store_before,
         store_bytes_per_record: store_after.saturating_sub(store_before) as f64
             / records.max(1) as f64,
+        full_sync_phase_secs,
+        first_sync_phase_secs,
     })
 }

@@ -1,0 +1,215 @@
+//! The cheap path of a full reconciliation in SQLite: a run of plain skips (no call, nothing
+//! changed but the record's last sighting) written a chunk at a time, a few statements per
+//! chunk instead of four per record. Each statement is a round trip to SQLite's worker thread,
+//! which bounded a no-change run by the store rather than by ECC. What is written is what
+//! `write_outcome` writes for each of them, in the same order: the record's state, then its
+//! audit event, narrow when the record has a full copy (see `rules::narrow_skip`).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteConnection;
+
+use crate::rules::{self, FullCopy};
+use crate::{
+    query_error, Action, EntityKind, FailureChange, LinkChange, OutcomeBatch, RecordOutcome,
+    StoreResult,
+};
+
+/// Records per statement: 8 parameters a row stays far under SQLite's limit of 32,766.
+const SKIPS_PER_STATEMENT: usize = 250;
+
+/// Whether `outcome` is a plain skip: no link, no intent, no failure change, no error. Only its
+/// state's last sighting and its audit event are written.
+pub(crate) fn is_plain_skip(outcome: &RecordOutcome) -> bool {
+    outcome.audit.action == Action::Skip
+        && outcome.audit.error.is_none()
+        && matches!(outcome.link, LinkChange::Keep)
+        && matches!(outcome.failure, FailureChange::Keep)
+        && outcome.closes_intent.is_none()
+}
+
+/// How many of `outcomes`, from the first, form one chunk: plain skips of distinct records
+/// (a record twice in a chunk would not see its own first event), at most a statement's worth.
+pub(crate) fn plain_skip_chunk(outcomes: &[RecordOutcome]) -> usize {
+    let mut seen: HashSet<(EntityKind, &str)> = HashSet::new();
+    outcomes
+        .iter()
+        .take(SKIPS_PER_STATEMENT)
+        .take_while(|outcome| {
+            is_plain_skip(outcome) && seen.insert((outcome.kind, outcome.ecc_key.as_str()))
+        })
+        .count()
+}
+
+/// Writes one chunk of plain skips (see [`plain_skip_chunk`]) inside the caller's transaction.
+pub(crate) async fn write_plain_skips(
+    connection: &mut SqliteConnection,
+    batch: &OutcomeBatch,
+    skips: &[RecordOutcome],
+    now: DateTime<Utc>,
+    outcome_ids: &mut rules::OutcomeIds,
+) -> StoreResult<()> {
+    debug_assert!(skips.iter().all(is_plain_skip));
+    if skips.is_empty() {
+        return Ok(());
+    }
+    seen_again(connection, batch, skips, now).await?;
+    let copies = full_copies(connection, &batch.connection, skips).await?;
+    let mut narrow: Vec<(rules::NarrowSkip<'_>, &RecordOutcome)> = Vec::new();
+    for outcome in skips {
+        let copy = copies.get(&(outcome.kind, outcome.ecc_key.as_str()));
+        match rules::narrow_skip(&outcome.audit, copy) {
+            Some(skip) => narrow.push((skip, outcome)),
+            None => {
+                // The record's first event (or one that changed customer or source) keeps its
+                // full copy: written where it stands, after the narrow ones before it.
+                insert_narrow(connection, &narrow, outcome_ids).await?;
+                narrow.clear();
+                super::sqlite::insert_audit_event(connection, &outcome.audit, outcome_ids).await?;
+            }
+        }
+    }
+    insert_narrow(connection, &narrow, outcome_ids).await
+}
+
+/// `UPSERT_RECORD_STATE` of a skip (failures kept) for every record of the chunk at once.
+async fn seen_again(
+    connection: &mut SqliteConnection,
+    batch: &OutcomeBatch,
+    skips: &[RecordOutcome],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let rows = vec!["(?, ?, ?, ?, ?, ?, 0, NULL, FALSE, NULL, ?)"; skips.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO record_state \
+         (connection, kind, ecc_key, pushed_hash, last_seen_at, last_run_id, \
+          failures, retry_after, parked, last_error, customer_number) \
+         VALUES {rows} \
+         ON CONFLICT (connection, kind, ecc_key) DO UPDATE SET \
+         customer_number = COALESCE(excluded.customer_number, record_state.customer_number), \
+         pushed_hash = COALESCE(excluded.pushed_hash, record_state.pushed_hash), \
+         last_seen_at = excluded.last_seen_at, \
+         last_run_id = excluded.last_run_id"
+    );
+    let seen_at = super::sqlite::timestamp(now);
+    let mut query = sqlx::query(&sql);
+    for outcome in skips {
+        query = query
+            .bind(&batch.connection)
+            .bind(outcome.kind.as_str())
+            .bind(&outcome.ecc_key)
+            .bind(outcome.pushed_hash.as_deref())
+            .bind(seen_at.clone())
+            .bind(batch.run_id)
+            .bind(rules::customer_of(outcome));
+    }
+    query.execute(connection).await.map_err(|error| {
+        rules::run_reference_error(error, batch.run_id, "writing the states of skipped records")
+    })?;
+    Ok(())
+}
+
+/// The newest full copy of each record of the chunk (`FULL_COPY_OF_RECORD` for all of them).
+async fn full_copies<'o>(
+    connection: &mut SqliteConnection,
+    connection_name: &str,
+    skips: &'o [RecordOutcome],
+) -> StoreResult<HashMap<(EntityKind, &'o str), FullCopy>> {
+    let mut copies = HashMap::new();
+    for kind in [EntityKind::Organization, EntityKind::Person] {
+        let keys: Vec<&'o str> = skips
+            .iter()
+            .filter(|outcome| outcome.kind == kind)
+            .map(|outcome| outcome.ecc_key.as_str())
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let placeholders = vec!["?"; keys.len()].join(", ");
+        let sql = format!(
+            "SELECT ecc_key, id, customer_number, source, content_hash FROM audit_events \
+             WHERE id IN (SELECT MAX(id) FROM audit_events \
+                          WHERE connection = ? AND kind = ? AND ecc_key IN ({placeholders}) \
+                          AND content_hash <> '' GROUP BY ecc_key)"
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, String, String, String)>(&sql)
+            .bind(connection_name)
+            .bind(kind.as_str());
+        for key in &keys {
+            query = query.bind(*key);
+        }
+        let rows = query
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(query_error(
+                "finding the records' full copies in the audit trail",
+            ))?;
+        let by_key: HashMap<&str, &'o str> = keys.iter().map(|key| (*key, *key)).collect();
+        for (ecc_key, id, customer_number, source, content_hash) in rows {
+            let Some(key) = by_key.get(ecc_key.as_str()) else {
+                continue;
+            };
+            copies.insert(
+                (kind, *key),
+                FullCopy {
+                    id,
+                    customer_number,
+                    source,
+                    content_hash,
+                },
+            );
+        }
+    }
+    Ok(copies)
+}
+
+/// Narrow skips in one statement, with ids taken from audit_events' sequence in one step (as
+/// `NEXT_AUDIT_ID_SQLITE` takes one), in the order given.
+async fn insert_narrow(
+    connection: &mut SqliteConnection,
+    narrow: &[(rules::NarrowSkip<'_>, &RecordOutcome)],
+    outcome_ids: &mut rules::OutcomeIds,
+) -> StoreResult<()> {
+    let Some((_, first)) = narrow.first() else {
+        return Ok(());
+    };
+    let mut texts = Vec::with_capacity(narrow.len());
+    for (_, outcome) in narrow {
+        texts.push(
+            super::sqlite::outcome_id(&mut *connection, &outcome.audit.outcome, outcome_ids)
+                .await?,
+        );
+    }
+    let count = i64::try_from(narrow.len()).unwrap_or(i64::MAX);
+    let last_id: i64 = sqlx::query_scalar(
+        "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'audit_events' RETURNING seq",
+    )
+    .bind(count)
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(query_error("taking audit event ids"))?;
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; narrow.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO audit_skips \
+         (id, run_id, full_copy_id, content_hash, pipedrive_id, outcome_id, read_at, recorded_at) \
+         VALUES {rows}"
+    );
+    let mut query = sqlx::query(&sql);
+    for (position, ((skip, outcome), outcome_id)) in narrow.iter().zip(&texts).enumerate() {
+        let event = &outcome.audit;
+        query = query
+            .bind(last_id - count + 1 + position as i64)
+            .bind(event.run_id)
+            .bind(skip.full_copy_id)
+            .bind(skip.content_hash)
+            .bind(event.pipedrive_id)
+            .bind(*outcome_id)
+            .bind(rules::unix_micros(event.read_at))
+            .bind(rules::unix_micros(event.recorded_at));
+    }
+    query.execute(connection).await.map_err(|error| {
+        rules::run_reference_error(error, first.audit.run_id, "writing audit events")
+    })?;
+    Ok(())
+}
