@@ -117,6 +117,9 @@ pub struct RunSummary {
     /// Dirty records kept out, with why.
     pub rejected: Vec<DataProblem>,
     pub ecc_duplicates: usize,
+    /// Which model scored the run's fuzzy matches (estimated from the run, or the defaults),
+    /// when the run matched any customer.
+    pub match_model: Option<String>,
     /// Only for a dry run: what would have been done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
@@ -451,6 +454,7 @@ impl SyncEngine {
         let match_settings = MatchSettings::from_config(&self.config.sync);
         let ecc_duplicates = whole_run.customers.duplicates(match_settings, 2);
         let mut index_tokens = 0;
+        let mut match_model = None;
         let index = if read.needs_index {
             let before = self.client.governor().tokens_charged();
             let keys = IndexKeys {
@@ -459,12 +463,16 @@ impl SyncEngine {
                 store: self.store.as_ref(),
                 connection,
             };
-            let Some(index) =
+            let Some(mut index) =
                 unless_cancelled(cancel, PipedriveIndex::load(&self.client, keys)).await?
             else {
                 return Ok(RunSummary::interrupted(run.run_id));
             };
             index_tokens = self.client.governor().tokens_charged() - before;
+            // The scores mean what they say on this run's data: the model is estimated from
+            // the run's own candidate pairs (or the defaults score a small run).
+            let source = index.matcher.calibrate(&whole_run.customers, 2);
+            match_model = Some(source.describe());
             Some(index)
         } else {
             None
@@ -480,6 +488,7 @@ impl SyncEngine {
             ecc_read_secs: Some(ecc_read_secs),
             rejected: read.rejected.clone(),
             ecc_duplicates: ecc_duplicates.len(),
+            match_model,
             plan: None,
             alert: None,
             error: None,

@@ -177,6 +177,9 @@ fn print_summary(summary: &RunSummary, dry_run: bool) {
             summary.ecc_duplicates
         );
     }
+    if let Some(model) = &summary.match_model {
+        println!("match scores: {model}");
+    }
     for problem in summary.rejected.iter().take(10) {
         println!(
             "kept out: customer {} {}: {}",
@@ -247,24 +250,58 @@ fn print_plan(plan: &Plan) {
 }
 
 /// What the matcher compared for the pair it decided on (the link, the review candidate or
-/// the nearest organization below the review band): "for: name, postal_code, vat; against:
-/// house_number".
+/// the nearest organization below the review band): each comparison's level with its weight
+/// (log2 Bayes factor), "for: name exact +5.1, address same_street_and_number +7.3; against:
+/// vat different -6.9"; for evidence stored before the model weighed it, the parts that agreed
+/// and disagreed, "for: name, postal_code, vat; against: house_number".
 fn pair_evidence(outcome: &serde_json::Value) -> Option<String> {
     let pair = ["evidence", "candidate", "nearest"]
         .iter()
         .find_map(|key| outcome.get(*key).filter(|pair| pair.is_object()))?;
-    let parts = |key: &str| -> String {
-        pair.get(key)
-            .and_then(|parts| parts.as_array())
-            .map(|parts| {
-                parts
-                    .iter()
-                    .filter_map(|part| part.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+    let joined_or_dash = |parts: Vec<String>| {
+        if parts.is_empty() {
+            "-".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
+    if let Some(comparisons) = pair.get("comparisons").and_then(|list| list.as_array()) {
+        let weighed: Vec<(String, f64)> = comparisons
+            .iter()
+            .filter_map(|comparison| {
+                let name = comparison.get("name")?.as_str()?;
+                let level = comparison.get("level")?.as_str()?;
+                let weight = comparison.get("weight")?.as_f64()?;
+                Some((format!("{name} {level} {weight:+.1}"), weight))
             })
-            .filter(|joined| !joined.is_empty())
-            .unwrap_or_else(|| "-".to_string())
+            .collect();
+        let pointing = |for_it: bool| {
+            joined_or_dash(
+                weighed
+                    .iter()
+                    .filter(|(_, weight)| (*weight >= 0.0) == for_it)
+                    .map(|(text, _)| text.clone())
+                    .collect(),
+            )
+        };
+        return Some(format!(
+            "for: {}; against: {}",
+            pointing(true),
+            pointing(false)
+        ));
+    }
+    let parts = |key: &str| -> String {
+        joined_or_dash(
+            pair.get(key)
+                .and_then(|parts| parts.as_array())
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .filter_map(|part| part.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
     };
     Some(format!(
         "for: {}; against: {}",
@@ -365,6 +402,27 @@ mod tests {
         assert_eq!(
             pair_evidence(&json!({"decision": "create", "nearest": null})),
             None
+        );
+    }
+
+    #[test]
+    fn the_dry_run_shows_each_comparison_with_its_weight() {
+        let link = json!({
+            "decision": "link",
+            "evidence": {
+                "pipedrive_id": 7,
+                "agreed": ["name", "postal_code"],
+                "disagreed": ["vat"],
+                "comparisons": [
+                    {"name": "address", "level": "same_street_and_number", "weight": 7.31},
+                    {"name": "vat", "level": "different", "weight": -6.94},
+                    {"name": "name", "level": "exact", "weight": 4.06}
+                ]
+            }
+        });
+        assert_eq!(
+            pair_evidence(&link).as_deref(),
+            Some("for: address same_street_and_number +7.3, name exact +4.1; against: vat different -6.9")
         );
     }
 }

@@ -32,6 +32,7 @@ impl RunSummary {
             ecc_read_secs: None,
             rejected: Vec::new(),
             ecc_duplicates: 0,
+            match_model: None,
             plan: None,
             alert: None,
             error: Some(SHUTDOWN_REASON.to_string()),

@@ -7,8 +7,9 @@ use mlc_canonical::Customer;
 use serde::{Deserialize, Serialize};
 
 use super::index::{same_address_keys, vat_key, MatchSubject, RecordIndex, RecordIndexBuilder};
+use super::model::MatchModel;
 use super::organization::{customer_subject, parallel_map, MatchSettings};
-use super::score::{same_name_and_address, score, score_above, Evidence};
+use super::score::{same_name_and_address, score, score_above, Evidence, ScoringContext};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EccDuplicate {
@@ -106,6 +107,11 @@ impl RunCustomers {
         &self.numbers[start..self.ends[position] as usize]
     }
 
+    /// The match subject of the customer read at `position`.
+    pub fn subject(&self, position: usize) -> MatchSubject {
+        self.index.record(position as u32).subject()
+    }
+
     /// How many customers of the run are filed under `key` (a VAT number's or a domain's, see
     /// `index::vat_key`): more than one means the VAT number or domain is a group's, shared by
     /// its branches.
@@ -148,6 +154,10 @@ impl RunCustomers {
             rank[*index] = position;
         }
         let index = &self.index;
+        // Two customers of one run are scored as a customer and an organization are before
+        // any run estimates a model: by the defaults, each VAT number and domain its own.
+        let model = MatchModel::defaults();
+        let context = ScoringContext::alone(&model);
         let positions: Vec<usize> = (0..count).collect();
         // For each customer, its best earlier look-alike.
         let best_earlier: Vec<Option<(usize, f64, &'static str, Evidence)>> =
@@ -172,7 +182,7 @@ impl RunCustomers {
                         if record.vat != subject.vat {
                             continue;
                         }
-                        let evidence = score(&subject, &record);
+                        let evidence = score(&subject, &record, context);
                         if evidence.name_score >= 0.5 {
                             consider(record.id as usize, "vat", evidence, 1.0);
                         }
@@ -188,7 +198,7 @@ impl RunCustomers {
                     }
                     let weight = |word: &str| index.word_weight(word);
                     let Some(evidence) =
-                        score_above(&subject, &record, settings.link_threshold, &weight)
+                        score_above(&subject, &record, context, settings.link_threshold, &weight)
                     else {
                         continue;
                     };

@@ -5,6 +5,7 @@
 pub mod contact;
 pub mod duplicates;
 pub mod index;
+pub mod model;
 pub mod normalize;
 pub mod organization;
 pub mod person;
@@ -14,6 +15,7 @@ pub mod score;
 
 pub use duplicates::{find_ecc_duplicates, EccDuplicate, RunCustomers, RunCustomersBuilder};
 pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
+pub use model::{MatchModel, ModelSource, WeightedComparison};
 pub use organization::{
     customer_subject, organization_subject, MatchEvidence, MatchOutcome, MatchRule, MatchSettings,
     OrganizationEvidenceFields, OrganizationMatcher, OrganizationMatcherBuilder, ReviewReason,

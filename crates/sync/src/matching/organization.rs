@@ -16,8 +16,9 @@ use super::index::{
     customer_key, domain_key, name_postal_key, same_address_keys, vat_key, IndexedRecord,
     MatchSubject, RecordIndex, RecordIndexBuilder,
 };
+use super::model::{MatchModel, ModelSource, PairCounts};
 use super::normalize::parse_address_line;
-use super::score::{same_name_and_address, score, score_above, Evidence};
+use super::score::{compare, same_name_and_address, score, score_above, Evidence, ScoringContext};
 use crate::existing::ExistingOrganization;
 
 /// Score bands from `[sync]`.
@@ -114,6 +115,16 @@ const SCORED_CANDIDATES: usize = 24;
 
 /// Two candidates closer than this are a tie the matcher does not break.
 const AMBIGUITY_MARGIN: f64 = 0.02;
+
+/// The fuzzy rule never links a pair whose names are less alike than this, whatever else
+/// agrees: the other evidence confirms or contradicts the name, it does not replace it (a
+/// reviewer may still accept a renamed company).
+const NAME_TO_LINK: f64 = 0.80;
+
+/// How many of the run's customers the model is estimated from at most: their candidate pairs
+/// (up to [`SCORED_CANDIDATES`] each) are plenty for a few dozen probabilities, and a bound
+/// keeps the estimation a small part of a large run's matching.
+pub const CALIBRATION_SAMPLE: usize = 10_000;
 
 /// The subject of a customer: its name and billing address, VAT number, phone, mail domain and
 /// display number.
@@ -253,6 +264,7 @@ impl OrganizationMatcherBuilder {
         OrganizationMatcher {
             index: index.finish(),
             settings: self.settings,
+            model: MatchModel::defaults(),
         }
     }
 }
@@ -262,6 +274,8 @@ impl OrganizationMatcherBuilder {
 pub struct OrganizationMatcher {
     index: RecordIndex,
     settings: MatchSettings,
+    /// What weighs the fuzzy rule's comparisons: the defaults until [`Self::calibrate`].
+    model: MatchModel,
 }
 
 impl OrganizationMatcher {
@@ -314,6 +328,58 @@ impl OrganizationMatcher {
 
     pub fn heap_bytes(&self) -> usize {
         self.index.heap_bytes()
+    }
+
+    /// The model that scores the fuzzy rule's pairs.
+    pub fn model(&self) -> &MatchModel {
+        &self.model
+    }
+
+    /// Estimates the model from the run's own candidate pairs (those of up to
+    /// [`CALIBRATION_SAMPLE`] of its customers, spread evenly over the run), or keeps the
+    /// defaults when they are too few; says which.
+    pub fn calibrate(&mut self, run: &RunCustomers, threads: usize) -> ModelSource {
+        let step = run.len().div_ceil(CALIBRATION_SAMPLE).max(1);
+        let sample: Vec<usize> = (0..run.len()).step_by(step).collect();
+        let weight = |word: &str| self.index.word_weight(word);
+        let per_customer = parallel_map(&sample, threads, |position, scratch| {
+            let subject = run.subject(*position);
+            let context = self.scoring_context(&subject, Some(run));
+            let mut pairs = PairCounts::default();
+            for (number, _) in self.index.candidates(
+                &subject,
+                SCORED_CANDIDATES,
+                &mut scratch.keys,
+                &mut scratch.found,
+            ) {
+                let record = self.index.record(number);
+                pairs.add(compare(&subject, &record, context, &weight));
+            }
+            pairs
+        });
+        let mut pairs = PairCounts::default();
+        for customer_pairs in per_customer {
+            pairs.merge(customer_pairs);
+        }
+        self.model = MatchModel::for_pairs(&pairs);
+        self.model.source()
+    }
+
+    /// The model, and whether the run's other customers share the subject's VAT number or
+    /// domain.
+    fn scoring_context(
+        &self,
+        subject: &MatchSubject,
+        run: Option<&RunCustomers>,
+    ) -> ScoringContext<'_> {
+        let shared = |value: &str, key: u32| {
+            !value.is_empty() && run.is_some_and(|run| run.customers_sharing(key) > 1)
+        };
+        ScoringContext {
+            model: &self.model,
+            vat_shared: shared(&subject.vat, vat_key(&subject.vat)),
+            domain_shared: shared(&subject.domain, domain_key(&subject.domain)),
+        }
     }
 
     /// The subject an organization was indexed as (with the customer number it is linked to).
@@ -416,9 +482,10 @@ impl OrganizationMatcher {
         scratch: &mut Scratch,
     ) -> MatchOutcome {
         let own_number = subject.customer_number.as_str();
+        let context = self.scoring_context(subject, run);
         let evidence_for = |number: u32, rule: MatchRule| -> MatchEvidence {
             let record = self.index.record(number);
-            let details = score(subject, &record);
+            let details = score(subject, &record, context);
             evidence(&record, rule, details, own_number)
         };
         // 1. The external-id field.
@@ -502,7 +569,7 @@ impl OrganizationMatcher {
             if excluded.contains(&record.id) {
                 continue;
             }
-            let Some(details) = score_above(subject, &record, floor, &weight) else {
+            let Some(details) = score_above(subject, &record, context, floor, &weight) else {
                 continue;
             };
             let found = evidence(&record, MatchRule::NameAndAddress, details, own_number);
@@ -546,7 +613,10 @@ impl OrganizationMatcher {
                 other: None,
             };
         }
-        if best.score < self.settings.link_threshold || !Self::can_link(subject, &best.details, run)
+        if best.score < self.settings.link_threshold
+            || !Self::can_link(subject, &best.details, run)
+            || best.details.vetoed()
+            || best.details.name_score < NAME_TO_LINK
         {
             return MatchOutcome::Review {
                 reason: ReviewReason::MiddleBand,

@@ -1,17 +1,20 @@
-//! How alike two companies are: a name similarity (token-set Jaro-Winkler over the normalized
-//! names) scaled by the other evidence: the address (postal code and house number strong, city
-//! weak; a different house number on the same street, another street or another country
-//! against), the VAT number, the phone number and the company's internet domain (for when
-//! they agree, against when both have one and they differ).
+//! How alike two companies are: the name similarity (token-set Jaro-Winkler over the normalized
+//! names) and the other evidence (the address, postal code and house number strong, city
+//! weak; the VAT number, the phone number and the company's internet domain), each compared
+//! to a level and weighed by the run's Fellegi–Sunter model ([`super::model`]) into the
+//! probability that both are one company.
 //!
-//! The other evidence can only confirm or contradict the name, never make up for it: two
-//! different companies in one building stay apart, and one company typed twice with the same
-//! address comes together.
+//! Some evidence against vetoes a link whatever the score ([`VETOING_PARTS`]): two different
+//! companies in one building stay apart by their names, two sites of one company by their
+//! streets and house numbers.
 
 use serde::{Deserialize, Serialize};
 
 use super::contact::{same_phone, PhoneNumber};
 use super::index::{street_with_number, IndexedRecord, MatchSubject};
+use super::model::{
+    probability_of_weight, AddressComparison, ComparisonVector, MatchModel, WeightedComparison,
+};
 use super::normalize::within_one_edit;
 
 /// Name similarity with every word weighted by its length (no index at hand).
@@ -173,10 +176,13 @@ fn one_name_within_the_other(a: &str, b: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub name_score: f64,
-    /// The address factor the name score was multiplied by (0.85 when nothing could be
-    /// compared).
-    pub address_factor: f64,
+    /// The probability that the pair is one company, from the run's [`MatchModel`].
     pub score: f64,
+    /// log2 of the pair's posterior odds: the model's prior plus the comparisons' weights.
+    pub match_weight: f64,
+    /// Each comparison's level and weight (log2 Bayes factor), heaviest first: the evidence for
+    /// (positive) and against (negative) as the model weighs it.
+    pub comparisons: Vec<WeightedComparison>,
     /// Parts both records have and that agree ("postal_code", "city", "street", "vat",
     /// "phone", "domain", ...): the evidence for the pair.
     pub agreed: Vec<String>,
@@ -191,6 +197,11 @@ pub const ADDRESS_PARTS: &[&str] = &["postal_code", "city", "street", "house_num
 /// street, postal code or phone line. The VAT number, the domain and the city are the whole
 /// company's (every branch of a group shares them).
 pub const SITE_PARTS: &[&str] = &["street", "postal_code", "phone"];
+
+/// Parts whose disagreement no other evidence outweighs for a link: another country, another
+/// street or another house number on the same street is another site, and another VAT number
+/// another company. The model still weighs them; the pair can at most go to review.
+pub const VETOING_PARTS: &[&str] = &["country", "street", "house_number", "vat"];
 
 impl Evidence {
     /// Whether some part agrees that places the pair at one site: without it a link could join
@@ -207,23 +218,92 @@ impl Evidence {
             .iter()
             .any(|part| ADDRESS_PARTS.contains(&part.as_str()))
     }
+
+    /// Whether a part disagrees that keeps the pair from being linked whatever its score.
+    pub fn vetoed(&self) -> bool {
+        self.disagreed
+            .iter()
+            .any(|part| VETOING_PARTS.contains(&part.as_str()))
+    }
 }
 
-const BASELINE: f64 = 0.85;
+/// What scoring knows beyond the two records: the model that weighs the comparisons, and
+/// whether other customers of the run share the subject's VAT number or domain (then an
+/// agreement says "this group", not "this company").
+#[derive(Debug, Clone, Copy)]
+pub struct ScoringContext<'a> {
+    pub model: &'a MatchModel,
+    pub vat_shared: bool,
+    pub domain_shared: bool,
+}
+
+impl<'a> ScoringContext<'a> {
+    /// The subject's VAT number and domain taken as its own.
+    pub fn alone(model: &'a MatchModel) -> Self {
+        ScoringContext {
+            model,
+            vat_shared: false,
+            domain_shared: false,
+        }
+    }
+}
 
 fn close(a: &str, b: &str, threshold: f64) -> bool {
     a == b || jaro_winkler(a, b) >= threshold
 }
 
 /// The score of `record` as a match for `subject`, with its evidence.
-pub fn score(subject: &MatchSubject, record: &IndexedRecord<'_>) -> Evidence {
+pub fn score(
+    subject: &MatchSubject,
+    record: &IndexedRecord<'_>,
+    context: ScoringContext<'_>,
+) -> Evidence {
     let by_length = |word: &str| word.chars().count() as f64;
-    score_above(subject, record, 0.0, &by_length).unwrap_or_default()
+    score_above(subject, record, context, 0.0, &by_length).unwrap_or_default()
 }
 
-/// The score, or `None` when the address alone already keeps it below `floor` (the name can
-/// only lower it further): most candidates of a common name are elsewhere, and this spares
-/// their name comparison.
+/// The comparison vector of a pair (the name compared with `weight`), for estimating the
+/// model: every candidate, none left out.
+pub fn compare(
+    subject: &MatchSubject,
+    record: &IndexedRecord<'_>,
+    context: ScoringContext<'_>,
+    weight: &dyn Fn(&str) -> f64,
+) -> ComparisonVector {
+    let mut evidence = Evidence::default();
+    let vector = compare_all_but_the_name(subject, record, context, &mut evidence);
+    vector.with_name(name_score(subject, record, weight))
+}
+
+/// The score, or `None` when the other evidence alone already keeps it below `floor` (even an
+/// exact name could not lift it): most candidates of a common name are elsewhere, and this
+/// spares their name comparison.
+pub fn score_above(
+    subject: &MatchSubject,
+    record: &IndexedRecord<'_>,
+    context: ScoringContext<'_>,
+    floor: f64,
+    weight: &dyn Fn(&str) -> f64,
+) -> Option<Evidence> {
+    let mut evidence = Evidence::default();
+    let vector = compare_all_but_the_name(subject, record, context, &mut evidence);
+    if floor > 0.0 && context.model.probability(&vector.with_best_name()) < floor {
+        return None;
+    }
+    let name_score = name_score(subject, record, weight);
+    if name_score >= 0.999 {
+        evidence.agreed.insert(0, "name".into());
+    }
+    let vector = vector.with_name(name_score);
+    evidence.name_score = name_score;
+    evidence.match_weight = context.model.match_weight(&vector);
+    evidence.score = probability_of_weight(evidence.match_weight);
+    evidence.comparisons = context.model.explain(&vector);
+    debug_assert!((0.0..=1.0).contains(&evidence.score));
+    Some(evidence)
+}
+
+/// The name similarity of a pair.
 ///
 /// At the same address, when one name only adds words to the other, the word weights may
 /// raise the name score but never lower it below the plain comparison (words weighted by their
@@ -231,30 +311,17 @@ pub fn score(subject: &MatchSubject, record: &IndexedRecord<'_>) -> Evidence {
 /// branches of one group), and that must not make the hand-typed organization of one of them
 /// look like another company. Where each name has a word the other lacks ("Hahn
 /// Elektrotechnik", "Lang Elektrotechnik"), the weights decide as everywhere.
-pub fn score_above(
+fn name_score(
     subject: &MatchSubject,
     record: &IndexedRecord<'_>,
-    floor: f64,
     weight: &dyn Fn(&str) -> f64,
-) -> Option<Evidence> {
-    let mut evidence = Evidence::default();
-    let factor = address_factor(subject, record, &mut evidence);
-    if factor < floor {
-        return None;
-    }
+) -> f64 {
     let mut name_score = best_name_similarity(subject, record, weight);
     if name_score < 1.0 && same_address(subject, record) && only_words_added(subject, record) {
         let by_length = |word: &str| word.chars().count() as f64;
         name_score = name_score.max(best_name_similarity(subject, record, &by_length));
     }
-    if name_score >= 0.999 {
-        evidence.agreed.insert(0, "name".into());
-    }
-    evidence.name_score = name_score;
-    evidence.address_factor = factor;
-    evidence.score = (name_score * factor).clamp(0.0, 1.0);
-    debug_assert!((0.0..=1.0).contains(&evidence.score));
-    Some(evidence)
+    name_score
 }
 
 /// Whether both name the same company exactly: a spelling of one name (umlauts expanded or
@@ -327,72 +394,85 @@ fn best_name_similarity(
     name_score
 }
 
-/// What the address and the other evidence say: 0.85 when nothing can be compared, more for
-/// each part that agrees, less for each that disagrees (a different street, house number, VAT
-/// number or country most of all). The address alone never lifts it above 1; a VAT number,
-/// phone or domain that agrees may, up to 1.15, so a name typed with a typo among agreeing
-/// numbers still links.
-fn address_factor(
+/// Compares everything but the name: the address parts (noted one by one in `evidence` as
+/// agreed or disagreed, weighed together as one comparison), the VAT number, the phone and
+/// the domain.
+fn compare_all_but_the_name(
     subject: &MatchSubject,
     record: &IndexedRecord<'_>,
+    context: ScoringContext<'_>,
     evidence: &mut Evidence,
-) -> f64 {
-    let mut factor = BASELINE;
-    // What one part adds to the factor, noted as evidence for or against.
-    let mut compare = |name: &str, agrees: Option<bool>, bonus: f64, penalty: f64| match agrees {
-        Some(true) => {
-            evidence.agreed.push(name.to_string());
-            bonus
+) -> ComparisonVector {
+    let mut note = |name: &str, agrees: Option<bool>| {
+        match agrees {
+            Some(true) => evidence.agreed.push(name.to_string()),
+            Some(false) => evidence.disagreed.push(name.to_string()),
+            None => {}
         }
-        Some(false) => {
-            evidence.disagreed.push(name.to_string());
-            -penalty
-        }
-        None => 0.0,
+        agrees
     };
     let both = |a: &str, b: &str| !a.is_empty() && !b.is_empty();
-    let postal = both(&subject.postal_code, record.postal_code)
-        .then(|| subject.postal_code == record.postal_code);
-    factor += compare("postal_code", postal, 0.07, 0.15);
-    let city = both(&subject.city, record.city).then(|| close(&subject.city, record.city, 0.93));
-    factor += compare("city", city, 0.06, 0.10);
+    let postal_code = note(
+        "postal_code",
+        both(&subject.postal_code, record.postal_code)
+            .then(|| subject.postal_code == record.postal_code),
+    );
+    let city = note(
+        "city",
+        both(&subject.city, record.city).then(|| close(&subject.city, record.city, 0.93)),
+    );
     // "Hauptstr. 12" in the street field is "Hauptstr." with the number 12.
     let number_in_either_field = both(&subject.street, record.street)
         && street_with_number(&subject.street, &subject.house_number)
             == street_with_number(record.street, record.house_number);
-    let street = both(&subject.street, record.street)
-        .then(|| number_in_either_field || close(&subject.street, record.street, 0.93));
-    factor += compare("street", street, 0.06, 0.35);
-    if street == Some(true) {
+    let street = note(
+        "street",
+        both(&subject.street, record.street)
+            .then(|| number_in_either_field || close(&subject.street, record.street, 0.93)),
+    );
+    let house_number = if street == Some(true) {
         let number = if number_in_either_field {
             (!subject.house_number.is_empty() || !record.house_number.is_empty()).then_some(true)
         } else {
             both(&subject.house_number, record.house_number)
                 .then(|| subject.house_number == record.house_number)
         };
-        factor += compare("house_number", number, 0.03, 0.25);
-    }
-    let country = both(&subject.country, record.country).then(|| subject.country == record.country);
-    factor += compare("country", country, 0.0, 0.40);
-    factor = factor.min(1.0);
-    let vat = both(&subject.vat, record.vat).then(|| subject.vat == record.vat);
-    factor += compare("vat", vat, 0.10, 0.35);
-    let phone = both(&subject.phone, record.phone).then(|| {
-        same_phone(
-            &PhoneNumber::from_key(&subject.phone),
-            &PhoneNumber::from_key(record.phone),
-        )
-    });
-    // A company has many lines (a branch's own, the head office's): a different number says
-    // little beside an address, the same number much. Without an address to compare, the line
-    // and the domain are what tell two companies of one name apart, so a difference there
-    // counts much against.
-    let address_compared = postal.is_some() || city.is_some() || street.is_some();
-    let unplaced_penalty = if address_compared { 0.0 } else { 0.17 };
-    factor += compare("phone", phone, 0.10, 0.03 + unplaced_penalty);
-    let domain = both(&subject.domain, record.domain).then(|| subject.domain == record.domain);
-    factor += compare("domain", domain, 0.06, 0.05 + unplaced_penalty);
-    factor.clamp(0.0, 1.15)
+        note("house_number", number)
+    } else {
+        None
+    };
+    let country = note(
+        "country",
+        both(&subject.country, record.country).then(|| subject.country == record.country),
+    );
+    let vat = note(
+        "vat",
+        both(&subject.vat, record.vat).then(|| subject.vat == record.vat),
+    );
+    let phone = note(
+        "phone",
+        both(&subject.phone, record.phone).then(|| {
+            same_phone(
+                &PhoneNumber::from_key(&subject.phone),
+                &PhoneNumber::from_key(record.phone),
+            )
+        }),
+    );
+    let domain = note(
+        "domain",
+        both(&subject.domain, record.domain).then(|| subject.domain == record.domain),
+    );
+    ComparisonVector::default()
+        .with_address(AddressComparison {
+            postal_code,
+            city,
+            street,
+            house_number,
+            country,
+        })
+        .with_vat(vat, context.vat_shared)
+        .with_phone(phone)
+        .with_domain(domain, context.domain_shared)
 }
 
 #[cfg(test)]
@@ -409,7 +489,8 @@ mod tests {
         let mut builder = RecordIndexBuilder::default();
         builder.add(1, b);
         let index = builder.finish();
-        score(a, &index.record(0))
+        let model = MatchModel::defaults();
+        score(a, &index.record(0), ScoringContext::alone(&model))
     }
 
     #[test]

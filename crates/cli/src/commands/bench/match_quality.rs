@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use mlc_canonical::Customer;
+use mlc_sync::matching::model::model_json;
 use mlc_sync::matching::{
     find_ecc_duplicates, MatchOutcome, MatchRule, MatchSettings, OrganizationEvidenceFields,
     OrganizationMatcher, RunCustomersBuilder,
@@ -50,19 +51,36 @@ struct Tally {
     /// Links by the rule that made them.
     link_rules: BTreeMap<String, usize>,
     /// Scored pairs (the fuzzy rule's link, review candidate or nearest organization) by score
-    /// band (0.7, 0.8, 0.9: the band from there to 0.1 above): how many, and how many of them
-    /// are the customer's true organization. What a score means is the second over the first.
-    scored_pairs: BTreeMap<&'static str, (usize, usize)>,
+    /// band (0.5 to 0.9: the band from there to 0.1 above, 1 included in the last): how many,
+    /// and how many of them are the customer's true organization. What a score means is the
+    /// second over the first.
+    scored_pairs: BTreeMap<usize, (usize, usize)>,
 }
 
-/// The score bands of `Tally::scored_pairs`.
-fn score_band(score: f64) -> Option<&'static str> {
-    match score {
-        s if s >= 0.9 => Some("0_9"),
-        s if s >= 0.8 => Some("0_8"),
-        s if s >= 0.7 => Some("0_7"),
-        _ => None,
-    }
+/// The lowest band of `Tally::scored_pairs`, in tenths.
+const LOWEST_BAND: usize = 5;
+
+/// Bands with fewer pairs than this do not count for `calibration_max_gap`: their share is
+/// noise.
+const BAND_PAIRS_FOR_GAP: usize = 100;
+
+/// The band of a score, in tenths (5 for 0.5 to 0.6, ..., 9 for 0.9 to 1.0).
+fn score_band(score: f64) -> Option<usize> {
+    let tenths = ((score * 10.0).floor() as usize).min(9);
+    (score >= 0.0 && tenths >= LOWEST_BAND).then_some(tenths)
+}
+
+/// The largest distance between a band's midpoint and the share of its pairs that are true,
+/// over the bands with enough pairs: 0 for perfectly calibrated scores.
+fn calibration_max_gap(bands: &BTreeMap<usize, (usize, usize)>) -> f64 {
+    bands
+        .iter()
+        .filter(|(_, (pairs, _))| *pairs >= BAND_PAIRS_FOR_GAP)
+        .map(|(tenths, (pairs, true_pairs))| {
+            let midpoint = *tenths as f64 / 10.0 + 0.05;
+            (midpoint - *true_pairs as f64 / *pairs as f64).abs()
+        })
+        .fold(0.0, f64::max)
 }
 
 impl Tally {
@@ -191,6 +209,13 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
     let run = run_builder.finish();
     let run_secs = started.elapsed().as_secs_f64() - generate_secs;
 
+    // The model, from the run's own candidate pairs, as a sync estimates it before matching.
+    let started = Instant::now();
+    let mut matcher = matcher;
+    let model_source = matcher.calibrate(&run, threads);
+    let calibrate_secs = started.elapsed().as_secs_f64();
+    eprintln!("bench match: match scores {}", model_source.describe());
+
     let mut tally = Tally::default();
     let mut match_secs = 0.0;
     let mut start = 0;
@@ -212,6 +237,7 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
         start = end;
     }
     let index_mb = matcher.heap_bytes() as f64 / 1_048_576.0;
+    let matcher_model = matcher.model().clone();
     let run_mb = run.heap_bytes() as f64 / 1_048_576.0;
     let peak_rss_mb = peak_rss_mb();
     drop(matcher);
@@ -230,7 +256,9 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
         "review_share": round(share(tally.review, tally.customers)),
         "review": tally.review,
         "review_without_true_match": tally.review_without_true_match,
-        "wall_secs": round(index_secs + run_secs + match_secs),
+        "wall_secs": round(index_secs + run_secs + calibrate_secs + match_secs),
+        "calibrate_secs": round(calibrate_secs),
+        "model": model_json(&matcher_model),
         "index_secs": round(index_secs),
         "run_customers_secs": round(run_secs),
         "match_secs": round(match_secs),
@@ -248,10 +276,14 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
         for (reason, count) in tally.review_reasons {
             object.insert(format!("review_{reason}"), json!(count));
         }
-        for (band, (pairs, true_pairs)) in tally.scored_pairs {
-            object.insert(format!("scored_pairs_from_{band}"), json!(pairs));
+        object.insert(
+            "calibration_max_gap".into(),
+            json!(round(calibration_max_gap(&tally.scored_pairs))),
+        );
+        for (tenths, (pairs, true_pairs)) in tally.scored_pairs {
+            object.insert(format!("scored_pairs_from_0_{tenths}"), json!(pairs));
             object.insert(
-                format!("true_share_from_{band}"),
+                format!("true_share_from_0_{tenths}"),
                 json!(round(share(true_pairs, pairs))),
             );
         }
