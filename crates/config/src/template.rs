@@ -141,9 +141,11 @@ schedule = "every 5m"
 # Full reconciliation by content hash; catches address-only changes that write no change
 # document. Empty to switch it off.
 full_reconcile = "0 0 2 * * *"
-# Match score to link an existing Pipedrive organization, and to queue it for review.
+# A match score is the probability that an existing Pipedrive organization is the customer
+# (the matcher's model is estimated from each run's own candidate pairs): at or above
+# link_threshold it is linked, at or above review_threshold queued for review, not created.
 link_threshold = 0.90
-review_threshold = 0.70
+review_threshold = 0.30
 # Two ECC customers for one company: keep-apart (report, one organization each) or
 # map-to-one (report, both linked to one organization).
 ecc_duplicates = "keep-apart"

@@ -203,9 +203,11 @@ pub struct SyncConfig {
     pub connection: String,
     pub schedule: Schedule,
     pub full_reconcile: Option<Schedule>,
-    /// Match score at or above which an existing organization is linked.
+    /// Match probability (the share of such pairs that are one company) at or above which an
+    /// existing organization is linked.
     pub link_threshold: f64,
-    /// Match score at or above which (and below `link_threshold`) the pair goes to review.
+    /// Match probability at or above which (and below `link_threshold`) the pair goes to
+    /// review instead of a create: a duplicate costs more than a look.
     pub review_threshold: f64,
     pub ecc_duplicates: EccDuplicatePolicy,
     pub on_deleted: LifecyclePolicy,
@@ -323,7 +325,7 @@ pub fn validate(raw: RawSync, validator: &Validator<'_>) -> Result<SyncConfig, C
     };
     let review_threshold = match &raw.review_threshold {
         Some(value) => validator.number_in("sync.review_threshold", value, 0.0..=1.0)?,
-        None => 0.70,
+        None => 0.30,
     };
     if review_threshold > link_threshold {
         return Err(validator.error(

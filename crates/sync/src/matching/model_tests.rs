@@ -61,7 +61,7 @@ fn synthetic_pairs(count: usize) -> PairCounts {
             let level = (!missing).then(|| random.level(levels));
             vector = vector.set(comparison, level);
         }
-        pairs.add(vector);
+        pairs.add(vector, None);
     }
     pairs
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duplicates::RunCustomers;
 use super::index::{
-    customer_key, domain_key, name_postal_key, same_address_keys, vat_key, IndexedRecord,
+    customer_key, domain_key, name_key, name_postal_key, same_address_keys, vat_key, IndexedRecord,
     MatchSubject, RecordIndex, RecordIndexBuilder,
 };
 use super::model::{MatchModel, ModelSource, PairCounts};
@@ -124,7 +124,7 @@ const NAME_TO_LINK: f64 = 0.80;
 /// How many of the run's customers the model is estimated from at most: their candidate pairs
 /// (up to [`SCORED_CANDIDATES`] each) are plenty for a few dozen probabilities, and a bound
 /// keeps the estimation a small part of a large run's matching.
-pub const CALIBRATION_SAMPLE: usize = 10_000;
+pub const CALIBRATION_SAMPLE: usize = 5_000;
 
 /// The subject of a customer: its name and billing address, VAT number, phone, mail domain and
 /// display number.
@@ -353,7 +353,8 @@ impl OrganizationMatcher {
                 &mut scratch.found,
             ) {
                 let record = self.index.record(number);
-                pairs.add(compare(&subject, &record, context, &weight));
+                let (vector, customers_fitting) = compare(&subject, &record, context, &weight);
+                pairs.add(vector, customers_fitting);
             }
             pairs
         });
@@ -372,13 +373,15 @@ impl OrganizationMatcher {
         subject: &MatchSubject,
         run: Option<&RunCustomers>,
     ) -> ScoringContext<'_> {
-        let shared = |value: &str, key: u32| {
-            !value.is_empty() && run.is_some_and(|run| run.customers_sharing(key) > 1)
+        let sharers = |value: &str, key: u32| match run {
+            Some(run) if !value.is_empty() => run.customers_sharing(key).max(1),
+            _ => 1,
         };
         ScoringContext {
             model: &self.model,
-            vat_shared: shared(&subject.vat, vat_key(&subject.vat)),
-            domain_shared: shared(&subject.domain, domain_key(&subject.domain)),
+            name_sharers: sharers(&subject.name, name_key(&subject.name)),
+            vat_sharers: sharers(&subject.vat, vat_key(&subject.vat)),
+            domain_sharers: sharers(&subject.domain, domain_key(&subject.domain)),
         }
     }
 

@@ -227,24 +227,48 @@ impl Evidence {
     }
 }
 
-/// What scoring knows beyond the two records: the model that weighs the comparisons, and
-/// whether other customers of the run share the subject's VAT number or domain (then an
-/// agreement says "this group", not "this company").
+/// What scoring knows beyond the two records: the model that weighs the comparisons, and how
+/// many customers of the run (this one included) share the subject's exact name, VAT number
+/// and domain: an agreement on something k customers share says "one of these k", not "this
+/// one".
 #[derive(Debug, Clone, Copy)]
 pub struct ScoringContext<'a> {
     pub model: &'a MatchModel,
-    pub vat_shared: bool,
-    pub domain_shared: bool,
+    pub name_sharers: usize,
+    pub vat_sharers: usize,
+    pub domain_sharers: usize,
 }
 
 impl<'a> ScoringContext<'a> {
-    /// The subject's VAT number and domain taken as its own.
+    /// The subject's name, VAT number and domain taken as its own.
     pub fn alone(model: &'a MatchModel) -> Self {
         ScoringContext {
             model,
-            vat_shared: false,
-            domain_shared: false,
+            name_sharers: 1,
+            vat_sharers: 1,
+            domain_sharers: 1,
         }
+    }
+
+    /// How many customers of the run the pair's agreeing company-wide evidence (a name at
+    /// least 0.95 alike, the VAT number, the domain) fits equally; `None` when the pair has
+    /// none, or something places it at one site (which tells the customers apart).
+    fn customers_fitting(&self, evidence: &Evidence) -> Option<usize> {
+        if evidence.places_the_site() {
+            return None;
+        }
+        let agreed = |part: &str| evidence.agreed.iter().any(|agreed| agreed == part);
+        let mut sharers = None;
+        for (agrees, customers) in [
+            (evidence.name_score >= 0.95, self.name_sharers),
+            (agreed("vat"), self.vat_sharers),
+            (agreed("domain"), self.domain_sharers),
+        ] {
+            if agrees {
+                sharers = Some(sharers.unwrap_or(1).max(customers));
+            }
+        }
+        sharers
     }
 }
 
@@ -269,10 +293,14 @@ pub fn compare(
     record: &IndexedRecord<'_>,
     context: ScoringContext<'_>,
     weight: &dyn Fn(&str) -> f64,
-) -> ComparisonVector {
+) -> (ComparisonVector, Option<usize>) {
     let mut evidence = Evidence::default();
     let vector = compare_all_but_the_name(subject, record, context, &mut evidence);
-    vector.with_name(name_score(subject, record, weight))
+    evidence.name_score = name_score(subject, record, weight);
+    (
+        vector.with_name(evidence.name_score),
+        context.customers_fitting(&evidence),
+    )
 }
 
 /// The score, or `None` when the other evidence alone already keeps it below `floor` (even an
@@ -297,8 +325,20 @@ pub fn score_above(
     let vector = vector.with_name(name_score);
     evidence.name_score = name_score;
     evidence.match_weight = context.model.match_weight(&vector);
-    evidence.score = probability_of_weight(evidence.match_weight);
     evidence.comparisons = context.model.explain(&vector);
+    // A term-frequency adjustment for the evidence that is the whole company's: when k
+    // customers of the run fit the pair equally (the branches of a group without an address
+    // to tell them apart, namesakes), the organization is at best one of them's.
+    if let Some(sharers) = context.customers_fitting(&evidence) {
+        let adjustment = context.model.sharing_adjustment(&vector, sharers);
+        evidence.match_weight += adjustment;
+        evidence.comparisons.push(WeightedComparison {
+            name: "shared_by_customers".into(),
+            level: format!("{sharers} customers of the run"),
+            weight: (adjustment * 100.0).round() / 100.0,
+        });
+    }
+    evidence.score = probability_of_weight(evidence.match_weight);
     debug_assert!((0.0..=1.0).contains(&evidence.score));
     Some(evidence)
 }
@@ -470,9 +510,9 @@ fn compare_all_but_the_name(
             house_number,
             country,
         })
-        .with_vat(vat, context.vat_shared)
+        .with_vat(vat, context.vat_sharers > 1)
         .with_phone(phone)
-        .with_domain(domain, context.domain_shared)
+        .with_domain(domain, context.domain_sharers > 1)
 }
 
 #[cfg(test)]

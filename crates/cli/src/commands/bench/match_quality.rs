@@ -32,7 +32,7 @@ const BATCH: usize = 20_000;
 fn settings() -> MatchSettings {
     MatchSettings {
         link_threshold: 0.90,
-        review_threshold: 0.70,
+        review_threshold: 0.30,
     }
 }
 
