@@ -17,7 +17,7 @@ pub fn sync_config() -> SyncConfig {
         schedule: Schedule::Every(Duration::from_secs(300)),
         full_reconcile: None,
         link_threshold: 0.90,
-        review_threshold: 0.70,
+        review_threshold: 0.30,
         ecc_duplicates: EccDuplicatePolicy::KeepApart,
         on_deleted: LifecyclePolicy::Label,
         on_blocked: LifecyclePolicy::Field,

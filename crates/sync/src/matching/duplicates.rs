@@ -202,7 +202,8 @@ impl RunCustomers {
                     else {
                         continue;
                     };
-                    if evidence.score >= settings.link_threshold {
+                    // As for a link: another street or house number is another site.
+                    if evidence.score >= settings.link_threshold && !evidence.vetoed() {
                         let effective = evidence.score;
                         consider(record.id as usize, "name_and_address", evidence, effective);
                     }
@@ -238,7 +239,7 @@ mod tests {
     fn settings() -> MatchSettings {
         MatchSettings {
             link_threshold: 0.90,
-            review_threshold: 0.70,
+            review_threshold: 0.30,
         }
     }
 

@@ -579,7 +579,8 @@ impl OrganizationMatcher {
             // An organization of another customer is only worth a review when it would
             // otherwise be linked; below that it most likely is that other customer's.
             let eligible = found.score >= floor
-                && (found.linked_to.is_none() || found.score >= self.settings.link_threshold);
+                && (found.linked_to.is_none()
+                    || (found.score >= self.settings.link_threshold && !found.details.vetoed()));
             if !eligible {
                 if nearest_below
                     .as_ref()
@@ -772,7 +773,7 @@ mod tests {
     fn settings() -> MatchSettings {
         MatchSettings {
             link_threshold: 0.90,
-            review_threshold: 0.70,
+            review_threshold: 0.30,
         }
     }
 

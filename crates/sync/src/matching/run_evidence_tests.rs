@@ -19,7 +19,7 @@ fn matcher(organizations: &[ExistingOrganization]) -> OrganizationMatcher {
     OrganizationMatcher::new(
         MatchSettings {
             link_threshold: 0.90,
-            review_threshold: 0.70,
+            review_threshold: 0.30,
         },
         OrganizationEvidenceFields {
             vat: Some(VAT_KEY.into()),

@@ -642,8 +642,10 @@ mod tests {
         let no_address = subject("Müller Maschinenbau", "", "", "", "");
         let evidence = score_of(&a, &no_address);
         assert!((0.70..0.90).contains(&evidence.score), "{evidence:?}");
+        // The city alone says little (the corpus the defaults come from has no such pair):
+        // never less than the name alone.
         let city_only = subject("Mueller Maschinenbau", "", "", "", "Stuttgart");
-        assert!(score_of(&a, &city_only).score >= 0.90);
+        assert!(score_of(&a, &city_only).score >= evidence.score);
     }
 
     fn same_name_and_address_of(a: &MatchSubject, b: &MatchSubject) -> (bool, bool) {

@@ -188,7 +188,7 @@ impl World {
         let matcher = OrganizationMatcher::new(
             MatchSettings {
                 link_threshold: 0.9,
-                review_threshold: 0.7,
+                review_threshold: 0.30,
             },
             self.map.organization_evidence_fields(),
             organizations,
@@ -897,7 +897,7 @@ fn ecc_duplicates_are_mapped_to_one_or_kept_apart() {
         &[primary.clone(), twin.clone()],
         MatchSettings {
             link_threshold: 0.9,
-            review_threshold: 0.7,
+            review_threshold: 0.30,
         },
         1,
     );

@@ -786,7 +786,7 @@ fn branches_sharing_a_name_are_never_duplicated_nor_linked_to_each_others_organi
         &customers,
         MatchSettings {
             link_threshold: 0.9,
-            review_threshold: 0.7,
+            review_threshold: 0.30,
         },
         1,
     );
