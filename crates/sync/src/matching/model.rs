@@ -481,8 +481,8 @@ pub fn estimate(pairs: &PairCounts, start: &MatchModel) -> Option<MatchModel> {
                 }
             }
         }
-        for comparison in 0..COMPARISONS.len() {
-            let levels = LEVELS[comparison].len();
+        for (comparison, levels) in LEVELS.iter().enumerate() {
+            let levels = levels.len();
             for table in [&mut m, &mut u] {
                 let row = &mut table[comparison][..levels];
                 let sum: f64 = row.iter().sum();
@@ -517,8 +517,8 @@ pub fn estimate(pairs: &PairCounts, start: &MatchModel) -> Option<MatchModel> {
 
 fn largest_change(a: &MatchModel, b: &MatchModel) -> f64 {
     let mut largest: f64 = 0.0;
-    for comparison in 0..COMPARISONS.len() {
-        for level in 0..LEVELS[comparison].len() {
+    for (comparison, levels) in LEVELS.iter().enumerate() {
+        for level in 0..levels.len() {
             largest = largest
                 .max((a.m[comparison][level] - b.m[comparison][level]).abs())
                 .max((a.u[comparison][level] - b.u[comparison][level]).abs());

@@ -81,8 +81,8 @@ fn em_recovers_known_m_and_u_from_synthetic_pairs() {
         "λ {}",
         model.lambda()
     );
-    for comparison in 0..COMPARISONS.len() {
-        for level in 0..LEVELS[comparison].len() {
+    for (comparison, levels) in LEVELS.iter().enumerate() {
+        for level in 0..levels.len() {
             let (want_m, got_m) = (m[comparison][level], model.m(comparison, level));
             let (want_u, got_u) = (u[comparison][level], model.u(comparison, level));
             assert!(
@@ -160,8 +160,8 @@ fn the_posterior_is_the_prior_plus_the_weights_of_what_was_compared() {
 #[test]
 fn no_level_decides_alone() {
     let model = MatchModel::defaults();
-    for comparison in 0..COMPARISONS.len() {
-        for level in 0..LEVELS[comparison].len() {
+    for (comparison, levels) in LEVELS.iter().enumerate() {
+        for level in 0..levels.len() {
             let bits = (model.m(comparison, level) / model.u(comparison, level))
                 .log2()
                 .abs();
