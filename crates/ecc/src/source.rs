@@ -58,6 +58,19 @@ impl CheckLine {
     }
 }
 
+/// The numbers a `customers` call asks for: blanks dropped, sorted, each once (a delta can name
+/// a customer through several tables).
+pub(crate) fn distinct_numbers(numbers: &[String]) -> Vec<String> {
+    let mut numbers: Vec<String> = numbers
+        .iter()
+        .filter(|number| !number.is_empty())
+        .cloned()
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    numbers
+}
+
 #[async_trait::async_trait]
 pub trait CustomerSource: Send + Sync {
     /// Starts a read of every customer, batch by batch.

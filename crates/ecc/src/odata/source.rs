@@ -25,7 +25,9 @@ use crate::assemble::inspect;
 use crate::delta::DeltaCursor;
 use crate::error::EccError;
 use crate::server_clock::clock_check;
-use crate::source::{CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead};
+use crate::source::{
+    distinct_numbers, CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead,
+};
 
 /// Characters left as they are in a query value: what OData syntax needs to stay readable.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -733,13 +735,7 @@ impl CustomerSource for ODataSource {
     }
 
     async fn customers(&self, numbers: &[String]) -> Result<ExtractBatch, EccError> {
-        let mut numbers: Vec<String> = numbers
-            .iter()
-            .filter(|number| !number.is_empty())
-            .cloned()
-            .collect();
-        numbers.sort();
-        numbers.dedup();
+        let numbers = distinct_numbers(numbers);
         if numbers.is_empty() {
             return Ok(ExtractBatch::default());
         }

@@ -20,7 +20,9 @@ use crate::delta::{sap_date, sap_date_time, sap_time, DeltaCursor};
 use crate::error::EccError;
 use crate::rfc::table_reader::{KeyPager, Row, TableRead, TableReader};
 use crate::rfc::where_clause::{Condition, Op};
-use crate::source::{CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead};
+use crate::source::{
+    distinct_numbers, CheckLine, CustomerSource, ExtractBatch, ExtractedCustomer, FullRead,
+};
 
 mod time_zone;
 pub use time_zone::time_zone_check;
@@ -557,13 +559,7 @@ impl CustomerSource for RfcSource {
     }
 
     async fn customers(&self, numbers: &[String]) -> Result<ExtractBatch, EccError> {
-        let mut numbers: Vec<String> = numbers
-            .iter()
-            .filter(|number| !number.is_empty())
-            .cloned()
-            .collect();
-        numbers.sort();
-        numbers.dedup();
+        let numbers = distinct_numbers(numbers);
         let mut kna1 = self
             .reader
             .read_in(&self.kna1_read(Condition::all(vec![])), "KUNNR", &numbers)

@@ -379,10 +379,7 @@ impl TableReader {
 
     /// One NO_DATA call for `fields`.
     async fn describe(&self, table: &str, fields: &[String]) -> Result<Vec<FieldLayout>, EccError> {
-        let field_rows: Vec<Vec<(String, String)>> = fields
-            .iter()
-            .map(|field| vec![("FIELDNAME".to_string(), field.clone())])
-            .collect();
+        let field_rows = field_rows(fields);
         let reply = self
             .read_call(|function| {
                 RfcCall::new(function)
@@ -435,10 +432,7 @@ impl TableReader {
             .into_iter()
             .map(|line| vec![("TEXT".to_string(), line)])
             .collect();
-        let field_rows: Vec<Vec<(String, String)>> = fields
-            .iter()
-            .map(|field| vec![("FIELDNAME".to_string(), field.clone())])
-            .collect();
+        let field_rows = field_rows(fields);
         let reply = self
             .read_call(|function| {
                 RfcCall::new(function)
@@ -808,6 +802,14 @@ impl KeyPager {
         }
         self.lower = Some(upper);
     }
+}
+
+/// The FIELDS table of an RFC_READ_TABLE call: one FIELDNAME row per field asked for.
+fn field_rows(fields: &[String]) -> Vec<Vec<(String, String)>> {
+    fields
+        .iter()
+        .map(|field| vec![("FIELDNAME".to_string(), field.clone())])
+        .collect()
 }
 
 #[cfg(test)]
