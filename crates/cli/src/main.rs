@@ -91,17 +91,11 @@ fn main() -> ExitCode {
 /// any thread exists.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn one_malloc_arena() {
-    use std::os::raw::c_int;
-    extern "C" {
-        fn mallopt(param: c_int, value: c_int) -> c_int;
-    }
-    /// glibc's `M_ARENA_MAX` (malloc.h).
-    const M_ARENA_MAX: c_int = -8;
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: mallopt only sets an allocator parameter; no thread allocates concurrently
         // yet, and a refusal (return 0) leaves glibc's default in place.
         unsafe {
-            mallopt(M_ARENA_MAX, 1);
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }

@@ -214,12 +214,19 @@ fn delivery(id: &str, action: &str, organization: i64, merged_to: Option<i64>) -
     serde_json::to_vec(&json!({"meta": meta, "data": null, "previous": {}})).unwrap()
 }
 
+/// The survivor's change delivery of a merge: `merged_from_id` names the organization merged away.
+fn survivor_change(id: &str, survivor: i64, merged_from: i64) -> Vec<u8> {
+    let mut body: Value = serde_json::from_slice(&delivery(id, "change", survivor, None)).unwrap();
+    body["meta"]["merged_from_id"] = json!(merged_from.to_string());
+    serde_json::to_vec(&body).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a_merge_moves_the_link(
 ) {
     let scene = scene(6, "name = \"enforce\"").await;
     let linked = scene.linked_organizations().await;
-    assert!(linked.len() >= 3, "{linked:?}");
+    assert!(linked.len() >= 4, "{linked:?}");
     let state = scene.testbed.pipedrive.state();
 
     // A salesperson renames a synced organization: set back within 5 s of the webhook.
@@ -479,6 +486,57 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
         .unwrap();
     assert_eq!(link.map(|link| link.pipedrive_id), Some(survivor));
     assert!(state.organization(merged_id as u64).unwrap().is_deleted);
+
+    // A merge whose delete delivery is lost: the survivor's change (`merged_from_id`) alone
+    // moves the link, audited as the merge.
+    let (lost_customer, lost_id) = linked[3].clone();
+    let second_survivor = state
+        .insert_organization(NewOrganization {
+            name: "Typed in by sales too".into(),
+            ..Default::default()
+        })
+        .unwrap() as i64;
+    state
+        .ui_edit(
+            &json!({"entity": "organization", "id": lost_id, "action": "merge",
+                         "merge_into": second_survivor, "silent": true}),
+        )
+        .unwrap();
+    let (status, queued) = scene
+        .deliver(
+            &survivor_change("delivery-9", second_survivor, lost_id),
+            &[basic(HOOK_USER, HOOK_PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        (status, queued["queued"].is_array()),
+        (200, true),
+        "{queued}"
+    );
+    scene
+        .wait_for(
+            "the link to follow the survivor's change",
+            Duration::from_secs(5),
+            || async {
+                scene
+                    .testbed
+                    .store
+                    .link("testbed", EntityKind::Organization, &lost_customer)
+                    .await
+                    .unwrap()
+                    .map(|link| link.pipedrive_id)
+                    == Some(second_survivor)
+            },
+        )
+        .await;
+    let moved = scene.events(&lost_customer, Action::Link).await;
+    assert!(
+        moved
+            .iter()
+            .any(|event| event.pipedrive_id == Some(second_survivor)
+                && event.outcome.contains("merged into")),
+        "{moved:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

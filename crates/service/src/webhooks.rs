@@ -43,6 +43,9 @@ pub struct WebhookEvent {
     pub entity_id: i64,
     /// `meta.merged_to_id` on the delete event of a record merged into another.
     pub merged_to_id: Option<i64>,
+    /// `meta.merged_from_id` on the survivor's change event of the same merge: the id of the
+    /// record merged away.
+    pub merged_from_id: Option<i64>,
     /// `app` (a person in Pipedrive) or `api` (an integration, the connector included).
     pub change_source: String,
     pub user_id: Option<i64>,
@@ -89,6 +92,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, String> {
         kind,
         entity_id,
         merged_to_id: id_of(meta.get("merged_to_id")),
+        merged_from_id: id_of(meta.get("merged_from_id")),
         change_source: meta
             .get("change_source")
             .and_then(Value::as_str)
@@ -253,8 +257,13 @@ pub async fn receive(
     answer(StatusCode::OK, json!({"queued": queued}))
 }
 
-/// What `connection` does with the event: `None` when it does not link the record, the change
-/// is its own write, or the delivery was taken before.
+/// What `connection` does with the event: `None` when it links neither the record nor (for a
+/// survivor's change after a merge) the record merged away, the change is its own write, or the
+/// delivery was taken before.
+///
+/// A merge in Pipedrive is two deliveries: the loser's delete (`merged_to_id`) and the survivor's
+/// change (`merged_from_id`). Either one moves the loser's link to the survivor, whichever is
+/// taken first; the other finds the link moved already.
 async fn take(
     state: &ServiceState,
     connection: &crate::Connection,
@@ -262,12 +271,19 @@ async fn take(
     event: &WebhookEvent,
 ) -> Result<Option<PipedriveEvents>, mlc_store::StoreError> {
     let store = state.store.as_ref();
-    let Some(link) = store
+    let link = store
         .link_by_pipedrive_id(connection.name(), kind, event.entity_id)
-        .await?
-    else {
-        return Ok(None);
+        .await?;
+    let merged_away = match (event.merged_from_id, event.action.as_str()) {
+        (Some(loser), "change") => store
+            .link_by_pipedrive_id(connection.name(), kind, loser)
+            .await?
+            .map(|link| (loser, link)),
+        _ => None,
     };
+    if link.is_none() && merged_away.is_none() {
+        return Ok(None);
+    }
     if event.change_source == "api"
         && event.user_id.is_some()
         && event.user_id == connection.pipedrive_user_id()
@@ -281,31 +297,53 @@ async fn take(
     {
         return Ok(None);
     }
-    let customer_number = match kind {
-        EntityKind::Organization => link.ecc_key.clone(),
-        EntityKind::Person => match store
-            .record_state(connection.name(), kind, &link.ecc_key)
-            .await?
-            .and_then(|state| state.customer_number)
-        {
-            Some(customer) => customer,
-            None => return Ok(None),
-        },
-    };
-    let mut events = PipedriveEvents {
-        customers: vec![customer_number.clone()],
-        merges: Vec::new(),
-    };
-    if let (Some(survivor), "delete") = (event.merged_to_id, event.action.as_str()) {
-        events.merges.push(MergedRecord {
-            kind,
-            ecc_key: link.ecc_key,
-            customer_number,
-            merged_id: event.entity_id,
-            survivor_id: survivor,
-        });
+    let mut events = PipedriveEvents::default();
+    if let Some(link) = link {
+        if let Some(customer_number) = customer_of(store, connection, kind, &link.ecc_key).await? {
+            events.customers.push(customer_number.clone());
+            if let (Some(survivor), "delete") = (event.merged_to_id, event.action.as_str()) {
+                events.merges.push(MergedRecord {
+                    kind,
+                    ecc_key: link.ecc_key,
+                    customer_number,
+                    merged_id: event.entity_id,
+                    survivor_id: survivor,
+                });
+            }
+        }
     }
-    Ok(Some(events))
+    if let Some((loser, link)) = merged_away {
+        if let Some(customer_number) = customer_of(store, connection, kind, &link.ecc_key).await? {
+            if !events.customers.contains(&customer_number) {
+                events.customers.push(customer_number.clone());
+            }
+            events.merges.push(MergedRecord {
+                kind,
+                ecc_key: link.ecc_key,
+                customer_number,
+                merged_id: loser,
+                survivor_id: event.entity_id,
+            });
+        }
+    }
+    Ok((!events.customers.is_empty()).then_some(events))
+}
+
+/// The customer a linked record belongs to: an organization's key is its customer number, a
+/// person's customer is kept in its record state.
+async fn customer_of(
+    store: &dyn mlc_store::StateStore,
+    connection: &crate::Connection,
+    kind: EntityKind,
+    ecc_key: &str,
+) -> Result<Option<String>, mlc_store::StoreError> {
+    Ok(match kind {
+        EntityKind::Organization => Some(ecc_key.to_string()),
+        EntityKind::Person => store
+            .record_state(connection.name(), kind, ecc_key)
+            .await?
+            .and_then(|state| state.customer_number),
+    })
 }
 
 #[cfg(test)]
@@ -327,6 +365,16 @@ mod tests {
         assert_eq!(event.entity_id, 12);
         assert_eq!(event.merged_to_id, Some(15));
         assert_eq!(event.user_id, Some(1));
+        assert_eq!(event.merged_from_id, None);
+        let survivor = parse_event(&payload(json!({
+            "id": "6f3b", "action": "change", "entity": "organization", "entity_id": "15",
+            "merged_from_id": "12", "change_source": "app", "user_id": "1"
+        })))
+        .unwrap();
+        assert_eq!(
+            (survivor.entity_id, survivor.merged_from_id),
+            (15, Some(12))
+        );
         let deal = parse_event(&payload(
             json!({"id": "x", "action": "change", "entity": "deal", "entity_id": 3}),
         ))

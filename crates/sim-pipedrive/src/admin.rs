@@ -112,7 +112,8 @@ impl SimHandle {
 }
 
 /// `{"entity": "organization"|"person", "id": N, "action": "change"|"delete"|"merge",
-///   "changes": {...v2 PATCH body...}, "merge_into": M}`
+///   "changes": {...v2 PATCH body...}, "merge_into": M, "silent": false}`; with `"silent": true`
+/// the edit fires no webhook, as when Pipedrive's deliveries of it are lost (a banned webhook).
 fn ui_edit(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> {
     let entity = request["entity"]
         .as_str()
@@ -127,7 +128,11 @@ fn ui_edit(shared: &Arc<Shared>, request: &Value) -> Result<Value, String> {
         OpError::Invalid(message) => message,
         OpError::NotFound(entity) => format!("{entity} not found"),
     };
-    let source = ChangeSource::App;
+    let source = if request["silent"].as_bool() == Some(true) {
+        ChangeSource::Silent
+    } else {
+        ChangeSource::App
+    };
     match (entity, action) {
         ("organization", "change") => shared
             .update_organization(id, request.get("changes").unwrap_or(&json!({})), source)
