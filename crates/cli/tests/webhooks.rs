@@ -151,6 +151,16 @@ impl Scene {
     }
 
     /// A linked organization: (customer number, Pipedrive id).
+    /// The Pipedrive id the customer's organization is linked to, if any.
+    async fn linked_id(&self, customer: &str) -> Option<i64> {
+        self.testbed
+            .store
+            .link("testbed", EntityKind::Organization, customer)
+            .await
+            .unwrap()
+            .map(|link| link.pipedrive_id)
+    }
+
     async fn linked_organizations(&self) -> Vec<(String, i64)> {
         self.testbed
             .store
@@ -400,17 +410,8 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
         webhook_runs + 1,
         "nothing run"
     );
-    let link = scene
-        .testbed
-        .store
-        .link("testbed", EntityKind::Organization, &forged_customer)
-        .await
-        .unwrap();
-    assert_eq!(
-        link.map(|link| link.pipedrive_id),
-        Some(forged_id),
-        "the forged delete changed nothing"
-    );
+    let link = scene.linked_id(&forged_customer).await;
+    assert_eq!(link, Some(forged_id), "the forged delete changed nothing");
     assert!(!state.organization(forged_id as u64).unwrap().is_deleted);
 
     // A merge into an organization a salesperson typed in: the link follows the survivor.
@@ -431,16 +432,7 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
         .wait_for(
             "the link to follow the merge",
             Duration::from_secs(5),
-            || async {
-                scene
-                    .testbed
-                    .store
-                    .link("testbed", EntityKind::Organization, &merged_customer)
-                    .await
-                    .unwrap()
-                    .map(|link| link.pipedrive_id)
-                    == Some(survivor)
-            },
+            || async { scene.linked_id(&merged_customer).await == Some(survivor) },
         )
         .await;
     // A merge is several deliveries: the loser's delete (`merged_to_id`), the survivor's change
@@ -478,13 +470,8 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
     );
     let display = merged_customer.trim_start_matches('0');
     assert_eq!(after.get(display), Some(&1), "{after:?}");
-    let link = scene
-        .testbed
-        .store
-        .link("testbed", EntityKind::Organization, &merged_customer)
-        .await
-        .unwrap();
-    assert_eq!(link.map(|link| link.pipedrive_id), Some(survivor));
+    let link = scene.linked_id(&merged_customer).await;
+    assert_eq!(link, Some(survivor));
     assert!(state.organization(merged_id as u64).unwrap().is_deleted);
 
     // A merge whose delete delivery is lost: the survivor's change (`merged_from_id`) alone
@@ -517,16 +504,7 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
         .wait_for(
             "the link to follow the survivor's change",
             Duration::from_secs(5),
-            || async {
-                scene
-                    .testbed
-                    .store
-                    .link("testbed", EntityKind::Organization, &lost_customer)
-                    .await
-                    .unwrap()
-                    .map(|link| link.pipedrive_id)
-                    == Some(second_survivor)
-            },
+            || async { scene.linked_id(&lost_customer).await == Some(second_survivor) },
         )
         .await;
     let moved = scene.events(&lost_customer, Action::Link).await;
@@ -582,15 +560,7 @@ async fn with_flag_an_edit_is_recorded_and_left_as_it_is() {
         .wait_for(
             "the deleted organization unlinked",
             Duration::from_secs(5),
-            || async {
-                scene
-                    .testbed
-                    .store
-                    .link("testbed", EntityKind::Organization, &deleted_customer)
-                    .await
-                    .unwrap()
-                    .is_none()
-            },
+            || async { scene.linked_id(&deleted_customer).await.is_none() },
         )
         .await;
     let unlinked = scene.events(&deleted_customer, Action::Deferred).await;
