@@ -217,6 +217,9 @@ struct RunContext<'a> {
     /// Outcomes carried out and not committed yet: committed together, one transaction for a
     /// batch's organizations and one for its persons (see `execute::PendingCommit`).
     carried_out: Mutex<Vec<RecordOutcome>>,
+    /// The creates of the group being carried out whose intents are recorded, by (kind, ECC
+    /// key), with their intent's id; taken when sent, the rest discarded at the group's end.
+    prepared: Mutex<HashMap<(EntityKind, String), (execute::CreateFields, i64)>>,
     progress: &'a dyn Progress,
     tokens_before: u64,
     /// Custom field hash key → its name, so the audit says "ECC Payment Terms", not a hash.

@@ -2,7 +2,7 @@
 //! [`Entity`], with the by-name methods callers use), their search, fields, merge, the current
 //! user and webhooks (v1), every call through the transport (governor, auth, retries).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -440,6 +440,46 @@ impl PipedriveClient {
         .await
     }
 
+    /// The records changed since `since` whose custom field `key` holds one of `values`, by
+    /// value, in one pass over the list (10 tokens a page of 500): what a crashed run's open
+    /// intents need, however many there are. Stops once every value is found; a value held by
+    /// several live records maps to the first listed.
+    pub async fn find_by_external_ids<E: Entity>(
+        &self,
+        key: &str,
+        values: &std::collections::HashSet<String>,
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<String, E>> {
+        let mut found: HashMap<String, E> = HashMap::new();
+        if values.is_empty() {
+            return Ok(found);
+        }
+        let query = ListQuery {
+            updated_since: Some(since),
+            custom_fields: vec![key.to_string()],
+            ..ListQuery::default()
+        };
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.list_page::<E>(&query, cursor.as_deref()).await?;
+            for record in page.items {
+                if record.is_deleted() {
+                    continue;
+                }
+                let value = custom_value_text(record.custom_fields(), key)
+                    .filter(|value| values.contains(value.as_ref()))
+                    .map(|value| value.into_owned());
+                if let Some(value) = value {
+                    found.entry(value).or_insert(record);
+                }
+            }
+            match page.next_cursor {
+                Some(next) if found.len() < values.len() => cursor = Some(next),
+                _ => return Ok(found),
+            }
+        }
+    }
+
     /// Every record of the list (or those `query` filters), 500 a page at 10 tokens a page.
     pub async fn list_all<E: Entity>(&self, query: &ListQuery) -> Result<Vec<E>> {
         let mut items = Vec::new();
@@ -828,13 +868,22 @@ fn custom_value_is(
     key: &str,
     value: &str,
 ) -> bool {
-    match custom_fields.get(key) {
-        Some(serde_json::Value::String(text)) => text == value,
-        Some(serde_json::Value::Number(number)) => number.to_string() == value,
-        Some(serde_json::Value::Object(object)) => object
+    custom_value_text(custom_fields, key).is_some_and(|text| text == value)
+}
+
+/// A custom field's value as text: a text field, a number written as text, or the `value` of
+/// an object.
+fn custom_value_text<'a>(
+    custom_fields: &'a BTreeMap<String, serde_json::Value>,
+    key: &str,
+) -> Option<std::borrow::Cow<'a, str>> {
+    match custom_fields.get(key)? {
+        serde_json::Value::String(text) => Some(text.as_str().into()),
+        serde_json::Value::Number(number) => Some(number.to_string().into()),
+        serde_json::Value::Object(object) => object
             .get("value")
             .and_then(|inner| inner.as_str())
-            .is_some_and(|text| text == value),
-        _ => false,
+            .map(Into::into),
+        _ => None,
     }
 }

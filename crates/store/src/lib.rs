@@ -293,7 +293,19 @@ pub trait StateStore: Send + Sync {
 
     // ── crash safety: an intent is written before every create ──
     /// Records that a create of (kind, ECC key) is about to be sent; returns the intent's id.
-    async fn record_intent(&self, intent: &NewIntent) -> StoreResult<i64>;
+    async fn record_intent(&self, intent: &NewIntent) -> StoreResult<i64> {
+        let ids = self.record_intents(std::slice::from_ref(intent)).await?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| StoreError::Database("recording an intent returned no id".into()))
+    }
+    /// Records the intents of several creates about to be sent in one transaction (one flush
+    /// for a batch's creates, not one each); their ids in the same order. All or none; each
+    /// intent's fencing token is checked as `record_intent` checks it.
+    async fn record_intents(&self, intents: &[NewIntent]) -> StoreResult<Vec<i64>>;
+    /// Deletes intents whose create was never sent (the run stopped before it), in one
+    /// transaction; ids of other connections are left alone.
+    async fn discard_intents(&self, connection: &str, ids: &[i64]) -> StoreResult<()>;
     /// Intents whose outcome was never committed (the process died between send and commit).
     async fn open_intents(&self, connection: &str) -> StoreResult<Vec<Intent>>;
 

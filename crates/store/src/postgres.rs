@@ -488,27 +488,59 @@ impl StateStore for PostgresStore {
         rows.into_iter().map(RecordStateRow::into_model).collect()
     }
 
-    async fn record_intent(&self, intent: &NewIntent) -> StoreResult<i64> {
-        let mut transaction = self.begin_write("starting intent").await?;
-        if let Some(presented) = intent.fencing_token {
-            check_fencing_token(&mut transaction, &intent.connection, presented).await?;
+    async fn record_intents(&self, intents: &[NewIntent]) -> StoreResult<Vec<i64>> {
+        if intents.is_empty() {
+            return Ok(Vec::new());
         }
-        let id = sqlx::query_scalar(sql::INSERT_INTENT)
-            .bind(&intent.connection)
-            .bind(intent.run_id)
-            .bind(intent.kind.as_str())
-            .bind(&intent.ecc_key)
-            .bind(&intent.operation)
-            .bind(&intent.payload)
-            .bind(Utc::now())
-            .fetch_one(&mut *transaction)
-            .await
-            .map_err(|error| rules::run_reference_error(error, intent.run_id, "writing intent"))?;
+        let mut transaction = self.begin_write("starting intents").await?;
+        let mut checked: Option<(&str, i64)> = None;
+        let mut ids = Vec::with_capacity(intents.len());
+        for intent in intents {
+            if let Some(presented) = intent.fencing_token {
+                if checked != Some((intent.connection.as_str(), presented)) {
+                    check_fencing_token(&mut transaction, &intent.connection, presented).await?;
+                    checked = Some((intent.connection.as_str(), presented));
+                }
+            }
+            let id = sqlx::query_scalar(sql::INSERT_INTENT)
+                .bind(&intent.connection)
+                .bind(intent.run_id)
+                .bind(intent.kind.as_str())
+                .bind(&intent.ecc_key)
+                .bind(&intent.operation)
+                .bind(&intent.payload)
+                .bind(Utc::now())
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(|error| {
+                    rules::run_reference_error(error, intent.run_id, "writing intent")
+                })?;
+            ids.push(id);
+        }
         transaction
             .commit()
             .await
-            .map_err(query_error("committing intent"))?;
-        Ok(id)
+            .map_err(query_error("committing intents"))?;
+        Ok(ids)
+    }
+
+    async fn discard_intents(&self, connection: &str, ids: &[i64]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut transaction = self.begin_write("starting to discard intents").await?;
+        for id in ids {
+            sqlx::query(sql::DELETE_INTENT)
+                .bind(id)
+                .bind(connection)
+                .execute(&mut *transaction)
+                .await
+                .map_err(query_error("discarding intent"))?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("committing discarded intents"))
     }
 
     async fn open_intents(&self, connection: &str) -> StoreResult<Vec<Intent>> {

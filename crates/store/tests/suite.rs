@@ -438,6 +438,32 @@ async fn intents_stay_open_until_an_outcome_closes_them(fixture: Arc<TestStore>)
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].ecc_key, "0000002000");
     assert!(store.open_intents("another").await.unwrap().is_empty());
+
+    // A batch's creates are announced together, ids in order; those never sent are discarded,
+    // and only for their own connection.
+    let keys = ["0000003000", "0000004000", "0000005000"];
+    let announced = store.record_intents(&keys.map(intent)).await.unwrap();
+    assert_eq!(announced.len(), 3);
+    assert!(announced.windows(2).all(|pair| pair[0] < pair[1]));
+    let open = store.open_intents(CONNECTION).await.unwrap();
+    assert_eq!(
+        open.iter()
+            .map(|intent| intent.ecc_key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["0000002000", "0000003000", "0000004000", "0000005000"]
+    );
+    store.discard_intents("another", &announced).await.unwrap();
+    assert_eq!(store.open_intents(CONNECTION).await.unwrap().len(), 4);
+    store
+        .discard_intents(CONNECTION, &announced[1..])
+        .await
+        .unwrap();
+    let open = store.open_intents(CONNECTION).await.unwrap();
+    assert_eq!(
+        open.iter().map(|intent| intent.id).collect::<Vec<_>>(),
+        vec![second, announced[0]]
+    );
+    assert!(store.record_intents(&[]).await.unwrap().is_empty());
 }
 
 // ── cursors and fencing ──
@@ -666,6 +692,13 @@ async fn commit_with_stale_fencing_token_is_refused_and_leaves_nothing(fixture: 
     };
     assert!(matches!(
         store.record_intent(&stale_intent).await.unwrap_err(),
+        StoreError::Fenced { .. }
+    ));
+    assert!(matches!(
+        store
+            .record_intents(&[stale_intent.clone(), stale_intent.clone()])
+            .await
+            .unwrap_err(),
         StoreError::Fenced { .. }
     ));
     assert!(store.open_intents(CONNECTION).await.unwrap().is_empty());

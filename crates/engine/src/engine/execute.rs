@@ -56,7 +56,10 @@ impl PendingCommit {
 /// before its call, so a create whose outcome a crash lost is found by its external id at the
 /// next run; any other outcome lost is planned again. When one outcome's link conflicts, the
 /// outcomes are committed one by one, each conflict recorded.
-async fn commit_outcomes(store: &dyn StateStore, batch: OutcomeBatch) -> Result<(), SyncError> {
+pub(super) async fn commit_outcomes(
+    store: &dyn StateStore,
+    batch: OutcomeBatch,
+) -> Result<(), SyncError> {
     if batch.outcomes.is_empty() {
         return Ok(());
     }
@@ -135,6 +138,7 @@ impl SyncEngine {
             counts: Mutex::new(ActionCounts::new()),
             stop: Mutex::new(stop),
             carried_out: Mutex::new(Vec::new()),
+            prepared: Mutex::new(HashMap::new()),
             progress: run.progress,
             tokens_before: run.tokens_before,
             field_names: cached
@@ -166,6 +170,8 @@ impl SyncEngine {
                 pending.done(&run.phases).await?;
                 run.phases.since(Phase::CommitWait, waited);
             }
+            // The group's creates announce themselves in one transaction before any is sent.
+            self.prepare_creates(&context, &entries, &created).await?;
             // A plain loop over a `FuturesUnordered`, not `stream::map(closure)`: rustc cannot
             // prove the closure's future `Send` (rust-lang/rust#96865), and the service runs
             // the engine on a spawned task.
@@ -196,6 +202,7 @@ impl SyncEngine {
                     None => break,
                 }
             }
+            self.discard_unsent(&context).await?;
             run.phases.since(Phase::CarryOut, started);
             pending.then_commit(self.store.clone(), self.carried_out_batch(&context));
         }
@@ -213,31 +220,7 @@ impl SyncEngine {
         entry: &PlanEntry,
         created: &Mutex<HashMap<String, i64>>,
     ) -> Result<(), SyncError> {
-        let read = context
-            .reads
-            .get(entry.customer_number.as_str())
-            .map(|read| {
-                let mut read = read.clone();
-                if entry.kind == EntityKind::Person {
-                    read.extracted = read
-                        .extracted
-                        .get("contacts")
-                        .and_then(Value::as_array)
-                        .and_then(|contacts| {
-                            contacts
-                                .iter()
-                                .find(|contact| contact["contact_number"] == entry.ecc_key)
-                        })
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                }
-                read
-            })
-            .unwrap_or_else(|| ReadContext {
-                source: "unknown".into(),
-                read_at: Utc::now(),
-                extracted: Value::Null,
-            });
+        let read = read_of(context, entry);
         if context.options.cancel.is_cancelled() {
             // Shutting down: this entry is not started; the next run finds it again.
             if let Ok(mut current) = context.stop.lock() {
@@ -471,73 +454,27 @@ impl SyncEngine {
         organization: Option<&OrganizationRef>,
         created: &Mutex<HashMap<String, i64>>,
     ) -> Result<Result<RecordOutcome, PipedriveError>, StoreError> {
-        let external_id_key = match entry.kind {
-            EntityKind::Organization => context.field_map.customer_number_key(),
-            EntityKind::Person => context.field_map.contact_number_key(),
+        let prepared = context
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|mut prepared| prepared.remove(&(entry.kind, entry.ecc_key.clone())));
+        let (create, intent) = match prepared {
+            Some(prepared) => prepared,
+            // Not announced with its group: its organization was not created in this run
+            // (noted as an error here), or the group was announced before the run stopped.
+            None => match self.prepare_create(context, entry, read, body, organization, created) {
+                Ok((create, intent)) => (create, self.store.record_intent(&intent).await?),
+                Err(not_created) => return Ok(Ok(*not_created)),
+            },
         };
-        let external_id = external_id_key.and_then(|key| custom_value(body, key));
-        let org_id = match organization {
-            None => None,
-            Some(OrganizationRef::Existing { id }) => Some(*id),
-            Some(OrganizationRef::CreatedInThisRun { customer_number }) => {
-                let id = created
-                    .lock()
-                    .ok()
-                    .and_then(|created| created.get(customer_number).copied());
-                match id {
-                    Some(id) => Some(id),
-                    None => {
-                        return Ok(Ok(note(
-                            entry.kind,
-                            &entry.ecc_key,
-                            self.audit(
-                                context,
-                                entry,
-                                read,
-                                Action::Error,
-                                None,
-                                "not created".into(),
-                                Some(format!(
-                                    "the organization of customer {} was not created in this run",
-                                    mlc_canonical::alpha_output(customer_number)
-                                )),
-                            ),
-                        )))
-                    }
-                }
-            }
-        };
-        // A person created under an organization of this run was planned before its org_id was
-        // known; its pushed hash is the planner's formula with the org_id now set, so the next
-        // run sees it unchanged.
-        let pushed_hash = match (&entry.pushed_hash, entry.kind, org_id) {
-            (None, EntityKind::Person, Some(org_id)) => {
-                let mut sent_body = body.clone();
-                sent_body.set("org_id", json!(org_id));
-                Some(sent_body.content_hash().to_string())
-            }
-            _ => entry.pushed_hash.clone(),
-        };
-        let intent = self
-            .store
-            .record_intent(&NewIntent {
-                connection: self.config.sync.connection.clone(),
-                run_id: context.run_id,
-                kind: entry.kind,
-                ecc_key: entry.ecc_key.clone(),
-                operation: "create".into(),
-                fencing_token: context.options.fencing_token,
-                payload: serde_json::to_value(IntentPayload {
-                    external_id_key: external_id_key.map(str::to_string),
-                    external_id: external_id.clone(),
-                    pushed_hash: pushed_hash.clone(),
-                    content_hash: entry.content_hash.clone(),
-                    customer_number: entry.customer_number.clone(),
-                    extracted: read.extracted.clone(),
-                })
-                .unwrap_or(Value::Null),
-            })
-            .await?;
+        let CreateFields {
+            external_id_key,
+            external_id,
+            org_id,
+            pushed_hash,
+        } = create;
+        let external_id_key = external_id_key.as_deref();
         let external = external_id_key.zip(external_id.as_deref());
         let sent: Result<i64, PipedriveError> = match entry.kind {
             EntityKind::Organization => match organization_write(body.create_body()) {
@@ -683,6 +620,143 @@ impl SyncEngine {
         })
     }
 
+    /// Records the intents of a group's creates in one transaction, before any is sent, and
+    /// files them in `context.prepared`: a store flush for the group, not one a create. Nothing
+    /// is announced once the run stops writing (`held_back`) or shuts down.
+    async fn prepare_creates(
+        &self,
+        context: &RunContext<'_>,
+        entries: &[&PlanEntry],
+        created: &Mutex<HashMap<String, i64>>,
+    ) -> Result<(), SyncError> {
+        let stopped = context.stop.lock().map(|stop| stop.clone()).unwrap_or(None);
+        if held_back(stopped.as_ref(), true) || context.options.cancel.is_cancelled() {
+            return Ok(());
+        }
+        let mut keys = Vec::new();
+        let mut fields = Vec::new();
+        let mut intents = Vec::new();
+        for entry in entries {
+            let Operation::Create { body, organization } = &entry.operation else {
+                continue;
+            };
+            let read = read_of(context, entry);
+            // One whose organization was not created is noted as such when carried out.
+            if let Ok((create, intent)) =
+                self.prepare_create(context, entry, &read, body, organization.as_ref(), created)
+            {
+                keys.push((entry.kind, entry.ecc_key.clone()));
+                fields.push(create);
+                intents.push(intent);
+            }
+        }
+        let ids = self.store.record_intents(&intents).await?;
+        if let Ok(mut prepared) = context.prepared.lock() {
+            for ((key, create), id) in keys.into_iter().zip(fields).zip(ids) {
+                prepared.insert(key, (create, id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the intents of creates the group announced and never sent (the run stopped or
+    /// is shutting down), so the next run does not look them up.
+    async fn discard_unsent(&self, context: &RunContext<'_>) -> Result<(), SyncError> {
+        let unsent: Vec<i64> = context
+            .prepared
+            .lock()
+            .map(|mut prepared| prepared.drain().map(|(_, (_, id))| id).collect())
+            .unwrap_or_default();
+        self.store
+            .discard_intents(&self.config.sync.connection, &unsent)
+            .await?;
+        Ok(())
+    }
+
+    /// What a create sends besides its body, and the intent that announces it; the error note
+    /// when its organization, to be created in this run, was not.
+    fn prepare_create(
+        &self,
+        context: &RunContext<'_>,
+        entry: &PlanEntry,
+        read: &ReadContext,
+        body: &MappedRecord,
+        organization: Option<&OrganizationRef>,
+        created: &Mutex<HashMap<String, i64>>,
+    ) -> Result<(CreateFields, NewIntent), Box<RecordOutcome>> {
+        let external_id_key = match entry.kind {
+            EntityKind::Organization => context.field_map.customer_number_key(),
+            EntityKind::Person => context.field_map.contact_number_key(),
+        };
+        let external_id = external_id_key.and_then(|key| custom_value(body, key));
+        let org_id = match organization {
+            None => None,
+            Some(OrganizationRef::Existing { id }) => Some(*id),
+            Some(OrganizationRef::CreatedInThisRun { customer_number }) => {
+                let id = created
+                    .lock()
+                    .ok()
+                    .and_then(|created| created.get(customer_number).copied());
+                match id {
+                    Some(id) => Some(id),
+                    None => {
+                        return Err(Box::new(note(
+                            entry.kind,
+                            &entry.ecc_key,
+                            self.audit(
+                                context,
+                                entry,
+                                read,
+                                Action::Error,
+                                None,
+                                "not created".into(),
+                                Some(format!(
+                                    "the organization of customer {} was not created in this run",
+                                    mlc_canonical::alpha_output(customer_number)
+                                )),
+                            ),
+                        )))
+                    }
+                }
+            }
+        };
+        // A person created under an organization of this run was planned before its org_id was
+        // known; its pushed hash is the planner's formula with the org_id now set, so the next
+        // run sees it unchanged.
+        let pushed_hash = match (&entry.pushed_hash, entry.kind, org_id) {
+            (None, EntityKind::Person, Some(org_id)) => {
+                let mut sent_body = body.clone();
+                sent_body.set("org_id", json!(org_id));
+                Some(sent_body.content_hash().to_string())
+            }
+            _ => entry.pushed_hash.clone(),
+        };
+        let intent = NewIntent {
+            connection: self.config.sync.connection.clone(),
+            run_id: context.run_id,
+            kind: entry.kind,
+            ecc_key: entry.ecc_key.clone(),
+            operation: "create".into(),
+            fencing_token: context.options.fencing_token,
+            payload: serde_json::to_value(IntentPayload {
+                external_id_key: external_id_key.map(str::to_string),
+                external_id: external_id.clone(),
+                pushed_hash: pushed_hash.clone(),
+                content_hash: entry.content_hash.clone(),
+                customer_number: entry.customer_number.clone(),
+                extracted: read.extracted.clone(),
+            })
+            .unwrap_or(Value::Null),
+        };
+        let create = CreateFields {
+            external_id_key: external_id_key.map(str::to_string),
+            external_id,
+            org_id,
+            pushed_hash,
+        };
+        Ok((create, intent))
+    }
+
     /// Creates one record: idempotently (looked up by its external id after an unknown outcome)
     /// when the map writes one, plainly otherwise. Returns the new Pipedrive id.
     async fn send_create<E: Entity>(
@@ -696,6 +770,44 @@ impl SyncEngine {
         };
         Ok(created.id())
     }
+}
+
+/// What a create sends besides its body, worked out when its intent is recorded.
+pub(super) struct CreateFields {
+    external_id_key: Option<String>,
+    external_id: Option<String>,
+    org_id: Option<i64>,
+    pushed_hash: Option<String>,
+}
+
+/// What an entry's record was read as: its customer's read, narrowed to the contact for a
+/// person.
+fn read_of(context: &RunContext<'_>, entry: &PlanEntry) -> ReadContext {
+    context
+        .reads
+        .get(entry.customer_number.as_str())
+        .map(|read| {
+            let mut read = read.clone();
+            if entry.kind == EntityKind::Person {
+                read.extracted = read
+                    .extracted
+                    .get("contacts")
+                    .and_then(Value::as_array)
+                    .and_then(|contacts| {
+                        contacts
+                            .iter()
+                            .find(|contact| contact["contact_number"] == entry.ecc_key)
+                    })
+                    .cloned()
+                    .unwrap_or(Value::Null);
+            }
+            read
+        })
+        .unwrap_or_else(|| ReadContext {
+            source: "unknown".into(),
+            read_at: Utc::now(),
+            extracted: Value::Null,
+        })
 }
 
 /// What each customer of a batch was read as, for the audit.
