@@ -372,6 +372,125 @@ async fn a_failed_lookup_after_a_lost_create_never_falls_back_to_a_create() {
     testbed.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_batch_of_creates_is_settled_together_found_or_planned_again() {
+    let mut options = TestbedOptions::new(8, 74);
+    options.contacts_per_customer = 0;
+    options.duplicate_rate = 0.0;
+    options.dirty_rate = 0.0;
+    let testbed = Testbed::start(options).await.unwrap();
+    let config = config_with(&testbed, "", "");
+    let engine = engine_for(&testbed, &config).await;
+    let fields = testbed.setup(&engine).await.unwrap();
+    let number_key = field_key(&fields, "ECC Customer Number");
+    let customers: Vec<_> = testbed
+        .truth()
+        .into_iter()
+        .map(|record| record.customer)
+        .filter(|customer| !customer.deleted && !customer.blocked && !customer.name.is_empty())
+        .take(4)
+        .collect();
+    assert_eq!(customers.len(), 4, "the testbed has four plain customers");
+
+    // A run announced four creates together and was killed after three reached Pipedrive.
+    let killed_run = testbed
+        .store
+        .start_run(&NewRun {
+            connection: "testbed".into(),
+            instance: "killed".into(),
+            mode: "full".into(),
+        })
+        .await
+        .unwrap();
+    let mut lost = HashMap::new();
+    let mut intents = Vec::new();
+    for (index, customer) in customers.iter().enumerate() {
+        let display = customer.customer_number.display().into_string().to_string();
+        if index < 3 {
+            let mut custom_fields = serde_json::Map::new();
+            custom_fields.insert(number_key.clone(), json!(display));
+            let id = testbed
+                .pipedrive
+                .state()
+                .insert_organization(NewOrganization {
+                    name: customer.name.clone(),
+                    custom_fields,
+                    ..NewOrganization::default()
+                })
+                .unwrap();
+            lost.insert(display.clone(), id);
+        }
+        intents.push(NewIntent {
+            connection: "testbed".into(),
+            run_id: killed_run,
+            kind: EntityKind::Organization,
+            ecc_key: customer.customer_number.to_string(),
+            operation: "create".into(),
+            fencing_token: None,
+            payload: json!({
+                "external_id_key": number_key,
+                "external_id": display,
+                "pushed_hash": null,
+                "content_hash": customer.organization_hash().to_string(),
+                "customer_number": customer.customer_number,
+                "extracted": Value::Null,
+            }),
+        });
+    }
+    testbed.store.record_intents(&intents).await.unwrap();
+
+    let run = sync(&engine, RunMode::Delta).await;
+    assert_ne!(run.status, RunStatus::Failed, "{run:?}");
+    for customer in &customers {
+        let display = customer.customer_number.display().into_string().to_string();
+        let organizations = organizations_of(&testbed, &number_key, &display);
+        assert_eq!(
+            organizations.len(),
+            1,
+            "customer {display}: {organizations:?}"
+        );
+        if let Some(id) = lost.get(&display) {
+            assert_eq!(organizations, vec![*id], "customer {display}");
+        }
+        let link = testbed
+            .store
+            .link(
+                "testbed",
+                EntityKind::Organization,
+                customer.customer_number.as_str(),
+            )
+            .await
+            .unwrap()
+            .map(|link| link.pipedrive_id);
+        assert_eq!(link, Some(organizations[0] as i64), "customer {display}");
+    }
+    let recovered = testbed
+        .store
+        .audit(&AuditQuery {
+            connection: Some("testbed".into()),
+            run_id: Some(run.run_id),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let found = recovered
+        .iter()
+        .filter(|event| event.source == "recovery" && event.action == Action::Create)
+        .count();
+    let again = recovered
+        .iter()
+        .filter(|event| event.source == "recovery" && event.outcome.contains("planned again"))
+        .count();
+    assert_eq!((found, again), (3, 1), "{recovered:#?}");
+    assert!(testbed
+        .store
+        .open_intents("testbed")
+        .await
+        .unwrap()
+        .is_empty());
+    testbed.shutdown().await;
+}
+
 /// An organization a salesperson typed with a slip of the finger: one letter of the name
 /// dropped, the address right, no customer number. Close, but not sure.
 struct Typed {
