@@ -419,7 +419,7 @@ mod tests {
                 "probability": 0.3127,
                 "weights": [
                     {"comparison": "name", "level": "exact_shared_by_2_or_3", "weight": 2.5},
-                    {"comparison": "phone", "level": "different", "weight": -1.25},
+                    {"comparison": "phone", "level": "different", "weight": -1.27},
                     {"comparison": "owner", "level": "free", "weight": 0.31}
                 ]
             },
@@ -427,7 +427,7 @@ mod tests {
         });
         assert_eq!(
             pair_evidence(&review).as_deref(),
-            Some("probability 0.31; for: name exact_shared_by_2_or_3 +2.5, owner free +0.3; against: phone different -1.2")
+            Some("probability 0.31; for: name exact_shared_by_2_or_3 +2.5, owner free +0.3; against: phone different -1.3")
         );
     }
 }

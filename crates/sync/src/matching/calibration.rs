@@ -27,7 +27,8 @@ const DOMAIN: usize = 4;
 const OWNER: usize = 5;
 
 /// Each comparison's levels. A comparison that could not be made (one side lacks the value)
-/// has no level and weighs nothing either way.
+/// has no level and weighs nothing either way, except the address, whose absence has a level
+/// of its own.
 pub const LEVELS: [&[&str]; 6] = [
     // An exact name says less when other customers of the run have it too: the organization
     // may be any of theirs.
@@ -50,6 +51,9 @@ pub const LEVELS: [&[&str]; 6] = [
         "other_street",
         "other_house_number",
         "another_country",
+        // Nothing of the address could be compared: among the pairs the rules propose that
+        // says something (a wrong candidate survives where no address contradicts it).
+        "not_compared",
     ],
     // "shared": another customer of the run has the same VAT number (a group's branches).
     &["same", "same_shared", "different"],
@@ -60,7 +64,7 @@ pub const LEVELS: [&[&str]; 6] = [
     &["this_customer", "free", "another_customer"],
 ];
 
-const MAX_LEVELS: usize = 9;
+const MAX_LEVELS: usize = 10;
 
 /// No m or u goes below this, so no single level decides a pair alone.
 const PROBABILITY_FLOOR: f64 = 1e-3;
@@ -77,6 +81,11 @@ const EM_TOLERANCE: f64 = 1e-7;
 pub struct ComparisonVector {
     /// Level + 1; 0 = not compared.
     levels: [u8; 6],
+    /// For a pair nothing places at one site (no address compared, no phone line, VAT number
+    /// or domain of this customer alone) whose name is exactly that of this many customers of
+    /// the run (2 or more, capped at 255): the organization can be at most one of theirs.
+    /// 0 otherwise.
+    name_sharers: u8,
 }
 
 /// What a pair's comparison vector is read from besides its [`Evidence`].
@@ -146,7 +155,7 @@ impl ComparisonVector {
             (_, Some(true), ..) => Some(2),
             (.., Some(true)) => Some(3),
             (.., Some(false)) => Some(4),
-            _ => None,
+            _ => Some(9),
         };
         vector.set(ADDRESS, address);
         let shared_level = |same: Option<bool>, shared: bool| {
@@ -167,7 +176,25 @@ impl ComparisonVector {
             1
         };
         vector.set(OWNER, Some(owner));
+        let unplaced = address == Some(9)
+            && said("phone") != Some(true)
+            && !(said("vat") == Some(true) && !context.vat_shared)
+            && !(said("domain") == Some(true) && !context.domain_shared)
+            && owner != 0;
+        if name <= 2 && context.customers_with_the_name >= 2 && unplaced {
+            // The name agrees exactly; how many customers it fits is the sharing adjustment's
+            // (see `MatchModel::probability`), as Splink adjusts an exact level for how common
+            // its value is.
+            vector.set(NAME, Some(0));
+            vector.name_sharers = context.customers_with_the_name.min(255) as u8;
+        }
         vector
+    }
+
+    /// How many customers of the run the pair's exact name fits when nothing places it at a
+    /// site (2 or more), else none.
+    pub fn name_sharers(&self) -> Option<usize> {
+        (self.name_sharers >= 2).then_some(usize::from(self.name_sharers))
     }
 }
 
@@ -316,9 +343,16 @@ impl MatchModel {
         total
     }
 
-    /// The probability that a pair with these comparisons is one company.
+    /// The probability that a pair with these comparisons is one company. A pair nothing
+    /// places at a site, whose name `k` customers of the run share, is one of k customers
+    /// proposing the same organization, of whom at most one is right: its probability is the
+    /// one the same evidence would have for a name no other customer has, divided by k.
     pub fn probability(&self, vector: &ComparisonVector) -> f64 {
-        1.0 / (1.0 + (-self.match_weight(vector)).exp2())
+        let unshared = 1.0 / (1.0 + (-self.match_weight(vector)).exp2());
+        match vector.name_sharers() {
+            Some(customers) => unshared / customers as f64,
+            None => unshared,
+        }
     }
 
     /// Each compared level with its weight, heaviest first.
@@ -333,6 +367,19 @@ impl MatchModel {
                 })
             })
             .collect();
+        if let Some(customers) = vector.name_sharers() {
+            // What dividing the probability by the customers sharing the name weighs, in the
+            // same log2-odds as the other comparisons.
+            let log_odds = |probability: f64| (probability / (1.0 - probability)).log2();
+            let unshared = 1.0 / (1.0 + (-self.match_weight(vector)).exp2());
+            let weight = log_odds(self.probability(vector).max(1e-12))
+                - log_odds(unshared.min(1.0 - 1e-12));
+            explained.push(WeightedComparison {
+                comparison: "name_shared".to_string(),
+                level: format!("by_{customers}_customers"),
+                weight: (weight * 100.0).round() / 100.0,
+            });
+        }
         explained.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
         explained
     }

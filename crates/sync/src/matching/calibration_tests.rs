@@ -45,7 +45,7 @@ fn the_strongest_address_disagreement_decides_the_address_level() {
     assert_eq!(level_name(&abroad, ADDRESS), Some("another_country"));
     assert_eq!(level_name(&abroad, NAME), Some("from_0_90"));
     let nowhere = ComparisonVector::of(&evidence(0.5, &[], &[]), alone());
-    assert_eq!(level_name(&nowhere, ADDRESS), None);
+    assert_eq!(level_name(&nowhere, ADDRESS), Some("not_compared"));
     assert_eq!(level_name(&nowhere, VAT), None);
     assert_eq!(level_name(&nowhere, OWNER), Some("free"));
 }
@@ -60,6 +60,7 @@ fn a_name_many_customers_share_and_a_groups_vat_number_are_their_own_levels() {
     };
     let vector = ComparisonVector::of(&evidence(1.0, &["vat"], &["phone"]), context);
     assert_eq!(level_name(&vector, NAME), Some("exact_shared_by_4_or_more"));
+    assert_eq!(vector.name_sharers(), None, "a shared VAT number: still unplaced, but owned");
     assert_eq!(level_name(&vector, VAT), Some("same_shared"));
     assert_eq!(level_name(&vector, PHONE), Some("different"));
     assert_eq!(level_name(&vector, OWNER), Some("another_customer"));
@@ -199,4 +200,52 @@ fn too_few_proposals_estimate_nothing() {
         pairs.add(*vector, RuleView::Reviewed);
     }
     assert_eq!(MatchModel::estimate(&pairs), None);
+}
+
+#[test]
+fn an_unplaced_pair_of_a_name_k_customers_share_is_one_in_k() {
+    let population = known_population(20_000);
+    let mut pairs = ProposedPairs::default();
+    for (vector, is_true) in &population {
+        pairs.add(
+            *vector,
+            if *is_true {
+                RuleView::Linked
+            } else {
+                RuleView::Created
+            },
+        );
+    }
+    let model = MatchModel::estimate(&pairs).expect("enough pairs to estimate");
+    let name_only = evidence(1.0, &[], &[]);
+    let unique = ComparisonVector::of(&name_only, alone());
+    assert_eq!(unique.name_sharers(), None);
+    let shared = ComparisonVector::of(
+        &name_only,
+        PairContext {
+            customers_with_the_name: 4,
+            ..alone()
+        },
+    );
+    assert_eq!(shared.name_sharers(), Some(4));
+    assert_eq!(level_name(&shared, NAME), Some("exact_unique"));
+    let ratio = model.probability(&shared) / model.probability(&unique);
+    assert!((ratio - 0.25).abs() < 1e-9, "{ratio}");
+    let explained = model.explain(&shared);
+    assert!(
+        explained
+            .iter()
+            .any(|weighted| weighted.comparison == "name_shared" && weighted.weight < 0.0),
+        "{explained:?}"
+    );
+    // At its address the name's sharers do not matter: the address tells the branches apart.
+    let placed = ComparisonVector::of(
+        &evidence(1.0, &["postal_code", "street", "house_number"], &[]),
+        PairContext {
+            customers_with_the_name: 4,
+            ..alone()
+        },
+    );
+    assert_eq!(placed.name_sharers(), None);
+    assert_eq!(level_name(&placed, NAME), Some("exact_shared_by_4_or_more"));
 }

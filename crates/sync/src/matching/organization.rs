@@ -480,7 +480,7 @@ impl OrganizationMatcher {
     ) -> MatchOutcome {
         let mut outcome = self.decide(subject, excluded, run, scratch);
         if let Some(model) = &self.model {
-            let mut weigh = |pair: &mut MatchEvidence| {
+            let weigh = |pair: &mut MatchEvidence| {
                 let vector = comparison_vector(subject, pair, run);
                 pair.probability = Some(model.probability(&vector));
                 pair.weights = model.explain(&vector);
@@ -491,11 +491,14 @@ impl OrganizationMatcher {
                     candidate, other, ..
                 } => {
                     weigh(candidate);
-                    other.as_mut().map(weigh);
+                    if let Some(other) = other {
+                        weigh(other);
+                    }
                 }
-                MatchOutcome::Create { nearest } => {
-                    nearest.as_mut().map(weigh);
-                }
+                MatchOutcome::Create {
+                    nearest: Some(nearest),
+                } => weigh(nearest),
+                MatchOutcome::Create { nearest: None } => {}
             }
         }
         outcome
