@@ -295,9 +295,13 @@ impl MatchModel {
         if total < MIN_PAIRS_TO_ESTIMATE {
             return None;
         }
+        // Pairs of a name several customers share, placed nowhere, teach nothing about m or u:
+        // nothing in them tells the right customer from the others, so EM could put them in
+        // either class. Their probability is the sharing adjustment of the rest's estimate.
         let vectors: Vec<(ComparisonVector, f64, f64)> = pairs
             .counts
             .iter()
+            .filter(|(vector, _)| vector.name_sharers().is_none())
             .map(|(vector, (count, start))| (*vector, *count, *start / *count))
             .collect();
         // The first M step counts the rules' view; each E step after it the model's.
