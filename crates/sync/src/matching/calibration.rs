@@ -305,7 +305,11 @@ impl MatchModel {
             .map(|(vector, (count, start))| (*vector, *count, *start / *count))
             .collect();
         // The first M step counts the rules' view; each E step after it the model's.
-        let mut model = maximise(vectors.iter().map(|(vector, count, start)| (vector, *count, *start)));
+        let mut model = maximise(
+            vectors
+                .iter()
+                .map(|(vector, count, start)| (vector, *count, *start)),
+        );
         let mut iterations = 0;
         for iteration in 1..=EM_MAX_ITERATIONS {
             iterations = iteration;
@@ -376,8 +380,8 @@ impl MatchModel {
             // same log2-odds as the other comparisons.
             let log_odds = |probability: f64| (probability / (1.0 - probability)).log2();
             let unshared = 1.0 / (1.0 + (-self.match_weight(vector)).exp2());
-            let weight = log_odds(self.probability(vector).max(1e-12))
-                - log_odds(unshared.min(1.0 - 1e-12));
+            let weight =
+                log_odds(self.probability(vector).max(1e-12)) - log_odds(unshared.min(1.0 - 1e-12));
             explained.push(WeightedComparison {
                 comparison: "name_shared".to_string(),
                 level: format!("by_{customers}_customers"),

@@ -31,7 +31,10 @@ fn the_strongest_address_disagreement_decides_the_address_level() {
         &evidence(1.0, &["postal_code", "city", "street", "house_number"], &[]),
         alone(),
     );
-    assert_eq!(level_name(&at_the_door, ADDRESS), Some("same_street_and_number"));
+    assert_eq!(
+        level_name(&at_the_door, ADDRESS),
+        Some("same_street_and_number")
+    );
     assert_eq!(level_name(&at_the_door, NAME), Some("exact_unique"));
     let next_door = ComparisonVector::of(
         &evidence(1.0, &["postal_code", "city", "street"], &["house_number"]),
@@ -58,9 +61,15 @@ fn a_name_many_customers_share_and_a_groups_vat_number_are_their_own_levels() {
         another_customers: true,
         ..alone()
     };
-    let vector = ComparisonVector::of(&evidence(1.0, &["vat"], &["phone"]), context);
+    // At the same street, the name's level says how many share it.
+    let vector = ComparisonVector::of(&evidence(1.0, &["street", "vat"], &["phone"]), context);
     assert_eq!(level_name(&vector, NAME), Some("exact_shared_by_4_or_more"));
-    assert_eq!(vector.name_sharers(), None, "a shared VAT number: still unplaced, but owned");
+    assert_eq!(vector.name_sharers(), None);
+    // Placed nowhere (a group's VAT number fits all its branches): the name is exact, and the
+    // sharing adjustment counts its five customers.
+    let vector = ComparisonVector::of(&evidence(1.0, &["vat"], &["phone"]), context);
+    assert_eq!(level_name(&vector, NAME), Some("exact_unique"));
+    assert_eq!(vector.name_sharers(), Some(5));
     assert_eq!(level_name(&vector, VAT), Some("same_shared"));
     assert_eq!(level_name(&vector, PHONE), Some("different"));
     assert_eq!(level_name(&vector, OWNER), Some("another_customer"));
@@ -187,8 +196,14 @@ fn the_weights_say_which_evidence_is_for_and_which_against() {
             .find(|weighted| weighted.comparison == comparison)
             .map(|weighted| weighted.weight)
     };
-    assert!(weight_of("name").is_some_and(|weight| weight > 2.0), "{explained:?}");
-    assert!(weight_of("address").is_some_and(|weight| weight < -2.0), "{explained:?}");
+    assert!(
+        weight_of("name").is_some_and(|weight| weight > 2.0),
+        "{explained:?}"
+    );
+    assert!(
+        weight_of("address").is_some_and(|weight| weight < -2.0),
+        "{explained:?}"
+    );
     assert_eq!(weight_of("vat"), None, "not compared, so not weighed");
 }
 

@@ -16,8 +16,8 @@ use super::calibration::{
 };
 use super::duplicates::RunCustomers;
 use super::index::{
-    customer_key, domain_key, name_key, name_postal_key, same_address_keys, vat_key,
-    IndexedRecord, MatchSubject, RecordIndex, RecordIndexBuilder,
+    customer_key, domain_key, name_key, name_postal_key, same_address_keys, vat_key, IndexedRecord,
+    MatchSubject, RecordIndex, RecordIndexBuilder,
 };
 use super::normalize::parse_address_line;
 use super::score::{same_name_and_address, score, score_above, Evidence};

@@ -84,9 +84,7 @@ impl Tally {
             MatchOutcome::Review { candidate, .. } => Some(candidate),
             MatchOutcome::Create { nearest } => nearest.as_ref(),
         };
-        if let Some((pair, probability)) =
-            pair.and_then(|pair| Some((pair, pair.probability?)))
-        {
+        if let Some((pair, probability)) = pair.and_then(|pair| Some((pair, pair.probability?))) {
             let band = &mut self.calibration[((probability * 10.0) as usize).min(9)];
             band.0 += 1;
             band.1 += usize::from(truth == Some(pair.pipedrive_id));
