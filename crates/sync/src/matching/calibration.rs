@@ -176,10 +176,13 @@ impl ComparisonVector {
             1
         };
         vector.set(OWNER, Some(owner));
+        // A VAT number or domain this customer alone has identifies the company; a group's
+        // fits all its branches.
+        let identifies = |part: &str, shared: bool| said(part) == Some(true) && !shared;
         let unplaced = address == Some(9)
             && said("phone") != Some(true)
-            && !(said("vat") == Some(true) && !context.vat_shared)
-            && !(said("domain") == Some(true) && !context.domain_shared)
+            && !identifies("vat", context.vat_shared)
+            && !identifies("domain", context.domain_shared)
             && owner != 0;
         if name <= 2 && context.customers_with_the_name >= 2 && unplaced {
             // The name agrees exactly; how many customers it fits is the sharing adjustment's
