@@ -514,6 +514,21 @@ impl SyncEngine {
             }
             None => None,
         };
+        let mut index = index;
+        if let Some(index) = index.as_mut() {
+            // What a proposed pair's evidence means on this run's data: its probability and
+            // weights go with every decision into the audit, the review queue and the dry run.
+            let calibrate_started = std::time::Instant::now();
+            let estimated = index
+                .matcher
+                .calibrate(&whole_run.customers, 2)
+                .map(|model| model.estimated_from());
+            tracing::debug!(
+                ?estimated,
+                secs = calibrate_started.elapsed().as_secs_f64(),
+                "match calibration"
+            );
+        }
 
         let mut summary = RunSummary {
             run_id: run.run_id,

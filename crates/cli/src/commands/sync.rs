@@ -248,11 +248,16 @@ fn print_plan(plan: &Plan) {
 
 /// What the matcher compared for the pair it decided on (the link, the review candidate or
 /// the nearest organization below the review band): "for: name, postal_code, vat; against:
-/// house_number".
+/// house_number"; once the run's model is estimated, with the pair's probability and what each
+/// comparison weighs (log2 of its Bayes factor): "probability 0.31; for: name exact_unique
+/// +6.2, vat same +3.1; against: address other_street -4.0".
 fn pair_evidence(outcome: &serde_json::Value) -> Option<String> {
     let pair = ["evidence", "candidate", "nearest"]
         .iter()
         .find_map(|key| outcome.get(*key).filter(|pair| pair.is_object()))?;
+    if let Some(weighted) = weighed_evidence(pair) {
+        return Some(weighted);
+    }
     let parts = |key: &str| -> String {
         pair.get(key)
             .and_then(|parts| parts.as_array())
@@ -270,6 +275,40 @@ fn pair_evidence(outcome: &serde_json::Value) -> Option<String> {
         "for: {}; against: {}",
         parts("agreed"),
         parts("disagreed")
+    ))
+}
+
+/// The calibrated form of [`pair_evidence`], when the pair carries a probability and weights.
+fn weighed_evidence(pair: &serde_json::Value) -> Option<String> {
+    let probability = pair.get("probability")?.as_f64()?;
+    let weights = pair.get("weights")?.as_array()?;
+    let (mut for_pair, mut against) = (Vec::new(), Vec::new());
+    for weighted in weights {
+        let (Some(comparison), Some(level), Some(weight)) = (
+            weighted.get("comparison").and_then(|value| value.as_str()),
+            weighted.get("level").and_then(|value| value.as_str()),
+            weighted.get("weight").and_then(|value| value.as_f64()),
+        ) else {
+            continue;
+        };
+        let shown = format!("{comparison} {level} {weight:+.1}");
+        if weight >= 0.0 {
+            for_pair.push(shown);
+        } else {
+            against.push(shown);
+        }
+    }
+    let joined = |parts: Vec<String>| {
+        if parts.is_empty() {
+            "-".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
+    Some(format!(
+        "probability {probability:.2}; for: {}; against: {}",
+        joined(for_pair),
+        joined(against)
     ))
 }
 
@@ -365,6 +404,30 @@ mod tests {
         assert_eq!(
             pair_evidence(&json!({"decision": "create", "nearest": null})),
             None
+        );
+    }
+
+    #[test]
+    fn a_calibrated_pair_shows_its_probability_and_what_each_comparison_weighs() {
+        let review = json!({
+            "decision": "review",
+            "reason": "middle_band",
+            "candidate": {
+                "pipedrive_id": 7,
+                "agreed": ["name"],
+                "disagreed": ["phone"],
+                "probability": 0.3127,
+                "weights": [
+                    {"comparison": "name", "level": "exact_shared_by_2_or_3", "weight": 2.5},
+                    {"comparison": "phone", "level": "different", "weight": -1.27},
+                    {"comparison": "owner", "level": "free", "weight": 0.31}
+                ]
+            },
+            "other": null
+        });
+        assert_eq!(
+            pair_evidence(&review).as_deref(),
+            Some("probability 0.31; for: name exact_shared_by_2_or_3 +2.5, owner free +0.3; against: phone different -1.3")
         );
     }
 }

@@ -106,6 +106,11 @@ impl RunCustomers {
         &self.numbers[start..self.ends[position] as usize]
     }
 
+    /// The match subject of the customer read at `position`.
+    pub fn subject(&self, position: usize) -> MatchSubject {
+        self.index.record(position as u32).subject()
+    }
+
     /// How many customers of the run are filed under `key` (a VAT number's or a domain's, see
     /// `index::vat_key`): more than one means the VAT number or domain is a group's, shared by
     /// its branches.

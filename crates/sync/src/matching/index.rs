@@ -303,6 +303,12 @@ pub fn same_address_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
     keys.dedup();
 }
 
+/// The key of a whole normalized name: how many customers of a run share it tells how many of
+/// them an organization of that name could be.
+pub fn name_key(name: &str) -> u32 {
+    key_hash(KEY_NAME, &[name])
+}
+
 pub fn customer_key(customer_number: &str) -> u32 {
     key_hash(KEY_CUSTOMER, &[customer_number])
 }

@@ -2,6 +2,7 @@
 //! is, or that there is none. Pure code over an index built once per run from the list
 //! endpoints; every decision carries its evidence.
 
+pub mod calibration;
 pub mod contact;
 pub mod duplicates;
 pub mod index;
@@ -12,6 +13,7 @@ pub mod person;
 mod run_evidence_tests;
 pub mod score;
 
+pub use calibration::{MatchModel, WeightedComparison};
 pub use duplicates::{find_ecc_duplicates, EccDuplicate, RunCustomers, RunCustomersBuilder};
 pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{

@@ -11,9 +11,12 @@
 use mlc_canonical::{alpha_output, Customer};
 use serde::{Deserialize, Serialize};
 
+use super::calibration::{
+    ComparisonVector, MatchModel, PairContext, ProposedPairs, RuleView, WeightedComparison,
+};
 use super::duplicates::RunCustomers;
 use super::index::{
-    customer_key, domain_key, name_postal_key, same_address_keys, vat_key, IndexedRecord,
+    customer_key, domain_key, name_key, name_postal_key, same_address_keys, vat_key, IndexedRecord,
     MatchSubject, RecordIndex, RecordIndexBuilder,
 };
 use super::normalize::parse_address_line;
@@ -68,6 +71,14 @@ pub struct MatchEvidence {
     pub linked_to: Option<String>,
     /// The organization's normalized name, for the reviewer.
     pub candidate_name: String,
+    /// How likely the pair is one company, by the run's calibrated model
+    /// ([`OrganizationMatcher::calibrate`]); none before it is estimated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// What each comparison weighs for (positive) or against (negative) the pair, by that
+    /// model, heaviest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<WeightedComparison>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +125,11 @@ const SCORED_CANDIDATES: usize = 24;
 
 /// Two candidates closer than this are a tie the matcher does not break.
 const AMBIGUITY_MARGIN: f64 = 0.02;
+
+/// How many of the run's customers the calibration is estimated from at most: their proposals
+/// are plenty for a few dozen probabilities, and the bound keeps it a small part of a large
+/// run's matching.
+pub const CALIBRATION_SAMPLE: usize = 10_000;
 
 /// The subject of a customer: its name and billing address, VAT number, phone, mail domain and
 /// display number.
@@ -253,6 +269,7 @@ impl OrganizationMatcherBuilder {
         OrganizationMatcher {
             index: index.finish(),
             settings: self.settings,
+            model: None,
         }
     }
 }
@@ -262,6 +279,9 @@ impl OrganizationMatcherBuilder {
 pub struct OrganizationMatcher {
     index: RecordIndex,
     settings: MatchSettings,
+    /// What the proposed pairs' evidence means on this run's data: none until
+    /// [`Self::calibrate`] estimates it.
+    model: Option<MatchModel>,
 }
 
 impl OrganizationMatcher {
@@ -314,6 +334,48 @@ impl OrganizationMatcher {
 
     pub fn heap_bytes(&self) -> usize {
         self.index.heap_bytes()
+    }
+
+    /// The calibrated model, once estimated.
+    pub fn model(&self) -> Option<&MatchModel> {
+        self.model.as_ref()
+    }
+
+    /// Estimates what the evidence of a proposed pair means on this run's data: the rules
+    /// decide for up to [`CALIBRATION_SAMPLE`] of the run's customers (spread evenly over it),
+    /// and EM runs over the pairs they propose. From then on every proposed pair carries its
+    /// probability and its weights. Too few customers: no model, and no probability.
+    pub fn calibrate(&mut self, run: &RunCustomers, threads: usize) -> Option<&MatchModel> {
+        let step = run.len().div_ceil(CALIBRATION_SAMPLE).max(1);
+        let sample: Vec<usize> = (0..run.len()).step_by(step).collect();
+        self.model = None;
+        let proposals = parallel_map(&sample, threads, |position, scratch| {
+            let subject = run.subject(*position);
+            let outcome = self.decide(&subject, &[], Some(run), scratch);
+            self.proposal(&subject, &outcome, Some(run))
+        });
+        let mut pairs = ProposedPairs::default();
+        for (vector, view) in proposals.into_iter().flatten() {
+            pairs.add(vector, view);
+        }
+        self.model = MatchModel::estimate(&pairs);
+        self.model.as_ref()
+    }
+
+    /// The comparisons of the pair an outcome proposes (the link, the review candidate or the
+    /// nearest organization), and what the rules decided for it.
+    pub fn proposal(
+        &self,
+        subject: &MatchSubject,
+        outcome: &MatchOutcome,
+        run: Option<&RunCustomers>,
+    ) -> Option<(ComparisonVector, RuleView)> {
+        let (pair, view) = match outcome {
+            MatchOutcome::Link { evidence } => (evidence, RuleView::Linked),
+            MatchOutcome::Review { candidate, .. } => (candidate, RuleView::Reviewed),
+            MatchOutcome::Create { nearest } => (nearest.as_ref()?, RuleView::Created),
+        };
+        Some((comparison_vector(subject, pair, run), view))
     }
 
     /// The subject an organization was indexed as (with the customer number it is linked to).
@@ -407,8 +469,43 @@ impl OrganizationMatcher {
     }
 
     /// Matches one subject; `excluded` are organizations a reviewer rejected for it; `run`,
-    /// when known, the run's customers.
+    /// when known, the run's customers. Once [`Self::calibrate`]d, each pair of the outcome
+    /// carries its probability and weights; the rules alone decide.
     pub fn match_subject(
+        &self,
+        subject: &MatchSubject,
+        excluded: &[i64],
+        run: Option<&RunCustomers>,
+        scratch: &mut Scratch,
+    ) -> MatchOutcome {
+        let mut outcome = self.decide(subject, excluded, run, scratch);
+        if let Some(model) = &self.model {
+            let weigh = |pair: &mut MatchEvidence| {
+                let vector = comparison_vector(subject, pair, run);
+                pair.probability = Some(model.probability(&vector));
+                pair.weights = model.explain(&vector);
+            };
+            match &mut outcome {
+                MatchOutcome::Link { evidence } => weigh(evidence),
+                MatchOutcome::Review {
+                    candidate, other, ..
+                } => {
+                    weigh(candidate);
+                    if let Some(other) = other {
+                        weigh(other);
+                    }
+                }
+                MatchOutcome::Create {
+                    nearest: Some(nearest),
+                } => weigh(nearest),
+                MatchOutcome::Create { nearest: None } => {}
+            }
+        }
+        outcome
+    }
+
+    /// The rules' decision for one subject (see [`Self::match_subject`]).
+    fn decide(
         &self,
         subject: &MatchSubject,
         excluded: &[i64],
@@ -587,6 +684,31 @@ pub struct Scratch {
     pub(crate) found: Vec<u64>,
 }
 
+/// A proposed pair's comparisons, with what the run says about the subject's name, VAT number
+/// and domain (how many customers share them).
+fn comparison_vector(
+    subject: &MatchSubject,
+    pair: &MatchEvidence,
+    run: Option<&RunCustomers>,
+) -> ComparisonVector {
+    let sharing = |value: &str, key: u32| match run {
+        Some(run) if !value.is_empty() => run.customers_sharing(key).max(1),
+        _ => 1,
+    };
+    let context = PairContext {
+        customers_with_the_name: if pair.details.name_score >= 0.999 {
+            sharing(&subject.name, name_key(&subject.name))
+        } else {
+            1
+        },
+        vat_shared: sharing(&subject.vat, vat_key(&subject.vat)) > 1,
+        domain_shared: sharing(&subject.domain, domain_key(&subject.domain)) > 1,
+        this_customers: pair.rule == MatchRule::ExternalId,
+        another_customers: pair.linked_to.is_some(),
+    };
+    ComparisonVector::of(&pair.details, context)
+}
+
 fn evidence(
     record: &IndexedRecord<'_>,
     rule: MatchRule,
@@ -602,6 +724,8 @@ fn evidence(
         details,
         linked_to,
         candidate_name: record.name.to_string(),
+        probability: None,
+        weights: Vec::new(),
     }
 }
 

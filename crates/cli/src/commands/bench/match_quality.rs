@@ -53,6 +53,14 @@ struct Tally {
     /// band (0.7, 0.8, 0.9: the band from there to 0.1 above): how many, and how many of them
     /// are the customer's true organization. What a score means is the second over the first.
     scored_pairs: BTreeMap<&'static str, (usize, usize)>,
+    /// Proposed pairs of every rule (link, review candidate, nearest) by tenth of their
+    /// calibrated probability: how many, how many true, and their probabilities summed.
+    calibration: [(usize, usize, f64); 10],
+    /// Links whose calibrated probability is below the link threshold, and creates whose
+    /// nearest organization is at or above the review threshold: where the rules overrule
+    /// the score.
+    links_below_link_threshold: usize,
+    creates_above_review_threshold: usize,
 }
 
 /// The score bands of `Tally::scored_pairs`.
@@ -76,6 +84,22 @@ impl Tally {
             MatchOutcome::Review { candidate, .. } => Some(candidate),
             MatchOutcome::Create { nearest } => nearest.as_ref(),
         };
+        if let Some((pair, probability)) = pair.and_then(|pair| Some((pair, pair.probability?))) {
+            let band = &mut self.calibration[((probability * 10.0) as usize).min(9)];
+            band.0 += 1;
+            band.1 += usize::from(truth == Some(pair.pipedrive_id));
+            band.2 += probability;
+            let settings = settings();
+            match outcome {
+                MatchOutcome::Link { .. } if probability < settings.link_threshold => {
+                    self.links_below_link_threshold += 1;
+                }
+                MatchOutcome::Create { .. } if probability >= settings.review_threshold => {
+                    self.creates_above_review_threshold += 1;
+                }
+                _ => {}
+            }
+        }
         if let Some(pair) = pair.filter(|pair| pair.rule == MatchRule::NameAndAddress) {
             if let Some(band) = score_band(pair.score) {
                 let (pairs, true_pairs) = self.scored_pairs.entry(band).or_default();
@@ -174,7 +198,7 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
         next_id += 1;
         added += 1;
     }
-    let matcher = builder.finish();
+    let mut matcher = builder.finish();
     let index_secs = started.elapsed().as_secs_f64() - generate_secs;
 
     // The run's customers, compact, as a sync holds them before it plans: they tell a VAT
@@ -190,6 +214,13 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
     }
     let run = run_builder.finish();
     let run_secs = started.elapsed().as_secs_f64() - generate_secs;
+
+    // What the evidence means on this run's data: EM over a sample's proposed pairs.
+    let started = Instant::now();
+    let model = matcher
+        .calibrate(&run, threads)
+        .map_or(Value::Null, |model| model.to_json());
+    let calibrate_secs = started.elapsed().as_secs_f64();
 
     let mut tally = Tally::default();
     let mut match_secs = 0.0;
@@ -230,9 +261,10 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
         "review_share": round(share(tally.review, tally.customers)),
         "review": tally.review,
         "review_without_true_match": tally.review_without_true_match,
-        "wall_secs": round(index_secs + run_secs + match_secs),
+        "wall_secs": round(index_secs + run_secs + calibrate_secs + match_secs),
         "index_secs": round(index_secs),
         "run_customers_secs": round(run_secs),
+        "calibrate_secs": round(calibrate_secs),
         "match_secs": round(match_secs),
         "threads": threads,
         "index_mb": round(index_mb),
@@ -240,6 +272,10 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
         "peak_rss_mb": round(peak_rss_mb),
         "ecc_duplicates_planted": duplicates_planted,
         "ecc_duplicates_found": duplicates_found,
+        "calibration": calibration_table(&tally.calibration),
+        "links_below_link_threshold": tally.links_below_link_threshold,
+        "creates_above_review_threshold": tally.creates_above_review_threshold,
+        "calibration_model": model,
     });
     if let Some(object) = metrics.as_object_mut() {
         for (rule, count) in tally.link_rules {
@@ -257,6 +293,26 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
         }
     }
     json!({ "name": "match", "metrics": metrics })
+}
+
+/// The calibration table: per tenth of the calibrated probability, how many proposed pairs,
+/// the share of them that is the customer's true organization, and their mean probability. A
+/// calibrated score has the share close to the mean in every band.
+fn calibration_table(bands: &[(usize, usize, f64); 10]) -> Value {
+    let rows: Vec<Value> = bands
+        .iter()
+        .enumerate()
+        .filter(|(_, (pairs, _, _))| *pairs > 0)
+        .map(|(tenth, (pairs, true_pairs, probability_sum))| {
+            json!({
+                "band": format!("{:.1}-{:.1}", tenth as f64 / 10.0, (tenth + 1) as f64 / 10.0),
+                "pairs": pairs,
+                "true_share": round(*true_pairs as f64 / *pairs as f64),
+                "mean_probability": round(probability_sum / *pairs as f64),
+            })
+        })
+        .collect();
+    Value::Array(rows)
 }
 
 /// Duplicates inside ECC: near-duplicates of 2% of the first customers (up to 100,000), typed

@@ -1,0 +1,479 @@
+//! What a proposed pair's evidence means: a Fellegi-Sunter model over the comparisons of the
+//! pair the matcher proposes for a customer (its link, review candidate or nearest
+//! organization), giving the probability that both records are one company and, per
+//! comparison, how much it weighs for or against.
+//!
+//! The rules of [`super::organization`] still decide link, review or create; this model only
+//! says how often pairs like this one are the same company. m, u and the share of true pairs
+//! (λ) are estimated by expectation maximisation over the proposals of the run itself, as
+//! Splink does, starting from the rules' own view (a link is most likely true, a create most
+//! likely not); a run with too few proposals ([`MIN_PAIRS_TO_ESTIMATE`]) gets no probability
+//! rather than a made-up one.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::score::Evidence;
+
+/// The comparisons of a pair, in the order of a [`ComparisonVector`].
+pub const COMPARISONS: [&str; 6] = ["name", "address", "vat", "phone", "domain", "owner"];
+
+const NAME: usize = 0;
+const ADDRESS: usize = 1;
+const VAT: usize = 2;
+const PHONE: usize = 3;
+const DOMAIN: usize = 4;
+const OWNER: usize = 5;
+
+/// Each comparison's levels. A comparison that could not be made (one side lacks the value)
+/// has no level and weighs nothing either way, except the address, whose absence has a level
+/// of its own.
+pub const LEVELS: [&[&str]; 6] = [
+    // An exact name says less when other customers of the run have it too: the organization
+    // may be any of theirs.
+    &[
+        "exact_unique",
+        "exact_shared_by_2_or_3",
+        "exact_shared_by_4_or_more",
+        "from_0_95",
+        "from_0_90",
+        "from_0_80",
+        "below_0_80",
+    ],
+    &[
+        "same_street_and_number",
+        "same_street",
+        "same_postal_code",
+        "same_city",
+        "other_city",
+        "other_postal_code",
+        "other_street",
+        "other_house_number",
+        "another_country",
+        // Nothing of the address could be compared: among the pairs the rules propose that
+        // says something (a wrong candidate survives where no address contradicts it).
+        "not_compared",
+    ],
+    // "shared": another customer of the run has the same VAT number (a group's branches).
+    &["same", "same_shared", "different"],
+    &["same", "different"],
+    &["same", "same_shared", "different"],
+    // Whom the organization belongs to: its external-id field holds this customer's number,
+    // nobody's, or another customer's (or the link table gives it to another).
+    &["this_customer", "free", "another_customer"],
+];
+
+const MAX_LEVELS: usize = 10;
+
+/// No m or u goes below this, so no single level decides a pair alone.
+const PROBABILITY_FLOOR: f64 = 1e-3;
+
+/// Fewer proposals than this do not estimate a model, and their pairs get no probability.
+pub const MIN_PAIRS_TO_ESTIMATE: usize = 500;
+
+const EM_MAX_ITERATIONS: usize = 200;
+const EM_TOLERANCE: f64 = 1e-7;
+
+/// One pair's comparisons: for each of [`COMPARISONS`], its level (an index into [`LEVELS`]),
+/// or none when it could not be compared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ComparisonVector {
+    /// Level + 1; 0 = not compared.
+    levels: [u8; 6],
+    /// For a pair nothing places at one site (no address compared, no phone line, VAT number
+    /// or domain of this customer alone) whose name is exactly that of this many customers of
+    /// the run (2 or more, capped at 255): the organization can be at most one of theirs.
+    /// 0 otherwise.
+    name_sharers: u8,
+}
+
+/// What a pair's comparison vector is read from besides its [`Evidence`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairContext {
+    /// How many customers of the run have the customer's normalized name (at least 1).
+    pub customers_with_the_name: usize,
+    /// Whether other customers of the run have its VAT number, its domain.
+    pub vat_shared: bool,
+    pub domain_shared: bool,
+    /// The organization's external id holds this customer's number.
+    pub this_customers: bool,
+    /// The organization is linked to another customer number.
+    pub another_customers: bool,
+}
+
+impl ComparisonVector {
+    fn set(&mut self, comparison: usize, level: Option<usize>) {
+        debug_assert!(level.is_none_or(|level| level < LEVELS[comparison].len()));
+        self.levels[comparison] = level.map_or(0, |level| level as u8 + 1);
+    }
+
+    /// The level of `comparison`, if it was compared.
+    pub fn level(&self, comparison: usize) -> Option<usize> {
+        self.levels[comparison].checked_sub(1).map(usize::from)
+    }
+
+    /// The comparisons the score's evidence records, placed on their levels.
+    pub fn of(evidence: &Evidence, context: PairContext) -> Self {
+        let said = |part: &str| -> Option<bool> {
+            if evidence.agreed.iter().any(|agreed| agreed == part) {
+                Some(true)
+            } else if evidence.disagreed.iter().any(|disagreed| disagreed == part) {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        let mut vector = ComparisonVector::default();
+        let name = match evidence.name_score {
+            s if s >= 0.999 => match context.customers_with_the_name {
+                0 | 1 => 0,
+                2 | 3 => 1,
+                _ => 2,
+            },
+            s if s >= 0.95 => 3,
+            s if s >= 0.90 => 4,
+            s if s >= 0.80 => 5,
+            _ => 6,
+        };
+        vector.set(NAME, Some(name));
+        // The parts of one address agree or differ together, so they are one comparison with
+        // ordered levels: the strongest "against" first, then the most precise "for".
+        let address = match (
+            said("country"),
+            said("postal_code"),
+            said("street"),
+            said("house_number"),
+            said("city"),
+        ) {
+            (Some(false), ..) => Some(8),
+            (_, Some(false), ..) => Some(5),
+            (_, _, Some(false), ..) => Some(6),
+            (_, _, Some(true), Some(false), _) => Some(7),
+            (_, _, Some(true), Some(true), _) => Some(0),
+            (_, _, Some(true), ..) => Some(1),
+            (_, Some(true), ..) => Some(2),
+            (.., Some(true)) => Some(3),
+            (.., Some(false)) => Some(4),
+            _ => Some(9),
+        };
+        vector.set(ADDRESS, address);
+        let shared_level = |same: Option<bool>, shared: bool| {
+            same.map(|same| match (same, shared) {
+                (true, false) => 0,
+                (true, true) => 1,
+                (false, _) => 2,
+            })
+        };
+        vector.set(VAT, shared_level(said("vat"), context.vat_shared));
+        vector.set(PHONE, said("phone").map(|same| usize::from(!same)));
+        vector.set(DOMAIN, shared_level(said("domain"), context.domain_shared));
+        let owner = if context.this_customers || said("external_id") == Some(true) {
+            0
+        } else if context.another_customers {
+            2
+        } else {
+            1
+        };
+        vector.set(OWNER, Some(owner));
+        // A VAT number or domain this customer alone has identifies the company; a group's
+        // fits all its branches.
+        let identifies = |part: &str, shared: bool| said(part) == Some(true) && !shared;
+        let unplaced = address == Some(9)
+            && said("phone") != Some(true)
+            && !identifies("vat", context.vat_shared)
+            && !identifies("domain", context.domain_shared)
+            && owner != 0;
+        if name <= 2 && context.customers_with_the_name >= 2 && unplaced {
+            // The name agrees exactly; how many customers it fits is the sharing adjustment's
+            // (see `MatchModel::probability`), as Splink adjusts an exact level for how common
+            // its value is.
+            vector.set(NAME, Some(0));
+            vector.name_sharers = context.customers_with_the_name.min(255) as u8;
+        }
+        vector
+    }
+
+    /// How many customers of the run the pair's exact name fits when nothing places it at a
+    /// site (2 or more), else none.
+    pub fn name_sharers(&self) -> Option<usize> {
+        (self.name_sharers >= 2).then_some(usize::from(self.name_sharers))
+    }
+}
+
+/// What the rules decided for a proposed pair: where EM starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleView {
+    Linked,
+    Reviewed,
+    Created,
+}
+
+impl RuleView {
+    /// The probability EM's first step gives a pair the rules decided so.
+    fn starting_probability(self) -> f64 {
+        match self {
+            RuleView::Linked => 0.95,
+            RuleView::Reviewed => 0.5,
+            RuleView::Created => 0.05,
+        }
+    }
+}
+
+/// Proposed pairs counted by comparison vector: what EM needs, in little memory.
+#[derive(Debug, Clone, Default)]
+pub struct ProposedPairs {
+    /// Per vector: how many pairs, and the sum of their starting probabilities.
+    counts: HashMap<ComparisonVector, (f64, f64)>,
+}
+
+impl ProposedPairs {
+    pub fn add(&mut self, vector: ComparisonVector, view: RuleView) {
+        let entry = self.counts.entry(vector).or_default();
+        entry.0 += 1.0;
+        entry.1 += view.starting_probability();
+    }
+
+    pub fn merge(&mut self, other: ProposedPairs) {
+        for (vector, (count, start)) in other.counts {
+            let entry = self.counts.entry(vector).or_default();
+            entry.0 += count;
+            entry.1 += start;
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.counts.values().map(|(count, _)| *count).sum::<f64>() as usize
+    }
+}
+
+/// One comparison of a pair with its weight, for the dry run and the review queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightedComparison {
+    pub comparison: String,
+    pub level: String,
+    /// log2 of the Bayes factor m/u: positive for the pair, negative against.
+    pub weight: f64,
+}
+
+/// m and u per comparison level, and λ, estimated from one run's proposals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchModel {
+    lambda: f64,
+    m: [[f64; MAX_LEVELS]; 6],
+    u: [[f64; MAX_LEVELS]; 6],
+    /// log2(m/u) per level.
+    weights: [[f64; MAX_LEVELS]; 6],
+    /// log2(λ/(1−λ)).
+    prior_weight: f64,
+    pairs: usize,
+    iterations: usize,
+}
+
+impl MatchModel {
+    fn from_parts(lambda: f64, m: [[f64; MAX_LEVELS]; 6], u: [[f64; MAX_LEVELS]; 6]) -> Self {
+        let mut weights = [[0.0; MAX_LEVELS]; 6];
+        for (comparison, levels) in LEVELS.iter().enumerate() {
+            for level in 0..levels.len() {
+                weights[comparison][level] = (m[comparison][level] / u[comparison][level]).log2();
+            }
+        }
+        let lambda = lambda.clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR);
+        MatchModel {
+            lambda,
+            m,
+            u,
+            weights,
+            prior_weight: (lambda / (1.0 - lambda)).log2(),
+            pairs: 0,
+            iterations: 0,
+        }
+    }
+
+    /// Estimates the model from a run's proposals; `None` when they are too few, or when the
+    /// estimate is not a matching model (the "true" class agreeing on names no more often than
+    /// the other).
+    pub fn estimate(pairs: &ProposedPairs) -> Option<Self> {
+        let total = pairs.total();
+        if total < MIN_PAIRS_TO_ESTIMATE {
+            return None;
+        }
+        // Pairs of a name several customers share, placed nowhere, teach nothing about m or u:
+        // nothing in them tells the right customer from the others, so EM could put them in
+        // either class. Their probability is the sharing adjustment of the rest's estimate.
+        let vectors: Vec<(ComparisonVector, f64, f64)> = pairs
+            .counts
+            .iter()
+            .filter(|(vector, _)| vector.name_sharers().is_none())
+            .map(|(vector, (count, start))| (*vector, *count, *start / *count))
+            .collect();
+        // The first M step counts the rules' view; each E step after it the model's.
+        let mut model = maximise(
+            vectors
+                .iter()
+                .map(|(vector, count, start)| (vector, *count, *start)),
+        );
+        let mut iterations = 0;
+        for iteration in 1..=EM_MAX_ITERATIONS {
+            iterations = iteration;
+            let next = maximise(
+                vectors
+                    .iter()
+                    .map(|(vector, count, _)| (vector, *count, model.probability(vector))),
+            );
+            let change = largest_change(&next, &model);
+            model = next;
+            if change < EM_TOLERANCE {
+                break;
+            }
+        }
+        let exact_unique_for = model.m[NAME][0] > model.u[NAME][0];
+        model.pairs = total;
+        model.iterations = iterations;
+        exact_unique_for.then_some(model)
+    }
+
+    /// The share of proposed pairs that are true pairs.
+    pub fn lambda(&self) -> f64 {
+        self.lambda
+    }
+
+    /// How many proposals the model was estimated from, in how many EM iterations.
+    pub fn estimated_from(&self) -> (usize, usize) {
+        (self.pairs, self.iterations)
+    }
+
+    /// log2 of the pair's posterior odds: the prior plus every compared level's weight.
+    pub fn match_weight(&self, vector: &ComparisonVector) -> f64 {
+        let mut total = self.prior_weight;
+        for comparison in 0..COMPARISONS.len() {
+            if let Some(level) = vector.level(comparison) {
+                total += self.weights[comparison][level];
+            }
+        }
+        total
+    }
+
+    /// The probability that a pair with these comparisons is one company. A pair nothing
+    /// places at a site, whose name `k` customers of the run share, is one of k customers
+    /// proposing the same organization, of whom at most one is right: its probability is the
+    /// one the same evidence would have for a name no other customer has, divided by k.
+    pub fn probability(&self, vector: &ComparisonVector) -> f64 {
+        let unshared = 1.0 / (1.0 + (-self.match_weight(vector)).exp2());
+        match vector.name_sharers() {
+            Some(customers) => unshared / customers as f64,
+            None => unshared,
+        }
+    }
+
+    /// Each compared level with its weight, heaviest first.
+    pub fn explain(&self, vector: &ComparisonVector) -> Vec<WeightedComparison> {
+        let mut explained: Vec<WeightedComparison> = (0..COMPARISONS.len())
+            .filter_map(|comparison| {
+                let level = vector.level(comparison)?;
+                Some(WeightedComparison {
+                    comparison: COMPARISONS[comparison].to_string(),
+                    level: LEVELS[comparison][level].to_string(),
+                    weight: (self.weights[comparison][level] * 100.0).round() / 100.0,
+                })
+            })
+            .collect();
+        if let Some(customers) = vector.name_sharers() {
+            // What dividing the probability by the customers sharing the name weighs, in the
+            // same log2-odds as the other comparisons.
+            let log_odds = |probability: f64| (probability / (1.0 - probability)).log2();
+            let unshared = 1.0 / (1.0 + (-self.match_weight(vector)).exp2());
+            let weight =
+                log_odds(self.probability(vector).max(1e-12)) - log_odds(unshared.min(1.0 - 1e-12));
+            explained.push(WeightedComparison {
+                comparison: "name_shared".to_string(),
+                level: format!("by_{customers}_customers"),
+                weight: (weight * 100.0).round() / 100.0,
+            });
+        }
+        explained.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
+        explained
+    }
+
+    /// The model as JSON (λ, and m, u and weight by comparison and level), for the benchmark.
+    pub fn to_json(&self) -> serde_json::Value {
+        let round = |value: f64| (value * 10_000.0).round() / 10_000.0;
+        let mut comparisons = serde_json::Map::new();
+        for (comparison, name) in COMPARISONS.iter().enumerate() {
+            let levels: serde_json::Map<String, serde_json::Value> = LEVELS[comparison]
+                .iter()
+                .enumerate()
+                .map(|(level, level_name)| {
+                    (
+                        level_name.to_string(),
+                        serde_json::json!({
+                            "m": round(self.m[comparison][level]),
+                            "u": round(self.u[comparison][level]),
+                            "weight": round(self.weights[comparison][level]),
+                        }),
+                    )
+                })
+                .collect();
+            comparisons.insert(name.to_string(), serde_json::Value::Object(levels));
+        }
+        serde_json::json!({
+            "pairs": self.pairs,
+            "iterations": self.iterations,
+            "lambda": round(self.lambda),
+            "comparisons": comparisons,
+        })
+    }
+}
+
+/// The M step: m, u and λ counted over the vectors, each weighted by its probability of being
+/// a true pair. Compared levels only: a comparison that could not be made says nothing.
+fn maximise<'a>(weighted: impl Iterator<Item = (&'a ComparisonVector, f64, f64)>) -> MatchModel {
+    let mut m = [[0.0; MAX_LEVELS]; 6];
+    let mut u = [[0.0; MAX_LEVELS]; 6];
+    let mut true_pairs = 0.0;
+    let mut total = 0.0;
+    for (vector, count, probability) in weighted {
+        true_pairs += count * probability;
+        total += count;
+        for comparison in 0..COMPARISONS.len() {
+            if let Some(level) = vector.level(comparison) {
+                m[comparison][level] += count * probability;
+                u[comparison][level] += count * (1.0 - probability);
+            }
+        }
+    }
+    for (comparison, levels) in LEVELS.iter().enumerate() {
+        for table in [&mut m, &mut u] {
+            floor_and_normalize(&mut table[comparison][..levels.len()]);
+        }
+    }
+    MatchModel::from_parts(true_pairs / total.max(1.0), m, u)
+}
+
+/// Scales the counts to probabilities, raises each to the floor and scales them back to a sum
+/// of 1 (a level nobody reached weighs nothing: floor on both sides).
+fn floor_and_normalize(row: &mut [f64]) {
+    let sum: f64 = row.iter().sum();
+    for value in row.iter_mut() {
+        *value = if sum > 0.0 { *value / sum } else { 0.0 };
+        *value = value.max(PROBABILITY_FLOOR);
+    }
+    let sum: f64 = row.iter().sum();
+    row.iter_mut().for_each(|value| *value /= sum);
+}
+
+fn largest_change(a: &MatchModel, b: &MatchModel) -> f64 {
+    let mut largest = (a.lambda - b.lambda).abs();
+    for (comparison, levels) in LEVELS.iter().enumerate() {
+        for level in 0..levels.len() {
+            largest = largest
+                .max((a.m[comparison][level] - b.m[comparison][level]).abs())
+                .max((a.u[comparison][level] - b.u[comparison][level]).abs());
+        }
+    }
+    largest
+}
+
+#[cfg(test)]
+#[path = "calibration_tests.rs"]
+mod tests;
