@@ -10,6 +10,7 @@
 //! likely not); a run with too few proposals ([`MIN_PAIRS_TO_ESTIMATE`]) gets no probability
 //! rather than a made-up one.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -250,8 +251,9 @@ impl ProposedPairs {
 /// One comparison of a pair with its weight, for the dry run and the review queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightedComparison {
-    pub comparison: String,
-    pub level: String,
+    /// Static names: every pair of a run carries these, so they cost no allocation.
+    pub comparison: Cow<'static, str>,
+    pub level: Cow<'static, str>,
     /// log2 of the Bayes factor m/u: positive for the pair, negative against.
     pub weight: f64,
 }
@@ -372,8 +374,8 @@ impl MatchModel {
             .filter_map(|comparison| {
                 let level = vector.level(comparison)?;
                 Some(WeightedComparison {
-                    comparison: COMPARISONS[comparison].to_string(),
-                    level: LEVELS[comparison][level].to_string(),
+                    comparison: Cow::Borrowed(COMPARISONS[comparison]),
+                    level: Cow::Borrowed(LEVELS[comparison][level]),
                     weight: (self.weights[comparison][level] * 100.0).round() / 100.0,
                 })
             })
@@ -386,8 +388,8 @@ impl MatchModel {
             let weight =
                 log_odds(self.probability(vector).max(1e-12)) - log_odds(unshared.min(1.0 - 1e-12));
             explained.push(WeightedComparison {
-                comparison: "name_shared".to_string(),
-                level: format!("by_{customers}_customers"),
+                comparison: Cow::Borrowed("name_shared"),
+                level: Cow::Owned(format!("by_{customers}_customers")),
                 weight: (weight * 100.0).round() / 100.0,
             });
         }
