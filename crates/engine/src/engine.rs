@@ -9,6 +9,7 @@ mod phases;
 mod read;
 mod refusals;
 mod retention;
+mod settle;
 mod spill;
 mod stopped;
 
@@ -43,18 +44,20 @@ use crate::convert::{
 };
 use crate::outcome::{audit_event, note, Progress, ReadContext};
 use execute::PendingCommit;
-use index::{IndexKeys, IndexLoading, PipedriveIndex};
+use index::{IndexKeys, IndexLoading, LoadedIndex, PipedriveIndex};
 use known::{BatchKeys, DuplicatesKnown};
 use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
 use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomersBuilder};
 use mlc_sync::plan::run::{held_back, pause_after_run, run_ending, RunStop};
 use mlc_sync::plan::{
-    plan_batch, CustomerRecord, DriftCheck, KnownRecords, MissingContacts, Operation,
-    OrganizationRef, PipedriveView, Plan, PlanEntry, PlanInputs, PlanMemory, PlanSettings,
-    WholeRun,
+    plan_batch, plan_deleted_contacts, CustomerRecord, DriftCheck, KnownRecords, MissingContacts,
+    Operation, OrganizationRef, PipedriveView, Plan, PlanEntry, PlanInputs, PlanMemory,
+    PlanSettings, WholeRun,
 };
 use phases::{Phase, PhaseClock};
 use read::{RunRead, WholeRunSummary};
+use settle::{BatchesSoFar, IndexSlot, SettleDuringRead};
+use spill::KeyedSpill;
 use tokio_util::sync::CancellationToken;
 
 /// The delta cursor's stream name in the store.
@@ -458,8 +461,10 @@ impl SyncEngine {
             RunMode::Delta => since.is_none(),
             RunMode::Customers(_) | RunMode::Webhook(_) => false,
         };
-        let index_loading =
-            reads_every_customer.then(|| IndexLoading::start(&self.client, index_keys()));
+        let index_slot = match reads_every_customer {
+            true => IndexSlot::Loading(IndexLoading::start(&self.client, index_keys())),
+            false => IndexSlot::NotLoading,
+        };
         let read_started = std::time::Instant::now();
         let first_pass = FirstPass {
             options: run.options,
@@ -469,34 +474,77 @@ impl SyncEngine {
             phases: &run.phases,
             plans: !reads_every_customer,
         };
-        let Some(read) =
-            unless_cancelled(cancel, self.read_ecc(&first_pass, since, due, run.progress)).await?
-        else {
-            return Ok(RunSummary::interrupted(run.run_id));
+        // With the index loading beside the read, linked customers are settled during it (not
+        // in a dry run, whose plan lists the records in the order read).
+        let mut settle = SettleDuringRead {
+            run,
+            field_map: &field_map,
+            cached: &cached,
+            settings: &settings,
+            reviews: &reviews,
+            counts,
+            index: index_slot,
+            so_far: BatchesSoFar::default(),
         };
+        let settles = reads_every_customer && !run.options.dry_run;
+        let read = self
+            .read_ecc(
+                &first_pass,
+                settles.then_some(&mut settle),
+                since,
+                due,
+                run.progress,
+            )
+            .await;
+        let read = match read {
+            Ok(Some(read)) => read,
+            // What was settled before is committed, whatever stopped the read.
+            Ok(None) => {
+                settle.so_far.pending.done(&run.phases).await?;
+                return Ok(RunSummary::interrupted(run.run_id));
+            }
+            Err(error) => {
+                if let Err(commit_error) = settle.so_far.pending.done(&run.phases).await {
+                    tracing::error!(%commit_error, "cannot commit a batch's outcomes");
+                }
+                return Err(error);
+            }
+        };
+        let SettleDuringRead {
+            index: mut index_slot,
+            so_far: mut batches_so_far,
+            ..
+        } = settle;
         let ecc_read_secs = read_started.elapsed().as_secs_f64();
         run.phases.since(Phase::EccRead, read_started);
         let customers_read = read.len() as u64;
         let finish_started = std::time::Instant::now();
-        let (read, whole_run) = read.finish(self.store.as_ref(), connection).await?;
+        // The last settled batch's commit ends beside the walk of the person links, so no
+        // commit is left running when a step after the read fails.
+        let (finished, committed) = tokio::join!(
+            read.finish(self.store.as_ref(), connection),
+            batches_so_far.pending.done(&run.phases)
+        );
         run.phases.since(Phase::ReadFinish, finish_started);
+        committed?;
+        let (read, whole_run) = finished?;
         self.record_rejected(run, &read.rejected, counts).await?;
         let duplicates_started = std::time::Instant::now();
         let ecc_duplicates = whole_run.customers.duplicates(match_settings, 2);
         run.phases.since(Phase::EccDuplicates, duplicates_started);
         let mut index_tokens = 0;
-        let index = match index_loading {
-            Some(loading) => {
-                let waited = std::time::Instant::now();
-                let Some(loaded) = unless_cancelled(cancel, loading.loaded()).await? else {
-                    return Ok(RunSummary::interrupted(run.run_id));
-                };
-                run.phases.since(Phase::IndexWait, waited);
-                run.phases.add(Phase::IndexRead, loaded.secs);
-                index_tokens = loaded.tokens;
-                Some(loaded.index)
-            }
-            None if read.needs_index => {
+        let loads_index = !matches!(index_slot, IndexSlot::NotLoading);
+        let index = match index_slot.ready(cancel, &run.phases).await {
+            Ok(Some(_)) => match index_slot {
+                IndexSlot::Loaded(loaded) => {
+                    index_tokens = loaded.tokens;
+                    Some(loaded.index)
+                }
+                IndexSlot::NotLoading | IndexSlot::Loading(_) => None,
+            },
+            Ok(None) if loads_index => return Ok(RunSummary::interrupted(run.run_id)),
+            Err(error) => return Err(error),
+            Ok(None) if read.needs_index => {
                 let before = self.client.governor().tokens_charged();
                 let index_started = std::time::Instant::now();
                 let Some(index) =
@@ -509,7 +557,7 @@ impl SyncEngine {
                 run.phases.since(Phase::IndexRead, index_started);
                 Some(index)
             }
-            None => None,
+            Ok(None) => None,
         };
 
         let mut summary = RunSummary {
@@ -536,20 +584,25 @@ impl SyncEngine {
             ecc_duplicates: &ecc_duplicates,
             whole_run: &whole_run,
         };
-        let duplicates_known =
-            DuplicatesKnown::read(self.store.as_ref(), connection, &ecc_duplicates).await?;
-        let mut memory = PlanMemory::default();
+        let duplicates_known = DuplicatesKnown::read(
+            self.store.as_ref(),
+            connection,
+            &ecc_duplicates,
+            &batches_so_far.settled_before,
+        )
+        .await?;
         let mut batches = read.customers.into_batches(run.options.batch_size)?;
         let mut dry_run_plan = Plan {
             entries: Vec::new(),
             ecc_duplicates: ecc_duplicates.clone(),
         };
-        let (mut planned_entries, mut planned_writes) = (0u64, 0u64);
         // Each batch's outcomes are committed while the next batch is read and planned; its
         // calls wait for that commit (see `PendingCommit`), and so does the end of the run.
-        let mut pending = PendingCommit::default();
+        let so_far = &mut batches_so_far;
+        let settled = read.settled;
         let second_pass = async {
-            let mut stop: Option<RunStop> = None;
+            self.settle_deleted_contacts(run, &planning, &cached, settled, so_far, counts)
+                .await?;
             loop {
                 let batch = batches.next_batch()?;
                 if batch.is_empty() {
@@ -566,15 +619,9 @@ impl SyncEngine {
                     .await?;
                 run.phases.since(Phase::StoreReads, reads_started);
                 let planning_started = std::time::Instant::now();
-                let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
+                let the_plan = self.plan_batch(&planning, &known, &batch, &mut so_far.memory)?;
                 run.phases.since(Phase::Planning, planning_started);
-                planned_entries += the_plan.entries.len() as u64;
-                planned_writes += the_plan
-                    .entries
-                    .iter()
-                    .filter(|entry| entry.operation.writes())
-                    .count() as u64;
-                run.progress.planned(planned_entries, planned_writes);
+                so_far.planned(&the_plan, run.progress);
                 if run.options.dry_run {
                     dry_run_plan.entries.extend(the_plan.entries);
                     continue;
@@ -587,23 +634,24 @@ impl SyncEngine {
                         &known,
                         &batch,
                         &the_plan,
-                        stop,
-                        &mut pending,
+                        so_far.stop.take(),
+                        &mut so_far.pending,
                     )
                     .await?;
-                stop = stopped;
+                so_far.stop = stopped;
                 for (action, count) in carried_out {
                     add_count(counts, action, count);
                 }
             }
-            Ok::<_, SyncError>(stop)
+            Ok::<_, SyncError>(())
         };
         let looped = second_pass.await;
         let committed_started = std::time::Instant::now();
-        let committed = pending.done(&run.phases).await;
+        let committed = batches_so_far.pending.done(&run.phases).await;
         run.phases.since(Phase::CommitWait, committed_started);
-        let stop = looped?;
+        looped?;
         committed?;
+        let stop = batches_so_far.stop.take();
         if run.options.dry_run {
             for (action, count) in dry_run_plan.counts() {
                 add_count(counts, action, count);
@@ -786,14 +834,18 @@ impl SyncEngine {
 
     /// Reads the customers this run covers (a delta from `since`), with the records due again
     /// (`due`, a delta's), into a spill file; unless the run reads every customer, each batch
-    /// is planned once without the Pipedrive index to learn whether the run needs it.
+    /// is planned once without the Pipedrive index to learn whether the run needs it. With
+    /// `settle`, each batch's linked customers are carried out as it is read. `None` when the
+    /// run is cancelled while it reads (what was carried out is then done).
     async fn read_ecc(
         &self,
         first_pass: &FirstPass<'_>,
+        mut settle: Option<&mut SettleDuringRead<'_, '_>>,
         since: Option<DeltaCursor>,
         due: Vec<String>,
         progress: &dyn Progress,
-    ) -> Result<RunRead, SyncError> {
+    ) -> Result<Option<RunRead>, SyncError> {
+        let cancel = &first_pass.options.cancel;
         let mut read = RunRead::new(due)?;
         match &first_pass.options.mode {
             RunMode::Customers(numbers)
@@ -806,10 +858,24 @@ impl SyncEngine {
                         mlc_canonical::alpha_input(number, 10).unwrap_or_else(|| number.clone())
                     })
                     .collect();
-                let mut batch = self.extractor.customers(&internal).await?;
+                let Some(mut batch) = unless_cancelled(cancel, async {
+                    Ok(self.extractor.customers(&internal).await?)
+                })
+                .await?
+                else {
+                    return Ok(None);
+                };
                 batch.cursor_after = None;
-                self.take_batch(first_pass, batch, &mut read, progress)
-                    .await?;
+                let taken = self.take_batch(
+                    first_pass,
+                    settle.as_deref_mut(),
+                    batch,
+                    &mut read,
+                    progress,
+                );
+                if !taken.await? {
+                    return Ok(None);
+                }
             }
             RunMode::Full | RunMode::Delta => {
                 let stream = match &since {
@@ -819,40 +885,74 @@ impl SyncEngine {
                 let mut batches = read::Prefetched::start(stream);
                 loop {
                     let waited = std::time::Instant::now();
-                    let Some(batch) = batches.next().await else {
+                    let next = unless_cancelled(cancel, async { Ok(batches.next().await) });
+                    let Some(next) = next.await? else {
+                        return Ok(None);
+                    };
+                    let Some(batch) = next else {
                         break;
                     };
                     first_pass.phases.since(Phase::EccWait, waited);
-                    self.take_batch(first_pass, batch?, &mut read, progress)
-                        .await?;
+                    let taken = self.take_batch(
+                        first_pass,
+                        settle.as_deref_mut(),
+                        batch?,
+                        &mut read,
+                        progress,
+                    );
+                    if !taken.await? {
+                        return Ok(None);
+                    }
                 }
                 let due = read.due_not_read();
                 if !due.is_empty() {
-                    let mut batch = self.extractor.customers(&due).await?;
+                    let Some(mut batch) = unless_cancelled(cancel, async {
+                        Ok(self.extractor.customers(&due).await?)
+                    })
+                    .await?
+                    else {
+                        return Ok(None);
+                    };
                     batch.cursor_after = None;
-                    self.take_batch(first_pass, batch, &mut read, progress)
-                        .await?;
+                    let taken = self.take_batch(first_pass, settle, batch, &mut read, progress);
+                    if !taken.await? {
+                        return Ok(None);
+                    }
                 }
             }
         }
-        Ok(read)
+        Ok(Some(read))
     }
 
     /// Files one batch read from ECC away, and plans it once without the index (with what the
-    /// store knows of its own records) to learn whether the run needs the index.
+    /// store knows of its own records) to learn whether the run needs the index; or, with
+    /// `settle`, carries its linked customers out first. `false` when the run was cancelled.
     async fn take_batch(
         &self,
         first_pass: &FirstPass<'_>,
+        settle: Option<&mut SettleDuringRead<'_, '_>>,
         batch: mlc_ecc::ExtractBatch,
         read: &mut RunRead,
         progress: &dyn Progress,
-    ) -> Result<(), SyncError> {
+    ) -> Result<bool, SyncError> {
+        if let Some(settle) = settle {
+            let Some(settled) = self.settle_linked(settle, &batch.records).await? else {
+                return Ok(false);
+            };
+            let started = std::time::Instant::now();
+            read.add_settled(&batch, |record| {
+                settled.contains(record.customer.customer_number.as_str())
+            })?;
+            first_pass.phases.since(Phase::FirstPass, started);
+            progress.read(read.len() as u64);
+            return Ok(true);
+        }
         let started = std::time::Instant::now();
         read.add(&batch)?;
         if !first_pass.plans {
             first_pass.phases.since(Phase::FirstPass, started);
             progress.read(read.len() as u64);
-            return Ok(());
+            return Ok(true);
         }
         let known = BatchKeys::of(&batch.records, &MissingContacts::default())
             .known(
@@ -865,7 +965,7 @@ impl SyncEngine {
         read.needs_index |= first_pass.needs_index(&known, &batch.records)?;
         first_pass.phases.since(Phase::FirstPass, started);
         progress.read(read.len() as u64);
-        Ok(())
+        Ok(true)
     }
 
     /// Moves the delta cursor from the version the run started with. When another run moved

@@ -59,13 +59,22 @@ struct Scenario {
     gone: Vec<GoneContact>,
     /// Every other person, before the contacts were deleted.
     others: Vec<(i64, Value)>,
-    /// The delta run after the contacts were deleted.
+    /// The run after the contacts were deleted (a delta unless said otherwise).
     delta: RunSummary,
 }
 
 /// Syncs a fresh testbed with `policy`, deletes contacts in ECC, lets `before_delta` act on the
 /// scenario's persons (a salesperson, say), and syncs the delta.
 async fn scenario(policy: &str, before_delta: impl FnOnce(&Testbed, &[GoneContact])) -> Scenario {
+    scenario_then(policy, before_delta, RunMode::Delta).await
+}
+
+/// As [`scenario`], with a run of `mode` after the contacts were deleted.
+async fn scenario_then(
+    policy: &str,
+    before_delta: impl FnOnce(&Testbed, &[GoneContact]),
+    mode: RunMode,
+) -> Scenario {
     let mut options = TestbedOptions::new(30, 71);
     options.contacts_per_customer = 2;
     options.duplicate_rate = 0.0;
@@ -104,7 +113,7 @@ async fn scenario(policy: &str, before_delta: impl FnOnce(&Testbed, &[GoneContac
     assert!(!others.is_empty());
     before_delta(&testbed, &gone);
 
-    let delta = sync(&engine, RunMode::Delta).await;
+    let delta = sync(&engine, mode).await;
     Scenario {
         testbed,
         engine,
@@ -217,6 +226,46 @@ async fn with_delete_the_persons_of_deleted_contacts_are_deleted_and_unlinked() 
                 && event.outcome.contains("is deleted in ECC")),
             "{events:?}"
         );
+    }
+    assert_others_untouched(&scenario);
+    assert_nothing_more_is_written(&scenario).await;
+    scenario.testbed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_run_deletes_the_persons_of_deleted_contacts_of_customers_it_settles_while_reading()
+{
+    // Every customer is linked and unchanged but for its contacts: the full run settles them
+    // while it reads ECC, and their deleted contacts once the read has seen every contact.
+    let scenario = scenario_then("delete", |_, _| {}, RunMode::Full).await;
+    assert_eq!(
+        scenario.delta.counts.get(&Action::Delete),
+        Some(&(scenario.gone.len() as u64)),
+        "{:?}",
+        scenario.delta
+    );
+    let state = scenario.testbed.pipedrive.state();
+    let links = person_links(&scenario.testbed).await;
+    for gone in &scenario.gone {
+        let now = state.person(gone.person_id as u64).unwrap();
+        assert!(
+            now.is_deleted,
+            "contact {}: person alive",
+            gone.contact_number
+        );
+        assert!(!links.contains_key(&gone.contact_number));
+        let events = person_events(&scenario, gone).await;
+        let deleted: Vec<_> = events
+            .iter()
+            .filter(|event| event.action == Action::Delete)
+            .collect();
+        assert_eq!(deleted.len(), 1, "{events:?}");
+        assert!(
+            deleted[0].outcome.contains("is deleted in ECC"),
+            "{events:?}"
+        );
+        // Audited as read with its customer, like the entries planned with the customer.
+        assert_ne!(deleted[0].source, "unknown", "{events:?}");
     }
     assert_others_untouched(&scenario);
     assert_nothing_more_is_written(&scenario).await;

@@ -109,7 +109,8 @@ impl BatchKeys {
 
 /// The links and states of the customers the run's ECC duplicates duplicate, as the store held
 /// them before the run's first write: such a customer may be written in an earlier batch than
-/// its duplicate is planned in, and the planner decides on what the run started from.
+/// its duplicate is planned in (or settled during the read: `settled_before` remembers what a
+/// write changed), and the planner decides on what the run started from.
 #[derive(Default)]
 pub(super) struct DuplicatesKnown {
     links: Vec<(String, i64)>,
@@ -121,6 +122,7 @@ impl DuplicatesKnown {
         store: &dyn StateStore,
         connection: &str,
         ecc_duplicates: &[EccDuplicate],
+        settled_before: &DuplicatesKnown,
     ) -> Result<Self, SyncError> {
         let mut keys: Vec<String> = ecc_duplicates
             .iter()
@@ -137,7 +139,55 @@ impl DuplicatesKnown {
         let states = store
             .record_states_of_keys(connection, EntityKind::Organization, &keys)
             .await?;
-        Ok(DuplicatesKnown { links, states })
+        let mut known = DuplicatesKnown { links, states };
+        known.as_before(&keys, settled_before);
+        Ok(known)
+    }
+
+    /// What the store held for organization `ecc_key` (a linked customer settled during the
+    /// read) before this run wrote it, from the `known` it was planned with.
+    pub(super) fn remember(&mut self, ecc_key: &str, known: &KnownRecords) {
+        if let Some(id) = known.organization_links.get(ecc_key) {
+            self.links.push((ecc_key.to_string(), *id));
+        }
+        if let Some(state) = known.organization_states.get(ecc_key) {
+            self.states.push(state.clone());
+        }
+    }
+
+    /// Keeps what `before` remembers of `keys` in place of what the store holds now.
+    fn as_before(&mut self, keys: &[String], before: &DuplicatesKnown) {
+        let remembered: HashSet<&str> = before
+            .links
+            .iter()
+            .map(|(key, _)| key.as_str())
+            .chain(before.states.iter().map(|state| state.ecc_key.as_str()))
+            .filter(|key| {
+                keys.binary_search_by(|wanted| wanted.as_str().cmp(key))
+                    .is_ok()
+            })
+            .collect();
+        if remembered.is_empty() {
+            return;
+        }
+        self.links
+            .retain(|(key, _)| !remembered.contains(key.as_str()));
+        self.states
+            .retain(|state| !remembered.contains(state.ecc_key.as_str()));
+        self.links.extend(
+            before
+                .links
+                .iter()
+                .filter(|(key, _)| remembered.contains(key.as_str()))
+                .cloned(),
+        );
+        self.states.extend(
+            before
+                .states
+                .iter()
+                .filter(|state| remembered.contains(state.ecc_key.as_str()))
+                .cloned(),
+        );
     }
 }
 

@@ -16,6 +16,9 @@ pub(super) enum Phase {
     EccWait,
     /// The first pass's store reads and plan of each batch read (whether the index is needed).
     FirstPass,
+    /// Linked customers planned and carried out during the read (within `ecc_read`; their
+    /// store reads, planning and carrying out count in those phases too).
+    Settle,
     /// After the read: the contacts deleted in ECC, from the store's person links.
     ReadFinish,
     /// The Pipedrive index: organizations and persons listed, and the store's links by id.
@@ -42,6 +45,7 @@ impl Phase {
             Phase::EccRead => "ecc_read",
             Phase::EccWait => "ecc_wait",
             Phase::FirstPass => "first_pass",
+            Phase::Settle => "settle",
             Phase::ReadFinish => "read_finish",
             Phase::IndexRead => "index_read",
             Phase::IndexWait => "index_wait",

@@ -3,7 +3,8 @@
 //! organization with exactly one customer's name and address), which contacts and which
 //! customers were read (contacts deleted in ECC), the records due again that were not read yet,
 //! and whether any record needs the Pipedrive index. The second pass plans and writes the
-//! spilled customers batch by batch.
+//! spilled customers batch by batch. Customers settled during the read (`settle`) are spilled
+//! apart, read back only for their contacts deleted in ECC.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -16,7 +17,7 @@ use mlc_sync::matching::{RunCustomers, RunCustomersBuilder};
 use mlc_sync::plan::{KnownRecords, MissingContacts};
 
 use super::known::LINK_PAGE;
-use super::spill::Spill;
+use super::spill::{KeyedSpill, Spill};
 use super::SyncError;
 
 /// A compact stand-in for a key in a set that only has to say "seen" (64 bits: a collision
@@ -28,7 +29,10 @@ fn key_hash(key: &str) -> u64 {
 }
 
 pub(super) struct RunRead {
+    /// The customers the second pass plans.
     pub(super) customers: Spill<ExtractedCustomer>,
+    /// The customers planned and carried out during the read, by customer number.
+    pub(super) settled: KeyedSpill<ExtractedCustomer>,
     pub(super) rejected: Vec<DataProblem>,
     pub(super) cursor_after: Option<DeltaCursor>,
     /// Some record of the run cannot be decided without the Pipedrive index.
@@ -45,6 +49,7 @@ impl RunRead {
     pub(super) fn new(due: Vec<String>) -> Result<Self, SyncError> {
         Ok(RunRead {
             customers: Spill::new("the customers read")?,
+            settled: KeyedSpill::new("the customers settled during the read")?,
             rejected: Vec::new(),
             cursor_after: None,
             needs_index: false,
@@ -56,15 +61,30 @@ impl RunRead {
     }
 
     pub(super) fn len(&self) -> usize {
-        self.customers.len()
+        self.customers.len() + self.settled.len()
     }
 
     /// Files one batch away; the caller has planned it once to learn whether it needs the
     /// index.
     pub(super) fn add(&mut self, batch: &ExtractBatch) -> Result<(), SyncError> {
+        self.add_settled(batch, |_| false)
+    }
+
+    /// Files one batch away; the records `settled` says were settled during the read go apart
+    /// from those the second pass plans. Every record counts for the rules over the whole run.
+    pub(super) fn add_settled(
+        &mut self,
+        batch: &ExtractBatch,
+        settled: impl Fn(&ExtractedCustomer) -> bool,
+    ) -> Result<(), SyncError> {
         for record in &batch.records {
             let customer = &record.customer;
-            self.customers.push(record)?;
+            if settled(record) {
+                self.settled
+                    .push(customer.customer_number.as_str(), record)?;
+            } else {
+                self.customers.push(record)?;
+            }
             self.run_customers.add(customer);
             self.customers_read
                 .insert(key_hash(customer.customer_number.as_str()));
@@ -96,6 +116,7 @@ impl RunRead {
     ) -> Result<(ReadCustomers, WholeRunSummary), SyncError> {
         let RunRead {
             customers,
+            settled,
             rejected,
             cursor_after,
             needs_index,
@@ -130,6 +151,7 @@ impl RunRead {
         Ok((
             ReadCustomers {
                 customers,
+                settled,
                 rejected,
                 cursor_after,
                 needs_index,
@@ -184,6 +206,7 @@ impl Drop for Prefetched {
 /// The customers of a run, spilled, with what the read reported.
 pub(super) struct ReadCustomers {
     pub(super) customers: Spill<ExtractedCustomer>,
+    pub(super) settled: KeyedSpill<ExtractedCustomer>,
     pub(super) rejected: Vec<DataProblem>,
     pub(super) cursor_after: Option<DeltaCursor>,
     pub(super) needs_index: bool,

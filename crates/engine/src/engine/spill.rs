@@ -103,6 +103,84 @@ impl<T: DeserializeOwned> SpillBatches<T> {
     }
 }
 
+/// Records written once with a key each, read back in order, only those whose key is wanted:
+/// a line is its key (a JSON string), a tab and the record, so the others are passed over
+/// unparsed.
+pub(super) struct KeyedSpill<T> {
+    spill: Spill<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> KeyedSpill<T> {
+    pub(super) fn new(what: &'static str) -> Result<Self, SyncError> {
+        Ok(KeyedSpill {
+            spill: Spill::new(what)?,
+        })
+    }
+
+    pub(super) fn push(&mut self, key: &str, record: &T) -> Result<(), SyncError> {
+        let what = self.spill.what;
+        let writer = &mut self.spill.writer;
+        serde_json::to_writer(&mut *writer, key).map_err(|error| spill_error(what, error))?;
+        writer
+            .write_all(b"\t")
+            .map_err(|error| spill_error(what, error))?;
+        self.spill.push(record)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.spill.len()
+    }
+
+    /// Done writing: the wanted records, from the first, `batch` at a time.
+    pub(super) fn into_batches(self, batch: usize) -> Result<KeyedSpillBatches<T>, SyncError> {
+        Ok(KeyedSpillBatches {
+            batches: self.spill.into_batches(batch)?,
+        })
+    }
+}
+
+/// The records of a [`KeyedSpill`], a batch at a time.
+pub(super) struct KeyedSpillBatches<T> {
+    batches: SpillBatches<T>,
+}
+
+impl<T: DeserializeOwned> KeyedSpillBatches<T> {
+    /// The next batch of records whose key is `wanted`; empty at the end.
+    pub(super) fn next_batch(
+        &mut self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<T>, SyncError> {
+        let SpillBatches {
+            what,
+            reader,
+            batch,
+            line,
+            ..
+        } = &mut self.batches;
+        let mut records = Vec::with_capacity(*batch);
+        while records.len() < *batch {
+            line.clear();
+            let read = reader
+                .read_line(line)
+                .map_err(|error| spill_error(what, error))?;
+            if read == 0 {
+                break;
+            }
+            let Some((key, record)) = line.split_once('\t') else {
+                return Err(spill_error(what, "a line without its key"));
+            };
+            let key: String =
+                serde_json::from_str(key).map_err(|error| spill_error(what, error))?;
+            if !wanted(&key) {
+                continue;
+            }
+            let record = serde_json::from_str(record).map_err(|error| spill_error(what, error))?;
+            records.push(record);
+        }
+        Ok(records)
+    }
+}
+
 /// Records written once, looked up by id; only the ids and where they are stay in memory.
 pub(super) struct SpillById<T> {
     what: &'static str,
@@ -221,6 +299,33 @@ mod tests {
             seen.extend(batch);
         }
         let expected: Vec<Vec<u32>> = (0..7u32).map(|n| vec![n, n * 2]).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn keyed_records_come_back_in_order_only_when_their_key_is_wanted() {
+        let mut spill: KeyedSpill<Vec<String>> = KeyedSpill::new("test").unwrap();
+        for key in ["a", "b\tc", "d", "e\n"] {
+            spill
+                .push(key, &vec![key.to_string(), "\t".to_string()])
+                .unwrap();
+        }
+        assert_eq!(spill.len(), 4);
+        let mut batches = spill.into_batches(1).unwrap();
+        let wanted = |key: &str| key != "a";
+        let mut seen = Vec::new();
+        loop {
+            let batch = batches.next_batch(wanted).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            assert_eq!(batch.len(), 1);
+            seen.extend(batch);
+        }
+        let expected: Vec<Vec<String>> = ["b\tc", "d", "e\n"]
+            .iter()
+            .map(|key| vec![key.to_string(), "\t".to_string()])
+            .collect();
         assert_eq!(seen, expected);
     }
 

@@ -260,6 +260,32 @@ pub fn plan_batch(inputs: &PlanInputs<'_>, memory: &mut PlanMemory) -> Plan {
     }
 }
 
+/// The persons of the records' contacts deleted in ECC, alone: for customers whose
+/// organization and contacts were planned before the run knew every contact it read (a
+/// linked customer settled while ECC was still read). Each entry is the one [`plan_batch`]
+/// plans for the contact.
+pub fn plan_deleted_contacts(inputs: &PlanInputs<'_>) -> Plan {
+    let own_missing_contacts;
+    let missing_contacts = match &inputs.whole_run {
+        Some(whole_run) => whole_run.missing_contacts,
+        None => {
+            own_missing_contacts = MissingContacts::new(inputs.records, inputs.known);
+            &own_missing_contacts
+        }
+    };
+    let entries = inputs
+        .records
+        .iter()
+        .flat_map(|record| {
+            deleted_contacts::deleted_contact_entries(inputs, record, missing_contacts)
+        })
+        .collect();
+    Plan {
+        entries,
+        ecc_duplicates: inputs.ecc_duplicates.to_vec(),
+    }
+}
+
 /// One plan in the making: the inputs, and what the records planned so far decided.
 struct Planner<'p, 'a> {
     inputs: &'p PlanInputs<'a>,
