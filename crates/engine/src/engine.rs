@@ -126,6 +126,8 @@ pub struct RunSummary {
     pub phase_secs: std::collections::BTreeMap<String, f64>,
     /// Dirty records kept out, with why.
     pub rejected: Vec<DataProblem>,
+    /// ECC duplicates among the customers planned after the read: a linked customer settled
+    /// during a full run's read is not looked at again (its plan does not depend on it).
     pub ecc_duplicates: usize,
     /// Only for a dry run: what would have been done.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -530,7 +532,7 @@ impl SyncEngine {
         let (read, whole_run) = finished?;
         self.record_rejected(run, &read.rejected, counts).await?;
         let duplicates_started = std::time::Instant::now();
-        let ecc_duplicates = whole_run.customers.duplicates(match_settings, 2);
+        let ecc_duplicates = whole_run.ecc_duplicates(match_settings, 2);
         run.phases.since(Phase::EccDuplicates, duplicates_started);
         let mut index_tokens = 0;
         let loads_index = !matches!(index_slot, IndexSlot::NotLoading);

@@ -25,7 +25,7 @@ pub(super) enum Phase {
     IndexRead,
     /// Waiting for the index once the ECC read is done (zero when it was ready first).
     IndexWait,
-    /// The duplicates inside ECC, among every customer read.
+    /// The duplicates inside ECC, among the customers the second pass plans.
     EccDuplicates,
     /// The second pass's reads of each batch's links and states.
     StoreReads,

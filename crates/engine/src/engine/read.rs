@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractBatch, ExtractedCustomer};
 use mlc_store::{EntityKind, Link, StateStore};
-use mlc_sync::matching::{RunCustomers, RunCustomersBuilder};
+use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomers, RunCustomersBuilder};
 use mlc_sync::plan::{KnownRecords, MissingContacts};
 
 use super::known::LINK_PAGE;
@@ -38,6 +38,8 @@ pub(super) struct RunRead {
     /// Some record of the run cannot be decided without the Pipedrive index.
     pub(super) needs_index: bool,
     run_customers: RunCustomersBuilder,
+    /// Per customer read (in the order read), whether it was settled during the read.
+    settled_positions: Vec<bool>,
     customers_read: HashSet<u64>,
     /// Contacts read (under whichever customer).
     contacts_read: HashSet<u64>,
@@ -54,6 +56,7 @@ impl RunRead {
             cursor_after: None,
             needs_index: false,
             run_customers: RunCustomersBuilder::with_capacity(0),
+            settled_positions: Vec::new(),
             customers_read: HashSet::new(),
             contacts_read: HashSet::new(),
             due: due.into(),
@@ -79,12 +82,14 @@ impl RunRead {
     ) -> Result<(), SyncError> {
         for record in &batch.records {
             let customer = &record.customer;
-            if settled(record) {
+            let is_settled = settled(record);
+            if is_settled {
                 self.settled
                     .push(customer.customer_number.as_str(), record)?;
             } else {
                 self.customers.push(record)?;
             }
+            self.settled_positions.push(is_settled);
             self.run_customers.add(customer);
             self.customers_read
                 .insert(key_hash(customer.customer_number.as_str()));
@@ -121,6 +126,7 @@ impl RunRead {
             cursor_after,
             needs_index,
             run_customers,
+            settled_positions,
             customers_read,
             contacts_read,
             ..
@@ -158,6 +164,7 @@ impl RunRead {
             },
             WholeRunSummary {
                 customers: run_customers.finish(),
+                settled_positions,
                 missing_contacts,
             },
         ))
@@ -215,5 +222,27 @@ pub(super) struct ReadCustomers {
 /// What the planner needs to know about the whole run while it plans one batch.
 pub(super) struct WholeRunSummary {
     pub(super) customers: RunCustomers,
+    /// Per customer of `customers`, whether it was settled during the read.
+    pub(super) settled_positions: Vec<bool>,
     pub(super) missing_contacts: MissingContacts,
+}
+
+impl WholeRunSummary {
+    /// The ECC duplicates among the customers the second pass plans (compared with every
+    /// customer read): a settled customer's organization is linked, and a linked customer's
+    /// plan never depends on whether it duplicates another.
+    pub(super) fn ecc_duplicates(
+        &self,
+        settings: MatchSettings,
+        threads: usize,
+    ) -> Vec<EccDuplicate> {
+        let settled = |position: usize| {
+            self.settled_positions
+                .get(position)
+                .copied()
+                .unwrap_or(false)
+        };
+        self.customers
+            .duplicates_among(|position| !settled(position), settings, threads)
+    }
 }

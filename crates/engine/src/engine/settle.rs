@@ -140,6 +140,7 @@ impl SyncEngine {
         // contacts deleted in ECC are planned after the read.
         let nothing_yet = WholeRunSummary {
             customers: RunCustomersBuilder::with_capacity(0).finish(),
+            settled_positions: Vec::new(),
             missing_contacts: MissingContacts::default(),
         };
         let planning = BatchPlanning {

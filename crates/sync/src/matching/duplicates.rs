@@ -139,6 +139,19 @@ impl RunCustomers {
     /// Every customer that duplicates an earlier one (by customer number), in customer-number
     /// order.
     pub fn duplicates(&self, settings: MatchSettings, threads: usize) -> Vec<EccDuplicate> {
+        self.duplicates_among(|_| true, settings, threads)
+    }
+
+    /// The customers among those `wanted` (by position read) that duplicate an earlier one, in
+    /// customer-number order, each as [`RunCustomers::duplicates`] finds it: compared with
+    /// every customer read, and pointing at the primary at the end of its chain (the customers
+    /// a chain passes through are looked at too, however few are wanted).
+    pub fn duplicates_among(
+        &self,
+        wanted: impl Fn(usize) -> bool,
+        settings: MatchSettings,
+        threads: usize,
+    ) -> Vec<EccDuplicate> {
         let count = self.len();
         let mut order: Vec<usize> = (0..count).collect();
         order.sort_by(|a, b| self.number(*a).cmp(self.number(*b)));
@@ -147,67 +160,37 @@ impl RunCustomers {
         for (position, index) in order.iter().enumerate() {
             rank[*index] = position;
         }
-        let index = &self.index;
-        let positions: Vec<usize> = (0..count).collect();
-        // For each customer, its best earlier look-alike.
-        let best_earlier: Vec<Option<(usize, f64, &'static str, Evidence)>> =
-            parallel_map(&positions, threads, |position, scratch| {
-                let subject = index.record(*position as u32).subject();
-                let mut best: Option<(usize, f64, &'static str, Evidence)> = None;
-                let mut consider =
-                    |other: usize, rule: &'static str, evidence: Evidence, effective: f64| {
-                        if other == *position || rank[other] > rank[*position] {
-                            return;
-                        }
-                        if best
-                            .as_ref()
-                            .is_none_or(|(_, score, _, _)| effective > *score)
-                        {
-                            best = Some((other, effective, rule, evidence));
-                        }
-                    };
-                if !subject.vat.is_empty() {
-                    for number in index.postings(vat_key(&subject.vat)) {
-                        let record = index.record(number);
-                        if record.vat != subject.vat {
-                            continue;
-                        }
-                        let evidence = score(&subject, &record);
-                        if evidence.name_score >= 0.5 {
-                            consider(record.id as usize, "vat", evidence, 1.0);
-                        }
-                    }
+        // For each customer looked at, its best earlier look-alike (`None` when not looked at).
+        let mut best_earlier: Vec<Option<Option<EarlierLookAlike>>> = vec![None; count];
+        let mut positions: Vec<usize> = (0..count).filter(|position| wanted(*position)).collect();
+        while !positions.is_empty() {
+            let found = self.best_earlier(&positions, &rank, settings, threads);
+            let mut next = Vec::new();
+            for (position, best) in positions.iter().zip(found) {
+                if let Some((other, ..)) = &best {
+                    next.push(*other);
                 }
-                for (number, _) in
-                    index.candidates(&subject, 48, &mut scratch.keys, &mut scratch.found)
-                {
-                    let record = index.record(number);
-                    let other = record.id as usize;
-                    if other == *position || rank[other] > rank[*position] {
-                        continue;
-                    }
-                    let weight = |word: &str| index.word_weight(word);
-                    let Some(evidence) =
-                        score_above(&subject, &record, settings.link_threshold, &weight)
-                    else {
-                        continue;
-                    };
-                    if evidence.score >= settings.link_threshold {
-                        let effective = evidence.score;
-                        consider(record.id as usize, "name_and_address", evidence, effective);
-                    }
-                }
-                best
-            });
-        // Resolve chains so every duplicate points at a customer that is no duplicate itself.
+                best_earlier[*position] = Some(best);
+            }
+            next.sort_unstable();
+            next.dedup();
+            next.retain(|position| best_earlier[*position].is_none());
+            positions = next;
+        }
+        // Resolve chains so every duplicate points at a customer that is no duplicate itself:
+        // an earlier customer comes first in `order`, and every customer a chain passes
+        // through was looked at.
         let mut primary_of: Vec<Option<usize>> = vec![None; count];
         let mut duplicates = Vec::new();
         for index in order {
-            let Some((other, score, rule, evidence)) = best_earlier[index].clone() else {
+            let Some(Some((other, score, rule, evidence))) = best_earlier[index].clone() else {
                 continue;
             };
             let primary = primary_of[other].unwrap_or(other);
             primary_of[index] = Some(primary);
+            if !wanted(index) {
+                continue;
+            }
             duplicates.push(EccDuplicate {
                 customer_number: self.number(index).to_string(),
                 duplicate_of: self.number(primary).to_string(),
@@ -218,12 +201,76 @@ impl RunCustomers {
         }
         duplicates
     }
+
+    /// The best earlier look-alike (by `rank`, customer-number order) of each customer at
+    /// `positions`.
+    fn best_earlier(
+        &self,
+        positions: &[usize],
+        rank: &[usize],
+        settings: MatchSettings,
+        threads: usize,
+    ) -> Vec<Option<EarlierLookAlike>> {
+        let index = &self.index;
+        parallel_map(positions, threads, |position, scratch| {
+            let subject = index.record(*position as u32).subject();
+            let mut best: Option<EarlierLookAlike> = None;
+            let mut consider =
+                |other: usize, rule: &'static str, evidence: Evidence, effective: f64| {
+                    if other == *position || rank[other] > rank[*position] {
+                        return;
+                    }
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, score, _, _)| effective > *score)
+                    {
+                        best = Some((other, effective, rule, evidence));
+                    }
+                };
+            if !subject.vat.is_empty() {
+                for number in index.postings(vat_key(&subject.vat)) {
+                    let record = index.record(number);
+                    if record.vat != subject.vat {
+                        continue;
+                    }
+                    let evidence = score(&subject, &record);
+                    if evidence.name_score >= 0.5 {
+                        consider(record.id as usize, "vat", evidence, 1.0);
+                    }
+                }
+            }
+            for (number, _) in index.candidates(&subject, 48, &mut scratch.keys, &mut scratch.found)
+            {
+                let record = index.record(number);
+                let other = record.id as usize;
+                if other == *position || rank[other] > rank[*position] {
+                    continue;
+                }
+                let weight = |word: &str| index.word_weight(word);
+                let Some(evidence) =
+                    score_above(&subject, &record, settings.link_threshold, &weight)
+                else {
+                    continue;
+                };
+                if evidence.score >= settings.link_threshold {
+                    let effective = evidence.score;
+                    consider(record.id as usize, "name_and_address", evidence, effective);
+                }
+            }
+            best
+        })
+    }
 }
+
+/// An earlier customer (by position read) a customer looks like: the score, the rule ("vat"
+/// or "name_and_address") and the evidence.
+type EarlierLookAlike = (usize, f64, &'static str, Evidence);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{customer, other_customer};
+    use mlc_canonical::CustomerNumber;
 
     fn settings() -> MatchSettings {
         MatchSettings {
@@ -293,6 +340,60 @@ mod tests {
             original.customer_number.as_str()
         );
         assert_eq!(duplicates[1].rule, "vat");
+    }
+
+    #[test]
+    fn duplicates_among_some_customers_are_found_as_among_all_down_to_the_primary() {
+        let primary = other_customer(
+            1001,
+            "Müller Maschinenbau GmbH",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        );
+        // The primary's twin, with a VAT number; and a branch elsewhere with that VAT number,
+        // whose best earlier look-alike is the twin: a chain down to the primary.
+        let mut twin = primary.clone();
+        twin.customer_number = CustomerNumber::from_internal("0000001002");
+        twin.customer_number_display = twin.customer_number.display();
+        twin.vat_number = Some("DE999888777".into());
+        let mut branch = other_customer(
+            1003,
+            "Mueller Maschinenbau",
+            "Industriestraße",
+            "5",
+            "70565",
+            "Stuttgart",
+        );
+        branch.vat_number = Some("DE999888777".into());
+        let stranger = other_customer(
+            1004,
+            "Schmidt Logistik GmbH",
+            "Hafenstraße",
+            "1",
+            "20457",
+            "Hamburg",
+        );
+        let customers = [branch, stranger, primary, twin];
+        let mut builder = RunCustomersBuilder::with_capacity(customers.len());
+        for customer in &customers {
+            builder.add(customer);
+        }
+        let run = builder.finish();
+        let all = run.duplicates(settings(), 1);
+        let the_branchs: Vec<EccDuplicate> = all
+            .iter()
+            .filter(|duplicate| duplicate.customer_number == "0000001003")
+            .cloned()
+            .collect();
+        assert_eq!(the_branchs.len(), 1, "{all:#?}");
+        assert_eq!(the_branchs[0].duplicate_of, "0000001001", "{all:#?}");
+        // Only the branch (read first) is wanted: it is compared with every customer, and the
+        // twin its chain passes through is looked at too.
+        let among = run.duplicates_among(|position| position == 0, settings(), 1);
+        assert_eq!(among, the_branchs);
+        assert!(run.duplicates_among(|_| false, settings(), 1).is_empty());
     }
 
     #[test]
