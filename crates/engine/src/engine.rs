@@ -487,6 +487,7 @@ impl SyncEngine {
             counts,
             index: index_slot,
             so_far: BatchesSoFar::default(),
+            held: None,
         };
         let settles = reads_every_customer && !run.options.dry_run;
         let read = self
@@ -916,11 +917,22 @@ impl SyncEngine {
                         return Ok(None);
                     };
                     batch.cursor_after = None;
-                    let taken = self.take_batch(first_pass, settle, batch, &mut read, progress);
+                    let taken = self.take_batch(
+                        first_pass,
+                        settle.as_deref_mut(),
+                        batch,
+                        &mut read,
+                        progress,
+                    );
                     if !taken.await? {
                         return Ok(None);
                     }
                 }
+            }
+        }
+        if let Some(settle) = settle {
+            if !self.settle_held(settle).await? {
+                return Ok(None);
             }
         }
         Ok(Some(read))
@@ -938,16 +950,20 @@ impl SyncEngine {
         progress: &dyn Progress,
     ) -> Result<bool, SyncError> {
         if let Some(settle) = settle {
-            let Some(settled) = self.settle_linked(settle, &batch.records).await? else {
-                return Ok(false);
-            };
             let started = std::time::Instant::now();
-            read.add_settled(&batch, |record| {
-                settled.contains(record.customer.customer_number.as_str())
-            })?;
+            let linked = self.linked_customers(&batch.records).await?;
+            let is_linked = |record: &ExtractedCustomer| {
+                linked.contains(record.customer.customer_number.as_str())
+            };
+            read.add_settled(&batch, is_linked)?;
             first_pass.phases.since(Phase::FirstPass, started);
             progress.read(read.len() as u64);
-            return Ok(true);
+            let linked = batch
+                .records
+                .into_iter()
+                .filter(|record| is_linked(record))
+                .collect();
+            return self.settle_linked(settle, linked).await;
         }
         let started = std::time::Instant::now();
         read.add(&batch)?;

@@ -67,6 +67,11 @@ impl IndexLoading {
         IndexLoading { task: Some(task) }
     }
 
+    /// Whether the load is done (or stopped): taking the index then does not wait.
+    pub(super) fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|task| task.is_finished())
+    }
+
     /// The index once it is loaded.
     pub(super) async fn loaded(mut self) -> Result<LoadedIndex, SyncError> {
         let Some(task) = self.task.as_mut() else {

@@ -2,13 +2,15 @@
 //! depends on the rest of the run only through its contacts deleted in ECC: links are unique
 //! per Pipedrive id, so no other customer shares its organization and `sync.ecc_duplicates`
 //! never decides about it, and the matcher already counts its organization as taken. So each
-//! batch's linked customers are planned against the Pipedrive index (read beside ECC, ready
-//! before the read ends) and carried out during the read; their contacts deleted in ECC are
-//! planned once the read has seen every contact ([`SyncEngine::settle_deleted_contacts`]), and
-//! the unlinked customers are left to the second pass.
+//! batch's linked customers are planned against the Pipedrive index (read beside ECC) and
+//! carried out during the read; those read before the index is loaded are held in a spill file
+//! until it is, so the read never waits for it. Their contacts deleted in ECC are planned once
+//! the read has seen every contact ([`SyncEngine::settle_deleted_contacts`]), and the unlinked
+//! customers are left to the second pass, in the order read.
 
 use std::collections::HashSet;
 
+use super::spill::Spill;
 use super::*;
 
 /// The Pipedrive index of a run that reads every customer, loading beside the ECC read until
@@ -41,6 +43,15 @@ impl IndexSlot {
             *self = IndexSlot::Loaded(Box::new(loaded));
         }
         Ok(self.loaded())
+    }
+
+    /// The index when its load is done, without waiting for it.
+    async fn ready_now(&mut self, phases: &PhaseClock) -> Result<Option<&LoadedIndex>, SyncError> {
+        if matches!(self, IndexSlot::Loading(loading) if !loading.is_finished()) {
+            return Ok(None);
+        }
+        // Done loading: taking it does not wait, so cancelling cannot interrupt it.
+        self.ready(&CancellationToken::new(), phases).await
     }
 
     fn loaded(&self) -> Option<&LoadedIndex> {
@@ -91,51 +102,110 @@ pub(super) struct SettleDuringRead<'s, 'r> {
     pub(super) counts: &'s Mutex<ActionCounts>,
     pub(super) index: IndexSlot,
     pub(super) so_far: BatchesSoFar,
+    /// Linked customers read before the index was loaded, settled once it is.
+    pub(super) held: Option<Spill<ExtractedCustomer>>,
 }
 
 impl SyncEngine {
-    /// Plans and carries out the customers of `records` whose organization is linked; returns
-    /// their numbers, or `None` when the run was cancelled while it waited for the index.
-    pub(super) async fn settle_linked(
+    /// The customers of `records` whose organization is linked, by customer number.
+    pub(super) async fn linked_customers(
         &self,
-        settle: &mut SettleDuringRead<'_, '_>,
         records: &[ExtractedCustomer],
-    ) -> Result<Option<HashSet<String>>, SyncError> {
-        let started = std::time::Instant::now();
-        let run = settle.run;
-        let connection = &self.config.sync.connection;
+    ) -> Result<HashSet<String>, SyncError> {
         let numbers: Vec<String> = records
             .iter()
             .map(|record| record.customer.customer_number.to_string())
             .collect();
-        let linked_numbers: HashSet<String> = self
+        Ok(self
             .store
-            .links_of_keys(connection, EntityKind::Organization, &numbers)
+            .links_of_keys(
+                &self.config.sync.connection,
+                EntityKind::Organization,
+                &numbers,
+            )
             .await?
             .into_iter()
             .map(|link| link.ecc_key)
-            .collect();
-        if linked_numbers.is_empty() {
-            run.phases.since(Phase::StoreReads, started);
-            return Ok(Some(linked_numbers));
+            .collect())
+    }
+
+    /// Settles `linked` (customers whose organization is linked) once the index is loaded,
+    /// after those held before; until then they are held. `false` when the run was cancelled.
+    pub(super) async fn settle_linked(
+        &self,
+        settle: &mut SettleDuringRead<'_, '_>,
+        linked: Vec<ExtractedCustomer>,
+    ) -> Result<bool, SyncError> {
+        if linked.is_empty() {
+            return Ok(true);
         }
-        let linked: Vec<ExtractedCustomer> = records
-            .iter()
-            .filter(|record| linked_numbers.contains(record.customer.customer_number.as_str()))
-            .cloned()
-            .collect();
-        let known = BatchKeys::of(&linked, &MissingContacts::default())
+        let run = settle.run;
+        if settle.index.ready_now(&run.phases).await?.is_none() {
+            let mut held = match settle.held.take() {
+                Some(held) => held,
+                None => Spill::new("the linked customers read before the index")?,
+            };
+            for record in &linked {
+                held.push(record)?;
+            }
+            settle.held = Some(held);
+            return Ok(true);
+        }
+        self.settle_held(settle).await?;
+        self.settle_records(settle, &linked).await?;
+        Ok(true)
+    }
+
+    /// Settles the customers held until the index was loaded, waiting for it (the read is
+    /// done, or the index is). `false` when the run was cancelled while it waited.
+    pub(super) async fn settle_held(
+        &self,
+        settle: &mut SettleDuringRead<'_, '_>,
+    ) -> Result<bool, SyncError> {
+        let Some(held) = settle.held.take() else {
+            return Ok(true);
+        };
+        let run = settle.run;
+        if settle
+            .index
+            .ready(&run.options.cancel, &run.phases)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let mut batches = held.into_batches(run.options.batch_size)?;
+        loop {
+            let batch = batches.next_batch()?;
+            if batch.is_empty() {
+                return Ok(true);
+            }
+            self.settle_records(settle, &batch).await?;
+        }
+    }
+
+    /// Plans `linked` against the loaded index and carries the plan out.
+    async fn settle_records(
+        &self,
+        settle: &mut SettleDuringRead<'_, '_>,
+        linked: &[ExtractedCustomer],
+    ) -> Result<(), SyncError> {
+        let started = std::time::Instant::now();
+        let run = settle.run;
+        let IndexSlot::Loaded(loaded) = &settle.index else {
+            return Err(SyncError::Setup(
+                "linked customers settled before the Pipedrive index was loaded".to_string(),
+            ));
+        };
+        let known = BatchKeys::of(linked, &MissingContacts::default())
             .known(
                 self.store.as_ref(),
-                connection,
+                &self.config.sync.connection,
                 settle.reviews,
                 &DuplicatesKnown::default(),
             )
             .await?;
         run.phases.since(Phase::StoreReads, started);
-        let Some(loaded) = settle.index.ready(&run.options.cancel, &run.phases).await? else {
-            return Ok(None);
-        };
         // Nothing of the whole run is known yet, and a linked customer needs none of it: its
         // contacts deleted in ECC are planned after the read.
         let nothing_yet = WholeRunSummary {
@@ -154,7 +224,7 @@ impl SyncEngine {
         };
         let so_far = &mut settle.so_far;
         let planning_started = std::time::Instant::now();
-        let the_plan = self.plan_batch(&planning, &known, &linked, &mut so_far.memory)?;
+        let the_plan = self.plan_batch(&planning, &known, linked, &mut so_far.memory)?;
         run.phases.since(Phase::Planning, planning_started);
         so_far.planned(&the_plan, run.progress);
         for entry in &the_plan.entries {
@@ -168,7 +238,7 @@ impl SyncEngine {
                 settle.field_map,
                 settle.cached,
                 &known,
-                &linked,
+                linked,
                 &the_plan,
                 so_far.stop.take(),
                 &mut so_far.pending,
@@ -179,7 +249,7 @@ impl SyncEngine {
             add_count(settle.counts, action, count);
         }
         run.phases.since(Phase::Settle, started);
-        Ok(Some(linked_numbers))
+        Ok(())
     }
 
     /// The persons of the settled customers' contacts deleted in ECC, planned and carried out
