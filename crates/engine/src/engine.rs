@@ -521,7 +521,7 @@ impl SyncEngine {
             let calibrate_started = std::time::Instant::now();
             let estimated = index
                 .matcher
-                .calibrate(&whole_run.customers, 2)
+                .calibrate(&whole_run.customers, 0)
                 .map(|model| model.estimated_from());
             tracing::debug!(
                 ?estimated,

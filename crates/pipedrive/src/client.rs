@@ -2,7 +2,7 @@
 //! [`Entity`], with the by-name methods callers use), their search, fields, merge, the current
 //! user and webhooks (v1), every call through the transport (governor, auth, retries).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -429,15 +429,9 @@ impl PipedriveClient {
         value: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<E>> {
-        let query = ListQuery {
-            updated_since: Some(since),
-            custom_fields: vec![key.to_string()],
-            ..ListQuery::default()
-        };
-        self.find_in_list::<E>(&query, |record| {
-            !record.is_deleted() && custom_value_is(record.custom_fields(), key, value)
-        })
-        .await
+        let values = HashSet::from([value.to_string()]);
+        let mut found = self.find_by_external_ids::<E>(key, &values, since).await?;
+        Ok(found.remove(value))
     }
 
     /// The records changed since `since` whose custom field `key` holds one of `values`, by
@@ -447,7 +441,7 @@ impl PipedriveClient {
     pub async fn find_by_external_ids<E: Entity>(
         &self,
         key: &str,
-        values: &std::collections::HashSet<String>,
+        values: &HashSet<String>,
         since: DateTime<Utc>,
     ) -> Result<HashMap<String, E>> {
         let mut found: HashMap<String, E> = HashMap::new();
@@ -635,15 +629,6 @@ impl PipedriveClient {
             .await
     }
 
-    pub async fn find_organization_by_external_id(
-        &self,
-        key: &str,
-        value: &str,
-        since: DateTime<Utc>,
-    ) -> Result<Option<Organization>> {
-        self.find_by_external_id(key, value, since).await
-    }
-
     pub async fn search_organizations(
         &self,
         term: &str,
@@ -693,15 +678,6 @@ impl PipedriveClient {
     ) -> Result<Person> {
         self.create_idempotent(write, external_id_key, external_id)
             .await
-    }
-
-    pub async fn find_person_by_external_id(
-        &self,
-        key: &str,
-        value: &str,
-        since: DateTime<Utc>,
-    ) -> Result<Option<Person>> {
-        self.find_by_external_id(key, value, since).await
     }
 
     pub async fn search_persons(
@@ -805,25 +781,6 @@ impl PipedriveClient {
             .await?;
         Ok(())
     }
-
-    /// The first listed record that matches, reading no more pages than needed.
-    async fn find_in_list<E: Entity>(
-        &self,
-        query: &ListQuery,
-        matches: impl Fn(&E) -> bool,
-    ) -> Result<Option<E>> {
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.list_page::<E>(query, cursor.as_deref()).await?;
-            if let Some(found) = page.items.into_iter().find(|item| matches(item)) {
-                return Ok(Some(found));
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(None),
-            }
-        }
-    }
 }
 
 impl std::fmt::Debug for PipedriveClient {
@@ -860,15 +817,6 @@ fn clone_call(call: &Call) -> Call {
         lane: call.lane,
         replay: call.replay,
     }
-}
-
-/// Whether a custom field holds `value` (a text field, or a number written as text).
-fn custom_value_is(
-    custom_fields: &BTreeMap<String, serde_json::Value>,
-    key: &str,
-    value: &str,
-) -> bool {
-    custom_value_text(custom_fields, key).is_some_and(|text| text == value)
 }
 
 /// A custom field's value as text: a text field, a number written as text, or the `value` of

@@ -64,6 +64,32 @@ fn organization_posts(testbed: &Testbed) -> u64 {
         .sum()
 }
 
+/// The intent a run records before it creates `customer`'s organization, as the engine writes
+/// it (its customer number, in display form `display`, in the field `number_key`).
+fn create_intent(
+    run_id: i64,
+    customer: &mlc_canonical::Customer,
+    number_key: &str,
+    display: &str,
+) -> NewIntent {
+    NewIntent {
+        connection: "testbed".into(),
+        run_id,
+        kind: EntityKind::Organization,
+        ecc_key: customer.customer_number.to_string(),
+        operation: "create".into(),
+        fencing_token: None,
+        payload: json!({
+            "external_id_key": number_key,
+            "external_id": display,
+            "pushed_hash": null,
+            "content_hash": customer.organization_hash().to_string(),
+            "customer_number": customer.customer_number,
+            "extracted": Value::Null,
+        }),
+    }
+}
+
 /// Live organizations whose customer number field holds `display`.
 fn organizations_of(testbed: &Testbed, number_key: &str, display: &str) -> Vec<u64> {
     testbed
@@ -295,22 +321,7 @@ async fn a_failed_lookup_after_a_lost_create_never_falls_back_to_a_create() {
         .unwrap();
     testbed
         .store
-        .record_intent(&NewIntent {
-            connection: "testbed".into(),
-            run_id: killed_run,
-            kind: EntityKind::Organization,
-            ecc_key: customer.customer_number.to_string(),
-            operation: "create".into(),
-            fencing_token: None,
-            payload: json!({
-                "external_id_key": number_key,
-                "external_id": display,
-                "pushed_hash": null,
-                "content_hash": customer.organization_hash().to_string(),
-                "customer_number": customer.customer_number,
-                "extracted": Value::Null,
-            }),
-        })
+        .record_intent(&create_intent(killed_run, &customer, &number_key, &display))
         .await
         .unwrap();
 
@@ -420,22 +431,7 @@ async fn a_killed_batch_of_creates_is_settled_together_found_or_planned_again() 
                 .unwrap();
             lost.insert(display.clone(), id);
         }
-        intents.push(NewIntent {
-            connection: "testbed".into(),
-            run_id: killed_run,
-            kind: EntityKind::Organization,
-            ecc_key: customer.customer_number.to_string(),
-            operation: "create".into(),
-            fencing_token: None,
-            payload: json!({
-                "external_id_key": number_key,
-                "external_id": display,
-                "pushed_hash": null,
-                "content_hash": customer.organization_hash().to_string(),
-                "customer_number": customer.customer_number,
-                "extracted": Value::Null,
-            }),
-        });
+        intents.push(create_intent(killed_run, customer, &number_key, &display));
     }
     testbed.store.record_intents(&intents).await.unwrap();
 

@@ -633,8 +633,7 @@ impl SyncEngine {
         if held_back(stopped.as_ref(), true) || context.options.cancel.is_cancelled() {
             return Ok(());
         }
-        let mut keys = Vec::new();
-        let mut fields = Vec::new();
+        let mut creates = Vec::new();
         let mut intents = Vec::new();
         for entry in entries {
             let Operation::Create { body, organization } = &entry.operation else {
@@ -645,15 +644,14 @@ impl SyncEngine {
             if let Ok((create, intent)) =
                 self.prepare_create(context, entry, &read, body, organization.as_ref(), created)
             {
-                keys.push((entry.kind, entry.ecc_key.clone()));
-                fields.push(create);
+                creates.push(create);
                 intents.push(intent);
             }
         }
         let ids = self.store.record_intents(&intents).await?;
         if let Ok(mut prepared) = context.prepared.lock() {
-            for ((key, create), id) in keys.into_iter().zip(fields).zip(ids) {
-                prepared.insert(key, (create, id));
+            for ((create, intent), id) in creates.into_iter().zip(intents).zip(ids) {
+                prepared.insert((intent.kind, intent.ecc_key), (create, id));
             }
         }
         Ok(())

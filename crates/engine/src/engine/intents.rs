@@ -81,26 +81,30 @@ impl SyncEngine {
             wanted.since = wanted.since.min(since);
         }
         let mut found = HashMap::new();
-        for ((kind, key), Wanted { values, since }) in wanted {
-            let ids: Vec<(String, i64)> = match kind {
-                EntityKind::Organization => self
-                    .client
-                    .find_by_external_ids::<Organization>(key, &values, since)
-                    .await?
-                    .into_iter()
-                    .map(|(value, organization)| (value, organization.id))
-                    .collect(),
-                EntityKind::Person => self
-                    .client
-                    .find_by_external_ids::<Person>(key, &values, since)
-                    .await?
-                    .into_iter()
-                    .map(|(value, person)| (value, person.id))
-                    .collect(),
+        for ((kind, key), wanted) in wanted {
+            let ids = match kind {
+                EntityKind::Organization => self.found_ids::<Organization>(key, &wanted).await?,
+                EntityKind::Person => self.found_ids::<Person>(key, &wanted).await?,
             };
             found.extend(ids.into_iter().map(|(value, id)| ((kind, value), id)));
         }
         Ok(found)
+    }
+
+    /// The Pipedrive ids of the records of one kind whose field `key` holds a wanted value.
+    async fn found_ids<E: Entity>(
+        &self,
+        key: &str,
+        wanted: &Wanted,
+    ) -> Result<Vec<(String, i64)>, SyncError> {
+        let found = self
+            .client
+            .find_by_external_ids::<E>(key, &wanted.values, wanted.since)
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|(value, record)| (value, record.id()))
+            .collect())
     }
 }
 
