@@ -4,8 +4,9 @@
 //!
 //! Compactness is the point (a million records in well under 300 MB): every record's
 //! normalized strings live in one byte arena, a record is 24 bytes, and the blocking keys are
-//! one sorted `Vec<u64>` of (32-bit key hash, record number) pairs, searched by binary search.
-//! A hash collision only adds a candidate the scorer then rejects. Besides the fuzzy keys, each
+//! (32-bit key hash, record number) pairs sorted by key in six bytes each
+//! ([`super::postings`]), searched by binary search. A hash collision only adds a candidate the
+//! scorer then rejects. Besides the fuzzy keys, each
 //! record is filed under its exact name and address, so the same company typed in at the same
 //! address is found however common its name is.
 
@@ -14,6 +15,7 @@ use super::normalize::{
     name_variants, normalize_city, normalize_house_number, normalize_postal_code, normalize_street,
     NormalizedName,
 };
+use super::postings::{Postings, PostingsBuilder};
 
 /// What the matcher compares: a company's normalized name and address, and its exact keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -380,7 +382,7 @@ type KeyMap<V> = std::collections::HashMap<u32, V, std::hash::BuildHasherDefault
 pub struct RecordIndexBuilder {
     entries: Vec<Entry>,
     arena: String,
-    postings: Vec<u64>,
+    postings: PostingsBuilder,
     scratch: Vec<u32>,
     /// Records per name word (by its key), for the word weights.
     word_counts: KeyMap<u32>,
@@ -402,7 +404,7 @@ impl RecordIndexBuilder {
         RecordIndexBuilder {
             entries: Vec::with_capacity(records),
             arena: String::with_capacity(records * 48),
-            postings: Vec::with_capacity(records * 8),
+            postings: PostingsBuilder::default(),
             scratch: Vec::new(),
             word_counts: KeyMap::default(),
         }
@@ -454,8 +456,7 @@ impl RecordIndexBuilder {
         }
         evidence_keys(subject, &mut keys);
         for key in &keys {
-            self.postings
-                .push((u64::from(*key) << 32) | u64::from(number));
+            self.postings.push(*key, number);
         }
         self.scratch = keys;
         number
@@ -505,45 +506,36 @@ impl RecordIndexBuilder {
             start,
             lengths,
         };
-        self.postings
-            .push((u64::from(customer_key(customer_number)) << 32) | u64::from(number));
+        self.postings.push(customer_key(customer_number), number);
     }
 
     pub fn finish(mut self) -> RecordIndex {
-        self.postings.sort_unstable();
-        self.postings.dedup();
-        self.postings.shrink_to_fit();
         self.arena.shrink_to_fit();
         self.entries.shrink_to_fit();
-        let mut by_id: Vec<(i64, u32)> = self
+        // Records numbered by their ids (the customers of a run, by position) need no
+        // directory from id to number.
+        let numbered_by_id = self
             .entries
             .iter()
             .enumerate()
-            .map(|(number, entry)| (entry.id, number as u32))
-            .collect();
-        by_id.sort_unstable();
-        self.word_counts.shrink_to_fit();
-        // A directory by the key's top bits narrows each lookup to a few postings.
-        let bits = (usize::BITS - self.postings.len().leading_zeros()).clamp(4, 20);
-        let shift = 64 - bits;
-        let mut bucket_starts = vec![0u32; (1usize << bits) + 1];
-        let mut position = 0usize;
-        for (bucket, start) in bucket_starts.iter_mut().enumerate() {
-            while position < self.postings.len()
-                && ((self.postings[position] >> shift) as usize) < bucket
-            {
-                position += 1;
-            }
-            *start = position as u32;
+            .all(|(number, entry)| entry.id == number as i64);
+        let mut by_id: Vec<(i64, u32)> = Vec::new();
+        if !numbered_by_id {
+            by_id = self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(number, entry)| (entry.id, number as u32))
+                .collect();
+            by_id.sort_unstable();
         }
+        self.word_counts.shrink_to_fit();
         RecordIndex {
             entries: self.entries,
             arena: self.arena,
-            postings: self.postings,
+            postings: self.postings.finish(),
             by_id,
             word_counts: self.word_counts,
-            bucket_starts,
-            bucket_shift: shift,
         }
     }
 }
@@ -553,12 +545,10 @@ impl RecordIndexBuilder {
 pub struct RecordIndex {
     entries: Vec<Entry>,
     arena: String,
-    postings: Vec<u64>,
+    postings: Postings,
+    /// (id, record number), sorted; empty when every record's number is its id.
     by_id: Vec<(i64, u32)>,
     word_counts: KeyMap<u32>,
-    /// `bucket_starts[b]`: the first posting whose top bits are `b` or more.
-    bucket_starts: Vec<u32>,
-    bucket_shift: u32,
 }
 
 impl RecordIndex {
@@ -600,37 +590,24 @@ impl RecordIndex {
 
     /// The record number of an id, if the index holds it.
     pub fn number_of(&self, id: i64) -> Option<u32> {
+        if self.by_id.is_empty() {
+            return u32::try_from(id)
+                .ok()
+                .filter(|number| (*number as usize) < self.entries.len());
+        }
         self.by_id
             .binary_search_by(|(known, _)| known.cmp(&id))
             .ok()
             .map(|position| self.by_id[position].1)
     }
 
-    /// Where the postings of `key` are.
-    fn range(&self, key: u32) -> std::ops::Range<usize> {
-        if self.postings.is_empty() {
-            return 0..0;
-        }
-        let low = u64::from(key) << 32;
-        let high = low | 0xffff_ffff;
-        let bucket = (low >> self.bucket_shift) as usize;
-        let bucket_start = self.bucket_starts[bucket] as usize;
-        let bucket_end = self.bucket_starts[bucket + 1] as usize;
-        let slice = &self.postings[bucket_start..bucket_end];
-        let start = slice.partition_point(|posting| *posting < low);
-        let end = start + slice[start..].partition_point(|posting| *posting <= high);
-        bucket_start + start..bucket_start + end
-    }
-
     /// The record numbers under one key.
     pub fn postings(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
-        self.postings[self.range(key)]
-            .iter()
-            .map(|posting| *posting as u32)
+        self.postings.numbers(key).iter().copied()
     }
 
     pub fn posting_count(&self, key: u32) -> usize {
-        self.range(key).len()
+        self.postings.range(key).len()
     }
 
     /// Candidate records for a subject by its fuzzy keys and its other evidence (VAT number,
@@ -648,16 +625,16 @@ impl RecordIndex {
         fuzzy_keys(subject, keys);
         evidence_keys(subject, keys);
         for key in keys.iter() {
-            let range = self.range(*key);
-            if range.len() > COMMON_KEY_LIMIT {
+            let numbers = self.postings.numbers(*key);
+            if numbers.len() > COMMON_KEY_LIMIT {
                 continue;
             }
             // A key few records share says more than one many share.
-            let weight = 64 / (1 + u64::from(usize::BITS - range.len().leading_zeros()));
+            let weight = 64 / (1 + u64::from(usize::BITS - numbers.len().leading_zeros()));
             found.extend(
-                self.postings[range]
+                numbers
                     .iter()
-                    .map(|posting| ((*posting & 0xffff_ffff) << 32) | weight),
+                    .map(|number| (u64::from(*number) << 32) | weight),
             );
         }
         found.sort_unstable();
@@ -701,9 +678,8 @@ impl RecordIndex {
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.arena.capacity()
-            + self.postings.capacity() * 8
+            + self.postings.heap_bytes()
             + self.by_id.capacity() * std::mem::size_of::<(i64, u32)>()
             + self.word_counts.capacity() * 16
-            + self.bucket_starts.capacity() * 4
     }
 }

@@ -9,6 +9,7 @@ pub mod index;
 pub mod normalize;
 pub mod organization;
 pub mod person;
+mod postings;
 #[cfg(test)]
 mod run_evidence_tests;
 pub mod score;
