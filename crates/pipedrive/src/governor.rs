@@ -231,6 +231,17 @@ impl LaneState {
 
     /// The instant the next request of this lane may leave; reserves it.
     fn reserve(&mut self, now: Instant) -> Instant {
+        // A slot older than the window no longer limits the next one, nor counts as sent in
+        // it: dropped, so a lane holds a window's slots, not `limit` of them (a burst limit of
+        // a million once kept two million and counted them all at every response).
+        let horizon = BURST_WINDOW + WINDOW_MARGIN.max(OWN_REQUEST_TOLERANCE);
+        while self
+            .slots
+            .front()
+            .is_some_and(|oldest| now.saturating_duration_since(*oldest) > horizon)
+        {
+            self.slots.pop_front();
+        }
         let limit = self.effective_limit(now);
         let mut slot = now;
         if let Some(blocked) = self.blocked_until {
@@ -1041,6 +1052,21 @@ mod tests {
             budget_day(later, zone),
             NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()
         );
+    }
+
+    #[test]
+    fn a_lane_with_a_huge_limit_holds_only_the_slots_of_its_window() {
+        let mut lane = LaneState::new(1_000_000);
+        let start = Instant::now();
+        for request in 0..10_000u64 {
+            let now = start + Duration::from_millis(request);
+            assert_eq!(lane.reserve(now), now);
+        }
+        // One request a millisecond: the window and its margin hold about 2,060 of them.
+        assert!(lane.slots.len() <= 2_061, "{} slots held", lane.slots.len());
+        assert!(lane.slots.len() >= 2_000, "{} slots held", lane.slots.len());
+        let last = start + Duration::from_millis(9_999);
+        assert_eq!(lane.sent_within_window(last), 2_030);
     }
 
     proptest::proptest! {
