@@ -566,23 +566,33 @@ impl SyncEngine {
         // Each batch's outcomes are committed while the next batch is read and planned; its
         // calls wait for that commit (see `PendingCommit`), and so does the end of the run.
         let mut pending = PendingCommit::default();
+        // A batch's links and states are read on a task of their own while the batch before
+        // it is planned and carried out: each record is written in its own batch only, so what
+        // is read ahead is what the store held when the run started.
+        let read_ahead = |batch: Vec<ExtractedCustomer>| {
+            let reading = (!batch.is_empty()).then(|| {
+                BatchKeys::of(&batch, &whole_run.missing_contacts)
+                    .read_ahead(self.store.clone(), connection.clone())
+            });
+            (batch, reading)
+        };
         let second_pass = async {
             let mut stop: Option<RunStop> = None;
+            let mut upcoming = read_ahead(batches.next_batch()?);
             loop {
-                let batch = batches.next_batch()?;
-                if batch.is_empty() {
+                let (batch, Some(reading)) = upcoming else {
                     break;
-                }
-                let reads_started = std::time::Instant::now();
-                let known = BatchKeys::of(&batch, &whole_run.missing_contacts)
-                    .known(
-                        self.store.as_ref(),
-                        connection,
-                        planning.reviews,
-                        &duplicates_known,
-                    )
-                    .await?;
-                run.phases.since(Phase::StoreReads, reads_started);
+                };
+                let waited = std::time::Instant::now();
+                let (read, secs) = reading.await.map_err(|error| {
+                    SyncError::Setup(format!(
+                        "reading a batch's links and states stopped: {error}"
+                    ))
+                })?;
+                run.phases.since(Phase::StoreWait, waited);
+                run.phases.add(Phase::StoreReads, secs);
+                let known = read?.known(planning.reviews, &duplicates_known);
+                upcoming = read_ahead(batches.next_batch()?);
                 let planning_started = std::time::Instant::now();
                 let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
                 run.phases.since(Phase::Planning, planning_started);

@@ -8,13 +8,16 @@
 //! failing states alone.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mlc_ecc::ExtractedCustomer;
-use mlc_store::{EntityKind, RecordState, ReviewItem, ReviewStatus, StateStore};
+use mlc_store::{EntityKind, Link, RecordState, ReviewItem, ReviewStatus, StateStore};
 use mlc_sync::matching::EccDuplicate;
 use mlc_sync::plan::run::{customers_due_again, StoredRecords};
 use mlc_sync::plan::{KnownRecords, MissingContacts};
+use tokio::task::JoinHandle;
 
 use super::SyncError;
 
@@ -61,12 +64,33 @@ impl BatchKeys {
     /// The links, states and reviews of these keys, with what the store held for the customers
     /// the run's ECC duplicates point at when it started.
     pub(super) async fn known(
-        &self,
+        self,
         store: &dyn StateStore,
         connection: &str,
         reviews: &[ReviewItem],
         duplicates: &DuplicatesKnown,
     ) -> Result<KnownRecords, SyncError> {
+        Ok(self
+            .read(store, connection)
+            .await?
+            .known(reviews, duplicates))
+    }
+
+    /// The links and states of these keys, read on a task of its own (a run's next batch is
+    /// read while it plans and carries out this one).
+    pub(super) fn read_ahead(
+        self,
+        store: Arc<dyn StateStore>,
+        connection: String,
+    ) -> JoinHandle<(Result<StoreRead, SyncError>, Duration)> {
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let read = self.read(store.as_ref(), &connection).await;
+            (read, started.elapsed())
+        })
+    }
+
+    async fn read(self, store: &dyn StateStore, connection: &str) -> Result<StoreRead, SyncError> {
         let mut links = store
             .links_of_keys(connection, EntityKind::Organization, &self.organizations)
             .await?;
@@ -83,12 +107,40 @@ impl BatchKeys {
                 .record_states_of_keys(connection, EntityKind::Person, &self.persons)
                 .await?,
         );
+        Ok(StoreRead {
+            keys: self,
+            links,
+            states,
+        })
+    }
+}
+
+/// What the store holds of one batch's keys.
+pub(super) struct StoreRead {
+    keys: BatchKeys,
+    links: Vec<Link>,
+    states: Vec<RecordState>,
+}
+
+impl StoreRead {
+    /// With the batch's reviews, and what the store held for the customers the run's ECC
+    /// duplicates point at when it started.
+    pub(super) fn known(
+        self,
+        reviews: &[ReviewItem],
+        duplicates: &DuplicatesKnown,
+    ) -> KnownRecords {
+        let StoreRead {
+            keys,
+            links,
+            states,
+        } = self;
         let reviews = reviews
             .iter()
             .filter(|review| {
                 let keys = match review.kind {
-                    EntityKind::Organization => &self.organizations,
-                    EntityKind::Person => &self.persons,
+                    EntityKind::Organization => &keys.organizations,
+                    EntityKind::Person => &keys.persons,
                 };
                 keys.binary_search(&review.ecc_key).is_ok()
             })
@@ -103,7 +155,7 @@ impl BatchKeys {
                 .organization_states
                 .insert(state.ecc_key.clone(), state.clone());
         }
-        Ok(known)
+        known
     }
 }
 

@@ -24,8 +24,11 @@ pub(super) enum Phase {
     IndexWait,
     /// The duplicates inside ECC, among every customer read.
     EccDuplicates,
-    /// The second pass's reads of each batch's links and states.
+    /// The second pass's reads of each batch's links and states (each read while the batch
+    /// before it is planned and carried out).
     StoreReads,
+    /// Waiting for a batch's links and states once the batch before it is done.
+    StoreWait,
     /// The second pass's planning (matching, mapping, diffing against the index).
     Planning,
     /// Carrying the plans out: Pipedrive calls and the outcomes' audit events.
@@ -47,6 +50,7 @@ impl Phase {
             Phase::IndexWait => "index_wait",
             Phase::EccDuplicates => "ecc_duplicates",
             Phase::StoreReads => "store_reads",
+            Phase::StoreWait => "store_wait",
             Phase::Planning => "planning",
             Phase::CarryOut => "carry_out",
             Phase::Commits => "commits",
