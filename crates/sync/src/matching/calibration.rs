@@ -32,7 +32,8 @@ const OWNER: usize = 5;
 /// of its own.
 pub const LEVELS: [&[&str]; 6] = [
     // An exact name says less when other customers of the run have it too: the organization
-    // may be any of theirs.
+    // may be any of theirs. (Placed nowhere, a pair's name is weighed against the rivals'
+    // instead: see `NameRivals`.)
     &[
         "exact_unique",
         "exact_shared_by_2_or_3",
@@ -82,12 +83,43 @@ const EM_TOLERANCE: f64 = 1e-7;
 pub struct ComparisonVector {
     /// Level + 1; 0 = not compared.
     levels: [u8; 6],
-    /// For a pair nothing places at one site (no address compared, no phone line, VAT number
-    /// or domain of this customer alone) whose name is exactly that of this many customers of
-    /// the run (2 or more, capped at 255): the organization can be at most one of theirs.
-    /// 0 otherwise.
-    name_sharers: u8,
+    /// For a pair nothing places at one site (see [`Self::is_unplaced`]): the other customers
+    /// of the run the organization's name fits as well, by how well (exactly, from 0.95, from
+    /// 0.90: [`NameRivals`]), each capped at 255. All zero otherwise.
+    rivals: [u8; 3],
 }
+
+/// The other customers of the run an organization nothing places at a site could as well be:
+/// those whose name fits the organization's (exactly, from 0.95, from 0.90), and that no
+/// organization of their own (their number in its external-id field, their name at their
+/// address) already accounts for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NameRivals {
+    pub exact: usize,
+    pub from_0_95: usize,
+    pub from_0_90: usize,
+}
+
+impl NameRivals {
+    pub fn total(&self) -> usize {
+        self.exact + self.from_0_95 + self.from_0_90
+    }
+
+    /// Counts a rival by its name score against the organization; below 0.90 it does not
+    /// count (its name's weight is against).
+    pub fn add(&mut self, name_score: f64) {
+        match name_score {
+            s if s >= 0.999 => self.exact += 1,
+            s if s >= 0.95 => self.from_0_95 += 1,
+            s if s >= 0.90 => self.from_0_90 += 1,
+            _ => {}
+        }
+    }
+}
+
+/// The name levels a rival is counted at, in the order of `ComparisonVector::rivals`:
+/// exact_unique, from_0_95, from_0_90.
+const RIVAL_LEVELS: [usize; 3] = [0, 3, 4];
 
 /// What a pair's comparison vector is read from besides its [`Evidence`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,28 +209,48 @@ impl ComparisonVector {
             1
         };
         vector.set(OWNER, Some(owner));
-        // A VAT number or domain this customer alone has identifies the company; a group's
-        // fits all its branches.
-        let identifies = |part: &str, shared: bool| said(part) == Some(true) && !shared;
-        let unplaced = address == Some(9)
-            && said("phone") != Some(true)
-            && !identifies("vat", context.vat_shared)
-            && !identifies("domain", context.domain_shared)
-            && owner != 0;
-        if name <= 2 && context.customers_with_the_name >= 2 && unplaced {
-            // The name agrees exactly; how many customers it fits is the sharing adjustment's
-            // (see `MatchModel::probability`), as Splink adjusts an exact level for how common
-            // its value is.
+        if name <= 2 && vector.is_unplaced() {
+            // Nothing places it: how many customers the exact name fits is the rivals'
+            // adjustment (see `MatchModel::probability`), as Splink adjusts an exact level for
+            // how common its value is.
             vector.set(NAME, Some(0));
-            vector.name_sharers = context.customers_with_the_name.min(255) as u8;
         }
         vector
     }
 
-    /// How many customers of the run the pair's exact name fits when nothing places it at a
-    /// site (2 or more), else none.
+    /// Whether nothing places the pair at one site while its name fits from 0.90 on: no
+    /// address compared, no phone line agreeing, no VAT number or domain of this customer
+    /// alone agreeing, and the organization not carrying this customer's number. Its
+    /// organization may then be any customer's whose name fits it ([`Self::with_rivals`]).
+    pub fn is_unplaced(&self) -> bool {
+        let identifying = |comparison: usize| self.level(comparison) == Some(0);
+        self.level(ADDRESS) == Some(9)
+            && !identifying(PHONE)
+            && !identifying(VAT)
+            && !identifying(DOMAIN)
+            && !identifying(OWNER)
+            && self.level(NAME).is_some_and(|level| level <= 4)
+    }
+
+    /// The vector of an unplaced pair with the run's other customers its organization's name
+    /// fits; a placed pair is returned as it is.
+    pub fn with_rivals(mut self, rivals: NameRivals) -> Self {
+        if self.is_unplaced() {
+            let cap = |count: usize| count.min(255) as u8;
+            self.rivals = [
+                cap(rivals.exact),
+                cap(rivals.from_0_95),
+                cap(rivals.from_0_90),
+            ];
+        }
+        self
+    }
+
+    /// How many customers of the run (this one included) the organization's name fits when
+    /// nothing places the pair at a site (2 or more), else none.
     pub fn name_sharers(&self) -> Option<usize> {
-        (self.name_sharers >= 2).then_some(usize::from(self.name_sharers))
+        let rivals: usize = self.rivals.iter().map(|count| usize::from(*count)).sum();
+        (rivals > 0).then_some(rivals + 1)
     }
 }
 
@@ -300,9 +352,10 @@ impl MatchModel {
         if total < MIN_PAIRS_TO_ESTIMATE {
             return None;
         }
-        // Pairs of a name several customers share, placed nowhere, teach nothing about m or u:
-        // nothing in them tells the right customer from the others, so EM could put them in
-        // either class. Their probability is the sharing adjustment of the rest's estimate.
+        // Pairs placed nowhere whose organization's name fits other customers too teach nothing
+        // about m or u: nothing in them tells the right customer from the others, so EM could
+        // put them in either class. Their probability is the rivals' adjustment of the rest's
+        // estimate.
         let vectors: Vec<(ComparisonVector, f64, f64)> = pairs
             .counts
             .iter()
@@ -357,15 +410,24 @@ impl MatchModel {
     }
 
     /// The probability that a pair with these comparisons is one company. A pair nothing
-    /// places at a site, whose name `k` customers of the run share, is one of k customers
-    /// proposing the same organization, of whom at most one is right: its probability is the
-    /// one the same evidence would have for a name no other customer has, divided by k.
+    /// places at a site is one of several customers whose name fits the organization, of whom
+    /// at most one is right: its probability is the one the same evidence would have for a
+    /// name no other customer has, times this customer's share of the name's Bayes factors
+    /// (its own and each rival's: 1/k for k customers of one exact name; little for a name
+    /// that fits less well than a rival's).
     pub fn probability(&self, vector: &ComparisonVector) -> f64 {
         let unshared = 1.0 / (1.0 + (-self.match_weight(vector)).exp2());
-        match vector.name_sharers() {
-            Some(customers) => unshared / customers as f64,
-            None => unshared,
+        if vector.name_sharers().is_none() {
+            return unshared;
         }
+        let bayes_factor = |level: usize| self.weights[NAME][level].exp2();
+        let own = vector.level(NAME).map_or(1.0, bayes_factor);
+        let rivals: f64 = RIVAL_LEVELS
+            .iter()
+            .zip(vector.rivals)
+            .map(|(level, count)| f64::from(count) * bayes_factor(*level))
+            .sum();
+        unshared * own / (own + rivals)
     }
 
     /// Each compared level with its weight, heaviest first.
@@ -381,8 +443,8 @@ impl MatchModel {
             })
             .collect();
         if let Some(customers) = vector.name_sharers() {
-            // What dividing the probability by the customers sharing the name weighs, in the
-            // same log2-odds as the other comparisons.
+            // What the rivals' adjustment of the probability weighs, in the same log2-odds as
+            // the other comparisons.
             let log_odds = |probability: f64| (probability / (1.0 - probability)).log2();
             let unshared = 1.0 / (1.0 + (-self.match_weight(vector)).exp2());
             let weight =

@@ -7,8 +7,12 @@ use mlc_canonical::Customer;
 use serde::{Deserialize, Serialize};
 
 use super::index::{same_address_keys, vat_key, MatchSubject, RecordIndex, RecordIndexBuilder};
-use super::organization::{customer_subject, parallel_map, MatchSettings};
-use super::score::{same_name_and_address, score, score_above, Evidence};
+use super::organization::{customer_subject, parallel_map, MatchSettings, Scratch};
+use super::score::{best_name_similarity, same_name_and_address, score, score_above, Evidence};
+
+/// How many of the run's customers are looked at, at most, for the ones an organization's
+/// name fits (the most shared blocking keys first).
+const CLOSE_NAME_CANDIDATES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EccDuplicate {
@@ -138,6 +142,31 @@ impl RunCustomers {
         positions
             .into_iter()
             .map(|number| self.number(self.index.record(number).id as usize))
+            .collect()
+    }
+
+    /// The customers of the run whose name fits `subject`'s at least `floor` well (the name
+    /// similarity with the word weights `weight`), with that similarity.
+    pub fn with_close_name(
+        &self,
+        subject: &MatchSubject,
+        floor: f64,
+        weight: &dyn Fn(&str) -> f64,
+        scratch: &mut Scratch,
+    ) -> Vec<(MatchSubject, f64)> {
+        self.index
+            .candidates(
+                subject,
+                CLOSE_NAME_CANDIDATES,
+                &mut scratch.keys,
+                &mut scratch.found,
+            )
+            .into_iter()
+            .filter_map(|(number, _)| {
+                let record = self.index.record(number);
+                let name_score = best_name_similarity(subject, &record, weight);
+                (name_score >= floor).then(|| (record.subject(), name_score))
+            })
             .collect()
     }
 

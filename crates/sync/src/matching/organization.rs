@@ -12,7 +12,8 @@ use mlc_canonical::{alpha_output, Customer};
 use serde::{Deserialize, Serialize};
 
 use super::calibration::{
-    ComparisonVector, MatchModel, PairContext, ProposedPairs, RuleView, WeightedComparison,
+    ComparisonVector, MatchModel, NameRivals, PairContext, ProposedPairs, RuleView,
+    WeightedComparison,
 };
 use super::duplicates::RunCustomers;
 use super::index::{
@@ -352,7 +353,7 @@ impl OrganizationMatcher {
         let proposals = parallel_map(&sample, threads, |position, scratch| {
             let subject = run.subject(*position);
             let outcome = self.decide(&subject, &[], Some(run), scratch);
-            self.proposal(&subject, &outcome, Some(run))
+            self.proposal(&subject, &outcome, Some(run), scratch)
         });
         let mut pairs = ProposedPairs::default();
         for (vector, view) in proposals.into_iter().flatten() {
@@ -369,13 +370,102 @@ impl OrganizationMatcher {
         subject: &MatchSubject,
         outcome: &MatchOutcome,
         run: Option<&RunCustomers>,
+        scratch: &mut Scratch,
     ) -> Option<(ComparisonVector, RuleView)> {
         let (pair, view) = match outcome {
             MatchOutcome::Link { evidence } => (evidence, RuleView::Linked),
             MatchOutcome::Review { candidate, .. } => (candidate, RuleView::Reviewed),
             MatchOutcome::Create { nearest } => (nearest.as_ref()?, RuleView::Created),
         };
-        Some((comparison_vector(subject, pair, run), view))
+        Some((self.comparison_vector(subject, pair, run, scratch), view))
+    }
+
+    /// A proposed pair's comparisons, with what the run says about the subject's name, VAT
+    /// number and domain (how many customers share them) and, when nothing places the pair at
+    /// a site, which other customers of the run the organization could as well be.
+    fn comparison_vector(
+        &self,
+        subject: &MatchSubject,
+        pair: &MatchEvidence,
+        run: Option<&RunCustomers>,
+        scratch: &mut Scratch,
+    ) -> ComparisonVector {
+        let sharing = |value: &str, key: u32| match run {
+            Some(run) if !value.is_empty() => run.customers_sharing(key).max(1),
+            _ => 1,
+        };
+        let context = PairContext {
+            customers_with_the_name: if pair.details.name_score >= 0.999 {
+                sharing(&subject.name, name_key(&subject.name))
+            } else {
+                1
+            },
+            vat_shared: sharing(&subject.vat, vat_key(&subject.vat)) > 1,
+            domain_shared: sharing(&subject.domain, domain_key(&subject.domain)) > 1,
+            this_customers: pair.rule == MatchRule::ExternalId,
+            another_customers: pair.linked_to.is_some(),
+        };
+        let vector = ComparisonVector::of(&pair.details, context);
+        match run {
+            Some(run) if vector.is_unplaced() => {
+                vector.with_rivals(self.name_rivals(subject, pair.pipedrive_id, run, scratch))
+            }
+            _ => vector,
+        }
+    }
+
+    /// The other customers of the run organization `pipedrive_id` could as well be, when
+    /// nothing places it at `subject`'s site: those whose name fits its name from 0.90 on
+    /// (with the index's word weights, as the pair's own name score), less those an
+    /// organization of their own already accounts for (their number in its external-id field,
+    /// their name at their address).
+    fn name_rivals(
+        &self,
+        subject: &MatchSubject,
+        pipedrive_id: i64,
+        run: &RunCustomers,
+        scratch: &mut Scratch,
+    ) -> NameRivals {
+        let mut rivals = NameRivals::default();
+        let Some(number) = self.index.number_of(pipedrive_id) else {
+            return rivals;
+        };
+        let organization = self.index.record(number).subject();
+        let weight = |word: &str| self.index.word_weight(word);
+        for (customer, name_score) in run.with_close_name(&organization, 0.90, &weight, scratch) {
+            let is_this_customer = if subject.customer_number.is_empty() {
+                customer == *subject
+            } else {
+                customer.customer_number == subject.customer_number
+            };
+            if is_this_customer || self.has_own_organization(&customer, pipedrive_id, scratch) {
+                continue;
+            }
+            rivals.add(name_score);
+        }
+        rivals
+    }
+
+    /// Whether an organization other than `other_than` is `customer`'s by the exact rules: its
+    /// external-id field holds the customer's number, or it has the customer's name at its
+    /// address.
+    fn has_own_organization(
+        &self,
+        customer: &MatchSubject,
+        other_than: i64,
+        scratch: &mut Scratch,
+    ) -> bool {
+        let number = customer.customer_number.as_str();
+        let by_number = !number.is_empty()
+            && self.index.postings(customer_key(number)).any(|found| {
+                let record = self.index.record(found);
+                record.customer_number == number && record.id != other_than
+            });
+        by_number
+            || self
+                .same_name_and_address_records(customer, &mut scratch.keys)
+                .into_iter()
+                .any(|found| self.index.record(found).id != other_than)
     }
 
     /// The subject an organization was indexed as (with the customer number it is linked to).
@@ -480,8 +570,8 @@ impl OrganizationMatcher {
     ) -> MatchOutcome {
         let mut outcome = self.decide(subject, excluded, run, scratch);
         if let Some(model) = &self.model {
-            let weigh = |pair: &mut MatchEvidence| {
-                let vector = comparison_vector(subject, pair, run);
+            let mut weigh = |pair: &mut MatchEvidence| {
+                let vector = self.comparison_vector(subject, pair, run, scratch);
                 pair.probability = Some(model.probability(&vector));
                 pair.weights = model.explain(&vector);
             };
@@ -682,31 +772,6 @@ impl OrganizationMatcher {
 pub struct Scratch {
     pub(crate) keys: Vec<u32>,
     pub(crate) found: Vec<u64>,
-}
-
-/// A proposed pair's comparisons, with what the run says about the subject's name, VAT number
-/// and domain (how many customers share them).
-fn comparison_vector(
-    subject: &MatchSubject,
-    pair: &MatchEvidence,
-    run: Option<&RunCustomers>,
-) -> ComparisonVector {
-    let sharing = |value: &str, key: u32| match run {
-        Some(run) if !value.is_empty() => run.customers_sharing(key).max(1),
-        _ => 1,
-    };
-    let context = PairContext {
-        customers_with_the_name: if pair.details.name_score >= 0.999 {
-            sharing(&subject.name, name_key(&subject.name))
-        } else {
-            1
-        },
-        vat_shared: sharing(&subject.vat, vat_key(&subject.vat)) > 1,
-        domain_shared: sharing(&subject.domain, domain_key(&subject.domain)) > 1,
-        this_customers: pair.rule == MatchRule::ExternalId,
-        another_customers: pair.linked_to.is_some(),
-    };
-    ComparisonVector::of(&pair.details, context)
 }
 
 fn evidence(
