@@ -7,8 +7,9 @@
 //! says how often pairs like this one are the same company. m, u and the share of true pairs
 //! (λ) are estimated by expectation maximisation over the proposals of the run itself, as
 //! Splink does, starting from the rules' own view (a link is most likely true, a create most
-//! likely not); a run with too few proposals ([`MIN_PAIRS_TO_ESTIMATE`]) gets no probability
-//! rather than a made-up one.
+//! likely not). A run with too few proposals ([`MIN_PAIRS_TO_ESTIMATE`]: a delta, the demo)
+//! gets the fixed default model ([`MatchModel::defaults`]), and says so
+//! ([`ModelSource::Defaults`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -71,7 +72,8 @@ const MAX_LEVELS: usize = 10;
 /// No m or u goes below this, so no single level decides a pair alone.
 const PROBABILITY_FLOOR: f64 = 1e-3;
 
-/// Fewer proposals than this do not estimate a model, and their pairs get no probability.
+/// Fewer proposals than this do not estimate a model: their pairs get the defaults'
+/// probability ([`MatchModel::defaults`]).
 pub const MIN_PAIRS_TO_ESTIMATE: usize = 500;
 
 const EM_MAX_ITERATIONS: usize = 200;
@@ -310,7 +312,66 @@ pub struct WeightedComparison {
     pub weight: f64,
 }
 
-/// m and u per comparison level, and λ, estimated from one run's proposals.
+/// Where a model's m, u and λ come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelSource {
+    /// Estimated by EM over the run's own proposals.
+    Run,
+    /// The fixed defaults: the run had too few proposals to estimate its own.
+    Defaults,
+}
+
+/// λ of the default model: a small run's proposals are as likely true as not.
+const DEFAULT_LAMBDA: f64 = 0.5;
+
+/// m and u of the default model per comparison level, in the order of [`LEVELS`]: what each
+/// level says among the pairs the rules propose (a customer's best candidate, so most
+/// non-matching pairs already have a similar name), from what the comparisons mean, not from
+/// any one data set. With them the evidence the rules link on (an exact name at the same
+/// address, or with this customer's VAT number, phone or domain) gives 0.9 or more, and a
+/// name below 0.80 with nothing for it 0.05 or less (`the_default_model_*` tests). A run
+/// estimates its own as soon as it has [`MIN_PAIRS_TO_ESTIMATE`] proposals; BENCHMARKS.md
+/// shows how the defaults hold on `bench match`.
+const DEFAULT_M_U: [&[(f64, f64)]; 6] = [
+    // name: an exact name is the usual sign of one company typed twice; a name two or more
+    // customers have is also theirs; one below 0.80 is rarely a company's own spelling.
+    &[
+        (0.60, 0.03),
+        (0.06, 0.02),
+        (0.04, 0.03),
+        (0.15, 0.05),
+        (0.08, 0.07),
+        (0.05, 0.30),
+        (0.02, 0.50),
+    ],
+    // address: the same street and number is a site; another house number, postal code,
+    // street or country is another site; most proposals that are not the company have an
+    // address elsewhere or none.
+    &[
+        (0.70, 0.002),
+        (0.04, 0.005),
+        (0.06, 0.05),
+        (0.03, 0.08),
+        (0.005, 0.20),
+        (0.005, 0.12),
+        (0.005, 0.10),
+        (0.005, 0.05),
+        (0.002, 0.05),
+        (0.148, 0.343),
+    ],
+    // VAT number: the same number is one company, unless a group's branches share it.
+    &[(0.85, 0.01), (0.13, 0.15), (0.02, 0.84)],
+    // phone: one line is one site; a different number is mostly another company.
+    &[(0.90, 0.01), (0.10, 0.99)],
+    // domain: as the VAT number.
+    &[(0.85, 0.005), (0.12, 0.10), (0.03, 0.895)],
+    // owner: the customer's own number in the field is nearly sure; another customer's nearly
+    // excludes it.
+    &[(0.30, 0.001), (0.69, 0.70), (0.01, 0.299)],
+];
+
+/// m and u per comparison level, and λ: estimated from one run's proposals, or the defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchModel {
     lambda: f64,
@@ -322,6 +383,7 @@ pub struct MatchModel {
     prior_weight: f64,
     pairs: usize,
     iterations: usize,
+    source: ModelSource,
 }
 
 impl MatchModel {
@@ -341,7 +403,43 @@ impl MatchModel {
             prior_weight: (lambda / (1.0 - lambda)).log2(),
             pairs: 0,
             iterations: 0,
+            source: ModelSource::Run,
         }
+    }
+
+    /// The fixed default model ([`DEFAULT_M_U`], [`DEFAULT_LAMBDA`]), for a run with too few
+    /// proposals to estimate its own.
+    pub fn defaults() -> Self {
+        let mut m = [[0.0; MAX_LEVELS]; 6];
+        let mut u = [[0.0; MAX_LEVELS]; 6];
+        for (comparison, levels) in DEFAULT_M_U.iter().enumerate() {
+            debug_assert_eq!(levels.len(), LEVELS[comparison].len());
+            for (level, (m_level, u_level)) in levels.iter().enumerate() {
+                m[comparison][level] = *m_level;
+                u[comparison][level] = *u_level;
+            }
+            let count = LEVELS[comparison].len();
+            floor_and_normalize(&mut m[comparison][..count]);
+            floor_and_normalize(&mut u[comparison][..count]);
+        }
+        MatchModel {
+            source: ModelSource::Defaults,
+            ..MatchModel::from_parts(DEFAULT_LAMBDA, m, u)
+        }
+    }
+
+    /// The run's own model when its proposals estimate one ([`Self::estimate`]), else the
+    /// defaults (with how many proposals there were).
+    pub fn estimate_or_defaults(pairs: &ProposedPairs) -> Self {
+        MatchModel::estimate(pairs).unwrap_or_else(|| MatchModel {
+            pairs: pairs.total(),
+            ..MatchModel::defaults()
+        })
+    }
+
+    /// Whether the model was estimated from the run or is the defaults.
+    pub fn source(&self) -> ModelSource {
+        self.source
     }
 
     /// Estimates the model from a run's proposals; `None` when they are too few, or when the
@@ -393,7 +491,8 @@ impl MatchModel {
         self.lambda
     }
 
-    /// How many proposals the model was estimated from, in how many EM iterations.
+    /// How many proposals the run had, and in how many EM iterations the model was estimated
+    /// from them (0 for the defaults).
     pub fn estimated_from(&self) -> (usize, usize) {
         (self.pairs, self.iterations)
     }
@@ -481,6 +580,7 @@ impl MatchModel {
             comparisons.insert(name.to_string(), serde_json::Value::Object(levels));
         }
         serde_json::json!({
+            "estimated_from": self.source,
             "pairs": self.pairs,
             "iterations": self.iterations,
             "lambda": round(self.lambda),

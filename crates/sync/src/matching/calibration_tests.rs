@@ -213,13 +213,70 @@ fn the_weights_say_which_evidence_is_for_and_which_against() {
 }
 
 #[test]
-fn too_few_proposals_estimate_nothing() {
+fn too_few_proposals_get_the_default_model_and_say_so() {
     let population = known_population(MIN_PAIRS_TO_ESTIMATE - 1);
     let mut pairs = ProposedPairs::default();
     for (vector, _) in &population {
         pairs.add(*vector, RuleView::Reviewed);
     }
     assert_eq!(MatchModel::estimate(&pairs), None);
+    let model = MatchModel::estimate_or_defaults(&pairs);
+    assert_eq!(model.source(), ModelSource::Defaults);
+    assert_eq!(model.estimated_from(), (MIN_PAIRS_TO_ESTIMATE - 1, 0));
+    assert_eq!(model.to_json()["estimated_from"], "defaults");
+    let enough = model_of_known_population();
+    assert_eq!(enough.source(), ModelSource::Run);
+    assert_eq!(enough.to_json()["estimated_from"], "run");
+}
+
+#[test]
+fn the_default_model_has_a_probability_for_every_level() {
+    for (comparison, levels) in DEFAULT_M_U.iter().enumerate() {
+        assert_eq!(
+            levels.len(),
+            LEVELS[comparison].len(),
+            "{}",
+            COMPARISONS[comparison]
+        );
+        let (m, u): (f64, f64) = levels
+            .iter()
+            .fold((0.0, 0.0), |(m, u), level| (m + level.0, u + level.1));
+        assert!(
+            (m - 1.0).abs() < 1e-9 && (u - 1.0).abs() < 1e-9,
+            "{}: {m} {u}",
+            COMPARISONS[comparison]
+        );
+    }
+}
+
+#[test]
+fn the_default_model_is_sure_where_the_rules_link_and_doubtful_where_they_create() {
+    let model = MatchModel::defaults();
+    let probability = |agreed: &[&str], disagreed: &[&str], name_score: f64| {
+        model.probability(&ComparisonVector::of(
+            &evidence(name_score, agreed, disagreed),
+            alone(),
+        ))
+    };
+    let at_the_door = ["postal_code", "city", "street", "house_number"];
+    assert!(probability(&at_the_door, &[], 1.0) > 0.99);
+    assert!(probability(&["postal_code", "city"], &[], 1.0) > 0.9);
+    assert!(probability(&["vat"], &[], 1.0) > 0.99);
+    assert!(probability(&["phone"], &[], 0.96) > 0.95);
+    assert!(probability(&["domain"], &[], 0.91) > 0.95);
+    // Nothing but the name: likely, not sure.
+    let name_only = probability(&[], &[], 1.0);
+    assert!((0.6..0.95).contains(&name_only), "{name_only}");
+    // Against.
+    assert!(probability(&[], &[], 0.7) < 0.05);
+    assert!(probability(&["postal_code", "city"], &["street"], 0.85) < 0.05);
+    assert!(
+        probability(
+            &["postal_code", "city", "street"],
+            &["house_number", "phone"],
+            0.96
+        ) < 0.05
+    );
 }
 
 #[test]

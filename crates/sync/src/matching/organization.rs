@@ -12,7 +12,7 @@ use mlc_canonical::{alpha_output, Customer};
 use serde::{Deserialize, Serialize};
 
 use super::calibration::{
-    ComparisonVector, MatchModel, NameRivals, PairContext, ProposedPairs, RuleView,
+    ComparisonVector, MatchModel, ModelSource, NameRivals, PairContext, ProposedPairs, RuleView,
     WeightedComparison,
 };
 use super::duplicates::RunCustomers;
@@ -73,9 +73,13 @@ pub struct MatchEvidence {
     /// The organization's normalized name, for the reviewer.
     pub candidate_name: String,
     /// How likely the pair is one company, by the run's calibrated model
-    /// ([`OrganizationMatcher::calibrate`]); none before it is estimated.
+    /// ([`OrganizationMatcher::calibrate`]) or, before it or for a run too small to estimate
+    /// one, the default model; none in evidence stored before there were models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+    /// Which model gave the probability: the run's own or the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability_from: Option<ModelSource>,
     /// What each comparison weighs for (positive) or against (negative) the pair, by that
     /// model, heaviest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -270,7 +274,7 @@ impl OrganizationMatcherBuilder {
         OrganizationMatcher {
             index: index.finish(),
             settings: self.settings,
-            model: None,
+            model: MatchModel::defaults(),
         }
     }
 }
@@ -280,9 +284,9 @@ impl OrganizationMatcherBuilder {
 pub struct OrganizationMatcher {
     index: RecordIndex,
     settings: MatchSettings,
-    /// What the proposed pairs' evidence means on this run's data: none until
+    /// What the proposed pairs' evidence means on this run's data: the defaults until
     /// [`Self::calibrate`] estimates it.
-    model: Option<MatchModel>,
+    model: MatchModel,
 }
 
 impl OrganizationMatcher {
@@ -337,19 +341,19 @@ impl OrganizationMatcher {
         self.index.heap_bytes()
     }
 
-    /// The calibrated model, once estimated.
-    pub fn model(&self) -> Option<&MatchModel> {
-        self.model.as_ref()
+    /// The model the pairs' probabilities come from: the run's, once estimated, or the
+    /// defaults.
+    pub fn model(&self) -> &MatchModel {
+        &self.model
     }
 
     /// Estimates what the evidence of a proposed pair means on this run's data: the rules
     /// decide for up to [`CALIBRATION_SAMPLE`] of the run's customers (spread evenly over it),
-    /// and EM runs over the pairs they propose. From then on every proposed pair carries its
-    /// probability and its weights. Too few customers: no model, and no probability.
-    pub fn calibrate(&mut self, run: &RunCustomers, threads: usize) -> Option<&MatchModel> {
+    /// and EM runs over the pairs they propose. Too few proposals to estimate a model: the
+    /// defaults stay ([`MatchModel::estimate_or_defaults`]).
+    pub fn calibrate(&mut self, run: &RunCustomers, threads: usize) -> &MatchModel {
         let step = run.len().div_ceil(CALIBRATION_SAMPLE).max(1);
         let sample: Vec<usize> = (0..run.len()).step_by(step).collect();
-        self.model = None;
         let proposals = parallel_map(&sample, threads, |position, scratch| {
             let subject = run.subject(*position);
             let outcome = self.decide(&subject, &[], Some(run), scratch);
@@ -359,8 +363,8 @@ impl OrganizationMatcher {
         for (vector, view) in proposals.into_iter().flatten() {
             pairs.add(vector, view);
         }
-        self.model = MatchModel::estimate(&pairs);
-        self.model.as_ref()
+        self.model = MatchModel::estimate_or_defaults(&pairs);
+        &self.model
     }
 
     /// The comparisons of the pair an outcome proposes (the link, the review candidate or the
@@ -559,8 +563,8 @@ impl OrganizationMatcher {
     }
 
     /// Matches one subject; `excluded` are organizations a reviewer rejected for it; `run`,
-    /// when known, the run's customers. Once [`Self::calibrate`]d, each pair of the outcome
-    /// carries its probability and weights; the rules alone decide.
+    /// when known, the run's customers. Each pair of the outcome carries its probability and
+    /// weights by the model ([`Self::calibrate`]); the rules alone decide.
     pub fn match_subject(
         &self,
         subject: &MatchSubject,
@@ -569,27 +573,27 @@ impl OrganizationMatcher {
         scratch: &mut Scratch,
     ) -> MatchOutcome {
         let mut outcome = self.decide(subject, excluded, run, scratch);
-        if let Some(model) = &self.model {
-            let mut weigh = |pair: &mut MatchEvidence| {
-                let vector = self.comparison_vector(subject, pair, run, scratch);
-                pair.probability = Some(model.probability(&vector));
-                pair.weights = model.explain(&vector);
-            };
-            match &mut outcome {
-                MatchOutcome::Link { evidence } => weigh(evidence),
-                MatchOutcome::Review {
-                    candidate, other, ..
-                } => {
-                    weigh(candidate);
-                    if let Some(other) = other {
-                        weigh(other);
-                    }
+        let model = &self.model;
+        let mut weigh = |pair: &mut MatchEvidence| {
+            let vector = self.comparison_vector(subject, pair, run, scratch);
+            pair.probability = Some(model.probability(&vector));
+            pair.probability_from = Some(model.source());
+            pair.weights = model.explain(&vector);
+        };
+        match &mut outcome {
+            MatchOutcome::Link { evidence } => weigh(evidence),
+            MatchOutcome::Review {
+                candidate, other, ..
+            } => {
+                weigh(candidate);
+                if let Some(other) = other {
+                    weigh(other);
                 }
-                MatchOutcome::Create {
-                    nearest: Some(nearest),
-                } => weigh(nearest),
-                MatchOutcome::Create { nearest: None } => {}
             }
+            MatchOutcome::Create {
+                nearest: Some(nearest),
+            } => weigh(nearest),
+            MatchOutcome::Create { nearest: None } => {}
         }
         outcome
     }
@@ -790,6 +794,7 @@ fn evidence(
         linked_to,
         candidate_name: record.name.to_string(),
         probability: None,
+        probability_from: None,
         weights: Vec::new(),
     }
 }

@@ -217,9 +217,7 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
 
     // What the evidence means on this run's data: EM over a sample's proposed pairs.
     let started = Instant::now();
-    let model = matcher
-        .calibrate(&run, threads)
-        .map_or(Value::Null, |model| model.to_json());
+    let model = matcher.calibrate(&run, threads).to_json();
     let calibrate_secs = started.elapsed().as_secs_f64();
 
     let mut tally = Tally::default();
