@@ -6,7 +6,9 @@
 use mlc_canonical::Customer;
 use serde::{Deserialize, Serialize};
 
-use super::index::{same_address_keys, vat_key, MatchSubject, RecordIndex, RecordIndexBuilder};
+use super::index::{
+    name_key, same_address_keys, vat_key, MatchSubject, RecordIndex, RecordIndexBuilder,
+};
 use super::organization::{customer_subject, parallel_map, MatchSettings, Scratch};
 use super::score::{best_name_similarity, same_name_and_address, score, score_above, Evidence};
 
@@ -146,15 +148,19 @@ impl RunCustomers {
     }
 
     /// The customers of the run whose name fits `subject`'s at least `floor` well (the name
-    /// similarity with the word weights `weight`), with that similarity.
+    /// similarity with the word weights `weight`), with that similarity: the ones its fuzzy
+    /// blocking keys find, and every one named exactly `subject` or one of `also_named`
+    /// (normalized names), which a cut among many equally good candidates must not lose.
     pub fn with_close_name(
         &self,
         subject: &MatchSubject,
+        also_named: &[&str],
         floor: f64,
         weight: &dyn Fn(&str) -> f64,
         scratch: &mut Scratch,
     ) -> Vec<(MatchSubject, f64)> {
-        self.index
+        let mut numbers: Vec<u32> = self
+            .index
             .candidates(
                 subject,
                 CLOSE_NAME_CANDIDATES,
@@ -162,7 +168,20 @@ impl RunCustomers {
                 &mut scratch.found,
             )
             .into_iter()
-            .filter_map(|(number, _)| {
+            .map(|(number, _)| number)
+            .collect();
+        for name in [subject.name.as_str(), subject.alt_name.as_str()]
+            .into_iter()
+            .chain(also_named.iter().copied())
+            .filter(|name| !name.is_empty())
+        {
+            numbers.extend(self.index.postings(name_key(name)));
+        }
+        numbers.sort_unstable();
+        numbers.dedup();
+        numbers
+            .into_iter()
+            .filter_map(|number| {
                 let record = self.index.record(number);
                 let name_score = best_name_similarity(subject, &record, weight);
                 (name_score >= floor).then(|| (record.subject(), name_score))

@@ -84,6 +84,12 @@ pub struct MatchEvidence {
     /// model, heaviest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weights: Vec<WeightedComparison>,
+    /// The rules would have asked a reviewer (their score in the middle band, or nothing
+    /// placing the pair at the customer's site), and the run's model linked it instead: its
+    /// probability is at or above the link threshold and nothing speaks against it
+    /// ([`settle_on_probability`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub linked_on_probability: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -436,7 +442,11 @@ impl OrganizationMatcher {
         };
         let organization = self.index.record(number).subject();
         let weight = |word: &str| self.index.word_weight(word);
-        for (customer, name_score) in run.with_close_name(&organization, 0.90, &weight, scratch) {
+        // Every customer of this one's name fits the organization as well as this one does.
+        let this_name = [subject.name.as_str(), subject.alt_name.as_str()];
+        for (customer, name_score) in
+            run.with_close_name(&organization, &this_name, 0.90, &weight, scratch)
+        {
             let is_this_customer = if subject.customer_number.is_empty() {
                 customer == *subject
             } else {
@@ -595,7 +605,7 @@ impl OrganizationMatcher {
             } => weigh(nearest),
             MatchOutcome::Create { nearest: None } => {}
         }
-        outcome
+        settle_on_probability(outcome, self.settings, model.source())
     }
 
     /// The rules' decision for one subject (see [`Self::match_subject`]).
@@ -771,6 +781,48 @@ impl OrganizationMatcher {
     }
 }
 
+/// Where the rules only doubt, the probability decides: a review the rules asked for because
+/// the score is in the middle band or nothing places the pair at the customer's site
+/// ([`ReviewReason::MiddleBand`]) is a link when the run's own model (never the defaults: a
+/// small run's rivals are too few to tell) gives the pair at least the link threshold and
+/// nothing in its evidence is against it (no part disagrees, the organization carries no other
+/// customer's number). A contradiction, an ambiguity or another customer's organization stays
+/// a review whatever the probability.
+fn settle_on_probability(
+    outcome: MatchOutcome,
+    settings: MatchSettings,
+    source: ModelSource,
+) -> MatchOutcome {
+    let MatchOutcome::Review {
+        reason: ReviewReason::MiddleBand,
+        candidate,
+        other: None,
+    } = outcome
+    else {
+        return outcome;
+    };
+    let sure = candidate
+        .probability
+        .is_some_and(|probability| probability >= settings.link_threshold);
+    if source != ModelSource::Run
+        || !sure
+        || !candidate.details.disagreed.is_empty()
+        || candidate.linked_to.is_some()
+    {
+        return MatchOutcome::Review {
+            reason: ReviewReason::MiddleBand,
+            candidate,
+            other: None,
+        };
+    }
+    MatchOutcome::Link {
+        evidence: MatchEvidence {
+            linked_on_probability: true,
+            ..candidate
+        },
+    }
+}
+
 /// Reusable buffers of one matching thread.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -796,6 +848,7 @@ fn evidence(
         probability: None,
         probability_from: None,
         weights: Vec::new(),
+        linked_on_probability: false,
     }
 }
 
@@ -1456,5 +1509,84 @@ mod tests {
                 "{n}: {outcome:?}"
             );
         }
+    }
+
+    /// A review the rules would ask for, its candidate with `probability` and `disagreed`.
+    fn doubted(reason: ReviewReason, probability: f64, disagreed: &[&str]) -> MatchOutcome {
+        MatchOutcome::Review {
+            reason,
+            candidate: MatchEvidence {
+                pipedrive_id: 7,
+                rule: MatchRule::NameAndAddress,
+                score: 0.85,
+                details: Evidence {
+                    name_score: 1.0,
+                    agreed: vec!["name".into()],
+                    disagreed: disagreed.iter().map(|part| part.to_string()).collect(),
+                    ..Default::default()
+                },
+                linked_to: None,
+                candidate_name: "maschinenbau mueller".into(),
+                probability: Some(probability),
+                probability_from: Some(ModelSource::Run),
+                weights: Vec::new(),
+                linked_on_probability: false,
+            },
+            other: None,
+        }
+    }
+
+    #[test]
+    fn a_doubt_of_the_rules_the_runs_model_is_sure_about_is_a_link_that_says_so() {
+        let outcome = settle_on_probability(
+            doubted(ReviewReason::MiddleBand, 0.97, &[]),
+            settings(),
+            ModelSource::Run,
+        );
+        let MatchOutcome::Link { evidence } = outcome else {
+            panic!("expected a link, got {outcome:?}");
+        };
+        assert!(evidence.linked_on_probability);
+        assert_eq!(
+            MatchOutcome::Link { evidence }.evidence_json()["evidence"]["linked_on_probability"],
+            true
+        );
+    }
+
+    #[test]
+    fn the_probability_never_overrules_a_contradiction_another_customer_or_the_defaults() {
+        let stays_a_review = |outcome: MatchOutcome, source: ModelSource| {
+            let settled = settle_on_probability(outcome.clone(), settings(), source);
+            assert_eq!(settled, outcome);
+        };
+        // Below the link threshold.
+        stays_a_review(
+            doubted(ReviewReason::MiddleBand, 0.89, &[]),
+            ModelSource::Run,
+        );
+        // A part against it.
+        stays_a_review(
+            doubted(ReviewReason::MiddleBand, 0.99, &["postal_code"]),
+            ModelSource::Run,
+        );
+        // Not the rules' doubt but a conflict.
+        for reason in [
+            ReviewReason::LinkedToAnotherCustomer,
+            ReviewReason::Ambiguous,
+            ReviewReason::VatNameMismatch,
+        ] {
+            stays_a_review(doubted(reason, 0.99, &[]), ModelSource::Run);
+        }
+        // The organization carries another customer's number.
+        let mut linked = doubted(ReviewReason::MiddleBand, 0.99, &[]);
+        if let MatchOutcome::Review { candidate, .. } = &mut linked {
+            candidate.linked_to = Some("815".into());
+        }
+        stays_a_review(linked, ModelSource::Run);
+        // A small run's default model never decides.
+        stays_a_review(
+            doubted(ReviewReason::MiddleBand, 0.99, &[]),
+            ModelSource::Defaults,
+        );
     }
 }
