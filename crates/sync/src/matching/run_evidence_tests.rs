@@ -237,7 +237,7 @@ fn a_name_only_organization_is_weighed_against_the_customers_of_the_run_whose_na
         );
         pair.probability.expect("every pair carries a probability")
     };
-    let alone = probability(&schmidt, &run_of(&[schmidt.clone()]));
+    let alone = probability(&schmidt, &run_of(std::slice::from_ref(&schmidt)));
     let both = run_of(&[schmidt.clone(), schmitz.clone()]);
     let beside_the_namesake = probability(&schmidt, &both);
     // Another customer has exactly the organization's name: it is most likely that one's.
@@ -252,7 +252,7 @@ fn a_name_only_organization_is_weighed_against_the_customers_of_the_run_whose_na
     branch.customer_number = mlc_canonical::CustomerNumber::from_internal("0000005003");
     branch.customer_number_display = mlc_canonical::DisplayNumber::new("5003");
     let shared = probability(&schmitz, &run_of(&[schmitz.clone(), branch]));
-    let unique = probability(&schmitz, &run_of(&[schmitz.clone()]));
+    let unique = probability(&schmitz, &run_of(std::slice::from_ref(&schmitz)));
     assert!(
         (shared - unique / 2.0).abs() < 1e-9,
         "{shared} shared, {unique} unique"
