@@ -71,8 +71,10 @@ const WEIGHT_KEYS: [&str; 5] = [
     "bits",
     "log2_bayes_factor",
 ];
-/// Objects inside the evidence that describe the proposed candidate (not a runner-up).
-const CANDIDATE_KEYS: [&str; 3] = ["candidate", "best", "match"];
+/// Objects inside the evidence that describe the proposed candidate (not a runner-up); a link
+/// the planner turned into a review (the organization taken by another customer of the run)
+/// keeps its pair under `evidence`.
+const CANDIDATE_KEYS: [&str; 4] = ["candidate", "best", "match", "evidence"];
 /// Objects that map comparison names to weights or comparison objects.
 const MAP_KEYS: [&str; 3] = ["comparisons", "weights", "features"];
 /// Scalars that are bookkeeping, never evidence.
@@ -489,6 +491,13 @@ mod tests {
         );
         let before_models = json!({"decision": "review", "candidate": {"score": 0.8}});
         assert_eq!(ReviewEvidence::read(&before_models).probability, None);
+        // A link the planner held back for review keeps its pair under `evidence`.
+        let held_back = json!({"decision": "link", "evidence": {"pipedrive_id": 2,
+            "agreed": ["name", "street"], "disagreed": [], "probability": 0.998,
+            "probability_from": "defaults"}});
+        let read = ReviewEvidence::read(&held_back);
+        assert_eq!(read.probability, Some(0.998));
+        assert_eq!(names(&read, Direction::For), ["name", "street"]);
     }
 
     #[test]
