@@ -519,12 +519,10 @@ impl SyncEngine {
             // What a proposed pair's evidence means on this run's data: its probability and
             // weights go with every decision into the audit, the review queue and the dry run.
             let calibrate_started = std::time::Instant::now();
-            let estimated = index
-                .matcher
-                .calibrate(&whole_run.customers, 0)
-                .map(|model| model.estimated_from());
+            let model = index.matcher.calibrate(&whole_run.customers, 0);
             tracing::debug!(
-                ?estimated,
+                source = ?model.source(),
+                estimated = ?model.estimated_from(),
                 secs = calibrate_started.elapsed().as_secs_f64(),
                 "match calibration"
             );

@@ -248,9 +248,10 @@ fn print_plan(plan: &Plan) {
 
 /// What the matcher compared for the pair it decided on (the link, the review candidate or
 /// the nearest organization below the review band): "for: name, postal_code, vat; against:
-/// house_number"; once the run's model is estimated, with the pair's probability and what each
-/// comparison weighs (log2 of its Bayes factor): "probability 0.31; for: name exact_unique
-/// +6.2, vat same +3.1; against: address other_street -4.0".
+/// house_number"; with the pair's probability and what each comparison weighs (log2 of its
+/// Bayes factor), by the run's model or, for a run too small to estimate one, the defaults:
+/// "probability 0.31; for: name exact_unique +6.2, vat same +3.1; against: address
+/// other_street -4.0", "probability 0.62 (default model); ...".
 fn pair_evidence(outcome: &serde_json::Value) -> Option<String> {
     let pair = ["evidence", "candidate", "nearest"]
         .iter()
@@ -305,8 +306,12 @@ fn weighed_evidence(pair: &serde_json::Value) -> Option<String> {
             parts.join(", ")
         }
     };
+    let model = match pair.get("probability_from").and_then(|from| from.as_str()) {
+        Some("defaults") => " (default model)",
+        _ => "",
+    };
     Some(format!(
-        "probability {probability:.2}; for: {}; against: {}",
+        "probability {probability:.2}{model}; for: {}; against: {}",
         joined(for_pair),
         joined(against)
     ))
@@ -428,6 +433,12 @@ mod tests {
         assert_eq!(
             pair_evidence(&review).as_deref(),
             Some("probability 0.31; for: name exact_shared_by_2_or_3 +2.5, owner free +0.3; against: phone different -1.3")
+        );
+        let mut small_run = review;
+        small_run["candidate"]["probability_from"] = json!("defaults");
+        assert_eq!(
+            pair_evidence(&small_run).as_deref(),
+            Some("probability 0.31 (default model); for: name exact_shared_by_2_or_3 +2.5, owner free +0.3; against: phone different -1.3")
         );
     }
 }

@@ -60,6 +60,13 @@ pub struct ReviewView {
     pub ecc_key: String,
     pub pipedrive_id: i64,
     pub score: f64,
+    /// How likely the pair is one company by the matcher's calibrated model, when it gave one.
+    #[serde(default)]
+    pub probability: Option<f64>,
+    /// Which model gave it: "run" (estimated from the run's proposals) or "defaults" (the run
+    /// was too small to estimate its own).
+    #[serde(default)]
+    pub probability_from: Option<String>,
     /// The evidence as the matcher stored it.
     #[schema(value_type = Object)]
     pub evidence: serde_json::Value,
@@ -93,6 +100,8 @@ impl ReviewView {
             ecc_key: item.ecc_key,
             pipedrive_id: item.pipedrive_id,
             score: item.score,
+            probability: read.probability,
+            probability_from: read.probability_from.clone(),
             evidence: item.evidence,
             comparisons: read.comparisons.iter().map(ComparisonView::from).collect(),
             reason: read.reason,

@@ -7,8 +7,9 @@
 //! says how often pairs like this one are the same company. m, u and the share of true pairs
 //! (λ) are estimated by expectation maximisation over the proposals of the run itself, as
 //! Splink does, starting from the rules' own view (a link is most likely true, a create most
-//! likely not); a run with too few proposals ([`MIN_PAIRS_TO_ESTIMATE`]) gets no probability
-//! rather than a made-up one.
+//! likely not). A run with too few proposals ([`MIN_PAIRS_TO_ESTIMATE`]: a delta, the demo)
+//! gets the fixed default model ([`MatchModel::defaults`]), and says so
+//! ([`ModelSource::Defaults`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -32,7 +33,8 @@ const OWNER: usize = 5;
 /// of its own.
 pub const LEVELS: [&[&str]; 6] = [
     // An exact name says less when other customers of the run have it too: the organization
-    // may be any of theirs.
+    // may be any of theirs. (Placed nowhere, a pair's name is weighed against the rivals'
+    // instead: see `NameRivals`.)
     &[
         "exact_unique",
         "exact_shared_by_2_or_3",
@@ -70,7 +72,8 @@ const MAX_LEVELS: usize = 10;
 /// No m or u goes below this, so no single level decides a pair alone.
 const PROBABILITY_FLOOR: f64 = 1e-3;
 
-/// Fewer proposals than this do not estimate a model, and their pairs get no probability.
+/// Fewer proposals than this do not estimate a model: their pairs get the defaults'
+/// probability ([`MatchModel::defaults`]).
 pub const MIN_PAIRS_TO_ESTIMATE: usize = 500;
 
 const EM_MAX_ITERATIONS: usize = 200;
@@ -82,12 +85,43 @@ const EM_TOLERANCE: f64 = 1e-7;
 pub struct ComparisonVector {
     /// Level + 1; 0 = not compared.
     levels: [u8; 6],
-    /// For a pair nothing places at one site (no address compared, no phone line, VAT number
-    /// or domain of this customer alone) whose name is exactly that of this many customers of
-    /// the run (2 or more, capped at 255): the organization can be at most one of theirs.
-    /// 0 otherwise.
-    name_sharers: u8,
+    /// For a pair nothing places at one site (see [`Self::is_unplaced`]): the other customers
+    /// of the run the organization's name fits as well, by how well (exactly, from 0.95, from
+    /// 0.90: [`NameRivals`]), each capped at 255. All zero otherwise.
+    rivals: [u8; 3],
 }
+
+/// The other customers of the run an organization nothing places at a site could as well be:
+/// those whose name fits the organization's (exactly, from 0.95, from 0.90), and that no
+/// organization of their own (their number in its external-id field, their name at their
+/// address) already accounts for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NameRivals {
+    pub exact: usize,
+    pub from_0_95: usize,
+    pub from_0_90: usize,
+}
+
+impl NameRivals {
+    pub fn total(&self) -> usize {
+        self.exact + self.from_0_95 + self.from_0_90
+    }
+
+    /// Counts a rival by its name score against the organization; below 0.90 it does not
+    /// count (its name's weight is against).
+    pub fn add(&mut self, name_score: f64) {
+        match name_score {
+            s if s >= 0.999 => self.exact += 1,
+            s if s >= 0.95 => self.from_0_95 += 1,
+            s if s >= 0.90 => self.from_0_90 += 1,
+            _ => {}
+        }
+    }
+}
+
+/// The name levels a rival is counted at, in the order of `ComparisonVector::rivals`:
+/// exact_unique, from_0_95, from_0_90.
+const RIVAL_LEVELS: [usize; 3] = [0, 3, 4];
 
 /// What a pair's comparison vector is read from besides its [`Evidence`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,28 +211,48 @@ impl ComparisonVector {
             1
         };
         vector.set(OWNER, Some(owner));
-        // A VAT number or domain this customer alone has identifies the company; a group's
-        // fits all its branches.
-        let identifies = |part: &str, shared: bool| said(part) == Some(true) && !shared;
-        let unplaced = address == Some(9)
-            && said("phone") != Some(true)
-            && !identifies("vat", context.vat_shared)
-            && !identifies("domain", context.domain_shared)
-            && owner != 0;
-        if name <= 2 && context.customers_with_the_name >= 2 && unplaced {
-            // The name agrees exactly; how many customers it fits is the sharing adjustment's
-            // (see `MatchModel::probability`), as Splink adjusts an exact level for how common
-            // its value is.
+        if name <= 2 && vector.is_unplaced() {
+            // Nothing places it: how many customers the exact name fits is the rivals'
+            // adjustment (see `MatchModel::probability`), as Splink adjusts an exact level for
+            // how common its value is.
             vector.set(NAME, Some(0));
-            vector.name_sharers = context.customers_with_the_name.min(255) as u8;
         }
         vector
     }
 
-    /// How many customers of the run the pair's exact name fits when nothing places it at a
-    /// site (2 or more), else none.
+    /// Whether nothing places the pair at one site while its name fits from 0.90 on: no
+    /// address compared, no phone line agreeing, no VAT number or domain of this customer
+    /// alone agreeing, and the organization not carrying this customer's number. Its
+    /// organization may then be any customer's whose name fits it ([`Self::with_rivals`]).
+    pub fn is_unplaced(&self) -> bool {
+        let identifying = |comparison: usize| self.level(comparison) == Some(0);
+        self.level(ADDRESS) == Some(9)
+            && !identifying(PHONE)
+            && !identifying(VAT)
+            && !identifying(DOMAIN)
+            && !identifying(OWNER)
+            && self.level(NAME).is_some_and(|level| level <= 4)
+    }
+
+    /// The vector of an unplaced pair with the run's other customers its organization's name
+    /// fits; a placed pair is returned as it is.
+    pub fn with_rivals(mut self, rivals: NameRivals) -> Self {
+        if self.is_unplaced() {
+            let cap = |count: usize| count.min(255) as u8;
+            self.rivals = [
+                cap(rivals.exact),
+                cap(rivals.from_0_95),
+                cap(rivals.from_0_90),
+            ];
+        }
+        self
+    }
+
+    /// How many customers of the run (this one included) the organization's name fits when
+    /// nothing places the pair at a site (2 or more), else none.
     pub fn name_sharers(&self) -> Option<usize> {
-        (self.name_sharers >= 2).then_some(usize::from(self.name_sharers))
+        let rivals: usize = self.rivals.iter().map(|count| usize::from(*count)).sum();
+        (rivals > 0).then_some(rivals + 1)
     }
 }
 
@@ -258,7 +312,66 @@ pub struct WeightedComparison {
     pub weight: f64,
 }
 
-/// m and u per comparison level, and λ, estimated from one run's proposals.
+/// Where a model's m, u and λ come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelSource {
+    /// Estimated by EM over the run's own proposals.
+    Run,
+    /// The fixed defaults: the run had too few proposals to estimate its own.
+    Defaults,
+}
+
+/// λ of the default model: a small run's proposals are as likely true as not.
+const DEFAULT_LAMBDA: f64 = 0.5;
+
+/// m and u of the default model per comparison level, in the order of [`LEVELS`]: what each
+/// level says among the pairs the rules propose (a customer's best candidate, so most
+/// non-matching pairs already have a similar name), from what the comparisons mean, not from
+/// any one data set. With them the evidence the rules link on (an exact name at the same
+/// address, or with this customer's VAT number, phone or domain) gives 0.9 or more, and a
+/// name below 0.80 with nothing for it 0.05 or less (`the_default_model_*` tests). A run
+/// estimates its own as soon as it has [`MIN_PAIRS_TO_ESTIMATE`] proposals; BENCHMARKS.md
+/// shows how the defaults hold on `bench match`.
+const DEFAULT_M_U: [&[(f64, f64)]; 6] = [
+    // name: an exact name is the usual sign of one company typed twice; a name two or more
+    // customers have is also theirs; one below 0.80 is rarely a company's own spelling.
+    &[
+        (0.60, 0.03),
+        (0.06, 0.02),
+        (0.04, 0.03),
+        (0.15, 0.05),
+        (0.08, 0.07),
+        (0.05, 0.30),
+        (0.02, 0.50),
+    ],
+    // address: the same street and number is a site; another house number, postal code,
+    // street or country is another site; most proposals that are not the company have an
+    // address elsewhere or none.
+    &[
+        (0.70, 0.002),
+        (0.04, 0.005),
+        (0.06, 0.05),
+        (0.03, 0.08),
+        (0.005, 0.20),
+        (0.005, 0.12),
+        (0.005, 0.10),
+        (0.005, 0.05),
+        (0.002, 0.05),
+        (0.148, 0.343),
+    ],
+    // VAT number: the same number is one company, unless a group's branches share it.
+    &[(0.85, 0.01), (0.13, 0.15), (0.02, 0.84)],
+    // phone: one line is one site; a different number is mostly another company.
+    &[(0.90, 0.01), (0.10, 0.99)],
+    // domain: as the VAT number.
+    &[(0.85, 0.005), (0.12, 0.10), (0.03, 0.895)],
+    // owner: the customer's own number in the field is nearly sure; another customer's nearly
+    // excludes it.
+    &[(0.30, 0.001), (0.69, 0.70), (0.01, 0.299)],
+];
+
+/// m and u per comparison level, and λ: estimated from one run's proposals, or the defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchModel {
     lambda: f64,
@@ -270,6 +383,7 @@ pub struct MatchModel {
     prior_weight: f64,
     pairs: usize,
     iterations: usize,
+    source: ModelSource,
 }
 
 impl MatchModel {
@@ -289,7 +403,43 @@ impl MatchModel {
             prior_weight: (lambda / (1.0 - lambda)).log2(),
             pairs: 0,
             iterations: 0,
+            source: ModelSource::Run,
         }
+    }
+
+    /// The fixed default model ([`DEFAULT_M_U`], [`DEFAULT_LAMBDA`]), for a run with too few
+    /// proposals to estimate its own.
+    pub fn defaults() -> Self {
+        let mut m = [[0.0; MAX_LEVELS]; 6];
+        let mut u = [[0.0; MAX_LEVELS]; 6];
+        for (comparison, levels) in DEFAULT_M_U.iter().enumerate() {
+            debug_assert_eq!(levels.len(), LEVELS[comparison].len());
+            for (level, (m_level, u_level)) in levels.iter().enumerate() {
+                m[comparison][level] = *m_level;
+                u[comparison][level] = *u_level;
+            }
+            let count = LEVELS[comparison].len();
+            floor_and_normalize(&mut m[comparison][..count]);
+            floor_and_normalize(&mut u[comparison][..count]);
+        }
+        MatchModel {
+            source: ModelSource::Defaults,
+            ..MatchModel::from_parts(DEFAULT_LAMBDA, m, u)
+        }
+    }
+
+    /// The run's own model when its proposals estimate one ([`Self::estimate`]), else the
+    /// defaults (with how many proposals there were).
+    pub fn estimate_or_defaults(pairs: &ProposedPairs) -> Self {
+        MatchModel::estimate(pairs).unwrap_or_else(|| MatchModel {
+            pairs: pairs.total(),
+            ..MatchModel::defaults()
+        })
+    }
+
+    /// Whether the model was estimated from the run or is the defaults.
+    pub fn source(&self) -> ModelSource {
+        self.source
     }
 
     /// Estimates the model from a run's proposals; `None` when they are too few, or when the
@@ -300,9 +450,10 @@ impl MatchModel {
         if total < MIN_PAIRS_TO_ESTIMATE {
             return None;
         }
-        // Pairs of a name several customers share, placed nowhere, teach nothing about m or u:
-        // nothing in them tells the right customer from the others, so EM could put them in
-        // either class. Their probability is the sharing adjustment of the rest's estimate.
+        // Pairs placed nowhere whose organization's name fits other customers too teach nothing
+        // about m or u: nothing in them tells the right customer from the others, so EM could
+        // put them in either class. Their probability is the rivals' adjustment of the rest's
+        // estimate.
         let vectors: Vec<(ComparisonVector, f64, f64)> = pairs
             .counts
             .iter()
@@ -340,7 +491,8 @@ impl MatchModel {
         self.lambda
     }
 
-    /// How many proposals the model was estimated from, in how many EM iterations.
+    /// How many proposals the run had, and in how many EM iterations the model was estimated
+    /// from them (0 for the defaults).
     pub fn estimated_from(&self) -> (usize, usize) {
         (self.pairs, self.iterations)
     }
@@ -357,15 +509,24 @@ impl MatchModel {
     }
 
     /// The probability that a pair with these comparisons is one company. A pair nothing
-    /// places at a site, whose name `k` customers of the run share, is one of k customers
-    /// proposing the same organization, of whom at most one is right: its probability is the
-    /// one the same evidence would have for a name no other customer has, divided by k.
+    /// places at a site is one of several customers whose name fits the organization, of whom
+    /// at most one is right: its probability is the one the same evidence would have for a
+    /// name no other customer has, times this customer's share of the name's Bayes factors
+    /// (its own and each rival's: 1/k for k customers of one exact name; little for a name
+    /// that fits less well than a rival's).
     pub fn probability(&self, vector: &ComparisonVector) -> f64 {
         let unshared = 1.0 / (1.0 + (-self.match_weight(vector)).exp2());
-        match vector.name_sharers() {
-            Some(customers) => unshared / customers as f64,
-            None => unshared,
+        if vector.name_sharers().is_none() {
+            return unshared;
         }
+        let bayes_factor = |level: usize| self.weights[NAME][level].exp2();
+        let own = vector.level(NAME).map_or(1.0, bayes_factor);
+        let rivals: f64 = RIVAL_LEVELS
+            .iter()
+            .zip(vector.rivals)
+            .map(|(level, count)| f64::from(count) * bayes_factor(*level))
+            .sum();
+        unshared * own / (own + rivals)
     }
 
     /// Each compared level with its weight, heaviest first.
@@ -381,8 +542,8 @@ impl MatchModel {
             })
             .collect();
         if let Some(customers) = vector.name_sharers() {
-            // What dividing the probability by the customers sharing the name weighs, in the
-            // same log2-odds as the other comparisons.
+            // What the rivals' adjustment of the probability weighs, in the same log2-odds as
+            // the other comparisons.
             let log_odds = |probability: f64| (probability / (1.0 - probability)).log2();
             let unshared = 1.0 / (1.0 + (-self.match_weight(vector)).exp2());
             let weight =
@@ -419,6 +580,7 @@ impl MatchModel {
             comparisons.insert(name.to_string(), serde_json::Value::Object(levels));
         }
         serde_json::json!({
+            "estimated_from": self.source,
             "pairs": self.pairs,
             "iterations": self.iterations,
             "lambda": round(self.lambda),

@@ -66,9 +66,14 @@ fn a_name_many_customers_share_and_a_groups_vat_number_are_their_own_levels() {
     assert_eq!(level_name(&vector, NAME), Some("exact_shared_by_4_or_more"));
     assert_eq!(vector.name_sharers(), None);
     // Placed nowhere (a group's VAT number fits all its branches): the name is exact, and the
-    // sharing adjustment counts its five customers.
+    // rivals' adjustment counts the four other customers the organization could be.
     let vector = ComparisonVector::of(&evidence(1.0, &["vat"], &["phone"]), context);
+    assert!(vector.is_unplaced());
     assert_eq!(level_name(&vector, NAME), Some("exact_unique"));
+    let vector = vector.with_rivals(NameRivals {
+        exact: 4,
+        ..NameRivals::default()
+    });
     assert_eq!(vector.name_sharers(), Some(5));
     assert_eq!(level_name(&vector, VAT), Some("same_shared"));
     assert_eq!(level_name(&vector, PHONE), Some("different"));
@@ -208,40 +213,82 @@ fn the_weights_say_which_evidence_is_for_and_which_against() {
 }
 
 #[test]
-fn too_few_proposals_estimate_nothing() {
+fn too_few_proposals_get_the_default_model_and_say_so() {
     let population = known_population(MIN_PAIRS_TO_ESTIMATE - 1);
     let mut pairs = ProposedPairs::default();
     for (vector, _) in &population {
         pairs.add(*vector, RuleView::Reviewed);
     }
     assert_eq!(MatchModel::estimate(&pairs), None);
+    let model = MatchModel::estimate_or_defaults(&pairs);
+    assert_eq!(model.source(), ModelSource::Defaults);
+    assert_eq!(model.estimated_from(), (MIN_PAIRS_TO_ESTIMATE - 1, 0));
+    assert_eq!(model.to_json()["estimated_from"], "defaults");
+    let enough = model_of_known_population();
+    assert_eq!(enough.source(), ModelSource::Run);
+    assert_eq!(enough.to_json()["estimated_from"], "run");
+}
+
+#[test]
+fn the_default_model_has_a_probability_for_every_level() {
+    for (comparison, levels) in DEFAULT_M_U.iter().enumerate() {
+        assert_eq!(
+            levels.len(),
+            LEVELS[comparison].len(),
+            "{}",
+            COMPARISONS[comparison]
+        );
+        let (m, u): (f64, f64) = levels
+            .iter()
+            .fold((0.0, 0.0), |(m, u), level| (m + level.0, u + level.1));
+        assert!(
+            (m - 1.0).abs() < 1e-9 && (u - 1.0).abs() < 1e-9,
+            "{}: {m} {u}",
+            COMPARISONS[comparison]
+        );
+    }
+}
+
+#[test]
+fn the_default_model_is_sure_where_the_rules_link_and_doubtful_where_they_create() {
+    let model = MatchModel::defaults();
+    let probability = |agreed: &[&str], disagreed: &[&str], name_score: f64| {
+        model.probability(&ComparisonVector::of(
+            &evidence(name_score, agreed, disagreed),
+            alone(),
+        ))
+    };
+    let at_the_door = ["postal_code", "city", "street", "house_number"];
+    assert!(probability(&at_the_door, &[], 1.0) > 0.99);
+    assert!(probability(&["postal_code", "city"], &[], 1.0) > 0.9);
+    assert!(probability(&["vat"], &[], 1.0) > 0.99);
+    assert!(probability(&["phone"], &[], 0.96) > 0.95);
+    assert!(probability(&["domain"], &[], 0.91) > 0.95);
+    // Nothing but the name: likely, not sure.
+    let name_only = probability(&[], &[], 1.0);
+    assert!((0.6..0.95).contains(&name_only), "{name_only}");
+    // Against.
+    assert!(probability(&[], &[], 0.7) < 0.05);
+    assert!(probability(&["postal_code", "city"], &["street"], 0.85) < 0.05);
+    assert!(
+        probability(
+            &["postal_code", "city", "street"],
+            &["house_number", "phone"],
+            0.96
+        ) < 0.05
+    );
 }
 
 #[test]
 fn an_unplaced_pair_of_a_name_k_customers_share_is_one_in_k() {
-    let population = known_population(20_000);
-    let mut pairs = ProposedPairs::default();
-    for (vector, is_true) in &population {
-        pairs.add(
-            *vector,
-            if *is_true {
-                RuleView::Linked
-            } else {
-                RuleView::Created
-            },
-        );
-    }
-    let model = MatchModel::estimate(&pairs).expect("enough pairs to estimate");
+    let model = model_of_known_population();
     let name_only = evidence(1.0, &[], &[]);
     let unique = ComparisonVector::of(&name_only, alone());
     assert_eq!(unique.name_sharers(), None);
-    let shared = ComparisonVector::of(
-        &name_only,
-        PairContext {
-            customers_with_the_name: 4,
-            ..alone()
-        },
-    );
+    let shared = unique.with_rivals(NameRivals {
+        exact: 3,
+        ..NameRivals::default()
+    });
     assert_eq!(shared.name_sharers(), Some(4));
     assert_eq!(level_name(&shared, NAME), Some("exact_unique"));
     let ratio = model.probability(&shared) / model.probability(&unique);
@@ -261,6 +308,55 @@ fn an_unplaced_pair_of_a_name_k_customers_share_is_one_in_k() {
             ..alone()
         },
     );
+    assert!(!placed.is_unplaced());
+    let placed = placed.with_rivals(NameRivals {
+        exact: 3,
+        ..NameRivals::default()
+    });
     assert_eq!(placed.name_sharers(), None);
     assert_eq!(level_name(&placed, NAME), Some("exact_shared_by_4_or_more"));
+}
+
+#[test]
+fn a_close_name_is_little_likely_the_organization_of_a_customer_whose_name_it_is_exactly() {
+    let model = model_of_known_population();
+    let close = ComparisonVector::of(&evidence(0.96, &[], &[]), alone());
+    assert_eq!(level_name(&close, NAME), Some("from_0_95"));
+    assert!(close.is_unplaced());
+    let alone_probability = model.probability(&close);
+    // Another customer has exactly the organization's name: the organization is most likely
+    // that customer's.
+    let outdone = close.with_rivals(NameRivals {
+        exact: 1,
+        ..NameRivals::default()
+    });
+    let outdone_probability = model.probability(&outdone);
+    assert!(
+        outdone_probability < alone_probability / 5.0,
+        "{outdone_probability} against {alone_probability} alone"
+    );
+    // Another customer it fits as closely halves it.
+    let tied = close.with_rivals(NameRivals {
+        from_0_95: 1,
+        ..NameRivals::default()
+    });
+    let ratio = model.probability(&tied) / alone_probability;
+    assert!((ratio - 0.5).abs() < 1e-9, "{ratio}");
+}
+
+/// The model EM finds for the known population, started from the truth.
+fn model_of_known_population() -> MatchModel {
+    let population = known_population(20_000);
+    let mut pairs = ProposedPairs::default();
+    for (vector, is_true) in &population {
+        pairs.add(
+            *vector,
+            if *is_true {
+                RuleView::Linked
+            } else {
+                RuleView::Created
+            },
+        );
+    }
+    MatchModel::estimate(&pairs).expect("enough pairs to estimate")
 }

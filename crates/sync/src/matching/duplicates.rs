@@ -6,9 +6,15 @@
 use mlc_canonical::Customer;
 use serde::{Deserialize, Serialize};
 
-use super::index::{same_address_keys, vat_key, MatchSubject, RecordIndex, RecordIndexBuilder};
-use super::organization::{customer_subject, parallel_map, MatchSettings};
-use super::score::{same_name_and_address, score, score_above, Evidence};
+use super::index::{
+    name_key, same_address_keys, vat_key, MatchSubject, RecordIndex, RecordIndexBuilder,
+};
+use super::organization::{customer_subject, parallel_map, MatchSettings, Scratch};
+use super::score::{best_name_similarity, same_name_and_address, score, score_above, Evidence};
+
+/// How many of the run's customers are looked at, at most, for the ones an organization's
+/// name fits (the most shared blocking keys first).
+const CLOSE_NAME_CANDIDATES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EccDuplicate {
@@ -138,6 +144,48 @@ impl RunCustomers {
         positions
             .into_iter()
             .map(|number| self.number(self.index.record(number).id as usize))
+            .collect()
+    }
+
+    /// The customers of the run whose name fits `subject`'s at least `floor` well (the name
+    /// similarity with the word weights `weight`), with that similarity: the ones its fuzzy
+    /// blocking keys find, and every one named exactly `subject` or one of `also_named`
+    /// (normalized names), which a cut among many equally good candidates must not lose.
+    pub fn with_close_name(
+        &self,
+        subject: &MatchSubject,
+        also_named: &[&str],
+        floor: f64,
+        weight: &dyn Fn(&str) -> f64,
+        scratch: &mut Scratch,
+    ) -> Vec<(MatchSubject, f64)> {
+        let mut numbers: Vec<u32> = self
+            .index
+            .candidates(
+                subject,
+                CLOSE_NAME_CANDIDATES,
+                &mut scratch.keys,
+                &mut scratch.found,
+            )
+            .into_iter()
+            .map(|(number, _)| number)
+            .collect();
+        for name in [subject.name.as_str(), subject.alt_name.as_str()]
+            .into_iter()
+            .chain(also_named.iter().copied())
+            .filter(|name| !name.is_empty())
+        {
+            numbers.extend(self.index.postings(name_key(name)));
+        }
+        numbers.sort_unstable();
+        numbers.dedup();
+        numbers
+            .into_iter()
+            .filter_map(|number| {
+                let record = self.index.record(number);
+                let name_score = best_name_similarity(subject, &record, weight);
+                (name_score >= floor).then(|| (record.subject(), name_score))
+            })
             .collect()
     }
 

@@ -14,7 +14,7 @@ mod postings;
 mod run_evidence_tests;
 pub mod score;
 
-pub use calibration::{MatchModel, WeightedComparison};
+pub use calibration::{MatchModel, ModelSource, WeightedComparison};
 pub use duplicates::{find_ecc_duplicates, EccDuplicate, RunCustomers, RunCustomersBuilder};
 pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{

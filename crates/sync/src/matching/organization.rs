@@ -12,7 +12,8 @@ use mlc_canonical::{alpha_output, Customer};
 use serde::{Deserialize, Serialize};
 
 use super::calibration::{
-    ComparisonVector, MatchModel, PairContext, ProposedPairs, RuleView, WeightedComparison,
+    ComparisonVector, MatchModel, ModelSource, NameRivals, PairContext, ProposedPairs, RuleView,
+    WeightedComparison,
 };
 use super::duplicates::RunCustomers;
 use super::index::{
@@ -72,13 +73,23 @@ pub struct MatchEvidence {
     /// The organization's normalized name, for the reviewer.
     pub candidate_name: String,
     /// How likely the pair is one company, by the run's calibrated model
-    /// ([`OrganizationMatcher::calibrate`]); none before it is estimated.
+    /// ([`OrganizationMatcher::calibrate`]) or, before it or for a run too small to estimate
+    /// one, the default model; none in evidence stored before there were models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+    /// Which model gave the probability: the run's own or the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability_from: Option<ModelSource>,
     /// What each comparison weighs for (positive) or against (negative) the pair, by that
     /// model, heaviest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weights: Vec<WeightedComparison>,
+    /// The rules would have asked a reviewer (their score in the middle band, or nothing
+    /// placing the pair at the customer's site), and the run's model linked it instead: its
+    /// probability is at or above the link threshold and nothing speaks against it
+    /// ([`settle_on_probability`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub linked_on_probability: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,7 +280,7 @@ impl OrganizationMatcherBuilder {
         OrganizationMatcher {
             index: index.finish(),
             settings: self.settings,
-            model: None,
+            model: MatchModel::defaults(),
         }
     }
 }
@@ -279,9 +290,9 @@ impl OrganizationMatcherBuilder {
 pub struct OrganizationMatcher {
     index: RecordIndex,
     settings: MatchSettings,
-    /// What the proposed pairs' evidence means on this run's data: none until
+    /// What the proposed pairs' evidence means on this run's data: the defaults until
     /// [`Self::calibrate`] estimates it.
-    model: Option<MatchModel>,
+    model: MatchModel,
 }
 
 impl OrganizationMatcher {
@@ -336,30 +347,30 @@ impl OrganizationMatcher {
         self.index.heap_bytes()
     }
 
-    /// The calibrated model, once estimated.
-    pub fn model(&self) -> Option<&MatchModel> {
-        self.model.as_ref()
+    /// The model the pairs' probabilities come from: the run's, once estimated, or the
+    /// defaults.
+    pub fn model(&self) -> &MatchModel {
+        &self.model
     }
 
     /// Estimates what the evidence of a proposed pair means on this run's data: the rules
     /// decide for up to [`CALIBRATION_SAMPLE`] of the run's customers (spread evenly over it),
-    /// and EM runs over the pairs they propose. From then on every proposed pair carries its
-    /// probability and its weights. Too few customers: no model, and no probability.
-    pub fn calibrate(&mut self, run: &RunCustomers, threads: usize) -> Option<&MatchModel> {
+    /// and EM runs over the pairs they propose. Too few proposals to estimate a model: the
+    /// defaults stay ([`MatchModel::estimate_or_defaults`]).
+    pub fn calibrate(&mut self, run: &RunCustomers, threads: usize) -> &MatchModel {
         let step = run.len().div_ceil(CALIBRATION_SAMPLE).max(1);
         let sample: Vec<usize> = (0..run.len()).step_by(step).collect();
-        self.model = None;
         let proposals = parallel_map(&sample, threads, |position, scratch| {
             let subject = run.subject(*position);
             let outcome = self.decide(&subject, &[], Some(run), scratch);
-            self.proposal(&subject, &outcome, Some(run))
+            self.proposal(&subject, &outcome, Some(run), scratch)
         });
         let mut pairs = ProposedPairs::default();
         for (vector, view) in proposals.into_iter().flatten() {
             pairs.add(vector, view);
         }
-        self.model = MatchModel::estimate(&pairs);
-        self.model.as_ref()
+        self.model = MatchModel::estimate_or_defaults(&pairs);
+        &self.model
     }
 
     /// The comparisons of the pair an outcome proposes (the link, the review candidate or the
@@ -369,13 +380,106 @@ impl OrganizationMatcher {
         subject: &MatchSubject,
         outcome: &MatchOutcome,
         run: Option<&RunCustomers>,
+        scratch: &mut Scratch,
     ) -> Option<(ComparisonVector, RuleView)> {
         let (pair, view) = match outcome {
             MatchOutcome::Link { evidence } => (evidence, RuleView::Linked),
             MatchOutcome::Review { candidate, .. } => (candidate, RuleView::Reviewed),
             MatchOutcome::Create { nearest } => (nearest.as_ref()?, RuleView::Created),
         };
-        Some((comparison_vector(subject, pair, run), view))
+        Some((self.comparison_vector(subject, pair, run, scratch), view))
+    }
+
+    /// A proposed pair's comparisons, with what the run says about the subject's name, VAT
+    /// number and domain (how many customers share them) and, when nothing places the pair at
+    /// a site, which other customers of the run the organization could as well be.
+    fn comparison_vector(
+        &self,
+        subject: &MatchSubject,
+        pair: &MatchEvidence,
+        run: Option<&RunCustomers>,
+        scratch: &mut Scratch,
+    ) -> ComparisonVector {
+        let sharing = |value: &str, key: u32| match run {
+            Some(run) if !value.is_empty() => run.customers_sharing(key).max(1),
+            _ => 1,
+        };
+        let context = PairContext {
+            customers_with_the_name: if pair.details.name_score >= 0.999 {
+                sharing(&subject.name, name_key(&subject.name))
+            } else {
+                1
+            },
+            vat_shared: sharing(&subject.vat, vat_key(&subject.vat)) > 1,
+            domain_shared: sharing(&subject.domain, domain_key(&subject.domain)) > 1,
+            this_customers: pair.rule == MatchRule::ExternalId,
+            another_customers: pair.linked_to.is_some(),
+        };
+        let vector = ComparisonVector::of(&pair.details, context);
+        match run {
+            Some(run) if vector.is_unplaced() => {
+                vector.with_rivals(self.name_rivals(subject, pair.pipedrive_id, run, scratch))
+            }
+            _ => vector,
+        }
+    }
+
+    /// The other customers of the run organization `pipedrive_id` could as well be, when
+    /// nothing places it at `subject`'s site: those whose name fits its name from 0.90 on
+    /// (with the index's word weights, as the pair's own name score), less those an
+    /// organization of their own already accounts for (their number in its external-id field,
+    /// their name at their address).
+    fn name_rivals(
+        &self,
+        subject: &MatchSubject,
+        pipedrive_id: i64,
+        run: &RunCustomers,
+        scratch: &mut Scratch,
+    ) -> NameRivals {
+        let mut rivals = NameRivals::default();
+        let Some(number) = self.index.number_of(pipedrive_id) else {
+            return rivals;
+        };
+        let organization = self.index.record(number).subject();
+        let weight = |word: &str| self.index.word_weight(word);
+        // Every customer of this one's name fits the organization as well as this one does.
+        let this_name = [subject.name.as_str(), subject.alt_name.as_str()];
+        for (customer, name_score) in
+            run.with_close_name(&organization, &this_name, 0.90, &weight, scratch)
+        {
+            let is_this_customer = if subject.customer_number.is_empty() {
+                customer == *subject
+            } else {
+                customer.customer_number == subject.customer_number
+            };
+            if is_this_customer || self.has_own_organization(&customer, pipedrive_id, scratch) {
+                continue;
+            }
+            rivals.add(name_score);
+        }
+        rivals
+    }
+
+    /// Whether an organization other than `other_than` is `customer`'s by the exact rules: its
+    /// external-id field holds the customer's number, or it has the customer's name at its
+    /// address.
+    fn has_own_organization(
+        &self,
+        customer: &MatchSubject,
+        other_than: i64,
+        scratch: &mut Scratch,
+    ) -> bool {
+        let number = customer.customer_number.as_str();
+        let by_number = !number.is_empty()
+            && self.index.postings(customer_key(number)).any(|found| {
+                let record = self.index.record(found);
+                record.customer_number == number && record.id != other_than
+            });
+        by_number
+            || self
+                .same_name_and_address_records(customer, &mut scratch.keys)
+                .into_iter()
+                .any(|found| self.index.record(found).id != other_than)
     }
 
     /// The subject an organization was indexed as (with the customer number it is linked to).
@@ -469,8 +573,8 @@ impl OrganizationMatcher {
     }
 
     /// Matches one subject; `excluded` are organizations a reviewer rejected for it; `run`,
-    /// when known, the run's customers. Once [`Self::calibrate`]d, each pair of the outcome
-    /// carries its probability and weights; the rules alone decide.
+    /// when known, the run's customers. Each pair of the outcome carries its probability and
+    /// weights by the model ([`Self::calibrate`]); the rules alone decide.
     pub fn match_subject(
         &self,
         subject: &MatchSubject,
@@ -479,29 +583,29 @@ impl OrganizationMatcher {
         scratch: &mut Scratch,
     ) -> MatchOutcome {
         let mut outcome = self.decide(subject, excluded, run, scratch);
-        if let Some(model) = &self.model {
-            let weigh = |pair: &mut MatchEvidence| {
-                let vector = comparison_vector(subject, pair, run);
-                pair.probability = Some(model.probability(&vector));
-                pair.weights = model.explain(&vector);
-            };
-            match &mut outcome {
-                MatchOutcome::Link { evidence } => weigh(evidence),
-                MatchOutcome::Review {
-                    candidate, other, ..
-                } => {
-                    weigh(candidate);
-                    if let Some(other) = other {
-                        weigh(other);
-                    }
+        let model = &self.model;
+        let mut weigh = |pair: &mut MatchEvidence| {
+            let vector = self.comparison_vector(subject, pair, run, scratch);
+            pair.probability = Some(model.probability(&vector));
+            pair.probability_from = Some(model.source());
+            pair.weights = model.explain(&vector);
+        };
+        match &mut outcome {
+            MatchOutcome::Link { evidence } => weigh(evidence),
+            MatchOutcome::Review {
+                candidate, other, ..
+            } => {
+                weigh(candidate);
+                if let Some(other) = other {
+                    weigh(other);
                 }
-                MatchOutcome::Create {
-                    nearest: Some(nearest),
-                } => weigh(nearest),
-                MatchOutcome::Create { nearest: None } => {}
             }
+            MatchOutcome::Create {
+                nearest: Some(nearest),
+            } => weigh(nearest),
+            MatchOutcome::Create { nearest: None } => {}
         }
-        outcome
+        settle_on_probability(outcome, self.settings, model.source())
     }
 
     /// The rules' decision for one subject (see [`Self::match_subject`]).
@@ -677,36 +781,53 @@ impl OrganizationMatcher {
     }
 }
 
+/// Where the rules only doubt, the probability decides: a review the rules asked for because
+/// the score is in the middle band or nothing places the pair at the customer's site
+/// ([`ReviewReason::MiddleBand`]) is a link when the run's own model (never the defaults: a
+/// small run's rivals are too few to tell) gives the pair at least the link threshold and
+/// nothing in its evidence is against it (no part disagrees, the organization carries no other
+/// customer's number). A contradiction, an ambiguity or another customer's organization stays
+/// a review whatever the probability.
+fn settle_on_probability(
+    outcome: MatchOutcome,
+    settings: MatchSettings,
+    source: ModelSource,
+) -> MatchOutcome {
+    let MatchOutcome::Review {
+        reason: ReviewReason::MiddleBand,
+        candidate,
+        other: None,
+    } = outcome
+    else {
+        return outcome;
+    };
+    let sure = candidate
+        .probability
+        .is_some_and(|probability| probability >= settings.link_threshold);
+    if source != ModelSource::Run
+        || !sure
+        || !candidate.details.disagreed.is_empty()
+        || candidate.linked_to.is_some()
+    {
+        return MatchOutcome::Review {
+            reason: ReviewReason::MiddleBand,
+            candidate,
+            other: None,
+        };
+    }
+    MatchOutcome::Link {
+        evidence: MatchEvidence {
+            linked_on_probability: true,
+            ..candidate
+        },
+    }
+}
+
 /// Reusable buffers of one matching thread.
 #[derive(Debug, Default)]
 pub struct Scratch {
     pub(crate) keys: Vec<u32>,
     pub(crate) found: Vec<u64>,
-}
-
-/// A proposed pair's comparisons, with what the run says about the subject's name, VAT number
-/// and domain (how many customers share them).
-fn comparison_vector(
-    subject: &MatchSubject,
-    pair: &MatchEvidence,
-    run: Option<&RunCustomers>,
-) -> ComparisonVector {
-    let sharing = |value: &str, key: u32| match run {
-        Some(run) if !value.is_empty() => run.customers_sharing(key).max(1),
-        _ => 1,
-    };
-    let context = PairContext {
-        customers_with_the_name: if pair.details.name_score >= 0.999 {
-            sharing(&subject.name, name_key(&subject.name))
-        } else {
-            1
-        },
-        vat_shared: sharing(&subject.vat, vat_key(&subject.vat)) > 1,
-        domain_shared: sharing(&subject.domain, domain_key(&subject.domain)) > 1,
-        this_customers: pair.rule == MatchRule::ExternalId,
-        another_customers: pair.linked_to.is_some(),
-    };
-    ComparisonVector::of(&pair.details, context)
 }
 
 fn evidence(
@@ -725,7 +846,9 @@ fn evidence(
         linked_to,
         candidate_name: record.name.to_string(),
         probability: None,
+        probability_from: None,
         weights: Vec::new(),
+        linked_on_probability: false,
     }
 }
 
@@ -1386,5 +1509,84 @@ mod tests {
                 "{n}: {outcome:?}"
             );
         }
+    }
+
+    /// A review the rules would ask for, its candidate with `probability` and `disagreed`.
+    fn doubted(reason: ReviewReason, probability: f64, disagreed: &[&str]) -> MatchOutcome {
+        MatchOutcome::Review {
+            reason,
+            candidate: MatchEvidence {
+                pipedrive_id: 7,
+                rule: MatchRule::NameAndAddress,
+                score: 0.85,
+                details: Evidence {
+                    name_score: 1.0,
+                    agreed: vec!["name".into()],
+                    disagreed: disagreed.iter().map(|part| part.to_string()).collect(),
+                    ..Default::default()
+                },
+                linked_to: None,
+                candidate_name: "maschinenbau mueller".into(),
+                probability: Some(probability),
+                probability_from: Some(ModelSource::Run),
+                weights: Vec::new(),
+                linked_on_probability: false,
+            },
+            other: None,
+        }
+    }
+
+    #[test]
+    fn a_doubt_of_the_rules_the_runs_model_is_sure_about_is_a_link_that_says_so() {
+        let outcome = settle_on_probability(
+            doubted(ReviewReason::MiddleBand, 0.97, &[]),
+            settings(),
+            ModelSource::Run,
+        );
+        let MatchOutcome::Link { evidence } = outcome else {
+            panic!("expected a link, got {outcome:?}");
+        };
+        assert!(evidence.linked_on_probability);
+        assert_eq!(
+            MatchOutcome::Link { evidence }.evidence_json()["evidence"]["linked_on_probability"],
+            true
+        );
+    }
+
+    #[test]
+    fn the_probability_never_overrules_a_contradiction_another_customer_or_the_defaults() {
+        let stays_a_review = |outcome: MatchOutcome, source: ModelSource| {
+            let settled = settle_on_probability(outcome.clone(), settings(), source);
+            assert_eq!(settled, outcome);
+        };
+        // Below the link threshold.
+        stays_a_review(
+            doubted(ReviewReason::MiddleBand, 0.89, &[]),
+            ModelSource::Run,
+        );
+        // A part against it.
+        stays_a_review(
+            doubted(ReviewReason::MiddleBand, 0.99, &["postal_code"]),
+            ModelSource::Run,
+        );
+        // Not the rules' doubt but a conflict.
+        for reason in [
+            ReviewReason::LinkedToAnotherCustomer,
+            ReviewReason::Ambiguous,
+            ReviewReason::VatNameMismatch,
+        ] {
+            stays_a_review(doubted(reason, 0.99, &[]), ModelSource::Run);
+        }
+        // The organization carries another customer's number.
+        let mut linked = doubted(ReviewReason::MiddleBand, 0.99, &[]);
+        if let MatchOutcome::Review { candidate, .. } = &mut linked {
+            candidate.linked_to = Some("815".into());
+        }
+        stays_a_review(linked, ModelSource::Run);
+        // A small run's default model never decides.
+        stays_a_review(
+            doubted(ReviewReason::MiddleBand, 0.99, &[]),
+            ModelSource::Defaults,
+        );
     }
 }

@@ -3,12 +3,13 @@
 
 use serde_json::json;
 
+use super::calibration::ModelSource;
 use super::duplicates::{RunCustomers, RunCustomersBuilder};
 use super::organization::{
     MatchOutcome, MatchSettings, OrganizationEvidenceFields, OrganizationMatcher, ReviewReason,
 };
 use crate::existing::{ExistingOrganization, PipedriveAddress};
-use crate::testing::customer;
+use crate::testing::{customer, other_customer};
 use mlc_canonical::Customer;
 
 const VAT_KEY: &str = "vat-key";
@@ -194,5 +195,66 @@ fn another_vat_number_or_a_different_house_number_on_the_same_street_counts_agai
     assert!(
         matches!(outcome, MatchOutcome::Create { .. }),
         "{outcome:?}"
+    );
+}
+
+#[test]
+fn a_name_only_organization_is_weighed_against_the_customers_of_the_run_whose_name_fits_it() {
+    let typed = ExistingOrganization {
+        id: 43,
+        name: "Schmitz Maschinenbau".into(),
+        ..Default::default()
+    };
+    let matcher = matcher(&[typed]);
+    let schmidt = other_customer(
+        5001,
+        "Schmidt Maschinenbau GmbH",
+        "Ring",
+        "1",
+        "50667",
+        "Köln",
+    );
+    let schmitz = other_customer(
+        5002,
+        "Schmitz Maschinenbau AG",
+        "Allee",
+        "2",
+        "40210",
+        "Düsseldorf",
+    );
+    let probability = |customer: &Customer, run: &RunCustomers| {
+        let outcome = matcher.match_customer_in_run(customer, &[], run);
+        let pair = match &outcome {
+            MatchOutcome::Link { evidence } => evidence,
+            MatchOutcome::Review { candidate, .. } => candidate,
+            MatchOutcome::Create { nearest } => nearest.as_ref().expect("a nearest organization"),
+        };
+        assert_eq!(pair.pipedrive_id, 43, "{outcome:?}");
+        assert_eq!(
+            pair.probability_from,
+            Some(ModelSource::Defaults),
+            "a run too small for its own model"
+        );
+        pair.probability.expect("every pair carries a probability")
+    };
+    let alone = probability(&schmidt, &run_of(std::slice::from_ref(&schmidt)));
+    let both = run_of(&[schmidt.clone(), schmitz.clone()]);
+    let beside_the_namesake = probability(&schmidt, &both);
+    // Another customer has exactly the organization's name: it is most likely that one's.
+    assert!(
+        beside_the_namesake < alone / 5.0,
+        "{beside_the_namesake} beside Schmitz, {alone} alone"
+    );
+    let the_namesake = probability(&schmitz, &both);
+    assert!(the_namesake > 5.0 * beside_the_namesake, "{the_namesake}");
+    // Two customers of one name halve it.
+    let mut branch = schmitz.clone();
+    branch.customer_number = mlc_canonical::CustomerNumber::from_internal("0000005003");
+    branch.customer_number_display = mlc_canonical::DisplayNumber::new("5003");
+    let shared = probability(&schmitz, &run_of(&[schmitz.clone(), branch]));
+    let unique = probability(&schmitz, &run_of(std::slice::from_ref(&schmitz)));
+    assert!(
+        (shared - unique / 2.0).abs() < 1e-9,
+        "{shared} shared, {unique} unique"
     );
 }

@@ -299,7 +299,7 @@ fn only_words_added(subject: &MatchSubject, record: &IndexedRecord<'_>) -> bool 
 }
 
 /// The name similarity over both umlaut spellings of each side, the best of them.
-fn best_name_similarity(
+pub fn best_name_similarity(
     subject: &MatchSubject,
     record: &IndexedRecord<'_>,
     weight: &dyn Fn(&str) -> f64,

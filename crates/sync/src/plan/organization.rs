@@ -363,10 +363,16 @@ impl<'p, 'a> Planner<'p, 'a> {
                     };
                     return planned;
                 }
-                let reason = format!(
-                    "matched by {:?} (score {:.2})",
-                    evidence.rule, evidence.score
-                );
+                let reason = match evidence.probability {
+                    Some(probability) if evidence.linked_on_probability => format!(
+                        "matched by {:?} (score {:.2}; linked on its probability {probability:.2}, where the rules alone would have asked for a review)",
+                        evidence.rule, evidence.score
+                    ),
+                    _ => format!(
+                        "matched by {:?} (score {:.2})",
+                        evidence.rule, evidence.score
+                    ),
+                };
                 let evidence_json = planned.evidence.take().unwrap_or(Value::Null);
                 self.link_organization(
                     planned,

@@ -53,6 +53,12 @@ pub struct ReviewEvidence {
     /// The ECC key the proposed record already carries or is linked to, when the matcher said
     /// so (`linked_to`): accepting the pair would take it from that record.
     pub linked_to: Option<String>,
+    /// How likely the pair is one company by the matcher's calibrated model (`probability`,
+    /// or `match_probability`), when it gave one.
+    pub probability: Option<f64>,
+    /// Which model gave it (`probability_from`): "run" (estimated from the run's own
+    /// proposals) or "defaults" (a run too small to estimate one).
+    pub probability_from: Option<String>,
 }
 
 /// Keys that name a comparison in a comparison object.
@@ -65,12 +71,14 @@ const WEIGHT_KEYS: [&str; 5] = [
     "bits",
     "log2_bayes_factor",
 ];
-/// Objects inside the evidence that describe the proposed candidate (not a runner-up).
-const CANDIDATE_KEYS: [&str; 3] = ["candidate", "best", "match"];
+/// Objects inside the evidence that describe the proposed candidate (not a runner-up); a link
+/// the planner turned into a review (the organization taken by another customer of the run)
+/// keeps its pair under `evidence`.
+const CANDIDATE_KEYS: [&str; 4] = ["candidate", "best", "match", "evidence"];
 /// Objects that map comparison names to weights or comparison objects.
 const MAP_KEYS: [&str; 3] = ["comparisons", "weights", "features"];
 /// Scalars that are bookkeeping, never evidence.
-const BOOKKEEPING: [&str; 9] = [
+const BOOKKEEPING: [&str; 11] = [
     "decision",
     "reason",
     "rule",
@@ -80,6 +88,8 @@ const BOOKKEEPING: [&str; 9] = [
     "person_ids",
     "total_weight",
     "match_probability",
+    "probability",
+    "probability_from",
 ];
 
 impl ReviewEvidence {
@@ -94,6 +104,8 @@ impl ReviewEvidence {
             rule: None,
             comparisons: Vec::new(),
             linked_to: None,
+            probability: None,
+            probability_from: None,
         };
         let candidates: Vec<&Map<String, Value>> = CANDIDATE_KEYS
             .iter()
@@ -107,6 +119,20 @@ impl ReviewEvidence {
             .chain(std::iter::once(&root))
             .find_map(|object| text(object.get("rule")))
             .map(|rule| words(&rule));
+        let probability_of = |object: &&Map<String, Value>| {
+            ["probability", "match_probability"]
+                .iter()
+                .find_map(|key| object.get(*key).and_then(Value::as_f64))
+                .map(|probability| (probability, text(object.get("probability_from"))))
+        };
+        if let Some((probability, from)) = candidates
+            .iter()
+            .chain(std::iter::once(&root))
+            .find_map(probability_of)
+        {
+            read.probability = Some(probability);
+            read.probability_from = from;
+        }
         let is_person_pair = root.contains_key("person_ids");
         if is_person_pair {
             if let Some(rule) = &read.rule {
@@ -441,6 +467,37 @@ mod tests {
             !read.comparisons.iter().any(|c| c.name == "country"),
             "the runner-up's evidence is not the candidate's"
         );
+    }
+
+    #[test]
+    fn the_candidates_calibrated_probability_is_read_with_the_model_it_came_from() {
+        let stored = json!({
+            "decision": "review", "reason": "middle_band",
+            "candidate": {"pipedrive_id": 17, "score": 0.84, "probability": 0.127,
+                          "probability_from": "defaults",
+                          "weights": [{"comparison": "name", "level": "from_0_95", "weight": 1.58}]},
+            "other": {"pipedrive_id": 18, "probability": 0.9}
+        });
+        let read = ReviewEvidence::read(&stored);
+        assert_eq!(read.probability, Some(0.127));
+        assert_eq!(read.probability_from.as_deref(), Some("defaults"));
+        assert!(
+            !read
+                .comparisons
+                .iter()
+                .any(|c| c.name.contains("probability")),
+            "the probability is the verdict, not a piece of evidence: {:?}",
+            read.comparisons
+        );
+        let before_models = json!({"decision": "review", "candidate": {"score": 0.8}});
+        assert_eq!(ReviewEvidence::read(&before_models).probability, None);
+        // A link the planner held back for review keeps its pair under `evidence`.
+        let held_back = json!({"decision": "link", "evidence": {"pipedrive_id": 2,
+            "agreed": ["name", "street"], "disagreed": [], "probability": 0.998,
+            "probability_from": "defaults"}});
+        let read = ReviewEvidence::read(&held_back);
+        assert_eq!(read.probability, Some(0.998));
+        assert_eq!(names(&read, Direction::For), ["name", "street"]);
     }
 
     #[test]

@@ -49,6 +49,8 @@ struct Tally {
     review_reasons: BTreeMap<String, usize>,
     /// Links by the rule that made them.
     link_rules: BTreeMap<String, usize>,
+    /// Links the probability made where the rules would have reviewed.
+    linked_on_probability: usize,
     /// Scored pairs (the fuzzy rule's link, review candidate or nearest organization) by score
     /// band (0.7, 0.8, 0.9: the band from there to 0.1 above): how many, and how many of them
     /// are the customer's true organization. What a score means is the second over the first.
@@ -56,6 +58,10 @@ struct Tally {
     /// Proposed pairs of every rule (link, review candidate, nearest) by tenth of their
     /// calibrated probability: how many, how many true, and their probabilities summed.
     calibration: [(usize, usize, f64); 10],
+    /// Reviews by tenth of their candidate's probability: how many, how many of them have the
+    /// candidate as their true organization, and how many have a true organization at all
+    /// (those a create instead of the review would duplicate).
+    reviews_by_probability: [(usize, usize, usize); 10],
     /// Links whose calibrated probability is below the link threshold, and creates whose
     /// nearest organization is at or above the review threshold: where the rules overrule
     /// the score.
@@ -89,6 +95,12 @@ impl Tally {
             band.0 += 1;
             band.1 += usize::from(truth == Some(pair.pipedrive_id));
             band.2 += probability;
+            if let MatchOutcome::Review { .. } = outcome {
+                let band = &mut self.reviews_by_probability[((probability * 10.0) as usize).min(9)];
+                band.0 += 1;
+                band.1 += usize::from(truth == Some(pair.pipedrive_id));
+                band.2 += usize::from(truth.is_some());
+            }
             let settings = settings();
             match outcome {
                 MatchOutcome::Link { .. } if probability < settings.link_threshold => {
@@ -111,6 +123,7 @@ impl Tally {
         }
         match outcome {
             MatchOutcome::Link { evidence } => {
+                self.linked_on_probability += usize::from(evidence.linked_on_probability);
                 let rule = serde_json::to_value(evidence.rule).unwrap_or_default();
                 *self
                     .link_rules
@@ -217,9 +230,7 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
 
     // What the evidence means on this run's data: EM over a sample's proposed pairs.
     let started = Instant::now();
-    let model = matcher
-        .calibrate(&run, threads)
-        .map_or(Value::Null, |model| model.to_json());
+    let model = matcher.calibrate(&run, threads).to_json();
     let calibrate_secs = started.elapsed().as_secs_f64();
 
     let mut tally = Tally::default();
@@ -273,6 +284,8 @@ pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: us
         "ecc_duplicates_planted": duplicates_planted,
         "ecc_duplicates_found": duplicates_found,
         "calibration": calibration_table(&tally.calibration),
+        "reviews_by_probability": reviews_table(&tally.reviews_by_probability),
+        "linked_on_probability": tally.linked_on_probability,
         "links_below_link_threshold": tally.links_below_link_threshold,
         "creates_above_review_threshold": tally.creates_above_review_threshold,
         "calibration_model": model,
@@ -309,6 +322,26 @@ fn calibration_table(bands: &[(usize, usize, f64); 10]) -> Value {
                 "pairs": pairs,
                 "true_share": round(*true_pairs as f64 / *pairs as f64),
                 "mean_probability": round(probability_sum / *pairs as f64),
+            })
+        })
+        .collect();
+    Value::Array(rows)
+}
+
+/// The reviews per tenth of their candidate's probability: what deciding them on the
+/// probability would do (linking a band links its `candidate_true` right and the rest wrong;
+/// creating for a band duplicates its `with_organization`).
+fn reviews_table(bands: &[(usize, usize, usize); 10]) -> Value {
+    let rows: Vec<Value> = bands
+        .iter()
+        .enumerate()
+        .filter(|(_, (reviews, _, _))| *reviews > 0)
+        .map(|(tenth, (reviews, candidate_true, with_organization))| {
+            json!({
+                "band": format!("{:.1}-{:.1}", tenth as f64 / 10.0, (tenth + 1) as f64 / 10.0),
+                "reviews": reviews,
+                "candidate_true": candidate_true,
+                "with_organization": with_organization,
             })
         })
         .collect();

@@ -58,7 +58,15 @@ pub async fn list(
         .iter()
         .map(|pair| pair_json(pair, decisions.get(&pair.item.id), args.wide))
         .collect();
-    let mut columns = vec!["id", "customer", "record", "score", "group", "evidence"];
+    let mut columns = vec![
+        "id",
+        "customer",
+        "record",
+        "score",
+        "probability",
+        "group",
+        "evidence",
+    ];
     if args.wide {
         columns.push("reason");
     }
@@ -67,6 +75,13 @@ pub async fn list(
     }
     let width = if args.wide { usize::MAX } else { 60 };
     print_rows_cut(args.format, &columns, &rows, width).map_err(CliError::failed)?;
+    let from_defaults = rows
+        .iter()
+        .any(|row| row["probability_from"].as_str() == Some("defaults"));
+    if args.format == HistoryFormat::Table && from_defaults {
+        println!("probability: how likely the pair is one company. Some are by the default model");
+        println!("(their run had too few pairs to estimate its own): see `--format json`.");
+    }
     if args.format == HistoryFormat::Table && ranked.iter().any(|pair| pair.group.len() > 1) {
         println!("group: the pending pairs proposing the same Pipedrive record. Settle one with");
         println!("`review accept --group ID` (pair ID gets it, the others are rejected)");
@@ -97,6 +112,8 @@ fn pair_json(pair: &RankedPair, decision: Option<&ReviewDecisionRecord>, wide: b
         "pipedrive_id": item.pipedrive_id,
         "record": record(item.kind, item.pipedrive_id),
         "score": (item.score * 1000.0).round() / 1000.0,
+        "probability": evidence.probability.map(|probability| (probability * 100.0).round() / 100.0),
+        "probability_from": evidence.probability_from,
         "status": item.status.as_str(),
         "group": group,
         "group_pairs": pair.group,

@@ -249,6 +249,17 @@ fn evidence_fields(evidence: &Value) -> Vec<(String, String)> {
     if let Some(score) = candidate["score"].as_f64() {
         fields.push(("score".to_string(), format!("{score:.3}")));
     }
+    let read = ReviewEvidence::read(evidence);
+    if let Some(probability) = read.probability {
+        let model = match read.probability_from.as_deref() {
+            Some("defaults") => " (default model: the run was too small to estimate its own)",
+            _ => "",
+        };
+        fields.push((
+            "probability".to_string(),
+            format!("{probability:.2}{model}"),
+        ));
+    }
     fields
 }
 
