@@ -468,6 +468,16 @@ impl RecordIndexBuilder {
         if links.is_empty() {
             return;
         }
+        let by_id = self.ids_in_order();
+        for (id, customer_number) in links {
+            if let Ok(position) = by_id.binary_search_by_key(id, |(known, _)| *known) {
+                self.set_customer_number(by_id[position].1, customer_number);
+            }
+        }
+    }
+
+    /// (id, record number) of every record, sorted by id.
+    fn ids_in_order(&self) -> Vec<(i64, u32)> {
         let mut by_id: Vec<(i64, u32)> = self
             .entries
             .iter()
@@ -475,11 +485,7 @@ impl RecordIndexBuilder {
             .map(|(number, entry)| (entry.id, number as u32))
             .collect();
         by_id.sort_unstable();
-        for (id, customer_number) in links {
-            if let Ok(position) = by_id.binary_search_by_key(id, |(known, _)| *known) {
-                self.set_customer_number(by_id[position].1, customer_number);
-            }
-        }
+        by_id
     }
 
     fn set_customer_number(&mut self, number: u32, customer_number: &str) {
@@ -519,16 +525,11 @@ impl RecordIndexBuilder {
             .iter()
             .enumerate()
             .all(|(number, entry)| entry.id == number as i64);
-        let mut by_id: Vec<(i64, u32)> = Vec::new();
-        if !numbered_by_id {
-            by_id = self
-                .entries
-                .iter()
-                .enumerate()
-                .map(|(number, entry)| (entry.id, number as u32))
-                .collect();
-            by_id.sort_unstable();
-        }
+        let by_id = if numbered_by_id {
+            Vec::new()
+        } else {
+            self.ids_in_order()
+        };
         self.word_counts.shrink_to_fit();
         RecordIndex {
             entries: self.entries,
