@@ -178,19 +178,7 @@ fn em_finds_probabilities_that_mean_what_they_say() {
 
 #[test]
 fn the_weights_say_which_evidence_is_for_and_which_against() {
-    let population = known_population(20_000);
-    let mut pairs = ProposedPairs::default();
-    for (vector, is_true) in &population {
-        pairs.add(
-            *vector,
-            if *is_true {
-                RuleView::Linked
-            } else {
-                RuleView::Created
-            },
-        );
-    }
-    let model = MatchModel::estimate(&pairs).expect("enough pairs to estimate");
+    let model = model_of_known_population();
     let mut vector = ComparisonVector::default();
     vector.set(NAME, Some(0));
     vector.set(ADDRESS, Some(5));
