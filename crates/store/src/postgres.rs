@@ -389,6 +389,9 @@ impl StateStore for PostgresStore {
         for keys in ecc_keys.chunks(crate::KEYS_PER_QUERY) {
             let sql = sql::links_of_keys(keys.len());
             let mut query = sqlx::query_as::<_, LinkRow>(&sql)
+                // Not kept prepared: each count of keys is a statement of its own, and a
+                // thousand-key statement holds tens of kilobytes (20 MB over the pool).
+                .persistent(false)
                 .bind(connection)
                 .bind(kind.as_str());
             for key in keys {
@@ -463,6 +466,9 @@ impl StateStore for PostgresStore {
         for keys in ecc_keys.chunks(crate::KEYS_PER_QUERY) {
             let sql = sql::record_states_of_keys(keys.len());
             let mut query = sqlx::query_as::<_, RecordStateRow>(&sql)
+                // Not kept prepared: each count of keys is a statement of its own, and a
+                // thousand-key statement holds tens of kilobytes (20 MB over the pool).
+                .persistent(false)
                 .bind(connection)
                 .bind(kind.as_str());
             for key in keys {

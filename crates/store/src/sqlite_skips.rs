@@ -93,7 +93,8 @@ async fn seen_again(
          last_run_id = excluded.last_run_id"
     );
     let seen_at = super::sqlite::timestamp(now);
-    let mut query = sqlx::query(&sql);
+    // Not kept prepared: a statement per count of rows, each tens of kilobytes.
+    let mut query = sqlx::query(&sql).persistent(false);
     for outcome in skips {
         query = query
             .bind(&batch.connection)
@@ -134,6 +135,7 @@ async fn full_copies<'o>(
                           AND content_hash <> '' GROUP BY ecc_key)"
         );
         let mut query = sqlx::query_as::<_, (String, i64, String, String, String)>(&sql)
+            .persistent(false)
             .bind(connection_name)
             .bind(kind.as_str());
         for key in &keys {
@@ -195,7 +197,8 @@ async fn insert_narrow(
          (id, run_id, full_copy_id, content_hash, pipedrive_id, outcome_id, read_at, recorded_at) \
          VALUES {rows}"
     );
-    let mut query = sqlx::query(&sql);
+    // Not kept prepared: a statement per count of rows, each tens of kilobytes.
+    let mut query = sqlx::query(&sql).persistent(false);
     for (position, ((skip, outcome), outcome_id)) in narrow.iter().zip(&texts).enumerate() {
         let event = &outcome.audit;
         query = query
