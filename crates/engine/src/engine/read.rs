@@ -5,7 +5,7 @@
 //! and whether any record needs the Pipedrive index. The second pass plans and writes the
 //! spilled customers batch by batch.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use futures::stream::BoxStream;
@@ -27,6 +27,42 @@ fn key_hash(key: &str) -> u64 {
     hasher.finish()
 }
 
+/// Keys seen, as their hashes in a vector sorted once the read is done: 8 bytes a key, where a
+/// hash set takes about twice that, and three times while it grows (a million customers and
+/// 1.6 million contacts: 21 MB rather than 40 to 60).
+#[derive(Default)]
+struct SeenKeys {
+    hashes: Vec<u64>,
+    sorted: bool,
+}
+
+impl SeenKeys {
+    fn insert(&mut self, key: &str) {
+        self.hashes.push(key_hash(key));
+        self.sorted = false;
+    }
+
+    /// Sorted and without repeats, for `contains` to search.
+    fn seal(&mut self) {
+        if !self.sorted {
+            self.hashes.sort_unstable();
+            self.hashes.dedup();
+            self.hashes.shrink_to_fit();
+            self.sorted = true;
+        }
+    }
+
+    /// Whether `key` was seen (searched in order once sealed, scanned before).
+    fn contains(&self, key: &str) -> bool {
+        let hash = key_hash(key);
+        if self.sorted {
+            self.hashes.binary_search(&hash).is_ok()
+        } else {
+            self.hashes.contains(&hash)
+        }
+    }
+}
+
 pub(super) struct RunRead {
     pub(super) customers: Spill<ExtractedCustomer>,
     pub(super) rejected: Vec<DataProblem>,
@@ -34,9 +70,9 @@ pub(super) struct RunRead {
     /// Some record of the run cannot be decided without the Pipedrive index.
     pub(super) needs_index: bool,
     run_customers: RunCustomersBuilder,
-    customers_read: HashSet<u64>,
+    customers_read: SeenKeys,
     /// Contacts read (under whichever customer).
-    contacts_read: HashSet<u64>,
+    contacts_read: SeenKeys,
     /// Customers due again (failed, or a review decided) not read yet, in number order.
     due: VecDeque<String>,
 }
@@ -49,8 +85,8 @@ impl RunRead {
             cursor_after: None,
             needs_index: false,
             run_customers: RunCustomersBuilder::with_capacity(0),
-            customers_read: HashSet::new(),
-            contacts_read: HashSet::new(),
+            customers_read: SeenKeys::default(),
+            contacts_read: SeenKeys::default(),
             due: due.into(),
         })
     }
@@ -67,9 +103,9 @@ impl RunRead {
             self.customers.push(record)?;
             self.run_customers.add(customer);
             self.customers_read
-                .insert(key_hash(customer.customer_number.as_str()));
+                .insert(customer.customer_number.as_str());
             for contact in &customer.contacts {
-                self.contacts_read.insert(key_hash(&contact.contact_number));
+                self.contacts_read.insert(&contact.contact_number);
             }
         }
         self.rejected.extend(batch.rejected.iter().cloned());
@@ -82,8 +118,9 @@ impl RunRead {
     /// The customers due again that the read did not bring (read them, then `add` them).
     pub(super) fn due_not_read(&mut self) -> Vec<String> {
         let due = std::mem::take(&mut self.due);
+        self.customers_read.seal();
         due.into_iter()
-            .filter(|number| !self.customers_read.contains(&key_hash(number)))
+            .filter(|number| !self.customers_read.contains(number))
             .collect()
     }
 
@@ -100,10 +137,12 @@ impl RunRead {
             cursor_after,
             needs_index,
             run_customers,
-            customers_read,
-            contacts_read,
+            mut customers_read,
+            mut contacts_read,
             ..
         } = self;
+        customers_read.seal();
+        contacts_read.seal();
         // A page of links at a time: in a delta nearly every linked contact is unread, and
         // only those of the customers read are kept.
         let mut missing_contacts = MissingContacts::default();
@@ -116,7 +155,7 @@ impl RunRead {
             after = Some(last.ecc_key.clone());
             let not_read: Vec<Link> = page
                 .into_iter()
-                .filter(|link| !contacts_read.contains(&key_hash(&link.ecc_key)))
+                .filter(|link| !contacts_read.contains(&link.ecc_key))
                 .collect();
             let keys: Vec<String> = not_read.iter().map(|link| link.ecc_key.clone()).collect();
             let states = store
@@ -124,7 +163,7 @@ impl RunRead {
                 .await?;
             let unread = KnownRecords::from_store(not_read, states, Vec::new());
             missing_contacts.merge(MissingContacts::of_unread(&unread, &keys, |customer| {
-                customers_read.contains(&key_hash(customer))
+                customers_read.contains(customer)
             }));
         }
         Ok((

@@ -103,16 +103,41 @@ impl<T: DeserializeOwned> SpillBatches<T> {
     }
 }
 
-/// Records written once, looked up by id; only the ids and where they are stay in memory.
+/// Records written once, looked up by id. Each is a line `id<TAB>json`; in memory stays one
+/// place per block of [`BLOCK`] records written in ascending id order (the list endpoints page
+/// by id, so nearly all are), and the exact place of each record written out of order. A
+/// lookup reads its block (a few kilobytes) and parses the one line it wants.
 pub(super) struct SpillById<T> {
     what: &'static str,
     writer: Option<BufWriter<File>>,
     reader: Mutex<Option<File>>,
     written: u64,
-    /// (id, offset, length), sorted by id once writing is done.
-    places: Vec<(i64, u64, u32)>,
+    /// (first id, offset) of each block of records written in ascending id order.
+    blocks: Vec<(i64, u64)>,
+    /// Records in the block being written.
+    in_block: usize,
+    /// The last id written in ascending order.
+    last_id: Option<i64>,
+    /// (id, offset, length) of the records written out of order; sorted by id once writing is
+    /// done, later copies first.
+    out_of_order: Vec<(i64, u64, u32)>,
+    /// Records written in ascending order.
+    in_order: usize,
     _records: PhantomData<fn() -> T>,
 }
+
+/// The JSON of the line `id<TAB>json` for `id` among `lines`.
+fn line_of(lines: &[u8], id: i64) -> Option<&[u8]> {
+    let wanted = id.to_string();
+    lines.split(|byte| *byte == b'\n').find_map(|line| {
+        let tab = line.iter().position(|byte| *byte == b'\t')?;
+        (line[..tab] == *wanted.as_bytes()).then(|| &line[tab + 1..])
+    })
+}
+
+/// Records per block of a [`SpillById`]: 16 keeps a million records' places in 1 MB and a
+/// lookup's read in a few kilobytes.
+const BLOCK: usize = 16;
 
 impl<T: Serialize + DeserializeOwned> SpillById<T> {
     pub(super) fn new(what: &'static str) -> Result<Self, SyncError> {
@@ -122,7 +147,11 @@ impl<T: Serialize + DeserializeOwned> SpillById<T> {
             writer: Some(BufWriter::with_capacity(1 << 16, file)),
             reader: Mutex::new(None),
             written: 0,
-            places: Vec::new(),
+            blocks: Vec::new(),
+            in_block: 0,
+            last_id: None,
+            out_of_order: Vec::new(),
+            in_order: 0,
             _records: PhantomData,
         })
     }
@@ -131,14 +160,30 @@ impl<T: Serialize + DeserializeOwned> SpillById<T> {
         let Some(writer) = self.writer.as_mut() else {
             return Err(spill_error(self.what, "written after it was finished"));
         };
-        let bytes = serde_json::to_vec(record).map_err(|error| spill_error(self.what, error))?;
+        let mut line = format!("{id}\t").into_bytes();
+        serde_json::to_writer(&mut line, record).map_err(|error| spill_error(self.what, error))?;
+        line.push(b'\n');
         writer
-            .write_all(&bytes)
+            .write_all(&line)
             .map_err(|error| spill_error(self.what, error))?;
-        let length = u32::try_from(bytes.len())
-            .map_err(|_| spill_error(self.what, format!("record {id} over 4 GiB")))?;
-        self.places.push((id, self.written, length));
-        self.written += bytes.len() as u64;
+        let offset = self.written;
+        self.written += line.len() as u64;
+        let in_order = self.last_id.is_none_or(|last| id > last);
+        if !in_order {
+            // A record moved between pages while they were read, or came twice: its place is
+            // kept exactly, and a later copy wins.
+            let length = u32::try_from(line.len())
+                .map_err(|_| spill_error(self.what, format!("record {id} over 4 GiB")))?;
+            self.out_of_order.push((id, offset, length));
+            return Ok(());
+        }
+        if self.in_block == 0 || self.in_block == BLOCK {
+            self.blocks.push((id, offset));
+            self.in_block = 0;
+        }
+        self.in_block += 1;
+        self.in_order += 1;
+        self.last_id = Some(id);
         Ok(())
     }
 
@@ -150,46 +195,87 @@ impl<T: Serialize + DeserializeOwned> SpillById<T> {
                 .map_err(|error| spill_error(self.what, error.error()))?;
             *self.reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
         }
-        self.places
-            .sort_unstable_by_key(|(id, offset, _)| (*id, *offset));
-        // The list endpoints page by id, so an id seen twice (a record moved between pages
-        // while they were read) keeps its later copy.
-        self.places.reverse();
-        self.places.dedup_by_key(|(id, _, _)| *id);
-        self.places.reverse();
-        self.places.shrink_to_fit();
+        // Later copies first, so the search below finds the last one written.
+        self.out_of_order
+            .sort_unstable_by_key(|(id, offset, _)| (*id, std::cmp::Reverse(*offset)));
+        self.out_of_order.dedup_by_key(|(id, _, _)| *id);
+        self.out_of_order.shrink_to_fit();
+        self.blocks.shrink_to_fit();
         Ok(())
     }
 
+    /// Records written, a record written twice counted once.
     pub(super) fn len(&self) -> usize {
-        self.places.len()
+        let also_in_order = self
+            .out_of_order
+            .iter()
+            .filter(|(id, _, _)| self.read_in_order(*id).is_some())
+            .count();
+        self.in_order + self.out_of_order.len() - also_in_order
     }
 
     /// Bytes held in memory (the records themselves are on disk).
     pub(super) fn heap_bytes(&self) -> usize {
-        self.places.capacity() * std::mem::size_of::<(i64, u64, u32)>()
+        self.blocks.capacity() * std::mem::size_of::<(i64, u64)>()
+            + self.out_of_order.capacity() * std::mem::size_of::<(i64, u64, u32)>()
+    }
+
+    /// Where the block that would hold `id` among the records written in order is: its
+    /// offset and length.
+    fn in_order_place(&self, id: i64) -> Option<(u64, u64)> {
+        let after = self.blocks.partition_point(|(first, _)| *first <= id);
+        let block = after.checked_sub(1)?;
+        let start = self.blocks[block].1;
+        let end = self
+            .blocks
+            .get(after)
+            .map_or(self.written, |(_, offset)| *offset);
+        let last = self.last_id?;
+        (id <= last).then_some((start, end - start))
+    }
+
+    /// The JSON of `id` among the records written in order, read from its block.
+    fn read_in_order(&self, id: i64) -> Option<Vec<u8>> {
+        let (offset, length) = self.in_order_place(id)?;
+        let block = self.read_logged(id, offset, length)?;
+        line_of(&block, id).map(<[u8]>::to_vec)
+    }
+
+    /// `length` bytes at `offset`; `None` (logged) when they cannot be read.
+    fn read_logged(&self, id: i64, offset: u64, length: u64) -> Option<Vec<u8>> {
+        let mut bytes = vec![0u8; length as usize];
+        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let read = match reader.as_mut() {
+            Some(file) => file
+                .seek(SeekFrom::Start(offset))
+                .and_then(|_| file.read_exact(&mut bytes)),
+            None => Err(std::io::Error::other("read before it was finished")),
+        };
+        match read {
+            Ok(()) => Some(bytes),
+            Err(error) => {
+                tracing::error!(what = self.what, id, %error, "cannot read back a spilled record");
+                None
+            }
+        }
     }
 
     /// The record with this id; `None` when it was not written, or cannot be read back (the
     /// error is logged: the planner then treats it as not in Pipedrive's list, which sends the
     /// executor to fetch it by id).
     pub(super) fn get(&self, id: i64) -> Option<T> {
-        let position = self
-            .places
+        let json = match self
+            .out_of_order
             .binary_search_by_key(&id, |(known, _, _)| *known)
-            .ok()?;
-        let (_, offset, length) = self.places[position];
-        let mut bytes = vec![0u8; length as usize];
-        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let file = reader.as_mut()?;
-        let read = file
-            .seek(SeekFrom::Start(offset))
-            .and_then(|_| file.read_exact(&mut bytes));
-        if let Err(error) = read {
-            tracing::error!(what = self.what, id, %error, "cannot read back a spilled record");
-            return None;
-        }
-        match serde_json::from_slice(&bytes) {
+        {
+            Ok(position) => {
+                let (_, offset, length) = self.out_of_order[position];
+                let line = self.read_logged(id, offset, u64::from(length))?;
+                line_of(&line, id)?.to_vec()
+            }
+            Err(_) => self.read_in_order(id)?,
+        };
+        match serde_json::from_slice(&json) {
             Ok(record) => Some(record),
             Err(error) => {
                 tracing::error!(what = self.what, id, %error, "cannot parse a spilled record");
@@ -235,5 +321,49 @@ mod tests {
         assert_eq!(spill.get(10).as_deref(), Some("ten"));
         assert_eq!(spill.get(30).as_deref(), Some("thirty again"));
         assert_eq!(spill.get(20), None);
+    }
+
+    #[test]
+    fn records_written_in_id_order_are_found_across_blocks_and_gaps_are_not() {
+        let mut spill: SpillById<String> = SpillById::new("test").unwrap();
+        let ids: Vec<i64> = (0..(BLOCK as i64 * 5 + 3)).map(|n| n * 3 + 1).collect();
+        for id in &ids {
+            spill
+                .push(*id, &format!("record {id}\twith a tab\nand a line"))
+                .unwrap();
+        }
+        spill.finish().unwrap();
+        assert_eq!(spill.len(), ids.len());
+        for id in &ids {
+            assert_eq!(
+                spill.get(*id),
+                Some(format!("record {id}\twith a tab\nand a line"))
+            );
+            assert_eq!(spill.get(id + 1), None, "{}", id + 1);
+        }
+        assert_eq!(spill.get(0), None);
+        assert_eq!(spill.get(i64::MAX), None);
+        assert!(spill.heap_bytes() <= 6 * 16, "{}", spill.heap_bytes());
+    }
+
+    #[test]
+    fn records_out_of_order_are_found_and_the_last_copy_wins() {
+        let mut spill: SpillById<i64> = SpillById::new("test").unwrap();
+        for id in 100..140 {
+            spill.push(id, &id).unwrap();
+        }
+        // A record that moved back a page, one seen again, and one older than every other.
+        spill.push(120, &-120).unwrap();
+        spill.push(150, &150).unwrap();
+        spill.push(150, &-150).unwrap();
+        spill.push(5, &5).unwrap();
+        spill.push(120, &-1200).unwrap();
+        spill.finish().unwrap();
+        assert_eq!(spill.len(), 42);
+        assert_eq!(spill.get(120), Some(-1200));
+        assert_eq!(spill.get(150), Some(-150));
+        assert_eq!(spill.get(5), Some(5));
+        assert_eq!(spill.get(121), Some(121));
+        assert_eq!(spill.get(141), None);
     }
 }
