@@ -377,6 +377,11 @@ impl std::hash::Hasher for KeyHasher {
 
 type KeyMap<V> = std::collections::HashMap<u32, V, std::hash::BuildHasherDefault<KeyHasher>>;
 
+/// Whether each record's id is above the one before it.
+fn ids_ascend(entries: &[Entry]) -> bool {
+    entries.windows(2).all(|pair| pair[0].id < pair[1].id)
+}
+
 /// Collects records, then freezes them into a `RecordIndex`.
 #[derive(Default)]
 pub struct RecordIndexBuilder {
@@ -468,6 +473,14 @@ impl RecordIndexBuilder {
         if links.is_empty() {
             return;
         }
+        if ids_ascend(&self.entries) {
+            for (id, customer_number) in links {
+                if let Ok(number) = self.entries.binary_search_by_key(id, |entry| entry.id) {
+                    self.set_customer_number(number as u32, customer_number);
+                }
+            }
+            return;
+        }
         let by_id = self.ids_in_order();
         for (id, customer_number) in links {
             if let Ok(position) = by_id.binary_search_by_key(id, |(known, _)| *known) {
@@ -518,14 +531,10 @@ impl RecordIndexBuilder {
     pub fn finish(mut self) -> RecordIndex {
         self.arena.shrink_to_fit();
         self.entries.shrink_to_fit();
-        // Records numbered by their ids (the customers of a run, by position) need no
-        // directory from id to number.
-        let numbered_by_id = self
-            .entries
-            .iter()
-            .enumerate()
-            .all(|(number, entry)| entry.id == number as i64);
-        let by_id = if numbered_by_id {
+        // Records added in the order of their ids (the customers of a run by position, the
+        // organizations as the list endpoint pages them) are searched as they are: no
+        // directory from id to number (16 bytes a record).
+        let by_id = if ids_ascend(&self.entries) {
             Vec::new()
         } else {
             self.ids_in_order()
@@ -547,7 +556,7 @@ pub struct RecordIndex {
     entries: Vec<Entry>,
     arena: String,
     postings: Postings,
-    /// (id, record number), sorted; empty when every record's number is its id.
+    /// (id, record number), sorted; empty when the records' ids ascend with their numbers.
     by_id: Vec<(i64, u32)>,
     word_counts: KeyMap<u32>,
 }
@@ -592,9 +601,11 @@ impl RecordIndex {
     /// The record number of an id, if the index holds it.
     pub fn number_of(&self, id: i64) -> Option<u32> {
         if self.by_id.is_empty() {
-            return u32::try_from(id)
+            return self
+                .entries
+                .binary_search_by_key(&id, |entry| entry.id)
                 .ok()
-                .filter(|number| (*number as usize) < self.entries.len());
+                .map(|number| number as u32);
         }
         self.by_id
             .binary_search_by(|(known, _)| known.cmp(&id))
@@ -682,5 +693,50 @@ impl RecordIndex {
             + self.postings.heap_bytes()
             + self.by_id.capacity() * std::mem::size_of::<(i64, u32)>()
             + self.word_counts.capacity() * 16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(name: &str) -> MatchSubject {
+        MatchSubject::from_parts(name, "Hauptstr.", "1", "10115", "Berlin", "DE", None, None)
+    }
+
+    /// Ids in the order added, searched with and without a directory from id to number, with
+    /// one record's customer number set by a link.
+    fn index_of(ids: &[i64]) -> RecordIndex {
+        let mut builder = RecordIndexBuilder::with_capacity(ids.len());
+        for id in ids {
+            builder.add(*id, &subject(&format!("Firma {id}")));
+        }
+        builder.apply_links(&[(ids[1], "4711".to_string())]);
+        builder.finish()
+    }
+
+    #[test]
+    fn records_are_found_by_id_whether_their_ids_ascend_or_not() {
+        for ids in [vec![3i64, 8, 20, 21, 400], vec![20, 3, 400, 8, 21]] {
+            let index = index_of(&ids);
+            assert_eq!(index.by_id.is_empty(), ids.windows(2).all(|w| w[0] < w[1]));
+            for id in &ids {
+                let number = index.number_of(*id).expect("an added id");
+                assert_eq!(index.record(number).id, *id);
+                assert_eq!(
+                    index.record(number).name,
+                    subject(&format!("Firma {id}")).name
+                );
+            }
+            for missing in [0, 4, 22, 401] {
+                assert_eq!(index.number_of(missing), None, "{ids:?} {missing}");
+            }
+            let linked = index.number_of(ids[1]).unwrap();
+            assert_eq!(index.record(linked).customer_number, "4711");
+            assert_eq!(
+                index.postings(customer_key("4711")).collect::<Vec<_>>(),
+                vec![linked]
+            );
+        }
     }
 }

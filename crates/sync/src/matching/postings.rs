@@ -62,7 +62,7 @@ impl PostingsBuilder {
             at -= 1;
             low_keys[at] = low_of((entry >> 32) as u32);
             numbers[at] = entry as u32;
-            if entries.len() % RELEASE_STEP == 0 {
+            if entries.len().is_multiple_of(RELEASE_STEP) {
                 entries.shrink_to_fit();
             }
         }
