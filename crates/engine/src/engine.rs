@@ -9,6 +9,7 @@ mod phases;
 mod read;
 mod refusals;
 mod retention;
+mod run_customers;
 mod spill;
 mod stopped;
 
@@ -46,12 +47,12 @@ use execute::PendingCommit;
 use index::{IndexKeys, IndexLoading, PipedriveIndex};
 use known::{BatchKeys, DuplicatesKnown};
 use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
-use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomersBuilder};
+use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomers, RunCustomersBuilder};
 use mlc_sync::plan::run::{held_back, pause_after_run, run_ending, RunStop};
 use mlc_sync::plan::{
-    plan_batch, CustomerRecord, DriftCheck, KnownRecords, MissingContacts, Operation,
-    OrganizationRef, PipedriveView, Plan, PlanEntry, PlanInputs, PlanMemory, PlanSettings,
-    WholeRun,
+    may_need_matcher, plan_batch, CustomerRecord, DriftCheck, KnownRecords, MissingContacts,
+    Operation, OrganizationRef, PipedriveView, Plan, PlanEntry, PlanInputs, PlanMemory,
+    PlanSettings, WholeRun,
 };
 use phases::{Phase, PhaseClock};
 use read::{RunRead, WholeRunSummary};
@@ -124,6 +125,9 @@ pub struct RunSummary {
     /// Dirty records kept out, with why.
     pub rejected: Vec<DataProblem>,
     pub ecc_duplicates: usize,
+    /// The ECC duplicates were taken from the store: an earlier run that read every customer
+    /// searched the same customers (numbers and match subjects alike) with the same thresholds.
+    pub ecc_duplicates_kept: bool,
     /// Only for a dry run: what would have been done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
@@ -202,6 +206,9 @@ struct BatchPlanning<'a> {
     index: Option<&'a PipedriveIndex>,
     ecc_duplicates: &'a [EccDuplicate],
     whole_run: &'a WholeRunSummary,
+    /// What the planner is given for the run's customers while they are not indexed: only the
+    /// matcher consults them, and it is built after them.
+    no_run_customers: &'a RunCustomers,
 }
 
 /// What one run shares between its concurrent writes.
@@ -485,8 +492,20 @@ impl SyncEngine {
         run.phases.since(Phase::ReadFinish, finish_started);
         self.record_rejected(run, &read.rejected, counts).await?;
         let duplicates_started = std::time::Instant::now();
-        let ecc_duplicates = whole_run.customers.duplicates(match_settings, 2);
+        let (ecc_duplicates, duplicates_kept) = run_customers::ecc_duplicates(
+            self.store.as_ref(),
+            connection,
+            &whole_run.customers,
+            match_settings,
+            reads_every_customer,
+        )
+        .await?;
         run.phases.since(Phase::EccDuplicates, duplicates_started);
+        tracing::debug!(
+            duplicates = ecc_duplicates.len(),
+            from_the_store = duplicates_kept,
+            "ECC duplicates"
+        );
         let mut index_tokens = 0;
         let index = match index_loading {
             Some(loading) => {
@@ -514,20 +533,6 @@ impl SyncEngine {
             }
             None => None,
         };
-        let mut index = index;
-        if let Some(index) = index.as_mut() {
-            // What a proposed pair's evidence means on this run's data: its probability and
-            // weights go with every decision into the audit, the review queue and the dry run.
-            let calibrate_started = std::time::Instant::now();
-            let model = index.matcher.calibrate(&whole_run.customers, 0);
-            tracing::debug!(
-                source = ?model.source(),
-                estimated = ?model.estimated_from(),
-                secs = calibrate_started.elapsed().as_secs_f64(),
-                "match calibration"
-            );
-        }
-
         let mut summary = RunSummary {
             run_id: run.run_id,
             status: RunStatus::Ok,
@@ -539,6 +544,7 @@ impl SyncEngine {
             phase_secs: Default::default(),
             rejected: read.rejected.clone(),
             ecc_duplicates: ecc_duplicates.len(),
+            ecc_duplicates_kept: duplicates_kept,
             plan: None,
             alert: None,
             error: None,
@@ -551,6 +557,7 @@ impl SyncEngine {
             index: index.as_ref(),
             ecc_duplicates: &ecc_duplicates,
             whole_run: &whole_run,
+            no_run_customers: &RunCustomersBuilder::with_capacity(0).finish(),
         };
         let duplicates_known =
             DuplicatesKnown::read(self.store.as_ref(), connection, &ecc_duplicates).await?;
@@ -591,6 +598,8 @@ impl SyncEngine {
                 run.phases.add(Phase::StoreReads, secs);
                 let known = read?.known(planning.reviews, &duplicates_known);
                 upcoming = read_ahead(batches.next_batch()?);
+                self.matcher_if_needed(&planning, &known, &batch, &run.phases)
+                    .await?;
                 let planning_started = std::time::Instant::now();
                 let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
                 run.phases.since(Phase::Planning, planning_started);
@@ -701,6 +710,31 @@ impl SyncEngine {
             .collect()
     }
 
+    /// The organizations' matcher, built (with the run's customers indexed) before the first
+    /// batch that has a customer to match; a run that loaded no index matches nothing.
+    async fn matcher_if_needed(
+        &self,
+        planning: &BatchPlanning<'_>,
+        known: &KnownRecords,
+        batch: &[ExtractedCustomer],
+        phases: &PhaseClock,
+    ) -> Result<(), SyncError> {
+        let Some(index) = planning.index else {
+            return Ok(());
+        };
+        let to_match = batch
+            .iter()
+            .any(|record| may_need_matcher(&record.customer, known));
+        if index.matcher().is_some() || !to_match {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let customers = planning.whole_run.customers.get().await?;
+        index.matcher_for(customers).await?;
+        phases.since(Phase::Matcher, started);
+        Ok(())
+    }
+
     /// The plan of one batch of the records read, with the index of what Pipedrive holds when
     /// the run loaded it. A field-map fault ends the run here, before the batch's writes.
     fn plan_batch(
@@ -718,13 +752,17 @@ impl SyncEngine {
                 settings: &planning.settings,
                 known,
                 pipedrive: planning.index.map(|index| PipedriveView {
-                    matcher: &index.matcher,
+                    matcher: index.matcher(),
                     existing: index,
                 }),
                 ecc_duplicates: planning.ecc_duplicates,
                 now: Utc::now(),
                 whole_run: Some(WholeRun {
-                    customers: &planning.whole_run.customers,
+                    customers: planning
+                        .whole_run
+                        .customers
+                        .built()
+                        .unwrap_or(planning.no_run_customers),
                     missing_contacts: &planning.whole_run.missing_contacts,
                 }),
             },

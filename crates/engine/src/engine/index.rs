@@ -1,9 +1,13 @@
 //! The index of what Pipedrive holds, read page by page from the list endpoints (500 a page)
-//! and kept compact: the matcher's normalized names and keys in memory, the records themselves
-//! in a spill file the planner reads back by id, and the persons of each organization as id
-//! pairs, with the store's person links by Pipedrive id. A million organizations fit in well
-//! under 300 MB. A run that reads every customer loads it in the background while ECC is read
+//! and kept compact: the records themselves in a spill file the planner reads back by id, and
+//! the persons of each organization as id pairs, with the store's person links by Pipedrive
+//! id. A run that reads every customer loads it in the background while ECC is read
 //! ([`IndexLoading`]): it does not depend on ECC, and ECC is the bound of such a run.
+//!
+//! The organizations' matcher (normalized names and keys in memory, about 190 bytes an
+//! organization) is built from the spill only when a batch has a customer to match
+//! ([`PipedriveIndex::matcher_for`]): a full reconciliation whose customers are all linked
+//! compares each with its own organization by id and never needs it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +15,10 @@ use std::time::Instant;
 use mlc_pipedrive::{ListQuery, PipedriveClient};
 use mlc_store::{EntityKind, StateStore};
 use mlc_sync::existing::{ExistingLookup, ExistingOrganization, ExistingPerson};
-use mlc_sync::matching::{MatchSettings, OrganizationEvidenceFields, OrganizationMatcher};
+use mlc_sync::matching::{
+    MatchSettings, OrganizationEvidenceFields, OrganizationMatcher, RunCustomers,
+};
+use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use super::known::{for_each_link, LinkedPersons};
@@ -20,7 +27,9 @@ use super::SyncError;
 use crate::convert::{existing_organization, existing_person};
 
 pub(super) struct PipedriveIndex {
-    pub(super) matcher: OrganizationMatcher,
+    /// Built the first time a batch has a customer to match.
+    matcher: OnceCell<OrganizationMatcher>,
+    keys: IndexKeys,
     organizations: SpillById<ExistingOrganization>,
     persons: SpillById<ExistingPerson>,
     /// (organization id, person id), sorted.
@@ -96,7 +105,6 @@ impl PipedriveIndex {
         client: &PipedriveClient,
         keys: IndexKeys,
     ) -> Result<PipedriveIndex, SyncError> {
-        let mut matcher = OrganizationMatcher::builder(keys.settings, keys.fields, 0);
         let mut organizations = SpillById::new("the organization index")?;
         let query = ListQuery::default();
         let mut cursor: Option<String> = None;
@@ -106,7 +114,6 @@ impl PipedriveIndex {
                 .await?;
             for organization in page.items.iter().filter(|found| !found.is_deleted) {
                 let existing = existing_organization(organization);
-                matcher.add_organization(&existing);
                 organizations.push(existing.id, &existing)?;
             }
             match page.next_cursor {
@@ -115,16 +122,6 @@ impl PipedriveIndex {
             }
         }
         organizations.finish()?;
-        for_each_link(
-            keys.store.as_ref(),
-            &keys.connection,
-            EntityKind::Organization,
-            |link| {
-                matcher.add_link(&link.ecc_key, link.pipedrive_id);
-                Ok(())
-            },
-        )
-        .await?;
         let mut persons = SpillById::new("the person index")?;
         let mut persons_by_organization = Vec::new();
         let mut cursor: Option<String> = None;
@@ -146,12 +143,14 @@ impl PipedriveIndex {
         persons_by_organization.sort_unstable();
         persons_by_organization.dedup();
         persons_by_organization.shrink_to_fit();
+        let linked_persons = LinkedPersons::load(keys.store.as_ref(), &keys.connection).await?;
         let index = PipedriveIndex {
-            matcher: matcher.finish(),
+            matcher: OnceCell::new(),
+            keys,
             organizations,
             persons,
             persons_by_organization,
-            linked_persons: LinkedPersons::load(keys.store.as_ref(), &keys.connection).await?,
+            linked_persons,
         };
         tracing::debug!(
             organizations = index.organizations.len(),
@@ -162,9 +161,62 @@ impl PipedriveIndex {
         Ok(index)
     }
 
+    /// The organizations' matcher, if a batch needed it.
+    pub(super) fn matcher(&self) -> Option<&OrganizationMatcher> {
+        self.matcher.get()
+    }
+
+    /// The organizations' matcher, built the first time: the organizations read back from the
+    /// spill in the order the pages brought them, the store's links (those this run wrote so
+    /// far included), and the calibration on the run's customers (what a proposed pair's
+    /// evidence means on this data goes with every decision into the audit, the review queue
+    /// and the dry run).
+    pub(super) async fn matcher_for(
+        &self,
+        customers: &RunCustomers,
+    ) -> Result<&OrganizationMatcher, SyncError> {
+        self.matcher
+            .get_or_try_init(|| async {
+                let keys = &self.keys;
+                let mut matcher = OrganizationMatcher::builder(
+                    keys.settings,
+                    keys.fields.clone(),
+                    self.organizations.len(),
+                );
+                self.organizations.for_each_written(|_, existing| {
+                    matcher.add_organization(&existing);
+                    Ok(())
+                })?;
+                for_each_link(
+                    keys.store.as_ref(),
+                    &keys.connection,
+                    EntityKind::Organization,
+                    |link| {
+                        matcher.add_link(&link.ecc_key, link.pipedrive_id);
+                        Ok(())
+                    },
+                )
+                .await?;
+                let mut matcher = matcher.finish();
+                let calibrated = Instant::now();
+                let model = matcher.calibrate(customers, 0);
+                tracing::debug!(
+                    source = ?model.source(),
+                    estimated = ?model.estimated_from(),
+                    secs = calibrated.elapsed().as_secs_f64(),
+                    held_bytes = matcher.heap_bytes(),
+                    "organization matcher built and calibrated"
+                );
+                Ok(matcher)
+            })
+            .await
+    }
+
     /// Bytes held in memory.
     pub(super) fn heap_bytes(&self) -> usize {
-        self.matcher.heap_bytes()
+        self.matcher
+            .get()
+            .map_or(0, OrganizationMatcher::heap_bytes)
             + self.organizations.heap_bytes()
             + self.persons.heap_bytes()
             + self.persons_by_organization.capacity() * 16

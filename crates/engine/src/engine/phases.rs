@@ -22,8 +22,12 @@ pub(super) enum Phase {
     IndexRead,
     /// Waiting for the index once the ECC read is done (zero when it was ready first).
     IndexWait,
-    /// The duplicates inside ECC, among every customer read.
+    /// The duplicates inside ECC, among every customer read (nothing to do when the same
+    /// customers were checked before).
     EccDuplicates,
+    /// The run's customers indexed and the organizations' matcher built and calibrated, once a
+    /// batch has a customer to match (never in a run whose customers are all linked).
+    Matcher,
     /// The second pass's reads of each batch's links and states (each read while the batch
     /// before it is planned and carried out).
     StoreReads,
@@ -49,6 +53,7 @@ impl Phase {
             Phase::IndexRead => "index_read",
             Phase::IndexWait => "index_wait",
             Phase::EccDuplicates => "ecc_duplicates",
+            Phase::Matcher => "matcher",
             Phase::StoreReads => "store_reads",
             Phase::StoreWait => "store_wait",
             Phase::Planning => "planning",

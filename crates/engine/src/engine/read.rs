@@ -1,9 +1,9 @@
 //! The first pass of a run: ECC read batch by batch into a spill file, keeping only what the
-//! rules over the whole run need, compact: every customer's match subject (ECC duplicates, an
-//! organization with exactly one customer's name and address), which contacts and which
-//! customers were read (contacts deleted in ECC), the records due again that were not read yet,
-//! and whether any record needs the Pipedrive index. The second pass plans and writes the
-//! spilled customers batch by batch.
+//! rules over the whole run need, compact: every customer's match subject, in a spill of its
+//! own (ECC duplicates, an organization with exactly one customer's name and address; see
+//! [`super::run_customers`]), which contacts and which customers were read (contacts deleted
+//! in ECC), the records due again that were not read yet, and whether any record needs the
+//! Pipedrive index. The second pass plans and writes the spilled customers batch by batch.
 
 use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -12,10 +12,10 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractBatch, ExtractedCustomer};
 use mlc_store::{EntityKind, Link, StateStore};
-use mlc_sync::matching::{RunCustomers, RunCustomersBuilder};
 use mlc_sync::plan::{KnownRecords, MissingContacts};
 
 use super::known::LINK_PAGE;
+use super::run_customers::{LazyRunCustomers, RunCustomersWriter};
 use super::spill::Spill;
 use super::SyncError;
 
@@ -69,7 +69,7 @@ pub(super) struct RunRead {
     pub(super) cursor_after: Option<DeltaCursor>,
     /// Some record of the run cannot be decided without the Pipedrive index.
     pub(super) needs_index: bool,
-    run_customers: RunCustomersBuilder,
+    run_customers: RunCustomersWriter,
     customers_read: SeenKeys,
     /// Contacts read (under whichever customer).
     contacts_read: SeenKeys,
@@ -84,7 +84,7 @@ impl RunRead {
             rejected: Vec::new(),
             cursor_after: None,
             needs_index: false,
-            run_customers: RunCustomersBuilder::with_capacity(0),
+            run_customers: RunCustomersWriter::new()?,
             customers_read: SeenKeys::default(),
             contacts_read: SeenKeys::default(),
             due: due.into(),
@@ -101,7 +101,7 @@ impl RunRead {
         for record in &batch.records {
             let customer = &record.customer;
             self.customers.push(record)?;
-            self.run_customers.add(customer);
+            self.run_customers.add(customer)?;
             self.customers_read
                 .insert(customer.customer_number.as_str());
             for contact in &customer.contacts {
@@ -230,6 +230,6 @@ pub(super) struct ReadCustomers {
 
 /// What the planner needs to know about the whole run while it plans one batch.
 pub(super) struct WholeRunSummary {
-    pub(super) customers: RunCustomers,
+    pub(super) customers: LazyRunCustomers,
     pub(super) missing_contacts: MissingContacts,
 }

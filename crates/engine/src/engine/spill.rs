@@ -50,6 +50,16 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
         Ok(())
     }
 
+    /// A record its caller serialized already: one line of `T`'s JSON, without the newline.
+    pub(super) fn push_json(&mut self, json: &[u8]) -> Result<(), SyncError> {
+        self.writer
+            .write_all(json)
+            .and_then(|()| self.writer.write_all(b"\n"))
+            .map_err(|error| spill_error(self.what, error))?;
+        self.count += 1;
+        Ok(())
+    }
+
     pub(super) fn len(&self) -> usize {
         self.count
     }
@@ -202,6 +212,41 @@ impl<T: Serialize + DeserializeOwned> SpillById<T> {
         self.out_of_order.shrink_to_fit();
         self.blocks.shrink_to_fit();
         Ok(())
+    }
+
+    /// Every line written, in the order written (a record written twice comes twice), each
+    /// as its id and record.
+    pub(super) fn for_each_written(
+        &self,
+        mut each: impl FnMut(i64, T) -> Result<(), SyncError>,
+    ) -> Result<(), SyncError> {
+        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(file) = reader.as_mut() else {
+            return Err(spill_error(self.what, "read before it was finished"));
+        };
+        file.seek(SeekFrom::Start(0))
+            .map_err(|error| spill_error(self.what, error))?;
+        let mut lines = BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = lines
+                .read_line(&mut line)
+                .map_err(|error| spill_error(self.what, error))?;
+            if read == 0 {
+                return Ok(());
+            }
+            let parsed = line.trim_end().split_once('\t').and_then(|(id, json)| {
+                Some((
+                    id.parse::<i64>().ok()?,
+                    serde_json::from_str::<T>(json).ok()?,
+                ))
+            });
+            let Some((id, record)) = parsed else {
+                return Err(spill_error(self.what, "a line that is no record"));
+            };
+            each(id, record)?;
+        }
     }
 
     /// Records written, a record written twice counted once.
@@ -359,6 +404,16 @@ mod tests {
         spill.push(5, &5).unwrap();
         spill.push(120, &-1200).unwrap();
         spill.finish().unwrap();
+        let mut written = Vec::new();
+        spill
+            .for_each_written(|id, record| {
+                written.push((id, record));
+                Ok(())
+            })
+            .unwrap();
+        let mut expected: Vec<(i64, i64)> = (100..140).map(|id| (id, id)).collect();
+        expected.extend([(120, -120), (150, 150), (150, -150), (5, 5), (120, -1200)]);
+        assert_eq!(written, expected);
         assert_eq!(spill.len(), 42);
         assert_eq!(spill.get(120), Some(-1200));
         assert_eq!(spill.get(150), Some(-150));

@@ -33,6 +33,7 @@ impl RunSummary {
             phase_secs: Default::default(),
             rejected: Vec::new(),
             ecc_duplicates: 0,
+            ecc_duplicates_kept: false,
             plan: None,
             alert: None,
             error: Some(SHUTDOWN_REASON.to_string()),

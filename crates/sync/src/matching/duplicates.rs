@@ -41,6 +41,24 @@ pub fn find_ecc_duplicates(
     builder.finish().duplicates(settings, threads)
 }
 
+/// What the rules over a whole run know of one customer: its number (internal form) and its
+/// match subject. A run writes these aside as it reads ECC, and builds [`RunCustomers`] from
+/// them only when a rule asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunCustomer {
+    pub number: String,
+    pub subject: MatchSubject,
+}
+
+impl RunCustomer {
+    pub fn of(customer: &Customer) -> Self {
+        RunCustomer {
+            number: customer.customer_number.to_string(),
+            subject: customer_subject(customer),
+        }
+    }
+}
+
 /// Collects the customers of a run as they are read, one batch at a time.
 pub struct RunCustomersBuilder {
     index: RecordIndexBuilder,
@@ -58,9 +76,18 @@ impl RunCustomersBuilder {
     }
 
     pub fn add(&mut self, customer: &Customer) {
+        self.add_subject(
+            customer.customer_number.as_str(),
+            &customer_subject(customer),
+        );
+    }
+
+    /// A customer by its number (internal form) and match subject, as [`RunCustomer`] keeps
+    /// them.
+    pub fn add_subject(&mut self, number: &str, subject: &MatchSubject) {
         let position = self.ends.len() as i64;
-        self.index.add(position, &customer_subject(customer));
-        self.numbers.push_str(customer.customer_number.as_str());
+        self.index.add(position, subject);
+        self.numbers.push_str(number);
         self.ends
             .push(u32::try_from(self.numbers.len()).unwrap_or(u32::MAX));
     }

@@ -10,6 +10,8 @@
 //! record is filed under its exact name and address, so the same company typed in at the same
 //! address is found however common its name is.
 
+use serde::{Deserialize, Serialize};
+
 use super::contact::{email_domain, normalize_phone, normalize_vat, website_domain};
 use super::normalize::{
     name_variants, normalize_city, normalize_house_number, normalize_postal_code, normalize_street,
@@ -18,7 +20,7 @@ use super::normalize::{
 use super::postings::{Postings, PostingsBuilder};
 
 /// What the matcher compares: a company's normalized name and address, and its exact keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchSubject {
     /// Sorted distinctive words, umlauts expanded ("maschinenbau mueller").
     pub name: String,

@@ -15,7 +15,9 @@ mod run_evidence_tests;
 pub mod score;
 
 pub use calibration::{MatchModel, ModelSource, WeightedComparison};
-pub use duplicates::{find_ecc_duplicates, EccDuplicate, RunCustomers, RunCustomersBuilder};
+pub use duplicates::{
+    find_ecc_duplicates, EccDuplicate, RunCustomer, RunCustomers, RunCustomersBuilder,
+};
 pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{
     customer_subject, organization_subject, MatchEvidence, MatchOutcome, MatchRule, MatchSettings,

@@ -41,6 +41,7 @@ use crate::map::{customer_status, FieldMap, MappingProblem};
 use crate::matching::{EccDuplicate, OrganizationMatcher, RunCustomers};
 pub use deleted_contacts::MissingContacts;
 pub use entry::{Operation, OrganizationRef, Plan, PlanEntry};
+pub use organization::may_need_matcher;
 
 /// The policies of `[sync]` the planner applies, with the status label resolved to its id.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,7 +162,10 @@ impl KnownRecords {
 /// unchanged records still skip for free, changed linked ones are diffed against a fetched
 /// copy by the executor, and unlinked ones wait (no create without a lookup).
 pub struct PipedriveView<'a> {
-    pub matcher: &'a OrganizationMatcher,
+    /// The organizations' matcher, built only for a batch with a customer to match (see
+    /// [`may_need_matcher`]): a run whose customers are all linked never builds it. Without
+    /// it an unlinked customer waits, as without the index.
+    pub matcher: Option<&'a OrganizationMatcher>,
     /// The organizations and persons themselves, looked up by id.
     pub existing: &'a dyn ExistingLookup,
 }
@@ -213,10 +217,11 @@ pub fn plan_batch(inputs: &PlanInputs<'_>, memory: &mut PlanMemory) -> Plan {
             .map(|duplicate| (duplicate.customer_number.as_str(), duplicate))
             .collect(),
     };
-    if let (Some(view), None) = (&inputs.pipedrive, &inputs.whole_run) {
+    let matcher = inputs.pipedrive.as_ref().and_then(|view| view.matcher);
+    if let (Some(matcher), None) = (matcher, &inputs.whole_run) {
         for record in inputs.records {
             let customer = record.customer;
-            for id in view.matcher.same_name_and_address(customer) {
+            for id in matcher.same_name_and_address(customer) {
                 planner
                     .same_name_and_address
                     .entry(id)

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use super::cost::{CREATE_TOKENS, DELETE_TOKENS};
 use super::linked::LinkedRecord;
 use super::{
-    backoff, review_decision, unmappable_reason, CustomerRecord, Operation, OrganizationRef,
-    PlanEntry, PlanSettings, Planner, ReviewDecision,
+    backoff, review_decision, unmappable_reason, CustomerRecord, KnownRecords, Operation,
+    OrganizationRef, PlanEntry, PlanSettings, Planner, ReviewDecision,
 };
 use crate::map::MappedRecord;
 use crate::matching::{EccDuplicate, MatchEvidence, MatchOutcome, MatchRule, ReviewReason};
@@ -34,6 +34,18 @@ fn lifecycle(
     } else {
         None
     }
+}
+
+/// Whether planning `customer`'s organization may ask the matcher: it is not linked, and not
+/// deleted or blocked (those are never created, so never matched). Errs on the side of yes:
+/// a run builds the matcher for a batch with such a customer, and a customer planned without
+/// it waits for a later run instead of being created unmatched.
+pub fn may_need_matcher(customer: &Customer, known: &KnownRecords) -> bool {
+    !customer.deleted
+        && !customer.blocked
+        && !known
+            .organization_links
+            .contains_key(customer.customer_number.as_str())
 }
 
 impl<'p, 'a> Planner<'p, 'a> {
@@ -247,7 +259,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             }
             ReviewDecision::Open { rejected } => excluded.extend(rejected),
         }
-        let Some(view) = &inputs.pipedrive else {
+        let Some(matcher) = inputs.pipedrive.as_ref().and_then(|view| view.matcher) else {
             planned.operation = Operation::Deferred;
             planned.reason =
                 "not linked, and the organization index is not loaded: no create without a lookup"
@@ -257,10 +269,9 @@ impl<'p, 'a> Planner<'p, 'a> {
         };
         let outcome = match &inputs.whole_run {
             Some(whole_run) => {
-                view.matcher
-                    .match_customer_in_run(customer, &excluded, whole_run.customers)
+                matcher.match_customer_in_run(customer, &excluded, whole_run.customers)
             }
-            None => view.matcher.match_customer(customer, &excluded),
+            None => matcher.match_customer(customer, &excluded),
         };
         planned.evidence = Some(outcome.evidence_json());
         let matched = MatchedOrganization {
@@ -440,9 +451,10 @@ impl<'p, 'a> Planner<'p, 'a> {
         if evidence.rule != MatchRule::NameAndAddress {
             return None;
         }
-        let owners: Vec<String> = match (&self.inputs.whole_run, &self.inputs.pipedrive) {
-            (Some(whole_run), Some(view)) => {
-                let subject = view.matcher.subject_of(evidence.pipedrive_id)?;
+        let matcher = self.inputs.pipedrive.as_ref().and_then(|view| view.matcher);
+        let owners: Vec<String> = match (&self.inputs.whole_run, matcher) {
+            (Some(whole_run), Some(matcher)) => {
+                let subject = matcher.subject_of(evidence.pipedrive_id)?;
                 whole_run
                     .customers
                     .with_same_name_and_address(&subject)

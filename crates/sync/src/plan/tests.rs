@@ -102,6 +102,8 @@ struct World {
     map: FieldMap,
     duplicates: Vec<crate::matching::EccDuplicate>,
     with_index: bool,
+    /// The index is loaded with its matcher built (a run builds it only when a batch needs it).
+    with_matcher: bool,
     replay: bool,
     changed: bool,
     problems: Vec<String>,
@@ -119,6 +121,7 @@ impl World {
             map: map(),
             duplicates: Vec::new(),
             with_index: true,
+            with_matcher: true,
             replay: false,
             changed: false,
             problems: Vec::new(),
@@ -211,7 +214,7 @@ impl World {
             settings: &self.settings,
             known: &self.known,
             pipedrive: self.with_index.then_some(PipedriveView {
-                matcher: &matcher,
+                matcher: self.with_matcher.then_some(&matcher),
                 existing: &existing,
             }),
             ecc_duplicates: &self.duplicates,
@@ -279,6 +282,45 @@ fn a_new_contact_of_a_linked_organization_is_created_there() {
     assert_eq!(organization, &Some(OrganizationRef::Existing { id: 7 }));
     assert_eq!(body.get("org_id"), Some(&json!(7)));
     assert!(persons[1].pushed_hash.is_some());
+}
+
+#[test]
+fn without_the_matcher_a_linked_customer_is_planned_and_an_unlinked_one_waits() {
+    let mut stranger = other_customer(
+        9003,
+        "Schmidt Logistik GmbH",
+        "Hafenstraße",
+        "1",
+        "20457",
+        "Hamburg",
+    );
+    let mut world = World::new(vec![customer(), stranger.clone()]).synced(0, 7);
+    world.customers[0].name = "Müller Maschinenbau AG".into();
+    world.with_matcher = false;
+    assert!(!may_need_matcher(&world.customers[0], &world.known));
+    assert!(may_need_matcher(&world.customers[1], &world.known));
+    let plan = world.plan();
+    assert_eq!(
+        organization_entry(&plan, &world.customers[0]).action(),
+        Action::Update
+    );
+    let waiting = organization_entry(&plan, &stranger);
+    assert_eq!(waiting.action(), Action::Deferred, "{waiting:#?}");
+    assert!(waiting.needs_index);
+
+    // Deleted and blocked customers are never created, so never matched.
+    stranger.deleted = true;
+    assert!(!may_need_matcher(&stranger, &world.known));
+    stranger.deleted = false;
+    stranger.blocked = true;
+    assert!(!may_need_matcher(&stranger, &world.known));
+
+    world.with_matcher = true;
+    let plan = world.plan();
+    assert_eq!(
+        organization_entry(&plan, &world.customers[1]).action(),
+        Action::Create
+    );
 }
 
 #[test]

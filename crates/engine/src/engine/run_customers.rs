@@ -1,0 +1,193 @@
+//! The customers of a run as the rules over the whole run see them: each one's number and match
+//! subject. They are written aside while ECC is read and indexed ([`RunCustomers`]) only when a
+//! rule asks: the matcher, once a batch has a customer to match, and the search for duplicates
+//! inside ECC, unless the same customers were searched before. A full reconciliation of a
+//! million linked customers that ECC did not change builds neither (about 280 MB at a million).
+//!
+//! The duplicates of a run that read every customer are kept in the store with a fingerprint of
+//! what they were found from: the customers' numbers and subjects in the order read, the score
+//! thresholds and this version. The next such run with the same fingerprint takes them from
+//! there. A delta reads too few customers for that to pay, and searches its own.
+
+use std::sync::Mutex;
+
+use mlc_canonical::Customer;
+use mlc_store::StateStore;
+use mlc_sync::matching::{
+    EccDuplicate, MatchSettings, RunCustomer, RunCustomers, RunCustomersBuilder,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use super::spill::Spill;
+use super::SyncError;
+
+/// Where the last whole run's ECC duplicates are kept, by connection.
+const DUPLICATES_STREAM: &str = "ecc-duplicates";
+
+/// Changes with any change to how duplicates are found that the thresholds do not show.
+const DUPLICATES_VERSION: &str = "1";
+
+/// Customers read back from the spill at a time while they are indexed.
+const BUILD_BATCH: usize = 4096;
+
+/// The run's customers as they are read: written to a spill, their bytes hashed.
+pub(super) struct RunCustomersWriter {
+    spill: Spill<RunCustomer>,
+    digest: Sha256,
+    line: Vec<u8>,
+}
+
+impl RunCustomersWriter {
+    pub(super) fn new() -> Result<Self, SyncError> {
+        Ok(RunCustomersWriter {
+            spill: Spill::new("the run's customers")?,
+            digest: Sha256::new(),
+            line: Vec::new(),
+        })
+    }
+
+    pub(super) fn add(&mut self, customer: &Customer) -> Result<(), SyncError> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &RunCustomer::of(customer)).map_err(|error| {
+            SyncError::Setup(format!(
+                "cannot write customer {} aside: {error}",
+                customer.customer_number_display
+            ))
+        })?;
+        self.digest.update(&self.line);
+        self.digest.update(b"\n");
+        self.spill.push_json(&self.line)
+    }
+
+    pub(super) fn finish(self) -> LazyRunCustomers {
+        LazyRunCustomers {
+            count: self.spill.len(),
+            spill: Mutex::new(Some(self.spill)),
+            built: OnceCell::new(),
+            digest: hex::encode(self.digest.finalize()),
+        }
+    }
+}
+
+/// The run's customers, indexed the first time a rule asks.
+pub(super) struct LazyRunCustomers {
+    count: usize,
+    spill: Mutex<Option<Spill<RunCustomer>>>,
+    built: OnceCell<RunCustomers>,
+    /// SHA-256 of the customers' lines, in the order read.
+    digest: String,
+}
+
+impl LazyRunCustomers {
+    /// The index, if a rule asked for it.
+    pub(super) fn built(&self) -> Option<&RunCustomers> {
+        self.built.get()
+    }
+
+    /// The index: read back from the spill and built the first time.
+    pub(super) async fn get(&self) -> Result<&RunCustomers, SyncError> {
+        self.built
+            .get_or_try_init(|| async {
+                let spill = self
+                    .spill
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .ok_or_else(|| {
+                        SyncError::Setup("the run's customers were indexed twice".to_string())
+                    })?;
+                let mut builder = RunCustomersBuilder::with_capacity(self.count);
+                let mut batches = spill.into_batches(BUILD_BATCH)?;
+                loop {
+                    let batch = batches.next_batch()?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for customer in &batch {
+                        builder.add_subject(&customer.number, &customer.subject);
+                    }
+                }
+                Ok(builder.finish())
+            })
+            .await
+    }
+
+    /// What the duplicates among these customers under `settings` are found from.
+    fn fingerprint(&self, settings: MatchSettings) -> String {
+        let mut digest = Sha256::new();
+        digest.update(format!(
+            "{DUPLICATES_VERSION} {} {} {} {} {}",
+            env!("CARGO_PKG_VERSION"),
+            settings.link_threshold.to_bits(),
+            settings.review_threshold.to_bits(),
+            self.count,
+            self.digest
+        ));
+        hex::encode(digest.finalize())
+    }
+}
+
+/// The duplicates of a whole run, as kept in the store.
+#[derive(Deserialize)]
+struct KeptDuplicates {
+    fingerprint: String,
+    duplicates: Vec<EccDuplicate>,
+}
+
+/// The same, to be kept.
+#[derive(Serialize)]
+struct ToKeep<'a> {
+    fingerprint: &'a str,
+    duplicates: &'a [EccDuplicate],
+}
+
+/// The duplicates inside ECC among the run's customers, and whether they were taken from the
+/// store. `whole` says the run read every customer: its duplicates are kept, and taken from
+/// the store when the fingerprint is the same.
+pub(super) async fn ecc_duplicates(
+    store: &dyn StateStore,
+    connection: &str,
+    customers: &LazyRunCustomers,
+    settings: MatchSettings,
+    whole: bool,
+) -> Result<(Vec<EccDuplicate>, bool), SyncError> {
+    if customers.count < 2 {
+        return Ok((Vec::new(), false));
+    }
+    if !whole {
+        return Ok((customers.get().await?.duplicates(settings, 2), false));
+    }
+    let fingerprint = customers.fingerprint(settings);
+    let kept = store.cursor(connection, DUPLICATES_STREAM).await?;
+    if let Some(kept) = &kept {
+        match serde_json::from_str::<KeptDuplicates>(&kept.value) {
+            Ok(kept) if kept.fingerprint == fingerprint => return Ok((kept.duplicates, true)),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "the ECC duplicates kept in the store cannot be read; searching again");
+            }
+        }
+    }
+    let duplicates = customers.get().await?.duplicates(settings, 2);
+    let value = serde_json::to_string(&ToKeep {
+        fingerprint: &fingerprint,
+        duplicates: &duplicates,
+    })
+    .map_err(|error| SyncError::Setup(format!("cannot keep the ECC duplicates: {error}")))?;
+    // Another run may have kept its own meanwhile: either is right for its customers, and the
+    // next run compares fingerprints again.
+    if let Err(error) = store
+        .advance_cursor(
+            connection,
+            DUPLICATES_STREAM,
+            kept.map(|kept| kept.version),
+            &value,
+        )
+        .await
+    {
+        tracing::info!(%error, "the ECC duplicates were not kept");
+    }
+    Ok((duplicates, false))
+}
