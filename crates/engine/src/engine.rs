@@ -50,9 +50,9 @@ use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
 use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomers, RunCustomersBuilder};
 use mlc_sync::plan::run::{held_back, pause_after_run, run_ending, RunStop};
 use mlc_sync::plan::{
-    may_need_matcher, plan_batch, CustomerRecord, DriftCheck, KnownRecords, MissingContacts,
-    Operation, OrganizationRef, PipedriveView, Plan, PlanEntry, PlanInputs, PlanMemory,
-    PlanSettings, WholeRun,
+    may_need_matcher, may_need_persons_of, plan_batch, CustomerRecord, DriftCheck, KnownRecords,
+    MissingContacts, Operation, OrganizationRef, PipedriveView, Plan, PlanEntry, PlanInputs,
+    PlanMemory, PlanSettings, WholeRun,
 };
 use phases::{Phase, PhaseClock};
 use read::{RunRead, WholeRunSummary};
@@ -598,8 +598,7 @@ impl SyncEngine {
                 run.phases.add(Phase::StoreReads, secs);
                 let known = read?.known(planning.reviews, &duplicates_known);
                 upcoming = read_ahead(batches.next_batch()?);
-                self.matcher_if_needed(&planning, &known, &batch, &run.phases)
-                    .await?;
+                Self::matching_if_needed(&planning, &known, &batch, &run.phases).await?;
                 let planning_started = std::time::Instant::now();
                 let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
                 run.phases.since(Phase::Planning, planning_started);
@@ -710,10 +709,10 @@ impl SyncEngine {
             .collect()
     }
 
-    /// The organizations' matcher, built (with the run's customers indexed) before the first
-    /// batch that has a customer to match; a run that loaded no index matches nothing.
-    async fn matcher_if_needed(
-        &self,
+    /// What matching needs, built before the first batch that has a record to match: the
+    /// organizations' matcher (with the run's customers indexed) for a customer, the persons of
+    /// each organization for a contact. A run that loaded no index matches nothing.
+    async fn matching_if_needed(
         planning: &BatchPlanning<'_>,
         known: &KnownRecords,
         batch: &[ExtractedCustomer],
@@ -722,16 +721,31 @@ impl SyncEngine {
         let Some(index) = planning.index else {
             return Ok(());
         };
-        let to_match = batch
-            .iter()
-            .any(|record| may_need_matcher(&record.customer, known));
-        if index.matcher().is_some() || !to_match {
-            return Ok(());
-        }
         let started = std::time::Instant::now();
-        let customers = planning.whole_run.customers.get().await?;
-        index.matcher_for(customers).await?;
-        phases.since(Phase::Matcher, started);
+        let customer_to_match = || {
+            batch
+                .iter()
+                .any(|record| may_need_matcher(&record.customer, known))
+        };
+        if index.matcher().is_none() && customer_to_match() {
+            let customers = planning.whole_run.customers.get().await?;
+            index.matcher_for(customers).await?;
+            phases.since(Phase::Matcher, started);
+        }
+        let contact_to_match = || {
+            batch.iter().any(|record| {
+                record
+                    .customer
+                    .contacts
+                    .iter()
+                    .any(|contact| may_need_persons_of(contact, known))
+            })
+        };
+        if !index.knows_persons_for_matching() && contact_to_match() {
+            let started = std::time::Instant::now();
+            index.persons_for_matching().await?;
+            phases.since(Phase::Matcher, started);
+        }
         Ok(())
     }
 

@@ -146,6 +146,12 @@ pub trait ExistingLookup: Sync {
     fn contact_linked_to(&self, _person_id: i64) -> Option<String> {
         None
     }
+    /// Whether `persons_of` and `contact_linked_to` can answer now. The engine's index reads
+    /// them only for a batch with a contact to match (see `plan::may_need_persons_of`); a
+    /// contact planned before waits, as without the index.
+    fn knows_persons_of_organizations(&self) -> bool {
+        true
+    }
 }
 
 /// Existing records held in memory.

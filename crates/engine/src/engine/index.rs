@@ -4,10 +4,12 @@
 //! id. A run that reads every customer loads it in the background while ECC is read
 //! ([`IndexLoading`]): it does not depend on ECC, and ECC is the bound of such a run.
 //!
-//! The organizations' matcher (normalized names and keys in memory, about 190 bytes an
-//! organization) is built from the spill only when a batch has a customer to match
-//! ([`PipedriveIndex::matcher_for`]): a full reconciliation whose customers are all linked
-//! compares each with its own organization by id and never needs it.
+//! What only matching needs is built from the spills when a batch first has a record to match:
+//! the organizations' matcher (normalized names and keys in memory, about 190 bytes an
+//! organization; [`PipedriveIndex::matcher_for`]) for a customer not linked yet, the persons of
+//! each organization and the store's person links ([`PipedriveIndex::persons_for_matching`]) for
+//! a contact not linked yet. A full reconciliation whose records are all linked compares each
+//! with its own record by id and builds neither.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,12 +31,19 @@ use crate::convert::{existing_organization, existing_person};
 pub(super) struct PipedriveIndex {
     /// Built the first time a batch has a customer to match.
     matcher: OnceCell<OrganizationMatcher>,
+    /// Built the first time a batch has a contact to match.
+    persons_for_matching: OnceCell<PersonsForMatching>,
     keys: IndexKeys,
     organizations: SpillById<ExistingOrganization>,
     persons: SpillById<ExistingPerson>,
+}
+
+/// What matching a contact looks at besides the persons themselves.
+struct PersonsForMatching {
     /// (organization id, person id), sorted.
-    persons_by_organization: Vec<(i64, i64)>,
-    linked_persons: LinkedPersons,
+    by_organization: Vec<(i64, i64)>,
+    /// The store's person links by Pipedrive id.
+    linked: LinkedPersons,
 }
 
 /// Which custom fields the matcher reads, and where the link table is.
@@ -123,15 +132,11 @@ impl PipedriveIndex {
         }
         organizations.finish()?;
         let mut persons = SpillById::new("the person index")?;
-        let mut persons_by_organization = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let page = client.list_persons_page(&query, cursor.as_deref()).await?;
             for person in page.items.iter().filter(|found| !found.is_deleted) {
                 let existing = existing_person(person);
-                if let Some(org_id) = existing.org_id {
-                    persons_by_organization.push((org_id, existing.id));
-                }
                 persons.push(existing.id, &existing)?;
             }
             match page.next_cursor {
@@ -140,17 +145,12 @@ impl PipedriveIndex {
             }
         }
         persons.finish()?;
-        persons_by_organization.sort_unstable();
-        persons_by_organization.dedup();
-        persons_by_organization.shrink_to_fit();
-        let linked_persons = LinkedPersons::load(keys.store.as_ref(), &keys.connection).await?;
         let index = PipedriveIndex {
             matcher: OnceCell::new(),
+            persons_for_matching: OnceCell::new(),
             keys,
             organizations,
             persons,
-            persons_by_organization,
-            linked_persons,
         };
         tracing::debug!(
             organizations = index.organizations.len(),
@@ -212,6 +212,38 @@ impl PipedriveIndex {
             .await
     }
 
+    /// Whether the persons of each organization are known (see `persons_for_matching`).
+    pub(super) fn knows_persons_for_matching(&self) -> bool {
+        self.persons_for_matching.initialized()
+    }
+
+    /// The persons of each organization, from the spill in the order the pages brought them,
+    /// and the store's person links (those this run wrote so far included), read the first
+    /// time.
+    pub(super) async fn persons_for_matching(&self) -> Result<(), SyncError> {
+        self.persons_for_matching
+            .get_or_try_init(|| async {
+                let mut by_organization = Vec::new();
+                self.persons.for_each_written(|id, person| {
+                    if let Some(org_id) = person.org_id {
+                        by_organization.push((org_id, id));
+                    }
+                    Ok(())
+                })?;
+                by_organization.sort_unstable();
+                by_organization.dedup();
+                by_organization.shrink_to_fit();
+                let linked =
+                    LinkedPersons::load(self.keys.store.as_ref(), &self.keys.connection).await?;
+                Ok::<_, SyncError>(PersonsForMatching {
+                    by_organization,
+                    linked,
+                })
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Bytes held in memory.
     pub(super) fn heap_bytes(&self) -> usize {
         self.matcher
@@ -219,8 +251,9 @@ impl PipedriveIndex {
             .map_or(0, OrganizationMatcher::heap_bytes)
             + self.organizations.heap_bytes()
             + self.persons.heap_bytes()
-            + self.persons_by_organization.capacity() * 16
-            + self.linked_persons.heap_bytes()
+            + self.persons_for_matching.get().map_or(0, |persons| {
+                persons.by_organization.capacity() * 16 + persons.linked.heap_bytes()
+            })
     }
 }
 
@@ -234,10 +267,14 @@ impl ExistingLookup for PipedriveIndex {
     }
 
     fn persons_of(&self, organization_id: i64) -> Vec<ExistingPerson> {
-        let start = self
-            .persons_by_organization
+        let Some(persons) = self.persons_for_matching.get() else {
+            debug_assert!(false, "persons_of before persons_for_matching");
+            return Vec::new();
+        };
+        let start = persons
+            .by_organization
             .partition_point(|(org_id, _)| *org_id < organization_id);
-        self.persons_by_organization[start..]
+        persons.by_organization[start..]
             .iter()
             .take_while(|(org_id, _)| *org_id == organization_id)
             .filter_map(|(_, person_id)| self.persons.get(*person_id))
@@ -245,6 +282,12 @@ impl ExistingLookup for PipedriveIndex {
     }
 
     fn contact_linked_to(&self, person_id: i64) -> Option<String> {
-        self.linked_persons.contact_of(person_id)
+        self.persons_for_matching
+            .get()
+            .and_then(|persons| persons.linked.contact_of(person_id))
+    }
+
+    fn knows_persons_of_organizations(&self) -> bool {
+        self.knows_persons_for_matching()
     }
 }

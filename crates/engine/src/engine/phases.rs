@@ -25,8 +25,9 @@ pub(super) enum Phase {
     /// The duplicates inside ECC, among every customer read (nothing to do when the same
     /// customers were checked before).
     EccDuplicates,
-    /// The run's customers indexed and the organizations' matcher built and calibrated, once a
-    /// batch has a customer to match (never in a run whose customers are all linked).
+    /// What matching needs, once a batch has a record to match (never in a run whose records
+    /// are all linked): the run's customers indexed and the organizations' matcher built and
+    /// calibrated, the persons of each organization listed.
     Matcher,
     /// The second pass's reads of each batch's links and states (each read while the batch
     /// before it is planned and carried out).

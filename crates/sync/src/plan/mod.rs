@@ -42,6 +42,7 @@ use crate::matching::{EccDuplicate, OrganizationMatcher, RunCustomers};
 pub use deleted_contacts::MissingContacts;
 pub use entry::{Operation, OrganizationRef, Plan, PlanEntry};
 pub use organization::may_need_matcher;
+pub use person::may_need_persons_of;
 
 /// The policies of `[sync]` the planner applies, with the status label resolved to its id.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,12 +12,19 @@ use serde_json::json;
 use super::cost::CREATE_TOKENS;
 use super::linked::LinkedRecord;
 use super::{
-    backoff, review_decision, unmappable_reason, CustomerRecord, Operation, OrganizationRef,
-    PlanEntry, Planner, ReviewDecision,
+    backoff, review_decision, unmappable_reason, CustomerRecord, KnownRecords, Operation,
+    OrganizationRef, PlanEntry, Planner, ReviewDecision,
 };
 use crate::existing::ExistingPerson;
 use crate::map::MappedRecord;
 use crate::matching::{match_person, PersonMatch};
+
+/// Whether planning `contact`'s person may ask for the persons of its organization: it is not
+/// linked. A run reads them for a batch with such a contact; a contact planned before waits
+/// for a later run instead of being created unmatched.
+pub fn may_need_persons_of(contact: &ContactPerson, known: &KnownRecords) -> bool {
+    !known.person_links.contains_key(&contact.contact_number)
+}
 
 /// Why the persons of a customer cannot be written in this run, if they cannot.
 pub(super) fn person_block_reason(organization: &PlanEntry, customer: &Customer) -> Option<String> {
@@ -156,7 +163,11 @@ impl<'p, 'a> Planner<'p, 'a> {
             }
             ReviewDecision::Open { rejected } => rejected,
         };
-        let Some(view) = &inputs.pipedrive else {
+        let view = inputs
+            .pipedrive
+            .as_ref()
+            .filter(|view| view.existing.knows_persons_of_organizations());
+        let Some(view) = view else {
             planned.operation = Operation::Deferred;
             planned.reason =
                 "not linked, and the person index is not loaded: no create without a lookup".into();

@@ -104,6 +104,9 @@ struct World {
     with_index: bool,
     /// The index is loaded with its matcher built (a run builds it only when a batch needs it).
     with_matcher: bool,
+    /// The index knows the persons of each organization (a run reads them only when a batch
+    /// needs them).
+    with_persons_of: bool,
     replay: bool,
     changed: bool,
     problems: Vec<String>,
@@ -122,6 +125,7 @@ impl World {
             duplicates: Vec::new(),
             with_index: true,
             with_matcher: true,
+            with_persons_of: true,
             replay: false,
             changed: false,
             problems: Vec::new(),
@@ -208,6 +212,7 @@ impl World {
             self.organizations.values().cloned(),
             self.persons.values().cloned(),
         );
+        let without_persons_of = WithoutPersonsOf(&existing);
         plan(&PlanInputs {
             records: &records,
             field_map: &self.map,
@@ -215,12 +220,36 @@ impl World {
             known: &self.known,
             pipedrive: self.with_index.then_some(PipedriveView {
                 matcher: self.with_matcher.then_some(&matcher),
-                existing: &existing,
+                existing: match self.with_persons_of {
+                    true => &existing,
+                    false => &without_persons_of,
+                },
             }),
             ecc_duplicates: &self.duplicates,
             now: Utc::now(),
             whole_run: None,
         })
+    }
+}
+
+/// An index that has not read the persons of its organizations yet.
+struct WithoutPersonsOf<'e>(&'e ExistingRecords);
+
+impl crate::existing::ExistingLookup for WithoutPersonsOf<'_> {
+    fn organization(&self, id: i64) -> Option<ExistingOrganization> {
+        self.0.organization(id)
+    }
+
+    fn person(&self, id: i64) -> Option<ExistingPerson> {
+        self.0.person(id)
+    }
+
+    fn persons_of(&self, _organization_id: i64) -> Vec<ExistingPerson> {
+        panic!("the persons of an organization asked for before they were read")
+    }
+
+    fn knows_persons_of_organizations(&self) -> bool {
+        false
     }
 }
 
@@ -321,6 +350,30 @@ fn without_the_matcher_a_linked_customer_is_planned_and_an_unlinked_one_waits() 
         organization_entry(&plan, &world.customers[1]).action(),
         Action::Create
     );
+}
+
+#[test]
+fn without_the_persons_of_organizations_a_linked_contact_is_planned_and_a_new_one_waits() {
+    let mut world = World::new(vec![customer()]).synced(0, 7);
+    let mut second = world.customers[0].contacts[0].clone();
+    second.contact_number = "0000012346".into();
+    second.first_name = "Bernd".into();
+    world.customers[0].contacts.push(second.clone());
+    world.with_persons_of = false;
+    assert!(!may_need_persons_of(
+        &world.customers[0].contacts[0],
+        &world.known
+    ));
+    assert!(may_need_persons_of(&second, &world.known));
+    let plan = world.plan();
+    let persons = person_entries(&plan);
+    assert_eq!(persons[0].action(), Action::Skip);
+    assert_eq!(persons[1].action(), Action::Deferred, "{:#?}", persons[1]);
+    assert!(persons[1].needs_index);
+
+    world.with_persons_of = true;
+    let persons = person_entries(&world.plan());
+    assert_eq!(persons[1].action(), Action::Create, "{:#?}", persons[1]);
 }
 
 #[test]
