@@ -738,7 +738,7 @@ impl SyncEngine {
                     .customer
                     .contacts
                     .iter()
-                    .any(|contact| may_need_persons_of(contact, known))
+                    .any(|contact| may_need_persons_of(&record.customer, contact, known))
             })
         };
         if !index.knows_persons_for_matching() && contact_to_match() {

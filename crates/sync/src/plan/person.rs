@@ -20,10 +20,20 @@ use crate::map::MappedRecord;
 use crate::matching::{match_person, PersonMatch};
 
 /// Whether planning `contact`'s person may ask for the persons of its organization: it is not
-/// linked. A run reads them for a batch with such a contact; a contact planned before waits
-/// for a later run instead of being created unmatched.
-pub fn may_need_persons_of(contact: &ContactPerson, known: &KnownRecords) -> bool {
-    !known.person_links.contains_key(&contact.contact_number)
+/// linked, and its customer's organization exists or may be created (the contacts of a
+/// customer deleted or blocked before it was ever synced are never written). A run reads them
+/// for a batch with such a contact; a contact planned before waits for a later run instead of
+/// being created unmatched.
+pub fn may_need_persons_of(
+    customer: &Customer,
+    contact: &ContactPerson,
+    known: &KnownRecords,
+) -> bool {
+    let organization_may_exist = (!customer.deleted && !customer.blocked)
+        || known
+            .organization_links
+            .contains_key(customer.customer_number.as_str());
+    organization_may_exist && !known.person_links.contains_key(&contact.contact_number)
 }
 
 /// Why the persons of a customer cannot be written in this run, if they cannot.

@@ -360,11 +360,24 @@ fn without_the_persons_of_organizations_a_linked_contact_is_planned_and_a_new_on
     second.first_name = "Bernd".into();
     world.customers[0].contacts.push(second.clone());
     world.with_persons_of = false;
+    let customer = world.customers[0].clone();
     assert!(!may_need_persons_of(
-        &world.customers[0].contacts[0],
+        &customer,
+        &customer.contacts[0],
         &world.known
     ));
-    assert!(may_need_persons_of(&second, &world.known));
+    assert!(may_need_persons_of(&customer, &second, &world.known));
+    // The contacts of a customer deleted before it was ever synced are never written.
+    let mut never_synced = other_customer(
+        9003,
+        "Schmidt Logistik GmbH",
+        "Hafenstraße",
+        "1",
+        "20457",
+        "Hamburg",
+    );
+    never_synced.deleted = true;
+    assert!(!may_need_persons_of(&never_synced, &second, &world.known));
     let plan = world.plan();
     let persons = person_entries(&plan);
     assert_eq!(persons[0].action(), Action::Skip);
