@@ -175,7 +175,44 @@ pub struct PipedriveView<'a> {
 #[derive(Debug, Default)]
 pub struct PlanMemory {
     /// Organizations linked in this run, by the customer that took them.
-    claimed: HashMap<i64, String>,
+    claimed: Claims,
+}
+
+/// Organizations claimed in a run, each by the customer (internal number) that took it. A
+/// full reconciliation claims every linked organization, a million at a million customers, so
+/// the numbers are kept in one string and the table holds 16 bytes an entry (a map of owned
+/// strings took about 85 MB at a million, more while it grew).
+#[derive(Debug, Default)]
+pub(crate) struct Claims {
+    /// Organization id → where its customer's number is in `numbers`: the start in the high
+    /// 48 bits, the length in the low 16.
+    places: HashMap<i64, u64>,
+    numbers: String,
+}
+
+impl Claims {
+    /// `customer` takes organization `id` (a later claim replaces an earlier one). Only the
+    /// claim's presence decides anything; the number is for the reason a review gives, so one
+    /// longer than 64 KiB (no ECC customer number is) would be kept cut short.
+    pub(crate) fn insert(&mut self, id: i64, customer: &str) {
+        if self.get(id) == Some(customer) {
+            return;
+        }
+        let mut length = customer.len().min(usize::from(u16::MAX));
+        while !customer.is_char_boundary(length) {
+            length -= 1;
+        }
+        let start = self.numbers.len() as u64;
+        self.numbers.push_str(&customer[..length]);
+        self.places.insert(id, (start << 16) | length as u64);
+    }
+
+    /// The customer that took organization `id`, if one did.
+    pub(crate) fn get(&self, id: i64) -> Option<&str> {
+        let place = *self.places.get(&id)?;
+        let start = (place >> 16) as usize;
+        self.numbers.get(start..start + (place & 0xffff) as usize)
+    }
 }
 
 /// The whole run, for the rules a batch cannot decide alone: the customers with exactly an
@@ -270,7 +307,7 @@ pub fn plan_batch(inputs: &PlanInputs<'_>, memory: &mut PlanMemory) -> Plan {
 struct Planner<'p, 'a> {
     inputs: &'p PlanInputs<'a>,
     /// Organizations linked in this plan, by the customer that took them.
-    claimed: HashMap<i64, String>,
+    claimed: Claims,
     /// Organizations with exactly the normalized name and address of customers of this run,
     /// and theirs (when the records are the whole run; else `WholeRun` answers).
     same_name_and_address: HashMap<i64, Vec<String>>,

@@ -181,7 +181,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         let inputs = self.inputs;
         let key = record.customer.customer_number.as_str();
         let mapped_hash = mapped.content_hash().to_string();
-        self.claimed.insert(id, key.to_string());
+        self.claimed.insert(id, key);
         if let Some((status, LifecyclePolicy::Delete)) = lifecycle {
             planned.operation = Operation::Delete { id };
             planned.reason = format!("{status} in ECC; sync.on_{status} = \"delete\"");
@@ -349,7 +349,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         } = matched;
         match outcome {
             MatchOutcome::Link { evidence } => {
-                if let Some(other) = self.claimed.get(&evidence.pipedrive_id) {
+                if let Some(other) = self.claimed.get(evidence.pipedrive_id) {
                     planned.reason = format!(
                         "organization {} fits, but customer {} took it earlier in this run",
                         evidence.pipedrive_id,
@@ -502,7 +502,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         reason: String,
         evidence: Value,
     ) -> PlanEntry {
-        self.claimed.insert(id, planned.ecc_key.clone());
+        self.claimed.insert(id, &planned.ecc_key);
         planned.evidence = Some(evidence);
         self.link_record(
             planned,

@@ -390,6 +390,23 @@ fn without_the_persons_of_organizations_a_linked_contact_is_planned_and_a_new_on
 }
 
 #[test]
+fn claims_keep_each_organizations_latest_customer() {
+    let mut claims = Claims::default();
+    claims.insert(7, "0000004711");
+    claims.insert(9, "0000000815");
+    claims.insert(9, "0000000815");
+    assert_eq!(claims.get(7), Some("0000004711"));
+    claims.insert(7, "0000000042");
+    assert_eq!(claims.get(7), Some("0000000042"));
+    assert_eq!(claims.get(9), Some("0000000815"));
+    assert_eq!(claims.get(8), None);
+    let long = "ä".repeat(40_000);
+    claims.insert(10, &long);
+    let kept = claims.get(10).unwrap();
+    assert!(kept.len() <= usize::from(u16::MAX) && long.starts_with(kept));
+}
+
+#[test]
 fn the_plan_serializes_for_dry_run() {
     let plan = World::new(vec![customer()]).plan();
     let json = serde_json::to_value(&plan).unwrap();
