@@ -220,90 +220,130 @@ impl RunCustomers {
     /// order.
     pub fn duplicates(&self, settings: MatchSettings, threads: usize) -> Vec<EccDuplicate> {
         let count = self.len();
-        let mut order: Vec<usize> = (0..count).collect();
-        order.sort_by(|a, b| self.number(*a).cmp(self.number(*b)));
+        let mut order: Vec<u32> = (0..count as u32).collect();
+        order.sort_by(|a, b| self.number(*a as usize).cmp(self.number(*b as usize)));
         // rank[i] = position of customer i in customer-number order.
-        let mut rank = vec![0usize; count];
+        let mut rank = vec![0u32; count];
         for (position, index) in order.iter().enumerate() {
-            rank[*index] = position;
+            rank[*index as usize] = position as u32;
         }
-        let index = &self.index;
-        let positions: Vec<usize> = (0..count).collect();
-        // For each customer, its best earlier look-alike.
-        let best_earlier: Vec<Option<(usize, f64, &'static str, Evidence)>> =
-            parallel_map(&positions, threads, |position, scratch| {
-                let subject = index.record(*position as u32).subject();
-                let mut best: Option<(usize, f64, &'static str, Evidence)> = None;
-                let mut consider =
-                    |other: usize, rule: &'static str, evidence: Evidence, effective: f64| {
-                        if other == *position || rank[other] > rank[*position] {
-                            return;
-                        }
-                        if best
-                            .as_ref()
-                            .is_none_or(|(_, score, _, _)| effective > *score)
-                        {
-                            best = Some((other, effective, rule, evidence));
-                        }
-                    };
-                if !subject.vat.is_empty() {
-                    for number in index.postings(vat_key(&subject.vat)) {
-                        let record = index.record(number);
-                        if record.vat != subject.vat {
-                            continue;
-                        }
-                        let evidence = score(&subject, &record);
-                        if evidence.name_score >= 0.5 {
-                            consider(record.id as usize, "vat", evidence, 1.0);
-                        }
-                    }
-                }
-                for (number, _) in
-                    index.candidates(&subject, 48, &mut scratch.keys, &mut scratch.found)
-                {
-                    let record = index.record(number);
-                    let other = record.id as usize;
-                    if other == *position || rank[other] > rank[*position] {
-                        continue;
-                    }
-                    let weight = |word: &str| index.word_weight(word);
-                    let Some(evidence) =
-                        score_above(&subject, &record, settings.link_threshold, &weight)
-                    else {
-                        continue;
-                    };
-                    if evidence.score >= settings.link_threshold {
-                        let effective = evidence.score;
-                        consider(record.id as usize, "name_and_address", evidence, effective);
-                    }
-                }
-                best
-            });
+        // For each customer, its best earlier look-alike; kept only where there is one (a few
+        // hundred at a million customers, where an answer per customer took 100 MB).
+        let span = count.div_ceil(DUPLICATE_SPANS).max(1);
+        let spans: Vec<std::ops::Range<usize>> = (0..count)
+            .step_by(span)
+            .map(|start| start..(start + span).min(count))
+            .collect();
+        let mut best_earlier: Vec<(usize, BestEarlier)> =
+            parallel_map(&spans, threads, |span, scratch| {
+                span.clone()
+                    .filter_map(|position| {
+                        self.best_earlier(position, &rank, settings, scratch)
+                            .map(|best| (position, best))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten()
+            .collect();
+        best_earlier.sort_unstable_by_key(|(position, _)| *position);
+        let best_of = |position: usize| {
+            best_earlier
+                .binary_search_by_key(&position, |(found, _)| *found)
+                .ok()
+                .map(|at| &best_earlier[at].1)
+        };
         // Resolve chains so every duplicate points at a customer that is no duplicate itself.
-        let mut primary_of: Vec<Option<usize>> = vec![None; count];
+        let mut primary_of: std::collections::HashMap<usize, usize> =
+            std::collections::HashMap::new();
         let mut duplicates = Vec::new();
         for index in order {
-            let Some((other, score, rule, evidence)) = best_earlier[index].clone() else {
+            let index = index as usize;
+            let Some((other, score, rule, evidence)) = best_of(index) else {
                 continue;
             };
-            let primary = primary_of[other].unwrap_or(other);
-            primary_of[index] = Some(primary);
+            let primary = primary_of.get(other).copied().unwrap_or(*other);
+            primary_of.insert(index, primary);
             duplicates.push(EccDuplicate {
                 customer_number: self.number(index).to_string(),
                 duplicate_of: self.number(primary).to_string(),
-                score,
+                score: *score,
                 rule: rule.to_string(),
-                evidence,
+                evidence: evidence.clone(),
             });
         }
         duplicates
     }
+
+    /// The customer read before `position` in customer-number order (`rank`) that it most
+    /// looks like, at or above the link threshold or by the same VAT number, if one does.
+    fn best_earlier(
+        &self,
+        position: usize,
+        rank: &[u32],
+        settings: MatchSettings,
+        scratch: &mut Scratch,
+    ) -> Option<BestEarlier> {
+        let index = &self.index;
+        let subject = index.record(position as u32).subject();
+        let mut best: Option<BestEarlier> = None;
+        let mut consider =
+            |other: usize, rule: &'static str, evidence: Evidence, effective: f64| {
+                if other == position || rank[other] > rank[position] {
+                    return;
+                }
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, score, _, _)| effective > *score)
+                {
+                    best = Some((other, effective, rule, evidence));
+                }
+            };
+        if !subject.vat.is_empty() {
+            for number in index.postings(vat_key(&subject.vat)) {
+                let record = index.record(number);
+                if record.vat != subject.vat {
+                    continue;
+                }
+                let evidence = score(&subject, &record);
+                if evidence.name_score >= 0.5 {
+                    consider(record.id as usize, "vat", evidence, 1.0);
+                }
+            }
+        }
+        for (number, _) in index.candidates(&subject, 48, &mut scratch.keys, &mut scratch.found) {
+            let record = index.record(number);
+            let other = record.id as usize;
+            if other == position || rank[other] > rank[position] {
+                continue;
+            }
+            let weight = |word: &str| index.word_weight(word);
+            let Some(evidence) = score_above(&subject, &record, settings.link_threshold, &weight)
+            else {
+                continue;
+            };
+            if evidence.score >= settings.link_threshold {
+                let effective = evidence.score;
+                consider(record.id as usize, "name_and_address", evidence, effective);
+            }
+        }
+        best
+    }
 }
+
+/// A customer's best earlier look-alike: its position, the score that counts, the rule and
+/// the evidence.
+type BestEarlier = (usize, f64, &'static str, Evidence);
+
+/// Pieces the customers are cut into to be searched for duplicates on several threads (enough
+/// for `parallel_map` to use them from a thousand customers on, as it did per customer).
+const DUPLICATE_SPANS: usize = 1024;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{customer, other_customer};
+    use mlc_canonical::CustomerNumber;
 
     fn settings() -> MatchSettings {
         MatchSettings {
@@ -373,6 +413,71 @@ mod tests {
             original.customer_number.as_str()
         );
         assert_eq!(duplicates[1].rule, "vat");
+    }
+
+    /// Thousands of customers, every seventh typed in again under a later number: each twin is
+    /// found against its original, on one thread as on several.
+    #[test]
+    fn twins_among_thousands_are_found_alike_on_one_thread_and_on_several() {
+        let words = [
+            "Nord", "Sued", "Ost", "West", "Berg", "Tal", "Feld", "Hafen", "Markt",
+        ];
+        let trades = [
+            "Logistik",
+            "Maschinenbau",
+            "Elektro",
+            "Baustoffe",
+            "Druckerei",
+        ];
+        let mut customers = Vec::new();
+        let mut twins = Vec::new();
+        for number in 0..3_000u32 {
+            let name = format!(
+                "{} {} {} GmbH",
+                words[number as usize % words.len()],
+                trades[(number as usize / words.len()) % trades.len()],
+                number
+            );
+            let street = format!("{}straße", words[(number as usize / 7) % words.len()]);
+            let postal = format!("{:05}", 10_000 + number * 7);
+            let mut customer = other_customer(
+                10_000 + number,
+                &name,
+                &street,
+                &(number % 90 + 1).to_string(),
+                &postal,
+                "Berlin",
+            );
+            customer.vat_number = None;
+            customer.phone = None;
+            customer.email = None;
+            if number % 7 == 0 {
+                let mut twin = customer.clone();
+                twin.customer_number =
+                    CustomerNumber::from_internal(format!("{:010}", 90_000 + number));
+                twin.customer_number_display = twin.customer_number.display();
+                twins.push((
+                    twin.customer_number.to_string(),
+                    customer.customer_number.to_string(),
+                ));
+                customers.push(twin);
+            }
+            customers.push(customer);
+        }
+        let one = find_ecc_duplicates(&customers, settings(), 1);
+        let several = find_ecc_duplicates(&customers, settings(), 2);
+        assert_eq!(one, several);
+        let found: Vec<(String, String)> = one
+            .iter()
+            .map(|duplicate| {
+                (
+                    duplicate.customer_number.clone(),
+                    duplicate.duplicate_of.clone(),
+                )
+            })
+            .collect();
+        twins.sort();
+        assert_eq!(found, twins);
     }
 
     #[test]
