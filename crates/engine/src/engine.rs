@@ -491,21 +491,6 @@ impl SyncEngine {
         let (read, whole_run) = read.finish(self.store.as_ref(), connection).await?;
         run.phases.since(Phase::ReadFinish, finish_started);
         self.record_rejected(run, &read.rejected, counts).await?;
-        let duplicates_started = std::time::Instant::now();
-        let (ecc_duplicates, duplicates_kept) = run_customers::ecc_duplicates(
-            self.store.as_ref(),
-            connection,
-            &whole_run.customers,
-            match_settings,
-            reads_every_customer,
-        )
-        .await?;
-        run.phases.since(Phase::EccDuplicates, duplicates_started);
-        tracing::debug!(
-            duplicates = ecc_duplicates.len(),
-            from_the_store = duplicates_kept,
-            "ECC duplicates"
-        );
         let mut index_tokens = 0;
         let index = match index_loading {
             Some(loading) => {
@@ -533,6 +518,26 @@ impl SyncEngine {
             }
             None => None,
         };
+        let duplicates_started = std::time::Instant::now();
+        let (ecc_duplicates, duplicates_kept) = run_customers::ecc_duplicates(
+            self.store.as_ref(),
+            connection,
+            &whole_run.customers,
+            match_settings,
+            reads_every_customer,
+            // With nothing in Pipedrive to match against, the run's customers are indexed for
+            // the duplicates alone, and let go once they are found.
+            index
+                .as_ref()
+                .is_some_and(PipedriveIndex::has_organizations),
+        )
+        .await?;
+        run.phases.since(Phase::EccDuplicates, duplicates_started);
+        tracing::debug!(
+            duplicates = ecc_duplicates.len(),
+            from_the_store = duplicates_kept,
+            "ECC duplicates"
+        );
         let mut summary = RunSummary {
             run_id: run.run_id,
             status: RunStatus::Ok,
@@ -728,7 +733,11 @@ impl SyncEngine {
                 .any(|record| may_need_matcher(&record.customer, known))
         };
         if index.matcher().is_none() && customer_to_match() {
-            let customers = planning.whole_run.customers.get().await?;
+            // No organization has rivals among the run's customers when there is none.
+            let customers = match index.has_organizations() {
+                true => planning.whole_run.customers.get().await?,
+                false => planning.no_run_customers,
+            };
             index.matcher_for(customers).await?;
             phases.since(Phase::Matcher, started);
         }

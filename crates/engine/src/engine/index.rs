@@ -161,6 +161,11 @@ impl PipedriveIndex {
         Ok(index)
     }
 
+    /// Whether Pipedrive listed any organization.
+    pub(super) fn has_organizations(&self) -> bool {
+        self.organizations.len() > 0
+    }
+
     /// The organizations' matcher, if a batch needed it.
     pub(super) fn matcher(&self) -> Option<&OrganizationMatcher> {
         self.matcher.get()

@@ -88,30 +88,44 @@ impl LazyRunCustomers {
 
     /// The index: read back from the spill and built the first time.
     pub(super) async fn get(&self) -> Result<&RunCustomers, SyncError> {
-        self.built
-            .get_or_try_init(|| async {
-                let spill = self
-                    .spill
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take()
-                    .ok_or_else(|| {
-                        SyncError::Setup("the run's customers were indexed twice".to_string())
-                    })?;
-                let mut builder = RunCustomersBuilder::with_capacity(self.count);
-                let mut batches = spill.into_batches(BUILD_BATCH)?;
-                loop {
-                    let batch = batches.next_batch()?;
-                    if batch.is_empty() {
-                        break;
-                    }
-                    for customer in &batch {
-                        builder.add_subject(&customer.number, &customer.subject);
-                    }
-                }
-                Ok(builder.finish())
-            })
-            .await
+        self.built.get_or_try_init(|| async { self.build() }).await
+    }
+
+    /// The index, built from the spill for the caller alone: `get` cannot be asked after.
+    fn build(&self) -> Result<RunCustomers, SyncError> {
+        let spill = self
+            .spill
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| {
+                SyncError::Setup("the run's customers were indexed twice".to_string())
+            })?;
+        let mut builder = RunCustomersBuilder::with_capacity(self.count);
+        let mut batches = spill.into_batches(BUILD_BATCH)?;
+        loop {
+            let batch = batches.next_batch()?;
+            if batch.is_empty() {
+                break;
+            }
+            for customer in &batch {
+                builder.add_subject(&customer.number, &customer.subject);
+            }
+        }
+        Ok(builder.finish())
+    }
+
+    /// The duplicates among these customers: with the index kept for the matcher (`keep`), or
+    /// built for them alone and let go (about 280 MB at a million customers).
+    async fn search_duplicates(
+        &self,
+        settings: MatchSettings,
+        keep: bool,
+    ) -> Result<Vec<EccDuplicate>, SyncError> {
+        if keep || self.built().is_some() {
+            return Ok(self.get().await?.duplicates(settings, 2));
+        }
+        Ok(self.build()?.duplicates(settings, 2))
     }
 
     /// What the duplicates among these customers under `settings` are found from.
@@ -145,19 +159,25 @@ struct ToKeep<'a> {
 
 /// The duplicates inside ECC among the run's customers, and whether they were taken from the
 /// store. `whole` says the run read every customer: its duplicates are kept, and taken from
-/// the store when the fingerprint is the same.
+/// the store when the fingerprint is the same. `keep_index`: the matcher may ask for the run's
+/// customers later (Pipedrive has organizations to match against), so an index built to
+/// search them is kept.
 pub(super) async fn ecc_duplicates(
     store: &dyn StateStore,
     connection: &str,
     customers: &LazyRunCustomers,
     settings: MatchSettings,
     whole: bool,
+    keep_index: bool,
 ) -> Result<(Vec<EccDuplicate>, bool), SyncError> {
     if customers.count < 2 {
         return Ok((Vec::new(), false));
     }
     if !whole {
-        return Ok((customers.get().await?.duplicates(settings, 2), false));
+        return Ok((
+            customers.search_duplicates(settings, keep_index).await?,
+            false,
+        ));
     }
     let fingerprint = customers.fingerprint(settings);
     let kept = store.cursor(connection, DUPLICATES_STREAM).await?;
@@ -170,7 +190,7 @@ pub(super) async fn ecc_duplicates(
             }
         }
     }
-    let duplicates = customers.get().await?.duplicates(settings, 2);
+    let duplicates = customers.search_duplicates(settings, keep_index).await?;
     let value = serde_json::to_string(&ToKeep {
         fingerprint: &fingerprint,
         duplicates: &duplicates,
