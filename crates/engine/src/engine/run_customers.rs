@@ -14,13 +14,13 @@ use std::sync::Mutex;
 use mlc_canonical::Customer;
 use mlc_store::StateStore;
 use mlc_sync::matching::{
-    EccDuplicate, MatchSettings, RunCustomer, RunCustomers, RunCustomersBuilder,
+    EccDuplicate, MatchSettings, RunCustomer, RunCustomerSizes, RunCustomers, RunCustomersBuilder,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::spill::Spill;
+use super::spill::{Spill, SpillBatches};
 use super::SyncError;
 
 /// Where the last whole run's ECC duplicates are kept, by connection.
@@ -101,17 +101,19 @@ impl LazyRunCustomers {
             .ok_or_else(|| {
                 SyncError::Setup("the run's customers were indexed twice".to_string())
             })?;
-        let mut builder = RunCustomersBuilder::with_capacity(self.count);
+        // Read twice: once to count what the index takes, so it is allocated once at its size
+        // (a growing postings vector doubled to 270 MB of capacity at a million customers,
+        // beside the copy it grew from), then to fill it.
         let mut batches = spill.into_batches(BUILD_BATCH)?;
-        loop {
-            let batch = batches.next_batch()?;
-            if batch.is_empty() {
-                break;
-            }
-            for customer in &batch {
-                builder.add_subject(&customer.number, &customer.subject);
-            }
-        }
+        let mut sizes = RunCustomerSizes::default();
+        for_each_customer(&mut batches, |customer| {
+            sizes.add(&customer.number, &customer.subject)
+        })?;
+        batches.rewind()?;
+        let mut builder = RunCustomersBuilder::counted(&sizes);
+        for_each_customer(&mut batches, |customer| {
+            builder.add_subject(&customer.number, &customer.subject)
+        })?;
         Ok(builder.finish())
     }
 
@@ -140,6 +142,20 @@ impl LazyRunCustomers {
             self.digest
         ));
         hex::encode(digest.finalize())
+    }
+}
+
+/// Every customer of the spill from where `batches` stands.
+fn for_each_customer(
+    batches: &mut SpillBatches<RunCustomer>,
+    mut each: impl FnMut(&RunCustomer),
+) -> Result<(), SyncError> {
+    loop {
+        let batch = batches.next_batch()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        batch.iter().for_each(&mut each);
     }
 }
 

@@ -93,6 +93,14 @@ pub(super) struct SpillBatches<T> {
 }
 
 impl<T: DeserializeOwned> SpillBatches<T> {
+    /// Back to the first record, to read them all again.
+    pub(super) fn rewind(&mut self) -> Result<(), SyncError> {
+        self.reader
+            .seek(SeekFrom::Start(0))
+            .map_err(|error| spill_error(self.what, error))?;
+        Ok(())
+    }
+
     /// The next batch; empty at the end.
     pub(super) fn next_batch(&mut self) -> Result<Vec<T>, SyncError> {
         let mut records = Vec::with_capacity(self.batch);
@@ -353,6 +361,8 @@ mod tests {
         }
         let expected: Vec<Vec<u32>> = (0..7u32).map(|n| vec![n, n * 2]).collect();
         assert_eq!(seen, expected);
+        batches.rewind().unwrap();
+        assert_eq!(batches.next_batch().unwrap(), expected[..3].to_vec());
     }
 
     #[test]

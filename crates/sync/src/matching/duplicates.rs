@@ -7,7 +7,7 @@ use mlc_canonical::Customer;
 use serde::{Deserialize, Serialize};
 
 use super::index::{
-    name_key, same_address_keys, vat_key, MatchSubject, RecordIndex, RecordIndexBuilder,
+    name_key, same_address_keys, vat_key, IndexSizes, MatchSubject, RecordIndex, RecordIndexBuilder,
 };
 use super::organization::{customer_subject, parallel_map, MatchSettings, Scratch};
 use super::score::{best_name_similarity, same_name_and_address, score, score_above, Evidence};
@@ -66,7 +66,33 @@ pub struct RunCustomersBuilder {
     ends: Vec<u32>,
 }
 
+/// What a run's customers take in their index, counted in a first pass over them (they are
+/// kept on disk and read twice): the index is then allocated once at its size, with no
+/// growing vectors (see `postings`).
+#[derive(Debug, Default)]
+pub struct RunCustomerSizes {
+    index: IndexSizes,
+    numbers: usize,
+    keys: Vec<u32>,
+}
+
+impl RunCustomerSizes {
+    pub fn add(&mut self, number: &str, subject: &MatchSubject) {
+        RecordIndexBuilder::count(subject, &mut self.index, &mut self.keys);
+        self.numbers += number.len();
+    }
+}
+
 impl RunCustomersBuilder {
+    /// For the customers `sizes` counted, added in the same order with `add_subject`.
+    pub fn counted(sizes: &RunCustomerSizes) -> Self {
+        RunCustomersBuilder {
+            index: RecordIndexBuilder::counted(&sizes.index),
+            numbers: String::with_capacity(sizes.numbers),
+            ends: Vec::with_capacity(sizes.index.records()),
+        }
+    }
+
     pub fn with_capacity(customers: usize) -> Self {
         RunCustomersBuilder {
             index: RecordIndexBuilder::with_capacity(customers),
@@ -467,6 +493,27 @@ mod tests {
         let one = find_ecc_duplicates(&customers, settings(), 1);
         let several = find_ecc_duplicates(&customers, settings(), 2);
         assert_eq!(one, several);
+        // Counted first, as a run builds them from its spill: the same.
+        let mut sizes = RunCustomerSizes::default();
+        let run: Vec<RunCustomer> = customers.iter().map(RunCustomer::of).collect();
+        for customer in &run {
+            sizes.add(&customer.number, &customer.subject);
+        }
+        let mut counted = RunCustomersBuilder::counted(&sizes);
+        for customer in &run {
+            counted.add_subject(&customer.number, &customer.subject);
+        }
+        let counted = counted.finish();
+        assert_eq!(counted.duplicates(settings(), 2), one);
+        let twin_subject = &run[0].subject;
+        let mut plain = RunCustomersBuilder::with_capacity(0);
+        for customer in &customers {
+            plain.add(customer);
+        }
+        assert_eq!(
+            counted.with_same_name_and_address(twin_subject),
+            plain.finish().with_same_name_and_address(twin_subject)
+        );
         let found: Vec<(String, String)> = one
             .iter()
             .map(|duplicate| {

@@ -17,7 +17,7 @@ use super::normalize::{
     name_variants, normalize_city, normalize_house_number, normalize_postal_code, normalize_street,
     NormalizedName,
 };
-use super::postings::{Postings, PostingsBuilder};
+use super::postings::{KeyCounts, Postings, PostingsBuilder};
 
 /// What the matcher compares: a company's normalized name and address, and its exact keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,6 +384,48 @@ fn ids_ascend(entries: &[Entry]) -> bool {
     entries.windows(2).all(|pair| pair[0].id < pair[1].id)
 }
 
+/// The keys a record is filed under in the postings.
+fn posting_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
+    fuzzy_keys(subject, keys);
+    same_address_keys(subject, keys);
+    if !subject.customer_number.is_empty() {
+        keys.push(customer_key(&subject.customer_number));
+    }
+    evidence_keys(subject, keys);
+}
+
+/// A subject's strings in the order the arena keeps them.
+fn subject_parts(subject: &MatchSubject) -> [&String; PARTS] {
+    [
+        &subject.name,
+        &subject.alt_name,
+        &subject.postal_code,
+        &subject.city,
+        &subject.street,
+        &subject.house_number,
+        &subject.country,
+        &subject.customer_number,
+        &subject.vat,
+        &subject.phone,
+        &subject.domain,
+    ]
+}
+
+/// What records take in an index, counted before it is built (see
+/// [`RecordIndexBuilder::count`]).
+#[derive(Debug, Clone, Default)]
+pub struct IndexSizes {
+    records: usize,
+    arena_bytes: usize,
+    keys: KeyCounts,
+}
+
+impl IndexSizes {
+    pub fn records(&self) -> usize {
+        self.records
+    }
+}
+
 /// Collects records, then freezes them into a `RecordIndex`.
 #[derive(Default)]
 pub struct RecordIndexBuilder {
@@ -430,20 +472,7 @@ impl RecordIndexBuilder {
         let number = u32::try_from(self.entries.len()).expect("fewer than 4 billion records");
         let start = u32::try_from(self.arena.len()).expect("the arena stays below 4 GiB");
         let mut lengths = [0u8; PARTS];
-        let parts = [
-            &subject.name,
-            &subject.alt_name,
-            &subject.postal_code,
-            &subject.city,
-            &subject.street,
-            &subject.house_number,
-            &subject.country,
-            &subject.customer_number,
-            &subject.vat,
-            &subject.phone,
-            &subject.domain,
-        ];
-        for (slot, part) in parts.into_iter().enumerate() {
+        for (slot, part) in subject_parts(subject).into_iter().enumerate() {
             let clipped = clip(part);
             self.arena.push_str(clipped);
             lengths[slot] = clipped.len() as u8;
@@ -456,17 +485,40 @@ impl RecordIndexBuilder {
             *self.word_counts.entry(*key).or_default() += 1;
         }
         keys.clear();
-        fuzzy_keys(subject, &mut keys);
-        same_address_keys(subject, &mut keys);
-        if !subject.customer_number.is_empty() {
-            keys.push(customer_key(&subject.customer_number));
-        }
-        evidence_keys(subject, &mut keys);
+        posting_keys(subject, &mut keys);
         for key in &keys {
             self.postings.push(*key, number);
         }
         self.scratch = keys;
         number
+    }
+
+    /// Counts what `add` will file `subject` under into `sizes` (a first pass over records
+    /// kept on disk, for [`RecordIndexBuilder::counted`]).
+    pub fn count(subject: &MatchSubject, sizes: &mut IndexSizes, keys: &mut Vec<u32>) {
+        keys.clear();
+        posting_keys(subject, keys);
+        for key in keys.iter() {
+            sizes.keys.count(*key);
+        }
+        sizes.records += 1;
+        sizes.arena_bytes += subject_parts(subject)
+            .iter()
+            .map(|part| clip(part).len())
+            .sum::<usize>();
+    }
+
+    /// A builder for the records `sizes` counted, added in the same order: the arena and the
+    /// postings are allocated once at their size, and the postings placed straight into their
+    /// buckets.
+    pub fn counted(sizes: &IndexSizes) -> Self {
+        RecordIndexBuilder {
+            entries: Vec::with_capacity(sizes.records),
+            arena: String::with_capacity(sizes.arena_bytes),
+            postings: PostingsBuilder::counted(&sizes.keys),
+            scratch: Vec::new(),
+            word_counts: KeyMap::default(),
+        }
     }
 
     /// Applies link-table rows `(id, customer number)`: the link table wins over the number in

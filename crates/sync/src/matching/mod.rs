@@ -16,7 +16,8 @@ pub mod score;
 
 pub use calibration::{MatchModel, ModelSource, WeightedComparison};
 pub use duplicates::{
-    find_ecc_duplicates, EccDuplicate, RunCustomer, RunCustomers, RunCustomersBuilder,
+    find_ecc_duplicates, EccDuplicate, RunCustomer, RunCustomerSizes, RunCustomers,
+    RunCustomersBuilder,
 };
 pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{
