@@ -296,7 +296,7 @@ mod tests {
         let pushes: Vec<(u32, u32)> = (0..30_000u32)
             .map(|number| {
                 (
-                    number.wrapping_mul(2_654_435_761) % 5_000 << 13,
+                    (number.wrapping_mul(2_654_435_761) % 5_000) << 13,
                     number % 997,
                 )
             })
