@@ -160,3 +160,15 @@ pub fn other_customer(
     customer.contacts = vec![];
     customer
 }
+
+/// A company unlike `customer()` in name and address.
+pub fn stranger() -> Customer {
+    other_customer(
+        9003,
+        "Schmidt Logistik GmbH",
+        "Hafenstraße",
+        "1",
+        "20457",
+        "Hamburg",
+    )
+}

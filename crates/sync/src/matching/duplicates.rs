@@ -368,7 +368,7 @@ const DUPLICATE_SPANS: usize = 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{customer, other_customer};
+    use crate::testing::{customer, other_customer, stranger};
     use mlc_canonical::CustomerNumber;
 
     fn settings() -> MatchSettings {
@@ -399,14 +399,7 @@ mod tests {
             "Stuttgart",
         );
         third.vat_number = Some("DE 123 456 789".into());
-        let stranger = other_customer(
-            9003,
-            "Schmidt Logistik GmbH",
-            "Hafenstraße",
-            "1",
-            "20457",
-            "Hamburg",
-        );
+        let stranger = stranger();
         let same_name_elsewhere = other_customer(
             9004,
             "Müller Maschinenbau GmbH",

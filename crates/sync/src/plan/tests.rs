@@ -15,7 +15,7 @@ use crate::existing::{
 use crate::map::{FieldMap, MappedRecord, CUSTOMER_NUMBER_FIELD};
 use crate::matching::{find_ecc_duplicates, MatchSettings, OrganizationMatcher};
 use crate::testing::{
-    customer, field_map_with, key_for, other_customer, record_state, sync_config,
+    customer, field_map_with, key_for, other_customer, record_state, stranger, sync_config,
 };
 
 mod branches;
@@ -315,14 +315,7 @@ fn a_new_contact_of_a_linked_organization_is_created_there() {
 
 #[test]
 fn without_the_matcher_a_linked_customer_is_planned_and_an_unlinked_one_waits() {
-    let mut stranger = other_customer(
-        9003,
-        "Schmidt Logistik GmbH",
-        "Hafenstraße",
-        "1",
-        "20457",
-        "Hamburg",
-    );
+    let mut stranger = stranger();
     let mut world = World::new(vec![customer(), stranger.clone()]).synced(0, 7);
     world.customers[0].name = "Müller Maschinenbau AG".into();
     world.with_matcher = false;
@@ -368,14 +361,7 @@ fn without_the_persons_of_organizations_a_linked_contact_is_planned_and_a_new_on
     ));
     assert!(may_need_persons_of(&customer, &second, &world.known));
     // The contacts of a customer deleted before it was ever synced are never written.
-    let mut never_synced = other_customer(
-        9003,
-        "Schmidt Logistik GmbH",
-        "Hafenstraße",
-        "1",
-        "20457",
-        "Hamburg",
-    );
+    let mut never_synced = stranger();
     never_synced.deleted = true;
     assert!(!may_need_persons_of(&never_synced, &second, &world.known));
     let plan = world.plan();
