@@ -46,8 +46,9 @@ use crate::outcome::{audit_event, note, Progress, ReadContext};
 use execute::PendingCommit;
 use index::{IndexKeys, IndexLoading, PipedriveIndex};
 use known::{BatchKeys, DuplicatesKnown};
+use mlc_sync::existing::ExistingLookup;
 use mlc_sync::map::{diff, FieldKeys, FieldMap, FieldMapSpec, MappedRecord};
-use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomers, RunCustomersBuilder};
+use mlc_sync::matching::{EccDuplicate, MatchSettings, RunCustomers};
 use mlc_sync::plan::run::{held_back, pause_after_run, run_ending, RunStop};
 use mlc_sync::plan::{
     may_need_matcher, may_need_persons_of, plan_batch, CustomerRecord, DriftCheck, KnownRecords,
@@ -562,7 +563,7 @@ impl SyncEngine {
             index: index.as_ref(),
             ecc_duplicates: &ecc_duplicates,
             whole_run: &whole_run,
-            no_run_customers: &RunCustomersBuilder::with_capacity(0).finish(),
+            no_run_customers: &RunCustomers::default(),
         };
         let duplicates_known =
             DuplicatesKnown::read(self.store.as_ref(), connection, &ecc_duplicates).await?;
@@ -726,13 +727,13 @@ impl SyncEngine {
         let Some(index) = planning.index else {
             return Ok(());
         };
-        let started = std::time::Instant::now();
         let customer_to_match = || {
             batch
                 .iter()
                 .any(|record| may_need_matcher(&record.customer, known))
         };
         if index.matcher().is_none() && customer_to_match() {
+            let started = std::time::Instant::now();
             // No organization has rivals among the run's customers when there is none.
             let customers = match index.has_organizations() {
                 true => planning.whole_run.customers.get().await?,
@@ -750,7 +751,7 @@ impl SyncEngine {
                     .any(|contact| may_need_persons_of(&record.customer, contact, known))
             })
         };
-        if !index.knows_persons_for_matching() && contact_to_match() {
+        if !index.knows_persons_of_organizations() && contact_to_match() {
             let started = std::time::Instant::now();
             index.persons_for_matching().await?;
             phases.since(Phase::Matcher, started);
@@ -1017,7 +1018,7 @@ impl FirstPass<'_> {
         batch: &[ExtractedCustomer],
     ) -> Result<bool, SyncError> {
         let records = SyncEngine::customer_records(self.options, batch);
-        let nobody = RunCustomersBuilder::with_capacity(0).finish();
+        let nobody = RunCustomers::default();
         let no_missing_contacts = MissingContacts::default();
         let the_plan = plan_batch(
             &PlanInputs {

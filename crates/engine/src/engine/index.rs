@@ -163,7 +163,7 @@ impl PipedriveIndex {
 
     /// Whether Pipedrive listed any organization.
     pub(super) fn has_organizations(&self) -> bool {
-        self.organizations.len() > 0
+        !self.organizations.is_empty()
     }
 
     /// The organizations' matcher, if a batch needed it.
@@ -215,11 +215,6 @@ impl PipedriveIndex {
                 Ok(matcher)
             })
             .await
-    }
-
-    /// Whether the persons of each organization are known (see `persons_for_matching`).
-    pub(super) fn knows_persons_for_matching(&self) -> bool {
-        self.persons_for_matching.initialized()
     }
 
     /// The persons of each organization, from the spill in the order the pages brought them,
@@ -293,6 +288,6 @@ impl ExistingLookup for PipedriveIndex {
     }
 
     fn knows_persons_of_organizations(&self) -> bool {
-        self.knows_persons_for_matching()
+        self.persons_for_matching.initialized()
     }
 }

@@ -257,6 +257,11 @@ impl<T: Serialize + DeserializeOwned> SpillById<T> {
         }
     }
 
+    /// Whether no record was written.
+    pub(super) fn is_empty(&self) -> bool {
+        self.in_order == 0 && self.out_of_order.is_empty()
+    }
+
     /// Records written, a record written twice counted once.
     pub(super) fn len(&self) -> usize {
         let also_in_order = self

@@ -140,7 +140,8 @@ impl RunCustomersBuilder {
 /// Every customer a run read, compact (their match subjects in a [`RecordIndex`], their numbers
 /// in one string), for the rules that look at the whole run while it is planned batch by
 /// batch: ECC duplicates, and an organization with exactly the name and address of one of
-/// them.
+/// them. `default()` is a run without customers.
+#[derive(Default)]
 pub struct RunCustomers {
     index: RecordIndex,
     numbers: String,

@@ -237,6 +237,13 @@ pub struct PlanInputs<'a> {
     pub whole_run: Option<WholeRun<'a>>,
 }
 
+impl PlanInputs<'_> {
+    /// The organizations' matcher, when the index is loaded and the matcher built.
+    fn matcher(&self) -> Option<&OrganizationMatcher> {
+        self.pipedrive.as_ref().and_then(|view| view.matcher)
+    }
+}
+
 /// The plan for `inputs.records`, in their order: each customer's organization, the persons of
 /// its contacts, then the persons of its contacts deleted in ECC.
 pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
@@ -255,8 +262,7 @@ pub fn plan_batch(inputs: &PlanInputs<'_>, memory: &mut PlanMemory) -> Plan {
             .map(|duplicate| (duplicate.customer_number.as_str(), duplicate))
             .collect(),
     };
-    let matcher = inputs.pipedrive.as_ref().and_then(|view| view.matcher);
-    if let (Some(matcher), None) = (matcher, &inputs.whole_run) {
+    if let (Some(matcher), None) = (inputs.matcher(), &inputs.whole_run) {
         for record in inputs.records {
             let customer = record.customer;
             for id in matcher.same_name_and_address(customer) {

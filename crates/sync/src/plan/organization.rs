@@ -259,7 +259,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             }
             ReviewDecision::Open { rejected } => excluded.extend(rejected),
         }
-        let Some(matcher) = inputs.pipedrive.as_ref().and_then(|view| view.matcher) else {
+        let Some(matcher) = inputs.matcher() else {
             planned.operation = Operation::Deferred;
             planned.reason =
                 "not linked, and the organization index is not loaded: no create without a lookup"
@@ -451,8 +451,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         if evidence.rule != MatchRule::NameAndAddress {
             return None;
         }
-        let matcher = self.inputs.pipedrive.as_ref().and_then(|view| view.matcher);
-        let owners: Vec<String> = match (&self.inputs.whole_run, matcher) {
+        let owners: Vec<String> = match (&self.inputs.whole_run, self.inputs.matcher()) {
             (Some(whole_run), Some(matcher)) => {
                 let subject = matcher.subject_of(evidence.pipedrive_id)?;
                 whole_run
