@@ -293,12 +293,18 @@ fn dirty_and_unmappable_records_are_errors_with_reasons() {
     assert_eq!(plan.entries[1].action(), Action::Deferred);
 }
 
-#[test]
-fn a_new_contact_of_a_linked_organization_is_created_there() {
-    let mut world = World::new(vec![customer()]).synced(0, 7);
+/// Another contact of the first customer, not in Pipedrive yet.
+fn second_contact(world: &World) -> mlc_canonical::ContactPerson {
     let mut second = world.customers[0].contacts[0].clone();
     second.contact_number = "0000012346".into();
     second.first_name = "Bernd".into();
+    second
+}
+
+#[test]
+fn a_new_contact_of_a_linked_organization_is_created_there() {
+    let mut world = World::new(vec![customer()]).synced(0, 7);
+    let mut second = second_contact(&world);
     second.emails = vec!["b@mueller-maschinenbau.de".into()];
     world.customers[0].contacts.push(second);
     let plan = world.plan();
@@ -348,9 +354,7 @@ fn without_the_matcher_a_linked_customer_is_planned_and_an_unlinked_one_waits() 
 #[test]
 fn without_the_persons_of_organizations_a_linked_contact_is_planned_and_a_new_one_waits() {
     let mut world = World::new(vec![customer()]).synced(0, 7);
-    let mut second = world.customers[0].contacts[0].clone();
-    second.contact_number = "0000012346".into();
-    second.first_name = "Bernd".into();
+    let second = second_contact(&world);
     world.customers[0].contacts.push(second.clone());
     world.with_persons_of = false;
     let customer = world.customers[0].clone();
