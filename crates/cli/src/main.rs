@@ -151,22 +151,6 @@ fn one_malloc_arena() {}
 /// /proc/self/status VmHWM) to the file it names when it exits (`bench scale` sets it).
 pub const PEAK_RSS_ENV: &str = "MLC_REPORT_PEAK_RSS";
 
-/// This process's peak resident memory so far in kB (VmHWM of /proc/self/status); `None`
-/// where there is no /proc (not Linux).
-pub fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-}
-
 /// With `MLC_REPORT_PEAK_RSS=FILE` (set by `bench scale` for the processes it measures), writes
 /// this process's peak resident memory in kB (VmHWM of /proc/self/status) to FILE. Linux only;
 /// elsewhere nothing is written.
@@ -174,7 +158,7 @@ fn report_peak_memory() {
     let Some(path) = std::env::var_os(PEAK_RSS_ENV) else {
         return;
     };
-    if let Some(peak_kb) = peak_rss_kb() {
+    if let Some(peak_kb) = mlc_engine::peak_rss_kb() {
         if let Err(error) = std::fs::write(&path, peak_kb.to_string()) {
             eprintln!(
                 "cannot write the peak memory to {}: {error}",

@@ -123,6 +123,11 @@ pub struct RunSummary {
     /// Seconds spent per step of the run (`ecc_read`, `index_read`, `planning`, `commits`...);
     /// steps that overlap (the index is read while ECC is) add up to more than the wall time.
     pub phase_secs: std::collections::BTreeMap<String, f64>,
+    /// The process's peak resident memory in MB as each of the run's main steps ended
+    /// (`ecc_read`, `index_wait`, `ecc_duplicates`, `matcher`, `commit_wait`): the first
+    /// step that shows the run's peak is the one that reached it. Empty without /proc.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub peak_rss_mb_after: std::collections::BTreeMap<String, f64>,
     /// Dirty records kept out, with why.
     pub rejected: Vec<DataProblem>,
     pub ecc_duplicates: usize,
@@ -372,6 +377,7 @@ impl SyncEngine {
             Ok(mut summary) => {
                 summary.tokens_used = tokens_used;
                 summary.phase_secs = params.phases.seconds();
+                summary.peak_rss_mb_after = params.phases.peaks_mb();
                 summary.counts = counts;
                 if summary.alert.is_none() {
                     summary.alert = governor_alert;
@@ -487,10 +493,12 @@ impl SyncEngine {
         };
         let ecc_read_secs = read_started.elapsed().as_secs_f64();
         run.phases.since(Phase::EccRead, read_started);
+        run.phases.peak_after(Phase::EccRead);
         let customers_read = read.len() as u64;
         let finish_started = std::time::Instant::now();
         let (read, whole_run) = read.finish(self.store.as_ref(), connection).await?;
         run.phases.since(Phase::ReadFinish, finish_started);
+        run.phases.peak_after(Phase::ReadFinish);
         self.record_rejected(run, &read.rejected, counts).await?;
         let mut index_tokens = 0;
         let index = match index_loading {
@@ -500,6 +508,7 @@ impl SyncEngine {
                     return Ok(RunSummary::interrupted(run.run_id));
                 };
                 run.phases.since(Phase::IndexWait, waited);
+                run.phases.peak_after(Phase::IndexWait);
                 run.phases.add(Phase::IndexRead, loaded.secs);
                 index_tokens = loaded.tokens;
                 Some(loaded.index)
@@ -534,6 +543,7 @@ impl SyncEngine {
         )
         .await?;
         run.phases.since(Phase::EccDuplicates, duplicates_started);
+        run.phases.peak_after(Phase::EccDuplicates);
         tracing::debug!(
             duplicates = ecc_duplicates.len(),
             from_the_store = duplicates_kept,
@@ -548,6 +558,7 @@ impl SyncEngine {
             customers_read,
             ecc_read_secs: Some(ecc_read_secs),
             phase_secs: Default::default(),
+            peak_rss_mb_after: Default::default(),
             rejected: read.rejected.clone(),
             ecc_duplicates: ecc_duplicates.len(),
             ecc_duplicates_kept: duplicates_kept,
@@ -642,6 +653,7 @@ impl SyncEngine {
         let committed_started = std::time::Instant::now();
         let committed = pending.done(&run.phases).await;
         run.phases.since(Phase::CommitWait, committed_started);
+        run.phases.peak_after(Phase::CommitWait);
         let stop = looped?;
         committed?;
         if run.options.dry_run {
@@ -741,6 +753,7 @@ impl SyncEngine {
             };
             index.matcher_for(customers).await?;
             phases.since(Phase::Matcher, started);
+            phases.peak_after(Phase::Matcher);
         }
         let contact_to_match = || {
             batch.iter().any(|record| {
@@ -755,6 +768,7 @@ impl SyncEngine {
             let started = std::time::Instant::now();
             index.persons_for_matching().await?;
             phases.since(Phase::Matcher, started);
+            phases.peak_after(Phase::Matcher);
         }
         Ok(())
     }

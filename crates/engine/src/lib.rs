@@ -12,6 +12,7 @@
 mod convert;
 mod engine;
 mod lease;
+mod memory;
 mod outcome;
 mod pause;
 pub mod pipedrive_wiring;
@@ -21,6 +22,7 @@ pub use engine::{
     MergedRecord, PipedriveEvents, RunMode, RunOptions, RunSummary, SyncEngine, SyncError,
 };
 pub use lease::{LeaseError, RunLease, DEFAULT_LEASE_TTL};
+pub use memory::peak_rss_kb;
 pub use outcome::{NoProgress, Progress};
 pub use pause::{pause_in_effect, pause_message, record_pause, record_paused_run, Pause};
 pub use pipedrive_wiring::{connect_pipedrive, pipedrive_storage};

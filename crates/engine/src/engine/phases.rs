@@ -70,6 +70,8 @@ impl Phase {
 #[derive(Debug, Default)]
 pub(super) struct PhaseClock {
     spent: Mutex<BTreeMap<Phase, Duration>>,
+    /// The process's peak resident memory (kB) when each step that marked it last ended.
+    peaks: Mutex<BTreeMap<Phase, u64>>,
 }
 
 impl PhaseClock {
@@ -82,6 +84,31 @@ impl PhaseClock {
     /// Adds the time since `started` to `phase`.
     pub(super) fn since(&self, phase: Phase, started: Instant) {
         self.add(phase, started.elapsed());
+    }
+
+    /// Marks the process's peak resident memory so far as `phase` ends: the first phase whose
+    /// mark is the run's peak is the one that reached it.
+    pub(super) fn peak_after(&self, phase: Phase) {
+        let Some(peak) = crate::peak_rss_kb() else {
+            return;
+        };
+        if let Ok(mut peaks) = self.peaks.lock() {
+            peaks.insert(phase, peak);
+        }
+    }
+
+    /// The peak resident memory in MB (one decimal) as each marked phase last ended, by name.
+    pub(super) fn peaks_mb(&self) -> BTreeMap<String, f64> {
+        let Ok(peaks) = self.peaks.lock() else {
+            return BTreeMap::new();
+        };
+        peaks
+            .iter()
+            .map(|(phase, kb)| {
+                let tenths = (*kb as f64 / 102.4).round();
+                (phase.name().to_string(), tenths / 10.0)
+            })
+            .collect()
     }
 
     /// Seconds per phase by name, rounded to milliseconds, for the run's summary.
@@ -113,5 +140,16 @@ mod tests {
         assert_eq!(seconds.get("planning"), Some(&1.75));
         assert_eq!(seconds.get("commits"), Some(&0.04));
         assert_eq!(seconds.get("ecc_read"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_marked_phase_shows_the_peak_when_it_ended() {
+        let clock = PhaseClock::default();
+        clock.peak_after(Phase::EccRead);
+        let peaks = clock.peaks_mb();
+        assert_eq!(peaks.keys().collect::<Vec<_>>(), ["ecc_read"]);
+        assert!(peaks["ecc_read"] > 0.0, "{peaks:?}");
+        assert_eq!(peaks.get("planning"), None);
     }
 }

@@ -31,6 +31,7 @@ impl RunSummary {
             customers_read: 0,
             ecc_read_secs: None,
             phase_secs: Default::default(),
+            peak_rss_mb_after: Default::default(),
             rejected: Vec::new(),
             ecc_duplicates: 0,
             ecc_duplicates_kept: false,

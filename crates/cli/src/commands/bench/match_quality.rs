@@ -175,7 +175,7 @@ fn evidence_fields() -> OrganizationEvidenceFields {
 
 /// Peak resident memory of this process so far (VmHWM), in MB; NaN where /proc is missing.
 fn peak_rss_mb() -> f64 {
-    crate::peak_rss_kb().map_or(f64::NAN, |kb| kb as f64 / 1024.0)
+    mlc_engine::peak_rss_kb().map_or(f64::NAN, |kb| kb as f64 / 1024.0)
 }
 
 pub(super) fn run(customers: usize, organizations: usize, seed: u64, threads: usize) -> Value {

@@ -43,6 +43,11 @@ pub(super) struct ScaleFigures {
     pub full_sync_phase_secs: Value,
     /// The same for the first sync.
     pub first_sync_phase_secs: Value,
+    /// The full run's peak resident memory (MB) as each of its main steps ended
+    /// (`peak_rss_mb_after` of its `sync --json`): the first step that shows the peak reached it.
+    pub full_sync_peak_rss_mb_after: Value,
+    /// The same for the first sync.
+    pub first_sync_peak_rss_mb_after: Value,
 }
 
 impl ScaleFigures {
@@ -67,6 +72,8 @@ impl ScaleFigures {
                 "sim_ecc_start_secs": round(self.sim_ecc_start_secs),
                 "first_sync_phase_secs": self.first_sync_phase_secs,
                 "full_sync_phase_secs": self.full_sync_phase_secs,
+                "first_sync_peak_rss_mb_after": self.first_sync_peak_rss_mb_after,
+                "full_sync_peak_rss_mb_after": self.full_sync_peak_rss_mb_after,
             }
         })
     }
@@ -224,27 +231,26 @@ async fn store_bytes(database: &Path) -> anyhow::Result<u64> {
         .with_context(|| format!("measuring the store {}", database.display()))
 }
 
-/// The seconds per step a run's summary (`sync --json`) reports, one line for the terminal.
-fn phases_line(phases: &Value) -> String {
-    phases
+/// A figure per step of a run's summary (`sync --json`), one line for the terminal: each
+/// step's name and figure with `unit` after it.
+fn steps_line(steps: &Value, unit: &str) -> String {
+    steps
         .as_object()
-        .map(|phases| {
-            phases
+        .map(|steps| {
+            steps
                 .iter()
-                .filter_map(|(phase, secs)| Some(format!("{phase} {:.1} s", secs.as_f64()?)))
+                .filter_map(|(step, figure)| Some(format!("{step} {:.1}{unit}", figure.as_f64()?)))
                 .collect::<Vec<_>>()
                 .join(", ")
         })
         .unwrap_or_default()
 }
 
-/// The seconds per step of a run's summary (`sync --json`).
-fn phases_in(summary: &str) -> anyhow::Result<Value> {
+/// A figure per step of a run's summary (`sync --json`): `phase_secs` or
+/// `peak_rss_mb_after`.
+fn per_step(summary: &str, field: &str) -> anyhow::Result<Value> {
     let summary: Value = serde_json::from_str(summary).context("reading sync --json")?;
-    Ok(summary
-        .get("phase_secs")
-        .cloned()
-        .unwrap_or_else(|| json!({})))
+    Ok(summary.get(field).cloned().unwrap_or_else(|| json!({})))
 }
 
 /// Records a run's summary (`sync --json`) counted, every action included.
@@ -358,12 +364,14 @@ connection = "scale"
         true,
     )
     .await?;
-    let first_sync_phase_secs = phases_in(&first.stdout)?;
+    let first_sync_phase_secs = per_step(&first.stdout, "phase_secs")?;
+    let first_sync_peak_rss_mb_after = per_step(&first.stdout, "peak_rss_mb_after")?;
     eprintln!(
-        "  first sync: {:.1} s, peak {:.1} MB ({})",
+        "  first sync: {:.1} s, peak {:.1} MB ({}; peak in MB after {})",
         first.secs,
         first.peak_rss_mb,
-        phases_line(&first_sync_phase_secs)
+        steps_line(&first_sync_phase_secs, " s"),
+        steps_line(&first_sync_peak_rss_mb_after, "")
     );
     let store_before = store_bytes(&database).await?;
     let full = run_child(
@@ -377,12 +385,14 @@ connection = "scale"
     .await?;
     let store_after = store_bytes(&database).await?;
     let records = records_in(&full.stdout)?;
-    let full_sync_phase_secs = phases_in(&full.stdout)?;
+    let full_sync_phase_secs = per_step(&full.stdout, "phase_secs")?;
+    let full_sync_peak_rss_mb_after = per_step(&full.stdout, "peak_rss_mb_after")?;
     eprintln!(
-        "  full sync: {:.1} s, peak {:.1} MB, {records} records ({})",
+        "  full sync: {:.1} s, peak {:.1} MB, {records} records ({}; peak in MB after {})",
         full.secs,
         full.peak_rss_mb,
-        phases_line(&full_sync_phase_secs)
+        steps_line(&full_sync_phase_secs, " s"),
+        steps_line(&full_sync_peak_rss_mb_after, "")
     );
     drop(ecc);
     drop(pipedrive);
@@ -400,5 +410,7 @@ connection = "scale"
             / records.max(1) as f64,
         full_sync_phase_secs,
         first_sync_phase_secs,
+        full_sync_peak_rss_mb_after,
+        first_sync_peak_rss_mb_after,
     })
 }
