@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use mlc_canonical::Customer;
 use mlc_store::StateStore;
 use mlc_sync::matching::{
-    EccDuplicate, MatchSettings, RunCustomer, RunCustomerSizes, RunCustomers, RunCustomersBuilder,
+    EccDuplicate, Filing, MatchSettings, RunCustomer, RunCustomerSizes, RunCustomers,
+    RunCustomersBuilder,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -88,11 +89,14 @@ impl LazyRunCustomers {
 
     /// The index: read back from the spill and built the first time.
     pub(super) async fn get(&self) -> Result<&RunCustomers, SyncError> {
-        self.built.get_or_try_init(|| async { self.build() }).await
+        self.built
+            .get_or_try_init(|| async { self.build(Filing::Everything) })
+            .await
     }
 
-    /// The index, built from the spill for the caller alone: `get` cannot be asked after.
-    fn build(&self) -> Result<RunCustomers, SyncError> {
+    /// The index, built from the spill for the caller alone and filed as `filing` says: `get`
+    /// cannot be asked after.
+    fn build(&self, filing: Filing) -> Result<RunCustomers, SyncError> {
         let spill = self
             .spill
             .lock()
@@ -105,7 +109,7 @@ impl LazyRunCustomers {
         // (a growing postings vector doubled to 270 MB of capacity at a million customers,
         // beside the copy it grew from), then to fill it.
         let mut batches = spill.into_batches(BUILD_BATCH)?;
-        let mut sizes = RunCustomerSizes::default();
+        let mut sizes = RunCustomerSizes::filed(filing);
         for_each_customer(&mut batches, |customer| {
             sizes.add(&customer.number, &customer.subject)
         })?;
@@ -127,7 +131,7 @@ impl LazyRunCustomers {
         if keep || self.built().is_some() {
             return Ok(self.get().await?.duplicates(settings, 2));
         }
-        Ok(self.build()?.duplicates(settings, 2))
+        Ok(self.build(Filing::Duplicates)?.duplicates(settings, 2))
     }
 
     /// What the duplicates among these customers under `settings` are found from.

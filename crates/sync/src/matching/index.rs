@@ -125,12 +125,63 @@ const PHONE: usize = 9;
 const DOMAIN: usize = 10;
 const PARTS: usize = 11;
 
-/// One record: its id and where its strings sit in the arena (each at most 255 bytes).
+/// Where one record's strings sit in the arena (each at most 255 bytes).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    id: i64,
     start: u32,
     lengths: [u8; PARTS],
+}
+
+/// The records' ids by record number. A run's customers are filed by their position, which is
+/// their id too: then none are kept (8 bytes a record, 8 MB at a million customers).
+#[derive(Debug, Clone, Default)]
+struct Ids(Vec<i64>);
+
+impl Ids {
+    fn push(&mut self, number: u32, id: i64) {
+        if self.0.is_empty() {
+            if id == i64::from(number) {
+                return;
+            }
+            self.0.extend(0..i64::from(number));
+        }
+        self.0.push(id);
+    }
+
+    fn get(&self, number: u32) -> i64 {
+        self.0
+            .get(number as usize)
+            .copied()
+            .unwrap_or(i64::from(number))
+    }
+
+    /// Whether each record's id is above the one before it (so it is when each is its number).
+    fn ascend(&self) -> bool {
+        self.0.windows(2).all(|pair| pair[0] < pair[1])
+    }
+
+    /// The number of the record with `id` among `records`, when the ids ascend.
+    fn search(&self, id: i64, records: usize) -> Option<u32> {
+        if self.0.is_empty() {
+            return u32::try_from(id)
+                .ok()
+                .filter(|number| (*number as usize) < records);
+        }
+        self.0.binary_search(&id).ok().map(|number| number as u32)
+    }
+
+    /// (id, record number) of every record, sorted by id.
+    fn in_order(&self, records: usize) -> Vec<(i64, u32)> {
+        let mut by_id: Vec<(i64, u32)> = (0..records as u32)
+            .map(|number| (self.get(number), number))
+            .collect();
+        by_id.sort_unstable();
+        by_id
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<i64>()
+    }
 }
 
 /// A record of the index, read back for scoring.
@@ -379,17 +430,26 @@ impl std::hash::Hasher for KeyHasher {
 
 type KeyMap<V> = std::collections::HashMap<u32, V, std::hash::BuildHasherDefault<KeyHasher>>;
 
-/// Whether each record's id is above the one before it.
-fn ids_ascend(entries: &[Entry]) -> bool {
-    entries.windows(2).all(|pair| pair[0].id < pair[1].id)
+/// Which keys an index files its records under.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Filing {
+    /// Every key the matcher looks up.
+    #[default]
+    Everything,
+    /// The keys the search for duplicates inside ECC looks up (fuzzy and evidence keys), for
+    /// an index built for that search alone: no exact name-and-address keys (about 7 MB at a
+    /// million customers) and no customer numbers.
+    Duplicates,
 }
 
 /// The keys a record is filed under in the postings.
-fn posting_keys(subject: &MatchSubject, keys: &mut Vec<u32>) {
+fn posting_keys(subject: &MatchSubject, filing: Filing, keys: &mut Vec<u32>) {
     fuzzy_keys(subject, keys);
-    same_address_keys(subject, keys);
-    if !subject.customer_number.is_empty() {
-        keys.push(customer_key(&subject.customer_number));
+    if filing == Filing::Everything {
+        same_address_keys(subject, keys);
+        if !subject.customer_number.is_empty() {
+            keys.push(customer_key(&subject.customer_number));
+        }
     }
     evidence_keys(subject, keys);
 }
@@ -415,12 +475,25 @@ fn subject_parts(subject: &MatchSubject) -> [&String; PARTS] {
 /// [`RecordIndexBuilder::count`]).
 #[derive(Debug, Clone, Default)]
 pub struct IndexSizes {
+    filing: Filing,
     records: usize,
     arena_bytes: usize,
     keys: KeyCounts,
 }
 
 impl IndexSizes {
+    /// Nothing counted yet, for an index that files its records as `filing` says.
+    pub fn filed(filing: Filing) -> Self {
+        IndexSizes {
+            filing,
+            ..IndexSizes::default()
+        }
+    }
+
+    pub fn filing(&self) -> Filing {
+        self.filing
+    }
+
     pub fn records(&self) -> usize {
         self.records
     }
@@ -429,7 +502,9 @@ impl IndexSizes {
 /// Collects records, then freezes them into a `RecordIndex`.
 #[derive(Default)]
 pub struct RecordIndexBuilder {
+    filing: Filing,
     entries: Vec<Entry>,
+    ids: Ids,
     arena: String,
     postings: PostingsBuilder,
     scratch: Vec<u32>,
@@ -451,7 +526,9 @@ fn clip(text: &str) -> &str {
 impl RecordIndexBuilder {
     pub fn with_capacity(records: usize) -> Self {
         RecordIndexBuilder {
+            filing: Filing::Everything,
             entries: Vec::with_capacity(records),
+            ids: Ids::default(),
             arena: String::with_capacity(records * 48),
             postings: PostingsBuilder::default(),
             scratch: Vec::new(),
@@ -477,7 +554,8 @@ impl RecordIndexBuilder {
             self.arena.push_str(clipped);
             lengths[slot] = clipped.len() as u8;
         }
-        self.entries.push(Entry { id, start, lengths });
+        self.entries.push(Entry { start, lengths });
+        self.ids.push(number, id);
         let mut keys = std::mem::take(&mut self.scratch);
         keys.clear();
         word_keys(subject, &mut keys);
@@ -485,7 +563,7 @@ impl RecordIndexBuilder {
             *self.word_counts.entry(*key).or_default() += 1;
         }
         keys.clear();
-        posting_keys(subject, &mut keys);
+        posting_keys(subject, self.filing, &mut keys);
         for key in &keys {
             self.postings.push(*key, number);
         }
@@ -497,7 +575,7 @@ impl RecordIndexBuilder {
     /// kept on disk, for [`RecordIndexBuilder::counted`]).
     pub fn count(subject: &MatchSubject, sizes: &mut IndexSizes, keys: &mut Vec<u32>) {
         keys.clear();
-        posting_keys(subject, keys);
+        posting_keys(subject, sizes.filing, keys);
         for key in keys.iter() {
             sizes.keys.count(*key);
         }
@@ -513,7 +591,9 @@ impl RecordIndexBuilder {
     /// buckets.
     pub fn counted(sizes: &IndexSizes) -> Self {
         RecordIndexBuilder {
+            filing: sizes.filing,
             entries: Vec::with_capacity(sizes.records),
+            ids: Ids::default(),
             arena: String::with_capacity(sizes.arena_bytes),
             postings: PostingsBuilder::counted(&sizes.keys),
             scratch: Vec::new(),
@@ -527,15 +607,15 @@ impl RecordIndexBuilder {
         if links.is_empty() {
             return;
         }
-        if ids_ascend(&self.entries) {
+        if self.ids.ascend() {
             for (id, customer_number) in links {
-                if let Ok(number) = self.entries.binary_search_by_key(id, |entry| entry.id) {
-                    self.set_customer_number(number as u32, customer_number);
+                if let Some(number) = self.ids.search(*id, self.entries.len()) {
+                    self.set_customer_number(number, customer_number);
                 }
             }
             return;
         }
-        let by_id = self.ids_in_order();
+        let by_id = self.ids.in_order(self.entries.len());
         for (id, customer_number) in links {
             if let Ok(position) = by_id.binary_search_by_key(id, |(known, _)| *known) {
                 self.set_customer_number(by_id[position].1, customer_number);
@@ -543,23 +623,11 @@ impl RecordIndexBuilder {
         }
     }
 
-    /// (id, record number) of every record, sorted by id.
-    fn ids_in_order(&self) -> Vec<(i64, u32)> {
-        let mut by_id: Vec<(i64, u32)> = self
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(number, entry)| (entry.id, number as u32))
-            .collect();
-        by_id.sort_unstable();
-        by_id
-    }
-
     fn set_customer_number(&mut self, number: u32, customer_number: &str) {
         let Some(entry) = self.entries.get(number as usize).copied() else {
             return;
         };
-        let record = RecordIndex::read(&self.arena, &entry);
+        let record = RecordIndex::read(&self.arena, &entry, self.ids.get(number));
         if record.customer_number == customer_number {
             return;
         }
@@ -574,11 +642,7 @@ impl RecordIndexBuilder {
             self.arena.push_str(clipped);
             lengths[slot] = clipped.len() as u8;
         }
-        self.entries[number as usize] = Entry {
-            id: entry.id,
-            start,
-            lengths,
-        };
+        self.entries[number as usize] = Entry { start, lengths };
         self.postings.push(customer_key(customer_number), number);
     }
 
@@ -588,14 +652,17 @@ impl RecordIndexBuilder {
         // Records added in the order of their ids (the customers of a run by position, the
         // organizations as the list endpoint pages them) are searched as they are: no
         // directory from id to number (16 bytes a record).
-        let by_id = if ids_ascend(&self.entries) {
+        let by_id = if self.ids.ascend() {
             Vec::new()
         } else {
-            self.ids_in_order()
+            self.ids.in_order(self.entries.len())
         };
         self.word_counts.shrink_to_fit();
+        self.ids.0.shrink_to_fit();
         RecordIndex {
+            filing: self.filing,
             entries: self.entries,
+            ids: self.ids,
             arena: self.arena,
             postings: self.postings.finish(),
             by_id,
@@ -607,7 +674,9 @@ impl RecordIndexBuilder {
 /// The frozen index.
 #[derive(Debug, Default)]
 pub struct RecordIndex {
+    filing: Filing,
     entries: Vec<Entry>,
+    ids: Ids,
     arena: String,
     postings: Postings,
     /// (id, record number), sorted; empty when the records' ids ascend with their numbers.
@@ -616,7 +685,7 @@ pub struct RecordIndex {
 }
 
 impl RecordIndex {
-    fn read<'a>(arena: &'a str, entry: &Entry) -> IndexedRecord<'a> {
+    fn read<'a>(arena: &'a str, entry: &Entry, id: i64) -> IndexedRecord<'a> {
         let mut parts: [&str; PARTS] = [""; PARTS];
         let mut offset = entry.start as usize;
         for (slot, length) in entry.lengths.iter().enumerate() {
@@ -625,7 +694,7 @@ impl RecordIndex {
             offset = end;
         }
         IndexedRecord {
-            id: entry.id,
+            id,
             name: parts[NAME],
             alt_name: parts[ALT_NAME],
             postal_code: parts[POSTAL],
@@ -648,18 +717,22 @@ impl RecordIndex {
         self.entries.is_empty()
     }
 
+    pub fn filing(&self) -> Filing {
+        self.filing
+    }
+
     pub fn record(&self, number: u32) -> IndexedRecord<'_> {
-        RecordIndex::read(&self.arena, &self.entries[number as usize])
+        RecordIndex::read(
+            &self.arena,
+            &self.entries[number as usize],
+            self.ids.get(number),
+        )
     }
 
     /// The record number of an id, if the index holds it.
     pub fn number_of(&self, id: i64) -> Option<u32> {
         if self.by_id.is_empty() {
-            return self
-                .entries
-                .binary_search_by_key(&id, |entry| entry.id)
-                .ok()
-                .map(|number| number as u32);
+            return self.ids.search(id, self.entries.len());
         }
         self.by_id
             .binary_search_by(|(known, _)| known.cmp(&id))
@@ -744,6 +817,7 @@ impl RecordIndex {
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.arena.capacity()
+            + self.ids.heap_bytes()
             + self.postings.heap_bytes()
             + self.by_id.capacity() * std::mem::size_of::<(i64, u32)>()
             + self.word_counts.capacity() * 16
@@ -771,9 +845,19 @@ mod tests {
 
     #[test]
     fn records_are_found_by_id_whether_their_ids_ascend_or_not() {
-        for ids in [vec![3i64, 8, 20, 21, 400], vec![20, 3, 400, 8, 21]] {
+        for (ids, missing) in [
+            (vec![3i64, 8, 20, 21, 400], vec![0, 4, 22, 401]),
+            (vec![20, 3, 400, 8, 21], vec![0, 4, 22, 401]),
+            // Each id its number (a run's customers): no ids are kept.
+            (vec![0, 1, 2, 3, 4], vec![-1, 5, 400]),
+            // The first ids their numbers, then not.
+            (vec![0, 1, 7, 9, 12], vec![-1, 2, 8, 13]),
+            (vec![0, 1, 9, 3, 7], vec![-1, 2, 4, 8, 10]),
+        ] {
             let index = index_of(&ids);
             assert_eq!(index.by_id.is_empty(), ids.windows(2).all(|w| w[0] < w[1]));
+            let numbered = ids.iter().enumerate().all(|(n, id)| *id == n as i64);
+            assert_eq!(index.ids.0.is_empty(), numbered, "{ids:?}");
             for id in &ids {
                 let number = index.number_of(*id).expect("an added id");
                 assert_eq!(index.record(number).id, *id);
@@ -782,7 +866,7 @@ mod tests {
                     subject(&format!("Firma {id}")).name
                 );
             }
-            for missing in [0, 4, 22, 401] {
+            for missing in missing {
                 assert_eq!(index.number_of(missing), None, "{ids:?} {missing}");
             }
             let linked = index.number_of(ids[1]).unwrap();

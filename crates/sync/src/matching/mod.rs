@@ -19,7 +19,7 @@ pub use duplicates::{
     find_ecc_duplicates, EccDuplicate, RunCustomer, RunCustomerSizes, RunCustomers,
     RunCustomersBuilder,
 };
-pub use index::{MatchSubject, RecordIndex, RecordIndexBuilder};
+pub use index::{Filing, MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{
     customer_subject, organization_subject, MatchEvidence, MatchOutcome, MatchRule, MatchSettings,
     OrganizationEvidenceFields, OrganizationMatcher, OrganizationMatcherBuilder, ReviewReason,
