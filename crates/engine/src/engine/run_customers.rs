@@ -9,6 +9,7 @@
 //! thresholds and this version. The next such run with the same fingerprint takes them from
 //! there. A delta reads too few customers for that to pay, and searches its own.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use mlc_canonical::Customer;
@@ -90,13 +91,16 @@ impl LazyRunCustomers {
     /// The index: read back from the spill and built the first time.
     pub(super) async fn get(&self) -> Result<&RunCustomers, SyncError> {
         self.built
-            .get_or_try_init(|| async { self.build(Filing::Everything) })
+            .get_or_try_init(|| async { Ok::<_, SyncError>(self.build(Filing::Everything)?.0) })
             .await
     }
 
-    /// The index, built from the spill for the caller alone and filed as `filing` says: `get`
-    /// cannot be asked after.
-    fn build(&self, filing: Filing) -> Result<RunCustomers, SyncError> {
+    /// The index, built from the spill for the caller alone and filed as `filing` says, with
+    /// the spill to read again: `get` cannot be asked after.
+    fn build(
+        &self,
+        filing: Filing,
+    ) -> Result<(RunCustomers, SpillBatches<RunCustomer>), SyncError> {
         let spill = self
             .spill
             .lock()
@@ -118,7 +122,7 @@ impl LazyRunCustomers {
         for_each_customer(&mut batches, |customer| {
             builder.add_subject(&customer.number, &customer.subject)
         })?;
-        Ok(builder.finish())
+        Ok((builder.finish(), batches))
     }
 
     /// The duplicates among these customers: with the index kept for the matcher (`keep`), or
@@ -131,7 +135,42 @@ impl LazyRunCustomers {
         if keep || self.built().is_some() {
             return Ok(self.get().await?.duplicates(settings, 2));
         }
-        Ok(self.build(Filing::Duplicates)?.duplicates(settings, 2))
+        let (customers, mut batches) = self.build(Filing::Duplicates)?;
+        if customers.numbered() {
+            return Ok(customers.duplicates(settings, 2));
+        }
+        let found = customers.duplicate_positions(settings, 2);
+        drop(customers);
+        // Read in number order, the index kept no numbers: they are read back from the spill.
+        let mut wanted: Vec<usize> = found
+            .iter()
+            .flat_map(|duplicate| [duplicate.position, duplicate.of])
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        batches.rewind()?;
+        let mut numbers: HashMap<usize, String> = HashMap::with_capacity(wanted.len());
+        let mut position = 0;
+        for_each_customer(&mut batches, |customer| {
+            if wanted.binary_search(&position).is_ok() {
+                numbers.insert(position, customer.number.clone());
+            }
+            position += 1;
+        })?;
+        found
+            .into_iter()
+            .map(|duplicate| {
+                let (Some(number), Some(of)) =
+                    (numbers.get(&duplicate.position), numbers.get(&duplicate.of))
+                else {
+                    return Err(SyncError::Setup(format!(
+                        "the run's customers at positions {} and {} were not read back",
+                        duplicate.position, duplicate.of
+                    )));
+                };
+                Ok(duplicate.named(number, of))
+            })
+            .collect()
     }
 
     /// What the duplicates among these customers under `settings` are found from.
@@ -230,4 +269,108 @@ pub(super) async fn ecc_duplicates(
         tracing::info!(%error, "the ECC duplicates were not kept");
     }
     Ok((duplicates, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use mlc_canonical::{Address, CustomerNumber};
+    use mlc_sync::matching::find_ecc_duplicates;
+
+    use super::*;
+
+    fn company(number: u32, name: &str, street: &str, postal_code: &str) -> Customer {
+        let customer_number = CustomerNumber::from_internal(format!("{number:010}"));
+        Customer {
+            customer_number_display: customer_number.display(),
+            customer_number,
+            name: name.into(),
+            name_parts: [name.into(), String::new(), String::new(), String::new()],
+            account_group: "0001".into(),
+            vat_number: None,
+            deleted: false,
+            blocked: false,
+            billing_address: Address {
+                street: street.into(),
+                house_number: "1".into(),
+                postal_code: postal_code.into(),
+                city: "Berlin".into(),
+                region: String::new(),
+                country: "DE".into(),
+            },
+            shipping_address: None,
+            email: None,
+            phone: None,
+            payment_terms: None,
+            contacts: Vec::new(),
+        }
+    }
+
+    /// 300 companies, every tenth with a twin under a later number.
+    fn customers_with_twins() -> Vec<Customer> {
+        let trades = ["Logistik", "Elektro", "Baustoffe", "Druckerei", "Holzbau"];
+        let mut customers: Vec<Customer> = (0..300u32)
+            .map(|at| {
+                company(
+                    1_000 + at,
+                    &format!(
+                        "{} {} {at} GmbH",
+                        ["Nord", "Sued", "Ost"][at as usize % 3],
+                        trades[at as usize % 5]
+                    ),
+                    &format!("Weg {at}"),
+                    &format!("{:05}", 10_000 + at * 3),
+                )
+            })
+            .collect();
+        let twins: Vec<Customer> = customers
+            .iter()
+            .step_by(10)
+            .enumerate()
+            .map(|(at, original)| {
+                let mut twin = original.clone();
+                twin.customer_number = CustomerNumber::from_internal(format!("{:010}", 5_000 + at));
+                twin.customer_number_display = twin.customer_number.display();
+                twin
+            })
+            .collect();
+        customers.extend(twins);
+        customers
+    }
+
+    async fn searched_from_a_spill(customers: &[Customer]) -> Vec<EccDuplicate> {
+        let mut writer = RunCustomersWriter::new().expect("a spill");
+        for customer in customers {
+            writer.add(customer).expect("written aside");
+        }
+        let settings = MatchSettings {
+            link_threshold: 0.90,
+            review_threshold: 0.70,
+        };
+        writer
+            .finish()
+            .search_duplicates(settings, false)
+            .await
+            .expect("searched")
+    }
+
+    #[tokio::test]
+    async fn duplicates_found_by_position_are_named_from_the_spill_as_a_search_with_numbers_names_them(
+    ) {
+        let settings = MatchSettings {
+            link_threshold: 0.90,
+            review_threshold: 0.70,
+        };
+        // Read in number order: the index keeps no numbers.
+        let in_order = customers_with_twins();
+        let expected = find_ecc_duplicates(&in_order, settings, 2);
+        assert_eq!(expected.len(), 30, "{expected:#?}");
+        assert_eq!(searched_from_a_spill(&in_order).await, expected);
+        // Out of order: it keeps them.
+        let mut shuffled = in_order.clone();
+        shuffled.reverse();
+        shuffled.swap(3, 100);
+        let expected = find_ecc_duplicates(&shuffled, settings, 2);
+        assert_eq!(expected.len(), 30);
+        assert_eq!(searched_from_a_spill(&shuffled).await, expected);
+    }
 }

@@ -68,6 +68,8 @@ impl RunCustomer {
 /// Collects the customers of a run as they are read, one batch at a time.
 pub struct RunCustomersBuilder {
     index: RecordIndexBuilder,
+    /// Whether the customers' numbers are kept (see [`RunCustomers::numbered`]).
+    numbered: bool,
     numbers: String,
     ends: Vec<u32>,
 }
@@ -80,6 +82,9 @@ pub struct RunCustomerSizes {
     index: IndexSizes,
     numbers: usize,
     keys: Vec<u32>,
+    /// The last number counted, and whether any came after one above it.
+    last: String,
+    out_of_order: bool,
 }
 
 impl RunCustomerSizes {
@@ -93,24 +98,40 @@ impl RunCustomerSizes {
     }
 
     pub fn add(&mut self, number: &str, subject: &MatchSubject) {
+        if self.index.records() > 0 && number <= self.last.as_str() {
+            self.out_of_order = true;
+        }
+        self.last.clear();
+        self.last.push_str(number);
         RecordIndexBuilder::count(subject, &mut self.index, &mut self.keys);
         self.numbers += number.len();
+    }
+
+    /// Whether the index keeps the customers' numbers: always for the matcher; for the
+    /// duplicates alone only when ECC read them out of number order, which their ranks need.
+    /// Read in order, the duplicates are found by position, and the caller names them from
+    /// where the customers are kept (14 MB less at a million customers).
+    pub fn keeps_numbers(&self) -> bool {
+        self.index.filing() == Filing::Everything || self.out_of_order
     }
 }
 
 impl RunCustomersBuilder {
     /// For the customers `sizes` counted, added in the same order with `add_subject`.
     pub fn counted(sizes: &RunCustomerSizes) -> Self {
+        let numbered = sizes.keeps_numbers();
         RunCustomersBuilder {
             index: RecordIndexBuilder::counted(&sizes.index),
-            numbers: String::with_capacity(sizes.numbers),
-            ends: Vec::with_capacity(sizes.index.records()),
+            numbered,
+            numbers: String::with_capacity(if numbered { sizes.numbers } else { 0 }),
+            ends: Vec::with_capacity(if numbered { sizes.index.records() } else { 0 }),
         }
     }
 
     pub fn with_capacity(customers: usize) -> Self {
         RunCustomersBuilder {
             index: RecordIndexBuilder::with_capacity(customers),
+            numbered: true,
             numbers: String::with_capacity(customers * 10),
             ends: Vec::with_capacity(customers),
         }
@@ -124,19 +145,21 @@ impl RunCustomersBuilder {
     /// A customer by its number (internal form) and match subject, as [`RunCustomer`] keeps
     /// them (without the customer number in the subject).
     pub fn add_subject(&mut self, number: &str, subject: &MatchSubject) {
-        let position = self.ends.len() as i64;
+        let position = self.index.len() as i64;
         self.index.add(position, subject);
-        self.numbers.push_str(number);
-        self.ends
-            .push(u32::try_from(self.numbers.len()).unwrap_or(u32::MAX));
+        if self.numbered {
+            self.numbers.push_str(number);
+            self.ends
+                .push(u32::try_from(self.numbers.len()).unwrap_or(u32::MAX));
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.index.is_empty()
     }
 
     pub fn finish(mut self) -> RunCustomers {
@@ -144,6 +167,7 @@ impl RunCustomersBuilder {
         self.ends.shrink_to_fit();
         RunCustomers {
             index: self.index.finish(),
+            numbered: self.numbered,
             numbers: self.numbers,
             ends: self.ends,
         }
@@ -157,20 +181,30 @@ impl RunCustomersBuilder {
 #[derive(Default)]
 pub struct RunCustomers {
     index: RecordIndex,
+    numbered: bool,
     numbers: String,
     ends: Vec<u32>,
 }
 
 impl RunCustomers {
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.index.is_empty()
     }
 
-    /// The customer number (internal form) of the customer read at `position`.
+    /// Whether the customers' numbers are kept: always but in an index built for the
+    /// duplicates alone from customers read in number order (see
+    /// [`RunCustomerSizes::keeps_numbers`]), whose duplicates are found by position
+    /// ([`RunCustomers::duplicate_positions`]).
+    pub fn numbered(&self) -> bool {
+        self.numbered
+    }
+
+    /// The customer number (internal form) of the customer read at `position`; only where
+    /// the numbers are kept ([`RunCustomers::numbered`]).
     pub fn number(&self, position: usize) -> &str {
         let start = match position {
             0 => 0,
@@ -181,6 +215,7 @@ impl RunCustomers {
 
     /// The match subject of the customer read at `position`, with its customer number.
     pub fn subject(&self, position: usize) -> MatchSubject {
+        debug_assert!(self.numbered);
         let mut subject = self.index.record(position as u32).subject();
         subject.customer_number = alpha_output(self.number(position));
         subject
@@ -262,6 +297,18 @@ impl RunCustomers {
     /// Every customer that duplicates an earlier one (by customer number), in customer-number
     /// order.
     pub fn duplicates(&self, settings: MatchSettings, threads: usize) -> Vec<EccDuplicate> {
+        self.duplicate_positions(settings, threads)
+            .into_iter()
+            .map(|found| {
+                let (number, of) = (self.number(found.position), self.number(found.of));
+                found.named(number, of)
+            })
+            .collect()
+    }
+
+    /// The same by the customers' positions in the order read, for an index that does not
+    /// keep their numbers.
+    pub fn duplicate_positions(&self, settings: MatchSettings, threads: usize) -> Vec<DuplicateAt> {
         let count = self.len();
         let ranks = Ranks::of_run(self);
         // For each customer, its best earlier look-alike; kept only where there is one (a few
@@ -300,11 +347,11 @@ impl RunCustomers {
             };
             let primary = primary_of.get(other).copied().unwrap_or(*other);
             primary_of.insert(index, primary);
-            duplicates.push(EccDuplicate {
-                customer_number: self.number(index).to_string(),
-                duplicate_of: self.number(primary).to_string(),
+            duplicates.push(DuplicateAt {
+                position: index,
+                of: primary,
                 score: *score,
-                rule: rule.to_string(),
+                rule,
                 evidence: evidence.clone(),
             });
         }
@@ -367,6 +414,30 @@ impl RunCustomers {
     }
 }
 
+/// A duplicate inside ECC by the positions of the two customers in the order read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuplicateAt {
+    pub position: usize,
+    /// The customer it duplicates, itself no duplicate.
+    pub of: usize,
+    pub score: f64,
+    pub rule: &'static str,
+    pub evidence: Evidence,
+}
+
+impl DuplicateAt {
+    /// With the two customers' numbers (internal form).
+    pub fn named(self, number: &str, of: &str) -> EccDuplicate {
+        EccDuplicate {
+            customer_number: number.to_string(),
+            duplicate_of: of.to_string(),
+            score: self.score,
+            rule: self.rule.to_string(),
+            evidence: self.evidence,
+        }
+    }
+}
+
 /// Where each customer of a run stands in customer-number order. ECC reads customers in that
 /// order, and then nothing is kept (8 MB at a million customers).
 struct Ranks {
@@ -379,7 +450,10 @@ struct Ranks {
 impl Ranks {
     fn of_run(run: &RunCustomers) -> Self {
         let count = run.len();
-        if (1..count).all(|position| run.number(position - 1) < run.number(position)) {
+        // Numbers are let go only when the customers were read in their order.
+        if !run.numbered
+            || (1..count).all(|position| run.number(position - 1) < run.number(position))
+        {
             return Ranks {
                 ranks: Vec::new(),
                 order: Vec::new(),
@@ -564,7 +638,35 @@ mod tests {
             for_duplicates.add_subject(&customer.number, &customer.subject);
         }
         let for_duplicates = for_duplicates.finish();
+        // Read out of number order (each twin before its original): the numbers are kept.
+        assert!(for_duplicates.numbered());
         assert_eq!(for_duplicates.duplicates(settings(), 2), one);
+        // Read in number order: found by position, named from the customers.
+        let mut in_order_sizes = RunCustomerSizes::filed(Filing::Duplicates);
+        let run_in_order: Vec<RunCustomer> = in_order.iter().map(RunCustomer::of).collect();
+        for customer in &run_in_order {
+            in_order_sizes.add(&customer.number, &customer.subject);
+        }
+        assert!(!in_order_sizes.keeps_numbers());
+        let mut unnumbered = RunCustomersBuilder::counted(&in_order_sizes);
+        for customer in &run_in_order {
+            unnumbered.add_subject(&customer.number, &customer.subject);
+        }
+        let unnumbered = unnumbered.finish();
+        assert!(!unnumbered.numbered());
+        let named: Vec<EccDuplicate> = unnumbered
+            .duplicate_positions(settings(), 2)
+            .into_iter()
+            .map(|found| {
+                let (number, of) = (
+                    run_in_order[found.position].number.clone(),
+                    run_in_order[found.of].number.clone(),
+                );
+                found.named(&number, &of)
+            })
+            .collect();
+        assert_eq!(named, one);
+        assert!(unnumbered.heap_bytes() < for_duplicates.heap_bytes());
         assert!(
             for_duplicates.heap_bytes() < counted.heap_bytes(),
             "{} bytes filed for the duplicates, {} for everything",

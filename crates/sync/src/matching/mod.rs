@@ -16,7 +16,7 @@ pub mod score;
 
 pub use calibration::{MatchModel, ModelSource, WeightedComparison};
 pub use duplicates::{
-    find_ecc_duplicates, EccDuplicate, RunCustomer, RunCustomerSizes, RunCustomers,
+    find_ecc_duplicates, DuplicateAt, EccDuplicate, RunCustomer, RunCustomerSizes, RunCustomers,
     RunCustomersBuilder,
 };
 pub use index::{Filing, MatchSubject, RecordIndex, RecordIndexBuilder};
