@@ -562,6 +562,19 @@ mod tests {
 
     /// Thousands of customers, every seventh typed in again under a later number: each twin is
     /// found against its original, on one thread as on several.
+    /// The run's customers indexed as a run does from its spill: counted, then added.
+    fn counted_build(run: &[RunCustomer], filing: Filing) -> RunCustomers {
+        let mut sizes = RunCustomerSizes::filed(filing);
+        for customer in run {
+            sizes.add(&customer.number, &customer.subject);
+        }
+        let mut builder = RunCustomersBuilder::counted(&sizes);
+        for customer in run {
+            builder.add_subject(&customer.number, &customer.subject);
+        }
+        builder.finish()
+    }
+
     #[test]
     fn twins_among_thousands_are_found_alike_on_one_thread_and_on_several() {
         let words = [
@@ -617,42 +630,17 @@ mod tests {
         in_order.sort_by(|a, b| a.customer_number.cmp(&b.customer_number));
         assert_eq!(find_ecc_duplicates(&in_order, settings(), 2), one);
         // Counted first, as a run builds them from its spill: the same.
-        let mut sizes = RunCustomerSizes::default();
         let run: Vec<RunCustomer> = customers.iter().map(RunCustomer::of).collect();
-        for customer in &run {
-            sizes.add(&customer.number, &customer.subject);
-        }
-        let mut counted = RunCustomersBuilder::counted(&sizes);
-        for customer in &run {
-            counted.add_subject(&customer.number, &customer.subject);
-        }
-        let counted = counted.finish();
+        let counted = counted_build(&run, Filing::Everything);
         assert_eq!(counted.duplicates(settings(), 2), one);
         // Filed for the duplicates alone: the same, in less memory.
-        let mut sizes = RunCustomerSizes::filed(Filing::Duplicates);
-        for customer in &run {
-            sizes.add(&customer.number, &customer.subject);
-        }
-        let mut for_duplicates = RunCustomersBuilder::counted(&sizes);
-        for customer in &run {
-            for_duplicates.add_subject(&customer.number, &customer.subject);
-        }
-        let for_duplicates = for_duplicates.finish();
+        let for_duplicates = counted_build(&run, Filing::Duplicates);
         // Read out of number order (each twin before its original): the numbers are kept.
         assert!(for_duplicates.numbered());
         assert_eq!(for_duplicates.duplicates(settings(), 2), one);
         // Read in number order: found by position, named from the customers.
-        let mut in_order_sizes = RunCustomerSizes::filed(Filing::Duplicates);
         let run_in_order: Vec<RunCustomer> = in_order.iter().map(RunCustomer::of).collect();
-        for customer in &run_in_order {
-            in_order_sizes.add(&customer.number, &customer.subject);
-        }
-        assert!(!in_order_sizes.keeps_numbers());
-        let mut unnumbered = RunCustomersBuilder::counted(&in_order_sizes);
-        for customer in &run_in_order {
-            unnumbered.add_subject(&customer.number, &customer.subject);
-        }
-        let unnumbered = unnumbered.finish();
+        let unnumbered = counted_build(&run_in_order, Filing::Duplicates);
         assert!(!unnumbered.numbered());
         let named: Vec<EccDuplicate> = unnumbered
             .duplicate_positions(settings(), 2)
