@@ -99,31 +99,27 @@ impl PhaseClock {
 
     /// The peak resident memory in MB (one decimal) as each marked phase last ended, by name.
     pub(super) fn peaks_mb(&self) -> BTreeMap<String, f64> {
-        let Ok(peaks) = self.peaks.lock() else {
-            return BTreeMap::new();
-        };
-        peaks
-            .iter()
-            .map(|(phase, kb)| {
-                let tenths = (*kb as f64 / 102.4).round();
-                (phase.name().to_string(), tenths / 10.0)
-            })
-            .collect()
+        by_name(&self.peaks, |kb| (*kb as f64 / 102.4).round() / 10.0)
     }
 
     /// Seconds per phase by name, rounded to milliseconds, for the run's summary.
     pub(super) fn seconds(&self) -> BTreeMap<String, f64> {
-        let Ok(times) = self.spent.lock() else {
-            return BTreeMap::new();
-        };
-        times
-            .iter()
-            .map(|(phase, spent)| {
-                let millis = spent.as_millis() as f64;
-                (phase.name().to_string(), millis / 1000.0)
-            })
-            .collect()
+        by_name(&self.spent, |spent| spent.as_millis() as f64 / 1000.0)
     }
+}
+
+/// A figure per phase, by the phase's name, for the run's summary.
+fn by_name<V>(
+    values: &Mutex<BTreeMap<Phase, V>>,
+    figure: impl Fn(&V) -> f64,
+) -> BTreeMap<String, f64> {
+    let Ok(values) = values.lock() else {
+        return BTreeMap::new();
+    };
+    values
+        .iter()
+        .map(|(phase, value)| (phase.name().to_string(), figure(value)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -337,18 +337,21 @@ mod tests {
         customers
     }
 
+    fn settings() -> MatchSettings {
+        MatchSettings {
+            link_threshold: 0.90,
+            review_threshold: 0.70,
+        }
+    }
+
     async fn searched_from_a_spill(customers: &[Customer]) -> Vec<EccDuplicate> {
         let mut writer = RunCustomersWriter::new().expect("a spill");
         for customer in customers {
             writer.add(customer).expect("written aside");
         }
-        let settings = MatchSettings {
-            link_threshold: 0.90,
-            review_threshold: 0.70,
-        };
         writer
             .finish()
-            .search_duplicates(settings, false)
+            .search_duplicates(settings(), false)
             .await
             .expect("searched")
     }
@@ -356,10 +359,7 @@ mod tests {
     #[tokio::test]
     async fn duplicates_found_by_position_are_named_from_the_spill_as_a_search_with_numbers_names_them(
     ) {
-        let settings = MatchSettings {
-            link_threshold: 0.90,
-            review_threshold: 0.70,
-        };
+        let settings = settings();
         // Read in number order: the index keeps no numbers.
         let in_order = customers_with_twins();
         let expected = find_ecc_duplicates(&in_order, settings, 2);
