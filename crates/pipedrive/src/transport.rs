@@ -117,16 +117,16 @@ pub(crate) struct Transport {
 impl Transport {
     /// Sends a call and decodes the envelope's `data` (and `additional_data`).
     pub async fn call<T: DeserializeOwned>(&self, call: &Call) -> Result<Envelope<T>> {
-        let value = self.send(call).await?;
-        serde_json::from_value(value).map_err(|error| PipedriveError::Malformed {
+        let body = self.send(call).await?;
+        serde_json::from_slice(&body).map_err(|error| PipedriveError::Malformed {
             endpoint: call.endpoint(),
             message: error.to_string(),
         })
     }
 
     /// Sends a call until [`classify`] says it succeeded or gives up; the answer's JSON body on
-    /// success.
-    pub async fn send(&self, call: &Call) -> Result<serde_json::Value> {
+    /// success, as it came (decoded once, by the caller, into the type it expects).
+    pub async fn send(&self, call: &Call) -> Result<Vec<u8>> {
         let endpoint = call.endpoint();
         let url = format!("{}{}", self.api_domain.trim_end_matches('/'), call.path);
         let cost = token_cost(&call.method, call.path_template);
@@ -159,7 +159,7 @@ impl Transport {
             }
             charged = false;
             match verdict {
-                Verdict::Success(value) => return Ok(value),
+                Verdict::Success => return Ok(reply.into_body()),
                 Verdict::GiveUp(error) => return Err(error),
                 Verdict::Backoff => {
                     tokio::time::sleep(self.retry.delay(so_far.failures)).await;
@@ -312,6 +312,14 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
+    /// The body of an answer; empty when nothing was answered.
+    fn into_body(self) -> Vec<u8> {
+        match self {
+            Reply::Answered { body, .. } => body,
+            _ => Vec::new(),
+        }
+    }
+
     /// The answer's status ("200", "429", ...), or what came instead ("not-delivered",
     /// "no-answer", "broken-answer"), for the request counts by status.
     fn answer_class(&self) -> String {
@@ -358,7 +366,7 @@ impl AttemptsSoFar {
 #[derive(Debug)]
 pub(crate) enum Verdict {
     /// A 2xx with a JSON body.
-    Success(serde_json::Value),
+    Success,
     /// Send again after the retry policy's backoff for `failures` (a 5xx, a lost or broken
     /// answer of a replay-safe call, or one that never left).
     Backoff,
@@ -457,8 +465,9 @@ pub(crate) fn classify(reply: &Reply, so_far: &AttemptsSoFar, endpoint: &str) ->
         } => (*status, headers, content_type, body),
     };
     if status.is_success() {
-        let verdict = match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(value) => Verdict::Success(value),
+        // Checked, not built: the caller decodes the body into its own type.
+        let verdict = match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => Verdict::Success,
             Err(error) => {
                 let message = format!("HTTP {status} with a body that is not JSON ({error})");
                 unknown_or(
@@ -773,7 +782,7 @@ mod tests {
                 Verdict::Backoff => prop_assert!(so_far.failures < so_far.retries),
                 Verdict::AfterBurstWait => prop_assert!(so_far.answers_429 + 1 < MAX_429_PER_CALL),
                 Verdict::RenewCredentials => prop_assert!(so_far.may_renew_credentials),
-                Verdict::Success(_) | Verdict::GiveUp(_) => {}
+                Verdict::Success | Verdict::GiveUp(_) => {}
             }
         }
 
@@ -784,7 +793,7 @@ mod tests {
                 if status.is_success() {
                     prop_assert_eq!(governor, GovernorNote::Observe(*headers));
                     let is_json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
-                    prop_assert_eq!(matches!(verdict, Verdict::Success(_)), is_json);
+                    prop_assert_eq!(matches!(verdict, Verdict::Success), is_json);
                 } else if *status == StatusCode::TOO_MANY_REQUESTS {
                     prop_assert!(matches!(governor, GovernorNote::TooManyRequests(_)));
                     let waits_or_defers = matches!(verdict, Verdict::AfterBurstWait)
@@ -810,7 +819,7 @@ mod tests {
                 prop_assert!(attempts <= bound, "{attempts} attempts");
                 let reply = &replies[(attempts as usize - 1) % replies.len()];
                 match verdict(reply, &so_far) {
-                    Verdict::Success(_) | Verdict::GiveUp(_) => break,
+                    Verdict::Success | Verdict::GiveUp(_) => break,
                     Verdict::Backoff => so_far.failures += 1,
                     Verdict::AfterBurstWait => so_far.answers_429 += 1,
                     Verdict::RenewCredentials => so_far.may_renew_credentials = false,
