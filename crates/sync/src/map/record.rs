@@ -63,18 +63,26 @@ impl MappedRecord {
     /// Hash of the mapped content under a versioned domain: equal hashes mean equal requests.
     /// `marker` adds state that is not a field value (the lifecycle label, say).
     pub fn content_hash_with(&self, marker: &str) -> ContentHash {
-        let mut encoded = String::new();
-        canonical_json(
-            &Value::Object(self.fields.clone().into_iter().collect()),
-            &mut encoded,
-        );
-        encoded.push('\u{1f}');
-        encoded.push_str(marker);
+        // The fields as one object in `canonical_json`'s bytes, written from the map itself
+        // (its keys are in byte order already) rather than from a copy of it.
+        let mut encoded = Vec::with_capacity(512);
+        encoded.push(b'{');
+        for (index, (key, value)) in self.fields.iter().enumerate() {
+            if index > 0 {
+                encoded.push(b',');
+            }
+            write_json(key, &mut encoded);
+            encoded.push(b':');
+            canonical_json(value, &mut encoded);
+        }
+        encoded.push(b'}');
+        encoded.push(0x1f);
+        encoded.extend_from_slice(marker.as_bytes());
         let domain = match self.kind {
             EntityKind::Organization => "mapped-organization/v1",
             EntityKind::Person => "mapped-person/v1",
         };
-        ContentHash::of_bytes(domain, encoded.as_bytes())
+        ContentHash::of_bytes(domain, &encoded)
     }
 
     pub fn content_hash(&self) -> ContentHash {
@@ -127,34 +135,40 @@ fn is_blank(value: &Value) -> bool {
 
 /// JSON with object keys sorted at every level and no whitespace, so equal values encode to
 /// equal bytes whatever order they were built in.
-pub fn canonical_json(value: &Value, out: &mut String) {
+pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            out.push('{');
+            out.push(b'{');
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             for (index, key) in keys.into_iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
+                write_json(key, out);
+                out.push(b':');
                 canonical_json(&map[key], out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 canonical_json(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_json(scalar, out),
     }
+}
+
+/// Compact JSON of `value` (a string is quoted and escaped), appended to `out`.
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    // Writing to a Vec does not fail, and neither do a string's or a scalar's serializer.
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// The fields of `mapped` whose value differs from what Pipedrive holds in `existing`: the
@@ -296,6 +310,75 @@ mod tests {
     use super::*;
     use crate::existing::{ExistingOrganization, PipedriveAddress};
     use serde_json::json;
+
+    /// The hash as it was first computed (a copy of the fields as one JSON object, each key
+    /// and scalar through `Value`'s display): the hashes stores hold must not change.
+    fn hash_as_first_computed(record: &MappedRecord, marker: &str) -> ContentHash {
+        fn encode(value: &Value, out: &mut String) {
+            match value {
+                Value::Object(map) => {
+                    out.push('{');
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    for (index, key) in keys.into_iter().enumerate() {
+                        if index > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&Value::String(key.clone()).to_string());
+                        out.push(':');
+                        encode(&map[key], out);
+                    }
+                    out.push('}');
+                }
+                Value::Array(items) => {
+                    out.push('[');
+                    for (index, item) in items.iter().enumerate() {
+                        if index > 0 {
+                            out.push(',');
+                        }
+                        encode(item, out);
+                    }
+                    out.push(']');
+                }
+                scalar => out.push_str(&scalar.to_string()),
+            }
+        }
+        let mut encoded = String::new();
+        encode(
+            &Value::Object(record.fields.clone().into_iter().collect()),
+            &mut encoded,
+        );
+        encoded.push('\u{1f}');
+        encoded.push_str(marker);
+        let domain = match record.kind {
+            EntityKind::Organization => "mapped-organization/v1",
+            EntityKind::Person => "mapped-person/v1",
+        };
+        ContentHash::of_bytes(domain, encoded.as_bytes())
+    }
+
+    #[test]
+    fn the_content_hash_is_the_one_stores_hold() {
+        let mut record = mapped();
+        record.set(
+            "custom_fields.z9",
+            json!({"b": [1, 2.5, null], "a": "quote \" and \\ \n"}),
+        );
+        record.set("custom_fields.a1", json!(-7));
+        record.set(
+            "emails",
+            json!([{"value": "x@y.de", "primary": true, "label": "work"}]),
+        );
+        record.set("ünïcode \u{1}", json!(false));
+        for marker in ["", "label:12"] {
+            assert_eq!(
+                record.content_hash_with(marker),
+                hash_as_first_computed(&record, marker)
+            );
+        }
+        let person = MappedRecord::new(EntityKind::Person);
+        assert_eq!(person.content_hash(), hash_as_first_computed(&person, ""));
+    }
 
     fn mapped() -> MappedRecord {
         let mut record = MappedRecord::new(EntityKind::Organization);
