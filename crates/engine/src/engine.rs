@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use futures::StreamExt;
-use mlc_canonical::CustomerNumber;
 use mlc_config::sections::sync::LifecyclePolicy;
 use mlc_config::Config;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractedCustomer, Extractor};
@@ -224,7 +223,8 @@ struct RunContext<'a> {
     field_map: &'a FieldMap,
     status_label_id: Option<i64>,
     known: &'a KnownRecords,
-    reads: &'a HashMap<CustomerNumber, ReadContext>,
+    /// The batch's customers by number, which an entry's audit event is made from.
+    reads: &'a HashMap<&'a str, &'a ExtractedCustomer>,
     counts: Mutex<ActionCounts>,
     stop: Mutex<Option<RunStop>>,
     /// Outcomes carried out and not committed yet: committed together, one transaction for a

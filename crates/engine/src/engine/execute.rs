@@ -778,49 +778,38 @@ pub(super) struct CreateFields {
     pushed_hash: Option<String>,
 }
 
-/// What an entry's record was read as: its customer's read, narrowed to the contact for a
-/// person.
+/// What an entry's record was read as: its customer, or the contact for a person (none for a
+/// contact deleted in ECC), copied for the entry alone. A batch's customers are not copied to
+/// JSON ahead: a copy of the whole customer for each of its persons was most of what a full run
+/// with nothing to write spent on its audit events.
 fn read_of(context: &RunContext<'_>, entry: &PlanEntry) -> ReadContext {
-    context
-        .reads
-        .get(entry.customer_number.as_str())
-        .map(|read| {
-            let mut read = read.clone();
-            if entry.kind == EntityKind::Person {
-                read.extracted = read
-                    .extracted
-                    .get("contacts")
-                    .and_then(Value::as_array)
-                    .and_then(|contacts| {
-                        contacts
-                            .iter()
-                            .find(|contact| contact["contact_number"] == entry.ecc_key)
-                    })
-                    .cloned()
-                    .unwrap_or(Value::Null);
-            }
-            read
-        })
-        .unwrap_or_else(|| ReadContext {
+    let Some(record) = context.reads.get(entry.customer_number.as_str()) else {
+        return ReadContext {
             source: "unknown".into(),
             read_at: Utc::now(),
             extracted: Value::Null,
-        })
+        };
+    };
+    let customer = &record.customer;
+    let extracted = match entry.kind {
+        EntityKind::Organization => serde_json::to_value(customer),
+        EntityKind::Person => customer
+            .contacts
+            .iter()
+            .find(|contact| contact.contact_number == entry.ecc_key)
+            .map_or(Ok(Value::Null), serde_json::to_value),
+    };
+    ReadContext {
+        source: record.source.clone(),
+        read_at: record.read_at,
+        extracted: extracted.unwrap_or(Value::Null),
+    }
 }
 
-/// What each customer of a batch was read as, for the audit.
-fn read_contexts(records: &[ExtractedCustomer]) -> HashMap<CustomerNumber, ReadContext> {
+/// The customers of a batch by number, for their entries' audit events.
+fn read_contexts(records: &[ExtractedCustomer]) -> HashMap<&str, &ExtractedCustomer> {
     records
         .iter()
-        .map(|record| {
-            (
-                record.customer.customer_number.clone(),
-                ReadContext {
-                    source: record.source.clone(),
-                    read_at: record.read_at,
-                    extracted: serde_json::to_value(&record.customer).unwrap_or(Value::Null),
-                },
-            )
-        })
+        .map(|record| (record.customer.customer_number.as_str(), record))
         .collect()
 }
