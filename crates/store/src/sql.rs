@@ -33,6 +33,15 @@ pub fn links_of_keys(count: usize) -> String {
     )
 }
 
+/// The links of the keys of JSON array `$3` (SQLite: one statement, prepared once, whatever the
+/// count of keys).
+pub fn links_of_json_keys() -> String {
+    format!(
+        "SELECT {LINK_COLUMNS} FROM links WHERE connection = $1 AND kind = $2 \
+         AND ecc_key IN (SELECT value FROM json_each($3))"
+    )
+}
+
 /// The next `$4` links after ECC key `$3` ("" for the first), in ECC key order.
 pub fn links_page() -> String {
     format!(
@@ -89,6 +98,14 @@ pub fn record_states_of_keys(count: usize) -> String {
         "SELECT {RECORD_STATE_COLUMNS} FROM record_state \
          WHERE connection = $1 AND kind = $2 AND ecc_key IN ({})",
         key_placeholders(count)
+    )
+}
+
+/// The record states of the keys of JSON array `$3` (SQLite, as [`links_of_json_keys`]).
+pub fn record_states_of_json_keys() -> String {
+    format!(
+        "SELECT {RECORD_STATE_COLUMNS} FROM record_state \
+         WHERE connection = $1 AND kind = $2 AND ecc_key IN (SELECT value FROM json_each($3))"
     )
 }
 

@@ -473,27 +473,19 @@ impl StateStore for SqliteStore {
         kind: EntityKind,
         ecc_keys: &[String],
     ) -> StoreResult<Vec<Link>> {
-        let mut links = Vec::new();
-        for keys in ecc_keys.chunks(crate::KEYS_PER_QUERY) {
-            let sql = sql::links_of_keys(keys.len());
-            let mut query = sqlx::query_as::<_, LinkRow>(&sql)
-                // Not kept prepared: each count of keys is a statement of its own, and a
-                // thousand-key statement holds tens of kilobytes (20 MB over the pool).
-                .persistent(false)
-                .bind(connection)
-                .bind(kind.as_str());
-            for key in keys {
-                query = query.bind(key);
-            }
-            let rows = query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_error("reading the links of a batch"))?;
-            for row in rows {
-                links.push(row.into_model()?);
-            }
-        }
-        Ok(links)
+        // One statement whatever the count of keys: a list of placeholders made each count a
+        // statement of its own, compiled again each time, and a bind per key.
+        let keys = serde_json::to_string(ecc_keys).map_err(|error| {
+            StoreError::Database(format!("writing the keys of a batch as JSON: {error}"))
+        })?;
+        let rows: Vec<LinkRow> = sqlx::query_as(&sql::links_of_json_keys())
+            .bind(connection)
+            .bind(kind.as_str())
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading the links of a batch"))?;
+        rows.into_iter().map(LinkRow::into_model).collect()
     }
 
     async fn links_page(
@@ -550,27 +542,18 @@ impl StateStore for SqliteStore {
         kind: EntityKind,
         ecc_keys: &[String],
     ) -> StoreResult<Vec<RecordState>> {
-        let mut states = Vec::new();
-        for keys in ecc_keys.chunks(crate::KEYS_PER_QUERY) {
-            let sql = sql::record_states_of_keys(keys.len());
-            let mut query = sqlx::query_as::<_, RecordStateRow>(&sql)
-                // Not kept prepared: each count of keys is a statement of its own, and a
-                // thousand-key statement holds tens of kilobytes (20 MB over the pool).
-                .persistent(false)
-                .bind(connection)
-                .bind(kind.as_str());
-            for key in keys {
-                query = query.bind(key);
-            }
-            let rows = query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_error("reading the record states of a batch"))?;
-            for row in rows {
-                states.push(row.into_model()?);
-            }
-        }
-        Ok(states)
+        // One statement whatever the count of keys, as in `links_of_keys`.
+        let keys = serde_json::to_string(ecc_keys).map_err(|error| {
+            StoreError::Database(format!("writing the keys of a batch as JSON: {error}"))
+        })?;
+        let rows: Vec<RecordStateRow> = sqlx::query_as(&sql::record_states_of_json_keys())
+            .bind(connection)
+            .bind(kind.as_str())
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading the record states of a batch"))?;
+        rows.into_iter().map(RecordStateRow::into_model).collect()
     }
 
     async fn failing_record_states(&self, connection: &str) -> StoreResult<Vec<RecordState>> {

@@ -16,8 +16,9 @@ use crate::{
     StoreResult,
 };
 
-/// Records per statement: 8 parameters a row stays far under SQLite's limit of 32,766.
-const SKIPS_PER_STATEMENT: usize = 250;
+/// Records per chunk: each of its statements takes them as one JSON array (`json_each`), so
+/// the count is bounded by what a transaction should hold, not by SQLite's parameters.
+const SKIPS_PER_STATEMENT: usize = 1000;
 
 /// Whether `outcome` is a plain skip: no link, no intent, no failure change, no error. Only its
 /// state's last sighting and its audit event are written.
@@ -80,31 +81,36 @@ async fn seen_again(
     skips: &[RecordOutcome],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let rows = vec!["(?, ?, ?, ?, ?, ?, 0, NULL, FALSE, NULL, ?)"; skips.len()].join(", ");
-    let sql = format!(
+    // The records as one JSON array of [kind, ecc key, pushed hash, customer] rows: one
+    // statement, compiled once, whatever the count.
+    let rows: Vec<(&str, &str, Option<&str>, Option<&str>)> = skips
+        .iter()
+        .map(|outcome| {
+            (
+                outcome.kind.as_str(),
+                outcome.ecc_key.as_str(),
+                outcome.pushed_hash.as_deref(),
+                rules::customer_of(outcome),
+            )
+        })
+        .collect();
+    let query = sqlx::query(
         "INSERT INTO record_state \
          (connection, kind, ecc_key, pushed_hash, last_seen_at, last_run_id, \
           failures, retry_after, parked, last_error, customer_number) \
-         VALUES {rows} \
+         SELECT ?1, row.value ->> 0, row.value ->> 1, row.value ->> 2, ?2, ?3, \
+                0, NULL, FALSE, NULL, row.value ->> 3 \
+         FROM json_each(?4) AS row WHERE true \
          ON CONFLICT (connection, kind, ecc_key) DO UPDATE SET \
          customer_number = COALESCE(excluded.customer_number, record_state.customer_number), \
          pushed_hash = COALESCE(excluded.pushed_hash, record_state.pushed_hash), \
          last_seen_at = excluded.last_seen_at, \
-         last_run_id = excluded.last_run_id"
-    );
-    let seen_at = super::sqlite::timestamp(now);
-    // Not kept prepared: a statement per count of rows, each tens of kilobytes.
-    let mut query = sqlx::query(&sql).persistent(false);
-    for outcome in skips {
-        query = query
-            .bind(&batch.connection)
-            .bind(outcome.kind.as_str())
-            .bind(&outcome.ecc_key)
-            .bind(outcome.pushed_hash.as_deref())
-            .bind(seen_at.clone())
-            .bind(batch.run_id)
-            .bind(rules::customer_of(outcome));
-    }
+         last_run_id = excluded.last_run_id",
+    )
+    .bind(&batch.connection)
+    .bind(super::sqlite::timestamp(now))
+    .bind(batch.run_id)
+    .bind(json_rows(&rows)?);
     query.execute(connection).await.map_err(|error| {
         rules::run_reference_error(error, batch.run_id, "writing the states of skipped records")
     })?;
@@ -127,20 +133,16 @@ async fn full_copies<'o>(
         if keys.is_empty() {
             continue;
         }
-        let placeholders = vec!["?"; keys.len()].join(", ");
-        let sql = format!(
+        let query = sqlx::query_as::<_, (String, i64, String, String, String)>(
             "SELECT ecc_key, id, customer_number, source, content_hash FROM audit_events \
              WHERE id IN (SELECT MAX(id) FROM audit_events \
-                          WHERE connection = ? AND kind = ? AND ecc_key IN ({placeholders}) \
-                          AND content_hash <> '' GROUP BY ecc_key)"
-        );
-        let mut query = sqlx::query_as::<_, (String, i64, String, String, String)>(&sql)
-            .persistent(false)
-            .bind(connection_name)
-            .bind(kind.as_str());
-        for key in &keys {
-            query = query.bind(*key);
-        }
+                          WHERE connection = ?1 AND kind = ?2 \
+                          AND ecc_key IN (SELECT value FROM json_each(?3)) \
+                          AND content_hash <> '' GROUP BY ecc_key)",
+        )
+        .bind(connection_name)
+        .bind(kind.as_str())
+        .bind(json_rows(&keys)?);
         let rows = query
             .fetch_all(&mut *connection)
             .await
@@ -191,28 +193,42 @@ async fn insert_narrow(
     .fetch_one(&mut *connection)
     .await
     .map_err(query_error("taking audit event ids"))?;
-    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; narrow.len()].join(", ");
-    let sql = format!(
+    // One JSON array of rows, as in `seen_again`.
+    let rows: Vec<(i64, i64, i64, Option<&str>, Option<i64>, i64, i64, i64)> = narrow
+        .iter()
+        .zip(&texts)
+        .enumerate()
+        .map(|(position, ((skip, outcome), outcome_id))| {
+            let event = &outcome.audit;
+            (
+                last_id - count + 1 + position as i64,
+                event.run_id,
+                skip.full_copy_id,
+                skip.content_hash,
+                event.pipedrive_id,
+                *outcome_id,
+                rules::unix_micros(event.read_at),
+                rules::unix_micros(event.recorded_at),
+            )
+        })
+        .collect();
+    let query = sqlx::query(
         "INSERT INTO audit_skips \
          (id, run_id, full_copy_id, content_hash, pipedrive_id, outcome_id, read_at, recorded_at) \
-         VALUES {rows}"
-    );
-    // Not kept prepared: a statement per count of rows, each tens of kilobytes.
-    let mut query = sqlx::query(&sql).persistent(false);
-    for (position, ((skip, outcome), outcome_id)) in narrow.iter().zip(&texts).enumerate() {
-        let event = &outcome.audit;
-        query = query
-            .bind(last_id - count + 1 + position as i64)
-            .bind(event.run_id)
-            .bind(skip.full_copy_id)
-            .bind(skip.content_hash)
-            .bind(event.pipedrive_id)
-            .bind(*outcome_id)
-            .bind(rules::unix_micros(event.read_at))
-            .bind(rules::unix_micros(event.recorded_at));
-    }
+         SELECT row.value ->> 0, row.value ->> 1, row.value ->> 2, row.value ->> 3, \
+                row.value ->> 4, row.value ->> 5, row.value ->> 6, row.value ->> 7 \
+         FROM json_each(?) AS row",
+    )
+    .bind(json_rows(&rows)?);
     query.execute(connection).await.map_err(|error| {
         rules::run_reference_error(error, first.audit.run_id, "writing audit events")
     })?;
     Ok(())
+}
+
+/// `rows` as one JSON array, bound to a statement that reads it with `json_each`.
+fn json_rows<T: serde::Serialize>(rows: &T) -> StoreResult<String> {
+    serde_json::to_string(rows).map_err(|error| {
+        crate::StoreError::Database(format!("writing a chunk of skips as JSON: {error}"))
+    })
 }
