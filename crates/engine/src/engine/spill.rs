@@ -129,6 +129,10 @@ pub(super) struct SpillById<T> {
     what: &'static str,
     writer: Option<BufWriter<File>>,
     reader: Mutex<Option<File>>,
+    /// The last stretch of the file read for lookups in order: its offset and bytes. Lookups
+    /// come mostly in ascending id order (a run's records in ECC order, Pipedrive's ids in
+    /// creation order), so one read serves the blocks that follow.
+    window: Mutex<(u64, Vec<u8>)>,
     written: u64,
     /// (first id, offset) of each block of records written in ascending id order.
     blocks: Vec<(i64, u64)>,
@@ -157,6 +161,9 @@ fn line_of(lines: &[u8], id: i64) -> Option<&[u8]> {
 /// lookup's read in a few kilobytes.
 const BLOCK: usize = 16;
 
+/// Bytes read at once for lookups in order (see `SpillById::window`).
+const WINDOW: u64 = 1 << 16;
+
 impl<T: Serialize + DeserializeOwned> SpillById<T> {
     pub(super) fn new(what: &'static str) -> Result<Self, SyncError> {
         let file = tempfile::tempfile().map_err(|error| spill_error(what, error))?;
@@ -164,6 +171,7 @@ impl<T: Serialize + DeserializeOwned> SpillById<T> {
             what,
             writer: Some(BufWriter::with_capacity(1 << 16, file)),
             reader: Mutex::new(None),
+            window: Mutex::new((0, Vec::new())),
             written: 0,
             blocks: Vec::new(),
             in_block: 0,
@@ -292,11 +300,20 @@ impl<T: Serialize + DeserializeOwned> SpillById<T> {
         (id <= last).then_some((start, end - start))
     }
 
-    /// The JSON of `id` among the records written in order, read from its block.
+    /// The JSON of `id` among the records written in order, read from its block: from the
+    /// last window read when it holds the block, else from a new window starting there.
     fn read_in_order(&self, id: i64) -> Option<Vec<u8>> {
         let (offset, length) = self.in_order_place(id)?;
-        let block = self.read_logged(id, offset, length)?;
-        line_of(&block, id).map(<[u8]>::to_vec)
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let (start, bytes) = &*window;
+        let held = offset >= *start && offset + length <= *start + bytes.len() as u64;
+        if !held {
+            let wanted = length.max(WINDOW).min(self.written - offset);
+            *window = (offset, self.read_logged(id, offset, wanted)?);
+        }
+        let (start, bytes) = &*window;
+        let from = (offset - start) as usize;
+        line_of(&bytes[from..from + length as usize], id).map(<[u8]>::to_vec)
     }
 
     /// `length` bytes at `offset`; `None` (logged) when they cannot be read.
@@ -404,6 +421,30 @@ mod tests {
         assert_eq!(spill.get(0), None);
         assert_eq!(spill.get(i64::MAX), None);
         assert!(spill.heap_bytes() <= 6 * 16, "{}", spill.heap_bytes());
+    }
+
+    #[test]
+    fn lookups_in_any_order_read_the_right_record_through_the_window() {
+        let mut spill: SpillById<String> = SpillById::new("test").unwrap();
+        // Small records (many blocks to a window) and large ones (a block over a window).
+        let record = |id: i64| {
+            let size = if id % 50 < 25 { 10 } else { 9_000 };
+            format!("{id}:{}", "x".repeat(size))
+        };
+        let ids: Vec<i64> = (1..=400).collect();
+        for id in &ids {
+            spill.push(*id, &record(*id)).unwrap();
+        }
+        spill.finish().unwrap();
+        let mut order = ids.clone();
+        order.reverse();
+        order.extend(ids.iter().step_by(7));
+        order.extend(ids.iter().rev().step_by(3));
+        order.extend(ids.iter());
+        for id in order {
+            assert_eq!(spill.get(id), Some(record(id)), "{id}");
+        }
+        assert_eq!(spill.get(401), None);
     }
 
     #[test]
