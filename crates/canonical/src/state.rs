@@ -189,6 +189,12 @@ pub struct AuditEvent {
     /// Transport and table or entity set, e.g. "soap-rfc:KNA1".
     pub source: String,
     pub extracted: serde_json::Value,
+    /// What was read, made only if the store writes the event whole: set, with `extracted`
+    /// null, for a skip, which the store mostly keeps narrow (pointing at the record's last
+    /// full copy), so a full run with nothing to write copies no record. Never serialized;
+    /// `None` for an event read back. See [`AuditEvent::extracted_copy`].
+    #[serde(skip)]
+    pub extracted_later: Option<ExtractedLater>,
     pub content_hash: String,
     pub action: Action,
     pub pipedrive_id: Option<i64>,
@@ -201,6 +207,44 @@ pub struct AuditEvent {
     /// `content_hash`). `None` for an event that holds its own copy, and when writing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_copy_id: Option<i64>,
+}
+
+impl AuditEvent {
+    /// What was read, as the store writes it whole: `extracted`, or the copy made now when it
+    /// was left for later.
+    pub fn extracted_copy(&self) -> std::borrow::Cow<'_, serde_json::Value> {
+        match (&self.extracted, &self.extracted_later) {
+            (serde_json::Value::Null, Some(later)) => std::borrow::Cow::Owned(later.make()),
+            (extracted, _) => std::borrow::Cow::Borrowed(extracted),
+        }
+    }
+}
+
+/// A copy of what was read, made when asked for (see [`AuditEvent::extracted_later`]).
+#[derive(Clone)]
+pub struct ExtractedLater(std::sync::Arc<dyn Fn() -> serde_json::Value + Send + Sync>);
+
+impl ExtractedLater {
+    pub fn new(make: impl Fn() -> serde_json::Value + Send + Sync + 'static) -> Self {
+        ExtractedLater(std::sync::Arc::new(make))
+    }
+
+    pub fn make(&self) -> serde_json::Value {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for ExtractedLater {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("ExtractedLater(..)")
+    }
+}
+
+/// Two are equal when they are the same maker: what they make is not compared.
+impl PartialEq for ExtractedLater {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -122,6 +122,7 @@ async fn fill_queue(store: &dyn StateStore) {
         read_at: now,
         source: "soap-rfc:KNA1".into(),
         extracted: json!({"name": "Other GmbH"}),
+        extracted_later: None,
         content_hash: "hash".into(),
         action: Action::Link,
         pipedrive_id: Some(800),

@@ -30,9 +30,9 @@ use mlc_pipedrive::{
     CustomFieldResolver, Entity, FieldSpec, Organization, Person, PipedriveClient, PipedriveError,
 };
 use mlc_store::{
-    Action, ActionCounts, AuditEvent, CursorAdvance, EntityKind, FailureChange, LinkChange,
-    NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, RecordState, ReviewItem, RunFinish,
-    RunStatus, StateStore, StoreError,
+    Action, ActionCounts, AuditEvent, CursorAdvance, EntityKind, ExtractedLater, FailureChange,
+    LinkChange, NewIntent, NewReview, NewRun, OutcomeBatch, RecordOutcome, RecordState, ReviewItem,
+    RunFinish, RunStatus, StateStore, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -223,8 +223,10 @@ struct RunContext<'a> {
     field_map: &'a FieldMap,
     status_label_id: Option<i64>,
     known: &'a KnownRecords,
-    /// The batch's customers by number, which an entry's audit event is made from.
-    reads: &'a HashMap<&'a str, &'a ExtractedCustomer>,
+    /// The batch's customers, which an entry's audit event is made from, and where each
+    /// number is among them.
+    batch: &'a Arc<Vec<ExtractedCustomer>>,
+    reads: &'a HashMap<&'a str, usize>,
     counts: Mutex<ActionCounts>,
     stop: Mutex<Option<RunStop>>,
     /// Outcomes carried out and not committed yet: committed together, one transaction for a
@@ -605,6 +607,8 @@ impl SyncEngine {
                 let (batch, Some(reading)) = upcoming else {
                     break;
                 };
+                // Shared with the audit copies of its skips, made only if they are written.
+                let batch = Arc::new(batch);
                 let waited = std::time::Instant::now();
                 let (read, secs) = reading.await.map_err(|error| {
                     SyncError::Setup(format!(
@@ -1079,6 +1083,7 @@ fn rejected_event(connection: &str, run_id: i64, problem: &DataProblem) -> Audit
         read_at: now,
         source: "ecc".into(),
         extracted: json!({ "field": problem.field }),
+        extracted_later: None,
         content_hash: String::new(),
         action: Action::Error,
         pipedrive_id: None,

@@ -30,6 +30,9 @@ pub struct ReadContext {
     pub source: String,
     pub read_at: DateTime<Utc>,
     pub extracted: serde_json::Value,
+    /// The copy of what was read made later, when `extracted` is null for a skip (see
+    /// `AuditEvent::extracted_later`).
+    pub later: Option<mlc_store::ExtractedLater>,
 }
 
 /// The audit event of `entry` with the given result.
@@ -55,6 +58,7 @@ pub fn audit_event(
         read_at: read.read_at,
         source: read.source.clone(),
         extracted: read.extracted.clone(),
+        extracted_later: read.later.clone(),
         content_hash: entry.content_hash.clone(),
         action,
         pipedrive_id,

@@ -106,6 +106,7 @@ pub async fn queue(store: &dyn StateStore) {
                     read_at: now,
                     source: "soap-rfc:KNA1".to_string(),
                     extracted: serde_json::json!({"name": "Other GmbH"}),
+                    extracted_later: None,
                     content_hash: "hash".to_string(),
                     action: Action::Link,
                     pipedrive_id: Some(800),

@@ -162,6 +162,7 @@ fn outcome(run_id: i64, index: usize) -> RecordOutcome {
             read_at: Utc::now(),
             source: "soap-rfc:KNA1".to_string(),
             extracted: serde_json::json!({ "NAME1": format!("Customer {index}"), "ORT01": "Berlin" }),
+            extracted_later: None,
             content_hash: format!("{index:064x}"),
             action: Action::Create,
             pipedrive_id: Some(index as i64 + 1),

@@ -284,6 +284,7 @@ async fn insert_audit_event(
             return Ok(());
         }
     }
+    let extracted = event.extracted_copy();
     sqlx::query(sql::INSERT_AUDIT_EVENT)
         .bind(&event.connection)
         .bind(event.run_id)
@@ -292,7 +293,7 @@ async fn insert_audit_event(
         .bind(&event.customer_number)
         .bind(event.read_at)
         .bind(&event.source)
-        .bind(&event.extracted)
+        .bind(extracted.as_ref())
         .bind(&event.content_hash)
         .bind(event.action.as_str())
         .bind(event.pipedrive_id)

@@ -150,6 +150,7 @@ impl AuditRow {
             read_at: self.read_at,
             source: self.source,
             extracted: self.extracted,
+            extracted_later: None,
             content_hash: self.content_hash,
             pipedrive_id: self.pipedrive_id,
             outcome: self.outcome,

@@ -74,6 +74,7 @@ fn event(run_id: i64, ecc_key: &str, action: Action, seconds: i64) -> AuditEvent
                                "reconciliation_account": "0000140000"}],
             "created_at": "2019-04-01", "changed_at": "2026-10-30T11:04:00Z",
         }),
+        extracted_later: None,
         content_hash: hash(ecc_key, 1),
         action,
         pipedrive_id: Some(7_000_000 + ecc_key.len() as i64),
@@ -130,6 +131,54 @@ async fn history(store: &dyn StateStore, ecc_key: &str) -> Vec<(Action, i64)> {
             )
         })
         .collect()
+}
+
+/// A skip whose copy is left for later (`extracted_later`, `extracted` null) has it made only
+/// when the store writes the event whole: the record's first event, not a skip it keeps narrow.
+async fn a_copy_left_for_later_is_made_only_for_an_event_written_whole(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let first = start_run(store).await;
+    let second = start_run(store).await;
+    let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let later = |record: &AuditEvent| {
+        let (copy, made) = (record.extracted.clone(), made.clone());
+        let mut skip = record.clone();
+        skip.extracted = serde_json::Value::Null;
+        skip.extracted_later = Some(mlc_store::ExtractedLater::new(move || {
+            made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            copy.clone()
+        }));
+        skip
+    };
+    let created = event(first, "0000004711", Action::Create, 10);
+    let first_seen = event(first, "0000004712", Action::Skip, 10);
+    commit(store, first, vec![created.clone(), later(&first_seen)]).await;
+    assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let skipped = event(second, "0000004711", Action::Skip, 20);
+    let seen_again = event(second, "0000004712", Action::Skip, 20);
+    commit(store, second, vec![later(&skipped), later(&seen_again)]).await;
+    assert_eq!(
+        made.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "skips kept narrow make no copy"
+    );
+    let all = store.audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 4, "{all:#?}");
+    for stored in &all {
+        let read = event(stored.run_id, &stored.ecc_key, Action::Skip, 0);
+        assert_eq!(
+            stored.extracted, read.extracted,
+            "{} of run {} reads back what was read",
+            stored.ecc_key, stored.run_id
+        );
+        assert_eq!(stored.extracted_later, None);
+    }
+    let narrow = all
+        .iter()
+        .filter(|event| event.full_copy_id.is_some())
+        .count();
+    assert_eq!(narrow, 2);
 }
 
 async fn a_skip_after_a_full_copy_is_stored_narrow_and_reads_back_whole(fixture: Arc<TestStore>) {
@@ -556,6 +605,7 @@ async fn a_large_batch_of_skips_keeps_its_order_and_marks_every_record_seen(
 
 store_test_suite!(
     a_large_batch_of_skips_keeps_its_order_and_marks_every_record_seen,
+    a_copy_left_for_later_is_made_only_for_an_event_written_whole,
     a_skip_after_a_full_copy_is_stored_narrow_and_reads_back_whole,
     a_no_change_run_adds_under_100_bytes_a_record,
     retention_keeps_each_record_s_latest_event_and_the_copy_it_points_at,

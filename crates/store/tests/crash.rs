@@ -313,6 +313,7 @@ fn outcome(run_id: i64, batch: u64, index: usize) -> RecordOutcome {
             read_at: at(0),
             source: "crash-test".to_string(),
             extracted: serde_json::json!({ "batch": batch, "index": index }),
+            extracted_later: None,
             content_hash: format!("hash-{key}"),
             action: Action::Create,
             pipedrive_id: Some(pipedrive_id),

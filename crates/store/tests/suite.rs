@@ -40,6 +40,7 @@ fn audit_event(run_id: i64, kind: EntityKind, ecc_key: &str, action: Action) -> 
         read_at: at(0),
         source: "soap-rfc:KNA1".to_string(),
         extracted: serde_json::json!({ "NAME1": format!("Customer {ecc_key}") }),
+        extracted_later: None,
         content_hash: format!("hash-{ecc_key}"),
         action,
         pipedrive_id: None,

@@ -792,6 +792,7 @@ async fn a_failed_person_is_retried_however_busy_the_audit_trail_was_since() {
             read_at: now,
             source: "soap-rfc:KNVK".into(),
             extracted: Value::Null,
+            extracted_later: None,
             content_hash: String::new(),
             action: Action::Skip,
             pipedrive_id: None,

@@ -454,6 +454,7 @@ mod tests {
             source: "soap-rfc:KNVK".into(),
             extracted: serde_json::json!({"first_name": "Anna", "last_name": "Schmidt",
                 "notes": "x".repeat(500)}),
+            extracted_later: None,
             content_hash: "ab".repeat(32),
             action,
             pipedrive_id: Some(123_456),

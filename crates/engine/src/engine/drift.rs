@@ -104,6 +104,7 @@ impl SyncEngine {
                 read_at: now,
                 source: "pipedrive-webhook".into(),
                 extracted: json!({"merge": {"merged_id": merge.merged_id, "survivor_id": merge.survivor_id}}),
+                extracted_later: None,
                 content_hash: String::new(),
                 action,
                 pipedrive_id: Some(merge.survivor_id),

@@ -10,11 +10,26 @@ use super::*;
 /// batch before every earlier commit is done, so what the store holds at each call is what it
 /// held when the commits ran in line. A batch reads only its own records, which no earlier
 /// batch writes, so reading beside a commit reads what the run started from.
-#[derive(Default)]
 pub(super) struct PendingCommit {
     /// The last commit started; it waits for the one before it. Its result is the time the
     /// commits took.
     commit: Option<CommitTask>,
+    /// One permit for each commit that may be waiting or running: a run whose batches are all
+    /// skips (which wait for no commit) would otherwise plan ahead of its commits without
+    /// bound, each waiting batch's outcomes held in memory.
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Batches whose commits may wait or run at once (see `PendingCommit::slots`).
+const COMMITS_AT_ONCE: usize = 2;
+
+impl Default for PendingCommit {
+    fn default() -> Self {
+        PendingCommit {
+            commit: None,
+            slots: Arc::new(tokio::sync::Semaphore::new(COMMITS_AT_ONCE)),
+        }
+    }
 }
 
 type CommitTask = tokio::task::JoinHandle<Result<std::time::Duration, SyncError>>;
@@ -35,10 +50,14 @@ impl PendingCommit {
         Ok(())
     }
 
-    /// Commits `batch` after the commits started before it.
-    fn then_commit(&mut self, store: Arc<dyn StateStore>, batch: OutcomeBatch) {
+    /// Commits `batch` after the commits started before it, once fewer than
+    /// [`COMMITS_AT_ONCE`] are waiting or running.
+    async fn then_commit(&mut self, store: Arc<dyn StateStore>, batch: OutcomeBatch) {
+        let slot = Arc::clone(&self.slots).acquire_owned().await;
         let before = self.commit.take();
         self.commit = Some(tokio::spawn(async move {
+            // Given back when this commit is done, whatever its result.
+            let _slot = slot;
             let mut spent = match before {
                 Some(before) => finished(before).await?,
                 None => std::time::Duration::ZERO,
@@ -122,7 +141,7 @@ impl SyncEngine {
         field_map: &FieldMap,
         cached: &CachedFieldKeys,
         known: &KnownRecords,
-        batch: &[ExtractedCustomer],
+        batch: &Arc<Vec<ExtractedCustomer>>,
         the_plan: &Plan,
         stop: Option<RunStop>,
         pending: &mut PendingCommit,
@@ -134,6 +153,7 @@ impl SyncEngine {
             field_map,
             status_label_id: cached.status_label_id,
             known,
+            batch,
             reads: &reads,
             counts: Mutex::new(ActionCounts::new()),
             stop: Mutex::new(stop),
@@ -204,7 +224,11 @@ impl SyncEngine {
             }
             self.discard_unsent(&context).await?;
             run.phases.since(Phase::CarryOut, started);
-            pending.then_commit(self.store.clone(), self.carried_out_batch(&context));
+            let waited = std::time::Instant::now();
+            pending
+                .then_commit(self.store.clone(), self.carried_out_batch(&context))
+                .await;
+            run.phases.since(Phase::CommitWait, waited);
         }
         let stop = context.stop.into_inner().unwrap_or(None);
         let counts = context.counts.into_inner().unwrap_or_default();
@@ -779,37 +803,62 @@ pub(super) struct CreateFields {
 }
 
 /// What an entry's record was read as: its customer, or the contact for a person (none for a
-/// contact deleted in ECC), copied for the entry alone. A batch's customers are not copied to
-/// JSON ahead: a copy of the whole customer for each of its persons was most of what a full run
-/// with nothing to write spent on its audit events.
+/// contact deleted in ECC), copied for the entry alone. A skip's copy is left to be made if the
+/// store writes its event whole, which it seldom does (a skip points at the record's last full
+/// copy): making them was most of what a full run with nothing to write spent on its audit.
 fn read_of(context: &RunContext<'_>, entry: &PlanEntry) -> ReadContext {
-    let Some(record) = context.reads.get(entry.customer_number.as_str()) else {
+    let Some(&position) = context.reads.get(entry.customer_number.as_str()) else {
         return ReadContext {
             source: "unknown".into(),
             read_at: Utc::now(),
             extracted: Value::Null,
+            later: None,
         };
     };
-    let customer = &record.customer;
-    let extracted = match entry.kind {
-        EntityKind::Organization => serde_json::to_value(customer),
-        EntityKind::Person => customer
-            .contacts
-            .iter()
-            .find(|contact| contact.contact_number == entry.ecc_key)
-            .map_or(Ok(Value::Null), serde_json::to_value),
+    let record = &context.batch[position];
+    let contact = match entry.kind {
+        EntityKind::Organization => None,
+        EntityKind::Person => Some(
+            record
+                .customer
+                .contacts
+                .iter()
+                .position(|contact| contact.contact_number == entry.ecc_key),
+        ),
+    };
+    let (extracted, later) = if entry.operation == Operation::Skip && entry.action() == Action::Skip
+    {
+        let batch = Arc::clone(context.batch);
+        let later = move || extracted_of(&batch[position], contact);
+        (Value::Null, Some(ExtractedLater::new(later)))
+    } else {
+        (extracted_of(record, contact), None)
     };
     ReadContext {
         source: record.source.clone(),
         read_at: record.read_at,
-        extracted: extracted.unwrap_or(Value::Null),
+        extracted,
+        later,
     }
 }
 
-/// The customers of a batch by number, for their entries' audit events.
-fn read_contexts(records: &[ExtractedCustomer]) -> HashMap<&str, &ExtractedCustomer> {
+/// What was read of `record` as JSON: the customer, or (`Some`) the contact at that place among
+/// its contacts (null for a contact it no longer has).
+fn extracted_of(record: &ExtractedCustomer, contact: Option<Option<usize>>) -> Value {
+    let copy = match contact {
+        None => serde_json::to_value(&record.customer),
+        Some(place) => place
+            .and_then(|place| record.customer.contacts.get(place))
+            .map_or(Ok(Value::Null), serde_json::to_value),
+    };
+    copy.unwrap_or(Value::Null)
+}
+
+/// Where each customer of a batch is among them, by number, for their entries' audit events.
+fn read_contexts(records: &[ExtractedCustomer]) -> HashMap<&str, usize> {
     records
         .iter()
-        .map(|record| (record.customer.customer_number.as_str(), record))
+        .enumerate()
+        .map(|(position, record)| (record.customer.customer_number.as_str(), position))
         .collect()
 }

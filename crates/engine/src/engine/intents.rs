@@ -164,6 +164,7 @@ fn recovered(
             read_at: intent.created_at,
             source: "recovery".to_string(),
             extracted: payload.extracted,
+            extracted_later: None,
             content_hash: payload.content_hash,
             action,
             pipedrive_id: found,
