@@ -168,6 +168,10 @@ async fn full_copies<'o>(
     Ok(copies)
 }
 
+/// A narrow skip as the JSON row `insert_narrow` binds: id, run, full copy, hash (when it
+/// differs from the copy's), Pipedrive id, outcome text id, read and recorded (microseconds).
+type NarrowRow<'a> = (i64, i64, i64, Option<&'a str>, Option<i64>, i64, i64, i64);
+
 /// Narrow skips in one statement, with ids taken from audit_events' sequence in one step (as
 /// `NEXT_AUDIT_ID_SQLITE` takes one), in the order given.
 async fn insert_narrow(
@@ -194,7 +198,7 @@ async fn insert_narrow(
     .await
     .map_err(query_error("taking audit event ids"))?;
     // One JSON array of rows, as in `seen_again`.
-    let rows: Vec<(i64, i64, i64, Option<&str>, Option<i64>, i64, i64, i64)> = narrow
+    let rows: Vec<NarrowRow<'_>> = narrow
         .iter()
         .zip(&texts)
         .enumerate()
