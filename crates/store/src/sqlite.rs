@@ -476,9 +476,7 @@ impl StateStore for SqliteStore {
     ) -> StoreResult<Vec<Link>> {
         // One statement whatever the count of keys: a list of placeholders made each count a
         // statement of its own, compiled again each time, and a bind per key.
-        let keys = serde_json::to_string(ecc_keys).map_err(|error| {
-            StoreError::Database(format!("writing the keys of a batch as JSON: {error}"))
-        })?;
+        let keys = sqlite_skips::json_rows(ecc_keys)?;
         let rows: Vec<LinkRow> = sqlx::query_as(&sql::links_of_json_keys())
             .bind(connection)
             .bind(kind.as_str())
@@ -544,9 +542,7 @@ impl StateStore for SqliteStore {
         ecc_keys: &[String],
     ) -> StoreResult<Vec<RecordState>> {
         // One statement whatever the count of keys, as in `links_of_keys`.
-        let keys = serde_json::to_string(ecc_keys).map_err(|error| {
-            StoreError::Database(format!("writing the keys of a batch as JSON: {error}"))
-        })?;
+        let keys = sqlite_skips::json_rows(ecc_keys)?;
         let rows: Vec<RecordStateRow> = sqlx::query_as(&sql::record_states_of_json_keys())
             .bind(connection)
             .bind(kind.as_str())

@@ -230,9 +230,10 @@ async fn insert_narrow(
     Ok(())
 }
 
-/// `rows` as one JSON array, bound to a statement that reads it with `json_each`.
-fn json_rows<T: serde::Serialize>(rows: &T) -> StoreResult<String> {
+/// `rows` (keys, or rows of values) as one JSON array, bound to a statement that reads it with
+/// `json_each`.
+pub(crate) fn json_rows<T: serde::Serialize + ?Sized>(rows: &T) -> StoreResult<String> {
     serde_json::to_string(rows).map_err(|error| {
-        crate::StoreError::Database(format!("writing a chunk of skips as JSON: {error}"))
+        crate::StoreError::Database(format!("writing a statement's rows as JSON: {error}"))
     })
 }
