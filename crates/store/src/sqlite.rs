@@ -98,6 +98,14 @@ fn keep_private(file: &Path) -> std::io::Result<()> {
 }
 
 /// Fixed-width UTC text, microseconds like PostgreSQL: comparing the text compares the times.
+/// `rows` (keys, or rows of values) as one JSON array, bound to a statement that reads it with
+/// `json_each`: one statement, compiled once, whatever the count.
+pub(crate) fn json_array<T: serde::Serialize + ?Sized>(rows: &T) -> StoreResult<String> {
+    serde_json::to_string(rows).map_err(|error| {
+        StoreError::Database(format!("writing a statement's rows as JSON: {error}"))
+    })
+}
+
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
@@ -476,7 +484,7 @@ impl StateStore for SqliteStore {
     ) -> StoreResult<Vec<Link>> {
         // One statement whatever the count of keys: a list of placeholders made each count a
         // statement of its own, compiled again each time, and a bind per key.
-        let keys = sqlite_skips::json_rows(ecc_keys)?;
+        let keys = json_array(ecc_keys)?;
         let rows: Vec<LinkRow> = sqlx::query_as(&sql::links_of_json_keys())
             .bind(connection)
             .bind(kind.as_str())
@@ -542,7 +550,7 @@ impl StateStore for SqliteStore {
         ecc_keys: &[String],
     ) -> StoreResult<Vec<RecordState>> {
         // One statement whatever the count of keys, as in `links_of_keys`.
-        let keys = sqlite_skips::json_rows(ecc_keys)?;
+        let keys = json_array(ecc_keys)?;
         let rows: Vec<RecordStateRow> = sqlx::query_as(&sql::record_states_of_json_keys())
             .bind(connection)
             .bind(kind.as_str())

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteConnection;
 
 use crate::rules::{self, FullCopy};
+use crate::sqlite::json_array;
 use crate::{
     query_error, Action, EntityKind, FailureChange, LinkChange, OutcomeBatch, RecordOutcome,
     StoreResult,
@@ -110,7 +111,7 @@ async fn seen_again(
     .bind(&batch.connection)
     .bind(super::sqlite::timestamp(now))
     .bind(batch.run_id)
-    .bind(json_rows(&rows)?);
+    .bind(json_array(&rows)?);
     query.execute(connection).await.map_err(|error| {
         rules::run_reference_error(error, batch.run_id, "writing the states of skipped records")
     })?;
@@ -142,7 +143,7 @@ async fn full_copies<'o>(
         )
         .bind(connection_name)
         .bind(kind.as_str())
-        .bind(json_rows(&keys)?);
+        .bind(json_array(&keys)?);
         let rows = query
             .fetch_all(&mut *connection)
             .await
@@ -223,17 +224,9 @@ async fn insert_narrow(
                 row.value ->> 4, row.value ->> 5, row.value ->> 6, row.value ->> 7 \
          FROM json_each(?) AS row",
     )
-    .bind(json_rows(&rows)?);
+    .bind(json_array(&rows)?);
     query.execute(connection).await.map_err(|error| {
         rules::run_reference_error(error, first.audit.run_id, "writing audit events")
     })?;
     Ok(())
-}
-
-/// `rows` (keys, or rows of values) as one JSON array, bound to a statement that reads it with
-/// `json_each`.
-pub(crate) fn json_rows<T: serde::Serialize + ?Sized>(rows: &T) -> StoreResult<String> {
-    serde_json::to_string(rows).map_err(|error| {
-        crate::StoreError::Database(format!("writing a statement's rows as JSON: {error}"))
-    })
 }

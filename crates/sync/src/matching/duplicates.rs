@@ -560,8 +560,6 @@ mod tests {
         assert_eq!(duplicates[1].rule, "vat");
     }
 
-    /// Thousands of customers, every seventh typed in again under a later number: each twin is
-    /// found against its original, on one thread as on several.
     /// The run's customers indexed as a run does from its spill: counted, then added.
     fn counted_build(run: &[RunCustomer], filing: Filing) -> RunCustomers {
         let mut sizes = RunCustomerSizes::filed(filing);
@@ -575,6 +573,8 @@ mod tests {
         builder.finish()
     }
 
+    /// Thousands of customers, every seventh typed in again under a later number: each twin is
+    /// found against its original, on one thread as on several.
     #[test]
     fn twins_among_thousands_are_found_alike_on_one_thread_and_on_several() {
         let words = [
