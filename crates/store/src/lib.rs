@@ -267,6 +267,17 @@ pub trait StateStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Link>>;
 
+    /// At most `limit` person links with a contact number after `after` (`None`: from the
+    /// first), in that order, each with the customer its record state names (`None` when the
+    /// state names none): which linked contacts belong to which customer, the whole table a
+    /// page at a time.
+    async fn person_customers_page(
+        &self,
+        connection: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<PersonCustomer>>;
+
     // ── record state ──
     async fn record_state(
         &self,

@@ -6,6 +6,13 @@ use serde::{Deserialize, Serialize};
 
 pub use mlc_canonical::state::*;
 
+/// A linked contact and the customer its record state names (`None` when it names none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonCustomer {
+    pub contact_number: String,
+    pub customer_number: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewIntent {
     pub connection: String,

@@ -50,6 +50,14 @@ pub fn links_page() -> String {
     )
 }
 
+/// The next `$4` links of kind `$2` after ECC key `$3` ("" for the first), in ECC key order,
+/// each with the customer number of its record state (NULL without one).
+pub const LINKS_WITH_CUSTOMERS_PAGE: &str = "SELECT l.ecc_key, s.customer_number FROM links l \
+     LEFT JOIN record_state s \
+     ON s.connection = l.connection AND s.kind = l.kind AND s.ecc_key = l.ecc_key \
+     WHERE l.connection = $1 AND l.kind = $2 AND l.ecc_key > $3 \
+     ORDER BY l.ecc_key LIMIT $4";
+
 /// `$3, $4, ...`: `count` parameters after the connection and the kind.
 fn key_placeholders(count: usize) -> String {
     (0..count)

@@ -28,8 +28,9 @@ use crate::sqlite_skips;
 use crate::{
     query_error, redact_url, AuditEvent, AuditQuery, Cursor, CursorAdvance, EntityKind, Intent,
     Lease, LeaseHolder, Link, LinkChange, NewIntent, NewReview, NewReviewDecision, NewRun,
-    OutcomeBatch, RecordOutcome, RecordState, ReviewDecisionRecord, ReviewItem, ReviewStatus,
-    RunFinish, RunQuery, RunRecord, SecretKey, StateStore, StoreError, StoreResult, TokenCharge,
+    OutcomeBatch, PersonCustomer, RecordOutcome, RecordState, ReviewDecisionRecord, ReviewItem,
+    ReviewStatus, RunFinish, RunQuery, RunRecord, SecretKey, StateStore, StoreError, StoreResult,
+    TokenCharge,
 };
 
 /// How long a writer waits for another (in this or another process) to commit.
@@ -511,6 +512,31 @@ impl StateStore for SqliteStore {
             .await
             .map_err(query_error("reading a page of links"))?;
         rows.into_iter().map(LinkRow::into_model).collect()
+    }
+
+    async fn person_customers_page(
+        &self,
+        connection: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<PersonCustomer>> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(sql::LINKS_WITH_CUSTOMERS_PAGE)
+            .bind(connection)
+            .bind(EntityKind::Person.as_str())
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(
+                "reading a page of person links with their customers",
+            ))?;
+        Ok(rows
+            .into_iter()
+            .map(|(contact_number, customer_number)| PersonCustomer {
+                contact_number,
+                customer_number,
+            })
+            .collect())
     }
 
     async fn record_state(

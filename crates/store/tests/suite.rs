@@ -1447,9 +1447,75 @@ async fn links_and_states_are_read_by_keys_and_by_pages(fixture: Arc<TestStore>)
     assert_eq!(paged, keys);
 }
 
+async fn person_links_are_paged_with_the_customer_of_their_state(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let run = start_run(store, CONNECTION).await;
+    let person = |contact: &str, customer: &str, link: LinkChange| {
+        let mut audit = audit_event(run, EntityKind::Person, contact, Action::Create);
+        audit.customer_number = customer.to_string();
+        RecordOutcome {
+            kind: EntityKind::Person,
+            ecc_key: contact.to_string(),
+            pushed_hash: Some(format!("hash-{contact}")),
+            link,
+            failure: FailureChange::Reset,
+            closes_intent: None,
+            audit,
+        }
+    };
+    store
+        .commit_outcomes(&batch(
+            run,
+            vec![
+                person("0000000005", "0000001000", LinkChange::Set(505)),
+                person("0000000001", "0000002000", LinkChange::Set(501)),
+                // No customer named: listed without one.
+                person("0000000003", "", LinkChange::Set(503)),
+                person("0000000002", "0000001000", LinkChange::Set(502)),
+                // A state without a link, and an organization's link: neither is listed.
+                person("0000000004", "0000003000", LinkChange::Keep),
+                outcome(run, "0000000006", LinkChange::Set(606)),
+            ],
+        ))
+        .await
+        .unwrap();
+
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .person_customers_page(CONNECTION, after.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.contact_number.clone());
+        paged.extend(
+            page.into_iter()
+                .map(|person| (person.contact_number, person.customer_number)),
+        );
+    }
+    let customer = |number: &str| Some(number.to_string());
+    assert_eq!(
+        paged,
+        vec![
+            ("0000000001".to_string(), customer("0000002000")),
+            ("0000000002".to_string(), customer("0000001000")),
+            ("0000000003".to_string(), None),
+            ("0000000005".to_string(), customer("0000001000")),
+        ]
+    );
+    assert!(store
+        .person_customers_page("another-connection", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 store_test_suite!(
     links_are_unique_both_ways,
     links_and_states_are_read_by_keys_and_by_pages,
+    person_links_are_paged_with_the_customer_of_their_state,
     record_state_round_trips_and_follows_failures,
     a_person_state_keeps_its_customer_from_its_first_failure_on,
     intents_stay_open_until_an_outcome_closes_them,
