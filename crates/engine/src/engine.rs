@@ -1,6 +1,7 @@
 //! `SyncEngine::run`: one run of one connection, from reading ECC to the last commit.
 
 mod drift;
+mod early;
 mod execute;
 mod index;
 mod intents;
@@ -14,6 +15,8 @@ mod spill;
 mod stopped;
 
 pub use drift::{MergedRecord, PipedriveEvents};
+pub use early::EarlyPlanning;
+use early::{EarlyDone, EarlyInputs, EarlyOffers, FiledBatches};
 
 use refusals::in_the_trash;
 use stopped::SHUTDOWN_REASON;
@@ -23,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use futures::StreamExt;
-use mlc_config::sections::sync::LifecyclePolicy;
+use mlc_config::sections::sync::{EccDuplicatePolicy, LifecyclePolicy};
 use mlc_config::Config;
 use mlc_ecc::{DataProblem, DeltaCursor, EccError, ExtractedCustomer, Extractor};
 use mlc_pipedrive::{
@@ -55,7 +58,8 @@ use mlc_sync::plan::{
     PlanMemory, PlanSettings, WholeRun,
 };
 use phases::{Phase, PhaseClock};
-use read::{RunRead, WholeRunSummary};
+use read::RunRead;
+use run_customers::LazyRunCustomers;
 use tokio_util::sync::CancellationToken;
 
 /// The delta cursor's stream name in the store.
@@ -89,6 +93,8 @@ pub struct RunOptions {
     /// Customers planned and carried out at a time (with their contacts): a run's memory holds
     /// one batch of records, mapped bodies and plan entries.
     pub batch_size: usize,
+    /// Whether a run that reads every customer plans its linked customers while ECC is read.
+    pub early: EarlyPlanning,
     /// Cancelled when the process shuts down: writes in flight finish and are committed,
     /// nothing new is sent, and the run ends `interrupted` with its cursor where it was.
     pub cancel: CancellationToken,
@@ -102,6 +108,7 @@ impl RunOptions {
             fencing_token: None,
             concurrency: DEFAULT_CONCURRENCY,
             batch_size: PLAN_BATCH,
+            early: EarlyPlanning::default(),
             cancel: CancellationToken::new(),
         }
     }
@@ -117,6 +124,9 @@ pub struct RunSummary {
     /// Tokens spent reading the index of existing organizations and persons.
     pub index_tokens: u64,
     pub customers_read: u64,
+    /// Of those, the customers planned and carried out while ECC was still read (linked ones
+    /// no rule over the whole run could change); the others were planned after the read.
+    pub customers_planned_early: u64,
     /// Wall time of the run's read of ECC (every call it made), when it read.
     pub ecc_read_secs: Option<f64>,
     /// Seconds spent per step of the run (`ecc_read`, `index_read`, `planning`, `commits`...);
@@ -210,10 +220,31 @@ struct BatchPlanning<'a> {
     reviews: &'a [ReviewItem],
     index: Option<&'a PipedriveIndex>,
     ecc_duplicates: &'a [EccDuplicate],
-    whole_run: &'a WholeRunSummary,
+    /// The run's customers, once the read is done (`None` while ECC is read: no record
+    /// planned then needs the matcher).
+    run_customers: Option<&'a LazyRunCustomers>,
+    /// The linked contacts the run did not read, by customer (none while ECC is read: a
+    /// customer planned then had every linked contact read with it).
+    missing_contacts: &'a MissingContacts,
     /// What the planner is given for the run's customers while they are not indexed: only the
     /// matcher consults them, and it is built after them.
     no_run_customers: &'a RunCustomers,
+}
+
+/// What one batch of a run hands the next, planned while ECC is read or after.
+#[derive(Default)]
+struct Pass {
+    /// What the planner decided for the batches before (the organizations claimed).
+    memory: PlanMemory,
+    /// Each batch's outcomes are committed while the next batch is read and planned; its
+    /// calls wait for that commit (see `PendingCommit`), and so does the end of the run.
+    pending: PendingCommit,
+    /// Why the run stopped writing, once it did.
+    stop: Option<RunStop>,
+    planned_entries: u64,
+    planned_writes: u64,
+    /// A dry run's plan, whole.
+    dry_run_plan: Plan,
 }
 
 /// What one run shares between its concurrent writes.
@@ -471,13 +502,14 @@ impl SyncEngine {
         let since = self.delta_since(&run.options.mode).await?;
         // A run that reads every customer (a full reconciliation, a first run) needs the index
         // for all of them: linked records are compared with it, unlinked ones matched against
-        // it. It is loaded while ECC is read, and the first pass plans nothing.
+        // it. It is loaded while ECC is read, and the first pass plans nothing (the early
+        // pass plans the linked customers it can once the index is there).
         let reads_every_customer = match &run.options.mode {
             RunMode::Full => true,
             RunMode::Delta => since.is_none(),
             RunMode::Customers(_) | RunMode::Webhook(_) => false,
         };
-        let index_loading =
+        let mut index_loading =
             reads_every_customer.then(|| IndexLoading::start(&self.client, index_keys()));
         let read_started = std::time::Instant::now();
         let first_pass = FirstPass {
@@ -488,10 +520,69 @@ impl SyncEngine {
             phases: &run.phases,
             plans: !reads_every_customer,
         };
-        let Some(read) =
-            unless_cancelled(cancel, self.read_ecc(&first_pass, since, due, run.progress)).await?
-        else {
-            return Ok(RunSummary::interrupted(run.run_id));
+        let mut pass = Pass::default();
+        // Linked customers are planned while ECC is still read, once the index is loaded
+        // (see `early`); under `map-to-one` a linked customer may be left to its ECC twin,
+        // which only the whole read finds.
+        let plans_early = reads_every_customer
+            && !run.options.dry_run
+            && run.options.early != EarlyPlanning::Off
+            && settings.ecc_duplicates == EccDuplicatePolicy::KeepApart;
+        let mut early_done: Option<EarlyDone> = None;
+        let read = match index_loading.take() {
+            Some(loading) if plans_early => {
+                let (offers, taken) = EarlyOffers::channel(run.options.early);
+                let reading = async move {
+                    let read = unless_cancelled(
+                        cancel,
+                        self.read_ecc(&first_pass, since, due, run.progress, Some(&offers)),
+                    )
+                    .await;
+                    // The early pass ends once the read stops offering.
+                    drop(offers);
+                    read
+                };
+                let early = self.plan_early(
+                    run,
+                    EarlyInputs {
+                        options: run.options,
+                        field_map: &field_map,
+                        settings: settings.clone(),
+                        reviews: &reviews,
+                        cached: &cached,
+                        counts,
+                    },
+                    loading,
+                    taken,
+                    &mut pass,
+                );
+                let (read, early) = futures::join!(reading, early);
+                match (read, early) {
+                    (Ok(Some(read)), Ok(Some(early))) => {
+                        early_done = Some(early);
+                        read
+                    }
+                    (read, early) => {
+                        // What the early pass carried out is committed before the run ends.
+                        pass.pending.done(&run.phases).await?;
+                        read?;
+                        early?;
+                        return Ok(RunSummary::interrupted(run.run_id));
+                    }
+                }
+            }
+            loading => {
+                index_loading = loading;
+                let Some(read) = unless_cancelled(
+                    cancel,
+                    self.read_ecc(&first_pass, since, due, run.progress, None),
+                )
+                .await?
+                else {
+                    return Ok(RunSummary::interrupted(run.run_id));
+                };
+                read
+            }
         };
         let ecc_read_secs = read_started.elapsed().as_secs_f64();
         run.phases.since(Phase::EccRead, read_started);
@@ -503,8 +594,15 @@ impl SyncEngine {
         run.phases.peak_after(Phase::ReadFinish);
         self.record_rejected(run, &read.rejected, counts).await?;
         let mut index_tokens = 0;
-        let index = match index_loading {
-            Some(loading) => {
+        let mut planned_early = None;
+        let index = match (early_done, index_loading) {
+            (Some(early), _) => {
+                run.phases.add(Phase::IndexRead, early.loaded.secs);
+                index_tokens = early.loaded.tokens;
+                planned_early = Some((early.planned, early.deferred));
+                Some(early.loaded.index)
+            }
+            (None, Some(loading)) => {
                 let waited = std::time::Instant::now();
                 let Some(loaded) = unless_cancelled(cancel, loading.loaded()).await? else {
                     return Ok(RunSummary::interrupted(run.run_id));
@@ -515,7 +613,7 @@ impl SyncEngine {
                 index_tokens = loaded.tokens;
                 Some(loaded.index)
             }
-            None if read.needs_index => {
+            (None, None) if read.needs_index => {
                 let before = self.client.governor().tokens_charged();
                 let index_started = std::time::Instant::now();
                 let Some(index) =
@@ -528,7 +626,11 @@ impl SyncEngine {
                 run.phases.since(Phase::IndexRead, index_started);
                 Some(index)
             }
-            None => None,
+            (None, None) => None,
+        };
+        let (customers_planned_early, deferred) = match planned_early {
+            Some((planned, deferred)) => (planned as u64, Some(deferred)),
+            None => (0, None),
         };
         let duplicates_started = std::time::Instant::now();
         let (ecc_duplicates, duplicates_kept) = run_customers::ecc_duplicates(
@@ -558,6 +660,7 @@ impl SyncEngine {
             tokens_used: 0,
             index_tokens,
             customers_read,
+            customers_planned_early,
             ecc_read_secs: Some(ecc_read_secs),
             phase_secs: Default::default(),
             peak_rss_mb_after: Default::default(),
@@ -575,21 +678,15 @@ impl SyncEngine {
             reviews: &reviews,
             index: index.as_ref(),
             ecc_duplicates: &ecc_duplicates,
-            whole_run: &whole_run,
+            run_customers: Some(&whole_run.customers),
+            missing_contacts: &whole_run.missing_contacts,
             no_run_customers: &RunCustomers::default(),
         };
         let duplicates_known =
             DuplicatesKnown::read(self.store.as_ref(), connection, &ecc_duplicates).await?;
-        let mut memory = PlanMemory::default();
-        let mut batches = read.customers.into_batches(run.options.batch_size)?;
-        let mut dry_run_plan = Plan {
-            entries: Vec::new(),
-            ecc_duplicates: ecc_duplicates.clone(),
-        };
-        let (mut planned_entries, mut planned_writes) = (0u64, 0u64);
-        // Each batch's outcomes are committed while the next batch is read and planned; its
-        // calls wait for that commit (see `PendingCommit`), and so does the end of the run.
-        let mut pending = PendingCommit::default();
+        pass.dry_run_plan.ecc_duplicates = ecc_duplicates.clone();
+        // What the read filed away, then what the early pass left.
+        let mut batches = FiledBatches::of(read.customers, deferred, run.options.batch_size)?;
         // A batch's links and states are read on a task of their own while the batch before
         // it is planned and carried out: each record is written in its own batch only, so what
         // is read ahead is what the store held when the run started.
@@ -601,7 +698,6 @@ impl SyncEngine {
             (batch, reading)
         };
         let second_pass = async {
-            let mut stop: Option<RunStop> = None;
             let mut upcoming = read_ahead(batches.next_batch()?);
             loop {
                 let (batch, Some(reading)) = upcoming else {
@@ -619,54 +715,26 @@ impl SyncEngine {
                 run.phases.add(Phase::StoreReads, secs);
                 let known = read?.known(planning.reviews, &duplicates_known);
                 upcoming = read_ahead(batches.next_batch()?);
-                Self::matching_if_needed(&planning, &known, &batch, &run.phases).await?;
-                let planning_started = std::time::Instant::now();
-                let the_plan = self.plan_batch(&planning, &known, &batch, &mut memory)?;
-                run.phases.since(Phase::Planning, planning_started);
-                planned_entries += the_plan.entries.len() as u64;
-                planned_writes += the_plan
-                    .entries
-                    .iter()
-                    .filter(|entry| entry.operation.writes())
-                    .count() as u64;
-                run.progress.planned(planned_entries, planned_writes);
-                if run.options.dry_run {
-                    dry_run_plan.entries.extend(the_plan.entries);
-                    continue;
-                }
-                let (stopped, carried_out) = self
-                    .carry_out_plan(
-                        run,
-                        &field_map,
-                        &cached,
-                        &known,
-                        &batch,
-                        &the_plan,
-                        stop,
-                        &mut pending,
-                    )
+                self.plan_and_carry_out(run, &planning, &cached, counts, &known, &batch, &mut pass)
                     .await?;
-                stop = stopped;
-                for (action, count) in carried_out {
-                    add_count(counts, action, count);
-                }
             }
-            Ok::<_, SyncError>(stop)
+            Ok::<_, SyncError>(())
         };
         let looped = second_pass.await;
         let committed_started = std::time::Instant::now();
-        let committed = pending.done(&run.phases).await;
+        let committed = pass.pending.done(&run.phases).await;
         run.phases.since(Phase::CommitWait, committed_started);
         run.phases.peak_after(Phase::CommitWait);
-        let stop = looped?;
+        looped?;
         committed?;
         if run.options.dry_run {
-            for (action, count) in dry_run_plan.counts() {
+            for (action, count) in pass.dry_run_plan.counts() {
                 add_count(counts, action, count);
             }
-            summary.plan = Some(dry_run_plan);
+            summary.plan = Some(pass.dry_run_plan);
             return Ok(summary);
         }
+        let stop = pass.stop;
         let counted = counts
             .lock()
             .map(|counts| counts.clone())
@@ -731,6 +799,54 @@ impl SyncEngine {
             .collect()
     }
 
+    /// Plans one batch with what its records are known by, and carries the plan out (a dry
+    /// run keeps it); `pass` carries what the batches before decided.
+    #[allow(clippy::too_many_arguments)]
+    async fn plan_and_carry_out(
+        &self,
+        run: &RunParams<'_>,
+        planning: &BatchPlanning<'_>,
+        cached: &CachedFieldKeys,
+        counts: &Mutex<ActionCounts>,
+        known: &KnownRecords,
+        batch: &Arc<Vec<ExtractedCustomer>>,
+        pass: &mut Pass,
+    ) -> Result<(), SyncError> {
+        Self::matching_if_needed(planning, known, batch, &run.phases).await?;
+        let planning_started = std::time::Instant::now();
+        let the_plan = self.plan_batch(planning, known, batch, &mut pass.memory)?;
+        run.phases.since(Phase::Planning, planning_started);
+        pass.planned_entries += the_plan.entries.len() as u64;
+        pass.planned_writes += the_plan
+            .entries
+            .iter()
+            .filter(|entry| entry.operation.writes())
+            .count() as u64;
+        run.progress
+            .planned(pass.planned_entries, pass.planned_writes);
+        if run.options.dry_run {
+            pass.dry_run_plan.entries.extend(the_plan.entries);
+            return Ok(());
+        }
+        let (stopped, carried_out) = self
+            .carry_out_plan(
+                run,
+                planning.field_map,
+                cached,
+                known,
+                batch,
+                &the_plan,
+                pass.stop.take(),
+                &mut pass.pending,
+            )
+            .await?;
+        pass.stop = stopped;
+        for (action, count) in carried_out {
+            add_count(counts, action, count);
+        }
+        Ok(())
+    }
+
     /// What matching needs, built before the first batch that has a record to match: the
     /// organizations' matcher (with the run's customers indexed) for a customer, the persons of
     /// each organization for a contact. A run that loaded no index matches nothing.
@@ -751,9 +867,15 @@ impl SyncEngine {
         if index.matcher().is_none() && customer_to_match() {
             let started = std::time::Instant::now();
             // No organization has rivals among the run's customers when there is none.
-            let customers = match index.has_organizations() {
-                true => planning.whole_run.customers.get().await?,
-                false => planning.no_run_customers,
+            let customers = match (index.has_organizations(), planning.run_customers) {
+                (true, Some(customers)) => customers.get().await?,
+                (true, None) => {
+                    return Err(SyncError::Setup(
+                        "a customer to match was planned before the run's customers were read"
+                            .to_string(),
+                    ))
+                }
+                (false, _) => planning.no_run_customers,
             };
             index.matcher_for(customers).await?;
             phases.since(Phase::Matcher, started);
@@ -801,11 +923,10 @@ impl SyncEngine {
                 now: Utc::now(),
                 whole_run: Some(WholeRun {
                     customers: planning
-                        .whole_run
-                        .customers
-                        .built()
+                        .run_customers
+                        .and_then(LazyRunCustomers::built)
                         .unwrap_or(planning.no_run_customers),
-                    missing_contacts: &planning.whole_run.missing_contacts,
+                    missing_contacts: planning.missing_contacts,
                 }),
             },
             memory,
@@ -899,6 +1020,7 @@ impl SyncEngine {
         since: Option<DeltaCursor>,
         due: Vec<String>,
         progress: &dyn Progress,
+        early: Option<&EarlyOffers>,
     ) -> Result<RunRead, SyncError> {
         let mut read = RunRead::new(due)?;
         match &first_pass.options.mode {
@@ -914,7 +1036,7 @@ impl SyncEngine {
                     .collect();
                 let mut batch = self.extractor.customers(&internal).await?;
                 batch.cursor_after = None;
-                self.take_batch(first_pass, batch, &mut read, progress)
+                self.take_batch(first_pass, batch, &mut read, progress, early)
                     .await?;
             }
             RunMode::Full | RunMode::Delta => {
@@ -929,14 +1051,14 @@ impl SyncEngine {
                         break;
                     };
                     first_pass.phases.since(Phase::EccWait, waited);
-                    self.take_batch(first_pass, batch?, &mut read, progress)
+                    self.take_batch(first_pass, batch?, &mut read, progress, early)
                         .await?;
                 }
                 let due = read.due_not_read();
                 if !due.is_empty() {
                     let mut batch = self.extractor.customers(&due).await?;
                     batch.cursor_after = None;
-                    self.take_batch(first_pass, batch, &mut read, progress)
+                    self.take_batch(first_pass, batch, &mut read, progress, early)
                         .await?;
                 }
             }
@@ -944,33 +1066,39 @@ impl SyncEngine {
         Ok(read)
     }
 
-    /// Files one batch read from ECC away, and plans it once without the index (with what the
-    /// store knows of its own records) to learn whether the run needs the index.
+    /// Notes one batch read from ECC, and plans it once without the index (with what the store
+    /// knows of its own records) to learn whether the run needs the index. Its customers go to
+    /// the early pass (`early`) when it takes them, else to the spill planned after the read.
     async fn take_batch(
         &self,
         first_pass: &FirstPass<'_>,
         batch: mlc_ecc::ExtractBatch,
         read: &mut RunRead,
         progress: &dyn Progress,
+        early: Option<&EarlyOffers>,
     ) -> Result<(), SyncError> {
         let started = std::time::Instant::now();
-        read.add(&batch)?;
-        if !first_pass.plans {
-            first_pass.phases.since(Phase::FirstPass, started);
-            progress.read(read.len() as u64);
-            return Ok(());
+        read.note(&batch)?;
+        if first_pass.plans {
+            let known = BatchKeys::of(&batch.records, &MissingContacts::default())
+                .known(
+                    self.store.as_ref(),
+                    &self.config.sync.connection,
+                    first_pass.reviews,
+                    &DuplicatesKnown::default(),
+                )
+                .await?;
+            read.needs_index |= first_pass.needs_index(&known, &batch.records)?;
         }
-        let known = BatchKeys::of(&batch.records, &MissingContacts::default())
-            .known(
-                self.store.as_ref(),
-                &self.config.sync.connection,
-                first_pass.reviews,
-                &DuplicatesKnown::default(),
-            )
-            .await?;
-        read.needs_index |= first_pass.needs_index(&known, &batch.records)?;
         first_pass.phases.since(Phase::FirstPass, started);
         progress.read(read.len() as u64);
+        let left = match early {
+            Some(early) => early.offer(batch.records).await,
+            None => Some(batch.records),
+        };
+        if let Some(records) = left {
+            read.file(&records)?;
+        }
         Ok(())
     }
 

@@ -19,7 +19,8 @@ pub mod pipedrive_wiring;
 pub mod review_rules;
 
 pub use engine::{
-    MergedRecord, PipedriveEvents, RunMode, RunOptions, RunSummary, SyncEngine, SyncError,
+    EarlyPlanning, MergedRecord, PipedriveEvents, RunMode, RunOptions, RunSummary, SyncEngine,
+    SyncError,
 };
 pub use lease::{LeaseError, RunLease, DEFAULT_LEASE_TTL};
 pub use memory::peak_rss_kb;

@@ -16,6 +16,9 @@ pub(super) enum Phase {
     EccWait,
     /// The first pass's store reads and plan of each batch read (whether the index is needed).
     FirstPass,
+    /// Linked customers planned and carried out while ECC is still read, once the index is
+    /// loaded (inside `EccRead`; its store reads, planning and commits count in theirs too).
+    Early,
     /// After the read: the contacts deleted in ECC, from the store's person links.
     ReadFinish,
     /// The Pipedrive index: organizations and persons listed, and the store's links by id.
@@ -50,6 +53,7 @@ impl Phase {
             Phase::EccRead => "ecc_read",
             Phase::EccWait => "ecc_wait",
             Phase::FirstPass => "first_pass",
+            Phase::Early => "early",
             Phase::ReadFinish => "read_finish",
             Phase::IndexRead => "index_read",
             Phase::IndexWait => "index_wait",

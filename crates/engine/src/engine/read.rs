@@ -3,7 +3,9 @@
 //! own (ECC duplicates, an organization with exactly one customer's name and address; see
 //! [`super::run_customers`]), which contacts and which customers were read (contacts deleted
 //! in ECC), the records due again that were not read yet, and whether any record needs the
-//! Pipedrive index. The second pass plans and writes the spilled customers batch by batch.
+//! Pipedrive index. The second pass plans and writes the spilled customers batch by batch; in a
+//! run that reads every customer, the linked ones no such rule can change are planned while ECC
+//! is still read instead, and never spilled (see [`super::early`]).
 
 use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -21,7 +23,7 @@ use super::SyncError;
 
 /// A compact stand-in for a key in a set that only has to say "seen" (64 bits: a collision
 /// among a million keys is about one in ten million).
-fn key_hash(key: &str) -> u64 {
+pub(super) fn key_hash(key: &str) -> u64 {
     let mut hasher = DefaultHasher::new();
     key.hash(&mut hasher);
     hasher.finish()
@@ -64,7 +66,10 @@ impl SeenKeys {
 }
 
 pub(super) struct RunRead {
+    /// The customers read that are planned after the read.
     pub(super) customers: Spill<ExtractedCustomer>,
+    /// Customers read, planned early or not.
+    read: usize,
     pub(super) rejected: Vec<DataProblem>,
     pub(super) cursor_after: Option<DeltaCursor>,
     /// Some record of the run cannot be decided without the Pipedrive index.
@@ -81,6 +86,7 @@ impl RunRead {
     pub(super) fn new(due: Vec<String>) -> Result<Self, SyncError> {
         Ok(RunRead {
             customers: Spill::new("the customers read")?,
+            read: 0,
             rejected: Vec::new(),
             cursor_after: None,
             needs_index: false,
@@ -92,15 +98,15 @@ impl RunRead {
     }
 
     pub(super) fn len(&self) -> usize {
-        self.customers.len()
+        self.read
     }
 
-    /// Files one batch away; the caller has planned it once to learn whether it needs the
-    /// index.
-    pub(super) fn add(&mut self, batch: &ExtractBatch) -> Result<(), SyncError> {
+    /// Notes what the rules over the whole run need of one batch read; its customers are
+    /// planned early or filed away (`file`).
+    pub(super) fn note(&mut self, batch: &ExtractBatch) -> Result<(), SyncError> {
+        self.read += batch.records.len();
         for record in &batch.records {
             let customer = &record.customer;
-            self.customers.push(record)?;
             self.run_customers.add(customer)?;
             self.customers_read
                 .insert(customer.customer_number.as_str());
@@ -113,6 +119,13 @@ impl RunRead {
             self.cursor_after = batch.cursor_after.clone();
         }
         Ok(())
+    }
+
+    /// Files customers read away, to be planned after the read.
+    pub(super) fn file(&mut self, records: &[ExtractedCustomer]) -> Result<(), SyncError> {
+        records
+            .iter()
+            .try_for_each(|record| self.customers.push(record))
     }
 
     /// The customers due again that the read did not bring (read them, then `add` them).

@@ -20,7 +20,8 @@ impl RunSummary {
         }
     }
 
-    /// A run stopped by shutdown before it wrote anything.
+    /// A run stopped by shutdown before its read ended: it wrote nothing, or only what it
+    /// planned while ECC was read (its counts say).
     pub(super) fn interrupted(run_id: i64) -> RunSummary {
         RunSummary {
             run_id,
@@ -29,6 +30,7 @@ impl RunSummary {
             tokens_used: 0,
             index_tokens: 0,
             customers_read: 0,
+            customers_planned_early: 0,
             ecc_read_secs: None,
             phase_secs: Default::default(),
             peak_rss_mb_after: Default::default(),
