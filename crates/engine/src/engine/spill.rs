@@ -148,13 +148,20 @@ pub(super) struct SpillById<T> {
     _records: PhantomData<fn() -> T>,
 }
 
-/// The JSON of the line `id<TAB>json` for `id` among `lines`.
+/// The JSON of the line `id<TAB>json` for `id` among `lines`: each line's start is compared
+/// with the id, and the next line start found with `memchr` (a block holds a few kilobytes of
+/// JSON, and a run looks up every linked record).
 fn line_of(lines: &[u8], id: i64) -> Option<&[u8]> {
-    let wanted = id.to_string();
-    lines.split(|byte| *byte == b'\n').find_map(|line| {
-        let tab = line.iter().position(|byte| *byte == b'\t')?;
-        (line[..tab] == *wanted.as_bytes()).then(|| &line[tab + 1..])
-    })
+    let mut wanted = id.to_string().into_bytes();
+    wanted.push(b'\t');
+    let mut rest = lines;
+    loop {
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        if let Some(json) = rest[..end].strip_prefix(wanted.as_slice()) {
+            return Some(json);
+        }
+        rest = rest.get(end + 1..)?;
+    }
 }
 
 /// Records per block of a [`SpillById`]: 16 keeps a million records' places in 1 MB and a
@@ -385,6 +392,18 @@ mod tests {
         assert_eq!(seen, expected);
         batches.rewind().unwrap();
         assert_eq!(batches.next_batch().unwrap(), expected[..3].to_vec());
+    }
+
+    #[test]
+    fn a_line_is_found_by_its_whole_id_not_by_an_id_it_starts_with() {
+        let lines = b"1\t\"one\"\n10\t\"ten\"\n101\t\"a hundred and one\"";
+        assert_eq!(line_of(lines, 10), Some(&b"\"ten\""[..]));
+        assert_eq!(line_of(lines, 101), Some(&b"\"a hundred and one\""[..]));
+        assert_eq!(line_of(lines, 1), Some(&b"\"one\""[..]));
+        assert_eq!(line_of(lines, 0), None);
+        assert_eq!(line_of(lines, 1010), None);
+        assert_eq!(line_of(b"", 1), None);
+        assert_eq!(line_of(b"7\t[]\n", 7), Some(&b"[]"[..]));
     }
 
     #[test]
