@@ -154,19 +154,30 @@ impl SyncEngine {
         let batch_size = inputs.options.batch_size.max(1);
         while let Some(mut records) = taken.recv().await {
             let started = Instant::now();
+            let mut chunks = Vec::new();
             while !records.is_empty() {
                 let rest = records.split_off(records.len().min(batch_size));
-                let chunk = std::mem::replace(&mut records, rest);
-                let read_started = Instant::now();
-                let known = BatchKeys::of(&chunk, &no_missing_contacts)
-                    .known(
-                        self.store.as_ref(),
-                        connection,
-                        planning.reviews,
-                        &DuplicatesKnown::default(),
-                    )
-                    .await?;
-                run.phases.since(Phase::StoreReads, read_started);
+                chunks.push(std::mem::replace(&mut records, rest));
+            }
+            // Each chunk's links and states are read while the chunk before it is planned.
+            let read_ahead = |chunk: Vec<ExtractedCustomer>| {
+                let reading = BatchKeys::of(&chunk, &no_missing_contacts)
+                    .read_ahead(self.store.clone(), connection.clone());
+                (chunk, reading)
+            };
+            let mut chunks = chunks.into_iter();
+            let mut upcoming = chunks.next().map(read_ahead);
+            while let Some((chunk, reading)) = upcoming.take() {
+                let waited = Instant::now();
+                let (read, secs) = reading.await.map_err(|error| {
+                    SyncError::Setup(format!(
+                        "reading a batch's links and states stopped: {error}"
+                    ))
+                })?;
+                run.phases.since(Phase::StoreWait, waited);
+                run.phases.add(Phase::StoreReads, secs);
+                let known = read?.known(planning.reviews, &DuplicatesKnown::default());
+                upcoming = chunks.next().map(read_ahead);
                 let (now, later): (Vec<ExtractedCustomer>, Vec<ExtractedCustomer>) = chunk
                     .into_iter()
                     .partition(|record| plannable_early(&record.customer, &known, &contacts));
