@@ -705,15 +705,10 @@ impl SyncEngine {
                 };
                 // Shared with the audit copies of its skips, made only if they are written.
                 let batch = Arc::new(batch);
-                let waited = std::time::Instant::now();
-                let (read, secs) = reading.await.map_err(|error| {
-                    SyncError::Setup(format!(
-                        "reading a batch's links and states stopped: {error}"
-                    ))
-                })?;
-                run.phases.since(Phase::StoreWait, waited);
-                run.phases.add(Phase::StoreReads, secs);
-                let known = read?.known(planning.reviews, &duplicates_known);
+                let known = reading
+                    .done(&run.phases)
+                    .await?
+                    .known(planning.reviews, &duplicates_known);
                 upcoming = read_ahead(batches.next_batch()?);
                 self.plan_and_carry_out(run, &planning, &cached, counts, &known, &batch, &mut pass)
                     .await?;

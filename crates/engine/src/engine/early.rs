@@ -168,15 +168,10 @@ impl SyncEngine {
             let mut chunks = chunks.into_iter();
             let mut upcoming = chunks.next().map(read_ahead);
             while let Some((chunk, reading)) = upcoming.take() {
-                let waited = Instant::now();
-                let (read, secs) = reading.await.map_err(|error| {
-                    SyncError::Setup(format!(
-                        "reading a batch's links and states stopped: {error}"
-                    ))
-                })?;
-                run.phases.since(Phase::StoreWait, waited);
-                run.phases.add(Phase::StoreReads, secs);
-                let known = read?.known(planning.reviews, &DuplicatesKnown::default());
+                let known = reading
+                    .done(&run.phases)
+                    .await?
+                    .known(planning.reviews, &DuplicatesKnown::default());
                 upcoming = chunks.next().map(read_ahead);
                 let (now, later): (Vec<ExtractedCustomer>, Vec<ExtractedCustomer>) = chunk
                     .into_iter()

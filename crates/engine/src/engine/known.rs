@@ -19,6 +19,7 @@ use mlc_sync::plan::run::{customers_due_again, StoredRecords};
 use mlc_sync::plan::{KnownRecords, MissingContacts};
 use tokio::task::JoinHandle;
 
+use super::phases::{Phase, PhaseClock};
 use super::SyncError;
 
 /// Which records of one batch the planner and the executor may ask the store about.
@@ -78,16 +79,12 @@ impl BatchKeys {
 
     /// The links and states of these keys, read on a task of its own (a run's next batch is
     /// read while it plans and carries out this one).
-    pub(super) fn read_ahead(
-        self,
-        store: Arc<dyn StateStore>,
-        connection: String,
-    ) -> JoinHandle<(Result<StoreRead, SyncError>, Duration)> {
-        tokio::spawn(async move {
+    pub(super) fn read_ahead(self, store: Arc<dyn StateStore>, connection: String) -> StoreReading {
+        StoreReading(tokio::spawn(async move {
             let started = Instant::now();
             let read = self.read(store.as_ref(), &connection).await;
             (read, started.elapsed())
-        })
+        }))
     }
 
     async fn read(self, store: &dyn StateStore, connection: &str) -> Result<StoreRead, SyncError> {
@@ -112,6 +109,24 @@ impl BatchKeys {
             links,
             states,
         })
+    }
+}
+
+/// A batch's links and states being read on a task of their own, with the time the read took.
+pub(super) struct StoreReading(JoinHandle<(Result<StoreRead, SyncError>, Duration)>);
+
+impl StoreReading {
+    /// The read, once done: the time waited for it and the time it took go to `phases`.
+    pub(super) async fn done(self, phases: &PhaseClock) -> Result<StoreRead, SyncError> {
+        let waited = Instant::now();
+        let (read, secs) = self.0.await.map_err(|error| {
+            SyncError::Setup(format!(
+                "reading a batch's links and states stopped: {error}"
+            ))
+        })?;
+        phases.since(Phase::StoreWait, waited);
+        phases.add(Phase::StoreReads, secs);
+        read
     }
 }
 
