@@ -83,6 +83,84 @@ impl RecordStateRow {
     }
 }
 
+/// A link as `sql::LINKS_OF_JSON_KEYS` lists it: ECC key, Pipedrive id, linked at.
+pub type LinkJson = (String, i64, String);
+
+pub fn link_of_json(connection: &str, kind: EntityKind, link: LinkJson) -> StoreResult<Link> {
+    let (ecc_key, pipedrive_id, linked_at) = link;
+    Ok(Link {
+        linked_at: json_time("links", &ecc_key, "linked_at", &linked_at)?,
+        connection: connection.to_string(),
+        kind,
+        ecc_key,
+        pipedrive_id,
+    })
+}
+
+/// A record state as `sql::RECORD_STATES_OF_JSON_KEYS` lists it: ECC key, customer number,
+/// pushed hash, last seen at, last run, failures, retry after, parked (0 or 1), last error.
+pub type RecordStateJson = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+    Option<String>,
+    i64,
+    Option<String>,
+);
+
+pub fn record_state_of_json(
+    connection: &str,
+    kind: EntityKind,
+    state: RecordStateJson,
+) -> StoreResult<RecordState> {
+    let (
+        ecc_key,
+        customer_number,
+        pushed_hash,
+        last_seen_at,
+        last_run_id,
+        failures,
+        retry_after,
+        parked,
+        last_error,
+    ) = state;
+    let time = |column: &str, text: Option<String>| {
+        text.map(|text| json_time("record_state", &ecc_key, column, &text))
+            .transpose()
+    };
+    Ok(RecordState {
+        last_seen_at: time("last_seen_at", last_seen_at)?,
+        retry_after: time("retry_after", retry_after)?,
+        failures: non_negative("record_state", &ecc_key, "failures", failures)?,
+        connection: connection.to_string(),
+        kind,
+        customer_number,
+        pushed_hash,
+        last_run_id,
+        parked: parked != 0,
+        last_error,
+        ecc_key,
+    })
+}
+
+/// A time as SQLite keeps it (RFC 3339, as `sqlite::timestamp` writes it; or with a space and
+/// an offset, as sqlx writes one).
+fn json_time(table: &str, key: &str, column: &str, text: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z"))
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|error| {
+            corrupt(
+                table,
+                key,
+                format!("{column} {text:?} is not a time: {error}"),
+            )
+        })
+}
+
 #[derive(sqlx::FromRow)]
 pub struct IntentRow {
     id: i64,

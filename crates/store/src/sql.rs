@@ -33,14 +33,13 @@ pub fn links_of_keys(count: usize) -> String {
     )
 }
 
-/// The links of the keys of JSON array `$3` (SQLite: one statement, prepared once, whatever the
-/// count of keys).
-pub fn links_of_json_keys() -> String {
-    format!(
-        "SELECT {LINK_COLUMNS} FROM links WHERE connection = $1 AND kind = $2 \
-         AND ecc_key IN (SELECT value FROM json_each($3))"
-    )
-}
+/// The links of the keys of JSON array `$3`, as one JSON array of `[ecc_key, pipedrive_id,
+/// linked_at]` (see `rows::link_of_json`). SQLite: one statement, prepared once, whatever the
+/// count of keys, and one row back instead of a row a link, which sqlx copies value by value
+/// and hands from its worker thread one at a time.
+pub const LINKS_OF_JSON_KEYS: &str =
+    "SELECT json_group_array(json_array(ecc_key, pipedrive_id, linked_at)) FROM links \
+     WHERE connection = $1 AND kind = $2 AND ecc_key IN (SELECT value FROM json_each($3))";
 
 /// The next `$4` links after ECC key `$3` ("" for the first), in ECC key order.
 pub fn links_page() -> String {
@@ -110,12 +109,12 @@ pub fn record_states_of_keys(count: usize) -> String {
 }
 
 /// The record states of the keys of JSON array `$3` (SQLite, as [`links_of_json_keys`]).
-pub fn record_states_of_json_keys() -> String {
-    format!(
-        "SELECT {RECORD_STATE_COLUMNS} FROM record_state \
-         WHERE connection = $1 AND kind = $2 AND ecc_key IN (SELECT value FROM json_each($3))"
-    )
-}
+/// The states of the keys of JSON array `$3`, as one JSON array of rows (see
+/// `rows::record_state_of_json`), as `LINKS_OF_JSON_KEYS` reads links.
+pub const RECORD_STATES_OF_JSON_KEYS: &str = "SELECT json_group_array(json_array(\
+     ecc_key, customer_number, pushed_hash, last_seen_at, last_run_id, failures, retry_after, \
+     parked, last_error)) FROM record_state \
+     WHERE connection = $1 AND kind = $2 AND ecc_key IN (SELECT value FROM json_each($3))";
 
 pub fn failing_record_states() -> String {
     format!(

@@ -486,14 +486,22 @@ impl StateStore for SqliteStore {
         // One statement whatever the count of keys: a list of placeholders made each count a
         // statement of its own, compiled again each time, and a bind per key.
         let keys = json_array(ecc_keys)?;
-        let rows: Vec<LinkRow> = sqlx::query_as(&sql::links_of_json_keys())
+        let links: String = sqlx::query_scalar(sql::LINKS_OF_JSON_KEYS)
             .bind(connection)
             .bind(kind.as_str())
             .bind(keys)
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(query_error("reading the links of a batch"))?;
-        rows.into_iter().map(LinkRow::into_model).collect()
+        let links: Vec<rows::LinkJson> = serde_json::from_str(&links).map_err(|error| {
+            StoreError::Database(format!(
+                "the links of a batch as SQLite listed them: {error}"
+            ))
+        })?;
+        links
+            .into_iter()
+            .map(|link| rows::link_of_json(connection, kind, link))
+            .collect()
     }
 
     async fn links_page(
@@ -577,14 +585,23 @@ impl StateStore for SqliteStore {
     ) -> StoreResult<Vec<RecordState>> {
         // One statement whatever the count of keys, as in `links_of_keys`.
         let keys = json_array(ecc_keys)?;
-        let rows: Vec<RecordStateRow> = sqlx::query_as(&sql::record_states_of_json_keys())
+        let states: String = sqlx::query_scalar(sql::RECORD_STATES_OF_JSON_KEYS)
             .bind(connection)
             .bind(kind.as_str())
             .bind(keys)
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(query_error("reading the record states of a batch"))?;
-        rows.into_iter().map(RecordStateRow::into_model).collect()
+        let states: Vec<rows::RecordStateJson> =
+            serde_json::from_str(&states).map_err(|error| {
+                StoreError::Database(format!(
+                    "the record states of a batch as SQLite listed them: {error}"
+                ))
+            })?;
+        states
+            .into_iter()
+            .map(|state| rows::record_state_of_json(connection, kind, state))
+            .collect()
     }
 
     async fn failing_record_states(&self, connection: &str) -> StoreResult<Vec<RecordState>> {

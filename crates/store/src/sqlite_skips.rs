@@ -14,7 +14,7 @@ use crate::rules::{self, FullCopy};
 use crate::sqlite::json_array;
 use crate::{
     query_error, Action, EntityKind, FailureChange, LinkChange, OutcomeBatch, RecordOutcome,
-    StoreResult,
+    StoreError, StoreResult,
 };
 
 /// Records per chunk: each of its statements takes them as one JSON array (`json_each`), so
@@ -134,8 +134,11 @@ async fn full_copies<'o>(
         if keys.is_empty() {
             continue;
         }
-        let query = sqlx::query_as::<_, (String, i64, String, String, String)>(
-            "SELECT ecc_key, id, customer_number, source, content_hash FROM audit_events \
+        // One JSON array of [ecc key, id, customer, source, hash] back, not a row a record
+        // (sqlx copies each row value by value and hands it over from its worker thread).
+        let rows: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(ecc_key, id, customer_number, source, \
+                                                content_hash)) FROM audit_events \
              WHERE id IN (SELECT MAX(id) FROM audit_events \
                           WHERE connection = ?1 AND kind = ?2 \
                           AND ecc_key IN (SELECT value FROM json_each(?3)) \
@@ -143,13 +146,18 @@ async fn full_copies<'o>(
         )
         .bind(connection_name)
         .bind(kind.as_str())
-        .bind(json_array(&keys)?);
-        let rows = query
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(query_error(
-                "finding the records' full copies in the audit trail",
-            ))?;
+        .bind(json_array(&keys)?)
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(query_error(
+            "finding the records' full copies in the audit trail",
+        ))?;
+        let rows: Vec<(String, i64, String, String, String)> = serde_json::from_str(&rows)
+            .map_err(|error| {
+                StoreError::Database(format!(
+                    "the records' full copies as SQLite listed them: {error}"
+                ))
+            })?;
         let by_key: HashMap<&str, &'o str> = keys.iter().map(|key| (*key, *key)).collect();
         for (ecc_key, id, customer_number, source, content_hash) in rows {
             let Some(key) = by_key.get(ecc_key.as_str()) else {

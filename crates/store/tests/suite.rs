@@ -1388,7 +1388,39 @@ async fn links_and_states_are_read_by_keys_and_by_pages(fixture: Arc<TestStore>)
         park: false,
         error: "timeout".to_string(),
     };
+    outcomes[3].failure = FailureChange::Increment {
+        retry_after: at(70),
+        park: true,
+        error: "422 \"name\" is required".to_string(),
+    };
     store.commit_outcomes(&batch(run, outcomes)).await.unwrap();
+    // Read by keys, each link and state is the one read alone, every field of it.
+    for key in &keys {
+        let wanted = std::slice::from_ref(key);
+        let link = store
+            .link(CONNECTION, EntityKind::Organization, key)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .links_of_keys(CONNECTION, EntityKind::Organization, wanted)
+                .await
+                .unwrap(),
+            link.into_iter().collect::<Vec<_>>()
+        );
+        let state = store
+            .record_state(CONNECTION, EntityKind::Organization, key)
+            .await
+            .unwrap();
+        assert!(state.is_some());
+        assert_eq!(
+            store
+                .record_states_of_keys(CONNECTION, EntityKind::Organization, wanted)
+                .await
+                .unwrap(),
+            state.into_iter().collect::<Vec<_>>()
+        );
+    }
 
     let wanted = vec![
         keys[1].clone(),
@@ -1426,11 +1458,12 @@ async fn links_and_states_are_read_by_keys_and_by_pages(fixture: Arc<TestStore>)
         .is_empty());
 
     let failing = store.failing_record_states(CONNECTION).await.unwrap();
-    assert_eq!(failing.len(), 1);
+    assert_eq!(failing.len(), 2);
     assert_eq!(
         (failing[0].ecc_key.as_str(), failing[0].failures),
         (keys[2].as_str(), 1)
     );
+    assert!(failing[1].parked && !failing[0].parked, "{failing:?}");
 
     let mut paged = Vec::new();
     let mut after: Option<String> = None;
