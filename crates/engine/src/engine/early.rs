@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use mlc_canonical::Customer;
 use mlc_ecc::ExtractedCustomer;
-use mlc_store::{ActionCounts, ReviewItem, StateStore};
+use mlc_store::{ActionCounts, EntityKind, ReviewItem, StateStore};
 use mlc_sync::map::FieldMap;
 use mlc_sync::matching::RunCustomers;
 use mlc_sync::plan::{KnownRecords, MissingContacts, PlanSettings};
@@ -129,9 +129,15 @@ impl SyncEngine {
         };
         let mut deferred = Spill::new("the customers planned after the read")?;
         let mut planned = 0;
-        // With no organization in Pipedrive no customer can be linked to one that exists: the
-        // read files everything away (dropping `taken` tells it).
-        if !loaded.index.has_organizations() {
+        // No customer qualifies without a link to an organization that exists: with none in
+        // the store (a first run) or none in Pipedrive, the read files everything away
+        // (dropping `taken` tells it).
+        let linked = !self
+            .store
+            .links_page(connection, EntityKind::Organization, None, 1)
+            .await?
+            .is_empty();
+        if !linked || !loaded.index.has_organizations() {
             return Ok(Some(EarlyDone {
                 loaded,
                 deferred,
