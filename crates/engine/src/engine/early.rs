@@ -11,9 +11,10 @@
 //! - in a run that keeps ECC duplicates apart (under `map-to-one` a linked duplicate is left to
 //!   its twin, which only the whole read finds).
 //!
-//! The read offers each batch to the early pass; one the pass is still busy with the batch before
-//! is filed away, so the read never waits for it ([`EarlyPlanning::WhenReady`]). The customers
-//! that do not qualify are filed away by the pass, and planned after the read with the rest.
+//! The read offers each batch to the early pass, which keeps at most one waiting beside the one
+//! it plans; a batch offered while that place is taken is filed away, so the read never waits
+//! for the pass ([`EarlyPlanning::WhenReady`]). The customers that do not qualify are filed
+//! away by the pass, and planned after the read with the rest.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
