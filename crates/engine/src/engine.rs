@@ -529,8 +529,12 @@ impl SyncEngine {
             && run.options.early != EarlyPlanning::Off
             && settings.ecc_duplicates == EccDuplicatePolicy::KeepApart;
         let mut early_done: Option<EarlyDone> = None;
-        let read = match index_loading.take() {
-            Some(loading) if plans_early => {
+        let early_loading = match plans_early {
+            true => index_loading.take(),
+            false => None,
+        };
+        let read = match early_loading {
+            Some(loading) => {
                 let (offers, taken) = EarlyOffers::channel(run.options.early);
                 let reading = async move {
                     let read = unless_cancelled(
@@ -545,7 +549,6 @@ impl SyncEngine {
                 let early = self.plan_early(
                     run,
                     EarlyInputs {
-                        options: run.options,
                         field_map: &field_map,
                         settings: settings.clone(),
                         reviews: &reviews,
@@ -571,8 +574,7 @@ impl SyncEngine {
                     }
                 }
             }
-            loading => {
-                index_loading = loading;
+            None => {
                 let Some(read) = unless_cancelled(
                     cancel,
                     self.read_ecc(&first_pass, since, due, run.progress, None),
@@ -594,12 +596,14 @@ impl SyncEngine {
         run.phases.peak_after(Phase::ReadFinish);
         self.record_rejected(run, &read.rejected, counts).await?;
         let mut index_tokens = 0;
-        let mut planned_early = None;
+        let mut customers_planned_early = 0;
+        let mut deferred = None;
         let index = match (early_done, index_loading) {
             (Some(early), _) => {
                 run.phases.add(Phase::IndexRead, early.loaded.secs);
                 index_tokens = early.loaded.tokens;
-                planned_early = Some((early.planned, early.deferred));
+                customers_planned_early = early.planned as u64;
+                deferred = Some(early.deferred);
                 Some(early.loaded.index)
             }
             (None, Some(loading)) => {
@@ -627,10 +631,6 @@ impl SyncEngine {
                 Some(index)
             }
             (None, None) => None,
-        };
-        let (customers_planned_early, deferred) = match planned_early {
-            Some((planned, deferred)) => (planned as u64, Some(deferred)),
-            None => (0, None),
         };
         let duplicates_started = std::time::Instant::now();
         let (ecc_duplicates, duplicates_kept) = run_customers::ecc_duplicates(

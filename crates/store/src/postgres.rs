@@ -434,7 +434,7 @@ impl StateStore for PostgresStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<PersonCustomer>> {
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(sql::LINKS_WITH_CUSTOMERS_PAGE)
+        let rows: Vec<rows::PersonCustomerRow> = sqlx::query_as(sql::LINKS_WITH_CUSTOMERS_PAGE)
             .bind(connection)
             .bind(EntityKind::Person.as_str())
             .bind(after.unwrap_or(""))
@@ -444,13 +444,7 @@ impl StateStore for PostgresStore {
             .map_err(query_error(
                 "reading a page of person links with their customers",
             ))?;
-        Ok(rows
-            .into_iter()
-            .map(|(contact_number, customer_number)| PersonCustomer {
-                contact_number,
-                customer_number,
-            })
-            .collect())
+        Ok(rows::person_customers(rows))
     }
 
     async fn record_state(

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     Action, ActionCounts, AuditEvent, Cursor, DecisionRule, EntityKind, Intent, LeaseHolder, Link,
-    RecordState, ReviewDecisionRecord, ReviewItem, ReviewStatus, RunRecord, RunStatus, StoreError,
-    StoreResult,
+    PersonCustomer, RecordState, ReviewDecisionRecord, ReviewItem, ReviewStatus, RunRecord,
+    RunStatus, StoreError, StoreResult,
 };
 
 fn corrupt(table: &str, key: impl std::fmt::Display, message: String) -> StoreError {
@@ -81,6 +81,18 @@ impl RecordStateRow {
             last_error: self.last_error,
         })
     }
+}
+
+/// A person link as `sql::LINKS_WITH_CUSTOMERS_PAGE` lists it: contact number, customer.
+pub type PersonCustomerRow = (String, Option<String>);
+
+pub fn person_customers(rows: Vec<PersonCustomerRow>) -> Vec<PersonCustomer> {
+    rows.into_iter()
+        .map(|(contact_number, customer_number)| PersonCustomer {
+            contact_number,
+            customer_number,
+        })
+        .collect()
 }
 
 /// A link as `sql::LINKS_OF_JSON_KEYS` lists it: ECC key, Pipedrive id, linked at.

@@ -108,7 +108,6 @@ pub fn record_states_of_keys(count: usize) -> String {
     )
 }
 
-/// The record states of the keys of JSON array `$3` (SQLite, as [`links_of_json_keys`]).
 /// The states of the keys of JSON array `$3`, as one JSON array of rows (see
 /// `rows::record_state_of_json`), as `LINKS_OF_JSON_KEYS` reads links.
 pub const RECORD_STATES_OF_JSON_KEYS: &str = "SELECT json_group_array(json_array(\

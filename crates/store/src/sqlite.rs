@@ -98,7 +98,6 @@ fn keep_private(file: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Fixed-width UTC text, microseconds like PostgreSQL: comparing the text compares the times.
 /// `rows` (keys, or rows of values) as one JSON array, bound to a statement that reads it with
 /// `json_each`: one statement, compiled once, whatever the count.
 pub(crate) fn json_array<T: serde::Serialize + ?Sized>(rows: &T) -> StoreResult<String> {
@@ -107,6 +106,18 @@ pub(crate) fn json_array<T: serde::Serialize + ?Sized>(rows: &T) -> StoreResult<
     })
 }
 
+/// The rows of a statement that lists them as one JSON array (`json_group_array`): one value
+/// back instead of a row each, which sqlx copies value by value and hands over one at a time.
+/// `what` names them in the error.
+pub(crate) fn json_rows<T: serde::de::DeserializeOwned>(
+    json: &str,
+    what: &str,
+) -> StoreResult<Vec<T>> {
+    serde_json::from_str(json)
+        .map_err(|error| StoreError::Database(format!("{what} as SQLite listed them: {error}")))
+}
+
+/// Fixed-width UTC text, microseconds like PostgreSQL: comparing the text compares the times.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
@@ -493,12 +504,7 @@ impl StateStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(query_error("reading the links of a batch"))?;
-        let links: Vec<rows::LinkJson> = serde_json::from_str(&links).map_err(|error| {
-            StoreError::Database(format!(
-                "the links of a batch as SQLite listed them: {error}"
-            ))
-        })?;
-        links
+        json_rows::<rows::LinkJson>(&links, "the links of a batch")?
             .into_iter()
             .map(|link| rows::link_of_json(connection, kind, link))
             .collect()
@@ -528,7 +534,7 @@ impl StateStore for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<PersonCustomer>> {
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(sql::LINKS_WITH_CUSTOMERS_PAGE)
+        let rows: Vec<rows::PersonCustomerRow> = sqlx::query_as(sql::LINKS_WITH_CUSTOMERS_PAGE)
             .bind(connection)
             .bind(EntityKind::Person.as_str())
             .bind(after.unwrap_or(""))
@@ -538,13 +544,7 @@ impl StateStore for SqliteStore {
             .map_err(query_error(
                 "reading a page of person links with their customers",
             ))?;
-        Ok(rows
-            .into_iter()
-            .map(|(contact_number, customer_number)| PersonCustomer {
-                contact_number,
-                customer_number,
-            })
-            .collect())
+        Ok(rows::person_customers(rows))
     }
 
     async fn record_state(
@@ -592,13 +592,7 @@ impl StateStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(query_error("reading the record states of a batch"))?;
-        let states: Vec<rows::RecordStateJson> =
-            serde_json::from_str(&states).map_err(|error| {
-                StoreError::Database(format!(
-                    "the record states of a batch as SQLite listed them: {error}"
-                ))
-            })?;
-        states
+        json_rows::<rows::RecordStateJson>(&states, "the record states of a batch")?
             .into_iter()
             .map(|state| rows::record_state_of_json(connection, kind, state))
             .collect()

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteConnection;
 
 use crate::rules::{self, FullCopy};
-use crate::sqlite::json_array;
+use crate::sqlite::{json_array, json_rows};
 use crate::{
     query_error, Action, EntityKind, FailureChange, LinkChange, OutcomeBatch, RecordOutcome,
-    StoreError, StoreResult,
+    StoreResult,
 };
 
 /// Records per chunk: each of its statements takes them as one JSON array (`json_each`), so
@@ -152,12 +152,8 @@ async fn full_copies<'o>(
         .map_err(query_error(
             "finding the records' full copies in the audit trail",
         ))?;
-        let rows: Vec<(String, i64, String, String, String)> = serde_json::from_str(&rows)
-            .map_err(|error| {
-                StoreError::Database(format!(
-                    "the records' full copies as SQLite listed them: {error}"
-                ))
-            })?;
+        let rows: Vec<(String, i64, String, String, String)> =
+            json_rows(&rows, "the records' full copies")?;
         let by_key: HashMap<&str, &'o str> = keys.iter().map(|key| (*key, *key)).collect();
         for (ecc_key, id, customer_number, source, content_hash) in rows {
             let Some(key) = by_key.get(ecc_key.as_str()) else {

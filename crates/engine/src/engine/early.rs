@@ -34,8 +34,7 @@ use super::phases::Phase;
 use super::read::key_hash;
 use super::spill::{Spill, SpillBatches};
 use super::{
-    unless_cancelled, BatchPlanning, CachedFieldKeys, Pass, RunOptions, RunParams, SyncEngine,
-    SyncError,
+    unless_cancelled, BatchPlanning, CachedFieldKeys, Pass, RunParams, SyncEngine, SyncError,
 };
 
 /// Whether a run that reads every customer plans its linked customers while ECC is read.
@@ -95,7 +94,6 @@ impl EarlyOffers {
 
 /// What the early pass plans with, besides the index it waits for.
 pub(super) struct EarlyInputs<'a> {
-    pub(super) options: &'a RunOptions,
     pub(super) field_map: &'a FieldMap,
     pub(super) settings: PlanSettings,
     pub(super) reviews: &'a [ReviewItem],
@@ -148,7 +146,7 @@ impl SyncEngine {
         let no_missing_contacts = MissingContacts::default();
         let no_run_customers = RunCustomers::default();
         let planning = BatchPlanning {
-            options: inputs.options,
+            options: run.options,
             field_map: inputs.field_map,
             settings: inputs.settings,
             reviews: inputs.reviews,
@@ -158,7 +156,7 @@ impl SyncEngine {
             missing_contacts: &no_missing_contacts,
             no_run_customers: &no_run_customers,
         };
-        let batch_size = inputs.options.batch_size.max(1);
+        let batch_size = run.options.batch_size.max(1);
         while let Some(mut records) = taken.recv().await {
             let started = Instant::now();
             let mut chunks = Vec::new();
