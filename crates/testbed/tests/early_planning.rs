@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use mlc_engine::{EarlyPlanning, NoProgress, RunMode, RunOptions, RunSummary};
 use mlc_sim_ecc::MutationRequest;
+use mlc_sim_pipedrive::FaultSettings;
 use mlc_store::{Action, AuditQuery, EntityKind, RunStatus};
 use mlc_testbed::{Testbed, TestbedOptions};
 use serde_json::json;
@@ -112,12 +113,6 @@ async fn reconciled(early: EarlyPlanning) -> (Actions, Linked, RunSummary) {
         .into_iter()
         .map(|event| ((event.kind.to_string(), event.ecc_key), event.action))
         .collect();
-    for contact in &gone {
-        eprintln!(
-            "GONE {contact:?} {:?}",
-            actions.get(&("person".to_string(), contact.contact_number.clone()))
-        );
-    }
     let state = testbed.pipedrive.state();
     assert_eq!(
         actions.get(&("organization".to_string(), renamed.ecc_key.clone())),
@@ -213,4 +208,56 @@ async fn linked_customers_planned_while_ecc_is_read_end_as_planned_after_it() {
     assert_eq!(early_actions, late_actions);
     assert_eq!(early_linked, late_linked);
     assert_eq!(early.counts, late.counts);
+}
+
+/// A first run: no customer can qualify, and the early pass ends as soon as the index has loaded
+/// and it sees the store links nothing. A batch the read offered it while the index loaded is
+/// planned after the read with the rest, not dropped with the pass: the run links what a run
+/// without the early pass links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_offered_while_the_index_loads_in_a_first_run_is_planned_after_the_read() {
+    let mut outcomes = Vec::new();
+    for early in [
+        EarlyPlanning::Off,
+        EarlyPlanning::WhenReady,
+        EarlyPlanning::Always,
+    ] {
+        let mut options = TestbedOptions::new(30, 17);
+        options.contacts_per_customer = 1;
+        options.duplicate_rate = 0.0;
+        options.dirty_rate = 0.0;
+        let mut testbed = Testbed::start(options).await.expect("the testbed starts");
+        // ECC hands over 5 customers at a time; Pipedrive's index pages take longer than the
+        // first of them.
+        testbed.config.ecc.rows_per_call = 5;
+        let engine = testbed.engine().await.expect("the engine connects");
+        testbed.setup(&engine).await.expect("setup");
+        testbed.pipedrive.state().set_faults(FaultSettings {
+            latency_ms: 400,
+            methods: vec!["GET".into()],
+            ..FaultSettings::default()
+        });
+        let mut full = RunOptions::new(RunMode::Full);
+        full.early = early;
+        let summary = engine.run(&full, &NoProgress).await.expect("the first run");
+        assert_eq!(summary.status, RunStatus::Ok, "{summary:?}");
+        assert_eq!(summary.customers_read, 30, "{summary:?}");
+        assert_eq!(summary.customers_planned_early, 0, "{summary:?}");
+        let linked: HashSet<String> = testbed
+            .store
+            .links("testbed", EntityKind::Organization)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|link| link.ecc_key)
+            .collect();
+        assert!(linked.len() > 20, "{early:?}: {summary:?}");
+        outcomes.push((early, linked, summary.counts));
+        testbed.shutdown().await;
+    }
+    let (_, off_linked, off_counts) = &outcomes[0];
+    for (early, linked, counts) in &outcomes[1..] {
+        assert_eq!(linked, off_linked, "{early:?}");
+        assert_eq!(counts, off_counts, "{early:?}");
+    }
 }

@@ -129,14 +129,20 @@ impl SyncEngine {
         let mut deferred = Spill::new("the customers planned after the read")?;
         let mut planned = 0;
         // No customer qualifies without a link to an organization that exists: with none in
-        // the store (a first run) or none in Pipedrive, the read files everything away
-        // (dropping `taken` tells it).
+        // the store (a first run) or none in Pipedrive, the read files everything away from
+        // now on (closing `taken` tells it), and what it offered before is filed here.
         let linked = !self
             .store
             .links_page(connection, EntityKind::Organization, None, 1)
             .await?
             .is_empty();
         if !linked || !loaded.index.has_organizations() {
+            taken.close();
+            while let Some(records) = taken.recv().await {
+                for record in &records {
+                    deferred.push(record)?;
+                }
+            }
             return Ok(Some(EarlyDone {
                 loaded,
                 deferred,
