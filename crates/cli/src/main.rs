@@ -7,6 +7,7 @@ mod exit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -18,7 +19,7 @@ use crate::exit::CliError;
 /// to malloc, free and the arena's lock) or large (an arena per thread keeps what each freed).
 /// Measured on a full run of 100,000 customers (`bench scale`'s setup, release build, an idle
 /// machine): 59.2 s and 160 MB peak with glibc's one arena, 26.0 s and 162 MB with mimalloc
-/// purging at once (see `purge_freed_memory_at_once`); with its default delay 187 MB, and
+/// purging at once (see `purge_freed_memory_in_heavy_steps`); with its default delay 187 MB, and
 /// mimalloc 3 took 239 MB.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -26,13 +27,39 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// `mi_option_purge_delay` of mimalloc 2's `mi_option_e` (the Rust bindings name only some).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Makes mimalloc give freed memory back to the system at once rather than 10 ms later: a run
-/// frees large blocks while it allocates others (a page of records, an index finished), and
-/// the delay let them add up to the peak (187 MB instead of 162 MB at 100,000 customers).
-fn purge_freed_memory_at_once() {
+/// mimalloc's delay before it gives freed memory back to the system, outside the steps where a
+/// run's memory peaks: its own default, or `MIMALLOC_PURGE_DELAY` (milliseconds) from the
+/// environment.
+static PURGE_DELAY_MS: AtomicI64 = AtomicI64::new(10);
+
+/// Makes mimalloc give freed memory back at once in the steps where a run's memory peaks (the
+/// ECC duplicates search and the matcher's build, see `mlc_engine::on_memory_heavy_steps`), and
+/// 10 ms later elsewhere. At once everywhere kept the peaks lowest (a full run of 100,000
+/// customers: 162 MB, 187 MB with the delay) but cost a full run of a million customers a sixth
+/// of its CPU time, faulting in again pages given back a moment before (2026-12-05, release,
+/// one store, back to back: 139.4 s and 197.4 s of CPU at once, 121.4 s and 163.1 s with the
+/// delay; peaks 145 and 177 MB). The first sync peaks in the duplicates search.
+fn purge_freed_memory_in_heavy_steps() {
+    if let Some(delay) = std::env::var("MIMALLOC_PURGE_DELAY")
+        .ok()
+        .and_then(|delay| delay.trim().parse::<i64>().ok())
+    {
+        PURGE_DELAY_MS.store(delay, Ordering::Relaxed);
+    }
+    set_purge_delay(PURGE_DELAY_MS.load(Ordering::Relaxed));
+    mlc_engine::on_memory_heavy_steps(|heavy| {
+        set_purge_delay(match heavy {
+            true => 0,
+            false => PURGE_DELAY_MS.load(Ordering::Relaxed),
+        });
+    });
+}
+
+fn set_purge_delay(milliseconds: i64) {
+    let milliseconds = std::os::raw::c_long::try_from(milliseconds).unwrap_or(0);
     // SAFETY: sets one of mimalloc's integer options, which it reads when it decides to purge;
     // the option's number is that of the bundled mimalloc 2 header.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, milliseconds) }
 }
 
 /// Turns transparent huge pages off for this process. mimalloc asks for them on its arenas, and
@@ -114,7 +141,7 @@ pub enum Command {
 
 fn main() -> ExitCode {
     one_malloc_arena();
-    purge_freed_memory_at_once();
+    purge_freed_memory_in_heavy_steps();
     no_transparent_huge_pages();
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);

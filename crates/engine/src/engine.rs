@@ -633,6 +633,7 @@ impl SyncEngine {
             (None, None) => None,
         };
         let duplicates_started = std::time::Instant::now();
+        let heavy = crate::memory::HeavyStep::enter();
         let (ecc_duplicates, duplicates_kept) = run_customers::ecc_duplicates(
             self.store.as_ref(),
             connection,
@@ -646,6 +647,7 @@ impl SyncEngine {
                 .is_some_and(PipedriveIndex::has_organizations),
         )
         .await?;
+        drop(heavy);
         run.phases.since(Phase::EccDuplicates, duplicates_started);
         run.phases.peak_after(Phase::EccDuplicates);
         tracing::debug!(
@@ -861,6 +863,7 @@ impl SyncEngine {
         };
         if index.matcher().is_none() && customer_to_match() {
             let started = std::time::Instant::now();
+            let _heavy = crate::memory::HeavyStep::enter();
             // No organization has rivals among the run's customers when there is none.
             let customers = match (index.has_organizations(), planning.run_customers) {
                 (true, Some(customers)) => customers.get().await?,
@@ -887,6 +890,7 @@ impl SyncEngine {
         };
         if !index.knows_persons_of_organizations() && contact_to_match() {
             let started = std::time::Instant::now();
+            let _heavy = crate::memory::HeavyStep::enter();
             index.persons_for_matching().await?;
             phases.since(Phase::Matcher, started);
             phases.peak_after(Phase::Matcher);

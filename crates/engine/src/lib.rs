@@ -23,7 +23,7 @@ pub use engine::{
     SyncError,
 };
 pub use lease::{LeaseError, RunLease, DEFAULT_LEASE_TTL};
-pub use memory::peak_rss_kb;
+pub use memory::{on_memory_heavy_steps, peak_rss_kb};
 pub use outcome::{NoProgress, Progress};
 pub use pause::{pause_in_effect, pause_message, record_pause, record_paused_run, Pause};
 pub use pipedrive_wiring::{connect_pipedrive, pipedrive_storage};

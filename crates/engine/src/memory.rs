@@ -1,5 +1,55 @@
 //! This process's peak resident memory, as the kernel counts it: what `bench scale` judges the
-//! 300 MB target by, and what a run reports after each of its steps (see `RunSummary`).
+//! 300 MB target by, and what a run reports after each of its steps (see `RunSummary`); and the
+//! steps where it peaks, which the process may want its allocator to treat apart.
+
+use std::sync::{Mutex, OnceLock};
+
+/// Told `true` when the first step whose memory peaks starts, `false` when the last one ends.
+static HEAVY_STEPS_HOOK: OnceLock<fn(bool)> = OnceLock::new();
+
+/// How many memory-heavy steps run now (runs of a service may overlap).
+static HEAVY_STEPS: Mutex<usize> = Mutex::new(0);
+
+/// Registers what the process does around the steps of a run whose memory peaks: the ECC
+/// duplicates search and the matcher's build, which hold the whole run's customers or every
+/// organization in memory at once. The command line makes its allocator give freed memory back
+/// at once there (the peak) and a few milliseconds later elsewhere (the CPU: giving back at once
+/// faults the same pages in again, batch after batch). The first registration holds.
+pub fn on_memory_heavy_steps(hook: fn(bool)) {
+    let _ = HEAVY_STEPS_HOOK.set(hook);
+}
+
+/// A memory-heavy step, from `enter` until dropped.
+pub(crate) struct HeavyStep(());
+
+impl HeavyStep {
+    pub(crate) fn enter() -> HeavyStep {
+        let mut running = HEAVY_STEPS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *running += 1;
+        if *running == 1 {
+            if let Some(hook) = HEAVY_STEPS_HOOK.get() {
+                hook(true);
+            }
+        }
+        HeavyStep(())
+    }
+}
+
+impl Drop for HeavyStep {
+    fn drop(&mut self) {
+        let mut running = HEAVY_STEPS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *running = running.saturating_sub(1);
+        if *running == 0 {
+            if let Some(hook) = HEAVY_STEPS_HOOK.get() {
+                hook(false);
+            }
+        }
+    }
+}
 
 /// The peak resident memory of this process so far in kB (VmHWM of /proc/self/status); `None`
 /// where there is no /proc (not Linux).
