@@ -10,19 +10,41 @@ use std::sync::Arc;
 #[derive(Debug, PartialEq, Eq)]
 pub struct RowLayout {
     names: Box<[Box<str>]>,
+    /// Each name packed into one number (see [`packed`]), for the scan of `position`.
+    packed: Box<[u128]>,
+}
+
+/// A field name of up to 15 bytes as one number: its bytes, then its length in the last byte;
+/// `None` for a longer name. SAP's field names are at most 30 characters, nearly all under 10:
+/// finding one among a few dozen by comparing numbers spares a call to `memcmp` a name, which
+/// was a tenth of assembling a customer.
+fn packed(name: &str) -> Option<u128> {
+    let bytes = name.as_bytes();
+    if bytes.len() > 15 {
+        return None;
+    }
+    let mut word = [0u8; 16];
+    word[..bytes.len()].copy_from_slice(bytes);
+    word[15] = bytes.len() as u8;
+    Some(u128::from_le_bytes(word))
 }
 
 impl RowLayout {
     pub fn new<Name: AsRef<str>>(names: impl IntoIterator<Item = Name>) -> Arc<RowLayout> {
-        Arc::new(RowLayout {
-            names: names.into_iter().map(|name| name.as_ref().into()).collect(),
-        })
+        let names: Box<[Box<str>]> = names.into_iter().map(|name| name.as_ref().into()).collect();
+        // A long name packs to 0, which no name of 15 bytes or fewer packs to (its length
+        // byte is set, and the empty name is never a field).
+        let packed = names.iter().map(|name| packed(name).unwrap_or(0)).collect();
+        Arc::new(RowLayout { names, packed })
     }
 
     /// Where `field` sits in a row of this layout. Layouts hold a few dozen fields at most, so a
     /// scan is as quick as a map and costs nothing to keep.
     pub fn position(&self, field: &str) -> Option<usize> {
-        self.names.iter().position(|name| &**name == field)
+        match packed(field) {
+            Some(wanted) if wanted != 0 => self.packed.iter().position(|name| *name == wanted),
+            _ => self.names.iter().position(|name| &**name == field),
+        }
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -224,6 +246,33 @@ impl Eq for Row {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_is_found_whatever_the_length_of_its_name() {
+        let names = [
+            "NAME1",
+            "NAME",
+            "NAME10",
+            "FIFTEEN_CHARS_X",
+            "SIXTEEN_CHARS_XY",
+            "A_FIELD_NAME_OF_THIRTY_CHARS_X",
+            "",
+        ];
+        let layout = RowLayout::new(names);
+        for (position, name) in names.iter().enumerate() {
+            assert_eq!(layout.position(name), Some(position), "{name:?}");
+        }
+        for missing in [
+            "NAME2",
+            "NAM",
+            "FIFTEEN_CHARS_Y",
+            "SIXTEEN_CHARS_XZ",
+            "A_FIELD_NAME_OF_THIRTY_CHARS_Y",
+        ] {
+            assert_eq!(layout.position(missing), None, "{missing:?}");
+        }
+        assert_eq!(RowLayout::new(["KUNNR"]).position(""), None);
+    }
 
     #[test]
     fn values_are_found_by_name_and_blanks_cost_no_text() {
