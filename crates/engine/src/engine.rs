@@ -533,6 +533,19 @@ impl SyncEngine {
             true => index_loading.take(),
             false => None,
         };
+        // A first run (the store links no organization) reads every customer to search them
+        // for duplicates and match them all: its memory peaks in that search, and what the
+        // read freed must be given back by then, so the read counts as part of that step.
+        let first_run_read = match reads_every_customer
+            && self
+                .store
+                .links_page(connection, EntityKind::Organization, None, 1)
+                .await?
+                .is_empty()
+        {
+            true => Some(crate::memory::HeavyStep::enter()),
+            false => None,
+        };
         let read = match early_loading {
             Some(loading) => {
                 let (offers, taken) = EarlyOffers::channel(run.options.early);
@@ -648,6 +661,7 @@ impl SyncEngine {
         )
         .await?;
         drop(heavy);
+        drop(first_run_read);
         run.phases.since(Phase::EccDuplicates, duplicates_started);
         run.phases.peak_after(Phase::EccDuplicates);
         tracing::debug!(

@@ -32,8 +32,9 @@ async fn a_first_sync_tells_where_its_memory_peaks_and_when_that_ends() {
     assert_eq!(first.status, RunStatus::Ok, "{first:?}");
     assert!(first.ecc_duplicates > 0, "{first:?}");
     let told = TOLD.lock().unwrap().clone();
-    // The duplicates search, then the organizations' matcher and the persons of each
-    // organization for the records to match: each starts and ends, one after the other.
+    // The read with the duplicates search (a first run's read is part of that step), then
+    // the organizations' matcher and the persons of each organization for the records to
+    // match: each starts and ends, one after the other.
     assert_eq!(told.len(), 6, "{told:?}");
     for (position, heavy) in told.iter().enumerate() {
         assert_eq!(*heavy, position % 2 == 0, "{told:?}");
