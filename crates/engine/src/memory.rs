@@ -12,9 +12,10 @@ static HEAVY_STEPS: Mutex<usize> = Mutex::new(0);
 
 /// Registers what the process does around the steps of a run whose memory peaks: the ECC
 /// duplicates search (with the read before it in a first run) and the matcher's build, which
-/// hold the whole run's customers or every organization in memory at once. The command line makes its allocator give freed memory back
-/// at once there (the peak) and a few milliseconds later elsewhere (the CPU: giving back at once
-/// faults the same pages in again, batch after batch). The first registration holds.
+/// hold the whole run's customers or every organization in memory at once. The command line
+/// makes its allocator give freed memory back at once there (the peak) and a few milliseconds
+/// later elsewhere (the CPU: giving back at once faults the same pages in again, batch after
+/// batch). The first registration holds.
 pub fn on_memory_heavy_steps(hook: fn(bool)) {
     let _ = HEAVY_STEPS_HOOK.set(hook);
 }
