@@ -536,13 +536,12 @@ impl SyncEngine {
         // A first run (the store links no organization) reads every customer to search them
         // for duplicates and match them all: its memory peaks in that search, and what the
         // read freed must be given back by then, so the read counts as part of that step.
-        let first_run_read = match reads_every_customer
-            && self
-                .store
-                .links_page(connection, EntityKind::Organization, None, 1)
-                .await?
-                .is_empty()
-        {
+        let store_links_organizations = !self
+            .store
+            .links_page(connection, EntityKind::Organization, None, 1)
+            .await?
+            .is_empty();
+        let first_run_read = match reads_every_customer && !store_links_organizations {
             true => Some(crate::memory::HeavyStep::enter()),
             false => None,
         };
@@ -562,6 +561,7 @@ impl SyncEngine {
                 let early = self.plan_early(
                     run,
                     EarlyInputs {
+                        store_links_organizations,
                         field_map: &field_map,
                         settings: settings.clone(),
                         reviews: &reviews,
@@ -646,7 +646,8 @@ impl SyncEngine {
             (None, None) => None,
         };
         let duplicates_started = std::time::Instant::now();
-        let heavy = crate::memory::HeavyStep::enter();
+        // A first run's read was the start of this step.
+        let heavy = first_run_read.unwrap_or_else(crate::memory::HeavyStep::enter);
         let (ecc_duplicates, duplicates_kept) = run_customers::ecc_duplicates(
             self.store.as_ref(),
             connection,
@@ -661,7 +662,6 @@ impl SyncEngine {
         )
         .await?;
         drop(heavy);
-        drop(first_run_read);
         run.phases.since(Phase::EccDuplicates, duplicates_started);
         run.phases.peak_after(Phase::EccDuplicates);
         tracing::debug!(

@@ -25,29 +25,31 @@ pub(crate) struct HeavyStep(());
 
 impl HeavyStep {
     pub(crate) fn enter() -> HeavyStep {
-        let mut running = HEAVY_STEPS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *running += 1;
-        if *running == 1 {
-            if let Some(hook) = HEAVY_STEPS_HOOK.get() {
-                hook(true);
-            }
-        }
+        count_heavy_steps(true);
         HeavyStep(())
     }
 }
 
 impl Drop for HeavyStep {
     fn drop(&mut self) {
-        let mut running = HEAVY_STEPS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *running = running.saturating_sub(1);
-        if *running == 0 {
-            if let Some(hook) = HEAVY_STEPS_HOOK.get() {
-                hook(false);
-            }
+        count_heavy_steps(false);
+    }
+}
+
+/// Counts a heavy step starting or ending, and tells the hook when the count leaves or
+/// reaches zero.
+fn count_heavy_steps(starting: bool) {
+    let mut running = HEAVY_STEPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = *running;
+    *running = match starting {
+        true => before + 1,
+        false => before.saturating_sub(1),
+    };
+    if (before == 0) != (*running == 0) {
+        if let Some(hook) = HEAVY_STEPS_HOOK.get() {
+            hook(starting);
         }
     }
 }

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use mlc_canonical::Customer;
 use mlc_ecc::ExtractedCustomer;
-use mlc_store::{ActionCounts, EntityKind, ReviewItem, StateStore};
+use mlc_store::{ActionCounts, ReviewItem, StateStore};
 use mlc_sync::map::FieldMap;
 use mlc_sync::matching::RunCustomers;
 use mlc_sync::plan::{KnownRecords, MissingContacts, PlanSettings};
@@ -94,6 +94,8 @@ impl EarlyOffers {
 
 /// What the early pass plans with, besides the index it waits for.
 pub(super) struct EarlyInputs<'a> {
+    /// Whether the store links any organization when the run starts (none in a first run).
+    pub(super) store_links_organizations: bool,
     pub(super) field_map: &'a FieldMap,
     pub(super) settings: PlanSettings,
     pub(super) reviews: &'a [ReviewItem],
@@ -131,12 +133,7 @@ impl SyncEngine {
         // No customer qualifies without a link to an organization that exists: with none in
         // the store (a first run) or none in Pipedrive, the read files everything away from
         // now on (closing `taken` tells it), and what it offered before is filed here.
-        let linked = !self
-            .store
-            .links_page(connection, EntityKind::Organization, None, 1)
-            .await?
-            .is_empty();
-        if !linked || !loaded.index.has_organizations() {
+        if !inputs.store_links_organizations || !loaded.index.has_organizations() {
             taken.close();
             while let Some(records) = taken.recv().await {
                 for record in &records {
