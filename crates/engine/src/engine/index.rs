@@ -23,7 +23,7 @@ use mlc_sync::matching::{
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
-use super::known::{for_each_link, LinkedPersons};
+use super::known::LinkedKeys;
 use super::spill::SpillById;
 use super::SyncError;
 use crate::convert::{existing_organization, existing_person};
@@ -43,7 +43,7 @@ struct PersonsForMatching {
     /// (organization id, person id), sorted.
     by_organization: Vec<(i64, i64)>,
     /// The store's person links by Pipedrive id.
-    linked: LinkedPersons,
+    linked: LinkedKeys,
 }
 
 /// Which custom fields the matcher reads, and where the link table is.
@@ -172,10 +172,11 @@ impl PipedriveIndex {
     }
 
     /// The organizations' matcher, built the first time: the organizations read back from the
-    /// spill in the order the pages brought them, the store's links (those this run wrote so
-    /// far included), and the calibration on the run's customers (what a proposed pair's
-    /// evidence means on this data goes with every decision into the audit, the review queue
-    /// and the dry run).
+    /// spill in the order the pages brought them, twice (counted, then added: the matcher is
+    /// allocated once at its size), each with the customer number the store links it to (those
+    /// links this run wrote so far included), and the calibration on the run's customers (what
+    /// a proposed pair's evidence means on this data goes with every decision into the audit,
+    /// the review queue and the dry run).
     pub(super) async fn matcher_for(
         &self,
         customers: &RunCustomers,
@@ -183,25 +184,24 @@ impl PipedriveIndex {
         self.matcher
             .get_or_try_init(|| async {
                 let keys = &self.keys;
-                let mut matcher = OrganizationMatcher::builder(
-                    keys.settings,
-                    keys.fields.clone(),
-                    self.organizations.len(),
-                );
-                self.organizations.for_each_written(|_, existing| {
-                    matcher.add_organization(&existing);
-                    Ok(())
-                })?;
-                for_each_link(
+                let linked = LinkedKeys::load(
                     keys.store.as_ref(),
                     &keys.connection,
                     EntityKind::Organization,
-                    |link| {
-                        matcher.add_link(&link.ecc_key, link.pipedrive_id);
-                        Ok(())
-                    },
                 )
                 .await?;
+                let mut sizes = OrganizationMatcher::sizes(keys.fields.clone());
+                self.organizations.for_each_written(|id, existing| {
+                    sizes.add(&existing, linked.key_of(id));
+                    Ok(())
+                })?;
+                let mut matcher = OrganizationMatcher::counted_builder(keys.settings, &sizes);
+                drop(sizes);
+                self.organizations.for_each_written(|id, existing| {
+                    matcher.add_linked_organization(&existing, linked.key_of(id));
+                    Ok(())
+                })?;
+                drop(linked);
                 let mut matcher = matcher.finish();
                 let calibrated = Instant::now();
                 let model = matcher.calibrate(customers, 0);
@@ -233,8 +233,12 @@ impl PipedriveIndex {
                 by_organization.sort_unstable();
                 by_organization.dedup();
                 by_organization.shrink_to_fit();
-                let linked =
-                    LinkedPersons::load(self.keys.store.as_ref(), &self.keys.connection).await?;
+                let linked = LinkedKeys::load(
+                    self.keys.store.as_ref(),
+                    &self.keys.connection,
+                    EntityKind::Person,
+                )
+                .await?;
                 Ok::<_, SyncError>(PersonsForMatching {
                     by_organization,
                     linked,
@@ -284,7 +288,8 @@ impl ExistingLookup for PipedriveIndex {
     fn contact_linked_to(&self, person_id: i64) -> Option<String> {
         self.persons_for_matching
             .get()
-            .and_then(|persons| persons.linked.contact_of(person_id))
+            .and_then(|persons| persons.linked.key_of(person_id))
+            .map(str::to_string)
     }
 
     fn knows_persons_of_organizations(&self) -> bool {

@@ -242,11 +242,12 @@ pub(super) async fn customers_due(
     Ok(customers_due_again(&stored, &HashSet::new(), Utc::now()))
 }
 
-/// The store's person links by Pipedrive id, compact (the contact numbers in one string), for
-/// the person matcher's "linked to another contact" across the whole run.
+/// The store's links of one kind by Pipedrive id, compact (the ECC keys in one string): for the
+/// person matcher's "linked to another contact" across the whole run, and the customer numbers
+/// the organizations' matcher files organizations under.
 #[derive(Default)]
-pub(super) struct LinkedPersons {
-    /// (person id, start, end of its contact number in `numbers`), sorted by id.
+pub(super) struct LinkedKeys {
+    /// (Pipedrive id, start, end of its ECC key in `numbers`), sorted by id.
     places: Vec<(i64, u32, u32)>,
     numbers: String,
 }
@@ -254,17 +255,22 @@ pub(super) struct LinkedPersons {
 /// Links read from the store per call while the whole table is walked.
 pub(super) const LINK_PAGE: u32 = 10_000;
 
-impl LinkedPersons {
-    pub(super) async fn load(store: &dyn StateStore, connection: &str) -> Result<Self, SyncError> {
-        let mut linked = LinkedPersons::default();
-        for_each_link(store, connection, EntityKind::Person, |link| {
+impl LinkedKeys {
+    pub(super) async fn load(
+        store: &dyn StateStore,
+        connection: &str,
+        kind: EntityKind,
+    ) -> Result<Self, SyncError> {
+        let mut linked = LinkedKeys::default();
+        for_each_link(store, connection, kind, |link| {
             let start = linked.numbers.len();
             linked.numbers.push_str(&link.ecc_key);
             let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(linked.numbers.len()))
             else {
-                return Err(SyncError::Setup(
-                    "the person links' contact numbers exceed 4 GiB".to_string(),
-                ));
+                return Err(SyncError::Setup(format!(
+                    "the {} links' ECC keys exceed 4 GiB",
+                    kind.as_str()
+                )));
             };
             linked.places.push((link.pipedrive_id, start, end));
             Ok(())
@@ -276,15 +282,14 @@ impl LinkedPersons {
         Ok(linked)
     }
 
-    pub(super) fn contact_of(&self, person_id: i64) -> Option<String> {
+    /// The ECC key linked to a Pipedrive id.
+    pub(super) fn key_of(&self, pipedrive_id: i64) -> Option<&str> {
         let position = self
             .places
-            .binary_search_by_key(&person_id, |(id, _, _)| *id)
+            .binary_search_by_key(&pipedrive_id, |(id, _, _)| *id)
             .ok()?;
         let (_, start, end) = self.places[position];
-        self.numbers
-            .get(start as usize..end as usize)
-            .map(str::to_string)
+        self.numbers.get(start as usize..end as usize)
     }
 
     pub(super) fn heap_bytes(&self) -> usize {

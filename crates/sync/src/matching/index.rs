@@ -523,6 +523,16 @@ fn clip(text: &str) -> &str {
     &text[..end]
 }
 
+/// The subject with the customer number a link-table row gives it (internal or display form
+/// in `linked`), when that is not the number it holds already.
+fn relinked(subject: &MatchSubject, linked: Option<&str>) -> Option<MatchSubject> {
+    let linked = mlc_canonical::alpha_output(linked?);
+    (linked != clip(&subject.customer_number)).then(|| MatchSubject {
+        customer_number: linked,
+        ..subject.clone()
+    })
+}
+
 impl RecordIndexBuilder {
     pub fn with_capacity(records: usize) -> Self {
         RecordIndexBuilder {
@@ -584,6 +594,30 @@ impl RecordIndexBuilder {
             .iter()
             .map(|part| clip(part).len())
             .sum::<usize>();
+    }
+
+    /// The same for a record [`RecordIndexBuilder::add_linked`] will add with `linked`.
+    pub fn count_linked(
+        subject: &MatchSubject,
+        linked: Option<&str>,
+        sizes: &mut IndexSizes,
+        keys: &mut Vec<u32>,
+    ) {
+        match relinked(subject, linked) {
+            Some(relinked) => RecordIndexBuilder::count(&relinked, sizes, keys),
+            None => RecordIndexBuilder::count(subject, sizes, keys),
+        }
+    }
+
+    /// Adds a record whose customer number is `linked` (a link-table row: the link table wins
+    /// over the number in the record's custom field). `apply_links` gives the same record,
+    /// filed under the field's number as well, which no lookup by number takes (it compares
+    /// the record's number). Returns its number in the index.
+    pub fn add_linked(&mut self, id: i64, subject: &MatchSubject, linked: Option<&str>) -> u32 {
+        match relinked(subject, linked) {
+            Some(relinked) => self.add(id, &relinked),
+            None => self.add(id, subject),
+        }
     }
 
     /// A builder for the records `sizes` counted, added in the same order: the arena and the

@@ -22,7 +22,8 @@ pub use duplicates::{
 pub use index::{Filing, MatchSubject, RecordIndex, RecordIndexBuilder};
 pub use organization::{
     customer_subject, organization_subject, MatchEvidence, MatchOutcome, MatchRule, MatchSettings,
-    OrganizationEvidenceFields, OrganizationMatcher, OrganizationMatcherBuilder, ReviewReason,
+    OrganizationEvidenceFields, OrganizationMatcher, OrganizationMatcherBuilder, OrganizationSizes,
+    ReviewReason,
 };
 pub use person::{match_person, PersonMatch, PersonRule};
 pub use score::Evidence;

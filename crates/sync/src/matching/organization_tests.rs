@@ -648,3 +648,122 @@ fn the_probability_never_overrules_a_contradiction_another_customer_or_the_defau
         ModelSource::Defaults,
     );
 }
+
+/// The matcher as the engine builds it: the organizations counted in a first read, then added
+/// with their link-table rows.
+fn counted_matcher(
+    organizations: &[ExistingOrganization],
+    links: &[(&str, i64)],
+) -> OrganizationMatcher {
+    let fields = OrganizationEvidenceFields {
+        customer_number: Some(NUMBER_KEY.into()),
+        vat: Some(VAT_KEY.into()),
+        ..Default::default()
+    };
+    let linked = |id: i64| {
+        links
+            .iter()
+            .rev()
+            .find(|(_, linked_id)| *linked_id == id)
+            .map(|(number, _)| *number)
+    };
+    let mut sizes = OrganizationMatcher::sizes(fields);
+    for organization in organizations {
+        sizes.add(organization, linked(organization.id));
+    }
+    let mut builder = OrganizationMatcher::counted_builder(settings(), &sizes);
+    for organization in organizations {
+        builder.add_linked_organization(organization, linked(organization.id));
+    }
+    builder.finish()
+}
+
+#[test]
+fn a_matcher_counted_first_decides_as_one_built_in_one_pass_with_its_links() {
+    let mut same = organization(
+        1,
+        "Müller Maschinenbau GmbH",
+        "Hauptstr.",
+        "12",
+        "70173",
+        "Stuttgart",
+    );
+    same.custom_fields.insert(NUMBER_KEY.into(), json!("4711"));
+    let mut relinked = organization(2, "Müller Maschinenbau", "Ring", "3", "10115", "Berlin");
+    relinked
+        .custom_fields
+        .insert(NUMBER_KEY.into(), json!("815"));
+    relinked
+        .custom_fields
+        .insert(VAT_KEY.into(), json!("DE 123456789"));
+    let unnumbered = organization(
+        3,
+        "Mueller Maschinenbau KG",
+        "Hauptstraße",
+        "12",
+        "70173",
+        "Stuttgart",
+    );
+    let (mut organizations, branch_links) = linked_branches("Isar Holzbau GmbH", 6);
+    organizations.extend([same, relinked, unnumbered]);
+    let mut links: Vec<(&str, i64)> = branch_links
+        .iter()
+        .map(|(number, id)| (number.as_str(), *id))
+        .collect();
+    // The number its field holds (display form), another number, a link to an organization
+    // Pipedrive no longer lists, and one for an organization without a field.
+    links.extend([
+        ("4711", 1),
+        ("0000009000", 2),
+        ("0000000042", 99),
+        ("0000000777", 3),
+    ]);
+
+    let one_pass = matcher(&organizations, &links);
+    let counted = counted_matcher(&organizations, &links);
+    for organization in &organizations {
+        assert_eq!(
+            counted.linked_customer(organization.id),
+            one_pass.linked_customer(organization.id),
+            "organization {}",
+            organization.id
+        );
+        assert_eq!(
+            counted.subject_of(organization.id),
+            one_pass.subject_of(organization.id)
+        );
+    }
+    assert_eq!(counted.linked_customer(2), Some("9000"));
+    let customers = [
+        customer(),
+        other_customer(815, "Müller Maschinenbau", "Ring", "3", "10115", "Berlin"),
+        other_customer(9000, "Isar Holzbau GmbH", "Ring", "0", "10115", "Berlin"),
+        other_customer(
+            777,
+            "Mueller Maschinenbau KG",
+            "Hauptstraße",
+            "12",
+            "70173",
+            "Stuttgart",
+        ),
+        other_customer(9100, "Isar Holzbau", "Ring", "4", "10115", "Berlin"),
+    ];
+    for customer in &customers {
+        assert_eq!(
+            counted.match_customer(customer, &[]),
+            one_pass.match_customer(customer, &[]),
+            "customer {}",
+            customer.customer_number_display
+        );
+    }
+    // Customer 815 still finds the organization its number is typed into, linked to 9000.
+    assert!(
+        matches!(
+            counted.match_customer(&customers[1], &[]),
+            MatchOutcome::Review { reason: ReviewReason::LinkedToAnotherCustomer, ref candidate, .. }
+                if candidate.pipedrive_id == 2
+        ),
+        "{:?}",
+        counted.match_customer(&customers[1], &[])
+    );
+}
