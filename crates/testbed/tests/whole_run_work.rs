@@ -1,7 +1,8 @@
 //! A full reconciliation does the work its data asks for, and no more: with every customer
-//! linked it builds no matcher, and with the same customers as the last full read it takes the
-//! ECC duplicates from the store instead of searching them again. Once ECC changes a customer
-//! they are searched again and come out as a search of the data finds them.
+//! linked, or waiting for a reviewer, it builds no matcher, and with the same customers as the
+//! last full read it takes the ECC duplicates from the store instead of searching them again.
+//! Once ECC changes a customer they are searched again and come out as a search of the data
+//! finds them.
 
 use mlc_engine::{NoProgress, RunMode, RunOptions, RunSummary, SyncEngine};
 use mlc_sim_ecc::MutationRequest;
@@ -83,5 +84,45 @@ async fn a_full_run_of_linked_unchanged_customers_builds_no_matcher_and_searches
         .await
         .expect("the dry run");
     assert!(!strict.ecc_duplicates_kept, "{strict:?}");
+    testbed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_run_whose_only_unlinked_customers_wait_for_a_reviewer_builds_no_matcher() {
+    let mut options = TestbedOptions::new(80, 29);
+    options.dirty_rate = 0.0;
+    // Organizations typed by hand in another spelling: some are the rules' middle band.
+    options.hand_typed = 40;
+    let testbed = Testbed::start(options).await.expect("the testbed starts");
+    let engine = testbed.engine().await.expect("the engine connects");
+    testbed.setup(&engine).await.expect("setup");
+
+    let first = sync(&engine, RunMode::Delta).await;
+    let reviews = first.counts.get(&Action::Review).copied().unwrap_or(0);
+    assert!(
+        reviews > 0,
+        "hand-typed look-alikes wait for a reviewer: {first:?}"
+    );
+
+    // They still wait: the full run plans them as waiting, and builds neither the matcher nor
+    // the persons of organizations for them.
+    let full = sync(&engine, RunMode::Full).await;
+    assert_eq!(
+        full.counts.get(&Action::Review).copied(),
+        Some(reviews),
+        "{full:?}"
+    );
+    assert_eq!(full.counts.get(&Action::Create), None, "{full:?}");
+    assert!(
+        !built_the_matcher(&full),
+        "{:?} {:?}",
+        full.counts,
+        full.phase_secs
+    );
+
+    // A new customer is matched: the matcher is built for it.
+    testbed.ecc.create(1);
+    let with_new = sync(&engine, RunMode::Full).await;
+    assert!(built_the_matcher(&with_new), "{:?}", with_new.phase_secs);
     testbed.shutdown().await;
 }

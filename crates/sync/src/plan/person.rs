@@ -21,19 +21,28 @@ use crate::matching::{match_person, PersonMatch};
 
 /// Whether planning `contact`'s person may ask for the persons of its organization: it is not
 /// linked, and its customer's organization exists or may be created (the contacts of a
-/// customer deleted or blocked before it was ever synced are never written). A run reads them
-/// for a batch with such a contact; a contact planned before waits for a later run instead of
-/// being created unmatched.
+/// customer deleted or blocked before it was ever synced are never written, and those of one
+/// whose organization waits for a review wait with it). A run reads them for a batch with such
+/// a contact; a contact planned before waits for a later run instead of being created
+/// unmatched.
 pub fn may_need_persons_of(
     customer: &Customer,
     contact: &ContactPerson,
     known: &KnownRecords,
 ) -> bool {
-    let organization_may_exist = (!customer.deleted && !customer.blocked)
-        || known
-            .organization_links
-            .contains_key(customer.customer_number.as_str());
+    let key = customer.customer_number.as_str();
+    let organization_may_exist = known.organization_links.contains_key(key)
+        || (!customer.deleted && !customer.blocked && !waits_for_review(known, key));
     organization_may_exist && !known.person_links.contains_key(&contact.contact_number)
+}
+
+/// Whether an unlinked customer's organization waits for a pending review (an accepted one
+/// links it in this run: its contacts are matched then).
+fn waits_for_review(known: &KnownRecords, customer_number: &str) -> bool {
+    matches!(
+        review_decision(known, EntityKind::Organization, customer_number),
+        ReviewDecision::Pending(_)
+    )
 }
 
 /// Why the persons of a customer cannot be written in this run, if they cannot.

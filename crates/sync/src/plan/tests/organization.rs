@@ -160,11 +160,32 @@ fn reviews_pending_accepted_and_rejected() {
         Operation::AwaitReview,
         "already queued"
     );
+    // Neither it nor its contacts ask for the matcher or the persons of organizations: a run
+    // builds neither for them, and plans them the same.
+    let waiting = world.customers[0].clone();
+    assert!(!may_need_matcher(&waiting, &world.known));
+    assert!(!may_need_persons_of(
+        &waiting,
+        &waiting.contacts[0],
+        &world.known
+    ));
+    world.with_matcher = false;
+    world.with_persons_of = false;
+    assert_eq!(world.plan(), plan);
+    world.with_matcher = true;
+    world.with_persons_of = true;
 
     world
         .known
         .reviews
         .insert(key.clone(), vec![review(ReviewStatus::Accepted)]);
+    let accepted = world.customers[0].clone();
+    assert!(!may_need_matcher(&accepted, &world.known));
+    assert!(may_need_persons_of(
+        &accepted,
+        &accepted.contacts[0],
+        &world.known
+    ));
     let plan = world.plan();
     assert_eq!(plan.entries[0].action(), Action::Link);
     assert!(matches!(
@@ -176,6 +197,7 @@ fn reviews_pending_accepted_and_rejected() {
         .known
         .reviews
         .insert(key, vec![review(ReviewStatus::Rejected)]);
+    assert!(may_need_matcher(&world.customers[0], &world.known));
     let plan = world.plan();
     assert_eq!(
         plan.entries[0].action(),
