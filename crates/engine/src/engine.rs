@@ -654,11 +654,6 @@ impl SyncEngine {
             &whole_run.customers,
             match_settings,
             reads_every_customer,
-            // With nothing in Pipedrive to match against, the run's customers are indexed for
-            // the duplicates alone, and let go once they are found.
-            index
-                .as_ref()
-                .is_some_and(PipedriveIndex::has_organizations),
         )
         .await?;
         drop(heavy);

@@ -187,7 +187,7 @@ impl RunRead {
                 needs_index,
             },
             WholeRunSummary {
-                customers: run_customers.finish(),
+                customers: run_customers.finish()?,
                 missing_contacts,
             },
         ))

@@ -4,6 +4,11 @@
 //! inside ECC, unless the same customers were searched before. A full reconciliation of a
 //! million linked customers that ECC did not change builds neither (about 280 MB at a million).
 //!
+//! The search indexes them for itself (filed for the duplicates alone) and lets that index go:
+//! a full reconciliation after a day of edits searches again, and kept for a matcher that no
+//! batch may ask for, the index stayed resident through the rest of the run (380 MB at a
+//! million). A matcher that is asked for indexes them again from the same spill.
+//!
 //! The duplicates of a run that read every customer are kept in the store with a fingerprint of
 //! what they were found from: the customers' numbers and subjects in the order read, the score
 //! thresholds and this version. The next such run with the same fingerprint takes them from
@@ -63,20 +68,22 @@ impl RunCustomersWriter {
         self.spill.push_json(&self.line)
     }
 
-    pub(super) fn finish(self) -> LazyRunCustomers {
-        LazyRunCustomers {
+    pub(super) fn finish(self) -> Result<LazyRunCustomers, SyncError> {
+        Ok(LazyRunCustomers {
             count: self.spill.len(),
-            spill: Mutex::new(Some(self.spill)),
+            spill: Mutex::new(self.spill.into_batches(BUILD_BATCH)?),
             built: OnceCell::new(),
             digest: hex::encode(self.digest.finalize()),
-        }
+        })
     }
 }
 
 /// The run's customers, indexed the first time a rule asks.
 pub(super) struct LazyRunCustomers {
     count: usize,
-    spill: Mutex<Option<Spill<RunCustomer>>>,
+    /// Read again for each index built from it, and to name the duplicates of one built
+    /// without numbers.
+    spill: Mutex<SpillBatches<RunCustomer>>,
     built: OnceCell<RunCustomers>,
     /// SHA-256 of the customers' lines, in the order read.
     digest: String,
@@ -91,28 +98,17 @@ impl LazyRunCustomers {
     /// The index: read back from the spill and built the first time.
     pub(super) async fn get(&self) -> Result<&RunCustomers, SyncError> {
         self.built
-            .get_or_try_init(|| async { Ok::<_, SyncError>(self.build(Filing::Everything)?.0) })
+            .get_or_try_init(|| async { self.build(Filing::Everything) })
             .await
     }
 
-    /// The index, built from the spill for the caller alone and filed as `filing` says, with
-    /// the spill to read again: `get` cannot be asked after.
-    fn build(
-        &self,
-        filing: Filing,
-    ) -> Result<(RunCustomers, SpillBatches<RunCustomer>), SyncError> {
-        let spill = self
-            .spill
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or_else(|| {
-                SyncError::Setup("the run's customers were indexed twice".to_string())
-            })?;
+    /// An index built from the spill for the caller alone, filed as `filing` says.
+    fn build(&self, filing: Filing) -> Result<RunCustomers, SyncError> {
+        let mut batches = self.spill.lock().unwrap_or_else(|e| e.into_inner());
         // Read twice: once to count what the index takes, so it is allocated once at its size
         // (a growing postings vector doubled to 270 MB of capacity at a million customers,
         // beside the copy it grew from), then to fill it.
-        let mut batches = spill.into_batches(BUILD_BATCH)?;
+        batches.rewind()?;
         let mut sizes = RunCustomerSizes::filed(filing);
         for_each_customer(&mut batches, |customer| {
             sizes.add(&customer.number, &customer.subject)
@@ -122,20 +118,26 @@ impl LazyRunCustomers {
         for_each_customer(&mut batches, |customer| {
             builder.add_subject(&customer.number, &customer.subject)
         })?;
-        Ok((builder.finish(), batches))
+        let customers = builder.finish();
+        tracing::debug!(
+            customers = customers.len(),
+            ?filing,
+            held_bytes = customers.heap_bytes(),
+            "the run's customers indexed"
+        );
+        Ok(customers)
     }
 
-    /// The duplicates among these customers: with the index kept for the matcher (`keep`), or
-    /// built for them alone and let go (about 280 MB at a million customers).
+    /// The duplicates among these customers: with the matcher's index if a batch asked for it
+    /// already, else with one built for them alone and let go (see the module's comment).
     async fn search_duplicates(
         &self,
         settings: MatchSettings,
-        keep: bool,
     ) -> Result<Vec<EccDuplicate>, SyncError> {
-        if keep || self.built().is_some() {
-            return Ok(self.get().await?.duplicates(settings, 2));
+        if let Some(customers) = self.built() {
+            return Ok(customers.duplicates(settings, 2));
         }
-        let (customers, mut batches) = self.build(Filing::Duplicates)?;
+        let customers = self.build(Filing::Duplicates)?;
         if customers.numbered() {
             return Ok(customers.duplicates(settings, 2));
         }
@@ -148,15 +150,18 @@ impl LazyRunCustomers {
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
-        batches.rewind()?;
         let mut numbers: HashMap<usize, String> = HashMap::with_capacity(wanted.len());
-        let mut position = 0;
-        for_each_customer(&mut batches, |customer| {
-            if wanted.binary_search(&position).is_ok() {
-                numbers.insert(position, customer.number.clone());
-            }
-            position += 1;
-        })?;
+        {
+            let mut batches = self.spill.lock().unwrap_or_else(|e| e.into_inner());
+            batches.rewind()?;
+            let mut position = 0;
+            for_each_customer(&mut batches, |customer| {
+                if wanted.binary_search(&position).is_ok() {
+                    numbers.insert(position, customer.number.clone());
+                }
+                position += 1;
+            })?;
+        }
         found
             .into_iter()
             .map(|duplicate| {
@@ -218,25 +223,19 @@ struct ToKeep<'a> {
 
 /// The duplicates inside ECC among the run's customers, and whether they were taken from the
 /// store. `whole` says the run read every customer: its duplicates are kept, and taken from
-/// the store when the fingerprint is the same. `keep_index`: the matcher may ask for the run's
-/// customers later (Pipedrive has organizations to match against), so an index built to
-/// search them is kept.
+/// the store when the fingerprint is the same.
 pub(super) async fn ecc_duplicates(
     store: &dyn StateStore,
     connection: &str,
     customers: &LazyRunCustomers,
     settings: MatchSettings,
     whole: bool,
-    keep_index: bool,
 ) -> Result<(Vec<EccDuplicate>, bool), SyncError> {
     if customers.count < 2 {
         return Ok((Vec::new(), false));
     }
     if !whole {
-        return Ok((
-            customers.search_duplicates(settings, keep_index).await?,
-            false,
-        ));
+        return Ok((customers.search_duplicates(settings).await?, false));
     }
     let fingerprint = customers.fingerprint(settings);
     let kept = store.cursor(connection, DUPLICATES_STREAM).await?;
@@ -249,7 +248,7 @@ pub(super) async fn ecc_duplicates(
             }
         }
     }
-    let duplicates = customers.search_duplicates(settings, keep_index).await?;
+    let duplicates = customers.search_duplicates(settings).await?;
     let value = serde_json::to_string(&ToKeep {
         fingerprint: &fingerprint,
         duplicates: &duplicates,
@@ -351,7 +350,8 @@ mod tests {
         }
         writer
             .finish()
-            .search_duplicates(settings(), false)
+            .expect("read back")
+            .search_duplicates(settings())
             .await
             .expect("searched")
     }
@@ -372,5 +372,26 @@ mod tests {
         let expected = find_ecc_duplicates(&shuffled, settings, 2);
         assert_eq!(expected.len(), 30);
         assert_eq!(searched_from_a_spill(&shuffled).await, expected);
+    }
+
+    #[tokio::test]
+    async fn the_matcher_indexes_the_customers_again_after_the_search_let_its_index_go() {
+        let customers = customers_with_twins();
+        let mut writer = RunCustomersWriter::new().expect("a spill");
+        for customer in &customers {
+            writer.add(customer).expect("written aside");
+        }
+        let lazy = writer.finish().expect("read back");
+        let found = lazy.search_duplicates(settings()).await.expect("searched");
+        assert_eq!(found.len(), 30);
+        assert!(lazy.built().is_none(), "the search's own index is let go");
+        let indexed = lazy.get().await.expect("indexed again from the spill");
+        assert_eq!(indexed.len(), customers.len());
+        assert!(indexed.numbered());
+        // Searched again with the matcher's index, the same duplicates.
+        assert_eq!(
+            lazy.search_duplicates(settings()).await.expect("searched"),
+            found
+        );
     }
 }
