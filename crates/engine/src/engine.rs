@@ -866,9 +866,10 @@ impl SyncEngine {
             return Ok(());
         };
         let customer_to_match = || {
-            batch
+            let now = Utc::now();
+            Self::customer_records(planning.options, batch)
                 .iter()
-                .any(|record| may_need_matcher(&record.customer, known))
+                .any(|record| may_need_matcher(record, known, now))
         };
         if index.matcher().is_none() && customer_to_match() {
             let started = std::time::Instant::now();

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
+
 use mlc_canonical::alpha_output;
 use mlc_canonical::state::{EntityKind, RecordState};
 use mlc_canonical::Customer;
@@ -36,19 +38,36 @@ fn lifecycle(
     }
 }
 
-/// Whether planning `customer`'s organization may ask the matcher: it is not linked, not
-/// deleted or blocked (those are never created, so never matched), and no review of it is
-/// pending or accepted (a pending one is waited for, an accepted one linked). Errs on the side
-/// of yes: a run builds the matcher for a batch with such a customer, and a customer planned
-/// without it waits for a later run instead of being created unmatched. A full reconciliation
-/// whose only unlinked customers wait for a reviewer builds none (at a million organizations
-/// the matcher and the run's customers indexed for it take about 450 MB).
-pub fn may_need_matcher(customer: &Customer, known: &KnownRecords) -> bool {
+/// Whether planning `record`'s organization may ask the matcher: it is not linked, not deleted
+/// or blocked (those are never created, so never matched), not waiting for the backoff of an
+/// earlier failure or parked (as of `now`), and no review of it is pending or accepted (a
+/// pending one is waited for, an accepted one linked). Errs on the side of yes: a run builds
+/// the matcher for a batch with such a customer, and a customer planned without it waits for a
+/// later run instead of being created unmatched. A full reconciliation whose only unlinked
+/// customers wait for a reviewer or are parked builds none (at a million organizations the
+/// matcher and the run's customers indexed for it take about 480 MB).
+pub fn may_need_matcher(
+    record: &CustomerRecord<'_>,
+    known: &KnownRecords,
+    now: DateTime<Utc>,
+) -> bool {
+    let customer = record.customer;
     let key = customer.customer_number.as_str();
-    !customer.deleted
+    let waits = || {
+        backoff::waiting(
+            known.organization_states.get(key),
+            now,
+            record.replay,
+            record.changed_in_ecc,
+        )
+        .is_some()
+    };
+    record.problems.is_empty()
+        && !customer.deleted
         && !customer.blocked
         && !known.organization_links.contains_key(key)
         && !review_settles(known, key)
+        && !waits()
 }
 
 /// Whether the review queue settles `customer_number`'s organization without the matcher: a

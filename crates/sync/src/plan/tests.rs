@@ -325,8 +325,16 @@ fn without_the_matcher_a_linked_customer_is_planned_and_an_unlinked_one_waits() 
     let mut world = World::new(vec![customer(), stranger.clone()]).synced(0, 7);
     world.customers[0].name = "Müller Maschinenbau AG".into();
     world.with_matcher = false;
-    assert!(!may_need_matcher(&world.customers[0], &world.known));
-    assert!(may_need_matcher(&world.customers[1], &world.known));
+    assert!(!may_need_matcher(
+        &CustomerRecord::new(&world.customers[0]),
+        &world.known,
+        Utc::now()
+    ));
+    assert!(may_need_matcher(
+        &CustomerRecord::new(&world.customers[1]),
+        &world.known,
+        Utc::now()
+    ));
     let plan = world.plan();
     assert_eq!(
         organization_entry(&plan, &world.customers[0]).action(),
@@ -338,10 +346,18 @@ fn without_the_matcher_a_linked_customer_is_planned_and_an_unlinked_one_waits() 
 
     // Deleted and blocked customers are never created, so never matched.
     stranger.deleted = true;
-    assert!(!may_need_matcher(&stranger, &world.known));
+    assert!(!may_need_matcher(
+        &CustomerRecord::new(&stranger),
+        &world.known,
+        Utc::now()
+    ));
     stranger.deleted = false;
     stranger.blocked = true;
-    assert!(!may_need_matcher(&stranger, &world.known));
+    assert!(!may_need_matcher(
+        &CustomerRecord::new(&stranger),
+        &world.known,
+        Utc::now()
+    ));
 
     world.with_matcher = true;
     let plan = world.plan();
@@ -349,6 +365,54 @@ fn without_the_matcher_a_linked_customer_is_planned_and_an_unlinked_one_waits() 
         organization_entry(&plan, &world.customers[1]).action(),
         Action::Create
     );
+}
+
+#[test]
+fn a_parked_unlinked_customer_asks_for_no_matcher_until_it_changes_or_is_replayed() {
+    let stranger = stranger();
+    let mut world = World::new(vec![stranger.clone()]);
+    let key = stranger.customer_number.to_string();
+    world.known.organization_states.insert(
+        key.clone(),
+        RecordState {
+            failures: 5,
+            parked: true,
+            last_error: Some("400 from Pipedrive".into()),
+            customer_number: Some(key.clone()),
+            ..state(EntityKind::Organization, &key, None)
+        },
+    );
+    let now = Utc::now();
+    // A full reconciliation reads it unchanged: it stays parked, planned without the matcher.
+    let unchanged = CustomerRecord::new(&stranger);
+    assert!(!may_need_matcher(&unchanged, &world.known, now));
+    world.with_matcher = false;
+    let plan = world.plan();
+    let parked = organization_entry(&plan, &stranger);
+    assert!(parked.reason.contains("parked"), "{parked:#?}");
+    assert!(!parked.needs_index, "{parked:#?}");
+    // Changed in ECC, or replayed, it is tried again: then it is matched.
+    let changed = CustomerRecord {
+        changed_in_ecc: true,
+        ..CustomerRecord::new(&stranger)
+    };
+    assert!(may_need_matcher(&changed, &world.known, now));
+    let replayed = CustomerRecord {
+        replay: true,
+        ..CustomerRecord::new(&stranger)
+    };
+    assert!(may_need_matcher(&replayed, &world.known, now));
+    // Waiting for its backoff, too, until the backoff is over.
+    let state = world.known.organization_states.get_mut(&key).unwrap();
+    state.parked = false;
+    state.failures = 1;
+    state.retry_after = Some(now + chrono::Duration::minutes(5));
+    assert!(!may_need_matcher(&unchanged, &world.known, now));
+    assert!(may_need_matcher(
+        &unchanged,
+        &world.known,
+        now + chrono::Duration::minutes(6)
+    ));
 }
 
 #[test]

@@ -163,7 +163,11 @@ fn reviews_pending_accepted_and_rejected() {
     // Neither it nor its contacts ask for the matcher or the persons of organizations: a run
     // builds neither for them, and plans them the same.
     let waiting = world.customers[0].clone();
-    assert!(!may_need_matcher(&waiting, &world.known));
+    assert!(!may_need_matcher(
+        &CustomerRecord::new(&waiting),
+        &world.known,
+        Utc::now()
+    ));
     assert!(!may_need_persons_of(
         &waiting,
         &waiting.contacts[0],
@@ -180,7 +184,11 @@ fn reviews_pending_accepted_and_rejected() {
         .reviews
         .insert(key.clone(), vec![review(ReviewStatus::Accepted)]);
     let accepted = world.customers[0].clone();
-    assert!(!may_need_matcher(&accepted, &world.known));
+    assert!(!may_need_matcher(
+        &CustomerRecord::new(&accepted),
+        &world.known,
+        Utc::now()
+    ));
     assert!(may_need_persons_of(
         &accepted,
         &accepted.contacts[0],
@@ -197,7 +205,11 @@ fn reviews_pending_accepted_and_rejected() {
         .known
         .reviews
         .insert(key, vec![review(ReviewStatus::Rejected)]);
-    assert!(may_need_matcher(&world.customers[0], &world.known));
+    assert!(may_need_matcher(
+        &CustomerRecord::new(&world.customers[0]),
+        &world.known,
+        Utc::now()
+    ));
     let plan = world.plan();
     assert_eq!(
         plan.entries[0].action(),
