@@ -282,13 +282,16 @@ impl LinkedKeys {
         Ok(linked)
     }
 
-    /// The ECC key linked to a Pipedrive id.
+    /// The ECC key linked to a Pipedrive id; of several (ECC duplicates mapped to one
+    /// organization), the last in key order, as the matcher applied its link rows before.
     pub(super) fn key_of(&self, pipedrive_id: i64) -> Option<&str> {
-        let position = self
+        let after = self
             .places
-            .binary_search_by_key(&pipedrive_id, |(id, _, _)| *id)
-            .ok()?;
-        let (_, start, end) = self.places[position];
+            .partition_point(|(id, _, _)| *id <= pipedrive_id);
+        let (id, start, end) = *self.places.get(after.checked_sub(1)?)?;
+        if id != pipedrive_id {
+            return None;
+        }
         self.numbers.get(start as usize..end as usize)
     }
 
@@ -316,4 +319,33 @@ pub(super) async fn for_each_link(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipedrive_id_linked_twice_gives_the_key_read_last() {
+        // As `load` leaves them: keys in the order the store pages them (key order), places
+        // sorted by id.
+        let mut linked = LinkedKeys::default();
+        for (id, key) in [
+            (9, "0000000001"),
+            (7, "0000000002"),
+            (5, "0000000003"),
+            (7, "0000000004"),
+        ] {
+            let start = linked.numbers.len() as u32;
+            linked.numbers.push_str(key);
+            linked.places.push((id, start, linked.numbers.len() as u32));
+        }
+        linked.places.sort_unstable();
+        assert_eq!(linked.key_of(7), Some("0000000004"));
+        assert_eq!(linked.key_of(5), Some("0000000003"));
+        assert_eq!(linked.key_of(9), Some("0000000001"));
+        for unlinked in [4, 6, 8, 10] {
+            assert_eq!(linked.key_of(unlinked), None);
+        }
+    }
 }
