@@ -51,6 +51,10 @@ fn bench_scale_measures_memory_time_and_store_growth_of_separate_processes() {
         "full_sync_peak_rss_mb",
         "full_sync_wall_ratio_to_extract",
         "store_bytes_per_record",
+        "changed_full_sync_peak_rss_mb",
+        "changed_full_sync_wall_secs",
+        "new_customer_delta_peak_rss_mb",
+        "new_customer_delta_wall_secs",
     ] {
         let value = scale[name]
             .as_f64()

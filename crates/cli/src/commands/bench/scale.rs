@@ -5,7 +5,10 @@
 //! nothing changed, each a child process of this one. A child reports its own peak resident
 //! memory (VmHWM) when `MLC_REPORT_PEAK_RSS` names a file; the wall time of the full run is
 //! compared with that of `extract --full` of the same data in the same bench run (ECC is the
-//! bound); the store's growth in the full run is divided by the records it covered.
+//! bound); the store's growth in the full run is divided by the records it covered. Then the
+//! runs of an ordinary day, which match against what Pipedrive holds: a full reconciliation
+//! after edits and new customers in ECC (a thousandth of the customers changed, a five
+//! thousandth new), and a delta after one more new customer.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -48,6 +51,13 @@ pub(super) struct ScaleFigures {
     pub full_sync_peak_rss_mb_after: Value,
     /// The same for the first sync.
     pub first_sync_peak_rss_mb_after: Value,
+    /// A full run after edits and new customers in ECC: peak (MB) and wall time.
+    pub changed_full_sync_peak_rss_mb: f64,
+    pub changed_full_sync_secs: f64,
+    pub changed_full_sync_peak_rss_mb_after: Value,
+    /// A delta after one new customer: peak (MB) and wall time.
+    pub new_customer_delta_peak_rss_mb: f64,
+    pub new_customer_delta_secs: f64,
 }
 
 impl ScaleFigures {
@@ -74,6 +84,11 @@ impl ScaleFigures {
                 "full_sync_phase_secs": self.full_sync_phase_secs,
                 "first_sync_peak_rss_mb_after": self.first_sync_peak_rss_mb_after,
                 "full_sync_peak_rss_mb_after": self.full_sync_peak_rss_mb_after,
+                "changed_full_sync_peak_rss_mb": round(self.changed_full_sync_peak_rss_mb),
+                "changed_full_sync_wall_secs": round(self.changed_full_sync_secs),
+                "changed_full_sync_peak_rss_mb_after": self.changed_full_sync_peak_rss_mb_after,
+                "new_customer_delta_peak_rss_mb": round(self.new_customer_delta_peak_rss_mb),
+                "new_customer_delta_wall_secs": round(self.new_customer_delta_secs),
             }
         })
     }
@@ -394,6 +409,51 @@ connection = "scale"
         steps_line(&full_sync_phase_secs, " s"),
         steps_line(&full_sync_peak_rss_mb_after, "")
     );
+    // An ordinary day: SAP users edit customers and contacts and create customers; the next
+    // full run matches the new ones against every organization.
+    ecc_admin(
+        ecc_addr,
+        "mutate",
+        json!({
+            "customers": (customers / 1000).max(1),
+            "contacts": (customers / 10_000).max(1),
+            "seed": seed,
+        }),
+    )
+    .await?;
+    ecc_admin(
+        ecc_addr,
+        "create",
+        json!({"count": (customers / 5000).max(1), "seed": seed}),
+    )
+    .await?;
+    let changed = run_child(
+        &program,
+        &config,
+        &["sync", "--full", "--json"],
+        dir,
+        "changed-full-sync",
+        true,
+    )
+    .await?;
+    let changed_full_sync_peak_rss_mb_after = per_step(&changed.stdout, "peak_rss_mb_after")?;
+    eprintln!(
+        "  full sync after changes in ECC: {:.1} s, peak {:.1} MB (peak in MB after {})",
+        changed.secs,
+        changed.peak_rss_mb,
+        steps_line(&changed_full_sync_peak_rss_mb_after, "")
+    );
+    ecc_admin(
+        ecc_addr,
+        "create",
+        json!({"count": 1, "seed": seed.wrapping_add(1)}),
+    )
+    .await?;
+    let delta = run_child(&program, &config, &["sync", "--json"], dir, "delta", true).await?;
+    eprintln!(
+        "  delta with a new customer: {:.1} s, peak {:.1} MB",
+        delta.secs, delta.peak_rss_mb
+    );
     drop(ecc);
     drop(pipedrive);
     Ok(ScaleFigures {
@@ -412,5 +472,25 @@ connection = "scale"
         first_sync_phase_secs,
         full_sync_peak_rss_mb_after,
         first_sync_peak_rss_mb_after,
+        changed_full_sync_peak_rss_mb: changed.peak_rss_mb,
+        changed_full_sync_secs: changed.secs,
+        changed_full_sync_peak_rss_mb_after,
+        new_customer_delta_peak_rss_mb: delta.peak_rss_mb,
+        new_customer_delta_secs: delta.secs,
     })
+}
+
+/// Changes ECC through the simulator's admin endpoint `/_sim/{what}` (`mutate`, `create`).
+async fn ecc_admin(ecc_addr: SocketAddr, what: &str, body: Value) -> anyhow::Result<()> {
+    let url = format!("http://{ecc_addr}/_sim/{what}");
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    if !response.status().is_success() {
+        bail!("POST {url}: {}", response.status());
+    }
+    Ok(())
 }
