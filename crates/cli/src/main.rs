@@ -38,8 +38,9 @@ static PURGE_DELAY_MS: AtomicI64 = AtomicI64::new(10);
 /// peaks lowest (a full run of 100,000 customers: 162 MB, 187 MB with the delay) but cost a
 /// full run of a million customers a sixth of its CPU time, faulting in again pages given back
 /// a moment before (2026-12-05, release, one store, back to back: 139.4 s and 197.4 s of CPU at
-/// once, 121.4 s and 163.1 s with the delay; peaks 145 and 177 MB). The first sync peaks in the duplicates search: with the delay
-/// through its read, 282 to 290 MB instead of 274, so a first run's read gives back at once too.
+/// once, 121.4 s and 163.1 s with the delay; peaks 145 and 177 MB). The first sync peaks in
+/// the duplicates search: with the delay through its read, 282 to 290 MB instead of 274, so a
+/// first run's read gives back at once too.
 fn purge_freed_memory_in_heavy_steps() {
     if let Some(delay) = std::env::var("MIMALLOC_PURGE_DELAY")
         .ok()

@@ -791,18 +791,26 @@ impl SyncEngine {
     ) -> Vec<CustomerRecord<'c>> {
         batch
             .iter()
-            .map(|record| CustomerRecord {
-                customer: &record.customer,
-                problems: Vec::new(),
-                changed_in_ecc: !matches!(options.mode, RunMode::Full | RunMode::Webhook(_)),
-                replay: matches!(options.mode, RunMode::Customers(_)),
-                drift: match options.mode {
-                    RunMode::Full => DriftCheck::AgainstIndex,
-                    RunMode::Webhook(_) => DriftCheck::AgainstRecord,
-                    RunMode::Delta | RunMode::Customers(_) => DriftCheck::Off,
-                },
-            })
+            .map(|record| Self::customer_record(options, record))
             .collect()
+    }
+
+    /// One customer as the planner takes it.
+    fn customer_record<'c>(
+        options: &RunOptions,
+        record: &'c ExtractedCustomer,
+    ) -> CustomerRecord<'c> {
+        CustomerRecord {
+            customer: &record.customer,
+            problems: Vec::new(),
+            changed_in_ecc: !matches!(options.mode, RunMode::Full | RunMode::Webhook(_)),
+            replay: matches!(options.mode, RunMode::Customers(_)),
+            drift: match options.mode {
+                RunMode::Full => DriftCheck::AgainstIndex,
+                RunMode::Webhook(_) => DriftCheck::AgainstRecord,
+                RunMode::Delta | RunMode::Customers(_) => DriftCheck::Off,
+            },
+        }
     }
 
     /// Plans one batch with what its records are known by, and carries the plan out (a dry
@@ -867,9 +875,9 @@ impl SyncEngine {
         };
         let customer_to_match = || {
             let now = Utc::now();
-            Self::customer_records(planning.options, batch)
-                .iter()
-                .any(|record| may_need_matcher(record, known, now))
+            batch.iter().any(|record| {
+                may_need_matcher(&Self::customer_record(planning.options, record), known, now)
+            })
         };
         if index.matcher().is_none() && customer_to_match() {
             let started = std::time::Instant::now();

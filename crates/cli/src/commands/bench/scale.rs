@@ -238,6 +238,39 @@ async fn run_child(
     })
 }
 
+/// A `sync --json` child (see [`run_child`]) with where its time and memory went step by step
+/// (`phase_secs`, `peak_rss_mb_after` of its summary), printed under `title`.
+struct SyncRun {
+    run: ChildRun,
+    phase_secs: Value,
+    peak_rss_mb_after: Value,
+}
+
+async fn sync_child(
+    program: &Path,
+    config: &Path,
+    args: &[&str],
+    directory: &Path,
+    label: &str,
+    title: &str,
+) -> anyhow::Result<SyncRun> {
+    let run = run_child(program, config, args, directory, label, true).await?;
+    let phase_secs = per_step(&run.stdout, "phase_secs")?;
+    let peak_rss_mb_after = per_step(&run.stdout, "peak_rss_mb_after")?;
+    eprintln!(
+        "  {title}: {:.1} s, peak {:.1} MB ({}; peak in MB after {})",
+        run.secs,
+        run.peak_rss_mb,
+        steps_line(&phase_secs, " s"),
+        steps_line(&peak_rss_mb_after, "")
+    );
+    Ok(SyncRun {
+        run,
+        phase_secs,
+        peak_rss_mb_after,
+    })
+}
+
 /// Bytes of the SQLite store on disk: the database and its write-ahead log after a checkpoint,
 /// so what a run wrote is counted once whether or not it still sits in the WAL.
 async fn store_bytes(database: &Path) -> anyhow::Result<u64> {
@@ -370,45 +403,28 @@ connection = "scale"
     )
     .await?;
     eprintln!("  extract --full: {:.1} s", extract.secs);
-    let first = run_child(
+    let first = sync_child(
         &program,
         &config,
         &["sync", "--json"],
         dir,
         "first-sync",
-        true,
+        "first sync",
     )
     .await?;
-    let first_sync_phase_secs = per_step(&first.stdout, "phase_secs")?;
-    let first_sync_peak_rss_mb_after = per_step(&first.stdout, "peak_rss_mb_after")?;
-    eprintln!(
-        "  first sync: {:.1} s, peak {:.1} MB ({}; peak in MB after {})",
-        first.secs,
-        first.peak_rss_mb,
-        steps_line(&first_sync_phase_secs, " s"),
-        steps_line(&first_sync_peak_rss_mb_after, "")
-    );
     let store_before = store_bytes(&database).await?;
-    let full = run_child(
+    let full = sync_child(
         &program,
         &config,
         &["sync", "--full", "--json"],
         dir,
         "full-sync",
-        true,
+        "full sync",
     )
     .await?;
     let store_after = store_bytes(&database).await?;
-    let records = records_in(&full.stdout)?;
-    let full_sync_phase_secs = per_step(&full.stdout, "phase_secs")?;
-    let full_sync_peak_rss_mb_after = per_step(&full.stdout, "peak_rss_mb_after")?;
-    eprintln!(
-        "  full sync: {:.1} s, peak {:.1} MB, {records} records ({}; peak in MB after {})",
-        full.secs,
-        full.peak_rss_mb,
-        steps_line(&full_sync_phase_secs, " s"),
-        steps_line(&full_sync_peak_rss_mb_after, "")
-    );
+    let records = records_in(&full.run.stdout)?;
+    eprintln!("  the full sync covered {records} records");
     // An ordinary day: SAP users edit customers and contacts and create customers; the next
     // full run matches the new ones against every organization.
     ecc_admin(
@@ -427,33 +443,30 @@ connection = "scale"
         json!({"count": (customers / 5000).max(1), "seed": seed}),
     )
     .await?;
-    let changed = run_child(
+    let changed = sync_child(
         &program,
         &config,
         &["sync", "--full", "--json"],
         dir,
         "changed-full-sync",
-        true,
+        "full sync after changes in ECC",
     )
     .await?;
-    let changed_full_sync_peak_rss_mb_after = per_step(&changed.stdout, "peak_rss_mb_after")?;
-    eprintln!(
-        "  full sync after changes in ECC: {:.1} s, peak {:.1} MB (peak in MB after {})",
-        changed.secs,
-        changed.peak_rss_mb,
-        steps_line(&changed_full_sync_peak_rss_mb_after, "")
-    );
     ecc_admin(
         ecc_addr,
         "create",
         json!({"count": 1, "seed": seed.wrapping_add(1)}),
     )
     .await?;
-    let delta = run_child(&program, &config, &["sync", "--json"], dir, "delta", true).await?;
-    eprintln!(
-        "  delta with a new customer: {:.1} s, peak {:.1} MB",
-        delta.secs, delta.peak_rss_mb
-    );
+    let delta = sync_child(
+        &program,
+        &config,
+        &["sync", "--json"],
+        dir,
+        "delta",
+        "delta with a new customer",
+    )
+    .await?;
     drop(ecc);
     drop(pipedrive);
     Ok(ScaleFigures {
@@ -461,22 +474,22 @@ connection = "scale"
         records,
         sim_ecc_start_secs,
         extract_secs: extract.secs,
-        first_sync_secs: first.secs,
-        first_sync_peak_rss_mb: first.peak_rss_mb,
-        full_sync_secs: full.secs,
-        full_sync_peak_rss_mb: full.peak_rss_mb,
+        first_sync_secs: first.run.secs,
+        first_sync_peak_rss_mb: first.run.peak_rss_mb,
+        full_sync_secs: full.run.secs,
+        full_sync_peak_rss_mb: full.run.peak_rss_mb,
         store_bytes_after_first_sync: store_before,
         store_bytes_per_record: store_after.saturating_sub(store_before) as f64
             / records.max(1) as f64,
-        full_sync_phase_secs,
-        first_sync_phase_secs,
-        full_sync_peak_rss_mb_after,
-        first_sync_peak_rss_mb_after,
-        changed_full_sync_peak_rss_mb: changed.peak_rss_mb,
-        changed_full_sync_secs: changed.secs,
-        changed_full_sync_peak_rss_mb_after,
-        new_customer_delta_peak_rss_mb: delta.peak_rss_mb,
-        new_customer_delta_secs: delta.secs,
+        full_sync_phase_secs: full.phase_secs,
+        first_sync_phase_secs: first.phase_secs,
+        full_sync_peak_rss_mb_after: full.peak_rss_mb_after,
+        first_sync_peak_rss_mb_after: first.peak_rss_mb_after,
+        changed_full_sync_peak_rss_mb: changed.run.peak_rss_mb,
+        changed_full_sync_secs: changed.run.secs,
+        changed_full_sync_peak_rss_mb_after: changed.peak_rss_mb_after,
+        new_customer_delta_peak_rss_mb: delta.run.peak_rss_mb,
+        new_customer_delta_secs: delta.run.secs,
     })
 }
 
