@@ -94,4 +94,12 @@ impl ContentHasher {
     pub fn finish(self) -> ContentHash {
         ContentHash(hex::encode(self.digest.finalize()))
     }
+
+    /// The hash's first 8 bytes as a number, for a fingerprint kept in an integer column.
+    pub fn fingerprint(self) -> i64 {
+        let digest = self.digest.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_le_bytes(first)
+    }
 }

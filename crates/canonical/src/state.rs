@@ -126,6 +126,10 @@ pub struct RecordState {
     pub customer_number: Option<String>,
     /// Hash of the mapped content last written to Pipedrive (or found equal there).
     pub pushed_hash: Option<String>,
+    /// A fingerprint of Pipedrive's copy of the record, of the content pushed and of the
+    /// labels the connector manages, from the last run that compared them and found Pipedrive
+    /// holding what was pushed: a run that finds the same fingerprint skips the comparison.
+    pub pipedrive_verified: Option<i64>,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub last_run_id: Option<i64>,
     /// Consecutive failed writes; reset by a success.
@@ -167,6 +171,9 @@ pub struct RecordOutcome {
     pub ecc_key: String,
     /// New pushed hash; `None` keeps the stored one.
     pub pushed_hash: Option<String>,
+    /// New fingerprint of what was found verified in Pipedrive (see
+    /// [`RecordState::pipedrive_verified`]); `None` keeps the stored one.
+    pub pipedrive_verified: Option<i64>,
     pub link: LinkChange,
     pub failure: FailureChange,
     /// The intent this outcome closes (deleted with the commit).

@@ -140,6 +140,7 @@ async fn fill_queue(store: &dyn StateStore) {
                 kind: EntityKind::Organization,
                 ecc_key: "0000009999".into(),
                 pushed_hash: Some("hash".into()),
+                pipedrive_verified: None,
                 link: LinkChange::Set(800),
                 failure: FailureChange::Reset,
                 closes_intent: None,

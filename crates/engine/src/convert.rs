@@ -162,6 +162,7 @@ mod tests {
                 reason: "no match".into(),
                 content_hash: String::new(),
                 pushed_hash: None,
+                pipedrive_verified: None,
                 evidence: None,
                 tokens: 5,
                 needs_index: false,

@@ -75,6 +75,7 @@ pub fn note(kind: EntityKind, ecc_key: &str, audit: AuditEvent) -> RecordOutcome
         kind,
         ecc_key: ecc_key.to_string(),
         pushed_hash: None,
+        pipedrive_verified: None,
         link: LinkChange::Keep,
         failure: FailureChange::Keep,
         closes_intent: None,

@@ -93,6 +93,7 @@ pub async fn queue(store: &dyn StateStore) {
                 kind: EntityKind::Organization,
                 ecc_key: "0000009999".to_string(),
                 pushed_hash: Some("hash".to_string()),
+                pipedrive_verified: None,
                 link: LinkChange::Set(800),
                 failure: FailureChange::Reset,
                 closes_intent: None,

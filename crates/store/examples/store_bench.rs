@@ -149,6 +149,7 @@ fn outcome(run_id: i64, index: usize) -> RecordOutcome {
         kind: EntityKind::Organization,
         ecc_key: key.clone(),
         pushed_hash: Some(format!("{index:064x}")),
+        pipedrive_verified: None,
         link: LinkChange::Set(index as i64 + 1),
         failure: FailureChange::Reset,
         closes_intent: None,

@@ -182,6 +182,7 @@ async fn write_outcome(
         .bind(failure.last_error)
         .bind(failure.change)
         .bind(rules::customer_of(outcome))
+        .bind(outcome.pipedrive_verified)
         .execute(&mut *connection)
         .await
         .map_err(|error| rules::run_reference_error(error, batch.run_id, "writing record state"))?;

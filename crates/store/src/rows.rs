@@ -57,6 +57,7 @@ pub struct RecordStateRow {
     ecc_key: String,
     customer_number: Option<String>,
     pushed_hash: Option<String>,
+    pipedrive_verified: Option<i64>,
     last_seen_at: Option<DateTime<Utc>>,
     last_run_id: Option<i64>,
     failures: i64,
@@ -74,6 +75,7 @@ impl RecordStateRow {
             ecc_key: self.ecc_key,
             customer_number: self.customer_number,
             pushed_hash: self.pushed_hash,
+            pipedrive_verified: self.pipedrive_verified,
             last_seen_at: self.last_seen_at,
             last_run_id: self.last_run_id,
             retry_after: self.retry_after,
@@ -110,7 +112,8 @@ pub fn link_of_json(connection: &str, kind: EntityKind, link: LinkJson) -> Store
 }
 
 /// A record state as `sql::RECORD_STATES_OF_JSON_KEYS` lists it: ECC key, customer number,
-/// pushed hash, last seen at, last run, failures, retry after, parked (0 or 1), last error.
+/// pushed hash, last seen at, last run, failures, retry after, parked (0 or 1), last error,
+/// Pipedrive verified.
 pub type RecordStateJson = (
     String,
     Option<String>,
@@ -121,6 +124,7 @@ pub type RecordStateJson = (
     Option<String>,
     i64,
     Option<String>,
+    Option<i64>,
 );
 
 pub fn record_state_of_json(
@@ -138,6 +142,7 @@ pub fn record_state_of_json(
         retry_after,
         parked,
         last_error,
+        pipedrive_verified,
     ) = state;
     let time = |column: &str, text: Option<String>| {
         text.map(|text| json_time("record_state", &ecc_key, column, &text))
@@ -151,6 +156,7 @@ pub fn record_state_of_json(
         kind,
         customer_number,
         pushed_hash,
+        pipedrive_verified,
         last_run_id,
         parked: parked != 0,
         last_error,

@@ -83,7 +83,7 @@ pub const DELETE_LINK: &str =
 // ── record state ──
 
 const RECORD_STATE_COLUMNS: &str = "connection, kind, ecc_key, customer_number, pushed_hash, \
-     last_seen_at, last_run_id, failures, retry_after, parked, last_error";
+     pipedrive_verified, last_seen_at, last_run_id, failures, retry_after, parked, last_error";
 
 pub fn record_state_by_ecc_key() -> String {
     format!(
@@ -112,7 +112,7 @@ pub fn record_states_of_keys(count: usize) -> String {
 /// `rows::record_state_of_json`), as `LINKS_OF_JSON_KEYS` reads links.
 pub const RECORD_STATES_OF_JSON_KEYS: &str = "SELECT json_group_array(json_array(\
      ecc_key, customer_number, pushed_hash, last_seen_at, last_run_id, failures, retry_after, \
-     parked, last_error)) FROM record_state \
+     parked, last_error, pipedrive_verified)) FROM record_state \
      WHERE connection = $1 AND kind = $2 AND ecc_key IN (SELECT value FROM json_each($3))";
 
 pub fn failing_record_states() -> String {
@@ -125,14 +125,16 @@ pub fn failing_record_states() -> String {
 /// One outcome's effect on a record's state. `$4` is the new pushed hash (NULL keeps the old
 /// one); `$7..$10` are the failure columns of a first sighting; `$11` is the `FailureChange`
 /// ("reset", "increment" or "keep") that says how they change on a known record; `$12` is the
-/// customer the record belongs to (the outcome's audit names it; NULL keeps the old one).
+/// customer the record belongs to (the outcome's audit names it; NULL keeps the old one);
+/// `$13` is what was found verified in Pipedrive (NULL keeps the old one).
 pub const UPSERT_RECORD_STATE: &str = "INSERT INTO record_state \
      (connection, kind, ecc_key, pushed_hash, last_seen_at, last_run_id, \
-      failures, retry_after, parked, last_error, customer_number) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12) \
+      failures, retry_after, parked, last_error, customer_number, pipedrive_verified) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13) \
      ON CONFLICT (connection, kind, ecc_key) DO UPDATE SET \
      customer_number = COALESCE(excluded.customer_number, record_state.customer_number), \
      pushed_hash = COALESCE(excluded.pushed_hash, record_state.pushed_hash), \
+     pipedrive_verified = COALESCE(excluded.pipedrive_verified, record_state.pipedrive_verified), \
      last_seen_at = excluded.last_seen_at, \
      last_run_id = excluded.last_run_id, \
      failures = CASE $11 WHEN 'keep' THEN record_state.failures \

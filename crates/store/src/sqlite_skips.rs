@@ -82,9 +82,9 @@ async fn seen_again(
     skips: &[RecordOutcome],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    // The records as one JSON array of [kind, ecc key, pushed hash, customer] rows: one
-    // statement, compiled once, whatever the count.
-    let rows: Vec<(&str, &str, Option<&str>, Option<&str>)> = skips
+    // The records as one JSON array of [kind, ecc key, pushed hash, customer, Pipedrive
+    // verified] rows: one statement, compiled once, whatever the count.
+    let rows: Vec<(&str, &str, Option<&str>, Option<&str>, Option<i64>)> = skips
         .iter()
         .map(|outcome| {
             (
@@ -92,19 +92,22 @@ async fn seen_again(
                 outcome.ecc_key.as_str(),
                 outcome.pushed_hash.as_deref(),
                 rules::customer_of(outcome),
+                outcome.pipedrive_verified,
             )
         })
         .collect();
     let query = sqlx::query(
         "INSERT INTO record_state \
          (connection, kind, ecc_key, pushed_hash, last_seen_at, last_run_id, \
-          failures, retry_after, parked, last_error, customer_number) \
+          failures, retry_after, parked, last_error, customer_number, pipedrive_verified) \
          SELECT ?1, row.value ->> 0, row.value ->> 1, row.value ->> 2, ?2, ?3, \
-                0, NULL, FALSE, NULL, row.value ->> 3 \
+                0, NULL, FALSE, NULL, row.value ->> 3, row.value ->> 4 \
          FROM json_each(?4) AS row WHERE true \
          ON CONFLICT (connection, kind, ecc_key) DO UPDATE SET \
          customer_number = COALESCE(excluded.customer_number, record_state.customer_number), \
          pushed_hash = COALESCE(excluded.pushed_hash, record_state.pushed_hash), \
+         pipedrive_verified = \
+           COALESCE(excluded.pipedrive_verified, record_state.pipedrive_verified), \
          last_seen_at = excluded.last_seen_at, \
          last_run_id = excluded.last_run_id",
     )

@@ -97,6 +97,7 @@ async fn commit(store: &dyn StateStore, run_id: i64, events: Vec<AuditEvent>) {
             kind: audit.kind,
             ecc_key: audit.ecc_key.clone(),
             pushed_hash: (audit.action != Action::Skip).then(|| audit.content_hash.clone()),
+            pipedrive_verified: None,
             link: LinkChange::Keep,
             failure: FailureChange::Keep,
             closes_intent: None,

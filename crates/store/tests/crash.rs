@@ -300,6 +300,7 @@ fn outcome(run_id: i64, batch: u64, index: usize) -> RecordOutcome {
         kind: EntityKind::Organization,
         ecc_key: key.clone(),
         pushed_hash: Some(format!("hash-{key}")),
+        pipedrive_verified: None,
         link: LinkChange::Set(pipedrive_id),
         failure: FailureChange::Reset,
         closes_intent: None,

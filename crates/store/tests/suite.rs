@@ -56,6 +56,7 @@ fn outcome(run_id: i64, ecc_key: &str, link: LinkChange) -> RecordOutcome {
         kind: EntityKind::Organization,
         ecc_key: ecc_key.to_string(),
         pushed_hash: Some(format!("hash-{ecc_key}")),
+        pipedrive_verified: None,
         link,
         failure: FailureChange::Reset,
         closes_intent: None,
@@ -340,6 +341,7 @@ async fn a_person_state_keeps_its_customer_from_its_first_failure_on(fixture: Ar
             kind: EntityKind::Person,
             ecc_key: contact.to_string(),
             pushed_hash: None,
+            pipedrive_verified: None,
             link: LinkChange::Keep,
             failure,
             closes_intent: None,
@@ -1480,6 +1482,67 @@ async fn links_and_states_are_read_by_keys_and_by_pages(fixture: Arc<TestStore>)
     assert_eq!(paged, keys);
 }
 
+/// What a run found verified in Pipedrive is kept with the record's state, by a skip (written
+/// a chunk at a time in SQLite) as by any other outcome, read back alone and by keys, and kept
+/// by an outcome that brings none.
+async fn what_was_found_verified_in_pipedrive_is_kept_until_replaced(fixture: Arc<TestStore>) {
+    let store = fixture.store.as_ref();
+    let key = "0000004711";
+    let verified = async || {
+        let alone = store
+            .record_state(CONNECTION, EntityKind::Organization, key)
+            .await
+            .unwrap()
+            .unwrap();
+        let by_keys = store
+            .record_states_of_keys(CONNECTION, EntityKind::Organization, &[key.to_string()])
+            .await
+            .unwrap();
+        assert_eq!(by_keys, vec![alone.clone()]);
+        alone.pipedrive_verified
+    };
+    let skip = |run: i64, fingerprint: Option<i64>| RecordOutcome {
+        pushed_hash: None,
+        pipedrive_verified: fingerprint,
+        link: LinkChange::Keep,
+        failure: FailureChange::Keep,
+        audit: audit_event(run, EntityKind::Organization, key, Action::Skip),
+        ..outcome(run, key, LinkChange::Keep)
+    };
+    let run = start_run(store, CONNECTION).await;
+    store
+        .commit_outcomes(&batch(run, vec![outcome(run, key, LinkChange::Set(7))]))
+        .await
+        .unwrap();
+    assert_eq!(verified().await, None);
+
+    // Beyond 2^53, where a JSON number read as a double would lose it.
+    let fingerprint = -0x1234_5678_9abc_def1_i64;
+    let run = start_run(store, CONNECTION).await;
+    store
+        .commit_outcomes(&batch(run, vec![skip(run, Some(fingerprint))]))
+        .await
+        .unwrap();
+    assert_eq!(verified().await, Some(fingerprint));
+
+    let run = start_run(store, CONNECTION).await;
+    store
+        .commit_outcomes(&batch(run, vec![skip(run, None)]))
+        .await
+        .unwrap();
+    assert_eq!(verified().await, Some(fingerprint));
+
+    let run = start_run(store, CONNECTION).await;
+    let mut update = outcome(run, key, LinkChange::Keep);
+    update.audit.action = Action::Update;
+    update.pipedrive_verified = Some(i64::MAX);
+    store
+        .commit_outcomes(&batch(run, vec![update]))
+        .await
+        .unwrap();
+    assert_eq!(verified().await, Some(i64::MAX));
+}
+
 async fn person_links_are_paged_with_the_customer_of_their_state(fixture: Arc<TestStore>) {
     let store = fixture.store.as_ref();
     let run = start_run(store, CONNECTION).await;
@@ -1490,6 +1553,7 @@ async fn person_links_are_paged_with_the_customer_of_their_state(fixture: Arc<Te
             kind: EntityKind::Person,
             ecc_key: contact.to_string(),
             pushed_hash: Some(format!("hash-{contact}")),
+            pipedrive_verified: None,
             link,
             failure: FailureChange::Reset,
             closes_intent: None,
@@ -1547,6 +1611,7 @@ async fn person_links_are_paged_with_the_customer_of_their_state(fixture: Arc<Te
 
 store_test_suite!(
     links_are_unique_both_ways,
+    what_was_found_verified_in_pipedrive_is_kept_until_replaced,
     links_and_states_are_read_by_keys_and_by_pages,
     person_links_are_paged_with_the_customer_of_their_state,
     record_state_round_trips_and_follows_failures,

@@ -127,6 +127,23 @@ impl ExistingRecord for ExistingPerson {
     }
 }
 
+/// A fingerprint of what a drift check compares: Pipedrive's copy of a record (its JSON, see
+/// [`ExistingLookup::organization_json`]), the hash of the mapped content pushed, and the
+/// labels the connector manages. The comparison is a function of these alone, so a record
+/// found holding what was pushed under a fingerprint holds it again under the same one, and a
+/// later run need neither parse Pipedrive's copy nor compare it. The first 8 bytes of a
+/// SHA-256 under a versioned domain (bump it when the comparison changes).
+pub fn verified_fingerprint(record_json: &[u8], pushed_hash: &str, managed_labels: &[i64]) -> i64 {
+    let mut hasher = mlc_canonical::hash::ContentHasher::new("pipedrive-verified/v1");
+    hasher.bytes(record_json);
+    hasher.text(pushed_hash);
+    hasher.count(managed_labels.len());
+    for label in managed_labels {
+        hasher.bytes(&label.to_le_bytes());
+    }
+    hasher.fingerprint()
+}
+
 /// Mapped field keys of custom fields are "custom_fields." followed by the hash key.
 pub const CUSTOM_FIELD_PREFIX: &str = "custom_fields.";
 
@@ -136,6 +153,17 @@ pub const CUSTOM_FIELD_PREFIX: &str = "custom_fields.";
 pub trait ExistingLookup: Sync {
     fn organization(&self, id: i64) -> Option<ExistingOrganization>;
     fn person(&self, id: i64) -> Option<ExistingPerson>;
+    /// Organization `id` as the JSON `serde_json` writes of it, what [`verified_fingerprint`]
+    /// is taken of: the engine's index hands over the line it keeps, unparsed.
+    fn organization_json(&self, id: i64) -> Option<Vec<u8>> {
+        self.organization(id)
+            .and_then(|organization| serde_json::to_vec(&organization).ok())
+    }
+    /// Person `id` as JSON, as [`ExistingLookup::organization_json`].
+    fn person_json(&self, id: i64) -> Option<Vec<u8>> {
+        self.person(id)
+            .and_then(|person| serde_json::to_vec(&person).ok())
+    }
     /// The persons of an organization, by id.
     fn persons_of(&self, organization_id: i64) -> Vec<ExistingPerson>;
     /// The ECC contact the store links person `person_id` to, when the lookup knows the store's
@@ -210,5 +238,36 @@ impl ExistingLookup for ExistingRecords {
             .flatten()
             .filter_map(|id| self.persons.get(id).cloned())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verified_fingerprint_changes_with_each_thing_the_comparison_reads() {
+        let organization = ExistingOrganization {
+            id: 7,
+            name: "Müller GmbH".into(),
+            ..Default::default()
+        };
+        let records = ExistingRecords::new([organization.clone()], []);
+        let json = records.organization_json(7).unwrap();
+        let base = verified_fingerprint(&json, "hash", &[1, 2]);
+        assert_eq!(base, verified_fingerprint(&json, "hash", &[1, 2]));
+        let renamed = ExistingRecords::new(
+            [ExistingOrganization {
+                name: "Müller GmbH & Co. KG".into(),
+                ..organization
+            }],
+            [],
+        );
+        let other_json = renamed.organization_json(7).unwrap();
+        assert_ne!(base, verified_fingerprint(&other_json, "hash", &[1, 2]));
+        assert_ne!(base, verified_fingerprint(&json, "other hash", &[1, 2]));
+        assert_ne!(base, verified_fingerprint(&json, "hash", &[1]));
+        assert_ne!(base, verified_fingerprint(&json, "hash", &[12]));
+        assert_eq!(records.organization_json(8), None);
     }
 }

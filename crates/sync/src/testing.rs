@@ -23,6 +23,7 @@ pub fn record_state(kind: EntityKind, ecc_key: &str) -> RecordState {
         ecc_key: ecc_key.into(),
         customer_number: None,
         pushed_hash: None,
+        pipedrive_verified: None,
         last_seen_at: None,
         last_run_id: None,
         failures: 0,

@@ -354,7 +354,7 @@ impl SyncEngine {
                 } else {
                     format!("no call: {}", entry.reason)
                 };
-                Ok(note(
+                let mut noted = note(
                     entry.kind,
                     &entry.ecc_key,
                     self.audit(
@@ -366,7 +366,9 @@ impl SyncEngine {
                         outcome,
                         error,
                     ),
-                ))
+                );
+                noted.pipedrive_verified = entry.pipedrive_verified;
+                Ok(noted)
             }
             Operation::Review { id, score } => {
                 let review_id = self
@@ -518,6 +520,7 @@ impl SyncEngine {
                 kind: entry.kind,
                 ecc_key: entry.ecc_key.clone(),
                 pushed_hash,
+                pipedrive_verified: None,
                 link: LinkChange::Set(id),
                 failure: FailureChange::Reset,
                 closes_intent: Some(intent),
@@ -637,6 +640,7 @@ impl SyncEngine {
             kind: entry.kind,
             ecc_key: entry.ecc_key.clone(),
             pushed_hash: entry.pushed_hash.clone(),
+            pipedrive_verified: None,
             link,
             failure: FailureChange::Reset,
             closes_intent: None,

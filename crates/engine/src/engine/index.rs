@@ -270,6 +270,14 @@ impl ExistingLookup for PipedriveIndex {
         self.persons.get(id)
     }
 
+    fn organization_json(&self, id: i64) -> Option<Vec<u8>> {
+        self.organizations.json(id)
+    }
+
+    fn person_json(&self, id: i64) -> Option<Vec<u8>> {
+        self.persons.json(id)
+    }
+
     fn persons_of(&self, organization_id: i64) -> Vec<ExistingPerson> {
         let Some(persons) = self.persons_for_matching.get() else {
             debug_assert!(false, "persons_of before persons_for_matching");

@@ -147,6 +147,7 @@ fn recovered(
         kind: intent.kind,
         ecc_key: intent.ecc_key.clone(),
         pushed_hash,
+        pipedrive_verified: None,
         link,
         failure: if found.is_some() {
             FailureChange::Reset

@@ -342,21 +342,26 @@ impl<T: Serialize + DeserializeOwned> SpillById<T> {
         }
     }
 
-    /// The record with this id; `None` when it was not written, or cannot be read back (the
-    /// error is logged: the planner then treats it as not in Pipedrive's list, which sends the
-    /// executor to fetch it by id).
-    pub(super) fn get(&self, id: i64) -> Option<T> {
-        let json = match self
+    /// The JSON of the record with this id, as written; `None` as for [`SpillById::get`].
+    pub(super) fn json(&self, id: i64) -> Option<Vec<u8>> {
+        match self
             .out_of_order
             .binary_search_by_key(&id, |(known, _, _)| *known)
         {
             Ok(position) => {
                 let (_, offset, length) = self.out_of_order[position];
                 let line = self.read_logged(id, offset, u64::from(length))?;
-                line_of(&line, id)?.to_vec()
+                Some(line_of(&line, id)?.to_vec())
             }
-            Err(_) => self.read_in_order(id)?,
-        };
+            Err(_) => self.read_in_order(id),
+        }
+    }
+
+    /// The record with this id; `None` when it was not written, or cannot be read back (the
+    /// error is logged: the planner then treats it as not in Pipedrive's list, which sends the
+    /// executor to fetch it by id).
+    pub(super) fn get(&self, id: i64) -> Option<T> {
+        let json = self.json(id)?;
         match serde_json::from_slice(&json) {
             Ok(record) => Some(record),
             Err(error) => {

@@ -139,6 +139,9 @@ pub struct PlanEntry {
     /// for a person whose organization is created in this run (the executor hashes the body
     /// after filling `org_id`) and for entries that write nothing.
     pub pushed_hash: Option<String>,
+    /// Pipedrive found holding what was pushed, with the fingerprint that says so (see
+    /// `existing::verified_fingerprint`), to keep in the record's state.
+    pub pipedrive_verified: Option<i64>,
     /// The matcher's decision and evidence, when it was asked.
     pub evidence: Option<Value>,
     /// Tokens the operation is estimated to cost.
@@ -169,6 +172,7 @@ impl PlanEntry {
             reason: String::new(),
             content_hash,
             pushed_hash: None,
+            pipedrive_verified: None,
             evidence: None,
             tokens: 0,
             needs_index: false,

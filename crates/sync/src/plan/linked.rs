@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::cost::{GET_TOKENS, UPDATE_TOKENS};
 use super::{CustomerRecord, DriftCheck, Operation, PlanEntry, Planner};
-use crate::existing::{ExistingOrganization, ExistingPerson, ExistingRecord};
+use crate::existing::{verified_fingerprint, ExistingOrganization, ExistingPerson, ExistingRecord};
 use crate::map::{diff, MappedRecord};
 
 /// A mapped record and the Pipedrive record it is linked to.
@@ -57,8 +57,26 @@ impl<'p, 'a> Planner<'p, 'a> {
         })
     }
 
+    /// The fingerprint of what a drift check of record `id` would compare (see
+    /// [`verified_fingerprint`]); `None` without the index or when it does not hold the record.
+    fn verified_fingerprint(
+        &self,
+        kind: EntityKind,
+        id: i64,
+        pushed_hash: &str,
+        managed_labels: &[i64],
+    ) -> Option<i64> {
+        let existing = self.inputs.pipedrive.as_ref()?.existing;
+        let json = match kind {
+            EntityKind::Organization => existing.organization_json(id),
+            EntityKind::Person => existing.person_json(id),
+        }?;
+        Some(verified_fingerprint(&json, pushed_hash, managed_labels))
+    }
+
     /// A linked record: left alone (or checked for drift) while its mapped content is what
-    /// was last pushed without a failure since, else updated with what differs.
+    /// was last pushed without a failure since, else updated with what differs. A drift check
+    /// that finds what the last one found holding (the same fingerprint) is not made again.
     pub(super) fn plan_linked_record(
         &self,
         record: &CustomerRecord<'_>,
@@ -76,13 +94,38 @@ impl<'p, 'a> Planner<'p, 'a> {
         let unchanged = state.is_some_and(|state| {
             state.pushed_hash.is_some() && state.pushed_hash == mapped_hash && state.failures == 0
         });
+        let fingerprint = match (&mapped_hash, state) {
+            (Some(hash), Some(state))
+                if unchanged && !record.replay && record.drift != DriftCheck::Off =>
+            {
+                self.verified_fingerprint(planned.kind, id, hash, managed_labels)
+                    .map(|fingerprint| (fingerprint, state.pipedrive_verified == Some(fingerprint)))
+            }
+            _ => None,
+        };
         planned.pushed_hash = mapped_hash;
+        if let Some((_, true)) = fingerprint {
+            planned.pushed_hash = None;
+            planned.reason = HOLDS_WHAT_WAS_PUSHED.into();
+            return planned;
+        }
         let indexed = self.indexed(planned.kind, id);
         let current = indexed
             .as_ref()
             .map(|indexed| indexed.as_ref().map(IndexedRecord::as_existing));
         if unchanged && !record.replay {
-            return drift_check(record.drift, planned, mapped, managed_labels, id, current);
+            let fingerprint = fingerprint.map(|(fingerprint, _)| fingerprint);
+            return drift_check(
+                record.drift,
+                planned,
+                DriftCompared {
+                    mapped,
+                    managed_labels,
+                    id,
+                    current,
+                    fingerprint,
+                },
+            );
         }
         update_changed(planned, mapped, managed_labels, id, current, labelled)
     }
@@ -118,18 +161,37 @@ impl<'p, 'a> Planner<'p, 'a> {
     }
 }
 
+/// What a drift check compares: the mapped record, the labels the connector manages, and
+/// Pipedrive's copy `current` of record `id` (`None` without an index, `Some(None)` when the
+/// index does not hold it), under `fingerprint` (kept once Pipedrive is found holding what was
+/// pushed).
+struct DriftCompared<'c> {
+    mapped: MappedRecord,
+    managed_labels: &'c [i64],
+    id: i64,
+    current: Option<Option<&'c dyn ExistingRecord>>,
+    fingerprint: Option<i64>,
+}
+
+/// Why an unchanged record whose Pipedrive copy holds what was pushed is skipped.
+const HOLDS_WHAT_WAS_PUSHED: &str =
+    "unchanged since the last write, and Pipedrive holds what was pushed";
+
 /// A linked record whose mapped content is what was last pushed: skipped, unless the run looks
 /// for drift; then the fields Pipedrive holds otherwise (edited there since) are an update
-/// marked `drift`, which the executor settles by `[sync.drift]`. `current` is the record in the
-/// index (`None` without an index, `Some(None)` when the index does not hold it).
+/// marked `drift`, which the executor settles by `[sync.drift]`.
 fn drift_check(
     check: DriftCheck,
     mut planned: PlanEntry,
-    mapped: MappedRecord,
-    managed_labels: &[i64],
-    id: i64,
-    current: Option<Option<&dyn ExistingRecord>>,
+    compared: DriftCompared<'_>,
 ) -> PlanEntry {
+    let DriftCompared {
+        mapped,
+        managed_labels,
+        id,
+        current,
+        fingerprint,
+    } = compared;
     planned.reason = "unchanged since the last write".into();
     match (check, current) {
         (DriftCheck::Off, _) => {
@@ -139,8 +201,8 @@ fn drift_check(
             let changes = diff(&mapped, current, managed_labels);
             if changes.is_empty() {
                 planned.pushed_hash = None;
-                planned.reason =
-                    "unchanged since the last write, and Pipedrive holds what was pushed".into();
+                planned.reason = HOLDS_WHAT_WAS_PUSHED.into();
+                planned.pipedrive_verified = fingerprint;
                 return planned;
             }
             let fields: Vec<&str> = changes.owned_fields().collect();

@@ -88,6 +88,7 @@ fn person_from(mapped: &MappedRecord, id: i64, org_id: i64) -> ExistingPerson {
 fn state(kind: EntityKind, key: &str, pushed: Option<String>) -> RecordState {
     RecordState {
         pushed_hash: pushed,
+        pipedrive_verified: None,
         ..record_state(kind, key)
     }
 }
@@ -111,6 +112,8 @@ struct World {
     changed: bool,
     problems: Vec<String>,
     drift: DriftCheck,
+    /// The planner may parse Pipedrive's copies; when not, only their JSON may be asked for.
+    index_parses: bool,
 }
 
 impl World {
@@ -130,6 +133,25 @@ impl World {
             changed: false,
             problems: Vec::new(),
             drift: DriftCheck::Off,
+            index_parses: true,
+        }
+    }
+
+    /// Stores what `plan` found verified in Pipedrive in the records' states, as a run's
+    /// commit does.
+    fn keep_verified(&mut self, plan: &Plan) {
+        for entry in &plan.entries {
+            let Some(fingerprint) = entry.pipedrive_verified else {
+                continue;
+            };
+            let states = match entry.kind {
+                EntityKind::Organization => &mut self.known.organization_states,
+                EntityKind::Person => &mut self.known.person_states,
+            };
+            states
+                .get_mut(entry.ecc_key.as_str())
+                .expect("a verified record has a state")
+                .pipedrive_verified = Some(fingerprint);
         }
     }
 
@@ -213,6 +235,7 @@ impl World {
             self.persons.values().cloned(),
         );
         let without_persons_of = WithoutPersonsOf(&existing);
+        let unparsed = Unparsed(&existing);
         plan(&PlanInputs {
             records: &records,
             field_map: &self.map,
@@ -220,9 +243,10 @@ impl World {
             known: &self.known,
             pipedrive: self.with_index.then_some(PipedriveView {
                 matcher: self.with_matcher.then_some(&matcher),
-                existing: match self.with_persons_of {
-                    true => &existing,
-                    false => &without_persons_of,
+                existing: match (self.with_persons_of, self.index_parses) {
+                    (_, false) => &unparsed,
+                    (true, true) => &existing,
+                    (false, true) => &without_persons_of,
                 },
             }),
             ecc_duplicates: &self.duplicates,
@@ -250,6 +274,31 @@ impl crate::existing::ExistingLookup for WithoutPersonsOf<'_> {
 
     fn knows_persons_of_organizations(&self) -> bool {
         false
+    }
+}
+
+/// An index whose records may be fingerprinted, never parsed.
+struct Unparsed<'e>(&'e ExistingRecords);
+
+impl crate::existing::ExistingLookup for Unparsed<'_> {
+    fn organization(&self, id: i64) -> Option<ExistingOrganization> {
+        panic!("organization {id} parsed")
+    }
+
+    fn person(&self, id: i64) -> Option<ExistingPerson> {
+        panic!("person {id} parsed")
+    }
+
+    fn organization_json(&self, id: i64) -> Option<Vec<u8>> {
+        self.0.organization_json(id)
+    }
+
+    fn person_json(&self, id: i64) -> Option<Vec<u8>> {
+        self.0.person_json(id)
+    }
+
+    fn persons_of(&self, organization_id: i64) -> Vec<ExistingPerson> {
+        self.0.persons_of(organization_id)
     }
 }
 

@@ -60,6 +60,43 @@ fn a_reconciliation_finds_a_field_edited_in_pipedrive_since_the_last_write() {
 }
 
 #[test]
+fn a_reconciliation_does_not_compare_again_what_it_found_holding_under_the_same_fingerprint() {
+    let mut world = World::new(vec![customer()]).synced(0, 7);
+    world.drift = DriftCheck::AgainstIndex;
+    let compared = world.plan();
+    assert!(!compared.writes_anything(), "{compared:#?}");
+    assert!(
+        compared
+            .entries
+            .iter()
+            .all(|entry| entry.pipedrive_verified.is_some()),
+        "{compared:#?}"
+    );
+    world.keep_verified(&compared);
+
+    // The next reconciliation finds the same copies: it neither parses nor compares them.
+    world.index_parses = false;
+    let again = world.plan();
+    assert_eq!(actions(&again), actions(&compared));
+    for (entry, before) in again.entries.iter().zip(&compared.entries) {
+        assert_eq!(entry.reason, before.reason);
+        assert_eq!(entry.pushed_hash, None);
+    }
+
+    // Edited in Pipedrive since, the organization's copy is compared again and the edit found;
+    // its persons, untouched, are still not parsed.
+    world.index_parses = true;
+    world.organizations.get_mut(&7).unwrap().name = "Mueller (typed by sales)".into();
+    let edited = world.plan();
+    let organization = organization_entry(&edited, &world.customers[0]);
+    assert!(organization.drift, "{organization:#?}");
+    assert_eq!(organization.pipedrive_verified, None);
+    assert!(person_entries(&edited)
+        .iter()
+        .all(|person| person.action() == Action::Skip && !person.drift));
+}
+
+#[test]
 fn a_delta_run_does_not_look_for_drift() {
     let mut world = World::new(vec![customer()]).synced(0, 7);
     world.organizations.get_mut(&7).unwrap().name = "Typed".into();
