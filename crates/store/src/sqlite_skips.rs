@@ -32,14 +32,18 @@ pub(crate) fn is_plain_skip(outcome: &RecordOutcome) -> bool {
 }
 
 /// How many of `outcomes`, from the first, form one chunk: plain skips of distinct records
-/// (a record twice in a chunk would not see its own first event), at most a statement's worth.
+/// (a record twice in a chunk would not see its own first event) audited for one run, at most
+/// a statement's worth.
 pub(crate) fn plain_skip_chunk(outcomes: &[RecordOutcome]) -> usize {
     let mut seen: HashSet<(EntityKind, &str)> = HashSet::new();
+    let run_id = outcomes.first().map(|outcome| outcome.audit.run_id);
     outcomes
         .iter()
         .take(SKIPS_PER_STATEMENT)
         .take_while(|outcome| {
-            is_plain_skip(outcome) && seen.insert((outcome.kind, outcome.ecc_key.as_str()))
+            is_plain_skip(outcome)
+                && Some(outcome.audit.run_id) == run_id
+                && seen.insert((outcome.kind, outcome.ecc_key.as_str()))
         })
         .count()
 }
@@ -176,9 +180,10 @@ async fn full_copies<'o>(
     Ok(copies)
 }
 
-/// A narrow skip as the JSON row `insert_narrow` binds: id, run, full copy, hash (when it
-/// differs from the copy's), Pipedrive id, outcome text id, read and recorded (microseconds).
-type NarrowRow<'a> = (i64, i64, i64, Option<&'a str>, Option<i64>, i64, i64, i64);
+/// A narrow skip as the JSON row `insert_narrow` binds: full copy, hash (when it differs from
+/// the copy's), Pipedrive id, outcome text id, read and recorded (microseconds). Its id is
+/// its place in the chunk after the first, and its run the batch's: bound once, not a row.
+type NarrowRow<'a> = (i64, Option<&'a str>, Option<i64>, i64, i64, i64);
 
 /// Narrow skips in one statement, with ids taken from audit_events' sequence in one step (as
 /// `NEXT_AUDIT_ID_SQLITE` takes one), in the order given.
@@ -209,12 +214,9 @@ async fn insert_narrow(
     let rows: Vec<NarrowRow<'_>> = narrow
         .iter()
         .zip(&texts)
-        .enumerate()
-        .map(|(position, ((skip, outcome), outcome_id))| {
+        .map(|((skip, outcome), outcome_id)| {
             let event = &outcome.audit;
             (
-                last_id - count + 1 + position as i64,
-                event.run_id,
                 skip.full_copy_id,
                 skip.content_hash,
                 event.pipedrive_id,
@@ -224,13 +226,16 @@ async fn insert_narrow(
             )
         })
         .collect();
+    // json_each's key is the row's place in the array.
     let query = sqlx::query(
         "INSERT INTO audit_skips \
          (id, run_id, full_copy_id, content_hash, pipedrive_id, outcome_id, read_at, recorded_at) \
-         SELECT row.value ->> 0, row.value ->> 1, row.value ->> 2, row.value ->> 3, \
-                row.value ->> 4, row.value ->> 5, row.value ->> 6, row.value ->> 7 \
-         FROM json_each(?) AS row",
+         SELECT ?1 + row.key, ?2, row.value ->> 0, row.value ->> 1, row.value ->> 2, \
+                row.value ->> 3, row.value ->> 4, row.value ->> 5 \
+         FROM json_each(?3) AS row",
     )
+    .bind(last_id - count + 1)
+    .bind(first.audit.run_id)
     .bind(json_array(&rows)?);
     query.execute(connection).await.map_err(|error| {
         rules::run_reference_error(error, first.audit.run_id, "writing audit events")
