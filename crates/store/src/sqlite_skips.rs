@@ -79,6 +79,16 @@ pub(crate) async fn write_plain_skips(
     insert_narrow(connection, &narrow, outcome_ids).await
 }
 
+/// A skipped record as the JSON row `seen_again` binds: kind, ECC key, pushed hash, customer,
+/// what was found verified in Pipedrive.
+type SeenRow<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<i64>,
+);
+
 /// `UPSERT_RECORD_STATE` of a skip (failures kept) for every record of the chunk at once.
 async fn seen_again(
     connection: &mut SqliteConnection,
@@ -86,9 +96,8 @@ async fn seen_again(
     skips: &[RecordOutcome],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    // The records as one JSON array of [kind, ecc key, pushed hash, customer, Pipedrive
-    // verified] rows: one statement, compiled once, whatever the count.
-    let rows: Vec<(&str, &str, Option<&str>, Option<&str>, Option<i64>)> = skips
+    // The records as one JSON array of rows: one statement, compiled once, whatever the count.
+    let rows: Vec<SeenRow<'_>> = skips
         .iter()
         .map(|outcome| {
             (
