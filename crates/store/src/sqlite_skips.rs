@@ -151,14 +151,16 @@ async fn full_copies<'o>(
             continue;
         }
         // One JSON array of [ecc key, id, customer, source, hash] back, not a row a record
-        // (sqlx copies each row value by value and hands it over from its worker thread).
+        // (sqlx copies each row value by value and hands it over from its worker thread). Each
+        // key's newest copy is found walking its events back from the newest (the chunk's keys
+        // are distinct), one row read a record, rather than grouping all its events.
         let rows: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(ecc_key, id, customer_number, source, \
-                                                content_hash)) FROM audit_events \
-             WHERE id IN (SELECT MAX(id) FROM audit_events \
-                          WHERE connection = ?1 AND kind = ?2 \
-                          AND ecc_key IN (SELECT value FROM json_each(?3)) \
-                          AND content_hash <> '' GROUP BY ecc_key)",
+            "SELECT json_group_array(json_array(e.ecc_key, e.id, e.customer_number, e.source, \
+                                                e.content_hash)) \
+             FROM json_each(?3) AS wanted JOIN audit_events e ON e.id = \
+               (SELECT copy.id FROM audit_events copy \
+                WHERE copy.connection = ?1 AND copy.kind = ?2 AND copy.ecc_key = wanted.value \
+                AND copy.content_hash <> '' ORDER BY copy.id DESC LIMIT 1)",
         )
         .bind(connection_name)
         .bind(kind.as_str())
