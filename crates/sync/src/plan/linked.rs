@@ -35,6 +35,17 @@ enum IndexedRecord {
 }
 
 impl IndexedRecord {
+    /// Pipedrive's copy from the JSON the index hands over (see
+    /// `ExistingLookup::organization_json`); `None` when it does not parse.
+    fn parse(kind: EntityKind, json: &[u8]) -> Option<Self> {
+        match kind {
+            EntityKind::Organization => serde_json::from_slice(json)
+                .ok()
+                .map(IndexedRecord::Organization),
+            EntityKind::Person => serde_json::from_slice(json).ok().map(IndexedRecord::Person),
+        }
+    }
+
     fn as_existing(&self) -> &dyn ExistingRecord {
         match self {
             IndexedRecord::Organization(organization) => organization,
@@ -57,21 +68,14 @@ impl<'p, 'a> Planner<'p, 'a> {
         })
     }
 
-    /// The fingerprint of what a drift check of record `id` would compare (see
-    /// [`verified_fingerprint`]); `None` without the index or when it does not hold the record.
-    fn verified_fingerprint(
-        &self,
-        kind: EntityKind,
-        id: i64,
-        pushed_hash: &str,
-        managed_labels: &[i64],
-    ) -> Option<i64> {
+    /// Pipedrive's copy of record `id` as JSON, unparsed; `None` without the index or when it
+    /// does not hold the record.
+    fn indexed_json(&self, kind: EntityKind, id: i64) -> Option<Vec<u8>> {
         let existing = self.inputs.pipedrive.as_ref()?.existing;
-        let json = match kind {
+        match kind {
             EntityKind::Organization => existing.organization_json(id),
             EntityKind::Person => existing.person_json(id),
-        }?;
-        Some(verified_fingerprint(&json, pushed_hash, managed_labels))
+        }
     }
 
     /// A linked record: left alone (or checked for drift) while its mapped content is what
@@ -94,27 +98,31 @@ impl<'p, 'a> Planner<'p, 'a> {
         let unchanged = state.is_some_and(|state| {
             state.pushed_hash.is_some() && state.pushed_hash == mapped_hash && state.failures == 0
         });
-        let fingerprint = match (&mapped_hash, state) {
-            (Some(hash), Some(state))
-                if unchanged && !record.replay && record.drift != DriftCheck::Off =>
-            {
-                self.verified_fingerprint(planned.kind, id, hash, managed_labels)
-                    .map(|fingerprint| (fingerprint, state.pipedrive_verified == Some(fingerprint)))
-            }
+        // Pipedrive's copy as a drift check would read it, with its fingerprint (see
+        // `verified_fingerprint`).
+        let copy = match &mapped_hash {
+            Some(hash) if unchanged && !record.replay && record.drift != DriftCheck::Off => self
+                .indexed_json(planned.kind, id)
+                .map(|json| (verified_fingerprint(&json, hash, managed_labels), json)),
             _ => None,
         };
+        let fingerprint = copy.as_ref().map(|(fingerprint, _)| *fingerprint);
         planned.pushed_hash = mapped_hash;
-        if let Some((_, true)) = fingerprint {
+        if fingerprint.is_some() && state.and_then(|state| state.pipedrive_verified) == fingerprint
+        {
             planned.pushed_hash = None;
             planned.reason = HOLDS_WHAT_WAS_PUSHED.into();
             return planned;
         }
-        let indexed = self.indexed(planned.kind, id);
+        // The copy read for the fingerprint is parsed, not read from the index again.
+        let indexed = match copy.and_then(|(_, json)| IndexedRecord::parse(planned.kind, &json)) {
+            Some(parsed) => Some(Some(parsed)),
+            None => self.indexed(planned.kind, id),
+        };
         let current = indexed
             .as_ref()
             .map(|indexed| indexed.as_ref().map(IndexedRecord::as_existing));
         if unchanged && !record.replay {
-            let fingerprint = fingerprint.map(|(fingerprint, _)| fingerprint);
             return drift_check(
                 record.drift,
                 planned,
