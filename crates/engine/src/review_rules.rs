@@ -52,14 +52,27 @@ pub async fn decide_by_rule(
     dry_run: bool,
 ) -> Result<RuleOutcome, ReviewRuleError> {
     let items = store.reviews(connection, None).await?;
-    let mut links: HashMap<(EntityKind, i64), String> = HashMap::new();
-    for kind in [EntityKind::Organization, EntityKind::Person] {
-        for link in store.links(connection, kind).await? {
-            links.insert((kind, link.pipedrive_id), link.ecc_key);
+    // Who holds each record a pending pair proposes, looked up record by record: the queue
+    // holds what people decide, while the link table holds millions at a large company (read
+    // whole, it took hundreds of MB of the service for each decision).
+    let mut links: HashMap<(EntityKind, i64), Option<String>> = HashMap::new();
+    for item in items
+        .iter()
+        .filter(|item| item.status == ReviewStatus::Pending)
+    {
+        let record = (item.kind, item.pipedrive_id);
+        if links.contains_key(&record) {
+            continue;
         }
+        let holder = store
+            .link_by_pipedrive_id(connection, item.kind, item.pipedrive_id)
+            .await?
+            .map(|link| link.ecc_key);
+        links.insert(record, holder);
     }
-    let selection =
-        review_queue::select(&items, rule, &|kind, id| links.get(&(kind, id)).cloned())?;
+    let selection = review_queue::select(&items, rule, &|kind, id| {
+        links.get(&(kind, id)).cloned().flatten()
+    })?;
     let mut pairs: Vec<(i64, ReviewStatus)> = selection
         .accept
         .iter()

@@ -526,15 +526,13 @@ async fn update_queue_gauges(state: &ServiceState, name: &str) -> u64 {
             .get_or_create(&label)
             .set(pending.len() as i64);
     }
-    let mut parked = 0;
-    for kind in [
-        mlc_store::EntityKind::Organization,
-        mlc_store::EntityKind::Person,
-    ] {
-        if let Ok(states) = state.store.record_states(name, kind).await {
-            parked += states.iter().filter(|state| state.parked).count();
-        }
-    }
+    // A parked record has failed (parking comes with a failure, a success clears both): the
+    // failing states hold every parked one, without reading the connection's every state
+    // (millions at a large company) after each run.
+    let parked = match state.store.failing_record_states(name).await {
+        Ok(states) => states.iter().filter(|state| state.parked).count(),
+        Err(_) => 0,
+    };
     state
         .metrics
         .parked_records
@@ -579,5 +577,96 @@ pub fn mode_name(mode: &RunMode) -> &'static str {
         RunMode::Full => "full",
         RunMode::Customers(_) => "replay",
         RunMode::Webhook(_) => "webhook",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use mlc_store::{
+        Action, AuditEvent, EntityKind, FailureChange, LinkChange, NewRun, OutcomeBatch,
+        RecordOutcome,
+    };
+
+    use crate::test_support::{self, CONNECTION};
+
+    fn outcome(run_id: i64, ecc_key: &str, failure: FailureChange) -> RecordOutcome {
+        let now = Utc::now();
+        RecordOutcome {
+            kind: EntityKind::Organization,
+            ecc_key: ecc_key.to_string(),
+            pushed_hash: None,
+            pipedrive_verified: None,
+            link: LinkChange::Keep,
+            failure,
+            closes_intent: None,
+            audit: AuditEvent {
+                id: 0,
+                connection: CONNECTION.to_string(),
+                run_id,
+                kind: EntityKind::Organization,
+                ecc_key: ecc_key.to_string(),
+                customer_number: ecc_key.to_string(),
+                read_at: now,
+                source: "soap-rfc:KNA1".to_string(),
+                extracted: serde_json::json!({"name": ecc_key}),
+                extracted_later: None,
+                content_hash: format!("hash-{ecc_key}"),
+                action: Action::Error,
+                pipedrive_id: None,
+                outcome: "500 from Pipedrive".to_string(),
+                error: Some("500 from Pipedrive".to_string()),
+                recorded_at: now,
+                full_copy_id: None,
+            },
+        }
+    }
+
+    /// The parked-records gauge counts the parked states alone: failing but not parked, and
+    /// parked once but written successfully since, do not count.
+    #[tokio::test]
+    async fn the_parked_gauge_counts_the_parked_records() {
+        let state = test_support::state().await;
+        let store = state.store.as_ref();
+        let run_id = store
+            .start_run(&NewRun {
+                connection: CONNECTION.to_string(),
+                instance: "test".to_string(),
+                mode: "full".to_string(),
+            })
+            .await
+            .unwrap();
+        let failed = |park: bool| FailureChange::Increment {
+            retry_after: Utc::now(),
+            park,
+            error: "500 from Pipedrive".to_string(),
+        };
+        let mut outcomes = vec![
+            outcome(run_id, "0000000001", failed(true)),
+            outcome(run_id, "0000000002", failed(true)),
+            outcome(run_id, "0000000003", failed(false)),
+            outcome(run_id, "0000000004", failed(true)),
+        ];
+        let batch = |outcomes: Vec<RecordOutcome>| OutcomeBatch {
+            connection: CONNECTION.to_string(),
+            run_id,
+            fencing_token: None,
+            outcomes,
+            cursor: None,
+        };
+        store
+            .commit_outcomes(&batch(outcomes.clone()))
+            .await
+            .unwrap();
+        assert_eq!(super::update_queue_gauges(&state, CONNECTION).await, 3);
+
+        outcomes.truncate(0);
+        outcomes.push(outcome(run_id, "0000000004", FailureChange::Reset));
+        store.commit_outcomes(&batch(outcomes)).await.unwrap();
+        assert_eq!(super::update_queue_gauges(&state, CONNECTION).await, 2);
+        let label = crate::metrics::ConnectionLabel {
+            connection: CONNECTION.to_string(),
+        };
+        assert_eq!(state.metrics.parked_records.get_or_create(&label).get(), 2);
     }
 }
