@@ -518,15 +518,18 @@ impl StateStore for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Link>> {
-        let rows: Vec<LinkRow> = sqlx::query_as(&sql::links_page())
+        let links: String = sqlx::query_scalar(sql::LINKS_JSON_PAGE)
             .bind(connection)
             .bind(kind.as_str())
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(query_error("reading a page of links"))?;
-        rows.into_iter().map(LinkRow::into_model).collect()
+        json_rows::<rows::LinkJson>(&links, "a page of links")?
+            .into_iter()
+            .map(|link| rows::link_of_json(connection, kind, link))
+            .collect()
     }
 
     async fn person_customers_page(
@@ -535,16 +538,18 @@ impl StateStore for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<PersonCustomer>> {
-        let rows: Vec<rows::PersonCustomerRow> = sqlx::query_as(sql::LINKS_WITH_CUSTOMERS_PAGE)
+        let rows: String = sqlx::query_scalar(sql::LINKS_WITH_CUSTOMERS_JSON_PAGE)
             .bind(connection)
             .bind(EntityKind::Person.as_str())
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(query_error(
                 "reading a page of person links with their customers",
             ))?;
+        let rows: Vec<rows::PersonCustomerRow> =
+            json_rows(&rows, "a page of person links with their customers")?;
         Ok(rows::person_customers(rows))
     }
 
