@@ -114,37 +114,48 @@ impl PipedriveIndex {
         client: &PipedriveClient,
         keys: IndexKeys,
     ) -> Result<PipedriveIndex, SyncError> {
-        let mut organizations = SpillById::new("the organization index")?;
+        // Both kinds at once: each is a chain of pages, the next asked for with the cursor of
+        // the last, so one waits on the network while the other is parsed and spilled. The
+        // early pass starts when both are in.
         let query = ListQuery::default();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = client
-                .list_organizations_page(&query, cursor.as_deref())
-                .await?;
-            for organization in page.items.iter().filter(|found| !found.is_deleted) {
-                let existing = existing_organization(organization);
-                organizations.push(existing.id, &existing)?;
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        organizations.finish()?;
-        let mut persons = SpillById::new("the person index")?;
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = client.list_persons_page(&query, cursor.as_deref()).await?;
-            for person in page.items.iter().filter(|found| !found.is_deleted) {
-                let existing = existing_person(person);
-                persons.push(existing.id, &existing)?;
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        persons.finish()?;
+        let (organizations, persons) = tokio::try_join!(
+            async {
+                let mut organizations = SpillById::new("the organization index")?;
+                let mut cursor: Option<String> = None;
+                loop {
+                    let page = client
+                        .list_organizations_page(&query, cursor.as_deref())
+                        .await?;
+                    for organization in page.items.iter().filter(|found| !found.is_deleted) {
+                        let existing = existing_organization(organization);
+                        organizations.push(existing.id, &existing)?;
+                    }
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                }
+                organizations.finish()?;
+                Ok::<_, SyncError>(organizations)
+            },
+            async {
+                let mut persons = SpillById::new("the person index")?;
+                let mut cursor: Option<String> = None;
+                loop {
+                    let page = client.list_persons_page(&query, cursor.as_deref()).await?;
+                    for person in page.items.iter().filter(|found| !found.is_deleted) {
+                        let existing = existing_person(person);
+                        persons.push(existing.id, &existing)?;
+                    }
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                }
+                persons.finish()?;
+                Ok::<_, SyncError>(persons)
+            },
+        )?;
         let index = PipedriveIndex {
             matcher: OnceCell::new(),
             persons_for_matching: OnceCell::new(),
