@@ -58,6 +58,10 @@ pub(super) struct ScaleFigures {
     /// A delta after one new customer: peak (MB) and wall time.
     pub new_customer_delta_peak_rss_mb: f64,
     pub new_customer_delta_secs: f64,
+    /// The share of `extract --full`'s and of the full run's wall time in which the machine
+    /// waited for I/O: a ratio measured while one of them waited on the disk says little.
+    pub extract_io_stall_share: Option<f64>,
+    pub full_sync_io_stall_share: Option<f64>,
 }
 
 impl ScaleFigures {
@@ -89,6 +93,8 @@ impl ScaleFigures {
                 "changed_full_sync_peak_rss_mb_after": self.changed_full_sync_peak_rss_mb_after,
                 "new_customer_delta_peak_rss_mb": round(self.new_customer_delta_peak_rss_mb),
                 "new_customer_delta_wall_secs": round(self.new_customer_delta_secs),
+                "extract_io_stall_share": self.extract_io_stall_share.map(round),
+                "full_sync_io_stall_share": self.full_sync_io_stall_share.map(round),
             }
         })
     }
@@ -174,6 +180,25 @@ struct ChildRun {
     secs: f64,
     peak_rss_mb: f64,
     stdout: String,
+    /// The share of its wall time in which some task of the machine waited for I/O (Linux's
+    /// pressure stall information; `None` where the kernel has none).
+    io_stall_share: Option<f64>,
+}
+
+/// Microseconds in which some task of the machine waited for I/O since boot (the `some` line
+/// of `/proc/pressure/io`). A machine that pages a store out (see BENCHMARKS.md) shows it:
+/// the run's wall time is then bound by the disk, not by the connector.
+fn io_stall_micros() -> Option<u64> {
+    io_stall_of(&std::fs::read_to_string("/proc/pressure/io").ok()?)
+}
+
+/// The `some` total of a pressure file's text.
+fn io_stall_of(text: &str) -> Option<u64> {
+    let some = text.lines().find(|line| line.starts_with("some "))?;
+    some.split_whitespace()
+        .find_map(|field| field.strip_prefix("total="))?
+        .parse()
+        .ok()
 }
 
 async fn run_child(
@@ -188,6 +213,7 @@ async fn run_child(
     let log = directory.join(format!("{label}.log"));
     let log_file =
         std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let stalled_before = io_stall_micros();
     let started = Instant::now();
     let output = Command::new(program)
         .arg("-c")
@@ -213,6 +239,15 @@ async fn run_child(
         .await
         .with_context(|| format!("running ml-connector {}", args.join(" ")))?;
     let secs = started.elapsed().as_secs_f64();
+    let io_stall_share = stalled_before
+        .zip(io_stall_micros())
+        .map(|(before, after)| after.saturating_sub(before) as f64 / 1e6 / secs.max(1e-9));
+    if let Some(share) = io_stall_share.filter(|share| *share >= 0.05) {
+        eprintln!(
+            "  ({label}: the machine waited for I/O {:.0}% of its wall time)",
+            share * 100.0
+        );
+    }
     if !output.status.success() {
         bail!(
             "ml-connector {} ended with {}: {}",
@@ -235,6 +270,7 @@ async fn run_child(
         secs,
         peak_rss_mb: peak_kb / 1024.0,
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        io_stall_share,
     })
 }
 
@@ -490,6 +526,8 @@ connection = "scale"
         changed_full_sync_peak_rss_mb_after: changed.peak_rss_mb_after,
         new_customer_delta_peak_rss_mb: delta.run.peak_rss_mb,
         new_customer_delta_secs: delta.run.secs,
+        extract_io_stall_share: extract.io_stall_share,
+        full_sync_io_stall_share: full.run.io_stall_share,
     })
 }
 
@@ -506,4 +544,18 @@ async fn ecc_admin(ecc_addr: SocketAddr, what: &str, body: Value) -> anyhow::Res
         bail!("POST {url}: {}", response.status());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::io_stall_of;
+
+    #[test]
+    fn the_io_stall_is_the_some_line_s_total() {
+        let text = "some avg10=37.95 avg60=30.41 avg300=12.79 total=233622815\n\
+                    full avg10=34.53 avg60=25.28 avg300=9.71 total=151154369\n";
+        assert_eq!(io_stall_of(text), Some(233_622_815));
+        assert_eq!(io_stall_of("full avg10=0.00 total=5\n"), None);
+        assert_eq!(io_stall_of("some avg10=0.00 total=x\n"), None);
+    }
 }
