@@ -58,8 +58,8 @@ pub const LINKS_WITH_CUSTOMERS_PAGE: &str = "SELECT l.ecc_key, s.customer_number
      ORDER BY l.ecc_key LIMIT $4";
 
 /// `links_page` in SQLite, as one JSON array of rows (see `rows::link_of_json`), as
-/// `LINKS_OF_JSON_KEYS` reads links: sqlx hands each row of a statement over from its worker
-/// thread on its own, which on busy cores took twenty times what SQLite took for the page.
+/// `LINKS_OF_JSON_KEYS` reads links: one value handed over from sqlx's worker thread a page,
+/// instead of a row a link.
 pub const LINKS_JSON_PAGE: &str = "SELECT \
      json_group_array(json_array(ecc_key, pipedrive_id, linked_at) ORDER BY ecc_key) \
      FROM (SELECT ecc_key, pipedrive_id, linked_at FROM links \
