@@ -75,50 +75,71 @@ pub async fn queue(store: &dyn StateStore) {
             .await
             .unwrap();
     }
-    let run_id = store
-        .start_run(&NewRun {
-            connection: CONNECTION.to_string(),
-            instance: "test".to_string(),
-            mode: "delta".to_string(),
-        })
-        .await
-        .unwrap();
-    let now = Utc::now();
+    let run_id = start_run(store, "delta").await;
+    let mut linked = organization_outcome(run_id, "0000009999", Action::Link, "linked");
+    linked.pushed_hash = Some("hash".to_string());
+    linked.link = LinkChange::Set(800);
+    linked.failure = FailureChange::Reset;
+    linked.audit.pipedrive_id = Some(800);
     store
         .commit_outcomes(&OutcomeBatch {
             connection: CONNECTION.to_string(),
             run_id,
             fencing_token: None,
-            outcomes: vec![RecordOutcome {
-                kind: EntityKind::Organization,
-                ecc_key: "0000009999".to_string(),
-                pushed_hash: Some("hash".to_string()),
-                pipedrive_verified: None,
-                link: LinkChange::Set(800),
-                failure: FailureChange::Reset,
-                closes_intent: None,
-                audit: AuditEvent {
-                    id: 0,
-                    connection: CONNECTION.to_string(),
-                    run_id,
-                    kind: EntityKind::Organization,
-                    ecc_key: "0000009999".to_string(),
-                    customer_number: "0000009999".to_string(),
-                    read_at: now,
-                    source: "soap-rfc:KNA1".to_string(),
-                    extracted: serde_json::json!({"name": "Other GmbH"}),
-                    extracted_later: None,
-                    content_hash: "hash".to_string(),
-                    action: Action::Link,
-                    pipedrive_id: Some(800),
-                    outcome: "linked".to_string(),
-                    error: None,
-                    recorded_at: now,
-                    full_copy_id: None,
-                },
-            }],
+            outcomes: vec![linked],
             cursor: None,
         })
         .await
         .unwrap();
+}
+
+/// Starts a run of `mode` ("delta", "full"...) on the test connection.
+pub async fn start_run(store: &dyn StateStore, mode: &str) -> i64 {
+    store
+        .start_run(&NewRun {
+            connection: CONNECTION.to_string(),
+            instance: "test".to_string(),
+            mode: mode.to_string(),
+        })
+        .await
+        .unwrap()
+}
+
+/// The outcome of organization `ecc_key` in run `run_id`, audited as `action` with `outcome`:
+/// no link, failure or hash change, which the caller sets as its test needs.
+pub fn organization_outcome(
+    run_id: i64,
+    ecc_key: &str,
+    action: Action,
+    outcome: &str,
+) -> RecordOutcome {
+    let now = Utc::now();
+    RecordOutcome {
+        kind: EntityKind::Organization,
+        ecc_key: ecc_key.to_string(),
+        pushed_hash: None,
+        pipedrive_verified: None,
+        link: LinkChange::Keep,
+        failure: FailureChange::Keep,
+        closes_intent: None,
+        audit: AuditEvent {
+            id: 0,
+            connection: CONNECTION.to_string(),
+            run_id,
+            kind: EntityKind::Organization,
+            ecc_key: ecc_key.to_string(),
+            customer_number: ecc_key.to_string(),
+            read_at: now,
+            source: "soap-rfc:KNA1".to_string(),
+            extracted: serde_json::json!({"name": ecc_key}),
+            extracted_later: None,
+            content_hash: format!("hash-{ecc_key}"),
+            action,
+            pipedrive_id: None,
+            outcome: outcome.to_string(),
+            error: None,
+            recorded_at: now,
+            full_copy_id: None,
+        },
+    }
 }

@@ -583,43 +583,21 @@ pub fn mode_name(mode: &RunMode) -> &'static str {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use mlc_store::{
-        Action, AuditEvent, EntityKind, FailureChange, LinkChange, NewRun, OutcomeBatch,
-        RecordOutcome,
-    };
+    use mlc_store::{Action, FailureChange, OutcomeBatch, RecordOutcome};
 
     use crate::test_support::{self, CONNECTION};
 
+    /// A failed write of organization `ecc_key`.
     fn outcome(run_id: i64, ecc_key: &str, failure: FailureChange) -> RecordOutcome {
-        let now = Utc::now();
-        RecordOutcome {
-            kind: EntityKind::Organization,
-            ecc_key: ecc_key.to_string(),
-            pushed_hash: None,
-            pipedrive_verified: None,
-            link: LinkChange::Keep,
-            failure,
-            closes_intent: None,
-            audit: AuditEvent {
-                id: 0,
-                connection: CONNECTION.to_string(),
-                run_id,
-                kind: EntityKind::Organization,
-                ecc_key: ecc_key.to_string(),
-                customer_number: ecc_key.to_string(),
-                read_at: now,
-                source: "soap-rfc:KNA1".to_string(),
-                extracted: serde_json::json!({"name": ecc_key}),
-                extracted_later: None,
-                content_hash: format!("hash-{ecc_key}"),
-                action: Action::Error,
-                pipedrive_id: None,
-                outcome: "500 from Pipedrive".to_string(),
-                error: Some("500 from Pipedrive".to_string()),
-                recorded_at: now,
-                full_copy_id: None,
-            },
-        }
+        let mut failed = test_support::organization_outcome(
+            run_id,
+            ecc_key,
+            Action::Error,
+            "500 from Pipedrive",
+        );
+        failed.failure = failure;
+        failed.audit.error = Some("500 from Pipedrive".to_string());
+        failed
     }
 
     /// The parked-records gauge counts the parked states alone: failing but not parked, and
@@ -628,14 +606,7 @@ mod tests {
     async fn the_parked_gauge_counts_the_parked_records() {
         let state = test_support::state().await;
         let store = state.store.as_ref();
-        let run_id = store
-            .start_run(&NewRun {
-                connection: CONNECTION.to_string(),
-                instance: "test".to_string(),
-                mode: "full".to_string(),
-            })
-            .await
-            .unwrap();
+        let run_id = test_support::start_run(store, "full").await;
         let failed = |park: bool| FailureChange::Increment {
             retry_after: Utc::now(),
             park,

@@ -14,12 +14,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use mlc_pipedrive::{ListQuery, PipedriveClient};
+use mlc_pipedrive::{Entity, ListQuery, PipedriveClient};
 use mlc_store::{EntityKind, StateStore};
 use mlc_sync::existing::{ExistingLookup, ExistingOrganization, ExistingPerson};
 use mlc_sync::matching::{
     MatchSettings, OrganizationEvidenceFields, OrganizationMatcher, RunCustomers,
 };
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
@@ -108,6 +110,33 @@ impl Drop for IndexLoading {
     }
 }
 
+/// Every record of one kind not in the trash, page by page, each converted and spilled by id.
+async fn load_pages<E, T>(
+    client: &PipedriveClient,
+    what: &'static str,
+    convert: fn(&E) -> T,
+) -> Result<SpillById<T>, SyncError>
+where
+    E: Entity,
+    T: Serialize + DeserializeOwned,
+{
+    let query = ListQuery::default();
+    let mut spill = SpillById::new(what)?;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = client.list_page::<E>(&query, cursor.as_deref()).await?;
+        for found in page.items.iter().filter(|found| !found.is_deleted()) {
+            spill.push(found.id(), &convert(found))?;
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    spill.finish()?;
+    Ok(spill)
+}
+
 impl PipedriveIndex {
     /// Every organization and person not in the trash.
     pub(super) async fn load(
@@ -117,44 +146,9 @@ impl PipedriveIndex {
         // Both kinds at once: each is a chain of pages, the next asked for with the cursor of
         // the last, so one waits on the network while the other is parsed and spilled. The
         // early pass starts when both are in.
-        let query = ListQuery::default();
         let (organizations, persons) = tokio::try_join!(
-            async {
-                let mut organizations = SpillById::new("the organization index")?;
-                let mut cursor: Option<String> = None;
-                loop {
-                    let page = client
-                        .list_organizations_page(&query, cursor.as_deref())
-                        .await?;
-                    for organization in page.items.iter().filter(|found| !found.is_deleted) {
-                        let existing = existing_organization(organization);
-                        organizations.push(existing.id, &existing)?;
-                    }
-                    match page.next_cursor {
-                        Some(next) => cursor = Some(next),
-                        None => break,
-                    }
-                }
-                organizations.finish()?;
-                Ok::<_, SyncError>(organizations)
-            },
-            async {
-                let mut persons = SpillById::new("the person index")?;
-                let mut cursor: Option<String> = None;
-                loop {
-                    let page = client.list_persons_page(&query, cursor.as_deref()).await?;
-                    for person in page.items.iter().filter(|found| !found.is_deleted) {
-                        let existing = existing_person(person);
-                        persons.push(existing.id, &existing)?;
-                    }
-                    match page.next_cursor {
-                        Some(next) => cursor = Some(next),
-                        None => break,
-                    }
-                }
-                persons.finish()?;
-                Ok::<_, SyncError>(persons)
-            },
+            load_pages(client, "the organization index", existing_organization),
+            load_pages(client, "the person index", existing_person),
         )?;
         let index = PipedriveIndex {
             matcher: OnceCell::new(),
