@@ -257,9 +257,11 @@ async fn with_enforce_an_edit_is_set_back_forged_deliveries_change_nothing_and_a
     let took = edited_at.elapsed();
     // Pipedrive holds the name before the run's outcome is committed: wait for its audit too.
     scene
-        .wait_for("the re-assertion audited", Duration::from_secs(5), || async {
-            !scene.events(&customer, Action::ReAsserted).await.is_empty()
-        })
+        .wait_for(
+            "the re-assertion audited",
+            Duration::from_secs(5),
+            || async { !scene.events(&customer, Action::ReAsserted).await.is_empty() },
+        )
         .await;
     let reasserted = scene.events(&customer, Action::ReAsserted).await;
     assert_eq!(reasserted.len(), 1, "{reasserted:?}");
