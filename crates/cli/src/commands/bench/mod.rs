@@ -80,6 +80,11 @@ pub struct BenchArgs {
     pub plot: Option<PathBuf>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Scale: last, time `extract --full` and a no-change full run again with ECC answering
+    /// each call this many milliseconds late, as a remote ECC does (the `slow_ecc_*` figures).
+    /// The main ratio is always measured with ECC answering at once.
+    #[arg(long, value_name = "MS")]
+    pub ecc_latency_ms: Option<u64>,
 }
 
 impl BenchArgs {
@@ -155,7 +160,7 @@ async fn run_scenarios(args: &BenchArgs, wanted: &[Scenario]) -> anyhow::Result<
         } else {
             args.customers.clone()
         };
-        let measured = scale::run(&sizes, args.seed).await?;
+        let measured = scale::run(&sizes, args.seed, args.ecc_latency_ms).await?;
         if let Some(path) = &args.plot {
             plot::scale_svg(path, &measured)?;
             println!("wrote {}", path.display());

@@ -8,7 +8,10 @@
 //! bound); the store's growth in the full run is divided by the records it covered. Then the
 //! runs of an ordinary day, which match against what Pipedrive holds: a full reconciliation
 //! after edits and new customers in ECC (a thousandth of the customers changed, a five
-//! thousandth new), and a delta after one more new customer.
+//! thousandth new), and a delta after one more new customer. With `--ecc-latency-ms`, last,
+//! `extract --full` and a no-change full run again, ECC answering each call that much later:
+//! the simulator answers at once, and on the bench's two cores its own CPU competes with the
+//! connector's, while a real ECC answers over the network after its database and ABAP work.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -62,6 +65,23 @@ pub(super) struct ScaleFigures {
     /// waited for I/O: a ratio measured while one of them waited on the disk says little.
     pub extract_io_stall_share: Option<f64>,
     pub full_sync_io_stall_share: Option<f64>,
+    /// `extract --full` and a no-change full run with ECC's answers delayed, when asked for.
+    pub slow_ecc: Option<SlowEcc>,
+}
+
+/// The ratio again with every ECC call answered `latency_ms` later.
+#[derive(Debug, Clone)]
+pub(super) struct SlowEcc {
+    pub latency_ms: u64,
+    pub extract_secs: f64,
+    pub full_sync_secs: f64,
+    pub full_sync_peak_rss_mb: f64,
+}
+
+impl SlowEcc {
+    fn ratio_to_extract(&self) -> f64 {
+        self.full_sync_secs / self.extract_secs.max(1e-9)
+    }
 }
 
 impl ScaleFigures {
@@ -70,6 +90,30 @@ impl ScaleFigures {
     }
 
     pub(super) fn to_json(&self) -> Value {
+        let mut figures = self.main_json();
+        if let (Some(slow), Some(metrics)) = (&self.slow_ecc, figures["metrics"].as_object_mut()) {
+            metrics.insert("ecc_latency_ms".into(), json!(slow.latency_ms));
+            metrics.insert(
+                "slow_ecc_extract_wall_secs".into(),
+                json!(round(slow.extract_secs)),
+            );
+            metrics.insert(
+                "slow_ecc_full_sync_wall_secs".into(),
+                json!(round(slow.full_sync_secs)),
+            );
+            metrics.insert(
+                "slow_ecc_full_sync_wall_ratio_to_extract".into(),
+                json!(round(slow.ratio_to_extract())),
+            );
+            metrics.insert(
+                "slow_ecc_full_sync_peak_rss_mb".into(),
+                json!(round(slow.full_sync_peak_rss_mb)),
+            );
+        }
+        figures
+    }
+
+    fn main_json(&self) -> Value {
         json!({
             "name": "scale",
             "metrics": {
@@ -101,11 +145,16 @@ impl ScaleFigures {
 }
 
 /// Each size in turn, on fresh simulators and a fresh store.
-pub(super) async fn run(sizes: &[usize], seed: u64) -> anyhow::Result<Vec<ScaleFigures>> {
+/// `ecc_latency_ms`: also measure the ratio with ECC's answers delayed that much.
+pub(super) async fn run(
+    sizes: &[usize],
+    seed: u64,
+    ecc_latency_ms: Option<u64>,
+) -> anyhow::Result<Vec<ScaleFigures>> {
     let mut measured = Vec::new();
     for &customers in sizes {
         eprintln!("bench scale: {customers} customers");
-        measured.push(measure(customers, seed).await?);
+        measured.push(measure(customers, seed, ecc_latency_ms).await?);
     }
     Ok(measured)
 }
@@ -346,7 +395,11 @@ fn records_in(summary: &str) -> anyhow::Result<u64> {
     Ok(counts.values().filter_map(Value::as_u64).sum())
 }
 
-async fn measure(customers: usize, seed: u64) -> anyhow::Result<ScaleFigures> {
+async fn measure(
+    customers: usize,
+    seed: u64,
+    ecc_latency_ms: Option<u64>,
+) -> anyhow::Result<ScaleFigures> {
     let program = std::env::current_exe().context("finding this program")?;
     let directory = tempfile::tempdir().context("creating a temporary folder")?;
     let dir = directory.path();
@@ -503,6 +556,12 @@ connection = "scale"
         "delta with a new customer",
     )
     .await?;
+    let slow_ecc = match ecc_latency_ms {
+        Some(latency_ms) => {
+            Some(with_slow_ecc(&program, &config, dir, ecc_addr, latency_ms).await?)
+        }
+        None => None,
+    };
     drop(ecc);
     drop(pipedrive);
     Ok(ScaleFigures {
@@ -528,10 +587,53 @@ connection = "scale"
         new_customer_delta_secs: delta.run.secs,
         extract_io_stall_share: extract.io_stall_share,
         full_sync_io_stall_share: full.run.io_stall_share,
+        slow_ecc,
     })
 }
 
-/// Changes ECC through the simulator's admin endpoint `/_sim/{what}` (`mutate`, `create`).
+/// `extract --full` and a no-change full run with every ECC call answered `latency_ms` later
+/// (the simulator's `latency_ms` fault), then ECC back to answering at once.
+async fn with_slow_ecc(
+    program: &Path,
+    config: &Path,
+    dir: &Path,
+    ecc_addr: SocketAddr,
+    latency_ms: u64,
+) -> anyhow::Result<SlowEcc> {
+    ecc_admin(ecc_addr, "faults", json!({ "latency_ms": latency_ms })).await?;
+    let extract = run_child(
+        program,
+        config,
+        &["extract", "--full", "--format", "jsonl"],
+        dir,
+        "slow-ecc-extract",
+        false,
+    )
+    .await?;
+    eprintln!(
+        "  extract --full, ECC {latency_ms} ms late: {:.1} s",
+        extract.secs
+    );
+    let full = sync_child(
+        program,
+        config,
+        &["sync", "--full", "--json"],
+        dir,
+        "slow-ecc-full-sync",
+        &format!("full sync, ECC {latency_ms} ms late"),
+    )
+    .await?;
+    ecc_admin(ecc_addr, "faults", json!({})).await?;
+    Ok(SlowEcc {
+        latency_ms,
+        extract_secs: extract.secs,
+        full_sync_secs: full.run.secs,
+        full_sync_peak_rss_mb: full.run.peak_rss_mb,
+    })
+}
+
+/// Changes ECC through the simulator's admin endpoint `/_sim/{what}` (`mutate`, `create`,
+/// `faults`).
 async fn ecc_admin(ecc_addr: SocketAddr, what: &str, body: Value) -> anyhow::Result<()> {
     let url = format!("http://{ecc_addr}/_sim/{what}");
     let response = reqwest::Client::new()
