@@ -43,6 +43,8 @@ fn bench_scale_measures_memory_time_and_store_growth_of_separate_processes() {
         "150",
         "--plot",
         plot.to_str().expect("a UTF-8 path"),
+        "--ecc-latency-ms",
+        "500",
     ]);
     let scale = metrics(&document, "scale");
     assert_eq!(scale["customers"], 150);
@@ -64,6 +66,28 @@ fn bench_scale_measures_memory_time_and_store_growth_of_separate_processes() {
     // Every organization and person of the full run was counted: 150 customers and their
     // contacts.
     assert!(scale["records"].as_u64().unwrap_or(0) > 150, "{scale:#}");
+    // The runs again with every ECC call answered half a second late: the read makes several
+    // calls one after the other (customizing, the customers' page, then what depends on it).
+    assert_eq!(scale["ecc_latency_ms"], 500, "{scale:#}");
+    let slow_extract = scale["slow_ecc_extract_wall_secs"].as_f64().unwrap_or(0.0);
+    assert!(slow_extract >= 1.0, "{scale:#}");
+    assert!(
+        slow_extract > scale["extract_wall_secs"].as_f64().unwrap_or(f64::MAX),
+        "{scale:#}"
+    );
+    assert!(
+        scale["slow_ecc_full_sync_wall_secs"]
+            .as_f64()
+            .unwrap_or(0.0)
+            >= 1.0,
+        "{scale:#}"
+    );
+    assert!(
+        scale["slow_ecc_full_sync_wall_ratio_to_extract"]
+            .as_f64()
+            .is_some_and(|ratio| ratio > 0.0),
+        "{scale:#}"
+    );
     let svg = std::fs::read_to_string(&plot).expect("the plot was written");
     assert!(svg.contains("<svg") && svg.contains("Peak resident memory"));
 }
