@@ -80,7 +80,7 @@ pub struct BenchArgs {
     pub plot: Option<PathBuf>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Scale: last, time `extract --full` and a no-change full run again with ECC answering
+    /// Scale: also time `extract --full` and the no-change full run again with ECC answering
     /// each call this many milliseconds late, as a remote ECC does (the `slow_ecc_*` figures).
     /// The main ratio is always measured with ECC answering at once.
     #[arg(long, value_name = "MS")]

@@ -8,10 +8,11 @@
 //! bound); the store's growth in the full run is divided by the records it covered. Then the
 //! runs of an ordinary day, which match against what Pipedrive holds: a full reconciliation
 //! after edits and new customers in ECC (a thousandth of the customers changed, a five
-//! thousandth new), and a delta after one more new customer. With `--ecc-latency-ms`, last,
-//! `extract --full` and a no-change full run again, ECC answering each call that much later:
-//! the simulator answers at once, and on the bench's two cores its own CPU competes with the
-//! connector's, while a real ECC answers over the network after its database and ABAP work.
+//! thousandth new), and a delta after one more new customer. With `--ecc-latency-ms`, before
+//! that day, `extract --full` and the no-change full run again, ECC answering each call that
+//! much later: the simulator answers at once, and on the bench's two cores its own CPU
+//! competes with the connector's, while a real ECC answers over the network after its
+//! database and ABAP work.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -514,6 +515,14 @@ connection = "scale"
     let store_after = store_bytes(&database).await?;
     let records = records_in(&full.run.stdout)?;
     eprintln!("  the full sync covered {records} records");
+    // The same no-change full run against a slow ECC, before the day's changes: nothing to
+    // write, and the ECC duplicates taken from the store as in the run above.
+    let slow_ecc = match ecc_latency_ms {
+        Some(latency_ms) => {
+            Some(with_slow_ecc(&program, &config, dir, ecc_addr, latency_ms).await?)
+        }
+        None => None,
+    };
     // An ordinary day: SAP users edit customers and contacts and create customers; the next
     // full run matches the new ones against every organization.
     ecc_admin(
@@ -556,12 +565,6 @@ connection = "scale"
         "delta with a new customer",
     )
     .await?;
-    let slow_ecc = match ecc_latency_ms {
-        Some(latency_ms) => {
-            Some(with_slow_ecc(&program, &config, dir, ecc_addr, latency_ms).await?)
-        }
-        None => None,
-    };
     drop(ecc);
     drop(pipedrive);
     Ok(ScaleFigures {
