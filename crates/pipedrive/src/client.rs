@@ -591,14 +591,6 @@ impl PipedriveClient {
         self.list_all(&query).await
     }
 
-    pub async fn list_organizations_page(
-        &self,
-        query: &ListQuery,
-        cursor: Option<&str>,
-    ) -> Result<Page<Organization>> {
-        self.list_page(query, cursor).await
-    }
-
     pub async fn get_organization(&self, id: i64) -> Result<Organization> {
         self.get(id).await
     }
@@ -644,14 +636,6 @@ impl PipedriveClient {
 
     pub async fn list_persons(&self, query: &ListQuery) -> Result<Vec<Person>> {
         self.list_all(query).await
-    }
-
-    pub async fn list_persons_page(
-        &self,
-        query: &ListQuery,
-        cursor: Option<&str>,
-    ) -> Result<Page<Person>> {
-        self.list_page(query, cursor).await
     }
 
     pub async fn get_person(&self, id: i64) -> Result<Person> {
