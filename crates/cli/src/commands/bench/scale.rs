@@ -80,36 +80,50 @@ pub(super) struct SlowEcc {
 }
 
 impl SlowEcc {
-    fn ratio_to_extract(&self) -> f64 {
-        self.full_sync_secs / self.extract_secs.max(1e-9)
+    /// Its figures, named as in the JSON's metrics.
+    fn metrics(&self) -> impl Iterator<Item = (String, Value)> {
+        [
+            ("ecc_latency_ms", json!(self.latency_ms)),
+            (
+                "slow_ecc_extract_wall_secs",
+                json!(round(self.extract_secs)),
+            ),
+            (
+                "slow_ecc_full_sync_wall_secs",
+                json!(round(self.full_sync_secs)),
+            ),
+            (
+                "slow_ecc_full_sync_wall_ratio_to_extract",
+                json!(round(wall_ratio(self.full_sync_secs, self.extract_secs))),
+            ),
+            (
+                "slow_ecc_full_sync_peak_rss_mb",
+                json!(round(self.full_sync_peak_rss_mb)),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
     }
 }
 
+/// A full run's wall time over that of `extract --full` of the same data.
+fn wall_ratio(full_sync_secs: f64, extract_secs: f64) -> f64 {
+    full_sync_secs / extract_secs.max(1e-9)
+}
+
+/// The command lines of `extract --full` and of a full run, as the bench runs them.
+const EXTRACT_FULL: &[&str] = &["extract", "--full", "--format", "jsonl"];
+const SYNC_FULL: &[&str] = &["sync", "--full", "--json"];
+
 impl ScaleFigures {
     pub(super) fn ratio_to_extract(&self) -> f64 {
-        self.full_sync_secs / self.extract_secs.max(1e-9)
+        wall_ratio(self.full_sync_secs, self.extract_secs)
     }
 
     pub(super) fn to_json(&self) -> Value {
         let mut figures = self.main_json();
         if let (Some(slow), Some(metrics)) = (&self.slow_ecc, figures["metrics"].as_object_mut()) {
-            metrics.insert("ecc_latency_ms".into(), json!(slow.latency_ms));
-            metrics.insert(
-                "slow_ecc_extract_wall_secs".into(),
-                json!(round(slow.extract_secs)),
-            );
-            metrics.insert(
-                "slow_ecc_full_sync_wall_secs".into(),
-                json!(round(slow.full_sync_secs)),
-            );
-            metrics.insert(
-                "slow_ecc_full_sync_wall_ratio_to_extract".into(),
-                json!(round(slow.ratio_to_extract())),
-            );
-            metrics.insert(
-                "slow_ecc_full_sync_peak_rss_mb".into(),
-                json!(round(slow.full_sync_peak_rss_mb)),
-            );
+            metrics.extend(slow.metrics());
         }
         figures
     }
@@ -483,15 +497,7 @@ connection = "scale"
     .context("writing the bench config")?;
 
     run_child(&program, &config, &["setup"], dir, "setup", false).await?;
-    let extract = run_child(
-        &program,
-        &config,
-        &["extract", "--full", "--format", "jsonl"],
-        dir,
-        "extract",
-        false,
-    )
-    .await?;
+    let extract = run_child(&program, &config, EXTRACT_FULL, dir, "extract", false).await?;
     eprintln!("  extract --full: {:.1} s", extract.secs);
     let first = sync_child(
         &program,
@@ -503,15 +509,7 @@ connection = "scale"
     )
     .await?;
     let store_before = store_bytes(&database).await?;
-    let full = sync_child(
-        &program,
-        &config,
-        &["sync", "--full", "--json"],
-        dir,
-        "full-sync",
-        "full sync",
-    )
-    .await?;
+    let full = sync_child(&program, &config, SYNC_FULL, dir, "full-sync", "full sync").await?;
     let store_after = store_bytes(&database).await?;
     let records = records_in(&full.run.stdout)?;
     eprintln!("  the full sync covered {records} records");
@@ -544,7 +542,7 @@ connection = "scale"
     let changed = sync_child(
         &program,
         &config,
-        &["sync", "--full", "--json"],
+        SYNC_FULL,
         dir,
         "changed-full-sync",
         "full sync after changes in ECC",
@@ -607,7 +605,7 @@ async fn with_slow_ecc(
     let extract = run_child(
         program,
         config,
-        &["extract", "--full", "--format", "jsonl"],
+        EXTRACT_FULL,
         dir,
         "slow-ecc-extract",
         false,
@@ -620,7 +618,7 @@ async fn with_slow_ecc(
     let full = sync_child(
         program,
         config,
-        &["sync", "--full", "--json"],
+        SYNC_FULL,
         dir,
         "slow-ecc-full-sync",
         &format!("full sync, ECC {latency_ms} ms late"),
